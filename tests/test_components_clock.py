@@ -1,0 +1,89 @@
+"""The virtual clock: ordering, fast-forward, thread safety and settle()."""
+
+import threading
+
+import pytest
+
+from helpers.sim.clock import Clock
+
+
+@pytest.fixture
+def clock():
+    c = Clock(speed=1.0)
+    yield c
+    c.stop()
+
+
+def test_advance_runs_due_timers_in_order_with_their_virtual_time(clock):
+    seen = []
+    start = clock.time()
+    for delay in (30, 10, 20):
+        clock.call_later(delay, lambda d=delay: seen.append((d, round(clock.time() - start))))
+    clock.call_later(400, seen.append, "late")
+    clock.advance(60)
+    assert seen == [(10, 10), (20, 20), (30, 30)]
+    assert clock.time() - start >= 60
+
+
+def test_advance_runs_timers_scheduled_inside_the_window(clock):
+    renewals = []
+
+    def renew():
+        renewals.append(clock.time())
+        clock.call_later(10, renew)
+
+    clock.call_soon(renew)
+    clock.advance(300)
+    assert len(renewals) == 31  # t=0 and every 10 s up to t=300
+
+
+def test_cancelled_timer_does_not_run(clock):
+    ran = []
+    timer = clock.call_later(5, ran.append, 1)
+    timer.cancel()
+    clock.advance(10)
+    assert ran == []
+
+
+def test_all_work_runs_on_one_thread_and_call_soon_is_thread_safe(clock):
+    threads, counter = set(), []
+
+    def work():
+        threads.add(threading.current_thread().name)
+        counter.append(1)
+
+    submitters = [threading.Thread(target=lambda: [clock.call_soon(work) for _ in range(200)])
+                  for _ in range(4)]
+    for t in submitters:
+        t.start()
+    for t in submitters:
+        t.join()
+    assert clock.settle(5)
+    assert len(counter) == 800
+    assert threads == {"sim-clock"}
+
+
+def test_speed_scales_virtual_time_and_now_is_utc():
+    fast = Clock(speed=50.0)
+    try:
+        fired = threading.Event()
+        fast.call_later(5, fired.set)  # 5 virtual seconds = 0.1 s of wall time
+        assert fired.wait(3)
+        assert fast.now().tzinfo is not None
+    finally:
+        fast.stop()
+
+
+def test_failing_work_does_not_stop_the_reactor(clock):
+    ran = []
+    clock.call_soon(lambda: 1 / 0)
+    clock.call_soon(ran.append, "after")
+    assert clock.settle(5)
+    assert ran == ["after"]
+
+
+def test_bad_arguments_raise_clear_errors(clock):
+    with pytest.raises(ValueError, match="negative"):
+        clock.advance(-1)
+    with pytest.raises(ValueError, match="positive"):
+        Clock(speed=0)
