@@ -1,0 +1,75 @@
+# What is a Kubernetes Endpoint, Anyway? -- every entry point of the project.
+# Quick start: `make lab` (set up, open the chapters) and `make test` (set up, lint, test).
+# Setup is a prerequisite of both, so a fresh clone needs only Python 3.11+, make and git.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Rebuilt whenever pyproject.toml changes, so `git pull` + `make test` picks up new dependencies.
+STAMP := $(VENV)/.setup-stamp
+KERNEL := endpoints
+CLUSTER := endpoints
+KIND_CONFIG ?= kind-cluster.yaml
+KIND_WAIT ?= 180s
+# Extra JupyterLab arguments, e.g. make lab LAB_ARGS="--no-browser --port 8899"
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: help setup lab test strip doctor cluster cluster-down sim sim-stop sim-status bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv, install the project and register the Jupyter kernel
+
+$(STAMP): pyproject.toml
+	@out=$$($(PYTHON) -c 'import sys; v = sys.version_info; print("%d.%d" % v[:2], "ok" if v >= (3, 11) else "old")' 2>/dev/null) \
+	  || { echo "error: '$(PYTHON)' did not run; install Python 3.11+ or pass make PYTHON=/path/to/python3.11" >&2; exit 1; }; \
+	  case "$$out" in *ok) ;; *) echo "error: $(PYTHON) is Python $${out% *}; this project needs Python 3.11 or newer (make PYTHON=python3.12 ...)" >&2; exit 1;; esac
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (endpoints)"
+	touch $@
+
+lab: setup ## set up, then open the chapters in JupyterLab with the project kernel
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --MappingKernelManager.default_kernel_name=$(KERNEL) $(LAB_ARGS)
+
+test: setup ## set up, lint (ruff) and run the whole test suite
+	$(BIN)/ruff check helpers tests benchmarks scripts
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests (exit code 5); the suite must not pass empty" >&2; fi; \
+	  exit $$rc
+
+strip: setup ## remove outputs and execution counts from notebooks/
+	$(BIN)/python scripts/strip_notebooks.py notebooks
+
+doctor: setup ## check the tools both backends need (kind-only checks only warn)
+	$(BIN)/python -m helpers.doctor
+
+cluster: ## create the kind cluster (KIND_CONFIG=kind/<variant>.yaml for a variant)
+	@command -v kind >/dev/null || { echo "error: kind not found; run 'make doctor' for install hints, or use the simulator: make sim" >&2; exit 1; }
+	kind create cluster --name $(CLUSTER) --config $(KIND_CONFIG) --wait $(KIND_WAIT)
+
+cluster-down: ## delete the kind cluster
+	@command -v kind >/dev/null || { echo "error: kind not found; nothing to delete" >&2; exit 1; }
+	kind delete cluster --name $(CLUSTER)
+
+sim: setup ## start the simulated cluster in the background (context sim-endpoints)
+	$(BIN)/python -m helpers.sim start
+
+sim-stop: setup ## stop the background simulator
+	$(BIN)/python -m helpers.sim stop
+
+sim-status: setup ## show whether the simulator runs, and where
+	$(BIN)/python -m helpers.sim status
+
+bench: setup ## run every benchmarks/bench_*.py and print its figures
+	@set -e; for script in $(sort $(wildcard benchmarks/bench_*.py)); do \
+	  echo "== $$script"; $(BIN)/python $$script; done
+
+clean: ## remove caches and build leftovers (keeps .venv and .state)
+	rm -rf build .pytest_cache .ruff_cache .benchmarks *.egg-info
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -print0 | xargs -0 rm -rf
