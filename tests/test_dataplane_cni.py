@@ -1,0 +1,72 @@
+"""kindnet routes and conflist, node IPAM, and the kube-proxy replacement comparison."""
+
+import pandas as pd
+import pytest
+
+from helpers.dataplane.cni import kindnet_conflist, kindnet_routes, node_ipam, proxy_comparison
+
+
+def node(name, ip, pod_cidr=None, ipv6=None):
+    addresses = [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}]
+    if ipv6:
+        addresses.insert(1, {"type": "InternalIP", "address": ipv6})
+    spec = {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]} if pod_cidr else {}
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": spec,
+            "status": {"addresses": addresses}}
+
+
+NODES = [
+    node("endpoints-control-plane", "172.18.0.4", "10.244.0.0/24"),
+    node("endpoints-worker", "172.18.0.2", "10.244.2.0/24"),
+    node("endpoints-worker2", "172.18.0.3", "10.244.1.0/24"),
+]
+
+
+def test_each_node_routes_the_other_nodes_pod_cidrs():
+    assert kindnet_routes(NODES, "endpoints-worker") == [
+        "10.244.0.0/24 via 172.18.0.4 dev eth0",
+        "10.244.1.0/24 via 172.18.0.3 dev eth0",
+    ]
+    assert kindnet_routes(NODES, "endpoints-control-plane") == [
+        "10.244.1.0/24 via 172.18.0.3 dev eth0",
+        "10.244.2.0/24 via 172.18.0.2 dev eth0",
+    ]
+
+
+def test_nodes_without_pod_cidr_get_no_route_and_ipv6_is_separate():
+    nodes = [*NODES[:2], node("endpoints-worker3", "172.18.0.5"),
+             {**NODES[2], "spec": {"podCIDRs": ["10.244.1.0/24", "fd00:10:244:1::/64"]},
+              "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.3"},
+                                       {"type": "InternalIP", "address": "fc00:f853:ccd:e793::3"}]}}]
+    assert kindnet_routes(nodes, "endpoints-worker") == [
+        "10.244.0.0/24 via 172.18.0.4 dev eth0", "10.244.1.0/24 via 172.18.0.3 dev eth0"]
+    assert kindnet_routes(nodes, "endpoints-worker", family=6) == [
+        "fd00:10:244:1::/64 via fc00:f853:ccd:e793::3 dev eth0"]
+
+
+def test_unknown_node_is_a_clear_error():
+    with pytest.raises(ValueError, match="node 'nope' is not among the nodes given"):
+        kindnet_routes(NODES, "nope")
+
+
+def test_conflist_uses_host_local_on_the_pod_cidr_and_ipam_follows_it():
+    conf = kindnet_conflist(NODES[1])
+    assert [p["type"] for p in conf["plugins"]] == ["ptp", "portmap"]
+    ipam = conf["plugins"][0]["ipam"]
+    assert ipam["type"] == "host-local" and ipam["ranges"] == [[{"subnet": "10.244.2.0/24"}]]
+    assert ipam["dataDir"] == "/run/cni-ipam-state"
+    assert node_ipam(NODES[1]).allocate("first-pod") == "10.244.2.2"
+    with pytest.raises(ValueError, match="has no spec.podCIDR yet"):
+        node_ipam(node("fresh", "172.18.0.9"))
+
+
+def test_proxy_comparison_renders_as_a_table():
+    table = pd.DataFrame(proxy_comparison()).set_index("implementation")
+    assert list(table.index) == ["kube-proxy (iptables)", "kube-proxy (nftables)",
+                                 "Cilium (kubeProxyReplacement=true)", "Antrea Proxy", "Calico eBPF"]
+    assert table.notna().all().all() and (table != "").all().all()
+    assert "EndpointSlices" in table.loc["Antrea Proxy", "watches"]
+    assert "cilium_lb4_services_v2" in table.loc["Cilium (kubeProxyReplacement=true)", "programs"]
+    rows = proxy_comparison()
+    rows[0]["watches"] = "changed"
+    assert proxy_comparison()[0]["watches"] != "changed"  # callers get copies
