@@ -1,0 +1,240 @@
+"""What a fresh kind cluster contains, as plain objects built from the ClusterConfig (pure).
+
+Names, labels, images and ports are those of a kind v0.32 cluster (node image v1.36.1): the
+kubeadm static pods on the control plane, CoreDNS and local-path-provisioner Deployments,
+kube-proxy and kindnet DaemonSets, the `default/kubernetes` Service whose Endpoints and
+EndpointSlice the API server itself maintains (labelled like upstream's
+pkg/controlplane/reconcilers: the slice has only `kubernetes.io/service-name`, the Endpoints carry
+`endpointslice.kubernetes.io/skip-mirror`), and `kube-system/kube-dns` at the service subnet's
+10th address. `cluster.Cluster` writes these through the store at startup.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+DEFAULT_VERSION = "v1.36.1"
+NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage")
+NODE_NETWORK = "172.18.0.0/16"  # kind's docker network; nodes get .2, .3, ... in creation order
+APISERVER_PORT = 6443
+CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.12.1"
+ETCD_IMAGE = "registry.k8s.io/etcd:3.6.5-0"
+KINDNET_IMAGE = "docker.io/kindest/kindnetd:v20250512-df8de77b"
+LOCAL_PATH_IMAGE = "docker.io/kindest/local-path-provisioner:v20250214-acbabc1a"
+CRITICAL_ADDON_TOLERATIONS = [{"key": "CriticalAddonsOnly", "operator": "Exists"},
+                              {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
+                               "effect": "NoSchedule"}]
+
+
+def kubernetes_version(config) -> str:
+    """The simulated Kubernetes version: the node image's tag (kindest/node:v1.36.1@sha256:...)."""
+    match = re.search(r":(v\d+\.\d+\.\d+)", config.node_image or "")
+    return match.group(1) if match else DEFAULT_VERSION
+
+
+def node_ips(config) -> dict[str, str]:
+    network = ipaddress.ip_network(NODE_NETWORK)
+    return {node.name: str(network.network_address + 2 + i) for i, node in enumerate(config.nodes)}
+
+
+def pod_cidrs(config) -> dict[str, str]:
+    """One /node_cidr_mask_size of the pod subnet per node, in node order (the node IPAM's order)."""
+    subnets = ipaddress.ip_network(config.pod_subnet).subnets(new_prefix=config.node_cidr_mask_size)
+    return {node.name: str(next(subnets)) for node in config.nodes}
+
+
+def service_ip(config, index: int) -> str:
+    """The `index`-th address of the service subnet (1: kubernetes, 10: kube-dns)."""
+    return str(ipaddress.ip_network(config.service_subnet).network_address + index)
+
+
+def control_plane(config) -> str:
+    return next(n.name for n in config.nodes if n.role == "control-plane")
+
+
+def namespace(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def node(spec, ip: str, pod_cidr: str, version: str, config, stamp: str) -> dict:
+    """A registered, Ready kind node."""
+    labels = {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
+              "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": spec.name, "kubernetes.io/os": "linux"}
+    if spec.role == "control-plane":
+        labels["node-role.kubernetes.io/control-plane"] = ""
+    labels.update(spec.labels)
+    conditions = [
+        {"type": t, "status": s, "reason": r, "message": m, "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}
+        for t, s, r, m in (
+            ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            ("Ready", "True", "KubeletReady", "kubelet is posting ready status"))]
+    resources = {"cpu": "8", "ephemeral-storage": "102626232Ki", "hugepages-1Gi": "0",
+                 "hugepages-2Mi": "0", "memory": "16311468Ki", "pods": "110"}
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": spec.name, "labels": labels, "annotations": {
+            "node.alpha.kubernetes.io/ttl": "0",
+            "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
+        "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr],
+                 "providerID": f"kind://docker/{config.name}/{spec.name}",
+                 **({"taints": [dict(CONTROL_PLANE_TAINT)]} if spec.role == "control-plane" else {})},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": spec.name}],
+            "allocatable": dict(resources), "capacity": dict(resources), "conditions": conditions,
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {"architecture": "amd64", "bootID": "", "containerRuntimeVersion": "containerd://2.1.1",
+                         "kernelVersion": "6.8.0-sim", "kubeProxyVersion": "", "kubeletVersion": version,
+                         "machineID": "", "operatingSystem": "linux",
+                         "osImage": "Debian GNU/Linux 12 (bookworm)", "systemUUID": ""},
+        },
+    }
+
+
+def node_lease(node_name: str, node_uid: str | None, renew_time: str) -> dict:
+    """The node's heartbeat Lease in kube-node-lease (owned by the Node, as the kubelet creates it)."""
+    meta = {"name": node_name, "namespace": "kube-node-lease"}
+    if node_uid:
+        meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": node_name, "uid": node_uid}]
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
+            "spec": {"holderIdentity": node_name, "leaseDurationSeconds": 40, "renewTime": renew_time}}
+
+
+def kubernetes_service(config) -> dict:
+    ip = service_ip(config, 1)
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"clusterIP": ip, "clusterIPs": [ip], "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": APISERVER_PORT}],
+                 "type": "ClusterIP", "sessionAffinity": "None"},
+    }
+
+
+def kubernetes_endpoints(apiserver_ip: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": apiserver_ip}],
+                         "ports": [{"name": "https", "port": APISERVER_PORT, "protocol": "TCP"}]}]}
+
+
+def kubernetes_endpointslice(apiserver_ip: str) -> dict:
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [apiserver_ip], "conditions": {"ready": True}}],
+            "ports": [{"name": "https", "port": APISERVER_PORT, "protocol": "TCP"}]}
+
+
+def kube_dns_service(config) -> dict:
+    ip = service_ip(config, 10)
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                     "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
+                                "kubernetes.io/name": "CoreDNS"},
+                     "annotations": {"prometheus.io/port": "9153", "prometheus.io/scrape": "true"}},
+        "spec": {"clusterIP": ip, "clusterIPs": [ip], "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                 "selector": {"k8s-app": "kube-dns"}, "type": "ClusterIP", "sessionAffinity": "None",
+                 "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                           {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+                           {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]},
+    }
+
+
+def _deployment(name: str, namespace: str, labels: dict, replicas: int, pod_spec: dict) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)},
+                     "strategy": {"type": "RollingUpdate",
+                                  "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}},
+                     "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec}}}
+
+
+def coredns_deployment() -> dict:
+    """CoreDNS as kubeadm deploys it: 2 replicas that tolerate the control-plane taint."""
+    ports = [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
+             {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
+             {"containerPort": 9153, "name": "metrics", "protocol": "TCP"},
+             {"containerPort": 8080, "name": "liveness-probe", "protocol": "TCP"},
+             {"containerPort": 8181, "name": "readiness-probe", "protocol": "TCP"}]
+    spec = {"containers": [{"name": "coredns", "image": COREDNS_IMAGE, "args": ["-conf", "/etc/coredns/Corefile"],
+                            "ports": ports,
+                            "readinessProbe": {"httpGet": {"path": "/ready", "port": "readiness-probe"}}}],
+            "nodeSelector": {"kubernetes.io/os": "linux"}, "priorityClassName": "system-cluster-critical",
+            "serviceAccountName": "coredns", "dnsPolicy": "Default",
+            "tolerations": [dict(t) for t in CRITICAL_ADDON_TOLERATIONS]}
+    return _deployment("coredns", "kube-system", {"k8s-app": "kube-dns"}, 2, spec)
+
+
+def local_path_deployment() -> dict:
+    spec = {"containers": [{"name": "local-path-provisioner", "image": LOCAL_PATH_IMAGE,
+                            "command": ["local-path-provisioner", "--debug", "start", "--helper-image",
+                                        "docker.io/kindest/local-path-helper:v20241212-8ac705d0"]}],
+            "nodeSelector": {"kubernetes.io/os": "linux"}, "serviceAccountName": "local-path-provisioner-service-account",
+            "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Equal",
+                             "effect": "NoSchedule"}]}
+    return _deployment("local-path-provisioner", "local-path-storage", {"app": "local-path-provisioner"}, 1, spec)
+
+
+def _daemonset(name: str, labels: dict, selector: dict, pod_spec: dict) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": name, "namespace": "kube-system", "labels": dict(labels)},
+            "spec": {"selector": {"matchLabels": dict(selector)},
+                     "template": {"metadata": {"labels": dict(selector)}, "spec": pod_spec}}}
+
+
+def kube_proxy_daemonset(version: str, mode: str) -> dict:
+    spec = {"containers": [{"name": "kube-proxy", "image": f"registry.k8s.io/kube-proxy:{version}",
+                            "command": ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf",
+                                        "--hostname-override=$(NODE_NAME)", f"--proxy-mode={mode}"],
+                            "securityContext": {"privileged": True}}],
+            "hostNetwork": True, "nodeSelector": {"kubernetes.io/os": "linux"},
+            "priorityClassName": "system-node-critical", "serviceAccountName": "kube-proxy",
+            "tolerations": [{"operator": "Exists"}]}
+    return _daemonset("kube-proxy", {"k8s-app": "kube-proxy"}, {"k8s-app": "kube-proxy"}, spec)
+
+
+def kindnet_daemonset(pod_subnet: str) -> dict:
+    spec = {"containers": [{"name": "kindnet-cni", "image": KINDNET_IMAGE,
+                            "env": [{"name": "POD_SUBNET", "value": pod_subnet}],
+                            "securityContext": {"capabilities": {"add": ["NET_RAW", "NET_ADMIN"]}}}],
+            "hostNetwork": True, "serviceAccountName": "kindnet",
+            "tolerations": [{"operator": "Exists"}]}
+    labels = {"app": "kindnet", "k8s-app": "kindnet", "tier": "node"}
+    return _daemonset("kindnet", labels, {"app": "kindnet"}, spec)
+
+
+def static_pods(config, node_name: str, node_uid: str, node_ip: str, version: str) -> list[dict]:
+    """The kubeadm control-plane mirror pods, with the flags chapters grep for in their commands."""
+    cm_flags = {"allocate-node-cidrs": "true", "cluster-cidr": config.pod_subnet,
+                "service-cluster-ip-range": config.service_subnet, **config.controller_manager_args}
+    api_flags = {"advertise-address": node_ip, "secure-port": str(APISERVER_PORT),
+                 "service-cluster-ip-range": config.service_subnet, **config.apiserver_args}
+    components = (
+        ("etcd", ETCD_IMAGE, ["etcd", f"--advertise-client-urls=https://{node_ip}:2379"]),
+        ("kube-apiserver", f"registry.k8s.io/kube-apiserver:{version}",
+         ["kube-apiserver", *(f"--{k}={v}" for k, v in sorted(api_flags.items()))]),
+        ("kube-controller-manager", f"registry.k8s.io/kube-controller-manager:{version}",
+         ["kube-controller-manager", *(f"--{k}={v}" for k, v in sorted(cm_flags.items()))]),
+        ("kube-scheduler", f"registry.k8s.io/kube-scheduler:{version}",
+         ["kube-scheduler", "--bind-address=127.0.0.1"]),
+    )
+    return [{
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{name}-{node_name}", "namespace": "kube-system",
+                     "labels": {"component": name, "tier": "control-plane"},
+                     "annotations": {"kubernetes.io/config.source": "file",
+                                     "kubernetes.io/config.mirror": "simulated"},
+                     "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node_name,
+                                          "uid": node_uid, "controller": True}]},
+        "spec": {"containers": [{"name": name, "image": image, "command": command}], "hostNetwork": True,
+                 "nodeName": node_name, "priorityClassName": "system-node-critical",
+                 "tolerations": [{"operator": "Exists", "effect": "NoExecute"}]},
+    } for name, image, command in components]

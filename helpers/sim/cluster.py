@@ -1,0 +1,181 @@
+"""Cluster: the store, the clock, the components, and a fresh kind-like state to start from.
+
+`Cluster(config)` boots the objects of a fresh kind cluster (see `boot`) directly in their final
+state, so startup takes milliseconds, then starts the simulated components: one kubelet and one
+kube-proxy per node, the scheduler, the workload controllers, the garbage collector, the
+namespace controller and the endpoint/node-lifecycle controllers. `stop_node`/`start_node` are the
+simulator's `docker stop/start <node>`.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from helpers.sim import boot
+from helpers.sim.clock import Clock
+from helpers.sim.controllers.garbagecollector import GarbageCollector
+from helpers.sim.controllers.informer import SharedInformer
+from helpers.sim.controllers.kubelet import Kubelet, running_status, sandbox_status, update_readiness
+from helpers.sim.controllers.namespace import NamespaceController
+from helpers.sim.controllers.podutil import micro_time, rfc3339
+from helpers.sim.controllers.recorder import EventRecorder
+from helpers.sim.controllers.scheduler import Scheduler
+from helpers.sim.controllers.workloads import (
+    HASH_LABEL,
+    REVISION,
+    DaemonSetController,
+    DeploymentController,
+    ReplicaSetController,
+    daemon_pod_spec,
+    owner_reference,
+    pod_from_template,
+    template_hash,
+)
+from helpers.sim.store import Store
+
+INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
+            "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io")
+MISSING_NODE_BEHAVIORS = ("current", "pre-1.25")
+
+
+class Cluster:
+    """A running simulated cluster shaped by a `ClusterConfig` (from kind-cluster.yaml)."""
+
+    def __init__(self, config, *, speed: float = 1.0, missing_node_behavior: str = "current", seed: int = 0):
+        if missing_node_behavior not in MISSING_NODE_BEHAVIORS:
+            raise ValueError(f"missing_node_behavior must be one of {MISSING_NODE_BEHAVIORS}, "
+                             f"got {missing_node_behavior!r}")
+        self.config, self.seed = config, seed
+        self.version = boot.kubernetes_version(config)
+        self.clock = Clock(speed)
+        self.store = Store(self.clock, service_cidr=config.service_subnet)
+        self.store.log_source = self.pod_log
+        self.recorder = EventRecorder(self.store, self.clock)
+        self.informer = SharedInformer(self.store, self.clock, INFORMED)
+        self.node_ips = boot.node_ips(config)
+        cidrs = boot.pod_cidrs(config)
+        self.kubelets = {name: Kubelet(self, name, cidr) for name, cidr in cidrs.items()}
+        self._boot()
+        self.components = [self.informer, *self.kubelets.values(), Scheduler(self), ReplicaSetController(self),
+                           DeploymentController(self), DaemonSetController(self), GarbageCollector(self),
+                           NamespaceController(self)]
+        self.components[0].start()
+        for component in self.components[1:]:
+            component.start()
+        self.missing_node_behavior = missing_node_behavior
+
+    # -- nodes ------------------------------------------------------------------------------------
+    def node_names(self) -> list[str]:
+        return list(self.kubelets)
+
+    def stop_node(self, name: str) -> None:
+        """Like `docker stop <node>`: its kubelet (and kube-proxy) stop working."""
+        self._kubelet(name)
+        self.clock.call_soon(self.kubelets[name].stop)
+        self.clock.settle(5)
+
+    def start_node(self, name: str) -> None:
+        """Like `docker start <node>`: the kubelet resumes, renews its lease and reports Ready."""
+        self._kubelet(name)
+        self.clock.call_soon(self.kubelets[name].resume)
+        self.clock.settle(5)
+
+    def node_running(self, name: str) -> bool:
+        return self._kubelet(name).running
+
+    def _kubelet(self, name: str) -> Kubelet:
+        if name not in self.kubelets:
+            raise KeyError(f"no node {name!r}; nodes: {', '.join(self.kubelets)}")
+        return self.kubelets[name]
+
+    def node_lease(self, name: str, when) -> dict:
+        node = self.store.get("nodes", name)
+        return boot.node_lease(name, node["metadata"]["uid"], micro_time(when))
+
+    def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
+        """pods/log content: what the pod's kubelet recorded for the container."""
+        pod = self.store.get("pods", name, namespace)
+        kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
+        return kubelet.log(namespace, name, container) if kubelet else ""
+
+    def shutdown(self) -> None:
+        self.informer.stop()
+        self.clock.stop()
+
+    # -- boot ---------------------------------------------------------------------------------------
+    def _boot(self) -> None:
+        """Write a fresh kind cluster's objects in their final state (no simulated startup)."""
+        config, store = self.config, self.store
+        stamp = rfc3339(self.clock.now())
+        for name in boot.NAMESPACES:
+            store.create("namespaces", boot.namespace(name))
+        cidrs = boot.pod_cidrs(config)
+        node_uids = {}
+        for spec in config.nodes:
+            node = store.create("nodes", boot.node(spec, self.node_ips[spec.name], cidrs[spec.name],
+                                                   self.version, config, stamp))
+            node_uids[spec.name] = node["metadata"]["uid"]
+            store.create("leases.coordination.k8s.io", self.node_lease(spec.name, self.clock.now()))
+        cp = boot.control_plane(config)
+        cp_ip = self.node_ips[cp]
+        store.create("services", boot.kubernetes_service(config))
+        store.create("endpoints", boot.kubernetes_endpoints(cp_ip))
+        store.create("endpointslices.discovery.k8s.io", boot.kubernetes_endpointslice(cp_ip))
+        store.create("services", boot.kube_dns_service(config))
+        for pod in boot.static_pods(config, cp, node_uids[cp], cp_ip, self.version):
+            self._boot_pod(pod, cp)
+        for deployment in (boot.coredns_deployment(), boot.local_path_deployment()):
+            self._boot_deployment(deployment, cp)
+        daemonsets = []
+        if config.kube_proxy_mode != "none":
+            daemonsets.append(boot.kube_proxy_daemonset(self.version, config.kube_proxy_mode))
+        if not config.disable_default_cni:
+            daemonsets.append(boot.kindnet_daemonset(config.pod_subnet))
+        for ds in daemonsets:
+            self._boot_daemonset(ds)
+
+    def _boot_deployment(self, deployment: dict, node: str) -> None:
+        deployment["metadata"]["annotations"] = {REVISION: "1"}
+        created = self.store.create("deployments.apps", deployment)
+        pod_hash = template_hash(created["spec"]["template"])
+        template = copy.deepcopy(created["spec"]["template"])
+        template["metadata"].setdefault("labels", {})[HASH_LABEL] = pod_hash
+        selector = copy.deepcopy(created["spec"]["selector"])
+        selector["matchLabels"][HASH_LABEL] = pod_hash
+        replicas = created["spec"]["replicas"]
+        rs = self.store.create("replicasets.apps", {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": f"{created['metadata']['name']}-{pod_hash}",
+                         "namespace": created["metadata"]["namespace"], "labels": dict(template["metadata"]["labels"]),
+                         "annotations": {REVISION: "1", "deployment.kubernetes.io/desired-replicas": str(replicas),
+                                         "deployment.kubernetes.io/max-replicas": str(replicas + 1)},
+                         "ownerReferences": [owner_reference(created)]},
+            "spec": {"replicas": replicas, "selector": selector, "template": template}})
+        for _ in range(replicas):
+            self._boot_pod(pod_from_template(rs["spec"]["template"], rs, f"{rs['metadata']['name']}-"), node)
+
+    def _boot_daemonset(self, ds: dict) -> None:
+        created = self.store.create("daemonsets.apps", ds)
+        revision = template_hash(created["spec"]["template"])
+        for name in self.kubelets:
+            template = daemon_pod_spec(created, name, revision)
+            self._boot_pod(pod_from_template(template, created, f"{created['metadata']['name']}-"), name)
+
+    def _boot_pod(self, pod: dict, node: str) -> dict:
+        """Create a pod already bound and Running (Ready) on `node`, with its IP from the node's IPAM."""
+        pod["spec"]["nodeName"] = node
+        created = self.store.create("pods", pod)
+        kubelet = self.kubelets[node]
+        for container in created["spec"]["containers"]:
+            kubelet.images.add(container["image"])
+        host_ip = self.node_ips[node]
+        pod_ip = host_ip if created["spec"].get("hostNetwork") else kubelet.ipam.allocate(created["metadata"]["uid"])
+        stamp = rfc3339(self.clock.now())
+        created["status"] = sandbox_status(created, pod_ip, host_ip, stamp)
+        started = {c["name"]: stamp for c in created["spec"]["containers"]}
+        status = running_status(created, started, stamp)
+        for cs in status["containerStatuses"]:
+            cs["ready"] = True  # boot pods have long passed their readiness probes
+        created["status"] = status
+        update_readiness(created, stamp)
+        return self.store.update("pods", created, subresource="status")

@@ -1,0 +1,121 @@
+"""The garbage collector: deletes dependents whose owners are gone (pkg/controller/garbagecollector).
+
+Owners and dependents are linked by `metadata.ownerReferences` (uid). Three deletion modes, as
+upstream:
+* Background (kubectl's default): the owner disappears at once; the collector then deletes each
+  dependent that has no other live owner (a dependent with one drops just the dead reference).
+* Foreground: the owner stays with the `foregroundDeletion` finalizer while the collector deletes
+  its dependents (foreground too, so it cascades); once no dependent with `blockOwnerDeletion`
+  is left, the finalizer is removed and the owner goes.
+* Orphan: the collector strips the owner's reference from every dependent, then removes the
+  `orphan` finalizer.
+"""
+
+from __future__ import annotations
+
+from helpers.sim.api.errors import ApiError
+from helpers.sim.controllers.informer import Controller, obj_key
+
+FOREGROUND = "foregroundDeletion"
+ORPHAN = "orphan"
+# Resources whose objects can own or be owned by others in the simulator.
+GRAPH_RESOURCES = ("deployments.apps", "replicasets.apps", "daemonsets.apps", "pods", "services",
+                   "endpoints", "endpointslices.discovery.k8s.io", "nodes", "leases.coordination.k8s.io")
+
+
+def remaining_owners(dependent: dict, dead_uid: str, live_uids: set[str]) -> list[dict]:
+    """The dependent's ownerReferences other than `dead_uid` that still point at live objects."""
+    return [ref for ref in dependent["metadata"].get("ownerReferences") or []
+            if ref.get("uid") != dead_uid and ref.get("uid") in live_uids]
+
+
+class GarbageCollector(Controller):
+    """Processes owner deletions; work items are (resource, namespace, name) of owners."""
+
+    name = "garbage-collector-controller"
+
+    def start(self) -> None:
+        for resource in GRAPH_RESOURCES:
+            self.informer.on(resource, lambda t, obj, old, r=resource: self._changed(r, t, obj))
+            for obj in self.informer.items(resource):
+                if obj["metadata"].get("deletionTimestamp"):
+                    self._changed(resource, "MODIFIED", obj)
+
+    def _changed(self, resource: str, type_: str, obj: dict) -> None:
+        meta = obj["metadata"]
+        if type_ == "DELETED":
+            self.clock.call_soon(self._collect_dependents, meta["uid"])
+        elif meta.get("deletionTimestamp") and {FOREGROUND, ORPHAN} & set(meta.get("finalizers") or []):
+            self.enqueue((resource, *obj_key(obj)))
+        # A dependent that went away may unblock its foreground-deleting owners.
+        if type_ == "DELETED" or meta.get("deletionTimestamp"):
+            for ref in meta.get("ownerReferences") or []:
+                owner = self._find(ref, meta.get("namespace") or "")
+                if owner is not None:
+                    self.enqueue(owner)
+
+    def _find(self, ref: dict, namespace: str):
+        for resource in GRAPH_RESOURCES:
+            for ns in (namespace, ""):
+                obj = self.informer.get(resource, ref["name"], ns)
+                if obj is not None and obj["metadata"].get("uid") == ref.get("uid"):
+                    return resource, ns, ref["name"]
+        return None
+
+    def _dependents(self, uid: str) -> list[tuple[str, dict]]:
+        return [(r, d) for r in GRAPH_RESOURCES for d in self.informer.dependents(r, uid)]
+
+    def _live_uids(self) -> set[str]:
+        return {o["metadata"]["uid"] for r in GRAPH_RESOURCES for o in self.informer.items(r)}
+
+    def _collect_dependents(self, dead_uid: str) -> None:
+        """Background deletion: the owner is gone; delete or re-point each dependent."""
+        dependents = self._dependents(dead_uid)
+        live = self._live_uids() if dependents else set()
+        for resource, dep in dependents:
+            if remaining_owners(dep, dead_uid, live):
+                self._drop_reference(resource, dep, dead_uid)
+            elif not dep["metadata"].get("deletionTimestamp"):
+                self._delete(resource, dep, "Background")
+
+    def sync(self, key) -> None:
+        resource, namespace, name = key
+        owner = self.informer.get(resource, name, namespace)
+        if owner is None or not owner["metadata"].get("deletionTimestamp"):
+            return
+        uid = owner["metadata"]["uid"]
+        finalizers = owner["metadata"].get("finalizers") or []
+        dependents = self._dependents(uid)
+        if ORPHAN in finalizers:
+            for dep_resource, dep in dependents:
+                self._drop_reference(dep_resource, dep, uid)
+            self._remove_finalizer(resource, owner, ORPHAN)
+        elif FOREGROUND in finalizers:
+            blocking = [(r, d) for r, d in dependents
+                        if any(ref.get("uid") == uid and ref.get("blockOwnerDeletion")
+                               for ref in d["metadata"].get("ownerReferences") or [])]
+            for dep_resource, dep in blocking:
+                if not dep["metadata"].get("deletionTimestamp"):
+                    self._delete(dep_resource, dep, "Foreground")
+            if not blocking:
+                self._remove_finalizer(resource, owner, FOREGROUND)
+
+    def _delete(self, resource: str, obj: dict, policy: str) -> None:
+        try:
+            self.store.delete(resource, obj["metadata"]["name"], obj["metadata"].get("namespace"),
+                              propagation_policy=policy)
+        except ApiError as err:
+            if err.code != 404:
+                raise
+
+    def _drop_reference(self, resource: str, obj: dict, uid: str) -> None:
+        current = self.store.get(resource, obj["metadata"]["name"], obj["metadata"].get("namespace"))
+        refs = current["metadata"].get("ownerReferences") or []
+        current["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
+        self.store.update(resource, current)
+
+    def _remove_finalizer(self, resource: str, obj: dict, finalizer: str) -> None:
+        current = self.store.get(resource, obj["metadata"]["name"], obj["metadata"].get("namespace"))
+        current["metadata"]["finalizers"] = [f for f in current["metadata"].get("finalizers") or []
+                                             if f != finalizer]
+        self.store.update(resource, current)

@@ -1,0 +1,149 @@
+"""A shared informer and a work-queue base for the simulated components.
+
+Upstream controllers read from informer caches and process keys from rate-limited work queues.
+This is the same shape, minus the goroutines: the `SharedInformer` keeps one in-memory copy of
+the resources the components watch, fed by the store's subscription and updated *on the clock's
+reactor thread*, so every handler sees a consistent cache without locks. A `Controller` queues
+keys, deduplicates them, and syncs each key on the reactor; a sync that hits a conflict is
+retried after a short delay.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from helpers.sim.api.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAY_S = 0.05  # virtual seconds before retrying a sync that failed (usually a 409)
+
+
+def obj_key(obj: dict) -> tuple[str, str]:
+    """(namespace, name) of an object; namespace is "" for cluster-scoped objects."""
+    meta = obj["metadata"]
+    return meta.get("namespace") or "", meta["name"]
+
+
+def rv_int(obj: dict | None) -> int:
+    """An object's resourceVersion as an int (0 if absent), for ordering cache updates."""
+    try:
+        return int(obj["metadata"]["resourceVersion"])
+    except (TypeError, KeyError, ValueError):
+        return 0
+
+
+def owner_uids(obj: dict | None) -> list[str]:
+    return [ref["uid"] for ref in (obj or {}).get("metadata", {}).get("ownerReferences") or [] if "uid" in ref]
+
+
+def controller_of(obj: dict) -> dict | None:
+    """The ownerReference with controller=true, if any."""
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref
+    return None
+
+
+class SharedInformer:
+    """One cache per resource, filled from `store.list` and kept fresh by `store.subscribe`."""
+
+    def __init__(self, store, clock, resources):
+        self.store, self.clock = store, clock
+        self.resources = tuple(resources)
+        self.cache: dict[str, dict[tuple[str, str], dict]] = {r: {} for r in self.resources}
+        self._handlers: dict[str, list] = {r: [] for r in self.resources}
+        # ownerReference uid -> keys of the dependents, per resource (upstream's owner index)
+        self._by_owner: dict[str, dict[str, set]] = {r: {} for r in self.resources}
+        self._unsubscribe = None
+
+    def on(self, resource: str, handler) -> None:
+        """Call `handler(event_type, obj, old)` on the reactor after each change to `resource`."""
+        self._handlers[resource].append(handler)
+
+    def start(self) -> None:
+        """Subscribe first, then list, so no change can fall between the two."""
+        self._unsubscribe = self.store.subscribe(self._on_commit)
+        for resource in self.resources:
+            items, _ = self.store.list(resource)
+            for obj in items:
+                self._store(resource, obj_key(obj), obj)
+
+    def stop(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+
+    def items(self, resource: str, namespace: str | None = None) -> list[dict]:
+        """Cached objects of `resource` (optionally one namespace). Treat them as read-only."""
+        objs = self.cache[resource].values()
+        return [o for o in objs if namespace is None or o["metadata"].get("namespace") == namespace]
+
+    def get(self, resource: str, name: str, namespace: str | None = None) -> dict | None:
+        return self.cache[resource].get((namespace or "", name))
+
+    def dependents(self, resource: str, owner_uid: str) -> list[dict]:
+        """Cached objects of `resource` that list `owner_uid` in their ownerReferences."""
+        cache = self.cache[resource]
+        return [cache[k] for k in self._by_owner[resource].get(owner_uid, ()) if k in cache]
+
+    def _store(self, resource: str, key, obj: dict | None) -> None:
+        old = self.cache[resource].pop(key, None)
+        for uid in owner_uids(old):
+            self._by_owner[resource].get(uid, set()).discard(key)
+        if obj is not None:
+            self.cache[resource][key] = obj
+            for uid in owner_uids(obj):
+                self._by_owner[resource].setdefault(uid, set()).add(key)
+
+    def _on_commit(self, event_type, resource, obj, old) -> None:
+        # Called on the writer's thread with a private copy: apply it later, on the reactor.
+        if resource in self.cache:
+            self.clock.call_soon(self._apply, event_type, resource, obj)
+
+    def _apply(self, event_type, resource, obj) -> None:
+        key = obj_key(obj)
+        old = self.cache[resource].get(key)
+        if old is not None and rv_int(old) > rv_int(obj):
+            return  # a newer version was already listed or applied
+        if event_type == "DELETED":
+            if old is not None and old["metadata"].get("uid") != obj["metadata"].get("uid"):
+                return  # a newer object of the same name replaced it
+            self._store(resource, key, None)
+        else:
+            self._store(resource, key, obj)
+        for handler in self._handlers[resource]:
+            handler(event_type, obj, old)
+
+
+class Controller:
+    """A keyed work queue that runs `sync(key)` on the reactor, at most once per queued batch."""
+
+    name = "controller"
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.store, self.clock, self.informer = cluster.store, cluster.clock, cluster.informer
+        self._queued: set = set()
+
+    def enqueue(self, key, delay: float = 0.0) -> None:
+        """Queue `key` for a sync; a key already waiting is not queued twice."""
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        self.clock.call_later(delay, self._process, key)
+
+    def _process(self, key) -> None:
+        self._queued.discard(key)
+        try:
+            self.sync(key)
+        except ApiError as err:
+            if err.code in (404, 409):  # stale cache or a concurrent writer: try again shortly
+                self.enqueue(key, RETRY_DELAY_S)
+            else:
+                log.warning("%s: sync %s failed: %s", self.name, key, err)
+
+    def sync(self, key) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def event(self, obj: dict, type_: str, reason: str, message: str) -> None:
+        self.cluster.recorder.event(obj, type_, reason, message, self.name)

@@ -1,0 +1,404 @@
+"""The kubelet of one simulated node: pod lifecycle, readiness, graceful termination, heartbeats.
+
+A pod bound to this node walks the real kubelet's path with modelled latencies (seeded RNG, so a
+run is reproducible): sandbox + IP from the node's podCIDR (host-local IPAM, as kindnet configures
+it) -> image pull (about a second the first time an image is used on the node, then cached) ->
+container create/start (300-800 ms) -> readiness probe (initialDelaySeconds) -> Ready, which also
+requires every `spec.readinessGates` condition to be True. On deletion it stops the containers
+after min(grace period, a modelled ~1 s shutdown) and removes the pod with grace 0, as the real
+kubelet does. It renews its Lease in kube-node-lease every 10 s and re-reports node status.
+
+What the kubelet decides next is read from the pod's status (pure functions below), so a kubelet
+that was stopped (`docker stop`) picks every pod up where it left off when it starts again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+from helpers.dataplane.ipam import HostLocalIPAM, IPAMExhausted
+from helpers.sim.api.errors import ApiError
+from helpers.sim.controllers.informer import Controller, obj_key
+from helpers.sim.controllers.podutil import (
+    get_condition,
+    internal_ip,
+    is_terminating,
+    micro_time,
+    rfc3339,
+    set_condition,
+)
+
+LEASE_NAMESPACE = "kube-node-lease"
+LEASE_RENEW_S = 10.0  # kubelet renews its lease every 10 s (leaseDurationSeconds 40 / 4)
+LEASE_DURATION_S = 40
+NODE_STATUS_CHECK_S = 10.0  # nodeStatusUpdateFrequency
+NODE_STATUS_REPORT_S = 300.0  # nodeStatusReportFrequency: heartbeat even when nothing changed
+NODE_CONDITIONS = (
+    ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+    ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+)
+
+
+# -- pure status transitions ----------------------------------------------------------------------
+def container_id(pod_uid: str, name: str) -> str:
+    return "containerd://" + hashlib.sha256(f"{pod_uid}/{name}".encode()).hexdigest()
+
+
+def image_id(image: str) -> str:
+    repo = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image.split("@")[0]
+    return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
+def sandbox_status(pod: dict, pod_ip: str, host_ip: str, stamp: str) -> dict:
+    """Status once the sandbox has its IP: Pending, containers waiting in ContainerCreating."""
+    status = dict(pod.get("status") or {})
+    status.update({
+        "phase": "Pending", "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
+        "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": status.get("startTime", stamp),
+        "containerStatuses": [{
+            "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
+            "restartCount": 0, "started": False, "state": {"waiting": {"reason": "ContainerCreating"}},
+        } for c in pod["spec"].get("containers") or []],
+    })
+    shell = {"status": status}
+    for type_ in ("PodReadyToStartContainers", "Initialized", "PodScheduled"):
+        set_condition(shell, {"type": type_, "status": "True"}, stamp)
+    update_readiness(shell | {"spec": pod["spec"]}, stamp)
+    return shell["status"]
+
+
+def running_status(pod: dict, started: dict[str, str], stamp: str) -> dict:
+    """Status once every container runs; containers without a readiness probe are ready at once."""
+    status = dict(pod.get("status") or {})
+    probes = {c["name"]: bool(c.get("readinessProbe")) for c in pod["spec"].get("containers") or []}
+    status["phase"] = "Running"
+    status["containerStatuses"] = [{
+        "name": c["name"], "image": c.get("image", ""), "imageID": image_id(c.get("image", "")),
+        "containerID": container_id(pod["metadata"]["uid"], c["name"]), "ready": not probes[c["name"]],
+        "restartCount": 0, "started": True, "state": {"running": {"startedAt": started[c["name"]]}},
+    } for c in pod["spec"].get("containers") or []]
+    shell = {"status": status, "spec": pod["spec"]}
+    update_readiness(shell, stamp)
+    return shell["status"]
+
+
+def update_readiness(pod: dict, stamp: str) -> bool:
+    """Recompute ContainersReady and Ready (containers ready AND readiness gates True); True if changed.
+
+    Messages follow upstream's status generation (pkg/kubelet/status/generate.go).
+    """
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    unready = [cs["name"] for cs in statuses if not cs.get("ready")]
+    containers_ok = bool(statuses) and not unready
+    changed = set_condition(pod, {
+        "type": "ContainersReady", "status": "True" if containers_ok else "False",
+        **({} if containers_ok else {"reason": "ContainersNotReady",
+                                     "message": f"containers with unready status: [{' '.join(unready)}]"}),
+    }, stamp)
+    ready = {"type": "Ready", "status": "True"}
+    if not containers_ok:
+        ready = {"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+                 "message": f"containers with unready status: [{' '.join(unready)}]"}
+    else:
+        blocked = gate_problems(pod)
+        if blocked:
+            ready = {"type": "Ready", "status": "False", "reason": "ReadinessGatesNotReady",
+                     "message": blocked[0]}
+    current = get_condition(pod, "Ready") or {}
+    if ready["status"] == "True":  # drop a stale reason/message when turning ready
+        for stale in ("reason", "message"):
+            current.pop(stale, None)
+    return set_condition(pod, ready, stamp) or changed
+
+
+def gate_problems(pod: dict) -> list[str]:
+    """Messages for readiness gates whose condition is missing or not True."""
+    problems = []
+    for gate in pod["spec"].get("readinessGates") or []:
+        cond = get_condition(pod, gate["conditionType"])
+        if cond is None:
+            problems.append(f'corresponding condition of pod readiness gate "{gate["conditionType"]}" '
+                            "does not exist.")
+        elif cond.get("status") != "True":
+            problems.append(f'the status of pod readiness gate "{gate["conditionType"]}" is not "True", '
+                            f'but {cond.get("status")}')
+    return problems
+
+
+def terminated_status(pod: dict, stamp: str) -> dict:
+    """Status after the containers stopped on deletion (exit 0, not ready, phase Succeeded)."""
+    status = dict(pod.get("status") or {})
+    status["containerStatuses"] = [dict(cs, ready=False, started=False, state={"terminated": {
+        "exitCode": 0, "reason": "Completed", "startedAt": (cs.get("state") or {}).get("running", {})
+        .get("startedAt", stamp), "finishedAt": stamp, "containerID": cs.get("containerID", "")}})
+        for cs in status.get("containerStatuses") or []]
+    status["phase"] = "Succeeded"
+    shell = {"status": status, "spec": pod["spec"]}
+    update_readiness(shell, stamp)
+    return shell["status"]
+
+
+def node_conditions(node: dict, stamp: str, force_heartbeat: bool) -> dict | None:
+    """The node with the kubelet's conditions, or None when nothing needs reporting."""
+    status = node.setdefault("status", {})
+    current = {c["type"]: c for c in status.get("conditions") or []}
+    wanted = []
+    changed = force_heartbeat
+    for type_, value, reason, message in NODE_CONDITIONS:
+        old = current.get(type_, {})
+        changed = changed or old.get("status") != value
+        wanted.append({"type": type_, "status": value, "reason": reason, "message": message,
+                       "lastHeartbeatTime": stamp,
+                       "lastTransitionTime": old.get("lastTransitionTime", stamp)
+                       if old.get("status") == value else stamp})
+    if not changed:
+        return None
+    status["conditions"] = wanted
+    return node
+
+
+# -- the kubelet ---------------------------------------------------------------------------------
+class Kubelet(Controller):
+    """One node's kubelet. `stop()`/`resume()` model `docker stop/start` of the node container."""
+
+    def __init__(self, cluster, node_name: str, pod_cidr: str):
+        super().__init__(cluster)
+        self.name = "kubelet"
+        self.node_name = node_name
+        self.ipam = HostLocalIPAM(pod_cidr)
+        self.rng = random.Random(f"{cluster.seed}-kubelet-{node_name}")
+        self.images: set[str] = set()
+        self.running = False
+        self.logs: dict[tuple[str, str], dict[str, list[str]]] = {}
+        self._busy: set = set()  # pod keys with a lifecycle step in flight
+        self._terminating: set = set()  # pod keys whose containers are being stopped
+        self._timers: list = []
+        self._last_report = 0.0
+
+    # lifecycle of the kubelet itself
+    def start(self) -> None:
+        self.informer.on("pods", self._pod_changed)
+        self.resume()
+
+    def resume(self) -> None:
+        """Start (again): renew the lease, re-report node status, pick every pod up where it was."""
+        if self.running:
+            return
+        self.running = True
+        self._heartbeat()
+        self._check_node_status(force=True)
+        for pod in self.informer.items("pods"):
+            if pod["spec"].get("nodeName") == self.node_name:
+                self.enqueue(obj_key(pod))
+
+    def stop(self) -> None:
+        """Stop working: no heartbeats, no status updates, no pod changes until `resume()`."""
+        self.running = False
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        self._busy.clear()
+        self._terminating.clear()
+
+    def _later(self, delay: float, fn, *args) -> None:
+        self._timers = [t for t in self._timers if not t.cancelled]
+        self._timers.append(self.clock.call_later(delay, fn, *args))
+
+    # heartbeats
+    def _heartbeat(self) -> None:
+        if not self.running:
+            return
+        now = self.clock.now()
+        try:
+            lease = self.store.get("leases.coordination.k8s.io", self.node_name, LEASE_NAMESPACE)
+            lease["spec"]["renewTime"] = micro_time(now)
+            self.store.update("leases.coordination.k8s.io", lease)
+        except ApiError as err:
+            if err.code != 404:
+                raise
+            self.store.create("leases.coordination.k8s.io", self.cluster.node_lease(self.node_name, now))
+        finally:
+            self._later(LEASE_RENEW_S, self._heartbeat)
+        self._check_node_status()
+
+    def _check_node_status(self, force: bool = False) -> None:
+        now = self.clock.time()
+        node = self.store.get("nodes", self.node_name)
+        due = force or now - self._last_report >= NODE_STATUS_REPORT_S
+        updated = node_conditions(node, rfc3339(self.clock.now()), due)
+        if updated is not None:
+            self.store.update("nodes", updated, subresource="status")
+            self._last_report = now
+
+    # pods
+    def _pod_changed(self, type_, pod, _old) -> None:
+        if pod["spec"].get("nodeName") != self.node_name:
+            return
+        if type_ == "DELETED":
+            self.ipam.release(pod["metadata"]["uid"])
+            self.logs.pop(obj_key(pod), None)
+            self._busy.discard(obj_key(pod))
+            self._terminating.discard(obj_key(pod))
+        elif self.running:
+            self.enqueue(obj_key(pod))
+
+    def sync(self, key) -> None:
+        pod = self.informer.get("pods", key[1], key[0])
+        if not self.running or pod is None:
+            return
+        if is_terminating(pod):  # takes over from any step in flight
+            if key not in self._terminating:
+                self._terminating.add(key)
+                self._terminate(key, pod)
+            return
+        if key in self._busy:
+            return
+        status = pod.get("status") or {}
+        if not status.get("podIP"):
+            self._busy.add(key)
+            self._later(self.rng.uniform(0.05, 0.15), self._sandbox, key)
+        elif status.get("phase") == "Pending":
+            self._busy.add(key)
+            self._start_containers(key, pod, 0, {})
+        elif status.get("phase") == "Running":
+            self._probe_readiness(key, pod)
+
+    def _fresh(self, key) -> dict | None:
+        try:
+            pod = self.store.get("pods", key[1], key[0])
+        except ApiError:
+            return None
+        return pod if pod["spec"].get("nodeName") == self.node_name else None
+
+    def _write_status(self, key, status: dict) -> None:
+        pod = self._fresh(key)
+        if pod is not None:
+            self.store.update("pods", dict(pod, status=status), subresource="status")
+
+    def _active(self, key) -> bool:
+        """A lifecycle step may go on: the node runs and the pod is not being torn down."""
+        return self.running and key not in self._terminating
+
+    def event(self, obj: dict, type_: str, reason: str, message: str) -> None:
+        self.cluster.recorder.event(obj, type_, reason, message, self.name, host=self.node_name)
+
+    def _done(self, key) -> None:
+        """A step finished: let the next pod event (or this re-sync) decide what comes next."""
+        self._busy.discard(key)
+        self.enqueue(key)
+
+    def _sandbox(self, key) -> None:
+        pod = self._fresh(key)
+        if not self._active(key) or pod is None or is_terminating(pod):
+            self._done(key)
+            return
+        host_ip = internal_ip(self.informer.get("nodes", self.node_name) or {}) or ""
+        try:
+            pod_ip = host_ip if pod["spec"].get("hostNetwork") else self.ipam.allocate(pod["metadata"]["uid"])
+        except IPAMExhausted as err:
+            self.event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {err}")
+            self._busy.discard(key)
+            return
+        self._write_status(key, sandbox_status(pod, pod_ip, host_ip, rfc3339(self.clock.now())))
+        self._done(key)
+
+    def _start_containers(self, key, pod: dict, index: int, started: dict) -> None:
+        """Pull, create and start container `index`, then the next one (sequential, like the kubelet)."""
+        containers = pod["spec"].get("containers") or []
+        if not self._active(key):
+            return
+        if index == len(containers):
+            fresh = self._fresh(key)
+            if fresh is not None and not is_terminating(fresh):
+                self._write_status(key, running_status(fresh, started, rfc3339(self.clock.now())))
+            self._done(key)
+            return
+        container = containers[index]
+        image = container.get("image", "")
+        pull = 0.0
+        if image in self.images and container.get("imagePullPolicy") != "Always":
+            self.event(pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
+        else:
+            pull = self.rng.uniform(0.1, 0.3) if image in self.images else self.rng.uniform(0.7, 1.5)
+            self.event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
+        self._later(pull, self._create_container, key, pod, index, started, pull)
+
+    def _create_container(self, key, pod, index, started, pull) -> None:
+        if not self._active(key):
+            return
+        container = pod["spec"]["containers"][index]
+        image, name = container.get("image", ""), container["name"]
+        if pull:
+            self.images.add(image)
+            size = int.from_bytes(hashlib.sha256(image.encode()).digest()[:3], "big") * 8
+            self.event(pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {pull * 1000:.0f}ms '
+                       f"({pull * 1000:.0f}ms including waiting). Image size: {size} bytes.")
+        self.event(pod, "Normal", "Created", f"Created container: {name}")
+        self._later(self.rng.uniform(0.3, 0.8), self._container_started, key, pod, index, started)
+
+    def _container_started(self, key, pod, index, started) -> None:
+        if not self._active(key):
+            return
+        container = pod["spec"]["containers"][index]
+        stamp = rfc3339(self.clock.now())
+        started = dict(started, **{container["name"]: stamp})
+        self.event(pod, "Normal", "Started", f"Started container {container['name']}")
+        self.logs.setdefault(key, {})[container["name"]] = [
+            f"{stamp} simulated container {container['name']} started (image {container.get('image', '')})"]
+        self._start_containers(key, pod, index + 1, started)
+
+    def _probe_readiness(self, key, pod: dict) -> None:
+        """Schedule the first successful readiness probe of each unready container; recompute Ready."""
+        probes = {c["name"]: c.get("readinessProbe") for c in pod["spec"].get("containers") or []}
+        waiting = [cs for cs in pod["status"].get("containerStatuses") or []
+                   if not cs.get("ready") and probes.get(cs["name"]) and "running" in (cs.get("state") or {})]
+        if waiting:
+            delay = max(float(probes[cs["name"]].get("initialDelaySeconds", 0)) for cs in waiting)
+            self._busy.add(key)
+            self._later(delay + self.rng.uniform(0.0, 0.1), self._probe_succeeded, key)
+            return
+        shell = {"spec": pod["spec"], "status": dict(pod["status"])}
+        shell["status"]["conditions"] = [dict(c) for c in pod["status"].get("conditions") or []]
+        if update_readiness(shell, rfc3339(self.clock.now())):
+            self._write_status(key, shell["status"])
+
+    def _probe_succeeded(self, key) -> None:
+        pod = self._fresh(key)
+        if self._active(key) and pod is not None and pod["status"].get("phase") == "Running":
+            for cs in pod["status"].get("containerStatuses") or []:
+                cs["ready"] = "running" in (cs.get("state") or {})
+            update_readiness(pod, rfc3339(self.clock.now()))
+            self.store.update("pods", pod, subresource="status")
+        self._done(key)
+
+    def _terminate(self, key, pod: dict) -> None:
+        running = [cs["name"] for cs in (pod.get("status") or {}).get("containerStatuses") or []
+                   if "running" in (cs.get("state") or {})]
+        for name in running:
+            self.event(pod, "Normal", "Killing", f"Stopping container {name}")
+        grace = pod["metadata"].get("deletionGracePeriodSeconds")
+        grace = 30 if grace is None else grace
+        delay = min(float(grace), self.rng.uniform(0.5, 1.5)) if running else 0.0
+        self._later(delay, self._finish_termination, key)
+
+    def _finish_termination(self, key) -> None:
+        pod = self._fresh(key)
+        if self.running and pod is not None:
+            if (pod.get("status") or {}).get("containerStatuses"):
+                self._write_status(key, terminated_status(pod, rfc3339(self.clock.now())))
+            try:
+                self.store.delete("pods", key[1], key[0], grace_period_seconds=0)
+            except ApiError as err:
+                if err.code != 404:
+                    raise
+        self._busy.discard(key)
+        self._terminating.discard(key)
+
+    def log(self, namespace: str, name: str, container: str | None) -> str:
+        """Text for pods/log: the simulated container's output."""
+        per_container = self.logs.get((namespace, name), {})
+        lines = per_container.get(container) if container else next(iter(per_container.values()), [])
+        return "".join(line + "\n" for line in lines or [])

@@ -1,0 +1,78 @@
+"""EventRecorder: core/v1 Events from the simulated components, as client-go's recorder writes them.
+
+Upstream (client-go tools/record) names an Event `<object name>.<unix nanos in hex>`, puts it in
+the object's namespace ("default" for cluster-scoped objects such as Nodes), and its
+EventCorrelator turns a repeat of the same (object, type, reason, message, source) into an update
+of the first Event: `count` + 1 and a new `lastTimestamp`. `kubectl describe` finds the Events by
+`involvedObject.uid`, so the reference carries it.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from helpers.sim.api.errors import ApiError
+
+
+def object_reference(obj: dict) -> dict:
+    """The `involvedObject` reference to `obj` (kind, namespace, name, uid, apiVersion, resourceVersion)."""
+    meta = obj["metadata"]
+    ref = {"kind": obj.get("kind"), "name": meta["name"], "uid": meta.get("uid"),
+           "apiVersion": obj.get("apiVersion"), "resourceVersion": meta.get("resourceVersion")}
+    if meta.get("namespace"):
+        ref["namespace"] = meta["namespace"]
+    return {k: v for k, v in ref.items() if v is not None}
+
+
+def new_event(obj: dict, type_: str, reason: str, message: str, component: str, timestamp: str,
+              nanos: int, host: str | None = None) -> dict:
+    """A fresh core/v1 Event about `obj` (pure)."""
+    ref = object_reference(obj)
+    source = {"component": component} | ({"host": host} if host else {})
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": f"{ref['name']}.{nanos:x}", "namespace": ref.get("namespace", "default")},
+        "involvedObject": ref, "type": type_, "reason": reason, "message": message,
+        "source": source, "reportingComponent": component, "reportingInstance": host or "",
+        "firstTimestamp": timestamp, "lastTimestamp": timestamp, "count": 1, "eventTime": None,
+    }
+
+
+class EventRecorder:
+    """Writes Events through the store and aggregates repeats like upstream's EventCorrelator."""
+
+    def __init__(self, store, clock):
+        self.store, self.clock = store, clock
+        self._lock = threading.Lock()
+        self._seen: dict[tuple, tuple[str, str]] = {}  # correlation key -> (namespace, event name)
+        self._last_nanos = 0  # names must be unique even for two Events in the same nanosecond
+
+    def event(self, obj: dict, type_: str, reason: str, message: str, component: str,
+              host: str | None = None) -> dict | None:
+        """Record an Event about `obj`; returns the stored Event (None if the write failed)."""
+        now = self.clock.now()
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        uid = obj["metadata"].get("uid")
+        key = (uid, obj["metadata"]["name"], type_, reason, message, component, host)
+        with self._lock:
+            try:
+                if key in self._seen:
+                    repeated = self._repeat(*self._seen[key], stamp)
+                    if repeated is not None:
+                        return repeated
+                nanos = self._last_nanos = max(int(now.timestamp() * 1e9), self._last_nanos + 1)
+                created = self.store.create("events", new_event(obj, type_, reason, message, component,
+                                                                stamp, nanos, host))
+            except ApiError:
+                return None  # e.g. the namespace is being deleted; Events are best effort upstream too
+            self._seen[key] = (created["metadata"]["namespace"], created["metadata"]["name"])
+            return created
+
+    def _repeat(self, namespace: str, name: str, stamp: str) -> dict | None:
+        try:
+            current = self.store.get("events", name, namespace)
+        except ApiError:
+            return None
+        current["count"] = current.get("count", 1) + 1
+        current["lastTimestamp"] = stamp
+        return self.store.update("events", current)

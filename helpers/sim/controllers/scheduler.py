@@ -1,0 +1,154 @@
+"""default-scheduler: binds pending pods to nodes.
+
+Filters follow the upstream plugins that matter for the chapters: NodeName, NodeUnschedulable
+(cordon), NodeAffinity (nodeSelector plus required node affinity, incl. the `metadata.name`
+matchFields the DaemonSet controller uses), TaintToleration. Scoring is reduced to "fewest pods",
+which spreads replicas over the workers the way the default spreading scores usually do.
+`schedule` is pure; `Scheduler` binds through the store and records Scheduled/FailedScheduling.
+"""
+
+from __future__ import annotations
+
+import random
+
+from helpers.sim.controllers.informer import Controller, obj_key
+from helpers.sim.controllers.podutil import is_active, rfc3339, tolerates, untolerated_taints
+
+SCHEDULER_NAME = "default-scheduler"
+RETRY_UNSCHEDULABLE_S = 5.0  # upstream retries unschedulable pods on cluster changes or after a backoff
+
+
+def match_expression(expr: dict, value: str | None) -> bool:
+    op, values = expr.get("operator"), expr.get("values") or []
+    if op == "In":
+        return value in values
+    if op == "NotIn":
+        return value not in values
+    if op == "Exists":
+        return value is not None
+    if op == "DoesNotExist":
+        return value is None
+    return False  # Gt/Lt are not used by the chapters
+
+
+def node_affinity_matches(pod: dict, node: dict) -> bool:
+    """nodeSelector and requiredDuringSchedulingIgnoredDuringExecution (terms are ORed)."""
+    labels = node["metadata"].get("labels") or {}
+    selector = pod["spec"].get("nodeSelector") or {}
+    if any(labels.get(k) != v for k, v in selector.items()):
+        return False
+    required = (((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    terms = required.get("nodeSelectorTerms") or []
+    if not terms:
+        return True
+    fields = {"metadata.name": node["metadata"]["name"]}
+    return any(
+        all(match_expression(e, labels.get(e["key"])) for e in term.get("matchExpressions") or [])
+        and all(match_expression(e, fields.get(e["key"])) for e in term.get("matchFields") or [])
+        for term in terms)
+
+
+def filter_reasons(pod: dict, node: dict) -> list[str]:
+    """Why `pod` cannot go to `node` (empty: it fits), in the scheduler's own wording."""
+    tolerations = pod["spec"].get("tolerations") or []
+    if node["spec"].get("unschedulable") and not tolerates(
+            tolerations, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
+        return ["node(s) were unschedulable"]
+    if not node_affinity_matches(pod, node):
+        return ["node(s) didn't match Pod's node affinity/selector"]
+    taints = untolerated_taints(node, tolerations)
+    if taints:
+        taint = taints[0]
+        value = f"={taint['value']}" if taint.get("value") else ""
+        return [f"node(s) had untolerated taint {{{taint['key']}{value}: }}"]
+    return []
+
+
+def schedule(pod: dict, nodes: list[dict], pod_counts: dict[str, int]) -> tuple[str | None, str]:
+    """(node name, "") for the best fitting node, or (None, FailedScheduling message)."""
+    fits, reasons = [], {}
+    for node in nodes:
+        why = filter_reasons(pod, node)
+        if why:
+            reasons[why[0]] = reasons.get(why[0], 0) + 1
+        else:
+            fits.append(node["metadata"]["name"])
+    if fits:
+        return min(fits, key=lambda n: (pod_counts.get(n, 0), n)), ""
+    if not nodes:
+        return None, "no nodes available to schedule pods"
+    detail = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    n = len(nodes)
+    return None, (f"0/{n} nodes are available: {detail}. preemption: 0/{n} nodes are available: "
+                  f"{n} Preemption is not helpful for scheduling.")
+
+
+class Scheduler(Controller):
+    """Watches unbound pods with schedulerName default-scheduler and binds them after a short delay."""
+
+    name = SCHEDULER_NAME
+
+    def __init__(self, cluster):
+        super().__init__(cluster)
+        self.rng = random.Random(f"{cluster.seed}-scheduler")
+        self._waiting: set = set()  # unschedulable pods, retried when nodes change
+
+    def start(self) -> None:
+        self.informer.on("pods", self._pod_changed)
+        self.informer.on("nodes", lambda *_: [self.enqueue(k) for k in list(self._waiting)])
+        for pod in self.informer.items("pods"):
+            self._pod_changed("ADDED", pod, None)
+
+    def _pod_changed(self, type_, pod, _old) -> None:
+        if type_ != "DELETED" and self._wants(pod):
+            self.enqueue(obj_key(pod), self.rng.uniform(0.01, 0.05))  # scheduling latency ~10-50 ms
+
+    @staticmethod
+    def _wants(pod: dict) -> bool:
+        spec = pod["spec"]
+        return (not spec.get("nodeName") and spec.get("schedulerName", SCHEDULER_NAME) == SCHEDULER_NAME
+                and is_active(pod))
+
+    def sync(self, key) -> None:
+        pod = self.informer.get("pods", key[1], key[0])
+        self._waiting.discard(key)
+        if pod is None or not self._wants(pod):
+            return
+        nodes = sorted(self.informer.items("nodes"), key=lambda n: n["metadata"]["name"])
+        counts: dict[str, int] = {}
+        for other in self.informer.items("pods"):
+            if other["spec"].get("nodeName") and is_active(other):
+                counts[other["spec"]["nodeName"]] = counts.get(other["spec"]["nodeName"], 0) + 1
+        node, message = schedule(pod, nodes, counts)
+        if node is None:
+            self._unschedulable(key, pod, message)
+            return
+        self._bind(pod, node)
+        self.event(pod, "Normal", "Scheduled",
+                   f"Successfully assigned {key[0]}/{key[1]} to {node}")
+
+    def _bind(self, pod: dict, node: str) -> None:
+        """Bind as the pods/binding subresource does: set spec.nodeName, then PodScheduled=True."""
+        current = self.store.get("pods", pod["metadata"]["name"], pod["metadata"]["namespace"])
+        current["spec"]["nodeName"] = node
+        bound = self.store.update("pods", current)
+        conditions = [c for c in bound["status"].get("conditions") or [] if c["type"] != "PodScheduled"]
+        bound["status"]["conditions"] = conditions + [{
+            "type": "PodScheduled", "status": "True", "lastProbeTime": None,
+            "lastTransitionTime": rfc3339(self.clock.now())}]
+        self.store.update("pods", bound, subresource="status")
+
+    def _unschedulable(self, key, pod: dict, message: str) -> None:
+        current = self.store.get("pods", key[1], key[0])
+        cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+        conditions = [c for c in current["status"].get("conditions") or [] if c["type"] != "PodScheduled"]
+        old = next((c for c in current["status"].get("conditions") or [] if c["type"] == "PodScheduled"), {})
+        if {k: old.get(k) for k in cond} != cond:
+            cond["lastTransitionTime"] = rfc3339(self.clock.now())
+            cond["lastProbeTime"] = None
+            current["status"]["conditions"] = conditions + [cond]
+            self.store.update("pods", current, subresource="status")
+            self.event(pod, "Warning", "FailedScheduling", message)
+        self._waiting.add(key)
+        self.enqueue(key, RETRY_UNSCHEDULABLE_S)
