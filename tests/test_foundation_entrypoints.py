@@ -52,7 +52,7 @@ def test_lab_and_test_set_up_first():
     assert any("ipykernel install" in line for line in lab)
     assert f"default_kernel_name={KERNEL_NAME}" in lab[-1] and "root_dir=notebooks" in lab[-1]
     test = dry_run("test")
-    assert test.index("ipykernel install") < test.index("ruff check helpers tests benchmarks")
+    assert test.index("ipykernel install") < test.index("ruff check helpers tests")
     assert test.index("ruff check") < test.index("pytest")
 
 
