@@ -1,5 +1,6 @@
 """README, Makefile and .ci/run agree: two quick-start commands, documented targets exist."""
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -34,9 +35,16 @@ def test_ci_runs_the_readme_test_command():
     assert ci.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in ci
 
 
+def run_make(*args):
+    """Run make in the repo as a user would, even when the test suite itself runs under `make test`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, check=False)
+
+
 def dry_run(*args):
     """The commands make would run (make -n), without running them."""
-    done = subprocess.run(["make", "-n", "-B", *args], cwd=REPO, capture_output=True, text=True, check=False)
+    done = run_make("-n", "-B", *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -60,10 +68,7 @@ def test_old_python_is_refused_with_a_clear_message(tmp_path):
     fake = tmp_path / "python3.10"
     fake.write_text('#!/bin/sh\necho "3.10 old"\n')
     fake.chmod(0o755)
-    done = subprocess.run(
-        ["make", "setup", f"PYTHON={fake}", f"VENV={tmp_path / 'venv'}"],
-        cwd=REPO, capture_output=True, text=True, check=False,
-    )
+    done = run_make("setup", f"PYTHON={fake}", f"VENV={tmp_path / 'venv'}")
     assert done.returncode != 0
     assert "Python 3.10; this project needs Python 3.11 or newer" in done.stderr
     assert not (tmp_path / "venv").exists()
