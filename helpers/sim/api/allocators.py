@@ -1,0 +1,84 @@
+"""Service cluster-IP and node-port allocation (upstream's ipallocator / portallocator, simplified).
+
+Pure functions over the set of values in use; the store passes that set and its random generator.
+Like upstream, dynamic allocation prefers the upper part of the range, leaving a low "static band"
+for addresses users pick by hand (KEP-3070), e.g. kube-dns's 10.96.0.10.
+"""
+
+import ipaddress
+import random
+
+from .errors import ApiError
+
+
+def _static_band(size: int, lo: int, hi: int) -> int:
+    return min(max(lo, size // 16), hi)
+
+
+def _pick(size: int, band: int, used_offsets: set, rng: random.Random) -> int | None:
+    for lo, hi in ((band, size), (0, band)):
+        free = hi - lo - len([u for u in used_offsets if lo <= u < hi])
+        if free <= 0:
+            continue
+        for _ in range(32):  # random probing, then an exhaustive scan when the band is crowded
+            candidate = rng.randrange(lo, hi)
+            if candidate not in used_offsets:
+                return candidate
+        for candidate in range(lo, hi):
+            if candidate not in used_offsets:
+                return candidate
+    return None
+
+
+def allocate_cluster_ip(cidr: str, in_use: set[str], rng: random.Random) -> str:
+    """A free IP of ``cidr`` (network and broadcast addresses excluded); 500 when the range is full."""
+    net = ipaddress.ip_network(cidr)
+    first = int(net.network_address) + 1
+    size = net.num_addresses - 2
+    used = {int(ipaddress.ip_address(ip)) - first for ip in in_use if _in(ip, net)}
+    offset = _pick(size, _static_band(size, 16, 256), used, rng)
+    if offset is None:
+        raise ApiError(500, "InternalError",
+                       f"Internal error occurred: failed to allocate a serviceIP: range is full ({cidr})")
+    return str(ipaddress.ip_address(first + offset))
+
+
+def cluster_ip_error(ip: str, cidr: str, in_use: set[str]) -> str | None:
+    """Why a requested cluster IP cannot be used, or None when it can."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return "must be a valid IP address"
+    net = ipaddress.ip_network(cidr)
+    if addr not in net or addr in (net.network_address, net.broadcast_address):
+        return f"failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. " \
+               f"The range of valid IPs is {cidr}"
+    if ip in in_use:
+        return f"failed to allocate IP {ip}: provided IP is already allocated"
+    return None
+
+
+def _in(ip: str, net) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in net
+    except ValueError:
+        return False
+
+
+def allocate_node_port(port_range: tuple[int, int], in_use: set[int], rng: random.Random) -> int:
+    lo, hi = port_range
+    size = hi - lo + 1
+    offset = _pick(size, _static_band(size, 16, 128), {p - lo for p in in_use if lo <= p <= hi}, rng)
+    if offset is None:
+        raise ApiError(500, "InternalError",
+                       "Internal error occurred: failed to allocate a nodePort: range is full")
+    return lo + offset
+
+
+def node_port_error(port: int, port_range: tuple[int, int], in_use: set[int]) -> str | None:
+    lo, hi = port_range
+    if not lo <= port <= hi:
+        return f"provided port is not in the valid range. The range of valid ports is {lo}-{hi}"
+    if port in in_use:
+        return "provided port is already allocated"
+    return None

@@ -1,0 +1,193 @@
+"""Defaulting on create (and update), as upstream's ``SetDefaults_*`` functions and admission do.
+
+Each function takes a freshly decoded object (already a private copy) and fills in what the real API
+server would, so ``kubectl get -o yaml`` reads like a real cluster. Allocation of cluster IPs and node
+ports needs the store's state and lives in ``allocators``.
+"""
+
+_PROBE_FIELDS = ("livenessProbe", "readinessProbe", "startupProbe")
+
+
+def _container(c: dict) -> None:
+    image = c.get("image", "")
+    tag = image.rsplit("/", 1)[-1]
+    latest = "@" not in image and (":" not in tag or tag.endswith(":latest"))
+    c.setdefault("imagePullPolicy", "Always" if latest else "IfNotPresent")
+    c.setdefault("terminationMessagePath", "/dev/termination-log")
+    c.setdefault("terminationMessagePolicy", "File")
+    c.setdefault("resources", {})
+    for port in c.get("ports") or []:
+        port.setdefault("protocol", "TCP")
+    for name in _PROBE_FIELDS:
+        probe = c.get(name)
+        if probe:
+            for key, value in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1),
+                               ("failureThreshold", 3)):
+                probe.setdefault(key, value)
+            if "httpGet" in probe:
+                probe["httpGet"].setdefault("path", "/")
+                probe["httpGet"].setdefault("scheme", "HTTP")
+
+
+def pod_spec(spec: dict) -> None:
+    """``SetDefaults_PodSpec`` and friends (shared by pods and pod templates)."""
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("enableServiceLinks", True)
+    for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        _container(c)
+
+
+def _template(obj: dict) -> None:
+    template = obj.setdefault("spec", {}).setdefault("template", {})
+    template.setdefault("metadata", {})
+    pod_spec(template.setdefault("spec", {}))
+
+
+def qos_class(spec: dict) -> str:
+    """Upstream's QoS class from container requests and limits (``GetPodQOS``, simplified)."""
+    containers = spec.get("containers") or []
+    requests = [c.get("resources", {}).get("requests") or {} for c in containers]
+    limits = [c.get("resources", {}).get("limits") or {} for c in containers]
+    if not any(requests) and not any(limits):
+        return "BestEffort"
+    guaranteed = all(
+        lim.get("cpu") and lim.get("memory") and req.get("cpu", lim["cpu"]) == lim["cpu"]
+        and req.get("memory", lim["memory"]) == lim["memory"]
+        for req, lim in zip(requests, limits))
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def pod(obj: dict, *, not_ready_seconds: int = 300, unreachable_seconds: int = 300) -> None:
+    """Pod defaults, plus what admission adds: service account and the DefaultTolerationSeconds
+    tolerations that the node lifecycle controller's taint-based eviction relies on."""
+    spec = obj.setdefault("spec", {})
+    pod_spec(spec)
+    spec.setdefault("serviceAccountName", "default")
+    spec.setdefault("serviceAccount", spec["serviceAccountName"])
+    spec.setdefault("priority", 0)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    tolerations = spec.setdefault("tolerations", [])
+    for key, seconds in (("node.kubernetes.io/not-ready", not_ready_seconds),
+                         ("node.kubernetes.io/unreachable", unreachable_seconds)):
+        if not any(t.get("key") == key and t.get("effect") in (None, "", "NoExecute") for t in tolerations):
+            tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute",
+                                "tolerationSeconds": seconds})
+
+
+def pod_status(obj: dict) -> dict:
+    """The status a new pod starts with (``PrepareForCreate``)."""
+    return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+
+
+def service(obj: dict) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    for port in spec.get("ports") or []:
+        port.setdefault("protocol", "TCP")
+        if spec["type"] != "ExternalName":
+            port.setdefault("targetPort", port.get("port"))
+    if spec["type"] != "ExternalName":
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    if spec["type"] in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    if spec["type"] == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
+    if spec.get("sessionAffinity") == "ClientIP":
+        spec.setdefault("sessionAffinityConfig", {"clientIP": {"timeoutSeconds": 10800}})
+
+
+def deployment(obj: dict) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    strategy = spec.setdefault("strategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", "25%")
+        rolling.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    _template(obj)
+
+
+def replicaset(obj: dict) -> None:
+    obj.setdefault("spec", {}).setdefault("replicas", 1)
+    _template(obj)
+
+
+def daemonset(obj: dict) -> None:
+    spec = obj.setdefault("spec", {})
+    strategy = spec.setdefault("updateStrategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        rolling = strategy.setdefault("rollingUpdate", {})
+        rolling.setdefault("maxUnavailable", 1)
+        rolling.setdefault("maxSurge", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    _template(obj)
+
+
+def endpoints(obj: dict) -> None:
+    for subset in obj.get("subsets") or []:
+        for port in subset.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+
+
+def endpointslice(obj: dict) -> None:
+    for port in obj.get("ports") or []:
+        port.setdefault("protocol", "TCP")
+
+
+def networkpolicy(obj: dict) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("podSelector", {})
+    if "policyTypes" not in spec:
+        spec["policyTypes"] = ["Ingress"] + (["Egress"] if spec.get("egress") else [])
+    for rule in (spec.get("ingress") or []) + (spec.get("egress") or []):
+        for port in rule.get("ports") or []:
+            port.setdefault("protocol", "TCP")
+
+
+def namespace(obj: dict) -> None:
+    name = obj["metadata"]["name"]
+    obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+    obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+
+
+def node(obj: dict) -> None:
+    obj.setdefault("spec", {})
+
+
+BY_RESOURCE = {
+    "pods": pod, "services": service, "endpoints": endpoints, "deployments.apps": deployment,
+    "replicasets.apps": replicaset, "daemonsets.apps": daemonset,
+    "endpointslices.discovery.k8s.io": endpointslice, "networkpolicies.networking.k8s.io": networkpolicy,
+    "namespaces": namespace, "nodes": node,
+}
+
+
+def initial_status(resource: str, obj: dict) -> dict | None:
+    """What ``PrepareForCreate`` leaves in ``.status`` (None: keep what the client sent).
+
+    Workload and service status is owned by controllers, so a create starts it empty, as upstream does.
+    Nodes keep theirs (the kubelet registers a node with its status).
+    """
+    if resource == "pods":
+        return pod_status(obj)
+    if resource == "namespaces":
+        return {"phase": "Active"}
+    if resource == "services":
+        return {"loadBalancer": {}}
+    if resource == "replicasets.apps":
+        return {"replicas": 0}
+    if resource == "daemonsets.apps":
+        return {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                "numberReady": 0}
+    if resource == "deployments.apps":
+        return {}
+    return None

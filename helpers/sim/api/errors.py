@@ -1,0 +1,82 @@
+"""API errors as upstream's ``Status`` objects (apimachinery ``StatusError``)."""
+
+
+class ApiError(Exception):
+    """An error the API answers with a ``Status``: HTTP ``code``, machine ``reason``, human ``message``."""
+
+    def __init__(self, code: int, reason: str, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+    def status(self) -> dict:
+        """The ``Status`` dict the server sends (and watches embed in ERROR events)."""
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": self.message, "reason": self.reason, "code": self.code}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+def _details(resource: str, name: str) -> dict:
+    """``details`` as upstream fills them: the group, and the plural resource name as ``kind``.
+
+    Resource keys (``deployments.apps``, ``pods``) are also how upstream names a resource in messages.
+    """
+    plural, _, group = resource.partition(".")
+    return {"name": name, "group": group, "kind": plural}
+
+
+def not_found(resource: str, name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{resource} "{name}" not found', _details(resource, name))
+
+
+def already_exists(resource: str, name: str) -> ApiError:
+    return ApiError(409, "AlreadyExists", f'{resource} "{name}" already exists',
+                    _details(resource, name))
+
+
+def conflict(resource: str, name: str) -> ApiError:
+    message = (f'Operation cannot be fulfilled on {resource} "{name}": the object has been '
+               "modified; please apply your changes to the latest version and try again")
+    return ApiError(409, "Conflict", message, _details(resource, name))
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def forbidden(resource: str, name: str, why: str) -> ApiError:
+    return ApiError(403, "Forbidden", f'{resource} "{name}" is forbidden: {why}',
+                    _details(resource, name))
+
+
+def method_not_allowed(message: str = "the server does not allow this method on the requested resource"):
+    return ApiError(405, "MethodNotAllowed", message)
+
+
+def expired(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def unsupported_media_type(content_type: str) -> ApiError:
+    message = (f'the body of the request was in an unknown format - accepted media types include: '
+               f'application/json, application/yaml (got "{content_type}"; this simulated API server '
+               "does not decode protobuf: use `kubectl create ... --dry-run=client -o yaml | kubectl apply "
+               "-f -` instead of the imperative generator)")
+    return ApiError(415, "UnsupportedMediaType", message)
+
+
+def internal(message: str) -> ApiError:
+    return ApiError(500, "InternalError", f"Internal error occurred: {message}",
+                    {"causes": [{"message": message}]})
+
+
+def invalid(kind: str, name: str, group: str, causes: list[dict]) -> ApiError:
+    """422 Invalid. ``causes`` are ``{"reason", "message", "field"}`` as built by ``validation``."""
+    parts = [f'{c["field"]}: {c["message"]}' if c.get("field") else c["message"] for c in causes]
+    summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+    details = {"name": name, "group": group, "kind": kind, "causes": causes}
+    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {summary}', details)

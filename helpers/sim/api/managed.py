@@ -1,0 +1,220 @@
+"""Field ownership (``metadata.managedFields``) and server-side apply, simplified from
+structured-merge-diff.
+
+A field path is a tuple of steps: ``("f", name)`` for a map key, ``("k", key_json)`` for an element of a
+list with a merge key (see ``patch.merge_key``), ``("v", value_json)`` for a member of a set-like list
+(finalizers). Lists without a merge key are atomic: the whole list is one leaf. Entries are kept per
+(manager, operation, subresource) as upstream does, with ``fieldsV1`` in upstream's encoding.
+"""
+
+import json
+
+from .errors import ApiError
+from .patch import _PRIMITIVE_SETS, merge_key, strategic_merge_patch
+
+# Server-set metadata that nobody "manages".
+_IGNORED_META = {"managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink",
+                 "deletionTimestamp", "deletionGracePeriodSeconds", "name", "namespace", "generateName"}
+
+
+def field_paths(obj: dict, kind: str) -> dict:
+    """Map of every leaf field path of ``obj`` to its value."""
+    out = {}
+    for key, value in obj.items():
+        if key in ("apiVersion", "kind"):
+            continue
+        if key == "metadata" and isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in _IGNORED_META}
+            if not value:
+                continue
+        _walk(value, kind, (key,), (("f", key),), out)
+    return out
+
+
+def _walk(value, kind, names: tuple, path: tuple, out: dict) -> None:
+    if isinstance(value, dict) and value:
+        for key, child in value.items():
+            _walk(child, kind, names + (key,), path + (("f", key),), out)
+    elif isinstance(value, list) and names[-1] in _PRIMITIVE_SETS:
+        for item in value:
+            out[path + (("v", json.dumps(item)),)] = item
+    elif isinstance(value, list) and merge_key(kind, names) and all(isinstance(i, dict) for i in value):
+        key = merge_key(kind, names)
+        for item in value:
+            step = ("k", json.dumps({key: item.get(key)}, sort_keys=True))
+            _walk(item, kind, names, path + (step,), out)
+            out.setdefault(path + (step, ("f", ".")), None)
+    else:
+        out[path] = value
+
+
+def to_fields_v1(paths) -> dict:
+    """Upstream's ``fieldsV1`` encoding of a set of paths."""
+    root = {}
+    for path in sorted(paths):
+        node = root
+        for kind, name in path:
+            node = node.setdefault("." if name == "." else f"{kind}:{name}", {})
+    return root
+
+
+def from_fields_v1(fields: dict, prefix=()) -> set:
+    out = set()
+    for key, child in (fields or {}).items():
+        if key == ".":
+            out.add(prefix + (("f", "."),))
+            continue
+        kind, _, name = key.partition(":")
+        path = prefix + ((kind, name),)
+        if child and set(child) != {"."}:
+            out |= from_fields_v1(child, path)
+        else:
+            out.add(path)
+            if child:
+                out.add(path + (("f", "."),))
+    return out
+
+
+def describe(path: tuple) -> str:
+    """A path as upstream prints it in conflicts: ``.spec.ports[port=80].targetPort``."""
+    text = ""
+    for kind, name in path:
+        if kind == "f" and name != ".":
+            text += "." + name
+        elif kind == "k":
+            text += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in json.loads(name).items()) + "]"
+        elif kind == "v":
+            text += f"[{name}]"
+    return text
+
+
+def _entries(obj: dict) -> list[dict]:
+    return list((obj.get("metadata") or {}).get("managedFields") or [])
+
+
+def _entry(manager, operation, api_version, time, paths, subresource=None) -> dict:
+    entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": time,
+             "fieldsType": "FieldsV1", "fieldsV1": to_fields_v1(paths)}
+    if subresource:
+        entry["subresource"] = subresource
+    return entry
+
+
+def _same_owner(entry, manager, operation, subresource) -> bool:
+    return (entry.get("manager"), entry.get("operation"), entry.get("subresource")) == \
+        (manager, operation, subresource)
+
+
+def record_update(old: dict | None, new: dict, manager: str, kind: str, time: str,
+                  subresource: str | None = None) -> list[dict]:
+    """managedFields of ``new`` after ``manager`` changed ``old`` into ``new`` with a non-apply write.
+
+    The manager takes ownership of the fields it changed or added; other managers lose those fields,
+    and fields that no longer exist are dropped from every entry.
+    """
+    new_fields = field_paths(new, kind)
+    old_fields = field_paths(old, kind) if old else {}
+    changed = {p for p, v in new_fields.items() if p not in old_fields or old_fields[p] != v}
+    owner = (manager, "Update", subresource)
+    entries = _entries(old or {})
+    owned = changed | _owned_by(entries, owner)
+    return _rewrite(entries, new_fields, changed, owner, owned, new.get("apiVersion"), time)
+
+
+def _owned_by(entries, owner) -> set:
+    return set().union(*(from_fields_v1(e.get("fieldsV1")) for e in entries if _same_owner(e, *owner)))
+
+
+def _rewrite(entries, new_fields, taken, owner, owned, api_version, time) -> list[dict]:
+    """Entries with ``taken`` moved to ``owner`` (who ends up with ``owned``), pruned to ``new_fields``."""
+    result = []
+    for entry in entries:
+        if _same_owner(entry, *owner):
+            continue
+        paths = (from_fields_v1(entry.get("fieldsV1")) & set(new_fields)) - taken
+        if paths:
+            result.append({**entry, "fieldsV1": to_fields_v1(paths)})
+    owned = owned & set(new_fields)
+    if owned:
+        result.append(_entry(owner[0], owner[1], api_version, time, owned, owner[2]))
+    return result
+
+
+def apply(live: dict, applied: dict, manager: str, kind: str, time: str, *, force: bool) -> dict:
+    """Server-side apply of ``applied`` (a partial object) by ``manager`` onto ``live``.
+
+    Raises 409 Conflict when the configuration changes a field another manager owns, unless ``force``.
+    Fields this manager applied before and no longer applies are removed, unless someone else owns them.
+    """
+    applied_fields = field_paths(applied, kind)
+    live_fields = field_paths(live, kind)
+    entries = _entries(live)
+    owner = (manager, "Apply", None)
+    conflicts = []
+    for entry in entries:
+        if _same_owner(entry, *owner):
+            continue
+        for path in sorted(from_fields_v1(entry.get("fieldsV1")) & set(applied_fields)):
+            if path in live_fields and live_fields[path] != applied_fields[path] and path[-1] != ("f", "."):
+                conflicts.append((entry["manager"], entry.get("apiVersion", ""), path))
+    if conflicts and not force:
+        raise _conflict_error(conflicts)
+    previous = _owned_by(entries, owner)
+    others = set().union(*(from_fields_v1(e.get("fieldsV1")) for e in entries if not _same_owner(e, *owner)))
+    if force:
+        others -= {p for _, _, p in conflicts}
+    merged = strategic_merge_patch(live, applied, kind)
+    for path in sorted(previous - set(applied_fields) - others, key=len, reverse=True):
+        _remove_path(merged, path, kind)
+    taken = {p for _, _, p in conflicts}
+    new_fields = field_paths(merged, kind)
+    merged.setdefault("metadata", {})["managedFields"] = _rewrite(
+        entries, new_fields, taken, owner, set(applied_fields), merged.get("apiVersion"), time)
+    return merged
+
+
+def _remove_path(obj: dict, path: tuple, kind: str) -> None:
+    """Delete the field at ``path`` (no-op when it is already gone)."""
+    node, names = obj, ()
+    for i, (step, name) in enumerate(path):
+        last = i == len(path) - 1
+        if name == ".":
+            return
+        if step == "f":
+            if not isinstance(node, dict) or name not in node:
+                return
+            if last:
+                del node[name]
+                return
+            node, names = node[name], names + (name,)
+        elif step == "k":
+            key = json.loads(name)
+            (field, value), = key.items()
+            match = [item for item in node if isinstance(item, dict) and item.get(field) == value]
+            if not match:
+                return
+            if last or path[i + 1] == ("f", "."):
+                node.remove(match[0])
+                return
+            node = match[0]
+        elif step == "v":
+            value = json.loads(name)
+            if value in node:
+                node.remove(value)
+            return
+
+
+def _conflict_error(conflicts) -> ApiError:
+    causes = [{"reason": "FieldManagerConflict", "message": f'conflict with "{m}" using {v}',
+               "field": describe(p)} for m, v, p in conflicts]
+    noun = "conflict" if len(conflicts) == 1 else "conflicts"
+    lines = "\n".join(f'- {c["message"]}: {c["field"]}' for c in causes) if len(causes) > 1 else \
+        f'{causes[0]["message"]}: {causes[0]["field"]}'
+    return ApiError(409, "Conflict", f"Apply failed with {len(conflicts)} {noun}: {lines}", {"causes": causes})
+
+
+def record_apply_create(obj: dict, applied: dict, manager: str, kind: str, time: str) -> list[dict]:
+    """managedFields of an object created by server-side apply: the manager owns what it applied."""
+    fields = field_paths(obj, kind)
+    return _rewrite([], fields, set(), (manager, "Apply", None), set(field_paths(applied, kind)),
+                    obj.get("apiVersion"), time)

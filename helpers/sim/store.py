@@ -1,0 +1,742 @@
+"""The simulator's versioned object store: what etcd plus the registry layer are to a real API server.
+
+One lock guards all state. Every write gets the next value of a single global resourceVersion counter,
+is appended to a bounded event history (older events are "compacted": resuming a watch from before
+them fails with 410 Expired), is pushed to matching watches, and is then announced to subscribers
+outside the lock, in commit order. Stored objects are never mutated after a commit, so watches may
+share them; every public method hands out deep copies.
+
+API semantics (defaults, validation, patches, field ownership) are pure functions in ``helpers.sim.api``.
+"""
+
+import datetime as dt
+import threading
+import uuid
+from collections import deque
+
+from .api import allocators, defaults, managed, patch, validation
+from .api.errors import (
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    expired,
+    forbidden,
+    invalid,
+    not_found,
+)
+from .api.resources import BY_KEY, Resource
+from .api.scale import from_scale, to_scale
+from .api.selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
+
+__all__ = ["ApiError", "Store", "Watch", "clone"]
+
+# upstream's k8s.io/apimachinery/pkg/util/rand alphabet for generateName suffixes (no vowels, no 0/1/3)
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+_TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+def clone(value):
+    """Deep copy of a JSON-shaped value (faster than ``copy.deepcopy`` for plain dicts and lists)."""
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return value
+
+
+def format_time(moment: dt.datetime) -> str:
+    """RFC 3339 with second precision, as ``metav1.Time`` serialises."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _WallClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+
+class Store:
+    """Thread-safe object store with Kubernetes semantics. See docs/DESIGN.md ("Store").
+
+    Hooks other parts set: ``log_source(namespace, pod, container) -> str`` serves ``pods/log``;
+    ``default_not_ready_toleration_seconds`` / ``default_unreachable_toleration_seconds`` feed the
+    DefaultTolerationSeconds admission defaults; ``rng`` (a ``random.Random``) drives name suffixes
+    and IP/port allocation, so seeding it makes a run reproducible.
+    """
+
+    def __init__(self, clock=None, *, service_cidr="10.96.0.0/16", node_port_range=(30000, 32767),
+                 history_size=10000):
+        import random
+
+        self.clock = clock or _WallClock()
+        self.service_cidr = service_cidr
+        self.node_port_range = tuple(node_port_range)
+        self.rng = random.Random()
+        self.log_source = lambda namespace, pod, container: ""
+        self.default_not_ready_toleration_seconds = 300
+        self.default_unreachable_toleration_seconds = 300
+        self._lock = threading.RLock()
+        self._objects = {key: {} for key in BY_KEY}
+        self._rv = 0
+        self._history = deque(maxlen=history_size)
+        self._compacted_rv = 0  # newest resourceVersion no longer in the history
+        self._watches = {key: set() for key in BY_KEY}
+        self._subscribers = []
+        self._pending = deque()
+        self._dispatch_lock = threading.RLock()
+
+    # ----------------------------------------------------------------- reads
+
+    @property
+    def resource_version(self) -> str:
+        with self._lock:
+            return str(self._rv)
+
+    def get(self, resource: str, name: str, namespace: str | None = None) -> dict:
+        info = _info(resource)
+        with self._lock:
+            return clone(self._existing(info, name, namespace))
+
+    def list(self, resource: str, namespace=None, label_selector=None, field_selector=None):
+        """``(items, resourceVersion)``; selectors are query-string syntax (400 on bad syntax)."""
+        items, rv = self.list_shared(resource, namespace, label_selector, field_selector)
+        return [clone(o) for o in items], rv
+
+    def list_shared(self, resource: str, namespace=None, label_selector=None, field_selector=None):
+        """Like ``list`` but returns the stored objects themselves: callers must not modify them.
+
+        The HTTP layer uses it to serialise large lists without copying.
+        """
+        info = _info(resource)
+        match = _matcher(info, namespace, label_selector, field_selector)
+        with self._lock:
+            items = [o for o in self._objects[info.key].values() if match(o)]
+            rv = str(self._rv)
+        items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        return items, rv
+
+    def get_scale(self, resource: str, name: str, namespace: str | None = None) -> dict:
+        return to_scale(self.get(resource, name, namespace))
+
+    # ----------------------------------------------------------------- writes
+
+    def create(self, resource: str, obj: dict, *, namespace=None, dry_run=False,
+               field_manager: str | None = None) -> dict:
+        """Create ``obj`` (defaults, generateName, uid, resourceVersion, validation, admission)."""
+        info = _info(resource)
+        obj = _decoded(info, obj, namespace)
+        with self._lock:
+            result = self._create_locked(info, obj, dry_run, field_manager)
+        self._dispatch()
+        return result
+
+    def update(self, resource: str, obj: dict, *, subresource=None, dry_run=False,
+               field_manager: str | None = None) -> dict:
+        """Replace an object (PUT). ``subresource``: None, "status", "scale" (obj is a Scale) or
+        "finalize" (namespaces: writes ``spec.finalizers``). 409 Conflict on a stale resourceVersion."""
+        info = _info(resource)
+        if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
+            raise bad_request("the object to update must have metadata")
+        meta = obj["metadata"]
+        with self._lock:
+            old = self._existing(info, meta.get("name"), meta.get("namespace"))
+            if subresource == "scale":
+                obj = from_scale(clone(old), obj)
+            else:
+                obj = _decoded(info, obj, old["metadata"].get("namespace"))
+            result = self._update_locked(info, obj, old, subresource, dry_run, field_manager)
+        self._dispatch()
+        return result if subresource != "scale" else to_scale(result)
+
+    def patch(self, resource: str, name: str, namespace=None, *, patch_type: str, body,
+              subresource=None, dry_run=False, field_manager=None, force=False):
+        """Apply a PATCH body atomically. ``patch_type`` is the Content-Type: merge, json, strategic
+        or ``application/apply-patch+yaml`` (server-side apply; creates the object when absent).
+
+        Returns ``(object, created)``; for ``subresource="scale"`` the object is a Scale.
+        """
+        info = _info(resource)
+        if patch_type == "application/apply-patch+yaml":
+            return self._apply(info, name, namespace, body, subresource, dry_run, field_manager, force)
+        with self._lock:
+            old = self._existing(info, name, namespace)
+            current = to_scale(old) if subresource == "scale" else old
+            patched = _patched(current, patch_type, body, info.kind)
+            if subresource == "scale":
+                patched = from_scale(clone(old), patched)
+            else:
+                patched = _decoded(info, patched, old["metadata"].get("namespace"))
+                _check_identity(info, patched, old)
+            result = self._update_locked(info, patched, old, subresource, dry_run, field_manager)
+        self._dispatch()
+        return (to_scale(result) if subresource == "scale" else result), False
+
+    def delete(self, resource: str, name: str, namespace=None, *, grace_period_seconds=None,
+               propagation_policy=None, dry_run=False, preconditions=None) -> dict:
+        """Delete as upstream does: graceful pods, finalizers, terminating namespaces.
+
+        Scheduled, non-terminal pods get ``deletionTimestamp`` (now + grace) and stay until the kubelet
+        deletes them with grace 0. Objects with finalizers (including the ``foregroundDeletion`` /
+        ``orphan`` finalizers a propagation policy adds, for the garbage collector) stay with a
+        deletionTimestamp until their finalizers are emptied. Namespaces turn ``Terminating`` and stay
+        until the namespace controller empties ``spec.finalizers`` (``update(..., subresource="finalize")``).
+        Returns the object as it is now (or as it was when removed).
+        """
+        info = _info(resource)
+        with self._lock:
+            old = self._existing(info, name, namespace)
+            _check_preconditions(info, old, preconditions)
+            new = clone(old)
+            meta = new["metadata"]
+            _add_propagation_finalizer(meta, propagation_policy)
+            grace = self._grace_seconds(info, new, grace_period_seconds)
+            now = self.clock.now()
+            if info.key == "namespaces":
+                remove = bool(meta.get("deletionTimestamp")) and _namespace_finalized(new)
+                meta.setdefault("deletionTimestamp", format_time(now))
+                meta["deletionGracePeriodSeconds"] = 0
+                new.setdefault("status", {})["phase"] = "Terminating"
+            elif grace > 0:
+                current = meta.get("deletionGracePeriodSeconds")
+                if not meta.get("deletionTimestamp") or current is None or grace < current:
+                    meta["deletionTimestamp"] = format_time(now + dt.timedelta(seconds=grace))
+                    meta["deletionGracePeriodSeconds"] = grace
+                remove = False
+            else:
+                meta.setdefault("deletionTimestamp", format_time(now))
+                meta["deletionGracePeriodSeconds"] = 0
+                remove = not meta.get("finalizers")
+            result = self._finish_delete(info, new, old, dry_run, remove=remove)
+        self._dispatch()
+        return result
+
+    # ----------------------------------------------------------------- watches and subscribers
+
+    def watch(self, resource: str, namespace=None, resource_version=None, label_selector=None,
+              field_selector=None, send_initial_events=False, allow_bookmarks=False) -> "Watch":
+        """Open a watch. ``resource_version`` None/""/"0" starts with ADDED events for current objects;
+        a specific value resumes after it (410 Expired when compacted). ``send_initial_events`` (streaming
+        list) ends the initial ADDED events with a BOOKMARK annotated ``k8s.io/initial-events-end``."""
+        info = _info(resource)
+        match = _matcher(info, namespace, label_selector, field_selector)
+        with self._lock:
+            w = Watch(self, info, match)
+            start = _parse_rv(resource_version)
+            if start in (None, 0) or send_initial_events:
+                for obj in sorted(self._objects[info.key].values(),
+                                  key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])):
+                    if match(obj):
+                        w._queue.append(("ADDED", obj))
+                if send_initial_events:
+                    w._queue.append(("BOOKMARK", _bookmark(info, self._rv, initial_events_end=True)))
+            else:
+                if start < self._compacted_rv:
+                    oldest = self._history[0][0] if self._history else self._rv
+                    raise expired(f"too old resource version: {start} ({oldest})")
+                for rv, event_type, res, obj, old in self._history:
+                    if rv > start and res == info.key:
+                        w._offer(event_type, obj, old)
+            w._allow_bookmarks = allow_bookmarks
+            self._watches[info.key].add(w)
+        return w
+
+    def subscribe(self, fn):
+        """Call ``fn(event_type, resource, obj, old)`` after each commit, in commit order, outside the
+        store lock. Returns an ``unsubscribe`` function. ``fn`` must not block (schedule work instead)."""
+        with self._lock:
+            self._subscribers.append(fn)
+
+        def unsubscribe():
+            with self._lock:
+                if fn in self._subscribers:
+                    self._subscribers.remove(fn)
+        return unsubscribe
+
+    def stop_watches(self) -> None:
+        """End every open watch (server shutdown)."""
+        with self._lock:
+            watches = [w for ws in self._watches.values() for w in ws]
+        for w in watches:
+            w.stop()
+
+    # ----------------------------------------------------------------- internals
+
+    def _create_locked(self, info: Resource, obj: dict, dry_run, field_manager, applied=None) -> dict:
+        """Admit, default, validate and commit a decoded object (lock held). ``applied``: the
+        configuration of a server-side apply that creates the object (its manager owns those fields)."""
+        meta = obj["metadata"]
+        if info.namespaced:
+            self._admit_namespace(info, meta)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = self._generate_name(info, meta)
+        self._prepare_create(info, obj)
+        self._raise_if_invalid(info, obj, validation.validate(info.key, obj))
+        if self._key(info, meta) in self._objects[info.key]:
+            raise already_exists(info.key, meta["name"])
+        self._stamp_new(info, obj, field_manager, applied)
+        if not dry_run:
+            self._commit("ADDED", info, obj, None)
+        return clone(obj)
+
+    def _existing(self, info: Resource, name, namespace) -> dict:
+        if not name:
+            raise bad_request("resource name may not be empty")
+        obj = self._objects[info.key].get((namespace or "", name) if info.namespaced else ("", name))
+        if obj is None:
+            raise not_found(info.key, name)
+        return obj
+
+    @staticmethod
+    def _key(info: Resource, meta: dict) -> tuple:
+        return (meta.get("namespace", ""), meta["name"]) if info.namespaced else ("", meta["name"])
+
+    def _admit_namespace(self, info: Resource, meta: dict) -> None:
+        """NamespaceLifecycle admission: the namespace must exist and must not be terminating."""
+        ns_name = meta.get("namespace")
+        if not ns_name:
+            raise bad_request("the namespace of the object must be set")
+        namespace = self._objects["namespaces"].get(("", ns_name))
+        if namespace is None:
+            raise not_found("namespaces", ns_name)
+        if namespace["metadata"].get("deletionTimestamp") and info.key != "events":
+            raise forbidden(info.key, meta.get("name") or meta.get("generateName", ""),
+                            f"unable to create new content in namespace {ns_name} because it is being "
+                            "terminated")
+
+    def _generate_name(self, info: Resource, meta: dict) -> str:
+        for _ in range(8):
+            name = meta["generateName"] + "".join(self.rng.choice(_NAME_ALPHABET) for _ in range(5))
+            if self._key(info, {**meta, "name": name}) not in self._objects[info.key]:
+                return name
+        raise already_exists(info.key, meta["generateName"])
+
+    def _prepare_create(self, info: Resource, obj: dict) -> None:
+        self._default(info, obj)
+        status = defaults.initial_status(info.key, obj)
+        if status is not None:
+            obj["status"] = status
+        if info.key == "services":
+            self._allocate_service(obj, None)
+        for field in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+            obj["metadata"].pop(field, None)
+
+    def _default(self, info: Resource, obj: dict) -> None:
+        if info.key == "pods":
+            defaults.pod(obj, not_ready_seconds=self.default_not_ready_toleration_seconds,
+                         unreachable_seconds=self.default_unreachable_toleration_seconds)
+        elif info.key in defaults.BY_RESOURCE:
+            defaults.BY_RESOURCE[info.key](obj)
+
+    def _stamp_new(self, info: Resource, obj: dict, field_manager, applied) -> None:
+        meta = obj["metadata"]
+        meta["uid"] = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        meta["creationTimestamp"] = format_time(self.clock.now())
+        meta.pop("resourceVersion", None)
+        if info.tracks_generation:
+            meta["generation"] = 1
+        meta.pop("managedFields", None)
+        if applied is None:
+            meta["managedFields"] = managed.record_update(None, obj, field_manager or "unknown", info.kind,
+                                                          meta["creationTimestamp"])
+        else:
+            meta["managedFields"] = managed.record_apply_create(obj, applied, field_manager, info.kind,
+                                                                meta["creationTimestamp"])
+
+    def _allocate_service(self, svc: dict, old: dict | None) -> None:
+        """Cluster IP and node ports: keep what the old object had, honour requests, allocate the rest."""
+        spec, old_spec = svc["spec"], (old or {}).get("spec") or {}
+        others = [s for k, s in self._objects["services"].items()  # every service but this one
+                  if not old or k != self._key(_info("services"), old["metadata"])]
+        if spec["type"] == "ExternalName":
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        else:
+            if not spec.get("clusterIP") and old_spec.get("clusterIP"):
+                spec["clusterIP"] = old_spec["clusterIP"]
+            self._assign_cluster_ip(spec, old_spec, {s["spec"].get("clusterIP") for s in others})
+        if spec["type"] in ("NodePort", "LoadBalancer"):
+            used = {p["nodePort"] for s in others for p in s["spec"].get("ports") or [] if p.get("nodePort")}
+            self._assign_node_ports(spec, old_spec, used)
+        elif old_spec.get("type") in ("NodePort", "LoadBalancer"):
+            _drop_node_ports(spec, old_spec)
+
+    def _assign_cluster_ip(self, spec: dict, old_spec: dict, in_use: set) -> None:
+        ip = spec.get("clusterIP")
+        if ip and ip != "None" and ip != old_spec.get("clusterIP"):
+            error = allocators.cluster_ip_error(ip, self.service_cidr, in_use)
+            if error:
+                raise invalid("Service", "", "", [validation.invalid_value("spec.clusterIPs", [ip], error)])
+        if not ip:
+            ip = allocators.allocate_cluster_ip(self.service_cidr, in_use, self.rng)
+        spec["clusterIP"] = ip
+        spec["clusterIPs"] = [ip]
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+
+    def _assign_node_ports(self, spec: dict, old_spec: dict, used: set) -> None:
+        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                     for p in old_spec.get("ports") or []}
+        for i, port in enumerate(spec.get("ports") or []):
+            wanted = port.get("nodePort") or old_ports.get((port.get("port"), port.get("protocol")))
+            if wanted and wanted not in old_ports.values():
+                error = allocators.node_port_error(wanted, self.node_port_range, used)
+                if error:
+                    raise invalid("Service", "", "", [validation.invalid_value(
+                        f"spec.ports[{i}].nodePort", wanted, error)])
+            port["nodePort"] = wanted or allocators.allocate_node_port(self.node_port_range, used, self.rng)
+            used.add(port["nodePort"])
+
+    def _raise_if_invalid(self, info: Resource, obj: dict, causes: list) -> None:
+        if causes:
+            raise invalid(info.kind, obj["metadata"].get("name", ""), info.group, causes)
+
+    def _update_locked(self, info, obj, old, subresource, dry_run, field_manager) -> dict:
+        """Validate and commit ``obj`` as the new state of ``old`` (the lock is held)."""
+        rv = obj["metadata"].get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise conflict(info.key, old["metadata"]["name"])
+        new = self._merge_for_update(info, obj, old, subresource)
+        self._raise_if_invalid(info, new, validation.validate_update(info.key, new, old))
+        if _same_content(new, old):
+            return clone(old)
+        status_write = subresource in ("status", "finalize")
+        new["metadata"]["managedFields"] = managed.record_update(
+            old, new, field_manager or "unknown", info.kind, format_time(self.clock.now()),
+            subresource if status_write else None)
+        if dry_run:
+            return clone(new)
+        remove = bool(new["metadata"].get("deletionTimestamp")) and not new["metadata"].get("finalizers") and (
+            (info.key == "namespaces" and _namespace_finalized(new))
+            or (info.key != "namespaces" and not new["metadata"].get("deletionGracePeriodSeconds")))
+        if remove:
+            self._commit("DELETED", info, new, old)
+        else:
+            self._commit("MODIFIED", info, new, old)
+        return clone(new)
+
+    def _merge_for_update(self, info: Resource, obj: dict, old: dict, subresource) -> dict:
+        """The full new object: what the write may change taken from ``obj``, the rest from ``old``."""
+        if subresource in ("status", "finalize"):
+            new = clone(old)
+            if subresource == "status":
+                new["status"] = obj.get("status") or {}
+            else:
+                new.setdefault("spec", {})["finalizers"] = list((obj.get("spec") or {}).get("finalizers") or [])
+            return new
+        if subresource not in (None, "scale"):
+            raise not_found(f"{info.key}/{subresource}", old["metadata"]["name"])
+        new = obj
+        meta, old_meta = new["metadata"], old["metadata"]
+        for field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                      "generation", "managedFields"):
+            if field in old_meta:
+                meta[field] = old_meta[field]
+            else:
+                meta.pop(field, None)
+        meta["resourceVersion"] = old_meta["resourceVersion"]
+        if meta.get("deletionTimestamp"):
+            _keep_finalizers_removable_only(meta, old_meta)
+        self._default(info, new)
+        if info.has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        if info.key == "namespaces":
+            new["spec"]["finalizers"] = (old.get("spec") or {}).get("finalizers", [])
+        if info.key == "services":
+            self._allocate_service(new, old)
+        if info.tracks_generation and _spec_of(info, new) != _spec_of(info, old):
+            meta["generation"] = old_meta.get("generation", 1) + 1
+        return new
+
+    def _apply(self, info, name, namespace, body, subresource, dry_run, field_manager, force):
+        if not field_manager:
+            raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
+        if not isinstance(body, dict):
+            raise bad_request("apply patch must be an object")
+        body = _decoded(info, body, namespace)
+        if body["metadata"].get("name") not in (None, name):
+            raise bad_request(f'the name of the object ({body["metadata"].get("name")}) does not match '
+                              f"the name on the URL ({name})")
+        body["metadata"]["name"] = name
+        with self._lock:
+            key = (namespace or "", name) if info.namespaced else ("", name)
+            old = self._objects[info.key].get(key)
+            if old is None:
+                result = self._create_locked(info, body, dry_run, field_manager, applied=clone(body))
+                created = True
+            else:
+                result, created = self._apply_existing(info, old, body, subresource, dry_run, field_manager,
+                                                       force), False
+        self._dispatch()
+        return result, created
+
+    def _apply_existing(self, info, old, body, subresource, dry_run, field_manager, force) -> dict:
+        now = format_time(self.clock.now())
+        merged = managed.apply(clone(old), body, field_manager, info.kind, now, force=force)
+        merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+        fields = merged["metadata"]["managedFields"]
+        new = self._merge_for_update(info, merged, old, subresource)
+        new["metadata"]["managedFields"] = fields
+        self._raise_if_invalid(info, new, validation.validate_update(info.key, new, old))
+        if _same_content(new, old) and fields == old["metadata"].get("managedFields"):
+            return clone(old)
+        if not dry_run:
+            self._commit("MODIFIED", info, new, old)
+        return clone(new)
+
+    def _grace_seconds(self, info: Resource, obj: dict, requested) -> int:
+        if info.key != "pods":
+            return 0
+        if not obj["spec"].get("nodeName") or obj.get("status", {}).get("phase") in _TERMINAL_PHASES:
+            return 0
+        grace = requested if requested is not None else obj["spec"].get("terminationGracePeriodSeconds", 30)
+        return max(int(grace), 0)
+
+    def _finish_delete(self, info, new, old, dry_run, *, remove: bool) -> dict:
+        if dry_run:
+            return clone(new)
+        if remove:
+            self._commit("DELETED", info, new, old)
+        elif new != old:
+            self._commit("MODIFIED", info, new, old)
+        return clone(new)
+
+    def _commit(self, event_type: str, info: Resource, obj: dict, old: dict | None) -> None:
+        """Write ``obj`` at the next resourceVersion (lock held); announce it after the lock is released."""
+        self._rv += 1
+        obj["metadata"]["resourceVersion"] = str(self._rv)
+        key = self._key(info, obj["metadata"])
+        if event_type == "DELETED":
+            self._objects[info.key].pop(key, None)
+        else:
+            self._objects[info.key][key] = obj
+        if len(self._history) == self._history.maxlen:
+            self._compacted_rv = self._history[0][0]
+        self._history.append((self._rv, event_type, info.key, obj, old))
+        for w in self._watches[info.key]:
+            w._offer(event_type, obj, old)
+        if self._subscribers:
+            self._pending.append((event_type, info.key, obj, old))
+
+    def _dispatch(self) -> None:
+        """Call subscribers for committed events, in commit order, outside the store lock."""
+        with self._dispatch_lock:
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        return
+                    event_type, resource, obj, old = self._pending.popleft()
+                    subscribers = list(self._subscribers)
+                for fn in subscribers:
+                    fn(event_type, resource, clone(obj), clone(old) if old is not None else None)
+
+
+class Watch:
+    """A stream of ``{"type", "object"}`` events. Iterate it, or call ``get(timeout)``; ``stop()`` ends it."""
+
+    def __init__(self, store: Store, info: Resource, match):
+        self._store = store
+        self._info = info
+        self._match = match
+        self._queue = deque()
+        self._cond = threading.Condition(store._lock)
+        self._allow_bookmarks = False
+        self.stopped = False
+
+    def _offer(self, event_type: str, obj: dict, old: dict | None) -> None:
+        """Queue an event as a selector-filtered watch sees it (lock held)."""
+        now_in = self._match(obj)
+        was_in = old is not None and self._match(old)
+        if event_type == "MODIFIED" and now_in != was_in:
+            event_type = "ADDED" if now_in else "DELETED"  # moved into / out of the selection
+        elif not now_in and not (event_type == "DELETED" and was_in):
+            return
+        self._queue.append((event_type, obj))
+        self._cond.notify_all()
+
+    def get(self, timeout: float | None = None) -> dict | None:
+        """The next event, or None when ``timeout`` passes first or the watch is stopped."""
+        with self._cond:
+            if not self._queue and not self.stopped:
+                self._cond.wait(timeout)
+            if not self._queue:
+                return None
+            event_type, obj = self._queue.popleft()
+        return {"type": event_type, "object": clone(obj)}
+
+    def bookmark(self) -> dict | None:
+        """A BOOKMARK at the current resourceVersion when nothing is pending (and bookmarks were asked)."""
+        with self._cond:
+            if not self._allow_bookmarks or self._queue or self.stopped:
+                return None
+            return {"type": "BOOKMARK", "object": _bookmark(self._info, self._store._rv)}
+
+    def stop(self) -> None:
+        with self._cond:
+            self.stopped = True
+            self._store._watches[self._info.key].discard(self)
+            self._cond.notify_all()
+
+    def __iter__(self):
+        while not self.stopped:
+            event = self.get()
+            if event is not None:
+                yield event
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# --------------------------------------------------------------------- pure helpers
+
+
+def _info(resource: str) -> Resource:
+    info = BY_KEY.get(resource)
+    if info is None:
+        raise ApiError(404, "NotFound", f'the server could not find the requested resource ({resource})')
+    return info
+
+
+def _decoded(info: Resource, obj, namespace) -> dict:
+    """A private copy of a client object with apiVersion/kind/namespace checked and filled in."""
+    if not isinstance(obj, dict):
+        raise bad_request(f"the body of a {info.kind} must be a JSON object")
+    obj = clone(obj)
+    if obj.get("apiVersion", info.api_version) != info.api_version or obj.get("kind", info.kind) != info.kind:
+        raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) and kind ({obj.get('kind')}) "
+                          f"do not match the resource {info.key} ({info.api_version}, {info.kind})")
+    obj = {"apiVersion": info.api_version, "kind": info.kind, "metadata": obj.get("metadata"),
+           **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}}
+    meta = obj["metadata"]
+    if meta is None:
+        meta = obj["metadata"] = {}
+    if not isinstance(meta, dict):
+        raise bad_request("metadata must be an object")
+    if info.namespaced:
+        if namespace and meta.get("namespace") not in (None, "", namespace):
+            raise bad_request("the namespace of the provided object does not match the namespace sent on "
+                              "the request")
+        if namespace:
+            meta["namespace"] = namespace
+    else:
+        meta.pop("namespace", None)
+    return obj
+
+
+def _matcher(info: Resource, namespace, label_selector, field_selector):
+    labels = parse_label_selector(label_selector)
+    fields = parse_field_selector(field_selector, info)
+    namespace = namespace if info.namespaced else None
+
+    def match(obj: dict) -> bool:
+        meta = obj["metadata"]
+        return ((not namespace or meta.get("namespace") == namespace)
+                and labels_match(labels, meta.get("labels"))
+                and fields_match(fields, obj))
+    return match
+
+
+def _parse_rv(value) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise bad_request(f'invalid resource version "{value}"') from None
+
+
+def _bookmark(info: Resource, rv: int, *, initial_events_end=False) -> dict:
+    meta = {"resourceVersion": str(rv)}
+    if initial_events_end:
+        meta["annotations"] = {_INITIAL_EVENTS_END: "true"}
+    return {"kind": info.kind, "apiVersion": info.api_version, "metadata": meta}
+
+
+def _patched(current: dict, patch_type: str, body, kind: str) -> dict:
+    if patch_type == "application/merge-patch+json":
+        if not isinstance(body, dict):
+            raise bad_request("merge patch must be a JSON object")
+        return patch.merge_patch(current, body)
+    if patch_type == "application/json-patch+json":
+        return patch.json_patch(current, body)
+    if patch_type == "application/strategic-merge-patch+json":
+        return patch.strategic_merge_patch(current, body, kind)
+    raise ApiError(415, "UnsupportedMediaType", f'the server does not support patch type "{patch_type}"')
+
+
+def _check_identity(info: Resource, new: dict, old: dict) -> None:
+    for field in ("name", "namespace"):
+        if new["metadata"].get(field) != old["metadata"].get(field):
+            raise invalid(info.kind, old["metadata"]["name"], info.group, [validation.invalid_value(
+                f"metadata.{field}", new["metadata"].get(field), "field is immutable")])
+
+
+def _check_preconditions(info: Resource, obj: dict, preconditions) -> None:
+    for field in ("uid", "resourceVersion"):
+        wanted = (preconditions or {}).get(field)
+        if wanted and obj["metadata"].get(field) != wanted:
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {info.key} '
+                           f'"{obj["metadata"]["name"]}": Precondition failed: {field.upper() if field == "uid" else "ResourceVersion"} '
+                           f"in precondition: {wanted}, {field.upper() if field == 'uid' else 'ResourceVersion'} "
+                           f"in object meta: {obj['metadata'].get(field)}")
+
+
+def _add_propagation_finalizer(meta: dict, policy) -> None:
+    """Record a propagation policy as the finalizer the garbage collector acts on."""
+    wanted = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy)
+    if policy not in (None, "Background", "Foreground", "Orphan"):
+        raise ApiError(422, "Invalid", f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '
+                       f'Unsupported value: "{policy}": supported values: "Foreground", "Background", '
+                       '"Orphan", "nil"')
+    finalizers = [f for f in meta.get("finalizers") or [] if f not in ("foregroundDeletion", "orphan")
+                  or f == wanted]
+    if wanted and wanted not in finalizers:
+        finalizers.append(wanted)
+    if finalizers:
+        meta["finalizers"] = finalizers
+    else:
+        meta.pop("finalizers", None)
+
+
+def _keep_finalizers_removable_only(meta: dict, old_meta: dict) -> None:
+    """Upstream forbids adding finalizers once an object is being deleted."""
+    old = old_meta.get("finalizers") or []
+    meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f in old]
+    if not meta["finalizers"]:
+        del meta["finalizers"]
+
+
+def _drop_node_ports(spec: dict, old_spec: dict) -> None:
+    """Changing the type away from NodePort releases the node ports the user did not change
+    (upstream ``dropTypeDependentFields``)."""
+    old_ports = {p.get("nodePort") for p in old_spec.get("ports") or []}
+    for port in spec.get("ports") or []:
+        if port.get("nodePort") in old_ports:
+            del port["nodePort"]
+    for field in ("externalTrafficPolicy", "allocateLoadBalancerNodePorts"):
+        if spec.get(field) == old_spec.get(field):
+            spec.pop(field, None)
+
+
+def _namespace_finalized(ns: dict) -> bool:
+    return not (ns.get("spec") or {}).get("finalizers") and not ns["metadata"].get("finalizers")
+
+
+def _spec_of(info: Resource, obj: dict):
+    """What counts as "spec" for the generation counter (EndpointSlices have no spec field)."""
+    if info.key == "endpointslices.discovery.k8s.io":
+        return {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
+    return obj.get("spec")
+
+
+def _same_content(new: dict, old: dict) -> bool:
+    """Whether an update changes nothing (upstream then skips the write: no new resourceVersion)."""
+    strip = ("managedFields", "resourceVersion")
+    return {**new, "metadata": {k: v for k, v in new["metadata"].items() if k not in strip}} == \
+        {**old, "metadata": {k: v for k, v in old["metadata"].items() if k not in strip}}
