@@ -1,0 +1,136 @@
+"""Node actions and simulator-only controls.
+
+On kind a node is a Docker container, so stopping a node is ``docker stop`` and its kube-proxy rules
+are read with ``docker exec``. On the simulator the same actions go through its control interface
+(``/sim/...``). The docker commands are built by pure functions so tests can check them exactly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pandas as pd
+
+from helpers import trace
+from helpers.connect import KIND_CLUSTER, ApiError, Backend, DockerNotAvailable, HelperError, current
+
+RULE_FORMATS = {"iptables": ["iptables-save"], "nftables": ["nft", "list", "ruleset"]}
+_ENGINE_DOWN = ("Cannot connect to the Docker daemon", "error during connect", "Is the docker daemon running")
+
+
+class NodeActionError(HelperError):
+    """A node action failed (unknown node, docker error, unsupported backend)."""
+
+
+class NotSimulator(HelperError):
+    """A simulator-only helper was used on a real cluster."""
+
+
+def docker_command(action: str, node: str, fmt: str = "iptables") -> list[str]:
+    """The docker argv for ``stop``, ``start`` or ``rules`` (read the node's kube-proxy rules)."""
+    if action in ("stop", "start"):
+        return ["docker", action, node]
+    if action == "rules":
+        return ["docker", "exec", node, *RULE_FORMATS[fmt]]
+    raise ValueError(f"unknown node action {action!r}")
+
+
+def run_docker(argv: list[str], node: str) -> str:
+    """Run a docker command; turn its failures into errors that say what to do."""
+    if shutil.which("docker") is None:
+        raise DockerNotAvailable("docker is not installed, so kind nodes cannot be reached",
+                                 "install Docker, or use the simulator (ENDPOINTS_BACKEND=sim)")
+    try:
+        proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise NodeActionError(f"`{' '.join(argv)}` did not finish within 120 s",
+                              "check `docker ps`; the Docker engine may be overloaded") from None
+    if proc.returncode == 0:
+        return proc.stdout
+    err = proc.stderr.strip()
+    if any(marker in err for marker in _ENGINE_DOWN):
+        raise DockerNotAvailable(f"the Docker engine is not running: {err[:200]}",
+                                 "start Docker (Docker Desktop, or `sudo systemctl start docker`)")
+    if "No such container" in err:
+        raise NodeActionError(f"there is no node container {node}", "list the nodes with h.nodes_table()")
+    raise NodeActionError(f"`{' '.join(argv)}` failed (exit {proc.returncode}): {err[:300]}",
+                          "read docker's message above")
+
+
+def _check_kind_node(backend: Backend, node: str) -> None:
+    if backend.kind != "kind":
+        raise NodeActionError(f"node actions need the kind cluster or the simulator, not context {backend.context}",
+                              "connect with h.connect('kind') or h.connect('sim')")
+    if not node.startswith(f"{KIND_CLUSTER}-"):
+        raise NodeActionError(f"{node!r} is not a node of the kind cluster {KIND_CLUSTER!r}",
+                              "list the nodes with h.nodes_table()")
+
+
+def _sim_node(backend: Backend, node: str, action: str, **query):
+    method = "GET" if action == "proxy" else "POST"
+    try:
+        return backend.request(method, f"/sim/nodes/{node}/{action}", query=query or None)
+    except ApiError as err:
+        if err.code == 404:
+            raise NodeActionError(f"the simulator has no node {node}", "list the nodes with h.nodes_table()") \
+                from None
+        raise
+
+
+def _node_action(action: str, node: str, backend: Backend | None) -> None:
+    backend = backend or current()
+    trace.note(f"docker {action} {node}")
+    if backend.is_sim:
+        _sim_node(backend, node, action)
+    else:
+        _check_kind_node(backend, node)
+        run_docker(docker_command(action, node), node)
+
+
+def stop_node(node: str, *, backend: Backend | None = None) -> None:
+    """Stop a node like pulling its plug (kind: ``docker stop``; simulator: /sim/nodes/<node>/stop)."""
+    _node_action("stop", node, backend)
+
+
+def start_node(node: str, *, backend: Backend | None = None) -> None:
+    """Start a stopped node again (kind: ``docker start``; simulator: /sim/nodes/<node>/start)."""
+    _node_action("start", node, backend)
+
+
+def node_rules(node: str, fmt: str = "iptables", *, backend: Backend | None = None) -> str:
+    """The node's kube-proxy rules as text: ``iptables-save`` or ``nft list ruleset`` output."""
+    if fmt not in RULE_FORMATS:
+        raise HelperError(f"unknown rule format {fmt!r}", f"use one of {sorted(RULE_FORMATS)}")
+    backend = backend or current()
+    if backend.is_sim:
+        return _sim_node(backend, node, "proxy", format=fmt)
+    _check_kind_node(backend, node)
+    return run_docker(docker_command("rules", node, fmt), node)
+
+
+def _require_sim(backend: Backend, what: str, instead: str) -> None:
+    if not backend.is_sim:
+        raise NotSimulator(f"{what} only exists on the simulator; this is {backend.context}", instead)
+
+
+def advance(seconds: float, *, backend: Backend | None = None):
+    """Fast-forward the simulator's virtual clock; returns the new virtual time."""
+    backend = backend or current()
+    _require_sim(backend, "fast-forwarding time",
+                 "on a real cluster real time must pass: wait for the outcome with h.wait_for(...) instead")
+    trace.note(f"advance clock {seconds:g} s")
+    answer = backend.request("POST", "/sim/clock/advance", body={"seconds": seconds})
+    return answer.get("virtualTime", answer) if isinstance(answer, dict) else answer
+
+
+def reconciler_decisions(namespace: str | None = None, service: str | None = None, *,
+                         backend: Backend | None = None) -> pd.DataFrame:
+    """The simulated EndpointSlice reconciler's recorded decisions (why each write happened)."""
+    backend = backend or current()
+    _require_sim(backend, "the reconciler's decision log",
+                 "on kind, read the controller's work from h.Trace and the EndpointSlices themselves")
+    answer = backend.request("GET", "/sim/controllers/endpointslice/decisions",
+                             query={"namespace": namespace, "service": service})
+    items = answer.get("items", answer.get("decisions", [])) if isinstance(answer, dict) else answer
+    return pd.DataFrame(items)
