@@ -1,0 +1,238 @@
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 04 · What happens when an endpoint is created?
+#
+# You run `kubectl apply` on a Deployment whose pods match an existing Service. Some seconds later,
+# every node forwards the Service's traffic to the new pod. In between, five components take turns,
+# each reacting to the previous one's write through a watch. This chapter records those watch events
+# on your own cluster and draws them as a sequence diagram with measured times.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# The outline asks for "a sequence diagram" here. The point to land: nobody calls anybody — every arrow
+# is "write to the API server, somebody else's watch fires".
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## Learning objectives
+#
+# After this chapter you can:
+# 1. *list* the components between `kubectl apply` and a ready endpoint, in order, and what each writes;
+# 2. *record* a trace of watch events and *read* it as a sequence diagram;
+# 3. *break down* the latency into scheduling, pod start-up, readiness and endpoint publication;
+# 4. *explain* the `endpoints.kubernetes.io/last-change-trigger-time` annotation and the
+#    network-programming latency it lets kube-proxy measure.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## Prerequisites
+#
+# | Concept | Importance | Notes |
+# |---|---|---|
+# | [01 · What is an EndpointSlice?](01-what-is-an-endpointslice.ipynb) | Necessary | slice fields and conditions |
+# | Controllers and watches | Helpful | [Controllers](https://kubernetes.io/docs/concepts/architecture/controller/) |
+# | Readiness | Helpful | [Pod readiness gates](https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-readiness-gate) |
+#
+# **Time to complete:** about 20 minutes
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Which cluster am I on?
+#
+# | On kind | On the simulator |
+# |---|---|
+# | real latencies: image pull, container start, your laptop's load | modelled latencies (seeded, so runs are similar), on a virtual clock |
+# | kube-proxy's sync is not visible through the API; the diagram ends at the slice, and the rules check reads each node with `docker exec` | the simulated kube-proxies report their syncs, so the diagram reaches every node |
+
+# %% slideshow={"slide_type": "-"} tags=["cluster-check"]
+import pandas as pd
+
+import helpers as h
+
+cluster = h.connect()
+ns = h.sandbox("ch04")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. Record one Deployment
+#
+# First the Service (so its placeholder slice already exists), then a trace that watches Deployments,
+# ReplicaSets, Pods, EndpointSlices, Endpoints, Events and Nodes at once, then the Deployment.
+
+# %% slideshow={"slide_type": "-"}
+h.apply(h.service("web"), namespace=ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=0)
+
+trace = h.Trace(namespace=ns.name, duration=120)
+h.apply(h.deployment("web", replicas=1, readiness_gate=False), namespace=ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=1, ready=1)
+trace.wait_idle(quiet=1.0, timeout=30)
+trace.stop()
+events = trace.to_frame()
+events[events["summary"] != ""]
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** every watch event the apply caused, with `t` = seconds since the trace started,
+# what changed (`summary`) and which component most likely made the change (`actor`; the API does not
+# record writers, so the helper infers it from the kind of change and the owner references).
+#
+# **Why it matters:** this *is* the mechanism. Each component watches the API server, reacts to one
+# kind of change, and writes another; the next component's watch fires on that write.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. The sequence diagram
+
+# %% slideshow={"slide_type": "-"}
+diagram = h.sequence_diagram(trace, title="kubectl apply → ready endpoint")
+diagram
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows**, top to bottom:
+# 1. **you → API server**: the Deployment is stored;
+# 2. **Deployment controller**: creates a ReplicaSet for the pod template;
+# 3. **ReplicaSet controller**: creates the Pod (no node yet);
+# 4. **scheduler**: sets `spec.nodeName` (a *binding*);
+# 5. **kubelet** on that node: starts the container, reports `podIP`, then `Ready`;
+# 6. **EndpointSlice controller** (and, separately, the Endpoints controller): adds the address — first
+#    as not ready when the IP appears, then ready;
+# 7. **kube-proxy on every node**: receives the slice through its watch and rewrites its rules.
+#
+# **Why it matters:** the endpoint is the *last* write in the chain, and it is the one every node
+# receives. The same diagram as Mermaid text, for docs and slides:
+
+# %% slideshow={"slide_type": "subslide"}
+print(diagram.mermaid())
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# If `dot` is missing the diagram falls back to matplotlib and prints an install hint
+# (`apt-get install graphviz`, `brew install graphviz`, `conda install graphviz`).
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. Where does the time go?
+#
+# The first event of each step, read from the trace:
+
+# %% slideshow={"slide_type": "-"}
+steps = {  # step -> rows of the trace that mark it
+    "kubectl apply": "kind == 'User'",
+    "Deployment stored": "kind == 'Deployment' and type == 'ADDED'",
+    "ReplicaSet created": "kind == 'ReplicaSet' and type == 'ADDED'",
+    "Pod created": "kind == 'Pod' and type == 'ADDED'",
+    "Pod scheduled": "kind == 'Pod' and summary.str.contains('nodeName=')",
+    "Pod has an IP": "kind == 'Pod' and summary.str.contains('podIP=')",
+    "Pod Ready": "kind == 'Pod' and summary.str.contains('ready .*→True', regex=True)",
+    "slice: endpoint ready": "kind == 'EndpointSlice' and summary.str.contains('ready 0→1')",
+    "Endpoints: address ready": "kind == 'Endpoints' and summary.str.contains('ready 0→1')",
+    "kube-proxy synced (first node)": "actor.str.startswith('kube-proxy')",
+}
+breakdown = pd.DataFrame({"t": {step: events.query(rows, engine="python")["t"].min()
+                                for step, rows in steps.items()}}).dropna()
+breakdown["since previous step (s)"] = breakdown["t"].diff().round(3)
+breakdown
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** most of the time is spent on the node — pulling the image and starting the
+# container — and in waiting for readiness. The control-plane hops (controllers, scheduler,
+# EndpointSlice controller) each take milliseconds. **Why it matters:** when an endpoint is "slow to
+# appear", look at the pod first; the slice follows within a moment of `Ready`. The one deliberate
+# delay in the endpoint path is `--endpoint-updates-batch-period` (default 0), which trades latency for
+# fewer writes by batching pod changes.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. The trigger time
+#
+# The slice carries an annotation saying *when the change it publishes happened*:
+
+# %% slideshow={"slide_type": "-"}
+web_slice = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")[0]
+pod = h.list_objects("pods", ns.name, selector="app=web")[0]
+ready_condition = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+pd.Series({
+    "slice annotation last-change-trigger-time": web_slice["metadata"].get("annotations", {}).get(
+        "endpoints.kubernetes.io/last-change-trigger-time"),
+    "pod Ready lastTransitionTime": ready_condition["lastTransitionTime"],
+}).to_frame("value")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the two times agree. On each sync the controller stamps the slices it writes with
+# the earliest pod change it is publishing (for a Service's first sync: the Service's creation time);
+# see `staging/src/k8s.io/endpointslice/util/trigger_time_tracker.go`.
+#
+# **Why it matters:** kube-proxy subtracts this time from the moment it finishes programming the node's
+# rules and exports the difference as `kubeproxy_network_programming_duration_seconds` — the
+# *network programming latency* SLI, measured from "the pod became ready" to "this node routes to it".
+# The annotation is how a node learns when the change started, without clocks in between.
+
+# %% slideshow={"slide_type": "subslide"}
+pod_ip = pod["status"]["podIP"]
+rules = {node: pod_ip in h.node_rules(node) for node in h.nodes_table()["name"]}
+pd.Series(rules, name=f"{pod_ip} in the node's kube-proxy rules").to_frame()
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** every node's rules now contain the pod's IP — including nodes that do not run the
+# pod. On kind this runs `docker exec <node> iptables-save` (a live-only step: it needs Docker); on the
+# simulator it reads the modelled kube-proxy's rules. Chapter 07 reads those rules line by line.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 1: a second pod, a new trigger time
+#
+# Scale `web` to 2. Done when the slice lists 2 ready endpoints and its trigger-time annotation equals
+# the new pod's `Ready` transition time.
+
+# %% slideshow={"slide_type": "-"}
+# your turn
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+h.scale("web", 2, ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=2, ready=2)
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+web_slices = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")
+ready = sum(bool(e["conditions"].get("ready")) for s in web_slices for e in s.get("endpoints") or [])
+assert ready == 2, f"{ready} ready endpoints, expected 2. Hint: h.scale('web', 2, ns.name)."
+ready_times = [pd.Timestamp(c["lastTransitionTime"]) for p in h.list_objects("pods", ns.name, selector="app=web")
+               for c in p["status"]["conditions"] if c["type"] == "Ready"]
+trigger = pd.Timestamp(web_slices[0]["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"])
+assert abs(trigger - max(ready_times)) < pd.Timedelta(seconds=1), (
+    f"trigger time {trigger} is not the newest pod's Ready time {max(ready_times)}. Hint: wait until the "
+    "second pod is Ready, with h.wait_for_slices(ns.name, 'web', endpoints=2, ready=2).")
+print(f"✓ trigger time {trigger} = when the second pod became Ready")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 2: readiness you control
+#
+# Create a Deployment `gated` with 1 replica and `readiness_gate=True`, and a Service `gated`. Its pod
+# runs but stays not ready until its readiness gate is set: call `h.set_ready(<pod>)`. Done when the
+# slice of `gated` lists 1 ready endpoint.
+
+# %% slideshow={"slide_type": "-"}
+# your turn
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+h.apply(h.deployment("gated", replicas=1, readiness_gate=True), h.service("gated"), namespace=ns.name)
+h.wait_for_slices(ns.name, "gated", endpoints=1)
+h.set_ready(h.list_objects("pods", ns.name, selector="app=gated"), True, ns.name)
+h.wait_for_slices(ns.name, "gated", endpoints=1, ready=1)
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+gated = h.slices_table(ns.name, service="gated")
+assert not gated.empty and gated["ready"].eq(True).sum() == 1, (
+    "No ready endpoint for 'gated'. Hint: the pod's IP appears first as not ready; then "
+    "h.set_ready(h.list_objects('pods', ns.name, selector='app=gated'), True, ns.name).")
+print("✓ The gate flipped the pod's Ready condition, and the controller published it.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Cleanup
+
+# %% slideshow={"slide_type": "-"} tags=["cleanup"]
+ns.cleanup()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# - apply → Deployment controller → ReplicaSet controller → scheduler → kubelet → EndpointSlice
+#   controller → kube-proxy on every node; each hop is a write and a watch.
+# - An endpoint appears as soon as the pod has an IP (not ready), and turns ready when the pod does.
+# - Most of the latency is on the node (image, start, readiness); the control-plane hops are fast.
+# - `endpoints.kubernetes.io/last-change-trigger-time` carries the time of the change to every node,
+#   which measures its network programming latency from it.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## What's next
+#
+# [05 · Endpoint vs Pod](05-endpoint-vs-pod.ipynb): an endpoint is not the same thing as a pod —
+# terminating pods, not-ready pods, host-network pods and endpoints that are not pods at all.

@@ -1,0 +1,325 @@
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 05 · Endpoint vs Pod
+#
+# "An endpoint is a pod" is a good first approximation, and wrong in both directions: a pod can be
+# listed but not receive traffic, stay listed while it shuts down, or share its address with other
+# pods; and an endpoint need not be a pod at all. This chapter goes through each case on the cluster.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# The conditions truth table in section 1–2 is the part people get wrong most; give it time.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## Learning objectives
+#
+# After this chapter you can:
+# 1. *explain* the three endpoint conditions `ready`, `serving` and `terminating`, and drive them through
+#    readiness gates and graceful deletion;
+# 2. *predict* where Endpoints and EndpointSlices differ: terminating pods stay in slices, leave Endpoints;
+# 3. *use* `publishNotReadyAddresses`, and recognise host-network endpoints;
+# 4. *publish* endpoints that are not pods: a hand-written slice, and a mirrored custom Endpoints object;
+# 5. *predict* when named ports split a Service's endpoints into several slices, and when an endpoint
+#    gets a `hostname`.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## Prerequisites
+#
+# | Concept | Importance | Notes |
+# |---|---|---|
+# | [01 · What is an EndpointSlice?](01-what-is-an-endpointslice.ipynb) | Necessary | slice fields |
+# | [04 · What happens when an endpoint is created?](04-what-happens-when-an-endpoint-is-created.ipynb) | Necessary | readiness gates, traces |
+# | Pod termination | Helpful | [Termination of Pods](https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination) |
+# | Headless Services and DNS | Helpful | [DNS for Services and Pods](https://kubernetes.io/docs/concepts/services-networking/dns-pod-service/) |
+#
+# **Time to complete:** about 25 minutes
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Which cluster am I on?
+#
+# | On kind | On the simulator |
+# |---|---|
+# | `pause` containers exit at once on SIGTERM, so "terminating" lasts well under a second | the simulated kubelet finishes a deletion after about a second |
+# | readiness is flipped with the same readiness-gate status patch | same |
+
+# %% slideshow={"slide_type": "-"} tags=["cluster-check"]
+import pandas as pd
+
+import helpers as h
+
+cluster = h.connect()
+ns = h.sandbox("ch05")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. Ready is a condition, not a list
+#
+# `web` runs 3 pods with a **readiness gate**: a pod is Ready only when its
+# `endpoints-notebooks/ready` condition is True, which we set with `h.set_ready`.
+
+# %% slideshow={"slide_type": "-"}
+h.apply(h.deployment("web", replicas=3, readiness_gate=True), h.service("web"), namespace=ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=3)
+h.slices_table(ns.name, service="web")[["address", "ready", "serving", "terminating", "node", "targetRef"]]
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the pods are in the slice as soon as they have IPs — with `ready` and `serving`
+# false. In the Endpoints object they sit in `notReadyAddresses`:
+
+# %% slideshow={"slide_type": "-"}
+h.endpoints_table(ns.name, service="web")
+
+# %% slideshow={"slide_type": "subslide"}
+h.set_ready(h.list_objects("pods", ns.name, selector="app=web"), True, ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=3, ready=3)
+h.slices_table(ns.name, service="web")[["address", "ready", "serving", "terminating"]]
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** all three flipped to ready and serving. The controller derives the conditions
+# from the pod (`podToEndpoint` in `staging/src/k8s.io/endpointslice/utils.go`):
+#
+# | | ready | serving | terminating |
+# |---|---|---|---|
+# | pod Ready, not deleting | true | true | false |
+# | pod not Ready, not deleting | false | false | false |
+# | pod Ready, deleting | **false** | true | true |
+# | pod not Ready, deleting | false | false | true |
+#
+# `serving` is the pod's readiness; `ready` is "serving and not terminating". **Why it matters:**
+# kube-proxy sends new connections to ready endpoints, and falls back to serving-but-terminating ones
+# only when none is ready — which keeps traffic flowing during a rolling update.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. Graceful deletion: listed in slices, gone from Endpoints
+#
+# Delete one pod while a trace records slices, Endpoints and pods.
+
+# %% slideshow={"slide_type": "-"}
+victim = h.list_objects("pods", ns.name, selector="app=web")[0]["metadata"]["name"]
+with h.Trace(kinds=["pods", "endpointslices", "endpoints"], namespace=ns.name, duration=60) as trace:
+    h.delete("pod", victim, ns.name, wait=True)
+    trace.wait_idle(quiet=1.0, timeout=20)
+frame = trace.to_frame()
+frame[(frame["kind"] != "Pod") | (frame["name"] == victim)].query("summary != ''")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** when the pod gets its `deletionTimestamp`, the **Endpoints** object drops its
+# address at once (ready 3→2), while the **slice** keeps the endpoint (ready 3→2, but the endpoint count
+# stays) until the pod is really gone. Meanwhile the ReplicaSet creates a replacement, which appears
+# as a new, not-ready endpoint. The slice's view of the victim while it was terminating:
+
+# %% slideshow={"slide_type": "-"}
+during = [e["object"] for e in trace.events if e["kind"] == "EndpointSlice" and e["object"]]
+terminating = [ep for s in during for ep in s.get("endpoints") or []
+               if (ep.get("targetRef") or {}).get("name") == victim and ep["conditions"].get("terminating")]
+pd.DataFrame([ep["conditions"] for ep in terminating[:1]], index=[victim])
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **Why it matters:** the `terminating` condition (GA in 1.26) lets kube-proxy and load balancers drain a
+# pod gracefully; the Endpoints API has no way to say "still serving, but leaving" — it can only
+# remove the address (unless the Service sets `publishNotReadyAddresses`, next).
+
+# %% slideshow={"slide_type": "-"}
+h.set_ready(h.list_objects("pods", ns.name, selector="app=web"), True, ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=3, ready=3)
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. `publishNotReadyAddresses`
+#
+# Some workloads need to find their peers before they are ready (databases forming a cluster,
+# StatefulSets with peer discovery). A Service with `publishNotReadyAddresses: true` publishes every
+# pod with an IP as ready. Make one pod not ready, and compare two Services over the same pods.
+
+# %% slideshow={"slide_type": "-"}
+h.apply(h.service("web-all", selector={"app": "web"}, publish_not_ready=True), namespace=ns.name)
+h.wait_for_slices(ns.name, "web-all", endpoints=3, ready=3)
+h.set_ready(h.list_objects("pods", ns.name, selector="app=web")[0], False, ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=3, ready=2)
+pd.concat({svc: h.slices_table(ns.name, service=svc).set_index("address")[["ready", "serving"]]
+           for svc in ("web", "web-all")}, axis=1)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** for `web` one endpoint is not ready; for `web-all` the same pod is `ready: true`
+# while `serving` still tells the truth. **Why it matters:** `publishNotReadyAddresses` overrides
+# readiness for everything that reads `ready` — including kube-proxy, so traffic reaches the pod.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. Host-network pods share the node's address
+#
+# A pod with `hostNetwork: true` uses its node's network namespace. It is still an endpoint, but its
+# address is the **node's** IP — kube-proxy, kindnet and the control-plane pods work this way.
+
+# %% slideshow={"slide_type": "-"}
+hostnet = h.deployment("hostnet", replicas=1, port=18080, readiness_gate=False)
+hostnet["spec"]["template"]["spec"]["hostNetwork"] = True
+h.apply(hostnet, h.service("hostnet", ports=((80, 18080),)), namespace=ns.name)
+h.wait_for_slices(ns.name, "hostnet", endpoints=1, ready=1)
+h.slices_table(ns.name, service="hostnet")[["address", "node"]].merge(
+    h.nodes_table()[["name", "internalIP"]], left_on="node", right_on="name")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the endpoint's address equals its node's `internalIP`. **Why it matters:** two
+# host-network pods of one Service on the same node are two endpoints with the same address (their
+# identity includes the pod name), and a port clash on the node is now your problem.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. Endpoints that are not pods
+#
+# ### A hand-written slice
+#
+# A Service **without a selector** gets no controller-made slices. You can publish endpoints for it
+# yourself — any address, for example a database outside the cluster. Give the slice the
+# `kubernetes.io/service-name` label and your own `managed-by` value, so the controllers leave it alone.
+
+# %% slideshow={"slide_type": "-"}
+external_svc = h.service("external", ports=((5432, 5432),))
+del external_svc["spec"]["selector"]
+external_slice = {
+    "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+    "metadata": {"name": "external-1", "labels": {"kubernetes.io/service-name": "external",
+                                                  "endpointslice.kubernetes.io/managed-by": "staff.example.com"}},
+    "addressType": "IPv4",
+    "ports": [{"name": "http", "port": 5432, "protocol": "TCP"}],
+    "endpoints": [{"addresses": ["192.0.2.10"], "conditions": {"ready": True}}],
+}
+h.apply(external_svc, external_slice, namespace=ns.name)
+h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-name=external",
+          "-L", "endpointslice.kubernetes.io/managed-by")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** a slice with no `targetRef`, no `nodeName`, an address outside the pod network.
+# kube-proxy routes to it like any other endpoint. **Why it matters:** this is how you give an external
+# system a stable in-cluster name and ClusterIP. (`192.0.2.0/24` is a documentation range.)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### A mirrored Endpoints object
+#
+# Older tools write a custom **Endpoints** object for a selectorless Service. Since 1.19 the
+# EndpointSliceMirroring controller copies such objects into slices, so kube-proxy sees them.
+
+# %% slideshow={"slide_type": "-"}
+legacy_svc = h.service("legacy", ports=((5432, 5432),))
+del legacy_svc["spec"]["selector"]
+legacy_endpoints = {
+    "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "legacy"},
+    "subsets": [{"addresses": [{"ip": "192.0.2.20"}], "ports": [{"name": "http", "port": 5432}]}],
+}
+h.apply(legacy_svc, legacy_endpoints, namespace=ns.name)
+h.wait_for_slices(ns.name, "legacy", endpoints=1)
+h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-name=legacy",
+          "-L", "endpointslice.kubernetes.io/managed-by")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** a slice `legacy-xxxxx` managed by `endpointslicemirroring-controller.k8s.io`, owned
+# by the Endpoints object. The mirroring controller skips Endpoints labelled
+# `endpointslice.kubernetes.io/skip-mirror: "true"`, and Services that have a selector. **Why it
+# matters:** with Endpoints deprecated, write slices directly; mirroring exists for compatibility.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Named ports can split a Service's endpoints
+#
+# A Service may target a port **by name** (`targetPort: http`). Each pod resolves that name to its own
+# container port number — and a slice holds one set of port numbers. Two Deployments, same label
+# `group=named`, port `http` = 8080 on one and 8081 on the other:
+
+# %% slideshow={"slide_type": "-"}
+h.apply(h.deployment("named-a", replicas=2, port=8080, labels={"group": "named"}, readiness_gate=False),
+        h.deployment("named-b", replicas=2, port=8081, labels={"group": "named"}, readiness_gate=False),
+        h.service("named", selector={"group": "named"}, ports=((80, "http"),)), namespace=ns.name)
+h.wait_for_slices(ns.name, "named", endpoints=4, ready=4)
+h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-name=named")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** two slices, one per resolved port (8080 and 8081), each with two endpoints.
+# **Why it matters:** during a rolling update that renumbers a named port, a Service temporarily has
+# slices for both numbers — each endpoint is reached on its own port. Upstream test:
+# `TestReconcileEndpointSlicesNamedPorts` (300 pods, 5 port numbers ⇒ 5 slices of 60).
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 7. Hostname and subdomain
+#
+# An endpoint gets a `hostname` only when its pod sets `spec.hostname` **and** `spec.subdomain` equals
+# the Service's name — the StatefulSet pattern, which gives each pod a DNS name
+# `<hostname>.<service>.<namespace>.svc.cluster.local` through a headless Service.
+
+# %% slideshow={"slide_type": "-"}
+db = h.deployment("db", replicas=1, readiness_gate=False)
+db["spec"]["template"]["spec"].update(hostname="db-0", subdomain="db")
+h.apply(db, h.service("db", clusterIP="None"), namespace=ns.name)
+h.wait_for_slices(ns.name, "db", endpoints=1, ready=1)
+h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-name=db", "-o",
+          "jsonpath={range .items[*].endpoints[*]}{.addresses[0]}{'  hostname='}{.hostname}{'\\n'}{end}")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the endpoint carries `hostname: db-0`, and the slice has the label
+# `service.kubernetes.io/headless` because the Service has no ClusterIP. **Why it matters:** DNS
+# (CoreDNS) builds per-pod records from these hostnames; without a matching subdomain there are none.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 1: take one pod out of rotation
+#
+# Make sure that exactly **one** of `web`'s pods is not ready (use `h.set_ready`; the others ready).
+# Done when `web`'s slices show exactly one endpoint with `serving: false`, and the Endpoints object
+# lists exactly one not-ready address.
+
+# %% slideshow={"slide_type": "-"}
+# your turn
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+web_pods = h.list_objects("pods", ns.name, selector="app=web")
+h.set_ready(web_pods[1:], True, ns.name)
+h.set_ready(web_pods[0], False, ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=3, ready=2)
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+web_view = h.slices_table(ns.name, service="web")
+not_serving = int(web_view["serving"].eq(False).sum())
+not_ready_in_endpoints = int(h.endpoints_table(ns.name, service="web")["ready"].eq(False).sum())
+assert not_serving == 1, (f"{not_serving} endpoints are not serving, expected 1. Hint: "
+                          "h.set_ready(pod, False, ns.name) for one pod, h.set_ready(pod, True, ns.name) for the rest.")
+assert not_ready_in_endpoints == 1, f"Endpoints lists {not_ready_in_endpoints} not-ready addresses, expected 1."
+print("✓ One endpoint out of rotation: still listed, just not ready — in both APIs.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 2: a second external address
+#
+# Add the address `192.0.2.11` to the Service `external` by updating your hand-written slice
+# `external-1` (or by adding a second slice with the same labels). Done when `external`'s slices hold
+# both `192.0.2.10` and `192.0.2.11`.
+
+# %% slideshow={"slide_type": "-"}
+# your turn
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+external_slice["endpoints"].append({"addresses": ["192.0.2.11"], "conditions": {"ready": True}})
+h.apply(external_slice, namespace=ns.name)
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+addresses = {a for s in h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=external")
+             for e in s.get("endpoints") or [] for a in e["addresses"]}
+assert {"192.0.2.10", "192.0.2.11"} <= addresses, (
+    f"external's slices hold {sorted(addresses)}. Hint: append "
+    "{'addresses': ['192.0.2.11'], 'conditions': {'ready': True}} to external_slice['endpoints'] and apply it.")
+print("✓ Both addresses are published; no controller touched your slice.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Cleanup
+
+# %% slideshow={"slide_type": "-"} tags=["cleanup"]
+ns.cleanup()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# - An endpoint has three conditions: `serving` (pod readiness), `terminating` (pod deleting), and
+#   `ready` (serving and not terminating — or always, with `publishNotReadyAddresses`).
+# - Terminating pods stay in EndpointSlices (for graceful draining) but leave Endpoints.
+# - Host-network pods are endpoints at their node's IP.
+# - Endpoints need not be pods: hand-written slices for selectorless Services, or custom Endpoints
+#   objects mirrored into slices by the EndpointSliceMirroring controller.
+# - Named target ports that resolve to different numbers split endpoints into one slice per port set;
+#   `hostname` is published only when the pod's `subdomain` names the Service.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## What's next
+#
+# [06 · How do EndpointSlice controllers work?](06-how-endpointslice-controllers-work.ipynb) opens the
+# reconciler: why slices fill the way they do, and what happens when a node disappears
+# (kubernetes/kubernetes#107927).
