@@ -1,10 +1,14 @@
 """Pure models of what nodes program from Services and EndpointSlices.
 
-kube-proxy (this package's modules ``proxy``, ``iptables``, ``nftables``, ``packettrace``,
-``stats``, ``parse``) is re-exported here; the KPNG, CNI, IPAM and NetworkPolicy models are
-imported by module (``helpers.dataplane.kpng`` and friends).
+kube-proxy (modules ``proxy``, ``iptables``, ``nftables``, ``packettrace``, ``stats``,
+``parse``) is re-exported here; the KPNG, CNI, IPAM and NetworkPolicy models are imported by
+module (``helpers.dataplane.kpng`` and friends).
 """
 
+from helpers.dataplane import parse as parsers
+from helpers.dataplane.iptables import iptables_save
+from helpers.dataplane.nftables import nft_ruleset
+from helpers.dataplane.parse import diff_iptables, parse_iptables_save, parse_nft_ruleset
 from helpers.dataplane.proxy import (
     ConfigError,
     Endpoint,
@@ -23,4 +27,10 @@ __all__ = [
     "ServicePortName",
     "build_proxy_state",
     "default_config",
+    "diff_iptables",
+    "iptables_save",
+    "nft_ruleset",
+    "parse_iptables_save",
+    "parse_nft_ruleset",
+    "parsers",
 ]

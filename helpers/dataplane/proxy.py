@@ -512,5 +512,7 @@ def build_proxy_state(
             endpoints = endpoints_map.get(sp.name, [])
             cat = categorize_endpoints(endpoints, sp, info.name, info.zone, gates)
             ports.append(ServicePortState(sp, tuple(endpoints), cat))
-    ports.sort(key=lambda s: (str(s.service_port.name), s.service_port.protocol))
+    # upstream's test normalisation orders rules by "ns/name" first, then emission order.
+    ports.sort(key=lambda s: (f"{s.service_port.name.namespace}/{s.service_port.name.name}",
+                              s.service_port.name.port, s.service_port.protocol))
     return ProxyState(node=info, config=cfg, detector=local_detector(cfg, info), ports=tuple(ports))

@@ -1,0 +1,468 @@
+"""kube-proxy's nftables mode: render a node's ``ProxyState`` as the ``kube-proxy`` table.
+
+Follows ``pkg/proxy/nftables/proxier.go`` of the v1.33-v1.35 line (KEP-3866, GA 1.33): one
+``ip kube-proxy`` table, base chains ``filter-prerouting-pre-dnat``/``filter-output-pre-dnat``
+at priority -110 and ``filter-{input,forward,output}`` at 0, verdict maps (``service-ips``,
+``service-nodeports``, ``no-endpoint-*``, ``firewall-ips``) instead of long rule lists,
+chain names ``<prefix>-<H8>-ns/svc/proto/port`` and ``numgen random mod N vmap`` load
+balancing. In nftables mode kube-proxy defaults ``nodePortAddresses`` to ``primary``.
+
+Two text forms come out of one :class:`NFTRuleset`:
+
+* :meth:`NFTRuleset.transaction`: the ``add table/chain/rule/set/map/element`` lines that
+  upstream's fake ``knftables`` dumps, sorted as upstream's ``sortNFTablesTransaction`` sorts
+  them (the form ``TestOverallNFTablesRules`` compares);
+* :meth:`NFTRuleset.list_ruleset`: the table as ``nft list ruleset`` prints it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from helpers.dataplane.parse import NFTTable
+from helpers.dataplane.proxy import LocalDetector, ProxyState, ServicePortState, build_proxy_state
+
+TABLE = "kube-proxy"
+FAMILY = "ip"
+MARK_MASQ = "mark-for-masquerade"
+_SET_DECLS = {
+    # name: (kind, type, comment)
+    "cluster-ips": ("set", "ipv4_addr", "Active ClusterIPs"),
+    "nodeport-ips": ("set", "ipv4_addr", "IPs that accept NodePort traffic"),
+    "firewall-ips": ("map", "ipv4_addr . inet_proto . inet_service : verdict",
+                     "destinations that are subject to LoadBalancerSourceRanges"),
+    "no-endpoint-nodeports": ("map", "inet_proto . inet_service : verdict",
+                              "vmap to drop or reject packets to service nodeports with no endpoints"),
+    "no-endpoint-services": ("map", "ipv4_addr . inet_proto . inet_service : verdict",
+                             "vmap to drop or reject packets to services with no endpoints"),
+    "service-ips": ("map", "ipv4_addr . inet_proto . inet_service : verdict",
+                    "ClusterIP, ExternalIP and LoadBalancer IP traffic"),
+    "service-nodeports": ("map", "inet_proto . inet_service : verdict", "NodePort traffic"),
+}
+# (name, type, hook, priority) of the base chains.
+_BASE_CHAINS = (
+    ("filter-prerouting-pre-dnat", "filter", "prerouting", -110),
+    ("filter-output-pre-dnat", "filter", "output", -110),
+    ("filter-forward", "filter", "forward", 0),
+    ("filter-input", "filter", "input", 0),
+    ("filter-output", "filter", "output", 0),
+    ("nat-output", "nat", "output", -100),
+    ("nat-postrouting", "nat", "postrouting", 100),
+    ("nat-prerouting", "nat", "prerouting", -100),
+)
+_JUMPS = (  # (from, rule) in the order setupNFTables adds them
+    ("filter-input", "ct state new jump nodeport-endpoints-check"),
+    ("filter-input", "ct state new jump service-endpoints-check"),
+    ("filter-forward", "ct state new jump service-endpoints-check"),
+    ("filter-output", "ct state new jump service-endpoints-check"),
+    ("filter-prerouting-pre-dnat", "ct state new jump firewall-check"),
+    ("filter-output-pre-dnat", "ct state new jump firewall-check"),
+    ("nat-output", "jump services"),
+    ("nat-prerouting", "jump services"),
+    ("nat-postrouting", "jump masquerading"),
+    ("filter-forward", "ct state new jump cluster-ips-check"),
+    ("filter-output", "ct state new jump cluster-ips-check"),
+)
+
+
+def _hash8(text: str) -> str:
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:8]
+
+
+def chain_base(namespace: str, name: str, protocol: str, port_name: str) -> str:
+    """servicePortChainNameBase: ``<H8>-ns/svc/proto/port`` (H8 hashes the part after it)."""
+    base = f"{namespace}/{name}/{protocol.lower()}/{port_name}"
+    return f"{_hash8(base)}-{base}"
+
+
+def endpoint_chain_base(namespace: str, name: str, protocol: str, port_name: str, ip: str, port: int) -> str:
+    """``<H8>-ns/svc/proto/port__ip/port`` for endpoint chains and affinity sets."""
+    base = f"{namespace}/{name}/{protocol.lower()}/{port_name}__{ip.replace(':', '.')}/{port}"
+    return f"{_hash8(base)}-{base}"
+
+
+@dataclass
+class Element:
+    container: str
+    key: tuple[str, ...]
+    value: str | None = None
+    comment: str | None = None
+
+    def body(self) -> str:
+        text = " . ".join(self.key)
+        if self.comment is not None:
+            text += f' comment "{self.comment}"'
+        if self.value is not None:
+            text += f" : {self.value}"
+        return text
+
+
+@dataclass
+class Chain:
+    name: str
+    rules: list[str] = field(default_factory=list)
+    base: tuple[str, str, int] | None = None  # (type, hook, priority)
+    comment: str | None = None
+
+
+@dataclass
+class NFTPortRules:
+    """One service port's chains, affinity sets and map elements."""
+
+    state: ServicePortState
+    chains: list[Chain] = field(default_factory=list)
+    affinity_sets: list[tuple[str, int]] = field(default_factory=list)  # (name, timeout seconds)
+    elements: list[Element] = field(default_factory=list)
+
+    @property
+    def service(self) -> tuple[str, str]:
+        name = self.state.service_port.name
+        return name.namespace, name.name
+
+
+@dataclass
+class NFTRuleset:
+    """The whole ``kube-proxy`` table for one node."""
+
+    base_chains: list[Chain]
+    sets: list[str]  # shared sets/maps declared by setupNFTables
+    base_elements: list[Element]
+    ports: list[NFTPortRules]
+
+    def chains(self) -> list[Chain]:
+        return self.base_chains + [c for p in self.ports for c in p.chains]
+
+    def elements(self) -> list[Element]:
+        return self.base_elements + [e for p in self.ports for e in p.elements]
+
+    def transaction_lines(self, changed: set | None = None) -> list[str]:
+        """``add ...`` lines; with ``changed`` only those services' chains and sets (a partial sync)."""
+        pre = f"{FAMILY} {TABLE}"
+        lines = [f'add table {pre} {{ comment "rules for kube-proxy" ; }}'] if changed is None else []
+        if changed is None:
+            for name in self.sets:
+                kind, typ, text = _SET_DECLS[name]
+                lines.append(f'add {kind} {pre} {name} {{ type {typ} ; comment "{text}" ; }}')
+        chains = self.base_chains if changed is None else []
+        chains = chains + [c for p in self.ports if changed is None or p.service in changed for c in p.chains]
+        for port in self.ports:
+            if changed is None or port.service in changed:
+                lines += [f"add set {pre} {name} {{ type ipv4_addr ; flags dynamic,timeout ; timeout {t}s ; }}"
+                          for name, t in port.affinity_sets]
+        for chain in chains:
+            lines.append(f"add chain {pre} {chain.name}{_chain_decl(chain)}")
+            lines += [f"add rule {pre} {chain.name} {rule}" for rule in chain.rules]
+        lines += [f"add element {pre} {e.container} {{ {e.body()} }}" for e in self.elements()]
+        return lines
+
+    def transaction(self) -> str:
+        """The full transaction, sorted like upstream's ``sortNFTablesTransaction``."""
+        return "\n".join(sort_nft_transaction(self.transaction_lines())) + "\n"
+
+    def table(self) -> NFTTable:
+        """The table as parsed structures (same shape ``parse_nft_ruleset`` returns)."""
+        table = NFTTable(FAMILY, TABLE)
+        for name in self.sets:
+            kind, typ, text = _SET_DECLS[name]
+            table.sets[name] = {"kind": kind, "header": [f"type {typ}", f'comment "{text}"'], "elements": []}
+        for port in self.ports:
+            for name, timeout in port.affinity_sets:
+                table.sets[name] = {"kind": "set", "header": ["type ipv4_addr", "size 65535",
+                                                             "flags dynamic,timeout", f"timeout {_nft_time(timeout)}"],
+                                    "elements": []}
+        for e in self.elements():
+            table.sets[e.container]["elements"].append(canonical_nft(e.body()))
+        for chain in self.chains():
+            table.chains[chain.name] = [canonical_nft(r) for r in chain.rules]
+            if chain.base:
+                table.chain_headers[chain.name] = _list_chain_header(chain.base)
+        return table
+
+    def list_ruleset(self) -> str:
+        """The table as ``nft list ruleset`` prints it (sets and maps, then chains)."""
+        table = self.table()
+        out = [f"table {FAMILY} {TABLE} {{", '\tcomment "rules for kube-proxy"']
+        for name, spec in table.sets.items():
+            out.append(f"\t{spec['kind']} {name} {{")
+            out += [f"\t\t{h}" for h in spec["header"]]
+            if spec["elements"]:
+                out.append(f"\t\telements = {{ {', '.join(spec['elements'])} }}")
+            out += ["\t}", ""]
+        for name, rules in table.chains.items():
+            out.append(f"\tchain {name} {{")
+            if name in table.chain_headers:
+                out.append(f"\t\t{table.chain_headers[name]}")
+            out += [f"\t\t{r}" for r in rules]
+            out += ["\t}", ""]
+        if out[-1] == "":
+            out.pop()
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+
+_OBJECT_ORDER = {"table": 10, "chain": 9, "rule": 8, "set": 7, "map": 6, "element": 5}
+
+
+def sort_nft_transaction(lines: list[str]) -> list[str]:
+    """Port of upstream's test helper: object type, then object name; rules keep their order."""
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+
+    def key(line: str):
+        words = line.split(" ")
+        if len(words) < 5:
+            return (0, "", "")
+        rank = -_OBJECT_ORDER.get(words[1], 0)
+        return (rank, words[4], "" if words[1] == "rule" else line)
+
+    return sorted(lines, key=key)
+
+
+def _chain_decl(chain: Chain) -> str:
+    if chain.base:
+        typ, hook, prio = chain.base
+        return f" {{ type {typ} hook {hook} priority {prio} ; }}"
+    if chain.comment:
+        return f' {{ comment "{chain.comment}" ; }}'
+    return ""
+
+
+_PRIORITY_NAMES = {-300: "raw", -150: "mangle", -100: "dstnat", 0: "filter", 50: "security", 100: "srcnat"}
+
+
+def _list_chain_header(base: tuple[str, str, int]) -> str:
+    """``type nat hook prerouting priority dstnat; policy accept;`` as nft prints it."""
+    typ, hook, prio = base
+    anchor = min(_PRIORITY_NAMES, key=lambda p: abs(p - prio))
+    offset = prio - anchor
+    name = _PRIORITY_NAMES[anchor] + (f" + {offset}" if offset > 0 else f" - {-offset}" if offset < 0 else "")
+    return f"type {typ} hook {hook} priority {name}; policy accept;"
+
+
+def _nft_time(seconds: int) -> str:
+    """nft's duration format: 10800 -> 3h, 90 -> 1m30s."""
+    out, rest = "", seconds
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            out += f"{rest // size}{unit}"
+            rest %= size
+    return out or "0s"
+
+
+def canonical_nft(text: str) -> str:
+    """Rewrite kube-proxy's rule syntax into the form ``nft list`` prints.
+
+    Marks become ``meta mark`` expressions with 8-digit hex, one-element anonymous sets lose
+    their braces and vmap entries are joined with ``", "``. Idempotent, so it can be applied
+    to text read from a node too.
+    """
+    def hex8(m: re.Match) -> str:
+        return f"0x{int(m.group(0), 16):08x}"
+
+    text = re.sub(r"^mark set mark (or|xor) ", lambda m: f"meta mark set meta mark {'|' if m[1] == 'or' else '^'} ",
+                  text)
+    text = re.sub(r"^mark and (\S+) == 0 ", r"meta mark & \1 == 0x0 ", text)
+    text = re.sub(r"\b0x[0-9a-fA-F]+\b", hex8, text)
+    text = re.sub(r"(daddr|saddr)( != | )\{ ([^,{}]+) \}", r"\1\2\3", text)
+    text = re.sub(r" , ", ", ", text)
+    return text
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _if_local(det: LocalDetector, negate: bool) -> str:
+    op = "!= " if negate else ""
+    if det.kind == "cidr":
+        return f"ip saddr {op}{det.value}"
+    name = det.value if det.kind == "bridge" else det.value + "*"
+    return f'iifname {op}"{name}"'
+
+
+def _lb_rules(port: NFTPortRules, svc_chain: str, endpoints, names) -> list[str]:
+    """writeServiceToEndpointRules: affinity lookups, then one numgen vmap."""
+    rules = []
+    if port.state.service_port.session_affinity_timeout is not None:
+        rules += [f"ip saddr @affinity-{names[str(ep)]} goto endpoint-{names[str(ep)]}" for ep in endpoints]
+    entries = " , ".join(f"{i} : goto endpoint-{names[str(ep)]}" for i, ep in enumerate(endpoints))
+    rules.append(f"numgen random mod {len(endpoints)} vmap {{ {entries} }}")
+    return rules
+
+
+def _port_rules(st: ServicePortState, detector: LocalDetector | None, masquerade_all: bool,
+                node_ip: str | None) -> NFTPortRules:
+    sp, cat = st.service_port, st.categorized
+    n = sp.name
+    proto, spn = sp.protocol.lower(), str(n)
+    base = chain_base(n.namespace, n.name, proto, n.port)
+    svc, local, ext, fw = (f"{p}-{base}" for p in ("service", "local", "external", "firewall"))
+    cluster, local_eps = cat.cluster or (), cat.local or ()
+    has_endpoints = cat.has_any
+    uses_cluster, uses_local = bool(cluster) and sp.uses_cluster_endpoints, bool(local_eps) and sp.uses_local_endpoints
+    internal, has_internal = svc, has_endpoints
+    if sp.internal_policy_local:
+        internal, has_internal = local, has_endpoints and bool(local_eps)
+    ext_policy, has_external = svc, has_endpoints
+    if sp.external_policy_local:
+        ext_policy, has_external = local, has_endpoints and bool(local_eps)
+    uses_ext = has_endpoints and sp.externally_accessible
+    uses_fw = bool(sp.load_balancer_vips) and bool(sp.load_balancer_source_ranges)
+    names = {str(ep): endpoint_chain_base(n.namespace, n.name, proto, n.port, ep.ip, ep.port)
+             for ep in cat.all_reachable}
+    if not has_endpoints:
+        int_verdict = ext_verdict = "goto reject-chain"
+    else:
+        int_verdict = ext_verdict = "drop"
+    port = NFTPortRules(st)
+    els = port.elements
+    key = (sp.cluster_ip, proto, str(sp.port))
+    els.append(Element("cluster-ips", (sp.cluster_ip,)))
+    if has_internal:
+        els.append(Element("service-ips", key, f"goto {internal}"))
+    else:
+        els.append(Element("no-endpoint-services", key, int_verdict, spn))
+    for ip in sp.external_ips:
+        if has_endpoints:
+            els.append(Element("service-ips", (ip, proto, str(sp.port)), f"goto {ext}"))
+        if not has_external:
+            els.append(Element("no-endpoint-services", (ip, proto, str(sp.port)), ext_verdict, spn))
+    for ip in sp.load_balancer_vips:
+        if has_endpoints:
+            els.append(Element("service-ips", (ip, proto, str(sp.port)), f"goto {ext}"))
+        if uses_fw:
+            els.append(Element("firewall-ips", (ip, proto, str(sp.port)), f"goto {fw}"))
+    if not has_external:
+        els += [Element("no-endpoint-services", (ip, proto, str(sp.port)), ext_verdict, spn)
+                for ip in sp.load_balancer_vips]
+    if sp.node_port:
+        if has_endpoints:
+            els.append(Element("service-nodeports", (proto, str(sp.node_port)), f"goto {ext}"))
+        if not has_external:
+            els.append(Element("no-endpoint-nodeports", (proto, str(sp.node_port)), ext_verdict, spn))
+
+    chains = {}
+    if uses_cluster:
+        chains[svc] = Chain(svc)
+    if uses_local:
+        chains[local] = Chain(local)
+    if uses_ext:
+        chains[ext] = Chain(ext)
+    if uses_fw:
+        chains[fw] = Chain(fw)
+    if has_internal:
+        if masquerade_all:
+            chains[internal].rules.append(f"ip daddr {sp.cluster_ip} jump {MARK_MASQ}")
+        elif detector is not None:
+            chains[internal].rules.append(f"ip daddr {sp.cluster_ip} {_if_local(detector, True)} jump {MARK_MASQ}")
+    if uses_ext:
+        rules = chains[ext].rules
+        if not sp.external_policy_local:
+            rules.append(f"jump {MARK_MASQ}")
+        else:
+            if detector is not None:
+                rules.append(f'{_if_local(detector, False)} goto {svc} comment "short-circuit pod traffic"')
+            rules += [f'fib saddr type local jump {MARK_MASQ} comment "masquerade local traffic"',
+                      f'fib saddr type local goto {svc} comment "short-circuit local traffic"']
+        if has_external:
+            rules.append(f"goto {ext_policy}")
+    if uses_fw:
+        sources = list(sp.load_balancer_source_ranges)
+        if node_ip and any(ipaddress.ip_address(node_ip) in ipaddress.ip_network(c, strict=False) for c in sources):
+            sources += list(sp.load_balancer_vips)
+        chains[fw].rules.append(f"ip saddr != {{ {' , '.join(sources)} }} drop")
+    affinity = sp.session_affinity_timeout
+    if affinity is not None:
+        port.affinity_sets = [(f"affinity-{names[str(ep)]}", affinity) for ep in cat.all_reachable]
+    if uses_cluster:
+        chains[svc].rules += _lb_rules(port, svc, cluster, names)
+    if uses_local:
+        chains[local].rules += _lb_rules(port, local, local_eps, names)
+    for ep in cat.all_reachable:
+        ep_chain = Chain(f"endpoint-{names[str(ep)]}", [f"ip saddr {ep.ip} jump {MARK_MASQ}"])
+        if affinity is not None:
+            ep_chain.rules.append(f"update @affinity-{names[str(ep)]} {{ ip saddr }}")
+        ep_chain.rules.append(f"meta l4proto {proto} dnat to {ep}")
+        chains[ep_chain.name] = ep_chain
+    port.chains = list(chains.values())
+    return port
+
+
+def _nodeport_ips(state: ProxyState) -> list[str] | None:
+    """IPs for the ``nodeport-ips`` set, or None when NodePorts match every local address."""
+    cidrs = [c for c in state.config.get("nodePortAddresses") or [] if c] or ["primary"]
+    if any(c in ("0.0.0.0/0",) for c in cidrs):
+        return None
+    ips = []
+    for cidr in cidrs:
+        if cidr == "primary":
+            ips += list(state.node.ips[:1])
+        else:
+            net = ipaddress.ip_network(cidr, strict=False)
+            ips += [ip for ip in state.node.ips if ipaddress.ip_address(ip) in net]
+    return list(dict.fromkeys(ips))
+
+
+def render(state: ProxyState, *, service_cidrs: tuple[str, ...] | list[str] = ()) -> NFTRuleset:
+    """Render what kube-proxy's nftables proxier programs for ``state``.
+
+    ``service_cidrs`` (kube-proxy learns them from ServiceCIDR objects; kind: 10.96.0.0/16)
+    enables the "drop traffic to unallocated ClusterIPs" rule.
+    """
+    nft = state.config["nftables"]
+    mark = hex(1 << int(nft["masqueradeBit"]))
+    nodeport_ips = _nodeport_ips(state)
+    chains = {name: Chain(name, base=(typ, hook, prio)) for name, typ, hook, prio in _BASE_CHAINS}
+    for name in ("cluster-ips-check", "firewall-check", MARK_MASQ, "masquerading", "nodeport-endpoints-check",
+                 "services", "service-endpoints-check"):
+        chains[name] = Chain(name)
+    chains["reject-chain"] = Chain("reject-chain", ["reject"],
+                                   comment="helper for @no-endpoint-services / @no-endpoint-nodeports")
+    for src, rule in _JUMPS:
+        chains[src].rules.append(rule)
+    chains["cluster-ips-check"].rules.append('ip daddr @cluster-ips reject comment "Reject traffic to invalid ports '
+                                             'of ClusterIPs"')
+    ipv4_cidrs = [c for c in service_cidrs if ipaddress.ip_network(c, strict=False).version == 4]
+    if ipv4_cidrs:
+        chains["cluster-ips-check"].rules.append(f'ip daddr {{ {" , ".join(ipv4_cidrs)} }} drop comment '
+                                                 '"Drop traffic to unallocated ClusterIPs"')
+    chains["firewall-check"].rules.append("ip daddr . meta l4proto . th dport vmap @firewall-ips")
+    chains[MARK_MASQ].rules.append(f"mark set mark or {mark}")
+    chains["masquerading"].rules += [f"mark and {mark} == 0 return", f"mark set mark xor {mark}",
+                                     "masquerade fully-random"]
+    chains["services"].rules.append("ip daddr . meta l4proto . th dport vmap @service-ips")
+    chains["service-endpoints-check"].rules.append("ip daddr . meta l4proto . th dport vmap @no-endpoint-services")
+    sets = ["cluster-ips", "firewall-ips", "no-endpoint-nodeports", "no-endpoint-services", "service-ips",
+            "service-nodeports"]
+    if nodeport_ips is None:
+        chains["services"].rules.append("fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap "
+                                        "@service-nodeports")
+        chains["nodeport-endpoints-check"].rules.append("ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap "
+                                                        "@no-endpoint-nodeports")
+        base_elements = []
+    else:
+        sets.insert(1, "nodeport-ips")
+        chains["services"].rules.append("ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports")
+        chains["nodeport-endpoints-check"].rules.append("ip daddr @nodeport-ips meta l4proto . th dport vmap "
+                                                        "@no-endpoint-nodeports")
+        base_elements = [Element("nodeport-ips", (ip,)) for ip in nodeport_ips]
+    ports = [_port_rules(st, state.detector, bool(nft["masqueradeAll"]), (state.node.ips or (None,))[0])
+             for st in state.ports]
+    return NFTRuleset(list(chains.values()), sets, base_elements, ports)
+
+
+def nft_ruleset(services=(), endpoint_slices=(), node=None, config=None, *, fmt: str = "list",
+                service_cidrs=()) -> str:
+    """The node's ``kube-proxy`` nftables table.
+
+    ``fmt="list"`` gives ``nft list ruleset`` text; ``fmt="transaction"`` gives the sorted
+    ``add ...`` lines upstream's tests compare (byte-identical to ``TestOverallNFTablesRules``
+    for its inputs with ``service_cidrs=["172.30.0.0/16"]``).
+    """
+    if fmt not in ("list", "transaction"):
+        raise ValueError(f"fmt must be 'list' or 'transaction', not {fmt!r}")
+    ruleset = render(build_proxy_state(list(services), list(endpoint_slices), node, config),
+                     service_cidrs=service_cidrs)
+    return ruleset.list_ruleset() if fmt == "list" else ruleset.transaction()
