@@ -152,7 +152,10 @@ history
 # placeholder remains: the last slice is emptied in place rather than deleted and recreated.
 
 # %% slideshow={"slide_type": "-"}
-h.plot_slices_vs_replicas(history)
+fill = pd.DataFrame(history["fill"].tolist(), index=[f"{r} pods" for r in history["replicas"]])
+ax = fill.plot.bar(stacked=True, legend=False, rot=0, edgecolor="white", figsize=(7, 3),
+                   title="Endpoints per slice after each step (one block per slice)")
+ax.axhline(100, linestyle=":", color="gray")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Ask for predictions before running the 120 step. Most people expect 2 slices (100 + 20). The
@@ -174,11 +177,13 @@ pd.Series(sizes, name="bytes (JSON)").to_frame()
 # %% slideshow={"slide_type": "-"}
 per_address = (sizes["Endpoints, 250 addresses"] - sizes["Endpoints, 0 addresses"]) / 250
 per_endpoint = (sizes["slice, 100 endpoints"] - sizes["placeholder slice"]) / 100
-print(f"one address in Endpoints costs ~{per_address:.0f} bytes; one endpoint in a slice ~{per_endpoint:.0f}")
+print(f"per address in Endpoints: ~{per_address:.0f} bytes; per endpoint in a slice: ~{per_endpoint:.0f} bytes;"
+      f" slice overhead: {sizes['placeholder slice']} bytes")
 scenarios = [(20, 10), (1_000, 100), (5_000, 1_000), (20_000, 5_000)]  # (endpoints, nodes)
 kep = pd.DataFrame([h.bytes_per_update(n, nodes, per_endpoint, sizes["placeholder slice"], per_slice=100)
                     for n, nodes in scenarios])
-kep
+byte_columns = [c for c in kep.columns if c.endswith("bytes")]
+kep[["endpoints", "nodes"]].join((kep[byte_columns] / 1e6).round(3).add_suffix(" (MB)"))
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** for one endpoint change, the bytes sent to all nodes. KEP-752's sample case is
