@@ -16,6 +16,8 @@ KIND_CONFIG ?= kind-cluster.yaml
 KIND_WAIT ?= 180s
 # Extra JupyterLab arguments, e.g. make lab LAB_ARGS="--no-browser --port 8899"
 LAB_ARGS ?=
+# JupyterLab refuses to run as root unless told; containers and CI machines often are root.
+ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
 .PHONY: help setup lab test strip doctor cluster cluster-down sim sim-stop sim-status bench clean
@@ -35,7 +37,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 lab: setup ## set up, then open the chapters in JupyterLab with the project kernel
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --MappingKernelManager.default_kernel_name=$(KERNEL) $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --MappingKernelManager.default_kernel_name=$(KERNEL) $(ROOT_ARGS) $(LAB_ARGS)
 
 # Directories ruff lints; wildcard drops any a checkout lacks (git does not keep empty ones).
 LINT_DIRS := $(wildcard helpers tests benchmarks scripts)
