@@ -10,9 +10,11 @@ simulator's `docker stop/start <node>`.
 from __future__ import annotations
 
 import copy
+import threading
 
 from helpers.sim import boot
 from helpers.sim.clock import Clock
+from helpers.sim.controllers.endpointslice import EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
 from helpers.sim.controllers.kubelet import Kubelet, running_status, sandbox_status, update_readiness
@@ -56,13 +58,59 @@ class Cluster:
         cidrs = boot.pod_cidrs(config)
         self.kubelets = {name: Kubelet(self, name, cidr) for name, cidr in cidrs.items()}
         self._boot()
-        self.components = [self.informer, *self.kubelets.values(), Scheduler(self), ReplicaSetController(self),
+        self.endpointslice_controller = EndpointSliceController(self)
+        self.endpointslice_controller.set_missing_node_behavior(missing_node_behavior)
+        self.kube_proxies = {}
+        self.components = [*self.kubelets.values(), Scheduler(self), ReplicaSetController(self),
                            DeploymentController(self), DaemonSetController(self), GarbageCollector(self),
-                           NamespaceController(self)]
-        self.components[0].start()
-        for component in self.components[1:]:
+                           NamespaceController(self), self.endpointslice_controller]
+        self.informer.start()
+        for component in self.components:
             component.start()
-        self.missing_node_behavior = missing_node_behavior
+
+    # -- work handed in from other threads (HTTP control requests) ----------------------------------
+    def on_reactor(self, fn, *args, timeout: float = 10.0):
+        """Run `fn(*args)` on the clock's reactor thread and return its result (or raise its error).
+
+        Component state is only touched on the reactor; HTTP threads go through here.
+        """
+        if self.clock.in_reactor():
+            return fn(*args)
+        done, outcome = threading.Event(), {}
+
+        def run():
+            try:
+                outcome["value"] = fn(*args)
+            except Exception as err:  # noqa: BLE001 - re-raised on the caller's thread below
+                outcome["error"] = err
+            finally:
+                done.set()
+
+        self.clock.call_soon(run)
+        if not done.wait(timeout):
+            raise TimeoutError(f"the simulation did not run {fn.__name__} within {timeout}s")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    @property
+    def missing_node_behavior(self) -> str:
+        return self.endpointslice_controller.missing_node_behavior
+
+    def set_missing_node_behavior(self, value: str) -> None:
+        """Switch the EndpointSlice controller between today's and the pre-1.25 (#107927) behaviour."""
+        if value not in MISSING_NODE_BEHAVIORS:
+            raise ValueError(f"missingNodeBehavior must be one of {', '.join(MISSING_NODE_BEHAVIORS)}, "
+                             f"got {value!r}")
+        self.on_reactor(self.endpointslice_controller.set_missing_node_behavior, value)
+
+    def endpointslice_decisions(self, namespace: str, service: str) -> list[dict]:
+        return self.on_reactor(self.endpointslice_controller.decisions, namespace, service)
+
+    def proxy_rules(self, node: str, fmt: str) -> str:
+        """The node's kube-proxy rules (iptables-save or nft list ruleset text)."""
+        self._kubelet(node)
+        return self.on_reactor(self.kube_proxies[node].rules, fmt)
 
     # -- nodes ------------------------------------------------------------------------------------
     def node_names(self) -> list[str]:
@@ -70,15 +118,11 @@ class Cluster:
 
     def stop_node(self, name: str) -> None:
         """Like `docker stop <node>`: its kubelet (and kube-proxy) stop working."""
-        self._kubelet(name)
-        self.clock.call_soon(self.kubelets[name].stop)
-        self.clock.settle(5)
+        self.on_reactor(self._kubelet(name).stop)
 
     def start_node(self, name: str) -> None:
         """Like `docker start <node>`: the kubelet resumes, renews its lease and reports Ready."""
-        self._kubelet(name)
-        self.clock.call_soon(self.kubelets[name].resume)
-        self.clock.settle(5)
+        self.on_reactor(self._kubelet(name).resume)
 
     def node_running(self, name: str) -> bool:
         return self._kubelet(name).running

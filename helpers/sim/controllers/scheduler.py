@@ -50,18 +50,22 @@ def node_affinity_matches(pod: dict, node: dict) -> bool:
 
 
 def filter_reasons(pod: dict, node: dict) -> list[str]:
-    """Why `pod` cannot go to `node` (empty: it fits), in the scheduler's own wording."""
+    """Why `pod` cannot go to `node` (empty: it fits), in the scheduler's own wording.
+
+    Checked in the default profile's filter order (NodeUnschedulable, TaintToleration, NodeAffinity);
+    like upstream, only the first failing filter is reported for a node.
+    """
     tolerations = pod["spec"].get("tolerations") or []
     if node["spec"].get("unschedulable") and not tolerates(
             tolerations, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
         return ["node(s) were unschedulable"]
-    if not node_affinity_matches(pod, node):
-        return ["node(s) didn't match Pod's node affinity/selector"]
     taints = untolerated_taints(node, tolerations)
     if taints:
         taint = taints[0]
         value = f"={taint['value']}" if taint.get("value") else ""
         return [f"node(s) had untolerated taint {{{taint['key']}{value}: }}"]
+    if not node_affinity_matches(pod, node):
+        return ["node(s) didn't match Pod's node affinity/selector"]
     return []
 
 

@@ -1,0 +1,126 @@
+"""The simulator's control interface: the `/sim/` routes next to the Kubernetes API (docs/DESIGN.md).
+
+`ControlHandler(cluster)` is a callable the HTTP server hands every `/sim/...` request to:
+`handler(method, path, query, body) -> (status code, content type, body bytes)`, where `query` maps
+parameter names to values (a list of values is accepted too) and `body` is the raw request body.
+Errors are Kubernetes `Status` objects, like the rest of the server's errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from helpers.sim.api.errors import ApiError, bad_request, method_not_allowed, not_found
+
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
+PROXY_FORMATS = ("iptables", "nftables")
+_NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|proxy)$")
+
+
+def info(cluster) -> dict:
+    """GET /sim/info: what this simulator is and how it is configured."""
+    config = cluster.config
+    return {
+        "simulator": True, "name": config.name, "kubernetesVersion": cluster.version,
+        "virtualTime": cluster.clock.now().isoformat().replace("+00:00", "Z"), "speed": cluster.clock.speed,
+        "nodes": {name: {"running": cluster.node_running(name)} for name in cluster.node_names()},
+        "config": {
+            "nodes": [{"name": n.name, "role": n.role, "labels": dict(n.labels)} for n in config.nodes],
+            "podSubnet": config.pod_subnet, "serviceSubnet": config.service_subnet,
+            "kubeProxyMode": config.kube_proxy_mode, "maxEndpointsPerSlice": config.max_endpoints_per_slice,
+            "nodeMonitorGracePeriod": config.node_monitor_grace_period,
+            "missingNodeBehavior": cluster.missing_node_behavior,
+        },
+    }
+
+
+def _param(query: dict, name: str) -> str | None:
+    value = (query or {}).get(name)
+    return value[0] if isinstance(value, list) else value
+
+
+def _json_body(body: bytes | None) -> dict:
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError as err:
+        raise bad_request(f"request body is not valid JSON: {err}") from None
+    if not isinstance(parsed, dict):
+        raise bad_request("request body must be a JSON object")
+    return parsed
+
+
+class ControlHandler:
+    """Routes /sim/ requests to the cluster (clock, nodes, kube-proxy rules, EndpointSlice controller)."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+
+    def __call__(self, method: str, path: str, query: dict | None = None, body: bytes | None = None):
+        try:
+            result = self._route(method.upper(), path.rstrip("/"), query or {}, body)
+        except ApiError as err:
+            return err.code, JSON, json.dumps(err.status()).encode()
+        if isinstance(result, str):
+            return 200, TEXT, result.encode()
+        return 200, JSON, json.dumps(result).encode()
+
+    def _route(self, method: str, path: str, query: dict, body: bytes | None):
+        if path == "/sim/info":
+            self._expect(method, "GET")
+            return info(self.cluster)
+        if path == "/sim/clock/advance":
+            self._expect(method, "POST")
+            return self._advance(_json_body(body))
+        if path == "/sim/controllers/endpointslice/decisions":
+            self._expect(method, "GET")
+            return self._decisions(query)
+        if path == "/sim/controllers/endpointslice/config":
+            self._expect(method, "POST")
+            return self._endpointslice_config(_json_body(body))
+        match = _NODE_ROUTE.match(path)
+        if match:
+            node, action = match.groups()
+            self._expect(method, "GET" if action == "proxy" else "POST")
+            if node not in self.cluster.node_names():
+                raise not_found("nodes", node)
+            return self._node(node, action, query)
+        raise not_found("sim", path)
+
+    @staticmethod
+    def _expect(method: str, wanted: str) -> None:
+        if method != wanted:
+            raise method_not_allowed(f"{method} is not supported here; use {wanted}")
+
+    def _advance(self, body: dict) -> dict:
+        seconds = body.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise bad_request(f'"seconds" must be a non-negative number, got {seconds!r}')
+        when = self.cluster.clock.advance(seconds)
+        return {"virtualTime": when.isoformat().replace("+00:00", "Z"), "advancedSeconds": seconds}
+
+    def _node(self, node: str, action: str, query: dict):
+        if action == "proxy":
+            fmt = _param(query, "format") or "iptables"
+            if fmt not in PROXY_FORMATS:
+                raise bad_request(f"format must be one of {', '.join(PROXY_FORMATS)}, got {fmt!r}")
+            return self.cluster.proxy_rules(node, fmt)
+        (self.cluster.stop_node if action == "stop" else self.cluster.start_node)(node)
+        return {"node": node, "running": self.cluster.node_running(node)}
+
+    def _decisions(self, query: dict) -> dict:
+        namespace, service = _param(query, "namespace"), _param(query, "service")
+        if not namespace or not service:
+            raise bad_request("both namespace and service query parameters are required")
+        controller = self.cluster.endpointslice_controller
+        return {"namespace": namespace, "service": service,
+                "decisions": controller.decisions(namespace, service)}
+
+    def _endpointslice_config(self, body: dict) -> dict:
+        value = body.get("missingNodeBehavior")
+        try:
+            self.cluster.set_missing_node_behavior(value)
+        except ValueError as err:
+            raise bad_request(str(err)) from None
+        return {"missingNodeBehavior": self.cluster.missing_node_behavior}
