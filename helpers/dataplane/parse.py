@@ -254,6 +254,8 @@ def parse_nft_ruleset(text: str) -> dict[tuple[str, str], NFTTable]:
         elif chain is None and current_set is None:
             if line == "}":
                 table = None
+            elif line.startswith(("comment ", "flags ")):
+                continue  # table-level attributes carry no rules
             elif m := re.fullmatch(r"chain (\S+) \{", line):
                 chain = m[1]
                 table.chains[chain] = []
@@ -332,20 +334,53 @@ def diff_iptables(model: IPTablesDump, node: IPTablesDump, *, canonical_probabil
     want, have = _kube_rules(model), _kube_rules(node)
     if canonical_probabilities:
         have = {c: [canonical_probability(r) for r in rules] for c, rules in have.items()}
-    missing, extra = {}, {}
-    for chain in sorted(set(want) | set(have)):
-        w, h = want.get(chain), have.get(chain)
-        only_w = [r for r in (w or []) if r not in set(h or [])]
-        only_h = [r for r in (h or []) if r not in set(w or [])]
-        if w is not None and h is None:
-            only_w = only_w or [f":{chain.split('/')[1]} (chain)"]
-        if h is not None and w is None:
-            only_h = only_h or [f":{chain.split('/')[1]} (chain)"]
-        if only_w:
-            missing[chain] = only_w
-        if only_h:
-            extra[chain] = only_h
-    return RuleDiff(missing, extra)
+    return _diff_maps(*({c: [canonical_iptables_rule(r) for r in rules] for c, rules in side.items()}
+                        for side in (want, have)))
+
+
+_GENERIC = ("-s", "-d", "-i", "-o", "-p")
+
+
+def canonical_iptables_rule(rule: str) -> str:
+    """Rewrite a rule the way ``iptables-save`` (1.8) prints it back, so model and node compare.
+
+    The kernel keeps generic matches apart from extensions, so ``iptables-save`` prints
+    ``-s/-d`` (with ``/32``), ``-i/-o`` and ``-p`` first, then the ``-m`` matches in order;
+    ``-m recent`` gets its defaults and ``REJECT`` its default ICMP type. Idempotent.
+    """
+    words = shlex.split(rule)
+    head, rest, generic = words[:2], [], {}
+    i = 2
+    while i < len(words):
+        negated = words[i] == "!" and i + 1 < len(words) and words[i + 1] in _GENERIC
+        opt = words[i + 1] if negated else words[i]
+        if opt in _GENERIC and "-j" not in words[2:i]:
+            value = words[i + 2] if negated else words[i + 1]
+            if opt in ("-s", "-d") and "/" not in value:
+                value += "/32"
+            generic[opt] = (["!"] if negated else []) + [opt, value]
+            i += 3 if negated else 2
+        else:
+            rest.append(words[i])
+            i += 1
+    rest = _canonical_recent(rest)
+    if rest[-2:] == ["-j", "REJECT"]:
+        rest += ["--reject-with", "icmp-port-unreachable"]
+    out = head + [w for opt in _GENERIC for w in generic.get(opt, [])] + rest
+    return " ".join(f'"{w}"' if " " in w or not w else w for w in out)
+
+
+def _canonical_recent(words: list[str]) -> list[str]:
+    """``-m recent --name N --rcheck ...`` -> ``-m recent --rcheck ... --name N --mask ... --rsource``."""
+    if "recent" not in words:
+        return words
+    start = words.index("recent") + 1
+    end = next((k for k in range(start, len(words)) if words[k] in ("-m", "-j")), len(words))
+    opts = words[start:end]
+    name = opts[opts.index("--name") + 1] if "--name" in opts else "DEFAULT"
+    kept = [w for k, w in enumerate(opts) if w not in ("--name", "--mask", "--rsource")
+            and (k == 0 or opts[k - 1] not in ("--name", "--mask"))]
+    return words[:start] + kept + ["--name", name, "--mask", "255.255.255.255", "--rsource"] + words[end:]
 
 
 def canonical_probability(rule: str) -> str:
@@ -363,3 +398,31 @@ def canonical_probability(rule: str) -> str:
         return m.group(0)
 
     return re.sub(r"--probability (\d\.\d{11})\b", repl, rule)
+
+
+def diff_nft(model: NFTTable, node: NFTTable) -> RuleDiff:
+    """Compare two ``kube-proxy`` tables: rules per chain and elements per set/map, order ignored.
+
+    Both sides go through the same canonical form (see ``nftables.canonical_nft``) via the
+    caller; keys are ``chain/<name>`` and ``set/<name>``.
+    """
+    def items(table: NFTTable) -> dict[str, list[str]]:
+        out = {f"chain/{name}": rules for name, rules in table.chains.items()}
+        out.update({f"set/{name}": spec["elements"] for name, spec in table.sets.items()})
+        return out
+
+    return _diff_maps(items(model), items(node))
+
+
+def _diff_maps(want: dict[str, list[str]], have: dict[str, list[str]]) -> RuleDiff:
+    """Per key, the lines only one side has; a key only one side has is reported as "(key)"."""
+    missing, extra = {}, {}
+    for key in sorted(set(want) | set(have)):
+        w, h = want.get(key), have.get(key)
+        only_w = [r for r in (w or []) if r not in set(h or [])] or ([f"({key})"] if h is None else [])
+        only_h = [r for r in (h or []) if r not in set(w or [])] or ([f"({key})"] if w is None else [])
+        if only_w:
+            missing[key] = only_w
+        if only_h:
+            extra[key] = only_h
+    return RuleDiff(missing, extra)
