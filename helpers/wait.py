@@ -181,7 +181,7 @@ def wait_for_slices(namespace: str, service: str, *, endpoints: int | None = Non
                     timeout: float = 60, backend: Backend | None = None) -> list:
     """Wait until the Service's EndpointSlices hold ``endpoints`` endpoints (``ready`` of them ready).
 
-    With neither given, waits until at least one slice exists (the placeholder counts).
+    At least one slice must exist (an empty placeholder counts), so ``endpoints=0`` waits for it.
     """
 
     def progress(slices):
@@ -190,11 +190,9 @@ def wait_for_slices(namespace: str, service: str, *, endpoints: int | None = Non
             return nready, ready, "endpoints ready in slices"
         return total, endpoints if endpoints is not None else 1, "endpoints in slices"
 
-    def done(slices):
+    def done(slices):  # a selector Service always has a slice (the placeholder when it selects nothing)
         total, nready = slice_counts(slices)
-        if endpoints is None and ready is None:
-            return bool(slices)
-        return (endpoints is None or total == endpoints) and (ready is None or nready == ready)
+        return bool(slices) and (endpoints is None or total == endpoints) and (ready is None or nready == ready)
 
     want = " and ".join(f"{n} {w}" for n, w in ((endpoints, "endpoints"), (ready, "ready endpoints"))
                         if n is not None) or "a slice"
