@@ -111,7 +111,11 @@ class GarbageCollector(Controller):
     def _drop_reference(self, resource: str, obj: dict, uid: str) -> None:
         current = self.store.get(resource, obj["metadata"]["name"], obj["metadata"].get("namespace"))
         refs = current["metadata"].get("ownerReferences") or []
-        current["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
+        kept = [r for r in refs if r.get("uid") != uid]
+        if kept:
+            current["metadata"]["ownerReferences"] = kept
+        else:
+            current["metadata"].pop("ownerReferences", None)  # the API omits an empty list
         self.store.update(resource, current)
 
     def _remove_finalizer(self, resource: str, obj: dict, finalizer: str) -> None:

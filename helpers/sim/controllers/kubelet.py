@@ -107,10 +107,6 @@ def update_readiness(pod: dict, stamp: str) -> bool:
         if blocked:
             ready = {"type": "Ready", "status": "False", "reason": "ReadinessGatesNotReady",
                      "message": blocked[0]}
-    current = get_condition(pod, "Ready") or {}
-    if ready["status"] == "True":  # drop a stale reason/message when turning ready
-        for stale in ("reason", "message"):
-            current.pop(stale, None)
     return set_condition(pod, ready, stamp) or changed
 
 

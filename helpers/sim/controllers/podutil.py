@@ -31,7 +31,9 @@ def condition_true(obj: dict, type_: str) -> bool:
 
 
 def set_condition(obj: dict, cond: dict, stamp: str) -> bool:
-    """Upsert `cond` into obj.status.conditions; lastTransitionTime moves only on a status change.
+    """Upsert `cond` (type, status, optional reason/message) into obj.status.conditions.
+
+    lastTransitionTime moves only when the status changes.
 
     Returns True when anything changed.
     """
@@ -39,7 +41,8 @@ def set_condition(obj: dict, cond: dict, stamp: str) -> bool:
     for i, current in enumerate(conditions):
         if current.get("type") != cond["type"]:
             continue
-        merged = dict(current) | cond
+        # `cond` is the whole truth about reason/message: a stale reason must not survive a flip.
+        merged = {k: v for k, v in current.items() if k in ("lastProbeTime", "lastTransitionTime")} | cond
         if current.get("status") != cond["status"]:
             merged["lastTransitionTime"] = stamp
         if merged == current:
