@@ -24,7 +24,7 @@ API = "API server"
 ORDER = [USER, API, "Deployment controller", "ReplicaSet controller", "scheduler", "kubelet",
          "EndpointSlice controller", "EndpointSliceMirroring controller", "Endpoints controller",
          "node lifecycle controller"]
-KUBE_PROXY_ALL = "kube-proxy (every node)"
+KUBE_PROXY_ALL = "kube-proxy (each node; sync not observed)"
 DOT_HINT = ("graphviz's `dot` program is missing, so this is a matplotlib drawing; for SVG install it: "
             "`apt-get install graphviz` / `brew install graphviz` / `conda install graphviz`")
 _VERBS = {"ADDED": "create", "MODIFIED": "update", "DELETED": "delete"}

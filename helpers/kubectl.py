@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -88,14 +87,13 @@ def kubectl(*args, input=None, check: bool = True, timeout: float = 120,
     """Run ``kubectl <args>`` against the current backend and return its output."""
     backend = backend or current()
     trace.note("kubectl " + shlex.join(str(a) for a in args))
-    env = {**os.environ, "KUBECACHEDIR": cache_dir(backend)}
+    shown = tuple(str(a) for a in args)
     try:
-        proc = subprocess.run(kubectl_command(args, backend), check=False, input=_stdin_text(input), capture_output=True,
-                              text=True, timeout=timeout, env=env)
-        result = KubectlResult(tuple(str(a) for a in args), proc.returncode, proc.stdout, proc.stderr)
-    except subprocess.TimeoutExpired as err:
-        result = KubectlResult(tuple(str(a) for a in args), 124, err.stdout or "",
-                               f"kubectl did not finish within {timeout} s")
+        proc = subprocess.run(kubectl_command(args, backend), check=False, input=_stdin_text(input),
+                              capture_output=True, text=True, timeout=timeout)
+        result = KubectlResult(shown, proc.returncode, proc.stdout, proc.stderr)
+    except subprocess.TimeoutExpired:
+        result = KubectlResult(shown, 124, "", f"kubectl did not finish within {timeout} s")
     if check and not result.ok:
         raise KubectlError(result)
     return result

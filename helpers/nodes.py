@@ -124,13 +124,11 @@ def advance(seconds: float, *, backend: Backend | None = None):
     return answer.get("virtualTime", answer) if isinstance(answer, dict) else answer
 
 
-def reconciler_decisions(namespace: str | None = None, service: str | None = None, *,
-                         backend: Backend | None = None) -> pd.DataFrame:
-    """The simulated EndpointSlice reconciler's recorded decisions (why each write happened)."""
+def reconciler_decisions(namespace: str, service: str, *, backend: Backend | None = None) -> pd.DataFrame:
+    """The simulated EndpointSlice reconciler's recorded syncs of one Service (why each write happened)."""
     backend = backend or current()
     _require_sim(backend, "the reconciler's decision log",
                  "on kind, read the controller's work from h.Trace and the EndpointSlices themselves")
     answer = backend.request("GET", "/sim/controllers/endpointslice/decisions",
                              query={"namespace": namespace, "service": service})
-    items = answer.get("items", answer.get("decisions", [])) if isinstance(answer, dict) else answer
-    return pd.DataFrame(items)
+    return pd.DataFrame(answer["decisions"])

@@ -58,6 +58,9 @@ def check_writable(backend: Backend, namespace: str | None, kind: str) -> None:
                               "work in a namespace made by h.sandbox(name)")
 
 
+_registered: dict = {}  # (context, name) -> the Sandbox whose cleanup runs at exit
+
+
 class Sandbox:
     """A fresh, labelled namespace for one chapter; cleanup() deletes it and everything in it."""
 
@@ -73,12 +76,18 @@ class Sandbox:
         self.backend.request("POST", "/api/v1/namespaces", body={
             "apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": self.name, "labels": {PART_OF[0]: PART_OF[1], CHAPTER_LABEL: self.name}}})
+        previous = _registered.pop((self.backend.context, self.name), None)
+        if previous is not None:  # a re-run replaced it: one exit-time cleanup per namespace is enough
+            atexit.unregister(previous._cleanup_at_exit)
+        _registered[(self.backend.context, self.name)] = self
         atexit.register(self._cleanup_at_exit)
         return self
 
     def cleanup(self) -> None:
         """Delete the namespace and wait (bounded) until it and its objects are gone."""
         atexit.unregister(self._cleanup_at_exit)
+        if _registered.get((self.backend.context, self.name)) is self:
+            del _registered[(self.backend.context, self.name)]
         self._delete()
 
     def _delete(self) -> None:

@@ -102,10 +102,11 @@ class Progress:
         if _in_notebook():
             from IPython.display import display
 
+            bundle = {"text/plain": text}
             if self._handle is None:
-                self._handle = display(text, display_id=True)
+                self._handle = display(bundle, raw=True, display_id=True)
             else:
-                self._handle.update(text)
+                self._handle.update(bundle, raw=True)
         else:
             sys.stdout.write("\r" + text)
             sys.stdout.flush()

@@ -34,7 +34,7 @@ def test_infer_messages_assigns_each_write_to_its_component():
         ("scheduler", "API server", "bind Pod to node"),
         ("kubelet", "API server", "update Pod status"),
         ("EndpointSlice controller", "API server", "update EndpointSlice"),
-        ("API server", "kube-proxy (every node)", "watch: EndpointSlice changed"),
+        ("API server", "kube-proxy (each node; sync not observed)", "watch: EndpointSlice changed"),
         ("Endpoints controller", "API server", "update Endpoints"),
     ]
     assert msgs[6].dashed and not msgs[5].dashed
@@ -45,7 +45,7 @@ def test_kube_proxy_events_replace_the_unobserved_watch_arrow():
     rows = ROWS[:6] + [(0.9, "Event", "ADDED", "ch01", "ev1", "18", "Synced: rules for ch01/web", "kube-proxy (n1)")]
     msgs = infer_messages(frame(rows))
     assert ("kube-proxy (n1)", "kube-proxy (n1)", "sync rules") == (msgs[-1].src, msgs[-1].dst, msgs[-1].label)
-    assert not any(m.dst == "kube-proxy (every node)" for m in msgs)
+    assert not any(m.dst == "kube-proxy (each node; sync not observed)" for m in msgs)
 
 
 def test_collapse_merges_repeats_and_caps_rows():
@@ -68,7 +68,7 @@ EXPECTED_MERMAID = """sequenceDiagram
     participant P0 as user/kubectl
     participant P1 as API server
     participant P2 as EndpointSlice controller
-    participant P3 as kube-proxy (every node)
+    participant P3 as kube-proxy (each node; sync not observed)
     P0->>P1: 0.00s scale deployment/web --replicas=2
     P2->>P1: 0.60s update EndpointSlice web-x: endpoints 1→2, ready 1→2
     P1-->>P3: 0.60s watch: EndpointSlice changed web-x
