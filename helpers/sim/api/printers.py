@@ -1,0 +1,456 @@
+"""Server-side ``Table`` output, ported from upstream ``pkg/printers/internalversion/printers.go``.
+
+kubectl asks for ``application/json;as=Table;v=v1;g=meta.k8s.io`` and prints these columns as they
+come; ``priority: 1`` columns only show with ``-o wide`` (the server always fills them in, as upstream's
+TableConvertor does). Cells follow upstream's formats: ``<none>``, ``<unset>``, ``" + N more..."``,
+pod STATUS ``Terminating``, AGE as ``HumanDuration``.
+"""
+
+import datetime as dt
+
+from .selectors import format_requirements, label_requirements_from
+
+TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+
+_NAME_DOC = ("Name must be unique within a namespace. Is required when creating resources, although some "
+             "resources may allow a client to request the generation of an appropriate name automatically. "
+             "Name is primarily intended for creation idempotence and configuration definition. Cannot be "
+             "updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names")
+_AGE_DOC = ("CreationTimestamp is a timestamp representing the server time when this object was created. "
+            "It is not guaranteed to be set in happens-before order across separate operations. Clients "
+            "may not set this value. It is represented in RFC3339 form and is in UTC.")
+
+
+def _col(name: str, description: str = "", *, type_: str = "string", priority: int = 0, fmt: str = "") -> dict:
+    return {"name": name, "type": type_, "format": fmt, "description": description, "priority": priority}
+
+
+NAME = _col("Name", _NAME_DOC, fmt="name")
+AGE = _col("Age", _AGE_DOC)
+_WORKLOAD_WIDE = [_col("Containers", "Names of each container in the template.", priority=1),
+                  _col("Images", "Images referenced by each container in the template.", priority=1),
+                  _col("Selector", "Label selector of the pods this object manages.", priority=1)]
+
+
+# ------------------------------------------------------------------ shared cell formats
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value)
+
+
+def human_duration(seconds: float) -> str:
+    """apimachinery ``duration.HumanDuration``: 5s, 2m30s, 9h, 3d2h, 2y100d."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 60 * 2:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        return f"{minutes}m" if s % 60 == 0 else f"{minutes}m{s % 60}s"
+    if minutes < 60 * 3:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d" if hours % 24 == 0 else f"{hours // 24}d{hours % 24}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
+    return f"{hours // 24 // 365}y"
+
+
+def since(value: str | None, now: dt.datetime) -> str:
+    """upstream ``translateTimestampSince``: ``<unknown>`` for a missing timestamp."""
+    moment = parse_time(value)
+    return "<unknown>" if moment is None else human_duration((now - moment).total_seconds())
+
+
+def _age(obj: dict, now: dt.datetime) -> str:
+    return since(obj["metadata"].get("creationTimestamp"), now)
+
+
+def format_labels(labels: dict | None) -> str:
+    """labels.FormatLabels: ``a=b,c=d`` sorted by key, ``<none>`` when empty."""
+    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or "<none>"
+
+
+def _selector(selector: dict | None) -> str:
+    text = format_requirements(label_requirements_from(selector))
+    return "" if text == "<none>" else text
+
+
+def _list_with_more(items: list[str], count: int, limit: int = 3) -> str:
+    text = ",".join(items[:limit])
+    if count > limit:
+        return f"{text} + {count - limit} more..."
+    return text or "<unset>"
+
+
+def _containers_and_images(template_spec: dict) -> list[str]:
+    containers = template_spec.get("containers") or []
+    return [",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers)]
+
+
+# ------------------------------------------------------------------ per-kind rows
+
+POD_COLUMNS = [
+    NAME, _col("Ready", "The aggregate readiness state of this pod for accepting traffic."),
+    _col("Status", "The aggregate status of the containers in this pod."),
+    _col("Restarts", "The number of times the containers in this pod have been restarted and when the "
+         "last container in this pod has restarted."), AGE,
+    _col("IP", "IP address allocated to the pod. Routable at least within the cluster.", priority=1),
+    _col("Node", "NodeName indicates in which node this pod is scheduled.", priority=1),
+    _col("Nominated Node", "nominatedNodeName is set only when this pod preempts other pods on the node.",
+         priority=1),
+    _col("Readiness Gates", "If specified, all readiness gates will be evaluated for pod readiness.",
+         priority=1),
+]
+
+
+def _init_reason(pod: dict) -> str | None:
+    """The STATUS an unfinished init container sets (``Init:0/1``, ``Init:CrashLoopBackOff``...)."""
+    inits = (pod.get("spec") or {}).get("initContainers") or []
+    for i, status in enumerate((pod.get("status") or {}).get("initContainerStatuses") or []):
+        state = status.get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if terminated and terminated.get("exitCode", 0) == 0:
+            continue
+        if status.get("started") and any(c.get("name") == status.get("name") and c.get("restartPolicy") ==
+                                         "Always" for c in inits):
+            continue  # a running sidecar
+        if terminated:
+            return "Init:" + (terminated.get("reason") or (f"Signal:{terminated['signal']}"
+                                                           if terminated.get("signal") else
+                                                           f"ExitCode:{terminated.get('exitCode', 0)}"))
+        if waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            return "Init:" + waiting["reason"]
+        return f"Init:{i}/{len(inits)}"
+    return None
+
+
+def pod_row(pod: dict, now: dt.datetime) -> list:
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    phase = status.get("phase", "")
+    reason = status.get("reason") or phase
+    conditions = status.get("conditions") or []
+    if any(c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated" for c in conditions):
+        reason = "SchedulingGated"
+    restarts, ready, last_restart = 0, 0, None
+    init_reason = _init_reason(pod)
+    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True" for c in conditions)
+    for s in (status.get("initContainerStatuses") or []):
+        restarts += s.get("restartCount", 0)
+    if init_reason and not initialized:
+        reason = init_reason
+    else:
+        has_running = False
+        for s in reversed(status.get("containerStatuses") or []):
+            restarts += s.get("restartCount", 0)
+            finished = parse_time(((s.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+            if finished and (last_restart is None or finished > last_restart):
+                last_restart = finished
+            state = s.get("state") or {}
+            waiting, terminated = state.get("waiting") or {}, state.get("terminated")
+            if waiting.get("reason"):
+                reason = waiting["reason"]
+            elif terminated is not None:
+                reason = terminated.get("reason") or (f"Signal:{terminated['signal']}" if terminated.get("signal")
+                                                      else f"ExitCode:{terminated.get('exitCode', 0)}")
+            elif s.get("ready") and "running" in state:
+                has_running = True
+                ready += 1
+        if reason == "Completed" and has_running:
+            pod_ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+            reason = "Running" if pod_ready else "NotReady"
+    deleting = bool(pod["metadata"].get("deletionTimestamp"))
+    if deleting and status.get("reason") == "NodeLost":
+        reason = "Unknown"
+    elif deleting and phase not in ("Succeeded", "Failed"):
+        reason = "Terminating"
+    restart_cell = str(restarts) if last_restart is None else \
+        f"{restarts} ({human_duration((now - last_restart).total_seconds())} ago)"
+    gates = spec.get("readinessGates") or []
+    if gates:
+        true_types = {c.get("type") for c in conditions if c.get("status") == "True"}
+        gates_cell = f"{sum(1 for g in gates if g.get('conditionType') in true_types)}/{len(gates)}"
+    else:
+        gates_cell = "<none>"
+    return [pod["metadata"]["name"], f"{ready}/{len(spec.get('containers') or [])}", reason, restart_cell,
+            _age(pod, now), status.get("podIP") or "<none>", spec.get("nodeName") or "<none>",
+            status.get("nominatedNodeName") or "<none>", gates_cell]
+
+
+SERVICE_COLUMNS = [
+    NAME, _col("Type", "type determines how the Service is exposed."),
+    _col("Cluster-IP", "clusterIP is the IP address of the service."),
+    _col("External-IP", "externalIPs is a list of IP addresses for which nodes in the cluster will also "
+         "accept traffic for this service."),
+    _col("Port(s)", "The list of ports that are exposed by this service."), AGE,
+    _col("Selector", "Route service traffic to pods with label keys and values matching this selector.",
+         priority=1),
+]
+
+
+def _external_ip(spec: dict, status: dict) -> str:
+    kind, external = spec.get("type", "ClusterIP"), spec.get("externalIPs") or []
+    if kind in ("ClusterIP", "NodePort"):
+        return ",".join(external) or "<none>"
+    if kind == "LoadBalancer":
+        ingress = [i.get("ip") or i.get("hostname") or "" for i in
+                   ((status.get("loadBalancer") or {}).get("ingress") or [])]
+        return ",".join([i for i in ingress if i] + external) or "<pending>"
+    if kind == "ExternalName":
+        return spec.get("externalName", "")
+    return "<unknown>"
+
+
+def service_row(svc: dict, now: dt.datetime) -> list:
+    spec = svc.get("spec") or {}
+    ports = ",".join(f"{p.get('port')}:{p['nodePort']}/{p.get('protocol', 'TCP')}" if p.get("nodePort")
+                     else f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or [])
+    cluster_ips = spec.get("clusterIPs") or []
+    return [svc["metadata"]["name"], spec.get("type", ""), cluster_ips[0] if cluster_ips else "<none>",
+            _external_ip(spec, svc.get("status") or {}), ports or "<none>", _age(svc, now),
+            format_labels(spec.get("selector"))]
+
+
+ENDPOINTS_COLUMNS = [NAME, _col("Endpoints", "The set of all endpoints is the union of all subsets."), AGE]
+
+
+def format_endpoints(subsets: list | None) -> str:
+    """``ip:port`` for every ready address and port, at most 3, then ``" + N more..."``."""
+    if not subsets:
+        return "<none>"
+    shown, count = [], 0
+    for subset in subsets:
+        addresses = [a.get("ip", "") for a in subset.get("addresses") or []]
+        ports = subset.get("ports") or []
+        if not ports:
+            count += len(addresses)
+            shown += addresses
+            continue
+        for port in ports:
+            count += len(addresses)
+            shown += [f"[{ip}]:{port.get('port')}" if ":" in ip else f"{ip}:{port.get('port')}"
+                      for ip in addresses]
+    text = ",".join(shown[:3])
+    return f"{text} + {count - 3} more..." if count > 3 else text
+
+
+def endpoints_row(ep: dict, now: dt.datetime) -> list:
+    return [ep["metadata"]["name"], format_endpoints(ep.get("subsets")), _age(ep, now)]
+
+
+ENDPOINTSLICE_COLUMNS = [
+    NAME, _col("AddressType", "addressType specifies the type of address carried by this EndpointSlice."),
+    _col("Ports", "ports specifies the list of network ports exposed by each endpoint in this slice."),
+    _col("Endpoints", "endpoints is a list of unique endpoints in this slice."), AGE,
+]
+
+
+def endpointslice_row(s: dict, now: dt.datetime) -> list:
+    ports = s.get("ports") or []
+    port_cells = [str(p["port"]) if p.get("port") is not None else (p.get("name") or "*") for p in ports]
+    addresses = [a for ep in s.get("endpoints") or [] for a in ep.get("addresses") or []]
+    return [s["metadata"]["name"], s.get("addressType", ""), _list_with_more(port_cells, len(port_cells)),
+            _list_with_more(addresses, len(addresses)), _age(s, now)]
+
+
+NODE_COLUMNS = [
+    NAME, _col("Status", "The status of the node"), _col("Roles", "The roles of the node"), AGE,
+    _col("Version", "Kubelet Version reported by the node."),
+    _col("Internal-IP", "List of addresses reachable to the node.", priority=1),
+    _col("External-IP", "List of addresses reachable to the node.", priority=1),
+    _col("OS-Image", "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+         priority=1),
+    _col("Kernel-Version", "Kernel Version reported by the node from 'uname -r'.", priority=1),
+    _col("Container-Runtime", "ContainerRuntime Version reported by the node through runtime remote API.",
+         priority=1),
+]
+
+
+def _node_roles(labels: dict) -> str:
+    roles = set()
+    for key, value in (labels or {}).items():
+        if key.startswith("node-role.kubernetes.io/") and key[len("node-role.kubernetes.io/"):]:
+            roles.add(key[len("node-role.kubernetes.io/"):])
+        elif key == "kubernetes.io/role" and value:
+            roles.add(value)
+    return ",".join(sorted(roles)) or "<none>"
+
+
+def node_row(node: dict, now: dt.datetime) -> list:
+    status, info = node.get("status") or {}, (node.get("status") or {}).get("nodeInfo") or {}
+    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
+    states = ["Ready" if ready[0].get("status") == "True" else "NotReady"] if ready else ["Unknown"]
+    if (node.get("spec") or {}).get("unschedulable"):
+        states.append("SchedulingDisabled")
+
+    def address(kind):
+        return next((a["address"] for a in status.get("addresses") or [] if a.get("type") == kind), "<none>")
+    return [node["metadata"]["name"], ",".join(states), _node_roles(node["metadata"].get("labels")),
+            _age(node, now), info.get("kubeletVersion", ""), address("InternalIP"), address("ExternalIP"),
+            info.get("osImage") or "<unknown>", info.get("kernelVersion") or "<unknown>",
+            info.get("containerRuntimeVersion") or "<unknown>"]
+
+
+NAMESPACE_COLUMNS = [NAME, _col("Status", "The status of the namespace"), AGE]
+
+
+def namespace_row(ns: dict, now: dt.datetime) -> list:
+    return [ns["metadata"]["name"], (ns.get("status") or {}).get("phase", ""), _age(ns, now)]
+
+
+DEPLOYMENT_COLUMNS = [
+    NAME, _col("Ready", "Number of the pod with ready state"),
+    _col("Up-to-date", "Total number of non-terminated pods targeted by this deployment that have the "
+         "desired template spec.", type_="integer"),
+    _col("Available", "Total number of available pods (ready for at least minReadySeconds) targeted by this "
+         "deployment.", type_="integer"), AGE, *_WORKLOAD_WIDE,
+]
+
+
+def deployment_row(d: dict, now: dt.datetime) -> list:
+    spec, status = d.get("spec") or {}, d.get("status") or {}
+    return [d["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
+            status.get("updatedReplicas", 0), status.get("availableReplicas", 0), _age(d, now),
+            *_containers_and_images((spec.get("template") or {}).get("spec") or {}),
+            _selector(spec.get("selector"))]
+
+
+REPLICASET_COLUMNS = [
+    NAME, _col("Desired", "Replicas is the number of desired pods.", type_="integer"),
+    _col("Current", "Replicas is the most recently observed number of non-terminating pods.",
+         type_="integer"),
+    _col("Ready", "The number of non-terminating pods targeted by this ReplicaSet with a Ready Condition.",
+         type_="integer"), AGE, *_WORKLOAD_WIDE,
+]
+
+
+def replicaset_row(rs: dict, now: dt.datetime) -> list:
+    spec, status = rs.get("spec") or {}, rs.get("status") or {}
+    return [rs["metadata"]["name"], spec.get("replicas", 0), status.get("replicas", 0),
+            status.get("readyReplicas", 0), _age(rs, now),
+            *_containers_and_images((spec.get("template") or {}).get("spec") or {}),
+            _selector(spec.get("selector"))]
+
+
+DAEMONSET_COLUMNS = [
+    NAME, _col("Desired", "The total number of nodes that should be running the daemon pod.", type_="integer"),
+    _col("Current", "The number of nodes that are running at least 1 daemon pod.", type_="integer"),
+    _col("Ready", "The number of nodes that should be running the daemon pod and have one or more of the "
+         "daemon pod running with a Ready Condition.", type_="integer"),
+    _col("Up-to-date", "The total number of nodes that are running updated daemon pod", type_="integer"),
+    _col("Available", "The number of nodes that should be running the daemon pod and have one or more of "
+         "the daemon pod running and available.", type_="integer"),
+    _col("Node Selector", "NodeSelector is a selector which must be true for the pod to fit on a node."),
+    AGE, *_WORKLOAD_WIDE,
+]
+
+
+def daemonset_row(ds: dict, now: dt.datetime) -> list:
+    spec, status = ds.get("spec") or {}, ds.get("status") or {}
+    template_spec = (spec.get("template") or {}).get("spec") or {}
+    return [ds["metadata"]["name"], status.get("desiredNumberScheduled", 0),
+            status.get("currentNumberScheduled", 0), status.get("numberReady", 0),
+            status.get("updatedNumberScheduled", 0), status.get("numberAvailable", 0),
+            format_labels(template_spec.get("nodeSelector")), _age(ds, now),
+            *_containers_and_images(template_spec), _selector(spec.get("selector"))]
+
+
+EVENT_COLUMNS = [
+    _col("Last Seen", "The time at which the most recent occurrence of this event was recorded."),
+    _col("Type", "Type of this event (Normal, Warning), new types could be added in the future"),
+    _col("Reason", "This should be a short, machine understandable string that gives the reason for the "
+         "transition into the object's current status."),
+    _col("Object", "The object that this event is about."),
+    _col("Subobject", "The field path of the part of the object this event is about.", priority=1),
+    _col("Source", "The component reporting this event.", priority=1),
+    _col("Message", "A human-readable description of the status of this operation."),
+    _col("First Seen", "The time at which the event was first recorded.", priority=1),
+    _col("Count", "The number of times this event has occurred.", priority=1),
+    _col("Name", _NAME_DOC, priority=1, fmt="name"),
+]
+
+
+def event_row(ev: dict, now: dt.datetime) -> list:
+    first = since(ev.get("firstTimestamp") or ev.get("eventTime"), now)
+    last = since(ev["lastTimestamp"], now) if ev.get("lastTimestamp") else first
+    count = ev.get("count") or 1
+    if ev.get("series"):
+        last = since(ev["series"].get("lastObservedTime"), now)
+        count = ev["series"].get("count", count)
+    involved = ev.get("involvedObject") or {}
+    kind = (involved.get("kind") or "").lower()
+    target = f"{kind}/{involved['name']}" if involved.get("name") else kind
+    source = ev.get("source") or {}
+    component = source.get("component") or ev.get("reportingComponent") or ""
+    host = source.get("host") or ev.get("reportingInstance") or ""
+    return [last, ev.get("type", ""), ev.get("reason", ""), target, involved.get("fieldPath", ""),
+            f"{component}, {host}" if host else component, (ev.get("message") or "").strip(), first,
+            count, ev["metadata"]["name"]]
+
+
+NETWORKPOLICY_COLUMNS = [NAME, _col("Pod-Selector", "Selects the pods to which this NetworkPolicy object "
+                                    "applies."), AGE]
+
+
+def networkpolicy_row(np: dict, now: dt.datetime) -> list:
+    selector = format_requirements(label_requirements_from((np.get("spec") or {}).get("podSelector") or {}))
+    return [np["metadata"]["name"], selector, _age(np, now)]
+
+
+LEASE_COLUMNS = [NAME, _col("Holder", "HolderIdentity contains the identity of the holder of a current "
+                            "lease."), AGE]
+
+
+def lease_row(lease: dict, now: dt.datetime) -> list:
+    return [lease["metadata"]["name"], (lease.get("spec") or {}).get("holderIdentity", ""), _age(lease, now)]
+
+
+PRINTERS = {
+    "pods": (POD_COLUMNS, pod_row), "services": (SERVICE_COLUMNS, service_row),
+    "endpoints": (ENDPOINTS_COLUMNS, endpoints_row),
+    "endpointslices.discovery.k8s.io": (ENDPOINTSLICE_COLUMNS, endpointslice_row),
+    "nodes": (NODE_COLUMNS, node_row), "namespaces": (NAMESPACE_COLUMNS, namespace_row),
+    "deployments.apps": (DEPLOYMENT_COLUMNS, deployment_row),
+    "replicasets.apps": (REPLICASET_COLUMNS, replicaset_row),
+    "daemonsets.apps": (DAEMONSET_COLUMNS, daemonset_row), "events": (EVENT_COLUMNS, event_row),
+    "networkpolicies.networking.k8s.io": (NETWORKPOLICY_COLUMNS, networkpolicy_row),
+    "leases.coordination.k8s.io": (LEASE_COLUMNS, lease_row),
+}
+
+
+def _row_object(obj: dict, include: str):
+    if include == "Object":
+        return obj
+    if include == "None":
+        return None
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+
+
+def table(resource: str, objects: list[dict], now: dt.datetime, *, resource_version: str = "",
+          include_object: str = "Metadata", with_columns: bool = True) -> dict:
+    """A ``meta.k8s.io/v1`` Table for ``objects`` of ``resource`` (the printer's columns and rows)."""
+    columns, row = PRINTERS.get(resource, ([NAME, AGE], lambda o, n: [o["metadata"]["name"], _age(o, n)]))
+    rows = []
+    for obj in objects:
+        entry = {"cells": row(obj, now)}
+        if include_object != "None":
+            entry["object"] = _row_object(obj, include_object)
+        rows.append(entry)
+    result = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version}}
+    if with_columns:
+        result["columnDefinitions"] = columns
+    result["rows"] = rows
+    return result

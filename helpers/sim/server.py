@@ -1,0 +1,562 @@
+"""The simulator's HTTP layer: the Kubernetes API (plus the ``/sim/`` control interface) on loopback.
+
+A stdlib ``ThreadingHTTPServer`` in a daemon thread; one thread per connection, so each watch holds a
+thread. Everything Kubernetes-specific is delegated: state and semantics to ``Store``, documents to
+``helpers.sim.api``. This module only maps HTTP requests onto those calls and answers with JSON,
+``Table`` or ``Status`` bodies (never a traceback: unexpected errors become a 500 ``Status``).
+"""
+
+import ipaddress
+import json
+import logging
+import platform
+import select
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from .api import discovery, openapi, printers, routing
+from .api.errors import ApiError, bad_request, internal, method_not_allowed, unsupported_media_type
+from .api.routing import Target
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS_WARNING = '299 - "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"'
+_PATCH_TYPES = ("application/merge-patch+json", "application/json-patch+json",
+                "application/strategic-merge-patch+json", "application/apply-patch+yaml")
+_WATCH_POLL_SECONDS = 2.0  # how often an idle watch checks whether its client went away
+
+
+def default_version_info() -> dict:
+    machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+    return {"major": "1", "minor": "37", "gitVersion": "v1.37.0-sim",
+            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+            "buildDate": "2026-09-23T00:00:00Z", "goVersion": "go1.26.8", "compiler": "gc",
+            "platform": f"linux/{machine}"}
+
+
+class ApiServer:
+    """A running server: ``url``, ``port``, ``shutdown()``."""
+
+    def __init__(self, httpd: "_HTTPServer", thread: threading.Thread):
+        self._httpd = httpd
+        self._thread = thread
+        self.port = httpd.server_address[1]
+        self.url = f"http://{httpd.server_address[0]}:{self.port}"
+
+    def shutdown(self) -> None:
+        """Stop serving: end every watch, close open connections, release the port."""
+        httpd = self._httpd
+        httpd.closing.set()
+        for w in list(httpd.watches):
+            w.stop()
+        httpd.shutdown()
+        for conn in list(httpd.connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        httpd.server_close()
+        self._thread.join(timeout=5)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, store, control, version_info, bookmark_interval):
+        super().__init__(address, _Handler)
+        self.store = store
+        self.control = control
+        self.version_info = version_info
+        self.bookmark_interval = bookmark_interval
+        self.watches = set()
+        self.connections = set()
+        self.closing = threading.Event()
+
+
+def serve(store: Store, *, host: str = "127.0.0.1", port: int = 0, control=None, version_info=None,
+          bookmark_interval: float = 60.0) -> ApiServer:
+    """Serve ``store`` over HTTP on a loopback address in a daemon thread.
+
+    ``control(method, path, query, body) -> (status, content_type, body)`` answers ``/sim/...``;
+    ``bookmark_interval`` is how often idle watches that allow bookmarks get one (seconds).
+    """
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ValueError(f"the simulated API server only binds loopback addresses, not {host!r}")
+    httpd = _HTTPServer((host, port), store, control, version_info or default_version_info(),
+                        bookmark_interval)
+    thread = threading.Thread(target=httpd.serve_forever, name=f"sim-apiserver-{httpd.server_address[1]}",
+                              daemon=True)
+    thread.start()
+    return ApiServer(httpd, thread)
+
+
+def _first(query: dict) -> dict:
+    return {k: v[0] for k, v in query.items()}
+
+
+def _truthy(value) -> bool:
+    return str(value).lower() in ("true", "1")
+
+
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _go_duration_seconds(text: str) -> float:
+    """Parse Go durations such as ``32s``, ``1m30s``, ``500ms`` (the ``timeout`` query parameter)."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+    total, number = 0.0, ""
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = text[i:i + 2] if text[i:i + 2] in units else ch
+        if unit not in units or not number:
+            raise bad_request(f'invalid timeout "{text}"')
+        total += float(number) * units[unit]
+        number, i = "", i + len(unit)
+    if number:
+        raise bad_request(f'invalid timeout "{text}": missing unit')
+    return total
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def log_message(self, format, *args):
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    def setup(self):
+        super().setup()
+        self.server.connections.add(self.connection)
+
+    def finish(self):
+        self.server.connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_PUT(self):
+        self._handle("PUT")
+
+    def do_PATCH(self):
+        self._handle("PATCH")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+    # ------------------------------------------------------------- plumbing
+
+    def _handle(self, method: str) -> None:
+        self._headers_sent = False
+        self._warnings = []
+        try:
+            url = urlsplit(self.path)
+            query = _first(parse_qs(url.query, keep_blank_values=True))
+            body = self._read_body()
+            self._route(method, url.path, query, body)
+        except ApiError as e:
+            self._error(e)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as e:  # any bug must still answer with a Status, never drop the connection
+            log.exception("simulated API server: %s %s failed", method, self.path)
+            self._error(internal(f"{type(e).__name__}: {e}"))
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _error(self, error: ApiError) -> None:
+        if self._headers_sent:
+            self.close_connection = True
+            return
+        self._send(error.code, _dumps(error.status()), "application/json")
+
+    def _send(self, code: int, body: bytes, content_type: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache, private")
+        for warning in self._warnings:
+            self.send_header("Warning", warning)
+        self.end_headers()
+        self._headers_sent = True
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_json(self, code: int, obj, content_type: str = "application/json") -> None:
+        self._send(code, _dumps(obj), content_type)
+
+    def _wants_table(self) -> bool:
+        accept = self.headers.get("Accept", "")
+        return "as=Table" in accept and "g=meta.k8s.io" in accept
+
+    def _decode(self, body: bytes, *, patch: bool = False):
+        """The request body as JSON (or YAML) data; 415 for protobuf and unknown media types."""
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if "protobuf" in content_type or content_type == "application/cbor":
+            raise unsupported_media_type(content_type)
+        if patch:
+            if content_type not in _PATCH_TYPES:
+                raise ApiError(415, "UnsupportedMediaType",
+                               f'the server does not support patch type "{content_type}"; supported: '
+                               + ", ".join(_PATCH_TYPES))
+        elif content_type not in ("", "application/json", "application/yaml", "text/yaml", "*/*"):
+            raise unsupported_media_type(content_type)
+        if not body.strip():
+            raise bad_request("the request body is empty")
+        try:
+            return json.loads(body)
+        except ValueError as e:
+            if content_type not in ("application/yaml", "text/yaml", "application/apply-patch+yaml"):
+                raise bad_request(f"json parse error: {e}") from None
+        try:
+            return yaml.safe_load(body)
+        except yaml.YAMLError as e:
+            raise bad_request(f"yaml parse error: {e}") from None
+
+    # ------------------------------------------------------------- routing
+
+    def _route(self, method: str, path: str, query: dict, body: bytes) -> None:
+        if path == "/sim" or path.startswith("/sim/"):
+            return self._control(method, path, query, body)
+        document = self._document(path) if method == "GET" else None
+        if document is not None:
+            payload, content_type = document
+            return self._send(200, payload if isinstance(payload, bytes) else _dumps(payload), content_type)
+        if path.startswith(("/api/", "/apis/")):
+            group, version, target = routing.parse(path)
+            if target is None:
+                if method != "GET":
+                    raise method_not_allowed()
+                return self._send_json(200, discovery.api_resource_list(group, version))
+            return self._resource(method, target, query, body)
+        raise routing.not_found_path()
+
+    def _document(self, path: str):
+        """``(payload, content_type)`` for discovery, version, health and OpenAPI paths, else None."""
+        json_type = "application/json"
+        if path == "/version":
+            return self.server.version_info, json_type
+        if path in ("/healthz", "/livez", "/readyz"):
+            return b"ok", "text/plain; charset=utf-8"
+        if path in ("/api", "/apis"):
+            if discovery.wants_aggregated(self.headers.get("Accept", "")):
+                return discovery.aggregated(core=path == "/api"), discovery.AGGREGATED_CONTENT_TYPE
+            return (discovery.api_versions() if path == "/api" else discovery.api_group_list()), json_type
+        parts = [p for p in path.split("/") if p]
+        if len(parts) == 2 and parts[0] == "apis" and discovery.api_group(parts[1]):
+            return discovery.api_group(parts[1]), json_type
+        if path == "/openapi/v3":
+            return openapi.index(), json_type
+        if path.startswith("/openapi/v3/"):
+            doc = openapi.group_version_document(path[len("/openapi/v3/"):], self.server.version_info)
+            if doc is None:
+                raise routing.not_found_path()
+            return doc, json_type
+        return None
+
+    def _control(self, method: str, path: str, query: dict, body: bytes) -> None:
+        if self.server.control is None:
+            raise routing.not_found_path()
+        status, content_type, payload = self.server.control(method, path, query, body)
+        self._send(status, payload, content_type)
+
+    def _resource(self, method: str, target: Target, query: dict, body: bytes) -> None:
+        info = target.resource
+        if info.key == "endpoints":
+            self._warnings.append(ENDPOINTS_WARNING)
+        if info.namespaced and target.name is not None and target.namespace is None:
+            raise routing.not_found_path()
+        if target.subresource:
+            return self._subresource(method, target, query, body)
+        if target.name is None:
+            handlers = {"GET": self._list_or_watch, "POST": self._create, "DELETE": self._delete_collection}
+        else:
+            handlers = {"GET": self._get, "PUT": self._update, "PATCH": self._patch, "DELETE": self._delete}
+        handler = handlers.get(method)
+        if handler is None:
+            raise method_not_allowed()
+        handler(target, query, body)
+
+    # ------------------------------------------------------------- verbs
+
+    def _respond_object(self, code: int, target: Target, obj: dict) -> None:
+        if self._wants_table():
+            return self._send_json(code, printers.table(target.resource.key, [obj], self.server.store.clock.now(),
+                                                        resource_version=obj["metadata"].get("resourceVersion", "")),
+                                   printers.TABLE_CONTENT_TYPE)
+        self._send_json(code, obj)
+
+    def _get(self, target: Target, query: dict, body: bytes) -> None:
+        self._respond_object(200, target, self.server.store.get(target.resource.key, target.name, target.namespace))
+
+    def _list_or_watch(self, target: Target, query: dict, body: bytes) -> None:
+        if _truthy(query.get("watch", "")):
+            return self._watch(target, query)
+        if query.get("sendInitialEvents"):
+            raise ApiError(422, "Invalid", "sendInitialEvents is forbidden for list requests",
+                           {"causes": [{"reason": "FieldValueForbidden", "field": "sendInitialEvents",
+                                        "message": "Forbidden: sendInitialEvents is forbidden for list"}]})
+        store, info = self.server.store, target.resource
+        items, rv = store.list_shared(info.key, target.namespace, query.get("labelSelector"),
+                                      query.get("fieldSelector"))
+        if self._wants_table():
+            table = printers.table(info.key, items, store.clock.now(), resource_version=rv,
+                                   include_object=query.get("includeObject", "Metadata"))
+            return self._send_json(200, table, printers.TABLE_CONTENT_TYPE)
+        self._send_json(200, {"kind": f"{info.kind}List", "apiVersion": info.api_version,
+                              "metadata": {"resourceVersion": rv}, "items": items})
+
+    def _field_manager(self, query: dict) -> str:
+        agent = self.headers.get("User-Agent") or "unknown"
+        return query.get("fieldManager") or agent.split("/")[0].strip() or "unknown"
+
+    def _create(self, target: Target, query: dict, body: bytes) -> None:
+        obj = self._decode(body)
+        created = self.server.store.create(target.resource.key, obj, namespace=target.namespace,
+                                           dry_run=query.get("dryRun") == "All",
+                                           field_manager=self._field_manager(query))
+        self._respond_object(201, target, created)
+
+    def _update(self, target: Target, query: dict, body: bytes, subresource=None) -> None:
+        obj = self._decode(body)
+        if not isinstance(obj, dict):
+            raise bad_request("the request body must be a JSON object")
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise bad_request("metadata must be an object")
+        if meta.get("name") not in (None, target.name):
+            raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the "
+                              f"URL ({target.name})")
+        meta["name"] = target.name
+        if target.resource.namespaced:
+            meta.setdefault("namespace", target.namespace)
+        updated = self.server.store.update(target.resource.key, obj, subresource=subresource,
+                                           dry_run=query.get("dryRun") == "All",
+                                           field_manager=self._field_manager(query))
+        self._send_json(200, updated) if subresource else self._respond_object(200, target, updated)
+
+    def _patch(self, target: Target, query: dict, body: bytes, subresource=None) -> None:
+        patch_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        data = self._decode(body, patch=True)
+        result, created = self.server.store.patch(
+            target.resource.key, target.name, target.namespace, patch_type=patch_type, body=data,
+            subresource=subresource, dry_run=query.get("dryRun") == "All",
+            field_manager=query.get("fieldManager") if patch_type.startswith("application/apply")
+            else self._field_manager(query),
+            force=_truthy(query.get("force", "")))
+        code = 201 if created else 200
+        self._send_json(code, result) if subresource else self._respond_object(code, target, result)
+
+    def _delete_options(self, query: dict, body: bytes) -> dict:
+        options = {}
+        if body.strip():
+            options = self._decode(body)
+            if not isinstance(options, dict):
+                raise bad_request("DeleteOptions must be a JSON object")
+        grace = query.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
+        policy = query.get("propagationPolicy", options.get("propagationPolicy"))
+        orphan = query.get("orphanDependents", options.get("orphanDependents"))
+        if policy is None and orphan is not None:
+            policy = "Orphan" if _truthy(orphan) else "Background"
+        dry_run = query.get("dryRun") == "All" or "All" in (options.get("dryRun") or [])
+        try:
+            grace = int(grace) if grace is not None else None
+        except ValueError:
+            raise bad_request(f'invalid gracePeriodSeconds "{grace}"') from None
+        return {"grace_period_seconds": grace, "propagation_policy": policy, "dry_run": dry_run,
+                "preconditions": options.get("preconditions")}
+
+    def _delete(self, target: Target, query: dict, body: bytes) -> None:
+        result = self.server.store.delete(target.resource.key, target.name, target.namespace,
+                                          **self._delete_options(query, body))
+        self._send_json(200, result)
+
+    def _delete_collection(self, target: Target, query: dict, body: bytes) -> None:
+        store, info = self.server.store, target.resource
+        options = self._delete_options(query, body)
+        items, _rv = store.list_shared(info.key, target.namespace, query.get("labelSelector"),
+                                      query.get("fieldSelector"))
+        deleted = []
+        for item in items:
+            try:
+                deleted.append(store.delete(info.key, item["metadata"]["name"],
+                                            item["metadata"].get("namespace"), **options))
+            except ApiError as e:
+                if e.code != 404:  # deleted concurrently: nothing left to do
+                    raise
+        self._send_json(200, {"kind": f"{info.kind}List", "apiVersion": info.api_version,
+                              "metadata": {"resourceVersion": store.resource_version}, "items": deleted})
+
+    # ------------------------------------------------------------- subresources
+
+    def _subresource(self, method: str, target: Target, query: dict, body: bytes) -> None:
+        store, key, sub = self.server.store, target.resource.key, target.subresource
+        if sub == "log" and method == "GET":
+            return self._log(target, query)
+        if sub == "binding" and method == "POST":
+            return self._bind(target, body)
+        if sub == "scale" and method == "GET":
+            return self._send_json(200, store.get_scale(key, target.name, target.namespace))
+        if sub == "status" and method == "GET":
+            return self._send_json(200, store.get(key, target.name, target.namespace))
+        if method == "PUT" and sub in ("status", "scale", "finalize"):
+            return self._update(target, query, body, subresource=sub)
+        if method == "PATCH" and sub in ("status", "scale"):
+            return self._patch(target, query, body, subresource=sub)
+        raise method_not_allowed()
+
+    def _log(self, target: Target, query: dict) -> None:
+        pod = self.server.store.get("pods", target.name, target.namespace)
+        names = [c["name"] for c in pod["spec"].get("containers") or []]
+        container = query.get("container")
+        if not container:
+            if len(names) != 1:
+                raise bad_request(f"a container name must be specified for pod {target.name}, choose one of: "
+                                  f"[{' '.join(names)}]")
+            container = names[0]
+        elif container not in names:
+            raise bad_request(f"container {container} is not valid for pod {target.name}")
+        text = self.server.store.log_source(target.namespace, target.name, container) or ""
+        self._send(200, text.encode(), "text/plain")
+
+    def _bind(self, target: Target, body: bytes) -> None:
+        """pods/binding: assign a node (what a scheduler does); 409 when the pod is already bound."""
+        binding = self._decode(body)
+        node = ((binding or {}).get("target") or {}).get("name") if isinstance(binding, dict) else None
+        if not node:
+            raise bad_request("binding target name is required")
+        store = self.server.store
+        pod = store.get("pods", target.name, target.namespace)
+        if pod["spec"].get("nodeName"):
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on pods/binding "{target.name}": '
+                           f"pod {target.name} is already assigned to node \"{pod['spec']['nodeName']}\"")
+        pod["spec"]["nodeName"] = node
+        store.update("pods", pod, field_manager=self._field_manager({}))
+        self._send_json(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                              "code": 201})
+
+    # ------------------------------------------------------------- watches
+
+    def _watch(self, target: Target, query: dict) -> None:
+        store, info = self.server.store, target.resource
+        send_initial = _truthy(query.get("sendInitialEvents", ""))
+        if send_initial and query.get("resourceVersionMatch") != "NotOlderThan":
+            raise ApiError(422, "Invalid", "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+                           "resourceVersionMatch to NotOlderThan")
+        bookmarks = _truthy(query.get("allowWatchBookmarks", ""))
+        timeout = None
+        if query.get("timeoutSeconds"):
+            try:
+                timeout = float(query["timeoutSeconds"])
+            except ValueError:
+                raise bad_request(f'invalid timeoutSeconds "{query["timeoutSeconds"]}"') from None
+        elif query.get("timeout"):
+            timeout = _go_duration_seconds(query["timeout"])
+        as_table = self._wants_table()
+        content_type = printers.TABLE_CONTENT_TYPE if as_table else "application/json"
+        try:
+            w = store.watch(info.key, target.namespace, query.get("resourceVersion"), query.get("labelSelector"),
+                            query.get("fieldSelector"), send_initial_events=send_initial,
+                            allow_bookmarks=bookmarks or send_initial)
+        except ApiError as e:
+            if e.code != 410:
+                raise
+            self._start_stream(content_type)
+            self._write_event({"type": "ERROR", "object": e.status()})
+            return self._end_stream()
+        self.server.watches.add(w)
+        try:
+            self._start_stream(content_type)
+            self._pump(w, info.key, timeout, bookmarks, as_table)
+            self._end_stream()
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            self.close_connection = True
+        finally:
+            w.stop()
+            self.server.watches.discard(w)
+
+    def _pump(self, w, resource: str, timeout, bookmarks: bool, as_table: bool) -> None:
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        next_bookmark = time.monotonic() + self.server.bookmark_interval
+        first_table = True
+        while not self.server.closing.is_set():
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return
+            waits = [_WATCH_POLL_SECONDS] + ([deadline - now] if deadline else []) + \
+                ([max(next_bookmark - now, 0)] if bookmarks else [])
+            event = w.get(min(waits))
+            if event is None:
+                if w.stopped or self._client_gone():
+                    return
+                if bookmarks and time.monotonic() >= next_bookmark:
+                    next_bookmark = time.monotonic() + self.server.bookmark_interval
+                    event = w.bookmark()
+                if event is None:
+                    continue
+            if as_table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                event["object"] = printers.table(resource, [event["object"]], self.server.store.clock.now(),
+                                                 resource_version=event["object"]["metadata"]["resourceVersion"],
+                                                 with_columns=first_table)
+                first_table = False
+            self._write_event(event)
+
+    def _client_gone(self) -> bool:
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def _start_stream(self, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        for warning in self._warnings:
+            self.send_header("Warning", warning)
+        self.end_headers()
+        self._headers_sent = True
+
+    def _write_event(self, event: dict) -> None:
+        data = _dumps(event) + b"\n"  # the Python client splits events on newlines
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
