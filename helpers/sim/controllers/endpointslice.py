@@ -39,6 +39,7 @@ from helpers.sim.controllers.esutil import (
     is_terminating,
     non_reserved,
     owned_by,
+    pod_event_states,
     pod_ips,
     pod_ref,
     port_map_key,
@@ -108,35 +109,44 @@ class _Log:
 
 # --- endpoints ------------------------------------------------------------------------------------
 def _addresses(ips: list[str], address_type: str) -> list[str]:
-    want_v6 = address_type == "IPv6"
-    return [canonical_ip(ip) or ip for ip in ips if is_ipv6(ip) == want_v6]
+    """The pod IPs of one family; IPv6 ones in canonical form (IPv4 is used as written, like upstream)."""
+    if address_type == "IPv6":
+        return [canonical_ip(ip) or ip for ip in ips if is_ipv6(ip)]
+    return [ip for ip in ips if not is_ipv6(ip)]
 
 
 def pod_to_endpoint(pod: dict, node: dict | None, service: dict, address_type: str) -> dict:
-    """The endpoint for one pod in one family (upstream podToEndpoint)."""
+    """The endpoint for one pod in one family (upstream podToEndpoint).
+
+    This runs once per pod per sync, so it reads each part of the pod only once.
+    """
+    meta, spec = pod["metadata"], pod.get("spec") or {}
     serving = is_pod_ready(pod)
-    terminating = is_terminating(pod)
+    terminating = bool(meta.get("deletionTimestamp"))
     ready = bool(service["spec"].get("publishNotReadyAddresses")) or (serving and not terminating)
     ep = {
         "addresses": _addresses(pod_ips(pod), address_type),
         "conditions": {"ready": ready, "serving": serving, "terminating": terminating},
         "targetRef": pod_ref(pod),
     }
-    node_name = (pod.get("spec") or {}).get("nodeName")
+    node_name = spec.get("nodeName")
     if node_name:
         ep["nodeName"] = node_name
-    zone = ((node or {}).get("metadata", {}).get("labels") or {}).get(LABEL_ZONE)
-    if zone:
-        ep["zone"] = zone
-    if should_set_hostname(pod, service):
-        ep["hostname"] = pod["spec"]["hostname"]
+    if node is not None:
+        zone = (node["metadata"].get("labels") or {}).get(LABEL_ZONE)
+        if zone:
+            ep["zone"] = zone
+    if spec.get("hostname") and should_set_hostname(pod, service):
+        ep["hostname"] = spec["hostname"]
     return ep
 
 
 def endpoint_key(ep: dict) -> tuple:
     """Endpoint identity (upstream hashEndpoint): addresses, hostname, pod namespace/name."""
     ref = ep.get("targetRef") or {}
-    return (tuple(sorted(ep.get("addresses") or ())), ep.get("hostname") or "", ref.get("namespace"), ref.get("name"))
+    addresses = ep.get("addresses") or ()
+    addresses = tuple(addresses) if len(addresses) < 2 else tuple(sorted(addresses))
+    return (addresses, ep.get("hostname") or "", ref.get("namespace"), ref.get("name"))
 
 
 def _ref_without_rv(ref):
@@ -145,6 +155,8 @@ def _ref_without_rv(ref):
 
 def endpoints_equal_beyond_hash(a: dict, b: dict) -> bool:
     """Compare what the identity does not cover (upstream EndpointsEqualBeyondHash)."""
+    if a == b:
+        return True
     return (
         a.get("nodeName") == b.get("nodeName")
         and a.get("zone") == b.get("zone")
@@ -309,16 +321,19 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
     missing: list[tuple[str, str]] = []
     # Numeric targetPorts resolve the same for every pod: compute them once.
     shared_ports = None if has_named_target_port(service) or not pods else endpoint_ports(service, pods[0])
+    shared_key = port_map_key(shared_ports)
     headless_no_ports = not service["spec"].get("ports") and service["spec"].get("clusterIP") == "None"
     pnra = bool(service["spec"].get("publishNotReadyAddresses"))
     for pod in pods:
         if not should_pod_be_in_endpoints(pod, True):
             continue
         if headless_no_ports:
-            ports = []
+            ports, key = [], ()
+        elif shared_ports is not None:
+            ports, key = shared_ports, shared_key
         else:
-            ports = shared_ports if shared_ports is not None else endpoint_ports(service, pod)
-        key = port_map_key(ports)
+            ports = endpoint_ports(service, pod)
+            key = port_map_key(ports)
         group = groups.setdefault(key, {})
         ports_of.setdefault(key, ports)
         node_name = (pod.get("spec") or {}).get("nodeName") or ""
@@ -330,8 +345,12 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
                 missing.append((pod["metadata"]["name"], node_name))
                 continue
         ep = pod_to_endpoint(pod, node, service, address_type)
-        if ep["addresses"]:
-            group[endpoint_key(ep)] = ep
+        addresses = ep["addresses"]
+        if addresses:
+            # endpoint_key(ep), spelled out because this is the hottest loop of a sync
+            ident = tuple(addresses) if len(addresses) == 1 else tuple(sorted(addresses))
+            ref = ep["targetRef"]
+            group[(ident, ep.get("hostname") or "", ref["namespace"], ref["name"])] = ep
     return groups, ports_of, missing, False
 
 
@@ -662,15 +681,6 @@ class EndpointSliceController(ControllerShell):
             "error": result.error,
             "explanations": explanations,
         })
-
-
-def pod_event_states(event_type, obj, old) -> tuple[dict | None, dict | None]:
-    """(old pod, new pod) of a store event; None stands for "did not exist"."""
-    if event_type == "ADDED":
-        return None, obj
-    if event_type == "DELETED":
-        return obj, None
-    return old, obj
 
 
 def _key(obj: dict) -> tuple[str, str]:

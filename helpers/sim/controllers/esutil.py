@@ -313,3 +313,12 @@ def services_to_update(services: list[dict], old_pod: dict | None, new_pod: dict
         return matching(new_pod) if pod_changed else set()
     before, after = matching(old_pod), matching(new_pod)
     return before | after if pod_changed else before ^ after
+
+
+def pod_event_states(event_type: str, obj: dict, old: dict | None) -> tuple[dict | None, dict | None]:
+    """(old pod, new pod) of a store event; None stands for "did not exist"."""
+    if event_type == "ADDED":
+        return None, obj
+    if event_type == "DELETED":
+        return obj, None
+    return old, obj
