@@ -72,3 +72,10 @@ def test_old_python_is_refused_with_a_clear_message(tmp_path):
     assert done.returncode != 0
     assert "Python 3.10; this project needs Python 3.11 or newer" in done.stderr
     assert not (tmp_path / "venv").exists()
+
+
+def test_readme_relative_links_resolve():
+    links = re.findall(r"\]\(([^)#]+)\)", README)
+    local = [link for link in links if "://" not in link]
+    assert local, "the README links the chapter index"
+    assert [link for link in local if not (REPO / link).exists()] == []
