@@ -401,9 +401,11 @@ def diagnose_kind() -> HelperError:
 
 def load_backend(kind: str, context: str, kubeconfig: str, *, timeout: float = 10) -> Backend:
     """Build the clients for ``context`` and read the server's version and node count."""
-    api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-    api_client.configuration.retries = 0  # fail fast; connect() explains what to do next
-    backend = Backend(kind, context, kubeconfig, api_client)
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,
+                            persist_config=False)
+    cfg.retries = 0  # fail fast on a dead API server; connect() explains what to do next
+    backend = Backend(kind, context, kubeconfig, client.ApiClient(cfg))
     backend.version = backend.request("GET", "/version", timeout=(PROBE_TIMEOUT, timeout))["gitVersion"]
     nodes = backend.request("GET", "/api/v1/nodes", timeout=(PROBE_TIMEOUT, timeout))
     backend.node_count = len(nodes.get("items", []))
