@@ -40,6 +40,7 @@ class Clock:
         self._wall0 = _time.monotonic()
         self._virtual0 = _time.time() if start is None else float(start)
         self._offset = 0.0
+        self._pinned: float | None = None
         self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -50,7 +51,10 @@ class Clock:
 
     # -- time ---------------------------------------------------------------------------------
     def time(self) -> float:
-        """Virtual epoch seconds."""
+        """Virtual epoch seconds (held still while `advance` runs a timer, so runs are exact)."""
+        pinned = self._pinned
+        if pinned is not None:
+            return pinned
         return self._virtual0 + (_time.monotonic() - self._wall0) * self.speed + self._offset
 
     def now(self) -> datetime:
@@ -124,14 +128,15 @@ class Clock:
 
     def _advance_inline(self, seconds: float) -> None:
         target = self.time() + seconds
-        while True:
-            timer = self._pop_due(target)
-            if timer is None:
-                break
-            # Jump the clock to the timer's due time so the work sees the right "now".
-            self._offset += max(0.0, timer.due - self.time())
-            self._execute(timer)
-        self._offset += max(0.0, target - self.time())
+        try:
+            while (timer := self._pop_due(target)) is not None:
+                # Stop the clock at the timer's due time: the work sees exactly its "now", and a
+                # timer it schedules lands exactly `delay` later (no drift over many periods).
+                self._pinned = max(self.time(), timer.due)
+                self._execute(timer)
+        finally:
+            self._pinned = None
+            self._offset += max(0.0, target - self.time())
 
     def _pop_due(self, limit: float) -> Timer | None:
         with self._cond:
