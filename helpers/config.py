@@ -57,7 +57,7 @@ class ClusterConfig:
     """The cluster both backends present. Durations are seconds (float), as the simulator's clock uses."""
 
     name: str
-    nodes: tuple[NodeSpec, ...]
+    nodes: list[NodeSpec]
     node_image: str | None
     pod_subnet: str
     service_subnet: str
@@ -135,7 +135,7 @@ def parse_cluster_config(document: object, *, source: str | None = None) -> Clus
         raise ConfigError(f"{where}: kubeProxyMode {proxy_mode!r} is not one of {', '.join(KUBE_PROXY_MODES)}")
     return ClusterConfig(
         name=name,
-        nodes=tuple(nodes),
+        nodes=nodes,
         node_image=images.pop(),
         pod_subnet=networking.get("podSubnet", DEFAULT_POD_SUBNET),
         service_subnet=networking.get("serviceSubnet", DEFAULT_SERVICE_SUBNET),
