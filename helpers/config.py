@@ -118,25 +118,21 @@ def parse_cluster_config(document: object, *, source: str | None = None) -> Clus
     if not isinstance(node_docs, list):
         raise ConfigError(f"{where}: nodes must be a list")
     nodes = node_specs(name, node_docs, where)
-    images = {doc.get("image") for doc in node_docs if isinstance(doc, dict)}
-    if len(images) > 1:
-        raise ConfigError(f"{where}: nodes use different images {sorted(map(str, images))}; pin one image")
-    cluster_patches = _patch_list(document.get("kubeadmConfigPatches"), where)
     # Node-level patches on control-plane nodes also reach ClusterConfiguration; kind applies them last.
-    node_patches = [
+    patches = _patch_list(document.get("kubeadmConfigPatches"), where) + [
         patch
         for doc in node_docs
         if doc.get("role", "control-plane") == "control-plane"
         for patch in _patch_list(doc.get("kubeadmConfigPatches"), where)
     ]
-    cm_args, api_args = kubeadm_component_args(cluster_patches + node_patches, where)
+    cm_args, api_args = kubeadm_component_args(patches, where)
     proxy_mode = networking.get("kubeProxyMode", DEFAULT_KUBE_PROXY_MODE)
     if proxy_mode not in KUBE_PROXY_MODES:
         raise ConfigError(f"{where}: kubeProxyMode {proxy_mode!r} is not one of {', '.join(KUBE_PROXY_MODES)}")
     return ClusterConfig(
         name=name,
         nodes=nodes,
-        node_image=images.pop(),
+        node_image=_node_image(node_docs, where),
         pod_subnet=networking.get("podSubnet", DEFAULT_POD_SUBNET),
         service_subnet=networking.get("serviceSubnet", DEFAULT_SERVICE_SUBNET),
         node_cidr_mask_size=_int_flag(cm_args, "node-cidr-mask-size", DEFAULT_NODE_CIDR_MASK_SIZE, where),
@@ -234,6 +230,14 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         position = match.end()
     return total
+
+
+def _node_image(node_docs: list[dict], where: str) -> str | None:
+    """The one image every node runs (None: kind's default); mixed images are refused."""
+    images = {doc.get("image") for doc in node_docs}
+    if len(images) > 1:
+        raise ConfigError(f"{where}: nodes use different images {sorted(map(str, images))}; pin one image")
+    return images.pop()
 
 
 def _max_endpoints_per_slice(args: dict[str, str], where: str) -> int:
