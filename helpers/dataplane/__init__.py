@@ -8,6 +8,7 @@ module (``helpers.dataplane.kpng`` and friends).
 from helpers.dataplane import parse as parsers
 from helpers.dataplane.iptables import iptables_save
 from helpers.dataplane.nftables import nft_ruleset
+from helpers.dataplane.packettrace import Trace, trace_packet
 from helpers.dataplane.parse import diff_iptables, parse_iptables_save, parse_nft_ruleset
 from helpers.dataplane.proxy import (
     ConfigError,
@@ -18,13 +19,16 @@ from helpers.dataplane.proxy import (
     build_proxy_state,
     default_config,
 )
+from helpers.dataplane.stats import RuleStats, rule_stats, scaling_rows, sync_payload
 
 __all__ = [
     "ConfigError",
     "Endpoint",
     "ProxyState",
+    "RuleStats",
     "ServicePort",
     "ServicePortName",
+    "Trace",
     "build_proxy_state",
     "default_config",
     "diff_iptables",
@@ -33,4 +37,8 @@ __all__ = [
     "parse_iptables_save",
     "parse_nft_ruleset",
     "parsers",
+    "rule_stats",
+    "scaling_rows",
+    "sync_payload",
+    "trace_packet",
 ]

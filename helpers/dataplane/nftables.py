@@ -140,7 +140,7 @@ class NFTRuleset:
         return self.base_elements + [e for p in self.ports for e in p.elements]
 
     def transaction_lines(self, changed: set | None = None) -> list[str]:
-        """``add ...`` lines; with ``changed`` only those services' chains and sets (a partial sync)."""
+        """``add ...`` lines; with ``changed``, only those services' chains and sets, no elements."""
         pre = f"{FAMILY} {TABLE}"
         lines = [f'add table {pre} {{ comment "rules for kube-proxy" ; }}'] if changed is None else []
         if changed is None:
@@ -156,8 +156,15 @@ class NFTRuleset:
         for chain in chains:
             lines.append(f"add chain {pre} {chain.name}{_chain_decl(chain)}")
             lines += [f"add rule {pre} {chain.name} {rule}" for rule in chain.rules]
-        lines += [f"add element {pre} {e.container} {{ {e.body()} }}" for e in self.elements()]
-        return lines
+        return lines + (self.element_lines() if changed is None else [])
+
+    def element_lines(self) -> list[str]:
+        """One ``add element`` line per set/map element."""
+        return [f"add element {FAMILY} {TABLE} {e.container} {{ {e.body()} }}" for e in self.elements()]
+
+    def service_chains(self) -> set[str]:
+        """Names of every per-service chain (service/local/external/firewall/endpoint)."""
+        return {c.name for p in self.ports for c in p.chains}
 
     def transaction(self) -> str:
         """The full transaction, sorted like upstream's ``sortNFTablesTransaction``."""
