@@ -87,8 +87,9 @@ def test_scheduler_spreads_by_fewest_pods_and_honours_selectors_and_taints():
     assert schedule(tolerant, nodes, {"w1": 1, "w2": 1})[0] == "cp"
     node_name, message = schedule(pod("p", node=None, nodeSelector={"zone": "c"}), nodes, {})
     assert node_name is None
-    assert message.startswith("0/3 nodes are available: 2 node(s) didn't match Pod's node affinity/selector, "
-                              "1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }")
+    assert message.startswith("0/3 nodes are available: 1 node(s) had untolerated taint "
+                              "{node-role.kubernetes.io/control-plane: }, "
+                              "2 node(s) didn't match Pod's node affinity/selector")
 
 
 def test_cordoned_node_is_skipped():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -50,12 +49,10 @@ def kubeconfig_text(url: str) -> str:
 
 def version_info(version: str) -> dict:
     """/version for the simulated Kubernetes version; gitVersion says `-sim` so nobody mistakes it for kind."""
+    from helpers.sim.server import default_version_info
+
     major, minor, _ = version.lstrip("v").split(".")
-    return {"major": major, "minor": minor, "emulationMajor": major, "emulationMinor": minor,
-            "minCompatibilityMajor": major, "minCompatibilityMinor": str(int(minor) - 1),
-            "gitVersion": f"{version}-sim", "gitCommit": "0000000000000000000000000000000000000000",
-            "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "simulated",
-            "compiler": "python", "platform": f"{platform.system().lower()}/{platform.machine().lower()}"}
+    return default_version_info() | {"major": major, "minor": minor, "gitVersion": f"{version}-sim"}
 
 
 @dataclass
@@ -90,7 +87,8 @@ def start_in_process(config_path=None, *, speed: float = 1.0, port: int = 0, kub
 
     cluster = Cluster(load_cluster_config(config_path), speed=speed, **overrides)
     try:
-        server = serve(cluster.store, HOST, port, ControlHandler(cluster), version_info(cluster.version))
+        server = serve(cluster.store, host=HOST, port=port, control=ControlHandler(cluster),
+                       version_info=version_info(cluster.version))
     except Exception:
         cluster.shutdown()
         raise

@@ -82,7 +82,7 @@ def schedule(pod: dict, nodes: list[dict], pod_counts: dict[str, int]) -> tuple[
         return min(fits, key=lambda n: (pod_counts.get(n, 0), n)), ""
     if not nodes:
         return None, "no nodes available to schedule pods"
-    detail = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    detail = ", ".join(sorted(f"{count} {reason}" for reason, count in reasons.items()))  # as FitError sorts
     n = len(nodes)
     return None, (f"0/{n} nodes are available: {detail}. preemption: 0/{n} nodes are available: "
                   f"{n} Preemption is not helpful for scheduling.")
@@ -97,6 +97,7 @@ class Scheduler(Controller):
         super().__init__(cluster)
         self.rng = random.Random(f"{cluster.seed}-scheduler")
         self._waiting: set = set()  # unschedulable pods, retried when nodes change
+        self._assumed: dict = {}  # pod key -> node, bound but not yet seen bound in the cache (upstream "assume")
 
     def start(self) -> None:
         self.informer.on("pods", self._pod_changed)
@@ -120,17 +121,27 @@ class Scheduler(Controller):
         if pod is None or not self._wants(pod):
             return
         nodes = sorted(self.informer.items("nodes"), key=lambda n: n["metadata"]["name"])
-        counts: dict[str, int] = {}
-        for other in self.informer.items("pods"):
-            if other["spec"].get("nodeName") and is_active(other):
-                counts[other["spec"]["nodeName"]] = counts.get(other["spec"]["nodeName"], 0) + 1
-        node, message = schedule(pod, nodes, counts)
+        node, message = schedule(pod, nodes, self._pod_counts())
         if node is None:
             self._unschedulable(key, pod, message)
             return
         self._bind(pod, node)
+        self._assumed[key] = node
         self.event(pod, "Normal", "Scheduled",
                    f"Successfully assigned {key[0]}/{key[1]} to {node}")
+
+    def _pod_counts(self) -> dict[str, int]:
+        """Active pods per node, counting pods bound by us that the cache has not caught up with."""
+        counts: dict[str, int] = {}
+        for other in self.informer.items("pods"):
+            key = obj_key(other)
+            node = other["spec"].get("nodeName")
+            if node or key not in self._assumed:
+                self._assumed.pop(key, None)
+            node = node or self._assumed.get(key)
+            if node and is_active(other):
+                counts[node] = counts.get(node, 0) + 1
+        return counts
 
     def _bind(self, pod: dict, node: str) -> None:
         """Bind as the pods/binding subresource does: set spec.nodeName, then PodScheduled=True."""

@@ -1,0 +1,87 @@
+"""The simulated kubelet through the API: startup events, readiness gates, graceful deletion, logs."""
+
+import json
+
+from conftest import api_client, kubectl, ready, wait_until
+
+
+def pod_manifest(name, **spec):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {"containers": [{"name": name, "image": "registry.k8s.io/pause:3.10"}], **spec}}
+
+
+def get_pod(handle, ns, name):
+    return handle.cluster.store.get("pods", name, ns)
+
+
+def test_pod_walks_pending_to_running_with_upstream_events_in_order(sim, ns):
+    kubectl(sim, "apply", "-n", ns, "-f", "-", input=json.dumps(pod_manifest("solo")))
+    wait_until(sim, lambda: ready(get_pod(sim, ns, "solo")), what="pod ready")
+    events = sorted((e for e in sim.cluster.store.list("events", ns)[0] if e["involvedObject"]["name"] == "solo"),
+                    key=lambda e: e["metadata"]["name"])
+    reasons = [e["reason"] for e in events]
+    assert reasons[0] == "Scheduled" and reasons[-2:] == ["Created", "Started"]
+    assert "Pulled" in reasons
+    assert all(e["involvedObject"]["uid"] == get_pod(sim, ns, "solo")["metadata"]["uid"] for e in events)
+    assert {e["source"]["component"] for e in events} == {"default-scheduler", "kubelet"}
+    described = kubectl(sim, "describe", "pod", "solo", "-n", ns).stdout
+    assert "Started container solo" in described
+    assert "simulated container solo started" in kubectl(sim, "logs", "solo", "-n", ns).stdout
+
+
+def test_readiness_gate_holds_ready_until_its_condition_is_true(sim, ns):
+    from kubernetes import client
+
+    gated = pod_manifest("gated", readinessGates=[{"conditionType": "example.com/ready"}])
+    core = client.CoreV1Api(api_client(sim))
+    core.create_namespaced_pod(ns, gated)
+    pod = wait_until(sim, lambda: (p := get_pod(sim, ns, "gated"))["status"].get("phase") == "Running" and p,
+                     what="running")
+    conditions = {c["type"]: c for c in pod["status"]["conditions"]}
+    assert conditions["ContainersReady"]["status"] == "True"
+    assert conditions["Ready"]["status"] == "False"
+    assert conditions["Ready"]["reason"] == "ReadinessGatesNotReady"
+    core.patch_namespaced_pod_status("gated", ns, {"status": {"conditions": [
+        {"type": "example.com/ready", "status": "True"}]}})
+    wait_until(sim, lambda: ready(get_pod(sim, ns, "gated")), what="Ready after the gate flips")
+    core.patch_namespaced_pod_status("gated", ns, {"status": {"conditions": [
+        {"type": "example.com/ready", "status": "False"}]}})
+    wait_until(sim, lambda: not ready(get_pod(sim, ns, "gated")), what="not Ready after the gate flips back")
+
+
+def test_readiness_probe_initial_delay_is_honoured(private_sim):
+    handle, store = private_sim, private_sim.cluster.store
+    probed = pod_manifest("probed", nodeName="endpoints-worker")
+    probed["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/", "port": 80},
+                                                         "initialDelaySeconds": 120}
+    store.create("pods", probed, namespace="default")
+    wait_until(handle, lambda: get_pod(handle, "default", "probed")["status"].get("phase") == "Running",
+               what="running")
+    handle.cluster.clock.advance(60)
+    assert not ready(get_pod(handle, "default", "probed"))  # still inside initialDelaySeconds
+    handle.cluster.clock.advance(61)
+    wait_until(handle, lambda: ready(get_pod(handle, "default", "probed")), what="ready after the delay")
+
+
+def test_graceful_deletion_shows_terminating_then_the_pod_disappears(sim, ns):
+    kubectl(sim, "apply", "-n", ns, "-f", "-", input=json.dumps(pod_manifest("bye")))
+    wait_until(sim, lambda: ready(get_pod(sim, ns, "bye")), what="pod ready")
+    kubectl(sim, "delete", "pod", "bye", "-n", ns, "--wait=false")
+    pod = get_pod(sim, ns, "bye")
+    assert pod["metadata"]["deletionTimestamp"] and pod["metadata"]["deletionGracePeriodSeconds"] == 30
+    row = kubectl(sim, "get", "pod", "bye", "-n", ns, "--no-headers").stdout.split()
+    assert row[2] == "Terminating"
+    kubectl(sim, "wait", "--for=delete", "pod/bye", "-n", ns, "--timeout=30s")
+    killing = [e for e in sim.cluster.store.list("events", ns)[0] if e["reason"] == "Killing"]
+    assert [e["message"] for e in killing] == ["Stopping container bye"]
+
+
+def test_second_pod_on_a_node_finds_the_image_cached(private_sim):
+    handle, store = private_sim, private_sim.cluster.store
+    for name in ("first", "second"):
+        store.create("pods", pod_manifest(name, nodeName="endpoints-worker2"), namespace="default")
+        wait_until(handle, lambda n=name: ready(get_pod(handle, "default", n)), what=f"{name} ready")
+    messages = {e["involvedObject"]["name"]: e["message"] for e in store.list("events", "default")[0]
+                if e["reason"] == "Pulled"}
+    assert messages["first"].startswith('Successfully pulled image "registry.k8s.io/pause:3.10" in ')
+    assert messages["second"] == 'Container image "registry.k8s.io/pause:3.10" already present on machine'

@@ -1,0 +1,80 @@
+"""Deployments, ReplicaSets and DaemonSets end to end through the API (kubectl and the Python client)."""
+
+import ipaddress
+import json
+
+from conftest import api_client, deployment, kubectl, pods_of, ready, wait_until
+
+from helpers.sim.controllers.workloads import HASH_LABEL, REVISION
+
+
+def apply(handle, namespace, obj):
+    kubectl(handle, "apply", "-n", namespace, "-f", "-", input=json.dumps(obj))
+
+
+def ready_pods(handle, namespace, app, count):
+    pods = [p for p in pods_of(handle, namespace, app) if not p["metadata"].get("deletionTimestamp")]
+    return pods if len(pods) == count and all(ready(p) for p in pods) else None
+
+
+def test_deployment_scales_to_ready_pods_with_ips_from_their_nodes_pod_cidrs(sim, ns):
+    apply(sim, ns, deployment("web", 4))
+    pods = wait_until(sim, lambda: ready_pods(sim, ns, "web", 4), what="4 ready pods")
+    from kubernetes import client
+
+    nodes = {n.metadata.name: n for n in client.CoreV1Api(api_client(sim)).list_node().items}
+    for pod in pods:
+        node = nodes[pod["spec"]["nodeName"]]
+        assert ipaddress.ip_address(pod["status"]["podIP"]) in ipaddress.ip_network(node.spec.pod_cidr)
+        assert pod["status"]["hostIP"] == node.status.addresses[0].address
+        assert pod["metadata"]["name"].startswith(f"web-{pod['metadata']['labels'][HASH_LABEL]}-")
+    # The control plane is tainted NoSchedule: replicas spread over the two workers.
+    assert sorted(p["spec"]["nodeName"] for p in pods) == ["endpoints-worker"] * 2 + ["endpoints-worker2"] * 2
+    out = kubectl(sim, "get", "deployment", "web", "-n", ns).stdout
+    assert out.split("\n")[1].split()[:4] == ["web", "4/4", "4", "4"]
+
+
+def test_scale_down_keeps_the_requested_number_and_reports_it(sim, ns):
+    apply(sim, ns, deployment("api", 3))
+    wait_until(sim, lambda: ready_pods(sim, ns, "api", 3), what="3 ready pods")
+    kubectl(sim, "scale", "deployment/api", "-n", ns, "--replicas=1")
+    wait_until(sim, lambda: len(pods_of(sim, ns, "api")) == 1, what="scale down to 1 pod")
+    status = sim.cluster.store.get("deployments.apps", "api", ns)["status"]
+    assert status["replicas"] == status["readyReplicas"] == status["availableReplicas"] == 1
+    reasons = [e["message"] for e in sim.cluster.store.list("events", ns)[0]
+               if e["involvedObject"]["kind"] == "ReplicaSet" and e["reason"] == "SuccessfulDelete"]
+    assert len(reasons) == 2
+
+
+def test_rolling_update_creates_a_second_replicaset_and_rollout_status_completes(sim, ns):
+    apply(sim, ns, deployment("roll", 3, image="nginx:1.27"))
+    wait_until(sim, lambda: ready_pods(sim, ns, "roll", 3), what="first rollout")
+    kubectl(sim, "set", "image", "deployment/roll", "-n", ns, "roll=nginx:1.28")
+    out = kubectl(sim, "rollout", "status", "deployment/roll", "-n", ns, "--timeout=60s").stdout
+    assert 'deployment "roll" successfully rolled out' in out
+    replicasets = sorted(sim.cluster.store.list("replicasets.apps", ns)[0],
+                         key=lambda rs: int(rs["metadata"]["annotations"][REVISION]))
+    assert [rs["spec"]["replicas"] for rs in replicasets] == [0, 3]
+    assert replicasets[1]["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+    pods = wait_until(sim, lambda: ready_pods(sim, ns, "roll", 3), what="3 new pods")
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"nginx:1.28"}
+    scaling = [e["message"] for e in sim.cluster.store.list("events", ns)[0] if e["reason"] == "ScalingReplicaSet"]
+    new_rs = replicasets[1]["metadata"]["name"]
+    assert f"Scaled up replica set {new_rs} from 0 to 1" in scaling  # maxSurge 25% of 3 rounds up to 1
+    assert any(m.startswith(f"Scaled down replica set {replicasets[0]['metadata']['name']}") for m in scaling)
+    history = kubectl(sim, "rollout", "history", "deployment/roll", "-n", ns).stdout
+    assert [line.split()[0] for line in history.strip().split("\n")[2:]] == ["1", "2"]
+
+
+def test_daemonset_runs_one_pod_per_schedulable_node(sim, ns):
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+          "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                   "template": {"metadata": {"labels": {"app": "agent"}},
+                                "spec": {"containers": [{"name": "agent", "image": "busybox:1.37"}]}}}}
+    apply(sim, ns, ds)
+    # Without a toleration for the control-plane taint, the agent runs on the two workers only.
+    pods = wait_until(sim, lambda: ready_pods(sim, ns, "agent", 2), what="2 daemon pods")
+    assert sorted(p["spec"]["nodeName"] for p in pods) == ["endpoints-worker", "endpoints-worker2"]
+    status = wait_until(sim, lambda: (s := sim.cluster.store.get("daemonsets.apps", "agent", ns)["status"])
+                        .get("numberReady") == 2 and s, what="DaemonSet status")
+    assert status["desiredNumberScheduled"] == status["currentNumberScheduled"] == 2
