@@ -270,6 +270,6 @@ class EndpointsController(ControllerShell):
         pods = [p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))]
         plan = plan_endpoints(service, pods, existing, self._tracker.compute(service, pods))
         if plan.action == "create":
-            self.store.create("endpoints", plan.endpoints, namespace=namespace)
+            self.create("endpoints", plan.endpoints, namespace)
         elif plan.action == "update":
-            self.store.update("endpoints", plan.endpoints)
+            self.update("endpoints", plan.endpoints)

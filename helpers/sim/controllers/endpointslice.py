@@ -653,11 +653,11 @@ class EndpointSliceController(ControllerShell):
         """Creates, then updates, then deletes; returns the names actually created."""
         created = []
         for s in result.creates:
-            obj = self.store.create(SLICES, s, namespace=namespace)
+            obj = self.create(SLICES, s, namespace)
             self._own_writes[obj["metadata"]["uid"]] = obj["metadata"]["resourceVersion"]
             created.append(obj["metadata"]["name"])
         for s in result.updates:
-            obj = self.store.update(SLICES, s)
+            obj = self.update(SLICES, s)
             self._own_writes[obj["metadata"]["uid"]] = obj["metadata"]["resourceVersion"]
         for s in result.deletes:
             self._own_writes.pop(s["metadata"].get("uid"), None)

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 
+from helpers.sim.store import ApiError
+
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 15
+FIELD_MANAGER = "kube-controller-manager"  # the managedFields manager of every controller write
 
 
 class WorkQueue:
@@ -130,19 +133,29 @@ class ControllerShell:
         """One object, or None if it does not exist."""
         if self._cached(resource):
             return self.informer.get(resource, name, namespace)
-        try:
-            return self.store.get(resource, name, namespace)
-        except Exception as err:
-            if getattr(err, "code", None) == 404:
-                return None
-            raise
+        return self.live_get(resource, name, namespace)
+
+    def create(self, resource: str, obj: dict, namespace: str | None = None) -> dict:
+        return self.store.create(resource, obj, namespace=namespace, field_manager=FIELD_MANAGER)
+
+    def update(self, resource: str, obj: dict, subresource: str | None = None) -> dict:
+        return self.store.update(resource, obj, subresource=subresource, field_manager=FIELD_MANAGER)
 
     def delete_ignoring_missing(self, resource, name, namespace=None, **options) -> None:
         try:
             self.store.delete(resource, name, namespace, **options)
-        except Exception as err:
-            if getattr(err, "code", None) != 404:
+        except ApiError as err:
+            if err.code != 404:
                 raise
+
+    def live_get(self, resource: str, name: str, namespace: str | None = None) -> dict | None:
+        """Read through to the store (a live GET, bypassing the cache); None if it does not exist."""
+        try:
+            return self.store.get(resource, name, namespace)
+        except ApiError as err:
+            if err.code == 404:
+                return None
+            raise
 
     def config_value(self, name: str, default):
         value = getattr(getattr(self.cluster, "config", None), name, None)

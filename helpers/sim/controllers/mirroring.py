@@ -232,8 +232,8 @@ class EndpointSliceMirroringController(ControllerShell):
         for etype, reason, message in result.events:
             self.event(endpoints, etype, reason, message)
         for s in result.creates:
-            self.store.create(SLICES, s, namespace=namespace)
+            self.create(SLICES, s, namespace)
         for s in result.updates:
-            self.store.update(SLICES, s)
+            self.update(SLICES, s)
         for s in result.deletes:
             self.delete_ignoring_missing(SLICES, s["metadata"]["name"], namespace)
