@@ -165,7 +165,7 @@ def apply(live: dict, applied: dict, manager: str, kind: str, time: str, *, forc
         others -= {p for _, _, p in conflicts}
     merged = strategic_merge_patch(live, applied, kind)
     for path in sorted(previous - set(applied_fields) - others, key=len, reverse=True):
-        _remove_path(merged, path, kind)
+        _remove_path(merged, path)
     taken = {p for _, _, p in conflicts}
     new_fields = field_paths(merged, kind)
     merged.setdefault("metadata", {})["managedFields"] = _rewrite(
@@ -173,35 +173,38 @@ def apply(live: dict, applied: dict, manager: str, kind: str, time: str, *, forc
     return merged
 
 
-def _remove_path(obj: dict, path: tuple, kind: str) -> None:
-    """Delete the field at ``path`` (no-op when it is already gone)."""
-    node, names = obj, ()
+def _remove_path(obj: dict, path: tuple) -> None:
+    """Delete the field at ``path`` (no-op when it is already gone), then prune maps left empty by it."""
+    node, chain = obj, []
     for i, (step, name) in enumerate(path):
-        last = i == len(path) - 1
-        if name == ".":
+        last = i == len(path) - 1 or path[i + 1] == ("f", ".")
+        if name == "." or node is None:
             return
         if step == "f":
             if not isinstance(node, dict) or name not in node:
                 return
+            chain.append((node, name))
             if last:
                 del node[name]
-                return
-            node, names = node[name], names + (name,)
+                break
+            node = node[name]
         elif step == "k":
-            key = json.loads(name)
-            (field, value), = key.items()
+            (field, value), = json.loads(name).items()
             match = [item for item in node if isinstance(item, dict) and item.get(field) == value]
             if not match:
                 return
-            if last or path[i + 1] == ("f", "."):
+            if last:
                 node.remove(match[0])
                 return
             node = match[0]
-        elif step == "v":
+        else:  # "v": a member of a set-like list
             value = json.loads(name)
             if value in node:
                 node.remove(value)
             return
+    for parent, key in reversed(chain[:-1]):
+        if parent.get(key) == {} and key != "metadata":
+            del parent[key]
 
 
 def _conflict_error(conflicts) -> ApiError:
