@@ -1,0 +1,158 @@
+"""End-to-end: the endpoint controllers in a running simulator, observed through kubectl and the Python client.
+
+Covers the issue's "done when" list: a Deployment scaled 0 -> 250 -> 120 -> 0, readiness flipped
+through readiness gates, graceful pod deletion (terminating endpoints), the Endpoints (v1) object
+and mirroring of a custom Endpoints object.
+"""
+
+from __future__ import annotations
+
+import json
+
+from conftest import api_client, deployment, kubectl, wait_until
+
+from helpers.sim.controllers.endpoints import EndpointsController
+from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
+from helpers.sim.controllers.nodelifecycle import NodeLifecycleController
+from helpers.sim.controllers.podgc import PodGCController
+
+GATE = "example.com/ready"
+
+
+def ensure_controllers(cluster) -> None:
+    """Start this part's controllers if the cluster does not run them yet (until cluster.py wires them)."""
+    running = {type(c) for c in cluster.components}
+    for cls in (EndpointsController, EndpointSliceMirroringController, NodeLifecycleController, PodGCController):
+        if cls not in running:
+            controller = cls(cluster)
+            controller.start()
+            cluster.components.append(controller)
+
+
+def service(name, selector=None, **spec):
+    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 80, "protocol": "TCP"}], **spec}}
+    if selector is not None:
+        body["spec"]["selector"] = selector
+    return body
+
+
+def apply(handle, ns, *objs):
+    for obj in objs:
+        kubectl(handle, "apply", "-n", ns, "-f", "-", input=json.dumps(obj))
+
+
+def slices(handle, ns, svc):
+    """What `kubectl get endpointslices -l kubernetes.io/service-name=<svc> -o json` returns."""
+    out = kubectl(handle, "get", "endpointslices", "-n", ns, "-l", f"kubernetes.io/service-name={svc}", "-o", "json")
+    return json.loads(out.stdout)["items"]
+
+
+def store_slices(handle, ns, svc):
+    items, _ = handle.cluster.store.list("endpointslices.discovery.k8s.io", ns,
+                                         label_selector=f"kubernetes.io/service-name={svc}")
+    return items
+
+
+def endpoints_of(items):
+    return [ep for s in items for ep in s.get("endpoints") or []]
+
+
+def all_ready(handle, ns, svc, n):
+    eps = endpoints_of(store_slices(handle, ns, svc))
+    return len(eps) == n and all(ep["conditions"]["ready"] for ep in eps)
+
+
+def test_scale_0_250_120_0(sim, ns):
+    ensure_controllers(sim.cluster)
+    apply(sim, ns, deployment("web", 0), service("web", {"app": "web"}))
+    wait_until(sim, lambda: len(store_slices(sim, ns, "web")) == 1, what="placeholder slice")
+    (placeholder,) = slices(sim, ns, "web")
+    assert placeholder["ports"] is None or placeholder["ports"] == []
+    assert not placeholder.get("endpoints")
+
+    kubectl(sim, "scale", "deployment/web", "-n", ns, "--replicas=250")
+    wait_until(sim, lambda: all_ready(sim, ns, "web", 250), timeout=90, what="250 ready endpoints")
+    items = slices(sim, ns, "web")
+    sizes = sorted(len(s["endpoints"]) for s in items)
+    assert sum(sizes) == 250 and max(sizes) == 100 and len(items) >= 3
+    for s in items:
+        labels = s["metadata"]["labels"]
+        assert labels["endpointslice.kubernetes.io/managed-by"] == "endpointslice-controller.k8s.io"
+        assert s["metadata"]["name"].startswith("web-") and s["addressType"] == "IPv4"
+        assert s["metadata"]["ownerReferences"][0]["kind"] == "Service"
+        assert "endpoints.kubernetes.io/last-change-trigger-time" in s["metadata"]["annotations"]
+    table = kubectl(sim, "get", "endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=web").stdout
+    assert table.split("\n")[0].split() == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+
+    kubectl(sim, "scale", "deployment/web", "-n", ns, "--replicas=120")
+    wait_until(sim, lambda: all_ready(sim, ns, "web", 120), timeout=90, what="120 ready endpoints")
+    assert all(len(s["endpoints"]) <= 100 for s in slices(sim, ns, "web"))
+
+    kubectl(sim, "scale", "deployment/web", "-n", ns, "--replicas=0")
+    wait_until(sim, lambda: not endpoints_of(store_slices(sim, ns, "web")) and len(store_slices(sim, ns, "web")) == 1,
+               timeout=90, what="back to one empty slice")
+    (last,) = slices(sim, ns, "web")
+    assert not last.get("ports") and not last.get("endpoints")
+    history = sim.cluster.endpointslice_decisions(ns, "web")
+    assert history and all(set(d["writes"]) == {"create", "update", "delete"} for d in history)
+    assert sum(d["writes"]["create"] for d in history) >= 3
+
+
+def test_readiness_gate_flips_one_endpoint_in_place(sim, ns):
+    ensure_controllers(sim.cluster)
+    apply(sim, ns, deployment("gated", 3, readinessGates=[{"conditionType": GATE}]), service("gated", {"app": "gated"}))
+    core = __import__("kubernetes").client.CoreV1Api(api_client(sim))
+    wait_until(sim, lambda: len(endpoints_of(store_slices(sim, ns, "gated"))) == 3, what="3 endpoints")
+    assert not any(ep["conditions"]["ready"] for ep in endpoints_of(store_slices(sim, ns, "gated")))
+    pods = core.list_namespaced_pod(ns, label_selector="app=gated").items
+    target = pods[0].metadata.name
+    core.patch_namespaced_pod_status(target, ns, {"status": {"conditions": [{"type": GATE, "status": "True"}]}})
+    wait_until(sim, lambda: [ep["targetRef"]["name"] for ep in endpoints_of(store_slices(sim, ns, "gated"))
+                             if ep["conditions"]["ready"]] == [target], what="gated pod ready")
+    api = __import__("kubernetes").client.DiscoveryV1Api(api_client(sim))
+    (item,) = api.list_namespaced_endpoint_slice(ns, label_selector="kubernetes.io/service-name=gated").items
+    ready = {ep.target_ref.name: ep.conditions.ready for ep in item.endpoints}
+    assert ready == {p.metadata.name: p.metadata.name == target for p in pods}
+    last = sim.cluster.endpointslice_decisions(ns, "gated")[-1]
+    assert last["writes"] == {"create": 0, "update": 1, "delete": 0}
+    assert any("1 endpoint became ready" in e for e in last["explanations"])
+    endpoints = core.read_namespaced_endpoints("gated", ns)
+    assert [a.target_ref.name for a in endpoints.subsets[0].addresses] == [target]
+    assert len(endpoints.subsets[0].not_ready_addresses) == 2
+
+
+def test_graceful_delete_shows_terminating_endpoint(sim, ns):
+    ensure_controllers(sim.cluster)
+    pod_spec = {"terminationGracePeriodSeconds": 300}
+    apply(sim, ns, deployment("drain", 2, **pod_spec), service("drain", {"app": "drain"}))
+    wait_until(sim, lambda: all_ready(sim, ns, "drain", 2), what="2 ready")
+    victim = endpoints_of(store_slices(sim, ns, "drain"))[0]["targetRef"]["name"]
+    kubectl(sim, "delete", "pod", victim, "-n", ns, "--wait=false")
+
+    def terminating():
+        eps = {ep["targetRef"]["name"]: ep["conditions"] for ep in endpoints_of(store_slices(sim, ns, "drain"))}
+        return eps.get(victim, {}).get("terminating") and eps
+    conditions = wait_until(sim, terminating, what="terminating endpoint")
+    assert conditions[victim] == {"ready": False, "serving": True, "terminating": True}
+    endpoints = json.loads(kubectl(sim, "get", "endpoints", "drain", "-n", ns, "-o", "json").stdout)
+    names = [a["targetRef"]["name"] for s in endpoints["subsets"] for a in s.get("addresses", [])]
+    assert victim not in names
+    assert endpoints["metadata"]["labels"]["endpoints.kubernetes.io/managed-by"] == "endpoint-controller"
+
+
+def test_custom_endpoints_are_mirrored(sim, ns):
+    ensure_controllers(sim.cluster)
+    custom = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "external", "labels": {"team": "a"}},
+              "subsets": [{"addresses": [{"ip": "192.0.2.10"}, {"ip": "192.0.2.11"}],
+                           "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]}
+    apply(sim, ns, service("external"), custom)
+    wait_until(sim, lambda: store_slices(sim, ns, "external"), what="mirrored slice")
+    (s,) = slices(sim, ns, "external")
+    assert s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "endpointslicemirroring-controller.k8s.io"
+    assert s["metadata"]["labels"]["team"] == "a"
+    assert s["metadata"]["ownerReferences"][0]["kind"] == "Endpoints"
+    assert sorted(ep["addresses"][0] for ep in s["endpoints"]) == ["192.0.2.10", "192.0.2.11"]
+    assert s["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    kubectl(sim, "label", "endpoints", "external", "-n", ns, "endpointslice.kubernetes.io/skip-mirror=true")
+    wait_until(sim, lambda: not store_slices(sim, ns, "external"), what="mirrored slice removed")
