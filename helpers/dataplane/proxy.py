@@ -156,7 +156,7 @@ def _externally_accessible_type(spec: dict) -> bool:
     )
 
 
-def _skip_service(service: dict) -> bool:
+def skip_service(service: dict) -> bool:
     """Services kube-proxy never programs: headless, ExternalName, owned by another proxy."""
     labels = service.get("metadata", {}).get("labels") or {}
     if SERVICE_PROXY_NAME_LABEL in labels or HEADLESS_LABEL in labels:
@@ -174,7 +174,7 @@ def _ipv4_cluster_ip(spec: dict) -> str | None:
 
 def service_ports(service: dict) -> list[ServicePort]:
     """The IPv4 ServicePorts kube-proxy derives from one Service (empty when it skips it)."""
-    if _skip_service(service):
+    if skip_service(service):
         return []
     spec, meta = service.get("spec", {}), service.get("metadata", {})
     cluster_ip = _ipv4_cluster_ip(spec)
@@ -238,7 +238,7 @@ class Endpoint:
         return f"{self.ip}:{self.port}"
 
 
-def _slice_service(slice_: dict) -> tuple[str, str] | None:
+def slice_owner(slice_: dict) -> tuple[str, str] | None:
     """(namespace, service) the slice belongs to, or None if kube-proxy ignores the slice."""
     meta = slice_.get("metadata", {})
     labels = meta.get("labels") or {}
@@ -285,7 +285,7 @@ def merge_service_slices(slices: list[dict], node_name: str, gates: dict | None 
     gates = gates or {}
     by_port: dict[ServicePortName, dict[str, Endpoint]] = {}
     for slice_ in sorted(slices, key=lambda s: s["metadata"]["name"]):
-        owner = _slice_service(slice_)
+        owner = slice_owner(slice_)
         if owner is None:
             continue
         for sp in slice_.get("ports") or []:
@@ -304,7 +304,7 @@ def build_endpoints_map(endpoint_slices: list[dict], node_name: str, gates: dict
     """Merge every service's slices: {ServicePortName: [Endpoint...]} (kube-proxy's EndpointsMap)."""
     by_service: dict[tuple[str, str], list[dict]] = {}
     for slice_ in endpoint_slices:
-        owner = _slice_service(slice_)
+        owner = slice_owner(slice_)
         if owner is not None:
             by_service.setdefault(owner, []).append(slice_)
     merged: dict = {}

@@ -1,0 +1,305 @@
+"""The simulated kube-proxy: one per node, programming the node's rules from its own informers.
+
+Like the real one (``cmd/kube-proxy``, ``pkg/proxy``; v1.33-v1.35 line) it:
+
+* watches Services, EndpointSlices and its own Node, ignoring objects labelled
+  ``service.kubernetes.io/service-proxy-name`` or ``service.kubernetes.io/headless``;
+* tracks which services changed: a Service update counts only if its service ports change,
+  an EndpointSlice update only if the parts kube-proxy reads change (the EndpointSliceCache's
+  "identical update is a no-op" rule);
+* syncs through a BoundedFrequencyRunner: at most one sync per ``minSyncPeriod`` (1 s, burst
+  2), a periodic sync every ``syncPeriod`` (30 s) in nftables mode and every hour in iptables
+  mode, a full sync at start, after a stopped node comes back and hourly, partial syncs
+  otherwise (KEP-3453);
+* measures network-programming latency from each changed slice's
+  ``endpoints.kubernetes.io/last-change-trigger-time`` (only times after its own start).
+
+The rules themselves come from the pure model in :mod:`helpers.dataplane`. A stopped node's
+kube-proxy does not sync; it retries every ``syncPeriod`` and resyncs fully once it can.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from helpers.dataplane import iptables, nftables
+from helpers.dataplane.proxy import (
+    build_proxy_state,
+    default_config,
+    parse_duration,
+    service_ports,
+    skip_service,
+    slice_owner,
+)
+from helpers.dataplane.stats import render, stats_of, sync_payload
+
+SERVICES = "services"
+SLICES = "endpointslices.discovery.k8s.io"
+NODES = "nodes"
+TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
+FULL_SYNC_PERIOD = 3600.0  # proxyutil.FullSyncPeriod
+BURST_SYNCS = 2
+HISTORY = 500  # syncs kept in .syncs
+LOG_LINES = 2000
+
+
+@dataclass(frozen=True)
+class SyncRecord:
+    """One sync: when, how much changed, how much was written, and how late it was."""
+
+    time: float  # virtual epoch seconds
+    full: bool
+    services_changed: int
+    endpoint_slices_changed: int
+    bytes_written: int
+    rules: int
+    chains: int
+    latencies: tuple[tuple[str, float], ...]  # ("ns/service", seconds since the trigger time)
+
+    @property
+    def at(self) -> str:
+        return datetime.fromtimestamp(self.time, UTC).isoformat().replace("+00:00", "Z")
+
+    def as_dict(self) -> dict:
+        return {"at": self.at, "time": self.time, "full": self.full, "servicesChanged": self.services_changed,
+                "endpointSlicesChanged": self.endpoint_slices_changed, "bytesWritten": self.bytes_written,
+                "rules": self.rules, "chains": self.chains,
+                "latencies": [{"service": s, "seconds": round(v, 6)} for s, v in self.latencies]}
+
+
+def _key(obj: dict) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return meta.get("namespace") or "", meta["name"]
+
+
+def _slice_signature(slice_: dict) -> tuple:
+    """What kube-proxy's endpointSliceInfo keeps of a slice; equal signatures mean a no-op update."""
+    ports = sorted((p.get("name"), p.get("port"), p.get("protocol")) for p in slice_.get("ports") or [])
+    endpoints = sorted(
+        (tuple(ep.get("addresses") or ()), ep.get("nodeName"), ep.get("zone"),
+         repr(sorted((ep.get("conditions") or {}).items())), repr(ep.get("hints")))
+        for ep in slice_.get("endpoints") or []
+    )
+    return slice_.get("addressType"), tuple(ports), tuple(endpoints)
+
+
+def parse_trigger_time(value: str | None) -> float | None:
+    """Epoch seconds from an RFC3339(Nano) annotation value, or None if absent/unparseable."""
+    if not value:
+        return None
+    text = value.replace("Z", "+00:00")
+    if "." in text:  # Python keeps microseconds; RFC3339Nano may carry nanoseconds
+        head, rest = text.split(".", 1)
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def klog_line(when: float, message: str, source: str = "proxier.go", severity: str = "I", **kv) -> str:
+    """A line in klog's text format (``Lmmdd hh:mm:ss.uuuuuu threadid file] msg key=value``).
+
+    The Go source line number is left out: the simulator is not the kube-proxy binary.
+    """
+    stamp = datetime.fromtimestamp(when, UTC).strftime("%m%d %H:%M:%S.%f")
+    pairs = "".join(f" {k}={v if isinstance(v, (int, float, bool)) else repr(str(v)).replace(chr(39), chr(34))}"
+                    for k, v in kv.items())
+    return f'{severity}{stamp}       1 {source}] "{message}"{pairs}'
+
+
+class KubeProxy:
+    """The kube-proxy of one simulated node (``KubeProxy(cluster, node_name).start()``)."""
+
+    def __init__(self, cluster, node_name: str, config: dict | None = None):
+        self.cluster, self.node_name = cluster, node_name
+        cfg = cluster.config
+        mode = cfg.kube_proxy_mode if cfg.kube_proxy_mode in ("iptables", "nftables") else "iptables"
+        self.config = default_config({"mode": mode, "clusterCIDR": cfg.pod_subnet, **(config or {})})
+        self.mode = self.config["mode"] if self.config["mode"] == "nftables" else "iptables"
+        section = self.config[self.mode]
+        self.min_sync_period = parse_duration(section["minSyncPeriod"])
+        self.sync_period = parse_duration(section["syncPeriod"])
+        # BoundedFrequencyRunner's maxInterval: syncPeriod for nftables, an hour for iptables.
+        self.max_interval = self.sync_period if self.mode == "nftables" else FULL_SYNC_PERIOD
+        self.service_cidrs = [cfg.service_subnet] if getattr(cfg, "service_subnet", None) else []
+        self.syncs: deque[SyncRecord] = deque(maxlen=HISTORY)
+        self._log: deque[str] = deque(maxlen=LOG_LINES)
+        self._services: dict[tuple[str, str], dict] = {}
+        self._slices: dict[tuple[str, str], tuple[dict, tuple]] = {}
+        self._node: dict | None = None
+        self._changed_services: set[tuple[str, str]] = set()
+        self._changed_slices = 0
+        self._trigger_times: dict[tuple[str, str], list[float]] = {}
+        self._need_full_sync = True
+        self._last_full = float("-inf")
+        self._tokens, self._tokens_at = float(BURST_SYNCS), 0.0
+        self._timer = None
+        self._state = None
+        self._ruleset = None
+        self._unsubscribe = None
+        self.started_at = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Subscribe, list (the informers' initial sync), then run the first (full) sync."""
+        clock = self.cluster.clock
+        self.started_at = clock.time()
+        self._tokens_at = self.started_at
+        self._unsubscribe = self.cluster.store.subscribe(self._on_commit)
+        self._say(f"Using {self.mode} Proxier", source="server_linux.go")
+        for resource in (SERVICES, SLICES):
+            items, _ = self.cluster.store.list(resource)
+            for obj in items:
+                self._apply("ADDED", resource, obj)
+        try:
+            self._node = self.cluster.store.get(NODES, self.node_name)
+        except Exception:  # noqa: BLE001 - the Node may not exist yet; its ADDED event will arrive
+            self._node = None
+        for controller in ("service config", "endpoint slice config"):
+            self._say("Caches are synced", source="shared_informer.go", controller=controller)
+        clock.call_soon(self._run)
+
+    def stop(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        if self._timer:
+            self._timer.cancel()
+
+    # -- informer side ------------------------------------------------------------------------------
+    def _on_commit(self, event_type: str, resource: str, obj: dict, old) -> None:
+        if resource in (SERVICES, SLICES) or (resource == NODES and obj["metadata"]["name"] == self.node_name):
+            self.cluster.clock.call_soon(self._on_event, event_type, resource, obj)
+
+    def _on_event(self, event_type: str, resource: str, obj: dict) -> None:
+        if self._apply(event_type, resource, obj):
+            self._request_sync()
+
+    def _apply(self, event_type: str, resource: str, obj: dict) -> bool:
+        """Update the cache; True if kube-proxy's view changed (the proxier's OnXxx handlers)."""
+        key = _key(obj)
+        if resource == NODES:
+            old_labels = (self._node or {}).get("metadata", {}).get("labels")
+            self._node = None if event_type == "DELETED" else obj
+            if old_labels != obj["metadata"].get("labels"):
+                self._need_full_sync = True  # topology labels changed: upstream forces a full sync
+                return True
+            return False
+        if resource == SERVICES:
+            before = service_ports(self._services[key]) if key in self._services else []
+            if event_type == "DELETED" or skip_service(obj):
+                self._services.pop(key, None)
+            else:
+                self._services[key] = obj
+            changed = before != (service_ports(obj) if key in self._services else [])
+            if changed:
+                self._changed_services.add(key)
+            return changed
+        owner = slice_owner(obj)
+        old = self._slices.get(key)
+        if event_type == "DELETED" or owner is None:
+            if self._slices.pop(key, None) is None:
+                return False
+            owner = owner or slice_owner(old[0])
+        else:
+            signature = _slice_signature(obj)
+            self._slices[key] = (obj, signature)
+            if old is not None and old[1] == signature:
+                return False
+            when = parse_trigger_time((obj["metadata"].get("annotations") or {}).get(TRIGGER_TIME_ANNOTATION))
+            if when is not None and when > self.started_at:
+                self._trigger_times.setdefault(owner, []).append(when)
+        if owner is not None:
+            self._changed_services.add(owner)
+        self._changed_slices += 1
+        return True
+
+    # -- BoundedFrequencyRunner ---------------------------------------------------------------------
+    def _refill(self, now: float) -> None:
+        rate = 1.0 / self.min_sync_period if self.min_sync_period > 0 else float("inf")
+        self._tokens = min(float(BURST_SYNCS), self._tokens + (now - self._tokens_at) * rate)
+        self._tokens_at = now
+
+    def _request_sync(self) -> None:
+        """``Sync()``: run now if the rate limiter allows, else as soon as it will."""
+        now = self.cluster.clock.time()
+        self._refill(now)
+        delay = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) * self.min_sync_period
+        self._schedule(delay)
+
+    def _schedule(self, delay: float) -> None:
+        due = self.cluster.clock.time() + delay
+        if self._timer is not None and not self._timer.cancelled and self._timer.due <= due:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.cluster.clock.call_later(delay, self._run)
+
+    def _node_running(self) -> bool:
+        check = getattr(self.cluster, "is_node_running", None) or getattr(self.cluster, "node_running", None)
+        return True if check is None else bool(check(self.node_name))
+
+    # -- the sync --------------------------------------------------------------------------------
+    def _run(self) -> None:
+        self._timer = None
+        now = self.cluster.clock.time()
+        if not self._node_running():
+            self._need_full_sync = True  # like a restarted kube-proxy: the next sync is a full one
+            self._schedule(self.sync_period)
+            return
+        self._refill(now)
+        self._tokens = max(0.0, self._tokens - 1.0)
+        full = self._need_full_sync or now - self._last_full >= FULL_SYNC_PERIOD
+        self._say(f"Syncing {self.mode} rules", fullSync=full)
+        started = _time.perf_counter()
+        state = build_proxy_state(list(self._services.values()), [s for s, _ in self._slices.values()],
+                                  self._node or self.node_name, self.config)
+        options = {"service_cidrs": self.service_cidrs} if self.mode == "nftables" else {}
+        ruleset = render(state, self.mode, **options)
+        payload = sync_payload(None if full else self._ruleset, ruleset, None if full else self._changed_services)
+        counts = stats_of(ruleset)
+        latencies = tuple(sorted((f"{ns}/{name}", now - t) for (ns, name), times in self._trigger_times.items()
+                                 for t in times))
+        record = SyncRecord(now, full, len(self._changed_services), self._changed_slices, len(payload),
+                            counts.rules, counts.chains, latencies)
+        self.syncs.append(record)
+        self._state, self._ruleset = state, ruleset
+        self._changed_services, self._changed_slices, self._trigger_times = set(), 0, {}
+        self._need_full_sync = False
+        if full:
+            self._last_full = now
+        self._say(f"Reloading service {self.mode} data", numServices=len(state.ports),
+                  numEndpoints=state.total_endpoints, bytes=len(payload))
+        for service, seconds in latencies:
+            self._say("Network programming", endpoint=service, elapsed=round(seconds, 6))
+        self._say("SyncProxyRules complete", elapsed=f"{(_time.perf_counter() - started) * 1000:.3f}ms")
+        self._schedule(self.max_interval)
+
+    def _say(self, message: str, source: str = "proxier.go", **kv) -> None:
+        self._log.append(klog_line(self.cluster.clock.time(), message, source, **kv))
+
+    # -- views --------------------------------------------------------------------------------------
+    def rules(self, fmt: str | None = None) -> str:
+        """The rules this node has programmed at its last sync (``iptables-save`` or ``nft list ruleset`` text).
+
+        ``fmt`` is "iptables" or "nftables" (default: this kube-proxy's mode).
+        """
+        fmt = fmt or self.mode
+        if fmt not in ("iptables", "nftables"):
+            raise ValueError(f"format must be 'iptables' or 'nftables', not {fmt!r}")
+        state = self._state or build_proxy_state([], [], self._node or self.node_name, self.config)
+        if fmt == "nftables":
+            return nftables.render(state, service_cidrs=self.service_cidrs).list_ruleset()
+        return iptables.render(state, include_hooks=True, random_fully=True).dump().format()
+
+    def log_text(self) -> str:
+        """The kube-proxy pod's log (klog text), oldest line first."""
+        return "".join(line + "\n" for line in self._log)
+
+    def sync_history(self) -> list[dict]:
+        """``.syncs`` as plain dicts (for JSON or a DataFrame)."""
+        return [r.as_dict() for r in self.syncs]

@@ -1,0 +1,160 @@
+"""The simulated kube-proxy on a real Store and Clock (the cluster object is a thin stand-in)."""
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+
+from helpers.sim.clock import Clock
+from helpers.sim.controllers.kubeproxy import KubeProxy, klog_line, parse_trigger_time
+from helpers.sim.store import Store
+
+SLICES = "endpointslices.discovery.k8s.io"
+
+
+class FakeCluster(SimpleNamespace):
+    """Only the boundaries KubeProxy uses: store, clock, config and node_running."""
+
+    def node_running(self, name):
+        return name not in self.stopped
+
+
+@pytest.fixture
+def cluster():
+    clock = Clock(speed=1.0)
+    store = Store(clock, service_cidr="10.96.0.0/16")
+    store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}})
+    store.create("nodes", {"apiVersion": "v1", "kind": "Node",
+                           "metadata": {"name": "w1", "labels": {"topology.kubernetes.io/zone": "a"}},
+                           "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.3"}]}})
+    config = SimpleNamespace(kube_proxy_mode="iptables", pod_subnet="10.244.0.0/16", service_subnet="10.96.0.0/16")
+    yield FakeCluster(store=store, clock=clock, config=config, stopped=set())
+    clock.stop()
+
+
+def _stamp(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+
+
+def _slice(cluster, ips, trigger=None, name="web-abc"):
+    annotations = {"endpoints.kubernetes.io/last-change-trigger-time": _stamp(trigger)} if trigger else {}
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"name": name, "namespace": "demo", "annotations": annotations,
+                         "labels": {"kubernetes.io/service-name": "web"}},
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": True}, "nodeName": "w1"} for ip in ips],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}
+
+
+def _write_slice(cluster, ips, trigger=None):
+    store = cluster.store
+    try:
+        current = store.get(SLICES, "web-abc", "demo")
+    except Exception:  # noqa: BLE001 - first write
+        return store.create(SLICES, _slice(cluster, ips, trigger), namespace="demo")
+    body = _slice(cluster, ips, trigger)
+    body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+    return store.update(SLICES, body)
+
+
+def _start(cluster, **config):
+    proxy = KubeProxy(cluster, "w1", config or None)
+    cluster.clock.call_soon(proxy.start)
+    assert cluster.clock.settle()
+    return proxy
+
+
+def _service(cluster):
+    return cluster.store.create("services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "demo"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+
+
+def test_first_sync_is_full_then_changes_sync_partially_with_latency(cluster):
+    proxy = _start(cluster)
+    assert [s.full for s in proxy.syncs] == [True]
+    svc = _service(cluster)
+    cluster.clock.advance(1.0)
+    trigger = cluster.clock.time() - 0.25  # after kube-proxy started, so it counts
+    _write_slice(cluster, ["10.244.1.5", "10.244.1.6"], trigger)
+    cluster.clock.advance(1.0)  # let the rate limiter admit the change
+    assert cluster.clock.settle()
+    last = proxy.syncs[-1]
+    assert not last.full and last.services_changed == 1 and last.endpoint_slices_changed >= 1
+    ((service, seconds),) = last.latencies
+    assert service == "demo/web" and 0.25 <= seconds < 5
+    text = proxy.rules()
+    assert f"-d {svc['spec']['clusterIP']}/32" not in text  # model form, not read-back form
+    assert f"-d {svc['spec']['clusterIP']} --dport 80 -j KUBE-SVC-" in text
+    assert "--probability 0.5000000000" in text and "-A PREROUTING" in text
+    log = proxy.log_text()
+    assert '"Using iptables Proxier"' in log and '"SyncProxyRules complete"' in log
+    assert 'endpoint="demo/web"' in log
+
+
+def test_min_sync_period_batches_bursts(cluster):
+    proxy = _start(cluster)
+    _service(cluster)
+    assert cluster.clock.settle()
+    for n in range(2, 6):
+        _write_slice(cluster, [f"10.244.1.{i}" for i in range(n)])
+    assert cluster.clock.settle()
+    before = len(proxy.syncs)
+    # Start-up and the Service used the burst of two; the slice writes wait for one token (1 s).
+    assert before <= 3
+    cluster.clock.advance(1.0)
+    assert cluster.clock.settle()
+    assert len(proxy.syncs) == before + 1
+    times = [s.time for s in proxy.syncs]
+    assert times[-1] - times[-2] >= 0.99
+
+
+def test_identical_update_is_a_no_op(cluster):
+    proxy = _start(cluster)
+    _service(cluster)
+    _write_slice(cluster, ["10.244.1.5"])
+    cluster.clock.advance(2.0)
+    assert cluster.clock.settle()
+    count = len(proxy.syncs)
+    _write_slice(cluster, ["10.244.1.5"], trigger=cluster.clock.time())  # only the annotation differs
+    cluster.clock.advance(2.0)
+    assert cluster.clock.settle()
+    assert len(proxy.syncs) == count
+
+
+def test_stopped_node_does_not_sync_then_resyncs_fully(cluster):
+    proxy = _start(cluster)
+    cluster.stopped.add("w1")
+    _service(cluster)
+    cluster.clock.advance(5.0)
+    assert cluster.clock.settle()
+    assert len(proxy.syncs) == 1
+    cluster.stopped.clear()
+    cluster.clock.advance(proxy.sync_period)
+    assert cluster.clock.settle()
+    assert len(proxy.syncs) == 2 and proxy.syncs[-1].full and proxy.syncs[-1].services_changed == 1
+
+
+def test_nftables_mode_syncs_periodically(cluster):
+    proxy = _start(cluster, mode="nftables")
+    _service(cluster)
+    cluster.clock.advance(1.0)
+    assert cluster.clock.settle()
+    count = len(proxy.syncs)
+    cluster.clock.advance(30.0)
+    assert cluster.clock.settle()
+    assert len(proxy.syncs) == count + 1 and proxy.syncs[-1].services_changed == 0
+    assert proxy.rules().startswith("table ip kube-proxy {")
+    assert "ip daddr { 10.96.0.0/16 } drop" not in proxy.rules()  # list form drops one-element braces
+    assert "ip daddr 10.96.0.0/16 drop" in proxy.rules()
+
+
+def test_bad_format_and_helpers(cluster):
+    proxy = _start(cluster)
+    with pytest.raises(ValueError, match="format must be"):
+        proxy.rules("ipvs")
+    assert parse_trigger_time("2026-11-26T05:54:01.123456789Z") == pytest.approx(
+        datetime(2026, 11, 26, 5, 54, 1, 123456, tzinfo=UTC).timestamp())
+    assert parse_trigger_time("garbage") is None
+    line = klog_line(0.0, "Syncing iptables rules", fullSync=True)
+    assert line == 'I0101 00:00:00.000000       1 proxier.go] "Syncing iptables rules" fullSync=True'
+    assert proxy.sync_history()[0]["full"] is True
