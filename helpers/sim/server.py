@@ -502,6 +502,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_event({"type": "ERROR", "object": e.status()})
             return self._end_stream()
         self.server.watches.add(w)
+        if self.server.closing.is_set():  # shutdown began while this watch was being opened
+            w.stop()
         try:
             self._start_stream(content_type)
             self._pump(w, info.key, timeout, bookmarks, as_table)
@@ -516,7 +518,7 @@ class _Handler(BaseHTTPRequestHandler):
         deadline = time.monotonic() + timeout if timeout is not None else None
         next_bookmark = time.monotonic() + self.server.bookmark_interval
         first_table = True
-        while not self.server.closing.is_set():
+        while True:  # a stopped watch (server shutdown) still hands out what it had queued, then None
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return
@@ -524,7 +526,7 @@ class _Handler(BaseHTTPRequestHandler):
                 ([max(next_bookmark - now, 0)] if bookmarks else [])
             event = w.get(min(waits))
             if event is None:
-                if w.stopped or self._client_gone():
+                if w.stopped or self.server.closing.is_set() or self._client_gone():
                     return
                 if bookmarks and time.monotonic() >= next_bookmark:
                     next_bookmark = time.monotonic() + self.server.bookmark_interval
