@@ -63,16 +63,21 @@ def test_readiness_probe_initial_delay_is_honoured(private_sim):
     wait_until(handle, lambda: ready(get_pod(handle, "default", "probed")), what="ready after the delay")
 
 
-def test_graceful_deletion_shows_terminating_then_the_pod_disappears(sim, ns):
-    kubectl(sim, "apply", "-n", ns, "-f", "-", input=json.dumps(pod_manifest("bye")))
-    wait_until(sim, lambda: ready(get_pod(sim, ns, "bye")), what="pod ready")
-    kubectl(sim, "delete", "pod", "bye", "-n", ns, "--wait=false")
-    pod = get_pod(sim, ns, "bye")
-    assert pod["metadata"]["deletionTimestamp"] and pod["metadata"]["deletionGracePeriodSeconds"] == 30
-    row = kubectl(sim, "get", "pod", "bye", "-n", ns, "--no-headers").stdout.split()
+def test_graceful_deletion_shows_terminating_then_the_pod_disappears(private_sim):
+    handle, store = private_sim, private_sim.cluster.store
+    bye = pod_manifest("bye", terminationGracePeriodSeconds=60)
+    bye["spec"]["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": 20}}}
+    kubectl(handle, "apply", "-f", "-", input=json.dumps(bye))
+    wait_until(handle, lambda: ready(get_pod(handle, "default", "bye")), what="pod ready")
+    kubectl(handle, "delete", "pod", "bye", "--wait=false")
+    pod = get_pod(handle, "default", "bye")
+    assert pod["metadata"]["deletionTimestamp"] and pod["metadata"]["deletionGracePeriodSeconds"] == 60
+    row = kubectl(handle, "get", "pod", "bye", "--no-headers").stdout.split()
     assert row[2] == "Terminating"
-    kubectl(sim, "wait", "--for=delete", "pod/bye", "-n", ns, "--timeout=30s")
-    killing = [e for e in sim.cluster.store.list("events", ns)[0] if e["reason"] == "Killing"]
+    assert ready(get_pod(handle, "default", "bye"))  # still serving while the preStop hook sleeps
+    handle.cluster.clock.advance(22)
+    kubectl(handle, "wait", "--for=delete", "pod/bye", "--timeout=30s")
+    killing = [e for e in store.list("events", "default")[0] if e["reason"] == "Killing"]
     assert [e["message"] for e in killing] == ["Stopping container bye"]
 
 

@@ -10,14 +10,17 @@ simulator's `docker stop/start <node>`.
 from __future__ import annotations
 
 import copy
+import random
 import threading
 
 from helpers.sim import boot
 from helpers.sim.clock import Clock
+from helpers.sim.controllers.endpoints import EndpointsController
 from helpers.sim.controllers.endpointslice import EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
 from helpers.sim.controllers.kubelet import Kubelet, running_status, sandbox_status, update_readiness
+from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 from helpers.sim.controllers.namespace import NamespaceController
 from helpers.sim.controllers.podutil import micro_time, rfc3339
 from helpers.sim.controllers.recorder import EventRecorder
@@ -52,6 +55,9 @@ class Cluster:
         self.clock = Clock(speed)
         self.store = Store(self.clock, service_cidr=config.service_subnet)
         self.store.log_source = self.pod_log
+        self.store.rng = random.Random(f"{seed}-store")  # generated names and ClusterIPs are reproducible
+        self.store.default_not_ready_toleration_seconds = config.default_not_ready_toleration_seconds
+        self.store.default_unreachable_toleration_seconds = config.default_unreachable_toleration_seconds
         self.recorder = EventRecorder(self.store, self.clock)
         self.informer = SharedInformer(self.store, self.clock, INFORMED)
         self.node_ips = boot.node_ips(config)
@@ -63,7 +69,8 @@ class Cluster:
         self.kube_proxies = {}
         self.components = [*self.kubelets.values(), Scheduler(self), ReplicaSetController(self),
                            DeploymentController(self), DaemonSetController(self), GarbageCollector(self),
-                           NamespaceController(self), self.endpointslice_controller]
+                           NamespaceController(self), self.endpointslice_controller, EndpointsController(self),
+                           EndpointSliceMirroringController(self)]
         self.informer.start()
         for component in self.components:
             component.start()

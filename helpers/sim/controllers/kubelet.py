@@ -5,8 +5,8 @@ run is reproducible): sandbox + IP from the node's podCIDR (host-local IPAM, as 
 it) -> image pull (about a second the first time an image is used on the node, then cached) ->
 container create/start (300-800 ms) -> readiness probe (initialDelaySeconds) -> Ready, which also
 requires every `spec.readinessGates` condition to be True. On deletion it stops the containers
-after min(grace period, a modelled ~1 s shutdown) and removes the pod with grace 0, as the real
-kubelet does. It renews its Lease in kube-node-lease every 10 s and re-reports node status.
+after min(grace period, preStop sleep + a modelled ~1 s shutdown) and removes the pod with grace 0,
+as the real kubelet does. It renews its Lease in kube-node-lease every 10 s and re-reports node status.
 
 What the kubelet decides next is read from the pod's status (pure functions below), so a kubelet
 that was stopped (`docker stop`) picks every pod up where it left off when it starts again.
@@ -135,6 +135,25 @@ def terminated_status(pod: dict, stamp: str) -> dict:
     shell = {"status": status, "spec": pod["spec"]}
     update_readiness(shell, stamp)
     return shell["status"]
+
+
+def pre_stop_seconds(pod: dict) -> float:
+    """How long the containers' preStop hooks keep them running: a `sleep` action, or `exec` of `sleep N`.
+
+    Chapters use a preStop sleep to hold pods in Terminating (serving, not ready) for a while.
+    """
+    longest = 0.0
+    for container in pod["spec"].get("containers") or []:
+        hook = (container.get("lifecycle") or {}).get("preStop") or {}
+        seconds = (hook.get("sleep") or {}).get("seconds")
+        command = (hook.get("exec") or {}).get("command") or []
+        if seconds is None and len(command) >= 2 and command[-2].endswith("sleep"):
+            seconds = command[-1]
+        try:
+            longest = max(longest, float(seconds or 0))
+        except ValueError:
+            continue  # not a plain number of seconds: the hook ends at once
+    return longest
 
 
 def node_conditions(node: dict, stamp: str, force_heartbeat: bool) -> dict | None:
@@ -377,7 +396,8 @@ class Kubelet(Controller):
             self.event(pod, "Normal", "Killing", f"Stopping container {name}")
         grace = pod["metadata"].get("deletionGracePeriodSeconds")
         grace = 30 if grace is None else grace
-        delay = min(float(grace), self.rng.uniform(0.5, 1.5)) if running else 0.0
+        shutdown = pre_stop_seconds(pod) + self.rng.uniform(0.5, 1.5)
+        delay = min(float(grace), shutdown) if running else 0.0
         self._later(delay, self._finish_termination, key)
 
     def _finish_termination(self, key) -> None:
