@@ -7,6 +7,7 @@ current-context, because chapters create, scale and delete objects.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -199,7 +200,10 @@ class WatchStream:
             self._response.release_conn()
 
     def close(self) -> None:
-        self._response.shutdown()
+        if not self._response.closed:
+            with contextlib.suppress(RuntimeError):  # raised when the connection is already back in the pool
+                self._response.shutdown()
+            self._response.close()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,241 @@
+"""Every helper against the simulator: real HTTP server, real kubernetes client, real kubectl."""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import helpers as h
+from helpers import wait
+from helpers.connect import SIM_CONTEXT, load_backend, use
+
+REPO = Path(__file__).resolve().parent.parent
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def backend(sim):
+    return use(load_backend("sim", SIM_CONTEXT, sim.kubeconfig))
+
+
+@pytest.fixture
+def box(backend):
+    """A sandbox namespace for one test, cleaned up afterwards."""
+    sandbox = h.sandbox(f"hx{next(_names)}-{int(time.time() * 1000) % 100000}")
+    yield sandbox
+    sandbox.cleanup()
+
+
+def gone(backend, kind, name, namespace=None) -> bool:
+    try:
+        backend.get(kind, name, namespace)
+    except h.ApiError as err:
+        return err.code == 404
+    return False
+
+
+def pod_names(namespace, selector="app=web"):
+    return [p["metadata"]["name"] for p in h.list_objects("pods", namespace, selector)]
+
+
+# --- connecting -------------------------------------------------------------------------------------
+
+def test_connect_reuses_the_running_simulator_and_prints_one_banner(sim, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ENDPOINTS_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kind-here"))  # auto mode finds no kind cluster
+    monkeypatch.delenv("ENDPOINTS_BACKEND", raising=False)
+    (tmp_path / "sim.json").write_text(json.dumps({"url": sim.url, "pid": os.getpid(),
+                                                   "kubeconfig": sim.kubeconfig}))
+    try:
+        backend = h.connect()
+    finally:
+        use(load_backend("sim", SIM_CONTEXT, sim.kubeconfig))
+    nodes = len(sim.cluster.store.list("nodes")[0])
+    assert capsys.readouterr().out == (f"Simulated cluster (helpers.sim) — not a real Kubernetes cluster — "
+                                       f"{backend.version}, {nodes} nodes\n")
+    assert backend.is_sim and backend.context == SIM_CONTEXT and backend.version.endswith("-sim")
+    assert backend.node_count == nodes and backend.url == sim.url
+    assert backend.core.list_namespace().items  # the typed clients work against it too
+
+
+# --- kubectl ----------------------------------------------------------------------------------------
+
+def test_kubectl_output_reads_like_a_terminal(backend, box):
+    nodes = h.kubectl("get", "nodes")
+    assert str(nodes).startswith("$ kubectl get nodes\nNAME")
+    assert "endpoints-control-plane" in nodes.stdout and "endpoints-control-plane" in nodes._repr_html_()
+    applied = h.kubectl("apply", "-n", box.name, "-f", "-", input=h.service("web"))
+    assert "service/web created" in applied.stdout
+    assert h.kubectl("get", "svc", "web", "-n", box.name, "-o", "json").json()["spec"]["selector"] == {"app": "web"}
+    with pytest.raises(h.KubectlError) as err:
+        h.kubectl("get", "pod", "nope", "-n", box.name)
+    assert "NotFound" in str(err.value) or "not found" in str(err.value)
+    assert h.kubectl("get", "pod", "nope", "-n", box.name, check=False).returncode == 1
+
+
+# --- sandbox and objects --------------------------------------------------------------------------
+
+def test_sandbox_is_fresh_labelled_and_cleaned_up(backend):
+    name = f"hx-life-{os.getpid() % 1000}"
+    first = h.sandbox(name)
+    labels = backend.get("namespaces", name)["metadata"]["labels"]
+    assert labels["app.kubernetes.io/part-of"] == "endpoints-notebooks"
+    assert labels["endpoints-notebooks/chapter"] == name
+    h.apply(h.deployment("web", replicas=1), namespace=name)
+    second = h.sandbox(name)  # a re-run: the leftover (and its deployment) is deleted first
+    assert h.list_objects("deployments", name) == []
+    assert first.name == second.name
+    with second:
+        pass
+    assert gone(backend, "namespaces", name)
+
+
+def test_sandbox_is_cleaned_up_when_a_cell_fails(sim, backend):
+    script = textwrap.dedent(f"""
+        import helpers as h
+        from helpers.connect import load_backend, use
+        use(load_backend("sim", "sim-endpoints", {sim.kubeconfig!r}))
+        ns = h.sandbox("hx-crash")
+        h.apply(h.deployment("web", replicas=1), namespace=ns.name)
+        raise RuntimeError("a failing cell")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], check=False, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "RuntimeError: a failing cell" in proc.stderr
+    assert gone(backend, "namespaces", "hx-crash")
+
+
+def test_writes_outside_sandboxes_are_refused(sim, backend):
+    with pytest.raises(h.UnsafeNamespace):
+        h.apply(h.service("x"), namespace="default")
+    with pytest.raises(h.UnsafeNamespace):
+        h.scale("coredns", 0, "kube-system")
+    with pytest.raises(h.HelperError):
+        h.sandbox("kube-system")
+    sim.cluster.store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                            "metadata": {"name": "hx-someone-elses"}})
+    with pytest.raises(h.UnsafeNamespace):
+        h.sandbox("hx-someone-elses")
+    assert not gone(backend, "namespaces", "hx-someone-elses")  # refused, not deleted
+    assert h.get("deployments", "coredns", "kube-system")["spec"]["replicas"] > 0
+
+
+def test_apply_scale_tables_and_delete(backend, box):
+    h.apply(h.deployment("web", replicas=2), h.service("web"), namespace=box.name)
+    h.wait_for_ready(box.name, "app=web", 2)
+    h.wait_for_slices(box.name, "web", endpoints=2, ready=2)
+    slices = h.slices_table(box.name, service="web")
+    assert len(slices) == 2 and slices["ready"].all() and set(slices["service"]) == {"web"}
+    assert set(slices["address"]) == set(h.pods_table(box.name)["podIP"])
+    svc = h.services_table(box.name)
+    assert list(svc["name"]) == ["web"] and svc.iloc[0]["selector"] == "app=web"
+    assert len(h.nodes_table()) == backend.node_count
+    assert h.scale("web", 3, box.name)["spec"]["replicas"] == 3
+    h.wait_for_slices(box.name, "web", endpoints=3, ready=3)
+    h.delete("deployment", "web", box.name, wait=True)
+    assert gone(backend, "deployments", "web", box.name)
+    # YAML text works too, and apply is idempotent (server-side apply)
+    doc = "apiVersion: v1\nkind: Service\nmetadata: {name: other}\nspec:\n  selector: {app: other}\n" \
+          "  ports: [{port: 80}]\n"
+    assert h.apply(doc, namespace=box.name)[0]["metadata"]["name"] == "other"
+    assert h.apply(doc, namespace=box.name)[0]["spec"]["ports"][0]["port"] == 80
+
+
+def test_endpoints_table_lists_v1_endpoints(backend, box):
+    h.apply(h.deployment("web", replicas=2), h.service("web"), namespace=box.name)
+    h.wait_for("endpoints", lambda eps: sum(len(s.get("addresses") or []) for e in eps
+                                            for s in e.get("subsets") or []) == 2, namespace=box.name, timeout=20)
+    table = h.endpoints_table(box.name, "web")
+    assert list(table["ready"]) == [True, True]
+    assert set(table["ip"]) == set(h.pods_table(box.name)["podIP"])
+
+
+def test_readiness_gate_flips_endpoint_conditions(backend, box):
+    h.apply(h.deployment("web", replicas=3, readiness_gate=True), h.service("web"), namespace=box.name)
+    h.wait_for_slices(box.name, "web", endpoints=3, ready=0)
+    assert not h.pods_table(box.name)["ready"].any()
+    h.set_ready(h.list_objects("pods", box.name, "app=web"), True, box.name)
+    ready = h.wait_for_slices(box.name, "web", endpoints=3, ready=3)
+    victim = min(pod_names(box.name))
+    h.set_ready(victim, False, box.name)
+    after = h.wait_for_slices(box.name, "web", endpoints=3, ready=2)
+    diff = h.diff_slices(ready, after)
+    assert list(diff["change"]) == ["changed"] and "ready True→False" in diff.iloc[0]["detail"]
+    h.label("pods", victim, {"extra": "yes"}, box.name)
+    assert h.get("pods", victim, box.name)["metadata"]["labels"]["extra"] == "yes"
+    h.label("pods", victim, {"extra": None}, box.name)
+    assert "extra" not in h.get("pods", victim, box.name)["metadata"]["labels"]
+
+
+# --- waits ------------------------------------------------------------------------------------------
+
+def test_waits_show_progress_and_time_out_with_a_clear_message(backend, box, capsys, monkeypatch):
+    monkeypatch.setattr(wait, "PROGRESS_DELAY", 0.0)
+    h.apply(h.deployment("web", replicas=4), namespace=box.name)
+    h.wait_for_ready(box.name, "app=web", 4)
+    out = capsys.readouterr().out
+    assert "\r[" in out and "4/4 pods Ready" in out and out.endswith(" s)\n")
+    with pytest.raises(h.WaitTimeout) as err:
+        h.wait_for_ready(box.name, "app=web", 6, timeout=1)
+    message = str(err.value)
+    assert "timed out after 1 s waiting for 6 pods app=web to be Ready" in message
+    assert "4/6 pods Ready" in message and "Next step:" in message
+
+
+def _event(name, namespace):
+    return {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": {"kind": "Pod", "name": "x", "namespace": namespace},
+            "reason": "Test", "message": "filler", "type": "Normal"}
+
+
+def test_watch_resumes_with_a_relist_after_410_expired(private_sim):
+    store = private_sim.cluster.store
+    backend = load_backend("sim", SIM_CONTEXT, private_sim.kubeconfig)
+    store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hx-410"}})
+    events = wait.watch_events(backend, "events", namespace="hx-410", timeout=60)
+    assert next(events) == ("SYNC", [])
+    for i in range(10_050):  # more writes than the store's history holds: our resourceVersion is compacted
+        store.create("events", _event(f"e{i}", "hx-410"), namespace="hx-410")
+    etype, items = next(events)  # the watch from the old resourceVersion answers 410; we relist
+    assert etype == "SYNC" and len(items) == 10_050
+    store.create("events", _event("after", "hx-410"), namespace="hx-410")
+    etype, obj = next(events)  # and then watch on from the relist's resourceVersion
+    assert (etype, obj["metadata"]["name"], obj["kind"]) == ("ADDED", "after", "Event")
+    events.close()
+
+
+# --- trace and diagram ------------------------------------------------------------------------------
+
+def test_trace_records_who_did_what_and_draws_it(backend, box):
+    h.apply(h.service("web"), namespace=box.name)
+    h.wait_for_slices(box.name, "web", endpoints=0)
+    with h.Trace(namespace=box.name, duration=60) as tr:
+        h.apply(h.deployment("web", replicas=2), namespace=box.name)
+        h.wait_for_slices(box.name, "web", endpoints=2, ready=2)
+        assert tr.wait_idle(quiet=0.5, timeout=20)
+    assert not tr.running and tr.errors == []
+    frame = tr.to_frame()
+    assert list(frame["t"]) == sorted(frame["t"])
+
+    def rows(kind, **match):
+        part = frame[frame["kind"] == kind]
+        for column, value in match.items():
+            part = part[part[column].astype(str).str.startswith(value)]
+        return part
+
+    assert len(rows("User", summary="apply Deployment/web")) == 1
+    assert set(rows("ReplicaSet", type="ADDED")["actor"]) == {"Deployment controller"}
+    assert len(rows("Pod", type="ADDED", actor="ReplicaSet controller")) == 2
+    assert len(rows("Pod", summary="nodeName=", actor="scheduler")) == 2
+    assert len(rows("Pod", actor="kubelet")[lambda f: f["summary"].str.contains("ready False→True")]) == 2
+    assert len(rows("EndpointSlice", actor="EndpointSlice controller")) >= 1
+    diagram = h.sequence_diagram(tr)
+    assert {"user/kubectl", "API server", "ReplicaSet controller", "scheduler", "kubelet",
+            "EndpointSlice controller"} <= set(diagram.participants)
+    assert len(diagram.messages) <= 15
+    assert "create Pod" in diagram.mermaid() and "bind Pod to node" in diagram.dot()
