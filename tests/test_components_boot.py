@@ -1,0 +1,78 @@
+"""A fresh simulated cluster reads like a fresh kind cluster (kind-cluster.yaml) through kubectl."""
+
+import pytest
+from conftest import SPEED, kubectl
+
+from helpers.sim import start_in_process
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """A cluster no other test has touched (the shared one accumulates test namespaces)."""
+    handle = start_in_process(speed=SPEED, kubeconfig_path=tmp_path_factory.mktemp("fresh") / "kubeconfig")
+    yield handle
+    handle.stop()
+
+
+def rows(output: str) -> list[list[str]]:
+    """Table rows (header dropped) as lists of cells, one per non-empty line."""
+    return [line.split() for line in output.strip().split("\n")[1:] if line.strip()]
+
+
+def test_services_endpoints_and_slices_read_like_kind(fresh):
+    result = kubectl(fresh, "get", "services,endpoints,endpointslices", "-A")
+    blocks = result.stdout.strip().split("\n\n")
+    services, endpoints, slices = (rows(block) for block in blocks)
+    assert [row[:6] for row in services] == [
+        ["default", "service/kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP"],
+        ["kube-system", "service/kube-dns", "ClusterIP", "10.96.0.10", "<none>", "53/UDP,53/TCP,9153/TCP"]]
+    assert endpoints[0][:3] == ["default", "endpoints/kubernetes", "172.18.0.2:6443"]
+    assert endpoints[1][:2] == ["kube-system", "endpoints/kube-dns"]
+    assert endpoints[1][3:6] == ["+", "3", "more..."]  # 2 pods x 3 ports, as on kind
+    assert slices[0][:5] == ["default", "endpointslice.discovery.k8s.io/kubernetes", "IPv4", "6443", "172.18.0.2"]
+    assert slices[1][1].startswith("endpointslice.discovery.k8s.io/kube-dns-")
+    assert slices[1][2:4] == ["IPv4", "53,53,9153"]
+    assert sorted(slices[1][4].split(",")) == ["10.244.0.2", "10.244.0.3"]
+    assert "v1 Endpoints is deprecated in v1.33+" in result.stderr
+
+
+def test_nodes_have_kind_names_roles_ips_zones_and_pod_cidrs(fresh):
+    nodes = rows(kubectl(fresh, "get", "nodes", "-o", "wide", "-L", "topology.kubernetes.io/zone").stdout)
+    assert [(n[0], n[1], n[2], n[4], n[5]) for n in nodes] == [
+        ("endpoints-control-plane", "Ready", "control-plane", "v1.36.1", "172.18.0.2"),
+        ("endpoints-worker", "Ready", "<none>", "v1.36.1", "172.18.0.3"),
+        ("endpoints-worker2", "Ready", "<none>", "v1.36.1", "172.18.0.4")]
+    assert [n[-1] for n in nodes] == ["zone-a", "zone-a", "zone-b"]
+    cidrs = kubectl(fresh, "get", "nodes", "-o", "jsonpath={range .items[*]}{.spec.podCIDR} {end}").stdout.split()
+    assert cidrs == ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]
+    taints = kubectl(fresh, "get", "node", "endpoints-control-plane", "-o", "jsonpath={.spec.taints[0].key}").stdout
+    assert taints == "node-role.kubernetes.io/control-plane"
+
+
+def test_system_pods_run_where_kind_puts_them(fresh):
+    pods = rows(kubectl(fresh, "get", "pods", "-n", "kube-system", "-o", "wide").stdout)
+    by_prefix: dict[str, list[str]] = {}
+    for row in pods:
+        assert row[1:3] == ["1/1", "Running"], row
+        prefix = row[0].rsplit("-", 1)[0] if row[0].startswith(("kindnet-", "kube-proxy-")) else row[0]
+        by_prefix.setdefault(prefix, []).append(row[6])
+    all_nodes = ["endpoints-control-plane", "endpoints-worker", "endpoints-worker2"]
+    assert sorted(by_prefix["kindnet"]) == sorted(by_prefix["kube-proxy"]) == all_nodes
+    coredns = [row for row in pods if row[0].startswith("coredns-")]
+    assert [row[6] for row in coredns] == ["endpoints-control-plane"] * 2
+    assert sorted(row[5] for row in coredns) == ["10.244.0.2", "10.244.0.3"]
+    for component in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        assert by_prefix[f"{component}-endpoints-control-plane"] == ["endpoints-control-plane"]
+    hostnet = [row for row in pods if row[0].startswith(("kindnet-", "kube-proxy-"))]
+    assert all(row[5].startswith("172.18.0.") for row in hostnet)  # hostNetwork: the node's IP
+
+
+def test_namespaces_version_and_controller_manager_flags(fresh):
+    namespaces = [row[0] for row in rows(kubectl(fresh, "get", "namespaces").stdout)]
+    assert namespaces == ["default", "kube-node-lease", "kube-public", "kube-system", "local-path-storage"]
+    assert "Server Version: v1.36.1-sim" in kubectl(fresh, "version").stdout
+    command = kubectl(fresh, "get", "pod", "-n", "kube-system", "kube-controller-manager-endpoints-control-plane",
+                      "-o", "jsonpath={.spec.containers[0].command}").stdout
+    assert "--max-endpoints-per-slice=100" in command and "--node-monitor-grace-period=20s" in command
+    leases = rows(kubectl(fresh, "get", "leases", "-n", "kube-node-lease").stdout)
+    assert [row[0] for row in leases] == ["endpoints-control-plane", "endpoints-worker", "endpoints-worker2"]
