@@ -25,6 +25,7 @@ import copy
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
@@ -141,11 +142,24 @@ class ServicePort:
         return self.internal_policy_local or (self.external_policy_local and self.externally_accessible)
 
 
-def _is_ipv4(text: str) -> bool:
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_DOTTED_QUAD = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
+@lru_cache(maxsize=262144)
+def normalize_ipv4(text: str) -> str | None:
+    """The canonical form of an IPv4 address (like Go's ParseIP), or None if it is not one."""
+    if _DOTTED_QUAD.fullmatch(text):
+        return text  # already canonical; skips ipaddress' slower parser on the hot path
     try:
-        return ipaddress.ip_address(text.strip()).version == 4
+        ip = ipaddress.ip_address(text.strip())
     except ValueError:
-        return False
+        return None
+    return str(ip) if ip.version == 4 else None
+
+
+def _is_ipv4(text: str) -> bool:
+    return normalize_ipv4(text) is not None
 
 
 def _externally_accessible_type(spec: dict) -> bool:
@@ -252,7 +266,8 @@ def slice_owner(slice_: dict) -> tuple[str, str] | None:
 
 def _endpoint_from_slice(ep: dict, port: int, node_name: str, gates: dict) -> Endpoint | None:
     addresses = ep.get("addresses") or []
-    if not addresses or not _is_ipv4(addresses[0]):
+    ip = normalize_ipv4(addresses[0]) if addresses else None
+    if ip is None:
         return None
     cond = ep.get("conditions") or {}
     hints = ep.get("hints") or {}
@@ -261,7 +276,7 @@ def _endpoint_from_slice(ep: dict, port: int, node_name: str, gates: dict) -> En
         node_hints = frozenset(h["name"] for h in hints.get("forNodes") or [])
     ep_node = ep.get("nodeName") or ""
     return Endpoint(
-        ip=str(ipaddress.ip_address(addresses[0].strip())),
+        ip=ip,
         port=port,
         ready=cond.get("ready") is not False,
         serving=cond.get("serving") is not False,
