@@ -20,8 +20,11 @@ from helpers.sim.controllers.endpointslice import EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
 from helpers.sim.controllers.kubelet import Kubelet, running_status, sandbox_status, update_readiness
+from helpers.sim.controllers.kubeproxy import KubeProxy
 from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 from helpers.sim.controllers.namespace import NamespaceController
+from helpers.sim.controllers.nodelifecycle import NodeLifecycleController
+from helpers.sim.controllers.podgc import PodGCController
 from helpers.sim.controllers.podutil import micro_time, rfc3339
 from helpers.sim.controllers.recorder import EventRecorder
 from helpers.sim.controllers.scheduler import Scheduler
@@ -66,11 +69,13 @@ class Cluster:
         self._boot()
         self.endpointslice_controller = EndpointSliceController(self)
         self.endpointslice_controller.set_missing_node_behavior(missing_node_behavior)
-        self.kube_proxies = {}
-        self.components = [*self.kubelets.values(), Scheduler(self), ReplicaSetController(self),
-                           DeploymentController(self), DaemonSetController(self), GarbageCollector(self),
-                           NamespaceController(self), self.endpointslice_controller, EndpointsController(self),
-                           EndpointSliceMirroringController(self)]
+        self.kube_proxies = ({name: KubeProxy(self, name) for name in self.kubelets}
+                             if config.kube_proxy_mode != "none" else {})
+        self.components = [*self.kubelets.values(), *self.kube_proxies.values(), Scheduler(self),
+                           ReplicaSetController(self), DeploymentController(self), DaemonSetController(self),
+                           GarbageCollector(self), NamespaceController(self), self.endpointslice_controller,
+                           EndpointsController(self), EndpointSliceMirroringController(self),
+                           NodeLifecycleController(self), PodGCController(self)]
         self.informer.start()
         for component in self.components:
             component.start()
@@ -117,6 +122,8 @@ class Cluster:
     def proxy_rules(self, node: str, fmt: str) -> str:
         """The node's kube-proxy rules (iptables-save or nft list ruleset text)."""
         self._kubelet(node)
+        if node not in self.kube_proxies:
+            raise ValueError(f"kube-proxy does not run in this cluster (kubeProxyMode: {self.config.kube_proxy_mode})")
         return self.on_reactor(self.kube_proxies[node].rules, fmt)
 
     # -- nodes ------------------------------------------------------------------------------------
@@ -124,12 +131,26 @@ class Cluster:
         return list(self.kubelets)
 
     def stop_node(self, name: str) -> None:
-        """Like `docker stop <node>`: its kubelet (and kube-proxy) stop working."""
-        self.on_reactor(self._kubelet(name).stop)
+        """Like `docker stop <node>`: its kubelet and kube-proxy stop; the rules they programmed stay."""
+        self.on_reactor(self._stop_node, self._kubelet(name))
 
     def start_node(self, name: str) -> None:
-        """Like `docker start <node>`: the kubelet resumes, renews its lease and reports Ready."""
-        self.on_reactor(self._kubelet(name).resume)
+        """Like `docker start <node>`: the kubelet resumes, renews its lease and reports Ready; a new
+        kube-proxy process starts with a full sync."""
+        self.on_reactor(self._start_node, self._kubelet(name))
+
+    def _stop_node(self, kubelet: Kubelet) -> None:
+        if kubelet.running:
+            kubelet.stop()
+            if kubelet.node_name in self.kube_proxies:
+                self.kube_proxies[kubelet.node_name].stop()
+
+    def _start_node(self, kubelet: Kubelet) -> None:
+        if not kubelet.running:
+            kubelet.resume()
+            if kubelet.node_name in self.kube_proxies:
+                self.kube_proxies[kubelet.node_name] = KubeProxy(self, kubelet.node_name)
+                self.kube_proxies[kubelet.node_name].start()
 
     def node_running(self, name: str) -> bool:
         return self._kubelet(name).running
@@ -146,8 +167,11 @@ class Cluster:
     def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
         """pods/log content: what the pod's kubelet recorded for the container."""
         pod = self.store.get("pods", name, namespace)
-        kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
-        return kubelet.log(namespace, name, container) if kubelet else ""
+        node = pod["spec"].get("nodeName") or ""
+        if pod["metadata"].get("labels", {}).get("k8s-app") == "kube-proxy" and node in self.kube_proxies:
+            return self.on_reactor(self.kube_proxies[node].log_text)
+        kubelet = self.kubelets.get(node)
+        return self.on_reactor(kubelet.log, namespace, name, container) if kubelet else ""
 
     def shutdown(self) -> None:
         self.informer.stop()

@@ -105,7 +105,10 @@ class ControlHandler:
             fmt = _param(query, "format") or "iptables"
             if fmt not in PROXY_FORMATS:
                 raise bad_request(f"format must be one of {', '.join(PROXY_FORMATS)}, got {fmt!r}")
-            return self.cluster.proxy_rules(node, fmt)
+            try:
+                return self.cluster.proxy_rules(node, fmt)
+            except ValueError as err:
+                raise ApiError(409, "Conflict", str(err)) from None
         (self.cluster.stop_node if action == "stop" else self.cluster.start_node)(node)
         return {"node": node, "running": self.cluster.node_running(node)}
 
