@@ -1,0 +1,221 @@
+"""KPNG model: node-local states, the OpItem stream (full state and diffs), sinks, backends, costs."""
+
+import pytest
+
+from helpers.dataplane import kpng
+from helpers.dataplane.kpng import ENDPOINTS_SET, SERVICES_SET, Brain, Op
+
+
+def node(name, zone):
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}},
+            "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.9"}]}}
+
+
+NODES = [node("kind-control-plane", "zone-a"), node("kind-worker", "zone-a"), node("kind-worker2", "zone-b")]
+
+
+def service(name="web", *, itp=None, labels=None, cluster_ip="10.96.0.20", target_port="http", affinity=False):
+    spec = {"clusterIP": cluster_ip, "clusterIPs": [cluster_ip], "type": "ClusterIP",
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": target_port}]}
+    if itp:
+        spec["internalTrafficPolicy"] = itp
+    if affinity:
+        spec["sessionAffinity"] = "ClientIP"
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"namespace": "demo", "name": name, "labels": labels or {}}, "spec": spec}
+
+
+def endpoint(ip, node_name, zone, *, ready=True, terminating=False, hint=None):
+    ep = {"addresses": [ip], "nodeName": node_name, "zone": zone,
+          "conditions": {"ready": ready, "serving": ready or terminating, "terminating": terminating}}
+    if hint:
+        ep["hints"] = {"forZones": [{"name": hint}]}
+    return ep
+
+
+def eps_slice(endpoints, name="web", port=8080, labels=None):
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+            "metadata": {"namespace": "demo", "name": f"{name}-abc",
+                         "labels": {"kubernetes.io/service-name": name, **(labels or {})}},
+            "ports": [{"name": "http", "port": port, "protocol": "TCP"}], "endpoints": endpoints}
+
+
+THREE = [endpoint("10.244.0.5", "kind-control-plane", "zone-a"),
+         endpoint("10.244.1.5", "kind-worker", "zone-a"),
+         endpoint("10.244.2.5", "kind-worker2", "zone-b")]
+
+
+def endpoints_of(state):
+    return {v["IPs"]["V4"][0]: v for (s, _), v in state.items() if s == ENDPOINTS_SET}
+
+
+def test_local_state_has_the_service_and_its_endpoints_with_local_flags():
+    state = Brain([service()], [eps_slice(THREE)], NODES).local_state("kind-worker")
+    assert state[(SERVICES_SET, "demo/web")] == {
+        "Namespace": "demo", "Name": "web", "Type": "ClusterIP",
+        "IPs": {"ClusterIPs": {"V4": ["10.96.0.20"]}},
+        "Ports": [{"Name": "http", "Protocol": "TCP", "Port": 80, "TargetPortName": "http"}],
+    }
+    eps = endpoints_of(state)
+    assert sorted(eps) == ["10.244.0.5", "10.244.1.5", "10.244.2.5"]
+    assert eps["10.244.1.5"] == {"IPs": {"V4": ["10.244.1.5"]}, "Local": True,
+                                 "PortOverrides": {"http": 8080}, "Scopes": {"Internal": True}}
+    assert "Local" not in eps["10.244.2.5"]
+    paths = [p for (s, p) in state if s == ENDPOINTS_SET]
+    assert all(p.startswith("demo/web/") and int(p.rsplit("/", 1)[1], 16) >= 0 for p in paths)
+
+
+def test_internal_traffic_policy_local_sends_only_local_endpoints():
+    brain = Brain([service(itp="Local")], [eps_slice(THREE)], NODES)
+    assert list(endpoints_of(brain.local_state("kind-worker"))) == ["10.244.1.5"]
+    no_local = Brain([service(itp="Local")], [eps_slice(THREE[:1])], NODES).local_state("kind-worker2")
+    assert list(no_local) == [(SERVICES_SET, "demo/web")]  # the service alone: the backend DROPs
+
+
+def test_topology_hints_narrow_per_zone_and_are_all_or_nothing():
+    hinted = [endpoint("10.244.0.5", "kind-control-plane", "zone-a", hint="zone-a"),
+              endpoint("10.244.1.5", "kind-worker", "zone-a", hint="zone-a"),
+              endpoint("10.244.2.5", "kind-worker2", "zone-b", hint="zone-b")]
+    brain = Brain([service()], [eps_slice(hinted)], NODES)
+    assert sorted(endpoints_of(brain.local_state("kind-control-plane"))) == ["10.244.0.5", "10.244.1.5"]
+    assert sorted(endpoints_of(brain.local_state("kind-worker2"))) == ["10.244.2.5"]
+    one_unhinted = [*hinted[:2], endpoint("10.244.2.5", "kind-worker2", "zone-b")]
+    brain = Brain([service()], [eps_slice(one_unhinted)], NODES)
+    assert len(endpoints_of(brain.local_state("kind-worker2"))) == 3
+
+
+def test_not_ready_dropped_terminating_used_only_as_fallback():
+    mixed = [endpoint("10.244.0.5", "kind-control-plane", "zone-a"),
+             endpoint("10.244.1.5", "kind-worker", "zone-a", ready=False),
+             endpoint("10.244.2.5", "kind-worker2", "zone-b", ready=False, terminating=True)]
+    assert list(endpoints_of(Brain([service()], [eps_slice(mixed)], NODES).local_state("kind-worker"))) \
+        == ["10.244.0.5"]
+    only_terminating = mixed[1:]
+    assert list(endpoints_of(Brain([service()], [eps_slice(only_terminating)], NODES)
+                             .local_state("kind-worker"))) == ["10.244.2.5"]
+
+
+def test_services_kube_proxy_skips_are_not_in_the_local_model():
+    skipped = [service("other", labels={"service.kubernetes.io/service-proxy-name": "cilium"}),
+               {**service("headless"), "spec": {**service()["spec"], "clusterIP": "None"}}]
+    state = Brain([service(), *skipped], [eps_slice(THREE)], NODES).local_state("kind-worker")
+    assert [p for (s, p) in state if s == SERVICES_SET] == ["demo/web"]
+
+
+def test_unknown_node_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown node 'ghost'"):
+        Brain([service()], [eps_slice(THREE)], NODES).local_state("ghost")
+
+
+def test_full_ops_stream_and_round_trip():
+    state = Brain([service(affinity=True)], [eps_slice(THREE)], NODES).local_state("kind-worker")
+    ops = kpng.full_ops(state)
+    assert [op.op for op in ops] == ["Reset", "Set", "Set", "Set", "Set", "Sync"]
+    assert (ops[1].set, ops[1].path) == (SERVICES_SET, "demo/web")
+    assert ops[1].value["ClientIP"] == {"TimeoutSeconds": 10800}
+    assert kpng.apply_ops({"stale": 1}, ops) == state
+
+
+def test_diff_when_an_endpoint_turns_not_ready():
+    before = Brain([service()], [eps_slice(THREE)], NODES)
+    gone = [THREE[0], endpoint("10.244.1.5", "kind-worker", "zone-a", ready=False), THREE[2]]
+    after = Brain([service()], [eps_slice(gone)], NODES)
+    for name in ("kind-control-plane", "kind-worker", "kind-worker2"):
+        old, new = before.local_state(name), after.local_state(name)
+        ops = kpng.diff_ops(old, new)
+        removed = next(p for (s, p), v in old.items() if s == ENDPOINTS_SET and v["IPs"]["V4"] == ["10.244.1.5"])
+        assert ops == [Op("Delete", ENDPOINTS_SET, removed), Op("Sync")]
+        assert kpng.apply_ops(old, ops) == new
+
+
+def test_diff_with_local_policy_reaches_only_the_hosting_node():
+    before = Brain([service(itp="Local")], [eps_slice(THREE)], NODES)
+    gone = [THREE[0], endpoint("10.244.1.5", "kind-worker", "zone-a", ready=False), THREE[2]]
+    after = Brain([service(itp="Local")], [eps_slice(gone)], NODES)
+    sizes = {name: len(kpng.diff_ops(before.local_state(name), after.local_state(name))) for name in before.nodes}
+    assert sizes == {"kind-control-plane": 1, "kind-worker": 2, "kind-worker2": 1}  # Sync alone = nothing
+
+
+def test_diff_of_a_target_port_change_sets_service_and_replaces_endpoints():
+    before = Brain([service()], [eps_slice(THREE)], NODES).local_state("kind-worker")
+    after = Brain([service(target_port=9090)], [eps_slice(THREE, port=9090)], NODES).local_state("kind-worker")
+    ops = kpng.diff_ops(before, after)
+    assert [(op.op, op.set) for op in ops] == [
+        ("Set", SERVICES_SET), *[("Set", ENDPOINTS_SET)] * 3, *[("Delete", ENDPOINTS_SET)] * 3, ("Sync", "")]
+    assert ops[0].value["Ports"][0]["TargetPort"] == 9090
+    assert kpng.apply_ops(before, ops) == after
+
+
+def test_sinks_full_state_and_diff():
+    brain = Brain([service()], [eps_slice(THREE)], NODES)
+    first = brain.local_state("kind-worker")
+    second = Brain([service()], [eps_slice(THREE[:2])], NODES).local_state("kind-worker")
+    full_calls, diff_calls = [], []
+    full, diff = kpng.FullStateSink(full_calls.append), kpng.DiffSink(diff_calls.append)
+    for sink in (full, diff):
+        sink.send(kpng.full_ops(first))
+        sink.send(kpng.diff_ops(first, second))
+    assert [len(call[0]["Endpoints"]) for call in full_calls] == [3, 2]
+    assert [[op.op for op in batch] for batch in diff_calls] == [["Reset", "Set", "Set", "Set", "Set"], ["Delete"]]
+    assert full.state == diff.state == second
+
+
+def test_backends_render_the_local_model():
+    entries = kpng.service_endpoints(Brain([service(affinity=True)], [eps_slice(THREE)], NODES)
+                                     .local_state("kind-worker"))
+    rows = kpng.table_backend(entries)
+    assert rows == [{"service": "demo/web", "port": "http", "frontend": "10.96.0.20:80/TCP",
+                     "endpoints": ["10.244.0.5:8080", "10.244.1.5:8080", "10.244.2.5:8080"],
+                     "local endpoints": 1, "policy": "Cluster"}]
+    assert kpng.ipvs_backend(entries) == (
+        "Prot LocalAddress:Port Scheduler Flags\n"
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+        "TCP  10.96.0.20:80 rr persistent 10800\n"
+        "  -> 10.244.0.5:8080               Masq    1      0          0\n"
+        "  -> 10.244.1.5:8080               Masq    1      0          0\n"
+        "  -> 10.244.2.5:8080               Masq    1      0          0\n"
+    )
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+
+def test_synthetic_cluster_shape():
+    cluster = kpng.synthetic_cluster(3, 250, 4, zones=2)
+    assert len(cluster["services"]) == 3 and len(cluster["nodes"]) == 4
+    per_service = [len(s["endpoints"]) for s in cluster["endpoint_slices"]]
+    assert per_service == [100, 100, 50] * 3
+    ips = [ep["addresses"][0] for s in cluster["endpoint_slices"] for ep in s["endpoints"]]
+    assert len(set(ips)) == 750
+    assert {n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in cluster["nodes"]} == {"zone-0", "zone-1"}
+
+
+def test_initial_sync_cost_counts_every_object_for_kube_proxy_and_the_local_model_for_kpng():
+    cluster = kpng.synthetic_cluster(5, 4, 3)
+    kube_proxy, kpng_row = kpng.initial_sync_cost(cluster)
+    expected = sum(kpng.wire_bytes(o) for o in cluster["services"] + cluster["endpoint_slices"])
+    assert kube_proxy["objects per node (max)"] == 10
+    assert kube_proxy["bytes per node (max)"] == expected and kube_proxy["bytes in total"] == 3 * expected
+    assert kpng_row["objects per node (max)"] == 5 + 20
+    assert kpng_row["bytes per node (max)"] < kube_proxy["bytes per node (max)"]
+
+
+def test_change_cost_one_endpoint_not_ready():
+    cluster = kpng.synthetic_cluster(5, 4, 3, internal_traffic_policy="Local")
+    changed_slice = cluster["endpoint_slices"][2]
+    ip = changed_slice["endpoints"][1]["addresses"][0]
+    after = kpng.with_endpoint_ready(cluster, ip, False)
+    kube_proxy, kpng_row = kpng.change_cost(cluster, after)
+    assert kube_proxy["nodes reached"] == 3 and kube_proxy["objects per node (max)"] == 1
+    new_slice = after["endpoint_slices"][2]
+    assert new_slice["metadata"]["resourceVersion"] == "1001"
+    assert kube_proxy["bytes per node (max)"] == kpng.wire_bytes(new_slice)
+    assert kpng_row["nodes reached"] == 1 and kpng_row["objects per node (max)"] == 1
+    path_bytes = len("bench/svc-00002/") + 16  # at most 16 hex digits
+    assert 0 < kpng_row["bytes in total"] <= path_bytes
+
+
+def test_with_endpoint_ready_unknown_ip():
+    with pytest.raises(ValueError, match="no EndpointSlice has an endpoint with address 1.2.3.4"):
+        kpng.with_endpoint_ready(kpng.synthetic_cluster(1, 1, 1), "1.2.3.4", False)
