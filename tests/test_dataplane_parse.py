@@ -14,6 +14,7 @@ from helpers.dataplane.parse import (
     comment_service_name,
     diff_iptables,
     diff_nft,
+    diff_node_rules,
     parse_iptables_save,
     parse_nft_ruleset,
     parse_rule,
@@ -120,3 +121,18 @@ def test_nft_diff():
     node.chains["masquerading"][0] = canonical_nft("mark and 0x8000 == 0 return")
     diff = diff_nft(model, node)
     assert set(diff.missing) == {"set/service-ips", "chain/masquerading"}
+
+
+def test_diff_node_rules_entry_point():
+    services, slices = overall_rules_inputs()
+    kw = {"services": services, "endpoint_slices": slices, "node": make_node(), "config": UPSTREAM_CONFIG}
+    model = render_iptables(_state(), include_hooks=True, random_fully=True).dump()
+    assert diff_node_rules(_as_node_shows_it(model.format()), **kw).identical
+    nft_text = render_nft(_state("nftables")).list_ruleset()
+    assert diff_node_rules(nft_text, fmt="nftables", **kw).identical
+    fewer = diff_node_rules(nft_text, fmt="nftables", **{**kw, "services": services[:-1]})
+    assert "set/no-endpoint-services" in fewer.extra  # the node still rejects ns6, the model lost it
+    with pytest.raises(ParseError, match="no 'ip kube-proxy' table"):
+        diff_node_rules("table inet filter {\n}\n", fmt="nftables", **kw)
+    with pytest.raises(ValueError, match="fmt must be"):
+        diff_node_rules("", fmt="ipvs", **kw)

@@ -9,7 +9,7 @@ from helpers.dataplane import parse as parsers
 from helpers.dataplane.iptables import iptables_save
 from helpers.dataplane.nftables import nft_ruleset
 from helpers.dataplane.packettrace import Trace, trace_packet
-from helpers.dataplane.parse import diff_iptables, parse_iptables_save, parse_nft_ruleset
+from helpers.dataplane.parse import diff_iptables, diff_node_rules, parse_iptables_save, parse_nft_ruleset
 from helpers.dataplane.proxy import (
     ConfigError,
     Endpoint,
@@ -32,6 +32,7 @@ __all__ = [
     "build_proxy_state",
     "default_config",
     "diff_iptables",
+    "diff_node_rules",
     "iptables_save",
     "nft_ruleset",
     "parse_iptables_save",
