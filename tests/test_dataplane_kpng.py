@@ -172,9 +172,9 @@ def test_backends_render_the_local_model():
         "Prot LocalAddress:Port Scheduler Flags\n"
         "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
         "TCP  10.96.0.20:80 rr persistent 10800\n"
-        "  -> 10.244.0.5:8080               Masq    1      0          0\n"
-        "  -> 10.244.1.5:8080               Masq    1      0          0\n"
-        "  -> 10.244.2.5:8080               Masq    1      0          0\n"
+        "  -> 10.244.0.5:8080              Masq    1      0          0\n"
+        "  -> 10.244.1.5:8080              Masq    1      0          0\n"
+        "  -> 10.244.2.5:8080              Masq    1      0          0\n"
     )
 
 
