@@ -1,0 +1,104 @@
+"""The /sim/ control interface over HTTP: info, clock, node stop/start, proxy rules, slice decisions."""
+
+import json
+import urllib.error
+import urllib.request
+
+from conftest import deployment, kubectl, wait_until
+
+
+def call(handle, method, path, body=None):
+    """(status, parsed JSON or text) for one /sim/ request."""
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    request = urllib.request.Request(handle.url + path, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, content_type, payload = response.status, response.headers["Content-Type"], response.read()
+    except urllib.error.HTTPError as err:
+        status, content_type, payload = err.code, err.headers["Content-Type"], err.read()
+    return status, json.loads(payload) if content_type.startswith("application/json") else payload.decode()
+
+
+def node_condition(handle, node, type_="Ready"):
+    obj = handle.cluster.store.get("nodes", node)
+    return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
+
+
+def lease_time(handle, node):
+    return handle.cluster.store.get("leases.coordination.k8s.io", node, "kube-node-lease")["spec"]["renewTime"]
+
+
+def test_info_describes_the_simulator_and_its_config(sim):
+    status, info = call(sim, "GET", "/sim/info")
+    assert status == 200 and info["simulator"] is True
+    assert info["kubernetesVersion"] == "v1.36.1" and info["speed"] == sim.cluster.clock.speed
+    assert [n["name"] for n in info["config"]["nodes"]] == ["endpoints-control-plane", "endpoints-worker",
+                                                             "endpoints-worker2"]
+    assert info["config"]["podSubnet"] == "10.244.0.0/16" and info["config"]["maxEndpointsPerSlice"] == 100
+
+
+def test_bad_requests_get_status_errors(sim):
+    assert call(sim, "POST", "/sim/clock/advance", b"{not json")[0] == 400
+    status, body = call(sim, "POST", "/sim/clock/advance", {"seconds": -5})
+    assert status == 400 and body["kind"] == "Status" and "non-negative" in body["message"]
+    assert call(sim, "POST", "/sim/nodes/nope/stop", {})[0] == 404
+    assert call(sim, "GET", "/sim/nodes/endpoints-worker/proxy?format=ipvs")[0] == 400
+    assert call(sim, "GET", "/sim/clock/advance")[0] == 405
+    assert call(sim, "GET", "/sim/controllers/endpointslice/decisions")[0] == 400
+    status, body = call(sim, "POST", "/sim/controllers/endpointslice/config", {"missingNodeBehavior": "x"})
+    assert status == 400 and "missingNodeBehavior" in body["message"]
+    assert call(sim, "GET", "/sim/unknown")[0] == 404
+
+
+def test_stopped_node_stops_heartbeats_goes_unknown_and_recovers_on_start(private_sim):
+    handle, worker = private_sim, "endpoints-worker2"
+    before = lease_time(handle, worker)
+    call(handle, "POST", "/sim/clock/advance", {"seconds": 15})
+    assert lease_time(handle, worker) > before  # renewed every 10 s
+    status, body = call(handle, "POST", f"/sim/nodes/{worker}/stop")
+    assert status == 200 and body == {"node": worker, "running": False}
+    frozen = lease_time(handle, worker)
+    call(handle, "POST", "/sim/clock/advance", {"seconds": 40})  # past the 20 s node-monitor-grace-period
+    assert lease_time(handle, worker) == frozen
+    assert lease_time(handle, "endpoints-worker") > frozen  # the other nodes keep renewing
+    wait_until(handle, lambda: node_condition(handle, worker)["status"] == "Unknown", what="Ready=Unknown")
+    assert "NotReady" in kubectl(handle, "get", "node", worker, "--no-headers").stdout
+    call(handle, "POST", f"/sim/nodes/{worker}/start")
+    assert lease_time(handle, worker) > frozen
+    wait_until(handle, lambda: node_condition(handle, worker)["status"] == "True", what="Ready again")
+
+
+def test_advance_moves_virtual_time(private_sim):
+    _, before = call(private_sim, "GET", "/sim/info")
+    status, body = call(private_sim, "POST", "/sim/clock/advance", {"seconds": 300})
+    assert status == 200 and body["advancedSeconds"] == 300
+    assert body["virtualTime"] >= before["virtualTime"]
+    _, after = call(private_sim, "GET", "/sim/info")
+    assert after["virtualTime"][:16] > before["virtualTime"][:16]  # at least 5 minutes later
+
+
+def test_proxy_rules_and_slice_decisions_for_a_service(sim, ns):
+    store = sim.cluster.store
+    kubectl(sim, "apply", "-n", ns, "-f", "-", input=json.dumps(deployment("web", 2)))
+    kubectl(sim, "expose", "deployment", "web", "-n", ns, "--port=80")
+    svc = store.get("services", "web", ns)
+    wait_until(sim, lambda: len([e for s in store.list("endpointslices.discovery.k8s.io", ns)[0]
+                                 for e in s.get("endpoints") or [] if e["conditions"].get("ready")]) == 2,
+               what="2 ready endpoints")
+    def rules_with_cluster_ip():
+        text = call(sim, "GET", "/sim/nodes/endpoints-worker/proxy")[1]
+        return text if svc["spec"]["clusterIP"] in text else None
+
+    rules = wait_until(sim, rules_with_cluster_ip, what="rules for the ClusterIP")
+    assert "KUBE-SERVICES" in rules
+    status, nft = call(sim, "GET", "/sim/nodes/endpoints-worker/proxy?format=nftables")
+    assert status == 200 and "table ip kube-proxy" in nft
+    status, decisions = call(sim, "GET", f"/sim/controllers/endpointslice/decisions?namespace={ns}&service=web")
+    assert status == 200 and decisions["service"] == "web" and decisions["decisions"]
+
+
+def test_missing_node_behavior_can_be_switched(private_sim):
+    status, body = call(private_sim, "POST", "/sim/controllers/endpointslice/config",
+                        {"missingNodeBehavior": "pre-1.25"})
+    assert status == 200 and body == {"missingNodeBehavior": "pre-1.25"}
+    assert call(private_sim, "GET", "/sim/info")[1]["config"]["missingNodeBehavior"] == "pre-1.25"
