@@ -231,99 +231,106 @@ def _endpoint_rules(ctx: _Ctx, spn: str, proto: str, ep: Endpoint, affinity: boo
                  f"{head}{recent} -m {proto} -p {proto} -j DNAT --to-destination {ep}"]
 
 
+@dataclass(frozen=True)
+class _Chains:
+    """The per-service chain names, which share one hash."""
+
+    svc: str
+    svl: str
+    ext: str
+    fw: str
+
+    @classmethod
+    def of(cls, spn: str, proto: str) -> _Chains:
+        return cls(*(service_chain(p, spn, proto) for p in ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")))
+
+
 def _port_rules(ctx: _Ctx, st: ServicePortState) -> PortRules:
     """One iteration of syncProxyRules' per-service-port loop."""
-    sp, cat = st.service_port, st.categorized
+    sp, plan = st.service_port, st.plan
     spn, proto = str(sp.name), sp.protocol.lower()
-    svc_chain, svl_chain = service_chain("KUBE-SVC-", spn, proto), service_chain("KUBE-SVL-", spn, proto)
-    ext_chain, fw_chain = service_chain("KUBE-EXT-", spn, proto), service_chain("KUBE-FW-", spn, proto)
-    cluster, local = cat.cluster or (), cat.local or ()
-    has_endpoints = cat.has_any
-    uses_cluster_chain = bool(cluster) and sp.uses_cluster_endpoints
-    uses_local_chain = bool(local) and sp.uses_local_endpoints
-    internal_chain, has_internal = svc_chain, has_endpoints
-    if sp.internal_policy_local:
-        internal_chain, has_internal = svl_chain, has_endpoints and bool(local)
-    external_policy_chain, has_external = svc_chain, has_endpoints
-    if sp.external_policy_local:
-        external_policy_chain, has_external = svl_chain, has_endpoints and bool(local)
-    uses_ext_chain = has_endpoints and sp.externally_accessible
-    uses_fw_chain = has_endpoints and bool(sp.load_balancer_vips) and bool(sp.load_balancer_source_ranges)
-    lb_chain = fw_chain if uses_fw_chain else ext_chain
-
-    if not has_endpoints:
-        int_target = ext_target = "REJECT"
-        int_comment = ext_comment = comment(f"{spn} has no endpoints")
-    else:
-        int_target = ext_target = "DROP"
-        int_comment = ext_comment = comment(f"{spn} has no local endpoints")
+    names = _Chains.of(spn, proto)
+    uses_fw = plan.has_endpoints and bool(sp.load_balancer_vips) and bool(sp.load_balancer_source_ranges)
     out = PortRules(st)
-    match = f"-m {proto} -p {proto}"
-    dport = f"--dport {sp.port}"
+    out.nat_shared, out.filter_rules = _entry_rules(ctx, st, names, uses_fw)
+    out.chains, out.chain_rules = _service_chains(ctx, st, names, uses_fw)
+    return out
 
-    if has_internal:
-        out.nat_shared.append(f"-A {KUBE_SERVICES} {comment(f'{spn} cluster IP')} {match} -d {sp.cluster_ip} "
-                              f"{dport} -j {internal_chain}")
+
+def _entry_rules(ctx: _Ctx, st: ServicePortState, names: _Chains, uses_fw: bool) -> tuple[list, list]:
+    """Rules in the shared chains: nat KUBE-SERVICES/KUBE-NODEPORTS and the filter table."""
+    sp, plan = st.service_port, st.plan
+    spn, proto = str(sp.name), sp.protocol.lower()
+    nat, filt = [], []
+    match, dport = f"-m {proto} -p {proto}", f"--dport {sp.port}"
+    verdict = plan.no_endpoints_verdict
+    why = comment(f"{spn} has no endpoints" if not plan.has_endpoints else f"{spn} has no local endpoints")
+    internal = names.svl if plan.internal_local else names.svc
+    if plan.has_internal:
+        nat.append(f"-A {KUBE_SERVICES} {comment(f'{spn} cluster IP')} {match} -d {sp.cluster_ip} {dport} "
+                   f"-j {internal}")
     else:
-        out.filter_rules.append(f"-A {KUBE_SERVICES} {int_comment} {match} -d {sp.cluster_ip} {dport} "
-                                f"-j {int_target}")
+        filt.append(f"-A {KUBE_SERVICES} {why} {match} -d {sp.cluster_ip} {dport} -j {verdict}")
     for ip in sp.external_ips:
-        if has_endpoints:
-            out.nat_shared.append(f"-A {KUBE_SERVICES} {comment(f'{spn} external IP')} {match} -d {ip} {dport} "
-                                  f"-j {ext_chain}")
-        if not has_external:
-            out.filter_rules.append(f"-A {KUBE_EXTERNAL_SERVICES} {ext_comment} {match} -d {ip} {dport} "
-                                    f"-j {ext_target}")
+        if plan.has_endpoints:
+            nat.append(f"-A {KUBE_SERVICES} {comment(f'{spn} external IP')} {match} -d {ip} {dport} -j {names.ext}")
+        if not plan.has_external:
+            filt.append(f"-A {KUBE_EXTERNAL_SERVICES} {why} {match} -d {ip} {dport} -j {verdict}")
     for ip in sp.load_balancer_vips:
-        if has_endpoints:
-            out.nat_shared.append(f"-A {KUBE_SERVICES} {comment(f'{spn} loadbalancer IP')} {match} -d {ip} "
-                                  f"{dport} -j {lb_chain}")
-        if uses_fw_chain:
-            out.filter_rules.append(f"-A {KUBE_PROXY_FIREWALL} {comment(f'{spn} traffic not accepted by {fw_chain}')}"
-                                    f" {match} -d {ip} {dport} -j DROP")
-    if not has_external:
-        out.filter_rules += [f"-A {KUBE_EXTERNAL_SERVICES} {ext_comment} {match} -d {ip} {dport} -j {ext_target}"
-                             for ip in sp.load_balancer_vips]
+        if plan.has_endpoints:
+            nat.append(f"-A {KUBE_SERVICES} {comment(f'{spn} loadbalancer IP')} {match} -d {ip} {dport} "
+                       f"-j {names.fw if uses_fw else names.ext}")
+        if uses_fw:
+            filt.append(f"-A {KUBE_PROXY_FIREWALL} {comment(f'{spn} traffic not accepted by {names.fw}')} {match} "
+                        f"-d {ip} {dport} -j DROP")
+    if not plan.has_external:
+        filt += [f"-A {KUBE_EXTERNAL_SERVICES} {why} {match} -d {ip} {dport} -j {verdict}"
+                 for ip in sp.load_balancer_vips]
     if sp.node_port:
-        if has_endpoints:
+        if plan.has_endpoints:
             if ctx.localhost_nodeports and ctx.nfacct:
-                out.nat_shared.append(f"-A {KUBE_NODEPORTS} {comment(spn)} {match} -d 127.0.0.0/8 "
-                                      f"--dport {sp.node_port} -m nfacct --nfacct-name "
-                                      f"{NFACCT_LOCALHOST_NODEPORTS} -j {ext_chain}")
-            out.nat_shared.append(f"-A {KUBE_NODEPORTS} {comment(spn)} {match} --dport {sp.node_port} "
-                                  f"-j {ext_chain}")
-        if not has_external:
-            out.filter_rules.append(f"-A {KUBE_EXTERNAL_SERVICES} {ext_comment} -m addrtype --dst-type LOCAL "
-                                    f"{match} --dport {sp.node_port} -j {ext_target}")
+                nat.append(f"-A {KUBE_NODEPORTS} {comment(spn)} {match} -d 127.0.0.0/8 --dport {sp.node_port} "
+                           f"-m nfacct --nfacct-name {NFACCT_LOCALHOST_NODEPORTS} -j {names.ext}")
+            nat.append(f"-A {KUBE_NODEPORTS} {comment(spn)} {match} --dport {sp.node_port} -j {names.ext}")
+        if not plan.has_external:
+            filt.append(f"-A {KUBE_EXTERNAL_SERVICES} {why} -m addrtype --dst-type LOCAL {match} "
+                        f"--dport {sp.node_port} -j {verdict}")
     if sp.health_check_node_port:
-        out.filter_rules.append(f"-A {KUBE_NODEPORTS} {comment(f'{spn} health check node port')} -m tcp -p tcp "
-                                f"--dport {sp.health_check_node_port} -j ACCEPT")
+        filt.append(f"-A {KUBE_NODEPORTS} {comment(f'{spn} health check node port')} -m tcp -p tcp "
+                    f"--dport {sp.health_check_node_port} -j ACCEPT")
+    return nat, filt
 
-    rules = out.chain_rules
-    if has_internal:
-        args = f"{comment(f'{spn} cluster IP')} {match} -d {sp.cluster_ip} {dport}"
+
+def _service_chains(ctx: _Ctx, st: ServicePortState, names: _Chains, uses_fw: bool) -> tuple[list, list]:
+    """The per-service chains (EXT, FW, SVC, SVL, SEP) and their rules: what a partial sync may skip."""
+    sp, plan, cat = st.service_port, st.plan, st.categorized
+    spn, proto = str(sp.name), sp.protocol.lower()
+    chains, rules = [], []
+    if plan.has_internal:
+        internal = names.svl if plan.internal_local else names.svc
+        args = f"{comment(f'{spn} cluster IP')} -m {proto} -p {proto} -d {sp.cluster_ip} --dport {sp.port}"
         if ctx.masquerade_all:
-            rules.append(f"-A {internal_chain} {args} -j {KUBE_MARK_MASQ}")
+            rules.append(f"-A {internal} {args} -j {KUBE_MARK_MASQ}")
         elif ctx.proto_detector is not None:
-            rules.append(f"-A {internal_chain} {args} {_if_local(ctx.proto_detector, True)} -j {KUBE_MARK_MASQ}")
-    if uses_ext_chain:
-        out.chains.append(ext_chain)
-        rules += _external_chain_rules(ctx, spn, sp.external_policy_local, ext_chain, svc_chain,
-                                       external_policy_chain if has_external else None)
-    if uses_fw_chain:
-        out.chains.append(fw_chain)
-        rules += _firewall_rules(ctx, spn, sp, fw_chain, ext_chain)
-    if uses_cluster_chain:
-        out.chains.append(svc_chain)
-        rules += _service_to_endpoint_rules(ctx, spn, proto, svc_chain, cluster, sp.session_affinity_timeout)
-    if uses_local_chain:
-        out.chains.append(svl_chain)
-        rules += _service_to_endpoint_rules(ctx, spn, proto, svl_chain, local, sp.session_affinity_timeout)
+            rules.append(f"-A {internal} {args} {_if_local(ctx.proto_detector, True)} -j {KUBE_MARK_MASQ}")
+    if plan.uses_external_chain:
+        chains.append(names.ext)
+        policy = (names.svl if plan.external_local else names.svc) if plan.has_external else None
+        rules += _external_chain_rules(ctx, spn, plan.external_local, names.ext, names.svc, policy)
+    if uses_fw:
+        chains.append(names.fw)
+        rules += _firewall_rules(ctx, spn, sp, names.fw, names.ext)
+    if plan.uses_cluster_chain:
+        chains.append(names.svc)
+        rules += _service_to_endpoint_rules(ctx, spn, proto, names.svc, cat.cluster, sp.session_affinity_timeout)
+    if plan.uses_local_chain:
+        chains.append(names.svl)
+        rules += _service_to_endpoint_rules(ctx, spn, proto, names.svl, cat.local, sp.session_affinity_timeout)
     for ep in cat.all_reachable:
         sep, sep_rules = _endpoint_rules(ctx, spn, proto, ep, sp.session_affinity_timeout is not None)
-        out.chains.append(sep)
+        chains.append(sep)
         rules += sep_rules
-    return out
+    return chains, rules
 
 
 def _external_chain_rules(ctx: _Ctx, spn: str, etp_local: bool, ext: str, svc: str, policy: str | None) -> list:

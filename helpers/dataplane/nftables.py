@@ -289,11 +289,9 @@ def _if_local(det: LocalDetector, negate: bool) -> str:
     return f'iifname {op}"{name}"'
 
 
-def _lb_rules(port: NFTPortRules, svc_chain: str, endpoints, names) -> list[str]:
+def _lb_rules(affinity: bool, endpoints, names: dict) -> list[str]:
     """writeServiceToEndpointRules: affinity lookups, then one numgen vmap."""
-    rules = []
-    if port.state.service_port.session_affinity_timeout is not None:
-        rules += [f"ip saddr @affinity-{names[str(ep)]} goto endpoint-{names[str(ep)]}" for ep in endpoints]
+    rules = [f"ip saddr @affinity-{names[str(ep)]} goto endpoint-{names[str(ep)]}" for ep in endpoints] if affinity else []
     entries = " , ".join(f"{i} : goto endpoint-{names[str(ep)]}" for i, ep in enumerate(endpoints))
     rules.append(f"numgen random mod {len(endpoints)} vmap {{ {entries} }}")
     return rules
@@ -301,100 +299,97 @@ def _lb_rules(port: NFTPortRules, svc_chain: str, endpoints, names) -> list[str]
 
 def _port_rules(st: ServicePortState, detector: LocalDetector | None, masquerade_all: bool,
                 node_ip: str | None) -> NFTPortRules:
+    """One iteration of the nftables proxier's per-service-port loop."""
     sp, cat = st.service_port, st.categorized
     n = sp.name
-    proto, spn = sp.protocol.lower(), str(n)
+    proto = sp.protocol.lower()
     base = chain_base(n.namespace, n.name, proto, n.port)
-    svc, local, ext, fw = (f"{p}-{base}" for p in ("service", "local", "external", "firewall"))
-    cluster, local_eps = cat.cluster or (), cat.local or ()
-    has_endpoints = cat.has_any
-    uses_cluster, uses_local = bool(cluster) and sp.uses_cluster_endpoints, bool(local_eps) and sp.uses_local_endpoints
-    internal, has_internal = svc, has_endpoints
-    if sp.internal_policy_local:
-        internal, has_internal = local, has_endpoints and bool(local_eps)
-    ext_policy, has_external = svc, has_endpoints
-    if sp.external_policy_local:
-        ext_policy, has_external = local, has_endpoints and bool(local_eps)
-    uses_ext = has_endpoints and sp.externally_accessible
+    names = {p: f"{p}-{base}" for p in ("service", "local", "external", "firewall")}
+    endpoint_names = {str(ep): endpoint_chain_base(n.namespace, n.name, proto, n.port, ep.ip, ep.port)
+                      for ep in cat.all_reachable}
     uses_fw = bool(sp.load_balancer_vips) and bool(sp.load_balancer_source_ranges)
-    names = {str(ep): endpoint_chain_base(n.namespace, n.name, proto, n.port, ep.ip, ep.port)
-             for ep in cat.all_reachable}
-    if not has_endpoints:
-        int_verdict = ext_verdict = "goto reject-chain"
-    else:
-        int_verdict = ext_verdict = "drop"
-    port = NFTPortRules(st)
-    els = port.elements
-    key = (sp.cluster_ip, proto, str(sp.port))
-    els.append(Element("cluster-ips", (sp.cluster_ip,)))
-    if has_internal:
-        els.append(Element("service-ips", key, f"goto {internal}"))
-    else:
-        els.append(Element("no-endpoint-services", key, int_verdict, spn))
-    for ip in sp.external_ips:
-        if has_endpoints:
-            els.append(Element("service-ips", (ip, proto, str(sp.port)), f"goto {ext}"))
-        if not has_external:
-            els.append(Element("no-endpoint-services", (ip, proto, str(sp.port)), ext_verdict, spn))
-    for ip in sp.load_balancer_vips:
-        if has_endpoints:
-            els.append(Element("service-ips", (ip, proto, str(sp.port)), f"goto {ext}"))
-        if uses_fw:
-            els.append(Element("firewall-ips", (ip, proto, str(sp.port)), f"goto {fw}"))
-    if not has_external:
-        els += [Element("no-endpoint-services", (ip, proto, str(sp.port)), ext_verdict, spn)
-                for ip in sp.load_balancer_vips]
-    if sp.node_port:
-        if has_endpoints:
-            els.append(Element("service-nodeports", (proto, str(sp.node_port)), f"goto {ext}"))
-        if not has_external:
-            els.append(Element("no-endpoint-nodeports", (proto, str(sp.node_port)), ext_verdict, spn))
+    port = NFTPortRules(st, elements=_elements(st, names, uses_fw))
+    port.chains = _service_chains(st, names, endpoint_names, uses_fw, detector, masquerade_all, node_ip)
+    if sp.session_affinity_timeout is not None:
+        port.affinity_sets = [(f"affinity-{endpoint_names[str(ep)]}", sp.session_affinity_timeout)
+                              for ep in cat.all_reachable]
+    return port
 
-    chains = {}
-    if uses_cluster:
-        chains[svc] = Chain(svc)
-    if uses_local:
-        chains[local] = Chain(local)
-    if uses_ext:
-        chains[ext] = Chain(ext)
-    if uses_fw:
-        chains[fw] = Chain(fw)
-    if has_internal:
+
+def _elements(st: ServicePortState, names: dict, uses_fw: bool) -> list[Element]:
+    """The port's entries in the shared sets and verdict maps."""
+    sp, plan = st.service_port, st.plan
+    proto, spn, port = sp.protocol.lower(), str(sp.name), str(sp.port)
+    verdict = "goto reject-chain" if not plan.has_endpoints else "drop"
+    internal = names["local"] if plan.internal_local else names["service"]
+    els = [Element("cluster-ips", (sp.cluster_ip,))]
+    if plan.has_internal:
+        els.append(Element("service-ips", (sp.cluster_ip, proto, port), f"goto {internal}"))
+    else:
+        els.append(Element("no-endpoint-services", (sp.cluster_ip, proto, port), verdict, spn))
+    for ip in sp.external_ips:
+        if plan.has_endpoints:
+            els.append(Element("service-ips", (ip, proto, port), f"goto {names['external']}"))
+        if not plan.has_external:
+            els.append(Element("no-endpoint-services", (ip, proto, port), verdict, spn))
+    for ip in sp.load_balancer_vips:
+        if plan.has_endpoints:
+            els.append(Element("service-ips", (ip, proto, port), f"goto {names['external']}"))
+        if uses_fw:
+            els.append(Element("firewall-ips", (ip, proto, port), f"goto {names['firewall']}"))
+    if not plan.has_external:
+        els += [Element("no-endpoint-services", (ip, proto, port), verdict, spn) for ip in sp.load_balancer_vips]
+    if sp.node_port:
+        if plan.has_endpoints:
+            els.append(Element("service-nodeports", (proto, str(sp.node_port)), f"goto {names['external']}"))
+        if not plan.has_external:
+            els.append(Element("no-endpoint-nodeports", (proto, str(sp.node_port)), verdict, spn))
+    return els
+
+
+def _service_chains(st: ServicePortState, names: dict, endpoint_names: dict, uses_fw: bool,
+                    detector: LocalDetector | None, masquerade_all: bool, node_ip: str | None) -> list[Chain]:
+    """The per-service chains (service, local, external, firewall, endpoint) and their rules."""
+    sp, plan, cat = st.service_port, st.plan, st.categorized
+    svc, local, ext, fw = names["service"], names["local"], names["external"], names["firewall"]
+    wanted = ((svc, plan.uses_cluster_chain), (local, plan.uses_local_chain), (ext, plan.uses_external_chain),
+              (fw, uses_fw))
+    chains = {name: Chain(name) for name, used in wanted if used}
+    if plan.has_internal:
+        internal = chains[local if plan.internal_local else svc]
         if masquerade_all:
-            chains[internal].rules.append(f"ip daddr {sp.cluster_ip} jump {MARK_MASQ}")
+            internal.rules.append(f"ip daddr {sp.cluster_ip} jump {MARK_MASQ}")
         elif detector is not None:
-            chains[internal].rules.append(f"ip daddr {sp.cluster_ip} {_if_local(detector, True)} jump {MARK_MASQ}")
-    if uses_ext:
+            internal.rules.append(f"ip daddr {sp.cluster_ip} {_if_local(detector, True)} jump {MARK_MASQ}")
+    if plan.uses_external_chain:
         rules = chains[ext].rules
-        if not sp.external_policy_local:
+        if not plan.external_local:
             rules.append(f"jump {MARK_MASQ}")
         else:
             if detector is not None:
                 rules.append(f'{_if_local(detector, False)} goto {svc} comment "short-circuit pod traffic"')
             rules += [f'fib saddr type local jump {MARK_MASQ} comment "masquerade local traffic"',
                       f'fib saddr type local goto {svc} comment "short-circuit local traffic"']
-        if has_external:
-            rules.append(f"goto {ext_policy}")
+        if plan.has_external:
+            rules.append(f"goto {local if plan.external_local else svc}")
     if uses_fw:
         sources = list(sp.load_balancer_source_ranges)
         if node_ip and any(ipaddress.ip_address(node_ip) in ipaddress.ip_network(c, strict=False) for c in sources):
             sources += list(sp.load_balancer_vips)
         chains[fw].rules.append(f"ip saddr != {{ {' , '.join(sources)} }} drop")
-    affinity = sp.session_affinity_timeout
-    if affinity is not None:
-        port.affinity_sets = [(f"affinity-{names[str(ep)]}", affinity) for ep in cat.all_reachable]
-    if uses_cluster:
-        chains[svc].rules += _lb_rules(port, svc, cluster, names)
-    if uses_local:
-        chains[local].rules += _lb_rules(port, local, local_eps, names)
+    affinity = sp.session_affinity_timeout is not None
+    if plan.uses_cluster_chain:
+        chains[svc].rules += _lb_rules(affinity, cat.cluster, endpoint_names)
+    if plan.uses_local_chain:
+        chains[local].rules += _lb_rules(affinity, cat.local, endpoint_names)
     for ep in cat.all_reachable:
-        ep_chain = Chain(f"endpoint-{names[str(ep)]}", [f"ip saddr {ep.ip} jump {MARK_MASQ}"])
-        if affinity is not None:
-            ep_chain.rules.append(f"update @affinity-{names[str(ep)]} {{ ip saddr }}")
-        ep_chain.rules.append(f"meta l4proto {proto} dnat to {ep}")
+        name = endpoint_names[str(ep)]
+        ep_chain = Chain(f"endpoint-{name}", [f"ip saddr {ep.ip} jump {MARK_MASQ}"])
+        if affinity:
+            ep_chain.rules.append(f"update @affinity-{name} {{ ip saddr }}")
+        ep_chain.rules.append(f"meta l4proto {sp.protocol.lower()} dnat to {ep}")
         chains[ep_chain.name] = ep_chain
-    port.chains = list(chains.values())
-    return port
+    return list(chains.values())
 
 
 def _nodeport_ips(state: ProxyState) -> list[str] | None:

@@ -483,6 +483,48 @@ class ServicePortState:
     def key(self) -> str:
         return str(self.service_port.name)
 
+    @property
+    def plan(self) -> TrafficPlan:
+        return traffic_plan(self.service_port, self.categorized)
+
+
+@dataclass(frozen=True)
+class TrafficPlan:
+    """Which policy chains a service port needs on this node; shared by every backend.
+
+    Mirrors the variables at the top of syncProxyRules' per-service loop (iptables and
+    nftables proxiers alike): internal (ClusterIP) traffic goes to the local-policy chain when
+    iTP=Local, external traffic when eTP=Local; without usable endpoints the filter verdict is
+    REJECT (none anywhere) or DROP (none on this node).
+    """
+
+    has_endpoints: bool
+    has_internal: bool
+    has_external: bool
+    internal_local: bool
+    external_local: bool
+    uses_cluster_chain: bool
+    uses_local_chain: bool
+    uses_external_chain: bool
+
+    @property
+    def no_endpoints_verdict(self) -> str:
+        return "REJECT" if not self.has_endpoints else "DROP"
+
+
+def traffic_plan(sp: ServicePort, cat: Categorized) -> TrafficPlan:
+    has_local = bool(cat.local)
+    return TrafficPlan(
+        has_endpoints=cat.has_any,
+        has_internal=cat.has_any and (has_local or not sp.internal_policy_local),
+        has_external=cat.has_any and (has_local or not sp.external_policy_local),
+        internal_local=sp.internal_policy_local,
+        external_local=sp.external_policy_local,
+        uses_cluster_chain=bool(cat.cluster) and sp.uses_cluster_endpoints,
+        uses_local_chain=has_local and sp.uses_local_endpoints,
+        uses_external_chain=cat.has_any and sp.externally_accessible,
+    )
+
 
 @dataclass(frozen=True)
 class ProxyState:
