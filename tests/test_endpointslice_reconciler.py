@@ -183,6 +183,22 @@ def test_s7_worse_allocation_prefers_creating():
     assert (result.desired_slices, result.actual_slices) == (3, 4)
 
 
+def test_explanations_and_placements_say_why():
+    svc = service()
+    pods = [pod(i) for i in range(300)]
+    slice1 = pod_slice(svc, [pods[i] for i in range(1, 300, 4)][:74], "slice1")
+    slice2 = pod_slice(svc, [pods[i] for i in range(3, 300, 4)][:74], "slice2")
+    result = run(svc, pods, [slice1, slice2])
+    assert sorted(result.explanations) == [
+        ("slice foo-<new 1> created (100 endpoints): 100 new endpoints: 152 endpoints were left to place, "
+        "at least a full slice"),
+        ("slice foo-<new 2> created (52 endpoints): 52 new endpoints: no unchanged slice had room for all 52 "
+        "remaining endpoints (they are never split)"),
+    ]
+    assert len(result.placements) == 152
+    assert {p.split(": ")[1] for p in result.placements.values()} == {"new slice"}
+
+
 def test_s8_target_port_change_recycles_creates_into_updates():
     svc = service()
     pods = [pod(i) for i in range(250)]

@@ -97,11 +97,6 @@ class _Log:
     def note(self, slice_: dict, text: str) -> None:
         self.notes.setdefault(id(slice_), []).append(text)
 
-    def moved(self, old: dict, new: dict) -> None:
-        """Carry notes over when a slice is replaced by its modified copy."""
-        if id(old) in self.notes and old is not new:
-            self.notes.setdefault(id(new), [])[:0] = self.notes.pop(id(old))
-
     def place(self, endpoints: list[dict], slice_: dict, reason: str) -> None:
         for ep in endpoints:
             self.placements.append(((ep.get("targetRef") or {}).get("name") or ep["addresses"][0], slice_, reason))
@@ -179,7 +174,7 @@ def _change_kind(new: dict, old: dict) -> str:
 
 
 def _count(n: int, what: str) -> str:
-    return f"{n} {what}" if n == 1 else f"{n} {what.replace('endpoint ', 'endpoints ', 1)}"
+    return f"{n} {what}" if n == 1 else f"{n} {what.replace('endpoint', 'endpoints', 1)}"
 
 
 # --- slices ---------------------------------------------------------------------------------------
@@ -233,7 +228,11 @@ def _slice_to_fill(candidates: list[dict], n: int, max_eps: int) -> dict | None:
 
 
 def _reconcile_group(service, existing, desired, ports, address_type, max_eps, log) -> tuple:
-    """Creates, updates, deletes, added, removed for one (family, port set) group (reconcileByPortMapping)."""
+    """Plan one (family, port set) group (upstream reconcileByPortMapping).
+
+    Returns (creates, updates, deletes, unchanged, added, removed); `desired` (endpoint key ->
+    endpoint) is consumed.
+    """
     labels = service_slice_labels(service, CONTROLLER_NAME)
     svc_labels = non_reserved(labels)
     to_update: dict[str, dict] = {}
@@ -293,17 +292,19 @@ def _reconcile_group(service, existing, desired, ports, address_type, max_eps, l
         target = None
         if len(remaining) < max_eps and unchanged:
             target = _slice_to_fill(list(unchanged.values()), len(remaining), max_eps)
-        take = [remaining.popleft() for _ in range(min(len(remaining), max_eps - len((target or {}).get("endpoints") or ())))]
+        left = len(remaining)
+        take = [remaining.popleft() for _ in range(min(left, max_eps - len((target or {}).get("endpoints") or ())))]
         if target is None:
             new = new_endpoint_slice(service, ports, address_type)
             new["endpoints"] = take
             creates.append(new)
-            why = (
-                f"{len(take)} new endpoints did not fit into one unchanged slice"
-                if unchanged
-                else f"{len(take)} new endpoints and no existing slice with room"
-            )
-            log.note(new, why)
+            if left >= max_eps:
+                why = f"{left} endpoints were left to place, at least a full slice"
+            elif unchanged:
+                why = f"no unchanged slice had room for all {left} remaining endpoints (they are never split)"
+            else:
+                why = f"{left} endpoints were left to place and no existing slice could take them"
+            log.note(new, f"{_count(len(take), 'new endpoint')}: {why}")
             log.place(take, new, "new slice")
         else:
             new = _with(target, endpoints=[dict(ep) for ep in target["endpoints"]] + take)
@@ -493,11 +494,8 @@ def _render(result: Result, log: _Log) -> None:
             detail = f" ({size} endpoints)" if verb != "deleted" else ""
             result.explanations.append(f"slice {name(s)} {verb}{detail}: {notes}")
     result.explanations.extend(log.lines)
-    result.placements = {pod: f"{name(s)}: {why}" for pod, s, why in log.placements if id(s) in _alive(result)}
-
-
-def _alive(result: Result) -> set[int]:
-    return {id(s) for s in result.creates + result.updates}
+    written = {id(s) for s in result.creates + result.updates}
+    result.placements = {pod: f"{name(s)}: {why}" for pod, s, why in log.placements if id(s) in written}
 
 
 def reconcile(
@@ -603,6 +601,11 @@ class EndpointSliceController(ControllerShell):
                 self.enqueue((namespace, name), delay=self.batch_period)
         elif resource == SLICES:
             self._on_slice(event_type, obj, old)
+        elif resource == "nodes":
+            # Node zones and CPU only matter to topology hints (upstream checkNodeTopologyDistribution).
+            for svc in self.list("services"):
+                if topology.hints_annotation_enabled(svc):
+                    self.enqueue(_key(svc))
 
     def _on_slice(self, event_type, obj, old):
         labels = obj["metadata"].get("labels") or {}
