@@ -61,14 +61,35 @@ def _write_label(row) -> tuple[str, str]:
     return f"{verb} {kind}", row.name or ""
 
 
+def commit_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the order the API server committed them.
+
+    Watchers of different kinds receive events in separate threads, so receive times can disagree
+    with the commit order by a few milliseconds; resourceVersions (one counter per cluster, in
+    practice) do not. A user action without one goes after everything received before it.
+    """
+    rows = frame.sort_values("t", kind="stable").reset_index(drop=True)
+    rv = pd.to_numeric(rows["rv"], errors="coerce")
+    seen = rv.cummax().fillna(0)
+    order = rv.where(rv.notna(), seen + 0.5)
+    return rows.assign(_order=order).sort_values(["_order", "t"], kind="stable").drop(columns="_order")
+
+
 def infer_messages(frame: pd.DataFrame) -> list[Message]:
-    """The arrows implied by a Trace frame, in time order (before collapsing)."""
-    rows = frame.sort_values("t", kind="stable")
+    """The arrows implied by a Trace frame, in commit order (before collapsing).
+
+    When the trace holds user actions (notes from the helpers), object writes attributed to the
+    user are left out: the action already says what the user asked for.
+    """
+    rows = commit_order(frame)
     proxy_seen = any(str(a).startswith("kube-proxy") for a in rows["actor"])
+    user_noted = (rows["kind"] == "User").any()
     messages = []
     for row in rows.itertuples(index=False):
         if row.kind == "User":
             messages.append(Message(USER, API, row.summary, row.t))
+        elif row.actor == USER and user_noted:
+            continue
         elif row.kind == "Event":
             if str(row.actor).startswith("kube-proxy"):
                 messages.append(Message(row.actor, row.actor, "sync rules", row.t, row.summary))

@@ -84,6 +84,7 @@ class Progress:
         self.text = ""
         self._handle = None
         self._shown = False
+        self._last = ""
 
     def update(self, done: int, total: int, noun: str) -> None:
         text = render_bar(done, total, noun)
@@ -107,9 +108,10 @@ class Progress:
                 self._handle = display(bundle, raw=True, display_id=True)
             else:
                 self._handle.update(bundle, raw=True)
-        else:
-            sys.stdout.write("\r" + text)
+        else:  # pad, so a shorter line fully covers the previous one
+            sys.stdout.write("\r" + text.ljust(len(self._last)))
             sys.stdout.flush()
+        self._last = text
         self._shown = True
 
 

@@ -113,3 +113,17 @@ def test_figure_draws_one_lifeline_per_participant():
     ax = fig.axes[0]
     assert len(ax.lines) == len(diagram.participants)
     assert len(diagram.participants) == 9
+
+
+def test_messages_follow_commit_order_and_user_writes_are_not_doubled():
+    rows = [
+        (0.010, "User", "ACTION", "ch01", "apply Deployment/web", None, "apply Deployment/web", "user/kubectl"),
+        (0.030, "Deployment", "ADDED", "ch01", "web", "20", "created", "user/kubectl"),
+        (0.031, "Pod", "ADDED", "ch01", "web-1-a", "22", "created", "ReplicaSet controller"),  # received first...
+        (0.032, "ReplicaSet", "ADDED", "ch01", "web-1", "21", "created", "Deployment controller"),  # ...committed first
+    ]
+    assert [(m.src, m.label) for m in infer_messages(frame(rows))] == [
+        ("user/kubectl", "apply Deployment/web"),
+        ("Deployment controller", "create ReplicaSet"),
+        ("ReplicaSet controller", "create Pod"),
+    ]
