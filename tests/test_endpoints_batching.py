@@ -17,12 +17,16 @@ from helpers.sim.store import Store
 
 
 class Harness:
-    """The parts of a Cluster a controller uses: store, clock, config (no informer, no recorder)."""
+    """The parts of a Cluster a controller uses: store, clock, config (no informer, no recorder).
 
-    def __init__(self, batch_period: float):
+    The clock hardly moves on its own (speed 1e-6): tests move it with `advance`.
+    """
+
+    def __init__(self, **config):
         self.clock = Clock(speed=1e-6)
         self.store = Store(self.clock)
-        self.config = replace(load_cluster_config(), endpoint_updates_batch_period=batch_period)
+        self.config = replace(load_cluster_config(), **config)
+        self.store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}})
 
 
 def pod_with_ip(ip):
@@ -38,10 +42,9 @@ def pod_with_ip(ip):
     ids=["no-batching", "one-batch", "third-event-after-the-batch"],
 )
 def test_e9_pod_updates_batching(batch, gaps, writes):
-    h = Harness(batch)
+    h = Harness(endpoint_updates_batch_period=batch)
     try:
         store = h.store
-        store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}})
         store.create("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"},
                                   "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]}}, namespace="ns")
         pod = store.create("pods", pod_with_ip("10.0.0.1"), namespace="ns")

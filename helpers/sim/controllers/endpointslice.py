@@ -402,7 +402,6 @@ def _reconcile_family(service, pods, nodes, nodes_by_name, existing, address_typ
         if key not in groups:
             for s in slices:
                 log.note(s, "no pod offers its port set any more")
-                result.removed += len(s.get("endpoints") or ())
             to_delete += slices
     if len(existing) == len(to_delete) and not creates:
         placeholder = new_endpoint_slice(service, [], address_type)
@@ -572,6 +571,11 @@ class EndpointSliceController(ControllerShell):
 
     def __init__(self, cluster):
         super().__init__(cluster)
+        self.max_endpoints_per_slice = int(self.config_value("max_endpoints_per_slice", 100))
+        if not 1 <= self.max_endpoints_per_slice <= MAX_ENDPOINTS_PER_SLICE_LIMIT:
+            # kube-controller-manager refuses to start with such a flag value
+            raise ValueError(f"--max-endpoints-per-slice must be within 1..{MAX_ENDPOINTS_PER_SLICE_LIMIT}, "
+                             f"got {self.max_endpoints_per_slice}")
         self.missing_node_behavior = "current"
         self._tracker = TriggerTimeTracker()
         self._decisions: dict[tuple[str, str], deque] = {}
@@ -640,7 +644,7 @@ class EndpointSliceController(ControllerShell):
         trigger = self._tracker.compute(service, pods)
         result = reconcile(
             service=service, pods=pods, nodes=nodes, existing_slices=slices,
-            max_endpoints_per_slice=self.config_value("max_endpoints_per_slice", 100),
+            max_endpoints_per_slice=self.max_endpoints_per_slice,
             trigger_time=trigger, missing_node_behavior=self.missing_node_behavior,
         )
         written = self._write(namespace, result)

@@ -1,0 +1,106 @@
+"""The EndpointSlice controller shell on a real Store and Clock: config, write echoes, foreign edits, retries."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from test_endpoints_batching import Harness
+
+from helpers.sim.controllers.endpointslice import SLICES, EndpointSliceController
+
+
+@pytest.fixture
+def harness():
+    made = []
+
+    def make(**config):
+        h = Harness(**config)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.clock.stop()
+
+
+def add_node(h, name):
+    h.store.create("nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+
+
+def add_pod(h, i, node="n1", ready=True):
+    pod = h.store.create("pods", {"apiVersion": "v1", "kind": "Pod",
+                                  "metadata": {"name": f"p{i}", "namespace": "ns", "labels": {"app": "a"}},
+                                  "spec": {"nodeName": node, "containers": [{"name": "c", "image": "img"}]}},
+                         namespace="ns")
+    ip = f"10.0.0.{i + 1}"
+    pod["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                     "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    return h.store.update("pods", pod, subresource="status")
+
+
+def start(h):
+    h.store.create("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"},
+                                "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]}}, namespace="ns")
+    controller = EndpointSliceController(h)
+    controller.start()
+    h.clock.advance(1)
+    return controller
+
+
+def slices(h):
+    return h.store.list(SLICES, "ns")[0]
+
+
+def test_configured_max_endpoints_per_slice_and_one_update_per_flip(harness):
+    h = harness(max_endpoints_per_slice=5)
+    add_node(h, "n1")
+    for i in range(12):
+        add_pod(h, i)
+    controller = start(h)
+    assert Counter(len(s["endpoints"]) for s in slices(h)) == Counter({5: 2, 2: 1})
+    syncs = len(controller.decisions("ns", "svc"))
+    pod = h.store.get("pods", "p3", "ns")
+    pod["status"]["conditions"][0]["status"] = "False"
+    h.store.update("pods", pod, subresource="status")
+    h.clock.advance(2)
+    history = controller.decisions("ns", "svc")
+    assert len(history) == syncs + 1  # our own slice writes did not trigger another sync
+    assert history[-1]["writes"] == {"create": 0, "update": 1, "delete": 0}
+    assert history[-1]["explanations"][0].endswith("1 endpoint became not ready")
+    assert history[-1]["explanations"][0].startswith("slice svc-")
+
+
+def test_max_endpoints_per_slice_out_of_range_is_refused(harness):
+    with pytest.raises(ValueError, match="1..1000"):
+        EndpointSliceController(harness(max_endpoints_per_slice=1001))
+
+
+def test_foreign_edit_of_our_slice_is_reverted_after_one_second(harness):
+    h = harness()
+    add_node(h, "n1")
+    add_pod(h, 0)
+    start(h)
+    (s,) = slices(h)
+    s["endpoints"][0]["conditions"]["ready"] = False
+    h.store.update(SLICES, s)
+    h.clock.advance(0.5)
+    assert not slices(h)[0]["endpoints"][0]["conditions"]["ready"]
+    h.clock.advance(1)
+    assert slices(h)[0]["endpoints"][0]["conditions"]["ready"]
+
+
+def test_missing_node_is_retried_with_backoff_not_on_node_add(harness):
+    h = harness()
+    add_pod(h, 0, node="late")
+    controller = start(h)
+    assert not slices(h)[0].get("endpoints")
+    assert "Node late Not Found" in controller.decisions("ns", "svc")[-1]["error"]
+    h.clock.advance(1.5)  # retries at +1 s, +2 s, +4 s ...
+    retried = len(controller.decisions("ns", "svc"))
+    add_node(h, "late")
+    h.clock.advance(0.2)
+    assert not slices(h)[0].get("endpoints")  # a new Node does not resync the Service
+    h.clock.advance(4)
+    assert [ep["targetRef"]["name"] for ep in slices(h)[0]["endpoints"]] == ["p0"]
+    assert len(controller.decisions("ns", "svc")) > retried and controller.decisions("ns", "svc")[-1]["error"] is None
