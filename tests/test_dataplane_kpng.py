@@ -181,8 +181,8 @@ def test_backends_render_the_local_model():
 # --- measurements ---------------------------------------------------------------------------
 
 
-def test_synthetic_cluster_shape():
-    cluster = kpng.synthetic_cluster(3, 250, 4, zones=2)
+def test_scale_cluster_shape():
+    cluster = kpng.scale_cluster(3, 250, 4, zones=2)
     assert len(cluster["services"]) == 3 and len(cluster["nodes"]) == 4
     per_service = [len(s["endpoints"]) for s in cluster["endpoint_slices"]]
     assert per_service == [100, 100, 50] * 3
@@ -192,7 +192,7 @@ def test_synthetic_cluster_shape():
 
 
 def test_initial_sync_cost_counts_every_object_for_kube_proxy_and_the_local_model_for_kpng():
-    cluster = kpng.synthetic_cluster(5, 4, 3)
+    cluster = kpng.scale_cluster(5, 4, 3)
     kube_proxy, kpng_row = kpng.initial_sync_cost(cluster)
     expected = sum(kpng.wire_bytes(o) for o in cluster["services"] + cluster["endpoint_slices"])
     assert kube_proxy["objects per node (max)"] == 10
@@ -202,7 +202,7 @@ def test_initial_sync_cost_counts_every_object_for_kube_proxy_and_the_local_mode
 
 
 def test_change_cost_one_endpoint_not_ready():
-    cluster = kpng.synthetic_cluster(5, 4, 3, internal_traffic_policy="Local")
+    cluster = kpng.scale_cluster(5, 4, 3, internal_traffic_policy="Local")
     changed_slice = cluster["endpoint_slices"][2]
     ip = changed_slice["endpoints"][1]["addresses"][0]
     after = kpng.with_endpoint_ready(cluster, ip, False)
@@ -218,4 +218,4 @@ def test_change_cost_one_endpoint_not_ready():
 
 def test_with_endpoint_ready_unknown_ip():
     with pytest.raises(ValueError, match="no EndpointSlice has an endpoint with address 1.2.3.4"):
-        kpng.with_endpoint_ready(kpng.synthetic_cluster(1, 1, 1), "1.2.3.4", False)
+        kpng.with_endpoint_ready(kpng.scale_cluster(1, 1, 1), "1.2.3.4", False)

@@ -113,26 +113,34 @@ class Brain:
     them) and an optional KubeProxyConfiguration (for feature gates). The merge of every
     service's slices is done once. A service's node-local view depends on the node only
     through which of its endpoints are local, node hints naming the node, and the node's zone,
-    so nodes alike in those share one computed view (KPNG likewise computed once and fanned
-    out); per node the rest is a lookup.
+    so nodes alike in those share one computed view; per node the rest is a lookup. Given the
+    `previous` brain, views of services whose Service and endpoints did not change are reused,
+    as KPNG's store only recomputed what changed.
     """
 
     def __init__(self, services: list[dict], endpoint_slices: list[dict], nodes: list[dict],
-                 config: dict | None = None):
+                 config: dict | None = None, previous: Brain | None = None):
         self.config = proxy.default_config(config)
         self.gates = self.config.get("featureGates") or {}
         self.nodes = {n["metadata"]["name"]: proxy.node_info(n) for n in nodes}
         endpoints_map = proxy.build_endpoints_map(endpoint_slices, "", self.gates)
-        self._services = []  # (key, service value, [(ServicePort, merged endpoints)], relevant nodes)
+        self._services = {}  # key -> (service value, [(ServicePort, merged endpoints)], relevant nodes)
+        self._views: dict[str, dict] = {}  # key -> {(node or "", zone): endpoints view}
         for service in sorted(services, key=lambda s: (s["metadata"].get("namespace", ""),
                                                         s["metadata"]["name"])):
             ports = proxy.service_ports(service)
-            if ports:
-                key = f"{service['metadata'].get('namespace', '')}/{service['metadata']['name']}"
-                merged = [(sp, endpoints_map.get(sp.name, [])) for sp in ports]
-                relevant = {n for _, eps in merged for ep in eps for n in (ep.node_name, *ep.node_hints)}
-                self._services.append((key, service_value(service, ports), merged, relevant))
-        self._views: dict = {}
+            if not ports:
+                continue
+            key = f"{service['metadata'].get('namespace', '')}/{service['metadata']['name']}"
+            merged = [(sp, endpoints_map.get(sp.name, [])) for sp in ports]
+            relevant = {n for _, eps in merged for ep in eps for n in (ep.node_name, *ep.node_hints)}
+            value = service_value(service, ports)
+            old = previous._services.get(key) if previous is not None else None
+            if old is not None and old[0] == value and old[1] == merged:
+                value = old[0]  # unchanged: share the value and the computed views
+                self._views[key] = previous._views[key]
+            self._services[key] = (value, merged, relevant)
+            self._views.setdefault(key, {})
 
     def local_state(self, node_name: str) -> State:
         """The node-local state store2localdiff keeps for `node_name`: {(set, path): value}."""
@@ -140,12 +148,12 @@ class Brain:
             raise ValueError(f"unknown node {node_name!r}; the brain knows {sorted(self.nodes)}")
         zone = self.nodes[node_name].zone
         state: State = {}
-        for key, value, merged, relevant in self._services:
+        for key, (value, merged, relevant) in self._services.items():
             state[(SERVICES_SET, key)] = value
-            view_key = (key, node_name if node_name in relevant else "", zone)
-            if view_key not in self._views:
-                self._views[view_key] = self._endpoints_view(key, merged, view_key[1], zone)
-            state.update(self._views[view_key])
+            views, view_key = self._views[key], (node_name if node_name in relevant else "", zone)
+            if view_key not in views:
+                views[view_key] = self._endpoints_view(key, merged, *view_key)
+            state.update(views[view_key])
         return state
 
     def _endpoints_view(self, key: str, merged, node_name: str, zone: str) -> dict:
@@ -187,7 +195,7 @@ def diff_ops(old: State, new: State) -> list[Op]:
     Updates of services, updates of endpoints, deletes of endpoints, deletes of services. A
     changed endpoint has a new hash, hence a new path: it arrives as a Set plus a Delete.
     """
-    updated = sorted(k for k, v in new.items() if k not in old or old[k] != v)
+    updated = sorted(k for k, v in new.items() if k not in old or (old[k] is not v and old[k] != v))
     deleted = sorted(k for k in old if k not in new)
     ops = []
     for wanted in (SERVICES_SET, ENDPOINTS_SET):
@@ -337,16 +345,16 @@ def _cost_row(design: str, per_node: list[tuple[int, int]]) -> dict:
     }
 
 
-def _values_size(ops: list[Op], sizes: dict) -> tuple[int, int]:
-    """(Set/Delete ops, bytes). `sizes` memoises value sizes by identity: the brain hands the
-    same value objects to every node that shares a view."""
-    total = 0
-    changes = [op for op in ops if op.op in ("Set", "Delete")]
-    for op in changes:
-        if op.value is not None and id(op.value) not in sizes:
-            sizes[id(op.value)] = wire_bytes(op.value)
-        total += len(op.path) + (sizes[id(op.value)] if op.value is not None else 0)
-    return len(changes), total
+def _received(items, sizes: dict) -> tuple[int, int]:
+    """(objects, bytes) for (path, value-or-None) pairs. `sizes` memoises value sizes by
+    identity: the brain hands the same value objects to every node that shares a view."""
+    count = total = 0
+    for path, value in items:
+        if value is not None and id(value) not in sizes:
+            sizes[id(value)] = wire_bytes(value)
+        count += 1
+        total += len(path) + (sizes[id(value)] if value is not None else 0)
+    return count, total
 
 
 def initial_sync_cost(cluster: dict, config: dict | None = None) -> list[dict]:
@@ -356,8 +364,10 @@ def initial_sync_cost(cluster: dict, config: dict | None = None) -> list[dict]:
     watched = _watched(cluster)
     kube_proxy = (len(watched), sum(wire_bytes(obj) for obj in watched.values()))
     brain = Brain(cluster["services"], cluster["endpoint_slices"], cluster["nodes"], config)
+    # The full state is full_ops' Set items; summing the state directly avoids building them.
     sizes: dict = {}
-    kpng = [_values_size(full_ops(brain.local_state(name)), sizes) for name in brain.nodes]
+    kpng = [_received(((path, value) for (_, path), value in brain.local_state(name).items()), sizes)
+            for name in brain.nodes]
     return [_cost_row("kube-proxy: all Services + EndpointSlices", [kube_proxy] * len(brain.nodes)),
             _cost_row("KPNG: node-local full state", kpng)]
 
@@ -374,9 +384,10 @@ def change_cost(before: dict, after: dict, config: dict | None = None) -> list[d
     changed += [obj for key, obj in old.items() if key not in new]  # DELETED events carry the object
     kube_proxy = (len(changed), sum(wire_bytes(obj) for obj in changed))
     brain_old = Brain(before["services"], before["endpoint_slices"], before["nodes"], config)
-    brain_new = Brain(after["services"], after["endpoint_slices"], after["nodes"], config)
+    brain_new = Brain(after["services"], after["endpoint_slices"], after["nodes"], config, previous=brain_old)
     sizes: dict = {}
-    kpng = [_values_size(diff_ops(brain_old.local_state(name), brain_new.local_state(name)), sizes)
+    kpng = [_received(((op.path, op.value) for op in diff_ops(brain_old.local_state(name),
+                                                              brain_new.local_state(name)) if op.op != "Sync"), sizes)
             for name in brain_new.nodes]
     return [_cost_row("kube-proxy: changed objects to every node", [kube_proxy] * len(brain_new.nodes)),
             _cost_row("KPNG: per-node diff", kpng)]
@@ -391,14 +402,18 @@ def _ip(base: str, index: int) -> str:
     return ".".join(str(value >> shift & 255) for shift in (24, 16, 8, 0))
 
 
-def synthetic_cluster(services: int = 100, endpoints_per_service: int = 10, nodes: int = 3, *,
+def scale_cluster(services: int = 100, endpoints_per_service: int = 10, nodes: int = 3, *,
                       zones: int = 3, internal_traffic_policy: str = "Cluster",
                       traffic_distribution: str | None = None,
                       max_endpoints_per_slice: int = 100) -> dict:
     """A deterministic cluster shaped as the API serves it: {"services", "endpoint_slices",
     "nodes"}. Pods are spread round-robin over the nodes, nodes round-robin over the zones;
     slices carry the metadata the EndpointSlice controller writes (labels, owner reference,
-    trigger-time annotation) and zone hints when `traffic_distribution` is set."""
+    trigger-time annotation) and zone hints when `traffic_distribution` is set.
+
+    Unlike `stats.synthetic_cluster`, which has just what rule rendering needs, objects here
+    carry realistic metadata, nodes and zones: bytes on the wire are what is measured.
+    (managedFields are left out, so kube-proxy's side is if anything underestimated.)"""
     node_objs = [{
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": f"node-{n:03d}", "labels": {
