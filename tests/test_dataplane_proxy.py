@@ -17,6 +17,7 @@ from helpers.dataplane.proxy import (
     build_endpoints_map,
     build_proxy_state,
     default_config,
+    health_check_response,
     parse_duration,
 )
 
@@ -202,3 +203,18 @@ def test_node_cidr_detector_and_no_detector():
     state = build_proxy_state([svc], [], node, {"detectLocalMode": "NodeCIDR"})
     assert state.detector.value == "10.244.1.0/24"
     assert build_proxy_state([svc], [], node, {}).detector is None
+
+
+def test_health_check_node_port_answers_per_node():
+    services, slices = overall_rules_inputs()
+    local_eps = [make_endpoint("10.180.0.2", node=TEST_NODE), make_endpoint("10.180.0.9", node=TEST_NODE,
+                                                                             ready=False)]
+    slices = [s for s in slices if s["metadata"]["name"] != "svc2-1"]
+    here = build_proxy_state(services, slices + [make_slice("ns2", "svc2", "svc2-1", local_eps)], make_node(),
+                             UPSTREAM_CONFIG)
+    code, body = health_check_response(here, "ns2", "svc2")
+    assert code == 200 and body == {"service": {"namespace": "ns2", "name": "svc2"}, "localEndpoints": 1,
+                                    "serviceProxyHealthy": True}
+    elsewhere = build_proxy_state(services, slices + [make_slice("ns2", "svc2", "svc2-1", local_eps)],
+                                  make_node("other"), UPSTREAM_CONFIG)
+    assert health_check_response(elsewhere, "ns2", "svc2")[0] == 503

@@ -158,3 +158,15 @@ def test_bad_format_and_helpers(cluster):
     line = klog_line(0.0, "Syncing iptables rules", fullSync=True)
     assert line == 'I0101 00:00:00.000000       1 proxier.go] "Syncing iptables rules" fullSync=True'
     assert proxy.sync_history()[0]["full"] is True
+
+
+def test_latency_histogram_uses_upstream_buckets(cluster):
+    proxy = _start(cluster)
+    _service(cluster)
+    cluster.clock.advance(3.0)
+    _write_slice(cluster, ["10.244.1.5"], trigger=cluster.clock.time() - 1.5)
+    cluster.clock.advance(1.0)
+    assert cluster.clock.settle()
+    buckets = dict(proxy.latency_histogram())
+    assert buckets[1.0] == 0 and buckets[2.0] == 1 and buckets[float("inf")] == 1
+    assert list(buckets)[:4] == [0.25, 0.5, 1.0, 2.0] and 300.0 in buckets

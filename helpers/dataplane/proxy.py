@@ -573,3 +573,20 @@ def build_proxy_state(
     ports.sort(key=lambda s: (f"{s.service_port.name.namespace}/{s.service_port.name.name}",
                               s.service_port.name.port, s.service_port.protocol))
     return ProxyState(node=info, config=cfg, detector=local_detector(cfg, info), ports=tuple(ports))
+
+
+def local_ready_endpoints(state: ProxyState, namespace: str, name: str) -> int:
+    """upstream LocalReadyEndpoints: distinct local, ready endpoint IPs of one Service (all ports)."""
+    return len({ep.ip for s in state.ports if (s.service_port.name.namespace, s.service_port.name.name)
+                == (namespace, name) for ep in s.endpoints if ep.is_local and ep.ready})
+
+
+def health_check_response(state: ProxyState, namespace: str, name: str) -> tuple[int, dict]:
+    """What kube-proxy's healthCheckNodePort server answers for an eTP=Local Service on this node.
+
+    200 when the node has local ready endpoints, 503 otherwise, with the JSON body upstream's
+    ``pkg/proxy/healthcheck`` writes (load balancers use it to skip nodes without endpoints).
+    """
+    count = local_ready_endpoints(state, namespace, name)
+    body = {"service": {"namespace": namespace, "name": name}, "localEndpoints": count, "serviceProxyHealthy": True}
+    return (200 if count else 503), body
