@@ -70,7 +70,7 @@ def commit_order(frame: pd.DataFrame) -> pd.DataFrame:
     """
     rows = frame.sort_values("t", kind="stable").reset_index(drop=True)
     rv = pd.to_numeric(rows["rv"], errors="coerce")
-    seen = rv.cummax().fillna(0)
+    seen = rv.cummax().ffill().fillna(0)  # the newest resourceVersion received so far
     order = rv.where(rv.notna(), seen + 0.5)
     return rows.assign(_order=order).sort_values(["_order", "t"], kind="stable").drop(columns="_order")
 
@@ -82,7 +82,7 @@ def infer_messages(frame: pd.DataFrame) -> list[Message]:
     user are left out: the action already says what the user asked for.
     """
     rows = commit_order(frame)
-    proxy_seen = any(str(a).startswith("kube-proxy") for a in rows["actor"])
+    proxy_seen = (rows["kind"] == "KubeProxy").any()
     user_noted = (rows["kind"] == "User").any()
     messages = []
     for row in rows.itertuples(index=False):
@@ -90,9 +90,10 @@ def infer_messages(frame: pd.DataFrame) -> list[Message]:
             messages.append(Message(USER, API, row.summary, row.t))
         elif row.actor == USER and user_noted:
             continue
+        elif row.kind == "KubeProxy":
+            messages.append(Message(API, row.actor, "watch → sync rules", row.t, dashed=True))
         elif row.kind == "Event":
-            if str(row.actor).startswith("kube-proxy"):
-                messages.append(Message(row.actor, row.actor, "sync rules", row.t, row.summary))
+            continue  # Events narrate the writes already drawn
         elif row.summary and row.actor not in ("unknown", "", None):
             label, detail = _write_label(row)
             messages.append(Message(row.actor, API, label, row.t, detail))

@@ -8,8 +8,10 @@ which component most likely made the change (``actor``), which the sequence diag
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Self
 
 import pandas as pd
@@ -156,19 +158,56 @@ def actor_of(kind: str, etype: str, old: dict | None, new: dict, summary: str) -
     return "unknown"
 
 
+# --- kube-proxy syncs, read from its log (pure) ---------------------------------------------------
+
+_KLOG = re.compile(r'^[IWE](\d{2})(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d+)\s+\d+ [^\]]+\] "([^"]*)"(.*)$')
+
+
+def parse_klog(line: str, year: int) -> tuple[float, str, str] | None:
+    """(epoch seconds, message, key=value rest) of one klog text line (klog omits the year; UTC)."""
+    m = _KLOG.match(line)
+    if not m:
+        return None
+    month, day, hour, minute, sec, frac, message, rest = m.groups()
+    when = datetime(year, int(month), int(day), int(hour), int(minute), int(sec), tzinfo=UTC).timestamp()
+    return when + float("0." + frac), message, rest.strip()
+
+
+def proxy_sync_rows(logs: dict, start: float, until: float, speed: float = 1.0) -> list[dict]:
+    """Trace rows for kube-proxy syncs logged between ``start`` and ``until`` (server clock, epoch s).
+
+    ``logs`` maps node name to that node's kube-proxy log. ``t`` is converted to trace seconds
+    (the simulator's clock may run ``speed`` times faster than the wall clock).
+    """
+    year = datetime.fromtimestamp(start, UTC).year
+    rows = []
+    for node, text in sorted(logs.items()):
+        for line in text.splitlines():
+            parsed = parse_klog(line, year)
+            if parsed is None or parsed[1] != "SyncProxyRules complete" or not start <= parsed[0] <= until:
+                continue
+            rows.append({"t": round((parsed[0] - start) / speed, 3), "kind": "KubeProxy", "type": "SYNC",
+                         "namespace": None, "name": node, "rv": None, "summary": f"rules synced {parsed[2]}".strip(),
+                         "actor": f"kube-proxy ({node})", "object": None})
+    return rows
+
+
 # --- the recorder ------------------------------------------------------------------------------
 
 class Trace:
     """Watch several kinds at once and record every event with its receive time (seconds since start)."""
 
     def __init__(self, kinds=None, namespace: str | None = None, *, duration: float = 120, max_events: int = 5000,
-                 backend: Backend | None = None):
+                 proxy_logs: bool = True, backend: Backend | None = None):
         self.backend = backend or current()
+        self.proxy_logs = proxy_logs
+        self.server_start, self.speed = self._server_clock()
         self.kinds = tuple(kinds or DEFAULT_KINDS)
         self.namespace, self.duration, self.max_events = namespace, duration, max_events
         self.events: list[dict] = []
         self.relists = 0
         self.errors: list[str] = []
+        self._proxy_read = False
         self._known: dict = {}
         self._streams: list = []
         self._changed = threading.Condition()
@@ -285,7 +324,31 @@ class Trace:
             stream.close()
         for th in self._threads:
             th.join(timeout=5)
+        if self.proxy_logs and not self._proxy_read:
+            self._proxy_read = True
+            self._read_proxy_syncs()
         return self
+
+    def _server_clock(self) -> tuple[float, float]:
+        """(now, speed) on the cluster's clock: the simulator's virtual clock, else the wall clock."""
+        if not self.backend.is_sim:
+            return time.time(), 1.0
+        info = self.backend.request("GET", "/sim/info")
+        return datetime.fromisoformat(info["virtualTime"]).timestamp(), info.get("speed", 1.0)
+
+    def _read_proxy_syncs(self) -> None:
+        """Add the kube-proxy syncs its pods logged during the trace (kind logs them only at -v=2)."""
+        try:
+            until, _ = self._server_clock()
+            pods, _ = self.backend.list("pods", "kube-system", selector="k8s-app=kube-proxy")
+            logs = {p["spec"].get("nodeName", p["metadata"]["name"]): self.backend.request(
+                "GET", f"/api/v1/namespaces/kube-system/pods/{p['metadata']['name']}/log") for p in pods}
+        except HelperError as err:
+            self.errors.append(f"kube-proxy logs: {err.message}")
+            return
+        with self._changed:
+            self.events += proxy_sync_rows({n: t for n, t in logs.items() if isinstance(t, str)},
+                                           self.server_start, until, self.speed)
 
     @property
     def running(self) -> bool:

@@ -41,11 +41,12 @@ def test_infer_messages_assigns_each_write_to_its_component():
     assert msgs[4].text() == "0.50s update Pod status web-1-a: podIP=10.244.1.5, ready False→True"
 
 
-def test_kube_proxy_events_replace_the_unobserved_watch_arrow():
-    rows = ROWS[:6] + [(0.9, "Event", "ADDED", "ch01", "ev1", "18", "Synced: rules for ch01/web", "kube-proxy (n1)")]
+def test_observed_kube_proxy_syncs_replace_the_unobserved_watch_arrow():
+    rows = ROWS[:6] + [(0.9, "KubeProxy", "SYNC", None, "n1", None, 'rules synced elapsed="0.3ms"', "kube-proxy (n1)")]
     msgs = infer_messages(frame(rows))
-    assert ("kube-proxy (n1)", "kube-proxy (n1)", "sync rules") == (msgs[-1].src, msgs[-1].dst, msgs[-1].label)
-    assert not any(m.dst == "kube-proxy (each node; sync not observed)" for m in msgs)
+    assert (msgs[-1].src, msgs[-1].dst, msgs[-1].label, msgs[-1].dashed) == \
+        ("API server", "kube-proxy (n1)", "watch → sync rules", True)
+    assert not any(m.dst.startswith("kube-proxy (each node") for m in msgs)
 
 
 def test_collapse_merges_repeats_and_caps_rows():

@@ -234,8 +234,12 @@ def test_trace_records_who_did_what_and_draws_it(backend, box):
     assert len(rows("Pod", summary="nodeName=", actor="scheduler")) == 2
     assert len(rows("Pod", actor="kubelet")[lambda f: f["summary"].str.contains("ready False→True")]) == 2
     assert len(rows("EndpointSlice", actor="EndpointSlice controller")) >= 1
+    syncs = rows("KubeProxy", type="SYNC")  # read from the kube-proxy pods' logs when the trace stopped
+    assert set(syncs["actor"]) == {f"kube-proxy ({n})" for n in h.nodes_table()["name"]}
+    assert syncs["t"].between(0, frame["t"].max() + 1).all()
     diagram = h.sequence_diagram(tr)
     assert {"user/kubectl", "API server", "ReplicaSet controller", "scheduler", "kubelet",
             "EndpointSlice controller"} <= set(diagram.participants)
     assert len(diagram.messages) <= 15
     assert "create Pod" in diagram.mermaid() and "bind Pod to node" in diagram.dot()
+    assert "watch → sync rules" in diagram.mermaid()

@@ -1,0 +1,36 @@
+"""Node actions, kube-proxy rules and the virtual clock against a simulator (real HTTP, real client)."""
+
+import pytest
+
+import helpers as h
+from helpers.connect import SIM_CONTEXT, load_backend, use
+
+
+@pytest.fixture(scope="module")
+def backend(sim):
+    return use(load_backend("sim", SIM_CONTEXT, sim.kubeconfig))
+
+
+def test_node_rules_come_from_the_simulated_kube_proxy(backend):
+    rules = h.node_rules("endpoints-worker")
+    assert "KUBE-SERVICES" in rules and rules.rstrip().endswith("COMMIT")
+    assert "table ip kube-proxy" in h.node_rules("endpoints-worker", "nftables")
+
+
+def test_node_stop_start_and_clock(private_sim):
+    backend = load_backend("sim", SIM_CONTEXT, private_sim.kubeconfig)
+    node = "endpoints-worker"
+
+    def node_ready(nodes):
+        return {n["metadata"]["name"]: h.nodes_frame([n]).iloc[0]["ready"] for n in nodes}
+
+    h.stop_node(node, backend=backend)
+    h.advance(120, backend=backend)  # past node-monitor-grace-period: the node is no longer Ready
+    h.wait_for("nodes", lambda nodes: node_ready(nodes)[node] != "True", timeout=20, backend=backend)
+    h.start_node(node, backend=backend)
+    h.wait_for("nodes", lambda nodes: set(node_ready(nodes).values()) == {"True"}, timeout=30, backend=backend)
+    with pytest.raises(h.NodeActionError):
+        h.stop_node("endpoints-worker42", backend=backend)
+    with pytest.raises(h.ApiError) as err:  # the simulator asks for both; its Status comes through
+        h.reconciler_decisions("", "", backend=backend)
+    assert err.value.code == 400
