@@ -13,6 +13,7 @@ from test_dataplane_proxy_fixtures import (
 
 from helpers.dataplane.proxy import (
     ConfigError,
+    ObjectError,
     ServicePortName,
     build_endpoints_map,
     build_proxy_state,
@@ -192,6 +193,10 @@ def test_config_defaults_and_errors():
         default_config({"iptables": {"masqueradeBit": 40}})
     with pytest.raises(ConfigError, match="mode"):
         default_config({"mode": "userspace"})
+    with pytest.raises(ConfigError, match="iptables: must be a mapping"):
+        default_config({"iptables": 14})
+    with pytest.raises(ConfigError, match="must be a KubeProxyConfiguration dict"):
+        default_config("iptables")
     assert parse_duration("15m0s") == 900 and parse_duration("250ms") == 0.25
     with pytest.raises(ConfigError):
         parse_duration("ten seconds")
@@ -218,3 +223,17 @@ def test_health_check_node_port_answers_per_node():
     elsewhere = build_proxy_state(services, slices + [make_slice("ns2", "svc2", "svc2-1", local_eps)],
                                   make_node("other"), UPSTREAM_CONFIG)
     assert health_check_response(elsewhere, "ns2", "svc2")[0] == 503
+
+
+def test_malformed_objects_raise_clear_errors():
+    bad_port = make_service("ns1", "svc1", "172.30.0.41")
+    bad_port["spec"]["ports"][0]["port"] = "eighty"
+    with pytest.raises(ObjectError, match=r"Service ns1/svc1 spec.ports\[0\].port: expected a port number"):
+        build_proxy_state([bad_port], [], make_node(), UPSTREAM_CONFIG)
+    nameless = make_service("ns1", "svc1", "172.30.0.41")
+    del nameless["metadata"]["name"]
+    with pytest.raises(ObjectError, match="without metadata.name"):
+        build_proxy_state([nameless], [], make_node(), UPSTREAM_CONFIG)
+    bad_slice = make_slice("ns1", "svc1", "svc1-1", ["10.0.0.1"], ports=(("p80", "http"),))
+    with pytest.raises(ObjectError, match="EndpointSlice ns1/svc1-1 port"):
+        build_proxy_state([], [bad_slice], make_node(), UPSTREAM_CONFIG)

@@ -170,3 +170,19 @@ def test_latency_histogram_uses_upstream_buckets(cluster):
     buckets = dict(proxy.latency_histogram())
     assert buckets[1.0] == 0 and buckets[2.0] == 1 and buckets[float("inf")] == 1
     assert list(buckets)[:4] == [0.25, 0.5, 1.0, 2.0] and 300.0 in buckets
+
+
+def test_a_bad_object_fails_the_sync_and_is_retried(cluster):
+    proxy = _start(cluster)
+    count = len(proxy.syncs)
+    bad = _slice(cluster, ["10.244.1.5"])
+    bad["ports"][0]["port"] = 70000  # the store accepts it here; kube-proxy must not crash on it
+    cluster.clock.call_soon(proxy._on_event, "ADDED", SLICES, bad)
+    cluster.clock.advance(1.0)
+    assert cluster.clock.settle()
+    last = proxy.log_text().splitlines()[-1]
+    assert len(proxy.syncs) == count and last.startswith("E") and '"Sync failed"' in last and "70000" in last
+    cluster.clock.call_soon(proxy._on_event, "DELETED", SLICES, bad)
+    cluster.clock.advance(proxy.sync_period)
+    assert cluster.clock.settle()
+    assert len(proxy.syncs) == count + 1 and proxy.syncs[-1].full

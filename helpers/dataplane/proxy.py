@@ -59,15 +59,30 @@ class ConfigError(ValueError):
     """A KubeProxyConfiguration field has a value kube-proxy would reject."""
 
 
+class ObjectError(ValueError):
+    """A Service or EndpointSlice dict lacks a field kube-proxy needs, or has a malformed one."""
+
+
+def _port_number(value, where: str) -> int:
+    """A port number from an API object, or ObjectError naming the field."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ObjectError(f"{where}: expected a port number 0-65535, got {value!r}")
+    return value
+
+
 def default_config(config: dict | None = None) -> dict:
     """Return ``config`` (KubeProxyConfiguration v1alpha1 field names) with kube-proxy's defaults.
 
     Nested sections (``iptables``, ``nftables``, ...) are merged key by key, so a caller can
     pass just ``{"clusterCIDR": "10.244.0.0/16"}``.
     """
+    if config is not None and not isinstance(config, dict):
+        raise ConfigError(f"config must be a KubeProxyConfiguration dict, not {type(config).__name__}")
     merged = copy.deepcopy(_DEFAULT_CONFIG)
     for key, value in (config or {}).items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if isinstance(merged.get(key), dict) and value is not None:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key}: must be a mapping of {sorted(merged[key])}, got {value!r}")
             merged[key].update(value)
         elif value is not None:
             merged[key] = value
@@ -191,6 +206,9 @@ def service_ports(service: dict) -> list[ServicePort]:
     if skip_service(service):
         return []
     spec, meta = service.get("spec", {}), service.get("metadata", {})
+    if not meta.get("name") or not meta.get("namespace"):
+        raise ObjectError(f"Service without metadata.name/namespace: {meta!r}")
+    where = f"Service {meta['namespace']}/{meta['name']}"
     cluster_ip = _ipv4_cluster_ip(spec)
     if cluster_ip is None:
         return []
@@ -214,9 +232,9 @@ def service_ports(service: dict) -> list[ServicePort]:
         ServicePort(
             name=ServicePortName(meta["namespace"], meta["name"], p.get("name") or "", p.get("protocol", "TCP")),
             cluster_ip=cluster_ip,
-            port=int(p["port"]),
+            port=_port_number(p.get("port"), f"{where} spec.ports[{i}].port"),
             protocol=p.get("protocol", "TCP"),
-            node_port=int(p.get("nodePort") or 0),
+            node_port=_port_number(p.get("nodePort") or 0, f"{where} spec.ports[{i}].nodePort"),
             external_ips=external_ips,
             load_balancer_vips=lb_vips if is_lb else (),
             load_balancer_source_ranges=ranges if is_lb else (),
@@ -226,7 +244,7 @@ def service_ports(service: dict) -> list[ServicePort]:
             health_check_node_port=int(spec.get("healthCheckNodePort") or 0) if etp_local and is_lb else 0,
             traffic_distribution=spec.get("trafficDistribution"),
         )
-        for p in spec.get("ports") or []
+        for i, p in enumerate(spec.get("ports") or [])
     ]
 
 
@@ -306,10 +324,11 @@ def merge_service_slices(slices: list[dict], node_name: str, gates: dict | None 
         for sp in slice_.get("ports") or []:
             if sp.get("name") is None or not sp.get("port"):
                 continue  # upstream: "Ignoring port with nil name" / "invalid endpoint port"
+            port = _port_number(sp["port"], f"EndpointSlice {owner[0]}/{slice_['metadata']['name']} port")
             spn = ServicePortName(owner[0], owner[1], sp["name"], sp.get("protocol") or "TCP")
             endpoint_set = by_port.setdefault(spn, {})
             for ep in slice_.get("endpoints") or []:
-                info = _endpoint_from_slice(ep, int(sp["port"]), node_name, gates)
+                info = _endpoint_from_slice(ep, port, node_name, gates)
                 if info is not None and (str(info) not in endpoint_set or not info.terminating):
                     endpoint_set[str(info)] = info
     return {spn: sorted(eps.values(), key=str) for spn, eps in by_port.items() if eps}

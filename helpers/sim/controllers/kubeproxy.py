@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from helpers.dataplane import iptables, nftables
 from helpers.dataplane.proxy import (
+    ObjectError,
     build_proxy_state,
     default_config,
     parse_duration,
@@ -258,8 +259,14 @@ class KubeProxy:
         full = self._need_full_sync or now - self._last_full >= FULL_SYNC_PERIOD
         self._say(f"Syncing {self.mode} rules", fullSync=full)
         started = _time.perf_counter()
-        state = build_proxy_state(list(self._services.values()), [s for s, _ in self._slices.values()],
-                                  self._node or self.node_name, self.config)
+        try:
+            state = build_proxy_state(list(self._services.values()), [s for s, _ in self._slices.values()],
+                                      self._node or self.node_name, self.config)
+        except ObjectError as err:  # upstream: a failed sync is retried after syncPeriod, fully
+            self._say("Sync failed", severity="E", retryingTime=f"{self.sync_period:g}s", err=str(err))
+            self._need_full_sync = True
+            self._schedule(self.sync_period)
+            return
         options = {"service_cidrs": self.service_cidrs} if self.mode == "nftables" else {}
         ruleset = render(state, self.mode, **options)
         payload = sync_payload(None if full else self._ruleset, ruleset, None if full else self._changed_services)
@@ -281,8 +288,8 @@ class KubeProxy:
         self._say("SyncProxyRules complete", elapsed=f"{(_time.perf_counter() - started) * 1000:.3f}ms")
         self._schedule(self.max_interval)
 
-    def _say(self, message: str, source: str = "proxier.go", **kv) -> None:
-        self._log.append(klog_line(self.cluster.clock.time(), message, source, **kv))
+    def _say(self, message: str, source: str = "proxier.go", severity: str = "I", **kv) -> None:
+        self._log.append(klog_line(self.cluster.clock.time(), message, source, severity, **kv))
 
     # -- views --------------------------------------------------------------------------------------
     def rules(self, fmt: str | None = None) -> str:
