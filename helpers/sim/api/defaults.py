@@ -191,3 +191,23 @@ def initial_status(resource: str, obj: dict) -> dict | None:
     if resource == "deployments.apps":
         return {}
     return None
+
+
+_CONTAINER_STATUS_FIELDS = (("name", ""), ("ready", False), ("restartCount", 0), ("image", ""), ("imageID", ""))
+_DAEMONSET_STATUS_FIELDS = ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled",
+                            "numberReady")
+
+
+def always_serialized_status(resource: str, status: dict) -> None:
+    """Fill status fields Go always serialises (no ``omitempty``): the Python client's models require
+    them and fail to deserialise an object without them."""
+    if resource == "pods":
+        for key in ("containerStatuses", "initContainerStatuses"):
+            for entry in status.get(key) or []:
+                for field, value in _CONTAINER_STATUS_FIELDS:
+                    entry.setdefault(field, value)
+    elif resource == "replicasets.apps":
+        status.setdefault("replicas", 0)
+    elif resource == "daemonsets.apps":
+        for field in _DAEMONSET_STATUS_FIELDS:
+            status.setdefault(field, 0)

@@ -1,10 +1,11 @@
 """Field ownership (``metadata.managedFields``) and server-side apply, simplified from
 structured-merge-diff.
 
-A field path is a tuple of steps: ``("f", name)`` for a map key, ``("k", key_json)`` for an element of a
-list with a merge key (see ``patch.merge_key``), ``("v", value_json)`` for a member of a set-like list
-(finalizers). Lists without a merge key are atomic: the whole list is one leaf. Entries are kept per
-(manager, operation, subresource) as upstream does, with ``fieldsV1`` in upstream's encoding.
+A field path is a tuple of steps in upstream's ``fieldsV1`` key encoding: ``"f:<name>"`` for a map key,
+``'k:{"name":"web"}'`` for an element of a list with a merge key (see ``patch.merge_key``),
+``'v:"x"'`` for a member of a set-like list (finalizers), and ``"."`` for "the element itself". Lists
+without a merge key are atomic: the whole list is one leaf. Entries are kept per
+(manager, operation, subresource) as upstream does.
 """
 
 import json
@@ -27,23 +28,23 @@ def field_paths(obj: dict, kind: str) -> dict:
             value = {k: v for k, v in value.items() if k not in _IGNORED_META}
             if not value:
                 continue
-        _walk(value, kind, (key,), (("f", key),), out)
+        _walk(value, kind, (key,), ("f:" + key,), out)
     return out
 
 
 def _walk(value, kind, names: tuple, path: tuple, out: dict) -> None:
     if isinstance(value, dict) and value:
         for key, child in value.items():
-            _walk(child, kind, names + (key,), path + (("f", key),), out)
+            _walk(child, kind, names + (key,), path + ("f:" + key,), out)
     elif isinstance(value, list) and names[-1] in _PRIMITIVE_SETS:
         for item in value:
-            out[path + (("v", json.dumps(item)),)] = item
+            out[path + ("v:" + json.dumps(item),)] = item
     elif isinstance(value, list) and merge_key(kind, names) and all(isinstance(i, dict) for i in value):
         key = merge_key(kind, names)
         for item in value:
-            step = ("k", json.dumps({key: item.get(key)}, sort_keys=True))
+            step = "k:" + json.dumps({key: item.get(key)})
             _walk(item, kind, names, path + (step,), out)
-            out.setdefault(path + (step, ("f", ".")), None)
+            out.setdefault(path + (step, "."), None)
     else:
         out[path] = value
 
@@ -51,35 +52,30 @@ def _walk(value, kind, names: tuple, path: tuple, out: dict) -> None:
 def to_fields_v1(paths) -> dict:
     """Upstream's ``fieldsV1`` encoding of a set of paths."""
     root = {}
-    for path in sorted(paths):
+    for path in paths:
         node = root
-        for kind, name in path:
-            node = node.setdefault("." if name == "." else f"{kind}:{name}", {})
+        for step in path:
+            node = node.setdefault(step, {})
     return root
 
 
 def from_fields_v1(fields: dict, prefix=()) -> set:
     out = set()
     for key, child in (fields or {}).items():
-        if key == ".":
-            out.add(prefix + (("f", "."),))
-            continue
-        kind, _, name = key.partition(":")
-        path = prefix + ((kind, name),)
-        if child and set(child) != {"."}:
-            out |= from_fields_v1(child, path)
-        else:
+        path = prefix + (key,)
+        if key == "." or not child:
             out.add(path)
-            if child:
-                out.add(path + (("f", "."),))
+        else:
+            out |= from_fields_v1(child, path)
     return out
 
 
 def describe(path: tuple) -> str:
     """A path as upstream prints it in conflicts: ``.spec.ports[port=80].targetPort``."""
     text = ""
-    for kind, name in path:
-        if kind == "f" and name != ".":
+    for step in path:
+        kind, _, name = step.partition(":")
+        if kind == "f":
             text += "." + name
         elif kind == "k":
             text += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in json.loads(name).items()) + "]"
@@ -155,7 +151,7 @@ def apply(live: dict, applied: dict, manager: str, kind: str, time: str, *, forc
         if _same_owner(entry, *owner):
             continue
         for path in sorted(from_fields_v1(entry.get("fieldsV1")) & set(applied_fields)):
-            if path in live_fields and live_fields[path] != applied_fields[path] and path[-1] != ("f", "."):
+            if path in live_fields and live_fields[path] != applied_fields[path] and path[-1] != ".":
                 conflicts.append((entry["manager"], entry.get("apiVersion", ""), path))
     if conflicts and not force:
         raise _conflict_error(conflicts)
@@ -176,11 +172,12 @@ def apply(live: dict, applied: dict, manager: str, kind: str, time: str, *, forc
 def _remove_path(obj: dict, path: tuple) -> None:
     """Delete the field at ``path`` (no-op when it is already gone), then prune maps left empty by it."""
     node, chain = obj, []
-    for i, (step, name) in enumerate(path):
-        last = i == len(path) - 1 or path[i + 1] == ("f", ".")
-        if name == "." or node is None:
+    for i, step in enumerate(path):
+        last = i == len(path) - 1 or path[i + 1] == "."
+        kind, _, name = step.partition(":")
+        if step == "." or node is None:
             return
-        if step == "f":
+        if kind == "f":
             if not isinstance(node, dict) or name not in node:
                 return
             chain.append((node, name))
@@ -188,7 +185,7 @@ def _remove_path(obj: dict, path: tuple) -> None:
                 del node[name]
                 break
             node = node[name]
-        elif step == "k":
+        elif kind == "k":
             (field, value), = json.loads(name).items()
             match = [item for item in node if isinstance(item, dict) and item.get(field) == value]
             if not match:
