@@ -209,6 +209,28 @@ def test_watch_resumes_with_a_relist_after_410_expired(private_sim):
     events.close()
 
 
+def test_trace_relists_after_410_and_records_what_it_missed(private_sim):
+    store = private_sim.cluster.store
+    backend = load_backend("sim", SIM_CONTEXT, private_sim.kubeconfig)
+    store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hx-410t"}})
+    tr = h.Trace(kinds=["events"], namespace="hx-410t", duration=60, max_events=20_000, proxy_logs=False,
+                 backend=backend)
+    # Holding the store's lock (test-only) cuts the trace's watch and keeps it from reopening until the
+    # history has moved past its resourceVersion: the reopened watch must get 410 Expired.
+    with store._lock:
+        store.stop_watches()
+        for i in range(10_050):
+            store.create("events", _event(f"e{i}", "hx-410t"), namespace="hx-410t")
+    assert tr.wait_idle(quiet=0.5, timeout=30)
+    store.create("events", _event("live", "hx-410t"), namespace="hx-410t")
+    assert tr.wait_idle(quiet=0.5, timeout=10)
+    tr.stop()
+    frame = tr.to_frame()
+    assert tr.relists == 1 and tr.errors == []
+    assert (frame["type"] == "ADDED").sum() == 10_051
+    assert frame.iloc[-1]["name"] == "live"
+
+
 # --- trace and diagram ------------------------------------------------------------------------------
 
 def test_trace_records_who_did_what_and_draws_it(backend, box):
