@@ -8,7 +8,8 @@ Two halves (reference: node-dataplane.md §6):
   Services or EndpointSlices; kube-proxy does that.
 * **kube-proxy replacements** (Cilium, Antrea Proxy, Calico eBPF) watch the same Services and
   EndpointSlices as kube-proxy and program their own datapath. `proxy_comparison()` is that
-  comparison as rows a chapter renders with pandas.
+  comparison as rows a chapter renders with pandas, and `backend_selection()` shows one node's
+  endpoints as each datapath's selection structure.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 import ipaddress
 
 from helpers.dataplane.ipam import HostLocalIPAM
-
-KINDNET_CONFLIST = "/etc/cni/net.d/10-kindnet.conflist"
+from helpers.dataplane.iptables import probability
+from helpers.dataplane.proxy import ProxyState
 
 
 def _node_name(node: dict) -> str:
@@ -176,3 +177,33 @@ def proxy_comparison() -> list[dict]:
     ignore Services and EndpointSlices entirely.
     """
     return [dict(row) for row in _PROXIES]
+
+
+def backend_selection(state: ProxyState) -> list[dict]:
+    """The same per-node endpoints as each datapath's selection structure, one row per backend.
+
+    For every service port of a kube-proxy `ProxyState` (from `build_proxy_state`), the
+    endpoints pod traffic to the ClusterIP may use (the cluster set, or the local set with
+    internalTrafficPolicy Local), and where each sits: the iptables `KUBE-SVC` rule with its
+    `--probability` (the last rule has none), the nftables `numgen random mod n` vmap index,
+    a backend slot of the Cilium frontend, a bucket of the Antrea select group. Every backend
+    has the same 1/n chance in all four; Cilium and Antrea order backends their own way, so
+    their numbers only count.
+    """
+    rows = []
+    for port_state in state.ports:
+        sp, cat = port_state.service_port, port_state.categorized
+        endpoints = (cat.local if sp.internal_policy_local else cat.cluster) or ()
+        n = len(endpoints)
+        for i, endpoint in enumerate(endpoints):
+            rows.append({
+                "service port": str(sp.name),
+                "frontend": f"{sp.cluster_ip}:{sp.port}/{sp.protocol}",
+                "backend": str(endpoint),
+                "iptables": f"--probability {probability(n - i)}" if i < n - 1 else "last rule (no match)",
+                "nftables": f"numgen random mod {n} -> {i}",
+                "Cilium": f"backend slot {i + 1} of {n}",
+                "Antrea": f"bucket {i + 1} of {n}, equal weight",
+                "chance": 1 / n,
+            })
+    return rows
