@@ -76,3 +76,17 @@ def test_trace_rules_read_from_text():
 def test_bad_destination():
     with pytest.raises(ValueError, match="ip:port"):
         trace_packet("10.0.0.2", "172.30.0.41", **_kw("iptables"))
+
+
+@pytest.mark.parametrize("source, destination, expected, masq", FLOWS)
+def test_flows_over_nft_list_text(source, destination, expected, masq):
+    kw = _kw("nftables")
+    text = render_nft(build_proxy_state(kw["services"], kw["endpoint_slices"], kw["node"], kw["config"])).list_ruleset()
+    trace = trace_packet(source, destination, rules=text, node=make_node())
+    assert trace.endpoints == pytest.approx(expected)
+    assert {o.masquerade for o in trace.outcomes} == {masq}
+
+
+def test_nft_text_without_kube_proxy_table():
+    with pytest.raises(ValueError, match="no 'ip kube-proxy' table"):
+        trace_packet("10.0.0.2", "10.96.0.1:443", rules="table inet filter {\n}\n")

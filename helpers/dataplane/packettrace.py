@@ -18,7 +18,14 @@ import re
 from dataclasses import dataclass, field
 
 from helpers.dataplane import iptables, nftables
-from helpers.dataplane.parse import IPTablesDump, Rule, parse_iptables_save, parse_rule
+from helpers.dataplane.parse import (
+    IPTablesDump,
+    NFTTable,
+    Rule,
+    parse_iptables_save,
+    parse_nft_ruleset,
+    parse_rule,
+)
 from helpers.dataplane.proxy import build_proxy_state, node_info
 
 FILTER_CHAINS = ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL")
@@ -163,11 +170,19 @@ def _trace_iptables(dump: IPTablesDump, pkt: _Packet, from_node: bool) -> list[O
 class _NFTWalker:
     """Interprets the rule shapes kube-proxy writes (not arbitrary nft syntax), like upstream's tracer."""
 
-    def __init__(self, ruleset: nftables.NFTRuleset):
-        self.chains = {c.name: c.rules for c in ruleset.chains()}
+    def __init__(self, chains: dict[str, list[str]], elements: list[nftables.Element]):
+        self.chains = chains
         self.maps: dict[str, list[nftables.Element]] = {}
-        for e in ruleset.elements():
+        for e in elements:
             self.maps.setdefault(e.container, []).append(e)
+
+    @classmethod
+    def of(cls, rules) -> _NFTWalker:
+        """From a rendered ``NFTRuleset`` or a parsed ``kube-proxy`` table (``nft list`` text)."""
+        if isinstance(rules, nftables.NFTRuleset):
+            return cls({c.name: c.rules for c in rules.chains()}, rules.elements())
+        elements = [_parse_element(name, text) for name, spec in rules.sets.items() for text in spec["elements"]]
+        return cls(rules.chains, elements)
 
     def _lookup(self, name: str, key: tuple[str, ...]) -> nftables.Element | None:
         return next((e for e in self.maps.get(name, []) if e.key == key), None)
@@ -231,15 +246,22 @@ class _NFTWalker:
             e = self._lookup(m[1], key2)
             return None if e is None else [(e.value, 1.0)]
         if m := re.match(r"^numgen random mod (\d+) vmap \{ (.*) \}$", rule):
-            return [(v, 1.0 / int(m[1])) for v in re.findall(r"\d+ : (goto \S+)", m[2])]
+            return [(v, 1.0 / int(m[1])) for v in re.findall(r"\d+ : (goto [^\s,]+)", m[2])]
         if m := re.match(r"^meta l4proto (\w+) dnat to (\S+)$", rule):
             return [(f"dnat {m[2]}", 1.0)] if m[1] == pkt.proto else None
         return [(rule, 1.0)] if rule else None
 
 
-def _trace_nft(ruleset: nftables.NFTRuleset, pkt: _Packet, from_node: bool) -> list[Outcome]:
+def _parse_element(container: str, text: str) -> nftables.Element:
+    """``10.96.0.10 . udp . 53 comment "x" : goto service-...`` -> Element (as ``nft list`` prints it)."""
+    head, _, value = text.partition(" : ")
+    m = re.match(r'^(.*?)(?: comment "([^"]*)")?$', head)
+    return nftables.Element(container, tuple(k.strip() for k in m[1].split(" . ")), value or None, m[2])
+
+
+def _trace_nft(ruleset, pkt: _Packet, from_node: bool) -> list[Outcome]:
     """Pre-DNAT firewall check, then nat dispatch, then the post-DNAT filter checks."""
-    walker = _NFTWalker(ruleset)
+    walker = _NFTWalker.of(ruleset)
     pre_dnat, nat, post_dnat = (("filter-output-pre-dnat", "nat-output", ("filter-output",)) if from_node else
                                 ("filter-prerouting-pre-dnat", "nat-prerouting", ("filter-input", "filter-forward")))
     for target, _, masq, path in walker.walk(pre_dnat, pkt, 1.0, False, ()):
@@ -265,7 +287,8 @@ def trace_packet(source: str, destination: str, *, rules=None, services=None, en
     """Trace a new connection from ``source`` to ``destination`` (``"ip:port"``).
 
     ``source`` is an IP, or ``"node"`` for traffic the node itself originates. Give either
-    ``rules`` (``IPTablesRules``, ``IPTablesDump``, ``NFTRuleset`` or ``iptables-save`` text)
+    ``rules`` (``IPTablesRules``, ``IPTablesDump``, ``NFTRuleset``, or ``iptables-save`` /
+    ``nft list ruleset`` text read from a node)
     or the API objects (``services``, ``endpoint_slices``, ``node``, ``config``), in which case
     the config's mode picks iptables or nftables. ``node_ips`` default to the Node's addresses;
     they make ``--dst-type LOCAL`` / ``fib daddr type local`` match NodePort traffic.
@@ -283,7 +306,12 @@ def trace_packet(source: str, destination: str, *, rules=None, services=None, en
                  else iptables.render(state, include_hooks=True))
     pkt = _Packet(src, dst, port, protocol.lower(), local_ips, not from_node if from_pod is None else from_pod)
     trace = Trace(source, destination, protocol.lower())
-    if isinstance(rules, nftables.NFTRuleset):
+    if isinstance(rules, str) and rules.lstrip().startswith("table "):
+        tables = parse_nft_ruleset(rules)
+        if ("ip", nftables.TABLE) not in tables:
+            raise ValueError("the ruleset has no 'ip kube-proxy' table to trace")
+        rules = tables[("ip", nftables.TABLE)]
+    if isinstance(rules, (nftables.NFTRuleset, NFTTable)):
         trace.outcomes = _trace_nft(rules, pkt, from_node)
         return trace
     if isinstance(rules, iptables.IPTablesRules):
