@@ -1,0 +1,446 @@
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 06 · How do the EndpointSlice controllers work?
+#
+# Chapters 01–05 looked at what ends up in a slice. This chapter opens the box that writes them: the
+# EndpointSlice controller's **reconciler**, which turns "these pods match this Service" into a handful of
+# API writes, and tries hard to keep that handful small. We watch it decide, replay its packing rules on
+# 300 pods, meet its sibling the **mirroring** controller, and reproduce a real bug: a node that vanishes
+# while its pods remain (kubernetes/kubernetes#107927).
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# The one idea to leave the room with: the controller optimises for *few writes*, not for tidy slices.
+# Every write is broadcast to every node's kube-proxy, so a lopsided set of slices is the cheaper outcome.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## Learning objectives
+#
+# After this chapter you can:
+# 1. *explain* what one reconciler sync does: desired endpoints, keep/replace/remove per slice, fill,
+#    create, then creates → updates → deletes;
+# 2. *predict* the writes of a change, including why 300 pods can sit in 4 slices and why a port change
+#    repacks them for free;
+# 3. *tell* the controllers apart by the `endpointslice.kubernetes.io/managed-by` label, and hand-write a
+#    slice that no controller touches;
+# 4. *reproduce* kubernetes/kubernetes#107927 and describe what changed in v1.25.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## Prerequisites
+#
+# | Concept | Importance | Notes |
+# |---|---|---|
+# | [02 · When are slices made?](02-when-slices-are-made.ipynb) | Necessary | placeholder slice, `maxEndpointsPerSlice` |
+# | [05 · Endpoint vs Pod](05-endpoint-vs-pod.ipynb) | Necessary | endpoint conditions, mirrored Endpoints |
+# | Controllers and reconciliation | Helpful | [Controllers](https://kubernetes.io/docs/concepts/architecture/controller/) |
+# | EndpointSlice docs | Helpful | [Distribution of EndpointSlices](https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/#distribution-of-endpointslices) |
+#
+# **Time to complete:** about 25 minutes
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Which cluster am I on?
+#
+# | On kind | On the simulator |
+# |---|---|
+# | kube-controller-manager runs the real controller; its reasoning is only in its code | the simulated controller records an explanation for every sync (`h.reconciler_decisions`) |
+# | the controller is v1.25+, so only the fixed #107927 behaviour exists | the pre-1.25 behaviour can be switched on for one section, then back |
+#
+# The reconciler itself is also available as a pure function (`reconcile(...)` in
+# `helpers/sim/controllers/endpointslice.py`, a port of upstream's
+# `staging/src/k8s.io/endpointslice/reconciler.go`). It takes plain dicts and writes nothing, so the
+# sections that use it work the same on both backends.
+
+# %% slideshow={"slide_type": "-"} tags=["cluster-check"]
+import itertools
+import json
+
+import pandas as pd
+
+import helpers as h
+from helpers.sim.controllers.endpoints import plan_endpoints
+from helpers.sim.controllers.endpointslice import reconcile
+
+cluster = h.connect()
+ns = h.sandbox("ch06")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. One sync, explained
+#
+# The controller handles one Service at a time ("sync"). It lists the pods matching the selector, the
+# slices labelled `kubernetes.io/service-name=<svc>` **and** managed by itself, and the Nodes (for zones),
+# then computes the writes. Start a Service with three pods:
+
+# %% slideshow={"slide_type": "-"}
+h.apply(h.deployment("web", replicas=3), h.service("web"), namespace=ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=3, ready=3)
+h.kubectl("get", "endpointslices", "-n", ns.name, "--show-labels")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** one slice with the labels the controller looks it up by: `service-name=web` and
+# `endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io`.
+#
+# Now ask the reconciler what it would do **right now**, with the cluster's own objects as input:
+
+# %% slideshow={"slide_type": "-"}
+def inputs(service_name):
+    """What the controller lists for one sync: Service, matching pods, its own slices, Nodes."""
+    svc = h.get("svc", service_name, ns.name)
+    selector = ",".join(f"{k}={v}" for k, v in svc["spec"]["selector"].items())
+    own = f"kubernetes.io/service-name={service_name},endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io"
+    return dict(service=svc, pods=h.list_objects("pods", ns.name, selector=selector),
+                existing_slices=h.list_objects("endpointslices", ns.name, selector=own),
+                nodes=h.list_objects("nodes"))
+
+
+now = inputs("web")
+result = reconcile(**now)
+result.writes, result.explanations
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** zero writes — the slice already matches. A sync that finds nothing to do costs
+# nothing, which is why informer resyncs are harmless. Now hand it a world where one pod became unready
+# and a fourth pod appeared (we edit the dicts, not the cluster):
+
+# %% slideshow={"slide_type": "-"}
+pods = [json.loads(json.dumps(p)) for p in now["pods"]]
+for cond in pods[0]["status"]["conditions"]:
+    if cond["type"] == "Ready":
+        cond["status"] = "False"
+newcomer = json.loads(json.dumps(pods[1]))
+newcomer["metadata"].update(name="web-newcomer", uid="uid-newcomer")
+newcomer["status"]["podIP"] = newcomer["status"]["podIPs"][0]["ip"] = "10.244.1.250"
+result = reconcile(**{**now, "pods": pods + [newcomer]})
+print(result.writes)
+print("\n".join(result.explanations))
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** both changes land in **one update** of the existing slice: the unready pod is
+# replaced in place (an endpoint's identity is its addresses, hostname and pod — conditions are not part
+# of it), and the newcomer goes into the slice that is being written anyway.
+#
+# **Why it matters:** every slice write is sent to every kube-proxy in the cluster. Upstream's reconciler
+# (`reconcileByPortMapping` in `staging/src/k8s.io/endpointslice/reconciler.go`) is built around this cost.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Walk the steps: (1) keep/replace/remove per existing slice, (2) top up slices already marked for
+# update, fullest first, (3) one unchanged slice that can take *all* the rest, else new slices, (4)
+# recycle creates into deletes, then write creates → updates → deletes.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# On the simulator the controller records the same explanations for every real sync of `web`:
+
+# %% slideshow={"slide_type": "-"}
+if cluster.is_sim:
+    decisions = h.reconciler_decisions(ns.name, "web")
+    display(decisions[["time", "writes", "desiredSlices", "actualSlices", "explanations"]].tail(4))
+else:
+    print("kind: the real controller keeps no decision log; h.Trace shows its writes, section 1's "
+          "reconcile(...) shows its reasoning.")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the first sync created the placeholder (no pods had IPs yet), later syncs updated
+# it as pods got IPs and turned Ready — one write per batch of pod changes.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. Churn minimisation: 300 pods in 4 slices
+#
+# Packing rules show up at scale. Rather than start 300 pods, feed the pure reconciler 300 pod dicts
+# (`maxEndpointsPerSlice` 100) and apply each result the way the API would. The two helpers below are
+# only glue: a pod dict with the fields the controller reads, and "apply the writes".
+
+# %% slideshow={"slide_type": "-"}
+demo_svc = h.service("demo", ipFamilies=["IPv4"], clusterIP="10.96.200.1")
+demo_svc["metadata"].update(namespace="demo", uid="uid-demo")
+demo_nodes = [{"metadata": {"name": "node-1", "labels": {"topology.kubernetes.io/zone": "zone-a"}}}]
+
+
+def fake_pods(numbers, ready=True):
+    """Running pods pod<n> on node-1 with an IP, as the API serves them."""
+    return [{"metadata": {"name": f"pod{n}", "namespace": "demo", "uid": f"uid-{n}", "labels": {"app": "demo"}},
+             "spec": {"nodeName": "node-1", "containers": [{"name": "c"}]},
+             "status": {"phase": "Running", "podIP": f"10.0.{n // 200}.{n % 200 + 1}",
+                        "conditions": [{"type": "Ready", "status": str(ready)}]}} for n in numbers]
+
+
+slice_names = itertools.count(1)
+
+
+def sync(service, pods, slices, endpoints_obj):
+    """One reconcile of slices and of the Endpoints object; returns the new state and a row of costs."""
+    result = reconcile(service=service, pods=pods, nodes=demo_nodes, existing_slices=slices)
+    for s in result.creates:
+        s["metadata"]["name"] = f"demo-{next(slice_names)}"
+    after = {s["metadata"]["name"]: s for s in slices}
+    after.update({s["metadata"]["name"]: s for s in result.creates + result.updates})
+    for s in result.deletes:
+        after.pop(s["metadata"]["name"])
+    plan = plan_endpoints(service, pods, endpoints_obj)
+    row = {"slice_writes": sum(result.writes.values()), **result.writes,
+           "slice_bytes": sum(len(json.dumps(s)) for s in result.creates + result.updates),
+           "endpoints_writes": int(plan.action is not None),
+           "endpoints_bytes": len(json.dumps(plan.endpoints)) if plan.action else 0,
+           "sizes": sorted(len(s["endpoints"]) for s in after.values()),
+           "desired_slices": result.desired_slices}
+    return list(after.values()), plan.endpoints, row
+
+
+rows = []
+slices, ep_obj, row = sync(demo_svc, fake_pods(range(300)), [], None)
+rows.append({"change": "300 pods appear", **row})
+pd.DataFrame(rows).set_index("change")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** 3 creates of 100 each, the obvious packing. Now scale down to 148 pods — the pods
+# that go happen to be 26 from the first slice, 26 from the second and all of the third — and back up to 300:
+
+# %% slideshow={"slide_type": "-"}
+members = [[ep["targetRef"]["name"] for ep in s["endpoints"]] for s in slices]
+leaving = set(members[0][:26] + members[1][:26] + members[2])
+remaining = [p for p in fake_pods(range(300)) if p["metadata"]["name"] not in leaving]
+slices, ep_obj, row = sync(demo_svc, remaining, slices, ep_obj)
+rows.append({"change": "scale down to 148", **row})
+grown = remaining + fake_pods(range(300, 452))
+slices, ep_obj, row = sync(demo_svc, grown, slices, ep_obj)
+rows.append({"change": "scale up to 300", **row})
+pd.DataFrame(rows).set_index("change")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** after the way back up the Service has **4 slices of 74/74/100/52** although 3 would
+# do (`desired_slices` 3). The 152 newcomers did not fit in one untouched slice, so the controller created
+# two new ones rather than spread them over the two half-empty slices: **2 creates beat 4 writes**. This
+# is upstream's `TestReconcileEndpointSlicesSomePreexistingWorseAllocation`. The controller **never
+# rebalances** on its own.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Ask the room to predict the next two rows before running them: one pod flips unready (1 update),
+# then a targetPort change (every slice must be rewritten anyway, so it repacks them: 3 updates, 1 delete).
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Two more changes: one pod becomes unready, then the Service's `targetPort` changes from 80 to 8080.
+
+# %% slideshow={"slide_type": "-"}
+unready = fake_pods([451], ready=False) + [p for p in grown if p["metadata"]["name"] != "pod451"]
+slices, ep_obj, row = sync(demo_svc, unready, slices, ep_obj)
+rows.append({"change": "1 pod unready", **row})
+new_port = json.loads(json.dumps(demo_svc))
+new_port["spec"]["ports"][0]["targetPort"] = 8080
+slices, ep_obj, row = sync(new_port, unready, slices, ep_obj)
+rows.append({"change": "targetPort 80→8080", **row})
+churn = pd.DataFrame(rows).set_index("change")
+churn
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** a readiness flip is one update of the slice that holds the pod, a fraction of the
+# bytes of the Endpoints object, which carries all 300 addresses every time. A port change puts every
+# endpoint in a new port group, so all slices must be rewritten anyway — and that is the one moment the
+# controller **repacks for free**: pending creates are recycled into updates of slices about to be
+# deleted, leaving 3 full slices with 3 updates and 1 delete (upstream `TestReconcileEndpointSlicesRecycling`).
+
+# %% slideshow={"slide_type": "subslide"}
+h.plot_writes_per_change(churn.reset_index())
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **Why it matters:** the Endpoints controller rewrites its single object — all 300 addresses — on every
+# change; the slice controller writes a few small objects. Compare the byte columns above: that gap,
+# multiplied by the number of nodes watching, is the KEP-752 argument from chapter 02.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. Who manages a slice? The mirroring controller and `managed-by`
+#
+# Three producers write EndpointSlices: the EndpointSlice controller (selector Services), the
+# **EndpointSliceMirroring** controller (selectorless Services whose Endpoints object someone wrote by
+# hand), and anyone else. They keep out of each other's way with one label,
+# `endpointslice.kubernetes.io/managed-by`. A selectorless Service with a hand-written Endpoints object:
+
+# %% slideshow={"slide_type": "-"}
+legacy_svc = h.service("legacy")
+del legacy_svc["spec"]["selector"]  # selectorless: no controller computes its endpoints
+legacy_endpoints = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "legacy"},
+                    "subsets": [{"addresses": [{"ip": "192.0.2.10"}, {"ip": "192.0.2.11"}],
+                                 "ports": [{"name": "http", "port": 80}]}]}
+h.apply(legacy_svc, legacy_endpoints, namespace=ns.name)
+h.wait_for_slices(ns.name, "legacy", endpoints=2)
+h.kubectl("get", "endpointslices", "-n", ns.name, "-L", "endpointslice.kubernetes.io/managed-by")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the `legacy` slice says `endpointslicemirroring-controller.k8s.io`; `web`'s says
+# `endpointslice-controller.k8s.io`. The mirroring controller maps each subset to one slice, creates no
+# placeholder, and packs nothing (upstream `pkg/controller/endpointslicemirroring`). Chapter 05 met it;
+# here is how to switch it off for one object — the label `endpointslice.kubernetes.io/skip-mirror`:
+
+# %% slideshow={"slide_type": "-"}
+h.label("endpoints", "legacy", {"endpointslice.kubernetes.io/skip-mirror": "true"}, ns.name)
+h.wait_for("endpointslices", lambda slices: not slices, namespace=ns.name,
+           selector="kubernetes.io/service-name=legacy", what="the mirrored slice to go")
+h.kubectl("get", "endpointslices", "-n", ns.name, "-L", "endpointslice.kubernetes.io/managed-by")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the mirrored slice is deleted; the Endpoints object stays. The same happens when the
+# Service gains a selector — then the EndpointSlice controller takes over.
+#
+# **Why it matters:** each controller lists only slices with *its* managed-by value, so a slice with any
+# other value — your own, or a service mesh's — is never adopted, rewritten or deleted. Exercise 1 uses that.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Endpoints is deprecated since 1.33 (the API server warns on every access) — the mirroring controller is
+# the bridge that keeps old hand-written Endpoints objects working for consumers that only read slices.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. A node disappears while its pods remain (kubernetes/kubernetes#107927)
+#
+# The controller reads each pod's Node only to copy its zone into the endpoint. Before v1.25 a failed
+# Node lookup was fatal for the **whole Service**: one pod whose Node was gone (deleted, or not yet seen)
+# froze every slice of that Service — new pods were not published, dead ones not removed — while the
+# Service cycled through backoff. PR #110639 (v1.25) leaves such a pod out, writes the rest, and retries.
+#
+# First the pure reconciler, both behaviours side by side: a pod on `endpoints-gone`, which is not in the
+# Node list.
+
+# %% slideshow={"slide_type": "-"}
+now = inputs("web")
+orphan = json.loads(json.dumps(now["pods"][0]))
+orphan["metadata"].update(name="orphan", uid="uid-orphan")
+orphan["spec"]["nodeName"] = "endpoints-gone"
+orphan["status"]["podIP"] = orphan["status"]["podIPs"][0]["ip"] = "10.244.9.9"
+extra = json.loads(json.dumps(now["pods"][1]))
+extra["metadata"].update(name="web-new", uid="uid-web-new")
+extra["status"]["podIP"] = extra["status"]["podIPs"][0]["ip"] = "10.244.1.251"
+pd.DataFrame([{"behaviour": behaviour, **r.writes, "error": r.error, "explanation": " / ".join(r.explanations)}
+              for behaviour in ("pre-1.25", "current")
+              for r in [reconcile(**{**now, "pods": now["pods"] + [orphan, extra]}, missing_node_behavior=behaviour)]])
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** pre-1.25, no writes at all — `web-new` stays unpublished — and the error
+# `node "endpoints-gone" not found`. Since v1.25 the slice is updated with `web-new`, the orphan is skipped,
+# and the error remains so the Service is requeued until every pod's Node exists.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# Now on the cluster. An orphan is a pod bound to a Node that does not exist; we make one by binding a pod
+# to `endpoints-gone` and writing its status ourselves (no kubelet will, and PodGC deletes such pods after
+# a 40 s quarantine — on kind it may vanish during this section). On the **simulator** we first switch the
+# controller to the pre-1.25 behaviour and scale `web` up:
+
+# %% slideshow={"slide_type": "-"}
+if cluster.is_sim:
+    cluster.request("POST", "/sim/controllers/endpointslice/config", body={"missingNodeBehavior": "pre-1.25"})
+h.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan", "labels": {"app": "web"}},
+         "spec": {"nodeName": "endpoints-gone", "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}},
+        namespace=ns.name)
+cluster.request("PATCH", f"/api/v1/namespaces/{ns.name}/pods/orphan/status", content_type="application/merge-patch+json",
+                body={"status": {"phase": "Running", "podIP": "10.244.9.9", "podIPs": [{"ip": "10.244.9.9"}],
+                                 "conditions": [{"type": "Ready", "status": "True"}]}})
+if cluster.is_sim:
+    h.scale("web", 4, ns.name)
+    h.wait_for_ready(ns.name, "app=web", count=5)
+    h.advance(2)  # let the controller retry once
+    display(h.slices_table(ns.name, service="web")[["address", "ready", "node", "targetRef"]])
+    print(h.kubectl("get", "events", "-n", ns.name, "--field-selector", "reason=FailedToUpdateEndpointSlices"))
+else:
+    print("kind runs a v1.25+ controller: the pre-1.25 freeze cannot be shown here (see the reconcile table above).")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows (simulator):** 5 Ready pods match `web`, the slice still lists the first 3 — frozen —
+# and the Service collects `FailedToUpdateEndpointSlices` warnings. Switch to the fixed behaviour:
+
+# %% slideshow={"slide_type": "subslide"}
+if cluster.is_sim:
+    cluster.request("POST", "/sim/controllers/endpointslice/config", body={"missingNodeBehavior": "current"})
+    h.advance(30)  # the next backoff retry runs the fixed code
+h.scale("web", 4, ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=4, ready=4)
+display(h.slices_table(ns.name, service="web")[["address", "ready", "node", "targetRef"]])
+h.kubectl("get", "events", "-n", ns.name, "--field-selector", "reason=FailedToUpdateEndpointSlices")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the four `web` pods are published; the orphan is left out, and the newest warning
+# reads `skipping Pod orphan ... Node endpoints-gone Not Found`: the controller keeps retrying in case the
+# Node appears. **Why it matters:** a Node deleted before its pods (autoscalers, `kubectl delete node`) used
+# to stall a whole Service for minutes; since v1.25 it costs only the orphaned endpoints.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Stress the asymmetry: an *unreachable* node (chapter 09) keeps its Node object, so it never triggers
+# this bug — its endpoints just go not-ready. Only a *deleted* Node with surviving pods does.
+
+# %% slideshow={"slide_type": "-"}
+h.kubectl("delete", "pod", "orphan", "-n", ns.name, "--grace-period=0", "--force", "--ignore-not-found")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 1: a slice no controller touches
+#
+# Publish an extra endpoint `192.0.2.50` for Service `web` with a hand-written EndpointSlice named
+# `web-external`: label it `kubernetes.io/service-name: web` and give it your own
+# `endpointslice.kubernetes.io/managed-by` value (e.g. `staff.example.com`). Done when the slice exists
+# next to the controller's, and the controller has left it alone.
+
+# %% slideshow={"slide_type": "-"}
+# your turn
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+external = h.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+         "metadata": {"name": "web-external", "labels": {"kubernetes.io/service-name": "web",
+                                                          "endpointslice.kubernetes.io/managed-by": "staff.example.com"}},
+         "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+         "endpoints": [{"addresses": ["192.0.2.50"], "conditions": {"ready": True}}]}, namespace=ns.name)
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+web_slices = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")
+managers = {s["metadata"]["name"]: s["metadata"]["labels"].get("endpointslice.kubernetes.io/managed-by") for s in web_slices}
+mine = [s for s in web_slices if managers[s["metadata"]["name"]] not in ("endpointslice-controller.k8s.io", None)]
+assert mine, ("No slice for `web` with your own managed-by value yet. Hint: apply an EndpointSlice with labels "
+              "kubernetes.io/service-name=web and endpointslice.kubernetes.io/managed-by=staff.example.com.")
+assert any("192.0.2.50" in ep["addresses"] for s in mine for ep in s.get("endpoints") or []), (
+    "Your slice does not list 192.0.2.50. Hint: endpoints: [{addresses: ['192.0.2.50'], conditions: {ready: true}}].")
+assert "endpointslice-controller.k8s.io" in managers.values(), "The controller's own slice for `web` is gone?"
+print(f"✓ {len(web_slices)} slices for web: {managers}. The controller ignored yours; kube-proxy will merge both.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 2: a port change, in place
+#
+# Change Service `web` so that its port 80 targets container port **8080**. Predict first: how many
+# controller-managed slices will `web` have afterwards, and will their names change? Done when the
+# controller's slices for `web` carry port 8080.
+
+# %% slideshow={"slide_type": "-"}
+# your turn
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+h.apply(h.service("web", ports=((80, 8080),)), namespace=ns.name)
+found = h.wait_for("endpointslices", lambda slices: slices and all(p["port"] == 8080 for s in slices for p in s.get("ports") or []),
+                   namespace=ns.name, selector="kubernetes.io/service-name=web,endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io",
+                   what="web's slices on port 8080")
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+own = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web,"
+                     "endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io")
+ports = {p["port"] for s in own for p in s.get("ports") or []}
+assert ports == {8080}, (f"web's controller-managed slices carry ports {ports}. Hint: apply "
+                         "h.service('web', ports=((80, 8080),)) in the sandbox; the controller rewrites the slice.")
+print(f"✓ {len(own)} slice(s) ({', '.join(s['metadata']['name'] for s in own)}) now on port 8080: "
+      "the old slice was recycled (an update, same name), not deleted and re-created.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Cleanup
+#
+# Delete the sandbox; on the simulator also make sure the controller runs the current behaviour.
+
+# %% slideshow={"slide_type": "-"} tags=["cleanup"]
+if cluster.is_sim:
+    cluster.request("POST", "/sim/controllers/endpointslice/config", body={"missingNodeBehavior": "current"})
+ns.cleanup()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# - A sync compares desired endpoints with the controller's own slices: keep, replace in place, remove;
+#   newcomers fill slices being written anyway, then one untouched slice that takes them all, else new slices.
+# - Writes are minimised, not slices: 300 pods can end in 74/74/100/52, and only a change that rewrites
+#   every slice (a port change) repacks them — for free, by recycling creates into updates.
+# - `endpointslice.kubernetes.io/managed-by` separates the EndpointSlice controller, the mirroring
+#   controller and everyone else; nobody touches another's slices.
+# - #107927: before v1.25 one pod on a missing Node froze the whole Service; since v1.25 that pod is
+#   skipped, the rest is written and the Service retried.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## What's next
+#
+# [07 · kube-proxy and EndpointSlices](07-kube-proxy-and-endpointslices.ipynb): what every node does
+# with these slices. Upstream reading: `staging/src/k8s.io/endpointslice/reconciler.go`, KEP-752
+# (EndpointSlice API), and the discussion in kubernetes/kubernetes#107927 and PR #110639.
