@@ -219,3 +219,14 @@ def test_change_cost_one_endpoint_not_ready():
 def test_with_endpoint_ready_unknown_ip():
     with pytest.raises(ValueError, match="no EndpointSlice has an endpoint with address 1.2.3.4"):
         kpng.with_endpoint_ready(kpng.scale_cluster(1, 1, 1), "1.2.3.4", False)
+
+
+def test_scaling_rows_long_format():
+    rows = kpng.scaling_rows((5,), (3,), endpoints_per_service=4, internal_traffic_policy="Local")
+    kube_proxy, kpng_row = rows
+    assert (kube_proxy["design"], kpng_row["design"]) == ("kube-proxy", "KPNG")
+    assert kube_proxy["start-up objects per node"] == 10
+    # node-000 hosts pods 0, 3, ..., 18 of the 20: the 5 services plus its 7 local endpoints
+    assert kpng_row["start-up objects per node"] == 5 + 7
+    assert kube_proxy["nodes reached by a change"] == 3 and kpng_row["nodes reached by a change"] == 1
+    assert kpng_row["change bytes, all nodes"] < kube_proxy["change bytes, all nodes"] / 3

@@ -6,10 +6,13 @@ process on every node. KPNG (KEP-2104 "kube-proxy v2", `kubernetes-sigs/kpng`) s
 the *node-local* state (`store2localdiff`): the services plus only the endpoints that node
 needs. **Backends** (iptables, ipvs, nft, ebpf, Windows) receive just that, in-process or over
 a gRPC stream of `OpItem`s (`Reset`, `Set(Ref{Set, Path}, Bytes)`, `Delete(Ref)`, `Sync`),
-through a level-driven *full-state* sink or an event-driven *diff* sink. KEP-2104 stayed
-provisional and the repository was archived in July 2024 (now `kubernetes-retired/kpng`). Its
-ideas live on in other forms: nftables mode (KEP-3866), partial restores (KEP-3453), the
-kube-proxy-as-a-library discussion (KEP-3786, closed) and third parties reusing `pkg/proxy`.
+through a level-driven *full-state* sink or an event-driven *diff* sink. Its authors claimed
+about two orders of magnitude fewer change events reaching backends. KEP-2104 stayed
+provisional and the repository was archived in July 2024 (kubernetes/org#5054; now
+`kubernetes-retired/kpng`). Its ideas live on in other forms: specialised proxies selected with
+the `service.kubernetes.io/service-proxy-name` label, nftables mode (KEP-3866), partial
+restores (KEP-3453), the proposal to move kube-proxy's shared code into a staging library
+(KEP-3786, closed 2023) and third parties reusing `pkg/proxy` (Calico eBPF, Antrea).
 
 The model. `Brain` merges every service's slices once (reusing `proxy.py`'s EndpointSliceCache
 merge) and asks `proxy.categorize_endpoints` which endpoints each node needs, so the local
@@ -391,6 +394,31 @@ def change_cost(before: dict, after: dict, config: dict | None = None) -> list[d
             for name in brain_new.nodes]
     return [_cost_row("kube-proxy: changed objects to every node", [kube_proxy] * len(brain_new.nodes)),
             _cost_row("KPNG: per-node diff", kpng)]
+
+
+def scaling_rows(service_counts=(100, 1000), node_counts=(3, 10), endpoints_per_service: int = 10,
+                 **policy) -> list[dict]:
+    """Long-format rows for plotting how each design's traffic grows with the cluster.
+
+    For every (services, nodes) pair: start-up bytes per node and bytes for one change (an
+    endpoint turning not ready) summed over all nodes, for kube-proxy and for KPNG. `policy`
+    is passed to `scale_cluster` (e.g. `internal_traffic_policy="Local"`).
+    """
+    rows = []
+    for services in service_counts:
+        for nodes in node_counts:
+            cluster = scale_cluster(services, endpoints_per_service, nodes, **policy)
+            victim = cluster["endpoint_slices"][0]["endpoints"][-1]["addresses"][0]
+            initial = initial_sync_cost(cluster)
+            change = change_cost(cluster, with_endpoint_ready(cluster, victim, False))
+            for design, start, one in zip(("kube-proxy", "KPNG"), initial, change, strict=True):
+                rows.append({"services": services, "nodes": nodes, "endpoints": services * endpoints_per_service,
+                             "design": design,
+                             "start-up bytes per node": start["bytes per node (mean)"],
+                             "start-up objects per node": start["objects per node (max)"],
+                             "change bytes, all nodes": one["bytes in total"],
+                             "nodes reached by a change": one["nodes reached"]})
+    return rows
 
 
 # --- synthetic clusters for scale experiments -------------------------------------------------
