@@ -1,9 +1,10 @@
 """Rule statistics and full vs partial sync payloads (node-dataplane.md §1.5, KEP-3453)."""
 
+import pytest
 from test_dataplane_iptables_upstream import OVERALL_IPTABLES, OVERALL_NFTABLES
 from test_dataplane_proxy_fixtures import UPSTREAM_CONFIG, make_node, overall_rules_inputs
 
-from helpers.dataplane import rule_stats, scaling_rows, sync_payload
+from helpers.dataplane import ConfigError, rule_stats, scaling_rows, sync_payload
 from helpers.dataplane.parse import parse_iptables_save
 from helpers.dataplane.proxy import build_proxy_state
 from helpers.dataplane.stats import render, synthetic_cluster
@@ -59,3 +60,8 @@ def test_scaling_rows_show_how_work_grows():
     assert ipt_big["partial_sync_bytes"] > 2 * ipt_small["partial_sync_bytes"]
     assert nft_big["partial_sync_bytes"] == nft_small["partial_sync_bytes"]
     assert ipt_big["rules"] == 10 * (ipt_small["rules"] - 9) + 9  # 9 fixed rules, the rest per service
+
+
+def test_ipvs_is_not_rendered():
+    with pytest.raises(ConfigError, match="not modelled"):
+        rule_stats([], [], "n1", {"mode": "ipvs"})

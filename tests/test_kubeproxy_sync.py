@@ -186,3 +186,11 @@ def test_a_bad_object_fails_the_sync_and_is_retried(cluster):
     cluster.clock.advance(proxy.sync_period)
     assert cluster.clock.settle()
     assert len(proxy.syncs) == count + 1 and proxy.syncs[-1].full
+
+
+def test_ipvs_mode_is_reported_not_silently_replaced(cluster):
+    cluster.config.kube_proxy_mode = "ipvs"
+    proxy = _start(cluster)
+    assert proxy.mode == "iptables" and proxy.rules().startswith("*filter")
+    assert proxy.log_text().splitlines()[0].startswith("W")
+    assert "ipvs mode is not modelled" in proxy.log_text()

@@ -27,6 +27,7 @@ from helpers.dataplane.parse import (
     parse_rule,
 )
 from helpers.dataplane.proxy import build_proxy_state, node_info
+from helpers.dataplane.stats import render
 
 FILTER_CHAINS = ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-NODEPORTS", "KUBE-PROXY-FIREWALL")
 TERMINAL = ("ACCEPT", "DROP", "REJECT")
@@ -302,8 +303,7 @@ def trace_packet(source: str, destination: str, *, rules=None, services=None, en
     src = (sorted(local_ips - {"127.0.0.1"}) or ["127.0.0.1"])[0] if from_node else source
     if rules is None:
         state = build_proxy_state(list(services or ()), list(endpoint_slices or ()), node, config)
-        rules = (nftables.render(state) if state.config["mode"] == "nftables"
-                 else iptables.render(state, include_hooks=True))
+        rules = render(state, **({} if state.config["mode"] == "nftables" else {"include_hooks": True}))
     pkt = _Packet(src, dst, port, protocol.lower(), local_ips, not from_node if from_pod is None else from_pod)
     trace = Trace(source, destination, protocol.lower())
     if isinstance(rules, str) and rules.lstrip().startswith("table "):

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from helpers.dataplane import iptables, nftables
-from helpers.dataplane.proxy import ProxyState, build_proxy_state
+from helpers.dataplane.proxy import ConfigError, ProxyState, build_proxy_state
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,13 @@ class RuleStats:
 
 
 def render(state: ProxyState, mode: str | None = None, **options):
-    """The ruleset object for ``mode`` (default: the config's mode; ipvs is rendered as iptables)."""
+    """The ruleset object for ``mode`` (default: the config's mode)."""
     mode = mode or state.config["mode"]
     if mode == "nftables":
         return nftables.render(state, **options)
-    return iptables.render(state, **options)
+    if mode == "iptables":
+        return iptables.render(state, **options)
+    raise ConfigError(f"mode {mode!r} is not modelled (IPVS is deprecated since 1.35); use iptables or nftables")
 
 
 def stats_of(ruleset) -> RuleStats:

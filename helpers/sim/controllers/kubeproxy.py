@@ -121,7 +121,7 @@ class KubeProxy:
     def __init__(self, cluster, node_name: str, config: dict | None = None):
         self.cluster, self.node_name = cluster, node_name
         cfg = cluster.config
-        mode = cfg.kube_proxy_mode if cfg.kube_proxy_mode in ("iptables", "nftables") else "iptables"
+        mode = cfg.kube_proxy_mode if cfg.kube_proxy_mode in ("iptables", "nftables", "ipvs") else "iptables"
         self.config = default_config({"mode": mode, "clusterCIDR": cfg.pod_subnet, **(config or {})})
         self.mode = self.config["mode"] if self.config["mode"] == "nftables" else "iptables"
         section = self.config[self.mode]
@@ -154,6 +154,9 @@ class KubeProxy:
         self.started_at = clock.time()
         self._tokens_at = self.started_at
         self._unsubscribe = self.cluster.store.subscribe(self._on_commit)
+        if self.config["mode"] != self.mode:
+            self._say(f"{self.config['mode']} mode is not modelled by the simulator; programming {self.mode} rules",
+                      source="server_linux.go", severity="W")
         self._say(f"Using {self.mode} Proxier", source="server_linux.go")
         for resource in (SERVICES, SLICES):
             items, _ = self.cluster.store.list(resource)
