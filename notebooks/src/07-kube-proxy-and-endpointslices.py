@@ -1,0 +1,360 @@
+# %% [markdown] slideshow={"slide_type": "slide"}
+# # 07 · kube-proxy and EndpointSlices
+#
+# A slice is only a list until something turns it into packet rewriting. On every node, kube-proxy
+# watches Services and EndpointSlices and programs the kernel so that a packet to a ClusterIP lands on
+# one of the endpoints. This chapter reads those rules for a Service of yours: which Services kube-proxy
+# skips, how it merges a Service's slices, the iptables chains and their probabilities, the nftables
+# equivalent, a packet walked through them, and the knobs that make rules differ from node to node.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# The chain picture (KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT) is the backbone; everything else in the
+# chapter is a variation on which endpoints end up in KUBE-SVC on *this* node.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## Learning objectives
+#
+# After this chapter you can:
+# 1. *predict* which Services and slices kube-proxy ignores (headless, `service-proxy-name`);
+# 2. *explain* how kube-proxy merges several slices of one Service into one endpoint list;
+# 3. *read* the iptables rules for a Service (chains, the 1/n probability cascade, masquerade marks) and
+#    their nftables counterpart;
+# 4. *trace* a packet through a node's rules and say where it goes, with what probability;
+# 5. *predict* how `internalTrafficPolicy: Local`, terminating endpoints and `trafficDistribution` change
+#    the endpoints a node uses.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## Prerequisites
+#
+# | Concept | Importance | Notes |
+# |---|---|---|
+# | [05 · Endpoint vs Pod](05-endpoint-vs-pod.ipynb) | Necessary | ready / serving / terminating |
+# | [06 · How do EndpointSlice controllers work?](06-how-endpointslice-controllers-work.ipynb) | Helpful | managed-by, hand-written slices |
+# | iptables tables and chains | Helpful | [Virtual IPs and Service Proxies](https://kubernetes.io/docs/reference/networking/virtual-ips/) |
+#
+# **Time to complete:** about 30 minutes
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Which cluster am I on?
+#
+# | On kind | On the simulator |
+# |---|---|
+# | `h.node_rules(node)` runs `docker exec <node> iptables-save` (live-only: needs Docker) | the simulated kube-proxy of each node renders its rules from what it has synced, with the model in `helpers.dataplane` |
+# | rules include Docker's and kindnet's chains, and the kernel's packet counters | only kube-proxy's chains |
+# | nftables mode needs a cluster made with `kind/kind-nftables.yaml` | nftables is rendered by the model from the same objects |
+#
+# kube-proxy syncs at most once per `minSyncPeriod` (1 s), so right after a change a node's rules can lag
+# by about a second; the `rules_on(...)` glue below waits for that (on the simulator it fast-forwards the
+# virtual clock instead).
+
+# %% slideshow={"slide_type": "-"} tags=["cluster-check"]
+import time
+
+import pandas as pd
+
+import helpers as h
+from helpers import dataplane
+from helpers.config import load_cluster_config
+from helpers.dataplane import proxy
+
+cluster = h.connect()
+ns = h.sandbox("ch07")
+
+
+def rules_on(node, wanted, fmt="iptables", timeout=15):
+    """The node's kube-proxy rules once they contain `wanted` (kube-proxy syncs within ~1 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if cluster.is_sim:
+            h.advance(1)  # one minSyncPeriod of virtual time: a pending sync runs now
+        text = h.node_rules(node, fmt)
+        if wanted in text:
+            return text
+        if time.monotonic() > deadline:
+            raise h.WaitTimeout(f"{node}'s rules never mentioned {wanted!r}", "check h.slices_table(ns.name)")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 1. What kube-proxy watches, and what it ignores
+#
+# Three Services over the same three pods: a normal one, a headless one (`clusterIP: None`), and one
+# labelled `service.kubernetes.io/service-proxy-name`, which says "another proxy handles me".
+
+# %% slideshow={"slide_type": "-"}
+other = h.service("web-other", selector={"app": "web"})
+other["metadata"]["labels"] = {"service.kubernetes.io/service-proxy-name": "my-mesh"}
+h.apply(h.deployment("web", replicas=3), h.service("web"),
+        h.service("web-headless", selector={"app": "web"}, clusterIP="None"), other, namespace=ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=3, ready=3)
+worker_rules = rules_on("endpoints-worker", f"{ns.name}/web:http")
+services = h.list_objects("svc", ns.name)
+pd.DataFrame([{"service": s["metadata"]["name"], "clusterIP": s["spec"].get("clusterIP"),
+               "kube-proxy skips it": proxy.skip_service(s),
+               "in endpoints-worker's rules": f"{ns.name}/{s['metadata']['name']}:" in worker_rules}
+              for s in services]).set_index("service")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** only `web` is programmed. kube-proxy's informers use a label selector that drops
+# objects labelled `service.kubernetes.io/service-proxy-name` or `service.kubernetes.io/headless` — and
+# the EndpointSlice controller copies the headless label onto a headless Service's slices — so those
+# objects never even reach the node (`cmd/kube-proxy/app/server.go`). **Why it matters:** headless
+# Services are DNS-only; a mesh or alternative proxy claims a Service with one label.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# The selector is applied by the API server, so an ignored Service costs the node no bandwidth at all.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 2. Merging a Service's slices
+#
+# kube-proxy does not care how many slices a Service has: its **EndpointSliceCache** merges them per
+# service port (`pkg/proxy/endpointslicecache.go`). Add a hand-written slice for `web` that repeats one
+# pod's address as *terminating* and adds an address outside the cluster:
+
+# %% slideshow={"slide_type": "-"}
+pod_ip = h.slices_table(ns.name, service="web")["address"].iloc[0]
+h.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+         "metadata": {"name": "web-extra", "labels": {"kubernetes.io/service-name": "web",
+                                                       "endpointslice.kubernetes.io/managed-by": "staff.example.com"}},
+         "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+         "endpoints": [{"addresses": [pod_ip], "conditions": {"ready": False, "serving": True, "terminating": True}},
+                       {"addresses": ["192.0.2.50"], "conditions": {"ready": True}}]}, namespace=ns.name)
+h.wait_for_slices(ns.name, "web", endpoints=5)
+web_slices = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")
+merged = proxy.merge_service_slices(web_slices, "endpoints-worker")
+pd.DataFrame([{"service port": str(port), "endpoint": f"{ep.ip}:{ep.port}", "ready": ep.ready,
+               "terminating": ep.terminating, "local to endpoints-worker": ep.is_local}
+              for port, eps in merged.items() for ep in eps])
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** 5 endpoints in two slices become **4** for kube-proxy: the duplicate `ip:port` is
+# kept once, and the non-terminating copy wins (the rule since v1.31; before, the local copy won).
+# **Why it matters:** slices are a transport format. Splitting, repacking or hand-writing them changes
+# nothing for traffic as long as the merged set is the same.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 3. The iptables rules for your Service
+#
+# kind runs kube-proxy in **iptables** mode, the default. Pick out the lines that belong to `web`:
+
+# %% slideshow={"slide_type": "-"}
+worker_rules = rules_on("endpoints-worker", "192.0.2.50")
+web_lines = [line for line in worker_rules.splitlines() if f"{ns.name}/web:http" in line]
+print("\n".join(web_lines))
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows**, top to bottom (`pkg/proxy/iptables/proxier.go`):
+# - `KUBE-SERVICES` matches the ClusterIP and port and jumps to `KUBE-SVC-<hash>` (the hash is the first 16
+#   base32 characters of sha256 of `ns/svc:port` + protocol);
+# - `KUBE-SVC-…` first marks traffic from outside the pod CIDR for masquerading (`KUBE-MARK-MASQ`), then
+#   picks an endpoint with `-m statistic --mode random --probability`: 1/4, then 1/3, then 1/2, then the
+#   rest — each endpoint gets 1/n overall;
+# - each `KUBE-SEP-…` DNATs to one `ip:port`, and marks hairpin traffic (a pod reaching itself) for masquerade.
+#
+# **Why it matters:** this is what "a Service" *is* on the node: a chain per Service, a chain per endpoint.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Point out the probabilities aloud: 0.25, 0.333…, 0.5, then an unconditional jump. Ask why the last rule
+# has no probability.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### A packet through those rules
+#
+# The model's packet tracer walks a new connection through `nat` and `filter` and forks at every
+# probability rule. From a pod, to `web`'s ClusterIP:
+
+# %% slideshow={"slide_type": "-"}
+web_ip = h.get("svc", "web", ns.name)["spec"]["clusterIP"]
+client_ip = h.pods_table(ns.name)["podIP"].iloc[0]
+from_pod = dataplane.trace_packet(client_ip, f"{web_ip}:80", rules=worker_rules)
+from_node = dataplane.trace_packet("node", f"{web_ip}:80", rules=worker_rules)
+pd.concat({"from a pod": pd.DataFrame(from_pod.rows()), "from the node": pd.DataFrame(from_node.rows())})[
+    ["target", "probability", "masquerade"]]
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** four outcomes of 25 % each. Traffic from a pod keeps its source address — except
+# when the pod happens to pick itself (hairpin), which the `KUBE-SEP` rule masquerades; traffic from the
+# node itself is always masqueraded (it comes from outside the pod CIDR). On kind the same function
+# runs on the rules `docker exec` read, so it checks the real node.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 4. nftables mode
+#
+# Since v1.33 kube-proxy's **nftables** mode is GA (KEP-3866). Instead of a chain per rule list it uses
+# one `kube-proxy` table with **verdict maps**: one lookup in `service-ips` finds the Service's chain, and
+# `numgen random mod N` picks the endpoint. iptables is still the default. On kind, create a cluster from
+# `kind/kind-nftables.yaml` to see it live; here the model renders it from the same objects:
+
+# %% slideshow={"slide_type": "-"}
+worker = h.get("nodes", "endpoints-worker")
+nft = dataplane.nft_ruleset([h.get("svc", "web", ns.name)], web_slices, worker, {"mode": "nftables"})
+print("\n".join(line for line in nft.splitlines() if "web" in line or "numgen" in line))
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** one `service-ips` element per ClusterIP port, a `service-…` chain ending in a
+# `numgen random mod 4 vmap` with one entry per endpoint, and one `endpoint-…` chain per endpoint with the
+# DNAT. **Why it matters:** the lookup cost no longer grows with the number of Services, and a change
+# touches only map elements. The third mode, **IPVS**, is deprecated since v1.35
+# (kubernetes/kubernetes#134539); use iptables or nftables for anything new.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# If the audience has a kind cluster: `make cluster KIND_CONFIG=kind/kind-nftables.yaml`, then
+# `h.node_rules(node, "nftables")` reads the live table.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. Rules that differ per node: `internalTrafficPolicy: Local`
+#
+# With `internalTrafficPolicy: Local`, a node sends Service traffic only to endpoints **on that node**.
+# Compare the outcome on a node with `web` pods and on one without:
+
+# %% slideshow={"slide_type": "-"}
+h.apply(h.service("web-local", selector={"app": "web"}, internalTrafficPolicy="Local"), namespace=ns.name)
+h.wait_for_slices(ns.name, "web-local", endpoints=3, ready=3)
+local_ip = h.get("svc", "web-local", ns.name)["spec"]["clusterIP"]
+pods_per_node = h.pods_table(ns.name, selector="app=web").groupby("node").size()
+rows = {}
+for node in h.nodes_table()["name"]:
+    node_text = rules_on(node, f"{ns.name}/web-local:http")
+    outcomes = dataplane.trace_packet(client_ip, f"{local_ip}:80", rules=node_text).rows()
+    rows[node] = {"web pods here": pods_per_node.get(node, 0),
+                  "targets": ", ".join(f"{o['target']} ({o['probability']:.0%})" for o in outcomes)}
+pd.DataFrame(rows).T
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** each node picks only among its own pods; a node with none **drops** the packet
+# (`"… has no local endpoints" -j DROP` in the filter table) rather than sending it elsewhere.
+# `externalTrafficPolicy: Local` does the same for NodePort/LoadBalancer traffic only, preserving the
+# client's source IP. (KEP-2086; `pkg/proxy/topology.go` `CategorizeEndpoints`.)
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Terminating endpoints as a fallback
+#
+# Which endpoints does a node use when **none** is ready? `CategorizeEndpoints` falls back to endpoints that
+# are still *serving* while *terminating* (KEP-1669, GA 1.28). The model answers for three cases:
+
+# %% slideshow={"slide_type": "-"}
+port = proxy.ServicePort(proxy.ServicePortName(ns.name, "web", "http"), web_ip, 80, "TCP")
+cases = {
+    "2 ready, 1 terminating": [proxy.Endpoint("10.244.1.2", 80), proxy.Endpoint("10.244.1.3", 80),
+                               proxy.Endpoint("10.244.2.2", 80, ready=False, terminating=True)],
+    "all terminating, serving": [proxy.Endpoint(ip, 80, ready=False, serving=True, terminating=True)
+                                 for ip in ("10.244.1.2", "10.244.2.2")],
+    "all terminating, not serving": [proxy.Endpoint(ip, 80, ready=False, serving=False, terminating=True)
+                                     for ip in ("10.244.1.2", "10.244.2.2")],
+}
+pd.DataFrame({case: {"endpoints used": [e.ip for e in proxy.categorize_endpoints(eps, port, "endpoints-worker", "zone-a").cluster]}
+              for case, eps in cases.items()}).T
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** ready endpoints win; only when none is ready do serving-but-terminating ones take
+# traffic, and never endpoints that stopped serving. **Why it matters:** during a rolling update of the
+# last pods, connections keep flowing instead of being rejected.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Topology: `trafficDistribution`
+#
+# `spec.trafficDistribution: PreferSameZone` (GA 1.35; `PreferClose` is its older alias) asks the
+# EndpointSlice controller to put **zone hints** on endpoints, and kube-proxy to keep traffic in the
+# client's zone when every ready endpoint carries a hint. The nodes are in `zone-a` and `zone-b`:
+
+# %% slideshow={"slide_type": "-"}
+h.apply(h.service("web-zonal", selector={"app": "web"}, trafficDistribution="PreferSameZone"), namespace=ns.name)
+h.wait_for_slices(ns.name, "web-zonal", endpoints=3, ready=3)
+display(h.slices_table(ns.name, service="web-zonal")[["address", "node", "zone", "hints"]])
+zonal_ip = h.get("svc", "web-zonal", ns.name)["spec"]["clusterIP"]
+nodes = h.nodes_table().set_index("name")
+pd.DataFrame({node: {"zone": nodes.loc[node, "zone"],
+                     "targets": sorted(dataplane.trace_packet(client_ip, f"{zonal_ip}:80",
+                                                              rules=rules_on(node, f"{ns.name}/web-zonal:http")).endpoints)}
+              for node in nodes.index}).T
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** every endpoint has a hint for its own zone, and each node's `KUBE-SVC` chain lists only
+# its zone's endpoints. Unlike `internalTrafficPolicy: Local`, this is a preference: with no hinted
+# endpoint for a zone, or one endpoint without hints, kube-proxy uses all ready endpoints.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Topology filtering narrows only the *cluster* set; the local set of iTP/eTP=Local is never filtered.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 7. Model vs node
+#
+# How do we know the model is right? Render what it predicts for a node from the cluster's Services,
+# slices and Node, and diff it with the rules the node has. On kind this is the real `iptables-save`
+# (kind's own Docker/kindnet chains are ignored); on the simulator both sides come from the model, so
+# the check only shows the simulated kube-proxy has synced.
+
+# %% slideshow={"slide_type": "-"}
+worker_rules = rules_on("endpoints-worker", f"{ns.name}/web-zonal:http")
+pod_cidr = load_cluster_config().pod_subnet  # kube-proxy's clusterCIDR, as kind configures it
+diff = dataplane.diff_node_rules(worker_rules, services=h.list_objects("svc"), node=worker,
+                                 endpoint_slices=h.list_objects("endpointslices"), config={"clusterCIDR": pod_cidr})
+print(diff.summary())
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** no differences when the node has synced. On kind, differences usually mean the node
+# has not synced a very recent change yet — or a kube-proxy version whose rule format moved on.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 1: sticky sessions
+#
+# Give Service `web` `sessionAffinity: ClientIP`. Done when `endpoints-worker`'s rules for `web` use the
+# `recent` match (kube-proxy remembers each client's endpoint for `timeoutSeconds`, default 10800).
+
+# %% slideshow={"slide_type": "-"}
+# your turn
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+h.apply(h.service("web", sessionAffinity="ClientIP"), namespace=ns.name)
+sticky = rules_on("endpoints-worker", "--rcheck")
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+affinity = h.get("svc", "web", ns.name)["spec"].get("sessionAffinity")
+assert affinity == "ClientIP", (f"Service web has sessionAffinity={affinity!r}. Hint: "
+                                "h.apply(h.service('web', sessionAffinity='ClientIP'), namespace=ns.name).")
+lines = [line for line in rules_on("endpoints-worker", "--rcheck").splitlines()
+         if f"{ns.name}/web:http" in line and "recent" in line]
+assert lines, "The Service has affinity but the node's rules show no `-m recent` for web yet; re-run this cell."
+print(f"✓ {len(lines)} rules for web use -m recent, e.g.\n  {lines[0]}")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 2: hand a Service back to kube-proxy
+#
+# `web-other` is ignored because of its `service.kubernetes.io/service-proxy-name` label. Make kube-proxy
+# program it. Done when `endpoints-worker`'s rules contain `web-other`.
+
+# %% slideshow={"slide_type": "-"}
+# your turn
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+unclaimed = h.label("svc", "web-other", {"service.kubernetes.io/service-proxy-name": None}, ns.name)
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+labels = h.get("svc", "web-other", ns.name)["metadata"].get("labels") or {}
+assert "service.kubernetes.io/service-proxy-name" not in labels, (
+    "web-other still carries service.kubernetes.io/service-proxy-name. Hint: "
+    "h.label('svc', 'web-other', {'service.kubernetes.io/service-proxy-name': None}, ns.name).")
+programmed = rules_on("endpoints-worker", f"{ns.name}/web-other:http")
+print(f"✓ endpoints-worker now programs web-other ({programmed.count(f'{ns.name}/web-other:http')} rule lines).")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Cleanup
+
+# %% slideshow={"slide_type": "-"} tags=["cleanup"]
+ns.cleanup()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Summary
+#
+# - kube-proxy watches Services and EndpointSlices except headless ones and those claimed by another proxy
+#   (`service.kubernetes.io/service-proxy-name`).
+# - Its EndpointSliceCache merges every slice of a Service; duplicates collapse, non-terminating copies win.
+# - iptables mode: `KUBE-SERVICES` → `KUBE-SVC` (1/n probability cascade, masquerade mark) → `KUBE-SEP`
+#   (DNAT); nftables mode (GA 1.33) does the same with verdict maps and `numgen`; IPVS is deprecated (1.35).
+# - `internalTrafficPolicy: Local`, the terminating fallback and `trafficDistribution` decide which endpoints
+#   each node uses — so rules legitimately differ from node to node.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ## What's next
+#
+# [08 · KPNG](08-kpng.ipynb): an attempt to compute all this once, centrally. Upstream reading:
+# `pkg/proxy/iptables/proxier.go`, `pkg/proxy/topology.go`, KEP-3866 (nftables), KEP-1669 (terminating
+# endpoints), KEP-4444 (trafficDistribution).
