@@ -188,21 +188,36 @@ class WatchStream:
 
     def __init__(self, response):
         self._response = response
+        self._closed = False
+        self._reading = False
 
     def __iter__(self):
+        self._reading = True
         try:
             for line in iter_resp_lines(self._response):
                 if line:
                     yield json.loads(line)
         except (urllib3.exceptions.HTTPError, OSError):
-            return  # the stream ended (server timeout, close(), or a cut connection): caller resumes
+            return  # the stream ended (server timeout, or a cut connection): the caller resumes
+        except (AttributeError, ValueError):
+            if not self._closed:  # http.client fails this way when close() cut a read short
+                raise
         finally:
-            self._response.release_conn()
+            self._reading = False
+            if self._closed:
+                self._response.close()
+            else:
+                self._response.release_conn()
 
     def close(self) -> None:
-        if not self._response.closed:
-            with contextlib.suppress(RuntimeError):  # raised when the connection is already back in the pool
-                self._response.shutdown()
+        """Shut the socket (a blocked reader wakes and ends); close it unless a reader still is."""
+        if self._closed:
+            return
+        self._closed = True
+        # RuntimeError: the connection is already back in the pool; ValueError: the socket is closed
+        with contextlib.suppress(RuntimeError, ValueError):
+            self._response.shutdown()
+        if not self._reading:
             self._response.close()
 
 

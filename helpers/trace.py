@@ -232,7 +232,7 @@ class Trace:
         try:
             for etype, obj in watch_events(self.backend, kind, namespace=self._namespace_for(kind),
                                            timeout=self.duration, stopped=self._stopped.is_set,
-                                           on_stream=self._streams.append):
+                                           on_stream=self._adopt):
                 if etype == "SYNC":
                     self._replace(kind, obj, record=not first)
                     if first:
@@ -247,6 +247,12 @@ class Trace:
         finally:
             if first:
                 self._synced.abort()
+
+    def _adopt(self, stream) -> None:
+        """Keep a watcher's open stream so stop() can close it (also when stop() came first)."""
+        self._streams.append(stream)
+        if self._stopped.is_set():
+            stream.close()
 
     def _namespace_for(self, kind: str):
         return None if kind == "nodes" else self.namespace

@@ -265,3 +265,12 @@ def test_trace_records_who_did_what_and_draws_it(backend, box):
     assert len(diagram.messages) <= 15
     assert "create Pod" in diagram.mermaid() and "bind Pod to node" in diagram.dot()
     assert "watch → sync rules" in diagram.mermaid()
+
+
+def test_trace_stops_promptly_even_right_after_it_started(backend):
+    for _ in range(3):  # stop() may come before a watcher has opened its stream
+        started = time.monotonic()
+        tr = h.Trace(proxy_logs=False)
+        tr.stop()
+        assert not tr.running and tr.errors == []
+        assert time.monotonic() - started < 3
