@@ -237,3 +237,11 @@ def test_malformed_objects_raise_clear_errors():
     bad_slice = make_slice("ns1", "svc1", "svc1-1", ["10.0.0.1"], ports=(("p80", "http"),))
     with pytest.raises(ObjectError, match="EndpointSlice ns1/svc1-1 port"):
         build_proxy_state([], [bad_slice], make_node(), UPSTREAM_CONFIG)
+
+
+def test_rows_show_per_node_use_of_each_endpoint():
+    svc = make_service("ns1", "svc1", "172.30.1.1", internalTrafficPolicy="Local")
+    eps = [make_endpoint("10.0.1.1", node=TEST_NODE), make_endpoint("10.0.1.2", node="host1", ready=False)]
+    rows = build_proxy_state([svc], [make_slice("ns1", "svc1", "svc1-1", eps)], make_node(), UPSTREAM_CONFIG).rows()
+    assert [(r["endpoint"], r["local"], r["ready"], r["cluster"], r["localPolicy"]) for r in rows] == [
+        ("10.0.1.1:80", True, True, None, True), ("10.0.1.2:80", False, False, None, False)]

@@ -566,6 +566,26 @@ class ProxyState:
         """Endpoints over all service ports (upstream compares it with the large-cluster threshold)."""
         return sum(len(s.endpoints) for s in self.ports)
 
+    def rows(self) -> list[dict]:
+        """One row per (service port, endpoint) with its conditions and the sets this node puts it in.
+
+        ``cluster``/``local`` are None when the port never uses that policy, so a chapter can
+        show "used for ClusterIP traffic here?" per node with ``pandas.DataFrame(state.rows())``.
+        """
+        out = []
+        for s in self.ports:
+            cat = s.categorized
+            cluster = None if cat.cluster is None else set(cat.cluster)
+            local = None if cat.local is None else set(cat.local)
+            for ep in s.endpoints:
+                out.append({"node": self.node.name, "servicePort": s.key, "protocol": s.service_port.protocol,
+                            "endpoint": str(ep), "nodeName": ep.node_name, "zone": ep.zone, "ready": ep.ready,
+                            "serving": ep.serving, "terminating": ep.terminating, "local": ep.is_local,
+                            "cluster": None if cluster is None else ep in cluster,
+                            "localPolicy": None if local is None else ep in local,
+                            "topology": cat.topology_mode or "-"})
+        return out
+
 
 def build_proxy_state(
     services: list[dict],
