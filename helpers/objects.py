@@ -175,7 +175,10 @@ def apply(*objs, namespace: str | None = None, backend: Backend | None = None) -
         res = resource(obj.get("kind", ""))
         ns = obj.get("metadata", {}).get("namespace") or namespace
         check_writable(backend, ns, res.plural)
-        name = obj["metadata"]["name"]
+        name = (obj.get("metadata") or {}).get("name")
+        if not name:
+            raise HelperError(f"cannot apply a {res.kind} without metadata.name",
+                              "server-side apply identifies objects by name; give it one")
         trace.note(f"apply {res.kind}/{name}")
         body = {**obj, "metadata": {**obj["metadata"], **({"namespace": ns} if res.namespaced else {})}}
         stored.append(backend.request("PATCH", res.path(ns, name), body=body,
@@ -245,6 +248,10 @@ def set_ready(pods, ready: bool = True, namespace: str | None = None, *,
         name = pod["metadata"]["name"] if isinstance(pod, dict) else pod
         ns = pod["metadata"].get("namespace", namespace) if isinstance(pod, dict) else namespace
         check_writable(backend, ns, "pods")
+        gates = (backend.get("pods", name, ns).get("spec") or {}).get("readinessGates") or []
+        if not any(g.get("conditionType") == READINESS_GATE for g in gates):
+            raise HelperError(f"pod {name} has no readiness gate {READINESS_GATE}, so set_ready would change "
+                              "nothing", "create its Deployment with h.deployment(..., readiness_gate=True)")
         trace.note(f"set_ready pod/{name} {ready}")
         updated.append(backend.request("PATCH", resource("pods").path(ns, name, "status"),
                                        body=readiness_patch(ready, datetime.now(UTC)),

@@ -166,6 +166,12 @@ def test_readiness_gate_flips_endpoint_conditions(backend, box):
     after = h.wait_for_slices(box.name, "web", endpoints=3, ready=2)
     diff = h.diff_slices(ready, after)
     assert list(diff["change"]) == ["changed"] and "ready True→False" in diff.iloc[0]["detail"]
+    h.apply(h.deployment("plain", replicas=1), namespace=box.name)
+    plain = h.wait_for_ready(box.name, "app=plain", 1)
+    with pytest.raises(h.HelperError, match="has no readiness gate"):
+        h.set_ready(plain, False, box.name)
+    with pytest.raises(h.HelperError, match="without metadata.name"):
+        h.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"generateName": "x-"}}, namespace=box.name)
     h.label("pods", victim, {"extra": "yes"}, box.name)
     assert h.get("pods", victim, box.name)["metadata"]["labels"]["extra"] == "yes"
     h.label("pods", victim, {"extra": None}, box.name)
