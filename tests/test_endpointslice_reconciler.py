@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from helpers.sim.controllers.endpointslice import reconcile
+from helpers.sim.controllers.endpointslice import EndpointCache, reconcile
 from helpers.sim.controllers.esutil import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, LABEL_MANAGED_BY
 
 _names = itertools.count()
@@ -526,3 +526,21 @@ def test_inputs_are_not_modified():
     snapshot = copy.deepcopy((svc, pods, existing))
     run(svc, pods, existing, nodes=zone_nodes())
     assert (svc, pods, existing) == snapshot
+
+
+def test_endpoint_cache_only_saves_time():
+    svc = service()
+    pods = [pod(i, ready=i % 2 == 0) for i in range(150)]
+    for p in pods:
+        p["metadata"]["resourceVersion"] = "1"
+    cache = EndpointCache()
+    first = run(svc, pods, endpoint_cache=cache)
+    existing = apply([], first)
+    pods[3]["status"]["conditions"][0]["status"] = "True"
+    pods[3]["metadata"]["resourceVersion"] = "2"
+    cached, fresh = run(svc, pods, existing, endpoint_cache=cache), run(svc, pods, existing)
+    assert cached.updates == fresh.updates and writes(cached) == (0, 1, 0)
+    pnra = service(publishNotReadyAddresses=True)  # a Service setting change invalidates the cache
+    cached, fresh = run(pnra, pods, existing, endpoint_cache=cache), run(pnra, pods, existing)
+    assert cached.updates == fresh.updates
+    assert all(ep["conditions"]["ready"] for s in cached.updates for ep in s["endpoints"])

@@ -136,6 +136,44 @@ def pod_to_endpoint(pod: dict, node: dict | None, service: dict, address_type: s
     return ep
 
 
+class EndpointCache:
+    """Memo of pod -> endpoint between syncs of one Service.
+
+    Building endpoints is most of a sync's cost. A pod with the same UID and resourceVersion, on a
+    node in the same zone, yields the same endpoint for the same Service settings, so the shell
+    keeps one cache per Service and a readiness flip rebuilds one endpoint instead of all of them.
+    Results never depend on the cache: callers get copies. Each reconcile keeps only the entries
+    it used (`rotate`), so the cache never outgrows the Service.
+    """
+
+    def __init__(self):
+        self._entries: dict[tuple, dict] = {}
+        self._fresh: dict[tuple, dict] = {}
+        self._settings = None
+
+    def start(self, service: dict) -> None:
+        """Begin a sync; Service settings that shape endpoints invalidate everything when they change."""
+        settings = (service["metadata"].get("namespace"), service["metadata"]["name"],
+                    bool(service["spec"].get("publishNotReadyAddresses")))
+        if settings != self._settings:
+            self._entries, self._settings = {}, settings
+
+    def endpoint(self, pod: dict, node: dict | None, zone: str | None, service: dict, address_type: str) -> dict:
+        meta = pod["metadata"]
+        version = meta.get("resourceVersion")
+        key = (meta.get("uid"), version, zone, address_type)
+        ep = self._entries.get(key) if version else None
+        if ep is None:
+            ep = pod_to_endpoint(pod, node, service, address_type)
+        if version:
+            self._fresh[key] = ep
+        return dict(ep)  # callers may set or drop the endpoint's hints
+
+    def rotate(self) -> None:
+        """End a sync: keep only the entries it used."""
+        self._entries, self._fresh = self._fresh, {}
+
+
 def endpoint_key(ep: dict) -> tuple:
     """Endpoint identity (upstream hashEndpoint): addresses, hostname, pod namespace/name."""
     ref = ep.get("targetRef") or {}
@@ -315,7 +353,7 @@ def _reconcile_group(service, existing, desired, ports, address_type, max_eps, l
     return creates, list(to_update.values()), to_delete, list(unchanged.values()), added, removed
 
 
-def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_behavior):
+def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_behavior, cache):
     """Group the pods' endpoints by resolved port set; also report pods whose Node is missing."""
     groups: dict[tuple, dict] = {}
     ports_of: dict[tuple, list] = {}
@@ -338,14 +376,14 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
         group = groups.setdefault(key, {})
         ports_of.setdefault(key, ports)
         node_name = (pod.get("spec") or {}).get("nodeName") or ""
-        node = nodes_by_name.get(node_name)
+        node, zone = nodes_by_name.get(node_name, (None, None))
         if node is None:
             if missing_node_behavior == "pre-1.25":
                 return groups, ports_of, [(pod["metadata"]["name"], node_name)], True
             if not pnra:
                 missing.append((pod["metadata"]["name"], node_name))
                 continue
-        ep = pod_to_endpoint(pod, node, service, address_type)
+        ep = cache.endpoint(pod, node, zone, service, address_type)
         addresses = ep["addresses"]
         if addresses:
             # endpoint_key(ep), spelled out because this is the hottest loop of a sync
@@ -355,7 +393,8 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
     return groups, ports_of, missing, False
 
 
-def _reconcile_family(service, pods, nodes, nodes_by_name, existing, address_type, max_eps, behavior, result, log):
+def _reconcile_family(service, pods, nodes, nodes_by_name, existing, address_type, max_eps, behavior, cache, result,
+                      log):
     """Plan one address family (upstream reconcileByAddressType); returns (creates, updates, deletes)."""
     owned, to_delete = {}, []
     for s in existing:
@@ -364,7 +403,7 @@ def _reconcile_family(service, pods, nodes, nodes_by_name, existing, address_typ
         else:
             to_delete.append(s)
             log.note(s, "it belongs to an earlier Service with the same name (different UID)")
-    groups, ports_of, missing, failed = _desired_endpoints(service, pods, nodes_by_name, address_type, behavior)
+    groups, ports_of, missing, failed = _desired_endpoints(service, pods, nodes_by_name, address_type, behavior, cache)
     if failed:
         pod_name, node_name = missing[0]
         result.error = f'node "{node_name}" not found'
@@ -506,6 +545,7 @@ def reconcile(
     max_endpoints_per_slice: int = 100,
     trigger_time=None,
     missing_node_behavior: str = "current",
+    endpoint_cache: EndpointCache | None = None,
 ) -> Result:
     """Plan the EndpointSlice writes for one Service (upstream Reconciler.Reconcile).
 
@@ -514,7 +554,8 @@ def reconcile(
     Nodes the controller knows. `trigger_time` (datetime, RFC3339 string or None) becomes the
     `endpoints.kubernetes.io/last-change-trigger-time` annotation of every written slice.
     `missing_node_behavior="pre-1.25"` reproduces kubernetes/kubernetes#107927: a pod on an unknown
-    Node fails the family's whole sync (no writes, `error` set).
+    Node fails the family's whole sync (no writes, `error` set). `endpoint_cache` is an optional
+    `EndpointCache` kept between syncs of this Service; it only saves time.
     """
     if not 1 <= max_endpoints_per_slice <= MAX_ENDPOINTS_PER_SLICE_LIMIT:
         raise ValueError(f"max_endpoints_per_slice must be within 1..1000, got {max_endpoints_per_slice}")
@@ -526,7 +567,7 @@ def reconcile(
         result.explanations.append("skipped: the Service has no selector (or is ExternalName); slices are user-managed")
         return result
     families = address_types_for_service(service)
-    nodes_by_name = {n["metadata"]["name"]: n for n in nodes}
+    nodes_by_name = {n["metadata"]["name"]: (n, (n["metadata"].get("labels") or {}).get(LABEL_ZONE)) for n in nodes}
     by_family: dict[str, list] = {f: [] for f in families}
     unsupported = []
     for s in existing_slices:
@@ -535,16 +576,19 @@ def reconcile(
         else:
             unsupported.append(s)
             log.note(s, f"address type {s.get('addressType')} is not served by the Service any more")
+    cache = endpoint_cache if endpoint_cache is not None else EndpointCache()
+    cache.start(service)
     creates, updates, deletes = [], [], []
     for family in families:
         c, u, d = _reconcile_family(
             service, pods, nodes, nodes_by_name, by_family[family], family,
-            max_endpoints_per_slice, missing_node_behavior, result, log,
+            max_endpoints_per_slice, missing_node_behavior, cache, result, log,
         )
         c, u, d = _finalize(service, c, u, d, trigger_time, log)
         creates += c
         updates += u
         deletes += d
+    cache.rotate()
     result.creates, result.updates, result.deletes = creates, updates, deletes + unsupported
     _render(result, log)
     if not (creates or updates or result.deletes):
@@ -579,6 +623,7 @@ class EndpointSliceController(ControllerShell):
         self.missing_node_behavior = "current"
         self._tracker = TriggerTimeTracker()
         self._decisions: dict[tuple[str, str], deque] = {}
+        self._endpoint_caches: dict[tuple[str, str], EndpointCache] = {}
         self._own_writes: dict[str, str] = {}  # slice uid -> resourceVersion we wrote
 
     # -- public ------------------------------------------------------------------------------
@@ -632,6 +677,7 @@ class EndpointSliceController(ControllerShell):
         service = self.get("services", name, namespace)
         if service is None:
             self._tracker.forget(namespace, name)
+            self._endpoint_caches.pop(key, None)
             return
         selector = service["spec"].get("selector")
         if selector is None or service["spec"].get("type") == "ExternalName":
@@ -646,6 +692,7 @@ class EndpointSliceController(ControllerShell):
             service=service, pods=pods, nodes=nodes, existing_slices=slices,
             max_endpoints_per_slice=self.max_endpoints_per_slice,
             trigger_time=trigger, missing_node_behavior=self.missing_node_behavior,
+            endpoint_cache=self._endpoint_caches.setdefault(key, EndpointCache()),
         )
         written = self._write(namespace, result)
         self._record(key, result, written)

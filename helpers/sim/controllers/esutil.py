@@ -65,7 +65,7 @@ def should_set_hostname(pod: dict, service: dict) -> bool:
 def pod_ips(pod: dict) -> list[str]:
     """The pod's IPs (status.podIPs, falling back to status.podIP)."""
     status = pod.get("status") or {}
-    ips = [entry.get("ip") for entry in status.get("podIPs") or () if entry.get("ip")]
+    ips = [ip for entry in status.get("podIPs") or () if (ip := entry.get("ip"))]
     if not ips and status.get("podIP"):
         ips = [status["podIP"]]
     return ips
