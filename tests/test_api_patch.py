@@ -131,7 +131,7 @@ def test_managed_fields_round_trip_through_fields_v1():
     paths = set(managed.field_paths(POD, "Pod"))
     assert managed.from_fields_v1(managed.to_fields_v1(paths)) == paths
     v1 = managed.to_fields_v1(paths)
-    assert set(v1["f:spec"]["f:containers"]) == {'k:{"name": "web"}', 'k:{"name": "side"}'}
+    assert set(v1["f:spec"]["f:containers"]) == {'k:{"name":"web"}', 'k:{"name":"side"}'}
     assert "v:\"x\"" in v1["f:metadata"]["f:finalizers"]
 
 

@@ -241,3 +241,12 @@ def test_subscribers_see_commits_in_order(store):
     assert [(t, r, n) for t, r, n, _ in seen] == [("ADDED", "pods", "a"), ("MODIFIED", "pods", "a"),
                                                   ("DELETED", "pods", "a")]
     assert seen[0][3] is None and seen[1][3]["metadata"].get("deletionTimestamp") is None
+
+
+def test_no_new_finalizers_while_deleting(store):
+    store.create("pods", {**pod("f", node="n1"), "metadata": {"name": "f", "finalizers": ["a/b"]}},
+                 namespace="default")
+    p = store.delete("pods", "f", "default")
+    p["metadata"]["finalizers"] = ["a/b", "c/d"]
+    e = expect_error(422, "Invalid", store.update, "pods", p)
+    assert "no new finalizers can be added" in e.message

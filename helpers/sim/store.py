@@ -433,8 +433,6 @@ class Store:
             else:
                 meta.pop(field, None)
         meta["resourceVersion"] = old_meta["resourceVersion"]
-        if meta.get("deletionTimestamp"):
-            _keep_finalizers_removable_only(meta, old_meta)
         self._default(info, new)
         if info.has_status:
             if "status" in old:
@@ -700,14 +698,6 @@ def _add_propagation_finalizer(meta: dict, policy) -> None:
         meta["finalizers"] = finalizers
     else:
         meta.pop("finalizers", None)
-
-
-def _keep_finalizers_removable_only(meta: dict, old_meta: dict) -> None:
-    """Upstream forbids adding finalizers once an object is being deleted."""
-    old = old_meta.get("finalizers") or []
-    meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f in old]
-    if not meta["finalizers"]:
-        del meta["finalizers"]
 
 
 def _drop_node_ports(spec: dict, old_spec: dict) -> None:

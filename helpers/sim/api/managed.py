@@ -38,15 +38,20 @@ def _walk(value, kind, names: tuple, path: tuple, out: dict) -> None:
             _walk(child, kind, names + (key,), path + ("f:" + key,), out)
     elif isinstance(value, list) and names[-1] in _PRIMITIVE_SETS:
         for item in value:
-            out[path + ("v:" + json.dumps(item),)] = item
+            out[path + ("v:" + _compact(item),)] = item
     elif isinstance(value, list) and merge_key(kind, names) and all(isinstance(i, dict) for i in value):
         key = merge_key(kind, names)
         for item in value:
-            step = "k:" + json.dumps({key: item.get(key)})
+            step = "k:" + _compact({key: item.get(key)})
             _walk(item, kind, names, path + (step,), out)
             out.setdefault(path + (step, "."), None)
     else:
         out[path] = value
+
+
+def _compact(value) -> str:
+    """JSON as upstream writes it inside ``k:``/``v:`` keys (no spaces)."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def to_fields_v1(paths) -> dict:

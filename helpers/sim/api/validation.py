@@ -344,9 +344,21 @@ def _pod_spec_for_compare(spec: dict, old_node: str | None) -> dict:
     return spec
 
 
+def _finalizers_while_deleting(new: dict, old: dict) -> list[dict]:
+    """Once an object is being deleted, finalizers may only be removed (upstream ValidateObjectMetaUpdate)."""
+    if not old["metadata"].get("deletionTimestamp"):
+        return []
+    added = [f for f in new["metadata"].get("finalizers") or [] if f not in (old["metadata"].get("finalizers") or [])]
+    if not added:
+        return []
+    return [forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
+                      f"found new finalizers {json.dumps(added)}")]
+
+
 def validate_update(resource: str, new: dict, old: dict) -> list[dict]:
     """``validate`` plus the immutability rules of an update from ``old`` to ``new``."""
     causes = validate(resource, new)
+    causes += _finalizers_while_deleting(new, old)
     spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
     if resource == "services":
         old_ip, new_ip = old_spec.get("clusterIP"), spec.get("clusterIP")
