@@ -3,9 +3,11 @@
 import itertools
 import json
 import os
+import queue
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -235,6 +237,51 @@ def test_trace_relists_after_410_and_records_what_it_missed(private_sim):
     assert tr.relists == 1 and tr.errors == []
     assert (frame["type"] == "ADDED").sum() == 10_051
     assert frame.iloc[-1]["name"] == "live"
+
+
+def test_watch_resumes_from_bookmarks_without_a_relist(monkeypatch, tmp_path):
+    from helpers.config import load_cluster_config
+    from helpers.sim import kubeconfig_text, version_info
+    from helpers.sim.cluster import Cluster
+    from helpers.sim.control import ControlHandler
+    from helpers.sim.server import serve
+
+    cluster = Cluster(load_cluster_config(), speed=10.0)
+    server = serve(cluster.store, control=ControlHandler(cluster), version_info=version_info(cluster.version),
+                   bookmark_interval=0.1)  # idle watches get a BOOKMARK every 0.1 s
+    try:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(kubeconfig_text(f"http://127.0.0.1:{server.port}"))
+        backend = load_backend("sim", SIM_CONTEXT, str(kubeconfig))
+        monkeypatch.setattr(wait, "WATCH_WINDOW", 1)  # the server ends each watch after 1 s: we resume
+        store = cluster.store
+        for name in ("quiet", "busy"):
+            store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        writes_done, reopened = threading.Event(), threading.Event()
+        received = queue.Queue()
+
+        def on_stream(stream):
+            if writes_done.is_set():
+                reopened.set()
+
+        def consume():
+            for item in wait.watch_events(backend, "events", namespace="quiet", timeout=30, on_stream=on_stream,
+                                          stopped=lambda: not received.empty() and received.queue[-1][0] == "ADDED"):
+                received.put(item)
+
+        threading.Thread(target=consume, daemon=True).start()
+        assert received.get(timeout=10) == ("SYNC", [])
+        for i in range(10_050):  # compacts the list's resourceVersion; bookmarks keep ours fresh
+            store.create("events", _event(f"e{i}", "busy"), namespace="busy")
+        writes_done.set()
+        assert reopened.wait(timeout=10)  # the watch was resumed after the writes...
+        store.create("events", _event("after", "quiet"), namespace="quiet")
+        etype, obj = received.get(timeout=10)
+        assert etype == "ADDED", "the watch relisted: it resumed from the list's resourceVersion, not a bookmark"
+        assert obj["metadata"]["name"] == "after"
+    finally:
+        server.shutdown()
+        cluster.shutdown()
 
 
 # --- trace and diagram ------------------------------------------------------------------------------
