@@ -11,22 +11,7 @@ import json
 
 from conftest import api_client, deployment, kubectl, wait_until
 
-from helpers.sim.controllers.endpoints import EndpointsController
-from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
-from helpers.sim.controllers.nodelifecycle import NodeLifecycleController
-from helpers.sim.controllers.podgc import PodGCController
-
 GATE = "example.com/ready"
-
-
-def ensure_controllers(cluster) -> None:
-    """Start this part's controllers if the cluster does not run them yet (until cluster.py wires them)."""
-    running = {type(c) for c in cluster.components}
-    for cls in (EndpointsController, EndpointSliceMirroringController, NodeLifecycleController, PodGCController):
-        if cls not in running:
-            controller = cls(cluster)
-            controller.start()
-            cluster.components.append(controller)
 
 
 def service(name, selector=None, **spec):
@@ -64,7 +49,6 @@ def all_ready(handle, ns, svc, n):
 
 
 def test_scale_0_250_120_0(sim, ns):
-    ensure_controllers(sim.cluster)
     apply(sim, ns, deployment("web", 0), service("web", {"app": "web"}))
     wait_until(sim, lambda: len(store_slices(sim, ns, "web")) == 1, what="placeholder slice")
     (placeholder,) = slices(sim, ns, "web")
@@ -100,7 +84,6 @@ def test_scale_0_250_120_0(sim, ns):
 
 
 def test_readiness_gate_flips_one_endpoint_in_place(sim, ns):
-    ensure_controllers(sim.cluster)
     apply(sim, ns, deployment("gated", 3, readinessGates=[{"conditionType": GATE}]), service("gated", {"app": "gated"}))
     core = __import__("kubernetes").client.CoreV1Api(api_client(sim))
     wait_until(sim, lambda: len(endpoints_of(store_slices(sim, ns, "gated"))) == 3, what="3 endpoints")
@@ -123,7 +106,6 @@ def test_readiness_gate_flips_one_endpoint_in_place(sim, ns):
 
 
 def test_graceful_delete_shows_terminating_endpoint(sim, ns):
-    ensure_controllers(sim.cluster)
     pod_spec = {"terminationGracePeriodSeconds": 300}
     apply(sim, ns, deployment("drain", 2, **pod_spec), service("drain", {"app": "drain"}))
     wait_until(sim, lambda: all_ready(sim, ns, "drain", 2), what="2 ready")
@@ -142,7 +124,6 @@ def test_graceful_delete_shows_terminating_endpoint(sim, ns):
 
 
 def test_custom_endpoints_are_mirrored(sim, ns):
-    ensure_controllers(sim.cluster)
     custom = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "external", "labels": {"team": "a"}},
               "subsets": [{"addresses": [{"ip": "192.0.2.10"}, {"ip": "192.0.2.11"}],
                            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]}

@@ -10,7 +10,7 @@ import json
 import urllib.request
 
 from conftest import deployment, kubectl, wait_until
-from test_endpointslice_e2e import apply, endpoints_of, ensure_controllers, service, store_slices
+from test_endpointslice_e2e import apply, endpoints_of, service, store_slices
 
 
 def sim_post(handle, path, body=None):
@@ -53,7 +53,6 @@ def started(handle, ns, name, replicas):
 
 def test_stopped_node_unknown_then_evicted_then_recovers(private_sim):
     handle, config = private_sim, private_sim.cluster.config
-    ensure_controllers(handle.cluster)
     ns = make_namespace(handle, "nodes")
     node = started(handle, ns, "web", 4)
 
@@ -86,7 +85,6 @@ def test_stopped_node_unknown_then_evicted_then_recovers(private_sim):
 
 def test_deleted_node_orphans_are_force_deleted_after_quarantine(private_sim):
     handle = private_sim
-    ensure_controllers(handle.cluster)
     ns = make_namespace(handle, "orphans")
     node = started(handle, ns, "web", 4)
     orphans = [p for p in handle.cluster.store.list("pods", ns)[0] if p["spec"]["nodeName"] == node]
@@ -109,7 +107,6 @@ def ready_pods(handle, ns):
 def test_missing_node_pre_1_25_freezes_slices_current_skips_the_pod(private_sim):
     """kubernetes/kubernetes#107927 and its v1.25 fix, side by side on one cluster."""
     handle = private_sim
-    ensure_controllers(handle.cluster)
     ns = make_namespace(handle, "issue107927")
     node = started(handle, ns, "web", 4)
     before = ready_pods(handle, ns)
