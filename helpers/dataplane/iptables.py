@@ -63,7 +63,8 @@ _JUMPS = (
 
 @lru_cache(maxsize=65536)
 def _hash16(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+    # base32 encodes 5-byte groups independently: the first 16 characters are the first 10 bytes.
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()[:10]).decode()
 
 
 def port_proto_hash(service_port_name: str, protocol: str) -> str:

@@ -22,6 +22,7 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from helpers.dataplane.parse import NFTTable
 from helpers.dataplane.proxy import LocalDetector, ProxyState, ServicePortState, build_proxy_state
@@ -69,8 +70,10 @@ _JUMPS = (  # (from, rule) in the order setupNFTables adds them
 )
 
 
+@lru_cache(maxsize=65536)
 def _hash8(text: str) -> str:
-    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:8]
+    # The first 8 base32 characters encode exactly the first 5 bytes of the digest.
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()[:5]).decode()
 
 
 def chain_base(namespace: str, name: str, protocol: str, port_name: str) -> str:
