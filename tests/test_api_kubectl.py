@@ -308,3 +308,63 @@ def test_errors_kubectl_reports(h):
     assert missing.returncode == 1 and 'pods "nope" not found' in missing.stderr
     invalid = h.kubectl("apply", "-f", "-", input=SERVICE_YAML % {"name": "Bad_Name", "port": 80}, check=False)
     assert invalid.returncode == 1 and 'Service "Bad_Name" is invalid' in invalid.stderr
+
+
+def test_cordon_get_all_cluster_info_and_json_output(h):
+    store = h.store
+    assert h.kubectl("cordon", "endpoints-worker").stdout.strip() == "node/endpoints-worker cordoned"
+    assert store.get("nodes", "endpoints-worker")["spec"]["unschedulable"] is True
+    h.kubectl("uncordon", "endpoints-worker")
+    assert not store.get("nodes", "endpoints-worker")["spec"].get("unschedulable")
+
+    store.create("namespaces", {"metadata": {"name": "all"}})
+    store.create("pods", pod("p"), namespace="all")
+    store.create("services", {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}, namespace="all")
+    store.create("deployments.apps", deployment("d"), namespace="all")
+    store.create("endpointslices.discovery.k8s.io", {"metadata": {"name": "e"}, "addressType": "IPv4",
+                                                     "endpoints": [], "ports": []}, namespace="all")
+    names = [r[0] for r in rows(h.kubectl("get", "all", "-n", "all").stdout) if r[0] not in ("NAME", "")]
+    assert names == ["pod/p", "service/s", "deployment.apps/d"]  # category "all"; no EndpointSlices
+
+    listed = json.loads(h.kubectl("get", "pods", "-n", "all", "-o", "json").stdout)
+    assert listed["kind"] == "List" and [i["metadata"]["name"] for i in listed["items"]] == ["p"]
+
+    store.create("services", {"metadata": {"name": "kube-dns", "labels": {
+        "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"}},
+        "spec": {"clusterIP": "10.96.0.10", "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}},
+        namespace="kube-system")
+    info = h.kubectl("cluster-info").stdout
+    assert f"Kubernetes control plane is running at {h.server.url}" in info
+    assert "CoreDNS is running at" in info
+
+
+def test_patch_annotate_replace_and_delete_by_label(h):
+    store = h.store
+    store.create("namespaces", {"metadata": {"name": "edit"}})
+    store.create("deployments.apps", deployment("web", replicas=1), namespace="edit")
+    h.kubectl("patch", "-n", "edit", "deploy", "web", "--type=json",
+              "-p", '[{"op": "replace", "path": "/spec/replicas", "value": 3}]')
+    h.kubectl("patch", "-n", "edit", "deploy", "web", "--type=merge", "-p", '{"spec": {"paused": true}}')
+    h.kubectl("annotate", "-n", "edit", "deploy", "web", "owner=team-a")
+    d = store.get("deployments.apps", "web", "edit")
+    assert d["spec"]["replicas"] == 3 and d["spec"]["paused"] is True
+    assert d["metadata"]["annotations"] == {"owner": "team-a"}
+    replaced = h.kubectl("replace", "-n", "edit", "-f", "-", input=json.dumps(deployment("web", replicas=7)))
+    assert replaced.stdout.strip() == "deployment.apps/web replaced"
+    assert store.get("deployments.apps", "web", "edit")["spec"]["replicas"] == 7
+    bad = h.kubectl("patch", "-n", "edit", "deploy", "web", "--type=json",
+                    "-p", '[{"op": "remove", "path": "/spec/nothing"}]', check=False)
+    assert bad.returncode == 1 and "does not exist" in bad.stderr
+    for name in ("a", "b"):
+        store.create("pods", pod(name, labels={"app": "web"}), namespace="edit")
+    out = h.kubectl("delete", "-n", "edit", "pods", "-l", "app=web").stdout
+    assert out.splitlines() == ['pod "a" deleted from edit namespace', 'pod "b" deleted from edit namespace']
+
+
+def test_namespace_deletion_marks_it_terminating(h):
+    h.store.create("namespaces", {"metadata": {"name": "doomed"}})
+    h.kubectl("delete", "namespace", "doomed", "--wait=false")
+    table = {r[0]: r for r in rows(h.kubectl("get", "namespaces").stdout)[1:]}
+    assert table["doomed"][1] == "Terminating"
+    refused = h.kubectl("run", "late", "-n", "doomed", "--image=nginx", check=False)
+    assert refused.returncode == 1 and "because it is being terminated" in refused.stderr
