@@ -26,6 +26,7 @@ from helpers.nodes import (
     advance,
     node_rules,
     reconciler_decisions,
+    rules_vs_model,
     start_node,
     stop_node,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "pods_frame",
     "pods_table",
     "reconciler_decisions",
+    "rules_vs_model",
     "sandbox",
     "scale",
     "sequence_diagram",

@@ -109,6 +109,25 @@ def node_rules(node: str, fmt: str = "iptables", *, backend: Backend | None = No
     return run_docker(docker_command("rules", node, fmt), node)
 
 
+def rules_vs_model(node: str, fmt: str = "iptables", *, backend: Backend | None = None):
+    """"The model predicts / your node has": the node's kube-proxy rules diffed against
+    helpers.dataplane's model for the cluster's current Services and EndpointSlices.
+
+    Returns a ``helpers.dataplane.parse.RuleDiff`` (``.identical``, ``.summary()``, ``.missing``,
+    ``.extra``). kube-proxy syncs at most once per second, so compare after the change settled.
+    """
+    from helpers.config import load_cluster_config
+    from helpers.dataplane import diff_node_rules
+
+    backend = backend or current()
+    text = node_rules(node, fmt, backend=backend)
+    cfg = load_cluster_config()  # both backends boot from kind-cluster.yaml
+    return diff_node_rules(text, services=backend.list("services")[0],
+                           endpoint_slices=backend.list("endpointslices")[0], node=backend.get("nodes", node),
+                           config={"mode": cfg.kube_proxy_mode, "clusterCIDR": cfg.pod_subnet}, fmt=fmt,
+                           service_cidrs=[cfg.service_subnet] if fmt == "nftables" else ())
+
+
 def _require_sim(backend: Backend, what: str, instead: str) -> None:
     if not backend.is_sim:
         raise NotSimulator(f"{what} only exists on the simulator; this is {backend.context}", instead)

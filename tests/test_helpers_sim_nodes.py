@@ -34,3 +34,15 @@ def test_node_stop_start_and_clock(private_sim):
     with pytest.raises(h.ApiError) as err:  # the simulator asks for both; its Status comes through
         h.reconciler_decisions("", "", backend=backend)
     assert err.value.code == 400
+
+
+def test_node_rules_match_the_dataplane_model(private_sim):
+    backend = load_backend("sim", SIM_CONTEXT, private_sim.kubeconfig)
+    with h.sandbox("hx-model", backend=backend) as box:
+        h.apply(h.deployment("web", replicas=3), h.service("web"), namespace=box.name, backend=backend)
+        h.wait_for_slices(box.name, "web", endpoints=3, ready=3, backend=backend)
+        h.advance(2, backend=backend)  # past kube-proxy's minSyncPeriod: every node has synced
+        for fmt in ("iptables", "nftables"):
+            diff = h.rules_vs_model("endpoints-worker", fmt, backend=backend)
+            assert diff.identical, diff.summary()
+        assert "web" in h.node_rules("endpoints-worker", backend=backend)
