@@ -194,3 +194,18 @@ def test_ipvs_mode_is_reported_not_silently_replaced(cluster):
     assert proxy.mode == "iptables" and proxy.rules().startswith("*filter")
     assert proxy.log_text().splitlines()[0].startswith("W")
     assert "ipvs mode is not modelled" in proxy.log_text()
+
+
+def test_a_malformed_service_does_not_stop_kube_proxy(cluster):
+    proxy = _start(cluster)
+    bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "odd", "namespace": "demo"},
+           "spec": {"clusterIP": "10.96.7.7", "ports": [{"name": "x", "port": "eighty"}]}}
+    cluster.clock.call_soon(proxy._on_event, "ADDED", "services", bad)
+    cluster.clock.advance(1.0)
+    assert cluster.clock.settle()
+    assert "spec.ports[0].port" in proxy.log_text().splitlines()[-1]
+    cluster.clock.call_soon(proxy._on_event, "DELETED", "services", bad)
+    _service(cluster)
+    cluster.clock.advance(proxy.sync_period)
+    assert cluster.clock.settle()
+    assert "demo/web:http has no endpoints" in proxy.rules() and "odd" not in proxy.rules()

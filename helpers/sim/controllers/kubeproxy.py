@@ -78,6 +78,16 @@ def _key(obj: dict) -> tuple[str, str]:
     return meta.get("namespace") or "", meta["name"]
 
 
+def _ports_or_none(service: dict | None):
+    """The ServicePorts kube-proxy derives from a cached Service ([] if absent, None if malformed)."""
+    if service is None:
+        return []
+    try:
+        return service_ports(service)
+    except ObjectError:
+        return None
+
+
 def _slice_signature(slice_: dict) -> tuple:
     """What kube-proxy's endpointSliceInfo keeps of a slice; equal signatures mean a no-op update."""
     ports = sorted((p.get("name"), p.get("port"), p.get("protocol")) for p in slice_.get("ports") or [])
@@ -196,12 +206,13 @@ class KubeProxy:
                 return True
             return False
         if resource == SERVICES:
-            before = service_ports(self._services[key]) if key in self._services else []
+            before = _ports_or_none(self._services.get(key))
             if event_type == "DELETED" or skip_service(obj):
                 self._services.pop(key, None)
             else:
                 self._services[key] = obj
-            changed = before != (service_ports(obj) if key in self._services else [])
+            after = _ports_or_none(self._services.get(key))
+            changed = before != after or after is None  # a malformed Service must reach the sync (and fail)
             if changed:
                 self._changed_services.add(key)
             return changed
