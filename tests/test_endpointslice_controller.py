@@ -104,3 +104,17 @@ def test_missing_node_is_retried_with_backoff_not_on_node_add(harness):
     h.clock.advance(4)
     assert [ep["targetRef"]["name"] for ep in slices(h)[0]["endpoints"]] == ["p0"]
     assert len(controller.decisions("ns", "svc")) > retried and controller.decisions("ns", "svc")[-1]["error"] is None
+
+
+def test_foreign_delete_of_our_slice_is_repaired(harness):
+    h = harness()
+    add_node(h, "n1")
+    add_pod(h, 0)
+    controller = start(h)
+    (s,) = slices(h)
+    h.store.delete(SLICES, s["metadata"]["name"], "ns")
+    h.clock.advance(1.5)
+    (again,) = slices(h)
+    assert again["metadata"]["name"] != s["metadata"]["name"]
+    assert [ep["targetRef"]["name"] for ep in again["endpoints"]] == ["p0"]
+    assert controller.decisions("ns", "svc")[-1]["writes"] == {"create": 1, "update": 0, "delete": 0}

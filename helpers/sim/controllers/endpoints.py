@@ -232,7 +232,7 @@ class EndpointsController(ControllerShell):
     def __init__(self, cluster):
         super().__init__(cluster)
         self.queue.base_backoff = 0.005  # the default controller rate limiter starts at 5 ms
-        self._tracker = TriggerTimeTracker()
+        self._trigger_times = TriggerTimeTracker()
 
     def initial_keys(self):
         # Every Service, plus every Endpoints object once so orphans get deleted (upstream checkLeftoverEndpoints).
@@ -259,7 +259,7 @@ class EndpointsController(ControllerShell):
         service = self.get("services", name, namespace)
         existing = self.get("endpoints", name, namespace)
         if service is None:
-            self._tracker.forget(namespace, name)
+            self._trigger_times.forget(namespace, name)
             leader = LEADER_ANNOTATION in ((existing or {}).get("metadata", {}).get("annotations") or {})
             if existing is not None and not leader:
                 self.delete_ignoring_missing("endpoints", name, namespace)
@@ -268,7 +268,7 @@ class EndpointsController(ControllerShell):
         if selector is None or service["spec"].get("type") == "ExternalName":
             return
         pods = [p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))]
-        plan = plan_endpoints(service, pods, existing, self._tracker.compute(service, pods))
+        plan = plan_endpoints(service, pods, existing, self._trigger_times.compute(service, pods))
         if plan.action == "create":
             self.create("endpoints", plan.endpoints, namespace)
         elif plan.action == "update":

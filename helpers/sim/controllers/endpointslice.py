@@ -597,6 +597,35 @@ def reconcile(
 
 
 # --- the controller shell ---------------------------------------------------------------------
+class EndpointSliceTracker:
+    """The slice versions this controller wrote and the deletions it asked for (upstream
+    EndpointSliceTracker), so the watch events of its own writes do not cause another sync while
+    anyone else's change to a managed slice does."""
+
+    def __init__(self):
+        self._versions: dict[str, str] = {}  # slice uid -> resourceVersion we wrote
+        self._deleting: set[str] = set()
+
+    def wrote(self, slice_: dict) -> None:
+        self._versions[slice_["metadata"]["uid"]] = slice_["metadata"]["resourceVersion"]
+
+    def expect_deletion(self, slice_: dict) -> None:
+        uid = slice_["metadata"].get("uid")
+        self._versions.pop(uid, None)
+        self._deleting.add(uid)
+
+    def unexpected(self, event_type: str, slice_: dict) -> bool:
+        """True if this event is someone else's doing."""
+        uid = slice_["metadata"].get("uid")
+        if event_type == "DELETED":
+            self._versions.pop(uid, None)
+            if uid in self._deleting:
+                self._deleting.discard(uid)
+                return False
+            return True
+        return self._versions.get(uid) != slice_["metadata"].get("resourceVersion")
+
+
 MIN_SYNC_DELAY_FOR_SLICE_EVENTS = 1.0
 DECISION_HISTORY = 50
 
@@ -621,10 +650,10 @@ class EndpointSliceController(ControllerShell):
             raise ValueError(f"--max-endpoints-per-slice must be within 1..{MAX_ENDPOINTS_PER_SLICE_LIMIT}, "
                              f"got {self.max_endpoints_per_slice}")
         self.missing_node_behavior = "current"
-        self._tracker = TriggerTimeTracker()
+        self._trigger_times = TriggerTimeTracker()
         self._decisions: dict[tuple[str, str], deque] = {}
         self._endpoint_caches: dict[tuple[str, str], EndpointCache] = {}
-        self._own_writes: dict[str, str] = {}  # slice uid -> resourceVersion we wrote
+        self._slice_tracker = EndpointSliceTracker()
 
     # -- public ------------------------------------------------------------------------------
     def set_missing_node_behavior(self, behavior: str) -> None:
@@ -660,11 +689,8 @@ class EndpointSliceController(ControllerShell):
         labels = obj["metadata"].get("labels") or {}
         if labels.get(LABEL_MANAGED_BY) != CONTROLLER_NAME or not labels.get(LABEL_SERVICE_NAME):
             return
-        uid = obj["metadata"].get("uid")
-        if event_type != "DELETED" and self._own_writes.get(uid) == obj["metadata"].get("resourceVersion"):
-            return  # our own write echoing back (upstream EndpointSliceTracker)
-        if event_type == "DELETED" and uid not in self._own_writes:
-            return  # a deletion we asked for
+        if not self._slice_tracker.unexpected(event_type, obj):
+            return
         delay = max(MIN_SYNC_DELAY_FOR_SLICE_EVENTS, self.batch_period)
         self.enqueue((obj["metadata"].get("namespace"), labels[LABEL_SERVICE_NAME]), delay=delay)
         old_name = ((old or {}).get("metadata", {}).get("labels") or {}).get(LABEL_SERVICE_NAME)
@@ -676,7 +702,7 @@ class EndpointSliceController(ControllerShell):
         namespace, name = key
         service = self.get("services", name, namespace)
         if service is None:
-            self._tracker.forget(namespace, name)
+            self._trigger_times.forget(namespace, name)
             self._endpoint_caches.pop(key, None)
             return
         selector = service["spec"].get("selector")
@@ -687,7 +713,7 @@ class EndpointSliceController(ControllerShell):
         slices = [s for s in self.list(SLICES, namespace)
                   if selector_matches(ours, s["metadata"].get("labels")) and not is_terminating(s)]
         nodes = self.list("nodes")
-        trigger = self._tracker.compute(service, pods)
+        trigger = self._trigger_times.compute(service, pods)
         result = reconcile(
             service=service, pods=pods, nodes=nodes, existing_slices=slices,
             max_endpoints_per_slice=self.max_endpoints_per_slice,
@@ -708,13 +734,13 @@ class EndpointSliceController(ControllerShell):
         created = []
         for s in result.creates:
             obj = self.create(SLICES, s, namespace)
-            self._own_writes[obj["metadata"]["uid"]] = obj["metadata"]["resourceVersion"]
+            self._slice_tracker.wrote(obj)
             created.append(obj["metadata"]["name"])
         for s in result.updates:
             obj = self.update(SLICES, s)
-            self._own_writes[obj["metadata"]["uid"]] = obj["metadata"]["resourceVersion"]
+            self._slice_tracker.wrote(obj)
         for s in result.deletes:
-            self._own_writes.pop(s["metadata"].get("uid"), None)
+            self._slice_tracker.expect_deletion(s)
             self.delete_ignoring_missing(SLICES, s["metadata"]["name"], namespace)
         return {"created": created}
 
