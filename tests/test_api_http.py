@@ -329,3 +329,19 @@ def test_shutdown_ends_open_watches_and_concurrent_watchers_all_see_events():
         assert [e["object"]["metadata"]["name"] for e in out] == [f"p{i}" for i in range(20)]
     for conn, _ in streams:
         conn.close()
+
+
+def test_delete_answers_like_upstream_registries(h):
+    h.store.create("namespaces", {"metadata": {"name": "answers"}})
+    h.store.create("endpoints", {"metadata": {"name": "gone"}}, namespace="answers")
+    h.store.create("endpoints", {"metadata": {"name": "kept", "finalizers": ["example.com/hold"]}},
+                   namespace="answers")
+    h.store.create("pods", pod("p"), namespace="answers")
+    status, _, body = request(h.server.url, "DELETE", "/api/v1/namespaces/answers/endpoints/gone")
+    assert status == 200 and body["kind"] == "Status" and body["status"] == "Success"
+    assert body["details"]["name"] == "gone" and body["details"]["kind"] == "endpoints"
+    status, _, body = request(h.server.url, "DELETE", "/api/v1/namespaces/answers/endpoints/kept")
+    assert body["kind"] == "Endpoints" and body["metadata"]["deletionTimestamp"]  # still there: the object
+    status, _, body = request(h.server.url, "DELETE", "/api/v1/namespaces/answers/pods/p",
+                              {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
+    assert status == 200 and body["kind"] == "Pod"  # pods always answer with the object

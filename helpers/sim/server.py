@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 ENDPOINTS_WARNING = '299 - "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"'
 _PATCH_TYPES = ("application/merge-patch+json", "application/json-patch+json",
                 "application/strategic-merge-patch+json", "application/apply-patch+yaml")
-_WATCH_POLL_SECONDS = 2.0  # how often an idle watch checks whether its client went away
+_WATCH_POLL_SECONDS = 2.0
+# Registries that answer a completed DELETE with the object itself; the others answer a Success Status.
+_RETURNS_DELETED_OBJECT = {"pods", "services", "namespaces"}  # how often an idle watch checks whether its client went away
 
 
 def default_version_info() -> dict:
@@ -111,6 +113,21 @@ def _truthy(value) -> bool:
 
 def _dumps(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _still_there(store: Store, info, obj: dict) -> bool:
+    """Whether a deleted object is still stored (graceful deletion or finalizers pending)."""
+    try:
+        current = store.get(info.key, obj["metadata"]["name"], obj["metadata"].get("namespace"))
+    except ApiError:
+        return False
+    return current["metadata"]["uid"] == obj["metadata"]["uid"]
+
+
+def _success(info, obj: dict) -> dict:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": {"name": obj["metadata"]["name"], "group": info.group, "kind": info.plural,
+                        "uid": obj["metadata"]["uid"]}}
 
 
 def _go_duration_seconds(text: str) -> float:
@@ -404,9 +421,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "preconditions": options.get("preconditions")}
 
     def _delete(self, target: Target, query: dict, body: bytes) -> None:
-        result = self.server.store.delete(target.resource.key, target.name, target.namespace,
-                                          **self._delete_options(query, body))
-        self._send_json(200, result)
+        store, info = self.server.store, target.resource
+        result = store.delete(info.key, target.name, target.namespace, **self._delete_options(query, body))
+        self._send_json(200, result if info.key in _RETURNS_DELETED_OBJECT or _still_there(store, info, result)
+                        else _success(info, result))
 
     def _delete_collection(self, target: Target, query: dict, body: bytes) -> None:
         store, info = self.server.store, target.resource
