@@ -13,6 +13,7 @@ from test_dataplane_proxy_fixtures import (
 
 from helpers.dataplane.proxy import (
     ConfigError,
+    EndpointSliceCache,
     ObjectError,
     ServicePortName,
     build_endpoints_map,
@@ -245,3 +246,14 @@ def test_rows_show_per_node_use_of_each_endpoint():
     rows = build_proxy_state([svc], [make_slice("ns1", "svc1", "svc1-1", eps)], make_node(), UPSTREAM_CONFIG).rows()
     assert [(r["endpoint"], r["local"], r["ready"], r["cluster"], r["localPolicy"]) for r in rows] == [
         ("10.0.1.1:80", True, True, None, True), ("10.0.1.2:80", False, False, None, False)]
+
+
+def test_endpoint_slice_cache_tracks_changes_and_no_ops():
+    cache = EndpointSliceCache()
+    first = make_slice("ns1", "svc1", "svc1-a", ["10.0.0.1"])
+    assert cache.update(first) and cache.checkout_changes() == {("ns1", "svc1")}
+    relabelled = {**first, "metadata": {**first["metadata"], "annotations": {"x": "y"}}}
+    assert not cache.update(relabelled) and cache.checkout_changes() == set()  # nothing kube-proxy reads
+    moved = make_slice("ns1", "svc2", "svc1-a", ["10.0.0.1"])  # same slice, now labelled for svc2
+    assert cache.update(moved) and cache.checkout_changes() == {("ns1", "svc1"), ("ns1", "svc2")}
+    assert cache.delete(moved) and not cache.delete(moved) and cache.slices() == []

@@ -23,6 +23,7 @@ from helpers.dataplane.parse import diff_iptables, diff_node_rules, parse_iptabl
 from helpers.dataplane.proxy import (
     ConfigError,
     Endpoint,
+    EndpointSliceCache,
     ObjectError,
     ProxyState,
     ServicePort,
@@ -36,6 +37,7 @@ from helpers.dataplane.stats import RuleStats, rule_stats, scaling_rows, sync_pa
 __all__ = [
     "ConfigError",
     "Endpoint",
+    "EndpointSliceCache",
     "ObjectError",
     "ProxyState",
     "RuleStats",

@@ -347,6 +347,61 @@ def build_endpoints_map(endpoint_slices: list[dict], node_name: str, gates: dict
     return merged
 
 
+class EndpointSliceCache:
+    """upstream ``EndpointSliceCache`` as a change tracker: which services' endpoints changed.
+
+    Keeps, per slice, only what kube-proxy reads (ports and each endpoint's addresses, node,
+    zone, conditions and hints). An update identical in those parts is a no-op, as upstream's
+    ``reflect.DeepEqual`` on endpointSliceInfo makes it; anything else marks the owning
+    service pending until :meth:`checkout_changes`. The merge itself is :func:`merge_service_slices`.
+    """
+
+    def __init__(self):
+        self._slices: dict[tuple[str, str], tuple[tuple[str, str], tuple, dict]] = {}
+        self._pending: set[tuple[str, str]] = set()
+
+    @staticmethod
+    def signature(slice_: dict) -> tuple:
+        ports = sorted((p.get("name"), p.get("port"), p.get("protocol")) for p in slice_.get("ports") or [])
+        endpoints = sorted(
+            (tuple(ep.get("addresses") or ()), ep.get("nodeName"), ep.get("zone"),
+             repr(sorted((ep.get("conditions") or {}).items())), repr(ep.get("hints")))
+            for ep in slice_.get("endpoints") or []
+        )
+        return slice_.get("addressType"), tuple(ports), tuple(endpoints)
+
+    def update(self, slice_: dict) -> bool:
+        """Add or update a slice; True if its service's endpoints may have changed."""
+        meta = slice_["metadata"]
+        key, owner = (meta.get("namespace", ""), meta["name"]), slice_owner(slice_)
+        if owner is None:
+            return self.delete(slice_)
+        old = self._slices.get(key)
+        signature = self.signature(slice_)
+        self._slices[key] = (owner, signature, slice_)
+        if old is not None and old[:2] == (owner, signature):
+            return False
+        self._pending.update({owner} | ({old[0]} if old else set()))
+        return True
+
+    def delete(self, slice_: dict) -> bool:
+        """Forget a slice; True if it was known."""
+        meta = slice_["metadata"]
+        old = self._slices.pop((meta.get("namespace", ""), meta["name"]), None)
+        if old is None:
+            return False
+        self._pending.add(old[0])
+        return True
+
+    def checkout_changes(self) -> set[tuple[str, str]]:
+        """(namespace, service) of every service with pending changes; marks them applied."""
+        changed, self._pending = self._pending, set()
+        return changed
+
+    def slices(self) -> list[dict]:
+        return [entry[2] for entry in self._slices.values()]
+
+
 # --------------------------------------------------------------------------- topology
 
 

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from helpers.dataplane import iptables, nftables
 from helpers.dataplane.proxy import (
+    EndpointSliceCache,
     ObjectError,
     build_proxy_state,
     default_config,
@@ -88,17 +89,6 @@ def _ports_or_none(service: dict | None):
         return None
 
 
-def _slice_signature(slice_: dict) -> tuple:
-    """What kube-proxy's endpointSliceInfo keeps of a slice; equal signatures mean a no-op update."""
-    ports = sorted((p.get("name"), p.get("port"), p.get("protocol")) for p in slice_.get("ports") or [])
-    endpoints = sorted(
-        (tuple(ep.get("addresses") or ()), ep.get("nodeName"), ep.get("zone"),
-         repr(sorted((ep.get("conditions") or {}).items())), repr(ep.get("hints")))
-        for ep in slice_.get("endpoints") or []
-    )
-    return slice_.get("addressType"), tuple(ports), tuple(endpoints)
-
-
 def parse_trigger_time(value: str | None) -> float | None:
     """Epoch seconds from an RFC3339(Nano) annotation value, or None if absent/unparseable."""
     if not value:
@@ -143,9 +133,9 @@ class KubeProxy:
         self.syncs: deque[SyncRecord] = deque(maxlen=HISTORY)
         self._log: deque[str] = deque(maxlen=LOG_LINES)
         self._services: dict[tuple[str, str], dict] = {}
-        self._slices: dict[tuple[str, str], tuple[dict, tuple]] = {}
+        self._slices = EndpointSliceCache()
         self._node: dict | None = None
-        self._changed_services: set[tuple[str, str]] = set()
+        self._changed_services: set[tuple[str, str]] = set()  # from Service changes
         self._changed_slices = 0
         self._trigger_times: dict[tuple[str, str], list[float]] = {}
         self._need_full_sync = True
@@ -216,24 +206,16 @@ class KubeProxy:
             if changed:
                 self._changed_services.add(key)
             return changed
-        owner = slice_owner(obj)
-        old = self._slices.get(key)
-        if event_type == "DELETED" or owner is None:
-            if self._slices.pop(key, None) is None:
-                return False
-            owner = owner or slice_owner(old[0])
+        if event_type == "DELETED":
+            changed = self._slices.delete(obj)
         else:
-            signature = _slice_signature(obj)
-            self._slices[key] = (obj, signature)
-            if old is not None and old[1] == signature:
-                return False
+            changed = self._slices.update(obj)
+            owner = slice_owner(obj)
             when = parse_trigger_time((obj["metadata"].get("annotations") or {}).get(TRIGGER_TIME_ANNOTATION))
-            if when is not None and when > self.started_at:
+            if changed and owner and when is not None and when > self.started_at:
                 self._trigger_times.setdefault(owner, []).append(when)
-        if owner is not None:
-            self._changed_services.add(owner)
-        self._changed_slices += 1
-        return True
+        self._changed_slices += changed
+        return changed
 
     # -- BoundedFrequencyRunner ---------------------------------------------------------------------
     def _refill(self, now: float) -> None:
@@ -274,7 +256,7 @@ class KubeProxy:
         self._say(f"Syncing {self.mode} rules", fullSync=full)
         started = _time.perf_counter()
         try:
-            state = build_proxy_state(list(self._services.values()), [s for s, _ in self._slices.values()],
+            state = build_proxy_state(list(self._services.values()), self._slices.slices(),
                                       self._node or self.node_name, self.config)
         except ObjectError as err:  # upstream: a failed sync is retried after syncPeriod, fully
             self._say("Sync failed", severity="E", retryingTime=f"{self.sync_period:g}s", err=str(err))
@@ -283,11 +265,12 @@ class KubeProxy:
             return
         options = {"service_cidrs": self.service_cidrs} if self.mode == "nftables" else {}
         ruleset = render(state, self.mode, **options)
-        payload = sync_payload(None if full else self._ruleset, ruleset, None if full else self._changed_services)
+        changed = self._changed_services | self._slices.checkout_changes()
+        payload = sync_payload(None if full else self._ruleset, ruleset, None if full else changed)
         counts = stats_of(ruleset)
         latencies = tuple(sorted((f"{ns}/{name}", now - t) for (ns, name), times in self._trigger_times.items()
                                  for t in times))
-        record = SyncRecord(now, full, len(self._changed_services), self._changed_slices, len(payload),
+        record = SyncRecord(now, full, len(changed), self._changed_slices, len(payload),
                             counts.rules, counts.chains, latencies)
         self.syncs.append(record)
         self._state, self._ruleset = state, ruleset
