@@ -91,18 +91,23 @@ def endpoint_values(states: list[proxy.ServicePortState]) -> list[dict]:
         sp, cat = state.service_port, state.categorized
         internal = cat.local if sp.internal_policy_local else cat.cluster
         external = (cat.local if sp.external_policy_local else cat.cluster) if sp.externally_accessible else ()
-        scopes = {"Internal": {str(ep) for ep in internal or ()}, "External": {str(ep) for ep in external or ()}}
+        # categorize_endpoints returns the very Endpoint objects it was given, so identity works
+        internal_ids, external_ids = {id(ep) for ep in internal or ()}, {id(ep) for ep in external or ()}
         for ep in cat.all_reachable:
             value = by_ip.setdefault(ep.ip, {"IPs": {"V4": [ep.ip]}, "Local": ep.is_local,
                                              "PortOverrides": {}, "Scopes": {}})
             value["PortOverrides"][sp.name.port] = ep.port
-            value["Scopes"].update({scope: True for scope, keys in scopes.items() if str(ep) in keys})
+            value["Scopes"]["Internal"] = value["Scopes"].get("Internal", False) or id(ep) in internal_ids
+            value["Scopes"]["External"] = value["Scopes"].get("External", False) or id(ep) in external_ids
+    for value in by_ip.values():
+        value["Scopes"] = {scope: True for scope, used in value["Scopes"].items() if used}
     return [{k: v for k, v in value.items() if v not in (False, {})} for _, value in sorted(by_ip.items())]
 
 
 def endpoint_path(service_key: str, value: dict) -> str:
     """KPNG's endpoint key: the service key plus a 64-bit hash of the endpoint, in hex."""
-    digest = hashlib.blake2b(json.dumps(value, sort_keys=True).encode(), digest_size=8).digest()
+    # repr is canonical here: endpoint_values builds every value with the same key order.
+    digest = hashlib.blake2b(repr(value).encode(), digest_size=8).digest()
     return f"{service_key}/{int.from_bytes(digest, 'big'):x}"
 
 
