@@ -230,3 +230,15 @@ def test_scaling_rows_long_format():
     assert kpng_row["start-up objects per node"] == 5 + 7
     assert kube_proxy["nodes reached by a change"] == 3 and kpng_row["nodes reached by a change"] == 1
     assert kpng_row["change bytes, all nodes"] < kube_proxy["change bytes, all nodes"] / 3
+
+
+def test_external_traffic_policy_local_scopes_only_local_endpoints_for_external_traffic():
+    svc = service()
+    svc["spec"].update({"type": "NodePort", "externalTrafficPolicy": "Local"})
+    svc["spec"]["ports"][0]["nodePort"] = 30080
+    state = Brain([svc], [eps_slice(THREE)], NODES).local_state("kind-worker")
+    assert state[(SERVICES_SET, "demo/web")]["ExternalTrafficToLocal"] is True
+    assert state[(SERVICES_SET, "demo/web")]["Ports"][0]["NodePort"] == 30080
+    scopes = {ip: v["Scopes"] for ip, v in endpoints_of(state).items()}
+    assert scopes == {"10.244.0.5": {"Internal": True}, "10.244.1.5": {"Internal": True, "External": True},
+                      "10.244.2.5": {"Internal": True}}
