@@ -2,7 +2,13 @@
 
 import pytest
 
-from helpers.dataplane.netpol import allowed, policy_types, selector_matches, service_backends_allowed
+from helpers.dataplane.netpol import (
+    allowed,
+    connectivity_matrix,
+    policy_types,
+    selector_matches,
+    service_backends_allowed,
+)
 
 
 def pod(ns, name, ip, labels=None, ports=(), node="kind-worker"):
@@ -209,3 +215,16 @@ def test_backends_allowed_per_pod_after_dnat():
     assert [(r["pod"], r["node"], r["ready"], r["allowed"]) for r in rows] == [
         ("shop/web-1", "kind-worker", True, True), ("shop/web-2", "kind-worker2", False, False)]
     assert "allowed by shop/stable ingress[0]" in rows[0]["reasons"]
+
+
+def test_connectivity_matrix_pivots_into_a_grid():
+    import pandas as pd
+
+    rows = connectivity_matrix([WEB, CLIENT, PROM], NAMESPACES, [DENY_ALL, policy(
+        "shop", "from-ops", {"matchLabels": {"app": "web"}},
+        ingress=[{"from": [{"namespaceSelector": {"matchLabels": {"team": "ops"}}}]}])], 8080)
+    grid = pd.DataFrame(rows).pivot(index="from", columns="to", values="allowed")
+    assert grid.loc["monitoring/prom", "shop/web-1"] and not grid.loc["shop/client", "shop/web-1"]
+    assert not grid.loc["monitoring/prom", "shop/client"]  # default-deny covers every shop pod
+    assert grid.loc["shop/client", "monitoring/prom"]  # monitoring has no policy
+    assert len(rows) == 6

@@ -351,3 +351,15 @@ def service_backends_allowed(client: dict | str, service: dict, endpoint_slices:
                 "reasons": "; ".join(verdict.reasons),
             })
     return rows
+
+
+def connectivity_matrix(pods: list[dict], namespaces: list[dict], policies: list[dict], port: int,
+                        protocol: str = "TCP") -> list[dict]:
+    """Who may open `port`/`protocol` to whom: one row per ordered pair of distinct pods.
+
+    The destination's named ports resolve as usual. `pd.DataFrame(rows).pivot(index="from",
+    columns="to", values="allowed")` gives the familiar policy grid.
+    """
+    return [{"from": _ref(src), "to": _ref(dst),
+             "allowed": allowed(src, dst, port, protocol, namespaces=namespaces, policies=policies).allowed}
+            for src in pods for dst in pods if src is not dst]
