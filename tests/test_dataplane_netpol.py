@@ -1,5 +1,6 @@
 """NetworkPolicy evaluation: isolation, peers, ports, egress, and policy after kube-proxy's DNAT."""
 
+import pandas as pd
 import pytest
 
 from helpers.dataplane.netpol import (
@@ -218,8 +219,6 @@ def test_backends_allowed_per_pod_after_dnat():
 
 
 def test_connectivity_matrix_pivots_into_a_grid():
-    import pandas as pd
-
     rows = connectivity_matrix([WEB, CLIENT, PROM], NAMESPACES, [DENY_ALL, policy(
         "shop", "from-ops", {"matchLabels": {"app": "web"}},
         ingress=[{"from": [{"namespaceSelector": {"matchLabels": {"team": "ops"}}}]}])], 8080)
