@@ -158,16 +158,18 @@ class EndpointCache:
         if settings != self._settings:
             self._entries, self._settings = {}, settings
 
-    def endpoint(self, pod: dict, node: dict | None, zone: str | None, service: dict, address_type: str) -> dict:
+    def endpoint(self, pod, node, zone, service, address_type) -> tuple[tuple | None, dict]:
+        """(endpoint_key or None when the pod has no address of the family, a copy of the endpoint)."""
         meta = pod["metadata"]
         version = meta.get("resourceVersion")
         key = (meta.get("uid"), version, zone, address_type)
-        ep = self._entries.get(key) if version else None
-        if ep is None:
+        entry = self._entries.get(key) if version else None
+        if entry is None:
             ep = pod_to_endpoint(pod, node, service, address_type)
+            entry = (endpoint_key(ep) if ep["addresses"] else None, ep)
         if version:
-            self._fresh[key] = ep
-        return dict(ep)  # callers may set or drop the endpoint's hints
+            self._fresh[key] = entry
+        return entry[0], dict(entry[1])  # callers may set or drop the endpoint's hints
 
     def rotate(self) -> None:
         """End a sync: keep only the entries it used."""
@@ -383,13 +385,9 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
             if not pnra:
                 missing.append((pod["metadata"]["name"], node_name))
                 continue
-        ep = cache.endpoint(pod, node, zone, service, address_type)
-        addresses = ep["addresses"]
-        if addresses:
-            # endpoint_key(ep), spelled out because this is the hottest loop of a sync
-            ident = tuple(addresses) if len(addresses) == 1 else tuple(sorted(addresses))
-            ref = ep["targetRef"]
-            group[(ident, ep.get("hostname") or "", ref["namespace"], ref["name"])] = ep
+        ep_key, ep = cache.endpoint(pod, node, zone, service, address_type)
+        if ep_key is not None:
+            group[ep_key] = ep
     return groups, ports_of, missing, False
 
 
