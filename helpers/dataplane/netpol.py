@@ -116,12 +116,8 @@ class Party:
     pod: dict | None = None
     ns_labels: dict | None = None
 
-    @property
-    def label(self) -> str:
-        return f"pod {_ref(self.pod)}" if self.pod else f"IP {self.ip}"
 
-
-def as_endpoint(pod_or_ip: dict | str, namespaces: list[dict]) -> Party:
+def as_party(pod_or_ip: dict | str, namespaces: list[dict]) -> Party:
     """Wrap a pod dict or an IP string for evaluation."""
     if isinstance(pod_or_ip, str):
         try:
@@ -267,7 +263,7 @@ def allowed(src: dict | str, dst: dict | str, port: int, protocol: str = "TCP", 
     `src`/`dst` are pod dicts (as the API serves them) or IP strings; `port` is the port the
     packet carries at the destination pod (post-DNAT, i.e. the targetPort).
     """
-    source, destination = as_endpoint(src, namespaces), as_endpoint(dst, namespaces)
+    source, destination = as_party(src, namespaces), as_party(dst, namespaces)
     egress = ingress = None
     if source.pod is not None:
         egress = evaluate_direction(EGRESS, source, destination, destination, port, protocol, policies)
