@@ -207,8 +207,8 @@ print("✓ 'hello' has an Endpoints object named hello and a slice named", hello
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 h.apply(h.service("dns-copy", selector={"k8s-app": "kube-dns"}, ports=((53, 53),)), namespace=ns.name)
-h.wait_for("endpointslices", lambda slices: len(slices) == 1, namespace=ns.name,
-           selector="kubernetes.io/service-name=dns-copy", what="a slice for dns-copy")
+found = h.wait_for("endpointslices", lambda slices: len(slices) == 1, namespace=ns.name,
+                   selector="kubernetes.io/service-name=dns-copy", what="a slice for dns-copy")
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 copies = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=dns-copy")

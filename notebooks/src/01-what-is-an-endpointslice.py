@@ -148,7 +148,7 @@ pd.DataFrame({
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 h.apply(h.service("web-alt", selector={"app": "web"}, ports=((8080, 80),)), namespace=ns.name)
-h.wait_for_slices(ns.name, "web-alt", endpoints=3, ready=3)
+slices = h.wait_for_slices(ns.name, "web-alt", endpoints=3, ready=3)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 alt = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web-alt")
@@ -169,7 +169,7 @@ print("✓ The same pods appear in a second slice, owned by web-alt. Its port is
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 h.scale("web", 5, ns.name)
-h.wait_for_slices(ns.name, "web", endpoints=5, ready=5)
+slices = h.wait_for_slices(ns.name, "web", endpoints=5, ready=5)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 grown = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")

@@ -163,8 +163,8 @@ print("✓ by-hand exists; the API server stores it as", mine[0]["apiVersion"])
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 h.apply(h.deployment("legacy", replicas=1, readiness_gate=False), h.service("legacy"), namespace=ns.name)
 h.wait_for_slices(ns.name, "legacy", endpoints=1, ready=1)
-h.wait_for("endpoints", lambda eps: any(e["metadata"]["name"] == "legacy" and e.get("subsets") for e in eps),
-           namespace=ns.name, what="the Endpoints object legacy with an address")
+found = h.wait_for("endpoints", lambda eps: any(e["metadata"]["name"] == "legacy" and e.get("subsets") for e in eps),
+                   namespace=ns.name, what="the Endpoints object legacy with an address")
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 eps = [e for e in h.list_objects("endpoints", ns.name) if e["metadata"]["name"] == "legacy"]

@@ -63,7 +63,7 @@ h.wait_for_slices(ns.name, "web", endpoints=1, ready=1)
 trace.wait_idle(quiet=1.0, timeout=30)
 trace.stop()
 events = trace.to_frame()
-events[events["summary"] != ""]
+events.loc[events["summary"] != "", ["t", "kind", "type", "name", "summary", "actor"]]
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** every watch event the apply caused, with `t` = seconds since the trace started,
@@ -120,11 +120,14 @@ steps = {  # step -> rows of the trace that mark it
     "kube-proxy synced (first node)": "actor.str.startswith('kube-proxy')",
 }
 breakdown = pd.DataFrame({"t": {step: events.query(rows, engine="python")["t"].min()
-                                for step, rows in steps.items()}}).dropna()
+                                for step, rows in steps.items()}}).dropna().sort_values("t")
 breakdown["since previous step (s)"] = breakdown["t"].diff().round(3)
 breakdown
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
+# `t` is when *our* watches received each event; separate watch streams can deliver events written
+# within the same millisecond in either order, so read differences below ~0.01 s as "at the same time".
+#
 # **What it shows:** most of the time is spent on the node — pulling the image and starting the
 # container — and in waiting for readiness. The control-plane hops (controllers, scheduler,
 # EndpointSlice controller) each take milliseconds. **Why it matters:** when an endpoint is "slow to
@@ -178,7 +181,7 @@ pd.Series(rules, name=f"{pod_ip} in the node's kube-proxy rules").to_frame()
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 h.scale("web", 2, ns.name)
-h.wait_for_slices(ns.name, "web", endpoints=2, ready=2)
+slices = h.wait_for_slices(ns.name, "web", endpoints=2, ready=2)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 web_slices = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")
@@ -206,7 +209,7 @@ print(f"✓ trigger time {trigger} = when the second pod became Ready")
 h.apply(h.deployment("gated", replicas=1, readiness_gate=True), h.service("gated"), namespace=ns.name)
 h.wait_for_slices(ns.name, "gated", endpoints=1)
 h.set_ready(h.list_objects("pods", ns.name, selector="app=gated"), True, ns.name)
-h.wait_for_slices(ns.name, "gated", endpoints=1, ready=1)
+slices = h.wait_for_slices(ns.name, "gated", endpoints=1, ready=1)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 gated = h.slices_table(ns.name, service="gated")

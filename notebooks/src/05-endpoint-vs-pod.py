@@ -118,7 +118,7 @@ pd.DataFrame([ep["conditions"] for ep in terminating[:1]], index=[victim])
 
 # %% slideshow={"slide_type": "-"}
 h.set_ready(h.list_objects("pods", ns.name, selector="app=web"), True, ns.name)
-h.wait_for_slices(ns.name, "web", endpoints=3, ready=3)
+slices = h.wait_for_slices(ns.name, "web", endpoints=3, ready=3)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. `publishNotReadyAddresses`
@@ -266,7 +266,7 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-n
 web_pods = h.list_objects("pods", ns.name, selector="app=web")
 h.set_ready(web_pods[1:], True, ns.name)
 h.set_ready(web_pods[0], False, ns.name)
-h.wait_for_slices(ns.name, "web", endpoints=3, ready=2)
+slices = h.wait_for_slices(ns.name, "web", endpoints=3, ready=2)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 web_view = h.slices_table(ns.name, service="web")
@@ -289,7 +289,7 @@ print("✓ One endpoint out of rotation: still listed, just not ready — in bot
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 external_slice["endpoints"].append({"addresses": ["192.0.2.11"], "conditions": {"ready": True}})
-h.apply(external_slice, namespace=ns.name)
+applied = h.apply(external_slice, namespace=ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 addresses = {a for s in h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=external")

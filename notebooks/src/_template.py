@@ -68,7 +68,7 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-n
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 h.scale("hello", 2, ns.name)
-h.wait_for_slices(ns.name, "hello", endpoints=2, ready=2)
+slices = h.wait_for_slices(ns.name, "hello", endpoints=2, ready=2)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 ready = h.slices_table(ns.name, service="hello").query("ready == True")
@@ -87,8 +87,8 @@ print("✓ The slice lists both pods.")
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 h.label("svc", "hello", {"tier": "demo"}, ns.name)
-h.wait_for("endpointslices", lambda slices: all(s["metadata"]["labels"].get("tier") == "demo" for s in slices),
-           namespace=ns.name, selector="kubernetes.io/service-name=hello", what="slices labelled tier=demo")
+found = h.wait_for("endpointslices", lambda slices: all(s["metadata"]["labels"].get("tier") == "demo" for s in slices),
+                   namespace=ns.name, selector="kubernetes.io/service-name=hello", what="slices labelled tier=demo")
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 slices = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=hello")

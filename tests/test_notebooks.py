@@ -1,0 +1,201 @@
+"""The chapter notebooks: built from their sources, clean, complete, and runnable on the simulator.
+
+Every ``notebooks/NN-*.ipynb`` is picked up automatically. Each chapter is executed with nbclient
+(kernel ``endpoints``, ENDPOINTS_BACKEND=sim) on a fresh background simulator of its own, and the
+whole series once more in order on one simulator; after every chapter the cluster must look as it
+did before (no extra namespaces, nothing left in ``default``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbclient
+import nbformat
+import pytest
+from kubernetes import client, config
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_notebooks
+
+CHAPTERS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+TEMPLATE = NOTEBOOKS / "_template.ipynb"
+CELL_TIMEOUT = 180  # seconds; every wait in a chapter is bounded well below this
+CHAPTER_FAILURES = (nbclient.exceptions.CellExecutionError, nbclient.exceptions.CellTimeoutError,
+                    nbclient.exceptions.DeadKernelError)
+PARALLEL_RUNS = 3  # concurrent chapter runs (each with its own simulator and kernel)
+SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
+# What must be unchanged in `default` after a chapter: kind -> (API class, list method).
+DEFAULT_KINDS = {
+    "pods": (client.CoreV1Api, "list_namespaced_pod"),
+    "services": (client.CoreV1Api, "list_namespaced_service"),
+    "endpoints": (client.CoreV1Api, "list_namespaced_endpoints"),
+    "endpointslices": (client.DiscoveryV1Api, "list_namespaced_endpoint_slice"),
+    "deployments": (client.AppsV1Api, "list_namespaced_deployment"),
+    "replicasets": (client.AppsV1Api, "list_namespaced_replica_set"),
+}
+
+
+def _ids(paths):
+    return [p.stem for p in paths]
+
+
+def _tags(cell) -> set[str]:
+    return set(cell.metadata.get("tags", []))
+
+
+# ---------------------------------------------------------------------------------------------
+# Static checks: sources and skeleton (tests/test_foundation_notebooks.py checks for outputs)
+
+
+def test_every_chapter_exists_and_has_a_source():
+    """Chapters 00-05 exist, and every chapter notebook is generated from notebooks/src."""
+    stems = {p.stem for p in CHAPTERS}
+    for number in range(6):
+        assert any(s.startswith(f"{number:02d}-") for s in stems), f"chapter {number:02d} is missing"
+    sources = {src.stem for src, _ in build_notebooks.targets()}
+    assert stems <= sources, f"notebooks without a source in notebooks/src: {sorted(stems - sources)}"
+
+
+@pytest.mark.parametrize("src,out", build_notebooks.targets(), ids=lambda p: p.name)
+def test_notebook_matches_its_source(src, out):
+    assert out.exists(), f"{out.name} was never built: run python scripts/build_notebooks.py"
+    assert out.read_text(encoding="utf-8") == build_notebooks.render(src), (
+        f"{out.name} differs from {src.name}: edit the source, then run python scripts/build_notebooks.py")
+
+
+def skeleton_problems(nb) -> list[str]:
+    """What a notebook lacks of the chapter skeleton (docs/CHAPTER-TEMPLATE.md); empty when complete."""
+    markdown = "\n\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    problems = []
+    first = nb.cells[0] if nb.cells else None
+    if not (first and first.cell_type == "markdown" and first.source.startswith("# ")):
+        problems.append("first cell is not a '# ' title")
+    for heading in ("Learning objectives", "Prerequisites", "Summary", "What's next"):
+        if not re.search(rf"^## {re.escape(heading)}", markdown, re.MULTILINE):
+            problems.append(f"no '## {heading}' section")
+    if not ("Necessary" in markdown and "Helpful" in markdown):
+        problems.append("prerequisites do not mark rows Necessary / Helpful")
+    if "**Time to complete:**" not in markdown:
+        problems.append("no '**Time to complete:**' line")
+    checks = [c for c in code if "cluster-check" in _tags(c)]
+    if not any("h.connect(" in c.source and "h.sandbox(" in c.source for c in checks):
+        problems.append("no cluster-check cell calling h.connect() and h.sandbox()")
+    exercises = len(re.findall(r"^## Exercise \d+", markdown, re.MULTILINE))
+    verify = sum("verify" in _tags(c) for c in code)
+    solution = sum("solution" in _tags(c) for c in code)
+    if not (exercises >= 2 and verify >= exercises and solution >= exercises):
+        problems.append(f"{exercises} exercises, {verify} verify and {solution} solution cells (need >= 2 each)")
+    if not any("cleanup" in _tags(c) and ".cleanup()" in c.source for c in code):
+        problems.append("no cleanup cell calling .cleanup()")
+    missing = [c.id for c in nb.cells if c.metadata.get("slideshow", {}).get("slide_type") not in SLIDE_TYPES]
+    if missing:
+        problems.append(f"cells without slideshow.slide_type: {missing}")
+    if not any(c.metadata["slideshow"]["slide_type"] == "notes" for c in nb.cells if c.id not in missing):
+        problems.append("no speaker notes cell")
+    if any(re.search(r"\btime\.sleep\(", c.source) for c in code):
+        problems.append("uses time.sleep (waits must be event-driven)")
+    return problems
+
+
+@pytest.mark.parametrize("path", [*CHAPTERS, TEMPLATE], ids=_ids([*CHAPTERS, TEMPLATE]))
+def test_chapter_has_the_skeleton(path):
+    assert skeleton_problems(nbformat.read(path, as_version=4)) == []
+
+
+def test_skeleton_check_reports_what_is_missing():
+    """The skeleton check can fail: a notebook stripped of its exercises and notes is reported."""
+    nb = nbformat.read(TEMPLATE, as_version=4)
+    nb.cells = [c for c in nb.cells
+                if not (_tags(c) & {"verify", "solution"}) and c.metadata["slideshow"]["slide_type"] != "notes"]
+    problems = skeleton_problems(nb)
+    assert any("verify" in p for p in problems) and "no speaker notes cell" in problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution against the simulator
+
+
+def start_simulator(state_dir: Path) -> dict:
+    """Start a background simulator with its own state directory; returns the env a kernel needs."""
+    env = dict(os.environ, ENDPOINTS_BACKEND="sim", ENDPOINTS_STATE_DIR=str(state_dir))
+    subprocess.run([sys.executable, "-m", "helpers.sim", "start"], env=env, cwd=ROOT, check=True,
+                   capture_output=True, timeout=60)
+    return env
+
+
+def stop_simulator(env: dict) -> None:
+    subprocess.run([sys.executable, "-m", "helpers.sim", "stop"], env=env, cwd=ROOT, check=True,
+                   capture_output=True, timeout=60)
+
+
+def cluster_snapshot(env: dict) -> dict:
+    """Namespaces, and the names of objects in `default`, on the simulator of this state directory.
+
+    Read through sim.json each time: a chapter may restart the simulator (chapter 02 does).
+    """
+    state = json.loads((Path(env["ENDPOINTS_STATE_DIR"]) / "sim.json").read_text())
+    api = config.new_client_from_config(config_file=state["kubeconfig"], context="sim-endpoints")
+    try:
+        snapshot = {"namespaces": {n.metadata.name for n in client.CoreV1Api(api).list_namespace().items}}
+        for kind, (api_class, method) in DEFAULT_KINDS.items():
+            items = getattr(api_class(api), method)("default").items
+            snapshot[kind] = {item.metadata.name for item in items}
+        return snapshot
+    finally:
+        api.close()
+
+
+def run_chapter(path: Path, env: dict) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="endpoints",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}}).execute(env=env)
+
+
+def run_on_one_simulator(paths: list[Path], state_dir: Path) -> str | None:
+    """Run chapters in order on one fresh simulator; None if all pass and clean up, else what went wrong."""
+    env = start_simulator(state_dir)
+    try:
+        before = cluster_snapshot(env)
+        for path in paths:
+            try:
+                run_chapter(path, env)
+            except CHAPTER_FAILURES as err:  # reported by the test that asked for this run
+                return f"{path.name} failed: {type(err).__name__}: {err}"
+            after = cluster_snapshot(env)
+            if after != before:
+                leftovers = {k: sorted(after[k] - before[k]) for k in after if after[k] != before[k]}
+                return f"{path.name} left objects behind: {leftovers}"
+        return None
+    finally:
+        stop_simulator(env)
+
+
+@pytest.fixture(scope="module")
+def executions(tmp_path_factory):
+    """Execute every chapter alone on its own simulator, and all of them in sequence on one more.
+
+    The runs mostly wait on (simulated) pods, so they run concurrently; each has its own simulator.
+    """
+    with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
+        sequence = pool.submit(run_on_one_simulator, CHAPTERS, tmp_path_factory.mktemp("sequence"))
+        alone = {p.stem: pool.submit(run_on_one_simulator, [p], tmp_path_factory.mktemp(p.stem)) for p in CHAPTERS}
+        return {"sequence": sequence.result(), **{stem: f.result() for stem, f in alone.items()}}
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=_ids(CHAPTERS))
+def test_chapter_runs_on_a_fresh_simulator(path, executions):
+    assert executions[path.stem] is None, executions[path.stem]
+
+
+def test_chapters_run_in_sequence_on_one_simulator(executions):
+    assert executions["sequence"] is None, executions["sequence"]
