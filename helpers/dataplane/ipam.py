@@ -6,7 +6,9 @@ host-local then (containernetworking/plugins, `plugins/ipam/host-local/backend/a
 
 * reserves the gateway, which defaults to the first address after the network address (`.1`);
 * allocates from `.1` (skipping the gateway, so effectively `.2`) up to the last address before
-  the IPv4 broadcast address (IPv6 has no broadcast, so its range ends at the last address);
+  the IPv4 broadcast address (IPv6 has no broadcast, so its range ends at the last address).
+  The plugin's README says rangeStart defaults to `.2`; its code (`Range.Canonicalize`) sets
+  `.1` and skips the gateway while iterating, which is why error messages show `.1`;
 * remembers the last reserved IP and starts the next search just after it (round-robin), so a
   released IP is handed out again only after the search wraps around the whole range. The
   upstream comment's reason: a crash-looping container should not get the same IP back at once.
