@@ -241,11 +241,6 @@ def format_rfc3339nano(value) -> str:
     return text + "Z"
 
 
-def format_rfc3339(value) -> str:
-    """Kubernetes metav1.Time form (second precision)."""
-    return parse_time(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class TriggerTimeTracker:
     """Computes `last-change-trigger-time` per Service (upstream TriggerTimeTracker).
 
