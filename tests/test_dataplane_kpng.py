@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers.dataplane import kpng
+from helpers.dataplane import iptables_save, kpng
 from helpers.dataplane.kpng import ENDPOINTS_SET, SERVICES_SET, Brain, Op
 
 
@@ -242,3 +242,50 @@ def test_external_traffic_policy_local_scopes_only_local_endpoints_for_external_
     scopes = {ip: v["Scopes"] for ip, v in endpoints_of(state).items()}
     assert scopes == {"10.244.0.5": {"Internal": True}, "10.244.1.5": {"Internal": True, "External": True},
                       "10.244.2.5": {"Internal": True}}
+
+
+def _node_port_local():
+    svc = service()
+    svc["spec"].update({"type": "NodePort", "externalTrafficPolicy": "Local"})
+    svc["spec"]["ports"][0]["nodePort"] = 30080
+    return svc
+
+
+HINTED = [endpoint("10.244.0.5", "kind-control-plane", "zone-a", hint="zone-a"),
+          endpoint("10.244.1.5", "kind-worker", "zone-a", hint="zone-a"),
+          endpoint("10.244.2.5", "kind-worker2", "zone-b", hint="zone-b")]
+TERMINATING = [endpoint("10.244.0.5", "kind-control-plane", "zone-a", ready=False, terminating=True),
+               endpoint("10.244.1.5", "kind-worker", "zone-a", ready=False, terminating=True)]
+LOCAL_TERMINATING = [endpoint("10.244.0.5", "kind-control-plane", "zone-a"),
+                     endpoint("10.244.1.5", "kind-worker", "zone-a", ready=False, terminating=True)]
+CASES = {
+    "cluster": ([service()], [eps_slice(THREE)]),
+    "affinity": ([service(affinity=True)], [eps_slice(THREE)]),
+    "iTP Local": ([service(itp="Local")], [eps_slice(THREE)]),
+    "eTP Local NodePort": ([_node_port_local()], [eps_slice(THREE)]),
+    "eTP Local, local endpoint terminating": ([_node_port_local()], [eps_slice(LOCAL_TERMINATING)]),
+    "zone hints": ([service()], [eps_slice(HINTED)]),
+    "terminating fallback": ([service()], [eps_slice(TERMINATING)]),
+    "no endpoints": ([service()], [eps_slice([])]),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("node_name", ["kind-worker", "kind-worker2"])
+def test_iptables_backend_on_the_local_model_equals_kube_proxy_on_everything(case, node_name):
+    services, slices = CASES[case]
+    node_obj = next(n for n in NODES if n["metadata"]["name"] == node_name)
+    config = {"clusterCIDR": "10.244.0.0/16"}
+    entries = kpng.service_endpoints(Brain(services, slices, NODES).local_state(node_name))
+    assert kpng.iptables_backend(entries, node_obj, config) == iptables_save(
+        services=services, endpoint_slices=slices, node=node_obj, config=config)
+
+
+def test_iptables_backend_at_scale_with_policies():
+    cluster = kpng.scale_cluster(20, 5, 4, internal_traffic_policy="Local", traffic_distribution="PreferSameZone")
+    cluster = kpng.with_endpoint_ready(cluster, cluster["endpoint_slices"][3]["endpoints"][0]["addresses"][0], False)
+    brain = Brain(cluster["services"], cluster["endpoint_slices"], cluster["nodes"])
+    for node_obj in cluster["nodes"]:
+        entries = kpng.service_endpoints(brain.local_state(node_obj["metadata"]["name"]))
+        assert kpng.iptables_backend(entries, node_obj) == iptables_save(
+            services=cluster["services"], endpoint_slices=cluster["endpoint_slices"], node=node_obj)

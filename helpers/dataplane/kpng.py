@@ -35,6 +35,7 @@ from dataclasses import replace
 from typing import NamedTuple
 
 from helpers.dataplane import proxy
+from helpers.dataplane.iptables import iptables_save
 
 SERVICES_SET, ENDPOINTS_SET = "ServicesSet", "EndpointsSet"
 State = dict  # {(set, path): value}, one node's local state
@@ -84,7 +85,9 @@ def endpoint_values(states: list[proxy.ServicePortState]) -> list[dict]:
 
     `PortOverrides` carries each port's resolved targetPort; `Scopes` says whether the
     endpoint serves internal traffic (the cluster set, or the local set with iTP=Local) and
-    external traffic (NodePort/LB: the local set with eTP=Local).
+    external traffic (NodePort/LB: the local set with eTP=Local). `Terminating` (not in
+    localv1, which had no conditions) marks an endpoint present only as the serving-and-
+    terminating fallback, so a backend can tell it from the ready ones.
     """
     by_ip: dict[str, dict] = {}
     for state in states:
@@ -95,7 +98,7 @@ def endpoint_values(states: list[proxy.ServicePortState]) -> list[dict]:
         internal_ids, external_ids = {id(ep) for ep in internal or ()}, {id(ep) for ep in external or ()}
         for ep in cat.all_reachable:
             value = by_ip.setdefault(ep.ip, {"IPs": {"V4": [ep.ip]}, "Local": ep.is_local,
-                                             "PortOverrides": {}, "Scopes": {}})
+                                             "Terminating": not ep.ready, "PortOverrides": {}, "Scopes": {}})
             value["PortOverrides"][sp.name.port] = ep.port
             value["Scopes"]["Internal"] = value["Scopes"].get("Internal", False) or id(ep) in internal_ids
             value["Scopes"]["External"] = value["Scopes"].get("External", False) or id(ep) in external_ids
@@ -316,6 +319,71 @@ def ipvs_backend(entries: list[dict]) -> str:
             for endpoint in _port_endpoints(entry, port, "Internal"):
                 lines.append(f"  -> {endpoint:<28} Masq    1      0          0")
     return "\n".join(lines) + "\n"
+
+
+def api_objects(entries: list[dict], node_name: str) -> tuple[list[dict], list[dict]]:
+    """Turn a node's ServiceEndpoints back into the Services and EndpointSlices they imply.
+
+    KPNG's iptables backend reused kube-proxy's proxier by feeding it such objects. Only what
+    localv1 carries comes back (no source ranges or health-check node ports). Endpoints are
+    ready unless marked `Terminating`, carry `nodeName` only when local and no hints, because
+    the brain already chose which endpoints the node may use; so kube-proxy's categorisation
+    of these objects gives the brain's sets back (except if topology hints send a node's own
+    endpoint to another zone, which the local model cannot express). Endpoints whose ports
+    differ land in different slices, as the EndpointSlice controller would put them.
+    """
+    services, slices = [], []
+    for entry in entries:
+        svc = entry["Service"]
+        services.append(_api_service(svc))
+        by_ports: dict[tuple, list[dict]] = {}
+        for ep in entry["Endpoints"]:
+            terminating = ep.get("Terminating", False)
+            endpoint = {"addresses": ep["IPs"]["V4"][:1],
+                        "conditions": {"ready": not terminating, "serving": True, "terminating": terminating}}
+            if ep.get("Local"):
+                endpoint["nodeName"] = node_name
+            by_ports.setdefault(tuple(ep.get("PortOverrides", {}).items()), []).append(endpoint)
+        protocols = {p.get("Name", ""): p["Protocol"] for p in svc.get("Ports", [])}
+        for i, (ports, endpoints) in enumerate(sorted(by_ports.items())):
+            slices.append({
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+                "metadata": {"namespace": svc["Namespace"], "name": f"{svc['Name']}-{i}",
+                             "labels": {proxy.SERVICE_NAME_LABEL: svc["Name"]}},
+                "ports": [{"name": name, "port": port, "protocol": protocols.get(name, "TCP")} for name, port in ports],
+                "endpoints": endpoints,
+            })
+    return services, slices
+
+
+def _api_service(svc: dict) -> dict:
+    ips = svc.get("IPs", {})
+    cluster_ips = ips.get("ClusterIPs", {}).get("V4", [])
+    spec = {
+        "type": svc.get("Type", "ClusterIP"), "clusterIP": cluster_ips[0], "clusterIPs": cluster_ips,
+        "ports": [{"name": p.get("Name", ""), "protocol": p["Protocol"], "port": p["Port"],
+                   "targetPort": p.get("TargetPortName", p.get("TargetPort", p["Port"])),
+                   **({"nodePort": p["NodePort"]} if p.get("NodePort") else {})} for p in svc.get("Ports", [])],
+        "internalTrafficPolicy": "Local" if svc.get("InternalTrafficToLocal") else "Cluster",
+    }
+    if ips.get("ExternalIPs"):
+        spec["externalIPs"] = ips["ExternalIPs"]["V4"]
+    if svc.get("Type") in ("NodePort", "LoadBalancer"):
+        spec["externalTrafficPolicy"] = "Local" if svc.get("ExternalTrafficToLocal") else "Cluster"
+    if "ClientIP" in svc:
+        spec["sessionAffinity"] = "ClientIP"
+        spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": svc["ClientIP"]["TimeoutSeconds"]}}
+    status = {"loadBalancer": {"ingress": [{"ip": ip} for ip in ips.get("LoadBalancerIPs", {}).get("V4", [])]}}
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"namespace": svc["Namespace"], "name": svc["Name"], "labels": svc.get("Labels", {})},
+            "spec": spec, "status": status}
+
+
+def iptables_backend(entries: list[dict], node: dict, config: dict | None = None) -> str:
+    """The local model rendered by kube-proxy's own iptables renderer, as KPNG's iptables
+    backend did: `iptables-save` text for `node` from far less input than kube-proxy reads."""
+    services, slices = api_objects(entries, node["metadata"]["name"])
+    return iptables_save(services=services, endpoint_slices=slices, node=node, config=config)
 
 
 # --- what every node receives: kube-proxy's watches versus KPNG's local model -----------------
