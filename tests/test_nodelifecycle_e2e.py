@@ -130,3 +130,18 @@ def test_missing_node_pre_1_25_freezes_slices_current_skips_the_pod(private_sim)
     wait_until(handle, lambda: {ep["targetRef"]["name"] for ep in endpoints_of(store_slices(handle, ns, "web"))}
                == expected, what="pods on the missing node skipped, the new pod published")
     assert "Not Found" in handle.cluster.endpointslice_decisions(ns, "web")[-1]["error"]
+
+
+def test_node_back_before_eviction_makes_its_endpoints_ready_again(private_sim):
+    handle, config = private_sim, private_sim.cluster.config
+    ns = make_namespace(handle, "blip")
+    node = started(handle, ns, "web", 4)
+    names = {ep["targetRef"]["name"] for ep in endpoints_of(store_slices(handle, ns, "web")) if ep["nodeName"] == node}
+    sim_post(handle, f"/sim/nodes/{node}/stop")
+    advance(handle, config.node_monitor_grace_period + 2 * config.node_monitor_period)
+    wait_until(handle, lambda: not any(c["ready"] for c in by_node(handle, ns, "web")[node]), what="not ready")
+    sim_post(handle, f"/sim/nodes/{node}/start")
+    wait_until(handle, lambda: all(c == {"ready": True, "serving": True, "terminating": False}
+                                   for c in by_node(handle, ns, "web")[node]), what="ready again")
+    still = {ep["targetRef"]["name"] for ep in endpoints_of(store_slices(handle, ns, "web")) if ep["nodeName"] == node}
+    assert still == names  # the same pods: nothing was evicted
