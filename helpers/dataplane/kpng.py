@@ -20,7 +20,9 @@ state is what today's kube-proxy would use on that node (KPNG itself kept ready 
 applied the since-removed `topologyKeys`). Values are dicts shaped like KPNG's `localv1`
 protobuf messages (`Service`, `Endpoint` with `Local`, `PortOverrides` and `Scopes`); paths are
 KPNG's: `ns/name` for services and `ns/name/<hash of the endpoint>` for endpoints, with a stdlib
-blake2b hash standing in for xxhash.
+blake2b hash standing in for xxhash. Backends: `table_backend` (rows), `ipvs_backend`
+(`ipvsadm -Ln` style) and `iptables_backend`, which feeds the local model to kube-proxy's own
+renderer and gives the same `iptables-save` text as kube-proxy reading every slice.
 
 Sizes are JSON bytes for both designs (kube-proxy's watch events as the API serves them, KPNG's
 values as JSON), so the comparison is like for like; real kube-proxy may negotiate protobuf and
