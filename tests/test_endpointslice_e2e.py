@@ -137,3 +137,23 @@ def test_custom_endpoints_are_mirrored(sim, ns):
     assert s["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
     kubectl(sim, "label", "endpoints", "external", "-n", ns, "endpointslice.kubernetes.io/skip-mirror=true")
     wait_until(sim, lambda: not store_slices(sim, ns, "external"), what="mirrored slice removed")
+
+
+def test_topology_mode_auto_balances_hints_across_zones(sim, ns):
+    annotated = service("zonal", {"app": "zonal"})
+    annotated["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
+    apply(sim, ns, deployment("zonal", 6), annotated)
+    wait_until(sim, lambda: all_ready(sim, ns, "zonal", 6), what="6 ready endpoints")
+    zones = {n["metadata"]["name"]: n["metadata"]["labels"]["topology.kubernetes.io/zone"]
+             for n in json.loads(kubectl(sim, "get", "nodes", "-o", "json").stdout)["items"]
+             if "node-role.kubernetes.io/control-plane" not in n["metadata"]["labels"]}
+
+    def hints():
+        eps = endpoints_of(slices(sim, ns, "zonal"))
+        return all("hints" in ep for ep in eps) and sorted(ep["hints"]["forZones"][0]["name"] for ep in eps)
+    # equal CPU per zone: each zone gets half of the hints, whatever the pods' placement
+    per_zone = 6 // len(set(zones.values()))
+    assert wait_until(sim, hints, what="hints on every endpoint") == sorted(
+        z for z in set(zones.values()) for _ in range(per_zone))
+    events = json.loads(kubectl(sim, "get", "events", "-n", ns, "-o", "json").stdout)["items"]
+    assert "TopologyAwareHintsEnabled" in {e["reason"] for e in events}
