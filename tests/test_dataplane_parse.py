@@ -15,6 +15,7 @@ from helpers.dataplane.parse import (
     diff_iptables,
     diff_nft,
     diff_node_rules,
+    kernel_read_back,
     parse_iptables_save,
     parse_nft_ruleset,
     parse_rule,
@@ -136,3 +137,14 @@ def test_diff_node_rules_entry_point():
         diff_node_rules("table inet filter {\n}\n", fmt="nftables", **kw)
     with pytest.raises(ValueError, match="fmt must be"):
         diff_node_rules("", fmt="ipvs", **kw)
+
+
+@pytest.mark.parametrize("n, read_back", [
+    (2, "0.50000000000"), (3, "0.33333333349"), (4, "0.25000000000"), (5, "0.20000000019"), (6, "0.16666666651"),
+    (7, "0.14285714272"), (8, "0.12500000000"), (9, "0.11111111101"), (10, "0.10000000009"),
+])
+def test_kernel_read_back_of_probabilities(n, read_back):
+    written = f"{1 / n:.10f}"
+    assert kernel_read_back(written) == read_back
+    assert canonical_probability(f"-m statistic --mode random --probability {read_back} -j X") == (
+        f"-m statistic --mode random --probability {written} -j X")

@@ -12,6 +12,7 @@ Normalisation follows upstream's test helper ``sortIPTablesRules``
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -383,19 +384,27 @@ def _canonical_recent(words: list[str]) -> list[str]:
     return words[:start] + kept + ["--name", name, "--mask", "255.255.255.255", "--rsource"] + words[end:]
 
 
+def kernel_read_back(probability: str) -> str:
+    """What ``iptables-save`` prints for a ``--probability`` kube-proxy wrote.
+
+    libxt_statistic stores ``lround(2**31 * p)`` in the kernel and prints ``%.11f`` of
+    ``k / 2**31``: ``0.3333333333`` comes back as ``0.33333333349``.
+    """
+    k = math.floor(float(probability) * 0x80000000 + 0.5)  # C lround for positive values
+    return f"{k / 0x80000000:.11f}"
+
+
 def canonical_probability(rule: str) -> str:
     """Rewrite an 11-digit kernel read-back probability to kube-proxy's 10-digit form.
 
-    The kernel stores ``round(p * 2**31)``; 1/n for small n reads back as e.g. 0.33333333349.
-    We recover n = round(1/p) and print 1/n the way kube-proxy writes it.
+    kube-proxy only writes 1/n (``%0.10f``), so n = round(1/p) is recovered and checked by
+    reading 1/n back the way the kernel does; anything else is left alone.
     """
 
     def repl(m: re.Match) -> str:
         value = float(m.group(1))
-        n = round(1 / value) if value > 0 else 0
-        if n and abs(round(1 / n * 2**31) / 2**31 - value) < 1e-10:
-            return f"--probability {1 / n:.10f}"
-        return m.group(0)
+        written = f"{1 / round(1 / value):.10f}" if value > 0 else ""
+        return f"--probability {written}" if written and kernel_read_back(written) == m.group(1) else m.group(0)
 
     return re.sub(r"--probability (\d\.\d{11})\b", repl, rule)
 
