@@ -150,8 +150,9 @@ _PROXIES = [
                     "EndpointDNAT table ct(commit, zone=65520, nat(dst=ip:port))",
         "backend selection": "select group, equal-weight buckets",
         "session affinity": "ClientIP via OVS learn flows (timeout at most 65535 s)",
-        "topology and traffic policies": "via the vendored kube-proxy logic; proxyAll (v1.4+) for NodePort/LB",
-        "honours service-proxy-name": "via the vendored informer selectors",
+        "topology and traffic policies": "TopologyAwareHints feature gate; NodePort/LB traffic only with "
+                                         "proxyAll (v1.4+)",
+        "honours service-proxy-name": "not stated in the reference; see antrea-agent.conf",
         "source": "antrea-io/antrea pkg/agent/proxy, third_party/proxy",
     },
     {
