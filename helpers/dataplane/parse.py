@@ -40,10 +40,6 @@ class IPTablesDump:
     tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     policies: dict[tuple[str, str], str] = field(default_factory=dict)
 
-    def chain(self, table: str, chain: str) -> list[str]:
-        """Rules of one chain (empty list when the chain does not exist)."""
-        return self.tables.get(table, {}).get(chain, [])
-
     def has_chain(self, table: str, chain: str) -> bool:
         return chain in self.tables.get(table, {})
 
@@ -202,12 +198,6 @@ class NFTTable:
     chains: dict[str, list[str]] = field(default_factory=dict)
     chain_headers: dict[str, str] = field(default_factory=dict)
     sets: dict[str, dict] = field(default_factory=dict)
-
-    def rule_count(self) -> int:
-        return sum(len(r) for r in self.chains.values())
-
-    def element_count(self) -> int:
-        return sum(len(s["elements"]) for s in self.sets.values())
 
 
 def _split_elements(body: str) -> list[str]:
