@@ -345,3 +345,19 @@ def test_delete_answers_like_upstream_registries(h):
     status, _, body = request(h.server.url, "DELETE", "/api/v1/namespaces/answers/pods/p",
                               {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
     assert status == 200 and body["kind"] == "Pod"  # pods always answer with the object
+
+
+def test_field_validation_modes(h):
+    h.store.create("namespaces", {"metadata": {"name": "fv"}})
+    body = {"apiVersion": "v1", "kind": "Service", "metdata": {}, "metadata": {"name": "a", "lables": {}},
+            "spec": {"ports": [{"port": 80}], "replica": 1}}
+    status, _, payload = request(h.server.url, "POST", "/api/v1/namespaces/fv/services?fieldValidation=Strict", body)
+    assert status == 400 and payload["message"] == (
+        'Service in version "v1" cannot be handled as a Service: strict decoding error: unknown field "metdata", '
+        'unknown field "metadata.lables", unknown field "spec.replica"')
+    status, resp, created = request(h.server.url, "POST", "/api/v1/namespaces/fv/services", body)
+    assert status == 201 and "replica" not in created["spec"] and "metdata" not in created
+    assert resp.getheader("Warning").startswith('299 - "unknown field \\"metdata\\""')
+    body["metadata"]["name"] = "b"
+    status, resp, _ = request(h.server.url, "POST", "/api/v1/namespaces/fv/services?fieldValidation=Ignore", body)
+    assert status == 201 and resp.getheader("Warning") is None

@@ -368,3 +368,13 @@ def test_namespace_deletion_marks_it_terminating(h):
     assert table["doomed"][1] == "Terminating"
     refused = h.kubectl("run", "late", "-n", "doomed", "--image=nginx", check=False)
     assert refused.returncode == 1 and "because it is being terminated" in refused.stderr
+
+
+def test_unknown_fields_are_refused_by_strict_validation(h):
+    typo = SERVICE_YAML.replace("selector:", "selctor:") % {"name": "typo", "port": 80}
+    result = h.kubectl("apply", "-f", "-", input=typo, check=False)
+    assert result.returncode == 1
+    assert 'strict decoding error: unknown field "spec.selctor"' in result.stderr
+    warned = h.kubectl("apply", "--validate=warn", "-f", "-", input=typo)
+    assert 'Warning: unknown field "spec.selctor"' in warned.stderr
+    assert "selctor" not in h.store.get("services", "typo", "default")["spec"]

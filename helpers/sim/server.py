@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from .api import discovery, openapi, printers, routing
+from .api import discovery, fields, openapi, printers, routing
 from .api.errors import ApiError, bad_request, internal, method_not_allowed, unsupported_media_type
 from .api.routing import Target
 from .store import Store
@@ -267,6 +267,23 @@ class _Handler(BaseHTTPRequestHandler):
         except yaml.YAMLError as e:
             raise bad_request(f"yaml parse error: {e}") from None
 
+    def _checked(self, target: Target, body, query: dict):
+        """Apply ``fieldValidation`` to an object-shaped body: Strict refuses unknown fields (400), Warn
+        (the default) drops them with a Warning header, Ignore drops them silently."""
+        if not isinstance(body, dict):
+            return body
+        info = target.resource
+        unknown = fields.unknown_fields(info.kind, body)
+        if not unknown:
+            return body
+        mode = query.get("fieldValidation") or "Warn"
+        if mode == "Strict":
+            raise bad_request(fields.strict_error_message(info.kind, info.api_version, unknown))
+        if mode == "Warn":
+            self._warnings += [f'299 - "unknown field \\"{path}\\""' for path in unknown]
+        fields.drop_unknown(body, unknown)
+        return body
+
     # ------------------------------------------------------------- routing
 
     def _route(self, method: str, path: str, query: dict, body: bytes) -> None:
@@ -365,7 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
         return query.get("fieldManager") or agent.split("/")[0].strip() or "unknown"
 
     def _create(self, target: Target, query: dict, body: bytes) -> None:
-        obj = self._decode(body)
+        obj = self._checked(target, self._decode(body), query)
         created = self.server.store.create(target.resource.key, obj, namespace=target.namespace,
                                            dry_run=query.get("dryRun") == "All",
                                            field_manager=self._field_manager(query))
@@ -373,6 +390,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _update(self, target: Target, query: dict, body: bytes, subresource=None) -> None:
         obj = self._decode(body)
+        if subresource is None:
+            obj = self._checked(target, obj, query)
         if not isinstance(obj, dict):
             raise bad_request("the request body must be a JSON object")
         meta = obj.setdefault("metadata", {})
@@ -392,6 +411,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _patch(self, target: Target, query: dict, body: bytes, subresource=None) -> None:
         patch_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         data = self._decode(body, patch=True)
+        if subresource is None and patch_type != "application/json-patch+json":
+            data = self._checked(target, data, query)
         result, created = self.server.store.patch(
             target.resource.key, target.name, target.namespace, patch_type=patch_type, body=data,
             subresource=subresource, dry_run=query.get("dryRun") == "All",
