@@ -20,6 +20,7 @@ def test_first_pod_gets_dot_two_and_gateway_is_dot_one():
     assert ipam.allocate("a") == "10.244.1.2"
     assert ipam.allocate("b") == "10.244.1.3"
     assert ipam.allocated == {"a": "10.244.1.2", "b": "10.244.1.3"}
+    assert repr(ipam) == "HostLocalIPAM(10.244.1.0/24: 2/253 allocated, last reserved 10.244.1.3)"
 
 
 def test_slash_24_holds_253_pods_then_reports_host_local_error():

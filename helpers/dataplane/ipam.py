@@ -49,6 +49,10 @@ class HostLocalIPAM:
         self._taken: set[int] = set()
         self._last_reserved: int | None = None
 
+    def __repr__(self) -> str:
+        return (f"HostLocalIPAM({self.subnet}: {len(self._by_key)}/{self.capacity} allocated, "
+                f"last reserved {self.last_reserved})")
+
     @property
     def range_set(self) -> str:
         """The range as host-local prints it in errors, e.g. `10.244.1.1-10.244.1.254`."""
