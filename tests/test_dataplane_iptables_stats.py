@@ -2,12 +2,19 @@
 
 import pytest
 from test_dataplane_iptables_upstream import OVERALL_IPTABLES, OVERALL_NFTABLES
-from test_dataplane_proxy_fixtures import UPSTREAM_CONFIG, make_node, overall_rules_inputs
+from test_dataplane_proxy_fixtures import (
+    UPSTREAM_CONFIG,
+    make_endpoint,
+    make_node,
+    make_service,
+    make_slice,
+    overall_rules_inputs,
+)
 
 from helpers.dataplane import ConfigError, rule_stats, scaling_rows, sync_payload
 from helpers.dataplane.parse import parse_iptables_save
 from helpers.dataplane.proxy import build_proxy_state
-from helpers.dataplane.stats import render, synthetic_cluster
+from helpers.dataplane.stats import node_differences, render, synthetic_cluster
 
 
 def test_rule_stats_count_what_the_text_contains():
@@ -65,3 +72,23 @@ def test_scaling_rows_show_how_work_grows():
 def test_ipvs_is_not_rendered():
     with pytest.raises(ConfigError, match="not modelled"):
         rule_stats([], [], "n1", {"mode": "ipvs"})
+
+
+def test_node_differences_are_local_endpoints_and_topology():
+    nodes = [make_node("a1", "10.1.0.1", zone="a"), make_node("a2", "10.1.0.2", zone="a"),
+             make_node("b1", "10.1.0.3", zone="b")]
+    hinted = make_service("ns", "web", "10.96.0.5", trafficDistribution="PreferSameZone")
+    local = make_service("ns", "cache", "10.96.0.6", internalTrafficPolicy="Local")
+    slices = [
+        make_slice("ns", "web", "web-1", [make_endpoint("10.2.0.1", node="a1", zone="a", for_zones=["a"]),
+                                          make_endpoint("10.2.0.2", node="b1", zone="b", for_zones=["b"])]),
+        make_slice("ns", "cache", "cache-1", [make_endpoint("10.3.0.1", node="a1")]),
+    ]
+    diff = node_differences([hinted, local], slices, nodes, {"clusterCIDR": "10.0.0.0/8"})
+    # Zone a nodes send web traffic to 10.2.0.1 only, zone b to 10.2.0.2 only.
+    assert any("-> 10.2.0.1:80" in r for r in diff["a1"]) and not any("-> 10.2.0.2:80" in r for r in diff["a2"])
+    assert any("-> 10.2.0.2:80" in r for r in diff["b1"])
+    # Only a1 has the iTP=Local endpoint; the others DROP.
+    assert any("KUBE-SVL-" in r for r in diff["a1"])
+    assert any('"ns/cache:p80 has no local endpoints"' in r and r.endswith("-j DROP") for r in diff["b1"])
+    assert not any("KUBE-SVL-" in r for r in diff["a2"])

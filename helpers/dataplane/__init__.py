@@ -32,7 +32,7 @@ from helpers.dataplane.proxy import (
     default_config,
     health_check_response,
 )
-from helpers.dataplane.stats import RuleStats, rule_stats, scaling_rows, sync_payload
+from helpers.dataplane.stats import RuleStats, node_differences, rule_stats, scaling_rows, sync_payload
 
 __all__ = [
     "ConfigError",
@@ -51,6 +51,7 @@ __all__ = [
     "health_check_response",
     "iptables_save",
     "nft_ruleset",
+    "node_differences",
     "parse_iptables_save",
     "parse_nft_ruleset",
     "parsers",

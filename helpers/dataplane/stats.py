@@ -152,3 +152,19 @@ def scaling_rows(service_counts, endpoints_per_service: int = 10, modes=("iptabl
                          "full_sync_bytes": counts.bytes, "partial_sync_bytes": len(partial),
                          "render_seconds": elapsed})
     return rows
+
+
+def node_differences(services, endpoint_slices, nodes, config=None) -> dict[str, list[str]]:
+    """Per node, the iptables rules that not every node has.
+
+    Every node programs the same Service table except where ``isLocal`` (SVL chains, "no
+    local endpoints" DROPs) or topology hints (zone/node-narrowed SVC chains) differ, so this
+    is exactly the per-node part of the data plane (node-dataplane.md §8).
+    """
+    per_node = {}
+    for node in nodes:
+        state = build_proxy_state(list(services), list(endpoint_slices), node, config)
+        dump = iptables.render(state).dump()
+        per_node[state.node.name] = [r for chains in dump.tables.values() for rules in chains.values() for r in rules]
+    common = set.intersection(*(set(rules) for rules in per_node.values())) if per_node else set()
+    return {name: [r for r in rules if r not in common] for name, rules in per_node.items()}
