@@ -289,3 +289,8 @@ def test_iptables_backend_at_scale_with_policies():
         entries = kpng.service_endpoints(brain.local_state(node_obj["metadata"]["name"]))
         assert kpng.iptables_backend(entries, node_obj) == iptables_save(
             services=cluster["services"], endpoint_slices=cluster["endpoint_slices"], node=node_obj)
+
+
+def test_unknown_op_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown op 'Patch'"):
+        kpng.apply_ops({}, [Op("Patch")])

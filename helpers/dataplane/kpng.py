@@ -222,15 +222,20 @@ def apply_ops(state: State, ops: list[Op]) -> State:
     """A new state with `ops` applied (Reset clears; Sync changes nothing)."""
     result = dict(state)
     for op in ops:
-        if op.op == "Reset":
-            result.clear()
-        elif op.op == "Set":
-            result[(op.set, op.path)] = op.value
-        elif op.op == "Delete":
-            result.pop((op.set, op.path), None)
-        elif op.op != "Sync":
-            raise ValueError(f"unknown op {op.op!r} (Reset, Set, Delete, Sync)")
+        _apply(result, op)
     return result
+
+
+def _apply(state: State, op: Op) -> None:
+    """Apply one op to `state` in place."""
+    if op.op == "Reset":
+        state.clear()
+    elif op.op == "Set":
+        state[(op.set, op.path)] = op.value
+    elif op.op == "Delete":
+        state.pop((op.set, op.path), None)
+    elif op.op != "Sync":
+        raise ValueError(f"unknown op {op.op!r} (Reset, Set, Delete, Sync)")
 
 
 def service_endpoints(state: State) -> list[dict]:
@@ -253,7 +258,7 @@ class FullStateSink:
 
     def send(self, ops: list[Op]) -> None:
         for op in ops:
-            self.state = apply_ops(self.state, [op])
+            _apply(self.state, op)
             if op.op == "Sync":
                 self.callback(service_endpoints(self.state))
 
@@ -269,7 +274,7 @@ class DiffSink:
 
     def send(self, ops: list[Op]) -> None:
         for op in ops:
-            self.state = apply_ops(self.state, [op])
+            _apply(self.state, op)
             if op.op == "Sync":
                 self.callback(self._batch)
                 self._batch = []
