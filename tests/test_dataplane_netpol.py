@@ -56,6 +56,10 @@ def test_default_deny_ingress_blocks_everything_but_not_egress():
     assert verdict.ingress.selected_by == ("shop/default-deny",) and verdict.ingress.allowed_by == ()
     assert verdict.egress.allowed and not verdict.egress.isolated
     assert verdict.reasons[1] == "ingress of shop/web-1: selected by shop/default-deny; no rule matches, denied"
+    assert str(verdict) == (
+        "denied\n"
+        "  egress of shop/client: not isolated (no Egress policy selects it), allowed\n"
+        "  ingress of shop/web-1: selected by shop/default-deny; no rule matches, denied")
 
 
 def test_policy_types_default_as_the_api_server():

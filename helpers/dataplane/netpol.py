@@ -23,7 +23,7 @@ hooks where policy engines sit), so the destination is a backend pod IP and its 
 never the ClusterIP and service port: `service_backends_allowed` shows exactly that. Cluster-
 internal sources are matched as pods; a plain IP string stands for a source or destination
 outside the modelled pods. Whether `ipBlock` also matches pod IPs is left to implementations by
-the API documentation; this model matches it on the address like kube-network-policies does.
+the API documentation; this model matches it on the address alone, as IP-based engines do.
 Namespaces carry the `kubernetes.io/metadata.name` label the API server always sets.
 """
 
@@ -234,6 +234,9 @@ class Verdict:
     @property
     def reasons(self) -> list[str]:
         return [d.reason() for d in (self.egress, self.ingress) if d is not None]
+
+    def __str__(self) -> str:
+        return "\n".join(["allowed" if self.allowed else "denied", *(f"  {r}" for r in self.reasons)])
 
 
 def evaluate_direction(direction: str, subject: Party, other: Party, destination: Party,
