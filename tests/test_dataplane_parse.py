@@ -148,3 +148,10 @@ def test_kernel_read_back_of_probabilities(n, read_back):
     assert kernel_read_back(written) == read_back
     assert canonical_probability(f"-m statistic --mode random --probability {read_back} -j X") == (
         f"-m statistic --mode random --probability {written} -j X")
+
+
+def test_diff_node_rules_follows_the_nodes_kernel_features():
+    services, slices = overall_rules_inputs()
+    kw = {"services": services, "endpoint_slices": slices, "node": make_node(), "config": UPSTREAM_CONFIG}
+    without_nfacct = render_iptables(_state(), include_hooks=True, nfacct=False).dump().format()
+    assert "nfacct" not in without_nfacct and diff_node_rules(without_nfacct, **kw).identical

@@ -440,7 +440,9 @@ def diff_node_rules(node_text: str, *, services=(), endpoint_slices=(), node=Non
 
     state = build_proxy_state(list(services), list(endpoint_slices), node, config)
     if fmt == "iptables":
-        model = iptables.render(state, include_hooks=True, random_fully="--random-fully" in node_text).dump()
+        # Kernel features decide two details; read them off the node (nfacct also marks INVALID drops).
+        model = iptables.render(state, include_hooks=True, random_fully="--random-fully" in node_text,
+                                nfacct="-m nfacct" in node_text).dump()
         return diff_iptables(model, parse_iptables_save(node_text))
     if fmt == "nftables":
         tables = parse_nft_ruleset(node_text)
