@@ -1,6 +1,7 @@
 """The virtual clock: ordering, fast-forward, thread safety and settle()."""
 
 import threading
+import time
 
 import pytest
 
@@ -87,3 +88,25 @@ def test_bad_arguments_raise_clear_errors(clock):
         clock.advance(-1)
     with pytest.raises(ValueError, match="positive"):
         Clock(speed=0)
+
+
+def test_work_that_runs_late_still_sees_its_due_time():
+    fast = Clock(speed=1000.0)
+    try:
+        seen = []
+
+        def busy():  # 50 ms of wall time = 50 virtual seconds at this speed
+            end = time.monotonic() + 0.05
+            while time.monotonic() < end:
+                pass
+
+        def record(due):
+            seen.append(fast.time() - due)
+
+        start = fast.time()
+        fast.call_soon(busy)
+        fast.call_later(5, record, start + 5)  # falls due while `busy` still runs
+        assert fast.settle(5)
+        assert seen == [pytest.approx(0.0, abs=1.0)]  # not 45 s late: virtual time waited for the reactor
+    finally:
+        fast.stop()

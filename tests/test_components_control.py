@@ -66,6 +66,9 @@ def test_stopped_node_stops_heartbeats_goes_unknown_and_recovers_on_start(privat
     call(handle, "POST", f"/sim/nodes/{worker}/start")
     assert lease_time(handle, worker) > frozen
     wait_until(handle, lambda: node_condition(handle, worker)["status"] == "True", what="Ready again")
+    reasons = [e["reason"] for e in handle.cluster.store.list("events", "default")[0]
+               if e["involvedObject"]["name"] == worker and e["source"]["component"] == "kubelet"]
+    assert reasons == ["Starting", "NodeReady"]
 
 
 def test_advance_moves_virtual_time(private_sim):

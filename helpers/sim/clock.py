@@ -40,7 +40,8 @@ class Clock:
         self._wall0 = _time.monotonic()
         self._virtual0 = _time.time() if start is None else float(start)
         self._offset = 0.0
-        self._pinned: float | None = None
+        self._pinned: float | None = None  # virtual time while a timer runs (see _execute)
+        self._last_due = float("-inf")
         self._heap: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
@@ -130,10 +131,7 @@ class Clock:
         target = self.time() + seconds
         try:
             while (timer := self._pop_due(target)) is not None:
-                # Stop the clock at the timer's due time: the work sees exactly its "now", and a
-                # timer it schedules lands exactly `delay` later (no drift over many periods).
-                self._pinned = max(self.time(), timer.due)
-                self._execute(timer)
+                self._execute(timer, keep_pinned=True)
         finally:
             self._pinned = None
             self._offset += max(0.0, target - self.time())
@@ -165,9 +163,21 @@ class Clock:
                 self._busy = True
             self._execute(timer)
 
-    def _execute(self, timer: Timer) -> None:
+    def _execute(self, timer: Timer, keep_pinned: bool = False) -> None:
+        """Run one timer with the clock held at its due time.
+
+        The work sees exactly its "now" and what it schedules lands exactly `delay` later, so
+        periods do not drift; and when the reactor falls behind (a burst of work, a slow machine)
+        virtual time waits for it instead of running ahead: a lease renewal that runs late still
+        carries the time it was due, so a busy simulator never looks like a dead node.
+        """
         timer.cancelled = True  # a Timer runs at most once
+        self._pinned = max(timer.due, self._last_due)
+        self._last_due = self._pinned
         try:
             timer.fn(*timer.args)
         except Exception:  # one component's bug must not stop the whole simulation
             log.exception("simulated component work %r failed", timer.fn)
+        finally:
+            if not keep_pinned:
+                self._pinned = None

@@ -203,6 +203,10 @@ class Kubelet(Controller):
         if self.running:
             return
         self.running = True
+        if self._last_report:  # a restart, not the first start at boot
+            node = self.informer.get("nodes", self.node_name)
+            if node is not None:
+                self.event(node, "Normal", "Starting", "Starting kubelet.")
         self._heartbeat()
         self._check_node_status(force=True)
         for pod in self.informer.items("pods"):
@@ -242,11 +246,14 @@ class Kubelet(Controller):
     def _check_node_status(self, force: bool = False) -> None:
         now = self.clock.time()
         node = self.store.get("nodes", self.node_name)
+        was_ready = (get_condition(node, "Ready") or {}).get("status") == "True"
         due = force or now - self._last_report >= NODE_STATUS_REPORT_S
         updated = node_conditions(node, rfc3339(self.clock.now()), due)
         if updated is not None:
-            self.store.update("nodes", updated, subresource="status")
+            written = self.store.update("nodes", updated, subresource="status")
             self._last_report = now
+            if not was_ready:
+                self.event(written, "Normal", "NodeReady", f"Node {self.node_name} status is now: NodeReady")
 
     # pods
     def _pod_changed(self, type_, pod, _old) -> None:
