@@ -171,3 +171,11 @@ def test_partial_restore_only_rewrites_changed_services():
     assert ":KUBE-SVC-4SW47YFZTEDKD3PK - [0:0]" in partial and ":KUBE-SVC-XPGD46QRK7WJZT7O" not in partial
     assert "-X KUBE-SEP-OLDOLDOLDOLDOLD1" in partial
     assert "-A KUBE-SERVICES -m comment --comment \"ns1/svc1:p80 cluster IP\"" in partial  # shared chains stay
+
+
+def test_node_view_has_canary_chains():
+    services, slices = overall_rules_inputs()
+    dump = render(build_proxy_state(services, slices, make_node(), UPSTREAM_CONFIG), include_hooks=True).dump()
+    assert all(dump.tables[t]["KUBE-PROXY-CANARY"] == [] for t in ("mangle", "nat", "filter"))
+    assert "KUBE-PROXY-CANARY" not in render(build_proxy_state(services, slices, make_node(), UPSTREAM_CONFIG)
+                                             ).dump().tables["nat"]

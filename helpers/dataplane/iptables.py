@@ -31,6 +31,7 @@ KUBE_MARK_MASQ = "KUBE-MARK-MASQ"
 KUBE_FORWARD = "KUBE-FORWARD"
 KUBE_PROXY_FIREWALL = "KUBE-PROXY-FIREWALL"
 KUBE_FIREWALL = "KUBE-FIREWALL"
+KUBE_PROXY_CANARY = "KUBE-PROXY-CANARY"
 LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000
 NFACCT_LOCALHOST_NODEPORTS = "localhost_nps_accepted_pkts"
 NFACCT_CT_INVALID = "ct_state_invalid_dropped_pkts"
@@ -169,6 +170,9 @@ class IPTablesRules:
         for table, builtin, rule in self.hooks:
             dump.tables.setdefault(table, {}).setdefault(builtin, []).append(rule)
             dump.policies[(table, builtin)] = "ACCEPT"
+        if self.hooks:  # a node also has the empty canary chains kube-proxy watches for flushes
+            for table in ("mangle", "nat", "filter"):
+                dump.tables.setdefault(table, {})[KUBE_PROXY_CANARY] = []
         for table, chains, rules in (
             ("filter", self.filter_chains, self.filter_head + [r for p in self.ports for r in p.filter_rules]
              + self.filter_tail),
@@ -392,8 +396,8 @@ def render(state: ProxyState, *, nfacct: bool = True, random_fully: bool = False
     ``nfacct`` (kernel accounting available, as in upstream's newest tests) adds the counters
     to the localhost-NodePort and INVALID-drop rules; ``random_fully`` adds
     ``--random-fully`` to MASQUERADE (real hosts have it; upstream's fake iptables does not);
-    ``include_hooks`` adds the jumps from built-in chains, which ``iptables-save`` on a node
-    shows but the restore payload does not contain.
+    ``include_hooks`` adds what ``iptables-save`` on a node shows beyond the restore payload:
+    the jumps from built-in chains and the ``KUBE-PROXY-CANARY`` chains.
     """
     ipt = state.config["iptables"]
     mark = masquerade_mark(int(ipt["masqueradeBit"]))
