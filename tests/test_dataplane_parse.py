@@ -155,3 +155,12 @@ def test_diff_node_rules_follows_the_nodes_kernel_features():
     kw = {"services": services, "endpoint_slices": slices, "node": make_node(), "config": UPSTREAM_CONFIG}
     without_nfacct = render_iptables(_state(), include_hooks=True, nfacct=False).dump().format()
     assert "nfacct" not in without_nfacct and diff_node_rules(without_nfacct, **kw).identical
+
+
+def test_nft_parser_skips_objects_kube_proxy_never_creates():
+    text = ("table inet kindnet {\n\tct helper ftp {\n\t\ttype \"ftp\" protocol tcp\n\t}\n"
+            "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n\t\tcounter accept\n\t}\n}\n"
+            + render_nft(_state("nftables")).list_ruleset())
+    tables = parse_nft_ruleset(text)
+    assert tables[("inet", "kindnet")].chains == {"forward": ["counter accept"]}
+    assert ("ip", "kube-proxy") in tables

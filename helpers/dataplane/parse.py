@@ -226,9 +226,13 @@ def parse_nft_ruleset(text: str) -> dict[tuple[str, str], NFTTable]:
     tables: dict[tuple[str, str], NFTTable] = {}
     table = chain = current_set = None
     collecting: list[str] | None = None
+    skipping = 0  # depth inside objects kube-proxy never creates (ct helpers, counters, flowtables...)
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
+            continue
+        if skipping:
+            skipping += line.count("{") - line.count("}")
             continue
         if collecting is not None:
             collecting.append(line)
@@ -252,6 +256,8 @@ def parse_nft_ruleset(text: str) -> dict[tuple[str, str], NFTTable]:
                 table.chains[chain] = []
             elif m := re.fullmatch(r"(set|map) (\S+) \{", line):
                 current_set = table.sets[m[2]] = {"kind": m[1], "header": [], "elements": []}
+            elif line.endswith("{"):
+                skipping = 1
             else:
                 raise ParseError(f"line {number}: unexpected {line!r} in table {table.name}")
         elif chain is not None:
@@ -271,7 +277,7 @@ def parse_nft_ruleset(text: str) -> dict[tuple[str, str], NFTTable]:
                     collecting = [line]
             else:
                 current_set["header"].append(line)
-    if table is not None or collecting is not None:
+    if table is not None or collecting is not None or skipping:
         raise ParseError("ruleset ends inside a block (missing '}')")
     return tables
 
