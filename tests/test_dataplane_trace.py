@@ -73,9 +73,13 @@ def test_trace_rules_read_from_text():
     assert trace.rows()[0]["path"].startswith("nat/KUBE-SERVICES")
 
 
-def test_bad_destination():
-    with pytest.raises(ValueError, match="ip:port"):
-        trace_packet("10.0.0.2", "172.30.0.41", **_kw("iptables"))
+@pytest.mark.parametrize("source, destination, message", [
+    ("10.0.0.2", "172.30.0.41", "ip:port"), ("10.0.0.2", "web:80", "ip:port"), ("10.0.0.2", "172.30.0.41:http", "ip:port"),
+    ("pod-a", "172.30.0.41:80", "source must be"),
+])
+def test_bad_arguments(source, destination, message):
+    with pytest.raises(ValueError, match=message):
+        trace_packet(source, destination, **_kw("iptables"))
 
 
 @pytest.mark.parametrize("source, destination, expected, masq", FLOWS)

@@ -77,6 +77,14 @@ class _Packet:
         return ip in self.local_ips
 
 
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _addr_matches(value: str, ip: str) -> bool:
     try:
         return ipaddress.ip_address(ip) in ipaddress.ip_network(value, strict=False)
@@ -294,9 +302,11 @@ def trace_packet(source: str, destination: str, *, rules=None, services=None, en
     the config's mode picks iptables or nftables. ``node_ips`` default to the Node's addresses;
     they make ``--dst-type LOCAL`` / ``fib daddr type local`` match NodePort traffic.
     """
-    if ":" not in destination:
+    dst, _, port = destination.rpartition(":")
+    if not _is_ip(dst) or not port.isdigit():
         raise ValueError(f"destination must be 'ip:port', got {destination!r}")
-    dst, port = destination.rsplit(":", 1)
+    if source != "node" and not _is_ip(source):
+        raise ValueError(f"source must be an IP address or 'node', got {source!r}")
     info = node_info(node, config)
     local_ips = frozenset(node_ips if node_ips is not None else info.ips) | {"127.0.0.1"}
     from_node = source == "node"
