@@ -440,13 +440,14 @@ def _received(items, sizes: dict) -> tuple[int, int]:
     return count, total
 
 
-def initial_sync_cost(cluster: dict, config: dict | None = None) -> list[dict]:
+def initial_sync_cost(cluster: dict, config: dict | None = None, brain: Brain | None = None) -> list[dict]:
     """What each node receives to start: kube-proxy lists every Service and EndpointSlice,
     a KPNG backend receives its node's local state. `cluster` is {"services",
-    "endpoint_slices", "nodes"} (lists of API dicts); returns one row per design."""
+    "endpoint_slices", "nodes"} (lists of API dicts); returns one row per design. Pass the
+    snapshot's `brain` if one is already built."""
     watched = _watched(cluster)
     kube_proxy = (len(watched), sum(wire_bytes(obj) for obj in watched.values()))
-    brain = Brain(cluster["services"], cluster["endpoint_slices"], cluster["nodes"], config)
+    brain = brain or Brain(cluster["services"], cluster["endpoint_slices"], cluster["nodes"], config)
     # The full state is full_ops' Set items; summing the state directly avoids building them.
     sizes: dict = {}
     kpng = [_received(((path, value) for (_, path), value in brain.local_state(name).items()), sizes)
@@ -455,18 +456,18 @@ def initial_sync_cost(cluster: dict, config: dict | None = None) -> list[dict]:
             _cost_row("KPNG: node-local full state", kpng)]
 
 
-def change_cost(before: dict, after: dict, config: dict | None = None) -> list[dict]:
+def change_cost(before: dict, after: dict, config: dict | None = None, brain: Brain | None = None) -> list[dict]:
     """What each node receives for one change between two cluster snapshots.
 
     kube-proxy: every changed or deleted Service/EndpointSlice is a watch event carrying the
     whole object, sent to every node. KPNG: each node receives the diff of its own local state,
-    possibly nothing at all.
+    possibly nothing at all. `brain`, if given, is the Brain of `before`.
     """
     old, new = _watched(before), _watched(after)
     changed = [obj for key, obj in new.items() if old.get(key) != obj]
     changed += [obj for key, obj in old.items() if key not in new]  # DELETED events carry the object
     kube_proxy = (len(changed), sum(wire_bytes(obj) for obj in changed))
-    brain_old = Brain(before["services"], before["endpoint_slices"], before["nodes"], config)
+    brain_old = brain or Brain(before["services"], before["endpoint_slices"], before["nodes"], config)
     brain_new = Brain(after["services"], after["endpoint_slices"], after["nodes"], config, previous=brain_old)
     sizes: dict = {}
     kpng = [_received(((op.path, op.value) for op in diff_ops(brain_old.local_state(name),
@@ -489,8 +490,9 @@ def scaling_rows(service_counts=(100, 1000), node_counts=(3, 10), endpoints_per_
         for nodes in node_counts:
             cluster = scale_cluster(services, endpoints_per_service, nodes, **policy)
             victim = cluster["endpoint_slices"][0]["endpoints"][-1]["addresses"][0]
-            initial = initial_sync_cost(cluster)
-            change = change_cost(cluster, with_endpoint_ready(cluster, victim, False))
+            brain = Brain(cluster["services"], cluster["endpoint_slices"], cluster["nodes"])
+            initial = initial_sync_cost(cluster, brain=brain)
+            change = change_cost(cluster, with_endpoint_ready(cluster, victim, False), brain=brain)
             for design, start, one in zip(("kube-proxy", "KPNG"), initial, change, strict=True):
                 rows.append({"services": services, "nodes": nodes, "endpoints": services * endpoints_per_service,
                              "design": design,
