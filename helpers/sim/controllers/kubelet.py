@@ -190,7 +190,7 @@ class Kubelet(Controller):
         self.logs: dict[tuple[str, str], dict[str, list[str]]] = {}
         self._busy: set = set()  # pod keys with a lifecycle step in flight
         self._terminating: set = set()  # pod keys whose containers are being stopped
-        self._timers: list = []
+        self._generation = 0  # bumped by stop(): steps scheduled before a stop never run
         self._last_report = 0.0
 
     # lifecycle of the kubelet itself
@@ -216,15 +216,17 @@ class Kubelet(Controller):
     def stop(self) -> None:
         """Stop working: no heartbeats, no status updates, no pod changes until `resume()`."""
         self.running = False
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        self._generation += 1  # every step already scheduled becomes a no-op
         self._busy.clear()
         self._terminating.clear()
 
     def _later(self, delay: float, fn, *args) -> None:
-        self._timers = [t for t in self._timers if not t.cancelled]
-        self._timers.append(self.clock.call_later(delay, fn, *args))
+        """Schedule a lifecycle step; it is dropped if the node stops before it is due."""
+        self.clock.call_later(delay, self._guarded, self._generation, fn, args)
+
+    def _guarded(self, generation: int, fn, args) -> None:
+        if generation == self._generation:
+            fn(*args)
 
     # heartbeats
     def _heartbeat(self) -> None:

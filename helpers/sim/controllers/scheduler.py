@@ -98,6 +98,8 @@ class Scheduler(Controller):
         self.rng = random.Random(f"{cluster.seed}-scheduler")
         self._waiting: set = set()  # unschedulable pods, retried when nodes change
         self._assumed: dict = {}  # pod key -> node, bound but not yet seen bound in the cache (upstream "assume")
+        self._node_of: dict = {}  # pod key -> node it counts on
+        self._counts: dict[str, int] = {}  # node -> active pods
 
     def start(self) -> None:
         self.informer.on("pods", self._pod_changed)
@@ -106,6 +108,11 @@ class Scheduler(Controller):
             self._pod_changed("ADDED", pod, None)
 
     def _pod_changed(self, type_, pod, _old) -> None:
+        key = obj_key(pod)
+        node = pod["spec"].get("nodeName") if type_ != "DELETED" and is_active(pod) else None
+        self._count(key, node or (self._assumed.get(key) if type_ != "DELETED" and is_active(pod) else None))
+        if node or type_ == "DELETED":
+            self._assumed.pop(key, None)
         if type_ != "DELETED" and self._wants(pod):
             self.enqueue(obj_key(pod), self.rng.uniform(0.01, 0.05))  # scheduling latency ~10-50 ms
 
@@ -121,27 +128,24 @@ class Scheduler(Controller):
         if pod is None or not self._wants(pod):
             return
         nodes = sorted(self.informer.items("nodes"), key=lambda n: n["metadata"]["name"])
-        node, message = schedule(pod, nodes, self._pod_counts())
+        node, message = schedule(pod, nodes, self._counts)
         if node is None:
             self._unschedulable(key, pod, message)
             return
         self._bind(pod, node)
-        self._assumed[key] = node
+        self._assumed[key] = node  # counted on this node before the cache shows the binding
+        self._count(key, node)
         self.event(pod, "Normal", "Scheduled",
                    f"Successfully assigned {key[0]}/{key[1]} to {node}")
 
-    def _pod_counts(self) -> dict[str, int]:
-        """Active pods per node, counting pods bound by us that the cache has not caught up with."""
-        counts: dict[str, int] = {}
-        for other in self.informer.items("pods"):
-            key = obj_key(other)
-            node = other["spec"].get("nodeName")
-            if node or key not in self._assumed:
-                self._assumed.pop(key, None)
-            node = node or self._assumed.get(key)
-            if node and is_active(other):
-                counts[node] = counts.get(node, 0) + 1
-        return counts
+    def _count(self, key, node: str | None) -> None:
+        """Keep active-pods-per-node counts incrementally (the scheduler cache's NodeInfo)."""
+        old = self._node_of.pop(key, None)
+        if old:
+            self._counts[old] -= 1
+        if node:
+            self._node_of[key] = node
+            self._counts[node] = self._counts.get(node, 0) + 1
 
     def _bind(self, pod: dict, node: str) -> None:
         """Bind as the pods/binding subresource does: set spec.nodeName, then PodScheduled=True."""
