@@ -78,3 +78,12 @@ bench: setup ## run every benchmarks/bench_*.py and print its figures
 clean: ## remove caches and build leftovers (keeps .venv and .state)
 	rm -rf build .pytest_cache .ruff_cache .benchmarks *.egg-info
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -print0 | xargs -0 rm -rf
+
+.PHONY: book slides
+
+book: setup ## execute every chapter (default backend) and render the HTML book into build/book/
+	$(BIN)/python scripts/build_book.py
+
+# reveal.js, require.js and jQuery come from the npm registry once (cached in .state/vendor/).
+slides: setup ## reveal.js slides per chapter into build/slides/, working offline
+	$(BIN)/python scripts/build_slides.py
