@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections import deque
 
-from .api import allocators, defaults, managed, patch, validation
+from .api import allocators, defaults, managed, patch, shapes, validation
 from .api.errors import (
     ApiError,
     already_exists,
@@ -622,6 +622,7 @@ def _decoded(info: Resource, obj, namespace) -> dict:
             meta["namespace"] = namespace
     else:
         meta.pop("namespace", None)
+    shapes.check(info.kind, info.api_version, obj)
     return obj
 
 

@@ -165,6 +165,28 @@ def pod(obj: dict) -> list[dict]:
     return _pod_spec("spec", obj.get("spec") or {})
 
 
+_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+def label_selector(field: str, selector: dict | None) -> list[dict]:
+    """Upstream ValidateLabelSelector: known operators, values only (and always) for In/NotIn."""
+    causes = []
+    for key, value in ((selector or {}).get("matchLabels") or {}).items():
+        causes += _label_key(f"{field}.matchLabels", key)
+        if len(value) > 63 or not re.fullmatch(_LABEL_VALUE, value):
+            causes.append(invalid_value(f"{field}.matchLabels", value, LABEL_VALUE_MSG))
+    for i, expr in enumerate((selector or {}).get("matchExpressions") or []):
+        path, operator = f"{field}.matchExpressions[{i}]", expr.get("operator")
+        if operator not in _OPERATORS:
+            causes.append(invalid_value(f"{path}.operator", operator, "not a valid selector operator"))
+        elif operator in ("In", "NotIn") and not expr.get("values"):
+            causes.append(required(f"{path}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+        elif operator in ("Exists", "DoesNotExist") and expr.get("values"):
+            causes.append(forbidden(f"{path}.values",
+                                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+    return causes
+
+
 def _workload(obj: dict) -> list[dict]:
     spec = obj.get("spec") or {}
     causes = []
@@ -174,8 +196,11 @@ def _workload(obj: dict) -> list[dict]:
     selector = spec.get("selector")
     template = spec.get("template") or {}
     labels = (template.get("metadata") or {}).get("labels") or {}
+    selector_causes = label_selector("spec.selector", selector)
     if not selector:
         causes.append(required("spec.selector"))
+    elif selector_causes:
+        causes += selector_causes
     elif not (selector.get("matchLabels") or selector.get("matchExpressions")):
         causes.append(invalid_value("spec.selector", selector,
                                     "empty selector is invalid for deployment"))
@@ -308,11 +333,22 @@ def event(obj: dict) -> list[dict]:
     return []
 
 
+def networkpolicy(obj: dict) -> list[dict]:
+    spec = obj.get("spec") or {}
+    causes = label_selector("spec.podSelector", spec.get("podSelector"))
+    for direction, peers in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            for j, peer in enumerate(rule.get(peers) or []):
+                for name in ("podSelector", "namespaceSelector"):
+                    causes += label_selector(f"spec.{direction}[{i}].{peers}[{j}].{name}", peer.get(name))
+    return causes
+
+
 _RULES = {
     "pods": pod, "services": service, "endpoints": endpoints, "events": event,
     "deployments.apps": _workload, "replicasets.apps": _workload,
     "daemonsets.apps": _workload,
-    "endpointslices.discovery.k8s.io": endpointslice,
+    "endpointslices.discovery.k8s.io": endpointslice, "networkpolicies.networking.k8s.io": networkpolicy,
 }
 
 

@@ -1,0 +1,146 @@
+"""JSON type checks on decoded bodies, standing in for upstream's decoding into Go structs.
+
+A body whose fields have the wrong JSON type (``"ports": {}``, ``"replicas": "3"``, ``"labels": []``)
+fails there with 400 BadRequest before any defaulting or validation; here the same check keeps the
+pure functions downstream free of type guards. The schema covers the fields this package reads.
+"""
+
+from .errors import bad_request
+
+STR, INT, BOOL, INT_OR_STR = "string", "integer", "boolean", "int-or-string"
+
+
+def arr(item):
+    return ("array", item)
+
+
+def mapping(value):
+    return ("map", value)
+
+
+STRINGS = mapping(STR)
+LABEL_SELECTOR = {"matchLabels": STRINGS,
+                  "matchExpressions": arr({"key": STR, "operator": STR, "values": arr(STR)})}
+OBJECT_META = {"name": STR, "generateName": STR, "namespace": STR, "uid": STR, "resourceVersion": STR,
+               "labels": STRINGS, "annotations": STRINGS, "finalizers": arr(STR),
+               "ownerReferences": arr({"apiVersion": STR, "kind": STR, "name": STR, "uid": STR,
+                                       "controller": BOOL, "blockOwnerDeletion": BOOL}),
+               "deletionGracePeriodSeconds": INT, "generation": INT}
+PORT_FIELDS = {"name": STR, "protocol": STR, "port": INT, "targetPort": INT_OR_STR, "nodePort": INT,
+               "containerPort": INT, "hostPort": INT, "appProtocol": STR}
+CONTAINER = {"name": STR, "image": STR, "ports": arr(PORT_FIELDS), "env": arr({"name": STR}),
+             "resources": {"requests": mapping(INT_OR_STR), "limits": mapping(INT_OR_STR)}}
+CONDITIONS = arr({"type": STR, "status": STR, "reason": STR, "message": STR})
+POD_SPEC = {"containers": arr(CONTAINER), "initContainers": arr(CONTAINER), "nodeName": STR,
+            "nodeSelector": STRINGS, "restartPolicy": STR, "terminationGracePeriodSeconds": INT,
+            "tolerations": arr({"key": STR, "operator": STR, "value": STR, "effect": STR,
+                                "tolerationSeconds": INT}),
+            "readinessGates": arr({"conditionType": STR}), "hostNetwork": BOOL, "schedulerName": STR,
+            "serviceAccountName": STR}
+POD_STATUS = {"phase": STR, "podIP": STR, "hostIP": STR, "reason": STR, "conditions": CONDITIONS,
+              "podIPs": arr({"ip": STR}),
+              "containerStatuses": arr({"name": STR, "ready": BOOL, "restartCount": INT, "image": STR,
+                                        "state": {}, "lastState": {}}),
+              "initContainerStatuses": arr({"name": STR, "ready": BOOL, "restartCount": INT})}
+TEMPLATE = {"metadata": OBJECT_META, "spec": POD_SPEC}
+WORKLOAD_SPEC = {"replicas": INT, "selector": LABEL_SELECTOR, "template": TEMPLATE,
+                 "strategy": {"type": STR, "rollingUpdate": {"maxSurge": INT_OR_STR, "maxUnavailable": INT_OR_STR}},
+                 "updateStrategy": {"type": STR, "rollingUpdate": {"maxSurge": INT_OR_STR,
+                                                                   "maxUnavailable": INT_OR_STR}},
+                 "minReadySeconds": INT, "revisionHistoryLimit": INT, "paused": BOOL,
+                 "progressDeadlineSeconds": INT}
+NETWORK_PEERS = arr({"podSelector": LABEL_SELECTOR, "namespaceSelector": LABEL_SELECTOR})
+NETPOL_RULE = {"ports": arr({"protocol": STR, "port": INT_OR_STR, "endPort": INT}),
+               "from": NETWORK_PEERS, "to": NETWORK_PEERS}
+
+KINDS = {
+    "Pod": {"spec": POD_SPEC, "status": POD_STATUS},
+    "Service": {"spec": {"ports": arr(PORT_FIELDS), "selector": STRINGS, "clusterIP": STR, "clusterIPs": arr(STR),
+                         "type": STR, "externalIPs": arr(STR), "externalName": STR, "sessionAffinity": STR,
+                         "ipFamilies": arr(STR), "ipFamilyPolicy": STR, "internalTrafficPolicy": STR,
+                         "externalTrafficPolicy": STR, "publishNotReadyAddresses": BOOL},
+                "status": {"loadBalancer": {"ingress": arr({"ip": STR, "hostname": STR})}}},
+    "Endpoints": {"subsets": arr({"addresses": arr({"ip": STR, "nodeName": STR}),
+                                  "notReadyAddresses": arr({"ip": STR, "nodeName": STR}),
+                                  "ports": arr(PORT_FIELDS)})},
+    "EndpointSlice": {"addressType": STR, "ports": arr(PORT_FIELDS),
+                      "endpoints": arr({"addresses": arr(STR), "nodeName": STR, "zone": STR, "hostname": STR,
+                                        "conditions": {"ready": BOOL, "serving": BOOL, "terminating": BOOL}})},
+    "Event": {"involvedObject": {"kind": STR, "name": STR, "namespace": STR, "uid": STR},
+              "reason": STR, "message": STR, "type": STR, "count": INT, "source": {"component": STR, "host": STR},
+              "series": {"count": INT}},
+    "Node": {"spec": {"unschedulable": BOOL, "podCIDR": STR, "podCIDRs": arr(STR),
+                      "taints": arr({"key": STR, "value": STR, "effect": STR})},
+             "status": {"conditions": CONDITIONS, "addresses": arr({"type": STR, "address": STR}),
+                        "nodeInfo": STRINGS}},
+    "Namespace": {"spec": {"finalizers": arr(STR)}, "status": {"phase": STR}},
+    "Deployment": {"spec": WORKLOAD_SPEC, "status": {"conditions": CONDITIONS}},
+    "ReplicaSet": {"spec": WORKLOAD_SPEC, "status": {"conditions": CONDITIONS}},
+    "DaemonSet": {"spec": WORKLOAD_SPEC, "status": {"conditions": CONDITIONS}},
+    "NetworkPolicy": {"spec": {"podSelector": LABEL_SELECTOR, "policyTypes": arr(STR),
+                               "ingress": arr(NETPOL_RULE), "egress": arr(NETPOL_RULE)}},
+    "Lease": {"spec": {"holderIdentity": STR, "leaseDurationSeconds": INT}},
+}
+
+
+def _type_of(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "null"
+
+
+def _mismatch(value, shape) -> str | None:
+    """The expected type name when ``value`` does not fit ``shape`` (None when it does)."""
+    if value is None:
+        return None  # null is "unset" for every field, as Go decodes it
+    if shape == STR:
+        return None if isinstance(value, str) else "string"
+    if shape == INT:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "integer"
+    if shape == BOOL:
+        return None if isinstance(value, bool) else "boolean"
+    if shape == INT_OR_STR:
+        return None if isinstance(value, str | int) and not isinstance(value, bool) else "int-or-string"
+    if isinstance(shape, tuple):
+        expected = "array" if shape[0] == "array" else "object"
+        return None if isinstance(value, list if shape[0] == "array" else dict) else expected
+    return None if isinstance(value, dict) else "object"
+
+
+def _first_error(value, shape, path: str):
+    wrong = _mismatch(value, shape)
+    if wrong:
+        return path, value, wrong
+    if value is None:
+        return None
+    children = []
+    if isinstance(shape, tuple):
+        if shape[0] == "array":
+            children = [(item, shape[1], path) for item in value]
+        else:
+            children = [(item, shape[1], f"{path}.{key}") for key, item in value.items()]
+    elif isinstance(shape, dict):
+        children = [(value[key], sub, f"{path}.{key}" if path else key) for key, sub in shape.items()
+                    if key in value]
+    for child, sub, child_path in children:
+        found = _first_error(child, sub, child_path)
+        if found:
+            return found
+    return None
+
+
+def check(kind: str, api_version: str, obj: dict) -> None:
+    """Raise 400 BadRequest, worded like upstream's decoder, when a field has the wrong JSON type."""
+    shape = {"metadata": OBJECT_META, **KINDS.get(kind, {})}
+    found = _first_error(obj, shape, "")
+    if found:
+        path, value, expected = found
+        version = api_version.rsplit("/", 1)[-1]
+        raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: json: cannot unmarshal '
+                          f"{_type_of(value)} into Go struct field {path} of type {expected}")
