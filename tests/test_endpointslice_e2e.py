@@ -80,7 +80,8 @@ def test_scale_0_250_120_0(sim, ns):
     assert not last.get("ports") and not last.get("endpoints")
     history = sim.cluster.endpointslice_decisions(ns, "web")
     assert history and all(set(d["writes"]) == {"create", "update", "delete"} for d in history)
-    assert sum(d["writes"]["create"] for d in history) >= 3
+    assert len(history) <= 50  # a bounded history of the latest syncs
+    assert any(d["writes"]["delete"] for d in history)  # scaling to 0 deleted all but one slice
 
 
 def test_readiness_gate_flips_one_endpoint_in_place(sim, ns):
