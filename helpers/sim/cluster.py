@@ -198,7 +198,7 @@ class Cluster:
         store.create("endpointslices.discovery.k8s.io", boot.kubernetes_endpointslice(cp_ip))
         store.create("services", boot.kube_dns_service(config))
         for pod in boot.static_pods(config, cp, node_uids[cp], cp_ip, self.version):
-            self._boot_pod(pod, cp)
+            self.create_running_pod(pod, cp)
         for deployment in (boot.coredns_deployment(), boot.local_path_deployment()):
             self._boot_deployment(deployment, cp)
         daemonsets = []
@@ -227,20 +227,27 @@ class Cluster:
                          "ownerReferences": [owner_reference(created)]},
             "spec": {"replicas": replicas, "selector": selector, "template": template}})
         for _ in range(replicas):
-            self._boot_pod(pod_from_template(rs["spec"]["template"], rs, f"{rs['metadata']['name']}-"), node)
+            self.create_running_pod(pod_from_template(rs["spec"]["template"], rs, f"{rs['metadata']['name']}-"), node)
 
     def _boot_daemonset(self, ds: dict) -> None:
         created = self.store.create("daemonsets.apps", ds)
         revision = template_hash(created["spec"]["template"])
         for name in self.kubelets:
             template = daemon_pod_spec(created, name, revision)
-            self._boot_pod(pod_from_template(template, created, f"{created['metadata']['name']}-"), name)
+            self.create_running_pod(pod_from_template(template, created, f"{created['metadata']['name']}-"), name)
 
-    def _boot_pod(self, pod: dict, node: str) -> dict:
-        """Create a pod already bound and Running (Ready) on `node`, with its IP from the node's IPAM."""
+    def create_running_pod(self, pod: dict, node: str) -> dict:
+        """Create a pod already bound and Running (Ready) on `node`, with its IP from the node's IPAM.
+
+        Boot uses it; so can benchmarks and chapters that need a large state without watching every
+        pod walk through its startup. Runs on the reactor (the node's IPAM belongs to its kubelet).
+        """
+        return self.on_reactor(self._create_running_pod, pod, self._kubelet(node))
+
+    def _create_running_pod(self, pod: dict, kubelet: Kubelet) -> dict:
+        node = kubelet.node_name
         pod["spec"]["nodeName"] = node
         created = self.store.create("pods", pod)
-        kubelet = self.kubelets[node]
         for container in created["spec"]["containers"]:
             kubelet.images.add(container["image"])
         host_ip = self.node_ips[node]
