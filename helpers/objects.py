@@ -28,6 +28,9 @@ RESERVED = {"default", "kube-system", "kube-public", "kube-node-lease"}
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
+_registered: dict = {}  # (context, name) -> the Sandbox made in this process, whose cleanup runs at exit
+
+
 class UnsafeNamespace(HelperError):
     """A write was aimed at a namespace that is not one of the project's sandboxes."""
 
@@ -45,6 +48,8 @@ def check_writable(backend: Backend, namespace: str | None, kind: str) -> None:
         return
     if not namespace:
         raise UnsafeNamespace(f"no namespace given for {kind}", "pass namespace=ns.name (from h.sandbox(...))")
+    if (backend.context, namespace) in _registered:  # made by sandbox() in this process
+        return
     try:
         ns = backend.get("namespaces", namespace)
     except ApiError as err:
@@ -56,9 +61,6 @@ def check_writable(backend: Backend, namespace: str | None, kind: str) -> None:
         raise UnsafeNamespace(f"refusing to change {kind} in namespace {namespace}: it is not a sandbox "
                               f"(no label {PART_OF[0]}={PART_OF[1]})",
                               "work in a namespace made by h.sandbox(name)")
-
-
-_registered: dict = {}  # (context, name) -> the Sandbox whose cleanup runs at exit
 
 
 class Sandbox:
@@ -248,7 +250,8 @@ def set_ready(pods, ready: bool = True, namespace: str | None = None, *,
         name = pod["metadata"]["name"] if isinstance(pod, dict) else pod
         ns = pod["metadata"].get("namespace", namespace) if isinstance(pod, dict) else namespace
         check_writable(backend, ns, "pods")
-        gates = (backend.get("pods", name, ns).get("spec") or {}).get("readinessGates") or []
+        spec = pod.get("spec") if isinstance(pod, dict) else None
+        gates = (spec or backend.get("pods", name, ns).get("spec") or {}).get("readinessGates") or []
         if not any(g.get("conditionType") == READINESS_GATE for g in gates):
             raise HelperError(f"pod {name} has no readiness gate {READINESS_GATE}, so set_ready would change "
                               "nothing", "create its Deployment with h.deployment(..., readiness_gate=True)")
