@@ -72,7 +72,7 @@ KINDS = {
     "Node": {"spec": {"unschedulable": BOOL, "podCIDR": STR, "podCIDRs": arr(STR),
                       "taints": arr({"key": STR, "value": STR, "effect": STR})},
              "status": {"conditions": CONDITIONS, "addresses": arr({"type": STR, "address": STR}),
-                        "nodeInfo": STRINGS}},
+                        "nodeInfo": {}}},
     "Namespace": {"spec": {"finalizers": arr(STR)}, "status": {"phase": STR}},
     "Deployment": {"spec": WORKLOAD_SPEC, "status": {"conditions": CONDITIONS}},
     "ReplicaSet": {"spec": WORKLOAD_SPEC, "status": {"conditions": CONDITIONS}},
