@@ -251,22 +251,27 @@ class TriggerTimeTracker:
     """
 
     def __init__(self):
-        self._states: dict[tuple[str, str], tuple[dict, datetime | None]] = {}
+        self._states: dict[tuple[str, str], tuple[dict, datetime | None]] = {}  # pods' times, Service time
 
     def compute(self, service: dict, pods: list[dict]) -> datetime | None:
         key = (service["metadata"].get("namespace"), service["metadata"]["name"])
         known = key in self._states
         last_pods, last_service = self._states.get(key, ({}, None))
-        pod_times = {}
+        pod_times = {}  # pod name -> (timestamp text, parsed time); text is only parsed when it changed
         earliest = None
         for pod in pods:
             cond = pod_condition(pod, "Ready")
-            when = parse_time(cond.get("lastTransitionTime")) if cond else None
-            if when is None:
+            text = cond.get("lastTransitionTime") if cond else None
+            if not text:
                 continue
-            pod_times[pod["metadata"]["name"]] = when
-            previous = last_pods.get(pod["metadata"]["name"])
-            if previous is None or when > previous:
+            name = pod["metadata"]["name"]
+            previous = last_pods.get(name)
+            if previous is not None and previous[0] == text:
+                pod_times[name] = previous
+                continue
+            when = parse_time(text)
+            pod_times[name] = (text, when)
+            if previous is None or when > previous[1]:
                 earliest = when if earliest is None else min(earliest, when)
         created = parse_time(service["metadata"].get("creationTimestamp"))
         if created is not None and (last_service is None or created > last_service):
