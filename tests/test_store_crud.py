@@ -250,3 +250,11 @@ def test_no_new_finalizers_while_deleting(store):
     p["metadata"]["finalizers"] = ["a/b", "c/d"]
     e = expect_error(422, "Invalid", store.update, "pods", p)
     assert "no new finalizers can be added" in e.message
+
+
+def test_delete_preconditions(store):
+    p = store.create("pods", pod("pre"), namespace="default")
+    e = expect_error(409, "Conflict", store.delete, "pods", "pre", "default", preconditions={"uid": "other"})
+    assert "Precondition failed: UID in precondition: other" in e.message
+    store.delete("pods", "pre", "default", preconditions={"uid": p["metadata"]["uid"]})
+    expect_error(404, "NotFound", store.get, "pods", "pre", "default")

@@ -357,6 +357,13 @@ class _Handler(BaseHTTPRequestHandler):
                                    printers.TABLE_CONTENT_TYPE)
         self._send_json(code, obj)
 
+    def _reply(self, code: int, target: Target, obj: dict, subresource) -> None:
+        """Subresource answers (Scale, status) are plain JSON; main-resource answers may be Tables."""
+        if subresource:
+            self._send_json(code, obj)
+        else:
+            self._respond_object(code, target, obj)
+
     def _get(self, target: Target, query: dict, body: bytes) -> None:
         self._respond_object(200, target, self.server.store.get(target.resource.key, target.name, target.namespace))
 
@@ -406,7 +413,7 @@ class _Handler(BaseHTTPRequestHandler):
         updated = self.server.store.update(target.resource.key, obj, subresource=subresource,
                                            dry_run=query.get("dryRun") == "All",
                                            field_manager=self._field_manager(query))
-        self._send_json(200, updated) if subresource else self._respond_object(200, target, updated)
+        self._reply(200, target, updated, subresource)
 
     def _patch(self, target: Target, query: dict, body: bytes, subresource=None) -> None:
         patch_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
@@ -419,8 +426,7 @@ class _Handler(BaseHTTPRequestHandler):
             field_manager=query.get("fieldManager") if patch_type.startswith("application/apply")
             else self._field_manager(query),
             force=_truthy(query.get("force", "")))
-        code = 201 if created else 200
-        self._send_json(code, result) if subresource else self._respond_object(code, target, result)
+        self._reply(201 if created else 200, target, result, subresource)
 
     def _delete_options(self, query: dict, body: bytes) -> dict:
         options = {}

@@ -11,6 +11,7 @@ API semantics (defaults, validation, patches, field ownership) are pure function
 
 import datetime as dt
 import pickle
+import random
 import threading
 import uuid
 from collections import deque
@@ -64,8 +65,6 @@ class Store:
 
     def __init__(self, clock=None, *, service_cidr="10.96.0.0/16", node_port_range=(30000, 32767),
                  history_size=10000):
-        import random
-
         self.clock = clock or _WallClock()
         self.service_cidr = service_cidr
         self.node_port_range = tuple(node_port_range)
@@ -675,13 +674,13 @@ def _check_identity(info: Resource, new: dict, old: dict) -> None:
 
 
 def _check_preconditions(info: Resource, obj: dict, preconditions) -> None:
-    for field in ("uid", "resourceVersion"):
+    """DeleteOptions.preconditions: 409 when the object's UID or resourceVersion differs."""
+    for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
         wanted = (preconditions or {}).get(field)
         if wanted and obj["metadata"].get(field) != wanted:
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {info.key} '
-                           f'"{obj["metadata"]["name"]}": Precondition failed: {field.upper() if field == "uid" else "ResourceVersion"} '
-                           f"in precondition: {wanted}, {field.upper() if field == 'uid' else 'ResourceVersion'} "
-                           f"in object meta: {obj['metadata'].get(field)}")
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {info.key} "{obj["metadata"]["name"]}": '
+                           f"Precondition failed: {label} in precondition: {wanted}, {label} in object meta: "
+                           f"{obj['metadata'].get(field)}")
 
 
 def _add_propagation_finalizer(meta: dict, policy) -> None:

@@ -34,10 +34,6 @@ class Resource:
         return f"{self.group}/{self.version}" if self.group else self.version
 
     @property
-    def group_version(self) -> str:
-        return self.api_version
-
-    @property
     def singular_name(self) -> str:
         return self.singular or self.kind.lower()
 
@@ -79,7 +75,6 @@ RESOURCES = [
 
 BY_KEY = {r.key: r for r in RESOURCES}
 BY_GROUP_VERSION_PLURAL = {(r.group, r.version, r.plural): r for r in RESOURCES}
-BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
 
 
 def group_versions() -> list[tuple[str, str]]:
