@@ -153,11 +153,11 @@ now = snapshot()
 pd.DataFrame(kpng.initial_sync_cost(now)).set_index("design")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# Then a larger synthetic cluster (300 Services × 10 endpoints, 10 nodes), start-up and one endpoint
+# Then a larger synthetic cluster (100 Services × 10 endpoints, 10 nodes), start-up and one endpoint
 # turning unready:
 
 # %% slideshow={"slide_type": "subslide"}
-big = kpng.scale_cluster(300, 10, 10)
+big = kpng.scale_cluster(100, 10, 10)
 victim = big["endpoint_slices"][0]["endpoints"][-1]["addresses"][0]
 cost = pd.concat({"start-up": pd.DataFrame(kpng.initial_sync_cost(big)),
                   "one endpoint unready": pd.DataFrame(kpng.change_cost(big, kpng.with_endpoint_ready(big, victim, False)))})
@@ -170,7 +170,7 @@ cost[["design", "nodes reached", "bytes per node (mean)", "bytes in total"]]
 # bytes" KPNG's authors claimed. Growth with the cluster:
 
 # %% slideshow={"slide_type": "subslide"}
-growth = pd.DataFrame(kpng.scaling_rows(service_counts=(30, 300), node_counts=(3, 10)))
+growth = pd.DataFrame(kpng.scaling_rows(service_counts=(10, 100), node_counts=(3, 10)))
 ax = growth.pivot_table(index=["services", "nodes"], columns="design", values="change bytes, all nodes").plot.bar(
     logy=True, figsize=(7, 3.5), title="Bytes sent for one endpoint change, all nodes together")
 ax.set_ylabel("bytes (log)");

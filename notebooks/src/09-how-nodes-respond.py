@@ -147,7 +147,7 @@ print("\n".join(line for line in log if "Syncing" in line or "Reloading" in line
 # How big is one node's programme, and what does one sync write, as Services are added (10 endpoints each)?
 
 # %% slideshow={"slide_type": "-"}
-growth = pd.DataFrame(stats.scaling_rows([10, 50, 200, 500], endpoints_per_service=10))
+growth = pd.DataFrame(stats.scaling_rows([10, 100, 300], endpoints_per_service=10))
 display(growth.pivot_table(index="services", columns="mode", values=["rules", "full_sync_bytes", "partial_sync_bytes"]))
 h.plot_rules_vs_services(growth)
 

@@ -1,0 +1,65 @@
+"""Benchmark the whole chapter series on the simulator against the kernel-start floor.
+
+Executes every ``notebooks/NN-*.ipynb`` in order on one fresh background simulator (private state
+directory, ``ENDPOINTS_BACKEND=sim``), then executes a one-cell notebook (``pass``) as many times
+with the same kernel. Each notebook execution starts a kernel, so the second figure is the floor
+no chapter can go below. Prints wall time per chapter, both totals and their ratio.
+Target: series <= 2x floor. For context it also times a notebook that only does what every chapter
+does first (``import helpers``, ``h.connect()``), as many times.
+Run: .venv/bin/python benchmarks/bench_series.py [notebooks...]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbclient
+import nbformat
+
+import helpers.sim
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+TARGET_RATIO = 2.0
+
+
+def run(nb: nbformat.NotebookNode, env: dict) -> float:
+    """Wall seconds to execute ``nb`` with the ``endpoints`` kernel, kernel start included."""
+    started = time.perf_counter()
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="endpoints",
+                            resources={"metadata": {"path": str(NOTEBOOKS)}}).execute(env=env)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str]) -> int:
+    paths = [Path(a) for a in argv] or sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+    empty = [nbformat.v4.new_code_cell("pass")]
+    connect_only = [nbformat.v4.new_code_cell("import helpers as h\nh.connect(quiet=True)")]
+    with tempfile.TemporaryDirectory() as state:
+        env = dict(os.environ, ENDPOINTS_STATE_DIR=state, ENDPOINTS_BACKEND="sim", MPLBACKEND="agg")
+        os.environ.update(ENDPOINTS_STATE_DIR=state, ENDPOINTS_BACKEND="sim")
+        helpers.sim.start_background()
+        try:
+            series = 0.0
+            for path in paths:
+                seconds = run(nbformat.read(path, as_version=4), env)
+                series += seconds
+                print(f"  {path.name:<55} {seconds:6.1f} s", flush=True)
+            floor = sum(run(nbformat.v4.new_notebook(cells=empty), env) for _ in paths)
+            connecting = sum(run(nbformat.v4.new_notebook(cells=connect_only), env) for _ in paths)
+        finally:
+            helpers.sim.stop_background()
+    ratio = series / floor
+    print(f"series ({len(paths)} chapters): {series:.1f} s")
+    print(f"floor ({len(paths)} empty notebooks): {floor:.1f} s")
+    print(f"context ({len(paths)} notebooks that only import helpers and connect): {connecting:.1f} s")
+    print(f"ratio: {ratio:.2f} (target <= {TARGET_RATIO:g}: {'met' if ratio <= TARGET_RATIO else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
