@@ -59,6 +59,9 @@ def test_configured_max_endpoints_per_slice_and_one_update_per_flip(harness):
         add_pod(h, i)
     controller = start(h)
     assert Counter(len(s["endpoints"]) for s in slices(h)) == Counter({5: 2, 2: 1})
+    placed = controller.decisions("ns", "svc")[-1]["placements"]
+    assert len(placed) == 12 and {where.split(":")[0] for where in placed.values()} == {
+        s["metadata"]["name"] for s in slices(h)}
     syncs = len(controller.decisions("ns", "svc"))
     pod = h.store.get("pods", "p3", "ns")
     pod["status"]["conditions"][0]["status"] = "False"

@@ -50,6 +50,7 @@ from helpers.sim.controllers.esutil import (
     should_set_hostname,
     slice_prefix,
 )
+from helpers.sim.store import ApiError
 
 CONTROLLER_NAME = "endpointslice-controller.k8s.io"
 SLICES = "endpointslices.discovery.k8s.io"
@@ -625,7 +626,8 @@ class EndpointSliceTracker:
 
 
 MIN_SYNC_DELAY_FOR_SLICE_EVENTS = 1.0
-DECISION_HISTORY = 50
+DECISION_HISTORY = 50  # syncs remembered per Service
+PLACEMENTS_KEPT = 100  # newly placed endpoints remembered per sync
 
 
 class EndpointSliceController(ControllerShell):
@@ -718,18 +720,22 @@ class EndpointSliceController(ControllerShell):
             trigger_time=trigger, missing_node_behavior=self.missing_node_behavior,
             endpoint_cache=self._endpoint_caches.setdefault(key, EndpointCache()),
         )
-        written = self._write(namespace, result)
-        self._record(key, result, written)
+        created: list[str] = []
+        error = result.error
+        try:
+            self._write(namespace, result, created)
+        except ApiError as err:  # e.g. a 409 Conflict: the whole Service is retried with backoff
+            error = f"failed to write EndpointSlices for Service {namespace}/{name}: {err.message}"
+        self._record(key, result, created, error)
         for etype, reason, message in result.events:
             self.event(service, etype, reason, message)
-        if result.error:
+        if error:
             self.event(service, "Warning", "FailedToUpdateEndpointSlices",
-                       f"Error updating Endpoint Slices for Service {namespace}/{name}: {result.error}")
-            raise RuntimeError(result.error)
+                       f"Error updating Endpoint Slices for Service {namespace}/{name}: {error}")
+            raise RuntimeError(error)
 
-    def _write(self, namespace, result) -> dict:
-        """Creates, then updates, then deletes; returns the names actually created."""
-        created = []
+    def _write(self, namespace, result, created: list[str]) -> None:
+        """Creates, then updates, then deletes; appends the names of created slices to `created`."""
         for s in result.creates:
             obj = self.create(SLICES, s, namespace)
             self._slice_tracker.wrote(obj)
@@ -740,13 +746,18 @@ class EndpointSliceController(ControllerShell):
         for s in result.deletes:
             self._slice_tracker.expect_deletion(s)
             self.delete_ignoring_missing(SLICES, s["metadata"]["name"], namespace)
-        return {"created": created}
 
-    def _record(self, key, result, written):
-        explanations = list(result.explanations)
-        for i, real in enumerate(written["created"]):
-            explanations = [e.replace(f"<new {i + 1}>", real[len(result.creates[i]["metadata"]["generateName"]):])
-                            for e in explanations]
+    def _record(self, key, result, created, error):
+        """Keep the sync's explanations, write counts and (some) placements, with real slice names."""
+        names = {f"{s['metadata']['generateName']}<new {i + 1}>": real
+                 for i, (s, real) in enumerate(zip(result.creates, created, strict=False))}
+
+        def resolve(text):
+            for token, real in names.items():
+                text = text.replace(token, real)
+            return text
+
+        placements = dict(list(result.placements.items())[:PLACEMENTS_KEPT])
         history = self._decisions.setdefault(key, deque(maxlen=DECISION_HISTORY))
         history.append({
             "time": self.clock.now().isoformat(),
@@ -756,8 +767,9 @@ class EndpointSliceController(ControllerShell):
             "desiredEndpoints": result.desired_endpoints,
             "desiredSlices": result.desired_slices,
             "actualSlices": result.actual_slices,
-            "error": result.error,
-            "explanations": explanations,
+            "error": error,
+            "explanations": [resolve(e) for e in result.explanations],
+            "placements": {pod: resolve(where) for pod, where in placements.items()},
         })
 
 
