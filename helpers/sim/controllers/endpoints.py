@@ -31,6 +31,7 @@ from helpers.sim.controllers.esutil import (
     should_pod_be_in_endpoints,
     should_set_hostname,
 )
+from helpers.sim.store import ApiError
 
 MAX_CAPACITY = 1000
 ANNOTATION_OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity"
@@ -269,7 +270,12 @@ class EndpointsController(ControllerShell):
             return
         pods = [p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))]
         plan = plan_endpoints(service, pods, existing, self._trigger_times.compute(service, pods))
-        if plan.action == "create":
-            self.create("endpoints", plan.endpoints, namespace)
-        elif plan.action == "update":
-            self.update("endpoints", plan.endpoints)
+        try:
+            if plan.action == "create":
+                self.create("endpoints", plan.endpoints, namespace)
+            elif plan.action == "update":
+                self.update("endpoints", plan.endpoints)
+        except ApiError as err:
+            reason = "FailedToCreateEndpoint" if plan.action == "create" else "FailedToUpdateEndpoint"
+            self.event(service, "Warning", reason, f"Failed to {plan.action} endpoint {namespace}/{name}: {err.message}")
+            raise
