@@ -136,7 +136,7 @@ class NodeLifecycleController(ControllerShell):
 
     def __init__(self, cluster):
         super().__init__(cluster)
-        self._evictions: dict[tuple, object] = {}  # pod key -> Timer of its scheduled eviction
+        self._evictions: dict[tuple, object] = {}  # (namespace, name, uid) -> Timer of its scheduled eviction
 
     def start(self) -> None:
         super().start()
@@ -164,8 +164,10 @@ class NodeLifecycleController(ControllerShell):
     def sync(self, key):
         if key[0] == "node":
             self._sync_node(key[1])
-        else:
+        elif key[0] == "pod":
             self._sync_pod(key[1], key[2])
+        else:
+            self._evict(key[1:])
 
     def _sync_node(self, name: str) -> None:
         node = self.get("nodes", name)
@@ -214,27 +216,28 @@ class NodeLifecycleController(ControllerShell):
     def _schedule_eviction(self, pod: dict, node: dict) -> None:
         if pod["metadata"].get("deletionTimestamp"):
             return
-        tolerations = default_tolerations(pod, self.config_value("default_not_ready_toleration_seconds", 300),
-                                          self.config_value("default_unreachable_toleration_seconds", 300))
-        due = eviction_time(pod, node, tolerations)
-        key = (pod["metadata"].get("namespace"), pod["metadata"]["name"])
+        due = eviction_time(pod, node, self._tolerations(pod))
+        key = (pod["metadata"].get("namespace"), pod["metadata"]["name"], pod["metadata"].get("uid"))
         timer = self._evictions.pop(key, None)
         if timer is not None:
             timer.cancel()
         if due is not None:
-            self._evictions[key] = self.clock.call_later(max(0.0, due - self.clock.time()), self._evict, key,
-                                                         pod["metadata"].get("uid"))
+            self._evictions[key] = self.clock.call_later(max(0.0, due - self.clock.time()), self.enqueue,
+                                                         ("evict", *key))
 
-    def _evict(self, key, uid) -> None:
+    def _tolerations(self, pod: dict) -> list[dict]:
+        return default_tolerations(pod, self.config_value("default_not_ready_toleration_seconds", 300),
+                                   self.config_value("default_unreachable_toleration_seconds", 300))
+
+    def _evict(self, key) -> None:
         """Delete the pod if it is still the same pod on a node whose taints still say so."""
         self._evictions.pop(key, None)
-        pod = self.get("pods", key[1], key[0])
+        namespace, name, uid = key
+        pod = self.get("pods", name, namespace)
         if pod is None or pod["metadata"].get("uid") != uid or pod["metadata"].get("deletionTimestamp"):
             return
         node = self.get("nodes", pod["spec"]["nodeName"])
-        tolerations = default_tolerations(pod, self.config_value("default_not_ready_toleration_seconds", 300),
-                                          self.config_value("default_unreachable_toleration_seconds", 300))
-        due = eviction_time(pod, node, tolerations) if node else None
+        due = eviction_time(pod, node, self._tolerations(pod)) if node else None
         if due is None or due > self.clock.time() + 1e-6:
             return
         stamp = rfc3339(self.clock.now())
@@ -243,5 +246,5 @@ class NodeLifecycleController(ControllerShell):
         set_condition(marked, {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
                                "message": "Taint manager: deleting due to NoExecute taint"}, stamp)
         self.update("pods", marked, subresource="status")
-        self.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {key[0]}/{key[1]}")
-        self.delete_ignoring_missing("pods", key[1], key[0])
+        self.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {namespace}/{name}")
+        self.delete_ignoring_missing("pods", name, namespace)
