@@ -258,3 +258,11 @@ def test_delete_preconditions(store):
     assert "Precondition failed: UID in precondition: other" in e.message
     store.delete("pods", "pre", "default", preconditions={"uid": p["metadata"]["uid"]})
     expect_error(404, "NotFound", store.get, "pods", "pre", "default")
+
+
+def test_unknown_subresources_are_404(store):
+    store.create("endpoints", {"metadata": {"name": "e"}}, namespace="default")
+    e = store.get("endpoints", "e", "default")
+    expect_error(404, "NotFound", store.update, "endpoints", e, subresource="status")
+    expect_error(404, "NotFound", store.patch, "endpoints", "e", "default", subresource="scale",
+                 patch_type="application/merge-patch+json", body={})

@@ -131,7 +131,7 @@ class Store:
                field_manager: str | None = None) -> dict:
         """Replace an object (PUT). ``subresource``: None, "status", "scale" (obj is a Scale) or
         "finalize" (namespaces: writes ``spec.finalizers``). 409 Conflict on a stale resourceVersion."""
-        info = _info(resource)
+        info = _info(resource, subresource)
         if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
             raise bad_request("the object to update must have metadata")
         meta = obj["metadata"]
@@ -152,7 +152,7 @@ class Store:
 
         Returns ``(object, created)``; for ``subresource="scale"`` the object is a Scale.
         """
-        info = _info(resource)
+        info = _info(resource, subresource)
         if patch_type == "application/apply-patch+yaml":
             return self._apply(info, name, namespace, body, subresource, dry_run, field_manager, force)
         with self._lock:
@@ -421,8 +421,6 @@ class Store:
             else:
                 new.setdefault("spec", {})["finalizers"] = list((obj.get("spec") or {}).get("finalizers") or [])
             return new
-        if subresource not in (None, "scale"):
-            raise not_found(f"{info.key}/{subresource}", old["metadata"]["name"])
         new = obj
         meta, old_meta = new["metadata"], old["metadata"]
         for field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
@@ -591,10 +589,11 @@ class Watch:
 # --------------------------------------------------------------------- pure helpers
 
 
-def _info(resource: str) -> Resource:
+def _info(resource: str, subresource: str | None = None) -> Resource:
     info = BY_KEY.get(resource)
-    if info is None:
-        raise ApiError(404, "NotFound", f'the server could not find the requested resource ({resource})')
+    if info is None or (subresource is not None and subresource not in info.subresources):
+        name = f"{resource}/{subresource}" if info and subresource else resource
+        raise ApiError(404, "NotFound", f"the server could not find the requested resource ({name})")
     return info
 
 
