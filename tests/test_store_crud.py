@@ -266,3 +266,15 @@ def test_unknown_subresources_are_404(store):
     expect_error(404, "NotFound", store.update, "endpoints", e, subresource="status")
     expect_error(404, "NotFound", store.patch, "endpoints", "e", "default", subresource="scale",
                  patch_type="application/merge-patch+json", body={})
+
+
+def test_a_failing_subscriber_does_not_fail_writes(store, caplog):
+    seen = []
+
+    def broken(*event):
+        raise RuntimeError("subscriber bug")
+
+    store.subscribe(broken)
+    store.subscribe(lambda t, r, o, old: seen.append(o["metadata"]["name"]))
+    store.create("pods", pod("ok"), namespace="default")
+    assert seen == ["ok"] and "subscriber bug" in caplog.text

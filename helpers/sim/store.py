@@ -10,6 +10,7 @@ API semantics (defaults, validation, patches, field ownership) are pure function
 """
 
 import datetime as dt
+import logging
 import pickle
 import random
 import threading
@@ -32,6 +33,8 @@ from .api.scale import from_scale, to_scale
 from .api.selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 
 __all__ = ["ApiError", "Store", "Watch", "clone"]
+
+log = logging.getLogger(__name__)
 
 # upstream's k8s.io/apimachinery/pkg/util/rand alphabet for generateName suffixes (no vowels, no 0/1/3)
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -524,7 +527,10 @@ class Store:
                     event_type, resource, obj, old = self._pending.popleft()
                     subscribers = list(self._subscribers)
                 for fn in subscribers:
-                    fn(event_type, resource, clone(obj), clone(old) if old is not None else None)
+                    try:
+                        fn(event_type, resource, clone(obj), clone(old) if old is not None else None)
+                    except Exception:  # a broken subscriber must not fail the write that triggered it
+                        log.exception("store subscriber %r failed on %s %s", fn, event_type, resource)
 
 
 class Watch:
