@@ -39,6 +39,10 @@ class HelperError(Exception):
     def __str__(self) -> str:
         return f"{self.message}\nNext step: {self.hint}" if self.hint else self.message
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows instead of a traceback: the message and the next step, nothing else."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class NotConnected(HelperError):
     """A helper needs a cluster but connect() was not called."""

