@@ -361,3 +361,27 @@ def test_field_validation_modes(h):
     body["metadata"]["name"] = "b"
     status, resp, _ = request(h.server.url, "POST", "/api/v1/namespaces/fv/services?fieldValidation=Ignore", body)
     assert status == 201 and resp.getheader("Warning") is None
+
+
+def test_namespace_finalize_and_scale_put(h):
+    h.store.create("namespaces", {"metadata": {"name": "fin"}})
+    status, _, ns = request(h.server.url, "DELETE", "/api/v1/namespaces/fin")
+    assert status == 200 and ns["status"]["phase"] == "Terminating" and ns["spec"]["finalizers"] == ["kubernetes"]
+    ns["spec"]["finalizers"] = []
+    status, _, _ = request(h.server.url, "PUT", "/api/v1/namespaces/fin/finalize", ns)
+    assert status == 200
+    status, _, _ = request(h.server.url, "GET", "/api/v1/namespaces/fin")
+    assert status == 404  # finalized: the namespace is gone
+
+    h.store.create("namespaces", {"metadata": {"name": "scale"}})
+    h.store.create("replicasets.apps", {"metadata": {"name": "rs"}, "spec": {
+        "selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
+                                                             "spec": {"containers": [{"name": "c", "image": "i"}]}}}},
+        namespace="scale")
+    path = "/apis/apps/v1/namespaces/scale/replicasets/rs/scale"
+    _, _, scale = request(h.server.url, "GET", path)
+    scale["spec"]["replicas"] = 4
+    status, _, updated = request(h.server.url, "PUT", path, scale)
+    assert status == 200 and updated["spec"]["replicas"] == 4 and updated["kind"] == "Scale"
+    status, _, body = request(h.server.url, "PUT", path, scale)  # stale resourceVersion
+    assert status == 409 and body["reason"] == "Conflict"
