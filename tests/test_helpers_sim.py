@@ -253,7 +253,9 @@ def test_watch_resumes_from_bookmarks_without_a_relist(monkeypatch, tmp_path):
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(kubeconfig_text(f"http://127.0.0.1:{server.port}"))
         backend = load_backend("sim", SIM_CONTEXT, str(kubeconfig))
-        monkeypatch.setattr(wait, "WATCH_WINDOW", 1)  # the server ends each watch after 1 s: we resume
+        # The server ends each watch after 3 s and we resume: long enough for the writes below to finish
+        # inside the first window, with bookmarks (every 0.1 s) keeping our resourceVersion fresh.
+        monkeypatch.setattr(wait, "WATCH_WINDOW", 3)
         store = cluster.store
         for name in ("quiet", "busy"):
             store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
