@@ -66,6 +66,20 @@ def test_connect_reuses_the_running_simulator_and_prints_one_banner(sim, tmp_pat
     assert backend.core.list_namespace().items  # the typed clients work against it too
 
 
+def test_auto_prefers_the_kind_cluster_when_its_context_answers(sim, tmp_path, monkeypatch, capsys):
+    # The simulator's API server stands in for kind's here: only the context name differs.
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(Path(sim.kubeconfig).read_text().replace("sim-endpoints", "kind-endpoints"))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.delenv("ENDPOINTS_BACKEND", raising=False)
+    try:
+        backend = h.connect()
+    finally:
+        use(load_backend("sim", SIM_CONTEXT, sim.kubeconfig))
+    assert (backend.kind, backend.context, backend.kubeconfig) == ("kind", "kind-endpoints", str(kubeconfig))
+    assert capsys.readouterr().out.startswith('kind cluster "endpoints" (context kind-endpoints) — v1.')
+
+
 # --- kubectl ----------------------------------------------------------------------------------------
 
 def test_kubectl_output_reads_like_a_terminal(backend, box):
