@@ -8,6 +8,8 @@ from helpers.sim.controllers.kubelet import gate_problems, running_status, sandb
 from helpers.sim.controllers.podutil import tolerates
 from helpers.sim.controllers.scheduler import schedule
 from helpers.sim.controllers.workloads import (
+    REVISION,
+    history_to_clean,
     pods_to_delete,
     resolve_fenceposts,
     rolling_update_plan,
@@ -66,6 +68,18 @@ def test_rolling_update_removes_unavailable_old_pods_first():
     assert rolling_update_plan(4, 0, 2, rs("new", 0, 0), olds) == {"unhealthy": 0}
     # No more than maxUnavailable below the desired count: 3 replicas, 1 may be missing.
     assert rolling_update_plan(3, 0, 1, rs("new", 0, 0), [rs("old", 3, 1)]) == {"old": 2}
+
+
+def test_revision_history_keeps_the_newest_idle_replicasets():
+    def old(number, replicas):
+        rs_ = rs(f"r{number}", replicas, replicas)
+        rs_["metadata"]["annotations"] = {REVISION: str(number)}
+        rs_["status"]["replicas"] = replicas
+        return rs_
+
+    olds = [old(3, 0), old(1, 0), old(2, 0), old(4, 2)]
+    assert [r["metadata"]["name"] for r in history_to_clean(olds, 1)] == ["r1", "r2"]
+    assert history_to_clean(olds, 10) == []
 
 
 def test_replicaset_deletes_unscheduled_then_unready_then_newest():

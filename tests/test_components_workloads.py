@@ -66,6 +66,29 @@ def test_rolling_update_creates_a_second_replicaset_and_rollout_status_completes
     assert [line.split()[0] for line in history.strip().split("\n")[2:]] == ["1", "2"]
 
 
+def test_rollout_undo_reuses_the_old_replicaset_under_a_new_revision_and_history_is_capped(sim, ns):
+    capped = deployment("undo", 1, image="nginx:1.27")
+    capped["spec"]["revisionHistoryLimit"] = 1
+    apply(sim, ns, capped)
+    wait_until(sim, lambda: ready_pods(sim, ns, "undo", 1), what="first rollout")
+    for image in ("nginx:1.28", "nginx:1.29"):
+        kubectl(sim, "set", "image", "deployment/undo", "-n", ns, f"undo={image}")
+        kubectl(sim, "rollout", "status", "deployment/undo", "-n", ns, "--timeout=60s")
+    kubectl(sim, "rollout", "undo", "deployment/undo", "-n", ns)
+    kubectl(sim, "rollout", "status", "deployment/undo", "-n", ns, "--timeout=60s")
+
+    def history():
+        sets = sim.cluster.store.list("replicasets.apps", ns)[0]
+        return sorted((int(rs["metadata"]["annotations"][REVISION]),
+                       rs["spec"]["template"]["spec"]["containers"][0]["image"]) for rs in sets)
+
+    # 1.27 (revision 1) was cleaned up past the limit; undo brought 1.28 back as revision 4.
+    assert wait_until(sim, lambda: history() == [(3, "nginx:1.29"), (4, "nginx:1.28")] and history(),
+                      what="revisions after undo")
+    annotations = sim.cluster.store.get("deployments.apps", "undo", ns)["metadata"]["annotations"]
+    assert annotations[REVISION] == "4"
+
+
 def test_daemonset_runs_one_pod_per_schedulable_node(sim, ns):
     ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
           "spec": {"selector": {"matchLabels": {"app": "agent"}},

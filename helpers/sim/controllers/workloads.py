@@ -120,6 +120,18 @@ def rolling_update_plan(replicas: int, surge: int, unavailable: int, new: dict, 
     return plan
 
 
+def revision(rs: dict) -> int:
+    """A ReplicaSet's rollout revision (its deployment.kubernetes.io/revision annotation)."""
+    return int((rs["metadata"].get("annotations") or {}).get(REVISION, 0))
+
+
+def history_to_clean(olds: list[dict], limit: int) -> list[dict]:
+    """Old ReplicaSets past revisionHistoryLimit: only idle ones (no pods), oldest revision first."""
+    idle = sorted((rs for rs in olds if not rs["spec"].get("replicas") and not (rs.get("status") or {}).get("replicas")),
+                  key=revision)
+    return idle[:max(0, len(idle) - limit)]
+
+
 def pods_to_delete(pods: list[dict], count: int) -> list[dict]:
     """Which pods a ReplicaSet deletes first: unscheduled, then not ready, then the newest."""
     if count <= 0:
@@ -400,23 +412,38 @@ class DeploymentController(Controller):
         template = deployment["spec"]["template"]
         new = next((rs for rs in owned if strip_hash(rs["spec"]["template"]) == template), None)
         olds = [rs for rs in owned if rs is not new]
+        latest = max([revision(rs) for rs in olds] or [0])
         if new is None:
-            new = self._create_rs(deployment, olds)
+            new = self._create_rs(deployment, latest + 1)
+        elif revision(new) <= latest:  # `rollout undo`: an old template is the current one again
+            new = self._set_revision(deployment, new, latest + 1)
         if not deployment["spec"].get("paused"):
             self._rollout(deployment, new, olds)
+            for rs in history_to_clean(olds, deployment["spec"].get("revisionHistoryLimit", 10)):
+                self.store.delete("replicasets.apps", rs["metadata"]["name"], rs["metadata"]["namespace"])
         status = deployment_status(deployment, new, owned if new in owned else owned + [new],
                                    rfc3339(self.clock.now()))
         if (deployment.get("status") or {}) != status:
             self.store.update("deployments.apps", dict(deployment, status=status), subresource="status")
 
-    def _create_rs(self, deployment: dict, olds: list[dict]) -> dict:
+    def _set_revision(self, deployment: dict, rs: dict, number: int) -> dict:
+        annotations = dict(rs["metadata"].get("annotations") or {}, **{REVISION: str(number)})
+        updated = self.store.update("replicasets.apps", dict(rs, metadata=dict(rs["metadata"], annotations=annotations)))
+        self._annotate_deployment(deployment, number)
+        return updated
+
+    def _annotate_deployment(self, deployment: dict, number: int) -> None:
+        annotations = dict(deployment["metadata"].get("annotations") or {}, **{REVISION: str(number)})
+        self.store.update("deployments.apps", dict(deployment, metadata=dict(deployment["metadata"],
+                                                                             annotations=annotations)))
+
+    def _create_rs(self, deployment: dict, number: int) -> dict:
         name = deployment["metadata"]["name"]
         pod_hash = template_hash(deployment["spec"]["template"])
         template = copy.deepcopy(deployment["spec"]["template"])
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = pod_hash
         selector = copy.deepcopy(deployment["spec"]["selector"])
         selector.setdefault("matchLabels", {})[HASH_LABEL] = pod_hash
-        revision = 1 + max([int(rs["metadata"].get("annotations", {}).get(REVISION, 0)) for rs in olds] or [0])
         replicas = deployment["spec"].get("replicas", 1)
         surge, _ = resolve_fenceposts(deployment)
         rs = {
@@ -425,16 +452,14 @@ class DeploymentController(Controller):
                 "name": f"{name}-{pod_hash}", "namespace": deployment["metadata"]["namespace"],
                 "labels": dict(template["metadata"]["labels"]),
                 "annotations": {DESIRED: str(replicas), MAX_REPLICAS: str(replicas + surge),
-                                REVISION: str(revision)},
+                                REVISION: str(number)},
                 "ownerReferences": [owner_reference(deployment)],
             },
             "spec": {"replicas": 0, "minReadySeconds": deployment["spec"].get("minReadySeconds", 0),
                      "selector": selector, "template": template},
         }
         created = self.store.create("replicasets.apps", rs)
-        annotations = dict(deployment["metadata"].get("annotations") or {}, **{REVISION: str(revision)})
-        meta = dict(deployment["metadata"], annotations=annotations)
-        self.store.update("deployments.apps", dict(deployment, metadata=meta))
+        self._annotate_deployment(deployment, number)
         return created
 
     def _rollout(self, deployment: dict, new: dict, olds: list[dict]) -> None:
