@@ -118,6 +118,9 @@ def test_version_and_openapi(h):
     ("PATCH", "/api/v1/namespaces/default/pods/x", b"{}", {"Content-Type": "text/plain"}, 415,
      "UnsupportedMediaType"),
     ("GET", "/sim/info", None, {}, 404, "NotFound"),
+    ("PUT", "/api/v1/namespaces/default/pods/p", b'{"metadata": {"name": "p", "namespace": "kube-system"}}', {},
+     400, "BadRequest"),
+    ("POST", "/api/v1/namespaces/default/pods", b"{}", {"Content-Length": "abc"}, 400, "BadRequest"),
 ])
 def test_bad_requests_get_status_objects(h, method, path, body, headers, code, reason):
     status, _, payload = request(h.server.url, method, path, body, headers)

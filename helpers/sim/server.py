@@ -215,8 +215,12 @@ class _Handler(BaseHTTPRequestHandler):
                     return b"".join(chunks)
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True  # the body's extent is unknown: this connection cannot be reused
+            raise bad_request("invalid Content-Length header") from None
+        return self.rfile.read(length) if length > 0 else b""
 
     def _error(self, error: ApiError) -> None:
         if self._headers_sent:
@@ -233,8 +237,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Warning", warning)
         self.end_headers()
         self._headers_sent = True
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        self.wfile.write(body)
 
     def _send_json(self, code: int, obj, content_type: str = "application/json") -> None:
         self._send(code, _dumps(obj), content_type)
@@ -409,7 +412,10 @@ class _Handler(BaseHTTPRequestHandler):
                               f"URL ({target.name})")
         meta["name"] = target.name
         if target.resource.namespaced:
-            meta.setdefault("namespace", target.namespace)
+            if meta.get("namespace") not in (None, "", target.namespace):
+                raise bad_request("the namespace of the provided object does not match the namespace sent on "
+                                  "the request")
+            meta["namespace"] = target.namespace
         updated = self.server.store.update(target.resource.key, obj, subresource=subresource,
                                            dry_run=query.get("dryRun") == "All",
                                            field_manager=self._field_manager(query))
