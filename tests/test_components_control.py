@@ -4,7 +4,7 @@ import json
 import urllib.error
 import urllib.request
 
-from conftest import deployment, kubectl, wait_until
+from conftest import deployment, kubectl, ready, wait_until
 
 
 def call(handle, method, path, body=None):
@@ -52,6 +52,11 @@ def test_bad_requests_get_status_errors(sim):
 
 def test_stopped_node_stops_heartbeats_goes_unknown_and_recovers_on_start(private_sim):
     handle, worker = private_sim, "endpoints-worker2"
+    store = handle.cluster.store
+    store.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "resident"},
+                          "spec": {"nodeName": worker, "containers": [{"name": "c", "image": "busybox"}]}},
+                 namespace="default")
+    wait_until(handle, lambda: ready(store.get("pods", "resident", "default")), what="resident pod Ready")
     before = lease_time(handle, worker)
     call(handle, "POST", "/sim/clock/advance", {"seconds": 15})
     assert lease_time(handle, worker) > before  # renewed every 10 s
@@ -63,9 +68,11 @@ def test_stopped_node_stops_heartbeats_goes_unknown_and_recovers_on_start(privat
     assert lease_time(handle, "endpoints-worker") > frozen  # the other nodes keep renewing
     wait_until(handle, lambda: node_condition(handle, worker)["status"] == "Unknown", what="Ready=Unknown")
     assert "NotReady" in kubectl(handle, "get", "node", worker, "--no-headers").stdout
+    wait_until(handle, lambda: not ready(store.get("pods", "resident", "default")), what="pod marked not Ready")
     call(handle, "POST", f"/sim/nodes/{worker}/start")
     assert lease_time(handle, worker) > frozen
     wait_until(handle, lambda: node_condition(handle, worker)["status"] == "True", what="Ready again")
+    wait_until(handle, lambda: ready(store.get("pods", "resident", "default")), what="the kubelet reports it Ready")
     reasons = [e["reason"] for e in handle.cluster.store.list("events", "default")[0]
                if e["involvedObject"]["name"] == worker and e["source"]["component"] == "kubelet"]
     assert reasons == ["Starting", "NodeReady"]
