@@ -76,17 +76,26 @@ class UnsafeContext(HelperError):
     """A context that is neither the project's kind cluster nor the simulator."""
 
 
+_STATUS_HINTS = {
+    400: "the request was malformed: fix the parameter the message names",
+    403: "the cluster refused the request: check your kubeconfig user's permissions",
+    404: "check the name, kind and namespace (list what exists with h.kubectl('get', ...))",
+    409: "it already exists, or changed since it was read: read it again, then retry",
+    410: "the resourceVersion is too old: list again and watch from the new one",
+    415: "the content type is not supported by this server",
+    422: "the object is invalid: fix the fields the message names",
+}
+
+
 class ApiError(HelperError):
-    """The API server answered with a failure ``Status``."""
+    """The API server answered with a failure ``Status``; the hint depends on its code."""
 
     def __init__(self, status: dict):
         self.status = status
         self.code = status.get("code", 0)
         self.reason = status.get("reason", "")
-        super().__init__(
-            f"API error {self.code} {self.reason}: {status.get('message', '')}",
-            "read the message above; it comes from the API server",
-        )
+        super().__init__(f"API error {self.code} {self.reason}: {status.get('message', '')}",
+                         _STATUS_HINTS.get(self.code, "the API server's message above says what went wrong"))
 
 
 def state_dir() -> Path:

@@ -155,6 +155,10 @@ def test_apply_scale_tables_and_delete(backend, box):
     h.wait_for_slices(box.name, "web", endpoints=3, ready=3)
     h.delete("deployment", "web", box.name, wait=True)
     assert gone(backend, "deployments", "web", box.name)
+    with pytest.raises(h.ApiError) as err:  # the API's Status comes through, with a next step
+        h.scale("web", 1, box.name)
+    assert err.value.code == 404 and 'deployments.apps "web" not found' in str(err.value)
+    assert "check the name, kind and namespace" in err.value.hint
     # YAML text works too, and apply is idempotent (server-side apply)
     doc = "apiVersion: v1\nkind: Service\nmetadata: {name: other}\nspec:\n  selector: {app: other}\n" \
           "  ports: [{port: 80}]\n"
