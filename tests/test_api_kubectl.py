@@ -200,6 +200,8 @@ def test_expose_run_and_logs(h):
     assert h.kubectl("run", "-n", "run", "solo", "--image=busybox").stdout.strip() == "pod/solo created"
     h.store.log_source = lambda namespace, name, container: f"hello from {namespace}/{name}/{container}\n"
     assert h.kubectl("logs", "-n", "run", "solo").stdout == "hello from run/solo/solo\n"
+    h.store.log_source = lambda namespace, name, container: "".join(f"line {i}\n" for i in range(10))
+    assert h.kubectl("logs", "-n", "run", "solo", "--tail=2").stdout == "line 8\nline 9\n"
 
 
 def test_delete_waits_for_graceful_pod_removal(h):

@@ -130,6 +130,18 @@ def _success(info, obj: dict) -> dict:
                         "uid": obj["metadata"]["uid"]}}
 
 
+def _tail(text: str, query: dict) -> str:
+    """Apply the pods/log options ``tailLines`` and ``limitBytes``."""
+    try:
+        tail = int(query["tailLines"]) if query.get("tailLines") else None
+        limit = int(query["limitBytes"]) if query.get("limitBytes") else None
+    except ValueError:
+        raise bad_request("tailLines and limitBytes must be integers") from None
+    if tail is not None:
+        text = "".join(text.splitlines(keepends=True)[-tail:] if tail > 0 else [])
+    return text.encode()[:limit].decode(errors="ignore") if limit is not None else text
+
+
 def _go_duration_seconds(text: str) -> float:
     """Parse Go durations such as ``32s``, ``1m30s``, ``500ms`` (the ``timeout`` query parameter)."""
     units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -505,7 +517,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif container not in names:
             raise bad_request(f"container {container} is not valid for pod {target.name}")
         text = self.server.store.log_source(target.namespace, target.name, container) or ""
-        self._send(200, text.encode(), "text/plain")
+        self._send(200, _tail(text, query).encode(), "text/plain")
 
     def _bind(self, target: Target, body: bytes) -> None:
         """pods/binding: assign a node (what a scheduler does); 409 when the pod is already bound."""
