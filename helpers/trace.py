@@ -230,7 +230,7 @@ class Trace:
     def _run(self, kind: str) -> None:
         first = True
         try:
-            for etype, obj in watch_events(self.backend, kind, namespace=self._namespace_for(kind),
+            for etype, obj in watch_events(self.backend, kind, namespace=self.namespace,  # nodes: cluster-wide
                                            timeout=self.duration, stopped=self._stopped.is_set,
                                            on_stream=self._adopt):
                 if etype == "SYNC":
@@ -253,9 +253,6 @@ class Trace:
         self._streams.append(stream)
         if self._stopped.is_set():
             stream.close()
-
-    def _namespace_for(self, kind: str):
-        return None if kind == "nodes" else self.namespace
 
     def _key(self, obj: dict) -> tuple:
         meta = obj.get("metadata", {})
