@@ -100,10 +100,6 @@ def untolerated_taints(node: dict, tolerations: list[dict], effects=("NoSchedule
     return [t for t in taints if t.get("effect") in effects and not tolerates(tolerations, t)]
 
 
-def node_ready(node: dict) -> bool:
-    return condition_true(node, "Ready")
-
-
 def internal_ip(node: dict) -> str | None:
     for address in (node.get("status") or {}).get("addresses") or []:
         if address.get("type") == "InternalIP":

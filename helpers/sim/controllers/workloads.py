@@ -15,7 +15,6 @@ import math
 
 from helpers.sim.controllers.informer import Controller, controller_of, obj_key
 from helpers.sim.controllers.podutil import (
-    condition_true,
     is_active,
     is_available,
     is_ready,
@@ -489,12 +488,3 @@ class DeploymentController(Controller):
         self.event(deployment, "Normal", "ScalingReplicaSet",
                    f"Scaled {verb} replica set {rs['metadata']['name']} from {current} to {replicas}")
 
-
-def deployment_complete(deployment: dict) -> bool:
-    """What `kubectl rollout status` waits for (handy in tests and notebooks)."""
-    status = deployment.get("status") or {}
-    replicas = deployment["spec"].get("replicas", 1)
-    return (status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 1)
-            and status.get("updatedReplicas", 0) == replicas == status.get("replicas", 0)
-            and status.get("availableReplicas", 0) >= replicas
-            and condition_true(deployment, "Available"))
