@@ -3,11 +3,12 @@ the Figure (so notebooks display it and tests can inspect it)."""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 
 def _figure(title: str, xlabel: str, ylabel: str, size=(7, 4)):
+    import matplotlib.pyplot as plt  # imported on first use: `import helpers` stays quick
+
     fig, ax = plt.subplots(figsize=size)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
