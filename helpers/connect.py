@@ -457,7 +457,11 @@ def _kind_backend(env: dict) -> Backend:
 def _sim_backend() -> Backend:
     from helpers import sim  # imported lazily: the simulator is only needed when chosen
 
-    info = sim.running() or sim.start_background()
+    try:
+        info = sim.running() or sim.start_background()
+    except RuntimeError as err:  # start_background() names the log to read
+        raise ApiUnreachable(f"the simulator did not start: {err}",
+                             "read the log named above; `python -m helpers.sim start` shows the same") from None
     try:
         return load_backend("sim", SIM_CONTEXT, info["kubeconfig"])
     except ApiUnreachable as err:
