@@ -100,7 +100,7 @@ class Store:
     def list(self, resource: str, namespace=None, label_selector=None, field_selector=None):
         """``(items, resourceVersion)``; selectors are query-string syntax (400 on bad syntax)."""
         items, rv = self.list_shared(resource, namespace, label_selector, field_selector)
-        return [clone(o) for o in items], rv
+        return clone(items), rv
 
     def list_shared(self, resource: str, namespace=None, label_selector=None, field_selector=None):
         """Like ``list`` but returns the stored objects themselves: callers must not modify them.
