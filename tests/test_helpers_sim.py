@@ -239,12 +239,17 @@ def test_trace_relists_after_410_and_records_what_it_missed(private_sim):
     store = private_sim.cluster.store
     backend = load_backend("sim", SIM_CONTEXT, private_sim.kubeconfig)
     store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hx-410t"}})
+    for name in ("gone", "changed"):
+        store.create("events", _event(name, "hx-410t"), namespace="hx-410t")
     tr = h.Trace(kinds=["events"], namespace="hx-410t", duration=60, max_events=20_000, proxy_logs=False,
                  backend=backend)
     # Holding the store's lock (test-only) cuts the trace's watch and keeps it from reopening until the
     # history has moved past its resourceVersion: the reopened watch must get 410 Expired.
     with store._lock:
         store.stop_watches()
+        store.delete("events", "gone", "hx-410t")
+        changed = store.get("events", "changed", "hx-410t")
+        store.update("events", {**changed, "message": "changed while the trace was cut off"})
         for i in range(10_050):
             store.create("events", _event(f"e{i}", "hx-410t"), namespace="hx-410t")
     assert tr.wait_idle(quiet=0.5, timeout=30)
@@ -255,6 +260,11 @@ def test_trace_relists_after_410_and_records_what_it_missed(private_sim):
     assert tr.relists == 1 and tr.errors == []
     assert (frame["type"] == "ADDED").sum() == 10_051
     assert frame.iloc[-1]["name"] == "live"
+    # the relist also says what was deleted and changed while the watch was cut off
+    assert frame[frame["type"] == "DELETED"]["name"].tolist() == ["gone"]
+    modified = frame[frame["type"] == "MODIFIED"]
+    assert modified["name"].tolist() == ["changed"]
+    assert modified.iloc[0]["summary"].endswith("changed while the trace was cut off")
 
 
 def test_watch_resumes_from_bookmarks_without_a_relist(monkeypatch, tmp_path):
