@@ -80,6 +80,29 @@ def test_auto_prefers_the_kind_cluster_when_its_context_answers(sim, tmp_path, m
     assert capsys.readouterr().out.startswith('kind cluster "endpoints" (context kind-endpoints) — v1.')
 
 
+def test_auto_falls_back_to_the_simulator_when_kind_does_not_answer(sim, tmp_path, monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on: kind's API server is "down"
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(Path(sim.kubeconfig).read_text().replace("sim-endpoints", "kind-endpoints")
+                          .replace(sim.url, f"http://127.0.0.1:{port}"))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setenv("ENDPOINTS_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("ENDPOINTS_BACKEND", raising=False)
+    (tmp_path / "sim.json").write_text(json.dumps({"url": sim.url, "pid": os.getpid(),
+                                                   "kubeconfig": sim.kubeconfig}))
+    started = time.monotonic()
+    try:
+        backend = h.connect()
+    finally:
+        use(load_backend("sim", SIM_CONTEXT, sim.kubeconfig))
+    assert backend.is_sim and capsys.readouterr().out.startswith("Simulated cluster (helpers.sim)")
+    assert time.monotonic() - started < 10
+
+
 # --- kubectl ----------------------------------------------------------------------------------------
 
 def test_kubectl_output_reads_like_a_terminal(backend, box):
