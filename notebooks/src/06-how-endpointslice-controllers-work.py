@@ -413,8 +413,8 @@ own = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-
 ports = {p["port"] for s in own for p in s.get("ports") or []}
 assert ports == {8080}, (f"web's controller-managed slices carry ports {ports}. Hint: apply "
                          "h.service('web', ports=((80, 8080),)) in the sandbox; the controller rewrites the slice.")
-print(f"✓ {len(own)} slice(s) ({', '.join(s['metadata']['name'] for s in own)}) now on port 8080: "
-      "the old slice was recycled (an update, same name), not deleted and re-created.")
+print(f"✓ {len(own)} slice(s) now on port 8080: {', '.join(s['metadata']['name'] for s in own)}. Compare with the "
+      "name in section 1: the create was recycled into an update of the old slice, so the name stays.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup

@@ -135,11 +135,13 @@ pd.DataFrame({mode: {k: defaults[mode][k] for k in ("minSyncPeriod", "syncPeriod
 proxy_pod = next(p["metadata"]["name"] for p in h.list_objects("pods", "kube-system", selector="k8s-app=kube-proxy")
                  if p["spec"].get("nodeName") == "endpoints-worker")
 log = h.kubectl("logs", "-n", "kube-system", proxy_pod).stdout.splitlines()
-print("\n".join(line for line in log if "Syncing" in line or "Reloading" in line)[-1200:])
+syncs = [line for line in log if "Syncing" in line or "Reloading" in line]
+print("\n".join(syncs[:2] + ["..."] + syncs[-6:]) if syncs else "no sync lines: kube-proxy logs them at -v=2 and above")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** `fullSync=True` once at start, then `fullSync=False` syncs whose payload (`bytes=`) is
-# a few kilobytes — the changed Services' chains plus the shared `KUBE-SERVICES` chain.
+# **What it shows:** the first sync after start is `fullSync=True`; the later ones are `fullSync=False`,
+# and their payload (`bytes=`) is a few kilobytes — the changed Services' chains plus the shared
+# `KUBE-SERVICES` chain.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Rule growth with cluster size
