@@ -119,3 +119,17 @@ def test_node_and_workload_cells():
     assert printers.networkpolicy_row(policy, NOW)[1] == "tier in (a,b)"
     assert printers.networkpolicy_row({"metadata": {"name": "all"}, "spec": {"podSelector": {}}}, NOW)[1] == \
         "<none>"
+
+
+def test_sidecar_init_containers_count_towards_ready():
+    pod = make_pod(phase="Running", conditions=[{"type": "Initialized", "status": "True"}],
+                   initContainerStatuses=[{"name": "proxy", "started": True, "ready": True, "restartCount": 1,
+                                           "state": {"running": {}}}],
+                   containerStatuses=[{"name": "a", "ready": True, "restartCount": 2, "state": {"running": {}}},
+                                      {"name": "b", "ready": False, "restartCount": 0, "state": {"running": {}}}])
+    pod["spec"]["initContainers"] = [{"name": "proxy", "restartPolicy": "Always"}]
+    assert printers.pod_row(pod, NOW)[1:4] == ["2/3", "Running", "3"]
+    failing = make_pod(phase="Pending", initContainerStatuses=[
+        {"name": "setup", "restartCount": 3, "state": {"terminated": {"exitCode": 1}}}])
+    failing["spec"]["initContainers"] = [{"name": "setup"}]
+    assert printers.pod_row(failing, NOW)[1:4] == ["0/2", "Init:ExitCode:1", "3"]

@@ -117,77 +117,98 @@ POD_COLUMNS = [
 ]
 
 
-def _init_reason(pod: dict) -> str | None:
-    """The STATUS an unfinished init container sets (``Init:0/1``, ``Init:CrashLoopBackOff``...)."""
-    inits = (pod.get("spec") or {}).get("initContainers") or []
-    for i, status in enumerate((pod.get("status") or {}).get("initContainerStatuses") or []):
-        state = status.get("state") or {}
-        terminated, waiting = state.get("terminated"), state.get("waiting")
-        if terminated and terminated.get("exitCode", 0) == 0:
-            continue
-        if status.get("started") and any(c.get("name") == status.get("name") and c.get("restartPolicy") ==
-                                         "Always" for c in inits):
-            continue  # a running sidecar
-        if terminated:
-            return "Init:" + (terminated.get("reason") or (f"Signal:{terminated['signal']}"
-                                                           if terminated.get("signal") else
-                                                           f"ExitCode:{terminated.get('exitCode', 0)}"))
-        if waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
-            return "Init:" + waiting["reason"]
-        return f"Init:{i}/{len(inits)}"
-    return None
+def _terminated_reason(terminated: dict, prefix: str = "") -> str:
+    if terminated.get("reason"):
+        return prefix + terminated["reason"]
+    if terminated.get("signal"):
+        return f"{prefix}Signal:{terminated['signal']}"
+    return f"{prefix}ExitCode:{terminated.get('exitCode', 0)}"
 
 
-def pod_row(pod: dict, now: dt.datetime) -> list:
+def _later(current, candidate):
+    return candidate if candidate and (current is None or candidate > current) else current
+
+
+def _finished_at(container_status: dict):
+    return parse_time(((container_status.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+
+
+def _has_condition(conditions: list, kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
+
+
+def pod_state(pod: dict, now: dt.datetime) -> tuple[str, str, str]:
+    """The READY, STATUS and RESTARTS cells, following upstream ``printPod`` step by step
+    (init containers and sidecars first, then the app containers, then deletion)."""
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    conditions = status.get("conditions") or []
+    inits = spec.get("initContainers") or []
+    sidecars = {c.get("name") for c in inits if c.get("restartPolicy") == "Always"}
+    total = len(spec.get("containers") or []) + len(sidecars)
     phase = status.get("phase", "")
     reason = status.get("reason") or phase
-    conditions = status.get("conditions") or []
     if any(c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated" for c in conditions):
         reason = "SchedulingGated"
-    restarts, ready, last_restart = 0, 0, None
-    init_reason = _init_reason(pod)
-    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True" for c in conditions)
-    for s in (status.get("initContainerStatuses") or []):
+    ready = restarts = sidecar_restarts = 0
+    last = sidecar_last = None
+    initializing = False
+    for i, s in enumerate(status.get("initContainerStatuses") or []):
         restarts += s.get("restartCount", 0)
-    if init_reason and not initialized:
-        reason = init_reason
-    else:
+        last = _later(last, _finished_at(s))
+        if s.get("name") in sidecars:
+            sidecar_restarts += s.get("restartCount", 0)
+            sidecar_last = _later(sidecar_last, _finished_at(s))
+        state = s.get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting") or {}
+        if terminated and terminated.get("exitCode", 0) == 0:
+            continue
+        if s.get("name") in sidecars and s.get("started"):
+            ready += 1 if s.get("ready") else 0
+            continue
+        if terminated:
+            reason = _terminated_reason(terminated, "Init:")
+        elif waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            reason = "Init:" + waiting["reason"]
+        else:
+            reason = f"Init:{i}/{len(inits)}"
+        initializing = True
+        break
+    if not initializing or _has_condition(conditions, "Initialized"):
+        restarts, last = sidecar_restarts, sidecar_last
         has_running = False
         for s in reversed(status.get("containerStatuses") or []):
             restarts += s.get("restartCount", 0)
-            finished = parse_time(((s.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
-            if finished and (last_restart is None or finished > last_restart):
-                last_restart = finished
+            last = _later(last, _finished_at(s))
             state = s.get("state") or {}
             waiting, terminated = state.get("waiting") or {}, state.get("terminated")
             if waiting.get("reason"):
                 reason = waiting["reason"]
             elif terminated is not None:
-                reason = terminated.get("reason") or (f"Signal:{terminated['signal']}" if terminated.get("signal")
-                                                      else f"ExitCode:{terminated.get('exitCode', 0)}")
+                reason = _terminated_reason(terminated)
             elif s.get("ready") and "running" in state:
                 has_running = True
                 ready += 1
         if reason == "Completed" and has_running:
-            pod_ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-            reason = "Running" if pod_ready else "NotReady"
+            reason = "Running" if _has_condition(conditions, "Ready") else "NotReady"
     deleting = bool(pod["metadata"].get("deletionTimestamp"))
     if deleting and status.get("reason") == "NodeLost":
         reason = "Unknown"
     elif deleting and phase not in ("Succeeded", "Failed"):
         reason = "Terminating"
-    restart_cell = str(restarts) if last_restart is None else \
-        f"{restarts} ({human_duration((now - last_restart).total_seconds())} ago)"
+    restart_cell = str(restarts) if last is None else f"{restarts} ({human_duration((now - last).total_seconds())} ago)"
+    return f"{ready}/{total}", reason, restart_cell
+
+
+def pod_row(pod: dict, now: dt.datetime) -> list:
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
     gates = spec.get("readinessGates") or []
     if gates:
-        true_types = {c.get("type") for c in conditions if c.get("status") == "True"}
+        true_types = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
         gates_cell = f"{sum(1 for g in gates if g.get('conditionType') in true_types)}/{len(gates)}"
     else:
         gates_cell = "<none>"
-    return [pod["metadata"]["name"], f"{ready}/{len(spec.get('containers') or [])}", reason, restart_cell,
-            _age(pod, now), status.get("podIP") or "<none>", spec.get("nodeName") or "<none>",
-            status.get("nominatedNodeName") or "<none>", gates_cell]
+    return [pod["metadata"]["name"], *pod_state(pod, now), _age(pod, now), status.get("podIP") or "<none>",
+            spec.get("nodeName") or "<none>", status.get("nominatedNodeName") or "<none>", gates_cell]
 
 
 SERVICE_COLUMNS = [
