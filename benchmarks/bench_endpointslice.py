@@ -16,25 +16,46 @@ from helpers.sim.controllers.endpointslice import EndpointCache, reconcile
 
 
 def service():
-    return {"metadata": {"name": "web", "namespace": "bench", "uid": "svc-uid", "labels": {"app": "web"}},
-            "spec": {"selector": {"app": "web"}, "clusterIP": "10.96.0.10", "ipFamilies": ["IPv4"],
-                     "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
+    return {
+        "metadata": {"name": "web", "namespace": "bench", "uid": "svc-uid", "labels": {"app": "web"}},
+        "spec": {
+            "selector": {"app": "web"},
+            "clusterIP": "10.96.0.10",
+            "ipFamilies": ["IPv4"],
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+        },
+    }
 
 
 def pods(n):
-    return [{"metadata": {"name": f"web-{i}", "namespace": "bench", "uid": f"uid-{i}", "labels": {"app": "web"},
-                          "resourceVersion": "1"},
-             "spec": {"nodeName": f"node-{i % 50}", "containers": [{"name": "c"}]},
-             "status": {"phase": "Running", "podIP": f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}",
-                        "podIPs": [{"ip": f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}"}],
-                        "conditions": [{"type": "Ready", "status": "True",
-                                        "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
-            for i in range(n)]
+    return [
+        {
+            "metadata": {
+                "name": f"web-{i}",
+                "namespace": "bench",
+                "uid": f"uid-{i}",
+                "labels": {"app": "web"},
+                "resourceVersion": "1",
+            },
+            "spec": {"nodeName": f"node-{i % 50}", "containers": [{"name": "c"}]},
+            "status": {
+                "phase": "Running",
+                "podIP": f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}",
+                "podIPs": [{"ip": f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}"}],
+                "conditions": [
+                    {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+                ],
+            },
+        }
+        for i in range(n)
+    ]
 
 
 def nodes():
-    return [{"metadata": {"name": f"node-{i}", "labels": {"topology.kubernetes.io/zone": f"zone-{i % 3}"}}}
-            for i in range(50)]
+    return [
+        {"metadata": {"name": f"node-{i}", "labels": {"topology.kubernetes.io/zone": f"zone-{i % 3}"}}}
+        for i in range(50)
+    ]
 
 
 def timed(fn, repeat):
@@ -69,8 +90,11 @@ def bench(n):
 
     flip_s, flip = timed(flip_once, 5)
     cold_s, _ = timed(lambda: reconcile(service=svc, pods=ps, nodes=ns, existing_slices=existing), 3)
-    print(f"{n:>7} pods: initial sync {initial_s * 1000:8.1f} ms CPU ({len(result.creates)} creates) | "
-          f"readiness flip {flip_s * 1000:7.1f} ms CPU (writes {flip.writes}; {cold_s * 1000:.1f} ms without cache)")
+    print(
+        f"{n:>7} pods: initial sync {initial_s * 1000:8.1f} ms CPU ({len(result.creates)} creates) | "
+        f"readiness flip {flip_s * 1000:7.1f} ms CPU (writes {flip.writes}; "
+        f"{cold_s * 1000:.1f} ms without cache)"
+    )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,18 @@ class Harness:
 
 
 def pod_with_ip(ip):
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "a"}},
-            "spec": {"nodeName": "ghost", "containers": [{"name": "c", "image": "img"}]},
-            "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-                       "conditions": [{"type": "Ready", "status": "True"}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "a"}},
+        "spec": {"nodeName": "ghost", "containers": [{"name": "c", "image": "img"}]},
+        "status": {
+            "phase": "Running",
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
 
 
 @pytest.mark.parametrize(
@@ -45,8 +53,16 @@ def test_e9_pod_updates_batching(batch, gaps, writes):
     h = Harness(endpoint_updates_batch_period=batch)
     try:
         store = h.store
-        store.create("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"},
-                                  "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]}}, namespace="ns")
+        store.create(
+            "services",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "svc"},
+                "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]},
+            },
+            namespace="ns",
+        )
         pod = store.create("pods", pod_with_ip("10.0.0.1"), namespace="ns")
         pod["status"] = pod_with_ip("10.0.0.1")["status"]
         store.update("pods", pod, subresource="status")

@@ -15,10 +15,17 @@ from helpers.sim.controllers.endpoints import (
 
 
 def service(**spec):
-    base = {"selector": {"foo": "bar"}, "clusterIP": "10.0.0.1", "ipFamilies": ["IPv4"],
-            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}
+    base = {
+        "selector": {"foo": "bar"},
+        "clusterIP": "10.0.0.1",
+        "ipFamilies": ["IPv4"],
+        "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+    }
     base.update(spec)
-    return {"metadata": {"name": "foo", "namespace": "test", "uid": "svc", "labels": {"app": "foo"}}, "spec": base}
+    return {
+        "metadata": {"name": "foo", "namespace": "test", "uid": "svc", "labels": {"app": "foo"}},
+        "spec": base,
+    }
 
 
 def pod(n, ready=True, phase="Running", deleting=False):
@@ -26,17 +33,26 @@ def pod(n, ready=True, phase="Running", deleting=False):
     meta = {"name": f"pod{n}", "namespace": "test", "uid": f"uid-{n}", "labels": {"foo": "bar"}}
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    return {"metadata": meta, "spec": {"nodeName": "node-1"},
-            "status": {"phase": phase, "podIP": ip, "podIPs": [{"ip": ip}],
-                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    return {
+        "metadata": meta,
+        "spec": {"nodeName": "node-1"},
+        "status": {
+            "phase": phase,
+            "podIP": ip,
+            "podIPs": [{"ip": ip}],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
 
 
 def subsets_with(ready_counts, not_ready_counts):
     out, n = [], 0
     for i, (r, nr) in enumerate(zip(ready_counts, not_ready_counts, strict=True)):
-        subset = {"ports": [{"name": f"p{i}", "port": 1000 + i, "protocol": "TCP"}],
-                  "addresses": [{"ip": f"10.0.{(n + k) >> 8}.{(n + k) & 255}"} for k in range(r)],
-                  "notReadyAddresses": [{"ip": f"10.1.{(n + k) >> 8}.{(n + k) & 255}"} for k in range(nr)]}
+        subset = {
+            "ports": [{"name": f"p{i}", "port": 1000 + i, "protocol": "TCP"}],
+            "addresses": [{"ip": f"10.0.{(n + k) >> 8}.{(n + k) & 255}"} for k in range(r)],
+            "notReadyAddresses": [{"ip": f"10.1.{(n + k) >> 8}.{(n + k) & 255}"} for k in range(nr)],
+        }
         n += r + nr
         out.append(subset)
     return out
@@ -131,19 +147,30 @@ def test_labels_managed_by_headless_and_no_op():
     svc = service(clusterIP="None")
     plan = plan_endpoints(svc, [pod(1)], trigger_time="2026-01-01T00:00:05Z")
     labels = plan.endpoints["metadata"]["labels"]
-    assert labels == {"app": "foo", "service.kubernetes.io/headless": "", LABEL_ENDPOINTS_MANAGED_BY: "endpoint-controller"}
+    assert labels == {
+        "app": "foo",
+        "service.kubernetes.io/headless": "",
+        LABEL_ENDPOINTS_MANAGED_BY: "endpoint-controller",
+    }
     assert plan.endpoints["metadata"]["annotations"]["endpoints.kubernetes.io/last-change-trigger-time"] == (
-        "2026-01-01T00:00:05Z")
+        "2026-01-01T00:00:05Z"
+    )
     existing = plan.endpoints | {"metadata": plan.endpoints["metadata"] | {"resourceVersion": "3"}}
     again = plan_endpoints(svc, [pod(1)], existing)
     assert again.action is None
 
 
 def test_repack_groups_ports_by_the_addresses_offering_them():
-    svc = service(ports=[{"name": "a", "port": 80, "targetPort": 8080, "protocol": "TCP"},
-                         {"name": "b", "port": 81, "targetPort": "metrics", "protocol": "TCP"}])
+    svc = service(
+        ports=[
+            {"name": "a", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+            {"name": "b", "port": 81, "targetPort": "metrics", "protocol": "TCP"},
+        ]
+    )
     with_metrics = pod(1)
-    with_metrics["spec"]["containers"] = [{"name": "c", "ports": [{"name": "metrics", "containerPort": 9090}]}]
+    with_metrics["spec"]["containers"] = [
+        {"name": "c", "ports": [{"name": "metrics", "containerPort": 9090}]}
+    ]
     subsets = desired_subsets(svc, [with_metrics, pod(2), pod(10, ready=False)])
     by_ports = {tuple(p["name"] for p in s["ports"]): s for s in subsets}
     assert set(by_ports) == {("a",), ("b",)}

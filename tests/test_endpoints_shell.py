@@ -11,8 +11,16 @@ from helpers.sim.controllers.endpoints import EndpointsController
 @pytest.fixture
 def h():
     harness = Harness()
-    harness.store.create("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"},
-                                      "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]}}, namespace="ns")
+    harness.store.create(
+        "services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "svc"},
+            "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]},
+        },
+        namespace="ns",
+    )
     pod = harness.store.create("pods", pod_with_ip("10.0.0.1"), namespace="ns")
     pod["status"] = pod_with_ip("10.0.0.1")["status"]
     harness.store.update("pods", pod, subresource="status")
@@ -38,8 +46,11 @@ def test_deleted_endpoints_are_recreated_and_follow_the_service(h):
 
 def test_orphans_are_deleted_at_start_but_leader_records_survive(h):
     for name, notes in (("orphan", {}), ("lock", {"control-plane.alpha.kubernetes.io/leader": "{}"})):
-        h.store.create("endpoints", {"apiVersion": "v1", "kind": "Endpoints",
-                                     "metadata": {"name": name, "annotations": notes}}, namespace="ns")
+        h.store.create(
+            "endpoints",
+            {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "annotations": notes}},
+            namespace="ns",
+        )
     EndpointsController(h).start()
     h.clock.advance(1)
     assert endpoints_names(h) == ["lock", "svc"]

@@ -1,4 +1,7 @@
-"""The EndpointSlice controller shell on a real Store and Clock: config, write echoes, foreign edits, retries."""
+"""The EndpointSlice controller shell on a real Store and Clock.
+
+Configuration, echoes of its own writes, foreign edits and deletes, retries.
+"""
 
 from __future__ import annotations
 
@@ -29,19 +32,37 @@ def add_node(h, name):
 
 
 def add_pod(h, i, node="n1", ready=True):
-    pod = h.store.create("pods", {"apiVersion": "v1", "kind": "Pod",
-                                  "metadata": {"name": f"p{i}", "namespace": "ns", "labels": {"app": "a"}},
-                                  "spec": {"nodeName": node, "containers": [{"name": "c", "image": "img"}]}},
-                         namespace="ns")
+    pod = h.store.create(
+        "pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"p{i}", "namespace": "ns", "labels": {"app": "a"}},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "img"}]},
+        },
+        namespace="ns",
+    )
     ip = f"10.0.0.{i + 1}"
-    pod["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-                     "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+    pod["status"] = {
+        "phase": "Running",
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
+        "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+    }
     return h.store.update("pods", pod, subresource="status")
 
 
 def start(h):
-    h.store.create("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"},
-                                "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]}}, namespace="ns")
+    h.store.create(
+        "services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "svc"},
+            "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]},
+        },
+        namespace="ns",
+    )
     controller = EndpointSliceController(h)
     controller.start()
     h.clock.advance(1)
@@ -61,7 +82,8 @@ def test_configured_max_endpoints_per_slice_and_one_update_per_flip(harness):
     assert Counter(len(s["endpoints"]) for s in slices(h)) == Counter({5: 2, 2: 1})
     placed = controller.decisions("ns", "svc")[-1]["placements"]
     assert len(placed) == 12 and {where.split(":")[0] for where in placed.values()} == {
-        s["metadata"]["name"] for s in slices(h)}
+        s["metadata"]["name"] for s in slices(h)
+    }
     syncs = len(controller.decisions("ns", "svc"))
     pod = h.store.get("pods", "p3", "ns")
     pod["status"]["conditions"][0]["status"] = "False"
@@ -106,7 +128,10 @@ def test_missing_node_is_retried_with_backoff_not_on_node_add(harness):
     assert not slices(h)[0].get("endpoints")  # a new Node does not resync the Service
     h.clock.advance(4)
     assert [ep["targetRef"]["name"] for ep in slices(h)[0]["endpoints"]] == ["p0"]
-    assert len(controller.decisions("ns", "svc")) > retried and controller.decisions("ns", "svc")[-1]["error"] is None
+    assert (
+        len(controller.decisions("ns", "svc")) > retried
+        and controller.decisions("ns", "svc")[-1]["error"] is None
+    )
 
 
 def test_foreign_delete_of_our_slice_is_repaired(harness):

@@ -1,4 +1,4 @@
-"""End-to-end: the endpoint controllers in a running simulator, observed through kubectl and the Python client.
+"""End-to-end: the endpoint controllers in a running simulator, seen through kubectl and the Python client.
 
 Covers the issue's "done when" list: a Deployment scaled 0 -> 250 -> 120 -> 0, readiness flipped
 through readiness gates, graceful pod deletion (terminating endpoints), the Endpoints (v1) object
@@ -15,8 +15,12 @@ GATE = "example.com/ready"
 
 
 def service(name, selector=None, **spec):
-    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-            "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 80, "protocol": "TCP"}], **spec}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name},
+        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 80, "protocol": "TCP"}], **spec},
+    }
     if selector is not None:
         body["spec"]["selector"] = selector
     return body
@@ -29,13 +33,16 @@ def apply(handle, ns, *objs):
 
 def slices(handle, ns, svc):
     """What `kubectl get endpointslices -l kubernetes.io/service-name=<svc> -o json` returns."""
-    out = kubectl(handle, "get", "endpointslices", "-n", ns, "-l", f"kubernetes.io/service-name={svc}", "-o", "json")
+    out = kubectl(
+        handle, "get", "endpointslices", "-n", ns, "-l", f"kubernetes.io/service-name={svc}", "-o", "json"
+    )
     return json.loads(out.stdout)["items"]
 
 
 def store_slices(handle, ns, svc):
-    items, _ = handle.cluster.store.list("endpointslices.discovery.k8s.io", ns,
-                                         label_selector=f"kubernetes.io/service-name={svc}")
+    items, _ = handle.cluster.store.list(
+        "endpointslices.discovery.k8s.io", ns, label_selector=f"kubernetes.io/service-name={svc}"
+    )
     return items
 
 
@@ -74,8 +81,12 @@ def test_scale_0_250_120_0(sim, ns):
     assert all(len(s["endpoints"]) <= 100 for s in slices(sim, ns, "web"))
 
     kubectl(sim, "scale", "deployment/web", "-n", ns, "--replicas=0")
-    wait_until(sim, lambda: not endpoints_of(store_slices(sim, ns, "web")) and len(store_slices(sim, ns, "web")) == 1,
-               timeout=90, what="back to one empty slice")
+    wait_until(
+        sim,
+        lambda: not endpoints_of(store_slices(sim, ns, "web")) and len(store_slices(sim, ns, "web")) == 1,
+        timeout=90,
+        what="back to one empty slice",
+    )
     (last,) = slices(sim, ns, "web")
     assert not last.get("ports") and not last.get("endpoints")
     history = sim.cluster.endpointslice_decisions(ns, "web")
@@ -85,15 +96,32 @@ def test_scale_0_250_120_0(sim, ns):
 
 
 def test_readiness_gate_flips_one_endpoint_in_place(sim, ns):
-    apply(sim, ns, deployment("gated", 3, readinessGates=[{"conditionType": GATE}]), service("gated", {"app": "gated"}))
+    apply(
+        sim,
+        ns,
+        deployment("gated", 3, readinessGates=[{"conditionType": GATE}]),
+        service("gated", {"app": "gated"}),
+    )
     core = __import__("kubernetes").client.CoreV1Api(api_client(sim))
     wait_until(sim, lambda: len(endpoints_of(store_slices(sim, ns, "gated"))) == 3, what="3 endpoints")
     assert not any(ep["conditions"]["ready"] for ep in endpoints_of(store_slices(sim, ns, "gated")))
     pods = core.list_namespaced_pod(ns, label_selector="app=gated").items
     target = pods[0].metadata.name
-    core.patch_namespaced_pod_status(target, ns, {"status": {"conditions": [{"type": GATE, "status": "True"}]}})
-    wait_until(sim, lambda: [ep["targetRef"]["name"] for ep in endpoints_of(store_slices(sim, ns, "gated"))
-                             if ep["conditions"]["ready"]] == [target], what="gated pod ready")
+    core.patch_namespaced_pod_status(
+        target, ns, {"status": {"conditions": [{"type": GATE, "status": "True"}]}}
+    )
+    wait_until(
+        sim,
+        lambda: (
+            [
+                ep["targetRef"]["name"]
+                for ep in endpoints_of(store_slices(sim, ns, "gated"))
+                if ep["conditions"]["ready"]
+            ]
+            == [target]
+        ),
+        what="gated pod ready",
+    )
     api = __import__("kubernetes").client.DiscoveryV1Api(api_client(sim))
     (item,) = api.list_namespaced_endpoint_slice(ns, label_selector="kubernetes.io/service-name=gated").items
     ready = {ep.target_ref.name: ep.conditions.ready for ep in item.endpoints}
@@ -114,8 +142,11 @@ def test_graceful_delete_shows_terminating_endpoint(sim, ns):
     kubectl(sim, "delete", "pod", victim, "-n", ns, "--wait=false")
 
     def terminating():
-        eps = {ep["targetRef"]["name"]: ep["conditions"] for ep in endpoints_of(store_slices(sim, ns, "drain"))}
+        eps = {
+            ep["targetRef"]["name"]: ep["conditions"] for ep in endpoints_of(store_slices(sim, ns, "drain"))
+        }
         return eps.get(victim, {}).get("terminating") and eps
+
     conditions = wait_until(sim, terminating, what="terminating endpoint")
     assert conditions[victim] == {"ready": False, "serving": True, "terminating": True}
     endpoints = json.loads(kubectl(sim, "get", "endpoints", "drain", "-n", ns, "-o", "json").stdout)
@@ -125,13 +156,24 @@ def test_graceful_delete_shows_terminating_endpoint(sim, ns):
 
 
 def test_custom_endpoints_are_mirrored(sim, ns):
-    custom = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "external", "labels": {"team": "a"}},
-              "subsets": [{"addresses": [{"ip": "192.0.2.10"}, {"ip": "192.0.2.11"}],
-                           "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]}
+    custom = {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "external", "labels": {"team": "a"}},
+        "subsets": [
+            {
+                "addresses": [{"ip": "192.0.2.10"}, {"ip": "192.0.2.11"}],
+                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+            }
+        ],
+    }
     apply(sim, ns, service("external"), custom)
     wait_until(sim, lambda: store_slices(sim, ns, "external"), what="mirrored slice")
     (s,) = slices(sim, ns, "external")
-    assert s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "endpointslicemirroring-controller.k8s.io"
+    assert (
+        s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"]
+        == "endpointslicemirroring-controller.k8s.io"
+    )
     assert s["metadata"]["labels"]["team"] == "a"
     assert s["metadata"]["ownerReferences"][0]["kind"] == "Endpoints"
     assert sorted(ep["addresses"][0] for ep in s["endpoints"]) == ["192.0.2.10", "192.0.2.11"]
@@ -145,16 +187,20 @@ def test_topology_mode_auto_balances_hints_across_zones(sim, ns):
     annotated["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
     apply(sim, ns, deployment("zonal", 6), annotated)
     wait_until(sim, lambda: all_ready(sim, ns, "zonal", 6), what="6 ready endpoints")
-    zones = {n["metadata"]["name"]: n["metadata"]["labels"]["topology.kubernetes.io/zone"]
-             for n in json.loads(kubectl(sim, "get", "nodes", "-o", "json").stdout)["items"]
-             if "node-role.kubernetes.io/control-plane" not in n["metadata"]["labels"]}
+    zones = {
+        n["metadata"]["name"]: n["metadata"]["labels"]["topology.kubernetes.io/zone"]
+        for n in json.loads(kubectl(sim, "get", "nodes", "-o", "json").stdout)["items"]
+        if "node-role.kubernetes.io/control-plane" not in n["metadata"]["labels"]
+    }
 
     def hints():
         eps = endpoints_of(slices(sim, ns, "zonal"))
         return all("hints" in ep for ep in eps) and sorted(ep["hints"]["forZones"][0]["name"] for ep in eps)
+
     # equal CPU per zone: each zone gets half of the hints, whatever the pods' placement
     per_zone = 6 // len(set(zones.values()))
     assert wait_until(sim, hints, what="hints on every endpoint") == sorted(
-        z for z in set(zones.values()) for _ in range(per_zone))
+        z for z in set(zones.values()) for _ in range(per_zone)
+    )
     events = json.loads(kubectl(sim, "get", "events", "-n", ns, "-o", "json").stdout)["items"]
     assert "TopologyAwareHintsEnabled" in {e["reason"] for e in events}

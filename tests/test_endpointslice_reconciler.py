@@ -27,8 +27,12 @@ def service(**spec):
         "ipFamilies": ["IPv4"],
     }
     base.update(spec)
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "foo", "namespace": "test", "uid": "svc-uid", "labels": {}}, "spec": base}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "foo", "namespace": "test", "uid": "svc-uid", "labels": {}},
+        "spec": base,
+    }
 
 
 def pod(n, ready=True, node="node-1", ips=None, deleting=False, **spec):
@@ -37,10 +41,16 @@ def pod(n, ready=True, node="node-1", ips=None, deleting=False, **spec):
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": meta,
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
         "spec": {"nodeName": node, "containers": [{"name": "c"}], **spec},
-        "status": {"phase": "Running", "podIP": ips[0], "podIPs": [{"ip": ip} for ip in ips],
-                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+        "status": {
+            "phase": "Running",
+            "podIP": ips[0],
+            "podIPs": [{"ip": ip} for ip in ips],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
     }
 
 
@@ -50,14 +60,23 @@ def node(name="node-1", zone=None, cpu="100m", ready=True, control_plane=False):
         labels["topology.kubernetes.io/zone"] = zone
     if control_plane:
         labels["node-role.kubernetes.io/control-plane"] = ""
-    return {"metadata": {"name": name, "labels": labels},
-            "status": {"allocatable": {"cpu": cpu},
-                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "status": {
+            "allocatable": {"cpu": cpu},
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
 
 
 def run(svc, pods, existing=(), nodes=None, **kw):
-    return reconcile(service=svc, pods=pods, nodes=[node()] if nodes is None else nodes,
-                     existing_slices=list(existing), **kw)
+    return reconcile(
+        service=svc,
+        pods=pods,
+        nodes=[node()] if nodes is None else nodes,
+        existing_slices=list(existing),
+        **kw,
+    )
 
 
 def apply(existing, result):
@@ -99,8 +118,16 @@ def test_s1_empty_service_gets_one_placeholder():
     assert s["ports"] == [] and s["endpoints"] == []
     assert s["metadata"]["labels"]["kubernetes.io/service-name"] == "foo"
     assert s["metadata"]["labels"][LABEL_MANAGED_BY] == "endpointslice-controller.k8s.io"
-    assert s["metadata"]["ownerReferences"] == [{"apiVersion": "v1", "kind": "Service", "name": "foo",
-                                                 "uid": "svc-uid", "controller": True, "blockOwnerDeletion": True}]
+    assert s["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "name": "foo",
+            "uid": "svc-uid",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
     assert (result.desired_slices, result.actual_slices) == (1, 1)
 
 
@@ -108,8 +135,15 @@ def test_s2_placeholder_kept_updated_or_created():
     svc = service()
     placeholder = apply([], run(svc, []))
     assert writes(run(svc, [], placeholder)) == (0, 0, 0)
-    labelled = [{**placeholder[0], "metadata": {**placeholder[0]["metadata"],
-                                                "labels": {**placeholder[0]["metadata"]["labels"], "bar": "baz"}}}]
+    labelled = [
+        {
+            **placeholder[0],
+            "metadata": {
+                **placeholder[0]["metadata"],
+                "labels": {**placeholder[0]["metadata"]["labels"], "bar": "baz"},
+            },
+        }
+    ]
     result = run(svc, [], labelled)
     assert writes(result) == (0, 1, 0)
     assert "bar" not in result.updates[0]["metadata"]["labels"]
@@ -169,7 +203,9 @@ def test_s6_some_preexisting_fill_the_fuller_updated_slice():
     assert sizes(apply([slice1, slice2], result)) == Counter({100: 1, 89: 1, 61: 1})
     assert result.updates[0]["metadata"]["name"] == "slice1"
     assert result.added == 127
-    assert any("slice slice1 updated (89 endpoints): 27 new endpoints added" in e for e in result.explanations)
+    assert any(
+        "slice slice1 updated (89 endpoints): 27 new endpoints added" in e for e in result.explanations
+    )
 
 
 def test_s7_worse_allocation_prefers_creating():
@@ -190,10 +226,15 @@ def test_explanations_and_placements_say_why():
     slice2 = pod_slice(svc, [pods[i] for i in range(3, 300, 4)][:74], "slice2")
     result = run(svc, pods, [slice1, slice2])
     assert sorted(result.explanations) == [
-        ("slice foo-<new 1> created (100 endpoints): 100 new endpoints: 152 endpoints were left to place, "
-        "at least a full slice"),
-        ("slice foo-<new 2> created (52 endpoints): 52 new endpoints: no unchanged slice had room for all 52 "
-        "remaining endpoints (they are never split)"),
+        (
+            "slice foo-<new 1> created (100 endpoints): 100 new endpoints: 152 endpoints were left to place, "
+            "at least a full slice"
+        ),
+        (
+            "slice foo-<new 2> created (52 endpoints): 52 new endpoints: "
+            "no unchanged slice had room for all 52 "
+            "remaining endpoints (they are never split)"
+        ),
     ]
     assert len(result.placements) == 152
     assert {p.split(": ")[1] for p in result.placements.values()} == {"new slice"}
@@ -219,15 +260,18 @@ def test_s9_service_labels_update_every_slice_reserved_ones_do_not():
     assert writes(result) == (0, 3, 0)
     assert all(s["metadata"]["labels"]["foo"] == "bar" for s in result.updates)
     reserved = service()
-    reserved["metadata"]["labels"] = {"endpointslice.kubernetes.io/managed-by": "evil",
-                                      "kubernetes.io/service-name": "bar", LABEL_HEADLESS: "x"}
+    reserved["metadata"]["labels"] = {
+        "endpointslice.kubernetes.io/managed-by": "evil",
+        "kubernetes.io/service-name": "bar",
+        LABEL_HEADLESS: "x",
+    }
     assert writes(run(reserved, pods, existing)) == (0, 0, 0)
 
 
 def test_s10_free_repack_when_every_slice_is_rewritten():
     svc = service()
     pods = [pod(i) for i in range(300)]
-    existing = [pod_slice(svc, pods[i * 30:(i + 1) * 30], f"slice{i}") for i in range(10)]
+    existing = [pod_slice(svc, pods[i * 30 : (i + 1) * 30], f"slice{i}") for i in range(10)]
     assert writes(run(svc, pods, existing)) == (0, 0, 0)
     svc["spec"]["ports"][0]["targetPort"] = 81
     result = run(svc, pods, existing)
@@ -274,13 +318,22 @@ def test_s13_slices_of_a_previous_service_uid_are_not_adopted():
 
 def test_s14_named_ports_fan_out_per_resolved_number():
     svc = service(ports=[{"port": 80, "targetPort": "http", "protocol": "TCP"}])
-    pods = [pod(i, containers=[{"name": "c", "ports": [{"name": "http", "containerPort": 8080 + i % 5,
-                                                        "protocol": "TCP"}]}]) for i in range(300)]
+    pods = [
+        pod(
+            i,
+            containers=[
+                {"name": "c", "ports": [{"name": "http", "containerPort": 8080 + i % 5, "protocol": "TCP"}]}
+            ],
+        )
+        for i in range(300)
+    ]
     result = run(svc, pods)
     assert writes(result) == (5, 0, 0)
     assert sizes(result.creates) == Counter({60: 5})
     assert sorted(s["ports"][0]["port"] for s in result.creates) == [8080, 8081, 8082, 8083, 8084]
-    assert all(s["ports"] == [{"name": "", "port": s["ports"][0]["port"], "protocol": "TCP"}] for s in result.creates)
+    assert all(
+        s["ports"] == [{"name": "", "port": s["ports"][0]["port"], "protocol": "TCP"}] for s in result.creates
+    )
 
 
 @pytest.mark.parametrize(
@@ -383,11 +436,18 @@ def zoned_pods(counts):
 
 
 def hints(slices):
-    return Counter(ep["hints"]["forZones"][0]["name"] for s in slices for ep in s["endpoints"] if "hints" in ep)
+    return Counter(
+        ep["hints"]["forZones"][0]["name"] for s in slices for ep in s["endpoints"] if "hints" in ep
+    )
 
 
 def cross_zone(slices):
-    return sum(ep["hints"]["forZones"][0]["name"] != ep["zone"] for s in slices for ep in s["endpoints"] if "hints" in ep)
+    return sum(
+        ep["hints"]["forZones"][0]["name"] != ep["zone"]
+        for s in slices
+        for ep in s["endpoints"]
+        if "hints" in ep
+    )
 
 
 def topology_service(mode="Auto"):
@@ -405,7 +465,11 @@ class TestS19TopologyHints:
         assert writes(result) == (0, 1, 0)
         assert hints(result.updates) == Counter({"zone-a": 1, "zone-b": 1, "zone-c": 1})
         assert cross_zone(result.updates) == 2
-        assert ("Normal", "TopologyAwareHintsEnabled", "Topology Aware Hints has been enabled, addressType: IPv4") in result.events
+        assert (
+            "Normal",
+            "TopologyAwareHintsEnabled",
+            "Topology Aware Hints has been enabled, addressType: IPv4",
+        ) in result.events
 
     def test_too_few_endpoints_for_the_overload_threshold(self):
         result = run(topology_service(), zoned_pods({"a": 2, "c": 2}), nodes=zone_nodes())
@@ -417,8 +481,10 @@ class TestS19TopologyHints:
         svc = topology_service()
         pods = zoned_pods({"a": 4, "b": 3, "c": 2})
         first, second = pods[:4] + pods[7:8], pods[4:7] + pods[8:]
-        existing = [pod_slice(service(), first, "s1", nodes=zone_nodes()),
-                    pod_slice(service(), second, "s2", nodes=zone_nodes())]
+        existing = [
+            pod_slice(service(), first, "s1", nodes=zone_nodes()),
+            pod_slice(service(), second, "s2", nodes=zone_nodes()),
+        ]
         result = run(svc, pods, existing, nodes=zone_nodes())
         assert writes(result) == (0, 2, 0)
         assert hints(result.updates) == Counter({"zone-a": 3, "zone-b": 3, "zone-c": 3})

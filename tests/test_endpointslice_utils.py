@@ -15,13 +15,23 @@ from helpers.sim.controllers.esutil import (
 
 
 def svc(name, selector, created="2026-01-01T00:00:00Z"):
-    return {"metadata": {"name": name, "namespace": "ns", "creationTimestamp": created}, "spec": {"selector": selector}}
+    return {
+        "metadata": {"name": name, "namespace": "ns", "creationTimestamp": created},
+        "spec": {"selector": selector},
+    }
 
 
 def pod(labels, rv="1", ready_at=None, ready=True, ips=("10.0.0.1",)):
-    conditions = [{"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": ready_at}] if ready_at else []
-    return {"metadata": {"name": "p", "namespace": "ns", "labels": labels, "resourceVersion": rv},
-            "spec": {}, "status": {"podIPs": [{"ip": ip} for ip in ips], "conditions": conditions}}
+    conditions = (
+        [{"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": ready_at}]
+        if ready_at
+        else []
+    )
+    return {
+        "metadata": {"name": "p", "namespace": "ns", "labels": labels, "resourceVersion": rv},
+        "spec": {},
+        "status": {"podIPs": [{"ip": ip} for ip in ips], "conditions": conditions},
+    }
 
 
 def test_trigger_time_first_sync_then_earliest_change_then_none():
@@ -51,9 +61,18 @@ def test_pod_events_reach_the_right_services():
 
 
 def test_named_ports_resolve_by_name_and_protocol_including_sidecars():
-    p = {"spec": {"containers": [{"name": "c", "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"}]}],
-                  "initContainers": [{"name": "s", "restartPolicy": "Always",
-                                      "ports": [{"name": "metrics", "containerPort": 9090}]}]}}
+    p = {
+        "spec": {
+            "containers": [{"name": "c", "ports": [{"name": "dns", "containerPort": 53, "protocol": "UDP"}]}],
+            "initContainers": [
+                {
+                    "name": "s",
+                    "restartPolicy": "Always",
+                    "ports": [{"name": "metrics", "containerPort": 9090}],
+                }
+            ],
+        }
+    }
     assert find_port(p, {"port": 53, "targetPort": "dns", "protocol": "UDP"}) == 53
     assert find_port(p, {"port": 53, "targetPort": "dns", "protocol": "TCP"}) is None
     assert find_port(p, {"port": 80, "targetPort": "metrics"}) == 9090

@@ -11,11 +11,26 @@ from helpers.sim.controllers.mirroring import SLICES, EndpointSliceMirroringCont
 @pytest.fixture
 def h():
     harness = Harness()
-    harness.store.create("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext"},
-                                      "spec": {"ports": [{"port": 80}]}}, namespace="ns")
-    harness.store.create("endpoints", {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "ext"},
-                                       "subsets": [{"addresses": [{"ip": "192.0.2.1"}], "ports": [{"port": 80}]}]},
-                         namespace="ns")
+    harness.store.create(
+        "services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "ext"},
+            "spec": {"ports": [{"port": 80}]},
+        },
+        namespace="ns",
+    )
+    harness.store.create(
+        "endpoints",
+        {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": "ext"},
+            "subsets": [{"addresses": [{"ip": "192.0.2.1"}], "ports": [{"port": 80}]}],
+        },
+        namespace="ns",
+    )
     EndpointSliceMirroringController(harness).start()
     harness.clock.advance(1)
     yield harness

@@ -10,8 +10,13 @@ from helpers.sim.controllers.mirroring import reconcile_mirroring, should_mirror
 
 
 def endpoints(subsets, **meta):
-    base = {"name": "svc", "namespace": "ns", "uid": "ep-uid", "labels": {"team": "a"},
-            "annotations": {"note": "x", "endpoints.kubernetes.io/last-change-trigger-time": "t"}}
+    base = {
+        "name": "svc",
+        "namespace": "ns",
+        "uid": "ep-uid",
+        "labels": {"team": "a"},
+        "annotations": {"note": "x", "endpoints.kubernetes.io/last-change-trigger-time": "t"},
+    }
     base.update(meta)
     return {"apiVersion": "v1", "kind": "Endpoints", "metadata": base, "subsets": subsets}
 
@@ -20,10 +25,17 @@ def addresses(*ips):
     return [{"ip": ip} for ip in ips]
 
 
-SUBSET1 = {"ports": [{"name": "http", "port": 80, "protocol": "TCP"}, {"name": "https", "port": 443, "protocol": "TCP"}],
-           "addresses": addresses("10.0.0.1", "10.0.0.2")}
-SUBSET2 = {"ports": [{"name": "dns", "port": 53, "protocol": "UDP"}],
-           "addresses": addresses("10.0.1.1", "10.0.1.2", "10.0.1.3")}
+SUBSET1 = {
+    "ports": [
+        {"name": "http", "port": 80, "protocol": "TCP"},
+        {"name": "https", "port": 443, "protocol": "TCP"},
+    ],
+    "addresses": addresses("10.0.0.1", "10.0.0.2"),
+}
+SUBSET2 = {
+    "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}],
+    "addresses": addresses("10.0.1.1", "10.0.1.2", "10.0.1.3"),
+}
 
 
 def run(eps, existing=(), **kw):
@@ -38,17 +50,26 @@ def n_endpoints(slices):
     return sum(len(s["endpoints"]) for s in slices)
 
 
-@pytest.mark.parametrize("subsets", [[], [{"ports": [{"port": 80, "protocol": "TCP"}]}]], ids=["none", "no-addresses"])
+@pytest.mark.parametrize(
+    "subsets", [[], [{"ports": [{"port": 80, "protocol": "TCP"}]}]], ids=["none", "no-addresses"]
+)
 def test_m1_nothing_to_mirror_means_no_slice(subsets):
     assert writes(run(endpoints(subsets))) == (0, 0, 0)
 
 
 def test_m2_one_subset_one_slice_with_metadata():
-    result = run(endpoints([{"ports": [{"name": "http", "port": 80, "protocol": "TCP"}], "addresses": addresses("10.0.0.1")}]))
+    result = run(
+        endpoints(
+            [{"ports": [{"name": "http", "port": 80, "protocol": "TCP"}], "addresses": addresses("10.0.0.1")}]
+        )
+    )
     (s,) = result.creates
     assert s["metadata"]["generateName"] == "svc-"
-    assert s["metadata"]["labels"] == {"team": "a", "kubernetes.io/service-name": "svc",
-                                       "endpointslice.kubernetes.io/managed-by": "endpointslicemirroring-controller.k8s.io"}
+    assert s["metadata"]["labels"] == {
+        "team": "a",
+        "kubernetes.io/service-name": "svc",
+        "endpointslice.kubernetes.io/managed-by": "endpointslicemirroring-controller.k8s.io",
+    }
     assert s["metadata"]["annotations"] == {"note": "x"}
     assert s["metadata"]["ownerReferences"][0]["kind"] == "Endpoints"
     assert s["endpoints"] == [{"addresses": ["10.0.0.1"], "conditions": {"ready": True}}]
@@ -88,7 +109,9 @@ def test_m6_invalid_ips_are_skipped_with_an_event():
     bad2 = dict(SUBSET2, addresses=addresses("10.0.1.1", "10.0.1.2", "300.1.1.1"))
     result = run(endpoints([bad1, bad2]))
     assert writes(result) == (2, 0, 0) and n_endpoints(result.creates) == 3
-    assert result.events == [("Warning", "InvalidIPAddress", "Skipped 2 invalid IP addresses when mirroring to EndpointSlices")]
+    assert result.events == [
+        ("Warning", "InvalidIPAddress", "Skipped 2 invalid IP addresses when mirroring to EndpointSlices")
+    ]
     all_bad = run(endpoints([dict(SUBSET1, addresses=addresses("x", "y"))]))
     assert writes(all_bad) == (0, 0, 0)
 
@@ -101,8 +124,11 @@ def test_m7_max_endpoints_per_subset():
 
 
 def test_m7_ready_addresses_first_and_not_ready_mirrored_as_not_ready():
-    subset = {"ports": [{"port": 80, "protocol": "TCP"}], "notReadyAddresses": addresses("10.0.0.9"),
-              "addresses": addresses("10.0.0.1")}
+    subset = {
+        "ports": [{"port": 80, "protocol": "TCP"}],
+        "notReadyAddresses": addresses("10.0.0.9"),
+        "addresses": addresses("10.0.0.1"),
+    }
     (s,) = run(endpoints([subset])).creates
     assert [ep["conditions"]["ready"] for ep in s["endpoints"]] == [True, False]
 

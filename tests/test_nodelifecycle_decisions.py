@@ -26,20 +26,38 @@ T0_EPOCH = 1767225600.0
 
 
 def node(name="n1", ready="True", taints=None, heartbeat=T0):
-    return {"metadata": {"name": name}, "spec": {"taints": taints or []},
-            "status": {"conditions": [
+    return {
+        "metadata": {"name": name},
+        "spec": {"taints": taints or []},
+        "status": {
+            "conditions": [
                 {"type": "MemoryPressure", "status": "False", "lastHeartbeatTime": heartbeat},
-                {"type": "Ready", "status": ready, "reason": "KubeletReady", "lastHeartbeatTime": heartbeat,
-                 "lastTransitionTime": T0}]}}
+                {
+                    "type": "Ready",
+                    "status": ready,
+                    "reason": "KubeletReady",
+                    "lastHeartbeatTime": heartbeat,
+                    "lastTransitionTime": T0,
+                },
+            ]
+        },
+    }
 
 
 def pod(name="p", node_name="n1", ready=True, deleting=False, phase="Running", tolerations=None, created=T0):
     meta = {"name": name, "namespace": "ns", "uid": name, "creationTimestamp": created}
     if deleting:
         meta["deletionTimestamp"] = T0
-    return {"metadata": meta, "spec": {"nodeName": node_name, "tolerations": tolerations or []},
-            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False",
-                                                       "lastTransitionTime": T0}]}}
+    return {
+        "metadata": meta,
+        "spec": {"nodeName": node_name, "tolerations": tolerations or []},
+        "status": {
+            "phase": phase,
+            "conditions": [
+                {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": T0}
+            ],
+        },
+    }
 
 
 def test_last_heartbeat_is_the_newer_of_lease_and_status():
@@ -55,7 +73,10 @@ def test_mark_unknown_sets_every_condition_and_keeps_heartbeat():
     assert set(conditions) == {"Ready", "MemoryPressure", "DiskPressure", "PIDPressure"}
     ready = conditions["Ready"]
     assert (ready["status"], ready["reason"], ready["message"]) == (
-        "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
+        "Unknown",
+        "NodeStatusUnknown",
+        "Kubelet stopped posting node status.",
+    )
     assert ready["lastTransitionTime"] == "2026-01-01T00:01:00Z" and ready["lastHeartbeatTime"] == T0
     assert mark_unknown(updated, "2026-01-01T00:02:00Z") is None
 
@@ -63,12 +84,17 @@ def test_mark_unknown_sets_every_condition_and_keeps_heartbeat():
 def test_taints_follow_the_ready_status():
     assert wanted_taints(node(), T0) == []
     unknown = wanted_taints(node(ready="Unknown"), T0)
-    assert unknown == [{"key": TAINT_UNREACHABLE, "effect": "NoSchedule"},
-                       {"key": TAINT_UNREACHABLE, "effect": "NoExecute", "timeAdded": T0}]
+    assert unknown == [
+        {"key": TAINT_UNREACHABLE, "effect": "NoSchedule"},
+        {"key": TAINT_UNREACHABLE, "effect": "NoExecute", "timeAdded": T0},
+    ]
     # Unknown -> False swaps the taints; a user's taint survives; True clears ours
     false = wanted_taints(node(ready="False", taints=unknown + [{"key": "mine", "effect": "NoSchedule"}]), T0)
     assert {(t["key"], t["effect"]) for t in false} == {
-        ("mine", "NoSchedule"), (TAINT_NOT_READY, "NoSchedule"), (TAINT_NOT_READY, "NoExecute")}
+        ("mine", "NoSchedule"),
+        (TAINT_NOT_READY, "NoSchedule"),
+        (TAINT_NOT_READY, "NoExecute"),
+    }
     assert wanted_taints(node(taints=false), T0) == [{"key": "mine", "effect": "NoSchedule"}]
     assert wanted_taints(node(ready="Unknown", taints=unknown), "later") == unknown  # timeAdded kept
 
@@ -81,12 +107,15 @@ def test_mark_pod_not_ready_only_flips_ready_pods():
 
 
 def test_eviction_after_the_shortest_toleration():
-    tainted = node(ready="Unknown", taints=[{"key": TAINT_UNREACHABLE, "effect": "NoExecute", "timeAdded": T0}])
+    tainted = node(
+        ready="Unknown", taints=[{"key": TAINT_UNREACHABLE, "effect": "NoExecute", "timeAdded": T0}]
+    )
     defaults = default_tolerations(pod(), 300, 30)
     assert eviction_time(pod(), tainted, defaults) == T0_EPOCH + 30
     own = [{"key": TAINT_UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}]
     assert default_tolerations(pod(tolerations=own), 300, 30) == own + [
-        {"key": TAINT_NOT_READY, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]
+        {"key": TAINT_NOT_READY, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+    ]
     assert eviction_time(pod(), tainted, own) == T0_EPOCH + 5
     forever = [{"operator": "Exists"}]
     assert eviction_time(pod(), tainted, forever) is None
@@ -99,17 +128,29 @@ def test_podgc_selections():
     assert missing_node_names(pods, {"n1", "n2"}) == {"gone"}
     assert [p["metadata"]["name"] for p in orphaned_pods(pods, {"gone"})] == ["a"]
     assert [p["metadata"]["name"] for p in unscheduled_terminating(pods)] == ["c"]
-    oos = node("n2", ready="False", taints=[{"key": "node.kubernetes.io/out-of-service", "effect": "NoExecute"}])
+    oos = node(
+        "n2", ready="False", taints=[{"key": "node.kubernetes.io/out-of-service", "effect": "NoExecute"}]
+    )
     assert [p["metadata"]["name"] for p in out_of_service_terminating(pods, [node("n1"), oos])] == ["d"]
     assert out_of_service_terminating(pods, [node("n2", taints=oos["spec"]["taints"])]) == []
 
 
 def test_podgc_marks_failed_with_condition_and_trims_terminated_pods():
-    cond = {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByPodGC",
-            "message": "PodGC: node no longer exists"}
+    cond = {
+        "type": "DisruptionTarget",
+        "status": "True",
+        "reason": "DeletionByPodGC",
+        "message": "PodGC: node no longer exists",
+    }
     failed = failed_with_condition(pod(), cond, T0)
     assert failed["status"]["phase"] == "Failed"
-    assert any(c["type"] == "DisruptionTarget" and c["reason"] == "DeletionByPodGC" for c in failed["status"]["conditions"])
+    assert any(
+        c["type"] == "DisruptionTarget" and c["reason"] == "DeletionByPodGC"
+        for c in failed["status"]["conditions"]
+    )
     assert failed_with_condition(pod(phase="Succeeded"), cond, T0) is None
     done = [pod(f"t{i}", phase="Failed", created=f"2026-01-01T00:00:0{i}Z") for i in range(5)]
-    assert [p["metadata"]["name"] for p in terminated_over_threshold(done + [pod()], threshold=3)] == ["t0", "t1"]
+    assert [p["metadata"]["name"] for p in terminated_over_threshold(done + [pod()], threshold=3)] == [
+        "t0",
+        "t1",
+    ]

@@ -50,7 +50,10 @@ class EndpointsPlan:
 
 
 def endpoint_address(service: dict, pod: dict) -> dict | None:
-    """The pod's address in the Service's primary family, or None (upstream podToEndpointAddressForService)."""
+    """The pod's address in the Service's primary family, or None.
+
+    Upstream podToEndpointAddressForService.
+    """
     spec = service.get("spec") or {}
     families = spec.get("ipFamilies") or []
     if families:
@@ -176,27 +179,42 @@ def _strip_rv(subsets: list[dict]) -> list[dict]:
             address = {**address, "targetRef": {k: v for k, v in ref.items() if k != "resourceVersion"}}
         return address
 
-    return [{k: ([clean(a) for a in v] if k in ("addresses", "notReadyAddresses") else v) for k, v in s.items()}
-            for s in subsets or []]
+    return [
+        {k: ([clean(a) for a in v] if k in ("addresses", "notReadyAddresses") else v) for k, v in s.items()}
+        for s in subsets or []
+    ]
 
 
-def plan_endpoints(service: dict, pods: list[dict], existing: dict | None = None, trigger_time=None) -> EndpointsPlan:
+def plan_endpoints(
+    service: dict, pods: list[dict], existing: dict | None = None, trigger_time=None
+) -> EndpointsPlan:
     """The Endpoints object the controller would write for a selector Service, if any."""
     subsets = desired_subsets(service, pods)
     meta = service["metadata"]
     svc_labels = dict(meta.get("labels") or {})
     if existing is not None:
-        current_labels = {k: v for k, v in (existing["metadata"].get("labels") or {}).items()
-                          if k not in (LABEL_HEADLESS, LABEL_ENDPOINTS_MANAGED_BY)}
+        current_labels = {
+            k: v
+            for k, v in (existing["metadata"].get("labels") or {}).items()
+            if k not in (LABEL_HEADLESS, LABEL_ENDPOINTS_MANAGED_BY)
+        }
         current = existing.get("subsets") or []
-        fits = sum(len(s.get("addresses", ())) + len(s.get("notReadyAddresses", ())) for s in current) <= MAX_CAPACITY
+        fits = (
+            sum(len(s.get("addresses", ())) + len(s.get("notReadyAddresses", ())) for s in current)
+            <= MAX_CAPACITY
+        )
         capacity_ok = fits and ANNOTATION_OVER_CAPACITY not in (existing["metadata"].get("annotations") or {})
         if _strip_rv(current) == _strip_rv(subsets) and current_labels == svc_labels and capacity_ok:
-            return EndpointsPlan(None, existing, "no write: addresses, labels and capacity annotation are current")
+            return EndpointsPlan(
+                None, existing, "no write: addresses, labels and capacity annotation are current"
+            )
         new = {**existing, "metadata": dict(existing["metadata"])}
     else:
-        new = {"apiVersion": "v1", "kind": "Endpoints",
-               "metadata": {"name": meta["name"], "namespace": meta.get("namespace")}}
+        new = {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": meta["name"], "namespace": meta.get("namespace")},
+        }
     annotations = dict(new["metadata"].get("annotations") or {})
     if trigger_time is not None:
         annotations[ANNOTATION_TRIGGER_TIME] = format_rfc3339nano(trigger_time)
@@ -236,7 +254,8 @@ class EndpointsController(ControllerShell):
         self._trigger_times = TriggerTimeTracker()
 
     def initial_keys(self):
-        # Every Service, plus every Endpoints object once so orphans get deleted (upstream checkLeftoverEndpoints).
+        # Every Service, plus every Endpoints object once so that orphans get deleted
+        # (upstream checkLeftoverEndpoints).
         keys = {(s["metadata"].get("namespace"), s["metadata"]["name"]) for s in self.list("services")}
         for ep in self.list("endpoints"):
             if LEADER_ANNOTATION not in (ep["metadata"].get("annotations") or {}):
@@ -268,7 +287,9 @@ class EndpointsController(ControllerShell):
         selector = service["spec"].get("selector")
         if selector is None or service["spec"].get("type") == "ExternalName":
             return
-        pods = [p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))]
+        pods = [
+            p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))
+        ]
         plan = plan_endpoints(service, pods, existing, self._trigger_times.compute(service, pods))
         try:
             if plan.action == "create":
@@ -277,5 +298,10 @@ class EndpointsController(ControllerShell):
                 self.update("endpoints", plan.endpoints)
         except ApiError as err:
             reason = "FailedToCreateEndpoint" if plan.action == "create" else "FailedToUpdateEndpoint"
-            self.event(service, "Warning", reason, f"Failed to {plan.action} endpoint {namespace}/{name}: {err.message}")
+            self.event(
+                service,
+                "Warning",
+                reason,
+                f"Failed to {plan.action} endpoint {namespace}/{name}: {err.message}",
+            )
             raise

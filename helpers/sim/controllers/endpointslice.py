@@ -100,7 +100,9 @@ class _Log:
 
     def place(self, endpoints: list[dict], slice_: dict, reason: str) -> None:
         for ep in endpoints:
-            self.placements.append(((ep.get("targetRef") or {}).get("name") or ep["addresses"][0], slice_, reason))
+            self.placements.append(
+                ((ep.get("targetRef") or {}).get("name") or ep["addresses"][0], slice_, reason)
+            )
 
 
 # --- endpoints ------------------------------------------------------------------------------------
@@ -154,8 +156,11 @@ class EndpointCache:
 
     def start(self, service: dict) -> None:
         """Begin a sync; Service settings that shape endpoints invalidate everything when they change."""
-        settings = (service["metadata"].get("namespace"), service["metadata"]["name"],
-                    bool(service["spec"].get("publishNotReadyAddresses")))
+        settings = (
+            service["metadata"].get("namespace"),
+            service["metadata"]["name"],
+            bool(service["spec"].get("publishNotReadyAddresses")),
+        )
         if settings != self._settings:
             self._entries, self._settings = {}, settings
 
@@ -197,7 +202,10 @@ def endpoints_equal_beyond_hash(a: dict, b: dict) -> bool:
         a.get("nodeName") == b.get("nodeName")
         and a.get("zone") == b.get("zone")
         and (a.get("conditions") or {}) == (b.get("conditions") or {})
-        and (a.get("targetRef") == b.get("targetRef") or _ref_without_rv(a.get("targetRef")) == _ref_without_rv(b.get("targetRef")))
+        and (
+            a.get("targetRef") == b.get("targetRef")
+            or _ref_without_rv(a.get("targetRef")) == _ref_without_rv(b.get("targetRef"))
+        )
     )
 
 
@@ -334,7 +342,10 @@ def _reconcile_group(service, existing, desired, ports, address_type, max_eps, l
         if len(remaining) < max_eps and unchanged:
             target = _slice_to_fill(list(unchanged.values()), len(remaining), max_eps)
         left = len(remaining)
-        take = [remaining.popleft() for _ in range(min(left, max_eps - len((target or {}).get("endpoints") or ())))]
+        take = [
+            remaining.popleft()
+            for _ in range(min(left, max_eps - len((target or {}).get("endpoints") or ())))
+        ]
         if target is None:
             new = new_endpoint_slice(service, ports, address_type)
             new["endpoints"] = take
@@ -351,7 +362,11 @@ def _reconcile_group(service, existing, desired, ports, address_type, max_eps, l
             new = _with(target, endpoints=[dict(ep) for ep in target["endpoints"]] + take)
             del unchanged[target["metadata"]["name"]]
             to_update[target["metadata"]["name"]] = new
-            log.note(new, f"{_count(len(take), 'new endpoint added')}: the unchanged slice closest to full that fits them all")
+            log.note(
+                new,
+                f"{_count(len(take), 'new endpoint added')}: "
+                "the unchanged slice closest to full that fits them all",
+            )
             log.place(take, new, "fitted into the unchanged slice closest to full")
     return creates, list(to_update.values()), to_delete, list(unchanged.values()), added, removed
 
@@ -392,8 +407,9 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
     return groups, ports_of, missing, False
 
 
-def _reconcile_family(service, pods, nodes, nodes_by_name, existing, address_type, max_eps, behavior, cache, result,
-                      log):
+def _reconcile_family(
+    service, pods, nodes, nodes_by_name, existing, address_type, max_eps, behavior, cache, result, log
+):
     """Plan one address family (upstream reconcileByAddressType); returns (creates, updates, deletes)."""
     owned, to_delete = {}, []
     for s in existing:
@@ -402,7 +418,9 @@ def _reconcile_family(service, pods, nodes, nodes_by_name, existing, address_typ
         else:
             to_delete.append(s)
             log.note(s, "it belongs to an earlier Service with the same name (different UID)")
-    groups, ports_of, missing, failed = _desired_endpoints(service, pods, nodes_by_name, address_type, behavior, cache)
+    groups, ports_of, missing, failed = _desired_endpoints(
+        service, pods, nodes_by_name, address_type, behavior, cache
+    )
     if failed:
         pod_name, node_name = missing[0]
         result.error = f'node "{node_name}" not found'
@@ -413,7 +431,8 @@ def _reconcile_family(service, pods, nodes, nodes_by_name, existing, address_typ
         return [], [], []
     if missing:
         result.error = "; ".join(
-            f"skipping Pod {p} for Service {service['metadata'].get('namespace')}/{service['metadata']['name']}: "
+            f"skipping Pod {p} for Service "
+            f"{service['metadata'].get('namespace')}/{service['metadata']['name']}: "
             f"Node {n} Not Found"
             for p, n in missing
         )
@@ -450,7 +469,9 @@ def _reconcile_family(service, pods, nodes, nodes_by_name, existing, address_typ
             creates.append(placeholder)
             log.note(placeholder, "placeholder: a Service with a selector always has one slice per family")
     result.desired_slices += max(desired_slices, 1)
-    creates, updates = _apply_hints(service, nodes, existing, address_type, creates, updates, unchanged, result, log)
+    creates, updates = _apply_hints(
+        service, nodes, existing, address_type, creates, updates, unchanged, result, log
+    )
     result.actual_slices += len(existing) + len(creates) - len(to_delete)
     return creates, updates, to_delete
 
@@ -495,7 +516,11 @@ def _finalize(service, creates, updates, deletes, trigger_time, log) -> tuple[li
             # Keep the doomed slice's version so the update is a normal optimistic-concurrency write.
             if doomed["metadata"].get("resourceVersion"):
                 new["metadata"]["resourceVersion"] = doomed["metadata"]["resourceVersion"]
-            log.note(new, f"rewrites slice {doomed['metadata']['name']}, which was going to be deleted, instead of a create + delete")
+            log.note(
+                new,
+                f"rewrites slice {doomed['metadata']['name']}, which was going to be deleted, "
+                "instead of a create + delete",
+            )
             log.notes.pop(id(doomed), None)
             deletes.pop(i)
             updates.append(new)
@@ -524,7 +549,11 @@ def _render(result: Result, log: _Log) -> None:
         return f"{s['metadata']['generateName']}<new {index[id(s)]}>"
 
     index = {id(s): i + 1 for i, s in enumerate(result.creates)}
-    for verb, slices in (("created", result.creates), ("updated", result.updates), ("deleted", result.deletes)):
+    for verb, slices in (
+        ("created", result.creates),
+        ("updated", result.updates),
+        ("deleted", result.deletes),
+    ):
         for s in slices:
             size = len(s.get("endpoints") or ())
             notes = "; ".join(log.notes.get(id(s), [])) or "no reason recorded"
@@ -563,10 +592,14 @@ def reconcile(
     result, log = Result(), _Log()
     spec = service.get("spec") or {}
     if spec.get("type") == "ExternalName" or spec.get("selector") is None:
-        result.explanations.append("skipped: the Service has no selector (or is ExternalName); slices are user-managed")
+        result.explanations.append(
+            "skipped: the Service has no selector (or is ExternalName); slices are user-managed"
+        )
         return result
     families = address_types_for_service(service)
-    nodes_by_name = {n["metadata"]["name"]: (n, (n["metadata"].get("labels") or {}).get(LABEL_ZONE)) for n in nodes}
+    nodes_by_name = {
+        n["metadata"]["name"]: (n, (n["metadata"].get("labels") or {}).get(LABEL_ZONE)) for n in nodes
+    }
     by_family: dict[str, list] = {f: [] for f in families}
     unsupported = []
     for s in existing_slices:
@@ -580,8 +613,17 @@ def reconcile(
     creates, updates, deletes = [], [], []
     for family in families:
         c, u, d = _reconcile_family(
-            service, pods, nodes, nodes_by_name, by_family[family], family,
-            max_endpoints_per_slice, missing_node_behavior, cache, result, log,
+            service,
+            pods,
+            nodes,
+            nodes_by_name,
+            by_family[family],
+            family,
+            max_endpoints_per_slice,
+            missing_node_behavior,
+            cache,
+            result,
+            log,
         )
         c, u, d = _finalize(service, c, u, d, trigger_time, log)
         creates += c
@@ -647,8 +689,10 @@ class EndpointSliceController(ControllerShell):
         self.max_endpoints_per_slice = int(self.config_value("max_endpoints_per_slice", 100))
         if not 1 <= self.max_endpoints_per_slice <= MAX_ENDPOINTS_PER_SLICE_LIMIT:
             # kube-controller-manager refuses to start with such a flag value
-            raise ValueError(f"--max-endpoints-per-slice must be within 1..{MAX_ENDPOINTS_PER_SLICE_LIMIT}, "
-                             f"got {self.max_endpoints_per_slice}")
+            raise ValueError(
+                f"--max-endpoints-per-slice must be within 1..{MAX_ENDPOINTS_PER_SLICE_LIMIT}, "
+                f"got {self.max_endpoints_per_slice}"
+            )
         self.missing_node_behavior = "current"
         self._trigger_times = TriggerTimeTracker()
         self._decisions: dict[tuple[str, str], deque] = {}
@@ -708,16 +752,25 @@ class EndpointSliceController(ControllerShell):
         selector = service["spec"].get("selector")
         if selector is None or service["spec"].get("type") == "ExternalName":
             return
-        pods = [p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))]
+        pods = [
+            p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))
+        ]
         ours = {LABEL_SERVICE_NAME: name, LABEL_MANAGED_BY: CONTROLLER_NAME}
-        slices = [s for s in self.list(SLICES, namespace)
-                  if selector_matches(ours, s["metadata"].get("labels")) and not is_terminating(s)]
+        slices = [
+            s
+            for s in self.list(SLICES, namespace)
+            if selector_matches(ours, s["metadata"].get("labels")) and not is_terminating(s)
+        ]
         nodes = self.list("nodes")
         trigger = self._trigger_times.compute(service, pods)
         result = reconcile(
-            service=service, pods=pods, nodes=nodes, existing_slices=slices,
+            service=service,
+            pods=pods,
+            nodes=nodes,
+            existing_slices=slices,
             max_endpoints_per_slice=self.max_endpoints_per_slice,
-            trigger_time=trigger, missing_node_behavior=self.missing_node_behavior,
+            trigger_time=trigger,
+            missing_node_behavior=self.missing_node_behavior,
             endpoint_cache=self._endpoint_caches.setdefault(key, EndpointCache()),
         )
         created: list[str] = []
@@ -730,8 +783,12 @@ class EndpointSliceController(ControllerShell):
         for etype, reason, message in result.events:
             self.event(service, etype, reason, message)
         if error:
-            self.event(service, "Warning", "FailedToUpdateEndpointSlices",
-                       f"Error updating Endpoint Slices for Service {namespace}/{name}: {error}")
+            self.event(
+                service,
+                "Warning",
+                "FailedToUpdateEndpointSlices",
+                f"Error updating Endpoint Slices for Service {namespace}/{name}: {error}",
+            )
             raise RuntimeError(error)
 
     def _write(self, namespace, result, created: list[str]) -> None:
@@ -749,8 +806,10 @@ class EndpointSliceController(ControllerShell):
 
     def _record(self, key, result, created, error):
         """Keep the sync's explanations, write counts and (some) placements, with real slice names."""
-        names = {f"{s['metadata']['generateName']}<new {i + 1}>": real
-                 for i, (s, real) in enumerate(zip(result.creates, created, strict=False))}
+        names = {
+            f"{s['metadata']['generateName']}<new {i + 1}>": real
+            for i, (s, real) in enumerate(zip(result.creates, created, strict=False))
+        }
 
         def resolve(text):
             for token, real in names.items():
@@ -759,18 +818,20 @@ class EndpointSliceController(ControllerShell):
 
         placements = dict(list(result.placements.items())[:PLACEMENTS_KEPT])
         history = self._decisions.setdefault(key, deque(maxlen=DECISION_HISTORY))
-        history.append({
-            "time": self.clock.now().isoformat(),
-            "writes": result.writes,
-            "added": result.added,
-            "removed": result.removed,
-            "desiredEndpoints": result.desired_endpoints,
-            "desiredSlices": result.desired_slices,
-            "actualSlices": result.actual_slices,
-            "error": error,
-            "explanations": [resolve(e) for e in result.explanations],
-            "placements": {pod: resolve(where) for pod, where in placements.items()},
-        })
+        history.append(
+            {
+                "time": self.clock.now().isoformat(),
+                "writes": result.writes,
+                "added": result.added,
+                "removed": result.removed,
+                "desiredEndpoints": result.desired_endpoints,
+                "desiredSlices": result.desired_slices,
+                "actualSlices": result.actual_slices,
+                "error": error,
+                "explanations": [resolve(e) for e in result.explanations],
+                "placements": {pod: resolve(where) for pod, where in placements.items()},
+            }
+        )
 
 
 def _key(obj: dict) -> tuple[str, str]:

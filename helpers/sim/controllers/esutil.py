@@ -228,7 +228,7 @@ def parse_time(value) -> datetime | None:
     if "." in text:  # Python only parses up to microseconds
         head, _, rest = text.partition(".")
         digits = re.match(r"\d+", rest).group(0)
-        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
@@ -302,7 +302,9 @@ def services_to_update(services: list[dict], old_pod: dict | None, new_pod: dict
 
     def matching(pod):
         labels = pod["metadata"].get("labels")
-        return {s["metadata"]["name"] for s in services if selector_matches(s["spec"].get("selector"), labels)}
+        return {
+            s["metadata"]["name"] for s in services if selector_matches(s["spec"].get("selector"), labels)
+        }
 
     if old_pod is None or new_pod is None:
         return matching(new_pod or old_pod)

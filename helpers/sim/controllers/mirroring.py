@@ -29,8 +29,10 @@ from helpers.sim.controllers.esutil import (
 CONTROLLER_NAME = "endpointslicemirroring-controller.k8s.io"
 LABEL_SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
 LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
-NOT_COPIED_ANNOTATIONS = ("endpoints.kubernetes.io/last-change-trigger-time",
-                          "kubectl.kubernetes.io/last-applied-configuration")
+NOT_COPIED_ANNOTATIONS = (
+    "endpoints.kubernetes.io/last-change-trigger-time",
+    "kubectl.kubernetes.io/last-applied-configuration",
+)
 SLICES = "endpointslices.discovery.k8s.io"
 
 
@@ -80,15 +82,27 @@ def _new_slice(endpoints: dict, ports: list, address_type: str, name: str | None
     labels = dict(meta.get("labels") or {})
     labels[LABEL_SERVICE_NAME] = meta["name"]
     labels[LABEL_MANAGED_BY] = CONTROLLER_NAME
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in NOT_COPIED_ANNOTATIONS}
-    slice_meta = {"namespace": meta.get("namespace"), "labels": labels, "annotations": annotations,
-                  "ownerReferences": [controller_ref(endpoints, "v1", "Endpoints")]}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if k not in NOT_COPIED_ANNOTATIONS
+    }
+    slice_meta = {
+        "namespace": meta.get("namespace"),
+        "labels": labels,
+        "annotations": annotations,
+        "ownerReferences": [controller_ref(endpoints, "v1", "Endpoints")],
+    }
     if name:
         slice_meta["name"] = name
     else:
         slice_meta["generateName"] = slice_prefix(meta["name"])
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": slice_meta,
-            "addressType": address_type, "endpoints": [], "ports": ports}
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": slice_meta,
+        "addressType": address_type,
+        "endpoints": [],
+        "ports": ports,
+    }
 
 
 def _desired(endpoints: dict, max_per_subset: int):
@@ -96,13 +110,22 @@ def _desired(endpoints: dict, max_per_subset: int):
     desired: dict[tuple, list] = {}
     ports_of: dict[tuple, list] = {}
     invalid = skipped = 0
-    entries = [(a, p, ready) for subset in endpoints.get("subsets") or ()
-               for ready, key in ((True, "addresses"), (False, "notReadyAddresses"))
-               for a in subset.get(key) or () for p in (subset.get("ports") or [None])]
+    entries = [
+        (a, p, ready)
+        for subset in endpoints.get("subsets") or ()
+        for ready, key in ((True, "addresses"), (False, "notReadyAddresses"))
+        for a in subset.get(key) or ()
+        for p in (subset.get("ports") or [None])
+    ]
     for subset in repack_subsets(entries):
-        ports = [{k: p[k] for k in ("name", "port", "protocol", "appProtocol") if k in p} for p in subset.get("ports", [])]
+        ports = [
+            {k: p[k] for k in ("name", "port", "protocol", "appProtocol") if k in p}
+            for p in subset.get("ports", [])
+        ]
         pkey = port_map_key(ports)
-        addresses = [(a, True) for a in subset.get("addresses", [])] + [(a, False) for a in subset.get("notReadyAddresses", [])]
+        addresses = [(a, True) for a in subset.get("addresses", [])] + [
+            (a, False) for a in subset.get("notReadyAddresses", [])
+        ]
         added = 0
         for address, ready in addresses:
             if added >= max_per_subset:
@@ -118,17 +141,31 @@ def _desired(endpoints: dict, max_per_subset: int):
     return desired, ports_of, invalid, skipped
 
 
-def reconcile_mirroring(*, endpoints: dict, existing_slices: list[dict], max_endpoints_per_subset: int = 1000) -> MirrorResult:
+def reconcile_mirroring(
+    *, endpoints: dict, existing_slices: list[dict], max_endpoints_per_subset: int = 1000
+) -> MirrorResult:
     """Plan the mirrored slices of one Endpoints object (upstream reconciler.reconcile)."""
     result = MirrorResult()
     desired, ports_of, invalid, skipped = _desired(endpoints, max_endpoints_per_subset)
     if invalid:
-        result.events.append(("Warning", "InvalidIPAddress",
-                              f"Skipped {invalid} invalid IP addresses when mirroring to EndpointSlices"))
+        result.events.append(
+            (
+                "Warning",
+                "InvalidIPAddress",
+                f"Skipped {invalid} invalid IP addresses when mirroring to EndpointSlices",
+            )
+        )
     if skipped > invalid:
-        result.events.append(("Warning", "TooManyAddressesToMirror",
-                              (f"A max of {max_endpoints_per_subset} addresses can be mirrored to EndpointSlices per "
-                              f"Endpoints subset. {skipped} addresses were skipped")))
+        result.events.append(
+            (
+                "Warning",
+                "TooManyAddressesToMirror",
+                (
+                    f"A max of {max_endpoints_per_subset} addresses can be mirrored to EndpointSlices per "
+                    f"Endpoints subset. {skipped} addresses were skipped"
+                ),
+            )
+        )
     existing: dict[tuple, list] = {}
     for s in existing_slices:
         existing.setdefault((port_map_key(s.get("ports")), s.get("addressType")), []).append(s)
@@ -137,10 +174,14 @@ def reconcile_mirroring(*, endpoints: dict, existing_slices: list[dict], max_end
     for key, slices in existing.items():
         if key not in desired:
             result.deletes += slices
-            result.explanations += [f"slice {s['metadata']['name']} deleted: its subset is gone" for s in slices]
+            result.explanations += [
+                f"slice {s['metadata']['name']} deleted: its subset is gone" for s in slices
+            ]
     _recycle(result)
     if is_terminating(endpoints) and result.creates:
-        result.explanations.append(f"{len(result.creates)} create(s) skipped: the Endpoints object is being deleted")
+        result.explanations.append(
+            f"{len(result.creates)} create(s) skipped: the Endpoints object is being deleted"
+        )
         result.creates = []
     return result
 
@@ -148,7 +189,9 @@ def reconcile_mirroring(*, endpoints: dict, existing_slices: list[dict], max_end
 def _reconcile_group(endpoints, existing, eps, ports, address_type, result) -> None:
     """Keep the first existing slice of a group (rewritten if anything differs), delete the rest."""
     result.deletes += existing[1:]
-    result.explanations += [f"slice {s['metadata']['name']} deleted: duplicate for one subset" for s in existing[1:]]
+    result.explanations += [
+        f"slice {s['metadata']['name']} deleted: duplicate for one subset" for s in existing[1:]
+    ]
     first = existing[0] if existing else None
     new = _new_slice(endpoints, ports, address_type, first["metadata"]["name"] if first else None)
     new["endpoints"] = eps
@@ -156,14 +199,18 @@ def _reconcile_group(endpoints, existing, eps, ports, address_type, result) -> N
         result.creates.append(new)
         result.explanations.append(f"new slice for a subset: {len(eps)} endpoints ({address_type})")
         return
-    same = (_endpoint_set(first.get("endpoints")) == _endpoint_set(eps)
-            and (first["metadata"].get("labels") or {}) == new["metadata"]["labels"]
-            and (first["metadata"].get("annotations") or {}) == new["metadata"]["annotations"])
+    same = (
+        _endpoint_set(first.get("endpoints")) == _endpoint_set(eps)
+        and (first["metadata"].get("labels") or {}) == new["metadata"]["labels"]
+        and (first["metadata"].get("annotations") or {}) == new["metadata"]["annotations"]
+    )
     if same:
         return
     new["metadata"]["resourceVersion"] = first["metadata"].get("resourceVersion")
     result.updates.append(new)
-    result.explanations.append(f"slice {first['metadata']['name']} updated: {len(eps)} endpoints ({address_type})")
+    result.explanations.append(
+        f"slice {first['metadata']['name']} updated: {len(eps)} endpoints ({address_type})"
+    )
 
 
 def _endpoint_set(eps) -> list:
@@ -183,7 +230,9 @@ def _recycle(result: MirrorResult) -> None:
         new["metadata"]["name"] = doomed["metadata"]["name"]
         new["metadata"]["resourceVersion"] = doomed["metadata"].get("resourceVersion")
         result.updates.append(new)
-        result.explanations.append(f"slice {doomed['metadata']['name']} reused for a new subset instead of create + delete")
+        result.explanations.append(
+            f"slice {doomed['metadata']['name']} reused for a new subset instead of create + delete"
+        )
     result.deletes = kept
 
 
@@ -195,7 +244,9 @@ class EndpointSliceMirroringController(ControllerShell):
     max_backoff = 100.0
 
     def initial_keys(self):
-        return sorted({(e["metadata"].get("namespace"), e["metadata"]["name"]) for e in self.list("endpoints")})
+        return sorted(
+            {(e["metadata"].get("namespace"), e["metadata"]["name"]) for e in self.list("endpoints")}
+        )
 
     def on_event(self, event_type, resource, obj, old):
         namespace = obj["metadata"].get("namespace")
@@ -216,19 +267,28 @@ class EndpointSliceMirroringController(ControllerShell):
 
     def _mirrored_slices(self, namespace, name):
         ours = {LABEL_SERVICE_NAME: name, LABEL_MANAGED_BY: CONTROLLER_NAME}
-        return [s for s in self.list(SLICES, namespace) if selector_matches(ours, s["metadata"].get("labels"))]
+        return [
+            s for s in self.list(SLICES, namespace) if selector_matches(ours, s["metadata"].get("labels"))
+        ]
 
     def sync(self, key):
         namespace, name = key
         endpoints = self.get("endpoints", name, namespace)
         slices = self._mirrored_slices(namespace, name)
-        mirror, _ = (False, "") if endpoints is None else should_mirror(endpoints, self.get("services", name, namespace))
+        mirror, _ = (
+            (False, "")
+            if endpoints is None
+            else should_mirror(endpoints, self.get("services", name, namespace))
+        )
         if not mirror:
             for s in slices:
                 self.delete_ignoring_missing(SLICES, s["metadata"]["name"], namespace)
             return
-        result = reconcile_mirroring(endpoints=endpoints, existing_slices=slices,
-                                     max_endpoints_per_subset=self.config_value("mirroring_max_endpoints_per_subset", 1000))
+        result = reconcile_mirroring(
+            endpoints=endpoints,
+            existing_slices=slices,
+            max_endpoints_per_subset=self.config_value("mirroring_max_endpoints_per_subset", 1000),
+        )
         for etype, reason, message in result.events:
             self.event(endpoints, etype, reason, message)
         for s in result.creates:

@@ -45,7 +45,7 @@ def last_heartbeat(node: dict, lease: dict | None) -> float | None:
 
 
 def ready_status(node: dict) -> str:
-    """"True", "False" or "Unknown" (a node without a Ready condition counts as Unknown)."""
+    """ "True", "False" or "Unknown" (a node without a Ready condition counts as Unknown)."""
     cond = get_condition(node, "Ready")
     return cond.get("status", "Unknown") if cond else "Unknown"
 
@@ -75,7 +75,9 @@ def wanted_taints(node: dict, stamp: str) -> list[dict]:
     status = ready_status(node)
     ours = {"Unknown": TAINT_UNREACHABLE, "False": TAINT_NOT_READY}.get(status)
     current = (node.get("spec") or {}).get("taints") or []
-    keep = [t for t in current if t.get("key") not in (TAINT_UNREACHABLE, TAINT_NOT_READY) or t.get("key") == ours]
+    keep = [
+        t for t in current if t.get("key") not in (TAINT_UNREACHABLE, TAINT_NOT_READY) or t.get("key") == ours
+    ]
     for effect in ("NoSchedule", "NoExecute"):
         if ours and not any(t.get("key") == ours and t.get("effect") == effect for t in keep):
             taint = {"key": ours, "effect": effect}
@@ -92,7 +94,9 @@ def mark_pod_not_ready(pod: dict, stamp: str) -> dict | None:
         return None
     new = {**pod, "status": dict(pod.get("status") or {})}
     new["status"]["conditions"] = [dict(c) for c in pod["status"].get("conditions") or []]
-    set_condition(new, {k: v for k, v in cond.items() if k not in ("lastTransitionTime",)} | {"status": "False"}, stamp)
+    set_condition(
+        new, {k: v for k, v in cond.items() if k not in ("lastTransitionTime",)} | {"status": "False"}, stamp
+    )
     return new
 
 
@@ -101,7 +105,9 @@ def default_tolerations(pod: dict, not_ready_seconds: int, unreachable_seconds: 
     tolerations = list((pod.get("spec") or {}).get("tolerations") or [])
     for key, seconds in ((TAINT_NOT_READY, not_ready_seconds), (TAINT_UNREACHABLE, unreachable_seconds)):
         if not tolerates(tolerations, {"key": key, "effect": "NoExecute"}):
-            tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds})
+            tolerations.append(
+                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}
+            )
     return tolerations
 
 
@@ -222,12 +228,16 @@ class NodeLifecycleController(ControllerShell):
         if timer is not None:
             timer.cancel()
         if due is not None:
-            self._evictions[key] = self.clock.call_later(max(0.0, due - self.clock.time()), self.enqueue,
-                                                         ("evict", *key))
+            self._evictions[key] = self.clock.call_later(
+                max(0.0, due - self.clock.time()), self.enqueue, ("evict", *key)
+            )
 
     def _tolerations(self, pod: dict) -> list[dict]:
-        return default_tolerations(pod, self.config_value("default_not_ready_toleration_seconds", 300),
-                                   self.config_value("default_unreachable_toleration_seconds", 300))
+        return default_tolerations(
+            pod,
+            self.config_value("default_not_ready_toleration_seconds", 300),
+            self.config_value("default_unreachable_toleration_seconds", 300),
+        )
 
     def _evict(self, key) -> None:
         """Delete the pod if it is still the same pod on a node whose taints still say so."""
@@ -243,8 +253,16 @@ class NodeLifecycleController(ControllerShell):
         stamp = rfc3339(self.clock.now())
         marked = {**pod, "status": dict(pod.get("status") or {})}
         marked["status"]["conditions"] = [dict(c) for c in pod["status"].get("conditions") or []]
-        set_condition(marked, {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
-                               "message": "Taint manager: deleting due to NoExecute taint"}, stamp)
+        set_condition(
+            marked,
+            {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "DeletionByTaintManager",
+                "message": "Taint manager: deleting due to NoExecute taint",
+            },
+            stamp,
+        )
         self.update("pods", marked, subresource="status")
         self.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {namespace}/{name}")
         self.delete_ignoring_missing("pods", name, namespace)

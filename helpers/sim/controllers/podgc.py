@@ -34,7 +34,11 @@ def _terminal(pod: dict) -> bool:
 
 def missing_node_names(pods: list[dict], node_names: set[str]) -> set[str]:
     """Nodes that pods are bound to but that do not exist."""
-    return {p["spec"]["nodeName"] for p in pods if p["spec"].get("nodeName") and p["spec"]["nodeName"] not in node_names}
+    return {
+        p["spec"]["nodeName"]
+        for p in pods
+        if p["spec"].get("nodeName") and p["spec"]["nodeName"] not in node_names
+    }
 
 
 def orphaned_pods(pods: list[dict], deleted_nodes: set[str]) -> list[dict]:
@@ -44,10 +48,12 @@ def orphaned_pods(pods: list[dict], deleted_nodes: set[str]) -> list[dict]:
 
 def out_of_service_terminating(pods: list[dict], nodes: list[dict]) -> list[dict]:
     """Terminating pods on NotReady nodes tainted out-of-service:NoExecute (upstream gcTerminating)."""
+
     def out_of_service(node):
         taints = (node.get("spec") or {}).get("taints") or []
         return not condition_true(node, "Ready") and any(
-            t.get("key") == TAINT_OUT_OF_SERVICE and t.get("effect") == "NoExecute" for t in taints)
+            t.get("key") == TAINT_OUT_OF_SERVICE and t.get("effect") == "NoExecute" for t in taints
+        )
 
     names = {n["metadata"]["name"] for n in nodes if out_of_service(n)}
     return [p for p in pods if _terminating(p) and p["spec"].get("nodeName") in names]
@@ -59,8 +65,10 @@ def unscheduled_terminating(pods: list[dict]) -> list[dict]:
 
 def terminated_over_threshold(pods: list[dict], threshold: int = TERMINATED_POD_GC_THRESHOLD) -> list[dict]:
     """The oldest terminated pods beyond the threshold (upstream gcTerminated)."""
-    terminated = sorted((p for p in pods if _terminal(p) and not _terminating(p)),
-                        key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]))
+    terminated = sorted(
+        (p for p in pods if _terminal(p) and not _terminating(p)),
+        key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]),
+    )
     excess = len(terminated) - threshold
     return terminated[:excess] if threshold > 0 and excess > 0 else []
 
@@ -101,7 +109,9 @@ class PodGCController(ControllerShell):
         pods, nodes = self.list("pods"), self.list("nodes")
         stamp = rfc3339(self.clock.now())
         for pod in terminated_over_threshold(pods):
-            self.delete_ignoring_missing("pods", pod["metadata"]["name"], pod["metadata"]["namespace"], grace_period_seconds=0)
+            self.delete_ignoring_missing(
+                "pods", pod["metadata"]["name"], pod["metadata"]["namespace"], grace_period_seconds=0
+            )
         self._gc_orphaned(pods, {n["metadata"]["name"] for n in nodes}, stamp)
         for pod in unscheduled_terminating(pods) + out_of_service_terminating(pods, nodes):
             self._fail_and_delete(pod, None, stamp)
@@ -110,10 +120,17 @@ class PodGCController(ControllerShell):
         now = self.clock.time()
         missing = missing_node_names(pods, node_names)
         self._missing_since = {n: self._missing_since.get(n, now) for n in missing}
-        deleted = {n for n, since in self._missing_since.items()
-                   if now - since >= QUARANTINE and self.live_get("nodes", n) is None}
-        condition = {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByPodGC",
-                     "message": "PodGC: node no longer exists"}
+        deleted = {
+            n
+            for n, since in self._missing_since.items()
+            if now - since >= QUARANTINE and self.live_get("nodes", n) is None
+        }
+        condition = {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "DeletionByPodGC",
+            "message": "PodGC: node no longer exists",
+        }
         for pod in orphaned_pods(pods, deleted):
             self._fail_and_delete(pod, condition, stamp)
 

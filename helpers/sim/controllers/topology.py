@@ -220,7 +220,9 @@ def add_hints(to_create, to_update, unchanged, *, nodes, address_type, hinted_be
     def disable(message):
         create, update, _ = remove_hints(to_create, to_update, unchanged)
         text = f"{message}, addressType: {address_type}"
-        return HintOutcome(create, update, [("Warning", "TopologyAwareHintsDisabled", text)], f"no hints: {text}")
+        return HintOutcome(
+            create, update, [("Warning", "TopologyAwareHintsDisabled", text)], f"no hints: {text}"
+        )
 
     n_ready = sum(_ready(ep) for s in to_create + to_update + unchanged for ep in s.get("endpoints") or ())
     allocations, problem = _allocations(cpu_ratios_by_zone(nodes), n_ready)
@@ -250,7 +252,9 @@ def add_hints(to_create, to_update, unchanged, *, nodes, address_type, hinted_be
         return disable(NO_ALLOCATED_HINTS)
     events = []
     if not hinted_before:
-        events.append(("Normal", "TopologyAwareHintsEnabled", f"{HINTS_ENABLED}, addressType: {address_type}"))
+        events.append(
+            ("Normal", "TopologyAwareHintsEnabled", f"{HINTS_ENABLED}, addressType: {address_type}")
+        )
     summary = "zone hints " + ", ".join(f"{z}:{n}" for z, n in sorted(allocated.items()))
     return HintOutcome(to_create, to_update, events, summary)
 
