@@ -130,6 +130,9 @@ pd.DataFrame([{"service port": str(port), "endpoint": f"{ep.ip}:{ep.port}", "rea
 # **Why it matters:** slices are a transport format. Splitting, repacking or hand-writing them changes
 # nothing for traffic as long as the merged set is the same.
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Ask: which copy of the duplicate wins, and why would a terminating copy be the worse choice?
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The iptables rules for your Service
 #
@@ -224,6 +227,9 @@ pd.DataFrame(rows).T
 # `externalTrafficPolicy: Local` does the same for NodePort/LoadBalancer traffic only, preserving the
 # client's source IP. (KEP-2086; `pkg/proxy/topology.go` `CategorizeEndpoints`.)
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# DROP, not REJECT: endpoints exist, just not here. That distinction is `hasAnyEndpoints` in CategorizeEndpoints.
+
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Terminating endpoints as a fallback
 #
@@ -292,6 +298,9 @@ print(diff.summary())
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** no differences when the node has synced. On kind, differences usually mean the node
 # has not synced a very recent change yet — or a kube-proxy version whose rule format moved on.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# On kind this is the moment to show that the model is checked against real iptables-save output, not trusted.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: sticky sessions

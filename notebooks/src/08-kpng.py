@@ -120,6 +120,9 @@ pd.DataFrame([{"node": node, "op": op.op, "path": op.path, "bytes": op.size}
 # that runs the pod also loses it from `web-local`. Nodes that would not use the endpoint receive nothing
 # else. Two ways a backend consumes the stream (`client/localsink`):
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Contrast with kube-proxy: every node would have received the whole updated slice here.
+
 # %% slideshow={"slide_type": "-"}
 received = {"full-state sink": [], "diff sink": []}
 kpng.FullStateSink(received["full-state sink"].append).send(worker_ops)
@@ -179,6 +182,9 @@ ax.set_ylabel("bytes (log)");
 # **Why it matters — and why it was not enough:** the savings are real, but the price is a new
 # always-on central component, a new API (`localnetv1`), and a second implementation of every kube-proxy
 # semantic. Upstream took cheaper routes to most of the gain.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Bytes are JSON on both sides; real kube-proxy may use protobuf and KPNG did, which shrinks both.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Retirement, and what lived on

@@ -111,6 +111,9 @@ h.plot_propagation(frame)
 # batches what arrived into its next sync. That is the network-programming-latency path
 # (`sig-scalability/slos/network_programming_latency.md`).
 
+# %% [markdown] slideshow={"slide_type": "notes"}
+# Point at the gap between the slice write and the kube-proxy rows: that is minSyncPeriod batching.
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Sync period, minimum interval, partial syncs
 #
@@ -142,6 +145,9 @@ print("\n".join(syncs[:2] + ["..."] + syncs[-6:]) if syncs else "no sync lines: 
 # **What it shows:** the first sync after start is `fullSync=True`; the later ones are `fullSync=False`,
 # and their payload (`bytes=`) is a few kilobytes — the changed Services' chains plus the shared
 # `KUBE-SERVICES` chain.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# On kind, raise kube-proxy's verbosity (-v=2) to see these lines; the defaults are the same.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Rule growth with cluster size
