@@ -403,15 +403,16 @@ class Store:
         new["metadata"]["managedFields"] = managed.record_update(
             old, new, field_manager or "unknown", info.kind, format_time(self.clock.now()),
             subresource if status_write else None)
+        return self._write_update(info, new, old, dry_run)
+
+    def _write_update(self, info: Resource, new: dict, old: dict, dry_run) -> dict:
+        """Commit an update; an object being deleted whose last finalizer just went is removed instead."""
         if dry_run:
             return clone(new)
-        remove = bool(new["metadata"].get("deletionTimestamp")) and not new["metadata"].get("finalizers") and (
-            (info.key == "namespaces" and _namespace_finalized(new))
-            or (info.key != "namespaces" and not new["metadata"].get("deletionGracePeriodSeconds")))
-        if remove:
-            self._commit("DELETED", info, new, old)
-        else:
-            self._commit("MODIFIED", info, new, old)
+        meta = new["metadata"]
+        remove = bool(meta.get("deletionTimestamp")) and not meta.get("finalizers") and (
+            _namespace_finalized(new) if info.key == "namespaces" else not meta.get("deletionGracePeriodSeconds"))
+        self._commit("DELETED" if remove else "MODIFIED", info, new, old)
         return clone(new)
 
     def _merge_for_update(self, info: Resource, obj: dict, old: dict, subresource) -> dict:
@@ -479,9 +480,7 @@ class Store:
         self._raise_if_invalid(info, new, validation.validate_update(info.key, new, old))
         if _same_content(new, old) and fields == old["metadata"].get("managedFields"):
             return clone(old)
-        if not dry_run:
-            self._commit("MODIFIED", info, new, old)
-        return clone(new)
+        return self._write_update(info, new, old, dry_run)
 
     def _grace_seconds(self, info: Resource, obj: dict, requested) -> int:
         if info.key != "pods":
