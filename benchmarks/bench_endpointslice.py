@@ -12,7 +12,8 @@ from __future__ import annotations
 import sys
 import time
 
-from helpers.sim.controllers.endpointslice import EndpointCache, reconcile
+from helpers.sim.controllers.endpointslice import reconcile
+from helpers.sim.controllers.endpointslice_endpoints import EndpointCache
 
 
 def service():

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from helpers.sim.controllers.endpointslice import EndpointCache, reconcile
+from helpers.sim.controllers.endpointslice import reconcile
+from helpers.sim.controllers.endpointslice_endpoints import EndpointCache
 from helpers.sim.controllers.esutil import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, LABEL_MANAGED_BY
 
 _names = itertools.count()

@@ -7,7 +7,7 @@ address family and resolved port set, keep/replace/remove in existing slices, fi
 are written anyway (fullest first), then the single unchanged slice closest to full, else new
 slices; the placeholder rule; recycling creates into deletes; creates, then updates, then
 deletes. It takes and returns plain dicts, reads no clock and does no I/O, and explains every
-decision in `Result.explanations`.
+decision in `Result.explanations`. How one pod becomes one endpoint is in `endpointslice_endpoints`.
 
 `EndpointSliceController(cluster)` is the shell (upstream
 `pkg/controller/endpointslice/endpointslice_controller.go`): it watches the store, queues
@@ -21,6 +21,11 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from helpers.sim.controllers import topology
+from helpers.sim.controllers.endpointslice_endpoints import (
+    EndpointCache,
+    endpoint_key,
+    endpoints_equal_beyond_hash,
+)
 from helpers.sim.controllers.esqueue import ControllerShell
 from helpers.sim.controllers.esutil import (
     ANNOTATION_TRIGGER_TIME,
@@ -29,25 +34,19 @@ from helpers.sim.controllers.esutil import (
     LABEL_ZONE,
     TriggerTimeTracker,
     address_types_for_service,
-    canonical_ip,
     controller_ref,
     endpoint_ports,
     format_rfc3339nano,
     has_named_target_port,
-    is_ipv6,
-    is_pod_ready,
     is_terminating,
     non_reserved,
     owned_by,
     pod_event_states,
-    pod_ips,
-    pod_ref,
     port_map_key,
     selector_matches,
     service_slice_labels,
     services_to_update,
     should_pod_be_in_endpoints,
-    should_set_hostname,
     slice_prefix,
 )
 from helpers.sim.store import ApiError
@@ -103,110 +102,6 @@ class _Log:
             self.placements.append(
                 ((ep.get("targetRef") or {}).get("name") or ep["addresses"][0], slice_, reason)
             )
-
-
-# --- endpoints ------------------------------------------------------------------------------------
-def _addresses(ips: list[str], address_type: str) -> list[str]:
-    """The pod IPs of one family; IPv6 ones in canonical form (IPv4 is used as written, like upstream)."""
-    if address_type == "IPv6":
-        return [canonical_ip(ip) or ip for ip in ips if is_ipv6(ip)]
-    return [ip for ip in ips if not is_ipv6(ip)]
-
-
-def pod_to_endpoint(pod: dict, node: dict | None, service: dict, address_type: str) -> dict:
-    """The endpoint for one pod in one family (upstream podToEndpoint).
-
-    This runs once per pod per sync, so it reads each part of the pod only once.
-    """
-    meta, spec = pod["metadata"], pod.get("spec") or {}
-    serving = is_pod_ready(pod)
-    terminating = bool(meta.get("deletionTimestamp"))
-    ready = bool(service["spec"].get("publishNotReadyAddresses")) or (serving and not terminating)
-    ep = {
-        "addresses": _addresses(pod_ips(pod), address_type),
-        "conditions": {"ready": ready, "serving": serving, "terminating": terminating},
-        "targetRef": pod_ref(pod),
-    }
-    node_name = spec.get("nodeName")
-    if node_name:
-        ep["nodeName"] = node_name
-    if node is not None:
-        zone = (node["metadata"].get("labels") or {}).get(LABEL_ZONE)
-        if zone:
-            ep["zone"] = zone
-    if spec.get("hostname") and should_set_hostname(pod, service):
-        ep["hostname"] = spec["hostname"]
-    return ep
-
-
-class EndpointCache:
-    """Memo of pod -> endpoint between syncs of one Service.
-
-    Building endpoints is most of a sync's cost. A pod with the same UID and resourceVersion, on a
-    node in the same zone, yields the same endpoint for the same Service settings, so the shell
-    keeps one cache per Service and a readiness flip rebuilds one endpoint instead of all of them.
-    Results never depend on the cache: callers get copies. Each reconcile keeps only the entries
-    it used (`rotate`), so the cache never outgrows the Service.
-    """
-
-    def __init__(self):
-        self._entries: dict[tuple, dict] = {}
-        self._fresh: dict[tuple, dict] = {}
-        self._settings = None
-
-    def start(self, service: dict) -> None:
-        """Begin a sync; Service settings that shape endpoints invalidate everything when they change."""
-        settings = (
-            service["metadata"].get("namespace"),
-            service["metadata"]["name"],
-            bool(service["spec"].get("publishNotReadyAddresses")),
-        )
-        if settings != self._settings:
-            self._entries, self._settings = {}, settings
-
-    def endpoint(self, pod, node, zone, service, address_type) -> tuple[tuple | None, dict]:
-        """(endpoint_key or None when the pod has no address of the family, a copy of the endpoint)."""
-        meta = pod["metadata"]
-        version = meta.get("resourceVersion")
-        key = (meta.get("uid"), version, zone, address_type)
-        entry = self._entries.get(key) if version else None
-        if entry is None:
-            ep = pod_to_endpoint(pod, node, service, address_type)
-            entry = (endpoint_key(ep) if ep["addresses"] else None, ep)
-        if version:
-            self._fresh[key] = entry
-        return entry[0], dict(entry[1])  # callers may set or drop the endpoint's hints
-
-    def rotate(self) -> None:
-        """End a sync: keep only the entries it used."""
-        self._entries, self._fresh = self._fresh, {}
-
-
-def endpoint_key(ep: dict) -> tuple:
-    """Endpoint identity (upstream hashEndpoint): addresses, hostname, pod namespace/name."""
-    ref = ep.get("targetRef") or {}
-    addresses = ep.get("addresses") or ()
-    addresses = tuple(addresses) if len(addresses) < 2 else tuple(sorted(addresses))
-    return (addresses, ep.get("hostname") or "", ref.get("namespace"), ref.get("name"))
-
-
-def _ref_without_rv(ref):
-    return {k: v for k, v in ref.items() if k != "resourceVersion"} if ref else ref
-
-
-def endpoints_equal_beyond_hash(a: dict, b: dict) -> bool:
-    """Compare what the identity does not cover (upstream EndpointsEqualBeyondHash)."""
-    if a == b:
-        return True
-    return (
-        a.get("nodeName") == b.get("nodeName")
-        and a.get("zone") == b.get("zone")
-        and (a.get("conditions") or {}) == (b.get("conditions") or {})
-        and (
-            a.get("targetRef") == b.get("targetRef")
-            or _ref_without_rv(a.get("targetRef")) == _ref_without_rv(b.get("targetRef"))
-        )
-    )
 
 
 def _change_kind(new: dict, old: dict) -> str:
