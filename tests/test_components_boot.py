@@ -65,6 +65,9 @@ def test_system_pods_run_where_kind_puts_them(fresh):
         assert by_prefix[f"{component}-endpoints-control-plane"] == ["endpoints-control-plane"]
     hostnet = [row for row in pods if row[0].startswith(("kindnet-", "kube-proxy-"))]
     assert all(row[5].startswith("172.18.0.") for row in hostnet)  # hostNetwork: the node's IP
+    assert "simulated container coredns started" in kubectl(fresh, "logs", "-n", "kube-system", coredns[0][0]).stdout
+    proxy_pod = next(row[0] for row in pods if row[0].startswith("kube-proxy-"))
+    assert "Using iptables Proxier" in kubectl(fresh, "logs", "-n", "kube-system", proxy_pod).stdout
 
 
 def test_namespaces_version_and_controller_manager_flags(fresh):

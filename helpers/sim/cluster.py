@@ -19,7 +19,7 @@ from helpers.sim.controllers.endpoints import EndpointsController
 from helpers.sim.controllers.endpointslice import EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
-from helpers.sim.controllers.kubelet import Kubelet, running_status, sandbox_status, update_readiness
+from helpers.sim.controllers.kubelet import Kubelet
 from helpers.sim.controllers.kubeproxy import KubeProxy
 from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 from helpers.sim.controllers.namespace import NamespaceController
@@ -242,22 +242,4 @@ class Cluster:
         Boot uses it; so can benchmarks and chapters that need a large state without watching every
         pod walk through its startup. Runs on the reactor (the node's IPAM belongs to its kubelet).
         """
-        return self.on_reactor(self._create_running_pod, pod, self._kubelet(node))
-
-    def _create_running_pod(self, pod: dict, kubelet: Kubelet) -> dict:
-        node = kubelet.node_name
-        pod["spec"]["nodeName"] = node
-        created = self.store.create("pods", pod)
-        for container in created["spec"]["containers"]:
-            kubelet.images.add(container["image"])
-        host_ip = self.node_ips[node]
-        pod_ip = host_ip if created["spec"].get("hostNetwork") else kubelet.ipam.allocate(created["metadata"]["uid"])
-        stamp = rfc3339(self.clock.now())
-        created["status"] = sandbox_status(created, pod_ip, host_ip, stamp)
-        started = {c["name"]: stamp for c in created["spec"]["containers"]}
-        status = running_status(created, started, stamp)
-        for cs in status["containerStatuses"]:
-            cs["ready"] = True  # boot pods have long passed their readiness probes
-        created["status"] = status
-        update_readiness(created, stamp)
-        return self.store.update("pods", created, subresource="status")
+        return self.on_reactor(self._kubelet(node).create_running, pod)
