@@ -34,6 +34,8 @@ LEASE_RENEW_S = 10.0  # kubelet renews its lease every 10 s (leaseDurationSecond
 LEASE_DURATION_S = 40
 NODE_STATUS_CHECK_S = 10.0  # nodeStatusUpdateFrequency
 NODE_STATUS_REPORT_S = 300.0  # nodeStatusReportFrequency: heartbeat even when nothing changed
+# Pod conditions in the order the kubelet writes them (pkg/kubelet/kubelet_pods.go generateAPIPodStatus).
+KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
 NODE_CONDITIONS = (
     ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
     ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
@@ -107,7 +109,16 @@ def update_readiness(pod: dict, stamp: str) -> bool:
         if blocked:
             ready = {"type": "Ready", "status": "False", "reason": "ReadinessGatesNotReady",
                      "message": blocked[0]}
-    return set_condition(pod, ready, stamp) or changed
+    changed = set_condition(pod, ready, stamp) or changed
+    pod["status"]["conditions"] = ordered_conditions(pod["status"]["conditions"])
+    return changed
+
+
+def ordered_conditions(conditions: list[dict]) -> list[dict]:
+    """The kubelet's order: conditions it does not own (readiness gates) first, then its own."""
+    rank = {t: i for i, t in enumerate(KUBELET_CONDITIONS)}
+    others = [c for c in conditions if c["type"] not in rank]
+    return others + sorted((c for c in conditions if c["type"] in rank), key=lambda c: rank[c["type"]])
 
 
 def gate_problems(pod: dict) -> list[str]:
