@@ -16,7 +16,7 @@ import threading
 from helpers.sim import boot
 from helpers.sim.clock import Clock
 from helpers.sim.controllers.endpoints import EndpointsController
-from helpers.sim.controllers.endpointslice import EndpointSliceController
+from helpers.sim.controllers.endpointslice import MISSING_NODE_BEHAVIORS, EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
 from helpers.sim.controllers.kubelet import Kubelet
@@ -43,7 +43,6 @@ from helpers.sim.store import Store
 
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
             "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io")
-MISSING_NODE_BEHAVIORS = ("current", "pre-1.25")
 
 
 class Cluster:
@@ -110,10 +109,9 @@ class Cluster:
         return self.endpointslice_controller.missing_node_behavior
 
     def set_missing_node_behavior(self, value: str) -> None:
-        """Switch the EndpointSlice controller between today's and the pre-1.25 (#107927) behaviour."""
-        if value not in MISSING_NODE_BEHAVIORS:
-            raise ValueError(f"missingNodeBehavior must be one of {', '.join(MISSING_NODE_BEHAVIORS)}, "
-                             f"got {value!r}")
+        """Switch the EndpointSlice controller between today's and the pre-1.25 (#107927) behaviour.
+
+        ValueError (from the controller) names the accepted values."""
         self.on_reactor(self.endpointslice_controller.set_missing_node_behavior, value)
 
     def endpointslice_decisions(self, namespace: str, service: str) -> list[dict]:

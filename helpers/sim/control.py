@@ -116,9 +116,8 @@ class ControlHandler:
         namespace, service = _param(query, "namespace"), _param(query, "service")
         if not namespace or not service:
             raise bad_request("both namespace and service query parameters are required")
-        controller = self.cluster.endpointslice_controller
         return {"namespace": namespace, "service": service,
-                "decisions": controller.decisions(namespace, service)}
+                "decisions": self.cluster.endpointslice_decisions(namespace, service)}
 
     def _endpointslice_config(self, body: dict) -> dict:
         value = body.get("missingNodeBehavior")
