@@ -12,6 +12,8 @@ Cell markers follow jupytext's percent format::
     # %% slideshow={"slide_type": "fragment"} tags=["solution"]
     print("code is written as is")
 
+Comment lines above the first marker are a file header and are not copied (e.g. a ruff directive:
+a cell that ends with an expression displays it, which linters otherwise call a useless expression).
 Metadata after the marker is ``key=<JSON>`` pairs. Every cell must say its ``slideshow.slide_type``
 (slide, subslide, fragment, -, skip or notes) so the chapter can be presented as slides.
 
@@ -85,8 +87,8 @@ def parse_percent(text: str, name: str = "<source>") -> list[dict]:
             current = (kind, [], parse_metadata(match["meta"], where), where)
         elif current:
             current[1].append(line)
-        elif line.strip():
-            raise SourceError(f"{name}:{number}: text before the first '# %%' cell marker")
+        elif line.strip() and not line.startswith("#"):  # comments above the first cell are a file header
+            raise SourceError(f"{name}:{number}: code before the first '# %%' cell marker")
     if current:
         cells.append(_cell(*current))
     return cells

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -70,6 +71,30 @@ def test_notebook_matches_its_source(src, out):
     assert out.exists(), f"{out.name} was never built: run python scripts/build_notebooks.py"
     assert out.read_text(encoding="utf-8") == build_notebooks.render(src), (
         f"{out.name} differs from {src.name}: edit the source, then run python scripts/build_notebooks.py")
+
+
+def test_builder_turns_percent_cells_into_notebook_cells():
+    text = ('# a file header comment\n\n# %% [markdown] slideshow={"slide_type": "slide"}\n# # Title\n#\n# text\n\n'
+            '# %% slideshow={"slide_type": "-"} tags=["verify"]\nx = 1\n\n')
+    cells = build_notebooks.parse_percent(text)
+    assert cells == [
+        {"cell_type": "markdown", "source": "# Title\n\ntext", "metadata": {"slideshow": {"slide_type": "slide"}}},
+        {"cell_type": "code", "source": "x = 1",
+         "metadata": {"slideshow": {"slide_type": "-"}, "tags": ["verify"]}},
+    ]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("# %%\nx = 1\n", "slideshow"),
+    ('# %% slideshow={"slide_type": "sideways"}\nx = 1\n', "slideshow"),
+    ('# %% slideshow={"slide_type": "-"} tags=[oops]\n', "not JSON"),
+    ('# %% slideshow={"slide_type": "-"} stray\n', "key=<JSON>"),
+    ('x = 1\n# %% slideshow={"slide_type": "-"}\n', "before the first"),
+])
+def test_builder_rejects_bad_sources_with_the_line(text, message):
+    with pytest.raises(build_notebooks.SourceError, match=message) as err:
+        build_notebooks.parse_percent(text, "ch.py")
+    assert "ch.py:1" in str(err.value)
 
 
 def skeleton_problems(nb) -> list[str]:
@@ -180,16 +205,30 @@ def run_on_one_simulator(paths: list[Path], state_dir: Path) -> str | None:
         stop_simulator(env)
 
 
-@pytest.fixture(scope="module")
-def executions(tmp_path_factory):
-    """Execute every chapter alone on its own simulator, and all of them in sequence on one more.
+def _outcome(future) -> str | None:
+    """None for a clean run; otherwise what went wrong (a failed run's message or the exception raised)."""
+    error = future.exception()
+    if error is None:
+        return future.result()
+    return "".join(traceback.format_exception(error))
 
-    The runs mostly wait on (simulated) pods, so they run concurrently; each has its own simulator.
-    """
+
+@pytest.fixture(scope="module")
+def executions(request, tmp_path_factory):
+    """Execute the selected chapters alone, each on its own simulator, and (if selected) all of them in
+    sequence on one more. The runs mostly wait on simulated pods, so they run concurrently."""
+    selected = {item.callspec.params["path"].stem for item in request.session.items
+                if item.originalname == "test_chapter_runs_on_a_fresh_simulator"}
+    in_sequence = any(item.originalname == "test_chapters_run_in_sequence_on_one_simulator"
+                      for item in request.session.items)
     with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
-        sequence = pool.submit(run_on_one_simulator, CHAPTERS, tmp_path_factory.mktemp("sequence"))
-        alone = {p.stem: pool.submit(run_on_one_simulator, [p], tmp_path_factory.mktemp(p.stem)) for p in CHAPTERS}
-        return {"sequence": sequence.result(), **{stem: f.result() for stem, f in alone.items()}}
+        runs = {}
+        if in_sequence:
+            runs["sequence"] = pool.submit(run_on_one_simulator, CHAPTERS, tmp_path_factory.mktemp("sequence"))
+        for path in CHAPTERS:
+            if path.stem in selected:
+                runs[path.stem] = pool.submit(run_on_one_simulator, [path], tmp_path_factory.mktemp(path.stem))
+        return {key: _outcome(future) for key, future in runs.items()}
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=_ids(CHAPTERS))

@@ -123,11 +123,12 @@ display(HTML('<div style="display:flex;gap:2em;align-items:flex-start">'
 
 # %% slideshow={"slide_type": "-"}
 web_slice = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")[0]
-owner = web_slice["metadata"]["ownerReferences"][0]
-pd.DataFrame({
-    "labels": pd.Series(web_slice["metadata"]["labels"]),
-    "owner": pd.Series({k: owner[k] for k in ("kind", "name", "controller", "blockOwnerDeletion")}),
-}).fillna("")
+meta = web_slice["metadata"]
+owner = meta["ownerReferences"][0]
+pd.Series({**{f"labels[{key}]": value for key, value in meta["labels"].items()},
+           **{f"ownerReferences[0].{key}": owner[key] for key in ("kind", "name", "controller", "blockOwnerDeletion")},
+           **{f"annotations[{key}]": value for key, value in (meta.get("annotations") or {}).items()},
+           "generateName": meta.get("generateName")}, name="value").to_frame()
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the two reserved labels and the owner reference to Service `web`. **Why it

@@ -112,9 +112,10 @@ pd.DataFrame(group["versions"]).assign(preferred=lambda d: d["version"] == group
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the `discovery.k8s.io` group serves only `v1`, and its one resource is
-# `endpointslices` (short name `EndpointSlice`, namespaced). `v1alpha1` and `v1beta1` are gone: a
-# manifest written for them fails with "no matches for kind". `endpoints` is still served from the
-# core group `v1`, with the deprecation warning.
+# `endpointslices` (kind `EndpointSlice`, namespaced). `v1alpha1` and `v1beta1` are gone: kubectl
+# rejects a manifest written for them, because the server no longer has that version (depending on
+# which check fails first, the error says "the server could not find the requested resource" or
+# "no matches for kind"). `endpoints` is still served from the core group `v1`, with the warning.
 #
 # **Why it matters:** old blog posts and Helm charts may still say `discovery.k8s.io/v1beta1`. On any
 # cluster since 1.25, change them to `v1` (the fields are the same apart from `topology`, replaced by

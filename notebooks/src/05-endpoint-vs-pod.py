@@ -132,6 +132,14 @@ h.apply(h.service("web-all", selector={"app": "web"}, publish_not_ready=True), n
 h.wait_for_slices(ns.name, "web-all", endpoints=3, ready=3)
 h.set_ready(h.list_objects("pods", ns.name, selector="app=web")[0], False, ns.name)
 h.wait_for_slices(ns.name, "web", endpoints=3, ready=2)
+
+
+def shows_not_serving(slices):
+    return any(e["conditions"].get("serving") is False for s in slices for e in s.get("endpoints") or [])
+
+
+found = h.wait_for("endpointslices", shows_not_serving, namespace=ns.name,
+                   selector="kubernetes.io/service-name=web-all", what="web-all's slice to show the pod not serving")
 pd.concat({svc: h.slices_table(ns.name, service=svc).set_index("address")[["ready", "serving"]]
            for svc in ("web", "web-all")}, axis=1)
 
@@ -266,7 +274,15 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-n
 web_pods = h.list_objects("pods", ns.name, selector="app=web")
 h.set_ready(web_pods[1:], True, ns.name)
 h.set_ready(web_pods[0], False, ns.name)
-slices = h.wait_for_slices(ns.name, "web", endpoints=3, ready=2)
+h.wait_for_slices(ns.name, "web", endpoints=3, ready=2)
+
+
+def one_not_ready(endpoints):
+    web = [e for e in endpoints if e["metadata"]["name"] == "web"]
+    return bool(web) and sum(len(s.get("notReadyAddresses") or []) for s in web[0].get("subsets") or []) == 1
+
+
+found = h.wait_for("endpoints", one_not_ready, namespace=ns.name, what="Endpoints web to list one not-ready address")
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 web_view = h.slices_table(ns.name, service="web")
