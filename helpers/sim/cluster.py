@@ -9,7 +9,6 @@ simulator's `docker stop/start <node>`.
 
 from __future__ import annotations
 
-import copy
 import random
 import threading
 
@@ -29,13 +28,12 @@ from helpers.sim.controllers.podutil import micro_time, rfc3339
 from helpers.sim.controllers.recorder import EventRecorder
 from helpers.sim.controllers.scheduler import Scheduler
 from helpers.sim.controllers.workloads import (
-    HASH_LABEL,
     REVISION,
     DaemonSetController,
     DeploymentController,
     ReplicaSetController,
     daemon_pod_spec,
-    owner_reference,
+    new_replicaset,
     pod_from_template,
     template_hash,
 )
@@ -173,6 +171,8 @@ class Cluster:
 
     def shutdown(self) -> None:
         self.informer.stop()
+        for proxy in self.kube_proxies.values():
+            proxy.stop()
         self.clock.stop()
 
     # -- boot ---------------------------------------------------------------------------------------
@@ -210,21 +210,8 @@ class Cluster:
     def _boot_deployment(self, deployment: dict, node: str) -> None:
         deployment["metadata"]["annotations"] = {REVISION: "1"}
         created = self.store.create("deployments.apps", deployment)
-        pod_hash = template_hash(created["spec"]["template"])
-        template = copy.deepcopy(created["spec"]["template"])
-        template["metadata"].setdefault("labels", {})[HASH_LABEL] = pod_hash
-        selector = copy.deepcopy(created["spec"]["selector"])
-        selector["matchLabels"][HASH_LABEL] = pod_hash
-        replicas = created["spec"]["replicas"]
-        rs = self.store.create("replicasets.apps", {
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": f"{created['metadata']['name']}-{pod_hash}",
-                         "namespace": created["metadata"]["namespace"], "labels": dict(template["metadata"]["labels"]),
-                         "annotations": {REVISION: "1", "deployment.kubernetes.io/desired-replicas": str(replicas),
-                                         "deployment.kubernetes.io/max-replicas": str(replicas + 1)},
-                         "ownerReferences": [owner_reference(created)]},
-            "spec": {"replicas": replicas, "selector": selector, "template": template}})
-        for _ in range(replicas):
+        rs = self.store.create("replicasets.apps", new_replicaset(created, 1, created["spec"]["replicas"]))
+        for _ in range(rs["spec"]["replicas"]):
             self.create_running_pod(pod_from_template(rs["spec"]["template"], rs, f"{rs['metadata']['name']}-"), node)
 
     def _boot_daemonset(self, ds: dict) -> None:

@@ -119,6 +119,28 @@ def rolling_update_plan(replicas: int, surge: int, unavailable: int, new: dict, 
     return plan
 
 
+def new_replicaset(deployment: dict, number: int, replicas: int) -> dict:
+    """The ReplicaSet for the Deployment's current template: `<name>-<pod-template-hash>`, revision `number`."""
+    pod_hash = template_hash(deployment["spec"]["template"])
+    template = copy.deepcopy(deployment["spec"]["template"])
+    template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = pod_hash
+    selector = copy.deepcopy(deployment["spec"]["selector"])
+    selector.setdefault("matchLabels", {})[HASH_LABEL] = pod_hash
+    desired = deployment["spec"].get("replicas", 1)
+    surge, _ = resolve_fenceposts(deployment)
+    return {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"{deployment['metadata']['name']}-{pod_hash}", "namespace": deployment["metadata"]["namespace"],
+            "labels": dict(template["metadata"]["labels"]),
+            "annotations": {DESIRED: str(desired), MAX_REPLICAS: str(desired + surge), REVISION: str(number)},
+            "ownerReferences": [owner_reference(deployment)],
+        },
+        "spec": {"replicas": replicas, "minReadySeconds": deployment["spec"].get("minReadySeconds", 0),
+                 "selector": selector, "template": template},
+    }
+
+
 def revision(rs: dict) -> int:
     """A ReplicaSet's rollout revision (its deployment.kubernetes.io/revision annotation)."""
     return int((rs["metadata"].get("annotations") or {}).get(REVISION, 0))
@@ -437,26 +459,7 @@ class DeploymentController(Controller):
                                                                              annotations=annotations)))
 
     def _create_rs(self, deployment: dict, number: int) -> dict:
-        name = deployment["metadata"]["name"]
-        pod_hash = template_hash(deployment["spec"]["template"])
-        template = copy.deepcopy(deployment["spec"]["template"])
-        template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = pod_hash
-        selector = copy.deepcopy(deployment["spec"]["selector"])
-        selector.setdefault("matchLabels", {})[HASH_LABEL] = pod_hash
-        replicas = deployment["spec"].get("replicas", 1)
-        surge, _ = resolve_fenceposts(deployment)
-        rs = {
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {
-                "name": f"{name}-{pod_hash}", "namespace": deployment["metadata"]["namespace"],
-                "labels": dict(template["metadata"]["labels"]),
-                "annotations": {DESIRED: str(replicas), MAX_REPLICAS: str(replicas + surge),
-                                REVISION: str(number)},
-                "ownerReferences": [owner_reference(deployment)],
-            },
-            "spec": {"replicas": 0, "minReadySeconds": deployment["spec"].get("minReadySeconds", 0),
-                     "selector": selector, "template": template},
-        }
+        rs = new_replicaset(deployment, number, replicas=0)
         created = self.store.create("replicasets.apps", rs)
         self._annotate_deployment(deployment, number)
         return created
