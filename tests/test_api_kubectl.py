@@ -40,8 +40,9 @@ def wait_until(predicate, timeout=10.0):
         time.sleep(0.01)
 
 
-def open_watches(h):
-    return len(h.server._httpd.watches)
+def open_watches(h) -> set:
+    """The server's open watches, to notice a client's new watch among older ones."""
+    return h.server._httpd.watches.copy()
 
 
 def test_version_and_discovery(h):
@@ -233,7 +234,7 @@ def test_wait_for_condition_uses_streaming_list(h):
     proc = subprocess.Popen([*h.kubectl_command(), "wait", "-n", "wait", "--for=condition=Ready", "pod/p",
                              "--timeout=20s"], env=h.kubectl_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    wait_until(lambda: open_watches(h) > before)
+    wait_until(lambda: open_watches(h) - before)
     running(store, "p", "wait", "10.244.1.9")
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
@@ -288,7 +289,7 @@ def test_get_watch_streams_table_rows(h):
     before = open_watches(h)
     proc = subprocess.Popen([*h.kubectl_command(), "get", "pods", "-n", "watch", "-w", "--request-timeout=2s"],
                             env=h.kubectl_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: open_watches(h) > before)
+    wait_until(lambda: open_watches(h) - before)
     store.create("pods", pod("second"), namespace="watch")
     store.delete("pods", "second", "watch")
     out, err = proc.communicate(timeout=20)
