@@ -40,11 +40,6 @@ def wait_until(predicate, timeout=10.0):
         time.sleep(0.01)
 
 
-def open_watches(h) -> set:
-    """The server's open watches, to notice a client's new watch among older ones."""
-    return h.server._httpd.watches.copy()
-
-
 def test_version_and_discovery(h):
     out = h.kubectl("version").stdout
     assert "Server Version: v1.37.0-sim" in out
@@ -230,11 +225,11 @@ def test_wait_for_condition_uses_streaming_list(h):
     store = h.store
     store.create("namespaces", {"metadata": {"name": "wait"}})
     store.create("pods", pod("p", node_name="endpoints-worker"), namespace="wait")
-    before = open_watches(h)
+    before = h.server.watches
     proc = subprocess.Popen([*h.kubectl_command(), "wait", "-n", "wait", "--for=condition=Ready", "pod/p",
                              "--timeout=20s"], env=h.kubectl_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    wait_until(lambda: open_watches(h) - before)
+    wait_until(lambda: h.server.watches - before)
     running(store, "p", "wait", "10.244.1.9")
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
@@ -286,10 +281,10 @@ def test_get_watch_streams_table_rows(h):
     store = h.store
     store.create("namespaces", {"metadata": {"name": "watch"}})
     store.create("pods", pod("first"), namespace="watch")
-    before = open_watches(h)
+    before = h.server.watches
     proc = subprocess.Popen([*h.kubectl_command(), "get", "pods", "-n", "watch", "-w", "--request-timeout=2s"],
                             env=h.kubectl_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_until(lambda: open_watches(h) - before)
+    wait_until(lambda: h.server.watches - before)
     store.create("pods", pod("second"), namespace="watch")
     store.delete("pods", "second", "watch")
     out, err = proc.communicate(timeout=20)

@@ -51,6 +51,11 @@ class ApiServer:
         self.port = httpd.server_address[1]
         self.url = f"http://{httpd.server_address[0]}:{self.port}"
 
+    @property
+    def watches(self) -> set:
+        """The watches being served right now (a snapshot), e.g. to wait until a client's watch is open."""
+        return self._httpd.watches.copy()
+
     def shutdown(self) -> None:
         """Stop serving: end every watch, close open connections, release the port."""
         httpd = self._httpd
