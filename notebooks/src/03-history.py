@@ -71,17 +71,19 @@ milestones = pd.DataFrame([
     ("2019-01", "#73324: Endpoints too big", "problem"), ("2019-09", "1.16 alpha", "api"),
     ("2019-12", "1.17 beta", "api"), ("2020-03", "1.18 controller on", "controller"),
     ("2020-08", "1.19 kube-proxy uses slices", "consumer"), ("2021-04", "1.21 GA (v1)", "api"),
-    ("2021-08", "1.22 Endpoints truncated at 1000", "controller"), ("2022-08", "1.25 v1beta1 removed", "api"),
+    ("2021-08", "1.22 Endpoints truncated", "controller"), ("2022-08", "1.25 v1beta1 removed", "api"),
     ("2022-12", "1.26 terminating GA", "api"), ("2023-04", "1.27 topology-mode", "consumer"),
-    ("2025-04", "1.33 Endpoints deprecated, trafficDistribution GA", "api"),
+    ("2025-04", "1.33 Endpoints deprecated", "api"),
 ], columns=["date", "event", "kind"]).assign(date=lambda d: pd.to_datetime(d["date"]))
-fig, ax = plt.subplots(figsize=(11, 3.2))
+fig, ax = plt.subplots(figsize=(12, 3.6))
 for i, row in milestones.iterrows():
-    ax.plot([row.date, row.date], [0, 1 + i % 3], color="lightgray", zorder=0)
-    ax.annotate(row.event, (row.date, 1 + i % 3), rotation=20, fontsize=8, ha="left", va="bottom")
+    level = 1 + i % 4  # stagger the labels so neighbours do not overlap
+    ax.plot([row.date, row.date], [0, level], color="lightgray", zorder=0)
+    ax.annotate(row.event, (row.date, level), fontsize=8, ha="left", va="bottom")
 for kind, group in milestones.groupby("kind"):
     ax.scatter(group["date"], [0] * len(group), label=kind, s=60, zorder=1)
-ax.set(yticks=[], ylim=(-0.5, 4.8), title="EndpointSlice milestones")
+ax.set(yticks=[], ylim=(-0.5, 5.2), xlim=(pd.Timestamp("2018-10"), pd.Timestamp("2026-10")),
+       title="EndpointSlice milestones")
 ax.legend(loc="upper left", fontsize=8, ncols=4)
 fig.tight_layout()
 
