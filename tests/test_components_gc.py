@@ -50,3 +50,13 @@ def test_namespace_deletion_empties_the_namespace_then_removes_it(sim):
     kubectl(sim, "wait", "--for=delete", f"namespace/{name}", "--timeout=30s")
     for resource in ("pods", "replicasets.apps", "deployments.apps", "events"):
         assert not listed(sim, resource, name)
+
+
+def test_an_object_created_with_a_dangling_owner_is_collected(sim, ns):
+    ghost = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone", "uid": "0000-dead",
+             "controller": True, "blockOwnerDeletion": True}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "stray", "labels": {"app": "stray"},
+                                                           "ownerReferences": [ghost]},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    sim.cluster.store.create("pods", pod, namespace=ns)
+    wait_until(sim, lambda: not pods_of(sim, ns, "stray"), what="the dangling dependent deleted")

@@ -9,13 +9,16 @@ upstream:
   is left, the finalizer is removed and the owner goes.
 * Orphan: the collector strips the owner's reference from every dependent, then removes the
   `orphan` finalizer.
+A new object whose owners do not exist at all is deleted (dangling references).
 """
 
 from __future__ import annotations
 
 from helpers.sim.api.errors import ApiError
+from helpers.sim.api.resources import RESOURCES
 from helpers.sim.controllers.informer import Controller, obj_key
 
+OWNER_KINDS = {(r.api_version, r.kind): r for r in RESOURCES}  # ownerReference -> served resource
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 # Resources whose objects can own or be owned by others in the simulator.
@@ -45,6 +48,8 @@ class GarbageCollector(Controller):
         meta = obj["metadata"]
         if type_ == "DELETED":
             self.clock.call_soon(self._collect_dependents, meta["uid"])
+        elif type_ == "ADDED" and meta.get("ownerReferences"):
+            self.clock.call_soon(self._check_owners, resource, obj)
         elif meta.get("deletionTimestamp") and {FOREGROUND, ORPHAN} & set(meta.get("finalizers") or []):
             self.enqueue((resource, *obj_key(obj)))
         # A dependent that went away may unblock its foreground-deleting owners.
@@ -77,6 +82,33 @@ class GarbageCollector(Controller):
                 self._drop_reference(resource, dep, dead_uid)
             elif not dep["metadata"].get("deletionTimestamp"):
                 self._delete(resource, dep, "Background")
+
+    def _check_owners(self, resource: str, obj: dict) -> None:
+        """A new object whose owners do not exist (a dangling reference) is deleted, as upstream does;
+        with some owners alive, only the dangling references are dropped."""
+        meta = obj["metadata"]
+        refs = meta["ownerReferences"]
+        dead = [ref for ref in refs if not self._owner_exists(ref, meta.get("namespace"))]
+        if not dead:
+            return
+        if len(dead) == len(refs):
+            self._delete(resource, obj, "Background")
+        else:
+            for ref in dead:
+                self._drop_reference(resource, obj, ref["uid"])
+
+    def _owner_exists(self, ref: dict, namespace: str | None) -> bool:
+        """Asks the store, not the cache: an owner created just before its dependent must count."""
+        info = OWNER_KINDS.get((ref.get("apiVersion"), ref.get("kind")))
+        if info is None:
+            return True  # a kind the simulator does not serve: leave the reference alone
+        try:
+            owner = self.store.get(info.key, ref["name"], namespace if info.namespaced else None)
+        except ApiError as err:
+            if err.code == 404:
+                return False
+            raise
+        return owner["metadata"].get("uid") == ref.get("uid")
 
     def sync(self, key) -> None:
         resource, namespace, name = key
