@@ -1,3 +1,5 @@
+# ruff: noqa: B018  (a cell ending in an expression displays it)
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 00 · Tour of a fresh cluster
 #
@@ -49,7 +51,10 @@ import helpers as h
 
 cluster = h.connect()
 ns = h.sandbox("ch00")
-h.nodes_table()
+nodes = h.nodes_table()
+assert nodes["ready"].all(), "Not every node is Ready: wait a minute (kind) or restart the simulator."
+print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
+nodes
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the backend banner and the three nodes `kind-cluster.yaml` asks for (one control

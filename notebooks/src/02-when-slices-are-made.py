@@ -55,6 +55,9 @@ from helpers.config import REPO_ROOT
 
 cluster = h.connect()
 ns = h.sandbox("ch02")
+nodes = h.nodes_table()
+assert nodes["ready"].all(), "Not every node is Ready: wait a minute (kind) or restart the simulator."
+print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. Selector or no selector

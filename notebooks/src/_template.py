@@ -41,6 +41,9 @@ import helpers as h
 
 cluster = h.connect()
 ns = h.sandbox("chNN")
+nodes = h.nodes_table()
+assert nodes["ready"].all(), "Not every node is Ready: wait a minute (kind) or restart the simulator."
+print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. First section
