@@ -105,11 +105,14 @@ def skeleton_problems(nb) -> list[str]:
     first = nb.cells[0] if nb.cells else None
     if not (first and first.cell_type == "markdown" and first.source.startswith("# ")):
         problems.append("first cell is not a '# ' title")
-    for heading in ("Learning objectives", "Prerequisites", "Summary", "What's next"):
+    for heading in ("Learning objectives", "Prerequisites", "Which cluster am I on?", "Cleanup", "Summary",
+                    "What's next"):
         if not re.search(rf"^## {re.escape(heading)}", markdown, re.MULTILINE):
             problems.append(f"no '## {heading}' section")
     if not ("Necessary" in markdown and "Helpful" in markdown):
         problems.append("prerequisites do not mark rows Necessary / Helpful")
+    if "On the simulator" not in markdown:
+        problems.append("no table of what differs on the simulator ('On the simulator' column)")
     if "**Time to complete:**" not in markdown:
         problems.append("no '**Time to complete:**' line")
     checks = [c for c in code if "cluster-check" in _tags(c)]
