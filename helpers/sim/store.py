@@ -11,14 +11,13 @@ API semantics (defaults, validation, patches, field ownership) are pure function
 
 import datetime as dt
 import logging
-import pickle
 import random
 import sys
 import threading
 import uuid
 from collections import deque
 
-from .api import allocators, defaults, managed, patch, shapes, validation
+from .api import allocators, defaults, managed, strategy, validation
 from .api.errors import (
     ApiError,
     already_exists,
@@ -32,6 +31,7 @@ from .api.errors import (
 from .api.resources import BY_KEY, Resource
 from .api.scale import from_scale, to_scale
 from .api.selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
+from .api.strategy import clone
 
 __all__ = ["ApiError", "Store", "Watch", "clone"]
 
@@ -41,11 +41,6 @@ log = logging.getLogger(__name__)
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 _TERMINAL_PHASES = ("Succeeded", "Failed")
-
-
-def clone(value):
-    """Deep copy of a JSON-shaped value (pickling is ~4x faster than ``copy.deepcopy`` for these)."""
-    return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
 
 
 def _interned(value):
@@ -135,7 +130,7 @@ class Store:
                field_manager: str | None = None) -> dict:
         """Create ``obj`` (defaults, generateName, uid, resourceVersion, validation, admission)."""
         info = _info(resource)
-        obj = _decoded(info, obj, namespace)
+        obj = strategy.decoded(info, obj, namespace)
         with self._lock:
             result = self._create_locked(info, obj, dry_run, field_manager)
         self._dispatch()
@@ -154,7 +149,7 @@ class Store:
             if subresource == "scale":
                 obj = from_scale(clone(old), obj)
             else:
-                obj = _decoded(info, obj, old["metadata"].get("namespace"))
+                obj = strategy.decoded(info, obj, old["metadata"].get("namespace"))
             result = self._update_locked(info, obj, old, subresource, dry_run, field_manager)
         self._dispatch()
         return result if subresource != "scale" else to_scale(result)
@@ -172,12 +167,12 @@ class Store:
         with self._lock:
             old = self._existing(info, name, namespace)
             current = to_scale(old) if subresource == "scale" else old
-            patched = _patched(current, patch_type, body, info.kind)
+            patched = strategy.patched(current, patch_type, body, info.kind)
             if subresource == "scale":
                 patched = from_scale(clone(old), patched)
             else:
-                patched = _decoded(info, patched, old["metadata"].get("namespace"))
-                _check_identity(info, patched, old)
+                patched = strategy.decoded(info, patched, old["metadata"].get("namespace"))
+                strategy.check_identity(info, patched, old)
             result = self._update_locked(info, patched, old, subresource, dry_run, field_manager)
         self._dispatch()
         return (to_scale(result) if subresource == "scale" else result), False
@@ -196,14 +191,14 @@ class Store:
         info = _info(resource)
         with self._lock:
             old = self._existing(info, name, namespace)
-            _check_preconditions(info, old, preconditions)
+            strategy.check_preconditions(info, old, preconditions)
             new = clone(old)
             meta = new["metadata"]
-            _add_propagation_finalizer(meta, propagation_policy)
+            strategy.add_propagation_finalizer(meta, propagation_policy)
             grace = self._grace_seconds(info, new, grace_period_seconds)
             now = self.clock.now()
             if info.key == "namespaces":
-                remove = bool(meta.get("deletionTimestamp")) and _namespace_finalized(new)
+                remove = bool(meta.get("deletionTimestamp")) and strategy.namespace_finalized(new)
                 meta.setdefault("deletionTimestamp", format_time(now))
                 meta["deletionGracePeriodSeconds"] = 0
                 new.setdefault("status", {})["phase"] = "Terminating"
@@ -327,7 +322,8 @@ class Store:
         if status is not None:
             obj["status"] = status
         if info.key == "services":
-            self._allocate_service(obj, None)
+            allocators.allocate_service(obj, None, self._services_except(None), self.service_cidr,
+                                        self.node_port_range, self.rng)
         for field in ("deletionTimestamp", "deletionGracePeriodSeconds"):
             obj["metadata"].pop(field, None)
 
@@ -353,49 +349,10 @@ class Store:
             meta["managedFields"] = managed.record_apply_create(obj, applied, field_manager, info.kind,
                                                                 meta["creationTimestamp"])
 
-    def _allocate_service(self, svc: dict, old: dict | None) -> None:
-        """Cluster IP and node ports: keep what the old object had, honour requests, allocate the rest."""
-        spec, old_spec = svc["spec"], (old or {}).get("spec") or {}
-        others = [s for k, s in self._objects["services"].items()  # every service but this one
-                  if not old or k != self._key(_info("services"), old["metadata"])]
-        if spec["type"] == "ExternalName":
-            spec.pop("clusterIP", None)
-            spec.pop("clusterIPs", None)
-        else:
-            if not spec.get("clusterIP") and old_spec.get("clusterIP"):
-                spec["clusterIP"] = old_spec["clusterIP"]
-            self._assign_cluster_ip(spec, old_spec, {s["spec"].get("clusterIP") for s in others})
-        if spec["type"] in ("NodePort", "LoadBalancer"):
-            used = {p["nodePort"] for s in others for p in s["spec"].get("ports") or [] if p.get("nodePort")}
-            self._assign_node_ports(spec, old_spec, used)
-        elif old_spec.get("type") in ("NodePort", "LoadBalancer"):
-            _drop_node_ports(spec, old_spec)
-
-    def _assign_cluster_ip(self, spec: dict, old_spec: dict, in_use: set) -> None:
-        ip = spec.get("clusterIP")
-        if ip and ip != "None" and ip != old_spec.get("clusterIP"):
-            error = allocators.cluster_ip_error(ip, self.service_cidr, in_use)
-            if error:
-                raise invalid("Service", "", "", [validation.invalid_value("spec.clusterIPs", [ip], error)])
-        if not ip:
-            ip = allocators.allocate_cluster_ip(self.service_cidr, in_use, self.rng)
-        spec["clusterIP"] = ip
-        spec["clusterIPs"] = [ip]
-        spec.setdefault("ipFamilies", ["IPv4"])
-        spec.setdefault("ipFamilyPolicy", "SingleStack")
-
-    def _assign_node_ports(self, spec: dict, old_spec: dict, used: set) -> None:
-        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
-                     for p in old_spec.get("ports") or []}
-        for i, port in enumerate(spec.get("ports") or []):
-            wanted = port.get("nodePort") or old_ports.get((port.get("port"), port.get("protocol")))
-            if wanted and wanted not in old_ports.values():
-                error = allocators.node_port_error(wanted, self.node_port_range, used)
-                if error:
-                    raise invalid("Service", "", "", [validation.invalid_value(
-                        f"spec.ports[{i}].nodePort", wanted, error)])
-            port["nodePort"] = wanted or allocators.allocate_node_port(self.node_port_range, used, self.rng)
-            used.add(port["nodePort"])
+    def _services_except(self, svc: dict | None) -> "list[dict]":  # quoted: `list` is a method here
+        """Every stored Service but ``svc``: whose cluster IPs and node ports are taken."""
+        skip = self._key(BY_KEY["services"], svc["metadata"]) if svc else None
+        return [other for key, other in self._objects["services"].items() if key != skip]
 
     def _raise_if_invalid(self, info: Resource, obj: dict, causes: list) -> None:
         if causes:
@@ -408,7 +365,7 @@ class Store:
             raise conflict(info.key, old["metadata"]["name"])
         new = self._merge_for_update(info, obj, old, subresource)
         self._raise_if_invalid(info, new, validation.validate_update(info.key, new, old))
-        if _same_content(new, old):
+        if strategy.same_content(new, old):
             return clone(old)
         status_write = subresource in ("status", "finalize")
         new["metadata"]["managedFields"] = managed.record_update(
@@ -422,7 +379,7 @@ class Store:
             return clone(new)
         meta = new["metadata"]
         remove = bool(meta.get("deletionTimestamp")) and not meta.get("finalizers") and (
-            _namespace_finalized(new) if info.key == "namespaces" else not meta.get("deletionGracePeriodSeconds"))
+            strategy.namespace_finalized(new) if info.key == "namespaces" else not meta.get("deletionGracePeriodSeconds"))
         self._commit("DELETED" if remove else "MODIFIED", info, new, old)
         return clone(new)
 
@@ -454,8 +411,9 @@ class Store:
         if info.key == "namespaces":
             new["spec"]["finalizers"] = (old.get("spec") or {}).get("finalizers", [])
         if info.key == "services":
-            self._allocate_service(new, old)
-        if info.tracks_generation and _spec_of(info, new) != _spec_of(info, old):
+            allocators.allocate_service(new, old, self._services_except(old), self.service_cidr,
+                                        self.node_port_range, self.rng)
+        if info.tracks_generation and strategy.spec_of(info, new) != strategy.spec_of(info, old):
             meta["generation"] = old_meta.get("generation", 1) + 1
         return new
 
@@ -464,7 +422,7 @@ class Store:
             raise bad_request("PATCH, application/apply-patch+yaml requires fieldManager to be set")
         if not isinstance(body, dict):
             raise bad_request("apply patch must be an object")
-        body = _decoded(info, body, namespace)
+        body = strategy.decoded(info, body, namespace)
         if body["metadata"].get("name") not in (None, name):
             raise bad_request(f'the name of the object ({body["metadata"].get("name")}) does not match '
                               f"the name on the URL ({name})")
@@ -489,7 +447,7 @@ class Store:
         new = self._merge_for_update(info, merged, old, subresource)
         new["metadata"]["managedFields"] = fields
         self._raise_if_invalid(info, new, validation.validate_update(info.key, new, old))
-        if _same_content(new, old) and fields == old["metadata"].get("managedFields"):
+        if strategy.same_content(new, old) and fields == old["metadata"].get("managedFields"):
             return clone(old)
         return self._write_update(info, new, old, dry_run)
 
@@ -614,33 +572,6 @@ def _info(resource: str, subresource: str | None = None) -> Resource:
     return info
 
 
-def _decoded(info: Resource, obj, namespace) -> dict:
-    """A private copy of a client object with apiVersion/kind/namespace checked and filled in."""
-    if not isinstance(obj, dict):
-        raise bad_request(f"the body of a {info.kind} must be a JSON object")
-    obj = clone(obj)
-    if obj.get("apiVersion", info.api_version) != info.api_version or obj.get("kind", info.kind) != info.kind:
-        raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) and kind ({obj.get('kind')}) "
-                          f"do not match the resource {info.key} ({info.api_version}, {info.kind})")
-    obj = {"apiVersion": info.api_version, "kind": info.kind, "metadata": obj.get("metadata"),
-           **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}}
-    meta = obj["metadata"]
-    if meta is None:
-        meta = obj["metadata"] = {}
-    if not isinstance(meta, dict):
-        raise bad_request("metadata must be an object")
-    if info.namespaced:
-        if namespace and meta.get("namespace") not in (None, "", namespace):
-            raise bad_request("the namespace of the provided object does not match the namespace sent on "
-                              "the request")
-        if namespace:
-            meta["namespace"] = namespace
-    else:
-        meta.pop("namespace", None)
-    shapes.check(info.kind, info.api_version, obj)
-    return obj
-
-
 def _matcher(info: Resource, namespace, label_selector, field_selector):
     labels = parse_label_selector(label_selector)
     fields = parse_field_selector(field_selector, info)
@@ -668,79 +599,3 @@ def _bookmark(info: Resource, rv: int, *, initial_events_end=False) -> dict:
     if initial_events_end:
         meta["annotations"] = {_INITIAL_EVENTS_END: "true"}
     return {"kind": info.kind, "apiVersion": info.api_version, "metadata": meta}
-
-
-def _patched(current: dict, patch_type: str, body, kind: str) -> dict:
-    if patch_type == "application/merge-patch+json":
-        if not isinstance(body, dict):
-            raise bad_request("merge patch must be a JSON object")
-        return patch.merge_patch(current, body)
-    if patch_type == "application/json-patch+json":
-        return patch.json_patch(current, body)
-    if patch_type == "application/strategic-merge-patch+json":
-        return patch.strategic_merge_patch(current, body, kind)
-    raise ApiError(415, "UnsupportedMediaType", f'the server does not support patch type "{patch_type}"')
-
-
-def _check_identity(info: Resource, new: dict, old: dict) -> None:
-    for field in ("name", "namespace"):
-        if new["metadata"].get(field) != old["metadata"].get(field):
-            raise invalid(info.kind, old["metadata"]["name"], info.group, [validation.invalid_value(
-                f"metadata.{field}", new["metadata"].get(field), "field is immutable")])
-
-
-def _check_preconditions(info: Resource, obj: dict, preconditions) -> None:
-    """DeleteOptions.preconditions: 409 when the object's UID or resourceVersion differs."""
-    for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
-        wanted = (preconditions or {}).get(field)
-        if wanted and obj["metadata"].get(field) != wanted:
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {info.key} "{obj["metadata"]["name"]}": '
-                           f"Precondition failed: {label} in precondition: {wanted}, {label} in object meta: "
-                           f"{obj['metadata'].get(field)}")
-
-
-def _add_propagation_finalizer(meta: dict, policy) -> None:
-    """Record a propagation policy as the finalizer the garbage collector acts on."""
-    wanted = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy)
-    if policy not in (None, "Background", "Foreground", "Orphan"):
-        raise ApiError(422, "Invalid", f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '
-                       f'Unsupported value: "{policy}": supported values: "Foreground", "Background", '
-                       '"Orphan", "nil"')
-    finalizers = [f for f in meta.get("finalizers") or [] if f not in ("foregroundDeletion", "orphan")
-                  or f == wanted]
-    if wanted and wanted not in finalizers:
-        finalizers.append(wanted)
-    if finalizers:
-        meta["finalizers"] = finalizers
-    else:
-        meta.pop("finalizers", None)
-
-
-def _drop_node_ports(spec: dict, old_spec: dict) -> None:
-    """Changing the type away from NodePort releases the node ports the user did not change
-    (upstream ``dropTypeDependentFields``)."""
-    old_ports = {p.get("nodePort") for p in old_spec.get("ports") or []}
-    for port in spec.get("ports") or []:
-        if port.get("nodePort") in old_ports:
-            del port["nodePort"]
-    for field in ("externalTrafficPolicy", "allocateLoadBalancerNodePorts"):
-        if spec.get(field) == old_spec.get(field):
-            spec.pop(field, None)
-
-
-def _namespace_finalized(ns: dict) -> bool:
-    return not (ns.get("spec") or {}).get("finalizers") and not ns["metadata"].get("finalizers")
-
-
-def _spec_of(info: Resource, obj: dict):
-    """What counts as "spec" for the generation counter (EndpointSlices have no spec field)."""
-    if info.key == "endpointslices.discovery.k8s.io":
-        return {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
-    return obj.get("spec")
-
-
-def _same_content(new: dict, old: dict) -> bool:
-    """Whether an update changes nothing (upstream then skips the write: no new resourceVersion)."""
-    strip = ("managedFields", "resourceVersion")
-    return {**new, "metadata": {k: v for k, v in new["metadata"].items() if k not in strip}} == \
-        {**old, "metadata": {k: v for k, v in old["metadata"].items() if k not in strip}}

@@ -8,7 +8,8 @@ for addresses users pick by hand (KEP-3070), e.g. kube-dns's 10.96.0.10.
 import ipaddress
 import random
 
-from .errors import ApiError
+from .errors import ApiError, invalid
+from .validation import invalid_value
 
 
 def _static_band(size: int, lo: int, hi: int) -> int:
@@ -82,3 +83,67 @@ def node_port_error(port: int, port_range: tuple[int, int], in_use: set[int]) ->
     if port in in_use:
         return "provided port is already allocated"
     return None
+
+
+def allocate_service(svc: dict, old: dict | None, others: list[dict], cidr: str, port_range: tuple[int, int],
+                     rng: random.Random) -> None:
+    """Cluster IP and node ports of ``svc``: keep what ``old`` had, honour requests, allocate the rest.
+
+    ``others`` are the other Services, whose addresses and ports are taken. 422 for a requested
+    address or port that is out of range or in use.
+    """
+    spec, old_spec = svc["spec"], (old or {}).get("spec") or {}
+    if spec["type"] == "ExternalName":
+        spec.pop("clusterIP", None)
+        spec.pop("clusterIPs", None)
+    else:
+        if not spec.get("clusterIP") and old_spec.get("clusterIP"):
+            spec["clusterIP"] = old_spec["clusterIP"]
+        _assign_cluster_ip(spec, old_spec, {s["spec"].get("clusterIP") for s in others}, cidr, rng)
+    if spec["type"] in ("NodePort", "LoadBalancer"):
+        used = {p["nodePort"] for s in others for p in s["spec"].get("ports") or [] if p.get("nodePort")}
+        _assign_node_ports(spec, old_spec, used, port_range, rng)
+    elif old_spec.get("type") in ("NodePort", "LoadBalancer"):
+        _drop_node_ports(spec, old_spec)
+
+
+def _refuse(field: str, value, why: str) -> ApiError:
+    return invalid("Service", "", "", [invalid_value(field, value, why)])
+
+
+def _assign_cluster_ip(spec: dict, old_spec: dict, in_use: set, cidr: str, rng) -> None:
+    ip = spec.get("clusterIP")
+    if ip and ip != "None" and ip != old_spec.get("clusterIP"):
+        error = cluster_ip_error(ip, cidr, in_use)
+        if error:
+            raise _refuse("spec.clusterIPs", [ip], error)
+    if not ip:
+        ip = allocate_cluster_ip(cidr, in_use, rng)
+    spec["clusterIP"] = ip
+    spec["clusterIPs"] = [ip]
+    spec.setdefault("ipFamilies", ["IPv4"])
+    spec.setdefault("ipFamilyPolicy", "SingleStack")
+
+
+def _assign_node_ports(spec: dict, old_spec: dict, used: set, port_range, rng) -> None:
+    old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old_spec.get("ports") or []}
+    for i, port in enumerate(spec.get("ports") or []):
+        wanted = port.get("nodePort") or old_ports.get((port.get("port"), port.get("protocol")))
+        if wanted and wanted not in old_ports.values():
+            error = node_port_error(wanted, port_range, used)
+            if error:
+                raise _refuse(f"spec.ports[{i}].nodePort", wanted, error)
+        port["nodePort"] = wanted or allocate_node_port(port_range, used, rng)
+        used.add(port["nodePort"])
+
+
+def _drop_node_ports(spec: dict, old_spec: dict) -> None:
+    """Changing the type away from NodePort releases the node ports the user did not change
+    (upstream ``dropTypeDependentFields``)."""
+    old_ports = {p.get("nodePort") for p in old_spec.get("ports") or []}
+    for port in spec.get("ports") or []:
+        if port.get("nodePort") in old_ports:
+            del port["nodePort"]
+    for field in ("externalTrafficPolicy", "allocateLoadBalancerNodePorts"):
+        if spec.get(field) == old_spec.get(field):
+            spec.pop(field, None)

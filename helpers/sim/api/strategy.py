@@ -1,0 +1,106 @@
+"""Per-write decisions of upstream's registry "strategies", as pure functions over plain dicts:
+decoding a client object, patch application, identity and precondition checks, deletion finalizers,
+what counts as a spec change (generation), and whether an update changes anything at all.
+"""
+
+import pickle
+
+from . import patch, shapes, validation
+from .errors import ApiError, bad_request, invalid
+from .resources import Resource
+
+
+def clone(value):
+    """Deep copy of a JSON-shaped value (pickling is ~4x faster than ``copy.deepcopy`` for these)."""
+    return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+
+
+def decoded(info: Resource, obj, namespace) -> dict:
+    """A private copy of a client object with apiVersion/kind/namespace checked and filled in."""
+    if not isinstance(obj, dict):
+        raise bad_request(f"the body of a {info.kind} must be a JSON object")
+    obj = clone(obj)
+    if obj.get("apiVersion", info.api_version) != info.api_version or obj.get("kind", info.kind) != info.kind:
+        raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) and kind ({obj.get('kind')}) "
+                          f"do not match the resource {info.key} ({info.api_version}, {info.kind})")
+    obj = {"apiVersion": info.api_version, "kind": info.kind, "metadata": obj.get("metadata"),
+           **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}}
+    meta = obj["metadata"]
+    if meta is None:
+        meta = obj["metadata"] = {}
+    if not isinstance(meta, dict):
+        raise bad_request("metadata must be an object")
+    if info.namespaced:
+        if namespace and meta.get("namespace") not in (None, "", namespace):
+            raise bad_request("the namespace of the provided object does not match the namespace sent on "
+                              "the request")
+        if namespace:
+            meta["namespace"] = namespace
+    else:
+        meta.pop("namespace", None)
+    shapes.check(info.kind, info.api_version, obj)
+    return obj
+
+
+def patched(current: dict, patch_type: str, body, kind: str) -> dict:
+    if patch_type == "application/merge-patch+json":
+        if not isinstance(body, dict):
+            raise bad_request("merge patch must be a JSON object")
+        return patch.merge_patch(current, body)
+    if patch_type == "application/json-patch+json":
+        return patch.json_patch(current, body)
+    if patch_type == "application/strategic-merge-patch+json":
+        return patch.strategic_merge_patch(current, body, kind)
+    raise ApiError(415, "UnsupportedMediaType", f'the server does not support patch type "{patch_type}"')
+
+
+def check_identity(info: Resource, new: dict, old: dict) -> None:
+    for field in ("name", "namespace"):
+        if new["metadata"].get(field) != old["metadata"].get(field):
+            raise invalid(info.kind, old["metadata"]["name"], info.group, [validation.invalid_value(
+                f"metadata.{field}", new["metadata"].get(field), "field is immutable")])
+
+
+def check_preconditions(info: Resource, obj: dict, preconditions) -> None:
+    """DeleteOptions.preconditions: 409 when the object's UID or resourceVersion differs."""
+    for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+        wanted = (preconditions or {}).get(field)
+        if wanted and obj["metadata"].get(field) != wanted:
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {info.key} "{obj["metadata"]["name"]}": '
+                           f"Precondition failed: {label} in precondition: {wanted}, {label} in object meta: "
+                           f"{obj['metadata'].get(field)}")
+
+
+def add_propagation_finalizer(meta: dict, policy) -> None:
+    """Record a propagation policy as the finalizer the garbage collector acts on."""
+    wanted = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}.get(policy)
+    if policy not in (None, "Background", "Foreground", "Orphan"):
+        raise ApiError(422, "Invalid", f'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: '
+                       f'Unsupported value: "{policy}": supported values: "Foreground", "Background", '
+                       '"Orphan", "nil"')
+    finalizers = [f for f in meta.get("finalizers") or [] if f not in ("foregroundDeletion", "orphan")
+                  or f == wanted]
+    if wanted and wanted not in finalizers:
+        finalizers.append(wanted)
+    if finalizers:
+        meta["finalizers"] = finalizers
+    else:
+        meta.pop("finalizers", None)
+
+
+def namespace_finalized(ns: dict) -> bool:
+    return not (ns.get("spec") or {}).get("finalizers") and not ns["metadata"].get("finalizers")
+
+
+def spec_of(info: Resource, obj: dict):
+    """What counts as "spec" for the generation counter (EndpointSlices have no spec field)."""
+    if info.key == "endpointslices.discovery.k8s.io":
+        return {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
+    return obj.get("spec")
+
+
+def same_content(new: dict, old: dict) -> bool:
+    """Whether an update changes nothing (upstream then skips the write: no new resourceVersion)."""
+    strip = ("managedFields", "resourceVersion")
+    return {**new, "metadata": {k: v for k, v in new["metadata"].items() if k not in strip}} == \
+        {**old, "metadata": {k: v for k, v in old["metadata"].items() if k not in strip}}
