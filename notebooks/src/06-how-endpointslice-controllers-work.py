@@ -130,14 +130,16 @@ print("\n".join(result.explanations))
 # %% slideshow={"slide_type": "-"}
 if cluster.is_sim:
     decisions = h.reconciler_decisions(ns.name, "web")
-    display(decisions[["time", "writes", "desiredSlices", "actualSlices", "explanations"]].tail(4))
+    created = pd.Timestamp(h.get("svc", "web", ns.name)["metadata"]["creationTimestamp"])
+    decisions = decisions[pd.to_datetime(decisions["time"]) >= created]  # not an earlier run's Service "web"
+    display(decisions.assign(explanations=decisions["explanations"].str.join(" / "))[["time", "writes", "explanations"]])
 else:
     print("kind: the real controller keeps no decision log; h.Trace shows its writes, section 1's "
           "reconcile(...) shows its reasoning.")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** the first sync created the placeholder (no pods had IPs yet), later syncs updated
-# it as pods got IPs and turned Ready — one write per batch of pod changes.
+# **What it shows:** the first sync created the slice as a placeholder (no pod had an IP yet); later syncs
+# updated it as pods got IPs and turned Ready — one write per batch of pod changes.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Churn minimisation: 300 pods in 4 slices
