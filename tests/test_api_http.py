@@ -388,3 +388,23 @@ def test_namespace_finalize_and_scale_put(h):
     assert status == 200 and updated["spec"]["replicas"] == 4 and updated["kind"] == "Scale"
     status, _, body = request(h.server.url, "PUT", path, scale)  # stale resourceVersion
     assert status == 409 and body["reason"] == "Conflict"
+
+
+def test_concurrent_clients_all_succeed_with_unique_resource_versions(h):
+    h.store.create("namespaces", {"metadata": {"name": "busy"}})
+    results = []
+
+    def client(n):
+        for i in range(10):
+            status, _, body = request(h.server.url, "POST", "/api/v1/namespaces/busy/pods", pod(f"c{n}-{i}"))
+            results.append((status, body["metadata"]["resourceVersion"]))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 160 and {status for status, _ in results} == {201}
+    assert len({rv for _, rv in results}) == 160
+    _, _, listed = request(h.server.url, "GET", "/api/v1/namespaces/busy/pods")
+    assert len(listed["items"]) == 160

@@ -75,6 +75,7 @@ class ApiServer:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # the default backlog of 5 drops connections when many clients start at once
 
     def __init__(self, address, store, control, version_info, bookmark_interval):
         super().__init__(address, _Handler)
