@@ -4,6 +4,7 @@ checked with raw HTTP so the exact status codes, headers and framing are visible
 import http.client
 import json
 import threading
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -408,3 +409,16 @@ def test_concurrent_clients_all_succeed_with_unique_resource_versions(h):
     assert len({rv for _, rv in results}) == 160
     _, _, listed = request(h.server.url, "GET", "/api/v1/namespaces/busy/pods")
     assert len(listed["items"]) == 160
+
+
+def test_server_notices_a_client_that_went_away(h):
+    before = h.server.watches
+    conn, resp = stream(h.server.url, "/api/v1/pods?watch=true")
+    (ours,) = h.server.watches - before
+    conn.close()
+    resp.close()
+    deadline = time.monotonic() + 10  # the server checks idle watch connections every 2 s
+    while ours in h.server.watches:
+        assert time.monotonic() < deadline, "the watch of a closed connection is still served"
+        time.sleep(0.05)
+    assert ours.stopped
