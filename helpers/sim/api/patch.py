@@ -45,6 +45,8 @@ def merge_key(kind: str, path: tuple) -> str | None:
         return "uid"
     if name == "hostAliases":
         return "ip"
+    if name == "topologySpreadConstraints":
+        return "topologyKey"
     return None
 
 
