@@ -207,7 +207,8 @@ def pod_row(pod: dict, now: dt.datetime) -> list:
         gates_cell = f"{sum(1 for g in gates if g.get('conditionType') in true_types)}/{len(gates)}"
     else:
         gates_cell = "<none>"
-    return [pod["metadata"]["name"], *pod_state(pod, now), _age(pod, now), status.get("podIP") or "<none>",
+    pod_ips = status.get("podIPs") or [{"ip": status.get("podIP")}]  # upstream prints podIPs[0]
+    return [pod["metadata"]["name"], *pod_state(pod, now), _age(pod, now), pod_ips[0].get("ip") or "<none>",
             spec.get("nodeName") or "<none>", status.get("nominatedNodeName") or "<none>", gates_cell]
 
 
@@ -281,7 +282,8 @@ ENDPOINTSLICE_COLUMNS = [
 
 def endpointslice_row(s: dict, now: dt.datetime) -> list:
     ports = s.get("ports") or []
-    port_cells = [str(p["port"]) if p.get("port") is not None else (p.get("name") or "*") for p in ports]
+    port_cells = [str(p["port"]) if p.get("port") is not None else p["name"] if p.get("name") is not None else "*"
+                  for p in ports]
     addresses = [a for ep in s.get("endpoints") or [] for a in ep.get("addresses") or []]
     return [s["metadata"]["name"], s.get("addressType", ""), _list_with_more(port_cells, len(port_cells)),
             _list_with_more(addresses, len(addresses)), _age(s, now)]
