@@ -218,8 +218,7 @@ class Kubelet(Controller):
             node = self.informer.get("nodes", self.node_name)
             if node is not None:
                 self.event(node, "Normal", "Starting", "Starting kubelet.")
-        self._heartbeat()
-        self._check_node_status(force=True)
+        self._heartbeat()  # renews the lease and re-reports node status (Unknown -> Ready)
         for pod in self.informer.items("pods"):
             if pod["spec"].get("nodeName") == self.node_name:
                 self.enqueue(obj_key(pod))
@@ -256,11 +255,12 @@ class Kubelet(Controller):
             self._later(LEASE_RENEW_S, self._heartbeat)
         self._check_node_status()
 
-    def _check_node_status(self, force: bool = False) -> None:
+    def _check_node_status(self) -> None:
+        """Post node status when a condition differs from the kubelet's view, or every 5 minutes."""
         now = self.clock.time()
         node = self.store.get("nodes", self.node_name)
         was_ready = (get_condition(node, "Ready") or {}).get("status") == "True"
-        due = force or now - self._last_report >= NODE_STATUS_REPORT_S
+        due = now - self._last_report >= NODE_STATUS_REPORT_S
         updated = node_conditions(node, rfc3339(self.clock.now()), due)
         if updated is not None:
             written = self.store.update("nodes", updated, subresource="status")
