@@ -317,6 +317,11 @@ class Trace:
                 if not self._changed.wait(timeout=min(quiet, remaining)) and len(self.events) == count:
                     return True
 
+    def wait_for_event(self, predicate, timeout: float = 30) -> bool:
+        """Block until a recorded event (a row dict, as in ``to_frame``) satisfies ``predicate``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: any(predicate(e) for e in self.events), timeout=timeout)
+
     def stop(self) -> Trace:
         """Stop every watcher (closing their streams) and wait for the threads to end."""
         self._stopped.set()

@@ -275,9 +275,11 @@ def test_trace_relists_after_410_and_records_what_it_missed(private_sim):
         store.update("events", {**changed, "message": "changed while the trace was cut off"})
         for i in range(10_050):
             store.create("events", _event(f"e{i}", "hx-410t"), namespace="hx-410t")
-    assert tr.wait_idle(quiet=0.5, timeout=30)
+    # wait for what the trace must record, not for a quiet spell: under load the client can still be
+    # digesting the 10,050-item relist while nothing new arrives
+    assert tr.wait_for_event(lambda e: e["name"] == "e10049", timeout=60)
     store.create("events", _event("live", "hx-410t"), namespace="hx-410t")
-    assert tr.wait_idle(quiet=0.5, timeout=10)
+    assert tr.wait_for_event(lambda e: e["name"] == "live", timeout=60)
     tr.stop()
     frame = tr.to_frame()
     assert tr.relists == 1 and tr.errors == []
