@@ -60,6 +60,9 @@ from helpers.sim.controllers.endpointslice import reconcile
 
 cluster = h.connect()
 ns = h.sandbox("ch06")
+nodes = h.nodes_table()
+assert nodes["ready"].all(), "Not every node is Ready: wait a minute (kind) or restart the simulator."
+print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. One sync, explained

@@ -59,6 +59,9 @@ from helpers.dataplane import proxy
 
 cluster = h.connect()
 ns = h.sandbox("ch07")
+nodes = h.nodes_table()
+assert nodes["ready"].all(), "Not every node is Ready: wait a minute (kind) or restart the simulator."
+print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 
 
 def rules_on(node, wanted, fmt="iptables", timeout=15):

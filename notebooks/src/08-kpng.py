@@ -52,6 +52,9 @@ from helpers.dataplane import kpng
 
 cluster = h.connect()
 ns = h.sandbox("ch08")
+nodes = h.nodes_table()
+assert nodes["ready"].all(), "Not every node is Ready: wait a minute (kind) or restart the simulator."
+print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 
 
 def snapshot():

@@ -53,6 +53,9 @@ from helpers.dataplane import stats
 
 cluster = h.connect()
 ns = h.sandbox("ch09")
+nodes = h.nodes_table()
+assert nodes["ready"].all(), "Not every node is Ready: wait a minute (kind) or restart the simulator."
+print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 timing = load_cluster_config()
 
 
@@ -86,14 +89,14 @@ h.set_ready(h.list_objects("pods", ns.name, selector="app=web"), True, ns.name)
 h.wait_for_slices(ns.name, "web", endpoints=4, ready=4)
 victim = h.list_objects("pods", ns.name, selector="app=web")[0]
 victim_ip = victim["status"]["podIP"]
-nodes = list(h.nodes_table()["name"])
+node_names = list(nodes["name"])
 with h.Trace(kinds=["pods", "endpointslices"], namespace=ns.name, duration=60) as trace:
     h.set_ready(victim, False, ns.name)
     h.wait_for_slices(ns.name, "web", endpoints=4, ready=3)
-    before = {node: f"-j DNAT --to-destination {victim_ip}:80" in rules_on(node, f"{ns.name}/web:http") for node in nodes}
+    before = {node: f"-j DNAT --to-destination {victim_ip}:80" in rules_on(node, f"{ns.name}/web:http") for node in node_names}
     h.set_ready(victim, True, ns.name)
     h.wait_for_slices(ns.name, "web", endpoints=4, ready=4)
-    after = {node: f"-j DNAT --to-destination {victim_ip}:80" in rules_on(node, victim_ip) for node in nodes}
+    after = {node: f"-j DNAT --to-destination {victim_ip}:80" in rules_on(node, victim_ip) for node in node_names}
     trace.wait_idle(quiet=1.0, timeout=20)
 pd.DataFrame({"victim in rules while unready": before, "victim in rules after Ready": after})
 
@@ -174,8 +177,8 @@ h.plot_rules_vs_services(growth)
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. A node fails
 #
-# Stop the worker that runs most `web` pods — the same as pulling its plug — and record nodes, pods and
-# slices on one timeline. The node lifecycle controller waits `node-monitor-grace-period`, marks the node
+# Stop the worker that runs most `web` pods — the same as pulling its plug — follow `web`'s slice through
+# the outage, then put the cluster's Events on one timeline. The node lifecycle controller waits `node-monitor-grace-period`, marks the node
 # NotReady (Unknown) and its pods not ready, taints it, and evicts its pods once their toleration
 # (`tolerationSeconds`) runs out.
 
@@ -283,7 +286,7 @@ ready_ips = set(h.slices_table(ns.name, service="web").query("ready == True")["a
 assert len(ready_ips) == 6, (f"web has {len(ready_ips)} ready endpoints. Hint: h.scale('web', 6, ns.name), "
                              "then h.set_ready(h.list_objects('pods', ns.name, selector='app=web'), True, ns.name).")
 counts = {}
-for node in nodes:
+for node in node_names:
     text = rules_on(node, sorted(ready_ips)[-1])
     counts[node] = sum(f"--to-destination {ip}:80" in text for ip in ready_ips)
 assert set(counts.values()) == {6}, f"Endpoints of web in each node's rules: {counts}; re-run this cell in a second."
@@ -308,7 +311,7 @@ unready = list(table.query("ready == False")["address"])
 assert len(table) == 6 and len(unready) == 1, (
     f"web has {len(table)} endpoints, {len(unready)} unready. Hint: h.set_ready(<one web pod>, False, ns.name) "
     "flips its readiness gate.")
-routed = {node: f"--to-destination {unready[0]}:80" in rules_on(node, f"{ns.name}/web:http") for node in nodes}
+routed = {node: f"--to-destination {unready[0]}:80" in rules_on(node, f"{ns.name}/web:http") for node in node_names}
 assert not any(routed.values()), f"Some nodes still route to {unready[0]}: {routed}; re-run in a second."
 print(f"✓ {unready[0]} is out of rotation on every node, yet still listed in the slice (ready=false).")
 

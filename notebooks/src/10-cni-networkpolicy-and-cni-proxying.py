@@ -50,6 +50,9 @@ from helpers.dataplane import cni, ipam, netpol
 
 cluster = h.connect()
 ns = h.sandbox("ch10")
+nodes = h.nodes_table()
+assert nodes["ready"].all(), "Not every node is Ready: wait a minute (kind) or restart the simulator."
+print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. How pods get IPs
