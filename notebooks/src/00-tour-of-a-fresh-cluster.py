@@ -101,7 +101,7 @@ h.kubectl("get", "endpoints", "-A")
 # write of a v1 Endpoints object ([KEP-4974](https://github.com/kubernetes/enhancements/issues/4974);
 # kubernetes.io blog, 2025-04-24, "Continuing the transition from Endpoints to EndpointSlices").
 # The type is not going away soon, but new Service features (dual-stack, `trafficDistribution`) exist
-# only in EndpointSlices, and nothing in a current cluster reads Endpoints for routing.
+# only in EndpointSlices, and kube-proxy no longer reads Endpoints at all.
 #
 # **Why it matters:** tutorials written before 2025 still teach `kubectl get endpoints`. It works,
 # it warns, and it can hide information (chapter 05 shows what it leaves out).
@@ -122,8 +122,8 @@ h.kubectl("get", "endpointslices", "-A")
 #   names live inside the object.
 # - `ENDPOINTS`: the addresses, each listed once no matter how many ports.
 #
-# **Why it matters:** since Kubernetes 1.19 kube-proxy builds its rules from EndpointSlices, not
-# Endpoints. A slice is the object whose every change ends up on every node.
+# **Why it matters:** since Kubernetes 1.19 (1.21 on Windows) kube-proxy builds its rules from
+# EndpointSlices, not Endpoints. A slice is the object whose every change ends up on every node.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Finding a Service's slices: by label, never by name
