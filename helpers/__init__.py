@@ -29,6 +29,7 @@ from helpers.nodes import (
     rules_vs_model,
     start_node,
     stop_node,
+    wait_for_rules,
 )
 from helpers.objects import (
     READINESS_GATE,
@@ -132,5 +133,6 @@ __all__ = [
     "wait_for",
     "wait_for_deleted",
     "wait_for_ready",
+    "wait_for_rules",
     "wait_for_slices",
 ]

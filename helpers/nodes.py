@@ -7,14 +7,16 @@ are read with ``docker exec``. On the simulator the same actions go through its 
 
 from __future__ import annotations
 
+import math
 import shutil
 import subprocess
-
-import pandas as pd
+import time
 
 from helpers import trace
 from helpers.connect import KIND_CLUSTER, ApiError, Backend, DockerNotAvailable, HelperError, current
+from helpers.wait import Progress, WaitTimeout
 
+MIN_SYNC_PERIOD = 1.0  # kube-proxy's minSyncPeriod (kind's default): a change reaches the rules within it
 RULE_FORMATS = {"iptables": ["iptables-save"], "nftables": ["nft", "list", "ruleset"]}
 _ENGINE_DOWN = ("Cannot connect to the Docker daemon", "error during connect", "Is the docker daemon running")
 
@@ -109,6 +111,71 @@ def node_rules(node: str, fmt: str = "iptables", *, backend: Backend | None = No
     return run_docker(docker_command("rules", node, fmt), node)
 
 
+def backoff_pauses(first: float = 0.2, longest: float = 2.0):
+    """Pauses between re-reads of a node's rules: ``first``, doubling up to ``longest`` (0.2, 0.4 ... 2, 2)."""
+    pause = first
+    while True:
+        yield pause
+        pause = min(2 * pause, longest)
+
+
+def _rule_reads(backend: Backend, timeout: float):
+    """Yield once before each read of a node's rules, until ``timeout`` is used up.
+
+    Simulator: each read follows one minSyncPeriod of virtual time, so a sync kube-proxy has pending
+    has run; ``timeout`` counts virtual seconds, so a text that never appears cannot fast-forward the
+    clock (and with it node heartbeats and evictions) by more than that.
+    kind: iptables and nft offer no watch, so the rules are polled; the back-off answers within
+    ~0.2 s when kube-proxy already synced, without running iptables-save in a tight loop on a node
+    whose kube-proxy is down.
+    """
+    if backend.is_sim:
+        for _ in range(max(1, math.ceil(timeout / MIN_SYNC_PERIOD))):
+            advance(MIN_SYNC_PERIOD, backend=backend)
+            yield
+        return
+    deadline = time.monotonic() + timeout
+    yield
+    for pause in backoff_pauses():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        time.sleep(min(pause, remaining))
+        yield
+
+
+def default_rules_format(mode: str) -> str:
+    """The rule format a kube-proxy mode programs: ``nftables`` for nftables, else ``iptables``."""
+    return "nftables" if mode == "nftables" else "iptables"
+
+
+def wait_for_rules(node: str, contains: str, fmt: str | None = None, timeout: float = 30, *,
+                   backend: Backend | None = None) -> str:
+    """The node's kube-proxy rules once they contain ``contains``; ``WaitTimeout`` if they never do.
+
+    kube-proxy syncs at most once per minSyncPeriod (1 s), so rules lag an API change by up to that.
+    ``fmt`` defaults to the format of the kube-proxy mode in ``kind-cluster.yaml``.
+    """
+    from helpers.config import load_cluster_config
+
+    backend = backend or current()
+    fmt = fmt or default_rules_format(load_cluster_config().kube_proxy_mode)
+    noun = f"{node} {fmt} rules mentioning {contains!r}"
+    bar = Progress()
+    for _ in _rule_reads(backend, timeout):
+        text = node_rules(node, fmt, backend=backend)
+        bar.update(int(contains in text), 1, noun)
+        if contains in text:
+            bar.finish()
+            return text
+    bar.finish()
+    clock = " of virtual time" if backend.is_sim else ""
+    raise WaitTimeout(f"timed out after {timeout:g} s{clock}: {node}'s {fmt} rules never mentioned {contains!r}",
+                      "is the object in the API? compare h.slices_table(namespace) and h.services_table(namespace) "
+                      "with what you expected; kube-proxy skips headless Services and ones labelled "
+                      "service.kubernetes.io/service-proxy-name")
+
+
 def rules_vs_model(node: str, fmt: str = "iptables", *, backend: Backend | None = None):
     """"The model predicts / your node has": the node's kube-proxy rules diffed against
     helpers.dataplane's model for the cluster's current Services and EndpointSlices.
@@ -143,8 +210,11 @@ def advance(seconds: float, *, backend: Backend | None = None):
     return answer.get("virtualTime", answer) if isinstance(answer, dict) else answer
 
 
-def reconciler_decisions(namespace: str, service: str, *, backend: Backend | None = None) -> pd.DataFrame:
-    """The simulated EndpointSlice reconciler's recorded syncs of one Service (why each write happened)."""
+def reconciler_decisions(namespace: str, service: str, *, backend: Backend | None = None):
+    """The simulated EndpointSlice reconciler's recorded syncs of one Service (why each write happened),
+    as a pandas DataFrame."""
+    import pandas as pd
+
     backend = backend or current()
     _require_sim(backend, "the reconciler's decision log",
                  "on kind, read the controller's work from h.Trace and the EndpointSlices themselves")

@@ -241,3 +241,25 @@ def test_helper_errors_show_in_jupyter_as_message_and_next_step():
 def test_invalid_yaml_is_reported_before_any_request():
     with pytest.raises(h.HelperError, match="not valid YAML"):
         h.apply("kind: Service\nmetadata: {name: [", namespace="ch01", backend=kind_backend())
+
+
+def test_rule_reads_back_off_from_a_fifth_of_a_second_to_two_seconds():
+    from itertools import islice
+
+    from helpers.nodes import backoff_pauses
+
+    assert list(islice(backoff_pauses(), 7)) == [0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
+
+
+def test_wait_for_rules_on_kind_rereads_with_docker_until_its_timeout(fake_bin):
+    install, calls = fake_bin
+    install("docker", out="*nat\n-A KUBE-SERVICES -m comment --comment \"ch07/web:http cluster IP\"\nCOMMIT")
+    backend = kind_backend()
+    assert "ch07/web:http" in h.wait_for_rules("endpoints-worker", "ch07/web:http", "iptables", backend=backend)
+    assert calls() == ["docker exec endpoints-worker iptables-save"]  # present at once: one read, no pause
+    with pytest.raises(h.WaitTimeout) as err:
+        h.wait_for_rules("endpoints-worker", "ch07/db:sql", "nftables", timeout=0.5, backend=backend)
+    assert "never mentioned 'ch07/db:sql'" in str(err.value) and "virtual" not in str(err.value)
+    rereads = calls()[1:]
+    # reads at 0, 0.2 and 0.6 s (the last pause cut to the 0.5 s deadline): three, none in a busy loop
+    assert rereads == ["docker exec endpoints-worker nft list ruleset"] * 3

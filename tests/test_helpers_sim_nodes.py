@@ -46,3 +46,20 @@ def test_node_rules_match_the_dataplane_model(private_sim):
             diff = h.rules_vs_model("endpoints-worker", fmt, backend=backend)
             assert diff.identical, diff.summary()
         assert "web" in h.node_rules("endpoints-worker", backend=backend)
+
+
+def test_wait_for_rules_fast_forwards_kube_proxy_until_the_rules_show_the_change(private_sim):
+    backend = load_backend("sim", SIM_CONTEXT, private_sim.kubeconfig)
+    with h.sandbox("hx-rules", backend=backend) as box:
+        h.apply(h.deployment("web", replicas=2), h.service("web"), namespace=box.name, backend=backend)
+        slices = h.wait_for_slices(box.name, "web", endpoints=2, ready=2, backend=backend)
+        ip = slices[0]["endpoints"][0]["addresses"][0]
+        rules = h.wait_for_rules("endpoints-worker", f"--to-destination {ip}:80", backend=backend)
+        assert f"{box.name}/web:http" in rules
+        nft = h.wait_for_rules("endpoints-worker2", f"dnat to {ip}:80", "nftables", backend=backend)
+        assert f"{box.name}/web" in nft
+        with pytest.raises(h.WaitTimeout) as err:
+            h.wait_for_rules("endpoints-worker", "192.0.2.99", timeout=3, backend=backend)
+        assert "3 s of virtual time" in str(err.value) and "192.0.2.99" in str(err.value)
+        with pytest.raises(h.NodeActionError):
+            h.wait_for_rules("endpoints-worker42", "KUBE", backend=backend)

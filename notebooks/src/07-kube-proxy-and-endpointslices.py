@@ -44,12 +44,10 @@
 # | nftables mode needs a cluster made with `kind/kind-nftables.yaml` | nftables is rendered by the model from the same objects |
 #
 # kube-proxy syncs at most once per `minSyncPeriod` (1 s), so right after a change a node's rules can lag
-# by about a second; the `rules_on(...)` glue below waits for that (on the simulator it fast-forwards the
-# virtual clock instead).
+# by about a second; `h.wait_for_rules(node, text)` waits for that: on kind it re-reads the rules with a
+# short back-off, on the simulator it fast-forwards the virtual clock by one `minSyncPeriod` per read.
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
-import time
-
 import pandas as pd
 
 import helpers as h
@@ -63,19 +61,6 @@ nodes = h.nodes_table()
 assert nodes["ready"].all(), "Not every node is Ready: wait a minute (kind) or restart the simulator."
 print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 
-
-def rules_on(node, wanted, fmt="iptables", timeout=15):
-    """The node's kube-proxy rules once they contain `wanted` (kube-proxy syncs within ~1 s)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if cluster.is_sim:
-            h.advance(1)  # one minSyncPeriod of virtual time: a pending sync runs now
-        text = h.node_rules(node, fmt)
-        if wanted in text:
-            return text
-        if time.monotonic() > deadline:
-            raise h.WaitTimeout(f"{node}'s rules never mentioned {wanted!r}", "check h.slices_table(ns.name)")
-
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. What kube-proxy watches, and what it ignores
 #
@@ -88,7 +73,7 @@ other["metadata"]["labels"] = {"service.kubernetes.io/service-proxy-name": "my-m
 h.apply(h.deployment("web", replicas=3), h.service("web"),
         h.service("web-headless", selector={"app": "web"}, clusterIP="None"), other, namespace=ns.name)
 h.wait_for_slices(ns.name, "web", endpoints=3, ready=3)
-worker_rules = rules_on("endpoints-worker", f"{ns.name}/web:http")
+worker_rules = h.wait_for_rules("endpoints-worker", f"{ns.name}/web:http")
 services = h.list_objects("svc", ns.name)
 pd.DataFrame([{"service": s["metadata"]["name"], "clusterIP": s["spec"].get("clusterIP"),
                "kube-proxy skips it": proxy.skip_service(s),
@@ -142,7 +127,7 @@ pd.DataFrame([{"service port": str(port), "endpoint": f"{ep.ip}:{ep.port}", "rea
 # kind runs kube-proxy in **iptables** mode, the default. Pick out the lines that belong to `web`:
 
 # %% slideshow={"slide_type": "-"}
-worker_rules = rules_on("endpoints-worker", "192.0.2.50")
+worker_rules = h.wait_for_rules("endpoints-worker", "192.0.2.50")
 web_lines = [line for line in worker_rules.splitlines() if f"{ns.name}/web:http" in line]
 print("\n".join(web_lines))
 
@@ -218,7 +203,7 @@ local_ip = h.get("svc", "web-local", ns.name)["spec"]["clusterIP"]
 pods_per_node = h.pods_table(ns.name, selector="app=web").groupby("node").size()
 rows = {}
 for node in h.nodes_table()["name"]:
-    node_text = rules_on(node, f"{ns.name}/web-local:http")
+    node_text = h.wait_for_rules(node, f"{ns.name}/web-local:http")
     outcomes = dataplane.trace_packet(client_ip, f"{local_ip}:80", rules=node_text).rows()
     rows[node] = {"web pods here": pods_per_node.get(node, 0),
                   "targets": ", ".join(f"{o['target']} ({o['probability']:.0%})" for o in outcomes)}
@@ -272,7 +257,7 @@ zonal_ip = h.get("svc", "web-zonal", ns.name)["spec"]["clusterIP"]
 nodes = h.nodes_table().set_index("name")
 pd.DataFrame({node: {"zone": nodes.loc[node, "zone"],
                      "targets": sorted(dataplane.trace_packet(client_ip, f"{zonal_ip}:80",
-                                                              rules=rules_on(node, f"{ns.name}/web-zonal:http")).endpoints)}
+                                                              rules=h.wait_for_rules(node, f"{ns.name}/web-zonal:http")).endpoints)}
               for node in nodes.index}).T
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
@@ -292,7 +277,7 @@ pd.DataFrame({node: {"zone": nodes.loc[node, "zone"],
 # the check only shows the simulated kube-proxy has synced.
 
 # %% slideshow={"slide_type": "-"}
-worker_rules = rules_on("endpoints-worker", f"{ns.name}/web-zonal:http")
+worker_rules = h.wait_for_rules("endpoints-worker", f"{ns.name}/web-zonal:http")
 pod_cidr = load_cluster_config().pod_subnet  # kube-proxy's clusterCIDR, as kind configures it
 diff = dataplane.diff_node_rules(worker_rules, services=h.list_objects("svc"), node=worker,
                                  endpoint_slices=h.list_objects("endpointslices"), config={"clusterCIDR": pod_cidr})
@@ -316,13 +301,13 @@ print(diff.summary())
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 h.apply(h.service("web", sessionAffinity="ClientIP"), namespace=ns.name)
-sticky = rules_on("endpoints-worker", "--rcheck")
+sticky = h.wait_for_rules("endpoints-worker", "--rcheck")
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 affinity = h.get("svc", "web", ns.name)["spec"].get("sessionAffinity")
 assert affinity == "ClientIP", (f"Service web has sessionAffinity={affinity!r}. Hint: "
                                 "h.apply(h.service('web', sessionAffinity='ClientIP'), namespace=ns.name).")
-lines = [line for line in rules_on("endpoints-worker", "--rcheck").splitlines()
+lines = [line for line in h.wait_for_rules("endpoints-worker", "--rcheck").splitlines()
          if f"{ns.name}/web:http" in line and "recent" in line]
 assert lines, "The Service has affinity but the node's rules show no `-m recent` for web yet; re-run this cell."
 print(f"✓ {len(lines)} rules for web use -m recent, e.g.\n  {lines[0]}")
@@ -344,7 +329,7 @@ labels = h.get("svc", "web-other", ns.name)["metadata"].get("labels") or {}
 assert "service.kubernetes.io/service-proxy-name" not in labels, (
     "web-other still carries service.kubernetes.io/service-proxy-name. Hint: "
     "h.label('svc', 'web-other', {'service.kubernetes.io/service-proxy-name': None}, ns.name).")
-programmed = rules_on("endpoints-worker", f"{ns.name}/web-other:http")
+programmed = h.wait_for_rules("endpoints-worker", f"{ns.name}/web-other:http")
 print(f"✓ endpoints-worker now programs web-other ({programmed.count(f'{ns.name}/web-other:http')} rule lines).")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

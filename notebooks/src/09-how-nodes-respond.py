@@ -42,8 +42,6 @@
 # Timings come from `kind-cluster.yaml`: `node-monitor-grace-period` and the default toleration seconds.
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
-import time
-
 import pandas as pd
 import matplotlib.pyplot as plt
 
@@ -65,17 +63,6 @@ def let_time_pass(seconds):
         h.advance(seconds)
 
 
-def rules_on(node, wanted, timeout=15):
-    """The node's rules once they contain `wanted` (kube-proxy syncs at most once per second)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        let_time_pass(1)
-        text = h.node_rules(node)
-        if wanted in text:
-            return text
-        if time.monotonic() > deadline:
-            raise h.WaitTimeout(f"{node}'s rules never mentioned {wanted!r}", "check h.slices_table(ns.name)")
-
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 1. From pod Ready to rules on every node
 #
@@ -93,10 +80,10 @@ node_names = list(nodes["name"])
 with h.Trace(kinds=["pods", "endpointslices"], namespace=ns.name, duration=60) as trace:
     h.set_ready(victim, False, ns.name)
     h.wait_for_slices(ns.name, "web", endpoints=4, ready=3)
-    before = {node: f"-j DNAT --to-destination {victim_ip}:80" in rules_on(node, f"{ns.name}/web:http") for node in node_names}
+    before = {node: f"-j DNAT --to-destination {victim_ip}:80" in h.wait_for_rules(node, f"{ns.name}/web:http") for node in node_names}
     h.set_ready(victim, True, ns.name)
     h.wait_for_slices(ns.name, "web", endpoints=4, ready=4)
-    after = {node: f"-j DNAT --to-destination {victim_ip}:80" in rules_on(node, victim_ip) for node in node_names}
+    after = {node: f"-j DNAT --to-destination {victim_ip}:80" in h.wait_for_rules(node, victim_ip) for node in node_names}
     trace.wait_idle(quiet=1.0, timeout=20)
 pd.DataFrame({"victim in rules while unready": before, "victim in rules after Ready": after})
 
@@ -287,7 +274,7 @@ assert len(ready_ips) == 6, (f"web has {len(ready_ips)} ready endpoints. Hint: h
                              "then h.set_ready(h.list_objects('pods', ns.name, selector='app=web'), True, ns.name).")
 counts = {}
 for node in node_names:
-    text = rules_on(node, sorted(ready_ips)[-1])
+    text = h.wait_for_rules(node, sorted(ready_ips)[-1])
     counts[node] = sum(f"--to-destination {ip}:80" in text for ip in ready_ips)
 assert set(counts.values()) == {6}, f"Endpoints of web in each node's rules: {counts}; re-run this cell in a second."
 print(f"✓ every node programs all 6 endpoints: {counts}")
@@ -311,7 +298,7 @@ unready = list(table.query("ready == False")["address"])
 assert len(table) == 6 and len(unready) == 1, (
     f"web has {len(table)} endpoints, {len(unready)} unready. Hint: h.set_ready(<one web pod>, False, ns.name) "
     "flips its readiness gate.")
-routed = {node: f"--to-destination {unready[0]}:80" in rules_on(node, f"{ns.name}/web:http") for node in node_names}
+routed = {node: f"--to-destination {unready[0]}:80" in h.wait_for_rules(node, f"{ns.name}/web:http") for node in node_names}
 assert not any(routed.values()), f"Some nodes still route to {unready[0]}: {routed}; re-run in a second."
 print(f"✓ {unready[0]} is out of rotation on every node, yet still listed in the slice (ready=false).")
 
