@@ -270,6 +270,23 @@ print("\n".join(line for line in patch.splitlines() if not line.strip().startswi
 # kind create cluster --config kind/kind-slices5.yaml
 # kubectl -n kube-system get pod kube-controller-manager-endpoints-control-plane -o yaml | grep max-endpoints
 # ```
+# To compare, first put 23 pods behind a Service `small` on the cluster as it is now:
+
+# %% slideshow={"slide_type": "-"}
+
+
+def deploy_small(namespace):
+    """23 pods behind a Service `small`; returns how many endpoints each of its slices holds."""
+    h.apply(h.deployment("small", replicas=23, readiness_gate=False), h.service("small"), namespace=namespace)
+    slices = h.wait_for_slices(namespace, "small", endpoints=23, ready=23)
+    return sorted((len(s.get("endpoints") or []) for s in slices), reverse=True)
+
+
+with h.sandbox("ch02-default") as default_ns:
+    comparison = {"kind-cluster.yaml": deploy_small(default_ns.name)}
+comparison
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
 # **On the simulator** the next cell restarts it from `kind/kind-slices5.yaml` (a fresh cluster; the
 # last cell of this chapter restarts it from `kind-cluster.yaml` again — if you stop half-way,
 # `make sim-stop sim` does the same).
@@ -287,12 +304,16 @@ else:
 small_ns = h.sandbox("ch02-small")
 
 # %% slideshow={"slide_type": "-"}
-h.apply(h.deployment("small", replicas=23, readiness_gate=False), h.service("small"), namespace=small_ns.name)
-h.wait_for_slices(small_ns.name, "small", endpoints=23, ready=23)
+comparison["kind/kind-slices5.yaml"] = deploy_small(small_ns.name)
 h.kubectl("get", "endpointslices", "-n", small_ns.name)
 
+# %% slideshow={"slide_type": "fragment"}
+pd.DataFrame({"slices": {config: len(fill) for config, fill in comparison.items()},
+              "endpoints per slice": comparison}).rename_axis("cluster created from")
+
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** with a limit of 5, 23 endpoints need 5 slices (5, 5, 5, 5, 3). **Why it matters:**
+# **What it shows:** the same 23 pods fit one slice under the default limit of 100, and need 5 slices
+# (5, 5, 5, 5, 3) with a limit of 5. **Why it matters:**
 # small limits make slicing visible with few pods — and show its price: more objects, more writes when
 # the Service is created. Choose the limit for your largest Services' churn, not for demos.
 
