@@ -11,9 +11,12 @@ import math
 import shutil
 import subprocess
 import time
+from datetime import UTC, datetime
 
 from helpers import trace
 from helpers.connect import KIND_CLUSTER, ApiError, Backend, DockerNotAvailable, HelperError, current
+from helpers.connect import resource as api_resource
+from helpers.objects import check_writable
 from helpers.wait import Progress, WaitTimeout
 
 MIN_SYNC_PERIOD = 1.0  # kube-proxy's minSyncPeriod (kind's default): a change reaches the rules within it
@@ -221,3 +224,46 @@ def reconciler_decisions(namespace: str, service: str, *, backend: Backend | Non
     answer = backend.request("GET", "/sim/controllers/endpointslice/decisions",
                              query={"namespace": namespace, "service": service})
     return pd.DataFrame(answer["decisions"])
+
+
+def set_missing_node_behavior(behavior: str, *, backend: Backend | None = None) -> str:
+    """Simulator only: how the EndpointSlice controller treats pods whose Node does not exist.
+
+    ``"current"`` (v1.25+) skips those pods and publishes the rest; ``"pre-1.25"`` aborts the whole
+    Service's sync (kubernetes/kubernetes#107927). Returns the behaviour now in force; the simulator
+    answers any other value with a 400 ``Status`` naming the valid ones (``ApiError``).
+    """
+    backend = backend or current()
+    _require_sim(backend, "switching the EndpointSlice controller's missing-node behaviour",
+                 "a real kube-controller-manager runs the code of its version (v1.25+: 'current'); "
+                 "the pre-1.25 behaviour can only be shown on the simulator")
+    trace.note(f"EndpointSlice controller: missing-node behaviour {behavior}")
+    answer = backend.request("POST", "/sim/controllers/endpointslice/config",
+                             body={"missingNodeBehavior": behavior})
+    return answer["missingNodeBehavior"]
+
+
+def patch_status(resource: str, name: str, namespace: str | None, patch: dict, *,
+                 backend: Backend | None = None) -> dict:
+    """Merge-patch an object's ``status`` subresource, e.g. write the status of a pod bound to a node
+    no kubelet runs on. ``patch`` is the whole patch (``{"status": {...}}``); returns the object.
+
+    Writes only inside sandbox namespaces, like the other write helpers.
+    """
+    backend = backend or current()
+    check_writable(backend, namespace, resource)
+    trace.note(f"patch {resource}/{name} status")
+    return backend.request("PATCH", api_resource(resource).path(namespace, name, "status"), body=patch,
+                           content_type="application/merge-patch+json")
+
+
+def cluster_time(*, backend: Backend | None = None) -> datetime:
+    """Now on the cluster's clock (UTC): the simulator's virtual time, or the wall clock on kind.
+
+    Compare it with timestamps the cluster wrote (Events, conditions): on the simulator those follow the
+    virtual clock, which ``advance`` moves ahead of the wall clock.
+    """
+    backend = backend or current()
+    if backend.is_sim:
+        return datetime.fromisoformat(backend.request("GET", "/sim/info")["virtualTime"])
+    return datetime.now(UTC)

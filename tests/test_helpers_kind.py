@@ -263,3 +263,13 @@ def test_wait_for_rules_on_kind_rereads_with_docker_until_its_timeout(fake_bin):
     rereads = calls()[1:]
     # reads at 0, 0.2 and 0.6 s (the last pause cut to the 0.5 s deadline): three, none in a busy loop
     assert rereads == ["docker exec endpoints-worker nft list ruleset"] * 3
+
+
+def test_cluster_time_on_kind_is_the_wall_clock_and_controller_switches_are_simulator_only():
+    from datetime import UTC, datetime
+
+    backend = kind_backend()
+    assert abs((h.cluster_time(backend=backend) - datetime.now(UTC)).total_seconds()) < 5
+    with pytest.raises(h.NotSimulator) as err:
+        h.set_missing_node_behavior("pre-1.25", backend=backend)
+    assert "v1.25+" in err.value.hint

@@ -1,5 +1,7 @@
 """Node actions, kube-proxy rules and the virtual clock against a simulator (real HTTP, real client)."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 import helpers as h
@@ -63,3 +65,32 @@ def test_wait_for_rules_fast_forwards_kube_proxy_until_the_rules_show_the_change
         assert "3 s of virtual time" in str(err.value) and "192.0.2.99" in str(err.value)
         with pytest.raises(h.NodeActionError):
             h.wait_for_rules("endpoints-worker42", "KUBE", backend=backend)
+
+
+def test_missing_node_behavior_patch_status_and_cluster_time(private_sim):
+    backend = load_backend("sim", SIM_CONTEXT, private_sim.kubeconfig)
+    assert h.set_missing_node_behavior("pre-1.25", backend=backend) == "pre-1.25"
+    assert backend.request("GET", "/sim/info")["config"]["missingNodeBehavior"] == "pre-1.25"
+    with pytest.raises(h.ApiError) as err:
+        h.set_missing_node_behavior("sometimes", backend=backend)
+    assert err.value.code == 400 and "pre-1.25" in err.value.message
+    assert h.set_missing_node_behavior("current", backend=backend) == "current"
+
+    with h.sandbox("hx-status", backend=backend) as box:
+        h.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan", "labels": {"app": "web"}},
+                 "spec": {"nodeName": "endpoints-gone", "containers": [{"name": "c", "image": "pause"}]}},
+                h.deployment("web"), h.service("web"), namespace=box.name, backend=backend)
+        pod = h.patch_status("pods", "orphan", box.name, {"status": {
+            "phase": "Running", "podIP": "10.244.9.9", "podIPs": [{"ip": "10.244.9.9"}],
+            "conditions": [{"type": "Ready", "status": "True"}]}}, backend=backend)
+        assert pod["status"]["podIP"] == "10.244.9.9" and pod["spec"]["nodeName"] == "endpoints-gone"
+        slices = h.wait_for_slices(box.name, "web", endpoints=1, ready=1, backend=backend)
+        assert "10.244.9.9" not in str(slices)  # the current controller skips the pod of a missing Node
+        with pytest.raises(h.UnsafeNamespace):
+            h.patch_status("pods", "coredns", "kube-system", {"status": {"phase": "Failed"}}, backend=backend)
+
+    before = h.cluster_time(backend=backend)
+    h.advance(120, backend=backend)
+    after = h.cluster_time(backend=backend)
+    assert (after - before).total_seconds() >= 120
+    assert (after - datetime.now(UTC)).total_seconds() >= 110  # ahead of the wall clock by the jump

@@ -325,13 +325,12 @@ pd.DataFrame([{"behaviour": behaviour, **r.writes, "error": r.error, "explanatio
 
 # %% slideshow={"slide_type": "-"}
 if cluster.is_sim:
-    cluster.request("POST", "/sim/controllers/endpointslice/config", body={"missingNodeBehavior": "pre-1.25"})
+    h.set_missing_node_behavior("pre-1.25")
 h.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan", "labels": {"app": "web"}},
          "spec": {"nodeName": "endpoints-gone", "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}},
         namespace=ns.name)
-cluster.request("PATCH", f"/api/v1/namespaces/{ns.name}/pods/orphan/status", content_type="application/merge-patch+json",
-                body={"status": {"phase": "Running", "podIP": "10.244.9.9", "podIPs": [{"ip": "10.244.9.9"}],
-                                 "conditions": [{"type": "Ready", "status": "True"}]}})
+h.patch_status("pods", "orphan", ns.name, {"status": {"phase": "Running", "podIP": "10.244.9.9", "podIPs": [{"ip": "10.244.9.9"}],
+                                                  "conditions": [{"type": "Ready", "status": "True"}]}})
 if cluster.is_sim:
     h.scale("web", 4, ns.name)
     h.wait_for_ready(ns.name, "app=web", count=5)
@@ -347,7 +346,7 @@ else:
 
 # %% slideshow={"slide_type": "subslide"}
 if cluster.is_sim:
-    cluster.request("POST", "/sim/controllers/endpointslice/config", body={"missingNodeBehavior": "current"})
+    h.set_missing_node_behavior("current")
     h.advance(30)  # the next backoff retry runs the fixed code
 h.scale("web", 4, ns.name)
 h.wait_for_slices(ns.name, "web", endpoints=4, ready=4)
@@ -428,7 +427,7 @@ print(f"✓ {len(own)} slice(s) now on port 8080: {', '.join(s['metadata']['name
 
 # %% slideshow={"slide_type": "-"} tags=["cleanup"]
 if cluster.is_sim:
-    cluster.request("POST", "/sim/controllers/endpointslice/config", body={"missingNodeBehavior": "current"})
+    h.set_missing_node_behavior("current")
 ns.cleanup()
 
 # %% [markdown] slideshow={"slide_type": "slide"}

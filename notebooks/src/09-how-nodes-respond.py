@@ -189,14 +189,7 @@ def web_endpoints_on(node, **conditions):
     return check
 
 
-def cluster_now():
-    """Now on the cluster's clock: the simulator's virtual time, or wall time on kind."""
-    if cluster.is_sim:
-        return pd.Timestamp(cluster.request("GET", "/sim/info")["virtualTime"])
-    return pd.Timestamp.now(tz="UTC")
-
-
-stopped_at = cluster_now()
+stopped_at = h.cluster_time()
 h.stop_node(failing)
 let_time_pass(grace + 2 * timing.node_monitor_period)
 h.wait_for("endpointslices", web_endpoints_on(failing, ready=False, terminating=False), namespace=ns.name,
@@ -209,7 +202,7 @@ live = h.wait_for("pods", lambda pods: sum(not p["metadata"].get("deletionTimest
                   namespace=ns.name, selector="app=web", timeout=120, what="4 live web pods")
 h.set_ready([p for p in live if not p["metadata"].get("deletionTimestamp")], True, ns.name)  # the replacements
 h.wait_for_slices(ns.name, "web", ready=4, timeout=60)
-started_at = cluster_now()
+started_at = h.cluster_time()
 h.start_node(failing)
 let_time_pass(timing.node_monitor_period)
 h.wait_for("nodes", healthy, timeout=120, what=f"{failing} Ready and untainted")
