@@ -221,14 +221,14 @@ def executions(request, tmp_path_factory):
     """Execute the selected chapters alone, each on its own simulator, and (if selected) all of them in
     sequence on one more. The runs mostly wait on simulated pods, so they run concurrently."""
     selected = {item.callspec.params["path"].stem for item in request.session.items
-                if item.originalname == "test_chapter_runs_on_a_fresh_simulator"}
+                if item.originalname in ("test_chapter_runs_on_a_fresh_simulator", "test_template_runs")}
     in_sequence = any(item.originalname == "test_chapters_run_in_sequence_on_one_simulator"
                       for item in request.session.items)
     with ThreadPoolExecutor(max_workers=PARALLEL_RUNS) as pool:
         runs = {}
         if in_sequence:
             runs["sequence"] = pool.submit(run_on_one_simulator, CHAPTERS, tmp_path_factory.mktemp("sequence"))
-        for path in CHAPTERS:
+        for path in [*CHAPTERS, TEMPLATE]:
             if path.stem in selected:
                 runs[path.stem] = pool.submit(run_on_one_simulator, [path], tmp_path_factory.mktemp(path.stem))
         return {key: _outcome(future) for key, future in runs.items()}
@@ -236,6 +236,12 @@ def executions(request, tmp_path_factory):
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=_ids(CHAPTERS))
 def test_chapter_runs_on_a_fresh_simulator(path, executions):
+    assert executions[path.stem] is None, executions[path.stem]
+
+
+@pytest.mark.parametrize("path", [TEMPLATE], ids=_ids([TEMPLATE]))
+def test_template_runs(path, executions):
+    """The skeleton new chapters are copied from is itself a working chapter."""
     assert executions[path.stem] is None, executions[path.stem]
 
 

@@ -40,7 +40,7 @@
 import helpers as h
 
 cluster = h.connect()
-ns = h.sandbox("chNN")
+ns = h.sandbox("chnn")  # your chapter number, e.g. "ch07" (namespace names are lower case)
 nodes = h.nodes_table()
 assert nodes["ready"].all(), "Not every node is Ready: wait a minute (kind) or restart the simulator."
 print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
