@@ -52,7 +52,7 @@ def add_pod(h, i, node="n1", ready=True):
     return h.store.update("pods", pod, subresource="status")
 
 
-def start(h):
+def add_service(h):
     h.store.create(
         "services",
         {
@@ -63,6 +63,10 @@ def start(h):
         },
         namespace="ns",
     )
+
+
+def start(h):
+    add_service(h)
     controller = EndpointSliceController(h)
     controller.start()
     h.clock.advance(1)
@@ -146,3 +150,18 @@ def test_foreign_delete_of_our_slice_is_repaired(harness):
     assert again["metadata"]["name"] != s["metadata"]["name"]
     assert [ep["targetRef"]["name"] for ep in again["endpoints"]] == ["p0"]
     assert controller.decisions("ns", "svc")[-1]["writes"] == {"create": 1, "update": 0, "delete": 0}
+
+
+def test_a_deleted_services_decisions_go_with_it(harness):
+    h = harness()
+    add_node(h, "n1")
+    add_pod(h, 0)
+    controller = start(h)
+    assert controller.decisions("ns", "svc")
+    h.store.delete("services", "svc", "ns")
+    h.clock.advance(1)
+    assert controller.decisions("ns", "svc") == []
+    add_service(h)  # the same name again: its history starts empty, then records its own first sync
+    h.clock.advance(1)
+    (first,) = controller.decisions("ns", "svc")
+    assert first["desiredEndpoints"] == 1 and first["error"] is None

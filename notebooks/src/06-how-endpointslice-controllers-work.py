@@ -133,8 +133,6 @@ print("\n".join(result.explanations))
 # %% slideshow={"slide_type": "-"}
 if cluster.is_sim:
     decisions = h.reconciler_decisions(ns.name, "web")
-    created = pd.Timestamp(h.get("svc", "web", ns.name)["metadata"]["creationTimestamp"])
-    decisions = decisions[pd.to_datetime(decisions["time"]) >= created]  # not an earlier run's Service "web"
     display(decisions.assign(explanations=decisions["explanations"].str.join(" / "))[["time", "writes", "explanations"]])
 else:
     print("kind: the real controller keeps no decision log; h.Trace shows its writes, section 1's "

@@ -601,7 +601,8 @@ class EndpointSliceController(ControllerShell):
         self.missing_node_behavior = behavior
 
     def decisions(self, namespace: str, service: str) -> list[dict]:
-        """Recorded syncs of one Service, oldest first (explanations and write counts)."""
+        """Recorded syncs of one Service, oldest first (explanations and write counts); a deleted
+        Service's history is dropped with it."""
         return list(self._decisions.get((namespace, service), ()))
 
     # -- events ------------------------------------------------------------------------------
@@ -610,6 +611,8 @@ class EndpointSliceController(ControllerShell):
 
     def on_event(self, event_type, resource, obj, old):
         if resource == "services":
+            if event_type == "DELETED":  # a later Service of the same name starts a history of its own
+                self._decisions.pop(_key(obj), None)
             self.enqueue(_key(obj))
         elif resource == "pods":
             namespace = obj["metadata"].get("namespace")
