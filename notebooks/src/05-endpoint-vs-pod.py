@@ -255,8 +255,10 @@ db = h.deployment("db", replicas=1, readiness_gate=False)
 db["spec"]["template"]["spec"].update(hostname="db-0", subdomain="db")
 h.apply(db, h.service("db", clusterIP="None"), namespace=ns.name)
 h.wait_for_slices(ns.name, "db", endpoints=1, ready=1)
-h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-name=db", "-o",
-          "jsonpath={range .items[*].endpoints[*]}{.addresses[0]}{'  hostname='}{.hostname}{'\\n'}{end}")
+db_slice = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=db")[0]
+print("slice labels:", db_slice["metadata"]["labels"])
+pd.DataFrame([{"address": e["addresses"][0], "hostname": e.get("hostname"), "pod": e["targetRef"]["name"]}
+              for e in db_slice["endpoints"]])
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the endpoint carries `hostname: db-0`, and the slice has the label
