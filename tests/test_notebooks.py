@@ -140,6 +140,15 @@ def test_chapter_has_the_skeleton(path):
     assert skeleton_problems(nbformat.read(path, as_version=4)) == []
 
 
+@pytest.mark.parametrize("path", [*CHAPTERS, NOTEBOOKS / "README.md"], ids=lambda p: p.name)
+def test_links_between_chapters_resolve(path):
+    text = path.read_text(encoding="utf-8") if path.suffix == ".md" else "\n".join(
+        c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+    targets = re.findall(r"\]\(([^)#\s]+\.(?:ipynb|md|py))\)", text)
+    missing = [t for t in targets if not t.startswith("http") and not (path.parent / t).exists()]
+    assert missing == [], f"{path.name} links to missing files: {missing}"
+
+
 def test_skeleton_check_reports_what_is_missing():
     """The skeleton check can fail: a notebook stripped of its exercises and notes is reported."""
     nb = nbformat.read(TEMPLATE, as_version=4)
