@@ -1,0 +1,40 @@
+"""`import helpers` is cheap and lazy, yet every public name resolves to what the chapters call."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import helpers as h
+
+ROOT = Path(__file__).resolve().parents[1]
+LAZY_CHECK = """
+import sys
+import helpers as h
+heavy = {"pandas", "kubernetes", "matplotlib", "urllib3"} & set(sys.modules)
+assert not heavy, f"import helpers loaded {heavy}"
+import helpers.sim
+assert "pandas" not in sys.modules, "the simulator's package should not need pandas"
+from helpers.connect import use          # submodules named like functions load after the package...
+from helpers.kubectl import kubectl_command
+assert h.connect.__module__ == "helpers.connect" and callable(h.connect), h.connect  # ...and do not replace them
+assert h.kubectl.__module__ == "helpers.kubectl" and callable(h.kubectl), h.kubectl
+"""
+
+
+def test_import_helpers_loads_no_heavy_library_and_keeps_functions_named_like_modules():
+    proc = subprocess.run([sys.executable, "-c", LAZY_CHECK], check=False, capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_public_name_resolves_and_is_documented():
+    documented = set(re.findall(r"\w+", (ROOT / "docs" / "HELPERS.md").read_text()))
+    for name in h.__all__:
+        assert getattr(h, name) is not None
+    assert set(h.__all__) - documented == set()
+    assert set(h.__all__) <= set(dir(h))
+    with pytest.raises(AttributeError, match="no_such_helper"):
+        h.no_such_helper  # noqa: B018 - the attribute access is what is tested
