@@ -243,6 +243,15 @@ def test_subscribers_see_commits_in_order(store):
     assert seen[0][3] is None and seen[1][3]["metadata"].get("deletionTimestamp") is None
 
 
+def test_subscribers_can_limit_themselves_to_some_resources(store):
+    seen = []
+    store.subscribe(lambda t, r, o, old: seen.append((t, r, o["metadata"]["name"])), resources=["services"])
+    store.create("pods", pod("a"), namespace="default")
+    store.create("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                              "spec": {"ports": [{"port": 80}]}}, namespace="default")
+    assert seen == [("ADDED", "services", "web")]
+
+
 def test_no_new_finalizers_while_deleting(store):
     store.create("pods", {**pod("f", node="n1"), "metadata": {"name": "f", "finalizers": ["a/b"]}},
                  namespace="default")

@@ -246,16 +246,19 @@ class Store:
             self._watches[info.key].add(w)
         return w
 
-    def subscribe(self, fn):
+    def subscribe(self, fn, resources=None):
         """Call ``fn(event_type, resource, obj, old)`` after each commit, in commit order, outside the
-        store lock. Returns an ``unsubscribe`` function. ``fn`` must not block (schedule work instead)."""
+        store lock. ``resources`` (resource keys) limits the calls to those resources, which also spares
+        copying objects the subscriber would ignore. Returns an ``unsubscribe`` function. ``fn`` must not
+        block (schedule work instead)."""
+        entry = (fn, frozenset(resources) if resources is not None else None)
         with self._lock:
-            self._subscribers.append(fn)
+            self._subscribers.append(entry)
 
         def unsubscribe():
             with self._lock:
-                if fn in self._subscribers:
-                    self._subscribers.remove(fn)
+                if entry in self._subscribers:
+                    self._subscribers.remove(entry)
         return unsubscribe
 
     def stop_watches(self) -> None:
@@ -495,7 +498,9 @@ class Store:
                         return
                     event_type, resource, obj, old = self._pending.popleft()
                     subscribers = list(self._subscribers)
-                for fn in subscribers:
+                for fn, wanted in subscribers:
+                    if wanted is not None and resource not in wanted:
+                        continue
                     try:
                         fn(event_type, resource, clone(obj), clone(old) if old is not None else None)
                     except Exception:  # a broken subscriber must not fail the write that triggered it

@@ -94,8 +94,9 @@ class ControllerShell:
         cached = [r for r in self.resources if self._cached(r)]
         for resource in cached:
             self.informer.on(resource, lambda t, obj, old, r=resource: self.on_event(t, r, obj, old))
-        if len(cached) < len(self.resources):
-            self.store.subscribe(self._on_commit)
+        uncached = [r for r in self.resources if r not in cached]
+        if uncached:
+            self.store.subscribe(self._on_commit, resources=uncached)
         self.clock.call_soon(self._initial_sync)
 
     def _cached(self, resource: str) -> bool:

@@ -153,7 +153,7 @@ class KubeProxy:
         clock = self.cluster.clock
         self.started_at = clock.time()
         self._tokens_at = self.started_at
-        self._unsubscribe = self.cluster.store.subscribe(self._on_commit)
+        self._unsubscribe = self.cluster.store.subscribe(self._on_commit, resources=(SERVICES, SLICES, NODES))
         if self.config["mode"] != self.mode:
             self._say(f"{self.config['mode']} mode is not modelled by the simulator; programming {self.mode} rules",
                       source="server_linux.go", severity="W")
