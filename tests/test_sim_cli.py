@@ -62,3 +62,23 @@ def test_bad_config_is_a_clear_error(state_dir, tmp_path):
     result = cli(state_dir, "serve", "--config", str(broken))
     assert result.returncode == 1
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def test_an_exited_process_that_is_not_our_child_counts_as_stopped():
+    """stop_background must not wait out its timeout for a zombie another process has not reaped."""
+    import subprocess
+    import time
+
+    from helpers.sim import _pid_alive
+
+    parent = subprocess.Popen(["bash", "-c", "true & echo $!; exec sleep 30"], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        deadline = time.monotonic() + 10
+        while _pid_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.02)  # the child exits at once; give the kernel a moment to mark it a zombie
+        assert not _pid_alive(child)
+        assert _pid_alive(parent.pid)
+    finally:
+        parent.kill()
+        parent.wait()
