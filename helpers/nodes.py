@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 
 from helpers import trace
+from helpers.config import load_cluster_config
 from helpers.connect import KIND_CLUSTER, ApiError, Backend, DockerNotAvailable, HelperError, current
 from helpers.connect import resource as api_resource
 from helpers.objects import check_writable
@@ -128,9 +129,9 @@ def _rule_reads(backend: Backend, timeout: float):
     Simulator: each read follows one minSyncPeriod of virtual time, so a sync kube-proxy has pending
     has run; ``timeout`` counts virtual seconds, so a text that never appears cannot fast-forward the
     clock (and with it node heartbeats and evictions) by more than that.
-    kind: iptables and nft offer no watch, so the rules are polled; the back-off answers within
-    ~0.2 s when kube-proxy already synced, without running iptables-save in a tight loop on a node
-    whose kube-proxy is down.
+    kind: iptables and nft offer no watch, so the rules are polled: early re-reads come quickly
+    (kube-proxy usually syncs within its 1 s minSyncPeriod), later ones every 2 s, so a node whose
+    kube-proxy is down is not made to run iptables-save in a tight loop.
     """
     if backend.is_sim:
         for _ in range(max(1, math.ceil(timeout / MIN_SYNC_PERIOD))):
@@ -159,8 +160,6 @@ def wait_for_rules(node: str, contains: str, fmt: str | None = None, timeout: fl
     kube-proxy syncs at most once per minSyncPeriod (1 s), so rules lag an API change by up to that.
     ``fmt`` defaults to the format of the kube-proxy mode in ``kind-cluster.yaml``.
     """
-    from helpers.config import load_cluster_config
-
     backend = backend or current()
     fmt = fmt or default_rules_format(load_cluster_config().kube_proxy_mode)
     noun = f"{node} {fmt} rules mentioning {contains!r}"
@@ -186,7 +185,6 @@ def rules_vs_model(node: str, fmt: str = "iptables", *, backend: Backend | None 
     Returns a ``helpers.dataplane.parse.RuleDiff`` (``.identical``, ``.summary()``, ``.missing``,
     ``.extra``). kube-proxy syncs at most once per second, so compare after the change settled.
     """
-    from helpers.config import load_cluster_config
     from helpers.dataplane import diff_node_rules
 
     backend = backend or current()
