@@ -22,7 +22,7 @@ _EXPORTS = {
     "helpers.kubectl": ("KubectlError", "KubectlResult", "kubectl", "kubectl_command"),
     "helpers.nodes": (
         "NodeActionError", "NotSimulator", "advance", "cluster_time", "node_rules", "patch_status",
-        "reconciler_decisions", "rules_vs_model", "set_missing_node_behavior", "start_node", "stop_node",
+        "reconciler_decisions", "restart_simulator", "rules_vs_model", "set_missing_node_behavior", "start_node", "stop_node",
         "wait_for_rules",
     ),
     "helpers.objects": (

@@ -14,8 +14,8 @@ import time
 from datetime import UTC, datetime
 
 from helpers import trace
-from helpers.config import load_cluster_config
-from helpers.connect import KIND_CLUSTER, ApiError, Backend, DockerNotAvailable, HelperError, current
+from helpers.config import REPO_ROOT, load_cluster_config
+from helpers.connect import KIND_CLUSTER, ApiError, Backend, DockerNotAvailable, HelperError, connect, current
 from helpers.connect import resource as api_resource
 from helpers.objects import check_writable
 from helpers.wait import Progress, WaitTimeout
@@ -239,6 +239,30 @@ def set_missing_node_behavior(behavior: str, *, backend: Backend | None = None) 
     answer = backend.request("POST", "/sim/controllers/endpointslice/config",
                              body={"missingNodeBehavior": behavior})
     return answer["missingNodeBehavior"]
+
+
+def restart_simulator(config_path=None, *, backend: Backend | None = None) -> Backend:
+    """Simulator only: restart the background simulator from another kind config and reconnect.
+
+    The simulator reads its kube-controller-manager flags (e.g. ``--max-endpoints-per-slice``) from the
+    kind config at start-up, as kind does, so a new value means a fresh cluster: everything in the old
+    one is gone. ``config_path`` is relative to the repository (``kind/kind-slices5.yaml``); None means
+    ``kind-cluster.yaml``. The simulator keeps its speed. Returns the new current backend.
+    """
+    from helpers import sim  # the simulator's start/stop functions; not needed on import
+
+    backend = backend or current()
+    _require_sim(backend, "restarting the cluster from another config",
+                 "on kind: `make cluster-down` then `make cluster KIND_CONFIG=<file>` (it deletes everything)")
+    path = None if config_path is None else REPO_ROOT / config_path
+    load_cluster_config(path)  # a broken config fails here, before the running simulator is stopped
+    speed = backend.request("GET", "/sim/info").get("speed", 1.0)
+    sim.stop_background()
+    sim.start_background(path, speed=speed)
+    fresh = connect("sim")
+    limit = fresh.request("GET", "/sim/info")["config"]["maxEndpointsPerSlice"]
+    print(f"max-endpoints-per-slice on this simulator: {limit}")
+    return fresh
 
 
 def patch_status(resource: str, name: str, namespace: str | None, patch: dict, *,

@@ -94,3 +94,22 @@ def test_missing_node_behavior_patch_status_and_cluster_time(private_sim):
     after = h.cluster_time(backend=backend)
     assert (after - before).total_seconds() >= 120
     assert (after - datetime.now(UTC)).total_seconds() >= 110  # ahead of the wall clock by the jump
+
+
+def test_restart_simulator_takes_the_new_config_and_keeps_the_speed(monkeypatch, tmp_path):
+    from helpers import sim
+    from helpers.config import ConfigError
+
+    monkeypatch.setenv("ENDPOINTS_STATE_DIR", str(tmp_path))
+    sim.start_background(speed=3.0)
+    try:
+        first = h.connect("sim", quiet=True)
+        assert first.request("GET", "/sim/info")["config"]["maxEndpointsPerSlice"] == 100
+        with pytest.raises(ConfigError):  # a broken path fails before the running simulator is stopped
+            h.restart_simulator("kind/no-such-file.yaml")
+        assert sim.running() is not None
+        fresh = h.restart_simulator("kind/kind-slices5.yaml")
+        info = fresh.request("GET", "/sim/info")
+        assert info["config"]["maxEndpointsPerSlice"] == 5 and info["speed"] == 3.0
+    finally:
+        sim.stop_background()

@@ -50,7 +50,6 @@ import pandas as pd
 import yaml
 
 import helpers as h
-import helpers.sim
 from helpers.config import REPO_ROOT
 
 cluster = h.connect()
@@ -293,11 +292,7 @@ comparison
 
 # %% slideshow={"slide_type": "-"}
 if cluster.is_sim:
-    helpers.sim.stop_background()
-    helpers.sim.start_background(REPO_ROOT / "kind" / "kind-slices5.yaml")
-    cluster = h.connect("sim")
-    print("max-endpoints-per-slice on this simulator:",
-          cluster.request("GET", "/sim/info")["config"]["maxEndpointsPerSlice"])
+    cluster = h.restart_simulator("kind/kind-slices5.yaml")
 else:
     print("On kind: recreate the cluster with kind/kind-slices5.yaml (see above) to see 5 per slice;"
           " otherwise the next cells show the default of 100.")
@@ -344,9 +339,7 @@ print(f"✓ 12 endpoints in {len(left)} slices, filled {fill}. Was that your pre
 # %% slideshow={"slide_type": "-"} tags=["cleanup"]
 small_ns.cleanup()
 if cluster.is_sim:
-    helpers.sim.stop_background()
-    helpers.sim.start_background()
-    cluster = h.connect("sim")
+    cluster = h.restart_simulator()
 else:
     print("If you recreated kind with kind/kind-slices5.yaml, recreate it with kind-cluster.yaml now.")
 
