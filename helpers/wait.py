@@ -187,11 +187,16 @@ def wait_for_slices(namespace: str, service: str, *, endpoints: int | None = Non
     At least one slice must exist (an empty placeholder counts), so ``endpoints=0`` waits for it.
     """
 
+    first: list[int] = []  # the count when the wait began: scaling down counts removals, not a shrinking total
+
     def progress(slices):
         total, nready = slice_counts(slices)
-        if ready is not None:
-            return nready, ready, "endpoints ready in slices"
-        return total, endpoints if endpoints is not None else 1, "endpoints in slices"
+        count, target, noun = ((nready, ready, "endpoints ready in slices") if ready is not None
+                               else (total, endpoints if endpoints is not None else 1, "endpoints in slices"))
+        first[:] = first or [count]
+        if first[0] > target:
+            return first[0] - count, first[0] - target, f"endpoints gone from slices ({count} left)"
+        return count, target, noun
 
     def done(slices):  # a selector Service always has a slice (the placeholder when it selects nothing)
         total, nready = slice_counts(slices)

@@ -4,6 +4,7 @@ import itertools
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import textwrap
@@ -234,6 +235,17 @@ def test_waits_show_progress_and_time_out_with_a_clear_message(backend, box, cap
     message = str(err.value)
     assert "timed out after 1 s waiting for 6 pods app=web to be Ready" in message
     assert "4/6 pods Ready" in message and "Next step:" in message
+
+
+def test_scaling_down_shows_endpoints_gone_not_a_count_above_its_target(backend, box, capsys, monkeypatch):
+    monkeypatch.setattr(wait, "PROGRESS_DELAY", 0.0)
+    h.apply(h.deployment("down", replicas=3), h.service("down"), namespace=box.name)
+    h.wait_for_slices(box.name, "down", endpoints=3, ready=3)
+    capsys.readouterr()
+    h.scale("down", 0, box.name)
+    h.wait_for_slices(box.name, "down", endpoints=0)
+    out = capsys.readouterr().out
+    assert re.search(r"(\d)/\1 endpoints gone from slices \(0 left\)", out) and "/0 " not in out
 
 
 def _event(name, namespace):
