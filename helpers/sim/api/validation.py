@@ -5,6 +5,7 @@
 upstream's wording so that error output matches a real cluster.
 """
 
+import functools
 import ipaddress
 import json
 import re
@@ -258,6 +259,7 @@ def service(obj: dict) -> list[dict]:
     return causes
 
 
+@functools.lru_cache(maxsize=65536)  # slices re-validate the same pod IPs on every write
 def _ip_error(address: str, family: int) -> bool:
     try:
         return ipaddress.ip_address(address).version != family
