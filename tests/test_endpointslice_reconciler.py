@@ -611,3 +611,64 @@ def test_endpoint_cache_only_saves_time():
     cached, fresh = run(pnra, pods, existing, endpoint_cache=cache), run(pnra, pods, existing)
     assert cached.updates == fresh.updates
     assert all(ep["conditions"]["ready"] for s in cached.updates for ep in s["endpoints"])
+
+
+def _edit_everything(slices):
+    """Change every nested part of returned slices, as a careless caller might."""
+    for s in slices:
+        s["metadata"]["labels"]["edited"] = "yes"
+        s["metadata"]["ownerReferences"][0]["name"] = "edited"
+        s["ports"].append({"name": "edited", "port": 1})
+        for ep in s["endpoints"]:
+            ep["conditions"]["ready"] = not ep["conditions"]["ready"]
+            ep["addresses"].append("9.9.9.9")
+            ep["targetRef"]["name"] = "edited"
+            ep["hints"] = {"forZones": [{"name": "edited"}]}
+
+
+def test_editing_results_does_not_change_the_next_reconcile():
+    svc = topology_service()
+    pods = zoned_pods({"a": 4, "b": 3, "c": 2})
+    for p in pods:
+        p["metadata"]["resourceVersion"] = "1"
+    nodes = zone_nodes()
+    existing = apply([], run(service(), pods[:5], nodes=nodes))  # one slice: gets hints and 4 more pods
+    cache = EndpointCache()
+    first = run(svc, pods, existing, nodes=nodes, endpoint_cache=cache, max_endpoints_per_slice=7)
+    assert writes(first) == (1, 1, 0)
+    _edit_everything(first.creates + first.updates)
+    again = run(svc, pods, existing, nodes=nodes, endpoint_cache=cache, max_endpoints_per_slice=7)
+    fresh = run(svc, pods, existing, nodes=nodes, max_endpoints_per_slice=7)
+    assert again.creates == fresh.creates and again.updates == fresh.updates
+    assert hints(again.creates + again.updates) == Counter({"zone-a": 3, "zone-b": 3, "zone-c": 3})
+
+
+def test_hints_on_and_off_across_cached_syncs_match_uncached_ones():
+    pods = zoned_pods({"a": 4, "b": 3, "c": 2})
+    for p in pods:
+        p["metadata"]["resourceVersion"] = "1"
+    nodes, cache, existing = zone_nodes(), EndpointCache(), []
+    modes = [topology_service(), service(), service(trafficDistribution="PreferSameNode"), topology_service()]
+    for i, svc in enumerate(modes + modes[::-1]):
+        pods[i]["status"]["conditions"][0]["status"] = "False"  # one pod changes per sync, too
+        pods[i]["metadata"]["resourceVersion"] = "2"
+        cached = run(svc, pods, existing, nodes=nodes, endpoint_cache=cache, max_endpoints_per_slice=4)
+        fresh = run(svc, pods, existing, nodes=nodes, max_endpoints_per_slice=4)
+        assert cached.creates == fresh.creates and cached.updates == fresh.updates
+        assert cached.deletes == fresh.deletes and cached.explanations == fresh.explanations
+        assert cached.creates or cached.updates  # every sync writes: hints or a readiness change
+        existing = apply(existing, cached)
+
+
+def test_updates_of_hinted_unchanged_slices_do_not_touch_the_input():
+    import copy
+
+    pods = zoned_pods({"a": 1, "b": 3, "c": 2})
+    existing = apply([], run(service(trafficDistribution="PreferClose"), pods, nodes=zone_nodes()))
+    existing[0]["metadata"]["annotations"] = {}
+    snapshot = copy.deepcopy(existing)
+    relabelled = service()
+    relabelled["metadata"]["labels"] = {"team": "web"}  # a labels-only update, and hints to strip
+    result = run(relabelled, pods, existing, nodes=zone_nodes(), trigger_time="2026-01-01T00:00:00Z")
+    assert writes(result) == (0, 1, 0) and hints(result.updates) == Counter()
+    assert existing == snapshot

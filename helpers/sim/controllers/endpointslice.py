@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from helpers.sim.controllers import topology
 from helpers.sim.controllers.endpointslice_endpoints import (
     EndpointCache,
+    detached,
     endpoint_key,
     endpoints_equal_beyond_hash,
 )
@@ -254,7 +255,7 @@ def _reconcile_group(service, existing, desired, ports, address_type, max_eps, l
             log.note(new, f"{_count(len(take), 'new endpoint')}: {why}")
             log.place(take, new, "new slice")
         else:
-            new = _with(target, endpoints=[dict(ep) for ep in target["endpoints"]] + take)
+            new = _with(target, endpoints=target["endpoints"] + take)
             del unchanged[target["metadata"]["name"]]
             to_update[target["metadata"]["name"]] = new
             log.note(
@@ -364,6 +365,11 @@ def _reconcile_family(
             creates.append(placeholder)
             log.note(placeholder, "placeholder: a Service with a selector always has one slice per family")
     result.desired_slices += max(desired_slices, 1)
+    # Only now, with the few slices to write known, copy their contents: until here endpoints are
+    # shared with the EndpointCache and the existing slices (ports, labels with each other), and
+    # hints and annotations are set on them in place. The slice dicts keep their identity (notes).
+    for s in creates + updates:
+        s.update(detached(s))
     creates, updates = _apply_hints(
         service, nodes, existing, address_type, creates, updates, unchanged, result, log
     )

@@ -60,8 +60,10 @@ class EndpointCache:
     Building endpoints is most of a sync's cost. A pod with the same UID and resourceVersion, on a
     node in the same zone, yields the same endpoint for the same Service settings, so the shell
     keeps one cache per Service and a readiness flip rebuilds one endpoint instead of all of them.
-    Results never depend on the cache: callers get copies. Each reconcile keeps only the entries
-    it used (`rotate`), so the cache never outgrows the Service.
+    Endpoints are handed out shared, not copied: copying all of them made a one-pod change cost as
+    much as rebuilding them. They are read-only to callers; the reconciler copies only the few it
+    writes (`detached`) before anything edits them. Each reconcile keeps only the entries it used
+    (`rotate`), so the cache never outgrows the Service.
     """
 
     def __init__(self):
@@ -80,7 +82,7 @@ class EndpointCache:
             self._entries, self._settings = {}, settings
 
     def endpoint(self, pod, node, zone, service, address_type) -> tuple[tuple | None, dict]:
-        """(endpoint_key or None when the pod has no address of the family, a copy of the endpoint)."""
+        """(endpoint_key or None when the pod has no address of the family, the shared endpoint)."""
         meta = pod["metadata"]
         version = meta.get("resourceVersion")
         key = (meta.get("uid"), version, zone, address_type)
@@ -90,11 +92,24 @@ class EndpointCache:
             entry = (endpoint_key(ep) if ep["addresses"] else None, ep)
         if version:
             self._fresh[key] = entry
-        return entry[0], dict(entry[1])  # callers may set or drop the endpoint's hints
+        return entry
 
     def rotate(self) -> None:
         """End a sync: keep only the entries it used."""
         self._entries, self._fresh = self._fresh, {}
+
+
+def detached(value):
+    """A copy of JSON-shaped data (an endpoint, a slice) that shares no dict or list with `value`.
+
+    Written slices get detached endpoints so that hints can be set on them, and callers can edit
+    the result, without touching the EndpointCache or the existing slices passed in.
+    """
+    if type(value) is dict:
+        return {k: detached(v) for k, v in value.items()}
+    if type(value) is list:
+        return [detached(v) for v in value]
+    return value
 
 
 def endpoint_key(ep: dict) -> tuple:

@@ -5,8 +5,9 @@ event}.go` (commit 40d99474) and `.../trafficdist/trafficdist.go` (commit 19952a
 functions: the per-zone CPU ratios are computed from the node list passed in, and "hints were
 populated before" (which upstream keeps in its TopologyCache) is read from the existing slices.
 
-Slices handed in as `to_create`/`to_update` are owned by the caller and modified in place;
-`unchanged` slices are never modified - one that needs new hints is copied into the updates.
+Slices handed in as `to_create`/`to_update`, endpoints included, are owned by the caller and
+modified in place; `unchanged` slices are never modified - one that needs new hints is copied
+(`detached`) into the updates.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from helpers.sim.controllers.endpointslice_endpoints import detached
 from helpers.sim.controllers.esutil import LABEL_ZONE
 
 OVERLOAD_THRESHOLD = 0.2
@@ -98,9 +100,9 @@ def _ready(endpoint: dict) -> bool:
 
 
 def _copy_slice(slice_: dict) -> dict:
-    """Copy a slice deep enough to modify its endpoints' hints."""
-    copy = dict(slice_)
-    copy["endpoints"] = [dict(ep) for ep in slice_.get("endpoints") or ()]
+    """Copy a slice sharing nothing with it, so that hints (and annotations) can be changed."""
+    copy = detached(slice_)
+    copy["endpoints"] = copy.get("endpoints") or []
     return copy
 
 
