@@ -287,3 +287,28 @@ def test_a_failing_subscriber_does_not_fail_writes(store, caplog):
     store.subscribe(lambda t, r, o, old: seen.append(o["metadata"]["name"]))
     store.create("pods", pod("ok"), namespace="default")
     assert seen == ["ok"] and "subscriber bug" in caplog.text
+
+
+def test_type_errors_name_the_full_field_path(store):
+    bad_port = pod("p1")
+    bad_port["spec"]["containers"][0]["ports"] = [{"containerPort": 80}, {"containerPort": "80"}]
+    err = expect_error(400, "BadRequest", store.create, "pods", bad_port, namespace="default")
+    assert err.message.endswith("Go struct field spec.containers.ports.containerPort of type integer")
+    bad_label = pod("p2", labels={"app": "web", "tier": 3})
+    err = expect_error(400, "BadRequest", store.create, "pods", bad_label, namespace="default")
+    assert "cannot unmarshal number into Go struct field metadata.labels.tier of type string" in err.message
+
+
+def test_updates_reuse_unchanged_parts_of_the_stored_version(store):
+    body = {"metadata": {"name": "a"}, "spec": {"ports": [{"port": 80}], "selector": {"app": "a"}, "x": {"y": 1}}}
+    store.create("services", body, namespace="default")
+    before = store.list_shared("services", "default")[0][0]
+    updated = store.get("services", "a", "default")
+    updated["metadata"]["labels"] = {"tier": "front"}
+    updated["spec"]["x"] = {"y": True}  # equal to {"y": 1} under ==, yet a different JSON value
+    store.update("services", updated)
+    after = store.list_shared("services", "default")[0][0]
+    assert after["spec"]["ports"] is before["spec"]["ports"]
+    assert after["spec"]["x"]["y"] is True
+    assert after["metadata"]["labels"] == {"tier": "front"}
+    assert store.get("services", "a", "default") == after
