@@ -99,16 +99,20 @@ class EndpointCache:
         self._entries, self._fresh = self._fresh, {}
 
 
+_NESTED = (dict, list)
+
+
 def detached(value):
     """A copy of JSON-shaped data (an endpoint, a slice) that shares no dict or list with `value`.
 
     Written slices get detached endpoints so that hints can be set on them, and callers can edit
     the result, without touching the EndpointCache or the existing slices passed in.
     """
+    # Scalars are taken as they are without a call: this copies every endpoint of an initial sync.
     if type(value) is dict:
-        return {k: detached(v) for k, v in value.items()}
+        return {k: detached(v) if type(v) in _NESTED else v for k, v in value.items()}
     if type(value) is list:
-        return [detached(v) for v in value]
+        return [detached(v) if type(v) in _NESTED else v for v in value]
     return value
 
 
