@@ -63,9 +63,11 @@ class Result:
     """What one sync of one Service would write, and why.
 
     `creates`/`updates`/`deletes` are slice dicts exactly as they would be sent to the API, to be
-    applied in that order. `explanations` are readable sentences per decision; `placements` maps
-    each newly placed endpoint (pod name) to the slice it went to and why. `error` is set when the
-    Service must be retried (a pod's Node is missing).
+    applied in that order. Creates and updates share no dict or list with the inputs or the
+    EndpointCache, so callers may edit them; deletes are existing slices as passed in.
+    `explanations` are readable sentences per decision; `placements` maps each newly placed
+    endpoint (pod name) to the slice it went to and why. `error` is set when the Service must be
+    retried (a pod's Node is missing).
     """
 
     creates: list = field(default_factory=list)
