@@ -200,3 +200,23 @@ def test_headless_without_ports_gets_a_portless_subset():
     subsets = desired_subsets(service(clusterIP="None", ports=[]), [pod(1)])
     assert subsets == [{"addresses": [subsets[0]["addresses"][0]]}]
     assert desired_subsets(service(ports=[]), [pod(1)]) == []
+
+
+def versioned(p, rv):
+    p["metadata"]["resourceVersion"] = str(rv)
+    return p
+
+
+def test_entry_cache_recomputes_only_changed_pods_and_forgets_departed_ones():
+    svc = service()
+    cache = {}
+    pods = [versioned(pod(n), 1) for n in range(1, 6)]
+    assert desired_subsets(svc, pods, cache) == desired_subsets(svc, pods)
+    first = dict(cache)
+    # pod 2 turns not-ready at a new resourceVersion; pod 5 goes away
+    pods = [*pods[:1], versioned(pod(2, ready=False), 2), *pods[2:4]]
+    subsets = desired_subsets(svc, pods, cache)
+    assert subsets == desired_subsets(svc, pods)
+    assert [a["ip"] for a in subsets[0]["notReadyAddresses"]] == ["10.0.0.2"]
+    assert set(cache) == {("uid-1", "1"), ("uid-2", "2"), ("uid-3", "1"), ("uid-4", "1")}
+    assert cache[("uid-1", "1")] is first[("uid-1", "1")]  # reused, not rebuilt

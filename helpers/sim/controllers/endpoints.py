@@ -114,31 +114,49 @@ def repack_subsets(entries: list[tuple[dict, dict | None, bool]]) -> list[dict]:
     return sorted(subsets, key=lambda s: [_port_sort_key(p) for p in s.get("ports", [])])
 
 
-def desired_subsets(service: dict, pods: list[dict]) -> list[dict]:
-    """The Service's subsets before truncation (upstream syncService's pod loop + RepackSubsets)."""
+def pod_entries(service: dict, pod: dict) -> list[tuple[dict, dict | None, bool]]:
+    """The pod's (address, port, ready) entries for the Service (upstream syncService's pod loop body)."""
     spec = service.get("spec") or {}
     tolerate = bool(spec.get("publishNotReadyAddresses"))
+    if not should_pod_be_in_endpoints(pod, tolerate):
+        return []
+    address = endpoint_address(service, pod)
+    if address is None:
+        return []
+    ready = tolerate or is_pod_ready(pod)
+    if not spec.get("ports"):
+        # headless Services may have no ports
+        return [(address, None, ready)] if spec.get("clusterIP") == "None" else []
     entries = []
+    for sp in spec["ports"]:
+        number = find_port(pod, sp)
+        if number is None:
+            continue
+        port = {"name": sp.get("name", ""), "port": number, "protocol": sp.get("protocol", "TCP")}
+        if sp.get("appProtocol") is not None:
+            port["appProtocol"] = sp["appProtocol"]
+        entries.append((address, port, ready))
+    return entries
+
+
+def desired_subsets(service: dict, pods: list[dict], cache: dict | None = None) -> list[dict]:
+    """The Service's subsets before truncation (upstream syncService's pod loop + RepackSubsets).
+
+    ``cache``, when given, maps (pod uid, resourceVersion) to ``pod_entries`` for this version of the
+    Service: a sync then recomputes only the pods that changed (the EndpointSlice controller's
+    EndpointCache does the same). It is refilled with just the pods seen, so it stays bounded.
+    """
+    if cache is None:
+        return repack_subsets([e for pod in pods for e in pod_entries(service, pod)])
+    seen = {}
     for pod in pods:
-        if not should_pod_be_in_endpoints(pod, tolerate):
-            continue
-        address = endpoint_address(service, pod)
-        if address is None:
-            continue
-        ready = tolerate or is_pod_ready(pod)
-        if not spec.get("ports"):
-            if spec.get("clusterIP") == "None":  # headless Services may have no ports
-                entries.append((address, None, ready))
-            continue
-        for sp in spec["ports"]:
-            number = find_port(pod, sp)
-            if number is None:
-                continue
-            port = {"name": sp.get("name", ""), "port": number, "protocol": sp.get("protocol", "TCP")}
-            if sp.get("appProtocol") is not None:
-                port["appProtocol"] = sp["appProtocol"]
-            entries.append((address, port, ready))
-    return repack_subsets(entries)
+        meta = pod["metadata"]
+        key = (meta.get("uid"), meta.get("resourceVersion"))
+        found = cache.get(key)
+        seen[key] = pod_entries(service, pod) if found is None else found
+    cache.clear()
+    cache.update(seen)
+    return repack_subsets([e for entries in seen.values() for e in entries])
 
 
 def truncate_subsets(subsets: list[dict], max_capacity: int = MAX_CAPACITY) -> tuple[list[dict], bool]:
@@ -186,10 +204,13 @@ def _strip_rv(subsets: list[dict]) -> list[dict]:
 
 
 def plan_endpoints(
-    service: dict, pods: list[dict], existing: dict | None = None, trigger_time=None
+    service: dict, pods: list[dict], existing: dict | None = None, trigger_time=None, entry_cache=None
 ) -> EndpointsPlan:
-    """The Endpoints object the controller would write for a selector Service, if any."""
-    subsets = desired_subsets(service, pods)
+    """The Endpoints object the controller would write for a selector Service, if any.
+
+    ``entry_cache`` is ``desired_subsets``'s per-pod cache for this Service.
+    """
+    subsets = desired_subsets(service, pods, entry_cache)
     meta = service["metadata"]
     svc_labels = dict(meta.get("labels") or {})
     if existing is not None:
@@ -252,6 +273,7 @@ class EndpointsController(ControllerShell):
         super().__init__(cluster)
         self.queue.base_backoff = 0.005  # the default controller rate limiter starts at 5 ms
         self._trigger_times = TriggerTimeTracker()
+        self._entry_caches: dict[tuple, tuple[tuple, dict]] = {}  # Service key -> (its uid + rv, cache)
 
     def initial_keys(self):
         # Every Service, plus every Endpoints object once so that orphans get deleted
@@ -280,6 +302,7 @@ class EndpointsController(ControllerShell):
         existing = self.get("endpoints", name, namespace)
         if service is None:
             self._trigger_times.forget(namespace, name)
+            self._entry_caches.pop(key, None)
             leader = LEADER_ANNOTATION in ((existing or {}).get("metadata", {}).get("annotations") or {})
             if existing is not None and not leader:
                 self.delete_ignoring_missing("endpoints", name, namespace)
@@ -290,7 +313,8 @@ class EndpointsController(ControllerShell):
         pods = [
             p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))
         ]
-        plan = plan_endpoints(service, pods, existing, self._trigger_times.compute(service, pods))
+        trigger_time = self._trigger_times.compute(service, pods)
+        plan = plan_endpoints(service, pods, existing, trigger_time, self._entry_cache(key, service))
         try:
             if plan.action == "create":
                 self.create("endpoints", plan.endpoints, namespace)
@@ -305,3 +329,13 @@ class EndpointsController(ControllerShell):
                 f"Failed to {plan.action} endpoint {namespace}/{name}: {err.message}",
             )
             raise
+
+    def _entry_cache(self, key, service: dict) -> dict:
+        """The per-pod entry cache of the Service at ``key``, emptied when the Service changes."""
+        meta = service["metadata"]
+        version = (meta.get("uid"), meta.get("resourceVersion"))
+        cached_version, cache = self._entry_caches.get(key, (None, {}))
+        if cached_version != version:
+            cache = {}
+        self._entry_caches[key] = (version, cache)
+        return cache
