@@ -118,9 +118,7 @@ class PortRules:
 
     @property
     def service(self) -> tuple[str, str]:
-        """(namespace, name): the unit upstream's partial sync tracks changes by."""
-        name = self.state.service_port.name
-        return name.namespace, name.name
+        return self.state.service
 
 
 @dataclass

@@ -123,8 +123,7 @@ class NFTPortRules:
 
     @property
     def service(self) -> tuple[str, str]:
-        name = self.state.service_port.name
-        return name.namespace, name.name
+        return self.state.service
 
 
 @dataclass

@@ -558,6 +558,12 @@ class ServicePortState:
         return str(self.service_port.name)
 
     @property
+    def service(self) -> tuple[str, str]:
+        """(namespace, name): the unit upstream's partial sync tracks changes by."""
+        name = self.service_port.name
+        return name.namespace, name.name
+
+    @property
     def plan(self) -> TrafficPlan:
         return traffic_plan(self.service_port, self.categorized)
 

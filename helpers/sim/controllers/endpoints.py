@@ -18,7 +18,7 @@ from helpers.sim.controllers.esutil import (
     ANNOTATION_TRIGGER_TIME,
     LABEL_HEADLESS,
     TriggerTimeTracker,
-    find_port,
+    endpoint_ports,
     format_rfc3339nano,
     is_ipv6,
     is_pod_ready,
@@ -26,7 +26,6 @@ from helpers.sim.controllers.esutil import (
     pod_event_states,
     pod_ips,
     pod_ref,
-    selector_matches,
     services_to_update,
     should_pod_be_in_endpoints,
     should_set_hostname,
@@ -127,16 +126,7 @@ def pod_entries(service: dict, pod: dict) -> list[tuple[dict, dict | None, bool]
     if not spec.get("ports"):
         # headless Services may have no ports
         return [(address, None, ready)] if spec.get("clusterIP") == "None" else []
-    entries = []
-    for sp in spec["ports"]:
-        number = find_port(pod, sp)
-        if number is None:
-            continue
-        port = {"name": sp.get("name", ""), "port": number, "protocol": sp.get("protocol", "TCP")}
-        if sp.get("appProtocol") is not None:
-            port["appProtocol"] = sp["appProtocol"]
-        entries.append((address, port, ready))
-    return entries
+    return [(address, port, ready) for port in endpoint_ports(service, pod)]
 
 
 def desired_subsets(service: dict, pods: list[dict], cache: dict | None = None) -> list[dict]:
@@ -307,12 +297,9 @@ class EndpointsController(ControllerShell):
             if existing is not None and not leader:
                 self.delete_ignoring_missing("endpoints", name, namespace)
             return
-        selector = service["spec"].get("selector")
-        if selector is None or service["spec"].get("type") == "ExternalName":
+        pods = self.selected_pods(service)
+        if pods is None:
             return
-        pods = [
-            p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))
-        ]
         trigger_time = self._trigger_times.compute(service, pods)
         plan = plan_endpoints(service, pods, existing, trigger_time, self._entry_cache(key, service))
         try:

@@ -655,12 +655,9 @@ class EndpointSliceController(ControllerShell):
             self._trigger_times.forget(namespace, name)
             self._endpoint_caches.pop(key, None)
             return
-        selector = service["spec"].get("selector")
-        if selector is None or service["spec"].get("type") == "ExternalName":
+        pods = self.selected_pods(service)
+        if pods is None:
             return
-        pods = [
-            p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))
-        ]
         ours = {LABEL_SERVICE_NAME: name, LABEL_MANAGED_BY: CONTROLLER_NAME}
         slices = [
             s

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from helpers.sim.controllers.esutil import selector_matches
 from helpers.sim.store import ApiError
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,15 @@ class ControllerShell:
         if self._cached(resource):
             return self.informer.get(resource, name, namespace)
         return self.live_get(resource, name, namespace)
+
+    def selected_pods(self, service: dict) -> list[dict] | None:
+        """The pods a Service selects, or None when the controllers leave it alone (no selector, or
+        ExternalName), as the Endpoints and EndpointSlice controllers' syncService both check."""
+        selector = service["spec"].get("selector")
+        if selector is None or service["spec"].get("type") == "ExternalName":
+            return None
+        namespace = service["metadata"]["namespace"]
+        return [p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))]
 
     def create(self, resource: str, obj: dict, namespace: str | None = None) -> dict:
         return self.store.create(resource, obj, namespace=namespace, field_manager=FIELD_MANAGER)
