@@ -18,7 +18,7 @@ from helpers.config import REPO_ROOT, load_cluster_config
 from helpers.connect import KIND_CLUSTER, ApiError, Backend, DockerNotAvailable, HelperError, connect, current
 from helpers.connect import resource as api_resource
 from helpers.objects import check_writable
-from helpers.wait import Progress, WaitTimeout
+from helpers.wait import Progress, WaitTimeout, cluster_now
 
 MIN_SYNC_PERIOD = 1.0  # kube-proxy's minSyncPeriod (kind's default): a change reaches the rules within it
 RULE_FORMATS = {"iptables": ["iptables-save"], "nftables": ["nft", "list", "ruleset"]}
@@ -285,7 +285,4 @@ def cluster_time(*, backend: Backend | None = None) -> datetime:
     Compare it with timestamps the cluster wrote (Events, conditions): on the simulator those follow the
     virtual clock, which ``advance`` moves ahead of the wall clock.
     """
-    backend = backend or current()
-    if backend.is_sim:
-        return datetime.fromisoformat(backend.request("GET", "/sim/info")["virtualTime"])
-    return datetime.now(UTC)
+    return datetime.fromtimestamp(cluster_now(backend or current()), UTC)

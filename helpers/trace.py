@@ -1,4 +1,4 @@
-"""Record watch events from several kinds at once, with receive times, into a table.
+"""Record watch events from several kinds at once, with receive times on the cluster's clock, into a table.
 
 One thread per kind runs a list+watch loop (helpers.wait.watch_events), so the trace resumes after
 BOOKMARKs and relists after 410 Expired; a relist is turned into the ADDED/MODIFIED/DELETED
@@ -18,11 +18,12 @@ import pandas as pd
 import urllib3
 
 from helpers.connect import Backend, HelperError, current, resource
-from helpers.wait import watch_events
+from helpers.wait import cluster_now, fast_forward, watch_events
 
 DEFAULT_KINDS = ("deployments", "replicasets", "pods", "endpointslices", "endpoints", "events", "nodes")
 COLUMNS = ["t", "kind", "type", "namespace", "name", "rv", "summary", "actor"]
 USER = "user/kubectl"
+IDLE_POLL = 0.05  # wall seconds between quiet checks in Trace.wait_idle
 
 _running: list[Trace] = []
 _running_lock = threading.Lock()
@@ -173,11 +174,11 @@ def parse_klog(line: str, year: int) -> tuple[float, str, str] | None:
     return when + float("0." + frac), message, rest.strip()
 
 
-def proxy_sync_rows(logs: dict, start: float, until: float, speed: float = 1.0) -> list[dict]:
-    """Trace rows for kube-proxy syncs logged between ``start`` and ``until`` (server clock, epoch s).
+def proxy_sync_rows(logs: dict, start: float, until: float) -> list[dict]:
+    """Trace rows for kube-proxy syncs logged between ``start`` and ``until`` (cluster clock, epoch s).
 
-    ``logs`` maps node name to that node's kube-proxy log. ``t`` is converted to trace seconds
-    (the simulator's clock may run ``speed`` times faster than the wall clock).
+    ``logs`` maps node name to that node's kube-proxy log; ``t`` is seconds after ``start``, like
+    every trace row.
     """
     year = datetime.fromtimestamp(start, UTC).year
     rows = []
@@ -186,7 +187,7 @@ def proxy_sync_rows(logs: dict, start: float, until: float, speed: float = 1.0) 
             parsed = parse_klog(line, year)
             if parsed is None or parsed[1] != "SyncProxyRules complete" or not start <= parsed[0] <= until:
                 continue
-            rows.append({"t": round((parsed[0] - start) / speed, 3), "kind": "KubeProxy", "type": "SYNC",
+            rows.append({"t": round(parsed[0] - start, 3), "kind": "KubeProxy", "type": "SYNC",
                          "namespace": None, "name": node, "rv": None, "summary": f"rules synced {parsed[2]}".strip(),
                          "actor": f"kube-proxy ({node})", "object": None})
     return rows
@@ -195,13 +196,13 @@ def proxy_sync_rows(logs: dict, start: float, until: float, speed: float = 1.0) 
 # --- the recorder ------------------------------------------------------------------------------
 
 class Trace:
-    """Watch several kinds at once and record every event with its receive time (seconds since start)."""
+    """Watch several kinds at once and record every event with its receive time (cluster seconds since start)."""
 
     def __init__(self, kinds=None, namespace: str | None = None, *, duration: float = 120, max_events: int = 5000,
                  proxy_logs: bool = True, backend: Backend | None = None):
         self.backend = backend or current()
         self.proxy_logs = proxy_logs
-        self.server_start, self.speed = self._server_clock()
+        self.server_start = cluster_now(self.backend)
         self.kinds = tuple(kinds or DEFAULT_KINDS)
         self.namespace, self.duration, self.max_events = namespace, duration, max_events
         self.events: list[dict] = []
@@ -213,7 +214,6 @@ class Trace:
         self._changed = threading.Condition()
         self._stopped = threading.Event()
         self._synced = threading.Barrier(len(self.kinds) + 1)
-        self.start = time.monotonic()
         self._threads = [threading.Thread(target=self._run, args=(k,), daemon=True, name=f"trace-{k}")
                          for k in self.kinds]
         for th in self._threads:
@@ -277,8 +277,12 @@ class Trace:
         for obj in gone:
             self._record("DELETED", obj)
 
+    def _elapsed(self) -> float:
+        """Seconds since the trace started on the cluster's clock (the simulator may fast-forward)."""
+        return round(cluster_now(self.backend) - self.server_start, 3)
+
     def _record(self, etype: str, obj: dict) -> None:
-        t = round(time.monotonic() - self.start, 3)
+        t = self._elapsed()
         kind = obj.get("kind", "")
         meta = obj.get("metadata", {})
         with self._changed:
@@ -299,27 +303,31 @@ class Trace:
 
     def note(self, text: str) -> None:
         """Record a user action (the helpers call this for apply, scale, delete, label, kubectl)."""
+        t = self._elapsed()
         with self._changed:
-            self.events.append({"t": round(time.monotonic() - self.start, 3), "kind": "User", "type": "ACTION",
+            self.events.append({"t": t, "kind": "User", "type": "ACTION",
                                 "namespace": self.namespace, "name": text, "rv": None, "summary": text,
                                 "actor": USER, "object": None})
             self._changed.notify_all()
 
     def wait_idle(self, quiet: float = 1.0, timeout: float = 30) -> bool:
-        """Block until no event arrived for ``quiet`` seconds (True) or ``timeout`` passed (False)."""
+        """Block until no event arrived for ``quiet`` seconds of cluster time (True), or for at most
+        ``timeout`` wall seconds (False). On the simulator, idle gaps are fast-forwarded."""
         deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                count = len(self.events)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                if not self._changed.wait(timeout=min(quiet, remaining)) and len(self.events) == count:
+        with fast_forward(self.backend, timeout):
+            while (remaining := deadline - time.monotonic()) > 0:
+                with self._changed:
+                    count = len(self.events)
+                    last = max((e["t"] for e in self.events), default=0.0)
+                    if self._changed.wait(timeout=min(IDLE_POLL, remaining)) or len(self.events) != count:
+                        continue
+                if self._elapsed() - last >= quiet:
                     return True
+        return False
 
     def wait_for_event(self, predicate, timeout: float = 30) -> bool:
         """Block until a recorded event (a row dict, as in ``to_frame``) satisfies ``predicate``."""
-        with self._changed:
+        with fast_forward(self.backend, timeout), self._changed:
             return self._changed.wait_for(lambda: any(predicate(e) for e in self.events), timeout=timeout)
 
     def stop(self) -> Trace:
@@ -337,17 +345,10 @@ class Trace:
             self._read_proxy_syncs()
         return self
 
-    def _server_clock(self) -> tuple[float, float]:
-        """(now, speed) on the cluster's clock: the simulator's virtual clock, else the wall clock."""
-        if not self.backend.is_sim:
-            return time.time(), 1.0
-        info = self.backend.request("GET", "/sim/info")
-        return datetime.fromisoformat(info["virtualTime"]).timestamp(), info.get("speed", 1.0)
-
     def _read_proxy_syncs(self) -> None:
         """Add the kube-proxy syncs its pods logged during the trace (kind logs them only at -v=2)."""
         try:
-            until, _ = self._server_clock()
+            until = cluster_now(self.backend)
             pods, _ = self.backend.list("pods", "kube-system", selector="k8s-app=kube-proxy")
             logs = {p["spec"].get("nodeName", p["metadata"]["name"]): self.backend.request(
                 "GET", f"/api/v1/namespaces/kube-system/pods/{p['metadata']['name']}/log") for p in pods}
@@ -356,7 +357,7 @@ class Trace:
             return
         with self._changed:
             self.events += proxy_sync_rows({n: t for n, t in logs.items() if isinstance(t, str)},
-                                           self.server_start, until, self.speed)
+                                           self.server_start, until)
 
     @property
     def running(self) -> bool:

@@ -110,3 +110,40 @@ def test_work_that_runs_late_still_sees_its_due_time():
         assert seen == [pytest.approx(0.0, abs=1.0)]  # not 45 s late: virtual time waited for the reactor
     finally:
         fast.stop()
+
+
+def _wait_until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return condition()
+
+
+def test_fast_forward_skips_idle_gaps_keeping_order_and_virtual_times(clock):
+    seen = []
+    start = clock.time()
+    for delay in (30, 3):
+        clock.call_later(delay, lambda d=delay: seen.append((d, round(clock.time() - start, 1))))
+    clock.fast_forward(60)
+    wall = time.monotonic()
+    assert _wait_until(lambda: len(seen) == 2)
+    assert seen == [(3, 3.0), (30, 30.0)]  # each ran at its own virtual time, in order
+    assert time.monotonic() - wall < 5  # instead of 30 s of waiting
+    clock.fast_forward(0)
+    assert not clock.fast_forwarding
+    late = []
+    clock.call_later(2, late.append, "ran")
+    assert not _wait_until(lambda: late, timeout=0.3)  # off again: the next timer keeps its wall delay
+
+
+def test_fast_forward_lease_expires_and_work_in_flight_is_not_skipped(clock):
+    clock.fast_forward(0.2)
+    assert clock.fast_forwarding
+    assert _wait_until(lambda: not clock.fast_forwarding, timeout=2)
+    with pytest.raises(ValueError, match="negative"):
+        clock.fast_forward(-1)
+    ran = []
+    clock.fast_forward(30)
+    start = clock.time()
+    clock.call_soon(ran.append, round(clock.time() - start, 1))
+    assert _wait_until(lambda: ran) and ran == [0.0]  # due work runs first, without a jump

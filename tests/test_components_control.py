@@ -87,6 +87,19 @@ def test_advance_moves_virtual_time(private_sim):
     assert after["virtualTime"][:16] > before["virtualTime"][:16]  # at least 5 minutes later
 
 
+def test_fast_forward_is_leased_switched_off_and_validated(private_sim):
+    status, body = call(private_sim, "POST", "/sim/clock/fast-forward", {"seconds": 30})
+    assert status == 200 and body["fastForwarding"] is True
+    assert call(private_sim, "GET", "/sim/clock")[1]["fastForwarding"] is True
+    status, body = call(private_sim, "POST", "/sim/clock/fast-forward", {"seconds": 0})
+    assert status == 200 and body["fastForwarding"] is False
+    for bad in ({"seconds": -1}, {"seconds": "5"}, {"seconds": True}, {}):
+        status, body = call(private_sim, "POST", "/sim/clock/fast-forward", bad)
+        assert status == 400 and body["kind"] == "Status" and "non-negative" in body["message"]
+    assert call(private_sim, "GET", "/sim/clock/fast-forward")[0] == 405
+    assert call(private_sim, "POST", "/sim/clock", {})[0] == 405
+
+
 def test_proxy_rules_and_slice_decisions_for_a_service(sim, ns):
     store = sim.cluster.store
     kubectl(sim, "apply", "-n", ns, "-f", "-", input=json.dumps(deployment("web", 2)))

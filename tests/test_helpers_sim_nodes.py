@@ -6,6 +6,7 @@ import pytest
 
 import helpers as h
 from helpers.connect import SIM_CONTEXT, load_backend, use
+from helpers.sim import start_in_process
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,30 @@ def test_restart_simulator_takes_the_new_config_and_keeps_the_speed(monkeypatch,
         assert info["config"]["maxEndpointsPerSlice"] == 5 and info["speed"] == 3.0
     finally:
         sim.stop_background()
+
+
+def test_waits_fast_forward_modelled_latencies_unless_told_not_to(tmp_path, monkeypatch):
+    """On a real-time simulator a wait skips idle gaps (image pulls, container starts): the cluster's
+    clock gets ahead of the wall clock. With ENDPOINTS_SIM_FAST_FORWARD=0 it keeps real pacing."""
+    handle = start_in_process(speed=1.0, kubeconfig_path=tmp_path / "kubeconfig")
+    try:
+        backend = load_backend("sim", SIM_CONTEXT, handle.kubeconfig)
+
+        def lead() -> float:
+            return h.cluster_time(backend=backend).timestamp() - datetime.now(UTC).timestamp()
+
+        def deploy_and_wait(name: str) -> float:
+            before = lead()  # a fresh image per run: each pod start includes an image pull (~1 s)
+            h.apply(h.deployment(name, replicas=2, image=f"registry.k8s.io/{name}:1.0"), namespace=box.name,
+                    backend=backend)
+            h.wait_for_ready(box.name, f"app={name}", 2, timeout=30, backend=backend)
+            assert backend.request("GET", "/sim/clock")["fastForwarding"] is False  # switched off after the wait
+            return lead() - before
+
+        box = h.sandbox("ff", backend=backend)
+        assert deploy_and_wait("fast") > 0.8
+        monkeypatch.setenv("ENDPOINTS_SIM_FAST_FORWARD", "0")
+        assert deploy_and_wait("paced") < 0.2
+        box.cleanup()
+    finally:
+        handle.stop()

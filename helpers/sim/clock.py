@@ -4,6 +4,10 @@ Every simulated component runs its work on the clock's one reactor thread, so co
 no locks among themselves. Virtual time runs at `speed` times wall time plus an offset that
 `advance()` grows: "advance 5 minutes" runs every timer due in those 5 minutes, in order, in a
 fraction of a second of wall time.
+
+While someone waits for the cluster (a helper's `wait_for`), `fast_forward()` lets the reactor
+skip idle gaps: once nothing has happened for IDLE_GRACE of wall time, virtual time jumps to the
+next timer instead of waiting for it. Order and virtual timing stay exact; only dead wall time goes.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import time as _time
 from datetime import UTC, datetime
 
 log = logging.getLogger(__name__)
+
+IDLE_GRACE = 0.02  # wall seconds of quiet before a fast-forwarding reactor jumps to its next timer
 
 
 class Timer:
@@ -47,6 +53,7 @@ class Clock:
         self._cond = threading.Condition()
         self._busy = False
         self._stopped = False
+        self._fast_until = 0.0  # wall monotonic deadline of fast-forward mode (0: off)
         self._thread = threading.Thread(target=self._run, name="sim-clock", daemon=True)
         self._thread.start()
 
@@ -96,6 +103,24 @@ class Clock:
         if not done.wait(timeout):
             raise TimeoutError(f"clock advance of {seconds}s did not finish within {timeout}s")
         return self.now()
+
+    def fast_forward(self, seconds: float) -> None:
+        """Skip idle gaps for the next `seconds` of wall time (0 turns it off at once).
+
+        The caller is waiting for the cluster: nothing outside the simulation is expected to
+        happen, so waiting out a modelled latency (an image pull, a sync period) only costs wall
+        time. The grace period lets a watching client see the last change, and turn this off,
+        before the next jump.
+        """
+        if seconds < 0:
+            raise ValueError(f"cannot fast-forward for a negative time ({seconds})")
+        with self._cond:
+            self._fast_until = _time.monotonic() + seconds if seconds else 0.0
+            self._cond.notify_all()
+
+    @property
+    def fast_forwarding(self) -> bool:
+        return self._fast_until > _time.monotonic()
 
     def settle(self, timeout: float = 10.0) -> bool:
         """Block until no timer is due now and the reactor is idle; False on timeout.
@@ -156,12 +181,26 @@ class Clock:
                     wait = (self._heap[0][0] - self.time()) / self.speed if self._heap else None
                     if wait is not None and wait <= 0:
                         break
+                    if wait is not None and wait > IDLE_GRACE and self.fast_forwarding:
+                        self._skip_idle_gap(self._heap[0])
+                        continue
                     self._cond.wait(wait)
                 if self._stopped:
                     return
                 _, _, timer = heapq.heappop(self._heap)
                 self._busy = True
             self._execute(timer)
+
+    def _skip_idle_gap(self, head: tuple) -> None:
+        """(Lock held.) After IDLE_GRACE of quiet with the same next timer, jump to it.
+
+        Any notification (new work scheduled, even for later) restarts the quiet spell: whoever
+        scheduled it is still active, and a client may be reading the change it caused.
+        """
+        if self._cond.wait(IDLE_GRACE):
+            return
+        if self._heap and self._heap[0] is head and self.fast_forwarding and not self._stopped:
+            self._offset += max(0.0, head[0] - self.time())
 
     def _execute(self, timer: Timer, keep_pinned: bool = False) -> None:
         """Run one timer with the clock held at its due time.

@@ -41,6 +41,13 @@ def _param(query: dict, name: str) -> str | None:
     return value[0] if isinstance(value, list) else value
 
 
+def _seconds(body: dict) -> float:
+    seconds = body.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < float("inf"):
+        raise bad_request(f'"seconds" must be a non-negative number, got {seconds!r}')
+    return seconds
+
+
 def _json_body(body: bytes | None) -> dict:
     try:
         parsed = json.loads(body or b"{}")
@@ -70,9 +77,15 @@ class ControlHandler:
         if path == "/sim/info":
             self._expect(method, "GET")
             return info(self.cluster)
+        if path == "/sim/clock":
+            self._expect(method, "GET")
+            return self._clock()
         if path == "/sim/clock/advance":
             self._expect(method, "POST")
             return self._advance(_json_body(body))
+        if path == "/sim/clock/fast-forward":
+            self._expect(method, "POST")
+            return self._fast_forward(_json_body(body))
         if path == "/sim/controllers/endpointslice/decisions":
             self._expect(method, "GET")
             return self._decisions(query)
@@ -93,12 +106,20 @@ class ControlHandler:
         if method != wanted:
             raise method_not_allowed(f"{method} is not supported here; use {wanted}")
 
+    def _clock(self) -> dict:
+        clock = self.cluster.clock
+        return {"virtualTime": clock.now().isoformat().replace("+00:00", "Z"), "speed": clock.speed,
+                "fastForwarding": clock.fast_forwarding}
+
     def _advance(self, body: dict) -> dict:
-        seconds = body.get("seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise bad_request(f'"seconds" must be a non-negative number, got {seconds!r}')
+        seconds = _seconds(body)
         when = self.cluster.clock.advance(seconds)
         return {"virtualTime": when.isoformat().replace("+00:00", "Z"), "advancedSeconds": seconds}
+
+    def _fast_forward(self, body: dict) -> dict:
+        """Skip idle gaps for the next ``seconds`` of wall time; 0 turns it off."""
+        self.cluster.clock.fast_forward(_seconds(body))
+        return self._clock()
 
     def _node(self, node: str, action: str, query: dict):
         if action == "proxy":
