@@ -17,7 +17,7 @@ import yaml
 
 from helpers import trace
 from helpers.connect import ApiError, Backend, HelperError, current, resource
-from helpers.wait import wait_for_deleted
+from helpers.wait import cluster_now, wait_for_deleted
 
 PART_OF = ("app.kubernetes.io/part-of", "endpoints-notebooks")
 CHAPTER_LABEL = "endpoints-notebooks/chapter"
@@ -250,6 +250,7 @@ def set_ready(pods, ready: bool = True, namespace: str | None = None, *,
     """
     backend = backend or current()
     updated = []
+    now = None  # the cluster's clock, not this machine's: the simulator's may be ahead (fast-forward)
     for pod in pods if isinstance(pods, list) else [pods]:
         name = pod["metadata"]["name"] if isinstance(pod, dict) else pod
         ns = pod["metadata"].get("namespace", namespace) if isinstance(pod, dict) else namespace
@@ -260,7 +261,8 @@ def set_ready(pods, ready: bool = True, namespace: str | None = None, *,
             raise HelperError(f"pod {name} has no readiness gate {READINESS_GATE}, so set_ready would change "
                               "nothing", "create its Deployment with h.deployment(..., readiness_gate=True)")
         trace.note(f"set_ready pod/{name} {ready}")
+        now = now or datetime.fromtimestamp(cluster_now(backend), UTC)
         updated.append(backend.request("PATCH", resource("pods").path(ns, name, "status"),
-                                       body=readiness_patch(ready, datetime.now(UTC)),
+                                       body=readiness_patch(ready, now),
                                        content_type="application/strategic-merge-patch+json"))
     return updated

@@ -264,7 +264,9 @@ class Store:
         """Call ``fn(event_type, resource, obj, old)`` after each commit, in commit order, outside the
         store lock. ``resources`` (resource keys) limits the calls to those resources, which also spares
         copying objects the subscriber would ignore. Returns an ``unsubscribe`` function. ``fn`` must not
-        block (schedule work instead)."""
+        block (schedule work instead). Every subscriber of an event gets the same copy of ``obj`` and
+        ``old`` (not the stored objects), so subscribers must treat them as read-only, as client-go
+        requires of objects from an informer."""
         entry = (fn, frozenset(resources) if resources is not None else None)
         with self._lock:
             self._subscribers.append(entry)
@@ -512,11 +514,13 @@ class Store:
                         return
                     event_type, resource, obj, old = self._pending.popleft()
                     subscribers = list(self._subscribers)
+                copies = None  # one private copy per event, shared by its subscribers (read-only for them)
                 for fn, wanted in subscribers:
                     if wanted is not None and resource not in wanted:
                         continue
+                    copies = copies or (clone(obj), clone(old) if old is not None else None)
                     try:
-                        fn(event_type, resource, clone(obj), clone(old) if old is not None else None)
+                        fn(event_type, resource, *copies)
                     except Exception:  # a broken subscriber must not fail the write that triggered it
                         log.exception("store subscriber %r failed on %s %s", fn, event_type, resource)
 
