@@ -106,6 +106,23 @@ def test_scheduler_spreads_by_fewest_pods_and_honours_selectors_and_taints():
                               "2 node(s) didn't match Pod's node affinity/selector")
 
 
+def test_a_full_node_takes_no_more_pods():
+    small = node("w1")
+    small["status"] = {"allocatable": {"pods": "3"}}
+    nodes = [small, node("w2")]  # w2: no allocatable in status, so the kubelet default of 110
+    assert schedule(pod("p", node=None), nodes, {"w1": 2, "w2": 109})[0] == "w1"  # room for one more
+    assert schedule(pod("p", node=None), nodes, {"w1": 3, "w2": 109})[0] == "w2"
+    node_name, message = schedule(pod("p", node=None), nodes, {"w1": 3, "w2": 110})
+    assert node_name is None
+    assert message == ("0/2 nodes are available: 2 Too many pods. preemption: 0/2 nodes are available: "
+                       "2 No preemption victims found for incoming pod.")
+    cordoned = node("w3", unschedulable=True)
+    message = schedule(pod("p", node=None), [*nodes, cordoned], {"w1": 3, "w2": 110})[1]
+    assert message == ("0/3 nodes are available: 1 node(s) were unschedulable, 2 Too many pods. preemption: "
+                       "0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption "
+                       "victims found for incoming pod.")
+
+
 def test_cordoned_node_is_skipped():
     nodes = [node("w1", unschedulable=True), node("w2")]
     assert schedule(pod("p", node=None), nodes, {"w2": 10})[0] == "w2"

@@ -2,7 +2,10 @@
 
 Filters follow the upstream plugins that matter for the chapters: NodeName, NodeUnschedulable
 (cordon), NodeAffinity (nodeSelector plus required node affinity, incl. the `metadata.name`
-matchFields the DaemonSet controller uses), TaintToleration. Scoring is reduced to "fewest pods",
+matchFields the DaemonSet controller uses), TaintToleration, and NodeResourcesFit for the pod
+count only (a node holds at most `status.allocatable.pods`, 110 on kind; containers request no CPU
+or memory here). The count is of active pods, so terminating pods free their slot at once, where
+upstream's scheduler cache keeps counting them until they are gone. Scoring is reduced to "fewest pods",
 which spreads replicas over the workers the way the default spreading scores usually do.
 `schedule` is pure; `Scheduler` binds through the store and records Scheduled/FailedScheduling.
 """
@@ -49,11 +52,22 @@ def node_affinity_matches(pod: dict, node: dict) -> bool:
         for term in terms)
 
 
-def filter_reasons(pod: dict, node: dict) -> list[str]:
+TOO_MANY_PODS = "Too many pods"
+
+
+def allowed_pods(node: dict) -> int:
+    """How many pods the node's kubelet accepts (status.allocatable.pods; the kubelet's default 110)."""
+    try:
+        return int(((node.get("status") or {}).get("allocatable") or {}).get("pods", 110))
+    except ValueError:
+        return 110
+
+
+def filter_reasons(pod: dict, node: dict, pods_on_node: int = 0) -> list[str]:
     """Why `pod` cannot go to `node` (empty: it fits), in the scheduler's own wording.
 
-    Checked in the default profile's filter order (NodeUnschedulable, TaintToleration, NodeAffinity);
-    like upstream, only the first failing filter is reported for a node.
+    Checked in the default profile's filter order (NodeUnschedulable, TaintToleration, NodeAffinity,
+    NodeResourcesFit); like upstream, only the first failing filter is reported for a node.
     """
     tolerations = pod["spec"].get("tolerations") or []
     if node["spec"].get("unschedulable") and not tolerates(
@@ -66,26 +80,35 @@ def filter_reasons(pod: dict, node: dict) -> list[str]:
         return [f"node(s) had untolerated taint {{{taint['key']}{value}: }}"]
     if not node_affinity_matches(pod, node):
         return ["node(s) didn't match Pod's node affinity/selector"]
+    if pods_on_node + 1 > allowed_pods(node):
+        return [TOO_MANY_PODS]
     return []
+
+
+def _histogram(reasons: list[str]) -> str:
+    """"2 reason-a, 1 reason-b": counts per reason, sorted as upstream's FitError sorts them."""
+    return ", ".join(sorted(f"{reasons.count(r)} {r}" for r in set(reasons)))
 
 
 def schedule(pod: dict, nodes: list[dict], pod_counts: dict[str, int]) -> tuple[str | None, str]:
     """(node name, "") for the best fitting node, or (None, FailedScheduling message)."""
-    fits, reasons = [], {}
+    fits, reasons = [], []
     for node in nodes:
-        why = filter_reasons(pod, node)
+        why = filter_reasons(pod, node, pod_counts.get(node["metadata"]["name"], 0))
         if why:
-            reasons[why[0]] = reasons.get(why[0], 0) + 1
+            reasons.append(why[0])
         else:
             fits.append(node["metadata"]["name"])
     if fits:
         return min(fits, key=lambda n: (pod_counts.get(n, 0), n)), ""
     if not nodes:
         return None, "no nodes available to schedule pods"
-    detail = ", ".join(sorted(f"{count} {reason}" for reason, count in reasons.items()))  # as FitError sorts
+    # Preemption could only help on a node that is merely full; with one priority there is no victim.
+    preemption = ["No preemption victims found for incoming pod" if r == TOO_MANY_PODS
+                  else "Preemption is not helpful for scheduling" for r in reasons]
     n = len(nodes)
-    return None, (f"0/{n} nodes are available: {detail}. preemption: 0/{n} nodes are available: "
-                  f"{n} Preemption is not helpful for scheduling.")
+    return None, (f"0/{n} nodes are available: {_histogram(reasons)}. preemption: 0/{n} nodes are available: "
+                  f"{_histogram(preemption)}.")
 
 
 class Scheduler(Controller):
