@@ -419,6 +419,7 @@ class TestS18MissingNode:
         assert writes(result) == (0, 0, 0)
         assert result.error == 'node "node-1" not found'
         assert any("frozen" in e for e in result.explanations)
+        assert result.explanations[0] == 'no writes: the sync failed (node "node-1" not found)'
         current = run(svc, pods, existing, nodes=[node("node-0")])
         assert writes(current) == (0, 1, 0) and current.error
 

@@ -92,20 +92,23 @@ def test_first_sync_is_full_then_changes_sync_partially_with_latency(cluster):
 
 
 def test_min_sync_period_batches_bursts(cluster):
-    proxy = _start(cluster)
+    proxy = _start(cluster)  # the start-up sync
     _service(cluster)
     assert cluster.clock.settle()
     for n in range(2, 6):
         _write_slice(cluster, [f"10.244.1.{i}" for i in range(n)])
     assert cluster.clock.settle()
-    before = len(proxy.syncs)
-    # Start-up and the Service used the burst of two; the slice writes wait for one token (1 s).
-    assert before <= 3
+    # v1.34+ runner: no burst; the Service and the four slice writes wait for one sync, 1 s after
+    # the start-up sync finished.
+    assert len(proxy.syncs) == 1
     cluster.clock.advance(1.0)
     assert cluster.clock.settle()
-    assert len(proxy.syncs) == before + 1
-    times = [s.time for s in proxy.syncs]
-    assert times[-1] - times[-2] >= 0.99
+    assert len(proxy.syncs) == 2 and proxy.syncs[-1].services_changed == 1
+    assert proxy.syncs[-1].time - proxy.syncs[0].time == pytest.approx(1.0, abs=0.01)
+    cluster.clock.advance(5.0)  # long after the last sync, a change syncs at once
+    _write_slice(cluster, ["10.244.1.9"])
+    assert cluster.clock.settle()
+    assert len(proxy.syncs) == 3
 
 
 def test_identical_update_is_a_no_op(cluster):

@@ -76,7 +76,8 @@ h.slices_table(ns.name, service="web")[["address", "ready", "serving", "terminat
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** all three flipped to ready and serving. The controller derives the conditions
-# from the pod (`podToEndpoint` in `staging/src/k8s.io/endpointslice/utils.go`):
+# from the pod (`podToEndpoint` in `staging/src/k8s.io/endpointslice/utils.go`); for a Service without
+# `publishNotReadyAddresses`:
 #
 # | | ready | serving | terminating |
 # |---|---|---|---|
@@ -87,7 +88,9 @@ h.slices_table(ns.name, service="web")[["address", "ready", "serving", "terminat
 #
 # `serving` is the pod's readiness; `ready` is "serving and not terminating". **Why it matters:**
 # kube-proxy sends new connections to ready endpoints, and falls back to serving-but-terminating ones
-# only when none is ready — which keeps traffic flowing during a rolling update.
+# only when none is ready (ProxyTerminatingEndpoints, GA in 1.28) — so a Service whose pods are all
+# shutting down at once, or a node draining under `externalTrafficPolicy: Local`, keeps answering
+# instead of dropping traffic.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Graceful deletion: listed in slices, gone from Endpoints
@@ -105,8 +108,11 @@ frame[(frame["kind"] != "Pod") | (frame["name"] == victim)].query("summary != ''
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** when the pod gets its `deletionTimestamp`, the **Endpoints** object drops its
 # address at once (ready 3→2), while the **slice** keeps the endpoint (ready 3→2, but the endpoint count
-# stays) until the pod is really gone. Meanwhile the ReplicaSet creates a replacement, which appears
-# as a new, not-ready endpoint. The slice's view of the victim while it was terminating:
+# stays). Meanwhile the ReplicaSet creates a replacement, which appears as a new, not-ready endpoint
+# (`notReady 0→1` in Endpoints, `endpoints 3→4` in the slice). The victim leaves the slice
+# (`endpoints 4→3`) only once it has actually stopped: when the kubelet reports the pod's terminal
+# phase, a moment before the pod object is deleted. The slice's view of the victim while it was
+# terminating:
 
 # %% slideshow={"slide_type": "-"}
 during = [e["object"] for e in trace.events if e["kind"] == "EndpointSlice" and e["object"]]
@@ -166,9 +172,13 @@ h.slices_table(ns.name, service="hostnet")[["address", "node"]].merge(
     h.nodes_table()[["name", "internalIP"]], left_on="node", right_on="name")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** the endpoint's address equals its node's `internalIP`. **Why it matters:** two
-# host-network pods of one Service on the same node are two endpoints with the same address (their
-# identity includes the pod name), and a port clash on the node is now your problem.
+# **What it shows:** the endpoint's address equals its node's `internalIP`. **Why it matters:**
+# host-network pods on one node share one address, so they can only coexist on different ports. For a
+# host-network pod the API server defaults each declared `containerPort` to a `hostPort`, so the
+# scheduler will not put two pods declaring the same port on one node; a port the pod does not
+# declare is not checked, and a clash then shows up only when the process fails to bind. (If two do
+# share a node, they are still two endpoints with the same address: an endpoint's identity includes
+# the pod name.)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Endpoints that are not pods
@@ -220,8 +230,9 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-n
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** a slice `legacy-xxxxx` managed by `endpointslicemirroring-controller.k8s.io`, owned
 # by the Endpoints object. The mirroring controller skips Endpoints labelled
-# `endpointslice.kubernetes.io/skip-mirror: "true"`, and Services that have a selector. **Why it
-# matters:** with Endpoints deprecated, write slices directly; mirroring exists for compatibility.
+# `endpointslice.kubernetes.io/skip-mirror: "true"`, and Endpoints whose Service has a selector. **Why it
+# matters:** with Endpoints deprecated (since 1.33), write slices directly; mirroring exists for
+# compatibility.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Named ports can split a Service's endpoints
@@ -262,8 +273,11 @@ pd.DataFrame([{"address": e["addresses"][0], "hostname": e.get("hostname"), "pod
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the endpoint carries `hostname: db-0`, and the slice has the label
-# `service.kubernetes.io/headless` because the Service has no ClusterIP. **Why it matters:** DNS
-# (CoreDNS) builds per-pod records from these hostnames; without a matching subdomain there are none.
+# `service.kubernetes.io/headless` because the Service has no ClusterIP. **Why it matters:** CoreDNS
+# names each endpoint of a headless Service after its `hostname`, giving the stable
+# `db-0.db.<namespace>.svc.cluster.local`. Without a matching subdomain the endpoint still gets a
+# record, but named after its IP (e.g. `10-244-1-10.db.<namespace>.svc.cluster.local`), which changes
+# whenever the pod is recreated.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: take one pod out of rotation

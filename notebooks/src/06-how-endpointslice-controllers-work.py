@@ -98,8 +98,8 @@ result = reconcile(**now)
 result.writes, result.explanations
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** zero writes — the slice already matches. A sync that finds nothing to do costs
-# nothing, which is why informer resyncs are harmless. Now hand it a world where one pod became unready
+# **What it shows:** zero writes — the slice already matches. A sync that finds nothing to do makes no
+# API write, which is why informer resyncs are harmless. Now hand it a world where one pod became unready
 # and a fourth pod appeared (we edit the dicts, not the cluster):
 
 # %% slideshow={"slide_type": "-"}
@@ -140,7 +140,9 @@ else:
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the first sync created the slice as a placeholder (no pod had an IP yet); later syncs
-# updated it as pods got IPs and turned Ready — one write per batch of pod changes.
+# updated it as pods got IPs (3 updates) and turned Ready (3 more) — one update per sync. With the default
+# `--endpointslice-updates-batch-period` of 0 each pod change here got a sync of its own; a longer batch
+# period folds the pod changes that arrive within it into one sync and one write.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Churn minimisation: 300 pods in 4 slices
@@ -207,10 +209,11 @@ pd.DataFrame(rows).set_index("change")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** after the way back up the Service has **4 slices of 74/74/100/52** although 3 would
-# do (`desired_slices` 3). The 152 newcomers did not fit in one untouched slice, so the controller created
-# two new ones rather than spread them over the two half-empty slices: **2 creates beat 4 writes**. This
-# is upstream's `TestReconcileEndpointSlicesSomePreexistingWorseAllocation`. The controller **never
-# rebalances** on its own.
+# do (`desired_slices` 3). Of the 152 newcomers, 100 filled a new slice; the other 52 fit in neither
+# 74-endpoint slice (an untouched slice is only used if it can take *all* the remaining endpoints), so they
+# got a second new slice. That is **2 writes, where a tidy 100/100/100 would have cost 3** (two updates
+# topping up the 74s, plus one create). This is upstream's
+# `TestReconcileEndpointSlicesSomePreexistingWorseAllocation`. The controller **never rebalances** on its own.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Ask the room to predict the next two rows before running them: one pod flips unready (1 update),
@@ -242,8 +245,11 @@ h.plot_writes_per_change(churn.reset_index())
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **Why it matters:** the Endpoints controller rewrites its single object — all 300 addresses — on every
-# change; the slice controller writes a few small objects. Compare the byte columns above: that gap,
-# multiplied by the number of nodes watching, is the KEP-752 argument from chapter 02.
+# change; the slice controller rewrites only the slices that changed, each capped at 100 endpoints. Compare
+# the byte columns above: for a one-pod change (`1 pod unready`) the slice write is about a third of the
+# Endpoints write, and that gap grows with the Service. Changes that touch every endpoint (creation, the port
+# change) cost slices as many bytes or more, because a slice endpoint carries more fields. The per-change
+# gap, multiplied by the number of nodes watching, is the KEP-752 argument from chapter 02.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Who manages a slice? The mirroring controller and `managed-by`
@@ -265,8 +271,9 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-L", "endpointslice.kubernete
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the `legacy` slice says `endpointslicemirroring-controller.k8s.io`; `web`'s says
-# `endpointslice-controller.k8s.io`. The mirroring controller maps each subset to one slice, creates no
-# placeholder, and packs nothing (upstream `pkg/controller/endpointslicemirroring`). Chapter 05 met it;
+# `endpointslice-controller.k8s.io`. The mirroring controller maps each subset to one slice per address
+# family (at most 1000 addresses per subset by default), creates no placeholder, and packs nothing
+# (upstream `pkg/controller/endpointslicemirroring`). Chapter 05 met it;
 # here is how to switch it off for one object — the label `endpointslice.kubernetes.io/skip-mirror`:
 
 # %% slideshow={"slide_type": "-"}
@@ -292,7 +299,8 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-L", "endpointslice.kubernete
 # The controller reads each pod's Node only to copy its zone into the endpoint. Before v1.25 a failed
 # Node lookup was fatal for the **whole Service**: one pod whose Node was gone (deleted, or not yet seen)
 # froze every slice of that Service — new pods were not published, dead ones not removed — while the
-# Service cycled through backoff. PR #110639 (v1.25) leaves such a pod out, writes the rest, and retries.
+# Service cycled through backoff. PR #110639 (v1.25) leaves such a pod out, writes the rest, and retries
+# (a Service with `publishNotReadyAddresses: true` keeps the pod, without a zone, and raises no error).
 #
 # First the pure reconciler, both behaviours side by side: a pod on `endpoints-gone`, which is not in the
 # Node list.
@@ -311,9 +319,9 @@ pd.DataFrame([{"behaviour": behaviour, **r.writes, "error": r.error, "explanatio
               for r in [reconcile(**{**now, "pods": now["pods"] + [orphan, extra]}, missing_node_behavior=behaviour)]])
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** pre-1.25, no writes at all — `web-new` stays unpublished — and the error
-# `node "endpoints-gone" not found`. Since v1.25 the slice is updated with `web-new`, the orphan is skipped,
-# and the error remains so the Service is requeued until every pod's Node exists.
+# **What it shows:** pre-1.25, no writes at all — `web-new` stays unpublished — because the sync failed
+# with `node "endpoints-gone" not found`. Since v1.25 the slice is updated with `web-new`, the orphan is
+# skipped, and the error remains so the Service is requeued until every pod's Node exists.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Now on the cluster. An orphan is a pod bound to a Node that does not exist; we make one by binding a pod

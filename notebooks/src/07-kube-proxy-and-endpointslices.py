@@ -81,14 +81,18 @@ pd.DataFrame([{"service": s["metadata"]["name"], "clusterIP": s["spec"].get("clu
               for s in services]).set_index("service")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** only `web` is programmed. kube-proxy's informers use a label selector that drops
-# objects labelled `service.kubernetes.io/service-proxy-name` or `service.kubernetes.io/headless` — and
-# the EndpointSlice controller copies the headless label onto a headless Service's slices — so those
-# objects never even reach the node (`cmd/kube-proxy/app/server.go`). **Why it matters:** headless
-# Services are DNS-only; a mesh or alternative proxy claims a Service with one label.
+# **What it shows:** only `web` is programmed. kube-proxy's Service and EndpointSlice informers use a
+# label selector that drops objects labelled `service.kubernetes.io/service-proxy-name` or
+# `service.kubernetes.io/headless` (`cmd/kube-proxy/app/server.go`). The EndpointSlice controller copies
+# a Service's labels onto its slices, so `web-other` and its slices never reach the node. The headless
+# label is different: the controller sets it on the *slices* of a Service whose `clusterIP` is `None`, not
+# on the Service itself, so `web-headless`'s slices are filtered out while the Service object still
+# arrives and is skipped by the proxier (`ShouldSkipService` in `pkg/proxy/util`). **Why it matters:**
+# headless Services are DNS-only; a mesh or alternative proxy claims a Service with one label.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The selector is applied by the API server, so an ignored Service costs the node no bandwidth at all.
+# The selector is applied by the API server, so a claimed Service and its slices — and a headless Service's
+# slices — cost the node no watch traffic at all.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Merging a Service's slices
@@ -114,7 +118,9 @@ pd.DataFrame([{"service port": str(port), "endpoint": f"{ep.ip}:{ep.port}", "rea
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** 5 endpoints in two slices become **4** for kube-proxy: the duplicate `ip:port` is
-# kept once, and the non-terminating copy wins (the rule since v1.31; before, the local copy won).
+# kept once, and the non-terminating copy wins. That rule is new in v1.36 (PR #135593): before it the
+# terminating copy could win, e.g. when a new pod reused the IP of a pod still terminating
+# (kubernetes/kubernetes#135266), and older releases simply preferred the copy on this node.
 # **Why it matters:** slices are a transport format. Splitting, repacking or hand-writing them changes
 # nothing for traffic as long as the merged set is the same.
 
@@ -132,19 +138,22 @@ web_lines = [line for line in worker_rules.splitlines() if f"{ns.name}/web:http"
 print("\n".join(web_lines))
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows**, top to bottom (`pkg/proxy/iptables/proxier.go`):
+# **What it shows**, in the order a packet meets the chains (`pkg/proxy/iptables/proxier.go`; the listing
+# itself is sorted by chain name, so the `KUBE-SEP` chains print before `KUBE-SVC`):
 # - `KUBE-SERVICES` matches the ClusterIP and port and jumps to `KUBE-SVC-<hash>` (the hash is the first 16
-#   base32 characters of sha256 of `ns/svc:port` + protocol);
+#   base32 characters of sha256 of `ns/svc:portname` followed by the lowercase protocol, here
+#   `ch07/web:httptcp`);
 # - `KUBE-SVC-…` first marks traffic from outside the pod CIDR for masquerading (`KUBE-MARK-MASQ`), then
 #   picks an endpoint with `-m statistic --mode random --probability`: 1/4, then 1/3, then 1/2, then the
 #   rest — each endpoint gets 1/n overall;
 # - each `KUBE-SEP-…` DNATs to one `ip:port`, and marks hairpin traffic (a pod reaching itself) for masquerade.
 #
-# **Why it matters:** this is what "a Service" *is* on the node: a chain per Service, a chain per endpoint.
+# **Why it matters:** this is what "a Service" *is* on the node: a chain per Service port, a chain per endpoint.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Point out the probabilities aloud: 0.25, 0.333…, 0.5, then an unconditional jump. Ask why the last rule
-# has no probability.
+# has no probability. On a kind node `iptables-save` prints the kernel's rounded read-back with 11 digits
+# (`0.25000000000`, `0.33333333349`, `0.50000000000`), not kube-proxy's 10-digit input.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### A packet through those rules
@@ -169,10 +178,11 @@ pd.concat({"from a pod": pd.DataFrame(from_pod.rows()), "from the node": pd.Data
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. nftables mode
 #
-# Since v1.33 kube-proxy's **nftables** mode is GA (KEP-3866). Instead of a chain per rule list it uses
-# one `kube-proxy` table with **verdict maps**: one lookup in `service-ips` finds the Service's chain, and
-# `numgen random mod N` picks the endpoint. iptables is still the default. On kind, create a cluster from
-# `kind/kind-nftables.yaml` to see it live; here the model renders it from the same objects:
+# Since v1.33 kube-proxy's **nftables** mode is GA (KEP-3866). Instead of one `KUBE-SERVICES` rule per
+# Service port and a probability cascade, it uses one `kube-proxy` table with **verdict maps**: one lookup
+# in `service-ips` finds the Service's chain, and `numgen random mod N` picks the endpoint. iptables is
+# still the default. On kind, create a cluster from `kind/kind-nftables.yaml` to see it live; here the
+# model renders it from the same objects:
 
 # %% slideshow={"slide_type": "-"}
 worker = h.get("nodes", "endpoints-worker")
@@ -181,10 +191,12 @@ print("\n".join(line for line in nft.splitlines() if "web" in line or "numgen" i
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** one `service-ips` element per ClusterIP port, a `service-…` chain ending in a
-# `numgen random mod 4 vmap` with one entry per endpoint, and one `endpoint-…` chain per endpoint with the
-# DNAT. **Why it matters:** the lookup cost no longer grows with the number of Services, and a change
-# touches only map elements. The third mode, **IPVS**, is deprecated since v1.35
-# (kubernetes/kubernetes#134539); use iptables or nftables for anything new.
+# `numgen random mod 4 vmap` with one entry per endpoint, and one `endpoint-…` chain per endpoint (its
+# `dnat to` rule does not contain "web", so the filter above hides it). **Why it matters:** the lookup cost
+# no longer grows with the number of Services, and a sync changes only the map elements and chains of the
+# Services that changed — there is no shared chain like `KUBE-SERVICES` to rewrite on every sync. The
+# third mode, **IPVS**, is deprecated since v1.35 (KEP-5495, kubernetes/kubernetes#134539); use iptables
+# or nftables for anything new.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # If the audience has a kind cluster: `make cluster KIND_CONFIG=kind/kind-nftables.yaml`, then
@@ -212,8 +224,9 @@ pd.DataFrame(rows).T
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** each node picks only among its own pods; a node with none **drops** the packet
 # (`"… has no local endpoints" -j DROP` in the filter table) rather than sending it elsewhere.
-# `externalTrafficPolicy: Local` does the same for NodePort/LoadBalancer traffic only, preserving the
-# client's source IP. (KEP-2086; `pkg/proxy/topology.go` `CategorizeEndpoints`.)
+# `externalTrafficPolicy: Local` does the same for traffic arriving from outside (NodePort, LoadBalancer
+# and external IPs) only, preserving the client's source IP; pods calling those addresses still use
+# cluster-wide endpoints. (KEP-2086; `pkg/proxy/topology.go` `CategorizeEndpoints`.)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # DROP, not REJECT: endpoints exist, just not here. That distinction is `hasAnyEndpoints` in CategorizeEndpoints.
@@ -341,9 +354,10 @@ ns.cleanup()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Summary
 #
-# - kube-proxy watches Services and EndpointSlices except headless ones and those claimed by another proxy
-#   (`service.kubernetes.io/service-proxy-name`).
-# - Its EndpointSliceCache merges every slice of a Service; duplicates collapse, non-terminating copies win.
+# - kube-proxy programs every Service except headless ones and those claimed by another proxy
+#   (`service.kubernetes.io/service-proxy-name`); a label selector keeps most of those objects off the node.
+# - Its EndpointSliceCache merges every slice of a Service; duplicates collapse, and since v1.36 a
+#   non-terminating copy wins.
 # - iptables mode: `KUBE-SERVICES` → `KUBE-SVC` (1/n probability cascade, masquerade mark) → `KUBE-SEP`
 #   (DNAT); nftables mode (GA 1.33) does the same with verdict maps and `numgen`; IPVS is deprecated (1.35).
 # - `internalTrafficPolicy: Local`, the terminating fallback and `trafficDistribution` decide which endpoints

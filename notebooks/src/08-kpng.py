@@ -87,8 +87,9 @@ pd.DataFrame(rows).set_index(["node", "service"])
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the brain (`kube2store`, then `store2localdiff` per node) merged the slices once and
 # hands each node only what it needs: for `web` every ready endpoint, for `web-local` only the node's own.
-# A node without `web` pods gets `web-local` with **no endpoints**. **Why it matters:** the per-node work
-# kube-proxy repeats on every node (merging, categorising) is done once, centrally.
+# A node without `web` pods gets `web-local` with **no endpoints**. **Why it matters:** the work kube-proxy
+# repeats on every node moves into the brain: slices are merged once, and each node's categorising is
+# done there instead of on the node.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # The model's local state uses today's kube-proxy rules (`CategorizeEndpoints`); KPNG itself kept ready
@@ -107,7 +108,8 @@ pd.DataFrame([{"op": op.op, "set": op.set, "path": op.path, "bytes": op.size} fo
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows** (only our Services' `Set`s kept): services are keyed `ns/name`, endpoints
-# `ns/name/<hash>` — a changed endpoint gets a new hash, so it arrives as a `Set` plus a `Delete`.
+# `ns/name/<hash>`. The hash covers the whole `Endpoint` message (`Local` included; KPNG's
+# `store2localdiff` uses xxhash), so a changed endpoint gets a new key and arrives as a `Set` plus a `Delete`.
 #
 # Now make one `web` pod unready (its readiness gate) and diff each node's local state before and after:
 
@@ -121,8 +123,9 @@ pd.DataFrame([{"node": node, "op": op.op, "path": op.path, "bytes": op.size}
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** each node receives a `Delete` of one endpoint key for `web` and a `Sync`; only the node
-# that runs the pod also loses it from `web-local`. Nodes that would not use the endpoint receive nothing
-# else. Two ways a backend consumes the stream (`client/localsink`):
+# that runs the pod also loses it from `web-local`. Nothing else travels: no Service, no other endpoint.
+# (The pod's own node deletes a different key than the others, because its copy has `Local` set.)
+# Two ways a backend consumes the stream (`client/localsink`):
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Contrast with kube-proxy: every node would have received the whole updated slice here.
@@ -135,10 +138,14 @@ pd.DataFrame({sink: {"callbacks": len(calls), "items in the last callback": len(
               for sink, calls in received.items()}).T
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** the **full-state** sink is level-driven: after every `Sync` its callback gets the whole
-# list of services with their endpoints, and the backend recomputes everything (simple, like kube-proxy's
-# full sync). The **diff** sink is event-driven: the callback gets just the `Set`/`Delete` batch, and the
-# backend programs only what changed. The same local state can also be rendered by other backends:
+# **What it shows:** both sinks were fed the worker's start-up stream, which ends in one `Sync`, so each
+# callback ran once. The **full-state** sink is level-driven: after every `Sync` its callback gets the whole
+# list of services (here 4) with their endpoints, and the backend recomputes everything (simple, like
+# kube-proxy's full sync). The **diff** sink is event-driven: the backend gets just the `Set`/`Delete` items
+# (here 11: the `Reset` and 10 `Set`s — 4 services, 6 endpoints — since everything is new) and programs
+# only what changed. The model hands them over as one batch per `Sync`; KPNG's `decoder` sink calls
+# `SetService`/`SetEndpoint`/`Delete…` once per item, then `Sync()`. The same local state can also be
+# rendered by other backends:
 
 # %% slideshow={"slide_type": "-"}
 entries = [e for e in kpng.service_endpoints(local["endpoints-worker"]) if e["Service"]["Namespace"] == ns.name]
@@ -173,8 +180,9 @@ cost[["design", "nodes reached", "bytes per node (mean)", "bytes in total"]]
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** kube-proxy's start-up is every object in full; KPNG's is a trimmed local model. For one
 # change, kube-proxy ships the whole slice (metadata, managed fields, every endpoint) to every node; a KPNG
-# backend gets a `Delete` of one endpoint key — tens of bytes. That is the "orders of magnitude fewer
-# bytes" KPNG's authors claimed. Growth with the cluster:
+# backend gets a `Delete` of one endpoint key — tens of bytes, about 100× less per node. KEP-2104 made a
+# comparable claim in events rather than bytes: on real clusters, about two orders of magnitude fewer
+# change events reached a node. Growth with the cluster:
 
 # %% slideshow={"slide_type": "subslide"}
 growth = pd.DataFrame(kpng.scaling_rows(service_counts=(10, 100), node_counts=(3, 10)))
@@ -191,17 +199,22 @@ figure
 #
 # **Why it matters — and why it was not enough:** the savings are real, but the price is a new
 # always-on central component, a new API (`localnetv1`), and a second implementation of every kube-proxy
-# semantic. Upstream took cheaper routes to most of the gain.
+# semantic. Upstream left the watch fan-out as it was and went after the cost that hurt most in practice,
+# each node's rule-programming time, by cheaper routes (partial restores, nftables mode).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Bytes are JSON on both sides; real kube-proxy may use protobuf and KPNG did, which shrinks both.
+# Bytes are JSON on both sides. Real kube-proxy asks the API server for protobuf by default
+# (`clientConnection.contentType: application/vnd.kubernetes.protobuf`), and KPNG's `Set` values were
+# protobuf too, so both sides shrink.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Retirement, and what lived on
 #
-# KEP-2104 stayed *provisional* and was never merged in-tree; KEP-3786 (moving kube-proxy's shared code to
-# staging so others could reuse it) was closed in 2023; the `kpng` repository was archived in July 2024
-# (kubernetes/org#5054). Its ideas survive in other shapes:
+# KEP-2104 never got past a work-in-progress draft, and KPNG was never merged in-tree: the tracking issue
+# (kubernetes/enhancements#2104) was closed in August 2023 in favour of smaller, incremental kube-proxy
+# refactoring. KEP-3786 (moving kube-proxy's shared code to staging so others could reuse it) was closed in
+# 2023, and the `kpng` repository was archived in July 2024 (kubernetes/org#5054). Its ideas survive in
+# other shapes:
 #
 # | KPNG idea | Where it lives now |
 # |---|---|
@@ -274,8 +287,8 @@ ns.cleanup()
 #   diff (event-driven) sink.
 # - Measured on JSON bytes, a node receives far less from a brain than kube-proxy receives from the API,
 #   especially per change.
-# - KPNG was archived in July 2024; its ideas live on as nftables mode, partial restores and the
-#   `service-proxy-name` label.
+# - KPNG was archived in July 2024. Its ideas came back in other forms (nftables mode, partial restores),
+#   and the `service-proxy-name` label it relied on (older than KPNG) still hands a Service to another proxy.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## What's next

@@ -97,7 +97,10 @@ display(frame[frame["summary"] != ""][["t", "kind", "name", "summary", "actor"]]
 h.plot_propagation(frame)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** pod status change → slice update (milliseconds later) → one kube-proxy sync per node.
+# **What it shows:** each flip is a pod status change, a slice update and one kube-proxy sync per node,
+# all within a fraction of a second on the cluster clock. Read the order from cause, not from the `t`
+# column: pod and slice rows are stamped when the trace's watch *received* them, kube-proxy rows when the
+# sync finished, so a sync can be listed a few milliseconds before the pod change it reacts to.
 # **Why it matters:** the API server fans every slice write out to **every** node; each kube-proxy then
 # batches what arrived into its next sync. That is the network-programming-latency path
 # (`sig-scalability/slos/network_programming_latency.md`).
@@ -117,10 +120,12 @@ defaults = default_config()
 pd.DataFrame({mode: {k: defaults[mode][k] for k in ("minSyncPeriod", "syncPeriod")} for mode in ("iptables", "nftables")})
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# - **`minSyncPeriod` 1 s**: a `BoundedFrequencyRunner` allows at most one sync per second (burst 2), so a
-#   flurry of slice events collapses into one rule update.
-# - **`syncPeriod` 30 s**: the periodic resync / retry interval; full resyncs are forced hourly, after a
-#   failure, and at start.
+# - **`minSyncPeriod` 1 s**: kube-proxy's `BoundedFrequencyRunner` leaves at least this long between syncs,
+#   so a flurry of slice events collapses into one rule update. (Since v1.34, `pkg/proxy/runner` counts it
+#   from the end of one sync to the start of the next, with no burst; v1.33 and earlier allowed a burst of 2.)
+# - **`syncPeriod` 30 s**: despite its name, not a periodic sync: it is the retry interval after a failed
+#   sync and how often the canary chains are checked. Full resyncs happen at start, after a failure, when
+#   the canary shows the tables were flushed, and otherwise once an hour.
 # - **Partial syncs** (KEP-3453, GA 1.28): otherwise only the chains of changed Services are rewritten.
 #
 # The node's kube-proxy log shows it (on kind only at `-v=2`):
@@ -133,9 +138,11 @@ syncs = [line for line in log if "Syncing" in line or "Reloading" in line]
 print("\n".join(syncs[:2] + ["..."] + syncs[-6:]) if syncs else "no sync lines: kube-proxy logs them at -v=2 and above")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** the first sync after start is `fullSync=True`; the later ones are `fullSync=False`,
-# and their payload (`bytes=`) is a few kilobytes — the changed Services' chains plus the shared
-# `KUBE-SERVICES` chain.
+# **What it shows:** the first sync after start is `fullSync=True`; the later ones are `fullSync=False`.
+# The `bytes=` field is the simulator's addition: each partial payload is a few kilobytes — the changed
+# Services' chains plus the chains rewritten on every sync (`KUBE-SERVICES`, `KUBE-NODEPORTS`,
+# `KUBE-EXTERNAL-SERVICES`, the filter table). Real kube-proxy's line has no `bytes=`; next to
+# `numServices` and `numEndpoints` it logs `numFilterChains`, `numFilterRules`, `numNATChains` and `numNATRules`.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # On kind, raise kube-proxy's verbosity (-v=2) to see these lines; the defaults are the same.
@@ -165,9 +172,11 @@ h.plot_rules_vs_services(growth)
 # ## 4. A node fails
 #
 # Stop the worker that runs most `web` pods — the same as pulling its plug — follow `web`'s slice through
-# the outage, then put the cluster's Events on one timeline. The node lifecycle controller waits `node-monitor-grace-period`, marks the node
-# NotReady (Unknown) and its pods not ready, taints it, and evicts its pods once their toleration
-# (`tolerationSeconds`) runs out.
+# the outage, then put the cluster's Events on one timeline. The node lifecycle controller waits
+# `node-monitor-grace-period`, then sets the node's Ready condition to Unknown, marks its pods not ready
+# and taints it `node.kubernetes.io/unreachable:NoExecute`; taint-based eviction (its own
+# `taint-eviction-controller` since v1.29) deletes the pods once their toleration (`tolerationSeconds`)
+# runs out.
 
 # %% slideshow={"slide_type": "-"}
 placement = h.pods_table(ns.name, selector="app=web").groupby("node").size()
@@ -234,14 +243,18 @@ ax.legend(loc="upper left")
 figure
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows**, in order: the node's Ready condition turns Unknown after the grace period; its `web`
-# endpoints become `ready=false` but **stay listed**; after the toleration the pods are deleted and their
-# endpoints turn `terminating=true` — they cannot finish without a kubelet — while replacements start on
-# healthy nodes; when the node returns, its taints go and the old pods finally disappear.
+# **What it shows**, in order: the node's Ready condition turns Unknown (`NodeNotReady`) about `grace`
+# seconds after the stop — here a little before, because the grace period counts from the node's last
+# heartbeat (its lease is renewed every 10 s), not from the stop; its `web` endpoints become `ready=false` but **stay listed** (the waits in the previous cell
+# checked this); `toleration` seconds after the taint the pods are marked for deletion
+# (`TaintManagerEviction`) and their endpoints turn `terminating=true` — they cannot finish without a
+# kubelet — while replacements start on healthy nodes; when the node returns, its taints go and the old
+# pods finally stop (`Killing`) and disappear.
 #
-# **Why it matters:** for `grace` seconds after a failure, kube-proxy still sends traffic to the dead
-# node's pods; afterwards they are out of rotation long before they are deleted. Only a *deleted* Node
-# object would take the #107927 path of chapter 06.
+# **Why it matters:** for up to `grace` seconds after a failure (plus the controller's 5 s check interval
+# and one sync), kube-proxy still sends traffic to the dead node's pods; afterwards they are out of
+# rotation long before they are deleted. Only a *deleted* Node object would take the #107927 path of
+# chapter 06.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # On kind the outage cell takes grace + toleration seconds of real time (20 s + 30 s with this project's

@@ -59,7 +59,8 @@ print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 #
 # kube-controller-manager gives every node a slice of the cluster's pod subnet (`spec.podCIDR`, a /24 of
 # `10.244.0.0/16` on kind). When the kubelet asks the container runtime for a pod sandbox, the runtime
-# runs the CNI plugins listed in `/etc/cni/net.d/`; their IPAM plugin picks an address from that range.
+# runs the CNI plugin chain from the network config in `/etc/cni/net.d/` (the first file in name order);
+# its IPAM plugin picks an address from that range.
 
 # %% slideshow={"slide_type": "-"}
 h.apply(h.deployment("web", replicas=3, port=8080), h.service("web", ports=((80, 8080),)),
@@ -94,9 +95,10 @@ pd.DataFrame([{"step": f"{verb} {key}", "IP": getattr(allocator, verb)(key), "la
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** `pod-d` does not get `pod-b`'s freed address; it gets the next one. (upstream:
-# `containernetworking/plugins`, `plugins/ipam/host-local`.) **Why it matters:** a recreated pod almost
-# always has a *new* IP, so an endpoint is a new entry in the slice, not an edit — and stale connections to
-# the old address fail fast instead of reaching a stranger.
+# `containernetworking/plugins`, `plugins/ipam/host-local`.) **Why it matters:** a replacement pod almost
+# always has a *new* IP, so its endpoint is a new entry in the slice, not an edit of the old one — and a
+# client, cache or conntrack entry still holding the old address does not immediately reach a different
+# pod. Addresses are reused only after the allocator wraps around the /24.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Reaching pods on other nodes
@@ -109,8 +111,9 @@ print("\n".join(cni.kindnet_routes(h.list_objects("nodes"), "endpoints-worker"))
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** plain routing — the nodes share one Docker network, so no tunnel is needed.
 # **Why it matters:** nothing here mentions Services or endpoints. kindnetd, like bridge, ptp, flannel
-# and most CNI plugins, provides *reachability* only; turning a ClusterIP into a pod IP is kube-proxy's
-# job (or a CNI-based proxy's, section 3).
+# and most CNI plugins, provides *reachability* (recent kindnetd also enforces NetworkPolicy) and never
+# reads Services or EndpointSlices; turning a ClusterIP into a pod IP is kube-proxy's job (or a
+# CNI-based proxy's, section 3).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Live check on kind: `docker exec endpoints-worker ip route` — compare with the model's lines.
@@ -143,13 +146,15 @@ reachability(client)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the client dials one ClusterIP, but the verdict is per **backend**: the connection
-# succeeds when kube-proxy picks an allowed pod and fails when it picks the blocked one — 1 in 3 new
-# connections time out. The policy never mentions the Service: policies select pods
+# succeeds when kube-proxy picks an allowed pod and fails when it picks the blocked one — kube-proxy
+# picks at random, so about 1 in 3 new connections time out. The policy never mentions the Service:
+# policies select pods
 # (`podSelector`/`namespaceSelector`/`ipBlock`), and the policy engine sees the packet **after** DNAT, with
 # the backend's IP and its *targetPort* (8080), never the ClusterIP and port 80.
 #
 # **Why it matters:** "the Service works sometimes" is a classic symptom of a policy that covers only some
-# backends — and a policy that allows `port: 80` for a Service whose targetPort is 8080 allows nothing.
+# backends — and a policy that allows `port: 80` for a Service whose targetPort is 8080 lets none of the
+# Service's traffic through.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Exercise 2 makes the port point concrete: the allow rule must name 8080, the targetPort.
@@ -173,10 +178,18 @@ comparison[["watches", "programs", "honours service-proxy-name"]]
 #
 # **Try one on kind** (needs Docker and internet access, so it is not run here): `kind/kind-no-kube-proxy.yaml`
 # describes a cluster `endpoints-cni` with neither kube-proxy nor the default CNI. Create it with
-# `kind create cluster --config kind/kind-no-kube-proxy.yaml`, install Cilium with
-# `cilium install --set kubeProxyReplacement=true`, and point the chapters at it with
-# `ENDPOINTS_BACKEND=kind-endpoints-cni ENDPOINTS_ALLOW_ANY_CONTEXT=1`. Chapters 00–06 behave the same;
-# chapter 07's iptables rules are then empty, and `cilium service list` shows the same frontends and backends.
+# `kind create cluster --config kind/kind-no-kube-proxy.yaml`, then install Cilium with
+# `cilium install --set kubeProxyReplacement=true --set k8sServiceHost=endpoints-cni-control-plane --set k8sServicePort=6443`
+# (with no kube-proxy, the `kubernetes` ClusterIP is not programmed until Cilium runs, so Cilium must be
+# told where the API server is). Point the chapters at it with
+# `ENDPOINTS_BACKEND=kind-endpoints-cni ENDPOINTS_ALLOW_ANY_CONTEXT=1`: the API-level chapters (00–03, 05,
+# 06) behave the same, because the EndpointSlice controllers run in kube-controller-manager whatever
+# proxies the traffic (chapter 00 then lists Cilium's pods where kube-proxy and kindnet were). The
+# node-level cells do not: `h.node_rules` (chapters 04 and 07) and the node
+# actions work only on the project's own kind cluster or the simulator, and several chapters (07–10)
+# name nodes `endpoints-worker`, while this cluster's are `endpoints-cni-*`. There are no `KUBE-*` rules
+# to read anyway; `kubectl -n kube-system exec ds/cilium -- cilium-dbg service list` lists the same
+# frontends and backends instead.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # KPNG (chapter 08) tried to make this split official inside Kubernetes; the CNI projects did it

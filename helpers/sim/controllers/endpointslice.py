@@ -536,7 +536,8 @@ def reconcile(
     result.creates, result.updates, result.deletes = creates, updates, deletes + unsupported
     _render(result, log)
     if not (creates or updates or result.deletes):
-        result.explanations.insert(0, "no writes: every slice already matches the desired endpoints")
+        result.explanations.insert(0, f"no writes: the sync failed ({result.error})" if result.error
+                                   else "no writes: every slice already matches the desired endpoints")
     return result
 
 

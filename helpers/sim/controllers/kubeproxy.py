@@ -1,16 +1,18 @@
 """The simulated kube-proxy: one per node, programming the node's rules from its own informers.
 
-Like the real one (``cmd/kube-proxy``, ``pkg/proxy``; v1.33-v1.35 line) it:
+Like the real one (``cmd/kube-proxy``, ``pkg/proxy``; v1.34-v1.36 line) it:
 
 * watches Services, EndpointSlices and its own Node, ignoring objects labelled
   ``service.kubernetes.io/service-proxy-name`` or ``service.kubernetes.io/headless``;
 * tracks which services changed: a Service update counts only if its service ports change,
   an EndpointSlice update only if the parts kube-proxy reads change (the EndpointSliceCache's
   "identical update is a no-op" rule);
-* syncs through a BoundedFrequencyRunner: at most one sync per ``minSyncPeriod`` (1 s, burst
-  2), a periodic sync every ``syncPeriod`` (30 s) in nftables mode and every hour in iptables
-  mode, a full sync at start, after a stopped node comes back and hourly, partial syncs
-  otherwise (KEP-3453);
+* syncs through a BoundedFrequencyRunner (``pkg/proxy/runner``, v1.34+): at least
+  ``minSyncPeriod`` (1 s) from the end of one sync to the start of the next, with no burst (the
+  older ``pkg/util/async`` runner allowed 2); a failed sync is retried after ``syncPeriod``
+  (30 s); a periodic sync every ``syncPeriod`` in nftables mode and every hour in iptables mode;
+  a full sync at start, after a stopped node comes back and hourly, partial syncs otherwise
+  (KEP-3453);
 * measures network-programming latency from each changed slice's
   ``endpoints.kubernetes.io/last-change-trigger-time`` (only times after its own start).
 
@@ -45,7 +47,6 @@ TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 FULL_SYNC_PERIOD = 3600.0  # proxyutil.FullSyncPeriod
 # kubeproxy_network_programming_duration_seconds buckets (pkg/proxy/metrics/metrics.go).
 LATENCY_BUCKETS = (0.25, 0.5, *range(1, 60), *range(60, 120, 5), *range(120, 301, 30))
-BURST_SYNCS = 2
 HISTORY = 500  # syncs kept in .syncs
 LOG_LINES = 2000
 
@@ -140,7 +141,7 @@ class KubeProxy:
         self._trigger_times: dict[tuple[str, str], list[float]] = {}
         self._need_full_sync = True
         self._last_full = float("-inf")
-        self._tokens, self._tokens_at = float(BURST_SYNCS), 0.0
+        self._last_end = float("-inf")  # when the last sync finished (virtual epoch seconds)
         self._timer = None
         self._state = None
         self._ruleset = None
@@ -152,7 +153,6 @@ class KubeProxy:
         """Subscribe, list (the informers' initial sync), then run the first (full) sync."""
         clock = self.cluster.clock
         self.started_at = clock.time()
-        self._tokens_at = self.started_at
         self._unsubscribe = self.cluster.store.subscribe(self._on_commit, resources=(SERVICES, SLICES, NODES))
         if self.config["mode"] != self.mode:
             self._say(f"{self.config['mode']} mode is not modelled by the simulator; programming {self.mode} rules",
@@ -218,17 +218,11 @@ class KubeProxy:
         return changed
 
     # -- BoundedFrequencyRunner ---------------------------------------------------------------------
-    def _refill(self, now: float) -> None:
-        rate = 1.0 / self.min_sync_period if self.min_sync_period > 0 else float("inf")
-        self._tokens = min(float(BURST_SYNCS), self._tokens + (now - self._tokens_at) * rate)
-        self._tokens_at = now
-
     def _request_sync(self) -> None:
-        """``Sync()``: run now if the rate limiter allows, else as soon as it will."""
-        now = self.cluster.clock.time()
-        self._refill(now)
-        delay = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) * self.min_sync_period
-        self._schedule(delay)
+        """``Sync()`` -> ``Run()``: sync now, or once ``minSyncPeriod`` has passed since the last one
+        finished; requests in between coalesce into that one sync."""
+        eligible = self._last_end + self.min_sync_period
+        self._schedule(max(0.0, eligible - self.cluster.clock.time()))
 
     def _schedule(self, delay: float) -> None:
         due = self.cluster.clock.time() + delay
@@ -250,8 +244,6 @@ class KubeProxy:
             self._need_full_sync = True  # like a restarted kube-proxy: the next sync is a full one
             self._schedule(self.sync_period)
             return
-        self._refill(now)
-        self._tokens = max(0.0, self._tokens - 1.0)
         full = self._need_full_sync or now - self._last_full >= FULL_SYNC_PERIOD
         self._say(f"Syncing {self.mode} rules", fullSync=full)
         started = _time.perf_counter()
@@ -261,6 +253,7 @@ class KubeProxy:
         except ObjectError as err:  # upstream: a failed sync is retried after syncPeriod, fully
             self._say("Sync failed", severity="E", retryingTime=f"{self.sync_period:g}s", err=str(err))
             self._need_full_sync = True
+            self._last_end = now
             self._schedule(self.sync_period)
             return
         options = {"service_cidrs": self.service_cidrs} if self.mode == "nftables" else {}
@@ -283,6 +276,7 @@ class KubeProxy:
         for service, seconds in latencies:
             self._say("Network programming", endpoint=service, elapsed=round(seconds, 6))
         self._say("SyncProxyRules complete", elapsed=f"{(_time.perf_counter() - started) * 1000:.3f}ms")
+        self._last_end = now
         self._schedule(self.max_interval)
 
     def _say(self, message: str, source: str = "proxier.go", severity: str = "I", **kv) -> None:
