@@ -293,13 +293,21 @@ class Trace:
             else:
                 self._known[key] = obj
             summary = summarize(kind, etype, old if etype != "ADDED" else None, obj)
+            actor = actor_of(kind, etype, old, obj, summary)
+            if kind == "Pod" and summary.startswith("terminating") and self._user_deleted(meta.get("name", "")):
+                actor = USER  # the owner would have deleted it too; this trace saw the user ask first
             self.events.append({"t": t, "kind": kind, "type": etype, "namespace": meta.get("namespace"),
                                 "name": meta.get("name"), "rv": meta.get("resourceVersion"), "summary": summary,
-                                "actor": actor_of(kind, etype, old, obj, summary), "object": obj})
+                                "actor": actor, "object": obj})
             self._changed.notify_all()
             full = len(self.events) >= self.max_events
         if full:
             self._stopped.set()
+
+    def _user_deleted(self, name: str) -> bool:
+        """(Lock held.) Did a user action recorded by this trace delete the pod ``name``?"""
+        deleting = re.compile(rf"\bdelete\b.*(?:\s|/){re.escape(name)}(?:\s|$)")
+        return any(e["type"] == "ACTION" and deleting.search(e["summary"]) for e in self.events)
 
     def note(self, text: str) -> None:
         """Record a user action (the helpers call this for apply, scale, delete, label, kubectl)."""

@@ -387,6 +387,21 @@ def test_trace_records_who_did_what_and_draws_it(backend, box):
     assert "watch → sync rules" in diagram.mermaid()
 
 
+def test_trace_credits_a_deletion_to_whoever_asked_for_it(backend, box):
+    h.apply(h.deployment("web", replicas=3), namespace=box.name)
+    pods = h.wait_for_ready(box.name, "app=web", 3)
+    victim = pods[0]["metadata"]["name"]
+    with h.Trace(kinds=("pods",), namespace=box.name, duration=60, proxy_logs=False) as tr:
+        h.delete("pod", victim, box.name)
+        h.scale("web", 1, box.name)  # the ReplicaSet controller deletes two more (the replacement among them)
+        h.wait_for("pods", lambda ps: len(ps) == 1, namespace=box.name, timeout=30)
+    frame = tr.to_frame()
+    terminating = frame[(frame["kind"] == "Pod") & frame["summary"].str.startswith("terminating")]
+    actors = dict(zip(terminating["name"], terminating["actor"], strict=False))
+    assert actors.pop(victim) == "user/kubectl"
+    assert actors and set(actors.values()) == {"ReplicaSet controller"}
+
+
 def test_trace_stops_promptly_even_right_after_it_started(backend):
     for _ in range(3):  # stop() may come before a watcher has opened its stream
         started = time.monotonic()
