@@ -19,6 +19,7 @@ from helpers.tables import pod_ready
 
 WATCH_WINDOW = 30  # seconds per watch request; the stream is then resumed from the last resourceVersion
 PROGRESS_DELAY = 0.5  # a wait shorter than this shows no progress line
+PROGRESS_INTERVAL = 0.1  # redraw the line at most this often (a 250-pod scale-up changes it ~500 times)
 FAST_FORWARD_ENV = "ENDPOINTS_SIM_FAST_FORWARD"  # "0": simulated latencies take their full wall time
 
 _fast_lock = threading.Lock()
@@ -127,12 +128,15 @@ class Progress:
         self._handle = None
         self._shown = False
         self._last = ""
+        self._drawn_at = 0.0
 
     def update(self, done: int, total: int, noun: str) -> None:
-        text = render_bar(done, total, noun)
-        if text != self.text and time.monotonic() - self.start >= PROGRESS_DELAY:
-            self._show(text)
-        self.text = text
+        self.text = render_bar(done, total, noun)
+        now = time.monotonic()
+        if (self.text != self._last and now - self.start >= PROGRESS_DELAY
+                and now - self._drawn_at >= PROGRESS_INTERVAL):
+            self._show(self.text)
+            self._drawn_at = now
 
     def finish(self) -> None:
         if self._shown:
