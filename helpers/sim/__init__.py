@@ -27,6 +27,7 @@ CONTEXT = "sim-endpoints"
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
+POLL_S = 0.01  # how often start/stop look at the child process (a restart is on a chapter's critical path)
 
 
 def state_dir() -> Path:
@@ -173,7 +174,7 @@ def start_background(config_path=None, *, speed: float = 1.0) -> dict:
             return state
         if process.poll() is not None:
             break
-        time.sleep(0.05)  # polling the child's readiness, bounded by the deadline
+        time.sleep(POLL_S)  # polling the child's readiness, bounded by the deadline
     process.kill()
     tail = (directory / "sim.log").read_text(errors="replace")[-2000:]
     raise RuntimeError(f"the simulator did not start; last lines of {directory / 'sim.log'}:\n{tail}")
@@ -192,7 +193,7 @@ def stop_background() -> bool:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)  # waiting for the process to exit, bounded by the deadline
+            time.sleep(POLL_S)  # waiting for the process to exit, bounded by the deadline
         if _pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
     path.unlink(missing_ok=True)
