@@ -141,3 +141,19 @@ def test_waits_fast_forward_modelled_latencies_unless_told_not_to(tmp_path, monk
         box.cleanup()
     finally:
         handle.stop()
+
+
+def test_trace_times_are_on_the_cluster_clock(private_sim):
+    """After the clock jumps 300 s, a trace's rows say so, as the cluster's own timestamps do."""
+    backend = load_backend("sim", SIM_CONTEXT, private_sim.kubeconfig)
+    with h.sandbox("hx-clock", backend=backend) as box:
+        with h.Trace(kinds=("services",), namespace=box.name, proxy_logs=False, backend=backend) as tr:
+            h.advance(300, backend=backend)
+            h.apply(h.service("late"), namespace=box.name, backend=backend)
+            assert tr.wait_for_event(lambda e: e["kind"] == "Service" and e["type"] == "ADDED", timeout=10)
+        frame = tr.to_frame()
+        (added,) = frame[frame["kind"] == "Service"]["t"]
+        assert 300 <= added < 330
+        created = datetime.fromisoformat(h.get("services", "late", box.name, backend=backend)
+                                         ["metadata"]["creationTimestamp"].replace("Z", "+00:00")).timestamp()
+        assert abs((tr.server_start + added) - created) < 2  # second precision of creationTimestamp
