@@ -1,7 +1,7 @@
 """A fresh simulated cluster reads like a fresh kind cluster (kind-cluster.yaml) through kubectl."""
 
 import pytest
-from conftest import SPEED, kubectl
+from conftest import SPEED, kubectl, wait_until
 
 from helpers.sim import start_in_process
 
@@ -79,3 +79,33 @@ def test_namespaces_version_and_controller_manager_flags(fresh):
     assert "--max-endpoints-per-slice=100" in command and "--node-monitor-grace-period=20s" in command
     leases = rows(kubectl(fresh, "get", "leases", "-n", "kube-node-lease").stdout)
     assert [row[0] for row in leases] == ["endpoints-control-plane", "endpoints-worker", "endpoints-worker2"]
+
+
+def test_without_a_cni_nodes_stay_not_ready_and_pods_pending_as_on_kind(tmp_path):
+    """kind/kind-no-kube-proxy.yaml: no kindnet, no kube-proxy. Until a CNI is installed (which only
+    kind can do) every node is NotReady, new pods stay Pending, and a pod that tolerates the taint
+    still gets no sandbox; host-network pods (the control plane) run."""
+    from helpers.config import REPO_ROOT
+
+    handle = start_in_process(REPO_ROOT / "kind/kind-no-kube-proxy.yaml", speed=SPEED,
+                              kubeconfig_path=tmp_path / "kubeconfig")
+    try:
+        nodes = rows(kubectl(handle, "get", "nodes").stdout)
+        assert nodes and all(row[1] == "NotReady" for row in nodes)
+        node = handle.cluster.store.get("nodes", nodes[0][0])
+        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "False" and "cni plugin not initialized" in ready["message"]
+        pods = rows(kubectl(handle, "get", "pods", "-n", "kube-system").stdout)
+        assert not [row for row in pods if row[0].startswith(("kindnet-", "kube-proxy-"))]
+        assert {row[2] for row in pods if row[0].startswith("coredns-")} == {"Pending"}
+        assert {row[2] for row in pods if row[0].startswith("kube-apiserver-")} == {"Running"}
+        store = handle.cluster.store
+        store.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tolerant"},
+                              "spec": {"containers": [{"name": "c", "image": "busybox"}],
+                                       "tolerations": [{"operator": "Exists"}]}}, namespace="default")
+        wait_until(handle, lambda: any(e["reason"] == "FailedCreatePodSandBox"
+                                       and e["involvedObject"]["name"] == "tolerant"
+                                       for e in store.list("events", "default")[0]), what="sandbox failure")
+        assert not store.get("pods", "tolerant", "default")["status"].get("podIP")
+    finally:
+        handle.stop()

@@ -14,11 +14,14 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from helpers.sim.controllers.kubelet import kubelet_conditions
+
 DEFAULT_VERSION = "v1.36.1"
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage")
 NODE_NETWORK = "172.18.0.0/16"  # kind's docker network; nodes get .2, .3, ... in creation order
 APISERVER_PORT = 6443
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.12.1"
 ETCD_IMAGE = "registry.k8s.io/etcd:3.6.5-0"
 KINDNET_IMAGE = "docker.io/kindest/kindnetd:v20250512-df8de77b"
@@ -59,7 +62,7 @@ def namespace(name: str) -> dict:
 
 
 def node(spec, ip: str, pod_cidr: str, version: str, config, stamp: str) -> dict:
-    """A registered, Ready kind node."""
+    """A registered kind node: Ready, or NotReady until a CNI is installed when the config disables kindnet."""
     labels = {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
               "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": spec.name, "kubernetes.io/os": "linux"}
     if spec.role == "control-plane":
@@ -67,11 +70,10 @@ def node(spec, ip: str, pod_cidr: str, version: str, config, stamp: str) -> dict
     labels.update(spec.labels)
     conditions = [
         {"type": t, "status": s, "reason": r, "message": m, "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}
-        for t, s, r, m in (
-            ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-            ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-            ("Ready", "True", "KubeletReady", "kubelet is posting ready status"))]
+        for t, s, r, m in kubelet_conditions(network_ready=not config.disable_default_cni)]
+    # Until a CNI is installed the node controller keeps new pods off a NotReady node (TaintNodesByCondition).
+    taints = ([dict(CONTROL_PLANE_TAINT)] if spec.role == "control-plane" else []) + (
+        [dict(NOT_READY_TAINT)] if config.disable_default_cni else [])
     resources = {"cpu": "8", "ephemeral-storage": "102626232Ki", "hugepages-1Gi": "0",
                  "hugepages-2Mi": "0", "memory": "16311468Ki", "pods": "110"}
     return {
@@ -81,7 +83,7 @@ def node(spec, ip: str, pod_cidr: str, version: str, config, stamp: str) -> dict
             "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
         "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr],
                  "providerID": f"kind://docker/{config.name}/{spec.name}",
-                 **({"taints": [dict(CONTROL_PLANE_TAINT)]} if spec.role == "control-plane" else {})},
+                 **({"taints": taints} if taints else {})},
         "status": {
             "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": spec.name}],
             "allocatable": dict(resources), "capacity": dict(resources), "conditions": conditions,

@@ -212,7 +212,11 @@ class Cluster:
         created = self.store.create("deployments.apps", deployment)
         rs = self.store.create("replicasets.apps", new_replicaset(created, 1, created["spec"]["replicas"]))
         for _ in range(rs["spec"]["replicas"]):
-            self.create_running_pod(pod_from_template(rs["spec"]["template"], rs, f"{rs['metadata']['name']}-"), node)
+            pod = pod_from_template(rs["spec"]["template"], rs, f"{rs['metadata']['name']}-")
+            if self.config.disable_default_cni:  # no pod network yet: left to the scheduler (they stay Pending)
+                self.store.create("pods", pod)
+            else:
+                self.create_running_pod(pod, node)
 
     def _boot_daemonset(self, ds: dict) -> None:
         created = self.store.create("daemonsets.apps", ds)

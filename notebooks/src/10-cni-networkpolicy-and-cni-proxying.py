@@ -189,7 +189,10 @@ comparison[["watches", "programs", "honours service-proxy-name"]]
 # actions work only on the project's own kind cluster or the simulator, and several chapters (07–10)
 # name nodes `endpoints-worker`, while this cluster's are `endpoints-cni-*`. There are no `KUBE-*` rules
 # to read anyway; `kubectl -n kube-system exec ds/cilium -- cilium-dbg service list` lists the same
-# frontends and backends instead.
+# frontends and backends instead. The simulator can boot the same file
+# (`python -m helpers.sim start --config kind/kind-no-kube-proxy.yaml`) and shows the state *before* a CNI
+# is installed, as kind does: every node NotReady (`cni plugin not initialized`), CoreDNS Pending. It cannot
+# install a CNI, so it stops there.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # KPNG (chapter 08) tried to make this split official inside Kubernetes; the CNI projects did it

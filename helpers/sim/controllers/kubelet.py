@@ -30,18 +30,31 @@ from helpers.sim.controllers.podutil import (
 )
 
 LEASE_NAMESPACE = "kube-node-lease"
+SANDBOX_RETRY_S = 10.0  # the pod worker's backoff before it tries a failed sandbox again
+STATUS_RECONCILE_S = 10.0  # the status manager's periodic check of the API against what it reported
 LEASE_RENEW_S = 10.0  # kubelet renews its lease every 10 s (leaseDurationSeconds 40 / 4)
 LEASE_DURATION_S = 40
 NODE_STATUS_CHECK_S = 10.0  # nodeStatusUpdateFrequency
 NODE_STATUS_REPORT_S = 300.0  # nodeStatusReportFrequency: heartbeat even when nothing changed
 # Pod conditions in the order the kubelet writes them (pkg/kubelet/kubelet_pods.go generateAPIPodStatus).
 KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
-NODE_CONDITIONS = (
+PRESSURE_CONDITIONS = (
     ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
     ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
     ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
 )
+# What containerd tells the kubelet while /etc/cni/net.d is empty (kind with disableDefaultCNI).
+CNI_NOT_INITIALIZED = "cni plugin not initialized"
+NETWORK_NOT_READY = ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
+                     f"message:Network plugin returns error: {CNI_NOT_INITIALIZED}")
+
+
+def kubelet_conditions(network_ready: bool = True) -> tuple:
+    """The node conditions the kubelet reports, as (type, status, reason, message). Ready stays False
+    while the container runtime has no CNI network (kind's `disableDefaultCNI` before a CNI is installed)."""
+    ready = (("Ready", "True", "KubeletReady", "kubelet is posting ready status") if network_ready
+             else ("Ready", "False", "KubeletNotReady", NETWORK_NOT_READY))
+    return (*PRESSURE_CONDITIONS, ready)
 
 
 # -- pure status transitions ----------------------------------------------------------------------
@@ -167,13 +180,13 @@ def pre_stop_seconds(pod: dict) -> float:
     return longest
 
 
-def node_conditions(node: dict, stamp: str, force_heartbeat: bool) -> dict | None:
+def node_conditions(node: dict, stamp: str, force_heartbeat: bool, network_ready: bool = True) -> dict | None:
     """The node with the kubelet's conditions, or None when nothing needs reporting."""
     status = node.setdefault("status", {})
     current = {c["type"]: c for c in status.get("conditions") or []}
     wanted = []
     changed = force_heartbeat
-    for type_, value, reason, message in NODE_CONDITIONS:
+    for type_, value, reason, message in kubelet_conditions(network_ready):
         old = current.get(type_, {})
         changed = changed or old.get("status") != value
         wanted.append({"type": type_, "status": value, "reason": reason, "message": message,
@@ -198,10 +211,14 @@ class Kubelet(Controller):
         self.rng = random.Random(f"{cluster.seed}-kubelet-{node_name}")
         self.images: set[str] = set()
         self.running = False
+        # No CNI config on the node (the simulator cannot install a CNI plugin): pod networks fail.
+        self.network_ready = not getattr(getattr(cluster, "config", None), "disable_default_cni", False)
         self.logs: dict[tuple[str, str], dict[str, list[str]]] = {}
         self._busy: set = set()  # pod keys with a lifecycle step in flight
         self._terminating: set = set()  # pod keys whose containers are being stopped
         self._generation = 0  # bumped by stop(): steps scheduled before a stop never run
+        self._reported: dict = {}  # pod key -> the Ready status this kubelet last wrote (its status cache)
+        self._reconciling: set = set()  # pod keys whose status is put back at the next reconcile
         self._last_report = 0.0
 
     # lifecycle of the kubelet itself
@@ -214,6 +231,7 @@ class Kubelet(Controller):
         if self.running:
             return
         self.running = True
+        self._reported.clear()  # a fresh status manager writes every pod's status at once
         if self._last_report:  # a restart, not the first start at boot
             node = self.informer.get("nodes", self.node_name)
             if node is not None:
@@ -229,6 +247,7 @@ class Kubelet(Controller):
         self._generation += 1  # every step already scheduled becomes a no-op
         self._busy.clear()
         self._terminating.clear()
+        self._reconciling.clear()
 
     def _later(self, delay: float, fn, *args) -> None:
         """Schedule a lifecycle step; it is dropped if the node stops before it is due."""
@@ -261,11 +280,11 @@ class Kubelet(Controller):
         node = self.store.get("nodes", self.node_name)
         was_ready = (get_condition(node, "Ready") or {}).get("status") == "True"
         due = now - self._last_report >= NODE_STATUS_REPORT_S
-        updated = node_conditions(node, rfc3339(self.clock.now()), due)
+        updated = node_conditions(node, rfc3339(self.clock.now()), due, self.network_ready)
         if updated is not None:
             written = self.store.update("nodes", updated, subresource="status")
             self._last_report = now
-            if not was_ready:
+            if not was_ready and self.network_ready:
                 self.event(written, "Normal", "NodeReady", f"Node {self.node_name} status is now: NodeReady")
 
     # pods
@@ -275,6 +294,7 @@ class Kubelet(Controller):
         if type_ == "DELETED":
             self.ipam.release(pod["metadata"]["uid"])
             self.logs.pop(obj_key(pod), None)
+            self._reported.pop(obj_key(pod), None)
             self._busy.discard(obj_key(pod))
             self._terminating.discard(obj_key(pod))
         elif self.running:
@@ -311,7 +331,10 @@ class Kubelet(Controller):
     def _write_status(self, key, status: dict) -> None:
         pod = self._fresh(key)
         if pod is not None:
-            self.store.update("pods", dict(pod, status=status), subresource="status")
+            self._report(key, self.store.update("pods", dict(pod, status=status), subresource="status"))
+
+    def _report(self, key, written: dict) -> None:
+        self._reported[key] = (get_condition(written, "Ready") or {}).get("status")
 
     def _active(self, key) -> bool:
         """A lifecycle step may go on: the node runs and the pod is not being torn down."""
@@ -331,6 +354,14 @@ class Kubelet(Controller):
             self._done(key)
             return
         host_ip = internal_ip(self.informer.get("nodes", self.node_name) or {}) or ""
+        if not pod["spec"].get("hostNetwork") and not self.network_ready:
+            sandbox = hashlib.sha256(f"sandbox/{pod['metadata']['uid']}".encode()).hexdigest()
+            self.event(pod, "Warning", "FailedCreatePodSandBox",
+                       "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network "
+                       f'for sandbox "{sandbox}": {CNI_NOT_INITIALIZED}')
+            self._busy.discard(key)
+            self.enqueue(key, SANDBOX_RETRY_S)
+            return
         try:
             pod_ip = host_ip if pod["spec"].get("hostNetwork") else self.ipam.allocate(pod["metadata"]["uid"])
         except IPAMExhausted as err:
@@ -422,8 +453,23 @@ class Kubelet(Controller):
             return
         shell = {"spec": pod["spec"], "status": dict(pod["status"])}
         shell["status"]["conditions"] = [dict(c) for c in pod["status"].get("conditions") or []]
-        if update_readiness(shell, rfc3339(self.clock.now())):
-            self._write_status(key, shell["status"])
+        if not update_readiness(shell, rfc3339(self.clock.now())):
+            return
+        if self._reported.get(key) == (get_condition(shell, "Ready") or {}).get("status"):
+            # Someone else overwrote what we reported (the node lifecycle controller marks the pods of a
+            # NotReady node not ready): the status manager puts it back at its next reconcile, not at once.
+            if key not in self._reconciling:
+                self._reconciling.add(key)
+                self._later(STATUS_RECONCILE_S, self._reconcile, key)
+            return
+        self._write_status(key, shell["status"])
+
+    def _reconcile(self, key) -> None:
+        self._reconciling.discard(key)
+        self._reported.pop(key, None)
+        pod = self._fresh(key)
+        if self._active(key) and pod is not None and pod["status"].get("phase") == "Running":
+            self._probe_readiness(key, pod)
 
     def _probe_succeeded(self, key) -> None:
         pod = self._fresh(key)
@@ -431,7 +477,7 @@ class Kubelet(Controller):
             for cs in pod["status"].get("containerStatuses") or []:
                 cs["ready"] = "running" in (cs.get("state") or {})
             update_readiness(pod, rfc3339(self.clock.now()))
-            self.store.update("pods", pod, subresource="status")
+            self._report(key, self.store.update("pods", pod, subresource="status"))
         self._done(key)
 
     def _terminate(self, key, pod: dict) -> None:
