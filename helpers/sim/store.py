@@ -491,6 +491,7 @@ class Store:
         """Write ``obj`` at the next resourceVersion (lock held); announce it after the lock is released."""
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
+        defaults.storage_form(info.key, obj)
         obj = _interned(obj, old)
         key = self._key(info, obj["metadata"])
         if event_type == "DELETED":

@@ -75,8 +75,8 @@ h.kubectl("get", "services", "-A")
 # - `kube-system/kube-dns` fronts the CoreDNS pods on port 53 (UDP and TCP) plus 9153 for metrics.
 #
 # Columns: `TYPE` (ClusterIP: reachable inside the cluster only), `CLUSTER-IP` (the virtual IP, taken
-# from the service subnet `10.96.0.0/16`), `EXTERNAL-IP` (only for LoadBalancer Services), `PORT(S)`
-# (port/protocol), `AGE`.
+# from the service subnet `10.96.0.0/16`), `EXTERNAL-IP` (a LoadBalancer's address, any `spec.externalIPs`,
+# or an ExternalName Service's DNS name; `<none>` here), `PORT(S)` (port/protocol), `AGE`.
 #
 # **Why it matters:** a ClusterIP belongs to no machine. Something has to turn "10.96.0.10:53" into the
 # address of a real pod, and that something needs a list of those addresses: the endpoints.
@@ -96,10 +96,11 @@ h.kubectl("get", "endpoints", "-A")
 # `ENDPOINTS` column lists `ip:port` pairs: the control-plane node's address on 6443 for `kubernetes`,
 # and each CoreDNS pod on every port for `kube-dns` (kubectl shortens long lists to `+ N more...`).
 #
-# Look at the warning above the table: `Warning: v1 Endpoints is deprecated in v1.33+; use
-# discovery.k8s.io/v1 EndpointSlice`. Since Kubernetes 1.33 the API server sends it on every read and
-# write of a v1 Endpoints object ([KEP-4974](https://github.com/kubernetes/enhancements/issues/4974);
-# kubernetes.io blog, 2025-04-24, "Continuing the transition from Endpoints to EndpointSlices").
+# Look at the `Warning:` line under the table (kubectl writes it to stderr, shown here after the
+# output): `Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice`.
+# Since Kubernetes 1.33 the API server sends it on every read and write of a v1 Endpoints object
+# ([KEP-4974](https://github.com/kubernetes/enhancements/issues/4974); kubernetes.io blog, 2025-04-24,
+# "Continuing the transition from Endpoints to EndpointSlices").
 # The type is not going away soon, but new Service features (dual-stack, `trafficDistribution`) exist
 # only in EndpointSlices, and kube-proxy no longer reads Endpoints at all.
 #
@@ -118,8 +119,8 @@ h.kubectl("get", "endpointslices", "-A")
 #   `<service>-<5 random characters>` (for example `kube-dns-x7k2p`), because one Service may own
 #   several slices.
 # - `ADDRESSTYPE`: `IPv4` or `IPv6` — a slice holds one address family only.
-# - `PORTS`: the port *numbers* the endpoints listen on (53 and 9153 for CoreDNS); the Service's port
-#   names live inside the object.
+# - `PORTS`: the port *numbers* the endpoints listen on, one entry per slice port — `53,53,9153` for
+#   CoreDNS, because DNS is served on 53/UDP and 53/TCP; port names and protocols live inside the object.
 # - `ENDPOINTS`: the addresses, each listed once no matter how many ports.
 #
 # **Why it matters:** since Kubernetes 1.19 (1.21 on Windows) kube-proxy builds its rules from
@@ -169,7 +170,8 @@ h.kubectl("get", "pods", "-n", "kube-system", "-o", "wide")
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the system pods. Two CoreDNS pods (the `kube-dns` endpoints); a `kube-proxy` and a
 # `kindnet` pod on every node — these use the node's own IP (`hostNetwork`), so their IP column equals
-# the node's address. **Why it matters:** each `kube-proxy` is a watcher of every EndpointSlice in the
+# the node's address, as do the control-plane pods (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler). **Why it matters:** each `kube-proxy` is a watcher of every EndpointSlice in the
 # cluster; the cost of a slice update is multiplied by the number of nodes (chapter 02).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
@@ -225,8 +227,10 @@ print("  The one slice is an empty 'placeholder' — chapter 02 explains why it 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup
 #
-# Deleting the sandbox namespace deletes the Deployment, the Services, and (through owner references)
-# their Endpoints and EndpointSlices.
+# Deleting the sandbox namespace deletes everything in it: the namespace controller removes the
+# Deployment, the Services, their Endpoints and their EndpointSlices. (Deleting just a Service also
+# cleans up: its slices go by garbage collection through their owner reference, while its Endpoints
+# object, which has no owner reference, is deleted by the Endpoints controller.)
 
 # %% slideshow={"slide_type": "-"} tags=["cleanup"]
 ns.cleanup()

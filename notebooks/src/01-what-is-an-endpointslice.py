@@ -97,7 +97,7 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-n
 # | `endpoints[].targetRef` | the Pod (kind, namespace, name, uid) |
 # | `metadata.labels` | `kubernetes.io/service-name=web` and `endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io` |
 # | `metadata.ownerReferences` | the Service `web` (controller: true), so deleting the Service deletes its slices |
-# | `metadata.annotations` | `endpoints.kubernetes.io/last-change-trigger-time` (chapter 04) |
+# | `metadata.annotations` | may hold `endpoints.kubernetes.io/last-change-trigger-time`, the time of the change behind the write; a write with no newer pod or Service change behind it removes it, so it is not always there (chapter 04) |
 # | `metadata.generateName` | `web-`: the API server appended the random suffix |
 
 # %% [markdown] slideshow={"slide_type": "notes"}
@@ -118,8 +118,9 @@ display(HTML('<div style="display:flex;gap:2em;align-items:flex-start">'
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the same three addresses. The slice rows add `serving`, `terminating` and `zone`;
-# the Endpoints rows only know ready or not ready. **Why it matters:** features built after 2020 —
-# graceful termination, topology-aware routing, dual-stack — exist only in the slice shape.
+# the Endpoints rows only know ready or not ready. **Why it matters:** newer Service features —
+# the `serving`/`terminating` conditions behind graceful draining, topology-aware routing and
+# `trafficDistribution`, dual-stack (one slice set per family) — exist only in the slice shape.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### The metadata that ties a slice to its Service
@@ -134,9 +135,10 @@ pd.Series({**{f"labels[{key}]": value for key, value in meta["labels"].items()},
            "generateName": meta.get("generateName")}, name="value").to_frame()
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** the two reserved labels and the owner reference to Service `web`. **Why it
-# matters:** consumers (kube-proxy, ingress controllers, meshes) select slices with
-# `kubernetes.io/service-name`; the controller itself only touches slices whose `managed-by` is its
+# **What it shows:** the two labels the controller always sets (a third reserved label,
+# `service.kubernetes.io/headless`, appears only on slices of headless Services) and the owner
+# reference to Service `web`. **Why it matters:** consumers (kube-proxy, ingress controllers, meshes)
+# select slices with `kubernetes.io/service-name`; the controller itself only touches slices whose `managed-by` is its
 # own, so other writers can publish slices for the same Service without being overwritten.
 # (Upstream: `staging/src/k8s.io/endpointslice/utils.go`, `newEndpointSlice` and
 # `setEndpointSliceLabels`.)

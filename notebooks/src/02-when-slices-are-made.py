@@ -85,13 +85,16 @@ h.kubectl("get", "services,endpointslices", "-n", ns.name, "-o", "wide")
 h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-name=empty", "-o", "yaml")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** a slice with **no endpoints and no ports** (kubectl prints `<unset>`), but with the
-# usual labels and owner. The reconciler creates this *placeholder* whenever a selector Service has no
-# usable pods, so that "zero endpoints" is stated explicitly rather than by absence.
+# **What it shows:** a slice with **no endpoints and no ports** (`null`: the controller wrote empty lists,
+# and the API server's storage reads them back as null; the table in the previous section printed `<unset>`
+# for both), but with the usual labels and owner. The reconciler
+# creates this *placeholder* whenever a selector Service has no usable pods, so that "zero endpoints"
+# is stated explicitly rather than by absence.
 #
 # **Why it matters:** a consumer can tell "this Service has no backends" (an empty slice exists) from
-# "the controller has not processed this Service yet" (no slice). Kubernetes 1.25 fixed a bug where
-# placeholders were rewritten on every informer resync (kubernetes/kubernetes#108231, fix #110365).
+# "the controller has not processed this Service yet" (no slice). Kubernetes 1.25 (and 1.24, by
+# backport #110732) fixed a bug where placeholders were rewritten on every informer resync
+# (kubernetes/kubernetes#108231, fix #110365).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. From 0 to 250 pods and back
@@ -137,8 +140,10 @@ sizes["Endpoints, 250 addresses"] = len(json.dumps(h.get("endpoints", "big", ns.
 pd.DataFrame(steps)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** 250 endpoints in 3 slices filled 100, 100 and 50 — the controller fills a slice up
-# to the limit before starting another (upstream test `TestReconcileManyPods` expects exactly this).
+# **What it shows:** 250 endpoints in 3 slices filled 100, 100 and 50 — the fewest slices possible.
+# Upstream's `TestReconcileManyPods` expects exactly this when 250 pods arrive in one sync. When pods
+# arrive over several syncs, the controller prefers creating one slice to updating several, so a real
+# cluster can end up with a less tidy layout (chapter 06 shows 300 pods in 4 slices).
 # **Why it matters:** one pod change now rewrites a slice of at most 100 endpoints, not a list of 250.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
@@ -200,9 +205,10 @@ pd.DataFrame({
 # 20,000 endpoints on 5,000 nodes: a ~2 MB Endpoints object × 5,000 nodes ≈ **10 GB** per change, versus a
 # ~10 KB slice × 5,000 ≈ **50 MB**; a rolling update (20,000 changes) is ~200 TB vs ~1 TB. Our JSON
 # objects carry more per endpoint than the KEP's estimate (the API server stores and sends protobuf,
-# which is smaller than JSON), so our absolute numbers are larger, but the ratio is the same: the cost
-# of a change stops growing with the Service's size. For 20 endpoints on 10 nodes the two designs
-# cost the same — slicing is neutral for small Services. (A real 20,000-address Endpoints object would
+# which is smaller than JSON), so our absolute numbers are larger, but the ratio is about the same
+# (roughly 190× at 20,000 endpoints here, 200× in the KEP): the cost of a change stops growing with the
+# Service's size. For 20 endpoints on 10 nodes the two designs cost the same — slicing is neutral for
+# small Services. (A real 20,000-address Endpoints object would
 # not even get this far: it is truncated at 1000 addresses, and etcd rejects objects above ~1.5 MB.)
 
 # %% slideshow={"slide_type": "-"}
@@ -347,7 +353,7 @@ else:
 # ## Summary
 #
 # - Only Services **with a selector** get controller-made slices; a selectorless Service gets none.
-# - A selector Service with no usable pods has exactly one empty **placeholder** slice.
+# - A selector Service with no usable pods has exactly one empty **placeholder** slice (per IP family).
 # - Slices fill up to `maxEndpointsPerSlice` (default 100, range 1–1000, a kube-controller-manager flag
 #   set in kind through an unversioned kubeadm patch); scaling down empties slices in place, without
 #   rebalancing.

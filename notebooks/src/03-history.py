@@ -1,9 +1,9 @@
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 03 · History: from Endpoints to EndpointSlices
 #
-# Why does a 2026 cluster still write every Service's endpoints twice? Because Kubernetes replaced a
-# core API without breaking anyone, one release at a time. This chapter walks through those releases
-# and then asks the cluster which of the APIs it serves today.
+# Why does a 2026 cluster still write the endpoints of every selector Service twice? Because
+# Kubernetes replaced a core API without breaking anyone, one release at a time. This chapter walks
+# through those releases and then asks the cluster which of the APIs it serves today.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Keep this short in a workshop: the timeline figure plus the discovery cell are the essentials.
@@ -51,7 +51,7 @@ print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 #
 # | Release (≈ date) | What changed |
 # |---|---|
-# | 2019-01 | kubernetes/kubernetes#73324: a 10k-pod Service's Endpoints object exceeds etcd's limit; kube-proxy stops getting updates |
+# | 2019-01 | kubernetes/kubernetes#73324: a 10k-pod Service's Endpoints object grows past 1 MB; kube-proxy's watch drops it and etcd can reject the write ("request is too large") |
 # | 1.16 (2019-09) | EndpointSlice **alpha** (`discovery.k8s.io/v1alpha1`, feature gate `EndpointSlice` off) — KEP-752 |
 # | 1.17 (2019-12) | **beta** (`v1beta1`); the `managed-by` label; address type `IP` split into `IPv4`/`IPv6` |
 # | 1.18 (2020-03) | the EndpointSlice **controller on by default**; kube-proxy support alpha |
@@ -91,9 +91,10 @@ ax.legend(loc="upper left", fontsize=8, ncols=4)
 fig.tight_layout()
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** four years from the problem to the deprecation, with the consumer (kube-proxy,
-# 1.19) switching a year *before* the API went GA. **Why it matters:** an API change this deep only
-# works when both writers and readers move; until 1.19 slices were written but nothing routed by them.
+# **What it shows:** more than six years from the problem (2019-01) to the deprecation (2025-04), with
+# the consumer (kube-proxy, 1.19) switching about eight months *before* the API went GA. **Why it
+# matters:** an API change this deep only works when both writers and readers move; in 1.18 every
+# cluster wrote slices, but kube-proxy routed by them only with the alpha `EndpointSliceProxying` gate on.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # The "why both objects" answer from chapter 00 is historical: Endpoints must keep working for
@@ -123,8 +124,8 @@ pd.DataFrame(group["versions"]).assign(preferred=lambda d: d["version"] == group
 # "no matches for kind"). `endpoints` is still served from the core group `v1`, with the warning.
 #
 # **Why it matters:** old blog posts and Helm charts may still say `discovery.k8s.io/v1beta1`. On any
-# cluster since 1.25, change them to `v1` (the fields are the same apart from `topology`, replaced by
-# `nodeName` and `zone`).
+# cluster since 1.25, change them to `v1` (the fields are the same apart from `topology`: use `nodeName`
+# and `zone` instead; v1 keeps the old map only as the read-only `deprecatedTopology`).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: an old manifest

@@ -4,7 +4,7 @@
 # # 04 · What happens when an endpoint is created?
 #
 # You run `kubectl apply` on a Deployment whose pods match an existing Service. Some seconds later,
-# every node forwards the Service's traffic to the new pod. In between, five components take turns,
+# every node forwards the Service's traffic to the new pod. In between, six components take turns,
 # each reacting to the previous one's write through a watch. This chapter records those watch events
 # on your own cluster and draws them as a sequence diagram with measured times.
 
@@ -39,7 +39,7 @@
 # | On kind | On the simulator |
 # |---|---|
 # | real latencies: image pull, container start, your laptop's load | modelled latencies (seeded, so runs are similar), on a virtual clock |
-# | kube-proxy's sync is not visible through the API; the diagram ends at the slice, and the rules check reads each node with `docker exec` | the simulated kube-proxies report their syncs, so the diagram reaches every node |
+# | kube-proxy logs its syncs only at `-v=2` or higher (kind runs it at the default level), so the diagram usually shows one arrow to "kube-proxy (each node; sync not observed)"; the rules check reads each node with `docker exec` | the simulated kube-proxies log every sync, so the diagram reaches every node |
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
 import pandas as pd
@@ -71,9 +71,11 @@ events = trace.to_frame()
 events.loc[events["summary"] != "", ["t", "kind", "type", "name", "summary", "actor"]]
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** every watch event the apply caused, with `t` = seconds since the trace started,
-# what changed (`summary`) and which component most likely made the change (`actor`; the API does not
-# record writers, so the helper infers it from the kind of change and the owner references).
+# **What it shows:** every watch event the apply caused (plus your action, and kube-proxy's syncs read
+# from its log), with `t` = seconds since the trace started on the cluster's clock (on the simulator a
+# virtual clock, which skips idle gaps while a helper waits), what changed (`summary`) and which
+# component most likely made the change (`actor`; the API does not record writers, so the helper
+# infers it from the kind of change and the owner references).
 #
 # **Why it matters:** this *is* the mechanism. Each component watches the API server, reacts to one
 # kind of change, and writes another; the next component's watch fires on that write.
@@ -91,13 +93,17 @@ diagram
 # 2. **Deployment controller**: creates a ReplicaSet for the pod template;
 # 3. **ReplicaSet controller**: creates the Pod (no node yet);
 # 4. **scheduler**: sets `spec.nodeName` (a *binding*);
-# 5. **kubelet** on that node: starts the container, reports `podIP`, then `Ready`;
+# 5. **kubelet** on that node: reports `podIP` as soon as the pod's sandbox has its network (still not
+#    ready), then pulls the image, starts the container and reports `Ready`;
 # 6. **EndpointSlice controller** (and, separately, the Endpoints controller): adds the address — first
 #    as not ready when the IP appears, then ready;
-# 7. **kube-proxy on every node**: receives the slice through its watch and rewrites its rules.
+# 7. **kube-proxy on every node**: receives each slice change through its watch and rewrites its
+#    rules — here typically twice: once for the not-ready endpoint (no rule forwards to it yet), once
+#    when it turns ready.
 #
-# **Why it matters:** the endpoint is the *last* write in the chain, and it is the one every node
-# receives. The same diagram as Mermaid text, for docs and slides:
+# **Why it matters:** the endpoint is the *last* write on the path to traffic, and it is the one every
+# node receives (the ReplicaSet and Deployment `readyReplicas` updates at the bottom are status
+# bookkeeping that no packet waits for). The same diagram as Mermaid text, for docs and slides:
 
 # %% slideshow={"slide_type": "subslide"}
 print(diagram.mermaid())
@@ -132,13 +138,23 @@ breakdown
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # `t` is when *our* watches received each event; separate watch streams can deliver events written
 # within the same millisecond in either order, so read differences below ~0.01 s as "at the same time".
+# kube-proxy rows are different: their time comes from kube-proxy's own log, stamped when the sync
+# ran, so a sync can appear a few milliseconds *before* the watch row of the write that caused it.
 #
 # **What it shows:** most of the time is spent on the node — pulling the image and starting the
 # container — and in waiting for readiness. The control-plane hops (controllers, scheduler,
-# EndpointSlice controller) each take milliseconds. **Why it matters:** when an endpoint is "slow to
-# appear", look at the pod first; the slice follows within a moment of `Ready`. The one deliberate
-# delay in the endpoint path is `--endpoint-updates-batch-period` (default 0), which trades latency for
-# fewer writes by batching pod changes.
+# EndpointSlice controller) each take milliseconds. The row `kube-proxy synced (first node)` is the
+# sync that followed the *not-ready* endpoint, which is why it comes before `Pod Ready`. The sync that
+# routes to the pod is the first kube-proxy row from `slice: endpoint ready` on in the trace above
+# (allowing for those few milliseconds): at once, or up to a second later when `minSyncPeriod` holds
+# it back (see below).
+#
+# **Why it matters:** when an endpoint is "slow to appear", look at the pod first; the slice follows
+# within a moment of `Ready`. Two delays in the path are deliberate. The controllers can batch pod
+# changes (`--endpointslice-updates-batch-period` for slices, `--endpoint-updates-batch-period` for
+# Endpoints, both 0 by default), trading latency for fewer writes. kube-proxy starts a sync no sooner
+# than `minSyncPeriod` (1 s by default) after the previous one *finished*, so a change that arrives
+# right after a sync waits up to a second.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. The trigger time
@@ -164,15 +180,17 @@ pd.Series({
 # sync, the Service's creation time (`staging/src/k8s.io/endpointslice/util/trigger_time_tracker.go`).
 #
 # API timestamps have one-second resolution. If the pod turned Ready within the same second as its
-# previous status change, the controller cannot tell that anything is newer: it publishes the endpoint
-# **without** a trigger time and removes the annotation. That is upstream behaviour, not a glitch of
-# this cluster; a fast pod start on the simulator makes it easy to hit.
+# `Ready` condition's previous transition (to False, when the pod started), the controller cannot tell
+# that anything is newer: it publishes the endpoint **without** a trigger time and removes the
+# annotation. That is upstream behaviour, not a glitch of this cluster; a fast pod start on the
+# simulator makes it easy to hit.
 #
 # **Why it matters:** kube-proxy subtracts the trigger time from the moment it has programmed the
 # node's rules and exports the difference as `kubeproxy_network_programming_duration_seconds` — the
-# *network programming latency* SLI, from "the pod became ready" to "this node routes to it". The
-# annotation carries the start of the change along with the data, so every node measures its own
-# delay; without the annotation, the node simply records no sample for that change.
+# *network programming latency* SLI, from "the pod's readiness changed" to "this node's rules reflect
+# it" (a pod turning not ready is measured the same way). The annotation carries the start of the
+# change along with the data, so every node measures its own delay; without the annotation, the node
+# simply records no sample for that change.
 
 # %% slideshow={"slide_type": "subslide"}
 pod_ip = pod["status"]["podIP"]
@@ -243,9 +261,11 @@ ns.cleanup()
 # ## Summary
 #
 # - apply → Deployment controller → ReplicaSet controller → scheduler → kubelet → EndpointSlice
-#   controller → kube-proxy on every node; each hop is a write and a watch.
+#   controller → kube-proxy on every node; each hop is a watch that fires on the previous write
+#   (kube-proxy writes only its node's rules, not to the API server).
 # - An endpoint appears as soon as the pod has an IP (not ready), and turns ready when the pod does.
-# - Most of the latency is on the node (image, start, readiness); the control-plane hops are fast.
+# - Most of the latency is on the node (image, start, readiness); the control-plane hops are fast, and
+#   kube-proxy's `minSyncPeriod` can add up to a second.
 # - `endpoints.kubernetes.io/last-change-trigger-time` carries the time of the change to every node,
 #   which measures its network programming latency from it.
 

@@ -171,6 +171,23 @@ BY_RESOURCE = {
 }
 
 
+def storage_form(resource: str, obj: dict) -> None:
+    """What a stored object looks like when read back, as etcd's protobuf round trip and Go's JSON
+    encoding leave it: empty ``omitempty`` maps and lists vanish (metadata labels and annotations,
+    Endpoints subsets), and an EndpointSlice's empty ``endpoints``/``ports`` (no omitempty) read back
+    as null, as a placeholder slice does on a real cluster."""
+    meta = obj.get("metadata") or {}
+    for field in ("labels", "annotations"):
+        if field in meta and not meta[field]:
+            del meta[field]
+    if resource == "endpoints" and "subsets" in obj and not obj["subsets"]:
+        del obj["subsets"]
+    if resource == "endpointslices.discovery.k8s.io":
+        for field in ("endpoints", "ports"):
+            if obj.get(field) == []:
+                obj[field] = None
+
+
 def initial_status(resource: str, obj: dict) -> dict | None:
     """What ``PrepareForCreate`` leaves in ``.status`` (None: keep what the client sent).
 
