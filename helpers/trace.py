@@ -208,7 +208,7 @@ class Trace:
         self.events: list[dict] = []
         self.relists = 0
         self.errors: list[str] = []
-        self._proxy_read = False
+        self._finished = False  # stop() placed the rows and read the kube-proxy logs
         self._known: dict = {}
         self._streams: list = []
         self._changed = threading.Condition()
@@ -265,24 +265,25 @@ class Trace:
                 self._known.update({self._key(o): o for o in items})
             return
         self.relists += 1
+        at = self._elapsed()  # every row the relist implies is stamped when the list arrived
         seen = {self._key(o): o for o in items}
         with self._changed:
             gone = [o for k, o in self._known.items() if k[0] == resource(kind).kind and k not in seen]
         for obj in items:
             old = self._known.get(self._key(obj))
             if old is None:
-                self._record("ADDED", obj)
+                self._record("ADDED", obj, at)
             elif old.get("metadata", {}).get("resourceVersion") != obj.get("metadata", {}).get("resourceVersion"):
-                self._record("MODIFIED", obj)
-        for obj in gone:
-            self._record("DELETED", obj)
+                self._record("MODIFIED", obj, at)
+        for obj in gone:  # the deletion's resourceVersion is unknown: keep the time the relist found it
+            self._record("DELETED", obj, at, placeable=False)
 
     def _elapsed(self) -> float:
         """Seconds since the trace started on the cluster's clock (the simulator may fast-forward)."""
         return round(cluster_now(self.backend) - self.server_start, 3)
 
-    def _record(self, etype: str, obj: dict) -> None:
-        t = self._elapsed()
+    def _record(self, etype: str, obj: dict, t: float | None = None, placeable: bool = True) -> None:
+        t = self._elapsed() if t is None else t
         kind = obj.get("kind", "")
         meta = obj.get("metadata", {})
         with self._changed:
@@ -298,7 +299,7 @@ class Trace:
                 actor = USER  # the owner would have deleted it too; this trace saw the user ask first
             self.events.append({"t": t, "kind": kind, "type": etype, "namespace": meta.get("namespace"),
                                 "name": meta.get("name"), "rv": meta.get("resourceVersion"), "summary": summary,
-                                "actor": actor, "object": obj})
+                                "actor": actor, "object": obj, "placeable": placeable})
             self._changed.notify_all()
             full = len(self.events) >= self.max_events
         if full:
@@ -348,10 +349,33 @@ class Trace:
             stream.close()
         for th in self._threads:
             th.join(timeout=5)
-        if self.proxy_logs and not self._proxy_read:
-            self._proxy_read = True
-            self._read_proxy_syncs()
+        if not self._finished:
+            self._finished = True
+            self._place_exactly()
+            if self.proxy_logs:
+                self._read_proxy_syncs()
         return self
+
+    def _place_exactly(self) -> None:
+        """On the simulator, move each row from when our watch received it to when it was written.
+
+        Receive times lag commits by a few milliseconds, enough to list a kube-proxy sync (stamped from
+        its log) before the write that caused it. The simulator remembers when each resourceVersion was
+        committed; a real API server does not, so on kind the receive times stay.
+        """
+        rvs = sorted({e["rv"] for e in self.events if e.get("placeable") and e["rv"]})
+        if not self.backend.is_sim or not rvs:
+            return
+        try:
+            times = self.backend.request("POST", "/sim/store/commit-times",
+                                         body={"resourceVersions": rvs})["commitTimes"]
+        except HelperError as err:
+            self.errors.append(f"commit times: {err.message}")
+            return
+        with self._changed:
+            for event in self.events:
+                if event.get("placeable") and event["rv"] in times:
+                    event["t"] = round(datetime.fromisoformat(times[event["rv"]]).timestamp() - self.server_start, 3)
 
     def _read_proxy_syncs(self) -> None:
         """Add the kube-proxy syncs its pods logged during the trace (kind logs them only at -v=2)."""
@@ -375,7 +399,10 @@ class Trace:
         """One row per event: t, kind, type, namespace, name, rv, summary, actor."""
         with self._changed:
             rows = [{c: e[c] for c in COLUMNS} for e in self.events]
-        return pd.DataFrame(rows, columns=COLUMNS).sort_values("t", kind="stable").reset_index(drop=True)
+        frame = pd.DataFrame(rows, columns=COLUMNS)
+        order = pd.to_numeric(frame["rv"], errors="coerce")  # same time: write order, then rows without one
+        return (frame.assign(_order=order).sort_values(["t", "_order"], kind="stable", na_position="last")
+                .drop(columns="_order").reset_index(drop=True))
 
     def __enter__(self) -> Self:
         return self

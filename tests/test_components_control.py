@@ -3,6 +3,7 @@
 import json
 import urllib.error
 import urllib.request
+from datetime import datetime
 
 from conftest import deployment, kubectl, ready, wait_until
 
@@ -98,6 +99,20 @@ def test_fast_forward_is_leased_switched_off_and_validated(private_sim):
         assert status == 400 and body["kind"] == "Status" and "non-negative" in body["message"]
     assert call(private_sim, "GET", "/sim/clock/fast-forward")[0] == 405
     assert call(private_sim, "POST", "/sim/clock", {})[0] == 405
+
+
+def test_commit_times_of_resource_versions(private_sim):
+    store = private_sim.cluster.store
+    before = private_sim.cluster.clock.time()
+    created = store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ct"}})
+    rv = created["metadata"]["resourceVersion"]
+    status, body = call(private_sim, "POST", "/sim/store/commit-times", {"resourceVersions": [rv, "999999", "x"]})
+    assert status == 200 and list(body["commitTimes"]) == [rv]  # unknown and malformed versions are left out
+    when = datetime.fromisoformat(body["commitTimes"][rv]).timestamp()
+    assert before <= when <= private_sim.cluster.clock.time()
+    for bad in ({}, {"resourceVersions": "1"}, {"resourceVersions": [1]}):
+        status, body = call(private_sim, "POST", "/sim/store/commit-times", bad)
+        assert status == 400 and body["kind"] == "Status"
 
 
 def test_proxy_rules_and_slice_decisions_for_a_service(sim, ns):

@@ -157,3 +157,8 @@ def test_trace_times_are_on_the_cluster_clock(private_sim):
         created = datetime.fromisoformat(
             h.get("services", "late", box.name, backend=backend)["metadata"]["creationTimestamp"]).timestamp()
         assert abs((tr.server_start + added) - created) < 2  # second precision of creationTimestamp
+        # stop() moved every row from its receive time to its commit time, which the simulator remembers
+        rows = frame[frame["rv"].notna()]
+        times = private_sim.cluster.store.commit_times(rows["rv"])
+        assert len(times) == len(rows)
+        assert [round(times[rv] - tr.server_start, 3) for rv in rows["rv"]] == rows["t"].tolist()

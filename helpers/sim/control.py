@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 from helpers.sim.api.errors import ApiError, bad_request, method_not_allowed, not_found
 
@@ -86,6 +87,9 @@ class ControlHandler:
         if path == "/sim/clock/fast-forward":
             self._expect(method, "POST")
             return self._fast_forward(_json_body(body))
+        if path == "/sim/store/commit-times":
+            self._expect(method, "POST")
+            return self._commit_times(_json_body(body))
         if path == "/sim/controllers/endpointslice/decisions":
             self._expect(method, "GET")
             return self._decisions(query)
@@ -115,6 +119,14 @@ class ControlHandler:
         seconds = _seconds(body)
         when = self.cluster.clock.advance(seconds)
         return {"virtualTime": when.isoformat().replace("+00:00", "Z"), "advancedSeconds": seconds}
+
+    def _commit_times(self, body: dict) -> dict:
+        versions = body.get("resourceVersions")
+        if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+            raise bad_request('"resourceVersions" must be a list of resourceVersion strings')
+        times = self.cluster.store.commit_times(versions)
+        return {"commitTimes": {rv: datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+                                for rv, t in times.items()}}
 
     def _fast_forward(self, body: dict) -> dict:
         """Skip idle gaps for the next ``seconds`` of wall time; 0 turns it off."""

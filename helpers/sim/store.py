@@ -99,6 +99,7 @@ class Store:
         self._objects = {key: {} for key in BY_KEY}
         self._rv = 0
         self._history = deque(maxlen=history_size)
+        self._commit_times: dict[int, float] = {}  # resourceVersion -> clock time, for those in the history
         self._compacted_rv = 0  # newest resourceVersion no longer in the history
         self._watches = {key: set() for key in BY_KEY}
         self._subscribers = []
@@ -106,6 +107,16 @@ class Store:
         self._dispatch_lock = threading.RLock()
 
     # ----------------------------------------------------------------- reads
+
+    def commit_times(self, resource_versions) -> dict[str, float]:
+        """When each still-remembered resourceVersion was written, on the store's clock (epoch seconds).
+
+        A simulator-only view (a real API server keeps no such record): it lets a recorder place
+        events exactly, where a watcher only knows when it received them.
+        """
+        with self._lock:
+            return {str(rv): self._commit_times[int(rv)] for rv in resource_versions
+                    if str(rv).isdigit() and int(rv) in self._commit_times}
 
     @property
     def resource_version(self) -> str:
@@ -500,7 +511,9 @@ class Store:
             self._objects[info.key][key] = obj
         if len(self._history) == self._history.maxlen:
             self._compacted_rv = self._history[0][0]
+            self._commit_times.pop(self._compacted_rv, None)
         self._history.append((self._rv, event_type, info.key, obj, old))
+        self._commit_times[self._rv] = self.clock.now().timestamp()
         for w in self._watches[info.key]:
             w._offer(event_type, obj, old)
         if self._subscribers:

@@ -128,26 +128,32 @@ steps = {  # step -> rows of the trace that mark it
     "Pod Ready": "kind == 'Pod' and summary.str.contains('ready .*→True', regex=True)",
     "slice: endpoint ready": "kind == 'EndpointSlice' and summary.str.contains('ready 0→1')",
     "Endpoints: address ready": "kind == 'Endpoints' and summary.str.contains('ready 0→1')",
-    "kube-proxy synced (first node)": "actor.str.startswith('kube-proxy')",
 }
 breakdown = pd.DataFrame({"t": {step: events.query(rows, engine="python")["t"].min()
-                                for step, rows in steps.items()}}).dropna().sort_values("t")
+                                for step, rows in steps.items()}}).dropna()
+# The first kube-proxy sync from the ready slice write on (kind logs syncs only at -v=2).
+syncs = events.loc[events["actor"].str.startswith("kube-proxy"), "t"]
+if "slice: endpoint ready" in breakdown.index:
+    routed = syncs[syncs >= breakdown.loc["slice: endpoint ready", "t"] - 0.01]
+    if len(routed):
+        breakdown.loc["kube-proxy routes to it (first node)"] = routed.min()
+breakdown = breakdown.sort_values("t")
 breakdown["since previous step (s)"] = breakdown["t"].diff().round(3)
 breakdown
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# `t` is when *our* watches received each event; separate watch streams can deliver events written
-# within the same millisecond in either order, so read differences below ~0.01 s as "at the same time".
-# kube-proxy rows are different: their time comes from kube-proxy's own log, stamped when the sync
-# ran, so a sync can appear a few milliseconds *before* the watch row of the write that caused it.
+# On the simulator each row's `t` is when the write was committed (it remembers; `Trace.stop()` asks),
+# and kube-proxy rows come from its log, so the order is exact. On kind, `t` is when *our* watches
+# received each event: a few milliseconds late, and separate watch streams can deliver writes made
+# within the same millisecond in either order, so there read differences below ~0.01 s as "at the same
+# time" (a kube-proxy row, stamped from its log, can even come before the write that caused it).
 #
 # **What it shows:** most of the time is spent on the node — pulling the image and starting the
 # container — and in waiting for readiness. The control-plane hops (controllers, scheduler,
-# EndpointSlice controller) each take milliseconds. The row `kube-proxy synced (first node)` is the
-# sync that followed the *not-ready* endpoint, which is why it comes before `Pod Ready`. The sync that
-# routes to the pod is the first kube-proxy row from `slice: endpoint ready` on in the trace above
-# (allowing for those few milliseconds): at once, or up to a second later when `minSyncPeriod` holds
-# it back (see below).
+# EndpointSlice controller) each take milliseconds. The last row is the first kube-proxy sync from
+# `slice: endpoint ready` on (allowing ~0.01 s for kind's receive times): the one that sends traffic to the
+# pod. It comes at once, or up to a second later when `minSyncPeriod` holds it back (see below); an
+# earlier sync, for the *not-ready* endpoint, is in the trace above but routes nothing to the pod.
 #
 # **Why it matters:** when an endpoint is "slow to appear", look at the pod first; the slice follows
 # within a moment of `Ready`. Two delays in the path are deliberate. The controllers can batch pod

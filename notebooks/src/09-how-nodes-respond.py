@@ -98,9 +98,8 @@ h.plot_propagation(frame)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** each flip is a pod status change, a slice update and one kube-proxy sync per node,
-# all within a fraction of a second on the cluster clock. Read the order from cause, not from the `t`
-# column: pod and slice rows are stamped when the trace's watch *received* them, kube-proxy rows when the
-# sync finished, so a sync can be listed a few milliseconds before the pod change it reacts to.
+# all within a fraction of a second on the cluster clock (on the simulator the rows carry the times the
+# writes were committed; on kind, the times our watches received them, a few milliseconds late).
 # **Why it matters:** the API server fans every slice write out to **every** node; each kube-proxy then
 # batches what arrived into its next sync. That is the network-programming-latency path
 # (`sig-scalability/slos/network_programming_latency.md`).
