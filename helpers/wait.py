@@ -23,7 +23,7 @@ PROGRESS_INTERVAL = 0.1  # redraw the line at most this often (a 250-pod scale-u
 FAST_FORWARD_ENV = "ENDPOINTS_SIM_FAST_FORWARD"  # "0": simulated latencies take their full wall time
 
 _fast_lock = threading.Lock()
-_fast_depth: dict[str, int] = {}  # simulator URL -> waits in progress that asked it to fast-forward
+_fast_leases: dict[str, list] = {}  # simulator URL -> [lease, waits in progress] of this process
 
 
 class WaitTimeout(HelperError):
@@ -36,25 +36,27 @@ def fast_forward(backend: Backend, seconds: float):
 
     Virtual time jumps to the simulator's next scheduled step after a short quiet spell instead of
     waiting it out, so a wait costs the work it needs, not the latencies it models; what happens and
-    when (on the cluster's clock) is unchanged. Nested waits share one request; on kind, or with
-    ``ENDPOINTS_SIM_FAST_FORWARD=0`` (a workshop that wants real pacing), this does nothing.
+    when (on the cluster's clock) is unchanged. Nested waits share this process's lease (other kernels
+    hold their own); on kind, or with ``ENDPOINTS_SIM_FAST_FORWARD=0`` (a workshop that wants real
+    pacing), this does nothing.
     """
     if not backend.is_sim or os.environ.get(FAST_FORWARD_ENV, "1") == "0":
         yield
         return
     with _fast_lock:
-        outer = _fast_depth.get(backend.url, 0) == 0
-        _fast_depth[backend.url] = _fast_depth.get(backend.url, 0) + 1
+        entry = _fast_leases.setdefault(backend.url, [None, 0])
+        entry[1] += 1
+        outer = entry[1] == 1
     try:
         if outer:  # bounded like the wait itself, so a crashed kernel cannot leave it on
-            backend.request("POST", "/sim/clock/fast-forward", body={"seconds": seconds + 5})
+            entry[0] = backend.request("POST", "/sim/clock/fast-forward", body={"seconds": seconds + 5})["lease"]
         yield
     finally:
         with _fast_lock:
-            _fast_depth[backend.url] -= 1
-            last = _fast_depth[backend.url] == 0
-        if last:
-            backend.request("POST", "/sim/clock/fast-forward", body={"seconds": 0})
+            entry[1] -= 1
+            lease = entry[0] if entry[1] == 0 else None
+        if lease is not None:
+            backend.request("POST", "/sim/clock/fast-forward", body={"seconds": 0, "lease": lease})
 
 
 def cluster_now(backend: Backend) -> float:

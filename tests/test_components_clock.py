@@ -147,3 +147,17 @@ def test_fast_forward_lease_expires_and_work_in_flight_is_not_skipped(clock):
     start = clock.time()
     clock.call_soon(ran.append, round(clock.time() - start, 1))
     assert _wait_until(lambda: ran) and ran == [0.0]  # due work runs first, without a jump
+
+
+def test_fast_forward_leases_are_independent(clock):
+    first = clock.fast_forward(30)
+    second = clock.fast_forward(30)
+    assert first != second and clock.fast_forwarding
+    assert clock.fast_forward(30, first) == first  # renewing keeps the lease
+    clock.fast_forward(0, first)
+    assert clock.fast_forwarding  # the other waiter still holds its lease
+    clock.fast_forward(0, second)
+    assert not clock.fast_forwarding
+    clock.fast_forward(30)
+    clock.fast_forward(0)  # no lease named: every lease ends
+    assert not clock.fast_forwarding

@@ -90,13 +90,18 @@ def test_advance_moves_virtual_time(private_sim):
 
 def test_fast_forward_is_leased_switched_off_and_validated(private_sim):
     status, body = call(private_sim, "POST", "/sim/clock/fast-forward", {"seconds": 30})
-    assert status == 200 and body["fastForwarding"] is True
+    assert status == 200 and body["fastForwarding"] is True and isinstance(body["lease"], int)
+    other = call(private_sim, "POST", "/sim/clock/fast-forward", {"seconds": 30})[1]["lease"]
     assert call(private_sim, "GET", "/sim/clock")[1]["fastForwarding"] is True
-    status, body = call(private_sim, "POST", "/sim/clock/fast-forward", {"seconds": 0})
+    status, body = call(private_sim, "POST", "/sim/clock/fast-forward", {"seconds": 0, "lease": body["lease"]})
+    assert status == 200 and body["fastForwarding"] is True  # the other lease is still held
+    status, body = call(private_sim, "POST", "/sim/clock/fast-forward", {"seconds": 0, "lease": other})
     assert status == 200 and body["fastForwarding"] is False
     for bad in ({"seconds": -1}, {"seconds": "5"}, {"seconds": True}, {}):
         status, body = call(private_sim, "POST", "/sim/clock/fast-forward", bad)
         assert status == 400 and body["kind"] == "Status" and "non-negative" in body["message"]
+    status, body = call(private_sim, "POST", "/sim/clock/fast-forward", {"seconds": 1, "lease": "x"})
+    assert status == 400 and "lease" in body["message"]
     assert call(private_sim, "GET", "/sim/clock/fast-forward")[0] == 405
     assert call(private_sim, "POST", "/sim/clock", {})[0] == 405
 

@@ -53,7 +53,8 @@ class Clock:
         self._cond = threading.Condition()
         self._busy = False
         self._stopped = False
-        self._fast_until = 0.0  # wall monotonic deadline of fast-forward mode (0: off)
+        self._leases: dict[int, float] = {}  # fast-forward lease -> its wall monotonic deadline
+        self._lease_ids = itertools.count(1)
         self._thread = threading.Thread(target=self._run, name="sim-clock", daemon=True)
         self._thread.start()
 
@@ -104,23 +105,33 @@ class Clock:
             raise TimeoutError(f"clock advance of {seconds}s did not finish within {timeout}s")
         return self.now()
 
-    def fast_forward(self, seconds: float) -> None:
-        """Skip idle gaps for the next `seconds` of wall time (0 turns it off at once).
+    def fast_forward(self, seconds: float, lease: int | None = None) -> int | None:
+        """Skip idle gaps for the next `seconds` of wall time; returns the lease that asked for it.
 
         The caller is waiting for the cluster: nothing outside the simulation is expected to
         happen, so waiting out a modelled latency (an image pull, a sync period) only costs wall
-        time. The grace period lets a watching client see the last change, and turn this off,
-        before the next jump.
+        time. The grace period lets a watching client see the last change, and end its lease,
+        before the next jump. Several waiters (kernels of different notebooks) hold leases of their
+        own; the clock skips while any is live. `seconds=0` ends `lease`, or every lease if None.
         """
         if seconds < 0:
             raise ValueError(f"cannot fast-forward for a negative time ({seconds})")
         with self._cond:
-            self._fast_until = _time.monotonic() + seconds if seconds else 0.0
+            if not seconds:
+                if lease is None:
+                    self._leases.clear()
+                else:
+                    self._leases.pop(lease, None)
+                return None
+            lease = lease if lease in self._leases else next(self._lease_ids)
+            self._leases[lease] = _time.monotonic() + seconds
             self._cond.notify_all()
+            return lease
 
     @property
     def fast_forwarding(self) -> bool:
-        return self._fast_until > _time.monotonic()
+        now = _time.monotonic()
+        return any(deadline > now for deadline in list(self._leases.values()))
 
     def settle(self, timeout: float = 10.0) -> bool:
         """Block until no timer is due now and the reactor is idle; False on timeout.

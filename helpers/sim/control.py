@@ -129,9 +129,12 @@ class ControlHandler:
                                 for rv, t in times.items()}}
 
     def _fast_forward(self, body: dict) -> dict:
-        """Skip idle gaps for the next ``seconds`` of wall time; 0 turns it off."""
-        self.cluster.clock.fast_forward(_seconds(body))
-        return self._clock()
+        """Skip idle gaps for the next ``seconds`` of wall time under a lease; 0 ends ``lease`` (or all)."""
+        lease = body.get("lease")
+        if lease is not None and (isinstance(lease, bool) or not isinstance(lease, int)):
+            raise bad_request(f'"lease" must be the integer a previous call returned, got {lease!r}')
+        granted = self.cluster.clock.fast_forward(_seconds(body), lease)
+        return {**self._clock(), "lease": granted}
 
     def _node(self, node: str, action: str, query: dict):
         if action == "proxy":
