@@ -243,6 +243,19 @@ def test_subscribers_see_commits_in_order(store):
     assert seen[0][3] is None and seen[1][3]["metadata"].get("deletionTimestamp") is None
 
 
+def test_subscribers_share_one_copy_and_may_go_without_the_old_version(store):
+    full, lean = [], []
+    store.subscribe(lambda t, r, o, old: full.append((o, old)))
+    store.subscribe(lambda t, r, o, old: lean.append((o, old)), wants_old=False)
+    store.create("pods", pod("a", node="n1"), namespace="default")
+    store.delete("pods", "a", "default")
+    (_, _), (new, old) = full
+    assert old["metadata"].get("deletionTimestamp") is None and new["metadata"]["deletionTimestamp"]
+    assert [old for _, old in lean] == [None, None]
+    assert lean[1][0] is new  # the same private copy for every subscriber of an event
+    assert new is not store._objects["pods"][("default", "a")]  # never the stored object itself
+
+
 def test_subscribers_can_limit_themselves_to_some_resources(store):
     seen = []
     store.subscribe(lambda t, r, o, old: seen.append((t, r, o["metadata"]["name"])), resources=["services"])
@@ -312,3 +325,21 @@ def test_updates_reuse_unchanged_parts_of_the_stored_version(store):
     assert after["spec"]["x"]["y"] is True
     assert after["metadata"]["labels"] == {"tier": "front"}
     assert store.get("services", "a", "default") == after
+
+
+def test_what_a_write_returns_is_the_callers_to_change(store):
+    """Writes return a private object: editing it (as controllers do before the next write) must not
+    reach the stored version, the history that watches replay, or other subscribers."""
+    created = store.create("pods", pod("own", node="n1"), namespace="default")
+    created["metadata"]["labels"] = {"edited": "yes"}
+    created["spec"]["containers"][0]["image"] = "edited"
+    stored = store.get("pods", "own", "default")
+    assert "edited" not in str(stored)
+    stored["metadata"]["labels"] = {"v": "2"}
+    updated = store.update("pods", stored)
+    updated["metadata"]["labels"]["v"] = "edited"
+    updated["spec"]["containers"][0]["image"] = "edited"
+    assert store.get("pods", "own", "default")["metadata"]["labels"] == {"v": "2"}
+    with store.watch("pods", "default", resource_version="1") as watch:
+        replayed = [event for event in iter(lambda: watch.get(timeout=0.2), None)]
+    assert len(replayed) == 2 and "edited" not in str(replayed)

@@ -271,14 +271,15 @@ class Store:
             self._watches[info.key].add(w)
         return w
 
-    def subscribe(self, fn, resources=None):
+    def subscribe(self, fn, resources=None, wants_old: bool = True):
         """Call ``fn(event_type, resource, obj, old)`` after each commit, in commit order, outside the
         store lock. ``resources`` (resource keys) limits the calls to those resources, which also spares
         copying objects the subscriber would ignore. Returns an ``unsubscribe`` function. ``fn`` must not
         block (schedule work instead). Every subscriber of an event gets the same copy of ``obj`` and
         ``old`` (not the stored objects), so subscribers must treat them as read-only, as client-go
-        requires of objects from an informer."""
-        entry = (fn, frozenset(resources) if resources is not None else None)
+        requires of objects from an informer. ``wants_old=False`` gets ``old=None`` (an informer keeps
+        its own previous version), which spares copying it when no subscriber needs it."""
+        entry = (fn, frozenset(resources) if resources is not None else None, wants_old)
         with self._lock:
             self._subscribers.append(entry)
 
@@ -312,7 +313,7 @@ class Store:
         self._stamp_new(info, obj, field_manager, applied)
         if not dry_run:
             self._commit("ADDED", info, obj, None)
-        return clone(obj)
+        return obj  # private: decoded for this call, and the store keeps an interned copy (see _commit)
 
     def _existing(self, info: Resource, name, namespace) -> dict:
         if not name:
@@ -406,12 +407,12 @@ class Store:
     def _write_update(self, info: Resource, new: dict, old: dict, dry_run) -> dict:
         """Commit an update; an object being deleted whose last finalizer just went is removed instead."""
         if dry_run:
-            return clone(new)
+            return new
         meta = new["metadata"]
         remove = bool(meta.get("deletionTimestamp")) and not meta.get("finalizers") and (
             strategy.namespace_finalized(new) if info.key == "namespaces" else not meta.get("deletionGracePeriodSeconds"))
         self._commit("DELETED" if remove else "MODIFIED", info, new, old)
-        return clone(new)
+        return new  # private to this call, like a created object
 
     def _merge_for_update(self, info: Resource, obj: dict, old: dict, subresource) -> dict:
         """The full new object: what the write may change taken from ``obj``, the rest from ``old``."""
@@ -491,18 +492,20 @@ class Store:
 
     def _finish_delete(self, info, new, old, dry_run, *, remove: bool) -> dict:
         if dry_run:
-            return clone(new)
+            return new
         if remove:
             self._commit("DELETED", info, new, old)
         elif new != old:
             self._commit("MODIFIED", info, new, old)
-        return clone(new)
+        return new
 
     def _commit(self, event_type: str, info: Resource, obj: dict, old: dict | None) -> None:
         """Write ``obj`` at the next resourceVersion (lock held); announce it after the lock is released."""
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
         defaults.storage_form(info.key, obj)
+        # Interning builds fresh containers (or reuses the stored ``old``'s), never ``obj``'s: the caller
+        # may keep ``obj`` (writes return it) without touching what is stored.
         obj = _interned(obj, old)
         key = self._key(info, obj["metadata"])
         if event_type == "DELETED":
@@ -528,13 +531,17 @@ class Store:
                         return
                     event_type, resource, obj, old = self._pending.popleft()
                     subscribers = list(self._subscribers)
-                copies = None  # one private copy per event, shared by its subscribers (read-only for them)
-                for fn, wanted in subscribers:
+                # one private copy per event, shared by its subscribers (read-only for them)
+                new_copy = old_copy = None
+                for fn, wanted, wants_old in subscribers:
                     if wanted is not None and resource not in wanted:
                         continue
-                    copies = copies or (clone(obj), clone(old) if old is not None else None)
+                    if new_copy is None:
+                        new_copy = clone(obj)
+                    if wants_old and old_copy is None and old is not None:
+                        old_copy = clone(old)
                     try:
-                        fn(event_type, resource, *copies)
+                        fn(event_type, resource, new_copy, old_copy if wants_old else None)
                     except Exception:  # a broken subscriber must not fail the write that triggered it
                         log.exception("store subscriber %r failed on %s %s", fn, event_type, resource)
 

@@ -63,7 +63,7 @@ class SharedInformer:
 
     def start(self) -> None:
         """Subscribe first, then list, so no change can fall between the two."""
-        self._unsubscribe = self.store.subscribe(self._on_commit, resources=self.resources)
+        self._unsubscribe = self.store.subscribe(self._on_commit, resources=self.resources, wants_old=False)
         for resource in self.resources:
             items, _ = self.store.list(resource)
             for obj in items:

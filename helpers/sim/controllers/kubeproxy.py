@@ -153,7 +153,8 @@ class KubeProxy:
         """Subscribe, list (the informers' initial sync), then run the first (full) sync."""
         clock = self.cluster.clock
         self.started_at = clock.time()
-        self._unsubscribe = self.cluster.store.subscribe(self._on_commit, resources=(SERVICES, SLICES, NODES))
+        self._unsubscribe = self.cluster.store.subscribe(self._on_commit, resources=(SERVICES, SLICES, NODES),
+                                                           wants_old=False)
         if self.config["mode"] != self.mode:
             self._say(f"{self.config['mode']} mode is not modelled by the simulator; programming {self.mode} rules",
                       source="server_linux.go", severity="W")
