@@ -20,12 +20,17 @@ PROXY_FORMATS = ("iptables", "nftables")
 _NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|proxy)$")
 
 
+def stamp(moment: datetime) -> str:
+    """A clock reading for the control routes: RFC 3339 in UTC with microseconds."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def info(cluster) -> dict:
     """GET /sim/info: what this simulator is and how it is configured."""
     config = cluster.config
     return {
         "simulator": True, "name": config.name, "kubernetesVersion": cluster.version,
-        "virtualTime": cluster.clock.now().isoformat().replace("+00:00", "Z"), "speed": cluster.clock.speed,
+        "virtualTime": stamp(cluster.clock.now()), "speed": cluster.clock.speed,
         "nodes": {name: {"running": cluster.node_running(name)} for name in cluster.node_names()},
         "config": {
             "nodes": [{"name": n.name, "role": n.role, "labels": dict(n.labels)} for n in config.nodes],
@@ -112,21 +117,20 @@ class ControlHandler:
 
     def _clock(self) -> dict:
         clock = self.cluster.clock
-        return {"virtualTime": clock.now().isoformat().replace("+00:00", "Z"), "speed": clock.speed,
+        return {"virtualTime": stamp(clock.now()), "speed": clock.speed,
                 "fastForwarding": clock.fast_forwarding}
 
     def _advance(self, body: dict) -> dict:
         seconds = _seconds(body)
         when = self.cluster.clock.advance(seconds)
-        return {"virtualTime": when.isoformat().replace("+00:00", "Z"), "advancedSeconds": seconds}
+        return {"virtualTime": stamp(when), "advancedSeconds": seconds}
 
     def _commit_times(self, body: dict) -> dict:
         versions = body.get("resourceVersions")
         if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
             raise bad_request('"resourceVersions" must be a list of resourceVersion strings')
         times = self.cluster.store.commit_times(versions)
-        return {"commitTimes": {rv: datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
-                                for rv, t in times.items()}}
+        return {"commitTimes": {rv: stamp(datetime.fromtimestamp(t, UTC)) for rv, t in times.items()}}
 
     def _fast_forward(self, body: dict) -> dict:
         """Skip idle gaps for the next ``seconds`` of wall time under a lease; 0 ends ``lease`` (or all)."""

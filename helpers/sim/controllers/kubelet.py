@@ -355,7 +355,7 @@ class Kubelet(Controller):
             return
         host_ip = internal_ip(self.informer.get("nodes", self.node_name) or {}) or ""
         if not pod["spec"].get("hostNetwork") and not self.network_ready:
-            sandbox = hashlib.sha256(f"sandbox/{pod['metadata']['uid']}".encode()).hexdigest()
+            sandbox = container_id(pod["metadata"]["uid"], "sandbox").removeprefix("containerd://")
             self.event(pod, "Warning", "FailedCreatePodSandBox",
                        "Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network "
                        f'for sandbox "{sandbox}": {CNI_NOT_INITIALIZED}')
