@@ -14,11 +14,12 @@ from pathlib import Path
 
 import yaml
 
+from helpers.kube import LABEL_ZONE
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = REPO_ROOT / "kind-cluster.yaml"
 
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
-ZONE_LABEL = "topology.kubernetes.io/zone"
 
 # Upstream defaults, used when kind-cluster.yaml does not set a flag.
 DEFAULT_MAX_ENDPOINTS_PER_SLICE = 100  # kube-controller-manager --max-endpoints-per-slice
@@ -49,7 +50,7 @@ class NodeSpec:
 
     @property
     def zone(self) -> str | None:
-        return self.labels.get(ZONE_LABEL)
+        return self.labels.get(LABEL_ZONE)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from helpers import trace
 from helpers.config import REPO_ROOT, load_cluster_config
 from helpers.connect import KIND_CLUSTER, ApiError, Backend, DockerNotAvailable, HelperError, connect, current
 from helpers.connect import resource as api_resource
+from helpers.kube import LABEL_SERVICE_PROXY_NAME
 from helpers.objects import check_writable
 from helpers.wait import Progress, WaitTimeout, cluster_now
 
@@ -175,7 +176,7 @@ def wait_for_rules(node: str, contains: str, fmt: str | None = None, timeout: fl
     raise WaitTimeout(f"timed out after {timeout:g} s{clock}: {node}'s {fmt} rules never mentioned {contains!r}",
                       "is the object in the API? compare h.slices_table(namespace) and h.services_table(namespace) "
                       "with what you expected; kube-proxy skips headless Services and ones labelled "
-                      "service.kubernetes.io/service-proxy-name")
+                      + LABEL_SERVICE_PROXY_NAME)
 
 
 def rules_vs_model(node: str, fmt: str = "iptables", *, backend: Backend | None = None):

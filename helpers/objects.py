@@ -17,6 +17,7 @@ import yaml
 
 from helpers import trace
 from helpers.connect import ApiError, Backend, HelperError, current, resource
+from helpers.kube import format_time
 from helpers.wait import cluster_now, wait_for_deleted
 
 PART_OF = ("app.kubernetes.io/part-of", "endpoints-notebooks")
@@ -238,7 +239,7 @@ def label(kind: str, name: str, labels: dict, namespace: str | None = None, *,
 def readiness_patch(ready: bool, now: datetime) -> dict:
     """The pods/status patch that sets the readiness-gate condition (merged by condition type)."""
     return {"status": {"conditions": [{"type": READINESS_GATE, "status": "True" if ready else "False",
-                                       "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ")}]}}
+                                       "lastTransitionTime": format_time(now)}]}}
 
 
 def set_ready(pods, ready: bool = True, namespace: str | None = None, *,

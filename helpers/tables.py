@@ -12,15 +12,12 @@ import math
 import pandas as pd
 
 from helpers.connect import Backend, current
-
-ZONE_LABEL = "topology.kubernetes.io/zone"
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+from helpers.kube import LABEL_SERVICE_NAME, LABEL_ZONE, get_condition, is_ready
 
 
 def pod_ready(pod: dict) -> bool:
     """True when the pod's Ready condition is True (what the endpoint controllers look at)."""
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return is_ready(pod)
 
 
 def _meta(obj: dict, key: str, default=None):
@@ -66,10 +63,7 @@ def pods_frame(pods: list) -> pd.DataFrame:
 
 
 def _node_ready(node: dict) -> str:
-    for c in (node.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return c.get("status", "Unknown")
-    return "Unknown"
+    return (get_condition(node, "Ready") or {}).get("status", "Unknown")
 
 
 def nodes_frame(nodes: list) -> pd.DataFrame:
@@ -83,7 +77,7 @@ def nodes_frame(nodes: list) -> pd.DataFrame:
             "roles": ",".join(sorted(k.split("/", 1)[1] for k in labels
                                      if k.startswith("node-role.kubernetes.io/"))) or "<none>",
             "internalIP": next((a["address"] for a in addresses if a.get("type") == "InternalIP"), None),
-            "podCIDR": (n.get("spec") or {}).get("podCIDR"), "zone": labels.get(ZONE_LABEL),
+            "podCIDR": (n.get("spec") or {}).get("podCIDR"), "zone": labels.get(LABEL_ZONE),
         })
     return _frame(rows, ["name", "ready", "roles", "internalIP", "podCIDR", "zone"], sort=["name"])
 
@@ -118,7 +112,7 @@ def slices_frame(slices: list) -> pd.DataFrame:
     rows = []
     for s in sorted(slices, key=lambda s: (_meta(s, "namespace") or "", _meta(s, "name") or "")):
         base = {"namespace": _meta(s, "namespace"), "slice": _meta(s, "name"),
-                "service": (_meta(s, "labels") or {}).get(SERVICE_NAME_LABEL), "addressType": s.get("addressType"),
+                "service": (_meta(s, "labels") or {}).get(LABEL_SERVICE_NAME), "addressType": s.get("addressType"),
                 "ports": ",".join(f"{p.get('name') + ':' if p.get('name') else ''}{p.get('port')}/"
                                   f"{p.get('protocol', 'TCP')}" for p in s.get("ports") or []) or None}
         endpoints = s.get("endpoints") or [None]
@@ -216,5 +210,5 @@ def endpoints_table(namespace=None, service=None, *, backend: Backend | None = N
 
 def slices_table(namespace=None, service=None, *, backend: Backend | None = None) -> pd.DataFrame:
     """EndpointSlices (of one Service when given, found by its kubernetes.io/service-name label)."""
-    selector = f"{SERVICE_NAME_LABEL}={service}" if service else None
+    selector = f"{LABEL_SERVICE_NAME}={service}" if service else None
     return slices_frame((backend or current()).list("endpointslices", namespace, selector=selector)[0])

@@ -18,6 +18,7 @@ import pandas as pd
 import urllib3
 
 from helpers.connect import Backend, HelperError, current, resource
+from helpers.kube import LABEL_MANAGED_BY, epoch, get_condition, obj_key
 from helpers.wait import cluster_now, fast_forward, watch_events
 
 DEFAULT_KINDS = ("deployments", "replicasets", "pods", "endpointslices", "endpoints", "events", "nodes")
@@ -40,10 +41,7 @@ def note(text: str) -> None:
 # --- what changed, and who changed it (pure) ---------------------------------------------------
 
 def _cond(obj: dict | None, ctype: str):
-    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if c.get("type") == ctype:
-            return c.get("status")
-    return None
+    return (get_condition(obj or {}, ctype) or {}).get("status")
 
 
 def _slice_counts(obj: dict | None) -> tuple[int, int]:
@@ -137,7 +135,7 @@ def actor_of(kind: str, etype: str, old: dict | None, new: dict, summary: str) -
     if kind == "Event":
         return event_actor(new)
     if kind == "EndpointSlice":
-        managed_by = new.get("metadata", {}).get("labels", {}).get("endpointslice.kubernetes.io/managed-by", "")
+        managed_by = new.get("metadata", {}).get("labels", {}).get(LABEL_MANAGED_BY, "")
         return "EndpointSliceMirroring controller" if "mirroring" in managed_by else "EndpointSlice controller"
     if kind == "Endpoints":
         return "Endpoints controller"
@@ -255,8 +253,7 @@ class Trace:
             stream.close()
 
     def _key(self, obj: dict) -> tuple:
-        meta = obj.get("metadata", {})
-        return obj.get("kind"), meta.get("namespace"), meta.get("name")
+        return obj.get("kind"), *obj_key(obj)
 
     def _replace(self, kind: str, items: list, record: bool) -> None:
         """Adopt a (re)list; after a relist, record the events it implies."""
@@ -375,7 +372,7 @@ class Trace:
         with self._changed:
             for event in self.events:
                 if event.get("placeable") and event["rv"] in times:
-                    event["t"] = round(datetime.fromisoformat(times[event["rv"]]).timestamp() - self.server_start, 3)
+                    event["t"] = round(epoch(times[event["rv"]]) - self.server_start, 3)
 
     def _read_proxy_syncs(self) -> None:
         """Add the kube-proxy syncs its pods logged during the trace (kind logs them only at -v=2)."""

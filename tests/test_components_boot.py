@@ -3,6 +3,7 @@
 import pytest
 from conftest import SPEED, kubectl, wait_until
 
+from helpers.kube import get_condition
 from helpers.sim import start_in_process
 
 
@@ -93,7 +94,7 @@ def test_without_a_cni_nodes_stay_not_ready_and_pods_pending_as_on_kind(tmp_path
         nodes = rows(kubectl(handle, "get", "nodes").stdout)
         assert nodes and all(row[1] == "NotReady" for row in nodes)
         node = handle.cluster.store.get("nodes", nodes[0][0])
-        ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+        ready = get_condition(node, "Ready")
         assert ready["status"] == "False" and "cni plugin not initialized" in ready["message"]
         pods = rows(kubectl(handle, "get", "pods", "-n", "kube-system").stdout)
         assert not [row for row in pods if row[0].startswith(("kindnet-", "kube-proxy-"))]

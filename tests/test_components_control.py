@@ -7,6 +7,8 @@ from datetime import datetime
 
 from conftest import deployment, kubectl, ready, wait_until
 
+from helpers.kube import get_condition
+
 
 def call(handle, method, path, body=None):
     """(status, parsed JSON or text) for one /sim/ request."""
@@ -22,7 +24,7 @@ def call(handle, method, path, body=None):
 
 def node_condition(handle, node, type_="Ready"):
     obj = handle.cluster.store.get("nodes", node)
-    return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
+    return get_condition(obj, type_)
 
 
 def lease_time(handle, node):

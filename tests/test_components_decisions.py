@@ -3,6 +3,7 @@
 import pytest
 
 from helpers.config import load_cluster_config
+from helpers.kube import get_condition
 from helpers.sim import boot
 from helpers.sim.controllers.kubelet import gate_problems, running_status, sandbox_status, update_readiness
 from helpers.sim.controllers.podutil import tolerates
@@ -154,7 +155,7 @@ def test_kubelet_status_walks_pending_to_ready_and_honours_readiness_gates():
     assert gate_problems(p) == ['corresponding condition of pod readiness gate "example.com/gate" does not exist.']
     p["status"]["conditions"].append({"type": "example.com/gate", "status": "True"})
     assert update_readiness(p, "2026-01-01T00:00:05Z")
-    ready = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
+    ready = get_condition(p, "Ready")
     assert ready["status"] == "True" and "reason" not in ready
     assert ready["lastTransitionTime"] == "2026-01-01T00:00:05Z"
     assert not update_readiness(p, "2026-01-01T00:00:06Z")  # nothing changed, no write

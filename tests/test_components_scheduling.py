@@ -3,6 +3,8 @@
 import yaml
 from conftest import kubectl, pods_of, wait_until
 
+from helpers.kube import get_condition
+
 
 def pods_manifest(name, count, **spec):
     return [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{name}-{i}", "labels": {"app": name}},
@@ -46,8 +48,7 @@ def test_cordon_and_taints_steer_new_pods_away(private_sim):
 def test_unschedulable_pod_reports_why_and_is_placed_once_a_node_fits(private_sim):
     store = private_sim.cluster.store
     create_all(private_sim, pods_manifest("gpu", 1, nodeSelector={"gpu": "true"}))
-    pod = wait_until(private_sim, lambda: next((c for c in store.get("pods", "gpu-0", "default")["status"]
-                                                .get("conditions") or [] if c["type"] == "PodScheduled"), None),
+    pod = wait_until(private_sim, lambda: get_condition(store.get("pods", "gpu-0", "default"), "PodScheduled"),
                      what="PodScheduled condition")
     assert pod["status"] == "False" and pod["reason"] == "Unschedulable"
     assert pod["message"].startswith("0/3 nodes are available: 1 node(s) had untolerated taint "

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from helpers.kube import ANNOTATION_OVER_CAPACITY, LABEL_ENDPOINTS_MANAGED_BY
 from helpers.sim.controllers.endpoints import (
-    ANNOTATION_OVER_CAPACITY,
-    LABEL_ENDPOINTS_MANAGED_BY,
     desired_subsets,
     plan_endpoints,
     repack_subsets,

@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 from test_endpoints_batching import Harness
 
-from helpers.sim.controllers.endpointslice import SLICES, EndpointSliceController
+from helpers.kube import ENDPOINT_SLICES
+from helpers.sim.controllers.endpointslice import EndpointSliceController
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def start(h):
 
 
 def slices(h):
-    return h.store.list(SLICES, "ns")[0]
+    return h.store.list(ENDPOINT_SLICES, "ns")[0]
 
 
 def test_configured_max_endpoints_per_slice_and_one_update_per_flip(harness):
@@ -112,7 +113,7 @@ def test_foreign_edit_of_our_slice_is_reverted_after_one_second(harness):
     start(h)
     (s,) = slices(h)
     s["endpoints"][0]["conditions"]["ready"] = False
-    h.store.update(SLICES, s)
+    h.store.update(ENDPOINT_SLICES, s)
     h.clock.advance(0.5)
     assert not slices(h)[0]["endpoints"][0]["conditions"]["ready"]
     h.clock.advance(1)
@@ -144,7 +145,7 @@ def test_foreign_delete_of_our_slice_is_repaired(harness):
     add_pod(h, 0)
     controller = start(h)
     (s,) = slices(h)
-    h.store.delete(SLICES, s["metadata"]["name"], "ns")
+    h.store.delete(ENDPOINT_SLICES, s["metadata"]["name"], "ns")
     h.clock.advance(1.5)
     (again,) = slices(h)
     assert again["metadata"]["name"] != s["metadata"]["name"]

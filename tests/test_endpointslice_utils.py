@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from helpers.kube import format_rfc3339nano
 from helpers.sim.controllers.esutil import (
     TriggerTimeTracker,
     address_types_for_service,
     find_port,
-    format_rfc3339nano,
     services_to_update,
     slice_prefix,
 )

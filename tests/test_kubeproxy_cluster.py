@@ -3,12 +3,13 @@
 from datetime import UTC, datetime
 
 from helpers.dataplane import diff_node_rules
+from helpers.kube import format_micro_time
 
 SLICES = "endpointslices.discovery.k8s.io"
 
 
 def _objects(ns: str, trigger: float):
-    stamp = datetime.fromtimestamp(trigger, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = format_micro_time(datetime.fromtimestamp(trigger, UTC))
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "manual", "namespace": ns},
                "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
     slice_ = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from test_endpoints_batching import Harness
 
-from helpers.sim.controllers.mirroring import SLICES, EndpointSliceMirroringController
+from helpers.kube import ENDPOINT_SLICES
+from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def h():
 
 
 def mirrored(h):
-    return h.store.list(SLICES, "ns")[0]
+    return h.store.list(ENDPOINT_SLICES, "ns")[0]
 
 
 def test_custom_endpoints_follow_edits(h):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from helpers.kube import TAINT_NOT_READY, TAINT_UNREACHABLE
 from helpers.sim.controllers.nodelifecycle import (
-    TAINT_NOT_READY,
-    TAINT_UNREACHABLE,
     default_tolerations,
     eviction_time,
     last_heartbeat,

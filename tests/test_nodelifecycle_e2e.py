@@ -12,6 +12,8 @@ import urllib.request
 from conftest import deployment, kubectl, wait_until
 from test_endpointslice_e2e import apply, endpoints_of, service, store_slices
 
+from helpers.kube import get_condition, is_ready
+
 
 def sim_post(handle, path, body=None):
     request = urllib.request.Request(
@@ -44,7 +46,7 @@ def node_json(handle, name):
 
 
 def ready_condition(node):
-    return next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+    return get_condition(node, "Ready")
 
 
 def by_node(handle, ns, svc):
@@ -143,7 +145,7 @@ def ready_pods(handle, ns):
     return {
         p["metadata"]["name"]: p["spec"]["nodeName"]
         for p in handle.cluster.store.list("pods", ns)[0]
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+        if is_ready(p)
     }
 
 

@@ -38,6 +38,15 @@ from typing import NamedTuple
 
 from helpers.dataplane import proxy
 from helpers.dataplane.iptables import iptables_save
+from helpers.kube import (
+    ANNOTATION_TRIGGER_TIME,
+    LABEL_HEADLESS,
+    LABEL_HOSTNAME,
+    LABEL_MANAGED_BY,
+    LABEL_SERVICE_NAME,
+    LABEL_SERVICE_PROXY_NAME,
+    LABEL_ZONE,
+)
 
 SERVICES_SET, ENDPOINTS_SET = "ServicesSet", "EndpointsSet"
 State = dict  # {(set, path): value}, one node's local state
@@ -356,7 +365,7 @@ def api_objects(entries: list[dict], node_name: str) -> tuple[list[dict], list[d
             slices.append({
                 "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
                 "metadata": {"namespace": svc["Namespace"], "name": f"{svc['Name']}-{i}",
-                             "labels": {proxy.SERVICE_NAME_LABEL: svc["Name"]}},
+                             "labels": {LABEL_SERVICE_NAME: svc["Name"]}},
                 "ports": [{"name": name, "port": port, "protocol": protocols.get(name, "TCP")} for name, port in ports],
                 "endpoints": endpoints,
             })
@@ -400,7 +409,7 @@ def kube_proxy_watches(obj: dict) -> bool:
     """Whether kube-proxy's informers deliver `obj` (its label selector: neither
     `service.kubernetes.io/service-proxy-name` nor `service.kubernetes.io/headless`)."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    return proxy.SERVICE_PROXY_NAME_LABEL not in labels and proxy.HEADLESS_LABEL not in labels
+    return LABEL_SERVICE_PROXY_NAME not in labels and LABEL_HEADLESS not in labels
 
 
 def _watched(cluster: dict) -> dict:
@@ -527,7 +536,7 @@ def scale_cluster(services: int = 100, endpoints_per_service: int = 10, nodes: i
     node_objs = [{
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": f"node-{n:03d}", "labels": {
-            "kubernetes.io/hostname": f"node-{n:03d}", proxy.ZONE_LABEL: f"zone-{n % zones}"}},
+            LABEL_HOSTNAME: f"node-{n:03d}", LABEL_ZONE: f"zone-{n % zones}"}},
         "status": {"addresses": [{"type": "InternalIP", "address": _ip("172.18.0.2", n)}]},
     } for n in range(nodes)]
     svc_objs, slice_objs = [], []
@@ -563,7 +572,7 @@ def _synthetic_service(name, uid, cluster_ip, internal_traffic_policy, traffic_d
 
 
 def _synthetic_endpoint(service, k, ip, node, hinted) -> dict:
-    zone = node["metadata"]["labels"][proxy.ZONE_LABEL]
+    zone = node["metadata"]["labels"][LABEL_ZONE]
     endpoint = {"addresses": [ip], "conditions": {"ready": True, "serving": True, "terminating": False},
                 "nodeName": node["metadata"]["name"], "zone": zone,
                 "targetRef": {"kind": "Pod", "namespace": "bench", "name": f"{service}-pod-{k}",
@@ -580,9 +589,9 @@ def _synthetic_slice(service, uid, part, endpoints) -> dict:
             "namespace": "bench", "name": f"{service}-{part:05x}", "generateName": f"{service}-",
             "uid": f"20000000-0000-4000-8000-{part:012d}", "resourceVersion": "1000", "generation": 1,
             "creationTimestamp": "2026-01-01T00:00:00Z",
-            "labels": {"app": service, proxy.SERVICE_NAME_LABEL: service,
-                       "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
-            "annotations": {"endpoints.kubernetes.io/last-change-trigger-time": "2026-01-01T00:00:00Z"},
+            "labels": {"app": service, LABEL_SERVICE_NAME: service,
+                       LABEL_MANAGED_BY: "endpointslice-controller.k8s.io"},
+            "annotations": {ANNOTATION_TRIGGER_TIME: "2026-01-01T00:00:00Z"},
             "ownerReferences": [{"apiVersion": "v1", "kind": "Service", "name": service, "uid": uid,
                                  "blockOwnerDeletion": True, "controller": True}],
         },

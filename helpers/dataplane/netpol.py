@@ -32,9 +32,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from helpers.kube import LABEL_SERVICE_NAME
+
 INGRESS, EGRESS = "Ingress", "Egress"
 NAME_LABEL = "kubernetes.io/metadata.name"
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
 # --- label selectors -------------------------------------------------------------------------
@@ -283,7 +284,7 @@ def _service_slices(service: dict, endpoint_slices: list[dict]) -> list[dict]:
     ns, name = _meta(service).get("namespace", "default"), _meta(service).get("name")
     return [s for s in endpoint_slices
             if _meta(s).get("namespace", "default") == ns
-            and (_meta(s).get("labels") or {}).get(SERVICE_NAME_LABEL) == name]
+            and (_meta(s).get("labels") or {}).get(LABEL_SERVICE_NAME) == name]
 
 
 def _backend_pod(endpoint: dict, namespace: str, pods: list[dict]) -> dict | None:

@@ -27,10 +27,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
-HEADLESS_LABEL = "service.kubernetes.io/headless"
-ZONE_LABEL = "topology.kubernetes.io/zone"
+from helpers.kube import LABEL_HEADLESS, LABEL_SERVICE_NAME, LABEL_SERVICE_PROXY_NAME, LABEL_ZONE
+
 DEFAULT_AFFINITY_TIMEOUT = 10800
 
 # KubeProxyConfiguration v1alpha1 defaults (pkg/proxy/apis/config/v1alpha1/defaults.go).
@@ -188,7 +186,7 @@ def _externally_accessible_type(spec: dict) -> bool:
 def skip_service(service: dict) -> bool:
     """Services kube-proxy never programs: headless, ExternalName, owned by another proxy."""
     labels = service.get("metadata", {}).get("labels") or {}
-    if SERVICE_PROXY_NAME_LABEL in labels or HEADLESS_LABEL in labels:
+    if LABEL_SERVICE_PROXY_NAME in labels or LABEL_HEADLESS in labels:
         return True
     spec = service.get("spec", {})
     return spec.get("type") == "ExternalName" or spec.get("clusterIP") in (None, "", "None")
@@ -274,9 +272,9 @@ def slice_owner(slice_: dict) -> tuple[str, str] | None:
     """(namespace, service) the slice belongs to, or None if kube-proxy ignores the slice."""
     meta = slice_.get("metadata", {})
     labels = meta.get("labels") or {}
-    if SERVICE_PROXY_NAME_LABEL in labels or HEADLESS_LABEL in labels:
+    if LABEL_SERVICE_PROXY_NAME in labels or LABEL_HEADLESS in labels:
         return None
-    service = labels.get(SERVICE_NAME_LABEL)
+    service = labels.get(LABEL_SERVICE_NAME)
     if not service or not meta.get("name") or slice_.get("addressType") != "IPv4":
         return None
     return meta.get("namespace", ""), service
@@ -508,7 +506,7 @@ def node_info(node: dict | str | None, config: dict | None = None) -> NodeInfo:
     return NodeInfo(
         name=(config or {}).get("hostnameOverride") or meta.get("name", ""),
         ips=ips,
-        zone=labels.get(ZONE_LABEL, ""),
+        zone=labels.get(LABEL_ZONE, ""),
         pod_cidr=(node.get("spec") or {}).get("podCIDR", ""),
         labels=dict(labels),
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from helpers.dataplane import iptables, nftables
 from helpers.dataplane.proxy import ConfigError, ProxyState, build_proxy_state
+from helpers.kube import LABEL_SERVICE_NAME
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def synthetic_cluster(n_services: int, endpoints_per_service: int, *, nodes: int
         slices.append({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
             "metadata": {"namespace": namespace, "name": f"{name}-abcde",
-                         "labels": {"kubernetes.io/service-name": name}},
+                         "labels": {LABEL_SERVICE_NAME: name}},
             "endpoints": endpoints, "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
         })
     return services, slices

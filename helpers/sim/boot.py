@@ -14,20 +14,29 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from helpers.kube import (
+    LABEL_ARCH,
+    LABEL_HOSTNAME,
+    LABEL_NODE_ROLE_CONTROL_PLANE,
+    LABEL_OS,
+    LABEL_SERVICE_NAME,
+    LABEL_SKIP_MIRROR,
+    TAINT_NOT_READY,
+)
 from helpers.sim.controllers.kubelet import kubelet_conditions
 
 DEFAULT_VERSION = "v1.36.1"
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage")
 NODE_NETWORK = "172.18.0.0/16"  # kind's docker network; nodes get .2, .3, ... in creation order
 APISERVER_PORT = 6443
-CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
-NOT_READY_TAINT = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+CONTROL_PLANE_TAINT = {"key": LABEL_NODE_ROLE_CONTROL_PLANE, "effect": "NoSchedule"}
+NOT_READY_TAINT = {"key": TAINT_NOT_READY, "effect": "NoSchedule"}
 COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.12.1"
 ETCD_IMAGE = "registry.k8s.io/etcd:3.6.5-0"
 KINDNET_IMAGE = "docker.io/kindest/kindnetd:v20250512-df8de77b"
 LOCAL_PATH_IMAGE = "docker.io/kindest/local-path-provisioner:v20250214-acbabc1a"
 CRITICAL_ADDON_TOLERATIONS = [{"key": "CriticalAddonsOnly", "operator": "Exists"},
-                              {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
+                              {"key": LABEL_NODE_ROLE_CONTROL_PLANE, "operator": "Exists",
                                "effect": "NoSchedule"}]
 
 
@@ -64,9 +73,9 @@ def namespace(name: str) -> dict:
 def node(spec, ip: str, pod_cidr: str, version: str, config, stamp: str) -> dict:
     """A registered kind node: Ready, or NotReady until a CNI is installed when the config disables kindnet."""
     labels = {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
-              "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": spec.name, "kubernetes.io/os": "linux"}
+              LABEL_ARCH: "amd64", LABEL_HOSTNAME: spec.name, LABEL_OS: "linux"}
     if spec.role == "control-plane":
-        labels["node-role.kubernetes.io/control-plane"] = ""
+        labels[LABEL_NODE_ROLE_CONTROL_PLANE] = ""
     labels.update(spec.labels)
     conditions = [
         {"type": t, "status": s, "reason": r, "message": m, "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}
@@ -120,7 +129,7 @@ def kubernetes_service(config) -> dict:
 def kubernetes_endpoints(apiserver_ip: str) -> dict:
     return {"apiVersion": "v1", "kind": "Endpoints",
             "metadata": {"name": "kubernetes", "namespace": "default",
-                         "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+                         "labels": {LABEL_SKIP_MIRROR: "true"}},
             "subsets": [{"addresses": [{"ip": apiserver_ip}],
                          "ports": [{"name": "https", "port": APISERVER_PORT, "protocol": "TCP"}]}]}
 
@@ -128,7 +137,7 @@ def kubernetes_endpoints(apiserver_ip: str) -> dict:
 def kubernetes_endpointslice(apiserver_ip: str) -> dict:
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": "kubernetes", "namespace": "default",
-                         "labels": {"kubernetes.io/service-name": "kubernetes"}},
+                         "labels": {LABEL_SERVICE_NAME: "kubernetes"}},
             "addressType": "IPv4",
             "endpoints": [{"addresses": [apiserver_ip], "conditions": {"ready": True}}],
             "ports": [{"name": "https", "port": APISERVER_PORT, "protocol": "TCP"}]}
@@ -169,7 +178,7 @@ def coredns_deployment() -> dict:
     spec = {"containers": [{"name": "coredns", "image": COREDNS_IMAGE, "args": ["-conf", "/etc/coredns/Corefile"],
                             "ports": ports,
                             "readinessProbe": {"httpGet": {"path": "/ready", "port": "readiness-probe"}}}],
-            "nodeSelector": {"kubernetes.io/os": "linux"}, "priorityClassName": "system-cluster-critical",
+            "nodeSelector": {LABEL_OS: "linux"}, "priorityClassName": "system-cluster-critical",
             "serviceAccountName": "coredns", "dnsPolicy": "Default",
             "tolerations": [dict(t) for t in CRITICAL_ADDON_TOLERATIONS]}
     return _deployment("coredns", "kube-system", {"k8s-app": "kube-dns"}, 2, spec)
@@ -179,8 +188,8 @@ def local_path_deployment() -> dict:
     spec = {"containers": [{"name": "local-path-provisioner", "image": LOCAL_PATH_IMAGE,
                             "command": ["local-path-provisioner", "--debug", "start", "--helper-image",
                                         "docker.io/kindest/local-path-helper:v20241212-8ac705d0"]}],
-            "nodeSelector": {"kubernetes.io/os": "linux"}, "serviceAccountName": "local-path-provisioner-service-account",
-            "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Equal",
+            "nodeSelector": {LABEL_OS: "linux"}, "serviceAccountName": "local-path-provisioner-service-account",
+            "tolerations": [{"key": LABEL_NODE_ROLE_CONTROL_PLANE, "operator": "Equal",
                              "effect": "NoSchedule"}]}
     return _deployment("local-path-provisioner", "local-path-storage", {"app": "local-path-provisioner"}, 1, spec)
 
@@ -197,7 +206,7 @@ def kube_proxy_daemonset(version: str, mode: str) -> dict:
                             "command": ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf",
                                         "--hostname-override=$(NODE_NAME)", f"--proxy-mode={mode}"],
                             "securityContext": {"privileged": True}}],
-            "hostNetwork": True, "nodeSelector": {"kubernetes.io/os": "linux"},
+            "hostNetwork": True, "nodeSelector": {LABEL_OS: "linux"},
             "priorityClassName": "system-node-critical", "serviceAccountName": "kube-proxy",
             "tolerations": [{"operator": "Exists"}]}
     return _daemonset("kube-proxy", {"k8s-app": "kube-proxy"}, {"k8s-app": "kube-proxy"}, spec)

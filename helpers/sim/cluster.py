@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 
+from helpers.kube import format_micro_time, format_time
 from helpers.sim import boot
 from helpers.sim.clock import Clock
 from helpers.sim.controllers.endpoints import EndpointsController
@@ -24,7 +25,6 @@ from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 from helpers.sim.controllers.namespace import NamespaceController
 from helpers.sim.controllers.nodelifecycle import NodeLifecycleController
 from helpers.sim.controllers.podgc import PodGCController
-from helpers.sim.controllers.podutil import micro_time, rfc3339
 from helpers.sim.controllers.recorder import EventRecorder
 from helpers.sim.controllers.scheduler import Scheduler
 from helpers.sim.controllers.workloads import (
@@ -158,7 +158,7 @@ class Cluster:
 
     def node_lease(self, name: str, when) -> dict:
         node = self.store.get("nodes", name)
-        return boot.node_lease(name, node["metadata"]["uid"], micro_time(when))
+        return boot.node_lease(name, node["metadata"]["uid"], format_micro_time(when))
 
     def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
         """pods/log content: what the pod's kubelet recorded for the container."""
@@ -179,7 +179,7 @@ class Cluster:
     def _boot(self) -> None:
         """Write a fresh kind cluster's objects in their final state (no simulated startup)."""
         config, store = self.config, self.store
-        stamp = rfc3339(self.clock.now())
+        stamp = format_time(self.clock.now())
         for name in boot.NAMESPACES:
             store.create("namespaces", boot.namespace(name))
         cidrs = boot.pod_cidrs(config)

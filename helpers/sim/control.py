@@ -12,6 +12,7 @@ import json
 import re
 from datetime import UTC, datetime
 
+from helpers.kube import format_micro_time
 from helpers.sim.api.errors import ApiError, bad_request, method_not_allowed, not_found
 
 JSON = "application/json"
@@ -20,17 +21,12 @@ PROXY_FORMATS = ("iptables", "nftables")
 _NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|proxy)$")
 
 
-def stamp(moment: datetime) -> str:
-    """A clock reading for the control routes: RFC 3339 in UTC with microseconds."""
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def info(cluster) -> dict:
     """GET /sim/info: what this simulator is and how it is configured."""
     config = cluster.config
     return {
         "simulator": True, "name": config.name, "kubernetesVersion": cluster.version,
-        "virtualTime": stamp(cluster.clock.now()), "speed": cluster.clock.speed,
+        "virtualTime": format_micro_time(cluster.clock.now()), "speed": cluster.clock.speed,
         "nodes": {name: {"running": cluster.node_running(name)} for name in cluster.node_names()},
         "config": {
             "nodes": [{"name": n.name, "role": n.role, "labels": dict(n.labels)} for n in config.nodes],
@@ -117,20 +113,20 @@ class ControlHandler:
 
     def _clock(self) -> dict:
         clock = self.cluster.clock
-        return {"virtualTime": stamp(clock.now()), "speed": clock.speed,
+        return {"virtualTime": format_micro_time(clock.now()), "speed": clock.speed,
                 "fastForwarding": clock.fast_forwarding}
 
     def _advance(self, body: dict) -> dict:
         seconds = _seconds(body)
         when = self.cluster.clock.advance(seconds)
-        return {"virtualTime": stamp(when), "advancedSeconds": seconds}
+        return {"virtualTime": format_micro_time(when), "advancedSeconds": seconds}
 
     def _commit_times(self, body: dict) -> dict:
         versions = body.get("resourceVersions")
         if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
             raise bad_request('"resourceVersions" must be a list of resourceVersion strings')
         times = self.cluster.store.commit_times(versions)
-        return {"commitTimes": {rv: stamp(datetime.fromtimestamp(t, UTC)) for rv, t in times.items()}}
+        return {"commitTimes": {rv: format_micro_time(datetime.fromtimestamp(t, UTC)) for rv, t in times.items()}}
 
     def _fast_forward(self, body: dict) -> dict:
         """Skip idle gaps for the next ``seconds`` of wall time under a lease; 0 ends ``lease`` (or all)."""

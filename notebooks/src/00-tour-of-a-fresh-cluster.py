@@ -48,6 +48,7 @@
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
 import helpers as h
+from helpers import kube
 
 cluster = h.connect()
 ns = h.sandbox("ch00")
@@ -134,7 +135,7 @@ h.kubectl("get", "endpointslices", "-A")
 
 # %% slideshow={"slide_type": "-"}
 h.kubectl("get", "endpointslices", "-A", "-L",
-          "kubernetes.io/service-name,endpointslice.kubernetes.io/managed-by")
+          f"{kube.LABEL_SERVICE_NAME},{kube.LABEL_MANAGED_BY}")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** `kube-dns`'s slice is managed by `endpointslice-controller.k8s.io` (the
@@ -145,7 +146,7 @@ h.kubectl("get", "endpointslices", "-A", "-L",
 # is the modern replacement for `kubectl get endpoints kube-dns -n kube-system`.
 
 # %% slideshow={"slide_type": "fragment"}
-h.kubectl("get", "endpointslices", "-n", "kube-system", "-l", "kubernetes.io/service-name=kube-dns",
+h.kubectl("get", "endpointslices", "-n", "kube-system", "-l", f"{kube.LABEL_SERVICE_NAME}=kube-dns",
           "-o", "wide")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -215,10 +216,10 @@ print("✓ 'hello' has an Endpoints object named hello and a slice named", hello
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 h.apply(h.service("dns-copy", selector={"k8s-app": "kube-dns"}, ports=((53, 53),)), namespace=ns.name)
 found = h.wait_for("endpointslices", lambda slices: len(slices) == 1, namespace=ns.name,
-                   selector="kubernetes.io/service-name=dns-copy", what="a slice for dns-copy")
+                   selector=f"{kube.LABEL_SERVICE_NAME}=dns-copy", what="a slice for dns-copy")
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
-copies = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=dns-copy")
+copies = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=dns-copy")
 assert len(copies) == 1, "dns-copy should have exactly one slice. Hint: create the Service in ns.name."
 assert not copies[0].get("endpoints"), "dns-copy should have no endpoints — did you create pods?"
 print("✓ Zero endpoints: the selector matched nothing, because CoreDNS runs in kube-system.")

@@ -40,6 +40,7 @@ import pandas as pd
 from IPython.display import HTML, display
 
 import helpers as h
+from helpers import kube
 
 cluster = h.connect()
 ns = h.sandbox("ch01")
@@ -81,7 +82,7 @@ h.kubectl("get", "endpoints", "web", "-n", ns.name, "-o", "yaml")
 # ## 3. The EndpointSlice: found by label
 
 # %% slideshow={"slide_type": "-"}
-h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-name=web", "-o", "yaml")
+h.kubectl("get", "endpointslices", "-n", ns.name, "-l", f"{kube.LABEL_SERVICE_NAME}=web", "-o", "yaml")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** one slice named `web-xxxxx`. Reading it top to bottom:
@@ -126,7 +127,7 @@ display(HTML('<div style="display:flex;gap:2em;align-items:flex-start">'
 # ### The metadata that ties a slice to its Service
 
 # %% slideshow={"slide_type": "-"}
-web_slice = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")[0]
+web_slice = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")[0]
 meta = web_slice["metadata"]
 owner = meta["ownerReferences"][0]
 pd.Series({**{f"labels[{key}]": value for key, value in meta["labels"].items()},
@@ -157,7 +158,7 @@ h.apply(h.service("web-alt", selector={"app": "web"}, ports=((8080, 80),)), name
 slices = h.wait_for_slices(ns.name, "web-alt", endpoints=3, ready=3)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
-alt = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web-alt")
+alt = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web-alt")
 count = sum(len(s.get("endpoints") or []) for s in alt)
 assert count == 3, (f"web-alt's slices hold {count} endpoints, expected 3. Hint: "
                     "h.service('web-alt', selector={'app': 'web'}, ports=((8080, 80),)).")
@@ -178,7 +179,7 @@ h.scale("web", 5, ns.name)
 slices = h.wait_for_slices(ns.name, "web", endpoints=5, ready=5)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
-grown = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")
+grown = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")
 ready = sum(bool(e["conditions"].get("ready")) for s in grown for e in s.get("endpoints") or [])
 assert ready == 5, f"{ready} ready endpoints, expected 5. Hint: h.scale('web', 5, ns.name)."
 print(f"✓ 5 ready endpoints in {len(grown)} slice(s): below 100 endpoints, the existing slice grows.")

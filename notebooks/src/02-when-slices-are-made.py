@@ -50,6 +50,7 @@ import pandas as pd
 import yaml
 
 import helpers as h
+from helpers import kube
 from helpers.config import REPO_ROOT
 
 cluster = h.connect()
@@ -82,7 +83,7 @@ h.kubectl("get", "services,endpointslices", "-n", ns.name, "-o", "wide")
 # ## 2. The placeholder slice
 
 # %% slideshow={"slide_type": "-"}
-h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-name=empty", "-o", "yaml")
+h.kubectl("get", "endpointslices", "-n", ns.name, "-l", f"{kube.LABEL_SERVICE_NAME}=empty", "-o", "yaml")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** a slice with **no endpoints and no ports** (`null`: the controller wrote empty lists,
@@ -107,7 +108,7 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-n
 big = h.deployment("big", replicas=0, readiness_gate=False)
 # kind's kubelets run at most 110 pods each; let pods use the control-plane node too.
 big["spec"]["template"]["spec"]["tolerations"] = [
-    {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}]
+    {"key": kube.LABEL_NODE_ROLE_CONTROL_PLANE, "operator": "Exists", "effect": "NoSchedule"}]
 h.apply(big, h.service("big"), namespace=ns.name)
 
 steps, sizes = [], {}
@@ -125,7 +126,7 @@ def record(replicas):
 
 record(0)
 sizes["placeholder slice"] = len(json.dumps(h.list_objects(
-    "endpointslices", ns.name, selector="kubernetes.io/service-name=big")[0]))
+    "endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=big")[0]))
 sizes["Endpoints, 0 addresses"] = len(json.dumps(h.get("endpoints", "big", ns.name)))
 pd.DataFrame(steps)
 
@@ -241,11 +242,11 @@ h.scale("big", 3, ns.name)
 slices = h.wait_for_slices(ns.name, "manual", endpoints=3, ready=3)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
-got = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=manual")
+got = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=manual")
 count = sum(len(s.get("endpoints") or []) for s in got)
 assert got and count == 3, (f"manual has {len(got)} slice(s) with {count} endpoints, expected 3 endpoints. "
                             "Hint: set the selector AND scale big to 3 (h.scale('big', 3, ns.name)).")
-managers = {s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] for s in got}
+managers = {s["metadata"]["labels"][kube.LABEL_MANAGED_BY] for s in got}
 print("✓ Setting a selector handed the Service to", managers.pop())
 
 # %% slideshow={"slide_type": "-"}
@@ -332,7 +333,7 @@ h.scale("small", 12, small_ns.name)
 slices = h.wait_for_slices(small_ns.name, "small", endpoints=12, ready=12)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
-left = h.list_objects("endpointslices", small_ns.name, selector="kubernetes.io/service-name=small")
+left = h.list_objects("endpointslices", small_ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=small")
 fill = sorted((len(s.get("endpoints") or []) for s in left), reverse=True)
 assert sum(fill) == 12, f"The slices hold {sum(fill)} endpoints, expected 12. Hint: h.scale('small', 12, small_ns.name)."
 print(f"✓ 12 endpoints in {len(left)} slices, filled {fill}. Was that your prediction?")

@@ -39,6 +39,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 import helpers as h
+from helpers import kube
 
 cluster = h.connect()
 ns = h.sandbox("ch03")
@@ -136,8 +137,8 @@ pd.DataFrame(group["versions"]).assign(preferred=lambda d: d["version"] == group
 # %% slideshow={"slide_type": "-"}
 old_manifest = {
     "apiVersion": "discovery.k8s.io/v1beta1", "kind": "EndpointSlice",
-    "metadata": {"name": "by-hand", "labels": {"kubernetes.io/service-name": "legacy-db",
-                                               "endpointslice.kubernetes.io/managed-by": "staff.example.com"}},
+    "metadata": {"name": "by-hand", "labels": {kube.LABEL_SERVICE_NAME: "legacy-db",
+                                               kube.LABEL_MANAGED_BY: "staff.example.com"}},
     "addressType": "IPv4",
     "ports": [{"name": "sql", "port": 5432, "protocol": "TCP"}],
     "endpoints": [{"addresses": ["192.0.2.10"], "conditions": {"ready": True}}],
@@ -175,11 +176,11 @@ found = h.wait_for("endpoints", lambda eps: any(e["metadata"]["name"] == "legacy
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 eps = [e for e in h.list_objects("endpoints", ns.name) if e["metadata"]["name"] == "legacy"]
-legacy_slices = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=legacy")
+legacy_slices = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=legacy")
 assert eps and legacy_slices, "Service legacy has no Endpoints or no slice yet. Hint: create it in ns.name."
-print("Endpoints managed by:", eps[0]["metadata"].get("labels", {}).get("endpoints.kubernetes.io/managed-by"))
-print("slice managed by:    ", legacy_slices[0]["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"])
-assert eps[0]["metadata"].get("labels", {}).get("endpoints.kubernetes.io/managed-by") == "endpoint-controller", (
+print("Endpoints managed by:", eps[0]["metadata"].get("labels", {}).get(kube.LABEL_ENDPOINTS_MANAGED_BY))
+print("slice managed by:    ", legacy_slices[0]["metadata"]["labels"][kube.LABEL_MANAGED_BY])
+assert eps[0]["metadata"].get("labels", {}).get(kube.LABEL_ENDPOINTS_MANAGED_BY) == "endpoint-controller", (
     "The Endpoints object lacks endpoints.kubernetes.io/managed-by — is this cluster older than 1.33?")
 print("✓ Two controllers, two labels, one Service.")
 

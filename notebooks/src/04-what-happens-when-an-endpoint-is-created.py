@@ -45,6 +45,7 @@
 import pandas as pd
 
 import helpers as h
+from helpers import kube
 
 cluster = h.connect()
 ns = h.sandbox("ch04")
@@ -168,10 +169,10 @@ breakdown
 # The slice carries an annotation saying *when the change it publishes happened*:
 
 # %% slideshow={"slide_type": "-"}
-TRIGGER = "endpoints.kubernetes.io/last-change-trigger-time"
-web_slice = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")[0]
+TRIGGER = kube.ANNOTATION_TRIGGER_TIME
+web_slice = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")[0]
 pod = h.list_objects("pods", ns.name, selector="app=web")[0]
-ready_condition = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+ready_condition = kube.get_condition(pod, "Ready")
 pd.Series({
     "slice annotation last-change-trigger-time": (web_slice["metadata"].get("annotations") or {}).get(
         TRIGGER, "(absent)"),
@@ -222,12 +223,11 @@ h.scale("web", 2, ns.name)
 slices = h.wait_for_slices(ns.name, "web", endpoints=2, ready=2)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
-web_slices = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")
+web_slices = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")
 ready = sum(bool(e["conditions"].get("ready")) for s in web_slices for e in s.get("endpoints") or [])
 assert ready == 2, f"{ready} ready endpoints, expected 2. Hint: h.scale('web', 2, ns.name), then wait for the slice."
-sources = {c["lastTransitionTime"]: f"pod {p['metadata']['name']} became Ready"
-           for p in h.list_objects("pods", ns.name, selector="app=web")
-           for c in p["status"]["conditions"] if c["type"] == "Ready"}
+sources = {kube.get_condition(p, "Ready")["lastTransitionTime"]: f"pod {p['metadata']['name']} became Ready"
+           for p in h.list_objects("pods", ns.name, selector="app=web")}
 sources.setdefault(h.get("svc", "web", ns.name)["metadata"]["creationTimestamp"], "the Service was created")
 trigger = (web_slices[0]["metadata"].get("annotations") or {}).get(TRIGGER)
 assert trigger is None or trigger in sources, f"trigger time {trigger} matches no pod or Service change: {sources}"

@@ -44,6 +44,7 @@
 import pandas as pd
 
 import helpers as h
+from helpers import kube
 
 cluster = h.connect()
 ns = h.sandbox("ch05")
@@ -148,7 +149,7 @@ def shows_not_serving(slices):
 
 
 found = h.wait_for("endpointslices", shows_not_serving, namespace=ns.name,
-                   selector="kubernetes.io/service-name=web-all", what="web-all's slice to show the pod not serving")
+                   selector=f"{kube.LABEL_SERVICE_NAME}=web-all", what="web-all's slice to show the pod not serving")
 pd.concat({svc: h.slices_table(ns.name, service=svc).set_index("address")[["ready", "serving"]]
            for svc in ("web", "web-all")}, axis=1)
 
@@ -194,15 +195,15 @@ external_svc = h.service("external", ports=((5432, 5432),))
 del external_svc["spec"]["selector"]
 external_slice = {
     "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-    "metadata": {"name": "external-1", "labels": {"kubernetes.io/service-name": "external",
-                                                  "endpointslice.kubernetes.io/managed-by": "staff.example.com"}},
+    "metadata": {"name": "external-1", "labels": {kube.LABEL_SERVICE_NAME: "external",
+                                                  kube.LABEL_MANAGED_BY: "staff.example.com"}},
     "addressType": "IPv4",
     "ports": [{"name": "http", "port": 5432, "protocol": "TCP"}],
     "endpoints": [{"addresses": ["192.0.2.10"], "conditions": {"ready": True}}],
 }
 h.apply(external_svc, external_slice, namespace=ns.name)
-h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-name=external",
-          "-L", "endpointslice.kubernetes.io/managed-by")
+h.kubectl("get", "endpointslices", "-n", ns.name, "-l", f"{kube.LABEL_SERVICE_NAME}=external",
+          "-L", kube.LABEL_MANAGED_BY)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** a slice with no `targetRef`, no `nodeName`, an address outside the pod network.
@@ -224,8 +225,8 @@ legacy_endpoints = {
 }
 h.apply(legacy_svc, legacy_endpoints, namespace=ns.name)
 h.wait_for_slices(ns.name, "legacy", endpoints=1)
-h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-name=legacy",
-          "-L", "endpointslice.kubernetes.io/managed-by")
+h.kubectl("get", "endpointslices", "-n", ns.name, "-l", f"{kube.LABEL_SERVICE_NAME}=legacy",
+          "-L", kube.LABEL_MANAGED_BY)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** a slice `legacy-xxxxx` managed by `endpointslicemirroring-controller.k8s.io`, owned
@@ -246,7 +247,7 @@ h.apply(h.deployment("named-a", replicas=2, port=8080, labels={"group": "named"}
         h.deployment("named-b", replicas=2, port=8081, labels={"group": "named"}, readiness_gate=False),
         h.service("named", selector={"group": "named"}, ports=((80, "http"),)), namespace=ns.name)
 h.wait_for_slices(ns.name, "named", endpoints=4, ready=4)
-h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-name=named")
+h.kubectl("get", "endpointslices", "-n", ns.name, "-l", f"{kube.LABEL_SERVICE_NAME}=named")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** two slices, one per resolved port (8080 and 8081), each with two endpoints.
@@ -266,7 +267,7 @@ db = h.deployment("db", replicas=1, readiness_gate=False)
 db["spec"]["template"]["spec"].update(hostname="db-0", subdomain="db")
 h.apply(db, h.service("db", clusterIP="None"), namespace=ns.name)
 h.wait_for_slices(ns.name, "db", endpoints=1, ready=1)
-db_slice = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=db")[0]
+db_slice = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=db")[0]
 print("slice labels:", db_slice["metadata"]["labels"])
 pd.DataFrame([{"address": e["addresses"][0], "hostname": e.get("hostname"), "pod": e["targetRef"]["name"]}
               for e in db_slice["endpoints"]])
@@ -327,7 +328,7 @@ external_slice["endpoints"].append({"addresses": ["192.0.2.11"], "conditions": {
 applied = h.apply(external_slice, namespace=ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
-addresses = {a for s in h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=external")
+addresses = {a for s in h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=external")
              for e in s.get("endpoints") or [] for a in e["addresses"]}
 assert {"192.0.2.10", "192.0.2.11"} <= addresses, (
     f"external's slices hold {sorted(addresses)}. Hint: append "

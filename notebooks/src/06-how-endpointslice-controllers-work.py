@@ -55,6 +55,7 @@ import json
 import pandas as pd
 
 import helpers as h
+from helpers import kube
 from helpers.sim.controllers.endpoints import plan_endpoints
 from helpers.sim.controllers.endpointslice import reconcile
 
@@ -154,7 +155,7 @@ else:
 # %% slideshow={"slide_type": "-"}
 demo_svc = h.service("demo", ipFamilies=["IPv4"], clusterIP="10.96.200.1")
 demo_svc["metadata"].update(namespace="demo", uid="uid-demo")
-demo_nodes = [{"metadata": {"name": "node-1", "labels": {"topology.kubernetes.io/zone": "zone-a"}}}]
+demo_nodes = [{"metadata": {"name": "node-1", "labels": {kube.LABEL_ZONE: "zone-a"}}}]
 
 
 def fake_pods(numbers, ready=True):
@@ -267,7 +268,7 @@ legacy_endpoints = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name"
                                  "ports": [{"name": "http", "port": 80}]}]}
 h.apply(legacy_svc, legacy_endpoints, namespace=ns.name)
 h.wait_for_slices(ns.name, "legacy", endpoints=2)
-h.kubectl("get", "endpointslices", "-n", ns.name, "-L", "endpointslice.kubernetes.io/managed-by")
+h.kubectl("get", "endpointslices", "-n", ns.name, "-L", kube.LABEL_MANAGED_BY)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the `legacy` slice says `endpointslicemirroring-controller.k8s.io`; `web`'s says
@@ -277,10 +278,10 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-L", "endpointslice.kubernete
 # here is how to switch it off for one object — the label `endpointslice.kubernetes.io/skip-mirror`:
 
 # %% slideshow={"slide_type": "-"}
-h.label("endpoints", "legacy", {"endpointslice.kubernetes.io/skip-mirror": "true"}, ns.name)
+h.label("endpoints", "legacy", {kube.LABEL_SKIP_MIRROR: "true"}, ns.name)
 h.wait_for("endpointslices", lambda slices: not slices, namespace=ns.name,
-           selector="kubernetes.io/service-name=legacy", what="the mirrored slice to go")
-h.kubectl("get", "endpointslices", "-n", ns.name, "-L", "endpointslice.kubernetes.io/managed-by")
+           selector=f"{kube.LABEL_SERVICE_NAME}=legacy", what="the mirrored slice to go")
+h.kubectl("get", "endpointslices", "-n", ns.name, "-L", kube.LABEL_MANAGED_BY)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** the mirrored slice is deleted; the Endpoints object stays. The same happens when the
@@ -385,14 +386,14 @@ h.kubectl("delete", "pod", "orphan", "-n", ns.name, "--grace-period=0", "--force
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 external = h.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-         "metadata": {"name": "web-external", "labels": {"kubernetes.io/service-name": "web",
-                                                          "endpointslice.kubernetes.io/managed-by": "staff.example.com"}},
+         "metadata": {"name": "web-external", "labels": {kube.LABEL_SERVICE_NAME: "web",
+                                                          kube.LABEL_MANAGED_BY: "staff.example.com"}},
          "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
          "endpoints": [{"addresses": ["192.0.2.50"], "conditions": {"ready": True}}]}, namespace=ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
-web_slices = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")
-managers = {s["metadata"]["name"]: s["metadata"]["labels"].get("endpointslice.kubernetes.io/managed-by") for s in web_slices}
+web_slices = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")
+managers = {s["metadata"]["name"]: s["metadata"]["labels"].get(kube.LABEL_MANAGED_BY) for s in web_slices}
 mine = [s for s in web_slices if managers[s["metadata"]["name"]] not in ("endpointslice-controller.k8s.io", None)]
 assert mine, ("No slice for `web` with your own managed-by value yet. Hint: apply an EndpointSlice with labels "
               "kubernetes.io/service-name=web and endpointslice.kubernetes.io/managed-by=staff.example.com.")

@@ -51,6 +51,7 @@
 import pandas as pd
 
 import helpers as h
+from helpers import kube
 from helpers import dataplane
 from helpers.config import load_cluster_config
 from helpers.dataplane import proxy
@@ -69,7 +70,7 @@ print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 
 # %% slideshow={"slide_type": "-"}
 other = h.service("web-other", selector={"app": "web"})
-other["metadata"]["labels"] = {"service.kubernetes.io/service-proxy-name": "my-mesh"}
+other["metadata"]["labels"] = {kube.LABEL_SERVICE_PROXY_NAME: "my-mesh"}
 h.apply(h.deployment("web", replicas=3), h.service("web"),
         h.service("web-headless", selector={"app": "web"}, clusterIP="None"), other, namespace=ns.name)
 h.wait_for_slices(ns.name, "web", endpoints=3, ready=3)
@@ -104,13 +105,13 @@ pd.DataFrame([{"service": s["metadata"]["name"], "clusterIP": s["spec"].get("clu
 # %% slideshow={"slide_type": "-"}
 pod_ip = h.slices_table(ns.name, service="web")["address"].iloc[0]
 h.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-         "metadata": {"name": "web-extra", "labels": {"kubernetes.io/service-name": "web",
-                                                       "endpointslice.kubernetes.io/managed-by": "staff.example.com"}},
+         "metadata": {"name": "web-extra", "labels": {kube.LABEL_SERVICE_NAME: "web",
+                                                       kube.LABEL_MANAGED_BY: "staff.example.com"}},
          "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
          "endpoints": [{"addresses": [pod_ip], "conditions": {"ready": False, "serving": True, "terminating": True}},
                        {"addresses": ["192.0.2.50"], "conditions": {"ready": True}}]}, namespace=ns.name)
 h.wait_for_slices(ns.name, "web", endpoints=5)
-web_slices = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-name=web")
+web_slices = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")
 merged = proxy.merge_service_slices(web_slices, "endpoints-worker")
 pd.DataFrame([{"service port": str(port), "endpoint": f"{ep.ip}:{ep.port}", "ready": ep.ready,
                "terminating": ep.terminating, "local to endpoints-worker": ep.is_local}
@@ -335,11 +336,11 @@ print(f"✓ {len(lines)} rules for web use -m recent, e.g.\n  {lines[0]}")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
-unclaimed = h.label("svc", "web-other", {"service.kubernetes.io/service-proxy-name": None}, ns.name)
+unclaimed = h.label("svc", "web-other", {kube.LABEL_SERVICE_PROXY_NAME: None}, ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 labels = h.get("svc", "web-other", ns.name)["metadata"].get("labels") or {}
-assert "service.kubernetes.io/service-proxy-name" not in labels, (
+assert kube.LABEL_SERVICE_PROXY_NAME not in labels, (
     "web-other still carries service.kubernetes.io/service-proxy-name. Hint: "
     "h.label('svc', 'web-other', {'service.kubernetes.io/service-proxy-name': None}, ns.name).")
 programmed = h.wait_for_rules("endpoints-worker", f"{ns.name}/web-other:http")

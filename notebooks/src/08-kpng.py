@@ -48,6 +48,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 
 import helpers as h
+from helpers import kube
 from helpers.dataplane import kpng
 
 cluster = h.connect()
@@ -264,7 +265,7 @@ print(f"✓ api's local model per node: {per_node}")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
-claimed = h.label("svc", "api", {"service.kubernetes.io/service-proxy-name": "kpng"}, ns.name)
+claimed = h.label("svc", "api", {kube.LABEL_SERVICE_PROXY_NAME: "kpng"}, ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 api = h.get("svc", "api", ns.name)

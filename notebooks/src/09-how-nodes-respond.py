@@ -46,6 +46,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 
 import helpers as h
+from helpers import kube
 from helpers.config import load_cluster_config
 from helpers.dataplane import stats
 
@@ -201,10 +202,10 @@ stopped_at = h.cluster_time()
 h.stop_node(failing)
 let_time_pass(grace + 2 * timing.node_monitor_period)
 h.wait_for("endpointslices", web_endpoints_on(failing, ready=False, terminating=False), namespace=ns.name,
-           selector="kubernetes.io/service-name=web", timeout=grace + 60, what=f"web endpoints on {failing} not ready")
+           selector=f"{kube.LABEL_SERVICE_NAME}=web", timeout=grace + 60, what=f"web endpoints on {failing} not ready")
 let_time_pass(toleration + timing.node_monitor_period)
 h.wait_for("endpointslices", web_endpoints_on(failing, terminating=True), namespace=ns.name,
-           selector="kubernetes.io/service-name=web", timeout=toleration + 60, what=f"web endpoints on {failing} terminating")
+           selector=f"{kube.LABEL_SERVICE_NAME}=web", timeout=toleration + 60, what=f"web endpoints on {failing} terminating")
 live = h.wait_for("pods", lambda pods: sum(not p["metadata"].get("deletionTimestamp") and bool(p["status"].get("podIP"))
                                            for p in pods) >= 4,
                   namespace=ns.name, selector="app=web", timeout=120, what="4 live web pods")
@@ -215,7 +216,7 @@ h.start_node(failing)
 let_time_pass(timing.node_monitor_period)
 h.wait_for("nodes", healthy, timeout=120, what=f"{failing} Ready and untainted")
 h.wait_for("endpointslices", lambda slices: not web_endpoints_on(failing)(slices), namespace=ns.name,
-           selector="kubernetes.io/service-name=web", timeout=60, what="the evicted pods gone")
+           selector=f"{kube.LABEL_SERVICE_NAME}=web", timeout=60, what="the evicted pods gone")
 h.slices_table(ns.name, service="web")[["address", "ready", "serving", "terminating", "node"]]
 
 # %% [markdown] slideshow={"slide_type": "fragment"}

@@ -13,15 +13,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from helpers.kube import (
+    ANNOTATION_LEADER,
+    ANNOTATION_OVER_CAPACITY,
+    ANNOTATION_TRIGGER_TIME,
+    LABEL_ENDPOINTS_MANAGED_BY,
+    LABEL_HEADLESS,
+    format_rfc3339nano,
+    is_ready,
+)
 from helpers.sim.controllers.esqueue import ControllerShell
 from helpers.sim.controllers.esutil import (
-    ANNOTATION_TRIGGER_TIME,
-    LABEL_HEADLESS,
     TriggerTimeTracker,
     endpoint_ports,
-    format_rfc3339nano,
     is_ipv6,
-    is_pod_ready,
     is_service_ip_set,
     pod_event_states,
     pod_ips,
@@ -33,10 +38,7 @@ from helpers.sim.controllers.esutil import (
 from helpers.sim.store import ApiError
 
 MAX_CAPACITY = 1000
-ANNOTATION_OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity"
-LABEL_ENDPOINTS_MANAGED_BY = "endpoints.kubernetes.io/managed-by"
 CONTROLLER_NAME = "endpoint-controller"
-LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
 
 
 @dataclass
@@ -122,7 +124,7 @@ def pod_entries(service: dict, pod: dict) -> list[tuple[dict, dict | None, bool]
     address = endpoint_address(service, pod)
     if address is None:
         return []
-    ready = tolerate or is_pod_ready(pod)
+    ready = tolerate or is_ready(pod)
     if not spec.get("ports"):
         # headless Services may have no ports
         return [(address, None, ready)] if spec.get("clusterIP") == "None" else []
@@ -270,7 +272,7 @@ class EndpointsController(ControllerShell):
         # (upstream checkLeftoverEndpoints).
         keys = {(s["metadata"].get("namespace"), s["metadata"]["name"]) for s in self.list("services")}
         for ep in self.list("endpoints"):
-            if LEADER_ANNOTATION not in (ep["metadata"].get("annotations") or {}):
+            if ANNOTATION_LEADER not in (ep["metadata"].get("annotations") or {}):
                 keys.add((ep["metadata"].get("namespace"), ep["metadata"]["name"]))
         return sorted(keys)
 
@@ -293,7 +295,7 @@ class EndpointsController(ControllerShell):
         if service is None:
             self._trigger_times.forget(namespace, name)
             self._entry_caches.pop(key, None)
-            leader = LEADER_ANNOTATION in ((existing or {}).get("metadata", {}).get("annotations") or {})
+            leader = ANNOTATION_LEADER in ((existing or {}).get("metadata", {}).get("annotations") or {})
             if existing is not None and not leader:
                 self.delete_ignoring_missing("endpoints", name, namespace)
             return

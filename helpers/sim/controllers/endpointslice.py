@@ -20,6 +20,16 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from helpers.kube import (
+    ANNOTATION_TRIGGER_TIME,
+    ENDPOINT_SLICES,
+    LABEL_MANAGED_BY,
+    LABEL_SERVICE_NAME,
+    LABEL_ZONE,
+    format_rfc3339nano,
+    is_terminating,
+    obj_key,
+)
 from helpers.sim.controllers import topology
 from helpers.sim.controllers.endpointslice_endpoints import (
     EndpointCache,
@@ -29,17 +39,11 @@ from helpers.sim.controllers.endpointslice_endpoints import (
 )
 from helpers.sim.controllers.esqueue import ControllerShell
 from helpers.sim.controllers.esutil import (
-    ANNOTATION_TRIGGER_TIME,
-    LABEL_MANAGED_BY,
-    LABEL_SERVICE_NAME,
-    LABEL_ZONE,
     TriggerTimeTracker,
     address_types_for_service,
     controller_ref,
     endpoint_ports,
-    format_rfc3339nano,
     has_named_target_port,
-    is_terminating,
     non_reserved,
     owned_by,
     pod_event_states,
@@ -53,7 +57,6 @@ from helpers.sim.controllers.esutil import (
 from helpers.sim.store import ApiError
 
 CONTROLLER_NAME = "endpointslice-controller.k8s.io"
-SLICES = "endpointslices.discovery.k8s.io"
 MISSING_NODE_BEHAVIORS = ("current", "pre-1.25")
 MAX_ENDPOINTS_PER_SLICE_LIMIT = 1000
 
@@ -585,7 +588,7 @@ class EndpointSliceController(ControllerShell):
     """
 
     component = "endpointslice-controller"
-    resources = ("services", "pods", SLICES, "nodes")
+    resources = ("services", "pods", ENDPOINT_SLICES, "nodes")
     max_backoff = 1000.0
 
     def __init__(self, cluster):
@@ -616,25 +619,25 @@ class EndpointSliceController(ControllerShell):
 
     # -- events ------------------------------------------------------------------------------
     def initial_keys(self):
-        return [_key(s) for s in self.list("services")]
+        return [obj_key(s) for s in self.list("services")]
 
     def on_event(self, event_type, resource, obj, old):
         if resource == "services":
             if event_type == "DELETED":  # a later Service of the same name starts a history of its own
-                self._decisions.pop(_key(obj), None)
-            self.enqueue(_key(obj))
+                self._decisions.pop(obj_key(obj), None)
+            self.enqueue(obj_key(obj))
         elif resource == "pods":
             namespace = obj["metadata"].get("namespace")
             old_pod, new_pod = pod_event_states(event_type, obj, old)
             for name in services_to_update(self.list("services", namespace), old_pod, new_pod):
                 self.enqueue((namespace, name), delay=self.batch_period)
-        elif resource == SLICES:
+        elif resource == ENDPOINT_SLICES:
             self._on_slice(event_type, obj, old)
         elif resource == "nodes":
             # Node zones and CPU only matter to topology hints (upstream checkNodeTopologyDistribution).
             for svc in self.list("services"):
                 if topology.hints_annotation_enabled(svc):
-                    self.enqueue(_key(svc))
+                    self.enqueue(obj_key(svc))
 
     def _on_slice(self, event_type, obj, old):
         labels = obj["metadata"].get("labels") or {}
@@ -662,7 +665,7 @@ class EndpointSliceController(ControllerShell):
         ours = {LABEL_SERVICE_NAME: name, LABEL_MANAGED_BY: CONTROLLER_NAME}
         slices = [
             s
-            for s in self.list(SLICES, namespace)
+            for s in self.list(ENDPOINT_SLICES, namespace)
             if selector_matches(ours, s["metadata"].get("labels")) and not is_terminating(s)
         ]
         nodes = self.list("nodes")
@@ -698,15 +701,15 @@ class EndpointSliceController(ControllerShell):
     def _write(self, namespace, result, created: list[str]) -> None:
         """Creates, then updates, then deletes; appends the names of created slices to `created`."""
         for s in result.creates:
-            obj = self.create(SLICES, s, namespace)
+            obj = self.create(ENDPOINT_SLICES, s, namespace)
             self._slice_tracker.wrote(obj)
             created.append(obj["metadata"]["name"])
         for s in result.updates:
-            obj = self.update(SLICES, s)
+            obj = self.update(ENDPOINT_SLICES, s)
             self._slice_tracker.wrote(obj)
         for s in result.deletes:
             self._slice_tracker.expect_deletion(s)
-            self.delete_ignoring_missing(SLICES, s["metadata"]["name"], namespace)
+            self.delete_ignoring_missing(ENDPOINT_SLICES, s["metadata"]["name"], namespace)
 
     def _record(self, key, result, created, error):
         """Keep the sync's explanations, write counts and (some) placements, with real slice names."""
@@ -736,7 +739,3 @@ class EndpointSliceController(ControllerShell):
                 "placements": {pod: resolve(where) for pod, where in placements.items()},
             }
         )
-
-
-def _key(obj: dict) -> tuple[str, str]:
-    return obj["metadata"].get("namespace"), obj["metadata"]["name"]

@@ -10,15 +10,8 @@ memo (`EndpointCache`) the controller keeps between syncs.
 
 from __future__ import annotations
 
-from helpers.sim.controllers.esutil import (
-    LABEL_ZONE,
-    canonical_ip,
-    is_ipv6,
-    is_pod_ready,
-    pod_ips,
-    pod_ref,
-    should_set_hostname,
-)
+from helpers.kube import LABEL_ZONE, is_ready
+from helpers.sim.controllers.esutil import canonical_ip, is_ipv6, pod_ips, pod_ref, should_set_hostname
 
 
 def _addresses(ips: list[str], address_type: str) -> list[str]:
@@ -34,7 +27,7 @@ def pod_to_endpoint(pod: dict, node: dict | None, service: dict, address_type: s
     This runs once per pod per sync, so it reads each part of the pod only once.
     """
     meta, spec = pod["metadata"], pod.get("spec") or {}
-    serving = is_pod_ready(pod)
+    serving = is_ready(pod)
     terminating = bool(meta.get("deletionTimestamp"))
     ready = bool(service["spec"].get("publishNotReadyAddresses")) or (serving and not terminating)
     ep = {

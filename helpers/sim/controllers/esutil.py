@@ -10,42 +10,29 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
-LABEL_SERVICE_NAME = "kubernetes.io/service-name"
-LABEL_MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
-LABEL_HEADLESS = "service.kubernetes.io/headless"
-LABEL_ZONE = "topology.kubernetes.io/zone"
-ANNOTATION_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
+from helpers.kube import (
+    LABEL_HEADLESS,
+    LABEL_MANAGED_BY,
+    LABEL_SERVICE_NAME,
+    get_condition,
+    is_ready,
+    is_terminal,
+    is_terminating,
+    parse_time,
+)
+
 RESERVED_LABELS = frozenset({LABEL_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_HEADLESS})
 
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 # --- pods -----------------------------------------------------------------------------------------
-def pod_condition(pod: dict, ctype: str) -> dict | None:
-    """The pod's status condition of type `ctype`, or None."""
-    for cond in (pod.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == ctype:
-            return cond
-    return None
-
-
-def is_pod_ready(pod: dict) -> bool:
-    """True when the pod's Ready condition is True (upstream IsPodReady)."""
-    cond = pod_condition(pod, "Ready")
-    return cond is not None and cond.get("status") == "True"
-
-
-def is_terminating(obj: dict) -> bool:
-    """True when the object has a deletionTimestamp."""
-    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
-
-
 def should_pod_be_in_endpoints(pod: dict, include_terminating: bool) -> bool:
     """Upstream ShouldPodBeInEndpoints: not terminal, has an IP, terminating only if asked."""
     status = pod.get("status") or {}
-    if status.get("phase") in ("Succeeded", "Failed"):
+    if is_terminal(pod):
         return False
     if not status.get("podIP") and not status.get("podIPs"):
         return False
@@ -215,32 +202,7 @@ def non_reserved(labels: dict | None) -> dict:
     return {k: v for k, v in (labels or {}).items() if k not in RESERVED_LABELS}
 
 
-# --- time ---------------------------------------------------------------------------------------
-def parse_time(value) -> datetime | None:
-    """datetime | epoch seconds | RFC3339 string | None -> aware UTC datetime or None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
-    text = str(value).replace("Z", "+00:00")
-    if "." in text:  # Python only parses up to microseconds
-        head, _, rest = text.partition(".")
-        digits = re.match(r"\d+", rest).group(0)
-        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
-    return datetime.fromisoformat(text).astimezone(UTC)
-
-
-def format_rfc3339nano(value) -> str:
-    """Go's time.RFC3339Nano in UTC: fractional seconds without trailing zeros."""
-    moment = parse_time(value)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += "." + f"{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
+# --- trigger times --------------------------------------------------------------------------------
 class TriggerTimeTracker:
     """Computes `last-change-trigger-time` per Service (upstream TriggerTimeTracker).
 
@@ -260,7 +222,7 @@ class TriggerTimeTracker:
         pod_times = {}  # pod name -> (timestamp text, parsed time); text is only parsed when it changed
         earliest = None
         for pod in pods:
-            cond = pod_condition(pod, "Ready")
+            cond = get_condition(pod, "Ready")
             text = cond.get("lastTransitionTime") if cond else None
             if not text:
                 continue
@@ -292,7 +254,7 @@ def pod_endpoints_changed(old: dict, new: dict) -> tuple[bool, bool]:
     ) != (nspec.get("hostname"), nspec.get("subdomain"))
     if old["metadata"].get("deletionTimestamp") != new["metadata"].get("deletionTimestamp"):
         return True, labels_changed
-    if is_pod_ready(old) != is_pod_ready(new):
+    if is_ready(old) != is_ready(new):
         return True, labels_changed
     return pod_ips(old) != pod_ips(new), labels_changed
 

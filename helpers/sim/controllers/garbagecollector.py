@@ -14,9 +14,10 @@ A new object whose owners do not exist at all is deleted (dangling references).
 
 from __future__ import annotations
 
+from helpers.kube import obj_key
 from helpers.sim.api.errors import ApiError
 from helpers.sim.api.resources import RESOURCES
-from helpers.sim.controllers.informer import Controller, obj_key
+from helpers.sim.controllers.informer import Controller
 
 OWNER_KINDS = {(r.api_version, r.kind): r for r in RESOURCES}  # ownerReference -> served resource
 FOREGROUND = "foregroundDeletion"

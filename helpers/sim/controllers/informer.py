@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import logging
 
+from helpers.kube import obj_key
 from helpers.sim.api.errors import ApiError
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAY_S = 0.05  # virtual seconds before retrying a sync that failed (usually a 409)
-
-
-def obj_key(obj: dict) -> tuple[str, str]:
-    """(namespace, name) of an object; namespace is "" for cluster-scoped objects."""
-    meta = obj["metadata"]
-    return meta.get("namespace") or "", meta["name"]
 
 
 def rv_int(obj: dict | None) -> int:

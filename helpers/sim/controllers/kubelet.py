@@ -18,16 +18,17 @@ import hashlib
 import random
 
 from helpers.dataplane.ipam import HostLocalIPAM, IPAMExhausted
-from helpers.sim.api.errors import ApiError
-from helpers.sim.controllers.informer import Controller, obj_key
-from helpers.sim.controllers.podutil import (
+from helpers.kube import (
+    format_micro_time,
+    format_time,
     get_condition,
-    internal_ip,
     is_terminating,
-    micro_time,
-    rfc3339,
+    obj_key,
     set_condition,
 )
+from helpers.sim.api.errors import ApiError
+from helpers.sim.controllers.informer import Controller
+from helpers.sim.controllers.podutil import internal_ip
 
 LEASE_NAMESPACE = "kube-node-lease"
 SANDBOX_RETRY_S = 10.0  # the pod worker's backoff before it tries a failed sandbox again
@@ -264,7 +265,7 @@ class Kubelet(Controller):
         now = self.clock.now()
         try:
             lease = self.store.get("leases.coordination.k8s.io", self.node_name, LEASE_NAMESPACE)
-            lease["spec"]["renewTime"] = micro_time(now)
+            lease["spec"]["renewTime"] = format_micro_time(now)
             self.store.update("leases.coordination.k8s.io", lease)
         except ApiError as err:
             if err.code != 404:
@@ -280,7 +281,7 @@ class Kubelet(Controller):
         node = self.store.get("nodes", self.node_name)
         was_ready = (get_condition(node, "Ready") or {}).get("status") == "True"
         due = now - self._last_report >= NODE_STATUS_REPORT_S
-        updated = node_conditions(node, rfc3339(self.clock.now()), due, self.network_ready)
+        updated = node_conditions(node, format_time(self.clock.now()), due, self.network_ready)
         if updated is not None:
             written = self.store.update("nodes", updated, subresource="status")
             self._last_report = now
@@ -368,7 +369,7 @@ class Kubelet(Controller):
             self.event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {err}")
             self._busy.discard(key)
             return
-        self._write_status(key, sandbox_status(pod, pod_ip, host_ip, rfc3339(self.clock.now())))
+        self._write_status(key, sandbox_status(pod, pod_ip, host_ip, format_time(self.clock.now())))
         self._done(key)
 
     def _start_containers(self, key, pod: dict, index: int, started: dict) -> None:
@@ -379,7 +380,7 @@ class Kubelet(Controller):
         if index == len(containers):
             fresh = self._fresh(key)
             if fresh is not None and not is_terminating(fresh):
-                self._write_status(key, running_status(fresh, started, rfc3339(self.clock.now())))
+                self._write_status(key, running_status(fresh, started, format_time(self.clock.now())))
             self._done(key)
             return
         container = containers[index]
@@ -409,7 +410,7 @@ class Kubelet(Controller):
         if not self._active(key):
             return
         container = pod["spec"]["containers"][index]
-        stamp = rfc3339(self.clock.now())
+        stamp = format_time(self.clock.now())
         started = dict(started, **{container["name"]: stamp})
         self.event(pod, "Normal", "Started", f"Started container {container['name']}")
         self._log_start(key, container, stamp)
@@ -427,7 +428,7 @@ class Kubelet(Controller):
         """
         pod["spec"]["nodeName"] = self.node_name
         created = self.store.create("pods", pod)
-        key, stamp = obj_key(created), rfc3339(self.clock.now())
+        key, stamp = obj_key(created), format_time(self.clock.now())
         host_ip = internal_ip(self.informer.get("nodes", self.node_name) or self.store.get("nodes", self.node_name))
         pod_ip = host_ip if created["spec"].get("hostNetwork") else self.ipam.allocate(created["metadata"]["uid"])
         for container in created["spec"]["containers"]:
@@ -453,7 +454,7 @@ class Kubelet(Controller):
             return
         shell = {"spec": pod["spec"], "status": dict(pod["status"])}
         shell["status"]["conditions"] = [dict(c) for c in pod["status"].get("conditions") or []]
-        if not update_readiness(shell, rfc3339(self.clock.now())):
+        if not update_readiness(shell, format_time(self.clock.now())):
             return
         if self._reported.get(key) == (get_condition(shell, "Ready") or {}).get("status"):
             # Someone else overwrote what we reported (the node lifecycle controller marks the pods of a
@@ -476,7 +477,7 @@ class Kubelet(Controller):
         if self._active(key) and pod is not None and pod["status"].get("phase") == "Running":
             for cs in pod["status"].get("containerStatuses") or []:
                 cs["ready"] = "running" in (cs.get("state") or {})
-            update_readiness(pod, rfc3339(self.clock.now()))
+            update_readiness(pod, format_time(self.clock.now()))
             self._report(key, self.store.update("pods", pod, subresource="status"))
         self._done(key)
 
@@ -495,7 +496,7 @@ class Kubelet(Controller):
         pod = self._fresh(key)
         if self.running and pod is not None:
             if (pod.get("status") or {}).get("containerStatuses"):
-                self._write_status(key, terminated_status(pod, rfc3339(self.clock.now())))
+                self._write_status(key, terminated_status(pod, format_time(self.clock.now())))
             try:
                 self.store.delete("pods", key[1], key[0], grace_period_seconds=0)
             except ApiError as err:

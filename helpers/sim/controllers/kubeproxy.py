@@ -39,11 +39,11 @@ from helpers.dataplane.proxy import (
     slice_owner,
 )
 from helpers.dataplane.stats import render, stats_of, sync_payload
+from helpers.kube import ANNOTATION_TRIGGER_TIME, epoch, format_micro_time, obj_key
 
 SERVICES = "services"
 SLICES = "endpointslices.discovery.k8s.io"
 NODES = "nodes"
-TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 FULL_SYNC_PERIOD = 3600.0  # proxyutil.FullSyncPeriod
 # kubeproxy_network_programming_duration_seconds buckets (pkg/proxy/metrics/metrics.go).
 LATENCY_BUCKETS = (0.25, 0.5, *range(1, 60), *range(60, 120, 5), *range(120, 301, 30))
@@ -66,18 +66,13 @@ class SyncRecord:
 
     @property
     def at(self) -> str:
-        return datetime.fromtimestamp(self.time, UTC).isoformat().replace("+00:00", "Z")
+        return format_micro_time(datetime.fromtimestamp(self.time, UTC))
 
     def as_dict(self) -> dict:
         return {"at": self.at, "time": self.time, "full": self.full, "servicesChanged": self.services_changed,
                 "endpointSlicesChanged": self.endpoint_slices_changed, "bytesWritten": self.bytes_written,
                 "rules": self.rules, "chains": self.chains,
                 "latencies": [{"service": s, "seconds": round(v, 6)} for s, v in self.latencies]}
-
-
-def _key(obj: dict) -> tuple[str, str]:
-    meta = obj["metadata"]
-    return meta.get("namespace") or "", meta["name"]
 
 
 def _ports_or_none(service: dict | None):
@@ -92,15 +87,8 @@ def _ports_or_none(service: dict | None):
 
 def parse_trigger_time(value: str | None) -> float | None:
     """Epoch seconds from an RFC3339(Nano) annotation value, or None if absent/unparseable."""
-    if not value:
-        return None
-    text = value.replace("Z", "+00:00")
-    if "." in text:  # Python keeps microseconds; RFC3339Nano may carry nanoseconds
-        head, rest = text.split(".", 1)
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
     try:
-        return datetime.fromisoformat(text).timestamp()
+        return epoch(value)
     except ValueError:
         return None
 
@@ -188,7 +176,7 @@ class KubeProxy:
 
     def _apply(self, event_type: str, resource: str, obj: dict) -> bool:
         """Update the cache; True if kube-proxy's view changed (the proxier's OnXxx handlers)."""
-        key = _key(obj)
+        key = obj_key(obj)
         if resource == NODES:
             old_labels = (self._node or {}).get("metadata", {}).get("labels")
             self._node = None if event_type == "DELETED" else obj
@@ -212,7 +200,7 @@ class KubeProxy:
         else:
             changed = self._slices.update(obj)
             owner = slice_owner(obj)
-            when = parse_trigger_time((obj["metadata"].get("annotations") or {}).get(TRIGGER_TIME_ANNOTATION))
+            when = parse_trigger_time((obj["metadata"].get("annotations") or {}).get(ANNOTATION_TRIGGER_TIME))
             if changed and owner and when is not None and when > self.started_at:
                 self._trigger_times.setdefault(owner, []).append(when)
         self._changed_slices += changed

@@ -12,28 +12,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from helpers.kube import (
+    ANNOTATION_LAST_APPLIED,
+    ANNOTATION_LEADER,
+    ANNOTATION_TRIGGER_TIME,
+    ENDPOINT_SLICES,
+    LABEL_MANAGED_BY,
+    LABEL_SERVICE_NAME,
+    LABEL_SKIP_MIRROR,
+    is_terminating,
+)
 from helpers.sim.controllers.endpoints import repack_subsets
 from helpers.sim.controllers.esqueue import ControllerShell
 from helpers.sim.controllers.esutil import (
-    LABEL_MANAGED_BY,
-    LABEL_SERVICE_NAME,
     address_type_of,
     canonical_ip,
     controller_ref,
-    is_terminating,
     port_map_key,
     selector_matches,
     slice_prefix,
 )
 
 CONTROLLER_NAME = "endpointslicemirroring-controller.k8s.io"
-LABEL_SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
-LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
 NOT_COPIED_ANNOTATIONS = (
-    "endpoints.kubernetes.io/last-change-trigger-time",
-    "kubectl.kubernetes.io/last-applied-configuration",
+    ANNOTATION_TRIGGER_TIME,
+    ANNOTATION_LAST_APPLIED,
 )
-SLICES = "endpointslices.discovery.k8s.io"
 
 
 @dataclass
@@ -56,7 +60,7 @@ def should_mirror(endpoints: dict, service: dict | None) -> tuple[bool, str]:
     meta = endpoints["metadata"]
     if (meta.get("labels") or {}).get(LABEL_SKIP_MIRROR) == "true":
         return False, f"label {LABEL_SKIP_MIRROR}=true"
-    if LEADER_ANNOTATION in (meta.get("annotations") or {}):
+    if ANNOTATION_LEADER in (meta.get("annotations") or {}):
         return False, "it is a leader-election record"
     if service is None:
         return False, "its Service does not exist"
@@ -240,7 +244,7 @@ class EndpointSliceMirroringController(ControllerShell):
     """Mirrors custom Endpoints into EndpointSlices (kube-controller-manager, since v1.19)."""
 
     component = "endpointslicemirroring-controller"
-    resources = ("endpoints", "services", SLICES)
+    resources = ("endpoints", "services", ENDPOINT_SLICES)
     max_backoff = 100.0
 
     def initial_keys(self):
@@ -268,7 +272,7 @@ class EndpointSliceMirroringController(ControllerShell):
     def _mirrored_slices(self, namespace, name):
         ours = {LABEL_SERVICE_NAME: name, LABEL_MANAGED_BY: CONTROLLER_NAME}
         return [
-            s for s in self.list(SLICES, namespace) if selector_matches(ours, s["metadata"].get("labels"))
+            s for s in self.list(ENDPOINT_SLICES, namespace) if selector_matches(ours, s["metadata"].get("labels"))
         ]
 
     def sync(self, key):
@@ -282,7 +286,7 @@ class EndpointSliceMirroringController(ControllerShell):
         )
         if not mirror:
             for s in slices:
-                self.delete_ignoring_missing(SLICES, s["metadata"]["name"], namespace)
+                self.delete_ignoring_missing(ENDPOINT_SLICES, s["metadata"]["name"], namespace)
             return
         result = reconcile_mirroring(
             endpoints=endpoints,
@@ -292,8 +296,8 @@ class EndpointSliceMirroringController(ControllerShell):
         for etype, reason, message in result.events:
             self.event(endpoints, etype, reason, message)
         for s in result.creates:
-            self.create(SLICES, s, namespace)
+            self.create(ENDPOINT_SLICES, s, namespace)
         for s in result.updates:
-            self.update(SLICES, s)
+            self.update(ENDPOINT_SLICES, s)
         for s in result.deletes:
-            self.delete_ignoring_missing(SLICES, s["metadata"]["name"], namespace)
+            self.delete_ignoring_missing(ENDPOINT_SLICES, s["metadata"]["name"], namespace)

@@ -18,12 +18,17 @@ The decisions are pure functions below; `NodeLifecycleController` is the shell.
 
 from __future__ import annotations
 
+from helpers.kube import (
+    TAINT_NOT_READY,
+    TAINT_UNREACHABLE,
+    format_time,
+    get_condition,
+    parse_time,
+    set_condition,
+)
 from helpers.sim.controllers.esqueue import ControllerShell
-from helpers.sim.controllers.esutil import parse_time
-from helpers.sim.controllers.podutil import get_condition, rfc3339, set_condition, tolerates
+from helpers.sim.controllers.podutil import tolerates
 
-TAINT_UNREACHABLE = "node.kubernetes.io/unreachable"
-TAINT_NOT_READY = "node.kubernetes.io/not-ready"
 UNKNOWN_REASON = "NodeStatusUnknown"
 UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
 NODE_CONDITION_TYPES = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
@@ -179,7 +184,7 @@ class NodeLifecycleController(ControllerShell):
         node = self.get("nodes", name)
         if node is None:
             return
-        stamp = rfc3339(self.clock.now())
+        stamp = format_time(self.clock.now())
         seen = last_heartbeat(node, self.get(LEASES, name, LEASE_NAMESPACE))
         was = ready_status(node)
         if was != "Unknown" and seen is not None and self.clock.time() - seen > self.grace:
@@ -214,7 +219,7 @@ class NodeLifecycleController(ControllerShell):
         if pod is None or node is None:
             return
         if ready_status(node) != "True":
-            updated = mark_pod_not_ready(pod, rfc3339(self.clock.now()))
+            updated = mark_pod_not_ready(pod, format_time(self.clock.now()))
             if updated is not None:
                 self.update("pods", updated, subresource="status")
         self._schedule_eviction(pod, node)
@@ -250,7 +255,7 @@ class NodeLifecycleController(ControllerShell):
         due = eviction_time(pod, node, self._tolerations(pod)) if node else None
         if due is None or due > self.clock.time() + 1e-6:
             return
-        stamp = rfc3339(self.clock.now())
+        stamp = format_time(self.clock.now())
         marked = {**pod, "status": dict(pod.get("status") or {})}
         marked["status"]["conditions"] = [dict(c) for c in pod["status"].get("conditions") or []]
         set_condition(

@@ -14,22 +14,20 @@ The selections are pure functions; `PodGCController` is the shell.
 
 from __future__ import annotations
 
+from helpers.kube import (
+    TAINT_OUT_OF_SERVICE,
+    condition_true,
+    format_time,
+    is_terminal,
+    is_terminating,
+    set_condition,
+)
 from helpers.sim.controllers.esqueue import ControllerShell
-from helpers.sim.controllers.podutil import condition_true, rfc3339, set_condition
 from helpers.sim.store import ApiError
 
 GC_CHECK_PERIOD = 20.0
 QUARANTINE = 40.0
 TERMINATED_POD_GC_THRESHOLD = 12500
-TAINT_OUT_OF_SERVICE = "node.kubernetes.io/out-of-service"
-
-
-def _terminating(pod: dict) -> bool:
-    return bool(pod["metadata"].get("deletionTimestamp"))
-
-
-def _terminal(pod: dict) -> bool:
-    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
 def missing_node_names(pods: list[dict], node_names: set[str]) -> set[str]:
@@ -56,17 +54,17 @@ def out_of_service_terminating(pods: list[dict], nodes: list[dict]) -> list[dict
         )
 
     names = {n["metadata"]["name"] for n in nodes if out_of_service(n)}
-    return [p for p in pods if _terminating(p) and p["spec"].get("nodeName") in names]
+    return [p for p in pods if is_terminating(p) and p["spec"].get("nodeName") in names]
 
 
 def unscheduled_terminating(pods: list[dict]) -> list[dict]:
-    return [p for p in pods if _terminating(p) and not p["spec"].get("nodeName")]
+    return [p for p in pods if is_terminating(p) and not p["spec"].get("nodeName")]
 
 
 def terminated_over_threshold(pods: list[dict], threshold: int = TERMINATED_POD_GC_THRESHOLD) -> list[dict]:
     """The oldest terminated pods beyond the threshold (upstream gcTerminated)."""
     terminated = sorted(
-        (p for p in pods if _terminal(p) and not _terminating(p)),
+        (p for p in pods if is_terminal(p) and not is_terminating(p)),
         key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]),
     )
     excess = len(terminated) - threshold
@@ -75,7 +73,7 @@ def terminated_over_threshold(pods: list[dict], threshold: int = TERMINATED_POD_
 
 def failed_with_condition(pod: dict, condition: dict | None, stamp: str) -> dict | None:
     """The pod marked phase Failed (plus condition) as PodGC does before deleting it, or None if terminal."""
-    if _terminal(pod):
+    if is_terminal(pod):
         return None
     new = {**pod, "status": dict(pod.get("status") or {})}
     new["status"]["conditions"] = [dict(c) for c in pod["status"].get("conditions") or []]
@@ -107,7 +105,7 @@ class PodGCController(ControllerShell):
 
     def sync(self, key) -> None:
         pods, nodes = self.list("pods"), self.list("nodes")
-        stamp = rfc3339(self.clock.now())
+        stamp = format_time(self.clock.now())
         for pod in terminated_over_threshold(pods):
             self.delete_ignoring_missing(
                 "pods", pod["metadata"]["name"], pod["metadata"]["namespace"], grace_period_seconds=0

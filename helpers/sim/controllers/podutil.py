@@ -1,73 +1,12 @@
-"""Pure helpers over Pod and Node dicts shared by the simulated components.
+"""Pure helpers over Pod and Node dicts shared by the simulated components: availability, taints.
 
-Names follow upstream (k8s.io/kubernetes/pkg/api/v1/pod, pkg/controller, component-helpers).
+Names follow upstream (k8s.io/kubernetes/pkg/api/v1/pod, component-helpers scheduling/corev1);
+conditions, lifecycle tests and timestamps are in `helpers.kube`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
-
-def rfc3339(when: datetime) -> str:
-    """Timestamps as the API serves them (second precision, `Z`)."""
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def micro_time(when: datetime) -> str:
-    """MicroTime (Lease renewTime, Event eventTime) as the API serves it."""
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def get_condition(obj: dict, type_: str) -> dict | None:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == type_:
-            return cond
-    return None
-
-
-def condition_true(obj: dict, type_: str) -> bool:
-    cond = get_condition(obj, type_)
-    return cond is not None and cond.get("status") == "True"
-
-
-def set_condition(obj: dict, cond: dict, stamp: str) -> bool:
-    """Upsert `cond` (type, status, optional reason/message) into obj.status.conditions.
-
-    lastTransitionTime moves only when the status changes.
-
-    Returns True when anything changed.
-    """
-    conditions = obj.setdefault("status", {}).setdefault("conditions", [])
-    for i, current in enumerate(conditions):
-        if current.get("type") != cond["type"]:
-            continue
-        # `cond` is the whole truth about reason/message: a stale reason must not survive a flip.
-        merged = {k: v for k, v in current.items() if k in ("lastProbeTime", "lastTransitionTime")} | cond
-        if current.get("status") != cond["status"]:
-            merged["lastTransitionTime"] = stamp
-        if merged == current:
-            return False
-        conditions[i] = merged
-        return True
-    conditions.append({"lastTransitionTime": stamp} | cond)
-    return True
-
-
-def is_terminating(pod: dict) -> bool:
-    return bool(pod["metadata"].get("deletionTimestamp"))
-
-
-def is_finished(pod: dict) -> bool:
-    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-
-
-def is_active(pod: dict) -> bool:
-    """Upstream's controller.IsPodActive: not finished and not being deleted."""
-    return not is_finished(pod) and not is_terminating(pod)
-
-
-def is_ready(pod: dict) -> bool:
-    return condition_true(pod, "Ready")
+from helpers.kube import epoch, get_condition, is_ready
 
 
 def is_available(pod: dict, min_ready_seconds: int, now: float) -> bool:
@@ -77,7 +16,7 @@ def is_available(pod: dict, min_ready_seconds: int, now: float) -> bool:
     if not min_ready_seconds:
         return True
     since = get_condition(pod, "Ready").get("lastTransitionTime")
-    return since is None or datetime.fromisoformat(since).timestamp() + min_ready_seconds <= now
+    return since is None or epoch(since) + min_ready_seconds <= now
 
 
 def tolerates(tolerations: list[dict], taint: dict) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 
+from helpers.kube import format_time
 from helpers.sim.api.errors import ApiError
 
 
@@ -51,7 +52,7 @@ class EventRecorder:
               host: str | None = None) -> dict | None:
         """Record an Event about `obj`; returns the stored Event (None if the write failed)."""
         now = self.clock.now()
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = format_time(now)
         uid = obj["metadata"].get("uid")
         key = (uid, obj["metadata"]["name"], type_, reason, message, component, host)
         with self._lock:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import random
 
-from helpers.sim.controllers.informer import Controller, obj_key
-from helpers.sim.controllers.podutil import is_active, rfc3339, tolerates, untolerated_taints
+from helpers.kube import format_time, get_condition, is_active, obj_key
+from helpers.sim.controllers.informer import Controller
+from helpers.sim.controllers.podutil import tolerates, untolerated_taints
 
 SCHEDULER_NAME = "default-scheduler"
 RETRY_UNSCHEDULABLE_S = 5.0  # upstream retries unschedulable pods on cluster changes or after a backoff
@@ -178,16 +179,16 @@ class Scheduler(Controller):
         conditions = [c for c in bound["status"].get("conditions") or [] if c["type"] != "PodScheduled"]
         bound["status"]["conditions"] = conditions + [{
             "type": "PodScheduled", "status": "True", "lastProbeTime": None,
-            "lastTransitionTime": rfc3339(self.clock.now())}]
+            "lastTransitionTime": format_time(self.clock.now())}]
         self.store.update("pods", bound, subresource="status")
 
     def _unschedulable(self, key, pod: dict, message: str) -> None:
         current = self.store.get("pods", key[1], key[0])
         cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
         conditions = [c for c in current["status"].get("conditions") or [] if c["type"] != "PodScheduled"]
-        old = next((c for c in current["status"].get("conditions") or [] if c["type"] == "PodScheduled"), {})
+        old = get_condition(current, "PodScheduled") or {}
         if {k: old.get(k) for k in cond} != cond:
-            cond["lastTransitionTime"] = rfc3339(self.clock.now())
+            cond["lastTransitionTime"] = format_time(self.clock.now())
             cond["lastProbeTime"] = None
             current["status"]["conditions"] = conditions + [cond]
             self.store.update("pods", current, subresource="status")

@@ -15,12 +15,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from helpers.kube import (
+    ANNOTATION_TOPOLOGY_AWARE_HINTS,
+    ANNOTATION_TOPOLOGY_MODE,
+    LABEL_NODE_ROLE_CONTROL_PLANE,
+    LABEL_ZONE,
+    is_ready,
+)
 from helpers.sim.controllers.endpointslice_endpoints import detached
-from helpers.sim.controllers.esutil import LABEL_ZONE
 
 OVERLOAD_THRESHOLD = 0.2
-ANNOTATION_TOPOLOGY_MODE = "service.kubernetes.io/topology-mode"
-ANNOTATION_TOPOLOGY_HINTS_DEPRECATED = "service.kubernetes.io/topology-aware-hints"
 CLOSE_TRAFFIC_DISTRIBUTIONS = ("PreferClose", "PreferSameZone", "PreferSameNode")
 
 NO_ZONE_SPECIFIED = "One or more endpoints do not have a zone specified"
@@ -50,7 +54,7 @@ class HintOutcome:
 def hints_annotation_enabled(service: dict) -> bool:
     """The deprecated annotation wins over topology-mode; `Auto`/`auto` enables hints."""
     annotations = service["metadata"].get("annotations") or {}
-    value = annotations.get(ANNOTATION_TOPOLOGY_HINTS_DEPRECATED, annotations.get(ANNOTATION_TOPOLOGY_MODE))
+    value = annotations.get(ANNOTATION_TOPOLOGY_AWARE_HINTS, annotations.get(ANNOTATION_TOPOLOGY_MODE))
     return value in ("Auto", "auto")
 
 
@@ -73,9 +77,9 @@ def cpu_ratios_by_zone(nodes: list[dict]) -> dict[str, float] | None:
     by_zone: dict[str, int] = {}
     for node in nodes:
         labels = node["metadata"].get("labels") or {}
-        if "node-role.kubernetes.io/control-plane" in labels or "node-role.kubernetes.io/master" in labels:
+        if LABEL_NODE_ROLE_CONTROL_PLANE in labels or "node-role.kubernetes.io/master" in labels:
             continue
-        if not _node_ready(node):
+        if not is_ready(node):
             continue
         zone = labels.get(LABEL_ZONE, "")
         cpu = parse_cpu_millis(((node.get("status") or {}).get("allocatable") or {}).get("cpu"))
@@ -88,11 +92,6 @@ def cpu_ratios_by_zone(nodes: list[dict]) -> dict[str, float] | None:
     return {zone: cpu / total for zone, cpu in by_zone.items()}
 
 
-def _node_ready(node: dict) -> bool:
-    for cond in (node.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == "Ready":
-            return cond.get("status") == "True"
-    return False
 
 
 def _ready(endpoint: dict) -> bool:

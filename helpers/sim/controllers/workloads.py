@@ -13,14 +13,9 @@ import copy
 import json
 import math
 
-from helpers.sim.controllers.informer import Controller, controller_of, obj_key
-from helpers.sim.controllers.podutil import (
-    is_active,
-    is_available,
-    is_ready,
-    rfc3339,
-    untolerated_taints,
-)
+from helpers.kube import format_time, is_active, is_ready, obj_key
+from helpers.sim.controllers.informer import Controller, controller_of
+from helpers.sim.controllers.podutil import is_available, untolerated_taints
 
 HASH_LABEL = "pod-template-hash"
 DS_HASH_LABEL = "controller-revision-hash"
@@ -443,7 +438,7 @@ class DeploymentController(Controller):
             for rs in history_to_clean(olds, deployment["spec"].get("revisionHistoryLimit", 10)):
                 self.store.delete("replicasets.apps", rs["metadata"]["name"], rs["metadata"]["namespace"])
         status = deployment_status(deployment, new, owned if new in owned else owned + [new],
-                                   rfc3339(self.clock.now()))
+                                   format_time(self.clock.now()))
         if (deployment.get("status") or {}) != status:
             self.store.update("deployments.apps", dict(deployment, status=status), subresource="status")
 
