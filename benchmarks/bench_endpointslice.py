@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 import time
 
-from helpers.sim.controllers.endpointslice import reconcile
-from helpers.sim.controllers.endpointslice_endpoints import EndpointCache
+from helpers.controlplane.endpointslice.endpointset import EndpointCache
+from helpers.controlplane.endpointslice.reconciler import reconcile
 
 
 def service():

@@ -157,3 +157,11 @@ def epoch(value) -> float | None:
 
 def _utc(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def selector_matches(selector: dict | None, labels: dict | None) -> bool:
+    """Equality-based Service selector match; a None selector matches nothing."""
+    if selector is None:
+        return False
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in selector.items())

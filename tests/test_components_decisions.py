@@ -3,10 +3,10 @@
 import pytest
 
 from helpers.config import load_cluster_config
+from helpers.controlplane.podutil import tolerates
 from helpers.kube import get_condition
 from helpers.sim import boot
 from helpers.sim.controllers.kubelet import gate_problems, running_status, sandbox_status, update_readiness
-from helpers.sim.controllers.podutil import tolerates
 from helpers.sim.controllers.scheduler import schedule
 from helpers.sim.controllers.workloads import (
     REVISION,

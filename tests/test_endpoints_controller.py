@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from helpers.controlplane.endpoint import desired_subsets, plan_endpoints, repack_subsets, truncate_subsets
 from helpers.kube import ANNOTATION_OVER_CAPACITY, LABEL_ENDPOINTS_MANAGED_BY
-from helpers.sim.controllers.endpoints import (
-    desired_subsets,
-    plan_endpoints,
-    repack_subsets,
-    truncate_subsets,
-)
 
 
 def service(**spec):

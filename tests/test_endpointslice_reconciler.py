@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from helpers.controlplane.endpointslice.endpointset import EndpointCache
+from helpers.controlplane.endpointslice.reconciler import reconcile
 from helpers.kube import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, LABEL_MANAGED_BY
-from helpers.sim.controllers.endpointslice import reconcile
-from helpers.sim.controllers.endpointslice_endpoints import EndpointCache
 
 _names = itertools.count()
 

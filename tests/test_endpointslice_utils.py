@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from helpers.controlplane.endpointslice.controller_utils import services_to_update
+from helpers.controlplane.endpointslice.trigger_time_tracker import TriggerTimeTracker
+from helpers.controlplane.endpointslice.utils import address_types_for_service, find_port, slice_prefix
 from helpers.kube import format_rfc3339nano
-from helpers.sim.controllers.esutil import (
-    TriggerTimeTracker,
-    address_types_for_service,
-    find_port,
-    services_to_update,
-    slice_prefix,
-)
 
 
 def svc(name, selector, created="2026-01-01T00:00:00Z"):

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from helpers.sim.controllers.mirroring import reconcile_mirroring, should_mirror
+from helpers.controlplane.endpointslicemirroring import reconcile_mirroring, should_mirror
 
 
 def endpoints(subsets, **meta):

@@ -1,9 +1,9 @@
-"""Pure decisions of the node lifecycle controller and PodGC (shared doc §6.1)."""
+"""Pure decisions of the node lifecycle controller and PodGC (helpers.controlplane)."""
 
 from __future__ import annotations
 
-from helpers.kube import TAINT_NOT_READY, TAINT_UNREACHABLE
-from helpers.sim.controllers.nodelifecycle import (
+from helpers.controlplane import podgc
+from helpers.controlplane.nodelifecycle import (
     default_tolerations,
     eviction_time,
     last_heartbeat,
@@ -11,14 +11,7 @@ from helpers.sim.controllers.nodelifecycle import (
     mark_unknown,
     wanted_taints,
 )
-from helpers.sim.controllers.podgc import (
-    failed_with_condition,
-    missing_node_names,
-    orphaned_pods,
-    out_of_service_terminating,
-    terminated_over_threshold,
-    unscheduled_terminating,
-)
+from helpers.kube import TAINT_NOT_READY, TAINT_UNREACHABLE
 
 T0 = "2026-01-01T00:00:00Z"
 T0_EPOCH = 1767225600.0
@@ -124,14 +117,14 @@ def test_eviction_after_the_shortest_toleration():
 
 def test_podgc_selections():
     pods = [pod("a", "gone"), pod("b", "n1"), pod("c", "", deleting=True), pod("d", "n2", deleting=True)]
-    assert missing_node_names(pods, {"n1", "n2"}) == {"gone"}
-    assert [p["metadata"]["name"] for p in orphaned_pods(pods, {"gone"})] == ["a"]
-    assert [p["metadata"]["name"] for p in unscheduled_terminating(pods)] == ["c"]
+    assert podgc.missing_node_names(pods, {"n1", "n2"}) == {"gone"}
+    assert [p["metadata"]["name"] for p in podgc.orphaned_pods(pods, {"gone"})] == ["a"]
+    assert [p["metadata"]["name"] for p in podgc.unscheduled_terminating(pods)] == ["c"]
     oos = node(
         "n2", ready="False", taints=[{"key": "node.kubernetes.io/out-of-service", "effect": "NoExecute"}]
     )
-    assert [p["metadata"]["name"] for p in out_of_service_terminating(pods, [node("n1"), oos])] == ["d"]
-    assert out_of_service_terminating(pods, [node("n2", taints=oos["spec"]["taints"])]) == []
+    assert [p["metadata"]["name"] for p in podgc.out_of_service_terminating(pods, [node("n1"), oos])] == ["d"]
+    assert podgc.out_of_service_terminating(pods, [node("n2", taints=oos["spec"]["taints"])]) == []
 
 
 def test_podgc_marks_failed_with_condition_and_trims_terminated_pods():
@@ -141,15 +134,15 @@ def test_podgc_marks_failed_with_condition_and_trims_terminated_pods():
         "reason": "DeletionByPodGC",
         "message": "PodGC: node no longer exists",
     }
-    failed = failed_with_condition(pod(), cond, T0)
+    failed = podgc.failed_with_condition(pod(), cond, T0)
     assert failed["status"]["phase"] == "Failed"
     assert any(
         c["type"] == "DisruptionTarget" and c["reason"] == "DeletionByPodGC"
         for c in failed["status"]["conditions"]
     )
-    assert failed_with_condition(pod(phase="Succeeded"), cond, T0) is None
+    assert podgc.failed_with_condition(pod(phase="Succeeded"), cond, T0) is None
     done = [pod(f"t{i}", phase="Failed", created=f"2026-01-01T00:00:0{i}Z") for i in range(5)]
-    assert [p["metadata"]["name"] for p in terminated_over_threshold(done + [pod()], threshold=3)] == [
+    assert [p["metadata"]["name"] for p in podgc.terminated_over_threshold(done + [pod()], threshold=3)] == [
         "t0",
         "t1",
     ]

@@ -12,11 +12,12 @@ from __future__ import annotations
 import random
 import threading
 
+from helpers.controlplane.endpointslice.reconciler import MISSING_NODE_BEHAVIORS
 from helpers.kube import format_micro_time, format_time
 from helpers.sim import boot
 from helpers.sim.clock import Clock
 from helpers.sim.controllers.endpoints import EndpointsController
-from helpers.sim.controllers.endpointslice import MISSING_NODE_BEHAVIORS, EndpointSliceController
+from helpers.sim.controllers.endpointslice import EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
 from helpers.sim.controllers.kubelet import Kubelet

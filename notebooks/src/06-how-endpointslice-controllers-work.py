@@ -44,7 +44,7 @@
 # | the controller is v1.25+, so only the fixed #107927 behaviour exists | the pre-1.25 behaviour can be switched on for one section, then back |
 #
 # The reconciler itself is also available as a pure function (`reconcile(...)` in
-# `helpers/sim/controllers/endpointslice.py`, a port of upstream's
+# `helpers/controlplane/endpointslice/reconciler.py`, a port of upstream's
 # `staging/src/k8s.io/endpointslice/reconciler.go`). It takes plain dicts and writes nothing, so the
 # sections that use it work the same on both backends.
 
@@ -56,8 +56,8 @@ import pandas as pd
 
 import helpers as h
 from helpers import kube
-from helpers.sim.controllers.endpoints import plan_endpoints
-from helpers.sim.controllers.endpointslice import reconcile
+from helpers.controlplane.endpoint import plan_endpoints
+from helpers.controlplane.endpointslice.reconciler import reconcile
 
 cluster = h.connect()
 ns = h.sandbox("ch06")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from helpers.sim.controllers.esutil import selector_matches
+from helpers.kube import selector_matches
 from helpers.sim.store import ApiError
 
 log = logging.getLogger(__name__)

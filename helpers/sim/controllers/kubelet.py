@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import random
 
+from helpers.controlplane.podutil import internal_ip
 from helpers.dataplane.ipam import HostLocalIPAM, IPAMExhausted
 from helpers.kube import (
     format_micro_time,
@@ -28,7 +29,6 @@ from helpers.kube import (
 )
 from helpers.sim.api.errors import ApiError
 from helpers.sim.controllers.informer import Controller
-from helpers.sim.controllers.podutil import internal_ip
 
 LEASE_NAMESPACE = "kube-node-lease"
 SANDBOX_RETRY_S = 10.0  # the pod worker's backoff before it tries a failed sandbox again

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import random
 
+from helpers.controlplane.podutil import tolerates, untolerated_taints
 from helpers.kube import format_time, get_condition, is_active, obj_key
 from helpers.sim.controllers.informer import Controller
-from helpers.sim.controllers.podutil import tolerates, untolerated_taints
 
 SCHEDULER_NAME = "default-scheduler"
 RETRY_UNSCHEDULABLE_S = 5.0  # upstream retries unschedulable pods on cluster changes or after a backoff

@@ -13,9 +13,9 @@ import copy
 import json
 import math
 
+from helpers.controlplane.podutil import is_available, untolerated_taints
 from helpers.kube import format_time, is_active, is_ready, obj_key
 from helpers.sim.controllers.informer import Controller, controller_of
-from helpers.sim.controllers.podutil import is_available, untolerated_taints
 
 HASH_LABEL = "pod-template-hash"
 DS_HASH_LABEL = "controller-revision-hash"

@@ -10,8 +10,9 @@ memo (`EndpointCache`) the controller keeps between syncs.
 
 from __future__ import annotations
 
+from helpers.controlplane.endpointslice.controller_utils import should_set_hostname
+from helpers.controlplane.endpointslice.utils import canonical_ip, is_ipv6, pod_ips, pod_ref
 from helpers.kube import LABEL_ZONE, is_ready
-from helpers.sim.controllers.esutil import canonical_ip, is_ipv6, pod_ips, pod_ref, should_set_hostname
 
 
 def _addresses(ips: list[str], address_type: str) -> list[str]:
@@ -117,20 +118,12 @@ def endpoint_key(ep: dict) -> tuple:
     return (addresses, ep.get("hostname") or "", ref.get("namespace"), ref.get("name"))
 
 
-def _ref_without_rv(ref):
-    return {k: v for k, v in ref.items() if k != "resourceVersion"} if ref else ref
+def endpoint_ready(endpoint: dict) -> bool:
+    return bool((endpoint.get("conditions") or {}).get("ready"))
 
 
-def endpoints_equal_beyond_hash(a: dict, b: dict) -> bool:
-    """Compare what the identity does not cover (upstream EndpointsEqualBeyondHash)."""
-    if a == b:
-        return True
-    return (
-        a.get("nodeName") == b.get("nodeName")
-        and a.get("zone") == b.get("zone")
-        and (a.get("conditions") or {}) == (b.get("conditions") or {})
-        and (
-            a.get("targetRef") == b.get("targetRef")
-            or _ref_without_rv(a.get("targetRef")) == _ref_without_rv(b.get("targetRef"))
-        )
-    )
+def copy_slice(slice_: dict) -> dict:
+    """Copy a slice sharing nothing with it, so that hints (and annotations) can be changed."""
+    copy = detached(slice_)
+    copy["endpoints"] = copy.get("endpoints") or []
+    return copy

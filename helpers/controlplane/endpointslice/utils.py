@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime
 
 from helpers.kube import (
     LABEL_HEADLESS,
     LABEL_MANAGED_BY,
     LABEL_SERVICE_NAME,
-    get_condition,
-    is_ready,
-    is_terminal,
-    is_terminating,
-    parse_time,
 )
 
 RESERVED_LABELS = frozenset({LABEL_SERVICE_NAME, LABEL_MANAGED_BY, LABEL_HEADLESS})
@@ -29,24 +23,8 @@ _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 
 
 # --- pods -----------------------------------------------------------------------------------------
-def should_pod_be_in_endpoints(pod: dict, include_terminating: bool) -> bool:
-    """Upstream ShouldPodBeInEndpoints: not terminal, has an IP, terminating only if asked."""
-    status = pod.get("status") or {}
-    if is_terminal(pod):
-        return False
-    if not status.get("podIP") and not status.get("podIPs"):
-        return False
-    return include_terminating or not is_terminating(pod)
 
 
-def should_set_hostname(pod: dict, service: dict) -> bool:
-    """Hostname is published only for pods whose subdomain names this Service (StatefulSet pattern)."""
-    spec = pod.get("spec") or {}
-    return (
-        bool(spec.get("hostname"))
-        and spec.get("subdomain") == service["metadata"]["name"]
-        and pod["metadata"].get("namespace") == service["metadata"].get("namespace")
-    )
 
 
 def pod_ips(pod: dict) -> list[str]:
@@ -144,14 +122,6 @@ def endpoint_ports(service: dict, pod: dict) -> list[dict]:
     return ports
 
 
-def port_map_key(ports: list[dict] | None) -> tuple:
-    """Order-insensitive identity of a port list (upstream NewPortMapKey)."""
-    return tuple(
-        sorted(
-            (p.get("name") or "", p.get("port") or 0, p.get("protocol") or "TCP", p.get("appProtocol") or "")
-            for p in ports or ()
-        )
-    )
 
 
 # --- metadata ----------------------------------------------------------------------------------
@@ -180,12 +150,6 @@ def owned_by(obj: dict, owner: dict) -> bool:
     return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or ())
 
 
-def selector_matches(selector: dict | None, labels: dict | None) -> bool:
-    """Equality-based Service selector match; a None selector matches nothing."""
-    if selector is None:
-        return False
-    labels = labels or {}
-    return all(labels.get(k) == v for k, v in selector.items())
 
 
 def service_slice_labels(service: dict, controller_name: str) -> dict:
@@ -203,86 +167,21 @@ def non_reserved(labels: dict | None) -> dict:
 
 
 # --- trigger times --------------------------------------------------------------------------------
-class TriggerTimeTracker:
-    """Computes `last-change-trigger-time` per Service (upstream TriggerTimeTracker).
-
-    It remembers, per Service, the pods' Ready-condition transition times and the Service
-    creation time seen at the previous sync; the trigger time is the earliest of those that
-    changed since then (the Service's creationTimestamp on the first sync). A None result means
-    "nothing changed": the annotation is then removed from written objects.
-    """
-
-    def __init__(self):
-        self._states: dict[tuple[str, str], tuple[dict, datetime | None]] = {}  # pods' times, Service time
-
-    def compute(self, service: dict, pods: list[dict]) -> datetime | None:
-        key = (service["metadata"].get("namespace"), service["metadata"]["name"])
-        known = key in self._states
-        last_pods, last_service = self._states.get(key, ({}, None))
-        pod_times = {}  # pod name -> (timestamp text, parsed time); text is only parsed when it changed
-        earliest = None
-        for pod in pods:
-            cond = get_condition(pod, "Ready")
-            text = cond.get("lastTransitionTime") if cond else None
-            if not text:
-                continue
-            name = pod["metadata"]["name"]
-            previous = last_pods.get(name)
-            if previous is not None and previous[0] == text:
-                pod_times[name] = previous
-                continue
-            when = parse_time(text)
-            pod_times[name] = (text, when)
-            if previous is None or when > previous[1]:
-                earliest = when if earliest is None else min(earliest, when)
-        created = parse_time(service["metadata"].get("creationTimestamp"))
-        if created is not None and (last_service is None or created > last_service):
-            earliest = created if earliest is None else min(earliest, created)
-        self._states[key] = (pod_times, created)
-        return created if not known else earliest
-
-    def forget(self, namespace: str, name: str) -> None:
-        self._states.pop((namespace, name), None)
 
 
-def pod_endpoints_changed(old: dict, new: dict) -> tuple[bool, bool]:
-    """(pod changed in an endpoint-relevant way, labels/hostname changed) (upstream podEndpointsChanged)."""
-    ospec, nspec = old.get("spec") or {}, new.get("spec") or {}
-    labels_changed = (old["metadata"].get("labels") or {}) != (new["metadata"].get("labels") or {}) or (
-        ospec.get("hostname"),
-        ospec.get("subdomain"),
-    ) != (nspec.get("hostname"), nspec.get("subdomain"))
-    if old["metadata"].get("deletionTimestamp") != new["metadata"].get("deletionTimestamp"):
-        return True, labels_changed
-    if is_ready(old) != is_ready(new):
-        return True, labels_changed
-    return pod_ips(old) != pod_ips(new), labels_changed
-
-
-def services_to_update(services: list[dict], old_pod: dict | None, new_pod: dict | None) -> set[str]:
-    """Names of Services a pod event concerns (upstream GetPodUpdateProjectionKey + GetServicesToUpdate)."""
-
-    def matching(pod):
-        labels = pod["metadata"].get("labels")
-        return {
-            s["metadata"]["name"] for s in services if selector_matches(s["spec"].get("selector"), labels)
-        }
-
-    if old_pod is None or new_pod is None:
-        return matching(new_pod or old_pod)
-    if old_pod["metadata"].get("resourceVersion") == new_pod["metadata"].get("resourceVersion"):
-        return set()
-    pod_changed, labels_changed = pod_endpoints_changed(old_pod, new_pod)
-    if not labels_changed:
-        return matching(new_pod) if pod_changed else set()
-    before, after = matching(old_pod), matching(new_pod)
-    return before | after if pod_changed else before ^ after
-
-
-def pod_event_states(event_type: str, obj: dict, old: dict | None) -> tuple[dict | None, dict | None]:
-    """(old pod, new pod) of a store event; None stands for "did not exist"."""
-    if event_type == "ADDED":
-        return None, obj
-    if event_type == "DELETED":
-        return obj, None
-    return old, obj
+def new_endpoint_slice(service: dict, ports: list, address_type: str, controller_name: str) -> dict:
+    """A slice to create for the Service (upstream newEndpointSlice)."""
+    meta = service["metadata"]
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "generateName": slice_prefix(meta["name"]),
+            "namespace": meta.get("namespace"),
+            "labels": service_slice_labels(service, controller_name),
+            "ownerReferences": [controller_ref(service, "v1", "Service")],
+        },
+        "addressType": address_type,
+        "endpoints": [],
+        "ports": ports,
+    }

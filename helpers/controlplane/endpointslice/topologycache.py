@@ -1,7 +1,7 @@
-"""Topology hints for EndpointSlices: the topology-mode annotation and `spec.trafficDistribution`.
+"""Topology-aware hints for EndpointSlices: the `service.kubernetes.io/topology-mode` annotation.
 
 Follows kubernetes/kubernetes `staging/src/k8s.io/endpointslice/topologycache/{topologycache,utils,
-event}.go` (commit 40d99474) and `.../trafficdist/trafficdist.go` (commit 19952a2b). Pure
+event}.go` (commit 40d99474); `spec.trafficDistribution` is in `trafficdist`. Pure
 functions: the per-zone CPU ratios are computed from the node list passed in, and "hints were
 populated before" (which upstream keeps in its TopologyCache) is read from the existing slices.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from helpers.controlplane.endpointslice.endpointset import copy_slice, endpoint_ready
 from helpers.kube import (
     ANNOTATION_TOPOLOGY_AWARE_HINTS,
     ANNOTATION_TOPOLOGY_MODE,
@@ -22,10 +23,8 @@ from helpers.kube import (
     LABEL_ZONE,
     is_ready,
 )
-from helpers.sim.controllers.endpointslice_endpoints import detached
 
 OVERLOAD_THRESHOLD = 0.2
-CLOSE_TRAFFIC_DISTRIBUTIONS = ("PreferClose", "PreferSameZone", "PreferSameNode")
 
 NO_ZONE_SPECIFIED = "One or more endpoints do not have a zone specified"
 NO_ALLOCATED_HINTS = "No hints allocated for zones"
@@ -94,15 +93,8 @@ def cpu_ratios_by_zone(nodes: list[dict]) -> dict[str, float] | None:
 
 
 
-def _ready(endpoint: dict) -> bool:
-    return bool((endpoint.get("conditions") or {}).get("ready"))
 
 
-def _copy_slice(slice_: dict) -> dict:
-    """Copy a slice sharing nothing with it, so that hints (and annotations) can be changed."""
-    copy = detached(slice_)
-    copy["endpoints"] = copy.get("endpoints") or []
-    return copy
 
 
 def remove_hints(to_create, to_update, unchanged) -> tuple[list, list, list]:
@@ -113,7 +105,7 @@ def remove_hints(to_create, to_update, unchanged) -> tuple[list, list, list]:
     still = []
     for slice_ in unchanged:
         if any("hints" in ep for ep in slice_.get("endpoints") or ()):
-            copy = _copy_slice(slice_)
+            copy = copy_slice(slice_)
             for ep in copy["endpoints"]:
                 ep.pop("hints", None)
             to_update = to_update + [copy]
@@ -147,7 +139,7 @@ def _hints_by_zone(slice_: dict, allocated: dict, allocations: dict) -> dict | N
     """Hints an unchanged slice contributes, or None when they must be recomputed."""
     counts: dict[str, int] = {}
     for ep in slice_.get("endpoints") or ():
-        if not _ready(ep):
+        if not endpoint_ready(ep):
             continue
         zones = (ep.get("hints") or {}).get("forZones") or []
         if not zones:
@@ -197,7 +189,7 @@ def _redistribute(slices: list, giving: dict, receiving: dict) -> dict:
     moved: dict[str, int] = {}
     for slice_ in slices:
         for ep in slice_.get("endpoints") or ():
-            if not _ready(ep):
+            if not endpoint_ready(ep):
                 continue
             if not giving or not receiving:
                 return moved
@@ -225,7 +217,7 @@ def add_hints(to_create, to_update, unchanged, *, nodes, address_type, hinted_be
             create, update, [("Warning", "TopologyAwareHintsDisabled", text)], f"no hints: {text}"
         )
 
-    n_ready = sum(_ready(ep) for s in to_create + to_update + unchanged for ep in s.get("endpoints") or ())
+    n_ready = sum(endpoint_ready(ep) for s in to_create + to_update + unchanged for ep in s.get("endpoints") or ())
     allocations, problem = _allocations(cpu_ratios_by_zone(nodes), n_ready)
     if problem:
         return disable(problem)
@@ -233,14 +225,14 @@ def add_hints(to_create, to_update, unchanged, *, nodes, address_type, hinted_be
     for slice_ in unchanged:
         counts = _hints_by_zone(slice_, allocated, allocations)
         if counts is None:
-            to_update = to_update + [_copy_slice(slice_)]
+            to_update = to_update + [copy_slice(slice_)]
         else:
             for zone, n in counts.items():
                 allocated[zone] = allocated.get(zone, 0) + n
     allocatable = to_create + to_update
     for slice_ in allocatable:
         for ep in slice_.get("endpoints") or ():
-            if not _ready(ep):
+            if not endpoint_ready(ep):
                 continue
             if not ep.get("zone"):
                 return disable(NO_ZONE_SPECIFIED)
@@ -260,45 +252,5 @@ def add_hints(to_create, to_update, unchanged, *, nodes, address_type, hinted_be
     return HintOutcome(to_create, to_update, events, summary)
 
 
-def _wanted_hints(ep: dict, node_hints: bool) -> dict | None:
-    hints = {}
-    if ep.get("zone") is not None:
-        hints["forZones"] = [{"name": ep["zone"]}]
-    if node_hints and ep.get("nodeName") is not None:
-        hints["forNodes"] = [{"name": ep["nodeName"]}]
-    return hints or None
 
 
-def traffic_distribution_hints(traffic_distribution, to_create, to_update, unchanged) -> tuple[list, list]:
-    """Hints from `spec.trafficDistribution` (upstream trafficdist.ReconcileHints).
-
-    PreferClose/PreferSameZone: each ready endpoint is hinted to its own zone; PreferSameNode also
-    to its own node. Any other value removes hints. No capacity arithmetic.
-    """
-    close = traffic_distribution in CLOSE_TRAFFIC_DISTRIBUTIONS
-    node_hints = traffic_distribution == "PreferSameNode"
-
-    def needs_update(slice_):
-        for ep in slice_.get("endpoints") or ():
-            if not close:
-                if "hints" in ep:
-                    return True
-            elif _ready(ep) and (ep.get("hints") or None) != _wanted_hints(ep, node_hints):
-                return True
-        return False
-
-    def update(slice_):
-        for ep in slice_.get("endpoints") or ():
-            if not close:
-                ep.pop("hints", None)
-            elif _ready(ep):
-                wanted = _wanted_hints(ep, node_hints)
-                if wanted is None:
-                    ep.pop("hints", None)
-                else:
-                    ep["hints"] = wanted
-
-    to_update = to_update + [_copy_slice(s) for s in unchanged if needs_update(s)]
-    for slice_ in to_create + to_update:
-        update(slice_)
-    return to_create, to_update
