@@ -267,6 +267,7 @@ class NFTTable:
     name: str
     chains: dict[str, list[str]] = field(default_factory=dict)
     chain_headers: dict[str, str] = field(default_factory=dict)
+    chain_comments: dict[str, str] = field(default_factory=dict)
     sets: dict[str, dict] = field(default_factory=dict)
 
 
@@ -335,6 +336,8 @@ def parse_nft_ruleset(text: str) -> dict[tuple[str, str], NFTTable]:
                 chain = None
             elif line.startswith("type ") and line.endswith(";"):
                 table.chain_headers[chain] = line
+            elif m := re.fullmatch(r'comment "(.*)"', line):
+                table.chain_comments[chain] = m[1]
             else:
                 table.chains[chain].append(line)
         else:
