@@ -147,6 +147,7 @@ class IPTablesRules:
     hooks: list[tuple[str, str, str]]  # (table, built-in chain, rule): kube-proxy's jumps from built-in chains
     large_cluster_mode: bool
     hooks_in_dump: bool = False
+    nfacct_counters: tuple[str, ...] = ()  # the nfacct objects kube-proxy creates (nfacct.Ensure) before its rules
 
     def service_chains(self) -> set[str]:
         """Every per-service chain this ruleset declares."""
@@ -442,8 +443,10 @@ def render(state: ProxyState, *, nfacct: bool = True, random_fully: bool = False
     ``nfacct``: whether the kernel has nfacct. kube-proxy asks for its two counters
     (``nfacct.Ensure`` in syncProxyRules, pkg/proxy/iptables/proxier.go) and writes the
     ``-m nfacct`` matches on the localhost-NodePort and INVALID-drop rules only for counters it
-    could create; without kernel support (nfnetlink_acct/xt_nfacct) the rules have no counter.
-    Upstream's newest tests assume support. ``random_fully`` adds ``--random-fully`` to
+    could create; without kernel support (nfnetlink_acct) the rules have no counter, and with it
+    the counters must exist before the rules load (the kernel refuses ``-m nfacct`` naming a
+    missing one: ``RULE_APPEND failed (No such file or directory)``). Upstream's newest tests
+    assume support. ``random_fully`` adds ``--random-fully`` to
     MASQUERADE (real hosts have it; upstream's fake iptables does not); ``include_hooks`` puts
     in :meth:`IPTablesRules.dump` what ``iptables-save`` on a node shows beyond the restore
     payload: the jumps from built-in chains and the ``KUBE-PROXY-CANARY`` chains.
@@ -486,6 +489,7 @@ def render(state: ProxyState, *, nfacct: bool = True, random_fully: bool = False
         hooks=_hooks(localhost_nodeports),
         large_cluster_mode=ctx.large,
         hooks_in_dump=include_hooks,
+        nfacct_counters=(NFACCT_CT_INVALID, NFACCT_LOCALHOST_NODEPORTS) if nfacct else (),
     )
 
 

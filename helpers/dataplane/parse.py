@@ -418,7 +418,8 @@ def canonical_iptables_rule(rule: str) -> str:
     ``-i/-o`` and ``-p`` come first, then the ``-m`` matches in their order; comments are always
     quoted; ``MARK --or-mark M``/``--xor-mark M`` come back as ``--set-xmark M/M``/``M/0x0``;
     ``--probability`` as the 11-digit value the kernel keeps (:func:`kernel_read_back`);
-    ``-m recent`` gets its defaults and ``REJECT`` its default ICMP type. Checked against the
+    ``-m recent`` gets its defaults, ``REJECT`` its default ICMP type and ``--nfacct-name`` the
+    extra space libxt_nfacct prints. Checked against the
     kernel in tests/test_dataplane_kernel.py.
     """
     words = shlex.split(rule)
@@ -445,8 +446,9 @@ def canonical_iptables_rule(rule: str) -> str:
         elif word in ("--or-mark", "--xor-mark"):  # libxt_MARK prints every form as --set-xmark
             rest[k:k + 2] = ["--set-xmark", f"{rest[k + 1]}/{rest[k + 1] if word == '--or-mark' else '0x0'}"]
     out = head + [w for opt in _GENERIC for w in generic.get(opt, [])] + rest
-    return " ".join(f'"{w}"' if " " in w or not w or (k and out[k - 1] == "--comment") else w
+    text = " ".join(f'"{w}"' if " " in w or not w or (k and out[k - 1] == "--comment") else w
                     for k, w in enumerate(out))
+    return text.replace(" --nfacct-name ", " --nfacct-name  ")  # libxt_nfacct prints two spaces
 
 
 def _canonical_recent(words: list[str]) -> list[str]:
