@@ -23,6 +23,9 @@ from helpers.wait import Progress, WaitTimeout, cluster_now
 
 MIN_SYNC_PERIOD = 1.0  # kube-proxy's minSyncPeriod (kind's default): a change reaches the rules within it
 RULE_FORMATS = {"iptables": ["iptables-save"], "nftables": ["nft", "list", "ruleset"]}
+# What kube-proxy writes (its iptables-restore / nft -f input): only the simulator keeps it; a node
+# only has what the kernel was left with, which its tools print in their own form.
+WRITTEN_FORMATS = ("iptables-restore", "nft-input")
 _ENGINE_DOWN = ("Cannot connect to the Docker daemon", "error during connect", "Is the docker daemon running")
 
 
@@ -106,12 +109,20 @@ def start_node(node: str, *, backend: Backend | None = None) -> None:
 
 
 def node_rules(node: str, fmt: str = "iptables", *, backend: Backend | None = None) -> str:
-    """The node's kube-proxy rules as text: ``iptables-save`` or ``nft list ruleset`` output."""
-    if fmt not in RULE_FORMATS:
-        raise HelperError(f"unknown rule format {fmt!r}", f"use one of {sorted(RULE_FORMATS)}")
+    """The node's kube-proxy rules as text.
+
+    ``fmt`` ``"iptables"`` / ``"nftables"``: what ``iptables-save`` / ``nft list ruleset`` print on the
+    node (the simulator prints what the node image's iptables 1.8.11 and nft 1.1.3 print).
+    ``"iptables-restore"`` / ``"nft-input"`` (simulator only): what kube-proxy wrote for them.
+    """
+    if fmt not in (*RULE_FORMATS, *WRITTEN_FORMATS):
+        raise HelperError(f"unknown rule format {fmt!r}", f"use one of {[*RULE_FORMATS, *WRITTEN_FORMATS]}")
     backend = backend or current()
     if backend.is_sim:
         return _sim_node(backend, node, "proxy", format=fmt)
+    if fmt in WRITTEN_FORMATS:
+        raise HelperError(f"a kind node does not keep kube-proxy's {fmt} text, only the rules the kernel holds",
+                          "read them with fmt='iptables' or 'nftables' (the node's own tools print them)")
     _check_kind_node(backend, node)
     return run_docker(docker_command("rules", node, fmt), node)
 

@@ -7,6 +7,7 @@ from test_dataplane_proxy_fixtures import UPSTREAM_CONFIG, make_node, overall_ru
 from helpers.dataplane.iptables import render as render_iptables
 from helpers.dataplane.nftables import canonical_nft
 from helpers.dataplane.nftables import render as render_nft
+from helpers.dataplane.noderules import diff_node_rules
 from helpers.dataplane.parse import (
     ParseError,
     canonical_iptables_rule,
@@ -14,7 +15,6 @@ from helpers.dataplane.parse import (
     comment_service_name,
     diff_iptables,
     diff_nft,
-    diff_node_rules,
     kernel_read_back,
     parse_iptables_save,
     parse_nft_ruleset,

@@ -82,10 +82,12 @@ def test_first_sync_is_full_then_changes_sync_partially_with_latency(cluster):
     assert not last.full and last.services_changed == 1 and last.endpoint_slices_changed >= 1
     ((service, seconds),) = last.latencies
     assert service == "demo/web" and 0.25 <= seconds < 5
-    text = proxy.rules()
-    assert f"-d {svc['spec']['clusterIP']}/32" not in text  # model form, not read-back form
-    assert f"-d {svc['spec']['clusterIP']} --dport 80 -j KUBE-SVC-" in text
-    assert "--probability 0.5000000000" in text and "-A PREROUTING" in text
+    text = proxy.rules()  # as the node's iptables-save prints it back
+    assert f"-A KUBE-SERVICES -d {svc['spec']['clusterIP']}/32 -p tcp -m comment --comment " in text
+    assert "--probability 0.50000000000" in text and "-A PREROUTING" in text
+    written = proxy.rules("iptables-restore")  # what kube-proxy wrote
+    assert f"-d {svc['spec']['clusterIP']} --dport 80 -j KUBE-SVC-" in written
+    assert "--probability 0.5000000000 " in written and "-A PREROUTING" not in written
     log = proxy.log_text()
     assert '"Using iptables Proxier"' in log and '"SyncProxyRules complete"' in log
     assert 'endpoint="demo/web"' in log
@@ -194,7 +196,7 @@ def test_a_bad_object_fails_the_sync_and_is_retried(cluster):
 def test_ipvs_mode_is_reported_not_silently_replaced(cluster):
     cluster.config.kube_proxy_mode = "ipvs"
     proxy = _start(cluster)
-    assert proxy.mode == "iptables" and proxy.rules().startswith("*filter")
+    assert proxy.mode == "iptables" and proxy.rules("iptables-restore").startswith("*filter")
     assert proxy.log_text().splitlines()[0].startswith("W")
     assert "ipvs mode is not modelled" in proxy.log_text()
 

@@ -18,8 +18,9 @@ KubeProxyConfiguration (v1alpha1) field names::
 from helpers.dataplane import parse as parsers
 from helpers.dataplane.iptables import iptables_save
 from helpers.dataplane.nftables import nft_ruleset
+from helpers.dataplane.noderules import diff_node_rules
 from helpers.dataplane.packettrace import Trace, trace_packet
-from helpers.dataplane.parse import diff_iptables, diff_node_rules, parse_iptables_save, parse_nft_ruleset
+from helpers.dataplane.parse import diff_iptables, parse_iptables_save, parse_nft_ruleset
 from helpers.dataplane.proxy import (
     ConfigError,
     Endpoint,

@@ -8,8 +8,14 @@ without endpoints and DROP for "no local endpoints", localhost NodePorts with nf
 counters, and large-cluster mode (more than 1000 endpoints: no comments on SEP rules).
 
 :func:`render` returns an :class:`IPTablesRules` that knows each service port's rules
-separately, so ``stats.py`` can size both full and partial (KEP-3453) restores.
-:meth:`IPTablesRules.dump` gives the normalised form upstream's tests compare against.
+separately, so ``stats.py`` can size both full and partial (KEP-3453) restores. Three text forms:
+
+* :meth:`IPTablesRules.restore_payload`: what kube-proxy writes to ``iptables-restore``
+  (format ``iptables-restore``);
+* :meth:`IPTablesRules.iptables_save`: what ``iptables-save`` prints on the node afterwards,
+  the kernel's canonical form (format ``iptables``), byte-identical to the read-back of a real
+  kernel (tests/test_dataplane_kernel.py);
+* :meth:`IPTablesRules.dump`: the normalised form upstream's tests compare against.
 """
 
 from __future__ import annotations
@@ -20,7 +26,13 @@ import ipaddress
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from helpers.dataplane.parse import IPTablesDump
+from helpers.dataplane.parse import (
+    KIND_NODE_TOOLS,
+    IPTablesDump,
+    NodeTools,
+    canonical_iptables_rule,
+    parse_iptables_save,
+)
 from helpers.dataplane.proxy import Endpoint, LocalDetector, ProxyState, ServicePortState, build_proxy_state
 
 KUBE_SERVICES = "KUBE-SERVICES"
@@ -132,8 +144,10 @@ class IPTablesRules:
     ports: list[PortRules]
     nat_tail: list[str]
     filter_tail: list[str]
-    hooks: list[tuple[str, str, str]]  # (table, built-in chain, rule) when requested
+    hooks: list[tuple[str, str, str]]  # (table, built-in chain, rule): kube-proxy's jumps from built-in chains
     large_cluster_mode: bool
+    hooks_in_dump: bool = False
+    nfacct_counters: tuple[str, ...] = ()  # the nfacct objects kube-proxy creates (nfacct.Ensure) before its rules
 
     def service_chains(self) -> set[str]:
         """Every per-service chain this ruleset declares."""
@@ -162,13 +176,48 @@ class IPTablesRules:
                  "*nat", *[f":{c} - [0:0]" for c in n_chains], *n_rules, "COMMIT"]
         return "\n".join(parts) + "\n"
 
+    def setup_payload(self) -> str:
+        """What kube-proxy's EnsureChain/EnsureRule calls leave besides the restore payload, as one
+        ``iptables-restore --noflush`` input: the ``KUBE-PROXY-CANARY`` chains it watches for
+        flushes and the jumps from built-in chains (each call prepends, so they are listed in the
+        order they end up in)."""
+        tables: dict[str, list[str]] = {"mangle": [], "filter": [], "nat": []}
+        for table, _, rule in self.hooks:
+            target = rule.rsplit(" -j ", 1)[1]
+            if f":{target} - [0:0]" not in tables[table]:
+                tables[table].append(f":{target} - [0:0]")
+        parts = []
+        for table, chains in tables.items():
+            rules = [rule for t, _, rule in self.hooks if t == table]
+            parts += [f"*{table}", f":{KUBE_PROXY_CANARY} - [0:0]", *chains, *rules, "COMMIT"]
+        return "\n".join(parts) + "\n"
+
+    def node_dump(self) -> IPTablesDump:
+        """What the node's kernel holds after :meth:`setup_payload` and a full
+        :meth:`restore_payload`: every chain, each rule in the kernel's form and write order."""
+        dump = parse_iptables_save(self.setup_payload())
+        for table, chains in parse_iptables_save(self.restore_payload()).tables.items():
+            for chain, rules in chains.items():
+                dump.tables.setdefault(table, {}).setdefault(chain, []).extend(rules)
+        for chains in dump.tables.values():
+            for chain, rules in chains.items():
+                chains[chain] = [canonical_iptables_rule(r) for r in rules]
+        return dump
+
+    def iptables_save(self, tools: NodeTools = KIND_NODE_TOOLS, when: float | None = None) -> str:
+        """``iptables-save`` on the node: its canonical form (``/32`` masks, generic matches first,
+        quoted comments, ``--set-xmark``, 11-digit probabilities, built-in chains first), printed by
+        ``tools``; ``when`` adds the dated comment lines iptables-save writes around each table."""
+        return self.node_dump().save_text(tools, when)
+
     def dump(self) -> IPTablesDump:
         """The programmed state as tables/chains/rules, normalised like upstream's tests."""
         dump = IPTablesDump()
-        for table, builtin, rule in self.hooks:
+        hooks = self.hooks if self.hooks_in_dump else []
+        for table, builtin, rule in hooks:
             dump.tables.setdefault(table, {}).setdefault(builtin, []).append(rule)
             dump.policies[(table, builtin)] = "ACCEPT"
-        if self.hooks:  # a node also has the empty canary chains kube-proxy watches for flushes
+        if hooks:  # a node also has the empty canary chains kube-proxy watches for flushes
             for table in ("mangle", "nat", "filter"):
                 dump.tables.setdefault(table, {})[KUBE_PROXY_CANARY] = []
         for table, chains, rules in (
@@ -391,11 +440,16 @@ def render(state: ProxyState, *, nfacct: bool = True, random_fully: bool = False
            include_hooks: bool = False) -> IPTablesRules:
     """Render what kube-proxy's iptables proxier programs for ``state``.
 
-    ``nfacct`` (kernel accounting available, as in upstream's newest tests) adds the counters
-    to the localhost-NodePort and INVALID-drop rules; ``random_fully`` adds
-    ``--random-fully`` to MASQUERADE (real hosts have it; upstream's fake iptables does not);
-    ``include_hooks`` adds what ``iptables-save`` on a node shows beyond the restore payload:
-    the jumps from built-in chains and the ``KUBE-PROXY-CANARY`` chains.
+    ``nfacct``: whether the kernel has nfacct. kube-proxy asks for its two counters
+    (``nfacct.Ensure`` in syncProxyRules, pkg/proxy/iptables/proxier.go) and writes the
+    ``-m nfacct`` matches on the localhost-NodePort and INVALID-drop rules only for counters it
+    could create; without kernel support (nfnetlink_acct) the rules have no counter, and with it
+    the counters must exist before the rules load (the kernel refuses ``-m nfacct`` naming a
+    missing one: ``RULE_APPEND failed (No such file or directory)``). Upstream's newest tests
+    assume support. ``random_fully`` adds ``--random-fully`` to
+    MASQUERADE (real hosts have it; upstream's fake iptables does not); ``include_hooks`` puts
+    in :meth:`IPTablesRules.dump` what ``iptables-save`` on a node shows beyond the restore
+    payload: the jumps from built-in chains and the ``KUBE-PROXY-CANARY`` chains.
     """
     ipt = state.config["iptables"]
     mark = masquerade_mark(int(ipt["masqueradeBit"]))
@@ -432,8 +486,10 @@ def render(state: ProxyState, *, nfacct: bool = True, random_fully: bool = False
         ports=[_port_rules(ctx, st) for st in state.ports],
         nat_tail=_nodeport_tail(state, localhost_nodeports),
         filter_tail=filter_tail,
-        hooks=_hooks(localhost_nodeports) if include_hooks else [],
+        hooks=_hooks(localhost_nodeports),
         large_cluster_mode=ctx.large,
+        hooks_in_dump=include_hooks,
+        nfacct_counters=(NFACCT_CT_INVALID, NFACCT_LOCALHOST_NODEPORTS) if nfacct else (),
     )
 
 
@@ -448,14 +504,24 @@ def _hooks(localhost_nodeports: bool) -> list[tuple[str, str, str]]:
     return out[::-1]
 
 
-def iptables_save(services=(), endpoint_slices=(), node=None, config=None, *, nfacct: bool = True,
-                  random_fully: bool = False, include_hooks: bool = False) -> str:
-    """The node's kube-proxy rules (filter and nat tables) as normalised ``iptables-save`` text.
+IPTABLES_FORMATS = ("normalized", "iptables-restore", "iptables-save")
 
-    ``services``/``endpoint_slices``/``node`` are API dicts; ``config`` uses
-    KubeProxyConfiguration v1alpha1 field names (see :func:`helpers.dataplane.proxy.default_config`).
-    With upstream's test inputs the output is byte-identical to ``TestOverallIPTablesRules``.
+
+def iptables_save(services=(), endpoint_slices=(), node=None, config=None, *, nfacct: bool = True,
+                  random_fully: bool = False, include_hooks: bool = False, fmt: str = "normalized",
+                  tools: NodeTools = KIND_NODE_TOOLS) -> str:
+    """The node's kube-proxy rules (filter and nat tables) as text.
+
+    ``fmt="normalized"`` gives upstream's test form (byte-identical to ``TestOverallIPTablesRules``
+    for its inputs); ``"iptables-restore"`` what kube-proxy writes; ``"iptables-save"`` what the
+    node's ``iptables-save`` (``tools``) prints afterwards. ``services``/``endpoint_slices``/``node``
+    are API dicts; ``config`` uses KubeProxyConfiguration v1alpha1 field names (see
+    :func:`helpers.dataplane.proxy.default_config`).
     """
+    if fmt not in IPTABLES_FORMATS:
+        raise ValueError(f"fmt must be one of {', '.join(IPTABLES_FORMATS)}, not {fmt!r}")
     state = build_proxy_state(list(services), list(endpoint_slices), node, config)
     rules = render(state, nfacct=nfacct, random_fully=random_fully, include_hooks=include_hooks)
-    return rules.dump().format()
+    if fmt == "iptables-restore":
+        return rules.restore_payload()
+    return rules.iptables_save(tools) if fmt == "iptables-save" else rules.dump().format()

@@ -7,12 +7,20 @@ at priority -110 and ``filter-{input,forward,output}`` at 0, verdict maps (``ser
 chain names ``<prefix>-<H8>-ns/svc/proto/port`` and ``numgen random mod N vmap`` load
 balancing. In nftables mode kube-proxy defaults ``nodePortAddresses`` to ``primary``.
 
-Two text forms come out of one :class:`NFTRuleset`:
+Three text forms come out of one :class:`NFTRuleset`:
 
-* :meth:`NFTRuleset.transaction`: the ``add table/chain/rule/set/map/element`` lines that
-  upstream's fake ``knftables`` dumps, sorted as upstream's ``sortNFTablesTransaction`` sorts
-  them (the form ``TestOverallNFTablesRules`` compares);
-* :meth:`NFTRuleset.list_ruleset`: the table as ``nft list ruleset`` prints it.
+* :meth:`NFTRuleset.nft_input`: the transaction kube-proxy hands ``nft -f`` (format
+  ``nft-input``), every object declared before anything refers to it so nft accepts it;
+* :meth:`NFTRuleset.list_ruleset`: the table as the node's ``nft list ruleset`` prints it
+  afterwards (format ``nftables``), byte-identical to a real kernel's read-back
+  (tests/test_dataplane_kernel.py);
+* :meth:`NFTRuleset.transaction`: the same ``add ...`` lines sorted as upstream's
+  ``sortNFTablesTransaction`` sorts them (the form ``TestOverallNFTablesRules`` compares).
+
+Base chain priorities are written as numbers, as knftables does (since v0.0.14, 2023:
+"older versions of nft don't accept certain named priorities in all contexts (eg, "dstnat"
+priority in the "output" hook)", objects.go): nft 1.0.6 refuses ``priority dstnat - 10`` on an
+output hook, and prints those priorities back as numbers.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from helpers.dataplane.parse import NFTTable
+from helpers.dataplane.parse import KIND_NODE_TOOLS, NFTTable, NodeTools
 from helpers.dataplane.proxy import LocalDetector, ProxyState, ServicePortState, build_proxy_state
 
 TABLE = "kube-proxy"
@@ -164,6 +172,12 @@ class NFTRuleset:
         """One ``add element`` line per set/map element."""
         return [f"add element {FAMILY} {TABLE} {e.container} {{ {e.body()} }}" for e in self.elements()]
 
+    def nft_input(self) -> str:
+        """The full transaction as kube-proxy hands it to ``nft -f``: the table, sets and maps,
+        every chain, then rules, then elements (nft refuses a reference to an object not yet made)."""
+        rank = {"table": 0, "set": 1, "map": 1, "chain": 2, "rule": 3, "element": 4}
+        return "\n".join(sorted(self.transaction_lines(), key=lambda line: rank[line.split(" ", 2)[1]])) + "\n"
+
     def service_chains(self) -> set[str]:
         """Names of every per-service chain (service/local/external/firewall/endpoint)."""
         return {c.name for p in self.ports for c in p.chains}
@@ -172,8 +186,9 @@ class NFTRuleset:
         """The full transaction, sorted like upstream's ``sortNFTablesTransaction``."""
         return "\n".join(sort_nft_transaction(self.transaction_lines())) + "\n"
 
-    def table(self) -> NFTTable:
-        """The table as parsed structures (same shape ``parse_nft_ruleset`` returns)."""
+    def table(self, tools: NodeTools = KIND_NODE_TOOLS) -> NFTTable:
+        """The table as parsed structures (same shape ``parse_nft_ruleset`` returns), elements in
+        the order nft lists them."""
         table = NFTTable(FAMILY, TABLE)
         for name in self.sets:
             kind, typ, text = _SET_DECLS[name]
@@ -183,28 +198,32 @@ class NFTRuleset:
                 table.sets[name] = {"kind": "set", "header": ["type ipv4_addr", "size 65535",
                                                              "flags dynamic,timeout", f"timeout {_nft_time(timeout)}"],
                                     "elements": []}
-        for e in self.elements():
+        for e in sorted(self.elements(), key=_element_order):
             table.sets[e.container]["elements"].append(canonical_nft(e.body()))
         for chain in self.chains():
             table.chains[chain.name] = [canonical_nft(r) for r in chain.rules]
             if chain.base:
-                table.chain_headers[chain.name] = _list_chain_header(chain.base)
+                table.chain_headers[chain.name] = _list_chain_header(chain.base, tools)
+            if chain.comment:
+                table.chain_comments[chain.name] = chain.comment
         return table
 
-    def list_ruleset(self) -> str:
-        """The table as ``nft list ruleset`` prints it (sets and maps, then chains)."""
-        table = self.table()
+    def list_ruleset(self, tools: NodeTools = KIND_NODE_TOOLS) -> str:
+        """The table as ``nft list ruleset`` (``tools``' nft) prints it: sets and maps, then chains."""
+        table = self.table(tools)
         out = [f"table {FAMILY} {TABLE} {{", '\tcomment "rules for kube-proxy"']
         for name, spec in table.sets.items():
             out.append(f"\t{spec['kind']} {name} {{")
             out += [f"\t\t{h}" for h in spec["header"]]
             if spec["elements"]:
-                out.append(f"\t\telements = {{ {', '.join(spec['elements'])} }}")
+                out.append(f"\t\telements = {{ {_join_elements(spec['elements'], ' . ' in spec['header'][0])} }}")
             out += ["\t}", ""]
         for name, rules in table.chains.items():
             out.append(f"\tchain {name} {{")
             if name in table.chain_headers:
                 out.append(f"\t\t{table.chain_headers[name]}")
+            if name in table.chain_comments:
+                out.append(f'\t\tcomment "{table.chain_comments[name]}"')
             out += [f"\t\t{r}" for r in rules]
             out += ["\t}", ""]
         if out[-1] == "":
@@ -240,15 +259,57 @@ def _chain_decl(chain: Chain) -> str:
 
 
 _PRIORITY_NAMES = {-300: "raw", -150: "mangle", -100: "dstnat", 0: "filter", 50: "security", 100: "srcnat"}
+# Where nft 1.0.6 accepts (and so prints) the NAT priority names; 1.1.x names them on these too.
+_NAT_PRIORITY_HOOKS = {"dstnat": ("prerouting",), "srcnat": ("postrouting",)}
+_NAT_PRIORITY_HOOKS_1_1 = {"dstnat": ("prerouting", "output"), "srcnat": ("postrouting", "input")}
 
 
-def _list_chain_header(base: tuple[str, str, int]) -> str:
-    """``type nat hook prerouting priority dstnat; policy accept;`` as nft prints it."""
+def _list_chain_header(base: tuple[str, str, int], tools: NodeTools = KIND_NODE_TOOLS) -> str:
+    """``type nat hook prerouting priority dstnat; policy accept;`` as ``tools``' nft prints it:
+    the nearest standard name plus an offset, or the number where that nft does not allow the name
+    on this hook (1.0.6: ``type filter hook output priority -110``)."""
     typ, hook, prio = base
     anchor = min(_PRIORITY_NAMES, key=lambda p: abs(p - prio))
     offset = prio - anchor
+    allowed = (_NAT_PRIORITY_HOOKS_1_1 if tools.nft_names_output_dstnat else _NAT_PRIORITY_HOOKS).get(
+        _PRIORITY_NAMES[anchor])
+    if allowed is not None and hook not in allowed:
+        return f"type {typ} hook {hook} priority {prio}; policy accept;"
     name = _PRIORITY_NAMES[anchor] + (f" + {offset}" if offset > 0 else f" - {-offset}" if offset < 0 else "")
     return f"type {typ} hook {hook} priority {name}; policy accept;"
+
+
+_PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "sctp": 132}
+
+
+def _element_order(element: Element):
+    """The order ``nft list`` prints a set's elements in: one IPv4 address by its value; a
+    concatenation by its key bytes (each field padded to a 32-bit register) read as one
+    little-endian number, so the last field leads (ports before addresses). Seen with nft 1.0.6
+    and 1.1.3 against the kernel (tests/test_dataplane_kernel.py)."""
+    fields = []
+    for part in element.key:
+        if part in _PROTOCOL_NUMBERS:
+            fields.append(bytes([_PROTOCOL_NUMBERS[part], 0, 0, 0]))
+        elif part.isdigit():
+            fields.append(int(part).to_bytes(2, "big") + b"\0\0")
+        else:
+            fields.append(ipaddress.ip_address(part).packed)
+    if len(fields) == 1:
+        return (element.container, int.from_bytes(fields[0], "big"))
+    return (element.container, int.from_bytes(b"".join(fields), "little"))
+
+
+def _join_elements(elements: list[str], concatenated: bool) -> str:
+    """nft's element separator: a new line after every concatenated element, after every second
+    address in an address set (src/expression.c, calculate_delim)."""
+    per_line = 1 if concatenated else 2
+    out = ""
+    for k, element in enumerate(elements):
+        if k:
+            out += ",\n\t\t\t     " if k % per_line == 0 else ", "
+        out += element
+    return out
 
 
 def _nft_time(seconds: int) -> str:
@@ -457,16 +518,22 @@ def render(state: ProxyState, *, service_cidrs: tuple[str, ...] | list[str] = ()
     return NFTRuleset(list(chains.values()), sets, base_elements, ports)
 
 
+NFT_FORMATS = ("list", "input", "transaction")
+
+
 def nft_ruleset(services=(), endpoint_slices=(), node=None, config=None, *, fmt: str = "list",
-                service_cidrs=()) -> str:
+                service_cidrs=(), tools: NodeTools = KIND_NODE_TOOLS) -> str:
     """The node's ``kube-proxy`` nftables table.
 
-    ``fmt="list"`` gives ``nft list ruleset`` text; ``fmt="transaction"`` gives the sorted
-    ``add ...`` lines upstream's tests compare (byte-identical to ``TestOverallNFTablesRules``
-    for its inputs with ``service_cidrs=["172.30.0.0/16"]``).
+    ``fmt="list"`` gives what the node's ``nft list ruleset`` (``tools``) prints; ``"input"`` what
+    kube-proxy hands ``nft -f``; ``"transaction"`` the sorted ``add ...`` lines upstream's tests
+    compare (byte-identical to ``TestOverallNFTablesRules`` for its inputs with
+    ``service_cidrs=["172.30.0.0/16"]``).
     """
-    if fmt not in ("list", "transaction"):
-        raise ValueError(f"fmt must be 'list' or 'transaction', not {fmt!r}")
+    if fmt not in NFT_FORMATS:
+        raise ValueError(f"fmt must be one of {', '.join(repr(f) for f in NFT_FORMATS)}, not {fmt!r}")
     ruleset = render(build_proxy_state(list(services), list(endpoint_slices), node, config),
                      service_cidrs=service_cidrs)
-    return ruleset.list_ruleset() if fmt == "list" else ruleset.transaction()
+    if fmt == "list":
+        return ruleset.list_ruleset(tools)
+    return ruleset.nft_input() if fmt == "input" else ruleset.transaction()

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 from helpers.kube import format_micro_time
 from helpers.sim.api.errors import ApiError, bad_request, method_not_allowed, not_found
+from helpers.sim.controllers.kubeproxy import RULE_FORMATS as PROXY_FORMATS
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
-PROXY_FORMATS = ("iptables", "nftables")
 _NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|proxy)$")
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from helpers.dataplane import iptables, nftables
+from helpers.dataplane.parse import KIND_NODE_TOOLS
 from helpers.dataplane.proxy import (
     EndpointSliceCache,
     ObjectError,
@@ -49,6 +50,9 @@ FULL_SYNC_PERIOD = 3600.0  # proxyutil.FullSyncPeriod
 LATENCY_BUCKETS = (0.25, 0.5, *range(1, 60), *range(60, 120, 5), *range(120, 301, 30))
 HISTORY = 500  # syncs kept in .syncs
 LOG_LINES = 2000
+# What a node's rules can be read as: what its tools print (iptables-save, nft list ruleset) and
+# what kube-proxy writes (its iptables-restore input, its nft -f input).
+RULE_FORMATS = ("iptables", "nftables", "iptables-restore", "nft-input")
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,11 @@ def klog_line(when: float, message: str, source: str = "proxier.go", severity: s
 class KubeProxy:
     """The kube-proxy of one simulated node (``KubeProxy(cluster, node_name).start()``)."""
 
-    def __init__(self, cluster, node_name: str, config: dict | None = None):
+    def __init__(self, cluster, node_name: str, config: dict | None = None, *, nfacct: bool = True):
         self.cluster, self.node_name = cluster, node_name
+        # Whether the node's kernel has nfacct: kube-proxy then adds its -m nfacct counters. Kernels
+        # that build nfnetlink_acct and xt_nfacct (the usual distribution kernels kind runs on) do.
+        self.nfacct = nfacct
         cfg = cluster.config
         mode = cfg.kube_proxy_mode if cfg.kube_proxy_mode in ("iptables", "nftables", "ipvs") else "iptables"
         self.config = default_config({"mode": mode, "clusterCIDR": cfg.pod_subnet, **(config or {})})
@@ -245,8 +252,7 @@ class KubeProxy:
             self._last_end = now
             self._schedule(self.sync_period)
             return
-        options = {"service_cidrs": self.service_cidrs} if self.mode == "nftables" else {}
-        ruleset = render(state, self.mode, **options)
+        ruleset = render(state, self.mode, **self._render_options(self.mode))
         changed = self._changed_services | self._slices.checkout_changes()
         payload = sync_payload(None if full else self._ruleset, ruleset, None if full else changed)
         counts = stats_of(ruleset)
@@ -272,18 +278,33 @@ class KubeProxy:
         self._log.append(klog_line(self.cluster.clock.time(), message, source, severity, **kv))
 
     # -- views --------------------------------------------------------------------------------------
-    def rules(self, fmt: str | None = None) -> str:
-        """The rules this node has programmed at its last sync (``iptables-save`` or ``nft list ruleset`` text).
+    def _render_options(self, mode: str) -> dict:
+        if mode == "nftables":
+            return {"service_cidrs": self.service_cidrs}
+        return {"nfacct": self.nfacct, "random_fully": True}
 
-        ``fmt`` is "iptables" or "nftables" (default: this kube-proxy's mode).
+    def rules(self, fmt: str | None = None) -> str:
+        """The rules this node has programmed at its last sync, in one of :data:`RULE_FORMATS`:
+
+        * ``iptables``: what ``iptables-save`` on a kind node prints (the node image's iptables);
+        * ``nftables``: what ``nft list ruleset`` prints there (the ``kube-proxy`` table);
+        * ``iptables-restore`` / ``nft-input``: what kube-proxy writes for a full sync.
+
+        Default: this kube-proxy's mode, as its node prints it.
         """
         fmt = fmt or self.mode
-        if fmt not in ("iptables", "nftables"):
-            raise ValueError(f"format must be 'iptables' or 'nftables', not {fmt!r}")
+        if fmt not in RULE_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(RULE_FORMATS)}, not {fmt!r}")
         state = self._state or build_proxy_state([], [], self._node or self.node_name, self.config)
+        mode = "nftables" if fmt in ("nftables", "nft-input") else "iptables"
+        ruleset = (nftables if mode == "nftables" else iptables).render(state, **self._render_options(mode))
         if fmt == "nftables":
-            return nftables.render(state, service_cidrs=self.service_cidrs).list_ruleset()
-        return iptables.render(state, include_hooks=True, random_fully=True).dump().format()
+            return ruleset.list_ruleset(KIND_NODE_TOOLS)
+        if fmt == "nft-input":
+            return ruleset.nft_input()
+        if fmt == "iptables-restore":
+            return ruleset.restore_payload()
+        return ruleset.iptables_save(KIND_NODE_TOOLS, when=self.cluster.clock.time())
 
     def log_text(self) -> str:
         """The kube-proxy pod's log (klog text), oldest line first."""
