@@ -44,7 +44,7 @@ from helpers.sim import kubeconfig_text
 from helpers.sim.boot import kubernetes_version
 
 PREFIX = "ep-kp-"
-TOOLS = ("ip", "iptables", "iptables-save", "iptables-restore", "ip6tables-save", "nft", "conntrack")
+TOOLS = ("ip", "iptables", "iptables-save", "iptables-restore", "ip6tables-save", "nft", "nfacct", "conntrack")
 CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
 NETNS_DIR = Path("/run/netns")
@@ -92,7 +92,7 @@ def check_machine() -> None:
         raise Unavailable("creating network namespaces and running kube-proxy need root")
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
     if missing:
-        raise Unavailable(f"missing {', '.join(missing)}: apt-get install iptables nftables conntrack iproute2")
+        raise Unavailable(f"missing {', '.join(missing)}: apt-get install iptables nftables nfacct conntrack iproute2")
     probe = Namespace.create("probe")
     probe.delete()
 
@@ -238,7 +238,14 @@ def read_rules(ns: Namespace, mode: str) -> str:
 
 
 def load_rules(ns: Namespace, mode: str, text: str) -> None:
-    """``iptables-restore`` or ``nft -f -`` of ``text`` in ``ns``; CalledProcessError if the kernel refuses."""
+    """``iptables-restore`` or ``nft -f -`` of ``text`` in ``ns``; CalledProcessError if the kernel refuses.
+
+    ``-m nfacct`` matches need their accounting objects to exist: kube-proxy creates them before its
+    first iptables-restore (pkg/proxy/iptables/proxier.go, ``proxier.nfacct.Ensure``), so this does too.
+    """
+    if mode == "iptables":
+        for name in sorted(set(re.findall(r"--nfacct-name\s+(\S+)", text))):
+            ns.exec(["nfacct", "add", name])
     ns.exec(["iptables-restore"] if mode == "iptables" else ["nft", "-f", "-"], input=text)
 
 
@@ -385,7 +392,8 @@ class KubeProxy:
         argv = ["ip", "netns", "exec", ns.name, str(kube_proxy_binary()), f"--config={config_path}",
                 "--v=2", "--logging-format=json"]
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
+                                   stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=_die_with_parent)  # noqa: PLW1509 - only prctl(2), async-signal-safe
         proxy = cls(ns, mode, process, log_path)
         threading.Thread(target=proxy._read_log, name=f"log-{ns.name}", daemon=True).start()
         return proxy
@@ -538,7 +546,7 @@ class KernelNodes:
             ns.delete()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def __enter__(self) -> KernelNodes:
+    def __enter__(self):  # noqa: PYI034
         return self
 
     def __exit__(self, *exc) -> None:
