@@ -402,7 +402,3 @@ def report(results: list[Comparison] | None = None) -> str:
                 lines.extend(f"    {line}" for line in r.diff)
     return "\n".join(lines)
 
-
-def diff_pattern_lines(diff: list[str], patterns: list[re.Pattern]) -> list[str]:
-    """The diff lines no pattern explains."""
-    return [line for line in diff if not any(p.search(line) for p in patterns)]

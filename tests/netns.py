@@ -319,11 +319,6 @@ class Relay:
         with contextlib.suppress(OSError):
             sock.close()
 
-    @property
-    def open_connections(self) -> int:
-        with self._lock:
-            return len(self._sockets)
-
     def stop(self) -> None:
         with self._lock:
             self._stopped = True
@@ -476,9 +471,6 @@ class KernelNode:
     relay: Relay
     proxy: KubeProxy
 
-    def rules(self) -> str:
-        return read_rules(self.ns, self.proxy.mode)
-
 
 def _node_ip(node: dict) -> str:
     return next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
@@ -546,7 +538,7 @@ class KernelNodes:
             ns.delete()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def __enter__(self):  # noqa: PYI034
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
