@@ -1,0 +1,546 @@
+"""The real kube-proxy, one per simulated node, each in a network namespace of its own (issue 19).
+
+Test support for ``tests/test_oracle_kubeproxy.py``: the upstream kube-proxy binary (built by
+``make upstream`` into ``.state/upstream/<version>/bin/``, or found in ``$ENDPOINTS_UPSTREAM_BIN``) runs
+as root inside a namespace that looks like a kind node to it -- loopback up, an ``eth0`` carrying the
+node's InternalIP and a default route -- with a kubeconfig for the simulator, and programs that
+namespace's netfilter. ``kernel_readback`` loads any rule text into a second, empty namespace and reads
+it back, so the model's rules and kube-proxy's come out of the same kernel and the same tools.
+
+Reaching the simulator from inside a namespace. The simulator listens on the host's 127.0.0.1, and a
+fresh namespace has a loopback of its own. Joining the namespaces to the host (a veth pair, a route, a
+NAT rule) would change the host's interfaces and rules, and running kube-proxy in the host namespace
+would program the host. What is used instead: a socket belongs, for its whole life, to the network
+namespace its creating thread was in. A short-lived thread joins the node's namespace with setns(2),
+opens a listening socket on that namespace's 127.0.0.1 and leaves; this process accepts kube-proxy's
+connections on it and forwards each one, from the host side, to the simulator's loopback port
+(``Relay``). Nothing is added outside the node namespaces: no process, interface, route or rule.
+``host_state`` is what a test compares before and after to show it.
+
+Namespaces are named ``ep-kp-<pid>-<random>-<n>``: unique per run, and a later run removes those of
+a run whose process is gone (``remove_stale``), with what still runs inside them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers.config import REPO_ROOT, load_cluster_config
+from helpers.sim import kubeconfig_text
+from helpers.sim.boot import kubernetes_version
+
+PREFIX = "ep-kp-"
+TOOLS = ("ip", "iptables", "iptables-save", "iptables-restore", "ip6tables-save", "nft", "nfacct", "conntrack")
+CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
+NETNS_DIR = Path("/run/netns")
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+# Host values a kube-proxy could write if it were not confined to its namespace: the conntrack
+# table size (global, so kind sets maxPerCore: 0) and the per-namespace ones kube-proxy sets.
+HOST_SYSCTLS = ("net/netfilter/nf_conntrack_max", "net/netfilter/nf_conntrack_tcp_timeout_established",
+                "net/netfilter/nf_conntrack_tcp_timeout_close_wait", "net/netfilter/nf_conntrack_tcp_be_liberal",
+                "net/ipv4/conf/all/route_localnet", "net/ipv4/ip_forward")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Unavailable(RuntimeError):
+    """The machine cannot run the real kube-proxy in namespaces (the reason is the message)."""
+
+
+# -- the binary ---------------------------------------------------------------------------------------
+def upstream_version() -> str:
+    """The Kubernetes version the node image pins, which ``make upstream`` builds."""
+    return kubernetes_version(load_cluster_config())
+
+
+def upstream_bin_dir() -> Path:
+    """``$ENDPOINTS_UPSTREAM_BIN`` (a directory of upstream binaries) or ``.state/upstream/<version>/bin``."""
+    override = os.environ.get("ENDPOINTS_UPSTREAM_BIN")
+    return Path(override) if override else REPO_ROOT / ".state" / "upstream" / upstream_version() / "bin"
+
+
+def kube_proxy_binary() -> Path:
+    """The kube-proxy binary; ``Unavailable`` saying how to get it when it is not there."""
+    path = upstream_bin_dir() / "kube-proxy"
+    if not os.access(path, os.X_OK):
+        raise Unavailable(f"no kube-proxy binary at {path}: build it with `make upstream` "
+                          f"(or point $ENDPOINTS_UPSTREAM_BIN at a directory holding one)")
+    return path
+
+
+def check_machine() -> None:
+    """``Unavailable`` unless this is Linux, as root, with the netfilter tools and network namespaces."""
+    if not Path("/proc/self/ns/net").exists():
+        raise Unavailable("network namespaces need Linux")
+    if os.geteuid() != 0:
+        raise Unavailable("creating network namespaces and running kube-proxy need root")
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise Unavailable(f"missing {', '.join(missing)}: apt-get install iptables nftables nfacct conntrack iproute2")
+    probe = Namespace.create("probe")
+    probe.delete()
+
+
+# -- commands -------------------------------------------------------------------------------------
+def run(argv: list[str], *, input: str | None = None, netns: str | None = None, check: bool = True) -> str:
+    """Run a command (inside ``netns`` if given, via ``ip netns exec``); its stdout."""
+    full = ["ip", "netns", "exec", netns, *argv] if netns else argv
+    proc = subprocess.run(full, input=input, capture_output=True, text=True, timeout=60, check=False)
+    if check and proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, full, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def our_namespaces() -> list[str]:
+    """Names of namespaces this harness made (any run) that still exist."""
+    return sorted(p.name for p in NETNS_DIR.glob(f"{PREFIX}*")) if NETNS_DIR.is_dir() else []
+
+
+def remove_stale() -> list[str]:
+    """Delete namespaces left by a run whose process is gone, and the processes still inside them."""
+    removed = []
+    for name in our_namespaces():
+        match = re.match(rf"{re.escape(PREFIX)}(\d+)-", name)
+        if match and not _pid_alive(int(match.group(1))):
+            Namespace(name).delete()
+            removed.append(name)
+    return removed
+
+
+@dataclass
+class Namespace:
+    """One network namespace of ours, ``ip netns`` style (a bind mount under /run/netns)."""
+
+    name: str
+
+    @classmethod
+    def create(cls, label: str) -> Namespace:
+        ns = cls(f"{PREFIX}{os.getpid()}-{secrets.token_hex(3)}-{label}")
+        run(["ip", "netns", "add", ns.name])
+        try:
+            run(["ip", "-n", ns.name, "link", "set", "lo", "up"])
+        except subprocess.CalledProcessError:
+            ns.delete()
+            raise
+        return ns
+
+    @property
+    def path(self) -> Path:
+        return NETNS_DIR / self.name
+
+    def exec(self, argv: list[str], *, input: str | None = None, check: bool = True) -> str:
+        return run(argv, input=input, netns=self.name, check=check)
+
+    def pids(self) -> list[int]:
+        out = run(["ip", "netns", "pids", self.name], check=False)
+        return [int(p) for p in out.split()]
+
+    def delete(self) -> None:
+        """Kill what still runs inside (processes this harness started there), then delete it."""
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        run(["ip", "netns", "delete", self.name], check=False)
+
+    def in_namespace(self, fn):
+        """``fn()`` called on a thread that has joined this namespace; what it returns (e.g. a socket,
+        which stays in this namespace after the thread has left it)."""
+        result: dict = {}
+
+        def body():
+            own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+            target = os.open(self.path, os.O_RDONLY)
+            try:
+                if _libc.setns(target, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns({self.name})")
+                try:
+                    result["value"] = fn()
+                finally:
+                    if _libc.setns(own, CLONE_NEWNET) != 0:  # never leave a thread behind in the namespace
+                        raise OSError(ctypes.get_errno(), "setns(back to the host namespace)")
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                result["error"] = exc
+            finally:
+                os.close(own)
+                os.close(target)
+
+        thread = threading.Thread(target=body, name=f"setns-{self.name}")
+        thread.start()
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        return result["value"]
+
+
+# -- the host must not change ---------------------------------------------------------------------
+_COUNTERS = re.compile(r"\[\d+:\d+\]")
+_NFT_COUNTERS = re.compile(r"counter packets \d+ bytes \d+")
+_LIFETIMES = re.compile(r"\s*valid_lft \S+ preferred_lft \S+")
+
+
+def host_state() -> dict[str, str]:
+    """The host namespace's rules, addresses, routes and the sysctls kube-proxy writes, with packet
+    counters and address lifetimes (which move by themselves) taken out."""
+    state = {
+        "iptables-save": _COUNTERS.sub("[0:0]", _without_comments(run(["iptables-save"]))),
+        "ip6tables-save": _COUNTERS.sub("[0:0]", _without_comments(run(["ip6tables-save"]))),
+        "nft list ruleset": _NFT_COUNTERS.sub("counter", run(["nft", "list", "ruleset"])),
+        "ip addr": _LIFETIMES.sub("", run(["ip", "addr"])),
+        "ip route": run(["ip", "route", "show", "table", "all"]),
+        "ip -6 route": run(["ip", "-6", "route", "show", "table", "all"]),
+        "ip rule": run(["ip", "rule"]),
+    }
+    for key in HOST_SYSCTLS:
+        path = Path("/proc/sys") / key
+        if path.exists():
+            state[key] = path.read_text()
+    return state
+
+
+def _without_comments(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+
+
+# -- rules as the kernel prints them --------------------------------------------------------------
+def read_rules(ns: Namespace, mode: str) -> str:
+    """What ``iptables-save`` (IPv4) or ``nft list table ip kube-proxy`` prints in ``ns``, without
+    iptables-save's dated header lines and with packet counters zeroed."""
+    if mode == "iptables":
+        return _COUNTERS.sub("[0:0]", _without_comments(ns.exec(["iptables-save"])))
+    text = ns.exec(["nft", "list", "table", "ip", "kube-proxy"], check=False)
+    return _NFT_COUNTERS.sub("counter", text)
+
+
+def load_rules(ns: Namespace, mode: str, text: str) -> None:
+    """``iptables-restore`` or ``nft -f -`` of ``text`` in ``ns``; CalledProcessError if the kernel refuses.
+
+    ``-m nfacct`` matches need their accounting objects to exist: kube-proxy creates them before its
+    first iptables-restore (pkg/proxy/iptables/proxier.go, ``proxier.nfacct.Ensure``), so this does too.
+    """
+    if mode == "iptables":
+        for name in sorted(set(re.findall(r"--nfacct-name\s+(\S+)", text))):
+            ns.exec(["nfacct", "add", name])
+    ns.exec(["iptables-restore"] if mode == "iptables" else ["nft", "-f", "-"], input=text)
+
+
+def kernel_readback(mode: str, text: str) -> str:
+    """``text`` loaded into a fresh namespace and read back as ``read_rules`` reads a node."""
+    ns = Namespace.create("readback")
+    try:
+        load_rules(ns, mode, text)
+        return read_rules(ns, mode)
+    finally:
+        ns.delete()
+
+
+# -- the relay ------------------------------------------------------------------------------------
+class Relay:
+    """Listens on 127.0.0.1:<port> inside ``ns`` and forwards each connection to ``target`` (a host
+    loopback address), one pair of pump threads per connection."""
+
+    def __init__(self, ns: Namespace, target: tuple[str, int]):
+        self.target = target
+        self._listener = ns.in_namespace(self._listen)
+        self.port = self._listener.getsockname()[1]
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._accept, name=f"relay-{ns.name}", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _listen() -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        return sock
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                inner, _ = self._listener.accept()
+            except OSError:
+                return  # the listener was closed by stop()
+            try:
+                outer = socket.create_connection(self.target, timeout=10)
+                outer.settimeout(None)
+            except OSError:
+                inner.close()
+                continue
+            with self._lock:
+                if self._stopped:
+                    inner.close()
+                    outer.close()
+                    return
+                self._sockets.update((inner, outer))
+            for src, dst in ((inner, outer), (outer, inner)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            self._forget(src)
+
+    def _forget(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            sockets, self._sockets = list(self._sockets), set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self._thread.join(STOP_TIMEOUT_S)
+
+
+# -- kube-proxy -----------------------------------------------------------------------------------
+def kube_proxy_config(mode: str, node: str, kubeconfig: str, cluster_cidr: str) -> str:
+    """The KubeProxyConfiguration kind gives its nodes, adapted to a namespace of ours.
+
+    kind's kubeadm template (kubernetes-sigs/kind pkg/cluster/internal/kubeadm/config.go) sets ``mode``,
+    ``iptables.minSyncPeriod: 1s`` and ``conntrack.maxPerCore: 0`` (nf_conntrack_max is global to the
+    machine); kubeadm adds ``clusterCIDR`` (the pod subnet) and the kubeconfig, and the DaemonSet passes
+    ``--hostname-override``. Adapted here: the conntrack timeouts are 0s as in kind's rootless template,
+    so kube-proxy writes no conntrack sysctl at all (none of them changes a rule); healthz and metrics
+    listen on the namespace's own 127.0.0.1 (kube-proxy's default ports, private to the namespace).
+    """
+    config = {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
+        "mode": mode, "hostnameOverride": node, "clusterCIDR": cluster_cidr,
+        "clientConnection": {"kubeconfig": kubeconfig},
+        "healthzBindAddress": "127.0.0.1:10256", "metricsBindAddress": "127.0.0.1:10249",
+        "iptables": {"minSyncPeriod": "1s"},
+        "conntrack": {"maxPerCore": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
+    }
+    return json.dumps(config, indent=2) + "\n"  # JSON is YAML; kube-proxy reads either
+
+
+@dataclass
+class Sync:
+    """One sync of the IPv4 proxier, from kube-proxy's log (epoch seconds)."""
+
+    started: float
+    full: bool
+    ended: float | None = None
+    failed: bool = False
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the test process dies, so a crash leaves no kube-proxy."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass
+class KubeProxy:
+    """A kube-proxy process in ``ns`` whose JSON log is read into ``syncs`` as it comes."""
+
+    ns: Namespace
+    mode: str
+    process: subprocess.Popen
+    log_path: Path
+    syncs: list[Sync] = field(default_factory=list)
+    lines: list[dict] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    @classmethod
+    def start(cls, ns: Namespace, mode: str, config_path: Path, log_path: Path) -> KubeProxy:
+        argv = ["ip", "netns", "exec", ns.name, str(kube_proxy_binary()), f"--config={config_path}",
+                "--v=2", "--logging-format=json"]
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=_die_with_parent)  # noqa: PLW1509 - only prctl(2), async-signal-safe
+        proxy = cls(ns, mode, process, log_path)
+        threading.Thread(target=proxy._read_log, name=f"log-{ns.name}", daemon=True).start()
+        return proxy
+
+    def _read_log(self) -> None:
+        with open(self.log_path, "w") as log:
+            for raw in self.process.stderr:
+                log.write(raw)
+                try:
+                    line = json.loads(raw)
+                except ValueError:
+                    line = {"msg": raw.rstrip("\n")}
+                with self.changed:
+                    self._note(line)
+                    self.changed.notify_all()
+        with self.changed:
+            self.changed.notify_all()
+
+    def _note(self, line: dict) -> None:
+        self.lines.append(line)
+        if line.get("ipFamily") not in (None, "IPv4"):
+            return
+        msg, when = line.get("msg"), line.get("ts", 0) / 1000
+        if msg in ("Syncing iptables rules", "Syncing nftables rules"):
+            self.syncs.append(Sync(when, bool(line.get("fullSync"))))
+        elif msg == "SyncProxyRules complete" and self.syncs and self.syncs[-1].ended is None:
+            self.syncs[-1].ended = when
+        elif msg == "Sync failed" and self.syncs:
+            self.syncs[-1].failed = True
+
+    def completed_syncs(self) -> int:
+        with self.changed:
+            return sum(s.ended is not None for s in self.syncs)
+
+    def wait_for_rules(self, predicate, timeout: float) -> str:
+        """The node's rules once ``predicate(rules)`` holds; they are read after each completed sync."""
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while True:
+            with self.changed:
+                while self.completed_syncs_locked() == seen and self.process.poll() is None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not self.changed.wait(remaining):
+                        break
+                seen = self.completed_syncs_locked()
+            rules = read_rules(self.ns, self.mode)
+            if predicate(rules):
+                return rules
+            if self.process.poll() is not None:
+                raise AssertionError(f"kube-proxy in {self.ns.name} exited ({self.process.returncode}):\n"
+                                     + self.tail())
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"kube-proxy in {self.ns.name} did not program the expected rules "
+                                     f"within {timeout:g}s; its last log lines:\n{self.tail()}")
+
+    def completed_syncs_locked(self) -> int:
+        return sum(s.ended is not None for s in self.syncs)
+
+    def tail(self, lines: int = 15) -> str:
+        with self.changed:
+            return "\n".join(json.dumps(line) for line in self.lines[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT_S)
+
+
+@dataclass
+class KernelNode:
+    """One simulated node's namespace, relay and kube-proxy."""
+
+    name: str
+    ip: str
+    ns: Namespace
+    relay: Relay
+    proxy: KubeProxy
+
+
+def _node_ip(node: dict) -> str:
+    return next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+
+
+class KernelNodes:
+    """A namespace and a real kube-proxy for each node of a running simulator (``SimHandle``).
+
+    ``KernelNodes(sim, mode)`` starts them all; ``.nodes[name]``; ``.stop()`` (or leaving the ``with``
+    block) removes every namespace, process and file it made, also after a failure half-way.
+    """
+
+    def __init__(self, sim, mode: str):
+        kube_proxy_binary()
+        self.mode = mode
+        self.nodes: dict[str, KernelNode] = {}
+        self.tmp = Path(tempfile.mkdtemp(prefix="ep-kp-"))
+        self._namespaces: list[Namespace] = []
+        self._relays: list[Relay] = []
+        self._proxies: list[KubeProxy] = []
+        host, port = sim.url.removeprefix("http://").rsplit(":", 1)
+        try:
+            remove_stale()
+            items, _ = sim.cluster.store.list("nodes")
+            for index, node in enumerate(sorted(items, key=lambda n: n["metadata"]["name"])):
+                self._start_node(node, index, (host, int(port)), sim.cluster.config.pod_subnet)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_node(self, node: dict, index: int, target: tuple[str, int], pod_subnet: str) -> None:
+        name, ip = node["metadata"]["name"], _node_ip(node)
+        ns = Namespace.create(str(index))
+        self._namespaces.append(ns)
+        # A kind node's eth0: the node IP on the Docker network, and the default route through its gateway.
+        # Both ends of the veth pair stay inside the namespace (this kernel has no dummy links); the peer
+        # only gives eth0 a carrier.
+        gateway = re.sub(r"\.\d+$", ".1", ip)
+        ns.exec(["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "gw0"])
+        ns.exec(["ip", "addr", "add", f"{ip}/16", "dev", "eth0"])
+        ns.exec(["ip", "link", "set", "gw0", "up"])
+        ns.exec(["ip", "link", "set", "eth0", "up"])
+        ns.exec(["ip", "route", "add", "default", "via", gateway, "dev", "eth0"])
+        relay = Relay(ns, target)
+        self._relays.append(relay)
+        kubeconfig = self.tmp / f"{name}.kubeconfig"
+        kubeconfig.write_text(kubeconfig_text(f"http://127.0.0.1:{relay.port}"))
+        config = self.tmp / f"{name}.config.json"
+        config.write_text(kube_proxy_config(self.mode, name, str(kubeconfig), pod_subnet))
+        proxy = KubeProxy.start(ns, self.mode, config, self.tmp / f"{name}.log")
+        self._proxies.append(proxy)
+        self.nodes[name] = KernelNode(name, ip, ns, relay, proxy)
+
+    def wait_started(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Until every kube-proxy has finished its first sync."""
+        for node in self.nodes.values():
+            node.proxy.wait_for_rules(lambda _rules, p=node.proxy: p.completed_syncs() > 0, timeout)
+
+    def stop(self) -> None:
+        for proxy in self._proxies:
+            proxy.stop()
+        for relay in self._relays:
+            relay.stop()
+        for ns in self._namespaces:
+            ns.delete()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
