@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -191,41 +192,57 @@ class Backend:
 
 
 class WatchStream:
-    """The decoded events of one watch response; ``close()`` unblocks a reader in another thread."""
+    """The decoded events of one watch response; ``close()`` unblocks a reader in another thread.
+
+    Two threads touch the response: the reader (iterating, then releasing or closing it when it
+    ends) and whoever calls ``close()`` (Trace.stop(), or the reader's own clean-up). One lock
+    orders them, so the socket is never shut down after the other side closed it (EBADF).
+    """
 
     def __init__(self, response):
         self._response = response
+        self._lock = threading.Lock()
         self._closed = False
         self._reading = False
 
     def __iter__(self):
-        self._reading = True
+        with self._lock:
+            if self._closed:
+                return
+            self._reading = True
+        complete = False
         try:
             for line in iter_resp_lines(self._response):
                 if line:
                     yield json.loads(line)
+            complete = True
         except (urllib3.exceptions.HTTPError, OSError):
             return  # the stream ended (server timeout, or a cut connection): the caller resumes
         except (AttributeError, ValueError):
             if not self._closed:  # http.client fails this way when close() cut a read short
                 raise
         finally:
-            self._reading = False
-            if self._closed:
-                self._response.close()
-            else:
-                self._response.release_conn()
+            with self._lock:
+                self._reading = False
+                if complete and not self._closed:
+                    self._response.release_conn()  # read to its end: the connection can be reused
+                else:  # cut short (closed, or the reader stopped early): the connection is not reusable
+                    self._closed = True
+                    self._response.close()
 
     def close(self) -> None:
         """Shut the socket (a blocked reader wakes and ends); close it unless a reader still is."""
-        if self._closed:
-            return
-        self._closed = True
-        # RuntimeError: the connection is already back in the pool; ValueError: the socket is closed
-        with contextlib.suppress(RuntimeError, ValueError):
-            self._response.shutdown()
-        if not self._reading:
-            self._response.close()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if not self._reading:
+                self._response.close()
+                return
+            # RuntimeError: already back in the pool; ValueError: no socket; OSError: the peer
+            # reset it first. The reader closes the response once it wakes.
+            with contextlib.suppress(RuntimeError, ValueError, OSError):
+                self._response.shutdown()
 
 
 @dataclass(frozen=True)
