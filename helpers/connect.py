@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.watch.watch import iter_resp_lines
 
@@ -455,10 +456,53 @@ def load_backend(kind: str, context: str, kubeconfig: str, *, timeout: float = 1
     return backend
 
 
+def context_server(path: str, context: str) -> str | None:
+    """The API server URL a kubeconfig file gives ``context`` (None when it names none)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        ctx = next(c["context"] for c in data.get("contexts") or [] if c.get("name") == context)
+        return next(c["cluster"]["server"] for c in data.get("clusters") or [] if c.get("name") == ctx["cluster"])
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError, StopIteration):
+        return None
+
+
+def kind_server() -> str | None:
+    """Where kind says the cluster's API server is: the server of `kind get kubeconfig --name endpoints`."""
+    out = _run(["kind", "get", "kubeconfig", "--name", KIND_CLUSTER])
+    if out is None or out.returncode != 0:
+        return None
+    try:
+        clusters = (yaml.safe_load(out.stdout) or {}).get("clusters") or []
+        return clusters[0]["cluster"]["server"]
+    except (yaml.YAMLError, AttributeError, IndexError, KeyError, TypeError):
+        return None
+
+
+def untrusted_kind_context(path: str, *, explain: bool = True) -> HelperError | None:
+    """Why the kind-endpoints context of ``path`` is not the project's kind cluster (None: it is).
+
+    A context is only a name: anyone's kubeconfig may call a production cluster kind-endpoints. It is
+    trusted only when it points where kind itself says the cluster named endpoints listens.
+    """
+    ours = kind_server()
+    if ours is None:  # no kind, no docker, or no such cluster: say which (auto mode needs no reason)
+        return diagnose_kind() if explain else HelperError("kind reports no cluster")
+    theirs = context_server(path, KIND_CONTEXT)
+    if theirs is not None and ours.rstrip("/") == theirs.rstrip("/"):
+        return None
+    return UnsafeContext(
+        f"the context {KIND_CONTEXT} in {path} points at {theirs or 'no server'}, but "
+        f"`kind get kubeconfig --name {KIND_CLUSTER}` says the kind cluster is at {ours}",
+        f"run `kind export kubeconfig --name {KIND_CLUSTER}` to fix the context, or use ENDPOINTS_BACKEND=sim")
+
+
 def _kind_backend(env: dict) -> Backend:
     path = find_context(KIND_CONTEXT, env)
     if path is None:
         raise diagnose_kind()
+    refused = untrusted_kind_context(path)
+    if refused is not None:
+        raise refused
     try:
         return load_backend("kind", KIND_CONTEXT, path)
     except ApiUnreachable:
@@ -480,7 +524,7 @@ def _sim_backend() -> Backend:
 
 def _auto_backend(env: dict) -> Backend:
     path = find_context(KIND_CONTEXT, env)
-    if path is not None:
+    if path is not None and untrusted_kind_context(path, explain=False) is None:
         try:
             return load_backend("kind", KIND_CONTEXT, path, timeout=PROBE_TIMEOUT)
         except (ApiUnreachable, ApiError, config.ConfigException):
