@@ -221,9 +221,9 @@ def test_the_guard_holds_for_cluster_scoped_writes_relabelling_and_kubectl(sim, 
         default = sim.cluster.store.get("namespaces", "default")
         del default["metadata"]["labels"]["app.kubernetes.io/part-of"]
         sim.cluster.store.update("namespaces", default)
+    sandbox_label = "app.kubernetes.io/part-of=endpoints-notebooks"
     refused = [("delete", "pod", "coredns", "-n", "kube-system"), ("delete", "ns", "kube-system"),
-               ("delete", "namespace/hx-plain"), ("label", "ns", "default", "app.kubernetes.io/part-of="
-                                                  "endpoints-notebooks"),
+               ("delete", "namespace/hx-plain"), ("label", "ns", "default", sandbox_label),
                ("scale", "deploy/coredns", "--replicas=0", "--namespace=kube-system"),
                ("apply", "-f", "-"),  # no -n: the context's namespace, default
                ("delete", "pods", "--all", "-A"), ("cordon", "endpoints-worker"),
