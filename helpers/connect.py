@@ -13,11 +13,13 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.watch.watch import iter_resp_lines
 
@@ -191,41 +193,57 @@ class Backend:
 
 
 class WatchStream:
-    """The decoded events of one watch response; ``close()`` unblocks a reader in another thread."""
+    """The decoded events of one watch response; ``close()`` unblocks a reader in another thread.
+
+    Two threads touch the response: the reader (iterating, then releasing or closing it when it
+    ends) and whoever calls ``close()`` (Trace.stop(), or the reader's own clean-up). One lock
+    orders them, so the socket is never shut down after the other side closed it (EBADF).
+    """
 
     def __init__(self, response):
         self._response = response
+        self._lock = threading.Lock()
         self._closed = False
         self._reading = False
 
     def __iter__(self):
-        self._reading = True
+        with self._lock:
+            if self._closed:
+                return
+            self._reading = True
+        complete = False
         try:
             for line in iter_resp_lines(self._response):
                 if line:
                     yield json.loads(line)
+            complete = True
         except (urllib3.exceptions.HTTPError, OSError):
             return  # the stream ended (server timeout, or a cut connection): the caller resumes
         except (AttributeError, ValueError):
             if not self._closed:  # http.client fails this way when close() cut a read short
                 raise
         finally:
-            self._reading = False
-            if self._closed:
-                self._response.close()
-            else:
-                self._response.release_conn()
+            with self._lock:
+                self._reading = False
+                if complete and not self._closed:
+                    self._response.release_conn()  # read to its end: the connection can be reused
+                else:  # cut short (closed, or the reader stopped early): the connection is not reusable
+                    self._closed = True
+                    self._response.close()
 
     def close(self) -> None:
         """Shut the socket (a blocked reader wakes and ends); close it unless a reader still is."""
-        if self._closed:
-            return
-        self._closed = True
-        # RuntimeError: the connection is already back in the pool; ValueError: the socket is closed
-        with contextlib.suppress(RuntimeError, ValueError):
-            self._response.shutdown()
-        if not self._reading:
-            self._response.close()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if not self._reading:
+                self._response.close()
+                return
+            # RuntimeError: already back in the pool; ValueError: no socket; OSError: the peer
+            # reset it first. The reader closes the response once it wakes.
+            with contextlib.suppress(RuntimeError, ValueError, OSError):
+                self._response.shutdown()
 
 
 @dataclass(frozen=True)
@@ -438,10 +456,53 @@ def load_backend(kind: str, context: str, kubeconfig: str, *, timeout: float = 1
     return backend
 
 
+def context_server(path: str, context: str) -> str | None:
+    """The API server URL a kubeconfig file gives ``context`` (None when it names none)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        ctx = next(c["context"] for c in data.get("contexts") or [] if c.get("name") == context)
+        return next(c["cluster"]["server"] for c in data.get("clusters") or [] if c.get("name") == ctx["cluster"])
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError, StopIteration):
+        return None
+
+
+def kind_server() -> str | None:
+    """Where kind says the cluster's API server is: the server of `kind get kubeconfig --name endpoints`."""
+    out = _run(["kind", "get", "kubeconfig", "--name", KIND_CLUSTER])
+    if out is None or out.returncode != 0:
+        return None
+    try:
+        clusters = (yaml.safe_load(out.stdout) or {}).get("clusters") or []
+        return clusters[0]["cluster"]["server"]
+    except (yaml.YAMLError, AttributeError, IndexError, KeyError, TypeError):
+        return None
+
+
+def untrusted_kind_context(path: str, *, explain: bool = True) -> HelperError | None:
+    """Why the kind-endpoints context of ``path`` is not the project's kind cluster (None: it is).
+
+    A context is only a name: anyone's kubeconfig may call a production cluster kind-endpoints. It is
+    trusted only when it points where kind itself says the cluster named endpoints listens.
+    """
+    ours = kind_server()
+    if ours is None:  # no kind, no docker, or no such cluster: say which (auto mode needs no reason)
+        return diagnose_kind() if explain else HelperError("kind reports no cluster")
+    theirs = context_server(path, KIND_CONTEXT)
+    if theirs is not None and ours.rstrip("/") == theirs.rstrip("/"):
+        return None
+    return UnsafeContext(
+        f"the context {KIND_CONTEXT} in {path} points at {theirs or 'no server'}, but "
+        f"`kind get kubeconfig --name {KIND_CLUSTER}` says the kind cluster is at {ours}",
+        f"run `kind export kubeconfig --name {KIND_CLUSTER}` to fix the context, or use ENDPOINTS_BACKEND=sim")
+
+
 def _kind_backend(env: dict) -> Backend:
     path = find_context(KIND_CONTEXT, env)
     if path is None:
         raise diagnose_kind()
+    refused = untrusted_kind_context(path)
+    if refused is not None:
+        raise refused
     try:
         return load_backend("kind", KIND_CONTEXT, path)
     except ApiUnreachable:
@@ -463,7 +524,7 @@ def _sim_backend() -> Backend:
 
 def _auto_backend(env: dict) -> Backend:
     path = find_context(KIND_CONTEXT, env)
-    if path is not None:
+    if path is not None and untrusted_kind_context(path, explain=False) is None:
         try:
             return load_backend("kind", KIND_CONTEXT, path, timeout=PROBE_TIMEOUT)
         except (ApiUnreachable, ApiError, config.ConfigException):

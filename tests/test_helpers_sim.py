@@ -67,18 +67,49 @@ def test_connect_reuses_the_running_simulator_and_prints_one_banner(sim, tmp_pat
     assert backend.core.list_namespace().items  # the typed clients work against it too
 
 
+def fake_kind(tmp_path, monkeypatch, server: str) -> None:
+    """A `kind` executable first on PATH whose `kind get kubeconfig` names ``server``."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    (bindir / "kind").write_text("#!/bin/sh\n[ \"$1 $2\" = 'get kubeconfig' ] || exit 1\n"
+                                 f"printf 'clusters:\\n- cluster:\\n    server: {server}\\n  name: kind-endpoints\\n'\n")
+    (bindir / "kind").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+
+
 def test_auto_prefers_the_kind_cluster_when_its_context_answers(sim, tmp_path, monkeypatch, capsys):
-    # The simulator's API server stands in for kind's here: only the context name differs.
+    # The simulator's API server stands in for kind's here: only the context name differs, and kind
+    # reports that server as its cluster's.
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text(Path(sim.kubeconfig).read_text().replace("sim-endpoints", "kind-endpoints"))
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.delenv("ENDPOINTS_BACKEND", raising=False)
+    fake_kind(tmp_path, monkeypatch, sim.url)
     try:
         backend = h.connect()
     finally:
         use(load_backend("sim", SIM_CONTEXT, sim.kubeconfig))
     assert (backend.kind, backend.context, backend.kubeconfig) == ("kind", "kind-endpoints", str(kubeconfig))
     assert capsys.readouterr().out.startswith('kind cluster "endpoints" (context kind-endpoints) — v1.')
+
+
+def test_a_context_merely_named_kind_endpoints_is_not_trusted(sim, tmp_path, monkeypatch, capsys):
+    """Issue 20 finding 7: the context must point where `kind get kubeconfig --name endpoints` says."""
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(Path(sim.kubeconfig).read_text().replace("sim-endpoints", "kind-endpoints"))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    fake_kind(tmp_path, monkeypatch, "https://127.0.0.1:6443")  # kind's cluster is elsewhere
+    with pytest.raises(h.UnsafeContext, match="says the kind cluster is at https://127.0.0.1:6443"):
+        h.connect("kind")
+    monkeypatch.setenv("ENDPOINTS_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("ENDPOINTS_BACKEND", raising=False)
+    (tmp_path / "sim.json").write_text(json.dumps({"url": sim.url, "pid": os.getpid(),
+                                                   "kubeconfig": sim.kubeconfig}))
+    try:
+        backend = h.connect()  # auto: the impostor is skipped, the simulator stands in
+    finally:
+        use(load_backend("sim", SIM_CONTEXT, sim.kubeconfig))
+    assert backend.is_sim and "Simulated cluster" in capsys.readouterr().out
 
 
 def test_auto_falls_back_to_the_simulator_when_kind_does_not_answer(sim, tmp_path, monkeypatch, capsys):
@@ -163,6 +194,61 @@ def test_writes_outside_sandboxes_are_refused(sim, backend):
         h.sandbox("hx-someone-elses")
     assert not gone(backend, "namespaces", "hx-someone-elses")  # refused, not deleted
     assert h.get("deployments", "coredns", "kube-system")["spec"]["replicas"] > 0
+
+
+def test_the_guard_holds_for_cluster_scoped_writes_relabelling_and_kubectl(sim, backend, box):
+    """Issue 20 finding 7: every way a helper writes is checked against the sandbox rule."""
+    with pytest.raises(h.UnsafeNamespace, match="the cluster relies on it"):
+        h.delete("namespace", "kube-system")
+    with pytest.raises(h.UnsafeNamespace, match="cluster-scoped nodes"):
+        h.delete("node", "endpoints-worker")
+    with pytest.raises(h.UnsafeNamespace, match="marks sandboxes"):
+        h.label("namespace", "default", {"app.kubernetes.io/part-of": "endpoints-notebooks"})
+    sim.cluster.store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "hx-plain"}})
+    with pytest.raises(h.UnsafeNamespace, match="marks sandboxes"):  # relabelling into a sandbox
+        h.label("namespace", "hx-plain", {"app.kubernetes.io/part-of": "endpoints-notebooks"})
+    with pytest.raises(h.UnsafeNamespace, match="not a sandbox"):
+        h.delete("namespace", "hx-plain")
+    # someone labelled a reserved namespace by hand: it is still not a sandbox
+    default = sim.cluster.store.get("namespaces", "default")
+    default["metadata"].setdefault("labels", {})["app.kubernetes.io/part-of"] = "endpoints-notebooks"
+    sim.cluster.store.update("namespaces", default)
+    try:
+        with pytest.raises(h.UnsafeNamespace):
+            h.apply(h.service("x"), namespace="default")
+    finally:
+        default = sim.cluster.store.get("namespaces", "default")
+        del default["metadata"]["labels"]["app.kubernetes.io/part-of"]
+        sim.cluster.store.update("namespaces", default)
+    sandbox_label = "app.kubernetes.io/part-of=endpoints-notebooks"
+    refused = [("delete", "pod", "coredns", "-n", "kube-system"), ("delete", "ns", "kube-system"),
+               ("delete", "namespace/hx-plain"), ("label", "ns", "default", sandbox_label),
+               ("scale", "deploy/coredns", "--replicas=0", "--namespace=kube-system"),
+               ("apply", "-f", "-"),  # no -n: the context's namespace, default
+               ("delete", "pods", "--all", "-A"), ("cordon", "endpoints-worker"),
+               ("get", "pods", "--context", "somewhere-else"), ("--kubeconfig=/tmp/other", "delete", "pod", "a"),
+               ("config", "use-context", "prod"), ("apply", "-n", box.name, "-f", "-")]
+    manifests = {len(refused) - 1: {**h.service("x"), "metadata": {"name": "x", "namespace": "kube-system"}},
+                 5: h.service("x")}
+    for i, args in enumerate(refused):
+        with pytest.raises(h.UnsafeNamespace):
+            h.kubectl(*args, input=manifests.get(i))
+    assert h.kubectl("apply", "-n", box.name, "-f", "-", input=h.service("x")).ok  # writes in a sandbox run
+    assert "x" in h.kubectl("get", "svc", "-n", box.name).stdout
+    assert h.kubectl("delete", "svc", "x", "-n", box.name).ok
+    assert sim.cluster.store.get("namespaces", "hx-plain") and sim.cluster.store.get("namespaces", "kube-system")
+    sim.cluster.store.delete("namespaces", "hx-plain")
+
+
+def test_the_simulator_refuses_to_delete_system_namespaces_as_kube_apiserver_does(sim):
+    from conftest import kubectl
+
+    for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        result = kubectl(sim, "delete", "namespace", name, check=False)
+        assert result.returncode == 1
+        assert f'namespaces "{name}" is forbidden: this namespace may not be deleted' in result.stderr
+        assert not sim.cluster.store.get("namespaces", name)["metadata"].get("deletionTimestamp")
 
 
 def test_apply_scale_tables_and_delete(backend, box):

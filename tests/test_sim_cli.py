@@ -82,3 +82,47 @@ def test_an_exited_process_that_is_not_our_child_counts_as_stopped():
     finally:
         parent.kill()
         parent.wait()
+
+
+# --- safe process management (issue 20, finding 6) ---------------------------------------------------
+
+def test_stop_leaves_alone_a_process_that_reused_the_recorded_pid(state_dir):
+    """sim.json names a live pid that is not our simulator (pid reuse): stop must not signal it."""
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        (state_dir / "sim.json").write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": bystander.pid,
+                                                        "kubeconfig": str(state_dir / "sim-kubeconfig")}))
+        stopped = cli(state_dir, "stop")
+        assert stopped.returncode == 0 and "not running" in stopped.stdout
+        assert bystander.poll() is None  # still alive
+        assert not (state_dir / "sim.json").exists()  # the stale record is gone
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_concurrent_starts_share_one_simulator_and_a_second_serve_is_refused(state_dir):
+    starts = [subprocess.Popen([sys.executable, "-m", "helpers.sim", "start"], cwd=REPO_ROOT, text=True,
+                               env=dict(os.environ, ENDPOINTS_STATE_DIR=str(state_dir)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [p.communicate(timeout=60) for p in starts]
+    assert [p.returncode for p in starts] == [0, 0], outputs
+    state = json.loads((state_dir / "sim.json").read_text())
+    assert all(f"(pid {state['pid']})" in out for out, _ in outputs)  # both report the same simulator
+    kubeconfig = (state_dir / "sim-kubeconfig").read_text()
+    second = cli(state_dir, "serve")  # by hand, in the same state directory
+    assert second.returncode == 1 and "already serves" in second.stderr and "Traceback" not in second.stderr
+    assert (state_dir / "sim-kubeconfig").read_text() == kubeconfig
+    assert json.loads((state_dir / "sim.json").read_text()) == state
+    stopped = cli(state_dir, "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+
+
+def test_bad_port_and_unwritable_state_dir_are_clear_errors(tmp_path):
+    result = cli(tmp_path, "serve", "--port", "70000")
+    assert result.returncode == 2 and "outside 0-65535" in result.stderr and "Traceback" not in result.stderr
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")  # a state dir below a regular file cannot be created, even by root
+    result = cli(blocked / "state", "start")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "cannot write the simulator's state" in result.stderr and "ENDPOINTS_STATE_DIR" in result.stderr

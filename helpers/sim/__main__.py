@@ -15,6 +15,7 @@ import sys
 import threading
 
 from helpers import sim
+from helpers.sim import process
 
 
 def _kubectl_path() -> str:
@@ -54,18 +55,40 @@ def cmd_stop(_args) -> int:
 
 
 def cmd_serve(args) -> int:
-    handle = sim.start_in_process(args.config, speed=args.speed, port=args.port,
-                                  kubeconfig_path=sim.state_dir() / "sim-kubeconfig")
-    sim.write_state(handle.url, os.getpid())
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    print(f"serving the simulated cluster at {handle.url}", flush=True)
-    stop.wait()
-    handle.stop()
-    (sim.state_dir() / "sim.json").unlink(missing_ok=True)
+    directory = sim.state_dir()
+    try:  # one simulator per state directory; a stop probing the lock holds it only for a moment
+        lock = process.StateLock(directory, process.SERVE_LOCK).acquire(timeout=1.0)
+    except process.LockHeld as held:
+        raise RuntimeError(f"another simulator (pid {held.holder or '?'}) already serves {directory}; "
+                           "stop it first: python -m helpers.sim stop") from None
+    with lock:
+        handle = sim.start_in_process(args.config, speed=args.speed, port=args.port,
+                                      kubeconfig_path=directory / "sim-kubeconfig")
+        try:
+            sim.write_state(handle.url, os.getpid())
+        except OSError:
+            handle.stop()
+            raise
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        print(f"serving the simulated cluster at {handle.url}", flush=True)
+        stop.wait()
+        handle.stop()
+        (directory / "sim.json").unlink(missing_ok=True)
     print("simulator stopped", flush=True)
     return 0
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0 meaning any free one."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 0-65535")
+    return port
 
 
 def main(argv=None) -> int:
@@ -79,7 +102,7 @@ def main(argv=None) -> int:
             sub.add_argument("--config", help="kind config file (default: the repo's kind-cluster.yaml)")
             sub.add_argument("--speed", type=float, default=1.0, help="virtual seconds per wall second")
         if name == "serve":
-            sub.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+            sub.add_argument("--port", type=port_number, default=0, help="port on 127.0.0.1 (default: a free one)")
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

@@ -9,6 +9,7 @@ Errors are Kubernetes `Status` objects, like the rest of the server's errors.
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime
 
@@ -25,7 +26,7 @@ def info(cluster) -> dict:
     """GET /sim/info: what this simulator is and how it is configured."""
     config = cluster.config
     return {
-        "simulator": True, "name": config.name, "kubernetesVersion": cluster.version,
+        "simulator": True, "pid": os.getpid(), "name": config.name, "kubernetesVersion": cluster.version,
         "virtualTime": format_micro_time(cluster.clock.now()), "speed": cluster.clock.speed,
         "nodes": {name: {"running": cluster.node_running(name)} for name in cluster.node_names()},
         "config": {

@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 _TERMINAL_PHASES = ("Succeeded", "Failed")
+# NamespaceLifecycle admission refuses to delete these ("immortal") namespaces: kube-apiserver passes
+# default, kube-system and kube-public (k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle,
+# admission.go, v1.37). A real cluster's system-namespaces controller recreates kube-node-lease soon
+# after a deletion; the simulator has no such controller, so it refuses that one too, alike.
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
 
 def _interned(value, previous=None):
@@ -214,6 +219,8 @@ class Store:
         Returns the object as it is now (or as it was when removed).
         """
         info = _info(resource)
+        if info.key == "namespaces" and name in IMMORTAL_NAMESPACES:
+            raise forbidden("namespaces", name, "this namespace may not be deleted")
         with self._lock:
             old = self._existing(info, name, namespace)
             strategy.check_preconditions(info, old, preconditions)
