@@ -61,12 +61,10 @@ def expired(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
-    message = (f'the body of the request was in an unknown format - accepted media types include: '
-               f'application/json, application/yaml (got "{content_type}"; this simulated API server '
-               "does not decode protobuf: use `kubectl create ... --dry-run=client -o yaml | kubectl apply "
-               "-f -` instead of the imperative generator)")
-    return ApiError(415, "UnsupportedMediaType", message)
+def unsupported_media_type() -> ApiError:
+    """Upstream's 415 for a body media type no serializer handles (apiserver ``negotiation/errors.go``)."""
+    return ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                    "media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf")
 
 
 def internal(message: str) -> ApiError:
