@@ -19,10 +19,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from .api import discovery, fields, openapi, printers, protobuf, routing
+from .api import discovery, fields, openapi, pagination, printers, protobuf, routing
 from .api.errors import ApiError, bad_request, internal, method_not_allowed, unsupported_media_type
 from .api.routing import Target
-from .store import Store
+from .store import CompactedError, Store
 
 log = logging.getLogger(__name__)
 
@@ -401,14 +401,47 @@ class _Handler(BaseHTTPRequestHandler):
                            {"causes": [{"reason": "FieldValueForbidden", "field": "sendInitialEvents",
                                         "message": "Forbidden: sendInitialEvents is forbidden for list"}]})
         store, info = self.server.store, target.resource
-        items, rv = store.list_shared(info.key, target.namespace, query.get("labelSelector"),
-                                      query.get("fieldSelector"))
+        items, list_meta = self._list_page(target, query)
         if self._wants_table():
-            table = printers.table(info.key, items, store.clock.now(), resource_version=rv,
+            table = printers.table(info.key, items, store.clock.now(), resource_version=list_meta["resourceVersion"],
                                    include_object=query.get("includeObject", "Metadata"))
+            table["metadata"] = list_meta
             return self._send_json(200, table, printers.TABLE_CONTENT_TYPE)
         self._send_json(200, {"kind": f"{info.kind}List", "apiVersion": info.api_version,
-                              "metadata": {"resourceVersion": rv}, "items": items})
+                              "metadata": list_meta, "items": items})
+
+    def _list_page(self, target: Target, query: dict) -> tuple[list, dict]:
+        """The items of one page and its ListMeta (``continue`` and ``remainingItemCount`` when more follow).
+
+        Only the page is read and serialised. Later pages read the snapshot of the first (the token's
+        revision), so a chunked list is consistent; a token whose revision was compacted gets upstream's
+        410 Expired, with a token that reads the rest from the current state."""
+        info = target.resource
+        try:
+            limit = int(query.get("limit") or 0)
+        except ValueError:
+            raise bad_request(f'invalid limit "{query["limit"]}"') from None
+        token = query.get("continue")
+        after = at = None
+        if token:
+            if query.get("resourceVersion"):
+                raise bad_request("specifying resource version is not allowed when using continue")
+            after, at = pagination.decode(token, target.namespace, info.namespaced)
+        across = info.namespaced and target.namespace is None
+        try:
+            items, rv, more, remaining = self.server.store.list_chunk(
+                info.key, target.namespace, query.get("labelSelector"), query.get("fieldSelector"),
+                limit=max(limit, 0), after=after, at=at)
+        except CompactedError:
+            raise pagination.expired(after, across_namespaces=across) from None
+        list_meta = {"resourceVersion": rv}
+        if more:
+            last = items[-1]["metadata"]
+            list_meta["continue"] = pagination.encode((last.get("namespace", ""), last["name"]), int(rv),
+                                                      across_namespaces=across)
+            if remaining is not None:
+                list_meta["remainingItemCount"] = remaining
+        return items, list_meta
 
     def _field_manager(self, query: dict) -> str:
         agent = self.headers.get("User-Agent") or "unknown"

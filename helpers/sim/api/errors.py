@@ -10,10 +10,11 @@ class ApiError(Exception):
         self.reason = reason
         self.message = message
         self.details = details
+        self.list_meta = {}  # the Status's own ListMeta (an expired list's fresh continue token)
 
     def status(self) -> dict:
         """The ``Status`` dict the server sends (and watches embed in ERROR events)."""
-        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": dict(self.list_meta), "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
         if self.details is not None:
             body["details"] = self.details
