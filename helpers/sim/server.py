@@ -343,7 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) == 2 and parts[0] == "apis" and discovery.api_group(parts[1]):
             return discovery.api_group(parts[1]), json_type
         if path == "/openapi/v3":
-            return openapi.index(), json_type
+            return openapi.index(self.server.version_info), json_type
         if path.startswith("/openapi/v3/"):
             doc = openapi.group_version_document(path[len("/openapi/v3/"):], self.server.version_info)
             if doc is None:

@@ -284,7 +284,7 @@ def _message(buf: memoryview, message: str, depth: int):
             raise ProtobufError(f"proto: wrong wireType = {wire} for field {field[1]} of {where}")
         seen.setdefault(number, []).append((wire, value))
     out = {}
-    for number, name, proto_type, flags, _enum in schema:
+    for number, name, proto_type, flags, *_openapi in schema:
         chunks = seen.get(number)
         if "m" in flags:
             value = _map(proto_type, chunks, depth, f"{name} of {where}") if chunks else None
