@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from .api import discovery, fields, openapi, pagination, printers, protobuf, routing
+from .api import auth, discovery, fields, openapi, pagination, printers, protobuf, routing
 from .api.errors import ApiError, bad_request, internal, method_not_allowed, unsupported_media_type
 from .api.routing import Target
 from .store import CompactedError, Store
@@ -365,6 +365,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise routing.not_found_path()
         if target.subresource:
             return self._subresource(method, target, query, body)
+        if info.verbs == ("create",):
+            if method != "POST" or target.name is not None:
+                raise method_not_allowed()
+            return self._send_json(201, auth.review(info, self._decode(body)))
         if target.name is None:
             handlers = {"GET": self._list_or_watch, "POST": self._create, "DELETE": self._delete_collection}
         else:

@@ -128,12 +128,18 @@ def _document(group: str, version: str, git_version: str) -> bytes:
     paths = {}
     for r in resources_in(group, version):
         prefix = "/" + _gv_path(group, version)
+        gvk = {"group": group, "version": version, "kind": r.kind}
+        if "patch" not in r.verbs:  # a review: only created (explain finds its kind through this operation)
+            paths[f"{prefix}/{r.plural}"] = {"post": {"operationId": f"create{r.kind}", "x-kubernetes-action": "post",
+                                                      "x-kubernetes-group-version-kind": gvk,
+                                                      "responses": {"201": {"description": "Created"}}}}
+            continue
         item = f"{prefix}/namespaces/{{namespace}}/{r.plural}/{{name}}" if r.namespaced \
             else f"{prefix}/{r.plural}/{{name}}"
         paths[item] = {"patch": {
             "operationId": f"patch{r.kind}",
             "x-kubernetes-action": "patch",
-            "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": r.kind},
+            "x-kubernetes-group-version-kind": gvk,
             "parameters": [{"name": name, "in": "query", "schema": {"type": "string"}}
                            for name in ("dryRun", "fieldManager", "fieldValidation", "force")],
             "responses": {"200": {"description": "OK"}},
