@@ -295,9 +295,6 @@ def test_get_watch_streams_table_rows(h):
 
 
 def test_errors_kubectl_reports(h):
-    protobuf = h.kubectl("create", "deployment", "x", "--image=nginx", check=False)
-    assert protobuf.returncode == 1
-    assert "--dry-run=client -o yaml | kubectl apply -f -" in protobuf.stderr
     unknown = h.kubectl("get", "widgets", check=False)
     assert unknown.returncode == 1 and 'the server doesn\'t have a resource type "widgets"' in unknown.stderr
     selector = h.kubectl("get", "pods", "-l", "app in (a", check=False)

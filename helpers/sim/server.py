@@ -19,10 +19,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from .api import discovery, fields, openapi, printers, routing
+from .api import auth, discovery, fields, openapi, pagination, printers, protobuf, routing
 from .api.errors import ApiError, bad_request, internal, method_not_allowed, unsupported_media_type
 from .api.routing import Target
-from .store import Store
+from .store import CompactedError, Store
 
 log = logging.getLogger(__name__)
 
@@ -266,17 +266,21 @@ class _Handler(BaseHTTPRequestHandler):
         return "as=Table" in accept and "g=meta.k8s.io" in accept
 
     def _decode(self, body: bytes, *, patch: bool = False):
-        """The request body as JSON (or YAML) data; 415 for protobuf and unknown media types."""
+        """The request body as JSON-shaped data, from JSON, YAML or (not for patches) Kubernetes protobuf;
+        415 for other media types (CBOR included: kubectl 1.37 only sends it behind a feature gate)."""
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if "protobuf" in content_type or content_type == "application/cbor":
-            raise unsupported_media_type(content_type)
+        if content_type == protobuf.CONTENT_TYPE and not patch:
+            try:
+                return protobuf.decode(body)
+            except protobuf.ProtobufError as e:
+                raise bad_request(str(e)) from None
         if patch:
             if content_type not in _PATCH_TYPES:
                 raise ApiError(415, "UnsupportedMediaType",
                                f'the server does not support patch type "{content_type}"; supported: '
                                + ", ".join(_PATCH_TYPES))
         elif content_type not in ("", "application/json", "application/yaml", "text/yaml", "*/*"):
-            raise unsupported_media_type(content_type)
+            raise unsupported_media_type()
         if not body.strip():
             raise bad_request("the request body is empty")
         try:
@@ -339,7 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) == 2 and parts[0] == "apis" and discovery.api_group(parts[1]):
             return discovery.api_group(parts[1]), json_type
         if path == "/openapi/v3":
-            return openapi.index(), json_type
+            return openapi.index(self.server.version_info), json_type
         if path.startswith("/openapi/v3/"):
             doc = openapi.group_version_document(path[len("/openapi/v3/"):], self.server.version_info)
             if doc is None:
@@ -361,6 +365,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise routing.not_found_path()
         if target.subresource:
             return self._subresource(method, target, query, body)
+        if info.verbs == ("create",):
+            if method != "POST" or target.name is not None:
+                raise method_not_allowed()
+            return self._send_json(201, auth.review(info, self._decode(body)))
         if target.name is None:
             handlers = {"GET": self._list_or_watch, "POST": self._create, "DELETE": self._delete_collection}
         else:
@@ -397,14 +405,47 @@ class _Handler(BaseHTTPRequestHandler):
                            {"causes": [{"reason": "FieldValueForbidden", "field": "sendInitialEvents",
                                         "message": "Forbidden: sendInitialEvents is forbidden for list"}]})
         store, info = self.server.store, target.resource
-        items, rv = store.list_shared(info.key, target.namespace, query.get("labelSelector"),
-                                      query.get("fieldSelector"))
+        items, list_meta = self._list_page(target, query)
         if self._wants_table():
-            table = printers.table(info.key, items, store.clock.now(), resource_version=rv,
+            table = printers.table(info.key, items, store.clock.now(), resource_version=list_meta["resourceVersion"],
                                    include_object=query.get("includeObject", "Metadata"))
+            table["metadata"] = list_meta
             return self._send_json(200, table, printers.TABLE_CONTENT_TYPE)
         self._send_json(200, {"kind": f"{info.kind}List", "apiVersion": info.api_version,
-                              "metadata": {"resourceVersion": rv}, "items": items})
+                              "metadata": list_meta, "items": items})
+
+    def _list_page(self, target: Target, query: dict) -> tuple[list, dict]:
+        """The items of one page and its ListMeta (``continue`` and ``remainingItemCount`` when more follow).
+
+        Only the page is read and serialised. Later pages read the snapshot of the first (the token's
+        revision), so a chunked list is consistent; a token whose revision was compacted gets upstream's
+        410 Expired, with a token that reads the rest from the current state."""
+        info = target.resource
+        try:
+            limit = int(query.get("limit") or 0)
+        except ValueError:
+            raise bad_request(f'invalid limit "{query["limit"]}"') from None
+        token = query.get("continue")
+        after = at = None
+        if token:
+            if query.get("resourceVersion"):
+                raise bad_request("specifying resource version is not allowed when using continue")
+            after, at = pagination.decode(token, target.namespace, info.namespaced)
+        across = info.namespaced and target.namespace is None
+        try:
+            items, rv, more, remaining = self.server.store.list_chunk(
+                info.key, target.namespace, query.get("labelSelector"), query.get("fieldSelector"),
+                limit=max(limit, 0), after=after, at=at)
+        except CompactedError:
+            raise pagination.expired(after, across_namespaces=across) from None
+        list_meta = {"resourceVersion": rv}
+        if more:
+            last = items[-1]["metadata"]
+            list_meta["continue"] = pagination.encode((last.get("namespace", ""), last["name"]), int(rv),
+                                                      across_namespaces=across)
+            if remaining is not None:
+                list_meta["remainingItemCount"] = remaining
+        return items, list_meta
 
     def _field_manager(self, query: dict) -> str:
         agent = self.headers.get("User-Agent") or "unknown"

@@ -33,7 +33,7 @@ from .api.scale import from_scale, to_scale
 from .api.selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
 from .api.strategy import clone
 
-__all__ = ["ApiError", "Store", "Watch", "clone"]
+__all__ = ["ApiError", "CompactedError", "Store", "Watch", "clone"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,14 @@ def _interned(value, previous=None):
 def format_time(moment: dt.datetime) -> str:
     """RFC 3339 with second precision, as ``metav1.Time`` serialises."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CompactedError(Exception):
+    """A read at a revision the history no longer holds (etcd's ``ErrCompacted``)."""
+
+    def __init__(self, rv: int):
+        super().__init__(f"revision {rv} has been compacted")
+        self.rv = rv
 
 
 class _WallClock:
@@ -143,13 +151,52 @@ class Store:
 
         The HTTP layer uses it to serialise large lists without copying.
         """
+        items, rv, _more, _remaining = self.list_chunk(resource, namespace, label_selector, field_selector)
+        return items, rv
+
+    def list_chunk(self, resource: str, namespace=None, label_selector=None, field_selector=None, *,
+                   limit: int = 0, after: tuple | None = None, at: int | None = None):
+        """One page of a list, read as the API server reads etcd: the matching stored objects (shared, so
+        read-only) in key order, after storage key ``after`` ((namespace, name)), at most ``limit`` of them
+        (0: all), from the state at revision ``at`` (None: now). Returns ``(items, rv, more, remaining)``:
+        ``rv`` the revision read, ``more`` whether matching objects follow, ``remaining`` how many
+        (None when a selector filters: upstream only counts them for an unfiltered list).
+
+        An older revision is rebuilt from the event history, as etcd serves any revision it has not
+        compacted; a compacted one raises ``CompactedError``."""
         info = _info(resource)
         match = _matcher(info, namespace, label_selector, field_selector)
         with self._lock:
-            items = [o for o in self._objects[info.key].values() if match(o)]
-            rv = str(self._rv)
-        items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
-        return items, rv
+            if at is not None and at < self._compacted_rv:
+                raise CompactedError(at)
+            rv = self._rv if at is None else min(at, self._rv)
+            objects = self._objects[info.key] if rv == self._rv else self._state_at(info, rv)
+            keys = sorted(k for k in objects if after is None or k > after)
+            items = []
+            for i, key in enumerate(keys):
+                if limit and len(items) == limit:
+                    rest = sum(1 for k in keys[i:] if match(objects[k]))
+                    filtered = bool(label_selector or field_selector)
+                    return items, str(rv), rest > 0, None if filtered else rest
+                if match(objects[key]):
+                    items.append(objects[key])
+        return items, str(rv), False, 0
+
+    def _state_at(self, info: Resource, rv: int) -> dict:
+        """The objects of one resource as they were at revision ``rv`` (lock held): today's, with every
+        later event of the history undone."""
+        state = dict(self._objects[info.key])
+        for event_rv, event_type, resource, obj, old in reversed(self._history):
+            if event_rv <= rv:
+                break
+            if resource != info.key:
+                continue
+            key = self._key(info, obj["metadata"])
+            if event_type == "ADDED":
+                state.pop(key, None)
+            else:
+                state[key] = old
+        return state
 
     def get_scale(self, resource: str, name: str, namespace: str | None = None) -> dict:
         return to_scale(self.get(resource, name, namespace))

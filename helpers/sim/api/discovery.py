@@ -5,7 +5,7 @@ kubectl 1.37 asks for the aggregated form and silently sees no resources unless 
 exactly ``AGGREGATED_CONTENT_TYPE``; the Python ``DynamicClient`` only reads the legacy form.
 """
 
-from .resources import ALL_VERBS, Resource, group_versions, resources_in
+from .resources import Resource, group_versions, resources_in
 
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
@@ -51,7 +51,7 @@ def api_resource_list(group: str, version: str) -> dict | None:
     entries = []
     for r in resources:
         entry = {"name": r.plural, "singularName": r.singular_name, "namespaced": r.namespaced,
-                 "kind": r.kind, "verbs": ALL_VERBS}
+                 "kind": r.kind, "verbs": list(r.verbs)}
         if r.short_names:
             entry["shortNames"] = list(r.short_names)
         if r.categories:
@@ -72,7 +72,7 @@ def _aggregated_resource(r: Resource) -> dict:
     entry = {"resource": r.plural,
              "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
              "scope": "Namespaced" if r.namespaced else "Cluster",
-             "singularResource": r.singular_name, "verbs": ALL_VERBS}
+             "singularResource": r.singular_name, "verbs": list(r.verbs)}
     if r.short_names:
         entry["shortNames"] = list(r.short_names)
     if r.categories:

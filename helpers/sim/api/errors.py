@@ -10,10 +10,11 @@ class ApiError(Exception):
         self.reason = reason
         self.message = message
         self.details = details
+        self.list_meta = {}  # the Status's own ListMeta (an expired list's fresh continue token)
 
     def status(self) -> dict:
         """The ``Status`` dict the server sends (and watches embed in ERROR events)."""
-        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": dict(self.list_meta), "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
         if self.details is not None:
             body["details"] = self.details
@@ -61,12 +62,10 @@ def expired(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
-    message = (f'the body of the request was in an unknown format - accepted media types include: '
-               f'application/json, application/yaml (got "{content_type}"; this simulated API server '
-               "does not decode protobuf: use `kubectl create ... --dry-run=client -o yaml | kubectl apply "
-               "-f -` instead of the imperative generator)")
-    return ApiError(415, "UnsupportedMediaType", message)
+def unsupported_media_type() -> ApiError:
+    """Upstream's 415 for a body media type no serializer handles (apiserver ``negotiation/errors.go``)."""
+    return ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                    "media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf")
 
 
 def internal(message: str) -> ApiError:

@@ -24,6 +24,7 @@ class Resource:
     has_status: bool = False  # the main resource ignores .status writes (status subresource)
     field_selectors: tuple = ()  # beyond metadata.name / metadata.namespace
     singular: str = field(default="")
+    verbs: tuple = tuple(ALL_VERBS)  # ("create",): a review, answered and never stored
 
     @property
     def key(self) -> str:
@@ -71,6 +72,11 @@ RESOURCES = [
     Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",), (),
              tracks_generation=True),
     Resource("leases", "Lease", "coordination.k8s.io", "v1", True, (), ()),
+    Resource("selfsubjectaccessreviews", "SelfSubjectAccessReview", "authorization.k8s.io", "v1", False,
+             verbs=("create",)),
+    Resource("selfsubjectrulesreviews", "SelfSubjectRulesReview", "authorization.k8s.io", "v1", False,
+             verbs=("create",)),
+    Resource("selfsubjectreviews", "SelfSubjectReview", "authentication.k8s.io", "v1", False, verbs=("create",)),
 ]
 
 BY_KEY = {r.key: r for r in RESOURCES}
