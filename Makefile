@@ -20,7 +20,7 @@ LAB_ARGS ?=
 ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab test strip doctor cluster cluster-down sim sim-stop sim-status bench clean
+.PHONY: help setup lab test strip doctor cluster cluster-down sim sim-stop sim-status bench upstream clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -74,6 +74,11 @@ sim-status: setup ## show whether the simulator runs, and where
 bench: setup ## run every benchmarks/bench_*.py and print its figures
 	@set -e; for script in $(sort $(wildcard benchmarks/bench_*.py)); do \
 	  echo "== $$script"; $(BIN)/python $$script; done
+
+# Only the oracle tests (tests/test_oracle_*.py) use these; readers never need them. Needs Go and the
+# Go module proxy; cached under .state/upstream/<version>/ (see README, "The upstream oracle").
+upstream: setup ## build etcd, kube-apiserver, kube-controller-manager, kube-proxy (node image version)
+	$(BIN)/python scripts/build_upstream.py
 
 clean: ## remove caches and build leftovers (keeps .venv and .state)
 	rm -rf build .pytest_cache .ruff_cache .benchmarks *.egg-info
