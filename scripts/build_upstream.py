@@ -93,7 +93,7 @@ def go(*args: str, capture: bool = False) -> str:
     if shutil.which("go") is None:
         raise Unavailable("no `go` on PATH; install Go 1.26 to build the upstream components")
     env = dict(os.environ, GOTOOLCHAIN=os.environ.get("GOTOOLCHAIN", "local"))
-    result = subprocess.run(["go", *args], cwd=WRAPPER, env=env, text=True,
+    result = subprocess.run(["go", *args], check=False, cwd=WRAPPER, env=env, text=True,
                             stdout=subprocess.PIPE if capture else None,
                             stderr=subprocess.PIPE if capture else None)
     if result.returncode != 0:
@@ -106,7 +106,7 @@ def go(*args: str, capture: bool = False) -> str:
 
 
 def required_version(gomod: str, module: str) -> str | None:
-    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", gomod, re.M)
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", gomod, re.MULTILINE)
     return match.group(1) if match else None
 
 
@@ -115,7 +115,7 @@ def retarget(version: str) -> None:
     ./staging/src/k8s.io/<name> by that module's v0.<minor>.<patch> release."""
     info = json.loads(go("mod", "download", "-json", f"k8s.io/kubernetes@{version}", capture=True))
     upstream_mod = Path(info["GoMod"]).read_text()
-    staging = re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/src/", upstream_mod, re.M)
+    staging = re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/src/", upstream_mod, re.MULTILINE)
     if not staging:
         raise RuntimeError(f"k8s.io/kubernetes@{version}'s go.mod replaces no staging modules; check its layout")
     etcd = required_version(upstream_mod, "go.etcd.io/etcd/server/v3")
