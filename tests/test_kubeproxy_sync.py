@@ -161,7 +161,7 @@ def test_bad_format_and_helpers(cluster):
         datetime(2026, 11, 26, 5, 54, 1, 123456, tzinfo=UTC).timestamp())
     assert parse_trigger_time("garbage") is None
     line = klog_line(0.0, "Syncing iptables rules", fullSync=True)
-    assert line == 'I0101 00:00:00.000000       1 proxier.go] "Syncing iptables rules" fullSync=True'
+    assert line == 'I0101 00:00:00.000000       1 proxier.go] "Syncing iptables rules" fullSync=true'
     assert proxy.sync_history()[0]["full"] is True
 
 

@@ -108,7 +108,7 @@ def node_ipam(node: dict) -> HostLocalIPAM:
 _PROXIES = [
     {
         "implementation": "kube-proxy (iptables)",
-        "watches": "Services + EndpointSlices (label selector: no service-proxy-name, no headless label); "
+        "watches": "Services (no service-proxy-name label, clusterIP not None) + EndpointSlices (no headless label); "
                    "its own Node",
         "programs": "iptables nat/filter chains KUBE-SERVICES -> KUBE-SVC/SVL/EXT/FW-<hash> -> KUBE-SEP-<hash>, "
                     "written with iptables-restore (partial restores since KEP-3453)",

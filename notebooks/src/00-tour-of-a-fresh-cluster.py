@@ -172,8 +172,9 @@ h.kubectl("get", "pods", "-n", "kube-system", "-o", "wide")
 # **What it shows:** the system pods. Two CoreDNS pods (the `kube-dns` endpoints); a `kube-proxy` and a
 # `kindnet` pod on every node — these use the node's own IP (`hostNetwork`), so their IP column equals
 # the node's address, as do the control-plane pods (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler). **Why it matters:** each `kube-proxy` is a watcher of every EndpointSlice in the
-# cluster; the cost of a slice update is multiplied by the number of nodes (chapter 02).
+# kube-scheduler). **Why it matters:** each `kube-proxy` watches the cluster's EndpointSlices (all but
+# those of headless Services, chapter 07); the cost of a slice update is multiplied by the number of
+# nodes (chapter 02).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Stress the two-controllers point: people often assume slices are derived from Endpoints. They are

@@ -29,7 +29,7 @@
 # |---|---|---|
 # | [01 · What is an EndpointSlice?](01-what-is-an-endpointslice.ipynb) | Necessary | the fields of a slice |
 # | Scaling a Deployment | Necessary | `kubectl scale` |
-# | Watches and the API server | Helpful | every kube-proxy watches every slice |
+# | Watches and the API server | Helpful | every kube-proxy watches the slices of every non-headless Service |
 # | [KEP-752](https://github.com/kubernetes/enhancements/tree/master/keps/sig-network/0752-endpointslices) | Helpful | the design document |
 #
 # **Time to complete:** about 25 minutes
@@ -177,7 +177,8 @@ limit = ax.axhline(100, linestyle=":", color="gray")
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Why slices? Bytes on the wire
 #
-# Every kube-proxy (one per node) watches every EndpointSlice and used to watch every Endpoints object.
+# Every kube-proxy (one per node) watches every EndpointSlice except those labelled
+# `service.kubernetes.io/headless` (chapter 07), and used to watch every Endpoints object.
 # When one pod of a Service changes, the *whole object* that lists it is sent to every watcher. We
 # measured our objects' JSON sizes above; from them we can recompute the table in KEP-752 for any
 # cluster size.

@@ -82,18 +82,19 @@ pd.DataFrame([{"service": s["metadata"]["name"], "clusterIP": s["spec"].get("clu
               for s in services]).set_index("service")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** only `web` is programmed. kube-proxy's Service and EndpointSlice informers use a
-# label selector that drops objects labelled `service.kubernetes.io/service-proxy-name` or
-# `service.kubernetes.io/headless` (`cmd/kube-proxy/app/server.go`). The EndpointSlice controller copies
-# a Service's labels onto its slices, so `web-other` and its slices never reach the node. The headless
-# label is different: the controller sets it on the *slices* of a Service whose `clusterIP` is `None`, not
-# on the Service itself, so `web-headless`'s slices are filtered out while the Service object still
-# arrives and is skipped by the proxier (`ShouldSkipService` in `pkg/proxy/util`). **Why it matters:**
-# headless Services are DNS-only; a mesh or alternative proxy claims a Service with one label.
+# **What it shows:** only `web` is programmed. In v1.36 kube-proxy filters with two selectors
+# (`cmd/kube-proxy/app/server.go`, `newProxyServer`'s informer set-up): its Service informer asks for
+# Services *without* the `service.kubernetes.io/service-proxy-name` label and with `spec.clusterIP` other
+# than `None`; its EndpointSlice informer asks for slices *without* the `service.kubernetes.io/headless`
+# label, which the EndpointSlice controller puts on the slices of a Service whose `clusterIP` is `None`.
+# So neither `web-headless` nor its slices reach the node. `web-other`'s slices do arrive, but without
+# their Service the proxier has nothing to program for them (and `ShouldSkipService` in `pkg/proxy/util`
+# would skip it anyway). **Why it matters:** headless Services are DNS-only; a mesh or alternative proxy
+# claims a Service with one label.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The selector is applied by the API server, so a claimed Service and its slices — and a headless Service's
-# slices — cost the node no watch traffic at all.
+# The selectors are applied by the API server: a headless Service and its slices, and a claimed Service,
+# cost the node no watch traffic; a claimed Service's slices still do.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Merging a Service's slices

@@ -138,7 +138,7 @@ syncs = [line for line in log if "Syncing" in line or "Reloading" in line]
 print("\n".join(syncs[:2] + ["..."] + syncs[-6:]) if syncs else "no sync lines: kube-proxy logs them at -v=2 and above")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** the first sync after start is `fullSync=True`; the later ones are `fullSync=False`.
+# **What it shows:** the first sync after start is `fullSync=true`; the later ones are `fullSync=false`.
 # The `bytes=` field is the simulator's addition: each partial payload is a few kilobytes — the changed
 # Services' chains plus the chains rewritten on every sync (`KUBE-SERVICES`, `KUBE-NODEPORTS`,
 # `KUBE-EXTERNAL-SERVICES`, the filter table). Real kube-proxy's line has no `bytes=`; next to

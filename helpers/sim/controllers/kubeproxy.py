@@ -100,12 +100,20 @@ def parse_trigger_time(value: str | None) -> float | None:
 def klog_line(when: float, message: str, source: str = "proxier.go", severity: str = "I", **kv) -> str:
     """A line in klog's text format (``Lmmdd hh:mm:ss.uuuuuu threadid file] msg key=value``).
 
-    The Go source line number is left out: the simulator is not the kube-proxy binary.
+    The Go source line number is left out: the simulator is not the kube-proxy binary. Values print
+    as Go's do: booleans `true`/`false`, numbers bare, strings quoted.
     """
     stamp = datetime.fromtimestamp(when, UTC).strftime("%m%d %H:%M:%S.%f")
-    pairs = "".join(f" {k}={v if isinstance(v, (int, float, bool)) else repr(str(v)).replace(chr(39), chr(34))}"
-                    for k, v in kv.items())
+    pairs = "".join(f" {k}={_klog_value(v)}" for k, v in kv.items())
     return f'{severity}{stamp}       1 {source}] "{message}"{pairs}'
+
+
+def _klog_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return repr(str(value)).replace(chr(39), chr(34))
 
 
 class KubeProxy:
