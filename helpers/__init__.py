@@ -21,7 +21,7 @@ _EXPORTS = {
     "helpers.diagrams": ("SequenceDiagram", "sequence_diagram"),
     "helpers.kubectl": ("KubectlError", "KubectlResult", "kubectl", "kubectl_command"),
     "helpers.nodes": (
-        "NodeActionError", "NotSimulator", "advance", "cluster_time", "node_rules", "patch_status",
+        "NodeActionError", "NotSimulator", "advance", "cluster_time", "node_rules", "patch_status", "proxy_metrics",
         "reconciler_decisions", "restart_simulator", "rules_vs_model", "set_missing_node_behavior", "start_node", "stop_node",
         "wait_for_rules",
     ),

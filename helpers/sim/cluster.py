@@ -38,6 +38,7 @@ from helpers.sim.controllers.workloads import (
     pod_from_template,
     template_hash,
 )
+from helpers.sim.proxymetrics import metrics_text
 from helpers.sim.store import Store
 
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
@@ -122,6 +123,13 @@ class Cluster:
         if node not in self.kube_proxies:
             raise ValueError(f"kube-proxy does not run in this cluster (kubeProxyMode: {self.config.kube_proxy_mode})")
         return self.on_reactor(self.kube_proxies[node].rules, fmt)
+
+    def proxy_metrics(self, node: str) -> str:
+        """The node's kube-proxy /metrics page (Prometheus text; helpers.sim.proxymetrics)."""
+        self._kubelet(node)
+        if node not in self.kube_proxies:
+            raise ValueError(f"kube-proxy does not run in this cluster (kubeProxyMode: {self.config.kube_proxy_mode})")
+        return self.on_reactor(metrics_text, self.kube_proxies[node])
 
     # -- nodes ------------------------------------------------------------------------------------
     def node_names(self) -> list[str]:

@@ -19,7 +19,7 @@ from helpers.sim.controllers.kubeproxy import RULE_FORMATS as PROXY_FORMATS
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
-_NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|proxy)$")
+_NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|proxy|proxy-metrics)$")
 
 
 def info(cluster) -> dict:
@@ -101,7 +101,7 @@ class ControlHandler:
         match = _NODE_ROUTE.match(path)
         if match:
             node, action = match.groups()
-            self._expect(method, "GET" if action == "proxy" else "POST")
+            self._expect(method, "GET" if action.startswith("proxy") else "POST")
             if node not in self.cluster.node_names():
                 raise not_found("nodes", node)
             return self._node(node, action, query)
@@ -138,6 +138,11 @@ class ControlHandler:
         return {**self._clock(), "lease": granted}
 
     def _node(self, node: str, action: str, query: dict):
+        if action == "proxy-metrics":
+            try:
+                return self.cluster.proxy_metrics(node)
+            except ValueError as err:
+                raise ApiError(409, "Conflict", str(err)) from None
         if action == "proxy":
             fmt = _param(query, "format") or "iptables"
             if fmt not in PROXY_FORMATS:

@@ -46,8 +46,10 @@ SERVICES = "services"
 SLICES = "endpointslices.discovery.k8s.io"
 NODES = "nodes"
 FULL_SYNC_PERIOD = 3600.0  # proxyutil.FullSyncPeriod
-# kubeproxy_network_programming_duration_seconds buckets (pkg/proxy/metrics/metrics.go).
-LATENCY_BUCKETS = (0.25, 0.5, *range(1, 60), *range(60, 120, 5), *range(120, 301, 30))
+# kubeproxy_network_programming_duration_seconds buckets (pkg/proxy/metrics/metrics.go). The leading 0 is
+# real: component-base's MergeBuckets starts from a one-element slice (metrics/buckets.go), and the real
+# kube-proxy's /metrics shows le="0" (tests/test_oracle_metrics.py).
+LATENCY_BUCKETS = (0.0, 0.25, 0.5, *range(1, 60), *range(60, 120, 5), *range(120, 301, 30))
 HISTORY = 500  # syncs kept in .syncs
 LOG_LINES = 2000
 # What a node's rules can be read as: what its tools print (iptables-save, nft list ruleset) and
@@ -317,12 +319,6 @@ class KubeProxy:
     def log_text(self) -> str:
         """The kube-proxy pod's log (klog text), oldest line first."""
         return "".join(line + "\n" for line in self._log)
-
-    def latency_histogram(self) -> list[tuple[float, int]]:
-        """Cumulative counts per ``le`` bucket of network-programming latency over ``.syncs``,
-        like the ``kubeproxy_network_programming_duration_seconds`` histogram."""
-        values = [seconds for sync in self.syncs for _, seconds in sync.latencies]
-        return [(float(le), sum(v <= le for v in values)) for le in LATENCY_BUCKETS] + [(float("inf"), len(values))]
 
     def sync_history(self) -> list[dict]:
         """``.syncs`` as plain dicts (for JSON or a DataFrame)."""
