@@ -274,6 +274,6 @@ ns.cleanup()
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## What's next
 #
-# This is the last chapter: back to the [chapter index](README.md), or start again at
-# [00 · Tour of a fresh cluster](00-tour-of-a-fresh-cluster.ipynb) with a CNI-based proxy. Upstream
-# reading: the CNI spec, `kubernetes-sigs/kube-network-policies`, Cilium's kube-proxy-free guide.
+# [11 · Who else reads EndpointSlices, and operating them](11-who-else-reads-endpointslices.ipynb): the
+# other consumers of slices, and the metrics that watch the whole path. Upstream reading: the CNI spec,
+# `kubernetes-sigs/kube-network-policies`, Cilium's kube-proxy-free guide.
