@@ -208,7 +208,10 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", f"{kube.LABEL_SERVICE_NA
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** a slice with no `targetRef`, no `nodeName`, an address outside the pod network.
 # kube-proxy routes to it like any other endpoint. **Why it matters:** this is how you give an external
-# system a stable in-cluster name and ClusterIP. (`192.0.2.0/24` is a documentation range.)
+# system a stable in-cluster name and ClusterIP. (`192.0.2.0/24` is a documentation range.) **A warning:**
+# nothing checks that a hand-written address belongs to you, so write access to slices steers traffic
+# (CVE-2021-25740, kubernetes/kubernetes#103675); new clusters since 1.22 leave it out of the `edit` and
+# `admin` roles. Chapter 11 shows the consequences.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### A mirrored Endpoints object

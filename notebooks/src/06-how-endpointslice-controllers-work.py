@@ -379,7 +379,9 @@ h.kubectl("delete", "pod", "orphan", "-n", ns.name, "--grace-period=0", "--force
 # Publish an extra endpoint `192.0.2.50` for Service `web` with a hand-written EndpointSlice named
 # `web-external`: label it `kubernetes.io/service-name: web` and give it your own
 # `endpointslice.kubernetes.io/managed-by` value (e.g. `staff.example.com`). Done when the slice exists
-# next to the controller's, and the controller has left it alone.
+# next to the controller's, and the controller has left it alone. (In a shared cluster, writing slices
+# is a privilege for this reason: any address you publish is trusted by every reader, CVE-2021-25740;
+# chapter 11.)
 
 # %% slideshow={"slide_type": "-"}
 # your turn
