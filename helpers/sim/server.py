@@ -30,6 +30,7 @@ ENDPOINTS_WARNING = '299 - "v1 Endpoints is deprecated in v1.33+; use discovery.
 _PATCH_TYPES = ("application/merge-patch+json", "application/json-patch+json",
                 "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 _WATCH_POLL_SECONDS = 2.0
+WATCH_DRAIN_S = 5.0  # how long shutdown lets watches send what they had queued
 # Registries that answer a completed DELETE with the object itself; the others answer a Success Status.
 _RETURNS_DELETED_OBJECT = {"pods", "services", "namespaces"}  # how often an idle watch checks whether its client went away
 
@@ -62,6 +63,11 @@ class ApiServer:
         httpd.closing.set()
         for w in list(httpd.watches):
             w.stop()
+        # A stopped watch still sends what it had queued; let those handlers finish before the sockets
+        # are cut, so no watcher misses an event committed before the shutdown (bounded: a client that
+        # does not read must not hold the shutdown up).
+        with httpd.watches_changed:
+            httpd.watches_changed.wait_for(lambda: not httpd.watches, timeout=WATCH_DRAIN_S)
         httpd.shutdown()
         for conn in list(httpd.connections):
             try:
@@ -84,6 +90,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.version_info = version_info
         self.bookmark_interval = bookmark_interval
         self.watches = set()
+        self.watches_changed = threading.Condition()
         self.connections = set()
         self.closing = threading.Event()
 
@@ -612,7 +619,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._start_stream(content_type)
             self._write_event({"type": "ERROR", "object": e.status()})
             return self._end_stream()
-        self.server.watches.add(w)
+        with self.server.watches_changed:
+            self.server.watches.add(w)
         if self.server.closing.is_set():  # shutdown began while this watch was being opened
             w.stop()
         try:
@@ -623,7 +631,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             w.stop()
-            self.server.watches.discard(w)
+            with self.server.watches_changed:
+                self.server.watches.discard(w)
+                self.server.watches_changed.notify_all()
 
     def _pump(self, w, resource: str, timeout, bookmarks: bool, as_table: bool) -> None:
         deadline = time.monotonic() + timeout if timeout is not None else None
