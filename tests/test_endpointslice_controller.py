@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from test_endpoints_batching import Harness
+from builders import ControllerHarness
 
 from helpers.kube import ENDPOINT_SLICES
 from helpers.sim.controllers.endpointslice import EndpointSliceController
@@ -19,13 +19,13 @@ def harness():
     made = []
 
     def make(**config):
-        h = Harness(**config)
+        h = ControllerHarness(**config)
         made.append(h)
         return h
 
     yield make
     for h in made:
-        h.clock.stop()
+        h.stop()
 
 
 def add_node(h, name):

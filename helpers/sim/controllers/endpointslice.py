@@ -28,7 +28,7 @@ from helpers.kube import (
     obj_key,
     selector_matches,
 )
-from helpers.sim.controllers.esqueue import ControllerShell
+from helpers.sim.controllers.controller import Controller
 from helpers.sim.store import ApiError
 
 # --- the controller shell ---------------------------------------------------------------------
@@ -39,21 +39,21 @@ DECISION_HISTORY = 50  # syncs remembered per Service
 PLACEMENTS_KEPT = 100  # newly placed endpoints remembered per sync
 
 
-class EndpointSliceController(ControllerShell):
+class EndpointSliceController(Controller):
     """Keeps every selector Service's EndpointSlices in line with its pods (kube-controller-manager).
 
     Queue semantics follow upstream: Service events sync immediately, pod events after the batch
     period, foreign changes to our slices after max(1 s, batch period); failures (API errors, a
-    missing Node) retry with exponential backoff 1 s .. 1000 s, at most 15 times.
+    missing Node) retry with exponential backoff 1 s .. 1000 s (and the 10 qps bucket), at most 15 times.
     """
 
     component = "endpointslice-controller"
     resources = ("services", "pods", ENDPOINT_SLICES, "nodes")
-    max_backoff = 1000.0
+    base_backoff, max_backoff = 1.0, 1000.0  # defaultSyncBackOff, maxSyncBackOff
 
     def __init__(self, cluster):
         super().__init__(cluster)
-        self.max_endpoints_per_slice = int(self.config_value("max_endpoints_per_slice", 100))
+        self.max_endpoints_per_slice = int(self.config.max_endpoints_per_slice)
         if not 1 <= self.max_endpoints_per_slice <= MAX_ENDPOINTS_PER_SLICE_LIMIT:
             # kube-controller-manager refuses to start with such a flag value
             raise ValueError(
