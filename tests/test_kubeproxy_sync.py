@@ -5,8 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from helpers.dataplane.changetracker import trigger_time
 from helpers.sim.clock import Clock
-from helpers.sim.controllers.kubeproxy import KubeProxy, klog_line, parse_trigger_time
+from helpers.sim.controllers.kubeproxy import KubeProxy, klog_line
 from helpers.sim.store import Store
 
 SLICES = "endpointslices.discovery.k8s.io"
@@ -151,15 +152,37 @@ def test_nftables_mode_syncs_periodically(cluster):
     assert proxy.rules().startswith("table ip kube-proxy {")
     assert "ip daddr { 10.96.0.0/16 } drop" not in proxy.rules()  # list form drops one-element braces
     assert "ip daddr 10.96.0.0/16 drop" in proxy.rules()
+    assert proxy.rules("nft-input").startswith('add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')
+    with pytest.raises(ValueError, match="programs nftables rules, not iptables"):
+        proxy.rules("iptables")
+
+
+def test_rules_are_what_the_last_sync_programmed(cluster):
+    proxy = _start(cluster)
+    _service(cluster)
+    cluster.clock.advance(1.0)
+    assert cluster.clock.settle()
+    programmed = proxy.rules("iptables-restore")
+    assert "demo/web:http" in programmed
+    cluster.stopped.add("w1")  # a stopped node keeps what it programmed, whatever changes meanwhile
+    cluster.store.delete("services", "web", "demo")
+    cluster.clock.advance(5.0)
+    assert cluster.clock.settle()
+    assert proxy.rules("iptables-restore") == programmed
+    with pytest.raises(ValueError, match="read them as iptables or iptables-restore"):
+        proxy.rules("nft-input")
 
 
 def test_bad_format_and_helpers(cluster):
     proxy = _start(cluster)
     with pytest.raises(ValueError, match="format must be"):
         proxy.rules("ipvs")
-    assert parse_trigger_time("2026-11-26T05:54:01.123456789Z") == pytest.approx(
+    def annotated(value):
+        return {"metadata": {"annotations": {"endpoints.kubernetes.io/last-change-trigger-time": value}}}
+
+    assert trigger_time(annotated("2026-11-26T05:54:01.123456789Z")) == pytest.approx(
         datetime(2026, 11, 26, 5, 54, 1, 123456, tzinfo=UTC).timestamp())
-    assert parse_trigger_time("garbage") is None
+    assert trigger_time(annotated("garbage")) is None and trigger_time({"metadata": {}}) is None
     line = klog_line(0.0, "Syncing iptables rules", fullSync=True)
     assert line == 'I0101 00:00:00.000000       1 proxier.go] "Syncing iptables rules" fullSync=True'
     assert proxy.sync_history()[0]["full"] is True
