@@ -11,20 +11,12 @@ import itertools
 
 import pytest
 
-from helpers.sim.clock import Clock
 from helpers.sim.controllers.workqueue import (
     BucketRateLimiter,
     ControllerRateLimiter,
     ItemExponentialFailureRateLimiter,
     WorkQueue,
 )
-
-
-@pytest.fixture
-def clock():
-    c = Clock(speed=1e-6)
-    yield c
-    c.stop()
 
 
 def test_duplicates_collapse_and_the_earliest_delay_wins(clock):

@@ -67,32 +67,26 @@ def test_node_rules_match_the_dataplane_model(fmt, request):
         assert "web" in h.node_rules("endpoints-worker", fmt, backend=backend)
 
 
-def test_wait_for_rules_fast_forwards_kube_proxy_until_the_rules_show_the_change(private_sim):
-    backend = load_backend("sim", SIM_CONTEXT, private_sim.kubeconfig)
+@pytest.mark.parametrize("fmt", ["iptables", "nftables"])
+def test_wait_for_rules_fast_forwards_kube_proxy_until_the_rules_show_the_change(fmt, request):
+    handle = request.getfixturevalue("private_sim" if fmt == "iptables" else "nft_sim")
+    backend = load_backend("sim", SIM_CONTEXT, handle.kubeconfig)
     with h.sandbox("hx-rules", backend=backend) as box:
         h.apply(h.deployment("web", replicas=2), h.service("web"), namespace=box.name, backend=backend)
         slices = h.wait_for_slices(box.name, "web", endpoints=2, ready=2, backend=backend)
         ip = slices[0]["endpoints"][0]["addresses"][0]
-        rules = h.wait_for_rules("endpoints-worker", f"--to-destination {ip}:80", backend=backend)
-        assert f"{box.name}/web:http" in rules
+        wanted = f"--to-destination {ip}:80" if fmt == "iptables" else f"dnat to {ip}:80"
+        rules = h.wait_for_rules("endpoints-worker", wanted, fmt, backend=backend)
+        assert f"{box.name}/web" in rules
+        written = h.node_rules("endpoints-worker", "iptables-restore" if fmt == "iptables" else "nft-input",
+                               backend=backend)
+        assert written.startswith("*filter\n" if fmt == "iptables"
+                                  else 'add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')
         with pytest.raises(h.WaitTimeout) as err:
-            h.wait_for_rules("endpoints-worker", "192.0.2.99", timeout=3, backend=backend)
+            h.wait_for_rules("endpoints-worker", "192.0.2.99", fmt, timeout=3, backend=backend)
         assert "3 s of virtual time" in str(err.value) and "192.0.2.99" in str(err.value)
         with pytest.raises(h.NodeActionError):
-            h.wait_for_rules("endpoints-worker42", "KUBE", backend=backend)
-
-
-def test_wait_for_rules_reads_an_nftables_node(nft_sim):
-    backend = load_backend("sim", SIM_CONTEXT, nft_sim.kubeconfig)
-    with h.sandbox("hx-nft", backend=backend) as box:
-        h.apply(h.deployment("web", replicas=2), h.service("web"), namespace=box.name, backend=backend)
-        slices = h.wait_for_slices(box.name, "web", endpoints=2, ready=2, backend=backend)
-        ip = slices[0]["endpoints"][0]["addresses"][0]
-        nft = h.wait_for_rules("endpoints-worker2", f"dnat to {ip}:80", "nftables", backend=backend)
-        assert f"{box.name}/web" in nft
-        nft_input = h.node_rules("endpoints-worker2", "nft-input", backend=backend)
-        assert nft_input.startswith('add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')
-        assert "add chain ip kube-proxy nat-output { type nat hook output priority -100 ; }" in nft_input
+            h.wait_for_rules("endpoints-worker42", "KUBE", fmt, backend=backend)
 
 
 def test_missing_node_behavior_patch_status_and_cluster_time(private_sim):

@@ -13,7 +13,6 @@ import pytest
 
 from helpers.dataplane.changetracker import EndpointsChangeTracker, ServiceChangeTracker, ServiceMap
 from helpers.dataplane.runner import BoundedFrequencyRunner
-from helpers.sim.clock import Clock
 
 TRIGGER = "endpoints.kubernetes.io/last-change-trigger-time"
 
@@ -65,13 +64,6 @@ def test_identical_slice_updates_and_old_trigger_times_do_not_count():
     assert late.endpoint_slice_update(first, remove=False)
     assert not late.endpoint_slice_update(copy.deepcopy(first), remove=False)
     assert late.checkout() == ({("demo", "web")}, {}, 1)
-
-
-@pytest.fixture
-def clock():
-    c = Clock(speed=1e-6)
-    yield c
-    c.stop()
 
 
 def test_runner_bounds_the_frequency_and_retries(clock):
