@@ -18,6 +18,7 @@ from helpers.controlplane.endpointslice.reconciler import (
     MAX_ENDPOINTS_PER_SLICE_LIMIT,
     MISSING_NODE_BEHAVIORS,
     reconcile,
+    render_note,
 )
 from helpers.controlplane.endpointslice.trigger_time_tracker import TriggerTimeTracker
 from helpers.kube import (
@@ -172,7 +173,7 @@ class EndpointSliceController(Controller):
             self.delete_ignoring_missing(ENDPOINT_SLICES, s["metadata"]["name"], namespace)
 
     def _record(self, key, result, created, error):
-        """Keep the sync's explanations, write counts and (some) placements, with real slice names."""
+        """Keep the sync's notes (and their sentences), write counts and (some) placements, with real slice names."""
         names = {
             f"{s['metadata']['generateName']}<new {i + 1}>": real
             for i, (s, real) in enumerate(zip(result.creates, created, strict=False))
@@ -182,6 +183,8 @@ class EndpointSliceController(Controller):
             for token, real in names.items():
                 text = text.replace(token, real)
             return text
+
+        notes = [{**n, "slice": names.get(n["slice"], n["slice"])} if "slice" in n else n for n in result.notes]
 
         placements = dict(list(result.placements.items())[:PLACEMENTS_KEPT])
         history = self._decisions.setdefault(key, deque(maxlen=DECISION_HISTORY))
@@ -195,7 +198,8 @@ class EndpointSliceController(Controller):
                 "desiredSlices": result.desired_slices,
                 "actualSlices": result.actual_slices,
                 "error": error,
-                "explanations": [resolve(e) for e in result.explanations],
+                "notes": notes,
+                "explanations": [render_note(n) for n in notes],
                 "placements": {pod: resolve(where) for pod, where in placements.items()},
             }
         )
