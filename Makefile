@@ -40,7 +40,7 @@ lab: setup ## set up, then open the chapters in JupyterLab with the project kern
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --MappingKernelManager.default_kernel_name=$(KERNEL) $(ROOT_ARGS) $(LAB_ARGS)
 
 # Directories ruff lints; wildcard drops any a checkout lacks (git does not keep empty ones).
-LINT_DIRS := $(wildcard helpers tests benchmarks scripts)
+LINT_DIRS := $(wildcard helpers tests benchmarks scripts notebooks/src)
 
 test: setup ## set up, lint (ruff) and run the whole test suite
 	$(BIN)/ruff check $(LINT_DIRS)

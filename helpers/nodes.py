@@ -120,6 +120,8 @@ def node_rules(node: str, fmt: str = "iptables", *, backend: Backend | None = No
     ``fmt`` ``"iptables"`` / ``"nftables"``: what ``iptables-save`` / ``nft list ruleset`` print on the
     node (the simulator prints what the node image's iptables 1.8.11 and nft 1.1.3 print).
     ``"iptables-restore"`` / ``"nft-input"`` (simulator only): what kube-proxy wrote for them.
+    The simulator serves what the node's last kube-proxy sync programmed, so only the formats of
+    that kube-proxy's mode (a 409 names them for the others).
     """
     if fmt not in (*RULE_FORMATS, *WRITTEN_FORMATS):
         raise HelperError(f"unknown rule format {fmt!r}", f"use one of {[*RULE_FORMATS, *WRITTEN_FORMATS]}")

@@ -5,9 +5,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from helpers.dataplane.changetracker import trigger_time
 from helpers.nodes import parse_metrics
 from helpers.sim.clock import Clock
-from helpers.sim.controllers.kubeproxy import KubeProxy, klog_line, parse_trigger_time
+from helpers.sim.controllers.kubeproxy import KubeProxy, klog_line
 from helpers.sim.proxymetrics import metrics_text
 from helpers.sim.store import Store
 
@@ -141,27 +142,53 @@ def test_stopped_node_does_not_sync_then_resyncs_fully(cluster):
     assert len(proxy.syncs) == 2 and proxy.syncs[-1].full and proxy.syncs[-1].services_changed == 1
 
 
-def test_nftables_mode_syncs_periodically(cluster):
+def test_nftables_mode_syncs_periodically_once_an_hour(cluster):
+    """v1.36.1 gives both proxiers' runners maxInterval = proxyutil.FullSyncPeriod (1 h), not syncPeriod."""
     proxy = _start(cluster, mode="nftables")
     _service(cluster)
     cluster.clock.advance(1.0)
     assert cluster.clock.settle()
     count = len(proxy.syncs)
-    cluster.clock.advance(30.0)
+    cluster.clock.advance(proxy.sync_period)
     assert cluster.clock.settle()
-    assert len(proxy.syncs) == count + 1 and proxy.syncs[-1].services_changed == 0
+    assert len(proxy.syncs) == count  # syncPeriod is only the retry interval
+    cluster.clock.advance(3600.0)
+    assert cluster.clock.settle()
+    assert len(proxy.syncs) == count + 1 and proxy.syncs[-1].services_changed == 0 and proxy.syncs[-1].full
     assert proxy.rules().startswith("table ip kube-proxy {")
     assert "ip daddr { 10.96.0.0/16 } drop" not in proxy.rules()  # list form drops one-element braces
     assert "ip daddr 10.96.0.0/16 drop" in proxy.rules()
+    assert proxy.rules("nft-input").startswith('add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')
+    with pytest.raises(ValueError, match="programs nftables rules, not iptables"):
+        proxy.rules("iptables")
+
+
+def test_rules_are_what_the_last_sync_programmed(cluster):
+    proxy = _start(cluster)
+    _service(cluster)
+    cluster.clock.advance(1.0)
+    assert cluster.clock.settle()
+    programmed = proxy.rules("iptables-restore")
+    assert "demo/web:http" in programmed
+    cluster.stopped.add("w1")  # a stopped node keeps what it programmed, whatever changes meanwhile
+    cluster.store.delete("services", "web", "demo")
+    cluster.clock.advance(5.0)
+    assert cluster.clock.settle()
+    assert proxy.rules("iptables-restore") == programmed
+    with pytest.raises(ValueError, match="read them as iptables or iptables-restore"):
+        proxy.rules("nft-input")
 
 
 def test_bad_format_and_helpers(cluster):
     proxy = _start(cluster)
     with pytest.raises(ValueError, match="format must be"):
         proxy.rules("ipvs")
-    assert parse_trigger_time("2026-11-26T05:54:01.123456789Z") == pytest.approx(
+    def annotated(value):
+        return {"metadata": {"annotations": {"endpoints.kubernetes.io/last-change-trigger-time": value}}}
+
+    assert trigger_time(annotated("2026-11-26T05:54:01.123456789Z")) == pytest.approx(
         datetime(2026, 11, 26, 5, 54, 1, 123456, tzinfo=UTC).timestamp())
-    assert parse_trigger_time("garbage") is None
+    assert trigger_time(annotated("garbage")) is None and trigger_time({"metadata": {}}) is None
     line = klog_line(0.0, "Syncing iptables rules", fullSync=True)
     assert line == 'I0101 00:00:00.000000       1 proxier.go] "Syncing iptables rules" fullSync=true'
     assert proxy.sync_history()[0]["full"] is True

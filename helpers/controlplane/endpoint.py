@@ -1,4 +1,4 @@
-"""The Endpoints (v1) controller: a pure planner plus a thin controller shell.
+"""The Endpoints (v1) controller's pure planner (its shell is helpers/sim/controllers/endpoints.py).
 
 Follows kubernetes/kubernetes `pkg/controller/endpoint/endpoints_controller.go` (v1.33+ line:
 managed-by label, deprecated API) and `pkg/api/v1/endpoints/util.go` (RepackSubsets). One

@@ -53,6 +53,7 @@ import itertools
 import json
 
 import pandas as pd
+from IPython.display import display
 
 import helpers as h
 from helpers import kube
@@ -89,9 +90,9 @@ def inputs(service_name):
     svc = h.get("svc", service_name, ns.name)
     selector = ",".join(f"{k}={v}" for k, v in svc["spec"]["selector"].items())
     own = f"kubernetes.io/service-name={service_name},endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io"
-    return dict(service=svc, pods=h.list_objects("pods", ns.name, selector=selector),
-                existing_slices=h.list_objects("endpointslices", ns.name, selector=own),
-                nodes=h.list_objects("nodes"))
+    return {"service": svc, "pods": h.list_objects("pods", ns.name, selector=selector),
+            "existing_slices": h.list_objects("endpointslices", ns.name, selector=own),
+            "nodes": h.list_objects("nodes")}
 
 
 now = inputs("web")

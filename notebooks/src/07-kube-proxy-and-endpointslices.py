@@ -49,10 +49,10 @@
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
 import pandas as pd
+from IPython.display import display
 
 import helpers as h
-from helpers import kube
-from helpers import dataplane
+from helpers import dataplane, kube
 from helpers.config import load_cluster_config
 from helpers.dataplane import proxy
 

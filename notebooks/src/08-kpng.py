@@ -44,8 +44,8 @@
 # | the model reads the real Services, EndpointSlices and Nodes | the same, from the simulated API |
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
-import pandas as pd
 import matplotlib.pyplot as plt
+import pandas as pd
 
 import helpers as h
 from helpers import kube

@@ -42,8 +42,9 @@
 # Timings come from `kind-cluster.yaml`: `node-monitor-grace-period` and the default toleration seconds.
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
-import pandas as pd
 import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
 
 import helpers as h
 from helpers import kube
@@ -280,7 +281,7 @@ assert len(ready_ips) == 6, (f"web has {len(ready_ips)} ready endpoints. Hint: h
                              "then h.set_ready(h.list_objects('pods', ns.name, selector='app=web'), True, ns.name).")
 counts = {}
 for node in node_names:
-    text = h.wait_for_rules(node, sorted(ready_ips)[-1])
+    text = h.wait_for_rules(node, max(ready_ips))
     counts[node] = sum(f"--to-destination {ip}:80" in text for ip in ready_ips)
 assert set(counts.values()) == {6}, f"Endpoints of web in each node's rules: {counts}; re-run this cell in a second."
 print(f"✓ every node programs all 6 endpoints: {counts}")

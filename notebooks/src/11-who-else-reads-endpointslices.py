@@ -1,6 +1,3 @@
-# A cell that ends with an expression displays it; that is the point in a notebook.
-# ruff: noqa: B018
-
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 11 · Who else reads EndpointSlices, and operating them
 #

@@ -28,7 +28,7 @@ from helpers.kube import (
     set_condition,
 )
 from helpers.sim.api.errors import ApiError
-from helpers.sim.controllers.informer import Controller
+from helpers.sim.controllers.controller import Controller
 
 LEASE_NAMESPACE = "kube-node-lease"
 SANDBOX_RETRY_S = 10.0  # the pod worker's backoff before it tries a failed sandbox again
@@ -204,16 +204,18 @@ def node_conditions(node: dict, stamp: str, force_heartbeat: bool, network_ready
 class Kubelet(Controller):
     """One node's kubelet. `stop()`/`resume()` model `docker stop/start` of the node container."""
 
+    component = "kubelet"
+    max_retries = None  # pod_workers.go retries a failed pod sync for as long as the pod exists
+
     def __init__(self, cluster, node_name: str, pod_cidr: str):
         super().__init__(cluster)
-        self.name = "kubelet"
         self.node_name = node_name
         self.ipam = HostLocalIPAM(pod_cidr)
         self.rng = random.Random(f"{cluster.seed}-kubelet-{node_name}")
         self.images: set[str] = set()
         self.running = False
         # No CNI config on the node (the simulator cannot install a CNI plugin): pod networks fail.
-        self.network_ready = not getattr(getattr(cluster, "config", None), "disable_default_cni", False)
+        self.network_ready = not cluster.config.disable_default_cni
         self.logs: dict[tuple[str, str], dict[str, list[str]]] = {}
         self._busy: set = set()  # pod keys with a lifecycle step in flight
         self._terminating: set = set()  # pod keys whose containers are being stopped
@@ -342,7 +344,7 @@ class Kubelet(Controller):
         return self.running and key not in self._terminating
 
     def event(self, obj: dict, type_: str, reason: str, message: str) -> None:
-        self.cluster.recorder.event(obj, type_, reason, message, self.name, host=self.node_name)
+        self.recorder.event(obj, type_, reason, message, self.component, host=self.node_name)
 
     def _done(self, key) -> None:
         """A step finished: let the next pod event (or this re-sync) decide what comes next."""
