@@ -2,7 +2,7 @@
 
 Like the real one (``cmd/kube-proxy``, ``pkg/proxy``; v1.34-v1.36 line) it:
 
-* watches Services, EndpointSlices and its own Node, ignoring objects labelled
+* watches Services, EndpointSlices, ServiceCIDRs and its own Node, ignoring objects labelled
   ``service.kubernetes.io/service-proxy-name`` or ``service.kubernetes.io/headless``;
 * tracks which services changed: a Service update counts only if its service ports change,
   an EndpointSlice update only if the parts kube-proxy reads change (the EndpointSliceCache's
@@ -45,6 +45,7 @@ from helpers.kube import ANNOTATION_TRIGGER_TIME, epoch, format_micro_time, obj_
 SERVICES = "services"
 SLICES = "endpointslices.discovery.k8s.io"
 NODES = "nodes"
+SERVICE_CIDRS = "servicecidrs.networking.k8s.io"
 FULL_SYNC_PERIOD = 3600.0  # proxyutil.FullSyncPeriod
 # kubeproxy_network_programming_duration_seconds buckets (pkg/proxy/metrics/metrics.go).
 LATENCY_BUCKETS = (0.25, 0.5, *range(1, 60), *range(60, 120, 5), *range(120, 301, 30))
@@ -125,7 +126,11 @@ class KubeProxy:
         self.sync_period = parse_duration(section["syncPeriod"])
         # BoundedFrequencyRunner's maxInterval: syncPeriod for nftables, an hour for iptables.
         self.max_interval = self.sync_period if self.mode == "nftables" else FULL_SYNC_PERIOD
-        self.service_cidrs = [cfg.service_subnet] if getattr(cfg, "service_subnet", None) else []
+        # ServiceCIDR name -> its CIDRs (the ServiceCIDRConfig handler's set), and the CIDRs the last
+        # full sync programmed: setupNFTables writes the "Drop traffic to unallocated ClusterIPs" rule,
+        # and OnServiceCIDRsChanged neither syncs nor asks for a full sync (pkg/proxy/nftables/proxier.go).
+        self._cidr_objects: dict[str, tuple[str, ...]] = {}
+        self.service_cidrs: list[str] = []
         self.syncs: deque[SyncRecord] = deque(maxlen=HISTORY)
         self._log: deque[str] = deque(maxlen=LOG_LINES)
         self._services: dict[tuple[str, str], dict] = {}
@@ -148,13 +153,14 @@ class KubeProxy:
         """Subscribe, list (the informers' initial sync), then run the first (full) sync."""
         clock = self.cluster.clock
         self.started_at = clock.time()
-        self._unsubscribe = self.cluster.store.subscribe(self._on_commit, resources=(SERVICES, SLICES, NODES),
+        self._unsubscribe = self.cluster.store.subscribe(self._on_commit,
+                                                           resources=(SERVICES, SLICES, NODES, SERVICE_CIDRS),
                                                            wants_old=False)
         if self.config["mode"] != self.mode:
             self._say(f"{self.config['mode']} mode is not modelled by the simulator; programming {self.mode} rules",
                       source="server_linux.go", severity="W")
         self._say(f"Using {self.mode} Proxier", source="server_linux.go")
-        for resource in (SERVICES, SLICES):
+        for resource in (SERVICES, SLICES, SERVICE_CIDRS):
             items, _ = self.cluster.store.list(resource)
             for obj in items:
                 self._apply("ADDED", resource, obj)
@@ -174,7 +180,7 @@ class KubeProxy:
 
     # -- informer side ------------------------------------------------------------------------------
     def _on_commit(self, event_type: str, resource: str, obj: dict, old) -> None:
-        if resource in (SERVICES, SLICES) or (resource == NODES and obj["metadata"]["name"] == self.node_name):
+        if resource in (SERVICES, SLICES, SERVICE_CIDRS) or (resource == NODES and obj["metadata"]["name"] == self.node_name):
             self.cluster.clock.call_soon(self._on_event, event_type, resource, obj)
 
     def _on_event(self, event_type: str, resource: str, obj: dict) -> None:
@@ -184,6 +190,12 @@ class KubeProxy:
     def _apply(self, event_type: str, resource: str, obj: dict) -> bool:
         """Update the cache; True if kube-proxy's view changed (the proxier's OnXxx handlers)."""
         key = obj_key(obj)
+        if resource == SERVICE_CIDRS:
+            if event_type == "DELETED":
+                self._cidr_objects.pop(obj["metadata"]["name"], None)
+            else:
+                self._cidr_objects[obj["metadata"]["name"]] = tuple((obj.get("spec") or {}).get("cidrs") or ())
+            return False
         if resource == NODES:
             old_labels = (self._node or {}).get("metadata", {}).get("labels")
             self._node = None if event_type == "DELETED" else obj
@@ -252,6 +264,8 @@ class KubeProxy:
             self._last_end = now
             self._schedule(self.sync_period)
             return
+        if full:
+            self.service_cidrs = sorted({c for cidrs in self._cidr_objects.values() for c in cidrs})
         ruleset = render(state, self.mode, **self._render_options(self.mode))
         changed = self._changed_services | self._slices.checkout_changes()
         payload = sync_payload(None if full else self._ruleset, ruleset, None if full else changed)
