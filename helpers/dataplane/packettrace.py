@@ -6,7 +6,7 @@ a new connection (no conntrack state, no affinity history) from ``source`` to
 itself), then the filter chains that can DROP/REJECT it. Unlike upstream's tracer, which only
 lists reachable endpoints, every ``--probability`` rule forks the walk, so each outcome
 carries the chance of taking that path (the 1/(n-i) cascade gives each endpoint 1/n), and
-nftables' ``numgen random mod N`` gives each vmap entry 1/N.
+nftables' ``numgen random mod N`` gives each entry of its DNAT map (or, with ClientIP affinity, its vmap) 1/N.
 
 Works on rendered rules and on rules read from a kind node (``iptables-save`` text).
 """
