@@ -190,6 +190,7 @@ EXPECTED_COLUMNS = {
                                  "Node Selector", "Age", "Containers", "Images", "Selector"],
     "/apis/discovery.k8s.io/v1/endpointslices": ["Name", "AddressType", "Ports", "Endpoints", "Age"],
     "/apis/networking.k8s.io/v1/networkpolicies": ["Name", "Pod-Selector", "Age"],
+    "/apis/networking.k8s.io/v1/servicecidrs": ["Name", "CIDRs", "Age"],
     "/apis/coordination.k8s.io/v1/leases": ["Name", "Holder", "Age"],
 }
 
@@ -200,6 +201,17 @@ def test_table_columns_per_kind(h, path):
     assert status == 200 and resp.getheader("Content-Type") == "application/json;as=Table;v=v1;g=meta.k8s.io"
     assert table["kind"] == "Table" and table["metadata"]["resourceVersion"] == h.store.resource_version
     assert [c["name"] for c in table["columnDefinitions"]] == EXPECTED_COLUMNS[path]
+
+
+def test_the_default_service_cidr_is_served_ready(sim):
+    """A v1.36 API server creates the "kubernetes" ServiceCIDR from --service-cluster-ip-range (kind's
+    serviceSubnet) and marks it Ready; kube-proxy's nftables mode reads it (issue 19)."""
+    status, _, cidr = request(sim.url, "GET", "/apis/networking.k8s.io/v1/servicecidrs/kubernetes")
+    assert status == 200 and cidr["spec"]["cidrs"] == ["10.96.0.0/16"]
+    assert [(c["type"], c["status"]) for c in cidr["status"]["conditions"]] == [("Ready", "True")]
+    _, _, table = request(sim.url, "GET", "/apis/networking.k8s.io/v1/servicecidrs",
+                          headers={"Accept": TABLE_ACCEPT})
+    assert table["rows"][0]["cells"][:2] == ["kubernetes", "10.96.0.0/16"]
 
 
 def test_table_rows_carry_metadata_or_whole_objects(h):
