@@ -203,17 +203,6 @@ def test_table_columns_per_kind(h, path):
     assert [c["name"] for c in table["columnDefinitions"]] == EXPECTED_COLUMNS[path]
 
 
-def test_the_default_service_cidr_is_served_ready(sim):
-    """A v1.36 API server creates the "kubernetes" ServiceCIDR from --service-cluster-ip-range (kind's
-    serviceSubnet) and marks it Ready; kube-proxy's nftables mode reads it (issue 19)."""
-    status, _, cidr = request(sim.url, "GET", "/apis/networking.k8s.io/v1/servicecidrs/kubernetes")
-    assert status == 200 and cidr["spec"]["cidrs"] == ["10.96.0.0/16"]
-    assert [(c["type"], c["status"]) for c in cidr["status"]["conditions"]] == [("Ready", "True")]
-    _, _, table = request(sim.url, "GET", "/apis/networking.k8s.io/v1/servicecidrs",
-                          headers={"Accept": TABLE_ACCEPT})
-    assert table["rows"][0]["cells"][:2] == ["kubernetes", "10.96.0.0/16"]
-
-
 def test_table_rows_carry_metadata_or_whole_objects(h):
     h.store.create("namespaces", {"metadata": {"name": "tables"}})
     h.store.create("networkpolicies.networking.k8s.io", {"metadata": {"name": "deny"}, "spec": {
