@@ -75,7 +75,7 @@ def test_wait_for_rules_fast_forwards_kube_proxy_until_the_rules_show_the_change
         h.apply(h.deployment("web", replicas=2), h.service("web"), namespace=box.name, backend=backend)
         slices = h.wait_for_slices(box.name, "web", endpoints=2, ready=2, backend=backend)
         ip = slices[0]["endpoints"][0]["addresses"][0]
-        wanted = f"--to-destination {ip}:80" if fmt == "iptables" else f"dnat to {ip}:80"
+        wanted = f"--to-destination {ip}:80" if fmt == "iptables" else f": {ip} . 80"
         rules = h.wait_for_rules("endpoints-worker", wanted, fmt, backend=backend)
         assert f"{box.name}/web" in rules
         written = h.node_rules("endpoints-worker", "iptables-restore" if fmt == "iptables" else "nft-input",

@@ -30,9 +30,15 @@ def cluster():
     store.create("nodes", {"apiVersion": "v1", "kind": "Node",
                            "metadata": {"name": "w1", "labels": {"topology.kubernetes.io/zone": "a"}},
                            "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.3"}]}})
+    store.create("servicecidrs.networking.k8s.io", _service_cidr("kubernetes", "10.96.0.0/16"))
     config = SimpleNamespace(kube_proxy_mode="iptables", pod_subnet="10.244.0.0/16", service_subnet="10.96.0.0/16")
     yield FakeCluster(store=store, clock=clock, config=config, stopped=set())
     clock.stop()
+
+
+def _service_cidr(name: str, *cidrs: str) -> dict:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR", "metadata": {"name": name},
+            "spec": {"cidrs": list(cidrs)}}
 
 
 def _stamp(t: float) -> str:
@@ -177,6 +183,32 @@ def test_rules_are_what_the_last_sync_programmed(cluster):
     assert proxy.rules("iptables-restore") == programmed
     with pytest.raises(ValueError, match="read them as iptables or iptables-restore"):
         proxy.rules("nft-input")
+
+
+def test_service_cidrs_reach_the_drop_rule_at_the_next_full_sync(cluster):
+    """kube-proxy watches ServiceCIDRs, but only setupNFTables (a full sync) writes them into the
+    "Drop traffic to unallocated ClusterIPs" rule; OnServiceCIDRsChanged does not sync."""
+    proxy = _start(cluster, mode="nftables")
+    cluster.store.create("servicecidrs.networking.k8s.io", _service_cidr("extra", "10.100.0.0/24"))
+    _service(cluster)
+    cluster.clock.advance(2.0)
+    assert cluster.clock.settle()
+    assert not proxy.syncs[-1].full and "ip daddr 10.96.0.0/16 drop" in proxy.rules()
+    node = cluster.store.get("nodes", "w1")
+    node["metadata"]["labels"]["topology.kubernetes.io/zone"] = "b"  # a topology change forces a full sync
+    cluster.store.update("nodes", node)
+    cluster.clock.advance(2.0)
+    assert cluster.clock.settle()
+    assert proxy.syncs[-1].full
+    assert "ip daddr { 10.96.0.0/16, 10.100.0.0/24 } drop" in proxy.rules()
+    cluster.store.delete("servicecidrs.networking.k8s.io", "extra")
+    cluster.store.delete("servicecidrs.networking.k8s.io", "kubernetes")
+    node = cluster.store.get("nodes", "w1")
+    node["metadata"]["labels"]["topology.kubernetes.io/zone"] = "a"
+    cluster.store.update("nodes", node)
+    cluster.clock.advance(2.0)
+    assert cluster.clock.settle()
+    assert "Drop traffic to unallocated ClusterIPs" not in proxy.rules()
 
 
 def test_bad_format_and_helpers(cluster):

@@ -6,7 +6,7 @@ a new connection (no conntrack state, no affinity history) from ``source`` to
 itself), then the filter chains that can DROP/REJECT it. Unlike upstream's tracer, which only
 lists reachable endpoints, every ``--probability`` rule forks the walk, so each outcome
 carries the chance of taking that path (the 1/(n-i) cascade gives each endpoint 1/n), and
-nftables' ``numgen random mod N`` gives each vmap entry 1/N.
+nftables' ``numgen random mod N`` gives each entry of its DNAT map (or, with ClientIP affinity, its vmap) 1/N.
 
 Works on rendered rules and on rules read from a kind node (``iptables-save`` text).
 """
@@ -227,7 +227,7 @@ class _NFTWalker:
             if verdicts is None or rule.startswith("update "):
                 continue
             here = path + (f"{chain}: {raw}",)
-            if verdicts == [(f"jump {nftables.MARK_MASQ}", 1.0)]:
+            if verdicts == [("masquerade mark", 1.0)]:
                 masq, path = True, here
                 continue
             for verdict, share in verdicts:
@@ -254,8 +254,14 @@ class _NFTWalker:
         if m := re.match(r"^meta l4proto \. th dport vmap @(\S+)$", rule):
             e = self._lookup(m[1], key2)
             return None if e is None else [(e.value, 1.0)]
+        if re.match(r"^(meta )?mark set (meta )?mark (or|\|) \S+$", rule):
+            return [("masquerade mark", 1.0)]
         if m := re.match(r"^numgen random mod (\d+) vmap \{ (.*) \}$", rule):
             return [(v, 1.0 / int(m[1])) for v in re.findall(r"\d+ : (goto [^\s,]+)", m[2])]
+        if m := re.match(r"^meta l4proto (\w+) dnat ip (?:addr \. port )?to numgen random mod (\d+) map \{ (.*) \}$",
+                         rule):
+            targets = re.findall(r"\d+ : (\S+) \. (\d+)", m[3])
+            return [(f"dnat {ip}:{port}", 1.0 / int(m[2])) for ip, port in targets] if m[1] == pkt.proto else None
         if m := re.match(r"^meta l4proto (\w+) dnat to (\S+)$", rule):
             return [(f"dnat {m[2]}", 1.0)] if m[1] == pkt.proto else None
         return [(rule, 1.0)] if rule else None
@@ -266,6 +272,10 @@ def _parse_element(container: str, text: str) -> nftables.Element:
     head, _, value = text.partition(" : ")
     m = re.match(r'^(.*?)(?: comment "([^"]*)")?$', head)
     return nftables.Element(container, tuple(k.strip() for k in m[1].split(" . ")), value or None, m[2])
+
+
+_HAIRPIN_RULE = ("masquerading: ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin-connections "
+                 "masquerade fully-random")
 
 
 def _trace_nft(ruleset, pkt: _Packet, from_node: bool) -> list[Outcome]:
@@ -280,6 +290,9 @@ def _trace_nft(ruleset, pkt: _Packet, from_node: bool) -> list[Outcome]:
     for target, prob, masq, path in walker.walk(nat, pkt, 1.0, False, ()):
         after = _Packet(pkt.src, target.rsplit(":", 1)[0] if target else pkt.dst, pkt.port, pkt.proto,
                         pkt.local_ips, pkt.from_pod)
+        if target and ":" in target and walker._lookup(  # nat-postrouting's hairpin rule (ct status dnat)
+                "hairpin-connections", (pkt.src, after.dst, pkt.proto, target.rsplit(":", 1)[1])) is not None:
+            masq, path = True, (*path, _HAIRPIN_RULE)
         verdict = next(((v, fpath) for chain in post_dnat for v, _, _, fpath in walker.walk(chain, after, 1.0, False, ())
                         if v in ("DROP", "REJECT")), None)
         if verdict:

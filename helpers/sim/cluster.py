@@ -200,6 +200,7 @@ class Cluster:
             store.create("leases.coordination.k8s.io", self.node_lease(spec.name, self.clock.now()))
         cp = boot.control_plane(config)
         cp_ip = self.node_ips[cp]
+        store.create("servicecidrs.networking.k8s.io", boot.default_service_cidr(config, stamp))
         store.create("services", boot.kubernetes_service(config))
         store.create("endpoints", boot.kubernetes_endpoints(cp_ip))
         store.create("endpointslices.discovery.k8s.io", boot.kubernetes_endpointslice(cp_ip))

@@ -192,9 +192,11 @@ nft = dataplane.nft_ruleset([h.get("svc", "web", ns.name)], web_slices, worker, 
 print("\n".join(line for line in nft.splitlines() if "web" in line or "numgen" in line))
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** one `service-ips` element per ClusterIP port, a `service-…` chain ending in a
-# `numgen random mod 4 vmap` with one entry per endpoint, and one `endpoint-…` chain per endpoint (its
-# `dnat to` rule does not contain "web", so the filter above hides it). **Why it matters:** the lookup cost
+# **What it shows:** one `service-ips` element per ClusterIP port, and a `service-…` chain whose one rule,
+# `dnat ip to numgen random mod 4 map { 0 : ip . port, ... }`, picks the endpoint and rewrites the
+# destination in one step (v1.36; only ClientIP affinity still gets one `endpoint-…` chain per endpoint).
+# Masquerading is a mark set where it is decided, plus a `hairpin-connections` set for a pod that reaches
+# itself through its Service. **Why it matters:** the lookup cost
 # no longer grows with the number of Services, and a sync changes only the map elements and chains of the
 # Services that changed — there is no shared chain like `KUBE-SERVICES` to rewrite on every sync. The
 # third mode, **IPVS**, is deprecated since v1.35 (KEP-5495, kubernetes/kubernetes#134539); use iptables

@@ -159,8 +159,10 @@ display(growth.pivot_table(index="services", columns="mode", values=["rules", "f
 h.plot_rules_vs_services(growth)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** rules grow linearly with Services × endpoints on **every** node — a node with no pods
-# of a Service still carries its rules. A full iptables sync rewrites all of it; a partial sync (one
+# **What it shows:** iptables rules grow linearly with Services × endpoints on **every** node — a node with
+# no pods of a Service still carries its rules. nftables mode has one rule per Service chain (v1.36 puts a
+# Service's endpoints in the `numgen` map of its one DNAT rule), so its rule count grows with Services only,
+# while its bytes still grow with Services × endpoints. A full iptables sync rewrites all of it; a partial sync (one
 # endpoint changed) writes a small, nearly constant payload in nftables mode, and in iptables mode still
 # rewrites the shared `KUBE-SERVICES` chain, which grows with the number of Services. **Why it matters:**
 # this is why partial syncs and nftables mode cut network-programming latency on large clusters
@@ -326,7 +328,8 @@ ns.cleanup()
 #   at most one per `minSyncPeriod` (1 s).
 # - Syncs are partial unless forced (start, failure, hourly); a partial sync rewrites only changed
 #   Services' chains (plus the shared chains in iptables mode).
-# - Rules grow with Services × endpoints on every node; nftables mode keeps per-change work nearly constant.
+# - Rules (iptables) or map entries (nftables) grow with Services × endpoints on every node; nftables mode
+#   keeps per-change work nearly constant.
 # - A failed node: NotReady after the grace period, its endpoints not ready but listed, pods evicted after
 #   the toleration (terminating endpoints), replacements elsewhere, cleanup when it returns.
 

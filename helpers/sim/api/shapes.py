@@ -80,6 +80,7 @@ KINDS = {
     "NetworkPolicy": {"spec": {"podSelector": LABEL_SELECTOR, "policyTypes": arr(STR),
                                "ingress": arr(NETPOL_RULE), "egress": arr(NETPOL_RULE)}},
     "Lease": {"spec": {"holderIdentity": STR, "leaseDurationSeconds": INT}},
+    "ServiceCIDR": {"spec": {"cidrs": arr(STR)}, "status": {"conditions": CONDITIONS}},
 }
 
 

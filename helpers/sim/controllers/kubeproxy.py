@@ -3,7 +3,8 @@
 Like the real one (``cmd/kube-proxy``, ``pkg/proxy``; v1.36.1) it:
 
 * watches Services (without the ``service.kubernetes.io/service-proxy-name`` label, ``clusterIP`` not
-  ``None``), EndpointSlices (without the ``service.kubernetes.io/headless`` label) and its own Node;
+  ``None``), EndpointSlices (without the ``service.kubernetes.io/headless`` label), ServiceCIDRs and its
+  own Node;
 * its event handlers only record into a ServiceChangeTracker and an EndpointsChangeTracker
   (:mod:`helpers.dataplane.changetracker`) and ask the runner for a sync: a Service update counts
   only if its service ports change, an EndpointSlice update only if the parts kube-proxy reads
@@ -44,6 +45,7 @@ from helpers.kube import format_micro_time, obj_key
 SERVICES = "services"
 SLICES = "endpointslices.discovery.k8s.io"
 NODES = "nodes"
+SERVICE_CIDRS = "servicecidrs.networking.k8s.io"
 FULL_SYNC_PERIOD = 3600.0  # proxyutil.FullSyncPeriod
 # kubeproxy_network_programming_duration_seconds buckets (pkg/proxy/metrics/metrics.go). The leading 0 is
 # real: component-base's MergeBuckets starts from a one-element slice (metrics/buckets.go), and the real
@@ -115,11 +117,14 @@ class KubeProxy:
         section = self.config[self.mode]
         self.min_sync_period = parse_duration(section["minSyncPeriod"])
         self.sync_period = parse_duration(section["syncPeriod"])
-        # BoundedFrequencyRunner's maxInterval: syncPeriod for nftables, an hour for iptables.
         # BoundedFrequencyRunner's maxInterval: proxyutil.FullSyncPeriod in both proxiers (v1.36.1
         # pkg/proxy/{iptables,nftables}/proxier.go NewBoundedFrequencyRunner calls).
         self.max_interval = FULL_SYNC_PERIOD
-        self.service_cidrs = [cfg.service_subnet]
+        # ServiceCIDR name -> its CIDRs (the ServiceCIDRConfig handler's set), and the CIDRs the last
+        # full sync programmed: setupNFTables writes the "Drop traffic to unallocated ClusterIPs" rule,
+        # and OnServiceCIDRsChanged neither syncs nor asks for a full sync (pkg/proxy/nftables/proxier.go).
+        self._cidr_objects: dict[str, tuple[str, ...]] = {}
+        self.service_cidrs: list[str] = []
         self.syncs: deque[SyncRecord] = deque(maxlen=HISTORY)
         self._log: deque[str] = deque(maxlen=LOG_LINES)
         self._service_cache: dict[tuple[str, str], dict] = {}  # the Service informer's cache
@@ -141,13 +146,13 @@ class KubeProxy:
         clock = self.cluster.clock
         self.started_at = clock.time()
         self.endpoints_changes = EndpointsChangeTracker(self.started_at)
-        self._unsubscribe = self.cluster.store.subscribe(self._on_commit, resources=(SERVICES, SLICES, NODES),
+        self._unsubscribe = self.cluster.store.subscribe(self._on_commit, resources=(SERVICES, SLICES, NODES, SERVICE_CIDRS),
                                                            wants_old=False)
         if self.config["mode"] != self.mode:
             self._say(f"{self.config['mode']} mode is not modelled by the simulator; programming {self.mode} rules",
                       source="server_linux.go", severity="W")
         self._say(f"Using {self.mode} Proxier", source="server_linux.go")
-        for resource in (SERVICES, SLICES):
+        for resource in (SERVICES, SLICES, SERVICE_CIDRS):
             items, _ = self.cluster.store.list(resource)
             for obj in items:
                 self._record("ADDED", resource, obj)
@@ -166,7 +171,7 @@ class KubeProxy:
 
     # -- informer side ------------------------------------------------------------------------------
     def _on_commit(self, event_type: str, resource: str, obj: dict, old) -> None:
-        if resource in (SERVICES, SLICES) or (resource == NODES and obj["metadata"]["name"] == self.node_name):
+        if resource in (SERVICES, SLICES, SERVICE_CIDRS) or (resource == NODES and obj["metadata"]["name"] == self.node_name):
             self.cluster.clock.call_soon(self._on_event, event_type, resource, obj)
 
     def _on_event(self, event_type: str, resource: str, obj: dict) -> None:
@@ -175,6 +180,12 @@ class KubeProxy:
 
     def _record(self, event_type: str, resource: str, obj: dict) -> bool:
         """The proxier's OnXxx handlers: record the change; True if a sync is needed."""
+        if resource == SERVICE_CIDRS:
+            if event_type == "DELETED":
+                self._cidr_objects.pop(obj["metadata"]["name"], None)
+            else:
+                self._cidr_objects[obj["metadata"]["name"]] = tuple((obj.get("spec") or {}).get("cidrs") or ())
+            return False
         if resource == NODES:
             old_labels = (self._node or {}).get("metadata", {}).get("labels")
             self._node = None if event_type == "DELETED" else obj
@@ -211,6 +222,8 @@ class KubeProxy:
             self._say("Sync failed", severity="E", retryingTime=f"{self.sync_period:g}s", err=str(err))
             self._need_full_sync = True
             return str(err)
+        if full:
+            self.service_cidrs = sorted({c for cidrs in self._cidr_objects.values() for c in cidrs})
         ruleset = render(state, self.mode, **self._render_options(self.mode))
         payload = sync_payload(None if full else self._ruleset, ruleset, None if full else changed)
         counts = stats_of(ruleset)
