@@ -107,7 +107,9 @@ h.plot_propagation(frame)
 # (`sig-scalability/slos/network_programming_latency.md`).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Point at the gap between the slice write and the kube-proxy rows: that is minSyncPeriod batching.
+# Compare the kube-proxy rows with the slice write before them. At the same time: that node's last sync
+# ended more than minSyncPeriod (1 s) earlier, so the runner synced at once. Up to 1 s later:
+# minSyncPeriod held the sync back and it picked up everything that arrived meanwhile.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Sync period, minimum interval, partial syncs
