@@ -262,6 +262,11 @@ class KubeProxy:
                             counts.rules, counts.chains, latencies)
         self.syncs.append(record)
         self._state, self._ruleset = state, ruleset
+        traffic = getattr(self.cluster, "traffic", None)
+        if traffic is not None:  # the conntrack reconciler runs after each sync (pkg/proxy/conntrack)
+            deleted = traffic.clean_stale_udp(self.node_name, state)
+            if deleted:
+                self._say("Finished reconciling conntrack entries", source="cleanup.go", entriesDeleted=deleted)
         self._changed_services, self._changed_slices, self._trigger_times = set(), 0, {}
         self._need_full_sync = False
         if full:
