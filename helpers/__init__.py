@@ -26,7 +26,7 @@ _EXPORTS = {
         "wait_for_rules",
     ),
     "helpers.objects": (
-        "READINESS_GATE", "Sandbox", "UnsafeNamespace", "apply", "delete", "deployment", "get", "label",
+        "AGNHOST_IMAGE", "READINESS_GATE", "Sandbox", "UnsafeNamespace", "apply", "delete", "deployment", "get", "label",
         "list_objects", "sandbox", "scale", "service", "set_ready",
     ),
     "helpers.plots": (

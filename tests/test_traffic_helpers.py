@@ -10,6 +10,7 @@ import pytest
 
 import helpers as h
 from helpers import traffic
+from helpers.config import REPO_ROOT
 from helpers.connect import SIM_CONTEXT, load_backend, use
 from helpers.sim.images import AGNHOST_IMAGE
 
@@ -102,3 +103,15 @@ def test_parse_conntrack_lines():
     assert len(rows) == 2
     assert rows[0]["state"] == "TIME_WAIT" and rows[0]["reply_src"] == "10.244.2.4" and rows[0]["reply_sport"] == 9376
     assert rows[1]["state"] == "" and rows[1]["reply_src"] == "10.244.0.5" and "[UNREPLIED]" in rows[1]["flags"]
+
+
+def test_make_cluster_loads_the_pinned_agnhost_image():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert f"AGNHOST_IMAGE := {AGNHOST_IMAGE}\n" in makefile
+    assert "kind load docker-image $(AGNHOST_IMAGE) --name $(CLUSTER)" in makefile
+
+
+def test_deployments_answer_by_default():
+    container = h.deployment("web", port=80)["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == AGNHOST_IMAGE and container["args"] == ["netexec", "--http-port=80"]
+    assert "args" not in h.deployment("web", image="nginx:1.27")["spec"]["template"]["spec"]["containers"][0]

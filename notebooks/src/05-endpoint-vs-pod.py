@@ -37,7 +37,7 @@
 #
 # | On kind | On the simulator |
 # |---|---|
-# | `pause` containers exit at once on SIGTERM, so "terminating" lasts well under a second | the simulated kubelet finishes a deletion after about a second |
+# | agnhost `netexec` containers exit at once on SIGTERM, so "terminating" lasts well under a second | the simulated kubelet finishes a deletion after about a second |
 # | readiness is flipped with the same readiness-gate status patch | same |
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
