@@ -286,3 +286,39 @@ def test_unmodelled_images_say_what_is_modelled(world):
     world.run(_pod("web0", image="nginx:1.27", args=()), world.workers[0])
     log = world.cluster.pod_log(NS, "web0")
     assert "does not model image 'nginx:1.27'" in log and images.AGNHOST_IMAGE in log
+
+
+def test_requests_through_nftables_rules(tmp_path):
+    from helpers.config import REPO_ROOT
+    from helpers.sim import start_in_process
+
+    handle = start_in_process(REPO_ROOT / "kind" / "kind-nftables.yaml", speed=10.0,
+                              kubeconfig_path=tmp_path / "kubeconfig")
+    try:
+        world = World(handle.cluster)
+        assert handle.cluster.kube_proxies[world.workers[0]].mode == "nftables"
+        for i in range(2):
+            world.run(_pod(f"web{i}"), world.workers[i % len(world.workers)])
+        world.store.create("services", _service(), namespace=NS)
+        world.sync()
+        rows = world.requests(count=400)
+        counts = Counter(r["pod"] for r in rows)
+        assert {r["outcome"] for r in rows} == {"ok"} and set(counts) == {"web0", "web1"}
+        assert all(_within_binomial(c, 400, 0.5) for c in counts.values()), counts
+    finally:
+        handle.stop()
+
+
+def test_a_host_network_address_with_nothing_listening_refuses(world):
+    """The `kubernetes` Service's endpoint is the control plane's address; no modelled process listens on
+    6443 there, so the simulator answers `refused` (not `timeout`: the address is up)."""
+    world.store.create("services", dict(_service(), spec={"ports": [{"port": 443, "targetPort": 6443}]}),
+                       namespace=NS)
+    slice_ = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+              "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
+              "endpoints": [{"addresses": [world.cluster.node_ips[world.workers[1]]],
+                             "conditions": {"ready": True}}],
+              "ports": [{"port": 6443, "protocol": "TCP"}]}
+    world.store.create("endpointslices.discovery.k8s.io", slice_, namespace=NS)
+    world.sync()
+    assert {r["outcome"] for r in world.requests(count=5)} == {"refused"}

@@ -169,27 +169,29 @@ class Traffic:
             recent[(client.ip, dst, protocol)] = (chosen.target, now)
         return chosen
 
-    def _endpoint_pod(self, ip: str):
-        for pod in self.cluster.informer.items("pods"):
-            if (pod.get("status") or {}).get("podIP") == ip and not pod["spec"].get("hostNetwork"):
-                return pod
-        return None
+    def _host(self, ip: str) -> tuple[str | None, list[dict]]:
+        """The running node that has ``ip`` (a pod's, or its own), and the pods sharing that address
+        (one pod, or every hostNetwork pod on the node)."""
+        pods = [p for p in self.cluster.informer.items("pods") if (p.get("status") or {}).get("podIP") == ip]
+        node = pods[0]["spec"].get("nodeName") if pods else next(
+            (n for n in self.cluster.kubelets if internal_ip(self.cluster.informer.get("nodes", n) or {}) == ip), None)
+        kubelet = self.cluster.kubelets.get(node)
+        return (node if kubelet is not None and kubelet.running else None), pods
 
     def _deliver(self, target: str, protocol: str, client_ip: str, request: str) -> tuple[str, str]:
-        """(outcome, reply or pod name) for a packet DNAT'ed to ``target``."""
+        """(outcome, reply) for a packet DNAT'ed to ``target``: the process listening there answers;
+        an address that is up with nothing listening refuses; an address nobody has times out."""
         ip, _, port = target.rpartition(":")
-        pod = self._endpoint_pod(ip)
-        if pod is None:
+        node, pods = self._host(ip)
+        if node is None:
             return "timeout", ""
-        kubelet = self.cluster.kubelets.get(pod["spec"].get("nodeName"))
-        if kubelet is None or not kubelet.running:
-            return "timeout", ""
-        proc = kubelet.listener(pod["metadata"]["namespace"], pod["metadata"]["name"], int(port), protocol)
-        if proc is None:
-            return "refused", pod["metadata"]["name"]
-        reply = proc.answer(int(port), protocol, hostname=pod["metadata"]["name"], client_ip=client_ip,
-                            request=request)
-        return "ok", reply
+        kubelet = self.cluster.kubelets[node]
+        for pod in pods:
+            name = pod["metadata"]["name"]
+            proc = kubelet.listener(pod["metadata"]["namespace"], name, int(port), protocol)
+            if proc is not None:
+                return "ok", proc.answer(int(port), protocol, hostname=name, client_ip=client_ip, request=request)
+        return "refused", ""
 
     def _sport(self) -> int:
         return self.rng.randint(*EPHEMERAL)
