@@ -322,3 +322,28 @@ def test_a_host_network_address_with_nothing_listening_refuses(world):
     world.store.create("endpointslices.discovery.k8s.io", slice_, namespace=NS)
     world.sync()
     assert {r["outcome"] for r in world.requests(count=5)} == {"refused"}
+
+
+def test_udp_requests_are_answered_by_netexec(world):
+    for i in range(2):
+        world.run(_pod(f"web{i}"), world.workers[0])
+    world.store.create("services", _service(port=53, target=8081, protocol="UDP"), namespace=NS)
+    world.sync()
+    rows = world.requests(count=40)
+    assert {r["outcome"] for r in rows} == {"ok"} and {r["pod"] for r in rows} == {"web0", "web1"}
+    udp = [e for e in world.cluster.on_reactor(world.cluster.traffic.table, world.workers[0])
+           if e["protocol"] == "udp"]
+    assert len(udp) == 40 and all(e["expires_s"] <= 30 for e in udp)  # nf_conntrack_udp_timeout
+
+
+def test_netexec_delay_shutdown_keeps_serving_through_the_rule_update(world):
+    for i in range(2):
+        world.run(_pod(f"web{i}", args=("netexec", "--delay-shutdown=5")), world.workers[0])
+    world.store.create("services", _service(), namespace=NS)
+    world.sync()
+    world.store.create("services", dict(_service("other"), spec={"ports": [{"port": 81}]}), namespace=NS)
+    assert world.clock.settle()
+    world.store.delete("pods", "web1", NS)
+    rows = world.requests(count=60, interval=0.05)
+    assert {r["outcome"] for r in rows} == {"ok"}
+    assert "Sleeping 5 seconds before terminating..." in world.cluster.pod_log(NS, "web1")
