@@ -4,8 +4,8 @@ A Service with N ready agnhost netexec pods (N = 3, 30, 300), a client pod on a 
 is one new connection: the client node's rules (the tracer's walk, cached per sync and destination),
 a seeded draw, conntrack bookkeeping, the answering process. Measured in-process
 (`Cluster.requests`) and over HTTP (`h.requests`'s `POST /sim/traffic/requests`, JSON both ways), and
-once with a fresh ruleset per request (the walk itself, uncached), which bounds a request right
-after every kube-proxy sync.
+with the walk through the rules redone for every request (the rules stay parsed; normally a walk is
+cached per sync and destination, so this bounds the first request to a Service after each sync).
 Run: .venv/bin/python benchmarks/bench_traffic.py
 """
 

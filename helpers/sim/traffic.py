@@ -2,8 +2,8 @@
 
 A request from a client (a pod, or ``node/<name>``'s host network) to a Service is a new connection
 through the rules its node's kube-proxy programmed at its last sync (what ``h.node_rules`` prints),
-traced by :func:`helpers.dataplane.packettrace.trace_packet`. The tracer gives every path with its
-probability (``statistic --mode random`` / ``numgen random``); one path is drawn from a seeded RNG,
+traced by :class:`helpers.dataplane.packettrace.Tracer` (what ``trace_packet`` runs; rules parsed once
+per sync, each destination walked once per sync). The tracer gives every path with its probability (``statistic --mode random`` / ``numgen random``); one path is drawn from a seeded RNG,
 so a run is reproducible. ``sessionAffinity: ClientIP`` is the ``recent`` module's table: the
 endpoint a client last reached is reused while it is still in the rules and within the timeout.
 
@@ -25,7 +25,7 @@ import random
 from dataclasses import dataclass
 
 from helpers.controlplane.podutil import internal_ip
-from helpers.dataplane.packettrace import trace_packet
+from helpers.dataplane.packettrace import Tracer
 from helpers.sim.api.errors import ApiError
 
 TCP_TIME_WAIT_S = 120.0  # nf_conntrack_tcp_timeout_time_wait
@@ -83,7 +83,7 @@ class Traffic:
         self.recent: dict[str, dict[tuple, tuple[str, float]]] = {name: {} for name in cluster.kubelets}
         self.held: dict[int, tuple] = {}  # id -> (node, conntrack key, namespace, service, port, client)
         self._traces: dict = {}
-        self._ruleset_seen: dict[str, object] = {}
+        self._tracers: dict[str, tuple] = {}  # node -> (the ruleset of its last sync, its Tracer)
         self._next_id = 1
 
     # -- input ------------------------------------------------------------------------------------
@@ -131,14 +131,14 @@ class Traffic:
         ruleset = getattr(proxy, "_ruleset", None)
         if ruleset is None:
             return []
-        if self._ruleset_seen.get(node) is not ruleset:  # a new sync: earlier traces no longer apply
-            self._ruleset_seen[node] = ruleset
+        seen = self._tracers.get(node)
+        if seen is None or seen[0] is not ruleset:  # a new sync: parse its rules once; old traces go
+            self._tracers[node] = seen = (ruleset, Tracer(ruleset))
             self._traces = {k: v for k, v in self._traces.items() if k[0] != node}
         key = (node, source, dst, protocol)
         if key not in self._traces:
             node_ip = internal_ip(self.cluster.store.get("nodes", node)) or ""
-            self._traces[key] = trace_packet(source, dst, rules=ruleset, protocol=protocol,
-                                             node_ips=[node_ip]).outcomes
+            self._traces[key] = seen[1].trace(source, dst, protocol=protocol, local_ips=[node_ip]).outcomes
         return self._traces[key]
 
     def _pick(self, node: str, client: Client, svc: dict, dst: str, protocol: str):
