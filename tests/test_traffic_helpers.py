@@ -115,3 +115,15 @@ def test_deployments_answer_by_default():
     container = h.deployment("web", port=80)["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == AGNHOST_IMAGE and container["args"] == ["netexec", "--http-port=80"]
     assert "args" not in h.deployment("web", image="nginx:1.27")["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_doctor_says_whether_agnhost_is_loaded():
+    from helpers.doctor import check_agnhost
+
+    assert check_agnhost(None, None).ok and "make cluster" in check_agnhost("", None).detail
+    crictl = ("IMAGE                                       TAG       IMAGE ID        SIZE\n"
+              "registry.k8s.io/e2e-test-images/agnhost     2.63.0    0123456789ab    52.1MB\n"
+              "registry.k8s.io/pause                       3.10      873ed7510279    320kB\n")
+    assert check_agnhost("endpoints\n", crictl).ok
+    missing = check_agnhost("endpoints\n", crictl.replace("2.63.0", "2.55"))
+    assert missing.status == "warn" and "kind load docker-image" in missing.fix

@@ -3,8 +3,9 @@
 A request from a client (a pod, or ``node/<name>``'s host network) to a Service is a new connection
 through the rules its node's kube-proxy programmed at its last sync (what ``h.node_rules`` prints),
 traced by :class:`helpers.dataplane.packettrace.Tracer` (what ``trace_packet`` runs; rules parsed once
-per sync, each destination walked once per sync). The tracer gives every path with its probability (``statistic --mode random`` / ``numgen random``); one path is drawn from a seeded RNG,
-so a run is reproducible. ``sessionAffinity: ClientIP`` is the ``recent`` module's table: the
+per sync, each destination walked once per sync). The tracer gives every path with its probability
+(``statistic --mode random`` / ``numgen random``); one path is drawn from a seeded RNG, so a run is
+reproducible. ``sessionAffinity: ClientIP`` is the ``recent`` module's table: the
 endpoint a client last reached is reused while it is still in the rules and within the timeout.
 
 What happens next: REJECT -> ``refused``; DROP, no rule, or an address no running node has ->
@@ -14,7 +15,7 @@ answers -> ``ok`` with its reply.
 
 Each node has a conntrack table. A held connection (:meth:`Traffic.open`) keeps the endpoint its
 first packet was DNAT'ed to, whatever the rules say later; a process that stops under it gives
-``reset`` (TCP) or ``timeout`` (UDP). After each sync, kube-proxy deletes UDP entries to a Service
+``reset`` (TCP) or ``refused`` (UDP: ICMP port unreachable). After each sync, kube-proxy deletes UDP entries to a Service
 whose DNAT target is no longer a serving endpoint of it, as ``CleanStaleEntries`` does
 (``pkg/proxy/conntrack/cleanup.go``, v1.36.1): only for Services that still have serving endpoints.
 """
