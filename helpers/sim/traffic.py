@@ -15,7 +15,8 @@ answers -> ``ok`` with its reply.
 
 Each node has a conntrack table. A held connection (:meth:`Traffic.open`) keeps the endpoint its
 first packet was DNAT'ed to, whatever the rules say later; a process that stops under it gives
-``reset`` (TCP) or ``refused`` (UDP: ICMP port unreachable). After each sync, kube-proxy deletes UDP entries to a Service
+``reset`` (TCP) or ``refused`` (UDP: ICMP port unreachable). After a sync that changed a UDP Service's
+endpoints (``ConntrackCleanupRequired``), kube-proxy deletes UDP entries to a Service
 whose DNAT target is no longer a serving endpoint of it, as ``CleanStaleEntries`` does
 (``pkg/proxy/conntrack/cleanup.go``, v1.36.1): only for Services that still have serving endpoints.
 """

@@ -261,12 +261,13 @@ class KubeProxy:
         record = SyncRecord(now, full, len(changed), self._changed_slices, len(payload),
                             counts.rules, counts.chains, latencies)
         self.syncs.append(record)
+        udp_changed = self._udp_endpoints_changed(self._state, changed)
         self._state, self._ruleset = state, ruleset
         traffic = getattr(self.cluster, "traffic", None)
-        if traffic is not None:  # the conntrack reconciler runs after each sync (pkg/proxy/conntrack)
+        if traffic is not None and udp_changed:
+            # proxier.go: `if endpointUpdateResult.ConntrackCleanupRequired { conntrack.CleanStaleEntries(...) }`
             deleted = traffic.clean_stale_udp(self.node_name, state)
-            if deleted:
-                self._say("Finished reconciling conntrack entries", source="cleanup.go", entriesDeleted=deleted)
+            self._say("Finished reconciling conntrack entries", source="cleanup.go", entriesDeleted=deleted)
         self._changed_services, self._changed_slices, self._trigger_times = set(), 0, {}
         self._need_full_sync = False
         if full:
@@ -278,6 +279,14 @@ class KubeProxy:
         self._say("SyncProxyRules complete", elapsed=f"{(_time.perf_counter() - started) * 1000:.3f}ms")
         self._last_end = now
         self._schedule(self.max_interval)
+
+    @staticmethod
+    def _udp_endpoints_changed(previous, changed) -> bool:
+        """``ConntrackCleanupRequired`` (pkg/proxy/endpointschangetracker.go): a changed Service had a
+        UDP port before the change."""
+        return previous is not None and any(
+            p.service_port.protocol == "UDP" and (p.service_port.name.namespace, p.service_port.name.name) in changed
+            for p in previous.ports)
 
     def _say(self, message: str, source: str = "proxier.go", severity: str = "I", **kv) -> None:
         self._log.append(klog_line(self.cluster.clock.time(), message, source, severity, **kv))
