@@ -127,3 +127,23 @@ def test_doctor_says_whether_agnhost_is_loaded():
     assert check_agnhost("endpoints\n", crictl).ok
     missing = check_agnhost("endpoints\n", crictl.replace("2.63.0", "2.55"))
     assert missing.status == "warn" and "kind load docker-image" in missing.fix
+
+
+@pytest.mark.parametrize(("path", "body", "code"), [
+    ("/sim/traffic/requests", {"namespace": "default", "service": "kubernetes"}, 400),  # no client
+    ("/sim/traffic/requests", {"namespace": "default", "service": "kubernetes", "client": "x", "count": 0}, 400),
+    ("/sim/traffic/requests", {"namespace": "default", "service": "kubernetes", "client": "x", "timeout": -1}, 400),
+    ("/sim/traffic/requests", {"namespace": "default", "service": "kubernetes", "client": "x"}, 404),
+    ("/sim/traffic/connections/99999/send", {}, 404),
+])
+def test_control_routes_answer_bad_input_with_a_status(sim, path, body, code):
+    import json
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(sim.url + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=30)
+    status = json.load(err.value)
+    assert err.value.code == code and status["kind"] == "Status" and status["code"] == code and status["message"]
