@@ -347,3 +347,29 @@ def test_netexec_delay_shutdown_keeps_serving_through_the_rule_update(world):
     rows = world.requests(count=60, interval=0.05)
     assert {r["outcome"] for r in rows} == {"ok"}
     assert "Sleeping 5 seconds before terminating..." in world.cluster.pod_log(NS, "web1")
+
+
+@pytest.mark.parametrize("pre_stop", [0, 3])
+def test_requests_through_a_rolling_update(world, pre_stop):
+    """A Deployment's rollout replaces every pod while requests flow. With a preStop sleep longer than
+    kube-proxy's minSyncPeriod no request fails; at the end only new pods answer."""
+    from helpers.objects import deployment
+
+    dep = deployment("web", replicas=3, port=8080)
+    spec = dep["spec"]["template"]["spec"]
+    if pre_stop:
+        spec["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": pre_stop}}}
+    world.store.create("deployments.apps", dep, namespace=NS)
+    world.store.create("services", _service(), namespace=NS)
+    world.sync(8)
+    old = {p["metadata"]["name"] for p in world.store.list("pods", NS, label_selector="app=web")[0]}
+    assert {r["pod"] for r in world.requests(count=60)} == old
+    current = world.store.get("deployments.apps", "web", NS)
+    current["spec"]["template"]["metadata"]["annotations"] = {"rollout": "2"}
+    world.store.update("deployments.apps", current)
+    rows = world.requests(count=300, interval=0.05)  # 15 s across the rollout
+    failed = [r for r in rows if r["outcome"] != "ok"]
+    if pre_stop:
+        assert failed == []
+    answered_last = {r["pod"] for r in rows[-40:]}
+    assert answered_last and not answered_last & old
