@@ -282,6 +282,15 @@ def test_bad_input_names_the_next_step(world, kwargs, code, words):
     assert err.value.code == code and words in err.value.status()["message"]
 
 
+def test_a_headless_service_has_no_rules_to_send_through(world):
+    world.store.create("services", _service(clusterIP="None"), namespace=NS)
+    for call in (lambda: world.requests(count=1),
+                 lambda: world.cluster.on_reactor(lambda: world.cluster.traffic.open(NS, "web", client="client0"))):
+        with pytest.raises(ApiError) as err:
+            call()
+        assert err.value.code == 400 and "headless" in err.value.status()["message"]
+
+
 def test_unmodelled_images_say_what_is_modelled(world):
     world.run(_pod("web0", image="nginx:1.27", args=()), world.workers[0])
     log = world.cluster.pod_log(NS, "web0")

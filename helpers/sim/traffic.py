@@ -180,25 +180,28 @@ class Traffic:
         kubelet = self.cluster.kubelets.get(node)
         return (node if kubelet is not None and kubelet.running else None), pods
 
-    def _deliver(self, target: str, protocol: str, client_ip: str, request: str) -> tuple[str, str]:
-        """(outcome, reply) for a packet DNAT'ed to ``target``: the process listening there answers;
-        an address that is up with nothing listening refuses; an address nobody has times out."""
+    def _deliver(self, target: str, protocol: str, client_ip: str, request: str) -> tuple[str, str, str | None]:
+        """(outcome, reply, node) for a packet DNAT'ed to ``target``: the process listening there
+        answers; an address that is up with nothing listening refuses; an address nobody has times out."""
         ip, _, port = target.rpartition(":")
         node, pods = self._host(ip)
         if node is None:
-            return "timeout", ""
+            return "timeout", "", None
         kubelet = self.cluster.kubelets[node]
         for pod in pods:
             name = pod["metadata"]["name"]
             proc = kubelet.listener(pod["metadata"]["namespace"], name, int(port), protocol)
             if proc is not None:
-                return "ok", proc.answer(int(port), protocol, hostname=name, client_ip=client_ip, request=request)
-        return "refused", ""
+                reply = proc.answer(int(port), protocol, hostname=name, client_ip=client_ip, request=request)
+                return "ok", reply, node
+        return "refused", "", node
 
     def _sport(self) -> int:
         return self.rng.randint(*EPHEMERAL)
 
     def _latency_ms(self, outcome: str, timeout: float, same_node: bool) -> float:
+        """A modelled round trip: a timeout waits the client's whole timeout; otherwise a fraction of a
+        millisecond, more across nodes, more when a process answers than for an RST."""
         if outcome == "timeout":
             return timeout * 1000.0
         base = self.rng.uniform(0.15, 0.4) if same_node else self.rng.uniform(0.3, 0.8)
@@ -210,21 +213,18 @@ class Traffic:
         svc, sp = self._service_port(namespace, service, port)
         who = self._client(namespace, client)
         protocol = sp.get("protocol", "TCP")
-        cluster_ip = svc["spec"].get("clusterIP")
-        if not cluster_ip or cluster_ip == "None":
-            raise TrafficError(400, f"Service {namespace}/{service} is headless: kube-proxy has no rules for it; "
-                                    "send requests to a Service with a ClusterIP")
+        cluster_ip = self._cluster_ip(svc)
         dst = f"{cluster_ip}:{sp['port']}"
         now = self.cluster.clock.time()
         chosen = self._pick(who.node, who, svc, dst, protocol.lower())
         sport = self._sport()
-        endpoint, pod, masq = "", "", False
+        endpoint, pod, masq, node = "", "", False, who.node
         if chosen is None or chosen.target == "DROP" or ":" not in chosen.target:
             outcome = "refused" if chosen is not None and chosen.target == "REJECT" else "timeout"
         else:
             endpoint, masq = chosen.target, chosen.masquerade
-            outcome, pod = self._deliver(endpoint, protocol, who.ip, path if protocol == "TCP" else "hostname")
-        latency = self._latency_ms(outcome, timeout, True)
+            outcome, pod, node = self._deliver(endpoint, protocol, who.ip, path if protocol == "TCP" else "hostname")
+        latency = self._latency_ms(outcome, timeout, node == who.node)
         if endpoint:
             self._track(who, sport, protocol, cluster_ip, sp["port"], endpoint, masq, outcome, now)
         return {"t": now, "client": who.name, "pod": pod if outcome == "ok" else "", "endpoint": endpoint,
@@ -246,21 +246,30 @@ class Traffic:
         self.conntrack[who.node][key] = entry
         return key
 
+    @staticmethod
+    def _cluster_ip(svc: dict) -> str:
+        cluster_ip = svc["spec"].get("clusterIP")
+        if not cluster_ip or cluster_ip == "None":
+            meta = svc["metadata"]
+            raise TrafficError(400, f"Service {meta['namespace']}/{meta['name']} is headless: kube-proxy has no "
+                                    "rules for it; send requests to a Service with a ClusterIP")
+        return cluster_ip
+
     # -- held connections -------------------------------------------------------------------------
     def open(self, namespace: str, service: str, *, port=None, client: str, timeout: float = 1.0) -> dict:
         """Open a connection and keep it: later sends reuse its conntrack entry (its DNAT'ed endpoint)."""
         svc, sp = self._service_port(namespace, service, port)
         who = self._client(namespace, client)
         protocol = sp.get("protocol", "TCP")
-        dst = f"{svc['spec']['clusterIP']}:{sp['port']}"
+        cluster_ip = self._cluster_ip(svc)
         now = self.cluster.clock.time()
-        chosen = self._pick(who.node, who, svc, dst, protocol.lower())
+        chosen = self._pick(who.node, who, svc, f"{cluster_ip}:{sp['port']}", protocol.lower())
         if chosen is None or ":" not in chosen.target:
             outcome = "refused" if chosen is not None and chosen.target == "REJECT" else "timeout"
             return {"id": None, "t": now, "outcome": outcome, "endpoint": "", "pod": ""}
-        outcome, pod = self._deliver(chosen.target, protocol, who.ip, "hostname")
+        outcome, pod, _ = self._deliver(chosen.target, protocol, who.ip, "hostname")
         sport = self._sport()
-        key = self._track(who, sport, protocol, svc["spec"]["clusterIP"], sp["port"], chosen.target,
+        key = self._track(who, sport, protocol, cluster_ip, sp["port"], chosen.target,
                           chosen.masquerade, outcome, now, held=True)
         conn = self._next_id
         self._next_id += 1
@@ -281,12 +290,12 @@ class Traffic:
             chosen = self._pick(node, who, svc, f"{key[3]}:{key[4]}", protocol.lower())
             if chosen is None or ":" not in chosen.target:
                 return {"id": conn, "t": now, "outcome": "timeout", "endpoint": "", "pod": ""}
-            outcome, pod = self._deliver(chosen.target, protocol, src, "hostname")
+            outcome, pod, _ = self._deliver(chosen.target, protocol, src, "hostname")
             self._track(who, sport, protocol, key[3], key[4], chosen.target, chosen.masquerade, outcome, now,
                         held=True)
             return {"id": conn, "t": now, "outcome": outcome, "endpoint": chosen.target, "pod": pod}
         endpoint = f"{entry.reply_src}:{entry.reply_sport}"
-        outcome, pod = self._deliver(endpoint, entry.protocol, entry.src, "hostname")
+        outcome, pod, _ = self._deliver(endpoint, entry.protocol, entry.src, "hostname")
         if outcome == "refused":  # the process under an established flow is gone: RST / port unreachable
             outcome = "reset" if entry.protocol == "TCP" else "refused"
         if outcome == "ok":
