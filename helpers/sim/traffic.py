@@ -35,6 +35,7 @@ TCP_ESTABLISHED_S = 432000.0  # nf_conntrack_tcp_timeout_established (5 days)
 UDP_S, UDP_STREAM_S = 30.0, 120.0  # nf_conntrack_udp_timeout, nf_conntrack_udp_timeout_stream
 AFFINITY_DEFAULT_S = 10800  # the Service API's default sessionAffinityConfig.clientIP.timeoutSeconds
 EPHEMERAL = (32768, 60999)  # net.ipv4.ip_local_port_range
+PURGE_AT = 65536  # entries per node before expired ones are dropped on insert (not only when listed)
 
 
 class TrafficError(ApiError):
@@ -243,7 +244,10 @@ class Traffic:
         entry = Entry(protocol, who.ip, sport, dst, dport, ep_ip, int(ep_port), node_ip if masq else who.ip, state,
                       now + expires, assured=replied and protocol == "TCP", replied=replied)
         key = (protocol, who.ip, sport, dst, dport)
-        self.conntrack[who.node][key] = entry
+        table = self.conntrack[who.node]
+        table[key] = entry
+        if len(table) > PURGE_AT:  # the kernel's garbage collector drops expired entries as it goes
+            self._purge(who.node, now)
         return key
 
     @staticmethod
@@ -339,7 +343,10 @@ class Traffic:
         if node not in self.conntrack:
             raise TrafficError(404, f"there is no node {node!r}; list them with h.nodes_table()")
         now = self.cluster.clock.time()
+        self._purge(node, now)
+        return [e.row(now) for e in self.conntrack[node].values()]
+
+    def _purge(self, node: str, now: float) -> None:
         table = self.conntrack[node]
         for key in [k for k, e in table.items() if e.expires < now]:
             del table[key]
-        return [e.row(now) for e in table.values()]
