@@ -26,7 +26,7 @@ _EXPORTS = {
         "wait_for_rules",
     ),
     "helpers.objects": (
-        "READINESS_GATE", "Sandbox", "UnsafeNamespace", "apply", "delete", "deployment", "get", "label",
+        "AGNHOST_IMAGE", "READINESS_GATE", "Sandbox", "UnsafeNamespace", "apply", "delete", "deployment", "get", "label",
         "list_objects", "sandbox", "scale", "service", "set_ready",
     ),
     "helpers.plots": (
@@ -38,6 +38,7 @@ _EXPORTS = {
         "pods_table", "services_frame", "services_table", "slices_frame", "slices_table",
     ),
     "helpers.trace": ("Trace",),
+    "helpers.traffic": ("Connection", "TrafficError", "conntrack", "open_connection", "requests"),
     "helpers.wait": ("WaitTimeout", "wait_for", "wait_for_deleted", "wait_for_ready", "wait_for_slices"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -156,10 +156,9 @@ def _iptables_filter_verdict(walker: _IPTablesWalker, pkt: _Packet):
     return None
 
 
-def _trace_iptables(dump: IPTablesDump, pkt: _Packet, from_node: bool) -> list[Outcome]:
-    walker = _IPTablesWalker(dump)
+def _trace_iptables(walker: _IPTablesWalker, pkt: _Packet, from_node: bool) -> list[Outcome]:
     entry = "OUTPUT" if from_node else "PREROUTING"
-    start = entry if dump.has_chain("nat", entry) else "KUBE-SERVICES"
+    start = entry if ("nat", entry) in walker.rules else "KUBE-SERVICES"
     outcomes = []
     for target, prob, masq, path in walker.walk("nat", start, pkt, 1.0, False, ()):
         if prob <= 0:
@@ -278,9 +277,8 @@ _HAIRPIN_RULE = ("masquerading: ct status dnat ip saddr . ip daddr . meta l4prot
                  "masquerade fully-random")
 
 
-def _trace_nft(ruleset, pkt: _Packet, from_node: bool) -> list[Outcome]:
+def _trace_nft(walker: _NFTWalker, pkt: _Packet, from_node: bool) -> list[Outcome]:
     """Pre-DNAT firewall check, then nat dispatch, then the post-DNAT filter checks."""
-    walker = _NFTWalker.of(ruleset)
     pre_dnat, nat, post_dnat = (("filter-output-pre-dnat", "nat-output", ("filter-output",)) if from_node else
                                 ("filter-prerouting-pre-dnat", "nat-prerouting", ("filter-input", "filter-forward")))
     for target, _, masq, path in walker.walk(pre_dnat, pkt, 1.0, False, ()):
@@ -304,6 +302,15 @@ def _trace_nft(ruleset, pkt: _Packet, from_node: bool) -> list[Outcome]:
 # --------------------------------------------------------------------------- entry point
 
 
+def _check_addresses(source: str, destination: str) -> tuple[str, str]:
+    dst, _, port = destination.rpartition(":")
+    if not _is_ip(dst) or not port.isdigit():
+        raise ValueError(f"destination must be 'ip:port', got {destination!r}")
+    if source != "node" and not _is_ip(source):
+        raise ValueError(f"source must be an IP address or 'node', got {source!r}")
+    return dst, port
+
+
 def trace_packet(source: str, destination: str, *, rules=None, services=None, endpoint_slices=None, node=None,
                  config=None, protocol: str = "tcp", node_ips=None, from_pod: bool | None = None) -> Trace:
     """Trace a new connection from ``source`` to ``destination`` (``"ip:port"``).
@@ -315,31 +322,44 @@ def trace_packet(source: str, destination: str, *, rules=None, services=None, en
     the config's mode picks iptables or nftables. ``node_ips`` default to the Node's addresses;
     they make ``--dst-type LOCAL`` / ``fib daddr type local`` match NodePort traffic.
     """
-    dst, _, port = destination.rpartition(":")
-    if not _is_ip(dst) or not port.isdigit():
-        raise ValueError(f"destination must be 'ip:port', got {destination!r}")
-    if source != "node" and not _is_ip(source):
-        raise ValueError(f"source must be an IP address or 'node', got {source!r}")
-    info = node_info(node, config)
-    local_ips = frozenset(node_ips if node_ips is not None else info.ips) | {"127.0.0.1"}
-    from_node = source == "node"
-    src = (sorted(local_ips - {"127.0.0.1"}) or ["127.0.0.1"])[0] if from_node else source
+    _check_addresses(source, destination)
+    local_ips = node_ips if node_ips is not None else node_info(node, config).ips
     if rules is None:
         state = build_proxy_state(list(services or ()), list(endpoint_slices or ()), node, config)
         rules = render(state, **({} if state.config["mode"] == "nftables" else {"include_hooks": True}))
-    pkt = _Packet(src, dst, port, protocol.lower(), local_ips, not from_node if from_pod is None else from_pod)
-    trace = Trace(source, destination, protocol.lower())
-    if isinstance(rules, str) and rules.lstrip().startswith("table "):
-        tables = parse_nft_ruleset(rules)
-        if ("ip", nftables.TABLE) not in tables:
-            raise ValueError("the ruleset has no 'ip kube-proxy' table to trace")
-        rules = tables[("ip", nftables.TABLE)]
-    if isinstance(rules, (nftables.NFTRuleset, NFTTable)):
-        trace.outcomes = _trace_nft(rules, pkt, from_node)
+    return Tracer(rules).trace(source, destination, protocol=protocol, local_ips=local_ips, from_pod=from_pod)
+
+
+class Tracer:
+    """One node's rules, parsed once, for many traces (the simulator traces every request it sends).
+
+    ``rules`` as :func:`trace_packet` takes them; ``trace`` needs the node's addresses (``local_ips``).
+    """
+
+    def __init__(self, rules):
+        if isinstance(rules, str) and rules.lstrip().startswith("table "):
+            tables = parse_nft_ruleset(rules)
+            if ("ip", nftables.TABLE) not in tables:
+                raise ValueError("the ruleset has no 'ip kube-proxy' table to trace")
+            rules = tables[("ip", nftables.TABLE)]
+        if isinstance(rules, (nftables.NFTRuleset, NFTTable)):
+            self._nft, self._ipt = _NFTWalker.of(rules), None
+            return
+        if isinstance(rules, iptables.IPTablesRules):
+            rules = rules.dump()
+        elif isinstance(rules, str):
+            rules = parse_iptables_save(rules)
+        self._nft, self._ipt = None, _IPTablesWalker(rules)
+
+    def trace(self, source: str, destination: str, *, protocol: str = "tcp", local_ips,
+              from_pod: bool | None = None) -> Trace:
+        """Trace a new connection (see :func:`trace_packet`); ``local_ips`` are the node's addresses."""
+        dst, port = _check_addresses(source, destination)
+        local_ips = frozenset(local_ips) | {"127.0.0.1"}
+        from_node = source == "node"
+        src = (sorted(local_ips - {"127.0.0.1"}) or ["127.0.0.1"])[0] if from_node else source
+        pkt = _Packet(src, dst, port, protocol.lower(), local_ips, not from_node if from_pod is None else from_pod)
+        trace = Trace(source, destination, protocol.lower())
+        trace.outcomes = (_trace_nft(self._nft, pkt, from_node) if self._nft is not None
+                          else _trace_iptables(self._ipt, pkt, from_node))
         return trace
-    if isinstance(rules, iptables.IPTablesRules):
-        rules = rules.dump()
-    elif isinstance(rules, str):
-        rules = parse_iptables_save(rules)
-    trace.outcomes = _trace_iptables(rules, pkt, from_node)
-    return trace

@@ -40,6 +40,7 @@ from helpers.sim.controllers.workloads import (
 )
 from helpers.sim.proxymetrics import metrics_text
 from helpers.sim.store import Store
+from helpers.sim.traffic import Traffic
 
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
             "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io")
@@ -66,6 +67,7 @@ class Cluster:
         cidrs = boot.pod_cidrs(config)
         self.kubelets = {name: Kubelet(self, name, cidr) for name, cidr in cidrs.items()}
         self._boot()
+        self.traffic = Traffic(self)
         self.endpointslice_controller = EndpointSliceController(self)
         self.endpointslice_controller.set_missing_node_behavior(missing_node_behavior)
         self.kube_proxies = ({name: KubeProxy(self, name) for name in self.kubelets}
@@ -132,6 +134,18 @@ class Cluster:
         return self.on_reactor(metrics_text, self.kube_proxies[node])
 
     # -- nodes ------------------------------------------------------------------------------------
+    def requests(self, namespace: str, service: str, *, count: int, port=None, client: str, interval: float = 0.0,
+                 timeout: float = 1.0, path: str = "/hostname") -> list[dict]:
+        """``count`` requests, each on a new connection, ``interval`` virtual seconds apart (the clock is
+        advanced between them, so everything due in between, rolling updates included, happens)."""
+        rows = []
+        for i in range(count):
+            if i and interval > 0:
+                self.clock.advance(interval)
+            rows.append(self.on_reactor(lambda: self.traffic.request(namespace, service, port=port, client=client,
+                                                                     timeout=timeout, path=path)))
+        return rows
+
     def node_names(self) -> list[str]:
         return list(self.kubelets)
 

@@ -203,6 +203,20 @@ assert ready == 2, (
 print("✓ 'hello' has an Endpoints object named hello and a slice named", hello["slice"].iloc[0])
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## Who answered?
+#
+# The pods run agnhost `netexec`, which replies to `/hostname` with the pod's name. `h.requests`
+# sends 20 requests to the Service `hello` from a client pod in the sandbox (it creates one), each
+# on a new connection: the client's node DNATs the Service IP to one endpoint of the slice, at
+# random. On kind these are real `curl` calls run inside the client pod; on the simulator each one
+# walks that node's kube-proxy rules and the modelled agnhost answers. Both show the same thing:
+# the requests spread over the two endpoints, and `endpoint` is a pod IP from the slice above.
+
+# %% slideshow={"slide_type": "-"}
+answers = h.requests("hello", ns.name, count=20)
+answers.groupby(["pod", "endpoint", "outcome"]).size().rename("requests").reset_index()
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: a selector only sees its own namespace
 #
 # Create a Service `dns-copy` in your sandbox with the **same selector as kube-dns**

@@ -37,7 +37,7 @@
 #
 # | On kind | On the simulator |
 # |---|---|
-# | 250 pause containers take a minute or two on a laptop | 250 simulated pods start in seconds |
+# | 250 agnhost containers take a minute or two on a laptop | 250 simulated pods start in seconds |
 # | a kubelet runs at most 110 pods, so the Deployment also tolerates the control-plane taint | the same scheduling rules |
 # | changing `--max-endpoints-per-slice` means recreating the cluster (shown, not done for you) | section 5 restarts the simulator from another config file |
 

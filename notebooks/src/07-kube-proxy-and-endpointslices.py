@@ -177,6 +177,28 @@ pd.concat({"from a pod": pd.DataFrame(from_pod.rows()), "from the node": pd.Data
 # node itself is always masqueraded (it comes from outside the pod CIDR). On kind the same function
 # runs on the rules `docker exec` read, so it checks the real node.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Predicted split, measured split
+#
+# Now send 200 real requests from that node's host network and count where they went, next to the
+# tracer's prediction for the same node.
+
+# %% slideshow={"slide_type": "-"}
+measured = h.requests("web", ns.name, count=200, client="node/endpoints-worker", timeout=0.2)
+measured["went to"] = measured["endpoint"].where(measured["endpoint"] != "", "(no reply)")
+pd.DataFrame({"predicted": pd.Series(from_node.endpoints),
+              "measured": measured.groupby("went to").size() / len(measured),
+              "outcome": measured.groupby("went to")["outcome"].agg(lambda o: ", ".join(sorted(set(o))))}
+             ).fillna({"predicted": 0.0, "measured": 0.0}).round(3)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** each endpoint gets about a quarter of the requests; with 200 requests a 25 % share
+# varies by about 3 points (binomial: √(200 · 0.25 · 0.75) ≈ 6 requests). The three pods answer (`ok`);
+# `192.0.2.50`, the address from the hand-made slice, is a quarter of the draws too, and nothing answers
+# there: `timeout`. kube-proxy does not check that an endpoint exists. On the simulator the row carries
+# the address the request was DNAT'ed to; on kind a client cannot see the DNAT, so requests that got no
+# reply are counted under `(no reply)` instead.
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. nftables mode
 #

@@ -266,6 +266,36 @@ figure
 # kind-cluster.yaml; upstream defaults are 50 s + 300 s).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. A stopped node, seen from a client
+#
+# The same failure from a client's side. A Service `view` has two pods, one on each worker; send one
+# request per second (cluster clock) to it from the control-plane node's host network while
+# `endpoints-worker2` is stopped for 35 s, shorter than the toleration, so nothing is evicted.
+
+# %% slideshow={"slide_type": "-"}
+h.apply(*(h.deployment(f"view-{i}", replicas=1, labels={"group": "view"}, node_name=node, readiness_gate=False)
+          for i, node in enumerate(["endpoints-worker", "endpoints-worker2"])),
+        h.service("view", selector={"group": "view"}), namespace=ns.name)
+h.wait_for_slices(ns.name, "view", ready=2)
+for node in node_names:
+    h.wait_for_rules(node, f"{ns.name}/view:http")
+h.stop_node("endpoints-worker2")
+seen = h.requests("view", ns.name, count=35, interval=1.0, timeout=0.5, client="node/endpoints-control-plane")
+h.start_node("endpoints-worker2")
+h.wait_for("nodes", healthy, timeout=120, what="endpoints-worker2 Ready and untainted")
+h.wait_for_slices(ns.name, "view", ready=2, timeout=120)
+seen["second"] = (seen["t"] - seen["t"].iloc[0]).round().astype(int)
+seen["window"] = (seen["second"] // 5 * 5).map(lambda s: f"{s:2d}-{s + 4:2d} s")
+seen.groupby(["window", "outcome"]).size().unstack(fill_value=0)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** at first about half the requests time out: the rules still DNAT to the pod on the
+# stopped node, whose packets go nowhere. Once the node lifecycle controller marks that pod not ready
+# (about `grace` seconds after the node's last heartbeat) and kube-proxy syncs, every request is
+# answered by the pod on `endpoints-worker`. **Why it matters:** for clients a dead node is not an
+# error but a timeout, for up to the grace period; readiness of the endpoints is what ends it.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: scale and follow
 #
 # Scale `web` to 6 replicas and make the new pods Ready. Done when every node's rules list 6 endpoints for `web`.

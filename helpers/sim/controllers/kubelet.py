@@ -27,6 +27,7 @@ from helpers.kube import (
     obj_key,
     set_condition,
 )
+from helpers.sim import images
 from helpers.sim.api.errors import ApiError
 from helpers.sim.controllers.controller import Controller
 
@@ -217,6 +218,8 @@ class Kubelet(Controller):
         # No CNI config on the node (the simulator cannot install a CNI plugin): pod networks fail.
         self.network_ready = not cluster.config.disable_default_cni
         self.logs: dict[tuple[str, str], dict[str, list[str]]] = {}
+        # pod key -> container name -> its modelled process (helpers.sim.images), while it runs
+        self.processes: dict[tuple[str, str], dict[str, images.Program | None]] = {}
         self._busy: set = set()  # pod keys with a lifecycle step in flight
         self._terminating: set = set()  # pod keys whose containers are being stopped
         self._generation = 0  # bumped by stop(): steps scheduled before a stop never run
@@ -247,6 +250,7 @@ class Kubelet(Controller):
     def stop(self) -> None:
         """Stop working: no heartbeats, no status updates, no pod changes until `resume()`."""
         self.running = False
+        self.processes.clear()  # `docker stop` of the node kills every container in it
         self._generation += 1  # every step already scheduled becomes a no-op
         self._busy.clear()
         self._terminating.clear()
@@ -297,6 +301,7 @@ class Kubelet(Controller):
         if type_ == "DELETED":
             self.ipam.release(pod["metadata"]["uid"])
             self.logs.pop(obj_key(pod), None)
+            self.processes.pop(obj_key(pod), None)
             self._reported.pop(obj_key(pod), None)
             self._busy.discard(obj_key(pod))
             self._terminating.discard(obj_key(pod))
@@ -419,8 +424,39 @@ class Kubelet(Controller):
         self._start_containers(key, pod, index + 1, started)
 
     def _log_start(self, key, container: dict, stamp: str) -> None:
+        """The container's process starts: what it logs first, and its listeners (helpers.sim.images)."""
+        proc = images.program(container)
+        self.processes.setdefault(key, {})[container["name"]] = proc
+        if proc is None:
+            model = images.unmodelled(container)
+        else:
+            ports = ", ".join(f"{lis.port}/{lis.protocol}" for lis in proc.listeners) or "no port"
+            model = f"modelled as agnhost {proc.subcommand}, listening on {ports}"
         self.logs.setdefault(key, {})[container["name"]] = [
-            f"{stamp} simulated container {container['name']} started (image {container.get('image', '')})"]
+            f"{stamp} simulated container {container['name']} started (image {container.get('image', '')})",
+            f"{stamp} {model}"]
+
+    def listener(self, namespace: str, name: str, port: int, protocol: str = "TCP") -> images.Program | None:
+        """The running process of pod namespace/name that listens on port/protocol, if any."""
+        if not self.running:
+            return None
+        for proc in self.processes.get((namespace, name), {}).values():
+            if proc is not None and proc.listens(port, protocol):
+                return proc
+        return None
+
+    def _sigterm(self, key) -> None:
+        """preStop hooks are done: the runtime sends SIGTERM; each process reacts as modelled."""
+        stamp = format_time(self.clock.now())
+        for name, proc in list(self.processes.get(key, {}).items()):
+            if proc is None:
+                continue
+            lines = self.logs.setdefault(key, {}).setdefault(name, [])
+            lines.extend(f"{stamp} {line}" for line in proc.sigterm_log)
+            self._later(proc.sigterm_exit_s, self._process_exit, key, name)
+
+    def _process_exit(self, key, name: str) -> None:
+        self.processes.get(key, {}).pop(name, None)
 
     def create_running(self, pod: dict) -> dict:
         """Create `pod` on this node already Running and Ready (boot, benchmarks): no startup walk.
@@ -490,12 +526,19 @@ class Kubelet(Controller):
             self.event(pod, "Normal", "Killing", f"Stopping container {name}")
         grace = pod["metadata"].get("deletionGracePeriodSeconds")
         grace = 30 if grace is None else grace
-        shutdown = pre_stop_seconds(pod) + self.rng.uniform(0.5, 1.5)
+        # After preStop, SIGTERM; the process lives on for its modelled time (serve-hostname: 60 s),
+        # then the runtime needs ~1 s to stop the container. SIGKILL at the end of the grace period.
+        pre_stop = pre_stop_seconds(pod)
+        linger = max((p.sigterm_exit_s for p in self.processes.get(key, {}).values() if p is not None), default=0.0)
+        shutdown = pre_stop + linger + self.rng.uniform(0.5, 1.5)
         delay = min(float(grace), shutdown) if running else 0.0
+        if running and pre_stop < delay:
+            self._later(pre_stop, self._sigterm, key)
         self._later(delay, self._finish_termination, key)
 
     def _finish_termination(self, key) -> None:
         pod = self._fresh(key)
+        self.processes.pop(key, None)  # SIGKILL: whatever still runs is gone
         if self.running and pod is not None:
             if (pod.get("status") or {}).get("containerStatuses"):
                 self._write_status(key, terminated_status(pod, format_time(self.clock.now())))

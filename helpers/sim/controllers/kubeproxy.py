@@ -137,6 +137,7 @@ class KubeProxy:
         self._need_full_sync = True
         self._last_full = float("-inf")
         self._ruleset = None  # what the last successful sync programmed
+        self._state = None  # the proxy state it was rendered from (which Services had UDP ports)
         self._unsubscribe = None
         self.started_at = None
 
@@ -232,7 +233,13 @@ class KubeProxy:
         record = SyncRecord(now, full, len(changed), slice_changes, len(payload),
                             counts.rules, counts.chains, latencies)
         self.syncs.append(record)
-        self._ruleset = ruleset
+        udp_changed = self._udp_endpoints_changed(self._state, changed)
+        self._state, self._ruleset = state, ruleset
+        traffic = getattr(self.cluster, "traffic", None)
+        if traffic is not None and udp_changed:
+            # proxier.go: `if endpointUpdateResult.ConntrackCleanupRequired { conntrack.CleanStaleEntries(...) }`
+            deleted = traffic.clean_stale_udp(self.node_name, state)
+            self._say("Finished reconciling conntrack entries", source="cleanup.go", entriesDeleted=deleted)
         self._need_full_sync = False
         if full:
             self._last_full = now
@@ -242,6 +249,14 @@ class KubeProxy:
             self._say("Network programming", endpoint=service, elapsed=round(seconds, 6))
         self._say("SyncProxyRules complete", elapsed=f"{(_time.perf_counter() - started) * 1000:.3f}ms")
         return None
+
+    @staticmethod
+    def _udp_endpoints_changed(previous, changed) -> bool:
+        """``ConntrackCleanupRequired`` (pkg/proxy/endpointschangetracker.go): a changed Service had a
+        UDP port before the change."""
+        return previous is not None and any(
+            p.service_port.protocol == "UDP" and (p.service_port.name.namespace, p.service_port.name.name) in changed
+            for p in previous.ports)
 
     def _say(self, message: str, source: str = "proxier.go", severity: str = "I", **kv) -> None:
         self._log.append(klog_line(self.cluster.clock.time(), message, source, severity, **kv))
