@@ -185,27 +185,25 @@ def _ref(ref: dict | None):
     return {k: ref[k] for k in ("kind", "name", "namespace") if k in ref} if ref else None
 
 
+def _sorted(items) -> list:
+    return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+
+
+def _address(entry: dict) -> dict:
+    return {**entry, "targetRef": _ref(entry["targetRef"])} if entry.get("targetRef") else entry
+
+
 def normal_slice(obj: dict) -> str:
-    endpoints = sorted(json.dumps({**endpoint, **({"targetRef": _ref(endpoint.get("targetRef"))}
-                                                  if endpoint.get("targetRef") else {})}, sort_keys=True)
-                       for endpoint in obj.get("endpoints") or [])
-    ports = sorted(json.dumps(p, sort_keys=True) for p in obj.get("ports") or [])
-    return json.dumps({**_meta(obj), "addressType": obj.get("addressType"), "ports": ports,
-                       "endpoints": endpoints}, sort_keys=True, indent=1)
+    return json.dumps({**_meta(obj), "addressType": obj.get("addressType"), "ports": _sorted(obj.get("ports") or []),
+                       "endpoints": _sorted(_address(e) for e in obj.get("endpoints") or [])},
+                      sort_keys=True, indent=1)
 
 
 def normal_endpoints(obj: dict) -> str:
-    subsets = []
-    for subset in obj.get("subsets") or []:
-        entry = {}
-        for key in ("addresses", "notReadyAddresses"):
-            if subset.get(key):
-                entry[key] = sorted(json.dumps({**a, **({"targetRef": _ref(a.get("targetRef"))}
-                                                        if a.get("targetRef") else {})}, sort_keys=True)
-                                    for a in subset[key])
-        entry["ports"] = sorted(json.dumps(p, sort_keys=True) for p in subset.get("ports") or [])
-        subsets.append(json.dumps(entry, sort_keys=True))
-    return json.dumps({**_meta(obj), "name": obj["metadata"]["name"], "subsets": sorted(subsets)},
+    subsets = [{**{key: _sorted(_address(a) for a in subset[key])
+                   for key in ("addresses", "notReadyAddresses") if subset.get(key)},
+                "ports": _sorted(subset.get("ports") or [])} for subset in obj.get("subsets") or []]
+    return json.dumps({**_meta(obj), "name": obj["metadata"]["name"], "subsets": _sorted(subsets)},
                       sort_keys=True, indent=1)
 
 
@@ -217,7 +215,7 @@ def snapshot(slices: list[dict], endpoints: list[dict]) -> dict:
 
 # summaries for `until`
 def slice_endpoints(snap: dict) -> list[dict]:
-    return [json.loads(e) for s in snap["slices"] for e in json.loads(s)["endpoints"]]
+    return [e for s in snap["slices"] for e in json.loads(s)["endpoints"]]
 
 
 def count(snap: dict, **conditions) -> int:
@@ -225,7 +223,8 @@ def count(snap: dict, **conditions) -> int:
 
 
 def endpoints_addresses(snap: dict, key: str = "addresses") -> int:
-    return sum(len(json.loads(s).get(key, [])) for e in snap["endpoints"] for s in json.loads(e)["subsets"])
+    """How many distinct IPs the Endpoints list under ``key`` (an IP is in one subset per port set)."""
+    return len({a["ip"] for e in snap["endpoints"] for s in json.loads(e)["subsets"] for a in s.get(key, [])})
 
 
 # -- watching ------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def test_control_plane_starts_and_leaves_nothing_behind():
     assert len(pids) == 3 and root.is_dir()
     assert plane.api.ok("GET", "/version")["gitVersion"] == "v1.36.1"
     began = time.monotonic()
-    plane.stop()
+    plane.stop()  # clears plane.children
     stopped = time.monotonic() - began
     print(f"\nstart {started:.1f}s ({plane.timings}), stop {stopped:.1f}s")
     for pid in pids:
