@@ -58,21 +58,27 @@ def test_controllers_agree(lab, scenario, request):
 
 
 # -- the API: the same malformed requests, the same answers --------------------------------------------
-def _configmap(name: str, **extra) -> dict:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}, **extra}
+# Leases: a namespaced resource both servers serve that no controller here touches.
+def _lease(name: str, **extra) -> dict:
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name},
+            "spec": {"holderIdentity": "oracle"}, **extra}
 
 
-CM = "/api/v1/namespaces/{ns}/configmaps"
+CM = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
 REQUESTS = {
-    "bad-json": ("POST", CM, b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {'),
-    "unknown-field-strict": ("POST", CM + "?fieldValidation=Strict", _configmap("strict", bogus=1)),
-    "wrong-kind": ("POST", CM, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "wrong"}}),
+    "bad-json": ("POST", CM, b'{"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {'),
+    "unknown-field-strict": ("POST", CM + "?fieldValidation=Strict", _lease("strict", bogus=1)),
+    "wrong-kind": ("POST", CM, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "wrong"}}),
     "not-found": ("GET", CM + "/nope", None),
-    "invalid-name": ("POST", CM, _configmap("Bad_Name")),
-    "already-exists": ("POST", CM, _configmap("existing")),
-    "stale-resource-version": ("PUT", CM + "/existing", {**_configmap("existing"),
+    "invalid-name": ("POST", CM, _lease("Bad_Name")),
+    "already-exists": ("POST", CM, _lease("existing")),
+    "stale-resource-version": ("PUT", CM + "/existing", {**_lease("existing"),
                                                           "metadata": {"name": "existing", "resourceVersion": "1"}}),
-    "name-mismatch": ("PUT", CM + "/existing", _configmap("other")),
+    "bad-resource-version": ("PUT", CM + "/existing", {**_lease("existing"),
+                                                        "metadata": {"name": "existing", "resourceVersion": "x"}}),
+    "bad-label-selector": ("GET", CM + "?labelSelector=a%3D%3D%3Db", None),
+    "bad-field-selector": ("GET", CM + "?fieldSelector=spec.holderIdentity%3Dx", None),
+    "name-mismatch": ("PUT", CM + "/existing", _lease("other")),
     "delete-not-found": ("DELETE", CM + "/nope", None),
     "unknown-resource": ("GET", "/api/v1/namespaces/{ns}/widgets", None),
 }
@@ -92,7 +98,7 @@ def api_namespace(lab):
     name = "cp-api"
     for api in lab.apis.values():
         api.ok("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        api.ok("POST", CM.format(ns=name), _configmap("existing"))
+        api.ok("POST", CM.format(ns=name), _lease("existing"))
     return name
 
 
