@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -524,3 +525,89 @@ def _scenarios() -> list[Scenario]:
 
 
 SCENARIOS = _scenarios()
+
+
+# -- the API: the same malformed requests, the same answers ---------------------------------------------
+# Leases: a namespaced resource both servers serve that no controller here touches.
+def _lease(name: str, **extra) -> dict:
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name},
+            "spec": {"holderIdentity": "oracle"}, **extra}
+
+
+CM = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
+REQUESTS = {
+    "bad-json": ("POST", CM, b'{"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {'),
+    "unknown-field-strict": ("POST", CM + "?fieldValidation=Strict", _lease("strict", bogus=1)),
+    "wrong-kind": ("POST", CM, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "wrong"}}),
+    "not-found": ("GET", CM + "/nope", None),
+    "invalid-name": ("POST", CM, _lease("Bad_Name")),
+    "already-exists": ("POST", CM, _lease("existing")),
+    "stale-resource-version": ("PUT", CM + "/existing", {**_lease("existing"),
+                                                          "metadata": {"name": "existing", "resourceVersion": "1"}}),
+    "bad-resource-version": ("PUT", CM + "/existing", {**_lease("existing"),
+                                                        "metadata": {"name": "existing", "resourceVersion": "x"}}),
+    "bad-label-selector": ("GET", CM + "?labelSelector=a%3D%3D%3Db", None),
+    "bad-field-selector": ("GET", CM + "?fieldSelector=spec.holderIdentity%3Dx", None),
+    "name-mismatch": ("PUT", CM + "/existing", _lease("other")),
+    "delete-not-found": ("DELETE", CM + "/nope", None),
+    "unknown-resource": ("GET", "/api/v1/namespaces/{ns}/widgets", None),
+}
+
+
+def status_shape(status: int, body) -> dict:
+    if not isinstance(body, dict):
+        return {"code": status, "body": body}
+    details = dict(body.get("details") or {})
+    details.pop("uid", None)
+    return {"code": status, **{k: body.get(k) for k in ("kind", "apiVersion", "status", "reason", "message", "code")},
+            "details": details, "metadata": body.get("metadata")}
+
+
+
+
+def api_namespace_for(lab: Lab) -> str:
+    """A namespace with the Lease `existing` on both servers."""
+    name = "cp-api"
+    for api in lab.apis.values():
+        api.ok("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        api.ok("POST", CM.format(ns=name), _lease("existing"))
+    return name
+
+
+def api_answers(lab: Lab, namespace: str, case: str) -> dict:
+    method, path, body = REQUESTS[case]
+    return {label: status_shape(*api.call(method, path.format(ns=namespace), body))
+            for label, api in lab.apis.items()}
+
+
+# -- kubectl -o wide columns ------------------------------------------------------------------------------
+WIDE = ("pods", "services", "endpointslices", "endpoints", "nodes")
+
+
+def wide_namespace_for(lab: Lab) -> str:
+    """A namespace with a Service and one ready pod behind it on both servers."""
+    name = "cp-wide"
+    for api in lab.apis.values():
+        api.ok("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    wait_for(lab.apis["real"], f"/api/v1/namespaces/{name}/serviceaccounts",
+             lambda items: any(i["metadata"]["name"] == "default" for i in items), STEP_TIMEOUT_S,
+             "the default ServiceAccount")
+    for api in lab.apis.values():
+        kubelet = Kubelet(api, name)
+        kubelet.service("wide", [port("http", 80, 8080)], {"app": "wide"})
+        kubelet.pod("wide-0", {"app": "wide"}, 0)
+    return name
+
+
+def wide_headers(lab: Lab, namespace: str, resource: str) -> dict:
+    """The column headers of `kubectl get <resource> -o wide` from both servers."""
+    from conftest import KUBECTL
+
+    headers = {}
+    for label, kubeconfig in (("real", lab.real.kubeconfig), ("sim", lab.sim.kubeconfig)):
+        result = subprocess.run([KUBECTL, f"--kubeconfig={kubeconfig}", f"--cache-dir={kubeconfig}.cache", "-n",
+                                 namespace, "get", resource, "-o", "wide"],
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        headers[label] = result.stdout.splitlines()[0].split()
+    return headers
