@@ -519,8 +519,10 @@ def _scenarios() -> list[Scenario]:
         Scenario("node-removal", [
             Step("create", _node_pods, lambda s: count(s, ready=True) == 3 and endpoints_addresses(s) == 3),
             # no kubelet deletes the pods: the pod GC deletes orphans after a 40 s quarantine (gc_controller.go)
+            # the GC deletes both pods back to back: whether the Endpoints controller syncs once or twice
+            # depends on when its worker runs (seen: real 1 or 2 Endpoints writes), so writes are not compared
             Step("delete-node", lambda k: k.api.ok("DELETE", "/api/v1/nodes/oracle-c"),
-                 lambda s: total(s) == 1 and endpoints_addresses(s) == 1, timeout=150)]),
+                 lambda s: total(s) == 1 and endpoints_addresses(s) == 1, count_writes=False, timeout=150)]),
     ]
 
 
@@ -551,6 +553,22 @@ REQUESTS = {
     "name-mismatch": ("PUT", CM + "/existing", _lease("other")),
     "delete-not-found": ("DELETE", CM + "/nope", None),
     "unknown-resource": ("GET", "/api/v1/namespaces/{ns}/widgets", None),
+}
+
+
+# Known differences, each precise (the simulator's answer is left as it is, for the reason given).
+API_XFAIL = {
+    "bad-json": "message: the simulator reports Python's json error ('json parse error: Expecting property name "
+                "enclosed in double quotes: line 1 column 72 (char 71)'); kube-apiserver wraps Go's encoding/json "
+                "error: 'the object provided is unrecognized (must be of type Lease): couldn't get version/kind; "
+                "json parse error: unexpected end of JSON input ({\"apiVersion\": \"coordination.k ...)' "
+                "(apiserver endpoints/handlers/rest.go transformDecodeError, summarizeData)",
+    "bad-label-selector": "message for 'a===b': simulator 'unable to parse requirement: invalid label value: "
+                          "\"=\": \"a===b\"', kube-apiserver \"unable to parse requirement: found '=', expected: "
+                          "identifier\" (apimachinery labels/selector.go Parser, token by token)",
+    "bad-resource-version": "kube-apiserver answers 500 with 'strconv.ParseUint: parsing \"x\": invalid syntax' "
+                            "and no reason for a non-numeric metadata.resourceVersion on update; the simulator "
+                            "answers 409 Conflict (bad input gets a 4xx here, deliberately)",
 }
 
 

@@ -152,6 +152,9 @@ def parse_field_selector(text: str | None, resource: Resource) -> list[tuple]:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
         name, op, value = m.groups()
         if name not in allowed:
+            if not resource.field_selectors:  # no conversion func: runtime.DefaultMetaV1FieldSelectorConversion
+                raise bad_request(f'"{name}" is not a known field selector: only "metadata.name", '
+                                  '"metadata.namespace"')
             raise bad_request(f'field label not supported: {name}')
         reqs.append((name, "!=" if op == "!=" else "=", value.replace("\\,", ",")))
     return reqs
