@@ -123,14 +123,18 @@ class Api:
             raise AssertionError(f"{method} {path} -> {status}: {answer}")
         return answer
 
-    def watch(self, path: str, resource_version: str, stop: threading.Event, on_event, timeout_s: int = 300):
+    def watch(self, path: str, resource_version: str, stop: threading.Event, on_event, timeout_s: int = 300,
+              on_open=None):
         """Stream ``path?watch=1`` from ``resource_version`` calling ``on_event(event)`` until ``stop`` is set.
 
-        Runs on the caller's thread; the server ends the stream after ``timeout_s``."""
+        Runs on the caller's thread; the server ends the stream after ``timeout_s``. ``on_open(response)``
+        lets another thread close the stream early."""
         sep = "&" if "?" in path else "?"
         request = self._request("GET", f"{path}{sep}watch=1&resourceVersion={resource_version}"
                                        f"&allowWatchBookmarks=false&timeoutSeconds={timeout_s}")
         with urllib.request.urlopen(request, timeout=timeout_s + 10, context=self._context) as response:
+            if on_open:
+                on_open(response)
             for line in response:
                 if stop.is_set():
                     return
@@ -303,6 +307,15 @@ class ControlPlane:
         return [child.process.pid for child in self.children]
 
 
+def hang_up(response) -> None:
+    """Close a watch stream another thread is reading: shutting the socket down wakes that reader
+    (closing alone does not interrupt a blocked recv)."""
+    with contextlib.suppress(OSError, AttributeError):
+        response.fp.raw._sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError, ValueError):
+        response.close()
+
+
 def wait_for(api: Api, list_path: str, predicate, timeout: float, what: str):
     """List ``list_path``, then watch it, re-checking ``predicate(items)`` after every event; bounded."""
     answer = api.ok("GET", list_path)
@@ -321,14 +334,18 @@ def wait_for(api: Api, list_path: str, predicate, timeout: float, what: str):
             found["items"] = list(items.values())
             stop.set()
 
+    streams = []
+
     def run():
         with contextlib.suppress(OSError, ValueError):
             api.watch(list_path, answer["metadata"]["resourceVersion"], stop, on_event,
-                      timeout_s=max(int(timeout) + 1, 1))
+                      timeout_s=max(int(timeout) + 1, 1), on_open=streams.append)
         stop.set()
 
     threading.Thread(target=run, daemon=True).start()
     stop.wait(timeout)
+    for stream in streams:  # an open watch would hold up kube-apiserver's shutdown
+        hang_up(stream)
     if "items" not in found:
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
     return found["items"]
