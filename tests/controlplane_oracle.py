@@ -337,7 +337,7 @@ def wait_for(api: Api, list_path: str, predicate, timeout: float, what: str):
     streams = []
 
     def run():
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: hung up mid-read
             api.watch(list_path, answer["metadata"]["resourceVersion"], stop, on_event,
                       timeout_s=max(int(timeout) + 1, 1), on_open=streams.append)
         stop.set()
