@@ -98,14 +98,14 @@ class Kubelet:
         self.api.ok("PATCH", f"/api/v1/namespaces/{self.ns}/services/{name}", patch, content_type=MERGE)
 
     def pod(self, name: str, labels: dict, index: int, *, node: str | None = None, ports=None,
-            ready: bool = True) -> None:
+            ready: bool = True, **spec) -> None:
         node = node or DEFAULT_NODES[index % len(DEFAULT_NODES)]
         container = {"name": "app", "image": "registry.k8s.io/pause:3.10"}
         if ports:
             container["ports"] = ports
         body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
                 "spec": {"nodeName": node, "containers": [container], "automountServiceAccountToken": False,
-                         "terminationGracePeriodSeconds": 30}}
+                         "terminationGracePeriodSeconds": 30, **spec}}
         self.api.ok("POST", f"/api/v1/namespaces/{self.ns}/pods", body)
         self.pod_status(name, node, index, ready)
 
@@ -134,6 +134,18 @@ class Kubelet:
             if condition["type"] in ("Ready", "ContainersReady") and condition["status"] != flag:
                 condition.update(status=flag, lastTransitionTime=stamp)
         pod["status"]["containerStatuses"][0]["ready"] = ready
+        self.api.ok("PUT", f"/api/v1/namespaces/{self.ns}/pods/{name}/status", pod)
+
+    def fail_pod(self, name: str) -> None:
+        """The kubelet reports the pod's container exited with an error: phase Failed, not Ready."""
+        pod = self.api.ok("GET", f"/api/v1/namespaces/{self.ns}/pods/{name}")
+        for condition in pod["status"]["conditions"]:
+            if condition["type"] in ("Ready", "ContainersReady"):
+                condition.update(status="False", lastTransitionTime=self.stamp)
+        pod["status"]["phase"] = "Failed"
+        pod["status"]["containerStatuses"][0].update(
+            ready=False, started=False,
+            state={"terminated": {"exitCode": 1, "reason": "Error", "startedAt": self.stamp, "finishedAt": self.stamp}})
         self.api.ok("PUT", f"/api/v1/namespaces/{self.ns}/pods/{name}/status", pod)
 
     def delete_pod(self, name: str, grace: int | None = None) -> None:
@@ -499,6 +511,17 @@ def _node_pods(k: Kubelet) -> None:
     k.pod("gone-3", {"app": "gone"}, 3, node="oracle-c")
 
 
+def _headless(k: Kubelet) -> None:
+    k.service("hl", [port("http", 80, 8080)], {"app": "hl"}, clusterIP="None")
+    for index in range(2):
+        k.pod(f"hl-{index}", {"app": "hl"}, index, hostname=f"member-{index}", subdomain="hl")
+
+
+def _owned(k: Kubelet) -> None:
+    k.service("owned", [port("http", 80, 8080)], {"app": "owned"})
+    pods(k, "owned", {"app": "owned"}, range(2))
+
+
 def setup(action, until) -> Step:
     """A scenario's first step, many writes at once: its write count is not compared (see the docstring)."""
     return Step("create", action, until, count_writes=False)
@@ -548,6 +571,17 @@ def _scenarios() -> list[Scenario]:
             # depends on when its worker runs (seen: real 1 or 2 Endpoints writes), so writes are not compared
             Step("delete-node", lambda k: k.api.ok("DELETE", "/api/v1/nodes/oracle-c"),
                  lambda s: total(s) == 1 and endpoints_addresses(s) == 1, count_writes=False, timeout=150)]),
+        Scenario("headless-hostnames", [
+            setup(_headless, lambda s: total(s) == 2 and endpoints_addresses(s) == 2)]),
+        Scenario("failed-pod", [
+            setup(_owned, lambda s: count(s, ready=True) == 2 and endpoints_addresses(s) == 2),
+            # a terminal pod leaves the slices and the Endpoints (IsPodActive / ShouldPodBeInEndpoints)
+            Step("fails", lambda k: k.fail_pod("owned-0"), lambda s: total(s) == 1 and endpoints_addresses(s) == 1)]),
+        Scenario("service-deletion", [
+            setup(_owned, lambda s: count(s, ready=True) == 2 and endpoints_addresses(s) == 2),
+            # the garbage collector deletes the owned slices; the Endpoints controller its Endpoints
+            Step("delete", lambda k: k.delete("/api/v1/namespaces/{ns}/services/owned"),
+                 lambda s: not s["slices"] and not s["endpoints"])]),
     ]
 
 
