@@ -522,6 +522,17 @@ def _owned(k: Kubelet) -> None:
     pods(k, "owned", {"app": "owned"}, range(2))
 
 
+def _zonal(name: str, **spec):
+    def action(k: Kubelet) -> None:
+        k.service(name, [port("http", 80, 8080)], {"app": name}, **spec)
+        pods(k, name, {"app": name}, range(4))  # two per zone
+    return action
+
+
+def _hinted(snap: dict) -> bool:
+    return total(snap) == 4 and all(e.get("hints") for e in slice_endpoints(snap))
+
+
 def setup(action, until) -> Step:
     """A scenario's first step, many writes at once: its write count is not compared (see the docstring)."""
     return Step("create", action, until, count_writes=False)
@@ -577,6 +588,13 @@ def _scenarios() -> list[Scenario]:
             setup(_owned, lambda s: count(s, ready=True) == 2 and endpoints_addresses(s) == 2),
             # a terminal pod leaves the slices and the Endpoints (IsPodActive / ShouldPodBeInEndpoints)
             Step("fails", lambda k: k.fail_pod("owned-0"), lambda s: total(s) == 1 and endpoints_addresses(s) == 1)]),
+        Scenario("traffic-distribution-prefer-close", [setup(_zonal("close", trafficDistribution="PreferClose"),
+                                                              _hinted)]),
+        Scenario("topology-mode-auto", [setup(_zonal("auto"), lambda s: total(s) == 4),
+                                        Step("annotate", lambda k: k.api.ok(
+                                            "PATCH", f"/api/v1/namespaces/{k.ns}/services/auto",
+                                            {"metadata": {"annotations": {"service.kubernetes.io/topology-mode": "Auto"}}},
+                                            content_type=MERGE), _hinted)]),
         Scenario("service-deletion", [
             setup(_owned, lambda s: count(s, ready=True) == 2 and endpoints_addresses(s) == 2),
             # the garbage collector deletes the owned slices; the Endpoints controller its Endpoints
