@@ -326,21 +326,31 @@ class Lab:
     """The real control plane and a simulator side by side, with the lab's two kubelet-less Nodes."""
 
     def __init__(self, kubeconfig_dir):
-        self.real = ControlPlane().start()
-        self.sim = start_in_process(speed=1.0, kubeconfig_path=f"{kubeconfig_dir}/sim-kubeconfig")
-        self.apis = {"real": self.real.api, "sim": Api(self.sim.url)}
         self.stop_event = threading.Event()
-        for api in self.apis.values():
-            self._register_nodes(api)
         self.heartbeat = threading.Thread(target=self._renew_leases, daemon=True, name="oracle-leases")
-        self.heartbeat.start()
+        self.sim = None
+        self.real = ControlPlane().start()
+        try:
+            self.sim = start_in_process(speed=1.0, kubeconfig_path=f"{kubeconfig_dir}/sim-kubeconfig")
+            self.apis = {"real": self.real.api, "sim": Api(self.sim.url)}
+            for api in self.apis.values():
+                self._register_nodes(api)
+            self.heartbeat.start()
+        except BaseException:
+            self.close()
+            raise
         self._count = 0
 
     def close(self):
-        self.stop_event.set()
-        self.heartbeat.join(timeout=LEASE_RENEW_S * 2)
-        self.sim.stop()
-        self.real.stop()
+        """Stop the heartbeats, the simulator and the control plane, the last whatever happens before."""
+        try:
+            self.stop_event.set()
+            if self.heartbeat.is_alive():
+                self.heartbeat.join(timeout=LEASE_RENEW_S * 2)
+            if self.sim is not None:
+                self.sim.stop()
+        finally:
+            self.real.stop()
 
     def _register_nodes(self, api: Api):
         for name in DEFAULT_NODES:
