@@ -272,9 +272,10 @@ class _Handler(BaseHTTPRequestHandler):
         accept = self.headers.get("Accept", "")
         return "as=Table" in accept and "g=meta.k8s.io" in accept
 
-    def _decode(self, body: bytes, *, patch: bool = False):
+    def _decode(self, body: bytes, *, patch: bool = False, kind: str | None = None):
         """The request body as JSON-shaped data, from JSON, YAML or (not for patches) Kubernetes protobuf;
-        415 for other media types (CBOR included: kubectl 1.37 only sends it behind a feature gate)."""
+        415 for other media types (CBOR included: kubectl 1.37 only sends it behind a feature gate).
+        ``kind``: the object a create/update expects, named in the 400 for a body that is not JSON."""
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type == protobuf.CONTENT_TYPE and not patch:
             try:
@@ -294,6 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
             return json.loads(body)
         except ValueError as e:
             if content_type not in ("application/yaml", "text/yaml", "application/apply-patch+yaml"):
+                if kind and isinstance(e, json.JSONDecodeError):
+                    raise unrecognized_object(kind, e, body) from None
                 raise bad_request(f"json parse error: {e}") from None
         try:
             return yaml.safe_load(body)
@@ -459,14 +462,14 @@ class _Handler(BaseHTTPRequestHandler):
         return query.get("fieldManager") or agent.split("/")[0].strip() or "unknown"
 
     def _create(self, target: Target, query: dict, body: bytes) -> None:
-        obj = self._checked(target, self._decode(body), query)
+        obj = self._checked(target, self._decode(body, kind=target.resource.kind), query)
         created = self.server.store.create(target.resource.key, obj, namespace=target.namespace,
                                            dry_run=query.get("dryRun") == "All",
                                            field_manager=self._field_manager(query))
         self._respond_object(201, target, created)
 
     def _update(self, target: Target, query: dict, body: bytes, subresource=None) -> None:
-        obj = self._decode(body)
+        obj = self._decode(body, kind=target.resource.kind)
         if subresource is None:
             obj = self._checked(target, obj, query)
         if not isinstance(obj, dict):
@@ -686,3 +689,47 @@ class _Handler(BaseHTTPRequestHandler):
     def _end_stream(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+
+# Python's json messages -> Go encoding/json's, for the syntax errors clients make most.
+_GO_JSON_CONTEXT = {"Expecting property name enclosed in double quotes": "looking for beginning of object key string",
+                    "Expecting ':' delimiter": "after object key",
+                    "Expecting value": "looking for beginning of value",
+                    "Extra data": "after top-level value"}
+
+
+def unrecognized_object(kind: str, err: json.JSONDecodeError, body: bytes) -> ApiError:
+    """kube-apiserver's 400 for a create/update body that is not JSON (apiserver endpoints/handlers/rest.go
+    transformDecodeError with summarizeData(body, 30); the text in the middle is Go encoding/json's)."""
+    doc = err.doc
+    literal = next((word for word in ("null", "true", "false") if doc[err.pos:err.pos + 1] == word[0]), None)
+    if err.pos >= len(doc.rstrip()):
+        why = "unexpected end of JSON input"
+    elif literal and err.msg == "Expecting value":  # Go reads the literal up to the first wrong letter
+        at = next((i for i, c in enumerate(literal) if doc[err.pos + i:err.pos + i + 1] != c), len(literal))
+        if err.pos + at >= len(doc.rstrip()):
+            why = "unexpected end of JSON input"
+        else:
+            why = f"invalid character {_go_char(doc[err.pos + at])} in literal {literal} (expecting '{literal[at]}')"
+    elif err.msg == "Expecting ',' delimiter":
+        inside = "object key:value pair" if doc.rstrip()[:1] == "{" else "array element"
+        why = f"invalid character {_go_char(doc[err.pos])} after {inside}"
+    else:
+        why = f"invalid character {_go_char(doc[err.pos])} {_GO_JSON_CONTEXT.get(err.msg, 'looking for beginning of value')}"
+    if not body:
+        summary = "<empty>"
+    elif body[:1] == b"{":
+        summary = body[:30].decode(errors="replace") + (" ..." if len(body) > 30 else "")
+    else:
+        summary = body[:30].hex() + (" ..." if len(body) > 30 else "")
+    return bad_request(f"the object provided is unrecognized (must be of type {kind}): couldn't get version/kind; "
+                       f"json parse error: {why} ({summary})")
+
+
+def _go_char(c: str) -> str:
+    """encoding/json quoteChar."""
+    if c == "'":
+        return "'\\''"
+    if c == '"':
+        return "'\"'"
+    return "'" + c + "'" if c.isprintable() else "'" + json.dumps(c)[1:-1] + "'"
