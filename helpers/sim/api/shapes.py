@@ -80,6 +80,8 @@ KINDS = {
     "NetworkPolicy": {"spec": {"podSelector": LABEL_SELECTOR, "policyTypes": arr(STR),
                                "ingress": arr(NETPOL_RULE), "egress": arr(NETPOL_RULE)}},
     "Lease": {"spec": {"holderIdentity": STR, "leaseDurationSeconds": INT}},
+    "DeleteOptions": {"gracePeriodSeconds": INT, "propagationPolicy": STR, "orphanDependents": BOOL,
+                      "dryRun": arr(STR), "preconditions": {"uid": STR, "resourceVersion": STR}},
 }
 
 
