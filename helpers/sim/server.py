@@ -82,6 +82,8 @@ class ApiServer:
         httpd.closing.set()
         for w in list(httpd.watches):
             w.stop()
+        with httpd.watches_changed:  # stopped watches first hand out what they had queued
+            httpd.watches_changed.wait_for(lambda: not httpd.watches, timeout=5)
         httpd.shutdown()
         for conn in list(httpd.connections):
             try:
@@ -104,6 +106,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.version_info = version_info
         self.bookmark_interval = bookmark_interval
         self.watches = set()
+        self.watches_changed = threading.Condition()
         self.connections = set()
         self.closing = threading.Event()
         self.read_slots = threading.BoundedSemaphore(MAX_READS_IN_FLIGHT)
@@ -259,9 +262,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.connections.add(self.connection)
 
     def finish(self):
+        if getattr(self, "_drain", False):
+            self._discard_unread()
         self.server.connections.discard(self.connection)
         try:
             super().finish()
+        except OSError:
+            pass
+
+    def _discard_unread(self) -> None:
+        """After a 413 the body is left unread; closing with unread data would reset the connection
+        before the client reads the answer, so read on (bounded), as Go's server does before closing."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(1.0)
+            budget = MAX_REQUEST_BODY_BYTES + 65536
+            while budget > 0 and (data := self.connection.recv(65536)):
+                budget -= len(data)
         except OSError:
             pass
 
@@ -406,6 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
         if getattr(self, "_headers_sent", False):
             self.close_connection = True
             return
+        self._drain = error.code == 413  # let a client still sending its body read the answer
         extra = {}
         if error.code == 405:
             extra["Allow"] = _ALLOW
@@ -797,7 +816,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             w.stop()
-            self.server.watches.discard(w)
+            with self.server.watches_changed:
+                self.server.watches.discard(w)
+                self.server.watches_changed.notify_all()
 
     def _pump(self, w, resource: str, timeout, bookmarks: bool, as_table: bool) -> None:
         deadline = time.monotonic() + timeout if timeout is not None else None

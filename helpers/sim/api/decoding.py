@@ -2,7 +2,7 @@
 
 kube-apiserver decodes JSON with Go's ``encoding/json`` (via sigs.k8s.io/json) and YAML by converting
 it to JSON first (sigs.k8s.io/yaml). So a body decodes to JSON values only: no NaN or Infinity
-(``json: invalid character 'N'``), no integer beyond int64, no YAML timestamps or other non-JSON tags
+(``json: invalid character 'N'``), no YAML timestamps or other non-JSON tags
 (they become strings there), string map keys, and YAML aliases do not multiply a small body into a
 huge object (go-yaml refuses "excessive aliasing"). Nesting is bounded, as Go's decoder bounds it
 (10000 levels there; far fewer here, below Python's recursion limit, and no served object needs more
@@ -17,7 +17,6 @@ import yaml
 from .errors import bad_request
 
 MAX_DEPTH = 100
-INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
 
 def _no_constant(name: str):
@@ -62,10 +61,7 @@ def checked(value):
         elif isinstance(node, float):
             if not math.isfinite(node):
                 raise bad_request(f"json: unsupported value: {node}")
-        elif isinstance(node, int) and not isinstance(node, bool):
-            if not INT64[0] <= node <= INT64[1]:
-                raise bad_request(f"json: cannot unmarshal number {node} into a 64-bit integer")
-        elif node is not None and not isinstance(node, str | bool):
+        elif node is not None and not isinstance(node, str | bool | int):
             raise bad_request(f"the request body holds a value JSON cannot represent: {type(node).__name__}")
     return value
 
