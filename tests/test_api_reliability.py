@@ -25,8 +25,11 @@ def raw(url: str, data: bytes, timeout=10) -> tuple[int, dict, bytes]:
     """Send raw bytes; returns (status, headers, body) of the answer, read to the end of the connection."""
     port = int(url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        sock.shutdown(socket.SHUT_WR)
+        try:
+            sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:  # the server answered and closed before reading everything
+            pass
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
@@ -186,3 +189,49 @@ def test_in_flight_limit_is_429_with_retry_after(h, monkeypatch):
     conn.close()
     full.release()
     assert request(h.server.url, "GET", "/api/v1/namespaces")[0] == 200
+
+
+def _keep_alive_request(sock: socket.socket) -> bytes:
+    sock.sendall(b"GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b": ")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_connections_beyond_the_cap_get_429_at_once(monkeypatch):
+    harness = Harness()
+    try:
+        monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 3)
+        port = harness.server.port
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
+        for sock in held:  # answered: each is one of the server's connections now
+            assert b" 200 " in _keep_alive_request(sock)
+        status, headers, body = raw(harness.server.url, b"GET /version HTTP/1.1\r\n\r\n")
+        assert_status(status, json.loads(body), 429, "TooManyRequests")
+        assert headers["Retry-After"] == "1"
+        for sock in held:
+            sock.close()
+    finally:
+        harness.stop()
+
+
+def test_idle_and_slow_clients_are_disconnected(monkeypatch):
+    harness = Harness()
+    try:
+        monkeypatch.setattr(server_module, "IDLE_TIMEOUT_SECONDS", 0.2)
+        monkeypatch.setattr(server_module, "READ_TIMEOUT_SECONDS", 0.2)
+        port = harness.server.port
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as idle:
+            assert b" 200 " in _keep_alive_request(idle)
+            assert idle.recv(1) == b""  # closed by the server, well before the client's 10 s timeout
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"GET /version HTTP/1.1\r\nHost: 127.")  # and never the rest of the headers
+            assert slow.recv(65536) == b""
+        assert request(harness.server.url, "GET", "/version")[0] == 200
+    finally:
+        harness.stop()

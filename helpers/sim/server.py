@@ -111,21 +111,37 @@ class _HTTPServer(ThreadingHTTPServer):
         self.closing = threading.Event()
         self.read_slots = threading.BoundedSemaphore(MAX_READS_IN_FLIGHT)
         self.write_slots = threading.BoundedSemaphore(MAX_WRITES_IN_FLIGHT)
+        self.refusers = threading.BoundedSemaphore(16)
 
     def process_request(self, request, client_address):
-        """One thread per connection, up to MAX_CONNECTIONS; beyond that a 429 from the accept loop."""
+        """One thread per connection, up to MAX_CONNECTIONS; beyond that a 429 (from a few threads of
+        their own: one that cannot be had closes the connection at once)."""
         if len(self.connections) >= MAX_CONNECTIONS:
-            body = _dumps(too_many_requests().status())
-            try:
-                request.setblocking(False)
-                request.send(b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
-                             b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
-                             % (len(body), body))
-            except OSError:
-                pass
-            self.shutdown_request(request)
+            if self.refusers.acquire(blocking=False):
+                threading.Thread(target=self._refuse, args=(request,), daemon=True).start()
+            else:
+                self.shutdown_request(request)
             return
         super().process_request(request, client_address)
+
+    def _refuse(self, request) -> None:
+        body = _dumps(too_many_requests().status())
+        try:
+            request.settimeout(1.0)
+            request.sendall(b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                            b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                            % (len(body), body))
+            request.shutdown(socket.SHUT_WR)
+            # read what the client sent before closing: unread data would reset the connection before
+            # the client has read the answer
+            budget = 65536
+            while budget > 0 and (data := request.recv(4096)):
+                budget -= len(data)
+        except OSError:
+            pass
+        finally:
+            request.close()
+            self.refusers.release()
 
     def handle_error(self, request, client_address):
         """A connection's failure is logged (without a traceback for what clients cause: resets)."""
