@@ -60,7 +60,7 @@ def test_wrong_types_in_patches_and_updates(h):
                                  {"Content-Type": "application/merge-patch+json"})
     assert status == 400 and payload["message"] == (
         'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into Go '
-        "struct field spec.replicas of type integer")
+        "struct field spec.replicas of type int32")
     status, _, payload = request(h.server.url, "PUT", path, {**deployment("typed"), "spec": {"template": 5}})
     assert status == 400 and "spec.template" in payload["message"]
     status, _, payload = request(h.server.url, "PATCH", path, [{"op": "replace", "path": "/spec/selector",

@@ -306,7 +306,7 @@ def test_type_errors_name_the_full_field_path(store):
     bad_port = pod("p1")
     bad_port["spec"]["containers"][0]["ports"] = [{"containerPort": 80}, {"containerPort": "80"}]
     err = expect_error(400, "BadRequest", store.create, "pods", bad_port, namespace="default")
-    assert err.message.endswith("Go struct field spec.containers.ports.containerPort of type integer")
+    assert err.message.endswith("Go struct field spec.containers.ports.containerPort of type int32")
     bad_label = pod("p2", labels={"app": "web", "tier": 3})
     err = expect_error(400, "BadRequest", store.create, "pods", bad_label, namespace="default")
     assert "cannot unmarshal number into Go struct field metadata.labels.tier of type string" in err.message

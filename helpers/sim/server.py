@@ -12,15 +12,23 @@ import logging
 import platform
 import select
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-import yaml
-
-from .api import auth, discovery, fields, openapi, pagination, printers, protobuf, routing
-from .api.errors import ApiError, bad_request, internal, method_not_allowed, unsupported_media_type
+from .api import auth, decoding, discovery, fields, openapi, pagination, printers, protobuf, routing, shapes
+from .api.errors import (
+    ApiError,
+    bad_request,
+    forbidden_request,
+    internal,
+    method_not_allowed,
+    too_large,
+    too_many_requests,
+    unsupported_media_type,
+)
 from .api.routing import Target
 from .store import CompactedError, Store
 
@@ -31,6 +39,18 @@ _PATCH_TYPES = ("application/merge-patch+json", "application/json-patch+json",
                 "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 _WATCH_POLL_SECONDS = 2.0
 WATCH_DRAIN_S = 5.0  # how long shutdown lets watches send what they had queued
+_WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+_ALLOW = "GET, POST, PUT, PATCH, DELETE"
+# kube-apiserver's limits (k8s.io/apiserver/pkg/server/config.go: MaxRequestBodyBytes = 3 MiB,
+# MaxRequestsInFlight 400, MaxMutatingRequestsInFlight 200; secure_serving.go: ReadHeaderTimeout 32 s,
+# IdleTimeout 90 s). Watches are long-running requests and do not count as in flight, as upstream.
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
+MAX_READS_IN_FLIGHT = 400
+MAX_WRITES_IN_FLIGHT = 200
+READ_TIMEOUT_SECONDS = 32.0
+IDLE_TIMEOUT_SECONDS = 90.0
+# one thread and one descriptor per connection: beyond this many, new connections get a 429 at once
+MAX_CONNECTIONS = 1000
 # Registries that answer a completed DELETE with the object itself; the others answer a Success Status.
 _RETURNS_DELETED_OBJECT = {"pods", "services", "namespaces"}  # how often an idle watch checks whether its client went away
 
@@ -93,6 +113,47 @@ class _HTTPServer(ThreadingHTTPServer):
         self.watches_changed = threading.Condition()
         self.connections = set()
         self.closing = threading.Event()
+        self.read_slots = threading.BoundedSemaphore(MAX_READS_IN_FLIGHT)
+        self.write_slots = threading.BoundedSemaphore(MAX_WRITES_IN_FLIGHT)
+        self.refusers = threading.BoundedSemaphore(16)
+
+    def process_request(self, request, client_address):
+        """One thread per connection, up to MAX_CONNECTIONS; beyond that a 429 (from a few threads of
+        their own: one that cannot be had closes the connection at once)."""
+        if len(self.connections) >= MAX_CONNECTIONS:
+            if self.refusers.acquire(blocking=False):
+                threading.Thread(target=self._refuse, args=(request,), daemon=True).start()
+            else:
+                self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def _refuse(self, request) -> None:
+        body = _dumps(too_many_requests().status())
+        try:
+            request.settimeout(1.0)
+            request.sendall(b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                            b"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                            % (len(body), body))
+            request.shutdown(socket.SHUT_WR)
+            # read what the client sent before closing: unread data would reset the connection before
+            # the client has read the answer
+            budget = 65536
+            while budget > 0 and (data := request.recv(4096)):
+                budget -= len(data)
+        except OSError:
+            pass
+        finally:
+            request.close()
+            self.refusers.release()
+
+    def handle_error(self, request, client_address):
+        """A connection's failure is logged (without a traceback for what clients cause: resets)."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError | ValueError):
+            log.debug("simulated API server: connection from %s ended: %s", client_address, error)
+        else:
+            log.exception("simulated API server: connection from %s failed", client_address)
 
 
 def serve(store: Store, *, host: str = "127.0.0.1", port: int = 0, control=None, version_info=None,
@@ -156,6 +217,35 @@ def _tail(text: str, query: dict) -> str:
     return text.encode()[:limit].decode(errors="ignore") if limit is not None else text
 
 
+def _media_type(headers) -> str:
+    return (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+
+def _loopback_name(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _loopback_authority(authority: str) -> bool:
+    """Whether a Host header (``name[:port]``, ``[v6][:port]``) names this machine's loopback."""
+    authority = authority.strip().lower()
+    if authority.startswith("["):
+        name, _, port = authority[1:].partition("]")
+        port = port[1:] if port.startswith(":") else ("x" if port else "")
+    else:
+        name, _, port = authority.partition(":")
+    return (not port or port.isdigit()) and _loopback_name(name)
+
+
+def _loopback_origin(origin: str) -> bool:
+    scheme, _, authority = origin.strip().partition("://")
+    return scheme.lower() in ("http", "https") and _loopback_authority(authority)
+
+
 def _go_duration_seconds(text: str) -> float:
     """Parse Go durations such as ``32s``, ``1m30s``, ``500ms`` (the ``timeout`` query parameter)."""
     units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -168,7 +258,7 @@ def _go_duration_seconds(text: str) -> float:
             i += 1
             continue
         unit = text[i:i + 2] if text[i:i + 2] in units else ch
-        if unit not in units or not number:
+        if unit not in units or not number or number.count(".") > 1 or number == ".":
             raise bad_request(f'invalid timeout "{text}"')
         total += float(number) * units[unit]
         number, i = "", i + len(unit)
@@ -192,9 +282,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.connections.add(self.connection)
 
     def finish(self):
+        if getattr(self, "_drain", False):
+            self._discard_unread()
         self.server.connections.discard(self.connection)
         try:
             super().finish()
+        except OSError:
+            pass
+
+    def _discard_unread(self) -> None:
+        """After a 413 the body is left unread; closing with unread data would reset the connection
+        before the client reads the answer, so read on (bounded), as Go's server does before closing."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(1.0)
+            budget = MAX_REQUEST_BODY_BYTES + 65536
+            while budget > 0 and (data := self.connection.recv(65536)):
+                budget -= len(data)
         except OSError:
             pass
 
@@ -215,55 +320,153 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------- plumbing
 
+    def do_HEAD(self):
+        self._handle("HEAD")
+
+    def do_OPTIONS(self):
+        self._handle("OPTIONS")
+
+    def handle(self):
+        """Serve the connection's requests; a client that resets or stalls only ends its own connection."""
+        try:
+            self.connection.settimeout(READ_TIMEOUT_SECONDS)
+            self.close_connection = True
+            self.handle_one_request()
+            while not self.close_connection:
+                # a keep-alive connection may idle between requests for IDLE_TIMEOUT_SECONDS
+                readable, _, _ = select.select([self.connection], [], [], IDLE_TIMEOUT_SECONDS)
+                if not readable or self.server.closing.is_set():
+                    return
+                self.handle_one_request()
+        except (OSError, ValueError):  # reset, timeout or a connection closed under us at shutdown
+            self.close_connection = True
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own errors (bad request line, 414, 431, unknown method) as Status JSON."""
+        self.close_connection = True
+        self._warnings = []
+        self.request_version = self.protocol_version  # an unparsable request line still gets a status line
+        if code == 501:  # a method no do_* handles
+            error = method_not_allowed()
+        else:
+            # what http.server refuses is the client's doing (505 for HTTP/2+ on an HTTP/1 port included)
+            error = ApiError(code if code < 500 else 400, "BadRequest", message or "bad request")
+        self._error(error)
+
     def _handle(self, method: str) -> None:
         self._headers_sent = False
         self._warnings = []
+        self._method = method
+        slot = None
         try:
             url = urlsplit(self.path)
+            path = unquote(url.path)  # as Go's net/http hands the apiserver r.URL.Path
+            self._screen(method, path)
+            if method not in _WRITE_METHODS and method != "GET":
+                raise method_not_allowed()
             query = _first(parse_qs(url.query, keep_blank_values=True))
+            slot = self._in_flight_slot(method, query)
             body = self._read_body()
-            self._route(method, url.path, query, body)
+            self._route(method, path, query, body)
         except ApiError as e:
             self._error(e)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # the client went away (reset, broken pipe, timeout)
             self.close_connection = True
-        except Exception as e:  # any bug must still answer with a Status, never drop the connection
+        except Exception:  # our bug: a Status without internals for the client, the traceback in the log
             log.exception("simulated API server: %s %s failed", method, self.path)
-            self._error(internal(f"{type(e).__name__}: {e}"))
+            self._error(internal("the simulated API server failed to handle this request"))
+        finally:
+            if slot is not None:
+                slot.release()
+
+    def _screen(self, method: str, path: str) -> None:
+        """Answer only loopback Host names (no DNS rebinding) and refuse browsers' cross-origin requests
+        to /sim/ and to write verbs (a page cannot stop a node or delete a pod through this port)."""
+        host = self.headers.get("Host")
+        if host is not None and not _loopback_authority(host):
+            raise forbidden_request(f'the simulated API server answers only loopback hosts, not "{host}"')
+        if not (method in _WRITE_METHODS or path == "/sim" or path.startswith("/sim/")):
+            return
+        site = (self.headers.get("Sec-Fetch-Site") or "").lower()
+        origin = self.headers.get("Origin")
+        if site in ("cross-site", "same-site") or (origin is not None and not _loopback_origin(origin)):
+            raise forbidden_request("cross-origin requests to the simulated API server are refused")
+
+    def _in_flight_slot(self, method: str, query: dict):
+        """A slot of the max-in-flight limit (reads and writes apart), or 429; watches take none."""
+        if method == "GET" and _truthy(query.get("watch", "")):
+            return None
+        slots = self.server.write_slots if method in _WRITE_METHODS else self.server.read_slots
+        if not slots.acquire(blocking=False):
+            raise too_many_requests()
+        return slots
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
+            return self._read_chunked()
+        text = (self.headers.get("Content-Length") or "0").strip()
+        if not text.isdigit():
             self.close_connection = True  # the body's extent is unknown: this connection cannot be reused
-            raise bad_request("invalid Content-Length header") from None
-        return self.rfile.read(length) if length > 0 else b""
+            raise bad_request("invalid Content-Length header")
+        length = int(text)
+        if length > MAX_REQUEST_BODY_BYTES:
+            self.close_connection = True  # the body is left unread
+            raise too_large(MAX_REQUEST_BODY_BYTES)
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            self.close_connection = True
+            raise bad_request("unexpected EOF reading the request body")
+        return body
+
+    def _read_chunked(self) -> bytes:
+        chunks, total = [], 0
+        while True:
+            line = self.rfile.readline(1024).split(b";")[0].strip()
+            if not line or len(line) > 16 or any(c not in b"0123456789abcdefABCDEF" for c in line):
+                self.close_connection = True
+                raise bad_request("invalid chunked transfer encoding")
+            size = int(line, 16)
+            total += size
+            if total > MAX_REQUEST_BODY_BYTES:
+                self.close_connection = True
+                raise too_large(MAX_REQUEST_BODY_BYTES)
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers, up to the blank line
+                    pass
+                return b"".join(chunks)
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(1024).strip():
+                self.close_connection = True
+                raise bad_request("invalid chunked transfer encoding")
+            chunks.append(chunk)
 
     def _error(self, error: ApiError) -> None:
-        if self._headers_sent:
+        if getattr(self, "_headers_sent", False):
             self.close_connection = True
             return
-        self._send(error.code, _dumps(error.status()), "application/json")
+        self._drain = error.code == 413  # let a client still sending its body read the answer
+        extra = {}
+        if error.code == 405:
+            extra["Allow"] = _ALLOW
+        if error.code == 429:
+            extra["Retry-After"] = "1"
+        self._send(error.code, _dumps(error.status()), "application/json", extra)
 
-    def _send(self, code: int, body: bytes, content_type: str) -> None:
+    def _send(self, code: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-cache, private")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         for warning in self._warnings:
             self.send_header("Warning", warning)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         self._headers_sent = True
-        self.wfile.write(body)
+        if getattr(self, "_method", self.command) != "HEAD":
+            self.wfile.write(body)
 
     def _send_json(self, code: int, obj, content_type: str = "application/json") -> None:
         self._send(code, _dumps(obj), content_type)
@@ -276,10 +479,10 @@ class _Handler(BaseHTTPRequestHandler):
         """The request body as JSON-shaped data, from JSON, YAML or (not for patches) Kubernetes protobuf;
         415 for other media types (CBOR included: kubectl 1.37 only sends it behind a feature gate).
         ``kind``: the object a create/update expects, named in the 400 for a body that is not JSON."""
-        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        content_type = _media_type(self.headers)
         if content_type == protobuf.CONTENT_TYPE and not patch:
             try:
-                return protobuf.decode(body)
+                return decoding.checked(protobuf.decode(body))
             except protobuf.ProtobufError as e:
                 raise bad_request(str(e)) from None
         if patch:
@@ -287,21 +490,21 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(415, "UnsupportedMediaType",
                                f'the server does not support patch type "{content_type}"; supported: '
                                + ", ".join(_PATCH_TYPES))
-        elif content_type not in ("", "application/json", "application/yaml", "text/yaml", "*/*"):
+        elif content_type not in ("", "application/json", "application/yaml", "text/yaml"):
+            # none at all is JSON, as upstream's NegotiateInputSerializerForMediaType takes the first
+            # serializer (the Python client sends none on create and delete); a browser's simple
+            # requests (text/plain, forms) are 415s
             raise unsupported_media_type()
         if not body.strip():
             raise bad_request("the request body is empty")
         try:
-            return json.loads(body)
+            return decoding.from_json(body)
         except ValueError as e:
             if content_type not in ("application/yaml", "text/yaml", "application/apply-patch+yaml"):
                 if kind and isinstance(e, json.JSONDecodeError):
                     raise unrecognized_object(kind, e, body) from None
                 raise bad_request(f"json parse error: {e}") from None
-        try:
-            return yaml.safe_load(body)
-        except yaml.YAMLError as e:
-            raise bad_request(f"yaml parse error: {e}") from None
+        return decoding.from_yaml(body)
 
     def _checked(self, target: Target, body, query: dict):
         """Apply ``fieldValidation`` to an object-shaped body: Strict refuses unknown fields (400), Warn
@@ -364,6 +567,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _control(self, method: str, path: str, query: dict, body: bytes) -> None:
         if self.server.control is None:
             raise routing.not_found_path()
+        if method in _WRITE_METHODS and _media_type(self.headers) not in ("", "application/json"):
+            raise unsupported_media_type()
         status, content_type, payload = self.server.control(method, path, query, body)
         self._send(status, payload, content_type)
 
@@ -510,6 +715,7 @@ class _Handler(BaseHTTPRequestHandler):
             options = self._decode(body)
             if not isinstance(options, dict):
                 raise bad_request("DeleteOptions must be a JSON object")
+            shapes.check("DeleteOptions", "meta.k8s.io/v1", options)
         grace = query.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
         policy = query.get("propagationPolicy", options.get("propagationPolicy"))
         orphan = query.get("orphanDependents", options.get("orphanDependents"))
@@ -604,8 +810,8 @@ class _Handler(BaseHTTPRequestHandler):
         bookmarks = _truthy(query.get("allowWatchBookmarks", ""))
         timeout = None
         if query.get("timeoutSeconds"):
-            try:
-                timeout = float(query["timeoutSeconds"])
+            try:  # an int64 upstream: nan, inf and fractions are 400s
+                timeout = int(query["timeoutSeconds"])
             except ValueError:
                 raise bad_request(f'invalid timeoutSeconds "{query["timeoutSeconds"]}"') from None
         elif query.get("timeout"):

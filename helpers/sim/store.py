@@ -11,6 +11,7 @@ API semantics (defaults, validation, patches, field ownership) are pure function
 
 import datetime as dt
 import logging
+import pickle
 import random
 import sys
 import threading
@@ -45,6 +46,8 @@ _TERMINAL_PHASES = ("Succeeded", "Failed")
 # default, kube-system and kube-public (k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle,
 # admission.go, v1.37). A real cluster's system-namespaces controller recreates kube-node-lease soon
 # after a deletion; the simulator has no such controller, so it refuses that one too, alike.
+# events a watch may have queued and not yet read before it is dropped (a slow or stalled client)
+MAX_WATCH_QUEUE = 10000
 IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
 
@@ -100,7 +103,7 @@ class Store:
     """
 
     def __init__(self, clock=None, *, service_cidr="10.96.0.0/16", node_port_range=(30000, 32767),
-                 history_size=10000):
+                 history_size=10000, history_bytes=64 * 1024 * 1024):
         self.clock = clock or _WallClock()
         self.service_cidr = service_cidr
         self.node_port_range = tuple(node_port_range)
@@ -112,6 +115,11 @@ class Store:
         self._objects = {key: {} for key in BY_KEY}
         self._rv = 0
         self._history = deque(maxlen=history_size)
+        # the history is bounded in bytes too (each event's object as pickled), so large objects written
+        # often compact it sooner instead of growing memory
+        self._history_sizes = deque(maxlen=history_size)
+        self._history_bytes = 0
+        self._history_budget = history_bytes
         self._commit_times: dict[int, float] = {}  # resourceVersion -> clock time, for those in the history
         self._compacted_rv = 0  # newest resourceVersion no longer in the history
         self._watches = {key: set() for key in BY_KEY}
@@ -566,12 +574,17 @@ class Store:
             self._objects[info.key].pop(key, None)
         else:
             self._objects[info.key][key] = obj
-        if len(self._history) == self._history.maxlen:
-            self._compacted_rv = self._history[0][0]
+        size = len(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+        while self._history and (len(self._history) == self._history.maxlen
+                                 or self._history_bytes + size > self._history_budget):
+            self._compacted_rv = self._history.popleft()[0]
+            self._history_bytes -= self._history_sizes.popleft()
             self._commit_times.pop(self._compacted_rv, None)
         self._history.append((self._rv, event_type, info.key, obj, old))
+        self._history_sizes.append(size)
+        self._history_bytes += size
         self._commit_times[self._rv] = self.clock.now().timestamp()
-        for w in self._watches[info.key]:
+        for w in tuple(self._watches[info.key]):  # _offer may drop a watch from the set
             w._offer(event_type, obj, old)
         if self._subscribers:
             self._pending.append((event_type, info.key, obj, old))
@@ -611,6 +624,7 @@ class Watch:
         self._cond = threading.Condition(store._lock)
         self._allow_bookmarks = False
         self.stopped = False
+        self.dropped = False
 
     def _offer(self, event_type: str, obj: dict, old: dict | None) -> None:
         """Queue an event as a selector-filtered watch sees it (lock held)."""
@@ -619,6 +633,16 @@ class Watch:
         if event_type == "MODIFIED" and now_in != was_in:
             event_type = "ADDED" if now_in else "DELETED"  # moved into / out of the selection
         elif not now_in and not (event_type == "DELETED" and was_in):
+            return
+        if len(self._queue) >= MAX_WATCH_QUEUE:
+            # a watcher this far behind is dropped, as the watch cache closes an unresponsive watcher
+            # (cacher.go: "Forcing ... watcher close due to unresponsiveness"); its client re-lists
+            log.warning("watch of %s dropped: %d events not read", self._info.key, len(self._queue))
+            self._queue.clear()
+            self.dropped = True
+            self.stopped = True
+            self._store._watches[self._info.key].discard(self)
+            self._cond.notify_all()
             return
         self._queue.append((event_type, obj))
         self._cond.notify_all()

@@ -154,8 +154,9 @@ def networkpolicy(obj: dict) -> None:
 
 
 def namespace(obj: dict) -> None:
-    name = obj["metadata"]["name"]
-    obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+    name = obj["metadata"].get("name")
+    if name:  # SetDefaults_Namespace labels only a named namespace (a nameless one then fails validation)
+        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = name
     obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
 
 

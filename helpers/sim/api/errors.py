@@ -80,3 +80,20 @@ def invalid(kind: str, name: str, group: str, causes: list[dict]) -> ApiError:
     details = {"name": name, "group": group, "kind": kind, "causes": causes}
     qualified = f"{kind}.{group}" if group else kind  # apimachinery errors.NewInvalid: GroupKind.String()
     return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {summary}', details)
+
+
+def forbidden_request(message: str) -> ApiError:
+    """403 for a request refused before routing (a foreign Host, a browser's cross-origin write)."""
+    return ApiError(403, "Forbidden", message)
+
+
+def too_large(limit: int) -> ApiError:
+    """413 as apiserver's ``limitedReadBody`` answers a body over ``MaxRequestBodyBytes``
+    (k8s.io/apiserver/pkg/endpoints/handlers/rest.go)."""
+    return ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}")
+
+
+def too_many_requests() -> ApiError:
+    """429 with ``retryAfterSeconds`` as the max-in-flight filter answers (apiserver filters/maxinflight.go)."""
+    return ApiError(429, "TooManyRequests", "Too many requests, please try again later.",
+                    {"retryAfterSeconds": 1})

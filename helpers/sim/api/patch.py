@@ -9,8 +9,9 @@ endpoints, Endpoints subsets). Supported directives: ``$patch: delete|replace|me
 """
 
 import copy
+import re
 
-from .errors import ApiError
+from .errors import ApiError, bad_request
 
 _BY_NAME = {"containers", "initContainers", "ephemeralContainers", "env", "volumes", "imagePullSecrets",
             "resourceClaims"}
@@ -63,7 +64,12 @@ def merge_patch(target, patch):
     return result
 
 
-def _pointer(path: str) -> list[str]:
+_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")  # RFC 6901: no leading zeros, ASCII digits only
+
+
+def _pointer(path) -> list[str]:
+    if not isinstance(path, str):
+        raise invalid_patch(f"JSON pointer {path!r} must be a string")
     if path == "":
         return []
     if not path.startswith("/"):
@@ -76,7 +82,7 @@ def _parent(doc, parts: list[str], op: str):
     for part in parts[:-1]:
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and _ARRAY_INDEX.fullmatch(part) and int(part) < len(node):
             node = node[int(part)]
         else:
             raise invalid_patch(f'unable to {op}: path "/{"/".join(parts)}" does not exist')
@@ -86,7 +92,7 @@ def _parent(doc, parts: list[str], op: str):
 def _index(node: list, part: str, parts, op: str, allow_end=False) -> int:
     if part == "-" and allow_end:
         return len(node)
-    if not part.isdigit() or int(part) > len(node) - (0 if allow_end else 1):
+    if not _ARRAY_INDEX.fullmatch(part) or int(part) > len(node) - (0 if allow_end else 1):
         raise invalid_patch(f'unable to {op}: index "{part}" out of range for "/{"/".join(parts)}"')
     return int(part)
 
@@ -103,6 +109,8 @@ def _get(doc, parts, op):
 
 
 def _remove(doc, parts, op="remove"):
+    if not parts:
+        raise invalid_patch(f"unable to {op}: the whole document cannot be removed")
     node, last = _parent(doc, parts, op), parts[-1]
     if isinstance(node, dict) and last in node:
         return node.pop(last)
@@ -133,6 +141,8 @@ def json_patch(doc, operations):
         if not isinstance(operation, dict) or "op" not in operation or "path" not in operation:
             raise invalid_patch(f"invalid JSON patch operation: {operation!r}")
         op, parts = operation["op"], _pointer(operation["path"])
+        if not isinstance(op, str):
+            raise invalid_patch(f"unexpected kind of operation: {op!r}")
         if op in ("add", "replace"):
             if "value" not in operation:
                 raise invalid_patch(f'"{op}" operation requires a "value"')
@@ -162,7 +172,26 @@ def strategic_merge_patch(target: dict, patch: dict, kind: str) -> dict:
     return _merge_map(copy.deepcopy(target) if isinstance(target, dict) else {}, patch, kind, ())
 
 
+def _directives_checked(patch: dict) -> None:
+    """400 for directives of the wrong type, with upstream's errors (apimachinery mergepatch/errors.go)."""
+    directive = patch.get("$patch", "merge")
+    if directive not in ("replace", "delete", "merge"):
+        raise bad_request(f"unknown patch type: {directive} in map: {patch}")
+    retain = patch.get("$retainKeys")
+    if retain is not None and not (isinstance(retain, list) and all(isinstance(k, str) for k in retain)):
+        raise bad_request("invalid patch format of retainKeys")
+    for key, value in patch.items():
+        if key.startswith("$deleteFromPrimitiveList/") and not (
+                isinstance(value, list) and all(isinstance(v, str | int | float | bool) for v in value)):
+            raise bad_request("invalid patch format of primitive list")
+        if key.startswith("$setElementOrder/") and not (
+                isinstance(value, list) and (all(isinstance(v, dict) for v in value)
+                                             or all(isinstance(v, str | int | float | bool) for v in value))):
+            raise bad_request("invalid patch format of setElementOrder list")
+
+
 def _merge_map(target: dict, patch: dict, kind: str, path: tuple) -> dict:
+    _directives_checked(patch)
     directive = patch.get("$patch")
     if directive == "replace":
         return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
@@ -182,7 +211,8 @@ def _merge_map(target: dict, patch: dict, kind: str, path: tuple) -> dict:
             else:
                 target[key] = merged
         elif isinstance(value, list):
-            target[key] = _merge_list(target.get(key) or [], value, kind, path + (key,))
+            current = target.get(key)
+            target[key] = _merge_list(current if isinstance(current, list) else [], value, kind, path + (key,))
         else:
             target[key] = value
     for key, value in patch.items():
@@ -191,7 +221,11 @@ def _merge_map(target: dict, patch: dict, kind: str, path: tuple) -> dict:
             target[field] = [v for v in target.get(field) or [] if v not in value]
         elif key.startswith("$setElementOrder/"):
             field = key.split("/", 1)[1]
-            target[field] = _order(target.get(field) or [], value, merge_key(kind, path + (field,)))
+            merge = merge_key(kind, path + (field,))
+            if merge and not all(isinstance(v, dict) for v in value):
+                raise bad_request("invalid patch format of setElementOrder list")
+            current = target.get(field)
+            target[field] = _order(current if isinstance(current, list) else [], value, merge)
     if retain is not None:
         target = {k: v for k, v in target.items() if k in retain}
     return target
@@ -200,8 +234,12 @@ def _merge_map(target: dict, patch: dict, kind: str, path: tuple) -> dict:
 def _merge_list(target: list, patch: list, kind: str, path: tuple) -> list:
     key = merge_key(kind, path)
     if path and path[-1] in _PRIMITIVE_SETS:
+        if any(isinstance(v, dict | list) for v in patch):
+            raise bad_request("invalid patch format of primitive list")
         return list(target) + [v for v in patch if v not in target]
     if key is None:
+        if any(isinstance(p, list) for p in patch):
+            raise ApiError(422, "Invalid", "lists of lists are not supported")
         if any(isinstance(p, dict) and p.get("$patch") == "replace" for p in patch):
             return [p for p in patch if not (isinstance(p, dict) and p.get("$patch"))]
         return copy.deepcopy(patch)
@@ -225,7 +263,7 @@ def _merge_list(target: list, patch: list, kind: str, path: tuple) -> list:
 
 def _order(items: list, order: list, key: str | None) -> list:
     """Reorder ``items`` as ``$setElementOrder`` says; items it does not name keep their place after."""
-    ident = (lambda x: x.get(key)) if key else (lambda x: x)
-    wanted = [ident(o) if key else o for o in order]
+    ident = (lambda x: x.get(key) if isinstance(x, dict) else None) if key else (lambda x: x)
+    wanted = [ident(o) for o in order]
     placed = sorted((i for i in items if ident(i) in wanted), key=lambda i: wanted.index(ident(i)))
     return placed + [i for i in items if ident(i) not in wanted]

@@ -7,7 +7,10 @@ pure functions downstream free of type guards. The schema covers the fields this
 
 from .errors import bad_request
 
-STR, INT, BOOL, INT_OR_STR = "string", "integer", "boolean", "int-or-string"
+STR, INT, INT64, BOOL, INT_OR_STR, QUANTITY = "string", "int32", "int64", "boolean", "int-or-string", "quantity"
+# Go's integer widths: a number outside them fails decoding (``cannot unmarshal number 1e+30 into Go struct
+# field DeploymentSpec.spec.replicas of type int32``); IntOrString holds an int32
+_RANGES = {INT: (-(2 ** 31), 2 ** 31 - 1), INT64: (-(2 ** 63), 2 ** 63 - 1), INT_OR_STR: (-(2 ** 31), 2 ** 31 - 1)}
 
 
 def arr(item):
@@ -25,16 +28,16 @@ OBJECT_META = {"name": STR, "generateName": STR, "namespace": STR, "uid": STR, "
                "labels": STRINGS, "annotations": STRINGS, "finalizers": arr(STR),
                "ownerReferences": arr({"apiVersion": STR, "kind": STR, "name": STR, "uid": STR,
                                        "controller": BOOL, "blockOwnerDeletion": BOOL}),
-               "deletionGracePeriodSeconds": INT, "generation": INT}
+               "deletionGracePeriodSeconds": INT64, "generation": INT64}
 PORT_FIELDS = {"name": STR, "protocol": STR, "port": INT, "targetPort": INT_OR_STR, "nodePort": INT,
                "containerPort": INT, "hostPort": INT, "appProtocol": STR}
 CONTAINER = {"name": STR, "image": STR, "ports": arr(PORT_FIELDS), "env": arr({"name": STR}),
-             "resources": {"requests": mapping(INT_OR_STR), "limits": mapping(INT_OR_STR)}}
+             "resources": {"requests": mapping(QUANTITY), "limits": mapping(QUANTITY)}}
 CONDITIONS = arr({"type": STR, "status": STR, "reason": STR, "message": STR})
 POD_SPEC = {"containers": arr(CONTAINER), "initContainers": arr(CONTAINER), "nodeName": STR,
-            "nodeSelector": STRINGS, "restartPolicy": STR, "terminationGracePeriodSeconds": INT,
+            "nodeSelector": STRINGS, "restartPolicy": STR, "terminationGracePeriodSeconds": INT64,
             "tolerations": arr({"key": STR, "operator": STR, "value": STR, "effect": STR,
-                                "tolerationSeconds": INT}),
+                                "tolerationSeconds": INT64}),
             "readinessGates": arr({"conditionType": STR}), "hostNetwork": BOOL, "schedulerName": STR,
             "serviceAccountName": STR}
 POD_STATUS = {"phase": STR, "podIP": STR, "hostIP": STR, "reason": STR, "conditions": CONDITIONS,
@@ -81,6 +84,8 @@ KINDS = {
                                "ingress": arr(NETPOL_RULE), "egress": arr(NETPOL_RULE)}},
     "Lease": {"spec": {"holderIdentity": STR, "leaseDurationSeconds": INT}},
     "ServiceCIDR": {"spec": {"cidrs": arr(STR)}, "status": {"conditions": CONDITIONS}},
+    "DeleteOptions": {"gracePeriodSeconds": INT64, "propagationPolicy": STR, "orphanDependents": BOOL,
+                      "dryRun": arr(STR), "preconditions": {"uid": STR, "resourceVersion": STR}},
 }
 
 
@@ -96,18 +101,27 @@ def _type_of(value) -> str:
     return "object" if isinstance(value, dict) else "null"
 
 
+def _in_range(value: int, shape: str) -> bool:
+    low, high = _RANGES[shape]
+    return low <= value <= high
+
+
 def _mismatch(value, shape) -> str | None:
     """The expected type name when ``value`` does not fit ``shape`` (None when it does)."""
     if value is None:
         return None  # null is "unset" for every field, as Go decodes it
     if shape == STR:
         return None if isinstance(value, str) else "string"
-    if shape == INT:
-        return None if isinstance(value, int) and not isinstance(value, bool) else "integer"
+    if shape in (INT, INT64):
+        return None if isinstance(value, int) and not isinstance(value, bool) and _in_range(value, shape) \
+            else shape
     if shape == BOOL:
         return None if isinstance(value, bool) else "boolean"
     if shape == INT_OR_STR:
-        return None if isinstance(value, str | int) and not isinstance(value, bool) else "int-or-string"
+        return None if isinstance(value, str) or isinstance(value, int) and not isinstance(value, bool) \
+            and _in_range(value, shape) else "int-or-string"
+    if shape == QUANTITY:
+        return None if isinstance(value, str | int | float) and not isinstance(value, bool) else "quantity"
     if isinstance(shape, tuple):
         expected = "array" if shape[0] == "array" else "object"
         return None if isinstance(value, list if shape[0] == "array" else dict) else expected
@@ -149,5 +163,39 @@ def check(kind: str, api_version: str, obj: dict) -> None:
         segments, value, expected = found
         path = ".".join(reversed(segments))
         version = api_version.rsplit("/", 1)[-1]
+        found = _type_of(value)
+        if isinstance(value, int) and not isinstance(value, bool) and expected in _RANGES:
+            found = f"number {value}"  # Go names the literal that overflows the field's width
         raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: json: cannot unmarshal '
-                          f"{_type_of(value)} into Go struct field {path} of type {expected}")
+                          f"{found} into Go struct field {path} of type {expected}")
+
+
+def without_nulls(kind: str, api_version: str, obj: dict) -> dict:
+    """``obj`` with null fields removed (Go decodes them as unset), or 400 for a null list item or a
+    number no Go integer holds (fields ``check`` does not know included).
+
+    Go would decode ``taints: [null]`` to a zero Taint and rely on validation to refuse it; a null
+    item is refused here outright, as no served list holds pointers, so that no reader or controller
+    ever meets a None where the API has an object or a string.
+    """
+    version = api_version.rsplit("/", 1)[-1]
+    stack = [(obj, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key in [k for k, v in node.items() if v is None]:
+                del node[key]
+            items = node.items()
+        else:
+            items = enumerate(node)
+        for key, child in items:
+            if child is None:
+                raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: null is '
+                                  f'not a valid item of the list {".".join(path)}[{key}]')
+            if isinstance(child, dict | list):
+                stack.append((child, (*path, str(key))))
+            elif type(child) is int and not _in_range(child, INT64):
+                raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: json: cannot '
+                                  f'unmarshal number {child} into Go struct field {".".join((*path, str(key)))} '
+                                  "of type int64")
+    return obj

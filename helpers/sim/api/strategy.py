@@ -51,6 +51,7 @@ def decoded(info: Resource, obj, namespace) -> dict:
     else:
         meta.pop("namespace", None)
     shapes.check(info.kind, info.api_version, obj)
+    shapes.without_nulls(info.kind, info.api_version, obj)
     return obj
 
 

@@ -178,6 +178,7 @@ def label_selector(field: str, selector: dict | None) -> list[dict]:
             causes.append(invalid_value(f"{field}.matchLabels", value, LABEL_VALUE_MSG))
     for i, expr in enumerate((selector or {}).get("matchExpressions") or []):
         path, operator = f"{field}.matchExpressions[{i}]", expr.get("operator")
+        causes += _label_key(f"{path}.key", expr.get("key", ""))  # ValidateLabelSelectorRequirement
         if operator not in _OPERATORS:
             causes.append(invalid_value(f"{path}.operator", operator, "not a valid selector operator"))
         elif operator in ("In", "NotIn") and not expr.get("values"):

@@ -15,6 +15,7 @@ import math
 
 from helpers.controlplane.podutil import is_available, untolerated_taints
 from helpers.kube import format_time, is_active, is_ready, obj_key
+from helpers.sim.api.errors import ApiError
 from helpers.sim.controllers.controller import Controller
 from helpers.sim.controllers.informer import controller_of
 
@@ -27,6 +28,10 @@ SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery rand.SafeEncodeStr
 # A pod (or ReplicaSet) change queues its owner's sync this much later (virtual seconds), so a burst
 # of changes (1,000 pods turning Ready) costs one recount instead of one per change.
 POD_SYNC_BATCH_S = 0.05
+# pkg/controller/replicaset/replica_set.go: BurstReplicas, the most pods one sync creates or deletes;
+# pkg/controller/controller_utils.go: SlowStartInitialBatchSize
+BURST_REPLICAS = 500
+SLOW_START_INITIAL_BATCH_SIZE = 1
 
 
 # -- pure decisions -----------------------------------------------------------------------------
@@ -158,6 +163,26 @@ def pods_to_delete(pods: list[dict], count: int) -> list[dict]:
         return (bool(pod["spec"].get("nodeName")), is_ready(pod),
                 [-ord(c) for c in pod["metadata"].get("creationTimestamp", "")])
     return sorted(pods, key=rank)[:max(0, count)]
+
+
+def slow_start_batch(count: int, initial_batch_size: int, fn) -> tuple[int, Exception | None]:
+    """replica_set.go slowStartBatch: call ``fn`` ``count`` times in batches of 1, 2, 4, ..., stopping
+    after the first batch with a failure; returns (successes, the first error). Upstream runs a batch's
+    calls concurrently, so every call of the failing batch is still made; here they run in turn."""
+    remaining, successes, batch = count, 0, min(count, initial_batch_size)
+    while batch > 0:
+        errors = []
+        for _ in range(batch):
+            try:
+                fn()
+            except ApiError as err:
+                errors.append(err)
+        successes += batch - len(errors)
+        if errors:
+            return successes, errors[0]
+        remaining -= batch
+        batch = min(2 * batch, remaining)
+    return successes, None
 
 
 def pod_from_template(template: dict, owner: dict, generate_name: str) -> dict:
@@ -348,11 +373,15 @@ class ReplicaSetController(_PodOwnerController):
             return
         pods = self.owned_pods(rs)
         diff = rs["spec"].get("replicas", 1) - len(pods) - self.pending_creates(rs)
-        for _ in range(max(0, diff)):
-            self.create_pod(rs, pod_from_template(rs["spec"]["template"], rs, f"{rs['metadata']['name']}-"))
-        for pod in pods_to_delete(pods, -diff):
+        # at most BURST_REPLICAS per sync: the creates' watch events bring the next sync
+        _created, error = slow_start_batch(min(max(0, diff), BURST_REPLICAS), SLOW_START_INITIAL_BATCH_SIZE,
+                                           lambda: self.create_pod(rs, pod_from_template(
+                                               rs["spec"]["template"], rs, f"{rs['metadata']['name']}-")))
+        for pod in pods_to_delete(pods, min(-diff, BURST_REPLICAS)):
             self.delete_pod(rs, pod)
         self.write_status(rs, replicaset_status(rs, pods, self.clock.time()))
+        if error is not None:
+            raise error
 
 
 class DaemonSetController(_PodOwnerController):
