@@ -563,4 +563,7 @@ def connect(backend: str | None = None, *, allow_any_context: bool = False, kube
     check_skew(kubectl_version(), chosen.version)
     if not quiet:
         print(banner(chosen.kind, chosen.context, chosen.version, chosen.node_count))
+    from helpers.tables import readable_tables  # pandas loads only for sessions that show tables
+
+    readable_tables()
     return use(chosen)

@@ -15,6 +15,7 @@ With ``--no-execute`` the notebooks are rendered as they are (e.g. already execu
 from __future__ import annotations
 
 import argparse
+import copy
 import html
 import re
 import sys
@@ -25,6 +26,7 @@ from pathlib import Path
 import nbclient
 import nbformat
 from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -34,12 +36,42 @@ CELL_TIMEOUT = 600  # seconds; chapter 09 on kind waits through real node-failur
 BOOK_TITLE = "What is a Kubernetes Endpoint, Anyway?"
 CHAPTER_LINK = re.compile(r'href="(\d\d-[\w-]+)\.ipynb(#[^"]*)?"')
 BODY_OPEN = re.compile(r"<body[^>]*>")
-NAV_CSS = """<style>
+NOTES_TAG, SOLUTION_TAG = "presenter-notes", "solution"  # cell tags; nbconvert adds a class celltag_<tag>
+# The page's own style: navigation; output as in a terminal (nbconvert's lab CSS gives output <pre>
+# `font-family: inherit`); output and markdown boxes that scroll sideways instead of overflowing the
+# column; pictures no wider than the column; presenter notes and solutions folded (script below).
+BOOK_CSS = """<style>
 .book-nav { font-family: sans-serif; display: flex; justify-content: space-between; gap: 1em;
             padding: 0.6em 1em; background: #f3f5f8; border-bottom: 1px solid #d0d7de; }
 .book-nav.bottom { border-top: 1px solid #d0d7de; border-bottom: none; margin-top: 2em; }
 .book-nav a { text-decoration: none; }
+.jp-OutputArea-output pre, .jp-RenderedText pre { font-family: var(--jp-code-font-family), monospace; }
+.jp-OutputArea-output, .jp-RenderedMarkdown { overflow-x: auto; max-width: 100%; }
+.jp-OutputArea-output table td, .jp-OutputArea-output table th { white-space: normal; }
+.jp-RenderedSVG svg, .jp-RenderedImage img { max-width: 100%; height: auto; }
+.jp-Cell.celltag_presenter-notes, .jp-Cell.celltag_solution { display: none; }
+details.fold > .jp-Cell { display: block; }
+details.fold { margin: 0.3em 0 0.3em var(--jp-cell-prompt-width, 64px); }
+details.fold > summary { cursor: pointer; color: #0b5394; font-family: sans-serif; }
+details.presenter-notes { border-left: 4px solid #c9a227; background: #fffbea; padding: 0.2em 0.6em; }
 </style>"""
+# Wraps each presenter note and solution in a closed <details> ("show solution"); without script
+# they stay hidden (CSS above).
+FOLD_JS = """<script>
+document.addEventListener("DOMContentLoaded", function () {
+  [["celltag_solution", "solution", "Show solution"],
+   ["celltag_presenter-notes", "presenter-notes", "Presenter notes"]].forEach(function (fold) {
+    document.querySelectorAll(".jp-Cell." + fold[0]).forEach(function (cell) {
+      var details = document.createElement("details"), summary = document.createElement("summary");
+      details.className = "fold " + fold[1];
+      summary.textContent = fold[2];
+      details.appendChild(summary);
+      cell.parentNode.insertBefore(details, cell);
+      details.appendChild(cell);
+    });
+  });
+});
+</script>"""
 
 
 @dataclass(frozen=True)
@@ -87,20 +119,29 @@ def with_navigation(page: str, top: str, bottom: str) -> str:
     match = BODY_OPEN.search(page)
     if not match or "</body>" not in page:
         raise ValueError("rendered page has no <body> element")
-    page = page[:match.end()] + NAV_CSS + top + page[match.end():]
+    page = page[:match.end()] + BOOK_CSS + FOLD_JS + top + page[match.end():]
     head, _, tail = page.rpartition("</body>")
     return head + bottom + "</body>" + tail
 
 
+def for_reading(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of a chapter with its presenter notes tagged, so the page can fold them."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
+            cell.metadata["tags"] = [*cell.metadata.get("tags", []), NOTES_TAG]
+    return nb
+
+
 def index_page(chapters: list[Chapter]) -> str:
-    """The book's contents page."""
-    items = "\n".join(f'<li><a href="{c.page}">{html.escape(c.title)}</a><p>{html.escape(c.pitch)}</p></li>'
+    """The book's contents page (titles carry their chapter numbers; pitches are Markdown)."""
+    items = "\n".join(f'<li><a href="{c.page}">{html.escape(c.title)}</a>{markdown2html_mistune(c.pitch)}</li>'
                       for c in chapters)
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{BOOK_TITLE}</title>"
             "<style>body { font-family: sans-serif; max-width: 50em; margin: 2em auto; line-height: 1.4; }"
-            " li { margin-bottom: 1em; } li p { margin: 0.2em 0; color: #444; }</style></head>\n"
+            " ul.chapters { list-style: none; padding: 0; } li { margin-bottom: 1em; } li p { margin: 0.2em 0; color: #444; }</style></head>\n"
             f"<body><h1>{BOOK_TITLE}</h1>\n<p>Chapters executed on {time.strftime('%Y-%m-%d %H:%M %Z')}; "
-            f"each page has the outputs of that run.</p>\n<ol start=\"0\">\n{items}\n</ol></body></html>\n")
+            f"each page has the outputs of that run.</p>\n<ul class=\"chapters\">\n{items}\n</ul></body></html>\n")
 
 
 def render_book(notebooks: list[tuple[str, nbformat.NotebookNode]], out_dir: Path) -> list[Path]:
@@ -111,7 +152,7 @@ def render_book(notebooks: list[tuple[str, nbformat.NotebookNode]], out_dir: Pat
     exporter = HTMLExporter(template_name="lab")
     written = []
     for i, ((_, nb), chapter) in enumerate(zip(notebooks, chapters, strict=True)):
-        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": chapter.title}})
+        body, _ = exporter.from_notebook_node(for_reading(nb), resources={"metadata": {"name": chapter.title}})
         page = with_navigation(link_chapters(body, stems), nav_bar(chapters, i), nav_bar(chapters, i, "bottom"))
         target = out_dir / chapter.page
         target.write_text(page, encoding="utf-8")

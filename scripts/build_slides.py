@@ -11,7 +11,8 @@ and Mermaid from CDNs by default; the pages here load nothing from the network:
 
 Slides come from the executed chapters in ``build/executed/`` (written by ``scripts/build_book.py``),
 so they show outputs; a chapter without an executed copy is executed first. Speaker notes are the
-chapters' ``notes`` cells (press ``s`` in the browser).
+chapters' ``notes`` cells (press ``s`` in the browser); solutions are ``skip`` cells and left out.
+The canvas is 1920x1080; inputs and outputs taller than a slide scroll inside their own box.
 
 Usage: ``python scripts/build_slides.py [--no-execute] [--out DIR] [notebooks...]``.
 """
@@ -57,7 +58,16 @@ OFFLINE_TEMPLATE = """{%- extends 'reveal/index.html.j2' -%}
 <script>/* no math in these slides: the stub answers the template's re-render hook */
 window.MathJax = {Hub: {getAllJax: function () { return []; }, Rerender: function () {}}};</script>
 {%- endblock html_head_js_mathjax -%}
+{%- block html_head_css -%}
+<style>/* a 16:9 canvas: long inputs and outputs scroll inside their own box, never past the slide */
+.reveal .jp-OutputArea-output, .reveal .jp-InputArea-editor { max-height: 620px; overflow: auto; }
+.reveal .jp-OutputArea-output pre { white-space: pre; }
+.reveal .jp-RenderedSVG svg, .reveal .jp-RenderedImage img { max-width: 100%; height: auto; }
+.reveal .jp-RenderedHTMLCommon table { font-size: 16px; }
+</style>
+{%- endblock html_head_css -%}
 """
+SLIDE_WIDTH, SLIDE_HEIGHT = 1920, 1080  # a 16:9 projector's canvas; reveal.js scales it to the window
 EXTERNAL_ASSET = re.compile(r"""<(?:script|link)\b[^>]*\b(?:src|href)=["'](?:https?:)?//""", re.IGNORECASE)
 
 
@@ -74,7 +84,7 @@ def slides_exporter() -> SlidesExporter:
     exporter.require_js_url = REQUIRE_JS
     exporter.jquery_url = JQUERY
     exporter.reveal_theme = THEME
-    exporter.reveal_scroll = True  # long outputs scroll inside their slide, as RISE's {"scroll": true}
+    exporter.reveal_width, exporter.reveal_height = str(SLIDE_WIDTH), str(SLIDE_HEIGHT)
     return exporter
 
 

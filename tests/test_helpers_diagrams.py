@@ -1,11 +1,19 @@
-"""Sequence diagrams from a synthetic trace frame: inferred messages, collapsing, DOT and Mermaid text."""
+"""Sequence diagrams from a synthetic trace frame: inferred messages, collapsing, SVG, DOT and Mermaid text."""
 
+import re
 import shutil
 
 import pandas as pd
-import pytest
 
-from helpers.diagrams import DOT_HINT, Message, SequenceDiagram, collapse, infer_messages, sequence_diagram
+from helpers.diagrams import (
+    FONT_PX,
+    SVG_WIDTH,
+    Message,
+    SequenceDiagram,
+    collapse,
+    infer_messages,
+    sequence_diagram,
+)
 from helpers.trace import COLUMNS
 
 ROWS = [
@@ -95,25 +103,37 @@ def test_dot_text_uses_lifeline_clusters_ranks_and_xlabels():
     assert lines[-1] == "}"
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz dot not installed")
-def test_dot_renders_to_svg_inline():
-    bundle = sequence_diagram(frame())._repr_mimebundle_()
-    assert bundle["image/svg+xml"].lstrip().startswith("<?xml") and "<svg" in bundle["image/svg+xml"]
-
-
-def test_without_dot_a_matplotlib_drawing_and_the_hint_are_shown(monkeypatch):
+def test_svg_is_the_same_with_or_without_graphviz(monkeypatch):
+    with_dot = sequence_diagram(frame())._repr_mimebundle_()
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    bundle = sequence_diagram(frame())._repr_mimebundle_()
-    assert "apt-get install graphviz" in bundle["text/html"] and "data:image/png;base64," in bundle["text/html"]
-    assert "apt-get install graphviz" in DOT_HINT
+    assert sequence_diagram(frame())._repr_mimebundle_() == with_dot
+    assert with_dot["image/svg+xml"].startswith("<svg") and with_dot["text/plain"].startswith("sequenceDiagram")
 
 
-def test_figure_draws_one_lifeline_per_participant():
+def test_svg_fits_the_page_with_body_size_text_and_one_kube_proxy_lane():
+    rows = ROWS[:6] + [(0.9 + i / 10, "KubeProxy", "SYNC", None, f"n{i}", None, "rules synced", f"kube-proxy (n{i})")
+                       for i in range(3)]
+    diagram = sequence_diagram(frame(rows))
+    svg = diagram.svg()
+    assert f'width="{SVG_WIDTH}"' in svg and SVG_WIDTH <= 1170 and FONT_PX >= 13
+    assert diagram.lanes()[-1] == "kube-proxy" and diagram._lane_title("kube-proxy") == "kube-proxy (3 nodes)"
+    assert len(diagram.lanes()) == 8  # user, API server, 5 writers, one kube-proxy lane for 3 nodes
+    assert "watch → sync rules ×3" in svg  # the three syncs, one arrow
+    for x in re.findall(r'<text x="([\d.]+)"', svg):
+        assert 0 <= float(x) <= SVG_WIDTH
+
+
+def test_each_write_keeps_its_own_arrow():
+    """A slice written twice (not ready, then ready) is two arrows, as the chapters narrate it."""
+    writes = [Message("EndpointSlice controller", "API server", "update EndpointSlice", 0.1, "web-x: ready 0→0"),
+              Message("EndpointSlice controller", "API server", "update EndpointSlice", 0.2, "web-x: ready 0→1")]
+    assert len(collapse(writes)) == 2
+
+
+def test_lanes_have_one_lifeline_per_component():
     diagram = SequenceDiagram(infer_messages(frame()))
-    fig = diagram.figure()
-    ax = fig.axes[0]
-    assert len(ax.lines) == len(diagram.participants)
-    assert len(diagram.participants) == 9
+    assert len(diagram.participants) == 9 and len(diagram.lanes()) == 9
+    assert diagram.svg().count('stroke-dasharray="4 4"') == 9
 
 
 def test_messages_follow_commit_order_and_user_writes_are_not_doubled():
