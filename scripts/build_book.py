@@ -15,7 +15,6 @@ With ``--no-execute`` the notebooks are rendered as they are (e.g. already execu
 from __future__ import annotations
 
 import argparse
-import copy
 import html
 import re
 import sys
@@ -23,10 +22,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import nbclient
 import nbformat
 from nbconvert import HTMLExporter
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+from helpers import sim
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -36,42 +38,39 @@ CELL_TIMEOUT = 600  # seconds; chapter 09 on kind waits through real node-failur
 BOOK_TITLE = "What is a Kubernetes Endpoint, Anyway?"
 CHAPTER_LINK = re.compile(r'href="(\d\d-[\w-]+)\.ipynb(#[^"]*)?"')
 BODY_OPEN = re.compile(r"<body[^>]*>")
-NOTES_TAG, SOLUTION_TAG = "presenter-notes", "solution"  # cell tags; nbconvert adds a class celltag_<tag>
+# Presenter notes and solutions fold into a closed <details> ("Show solution"): readers open them.
+FOLDING_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block any_cell scoped -%}
+{%- if cell.metadata.get('slideshow', {}).get('slide_type') == 'notes' -%}
+<details class="fold presenter-notes"><summary>Presenter notes</summary>
+{{ super() }}
+</details>
+{%- elif 'solution' in cell.metadata.get('tags', []) -%}
+<details class="fold solution"><summary>Show solution</summary>
+{{ super() }}
+</details>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{%- endblock any_cell -%}
+"""
 # The page's own style: navigation; output as in a terminal (nbconvert's lab CSS gives output <pre>
 # `font-family: inherit`); output and markdown boxes that scroll sideways instead of overflowing the
-# column; pictures no wider than the column; presenter notes and solutions folded (script below).
+# column; pictures no wider than the column; the folds.
 BOOK_CSS = """<style>
 .book-nav { font-family: sans-serif; display: flex; justify-content: space-between; gap: 1em;
             padding: 0.6em 1em; background: #f3f5f8; border-bottom: 1px solid #d0d7de; }
 .book-nav.bottom { border-top: 1px solid #d0d7de; border-bottom: none; margin-top: 2em; }
 .book-nav a { text-decoration: none; }
 .jp-OutputArea-output pre, .jp-RenderedText pre { font-family: var(--jp-code-font-family), monospace; }
-.jp-OutputArea-output, .jp-RenderedMarkdown { overflow-x: auto; max-width: 100%; }
+.jp-OutputArea-output, .jp-RenderedMarkdown, .jp-RenderedHTMLCommon pre, .jp-InputArea-editor {
+  overflow-x: auto; max-width: 100%; }
 .jp-OutputArea-output table td, .jp-OutputArea-output table th { white-space: normal; }
-.jp-RenderedSVG svg, .jp-RenderedImage img { max-width: 100%; height: auto; }
-.jp-Cell.celltag_presenter-notes, .jp-Cell.celltag_solution { display: none; }
-details.fold > .jp-Cell { display: block; }
+.jp-RenderedSVG svg, .jp-RenderedImage img, .jp-OutputArea-output img { max-width: 100%; height: auto; }
 details.fold { margin: 0.3em 0 0.3em var(--jp-cell-prompt-width, 64px); }
 details.fold > summary { cursor: pointer; color: #0b5394; font-family: sans-serif; }
 details.presenter-notes { border-left: 4px solid #c9a227; background: #fffbea; padding: 0.2em 0.6em; }
 </style>"""
-# Wraps each presenter note and solution in a closed <details> ("show solution"); without script
-# they stay hidden (CSS above).
-FOLD_JS = """<script>
-document.addEventListener("DOMContentLoaded", function () {
-  [["celltag_solution", "solution", "Show solution"],
-   ["celltag_presenter-notes", "presenter-notes", "Presenter notes"]].forEach(function (fold) {
-    document.querySelectorAll(".jp-Cell." + fold[0]).forEach(function (cell) {
-      var details = document.createElement("details"), summary = document.createElement("summary");
-      details.className = "fold " + fold[1];
-      summary.textContent = fold[2];
-      details.appendChild(summary);
-      cell.parentNode.insertBefore(details, cell);
-      details.appendChild(cell);
-    });
-  });
-});
-</script>"""
 
 
 @dataclass(frozen=True)
@@ -119,18 +118,9 @@ def with_navigation(page: str, top: str, bottom: str) -> str:
     match = BODY_OPEN.search(page)
     if not match or "</body>" not in page:
         raise ValueError("rendered page has no <body> element")
-    page = page[:match.end()] + BOOK_CSS + FOLD_JS + top + page[match.end():]
+    page = page[:match.end()] + BOOK_CSS + top + page[match.end():]
     head, _, tail = page.rpartition("</body>")
     return head + bottom + "</body>" + tail
-
-
-def for_reading(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of a chapter with its presenter notes tagged, so the page can fold them."""
-    nb = copy.deepcopy(nb)
-    for cell in nb.cells:
-        if cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
-            cell.metadata["tags"] = [*cell.metadata.get("tags", []), NOTES_TAG]
-    return nb
 
 
 def index_page(chapters: list[Chapter]) -> str:
@@ -149,10 +139,11 @@ def render_book(notebooks: list[tuple[str, nbformat.NotebookNode]], out_dir: Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     chapters = [chapter_info(nb, stem) for stem, nb in notebooks]
     stems = {c.stem for c in chapters}
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"folding_lab.j2": FOLDING_TEMPLATE})],
+                            template_file="folding_lab.j2")
     written = []
     for i, ((_, nb), chapter) in enumerate(zip(notebooks, chapters, strict=True)):
-        body, _ = exporter.from_notebook_node(for_reading(nb), resources={"metadata": {"name": chapter.title}})
+        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": chapter.title}})
         page = with_navigation(link_chapters(body, stems), nav_bar(chapters, i), nav_bar(chapters, i, "bottom"))
         target = out_dir / chapter.page
         target.write_text(page, encoding="utf-8")
@@ -194,16 +185,21 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no chapters found", file=sys.stderr)
         return 2
     failures, notebooks = [], []
-    for path in paths:
-        if args.no_execute:
-            nb, error = nbformat.read(path, as_version=4), None
-        else:
-            started = time.monotonic()
-            nb, error = execute(path)
-            print(f"{path.name}: {'FAILED: ' + error if error else 'ok'} ({time.monotonic() - started:.1f} s)")
-        if error:
-            failures.append(path.name)
-        notebooks.append((path.stem, nb))
+    simulator_was_running = sim.running() is not None
+    try:
+        for path in paths:
+            if args.no_execute:
+                nb, error = nbformat.read(path, as_version=4), None
+            else:
+                started = time.monotonic()
+                nb, error = execute(path)
+                print(f"{path.name}: {'FAILED: ' + error if error else 'ok'} ({time.monotonic() - started:.1f} s)")
+            if error:
+                failures.append(path.name)
+            notebooks.append((path.stem, nb))
+    finally:
+        if not simulator_was_running and sim.stop_background():  # the chapters' h.connect() started it
+            print("book: stopped the simulator the chapters started")
     written = render_book(notebooks, args.out)
     print(f"book: {len(written) - 1} chapters in {args.out}/index.html")
     if failures:

@@ -126,3 +126,17 @@ def test_vendor_tarballs_are_checked_against_the_registry_integrity():
     build_slides.check_integrity(data, good)
     with pytest.raises(RuntimeError, match="integrity mismatch"):
         build_slides.check_integrity(data + b"!", good)
+
+
+def test_a_failed_check_shows_one_clean_line(tmp_path, monkeypatch):
+    """Verify cells fail with their message only (helpers.connect.one_line_checks), like helper errors."""
+    nb = chapter(0, "Check")
+    nb.cells[2] = nbformat.v4.new_code_cell(
+        "from helpers.connect import one_line_checks\none_line_checks()\nassert 1 + 1 == 3, 'two endpoints missing'",
+        metadata={"slideshow": {"slide_type": "-"}})
+    source = tmp_path / "00-check.ipynb"
+    nbformat.write(nb, source)
+    executed, error = build_book.execute(source, tmp_path / "executed")
+    assert error is not None and "two endpoints missing" in error
+    (output,) = executed.cells[2].outputs
+    assert output["ename"] == "AssertionError" and output["traceback"] == ["Not done yet: two endpoints missing"]

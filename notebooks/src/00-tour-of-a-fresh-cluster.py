@@ -191,6 +191,7 @@ h.kubectl("get", "pods", "-n", "kube-system", "-o", "wide")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.deployment("hello", replicas=2, readiness_gate=False), h.service("hello"), namespace=ns.name)
 h.wait_for_slices(ns.name, "hello", endpoints=2, ready=2)
 h.kubectl("get", "services,endpoints,endpointslices", "-n", ns.name)
@@ -214,6 +215,7 @@ print("✓ 'hello' has an Endpoints object named hello and a slice named", hello
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.service("dns-copy", selector={"k8s-app": "kube-dns"}, ports=((53, 53),)), namespace=ns.name)
 found = h.wait_for("endpointslices", lambda slices: len(slices) == 1, namespace=ns.name,
                    selector=f"{kube.LABEL_SERVICE_NAME}=dns-copy", what="a slice for dns-copy")

@@ -154,6 +154,7 @@ pd.Series({**{f"labels[{key}]": value for key, value in meta["labels"].items()},
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.service("web-alt", selector={"app": "web"}, ports=((8080, 80),)), namespace=ns.name)
 slices = h.wait_for_slices(ns.name, "web-alt", endpoints=3, ready=3)
 
@@ -175,6 +176,7 @@ print("✓ The same pods appear in a second slice, owned by web-alt. Its port is
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.scale("web", 5, ns.name)
 slices = h.wait_for_slices(ns.name, "web", endpoints=5, ready=5)
 

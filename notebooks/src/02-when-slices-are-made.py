@@ -237,6 +237,7 @@ h.plot_bytes_per_update(kep)
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.service("manual", selector={"app": "big"}), namespace=ns.name)
 h.scale("big", 3, ns.name)
 slices = h.wait_for_slices(ns.name, "manual", endpoints=3, ready=3)
@@ -329,6 +330,7 @@ pd.DataFrame({"slices": {config: len(fill) for config, fill in comparison.items(
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.scale("small", 12, small_ns.name)
 slices = h.wait_for_slices(small_ns.name, "small", endpoints=12, ready=12)
 

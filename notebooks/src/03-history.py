@@ -149,6 +149,7 @@ h.kubectl("apply", "-n", ns.name, "-f", "-", input=old_manifest, check=False)
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.kubectl("apply", "-n", ns.name, "-f", "-", input={**old_manifest, "apiVersion": "discovery.k8s.io/v1"})
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
@@ -169,6 +170,7 @@ print("✓ by-hand exists; the API server stores it as", mine[0]["apiVersion"])
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.deployment("legacy", replicas=1, readiness_gate=False), h.service("legacy"), namespace=ns.name)
 h.wait_for_slices(ns.name, "legacy", endpoints=1, ready=1)
 found = h.wait_for("endpoints", lambda eps: any(e["metadata"]["name"] == "legacy" and e.get("subsets") for e in eps),

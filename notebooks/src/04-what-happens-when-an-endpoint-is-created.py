@@ -219,6 +219,7 @@ pd.Series(rules, name=f"{pod_ip} in the node's kube-proxy rules").to_frame()
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.scale("web", 2, ns.name)
 slices = h.wait_for_slices(ns.name, "web", endpoints=2, ready=2)
 
@@ -245,6 +246,7 @@ print("✓ 2 ready endpoints; trigger time:", f"{trigger} = {sources[trigger]}" 
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.deployment("gated", replicas=1, readiness_gate=True), h.service("gated"), namespace=ns.name)
 h.wait_for_slices(ns.name, "gated", endpoints=1)
 h.set_ready(h.list_objects("pods", ns.name, selector="app=gated"), True, ns.name)

@@ -291,6 +291,7 @@ pd.DataFrame([{"address": e["addresses"][0], "hostname": e.get("hostname"), "pod
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 web_pods = h.list_objects("pods", ns.name, selector="app=web")
 h.set_ready(web_pods[1:], True, ns.name)
 h.set_ready(web_pods[0], False, ns.name)
@@ -324,6 +325,7 @@ print("✓ One endpoint out of rotation: still listed, just not ready — in bot
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 external_slice["endpoints"].append({"addresses": ["192.0.2.11"], "conditions": {"ready": True}})
 applied = h.apply(external_slice, namespace=ns.name)
 

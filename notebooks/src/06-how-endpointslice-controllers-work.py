@@ -385,6 +385,7 @@ h.kubectl("delete", "pod", "orphan", "-n", ns.name, "--grace-period=0", "--force
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 external = h.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
          "metadata": {"name": "web-external", "labels": {kube.LABEL_SERVICE_NAME: "web",
                                                           kube.LABEL_MANAGED_BY: "staff.example.com"}},
@@ -413,6 +414,7 @@ print(f"✓ {len(web_slices)} slices for web: {managers}. The controller ignored
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.service("web", ports=((80, 8080),)), namespace=ns.name)
 found = h.wait_for("endpointslices", lambda slices: slices and all(p["port"] == 8080 for s in slices for p in s.get("ports") or []),
                    namespace=ns.name, selector="kubernetes.io/service-name=web,endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io",

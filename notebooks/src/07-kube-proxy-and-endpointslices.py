@@ -314,6 +314,7 @@ print(diff.summary())
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.service("web", sessionAffinity="ClientIP"), namespace=ns.name)
 sticky = h.wait_for_rules("endpoints-worker", "--rcheck")
 
@@ -336,6 +337,7 @@ print(f"✓ {len(lines)} rules for web use -m recent, e.g.\n  {lines[0]}")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 unclaimed = h.label("svc", "web-other", {kube.LABEL_SERVICE_PROXY_NAME: None}, ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]

@@ -239,6 +239,7 @@ figure
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.deployment("api", replicas=1), h.service("api", internalTrafficPolicy="Local"), namespace=ns.name)
 api_slices = h.wait_for_slices(ns.name, "api", endpoints=1, ready=1)
 
@@ -265,6 +266,7 @@ print(f"✓ api's local model per node: {per_node}")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 claimed = h.label("svc", "api", {kube.LABEL_SERVICE_PROXY_NAME: "kpng"}, ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]

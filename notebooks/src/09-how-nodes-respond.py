@@ -269,6 +269,7 @@ figure
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.scale("web", 6, ns.name)
 h.wait_for_slices(ns.name, "web", endpoints=6)
 h.set_ready(h.list_objects("pods", ns.name, selector="app=web"), True, ns.name)
@@ -295,6 +296,7 @@ print(f"✓ every node programs all 6 endpoints: {counts}")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 drained = h.set_ready(h.list_objects("pods", ns.name, selector="app=web")[0], False, ns.name)
 h.wait_for_slices(ns.name, "web", endpoints=6, ready=5)
 

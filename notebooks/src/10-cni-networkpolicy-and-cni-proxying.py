@@ -208,6 +208,7 @@ comparison[["watches", "programs", "honours service-proxy-name"]]
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 unblocked = h.label("pod", blocked_pod, {"blocked": None}, ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
@@ -230,6 +231,7 @@ print("✓ all three backends reachable; the policy still exists but selects no 
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 allow = h.apply({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "web-from-client"},
                  "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"],
                           "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],

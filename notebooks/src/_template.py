@@ -70,6 +70,7 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-n
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.scale("hello", 2, ns.name)
 slices = h.wait_for_slices(ns.name, "hello", endpoints=2, ready=2)
 
@@ -89,6 +90,7 @@ print("✓ The slice lists both pods.")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.label("svc", "hello", {"tier": "demo"}, ns.name)
 found = h.wait_for("endpointslices", lambda slices: all(s["metadata"]["labels"].get("tier") == "demo" for s in slices),
                    namespace=ns.name, selector="kubernetes.io/service-name=hello", what="slices labelled tier=demo")
