@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -298,3 +299,85 @@ def sequence_diagram(trace_or_frame, *, max_rows: int = 15, title: str | None = 
     frame = trace_or_frame if isinstance(trace_or_frame, pd.DataFrame) else trace_or_frame.to_frame()
     messages = infer_messages(frame)
     return SequenceDiagram(collapse(messages, max_rows), title, participants_of(messages))
+
+
+class ChainDiagram:
+    """A Service's iptables chains as a graph (KUBE-SERVICES → KUBE-SVC → KUBE-SEP → endpoint), each
+    KUBE-SVC → KUBE-SEP edge labelled with the rule's probability and the share of new connections
+    it gets overall (the 1/n cascade of pkg/proxy/iptables/proxier.go). Graphviz draws it as SVG;
+    without ``dot`` it shows as indented text."""
+
+    def __init__(self, rules: str, service: str):
+        self.service = service
+        self.entries: list[tuple[str, str]] = []  # (match, KUBE-SVC chain) from KUBE-SERVICES
+        self.picks: dict[str, list[tuple[float | None, str]]] = {}  # KUBE-SVC -> [(probability, KUBE-SEP)]
+        self.dnat: dict[str, str] = {}  # KUBE-SEP -> ip:port
+        for line in rules.splitlines():
+            words = line.split()
+            if len(words) < 4 or words[0] != "-A" or f'"{service}' not in line or "-j" not in words:
+                continue
+            chain, target = words[1], words[words.index("-j") + 1]
+            if target == "KUBE-MARK-MASQ":
+                continue
+            if chain == "KUBE-SERVICES" and target.startswith("KUBE-SVC-"):
+                dest = words[words.index("-d") + 1].removesuffix("/32") if "-d" in words else "?"
+                port = words[words.index("--dport") + 1] if "--dport" in words else "?"
+                self.entries.append((f"{dest}:{port}", target))
+            elif chain.startswith("KUBE-SVC-") and target.startswith("KUBE-SEP-"):
+                p = float(words[words.index("--probability") + 1]) if "--probability" in words else None
+                self.picks.setdefault(chain, []).append((p, target))
+            elif chain.startswith("KUBE-SEP-") and target == "DNAT":
+                self.dnat[chain] = words[words.index("--to-destination") + 1]
+
+    def shares(self, svc_chain: str) -> list[tuple[str, float | None, float]]:
+        """(KUBE-SEP chain, rule probability, overall share) in rule order: each rule takes its
+        probability of what the rules above it left."""
+        left, out = 1.0, []
+        for p, sep in self.picks.get(svc_chain, []):
+            share = left * (1.0 if p is None else p)
+            out.append((sep, p, share))
+            left -= share
+        return out
+
+    def dot(self) -> str:
+        """Graphviz source, left to right; sizes in points (11 pt ≈ 14.7 px, the book's body text)."""
+        out = ["digraph chains {", "  rankdir=LR; nodesep=0.2; ranksep=0.45;",
+               '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", fontname=Helvetica, fontsize=11];',
+               "  edge [fontname=Helvetica, fontsize=11];"]
+        for match, svc in self.entries:
+            entry = f"KUBE-SERVICES\n{self.service} {match}"  # a newline in a DOT string breaks the label
+            out.append(f"  KUBE_SERVICES [label={_dot_quote(entry)}];")
+            out.append(f"  KUBE_SERVICES -> {_dot_quote(svc)};")
+            for sep, p, share in self.shares(svc):
+                rule = "last rule" if p is None else f"p={p:.4g}"
+                node = f"{sep}\nDNAT {self.dnat.get(sep, '?')}"
+                out.append(f'  {_dot_quote(sep)} [label={_dot_quote(node)}, fillcolor="#e8f5e9"];')
+                out.append(f"  {_dot_quote(svc)} -> {_dot_quote(sep)} [label={_dot_quote(f'{rule}: {share:.0%}')}];")
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+    def text(self) -> str:
+        lines = []
+        for match, svc in self.entries:
+            lines.append(f"KUBE-SERVICES ({self.service} {match}) → {svc}")
+            for sep, p, share in self.shares(svc):
+                rule = "always (last rule)" if p is None else f"p={p:.4g}"
+                lines.append(f"    {rule} → {share:.0%}: {sep} → DNAT {self.dnat.get(sep, '?')}")
+        return "\n".join(lines)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = {"text/plain": self.text()}
+        if shutil.which("dot"):
+            import graphviz
+
+            bundle["image/svg+xml"] = graphviz.Source(self.dot()).pipe(format="svg").decode()
+        return bundle
+
+    def __repr__(self) -> str:
+        return self.text()
+
+
+def chain_diagram(rules: str, service: str) -> ChainDiagram:
+    """The iptables chains one Service port goes through on a node (``service`` as in kube-proxy's
+    rule comments, "namespace/name:port"), from ``iptables-save`` text (e.g. ``h.node_rules``)."""
+    return ChainDiagram(rules, service)

@@ -106,11 +106,12 @@ def nav_bar(chapters: list[Chapter], index: int, where: str = "top") -> str:
 
 
 def link_chapters(page: str, stems: set[str]) -> str:
-    """Point links to other chapters' notebooks at their book pages."""
+    """Point links to other chapters' notebooks at their book pages, and the series' README (the
+    chapter index in JupyterLab) at the book's contents."""
     def swap(match: re.Match) -> str:
         stem, anchor = match[1], match[2] or ""
         return f'href="{stem}.html{anchor}"' if stem in stems else match[0]
-    return CHAPTER_LINK.sub(swap, page)
+    return CHAPTER_LINK.sub(swap, page).replace('href="README.md"', 'href="index.html"')
 
 
 def with_navigation(page: str, top: str, bottom: str) -> str:

@@ -69,6 +69,12 @@ def test_book_has_an_index_and_linked_chapter_pages(tmp_path, two_chapters):
     assert first.count('class="book-nav') == 2  # top and bottom
 
 
+def test_the_series_readme_link_points_at_the_contents():
+    page = '<a href="README.md">index</a> <a href="01-x.ipynb#s">next</a> <a href="09-y.ipynb">gone</a>'
+    assert build_book.link_chapters(page, {"01-x"}) == \
+        '<a href="index.html">index</a> <a href="01-x.html#s">next</a> <a href="09-y.ipynb">gone</a>'
+
+
 def test_navigation_needs_a_body():
     with pytest.raises(ValueError, match="no <body>"):
         build_book.with_navigation("<html>no body</html>", "<nav/>", "<nav/>")

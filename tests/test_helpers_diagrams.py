@@ -4,12 +4,14 @@ import re
 import shutil
 
 import pandas as pd
+import pytest
 
 from helpers.diagrams import (
     FONT_PX,
     SVG_WIDTH,
     Message,
     SequenceDiagram,
+    chain_diagram,
     collapse,
     infer_messages,
     sequence_diagram,
@@ -148,3 +150,35 @@ def test_messages_follow_commit_order_and_user_writes_are_not_doubled():
         ("Deployment controller", "create ReplicaSet"),
         ("ReplicaSet controller", "create Pod"),
     ]
+
+
+CHAIN_RULES = """\
+-A KUBE-SEP-AAA -s 10.244.1.13/32 -m comment --comment "ch07/web:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-AAA -p tcp -m comment --comment "ch07/web:http" -m tcp -j DNAT --to-destination 10.244.1.13:80
+-A KUBE-SEP-BBB -p tcp -m comment --comment "ch07/web:http" -m tcp -j DNAT --to-destination 10.244.1.14:80
+-A KUBE-SEP-CCC -p tcp -m comment --comment "ch07/web:http" -m tcp -j DNAT --to-destination 10.244.2.8:80
+-A KUBE-SERVICES -d 10.96.38.158/32 -p tcp -m comment --comment "ch07/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-X
+-A KUBE-SVC-X ! -s 10.244.0.0/16 -d 10.96.38.158/32 -p tcp -m comment --comment "ch07/web:http cluster IP" -j KUBE-MARK-MASQ
+-A KUBE-SVC-X -m comment --comment "ch07/web:http -> 10.244.1.13:80" -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-AAA
+-A KUBE-SVC-X -m comment --comment "ch07/web:http -> 10.244.1.14:80" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-BBB
+-A KUBE-SVC-X -m comment --comment "ch07/web:http -> 10.244.2.8:80" -j KUBE-SEP-CCC
+-A KUBE-SERVICES -d 10.96.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -j KUBE-SVC-DNS
+"""
+
+
+def test_chain_diagram_follows_the_probability_cascade():
+    diagram = chain_diagram(CHAIN_RULES, "ch07/web:http")
+    assert diagram.entries == [("10.96.38.158:80", "KUBE-SVC-X")]  # kube-dns is another Service
+    shares = diagram.shares("KUBE-SVC-X")
+    assert [(sep, round(share, 3)) for sep, _, share in shares] == [
+        ("KUBE-SEP-AAA", 0.333), ("KUBE-SEP-BBB", 0.333), ("KUBE-SEP-CCC", 0.333)]
+    assert diagram.dnat == {"KUBE-SEP-AAA": "10.244.1.13:80", "KUBE-SEP-BBB": "10.244.1.14:80",
+                            "KUBE-SEP-CCC": "10.244.2.8:80"}
+    assert '"KUBE-SVC-X" -> "KUBE-SEP-CCC" [label="last rule: 33%"];' in diagram.dot()
+    assert "last rule → 33%" not in diagram.text() and "p=0.5 → 33%: KUBE-SEP-BBB → DNAT 10.244.1.14:80" in diagram.text()
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz dot not installed")
+def test_chain_diagram_renders_with_graphviz():
+    svg = chain_diagram(CHAIN_RULES, "ch07/web:http")._repr_mimebundle_()["image/svg+xml"]
+    assert "<svg" in svg and "KUBE&#45;SEP&#45;AAA" in svg and "DNAT 10.244.1.13:80" in svg

@@ -162,7 +162,7 @@ slices = h.wait_for_slices(ns.name, "web-alt", endpoints=3, ready=3)
 alt = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web-alt")
 count = sum(len(s.get("endpoints") or []) for s in alt)
 assert count == 3, (f"web-alt's slices hold {count} endpoints, expected 3. Hint: "
-                    "h.service('web-alt', selector={'app': 'web'}, ports=((8080, 80),)).")
+                    "which pods does its selector match, and on which port do they listen?")
 print("✓ The same pods appear in a second slice, owned by web-alt. Its port is",
       alt[0]["ports"][0]["port"], "— the pod's port, not the Service's 8080.")
 
@@ -183,7 +183,7 @@ slices = h.wait_for_slices(ns.name, "web", endpoints=5, ready=5)
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 grown = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")
 ready = sum(bool(e["conditions"].get("ready")) for s in grown for e in s.get("endpoints") or [])
-assert ready == 5, f"{ready} ready endpoints, expected 5. Hint: h.scale('web', 5, ns.name)."
+assert ready == 5, f"{ready} ready endpoints, expected 5. Hint: which object owns the replica count?"
 print(f"✓ 5 ready endpoints in {len(grown)} slice(s): below 100 endpoints, the existing slice grows.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

@@ -191,7 +191,9 @@ per_endpoint = (sizes["slice, 100 endpoints"] - sizes["placeholder slice"]) / 10
 print(f"per address in Endpoints: ~{per_address:.0f} bytes; per endpoint in a slice: ~{per_endpoint:.0f} bytes;"
       f" slice overhead: {sizes['placeholder slice']} bytes")
 scenarios = [(20, 10), (1_000, 100), (5_000, 1_000), (20_000, 5_000)]  # (endpoints, nodes)
-kep = pd.DataFrame([h.bytes_per_update(n, nodes, per_endpoint, sizes["placeholder slice"], per_slice=100)
+kep = pd.DataFrame([h.bytes_per_update(n, nodes, per_endpoint, sizes["placeholder slice"], per_slice=100,
+                                        address_bytes=per_address,
+                                        endpoints_overhead=sizes["Endpoints, 0 addresses"])
                     for n, nodes in scenarios])
 pd.DataFrame({
     "endpoints": kep["endpoints"], "nodes": kep["nodes"],
@@ -246,7 +248,7 @@ slices = h.wait_for_slices(ns.name, "manual", endpoints=3, ready=3)
 got = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=manual")
 count = sum(len(s.get("endpoints") or []) for s in got)
 assert got and count == 3, (f"manual has {len(got)} slice(s) with {count} endpoints, expected 3 endpoints. "
-                            "Hint: set the selector AND scale big to 3 (h.scale('big', 3, ns.name)).")
+                            "Hint: the selector and the replica count both matter.")
 managers = {s["metadata"]["labels"][kube.LABEL_MANAGED_BY] for s in got}
 print("✓ Setting a selector handed the Service to", managers.pop())
 
@@ -337,7 +339,7 @@ slices = h.wait_for_slices(small_ns.name, "small", endpoints=12, ready=12)
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 left = h.list_objects("endpointslices", small_ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=small")
 fill = sorted((len(s.get("endpoints") or []) for s in left), reverse=True)
-assert sum(fill) == 12, f"The slices hold {sum(fill)} endpoints, expected 12. Hint: h.scale('small', 12, small_ns.name)."
+assert sum(fill) == 12, f"The slices hold {sum(fill)} endpoints, expected 12. Hint: the slices follow the Deployment's replicas."
 print(f"✓ 12 endpoints in {len(left)} slices, filled {fill}. Was that your prediction?")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

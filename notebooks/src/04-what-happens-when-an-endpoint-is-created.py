@@ -226,7 +226,7 @@ slices = h.wait_for_slices(ns.name, "web", endpoints=2, ready=2)
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 web_slices = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")
 ready = sum(bool(e["conditions"].get("ready")) for s in web_slices for e in s.get("endpoints") or [])
-assert ready == 2, f"{ready} ready endpoints, expected 2. Hint: h.scale('web', 2, ns.name), then wait for the slice."
+assert ready == 2, f"{ready} ready endpoints, expected 2. Hint: change the Deployment, then wait for the slice."
 sources = {kube.get_condition(p, "Ready")["lastTransitionTime"]: f"pod {p['metadata']['name']} became Ready"
            for p in h.list_objects("pods", ns.name, selector="app=web")}
 sources.setdefault(h.get("svc", "web", ns.name)["metadata"]["creationTimestamp"], "the Service was created")
@@ -255,8 +255,8 @@ slices = h.wait_for_slices(ns.name, "gated", endpoints=1, ready=1)
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 gated = h.slices_table(ns.name, service="gated")
 assert not gated.empty and gated["ready"].eq(True).sum() == 1, (
-    "No ready endpoint for 'gated'. Hint: the pod's IP appears first as not ready; then "
-    "h.set_ready(h.list_objects('pods', ns.name, selector='app=gated'), True, ns.name).")
+    "No ready endpoint for 'gated'. Hint: the pod's IP appears first as not ready; "
+    "what does its readiness gate wait for?")
 print("✓ The gate flipped the pod's Ready condition, and the controller published it.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

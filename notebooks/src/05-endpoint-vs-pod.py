@@ -310,7 +310,7 @@ web_view = h.slices_table(ns.name, service="web")
 not_serving = int(web_view["serving"].eq(False).sum())
 not_ready_in_endpoints = int(h.endpoints_table(ns.name, service="web")["ready"].eq(False).sum())
 assert not_serving == 1, (f"{not_serving} endpoints are not serving, expected 1. Hint: "
-                          "h.set_ready(pod, False, ns.name) for one pod, h.set_ready(pod, True, ns.name) for the rest.")
+                          "exactly one pod should fail its readiness gate, the others pass it.")
 assert not_ready_in_endpoints == 1, f"Endpoints lists {not_ready_in_endpoints} not-ready addresses, expected 1."
 print("✓ One endpoint out of rotation: still listed, just not ready — in both APIs.")
 

@@ -399,7 +399,7 @@ mine = [s for s in web_slices if managers[s["metadata"]["name"]] not in ("endpoi
 assert mine, ("No slice for `web` with your own managed-by value yet. Hint: apply an EndpointSlice with labels "
               "kubernetes.io/service-name=web and endpointslice.kubernetes.io/managed-by=staff.example.com.")
 assert any("192.0.2.50" in ep["addresses"] for s in mine for ep in s.get("endpoints") or []), (
-    "Your slice does not list 192.0.2.50. Hint: endpoints: [{addresses: ['192.0.2.50'], conditions: {ready: true}}].")
+    "Your slice does not list 192.0.2.50. Hint: look at the endpoints list of your slice.")
 assert "endpointslice-controller.k8s.io" in managers.values(), "The controller's own slice for `web` is gone?"
 print(f"✓ {len(web_slices)} slices for web: {managers}. The controller ignored yours; kube-proxy will merge both.")
 
@@ -448,7 +448,7 @@ ns.cleanup()
 #   every slice (a port change) repacks them — for free, by recycling creates into updates.
 # - `endpointslice.kubernetes.io/managed-by` separates the EndpointSlice controller, the mirroring
 #   controller and everyone else; nobody touches another's slices.
-# - #107927: before v1.25 one pod on a missing Node froze the whole Service; since v1.25 that pod is
+# - PR #107927: before v1.25 one pod on a missing Node froze the whole Service; since v1.25 that pod is
 #   skipped, the rest is written and the Service retried.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}

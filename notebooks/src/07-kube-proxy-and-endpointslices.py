@@ -151,6 +151,15 @@ print("\n".join(web_lines))
 #
 # **Why it matters:** this is what "a Service" *is* on the node: a chain per Service port, a chain per endpoint.
 
+# %% slideshow={"slide_type": "subslide"}
+h.chain_diagram(worker_rules, f"{ns.name}/web:http")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the same rules as a picture: one entry in `KUBE-SERVICES`, one `KUBE-SVC` chain,
+# one `KUBE-SEP` chain per endpoint. Each edge carries the rule's probability and the share of new
+# connections it ends up with: 1/4 of all, then 1/3 of the remaining 3/4, then 1/2 of the rest, then
+# everything left — 25 % each.
+
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Point out the probabilities aloud: 0.25, 0.333…, 0.5, then an unconditional jump. Ask why the last rule
 # has no probability. On a kind node `iptables-save` prints the kernel's rounded read-back with 11 digits
@@ -321,7 +330,7 @@ sticky = h.wait_for_rules("endpoints-worker", "--rcheck")
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 affinity = h.get("svc", "web", ns.name)["spec"].get("sessionAffinity")
 assert affinity == "ClientIP", (f"Service web has sessionAffinity={affinity!r}. Hint: "
-                                "h.apply(h.service('web', sessionAffinity='ClientIP'), namespace=ns.name).")
+                                "which field of the Service spec pins a client to one endpoint?")
 lines = [line for line in h.wait_for_rules("endpoints-worker", "--rcheck").splitlines()
          if f"{ns.name}/web:http" in line and "recent" in line]
 assert lines, "The Service has affinity but the node's rules show no `-m recent` for web yet; re-run this cell."

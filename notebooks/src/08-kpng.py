@@ -191,7 +191,8 @@ figure, axes = plt.subplots(figsize=(7, 3.5), layout="constrained")
 plt.close(figure)  # shown once, by returning it (as the helpers' plots are)
 ax = growth.pivot_table(index=["services", "nodes"], columns="design", values="change bytes, all nodes").plot.bar(
     logy=True, ax=axes, title="Bytes sent for one endpoint change, all nodes together")
-ax.set_ylabel("bytes (log)")
+ax.set_ylabel("bytes (log scale)")
+ax.set_xlabel("(Services, nodes)")
 figure
 
 # %% [markdown] slideshow={"slide_type": "fragment"}

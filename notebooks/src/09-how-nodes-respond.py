@@ -277,8 +277,8 @@ six = h.wait_for_slices(ns.name, "web", endpoints=6, ready=6)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 ready_ips = set(h.slices_table(ns.name, service="web").query("ready == True")["address"])
-assert len(ready_ips) == 6, (f"web has {len(ready_ips)} ready endpoints. Hint: h.scale('web', 6, ns.name), "
-                             "then h.set_ready(h.list_objects('pods', ns.name, selector='app=web'), True, ns.name).")
+assert len(ready_ips) == 6, (f"web has {len(ready_ips)} ready endpoints. Hint: more replicas, "
+                             "and every new pod's readiness gate passed.")
 counts = {}
 for node in node_names:
     text = h.wait_for_rules(node, sorted(ready_ips)[-1])
@@ -298,14 +298,14 @@ print(f"✓ every node programs all 6 endpoints: {counts}")
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
 drained = h.set_ready(h.list_objects("pods", ns.name, selector="app=web")[0], False, ns.name)
-h.wait_for_slices(ns.name, "web", endpoints=6, ready=5)
+slices = h.wait_for_slices(ns.name, "web", endpoints=6, ready=5)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 table = h.slices_table(ns.name, service="web")
 unready = list(table.query("ready == False")["address"])
 assert len(table) == 6 and len(unready) == 1, (
-    f"web has {len(table)} endpoints, {len(unready)} unready. Hint: h.set_ready(<one web pod>, False, ns.name) "
-    "flips its readiness gate.")
+    f"web has {len(table)} endpoints, {len(unready)} unready. Hint: one pod's readiness "
+    "gate should fail.")
 routed = {node: f"--to-destination {unready[0]}:80" in h.wait_for_rules(node, f"{ns.name}/web:http") for node in node_names}
 assert not any(routed.values()), f"Some nodes still route to {unready[0]}: {routed}; re-run in a second."
 print(f"✓ {unready[0]} is out of rotation on every node, yet still listed in the slice (ready=false).")
