@@ -208,9 +208,11 @@ pd.DataFrame({
 # 20,000 endpoints on 5,000 nodes: a ~2 MB Endpoints object × 5,000 nodes ≈ **10 GB** per change, versus a
 # ~10 KB slice × 5,000 ≈ **50 MB**; a rolling update (20,000 changes) is ~200 TB vs ~1 TB. Our JSON
 # objects carry more per endpoint than the KEP's estimate (the API server stores and sends protobuf,
-# which is smaller than JSON), so our absolute numbers are larger, but the ratio is about the same
-# (roughly 190× at 20,000 endpoints here, 200× in the KEP): the cost of a change stops growing with the
-# Service's size. For 20 endpoints on 10 nodes the two designs cost the same — slicing is neutral for
+# which is smaller than JSON), so our absolute numbers are larger. Each object is sized with its own
+# measurement: a slice's endpoint (conditions, zone, node, target) is larger than an Endpoints address,
+# so the ratio is smaller than the KEP's single estimate gives (roughly 125× at 20,000 endpoints here,
+# 200× in the KEP) — but the cost of a change stops growing with the Service's size. For 20 endpoints
+# on 10 nodes the slice is even a little larger than the Endpoints object: slicing buys nothing for
 # small Services. (A real 20,000-address Endpoints object would
 # not even get this far: it is truncated at 1000 addresses, and etcd rejects objects above ~1.5 MB.)
 
