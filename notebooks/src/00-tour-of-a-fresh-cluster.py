@@ -8,8 +8,8 @@
 # This chapter reads those three lists column by column and explains why a cluster keeps both.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Open with the question from the series title: "what is an endpoint, anyway?" — the short answer is
-# "an address (usually a pod's) that a Service forwards to", and this chapter shows where they live.
+# > **Presenter note:** Open with the question from the series title: "what is an endpoint, anyway?" — the short answer is
+# > "an address (usually a pod's) that a Service forwards to", and this chapter shows where they live.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -83,8 +83,8 @@ h.kubectl("get", "services", "-A")
 # address of a real pod, and that something needs a list of those addresses: the endpoints.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Ask the room: which process answers when a pod sends a packet to 10.96.0.10? (Nobody "answers"; the
-# node's kube-proxy rules rewrite the destination — chapter 07.)
+# > **Presenter note:** Ask the room: which process answers when a pod sends a packet to 10.96.0.10? (Nobody "answers"; the
+# > node's kube-proxy rules rewrite the destination — chapter 07.)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Endpoints (the original API)
@@ -176,8 +176,8 @@ h.kubectl("get", "pods", "-n", "kube-system", "-o", "wide")
 # cluster; the cost of a slice update is multiplied by the number of nodes (chapter 02).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Stress the two-controllers point: people often assume slices are derived from Endpoints. They are
-# not (only the *mirroring* controller copies hand-written Endpoints into slices — chapter 05).
+# > **Presenter note:** Stress the two-controllers point: people often assume slices are derived from Endpoints. They are
+# > not (only the *mirroring* controller copies hand-written Endpoints into slices — chapter 05).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: your own Service, three views

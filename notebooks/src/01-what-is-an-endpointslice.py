@@ -5,7 +5,7 @@
 # Endpoints object and the EndpointSlice — and compare them field by field.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The running example for the next chapters starts here: a Deployment `web` and a Service `web`.
+# > **Presenter note:** The running example for the next chapters starts here: a Deployment `web` and a Service `web`.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -102,8 +102,8 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", f"{kube.LABEL_SERVICE_NA
 # | `metadata.generateName` | `web-`: the API server appended the random suffix |
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Point at `conditions`: that one field is why terminating pods can stay in slices while Endpoints has
-# to drop them (chapter 05).
+# > **Presenter note:** Point at `conditions`: that one field is why terminating pods can stay in slices while Endpoints has
+# > to drop them (chapter 05).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Side by side

@@ -9,8 +9,8 @@
 # the numbers that made Kubernetes split endpoints into slices in the first place.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The outline's questions: "When do EndpointSlices get made? How can we configure it? Why would we?"
-# Answer them in that order; the KEP-752 table at the end is the "why".
+# > **Presenter note:** The outline's questions: "When do EndpointSlices get made? How can we configure it? Why would we?"
+# > Answer them in that order; the KEP-752 table at the end is the "why".
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -169,10 +169,10 @@ ax = fill.plot.bar(stacked=True, legend=False, rot=0, edgecolor="white", figsize
 limit = ax.axhline(100, linestyle=":", color="gray")
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Ask for predictions before running the 120 step. Most people expect 2 slices (100 + 20). The
-# reconciler's rules (kubernetes/kubernetes `staging/src/k8s.io/endpointslice/reconciler.go`,
-# `reconcileByPortMapping`): keep endpoints in place, fill slices that are being written anyway,
-# prefer one new slice over touching several unchanged ones. Chapter 06 shows each decision.
+# > **Presenter note:** Ask for predictions before running the 120 step. Most people expect 2 slices (100 + 20). The
+# > reconciler's rules (kubernetes/kubernetes `staging/src/k8s.io/endpointslice/reconciler.go`,
+# > `reconcileByPortMapping`): keep endpoints in place, fill slices that are being written anyway,
+# > prefer one new slice over touching several unchanged ones. Chapter 06 shows each decision.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Why slices? Bytes on the wire

@@ -6,7 +6,7 @@
 # through those releases and then asks the cluster which of the APIs it serves today.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Keep this short in a workshop: the timeline figure plus the discovery cell are the essentials.
+# > **Presenter note:** Keep this short in a workshop: the timeline figure plus the discovery cell are the essentials.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -98,9 +98,9 @@ fig.tight_layout()
 # cluster wrote slices, but kube-proxy routed by them only with the alpha `EndpointSliceProxying` gate on.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The "why both objects" answer from chapter 00 is historical: Endpoints must keep working for
-# existing tools, so both controllers still run. KEP-4974 proposes dropping the Endpoints controller
-# from conformance so that clusters may turn it off; the type itself will likely never be removed.
+# > **Presenter note:** The "why both objects" answer from chapter 00 is historical: Endpoints must keep working for
+# > existing tools, so both controllers still run. KEP-4974 proposes dropping the Endpoints controller
+# > from conformance so that clusters may turn it off; the type itself will likely never be removed.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. What does this cluster serve?

@@ -9,8 +9,8 @@
 # on your own cluster and draws them as a sequence diagram with measured times.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The outline asks for "a sequence diagram" here. The point to land: nobody calls anybody — every arrow
-# is "write to the API server, somebody else's watch fires".
+# > **Presenter note:** The outline asks for "a sequence diagram" here. The point to land: nobody calls anybody — every arrow
+# > is "write to the API server, somebody else's watch fires".
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -110,8 +110,8 @@ diagram
 print(diagram.mermaid())
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# If `dot` is missing the diagram falls back to matplotlib and prints an install hint
-# (`apt-get install graphviz`, `brew install graphviz`, `conda install graphviz`).
+# > **Presenter note:** The diagram is laid out by the helper itself, so it looks the same with or without
+# > Graphviz; `diagram.dot()` and `diagram.mermaid()` give the source for other tools.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Where does the time go?

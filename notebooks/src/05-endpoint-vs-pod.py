@@ -6,7 +6,7 @@
 # pods; and an endpoint need not be a pod at all. This chapter goes through each case on the cluster.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The conditions truth table in section 1–2 is the part people get wrong most; give it time.
+# > **Presenter note:** The conditions truth table in section 1–2 is the part people get wrong most; give it time.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives

@@ -8,8 +8,8 @@
 # while its pods remain (kubernetes/kubernetes#107927).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The one idea to leave the room with: the controller optimises for *few writes*, not for tidy slices.
-# Every write is broadcast to every node's kube-proxy, so a lopsided set of slices is the cheaper outcome.
+# > **Presenter note:** The one idea to leave the room with: the controller optimises for *few writes*, not for tidy slices.
+# > Every write is broadcast to every node's kube-proxy, so a lopsided set of slices is the cheaper outcome.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -124,9 +124,9 @@ print("\n".join(result.explanations))
 # (`reconcileByPortMapping` in `staging/src/k8s.io/endpointslice/reconciler.go`) is built around this cost.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Walk the steps: (1) keep/replace/remove per existing slice, (2) top up slices already marked for
-# update, fullest first, (3) one unchanged slice that can take *all* the rest, else new slices, (4)
-# recycle creates into deletes, then write creates → updates → deletes.
+# > **Presenter note:** Walk the steps: (1) keep/replace/remove per existing slice, (2) top up slices already marked for
+# > update, fullest first, (3) one unchanged slice that can take *all* the rest, else new slices, (4)
+# > recycle creates into deletes, then write creates → updates → deletes.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # On the simulator the controller records the same explanations for every real sync of `web`:
@@ -217,8 +217,8 @@ pd.DataFrame(rows).set_index("change")
 # `TestReconcileEndpointSlicesSomePreexistingWorseAllocation`. The controller **never rebalances** on its own.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Ask the room to predict the next two rows before running them: one pod flips unready (1 update),
-# then a targetPort change (every slice must be rewritten anyway, so it repacks them: 3 updates, 1 delete).
+# > **Presenter note:** Ask the room to predict the next two rows before running them: one pod flips unready (1 update),
+# > then a targetPort change (every slice must be rewritten anyway, so it repacks them: 3 updates, 1 delete).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Two more changes: one pod becomes unready, then the Service's `targetPort` changes from 80 to 8080.
@@ -291,8 +291,8 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-L", kube.LABEL_MANAGED_BY)
 # other value — your own, or a service mesh's — is never adopted, rewritten or deleted. Exercise 1 uses that.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Endpoints is deprecated since 1.33 (the API server warns on every access) — the mirroring controller is
-# the bridge that keeps old hand-written Endpoints objects working for consumers that only read slices.
+# > **Presenter note:** Endpoints is deprecated since 1.33 (the API server warns on every access) — the mirroring controller is
+# > the bridge that keeps old hand-written Endpoints objects working for consumers that only read slices.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. A node disappears while its pods remain (kubernetes/kubernetes#107927)
@@ -367,8 +367,8 @@ h.kubectl("get", "events", "-n", ns.name, "--field-selector", "reason=FailedToUp
 # to stall a whole Service for minutes; since v1.25 it costs only the orphaned endpoints.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Stress the asymmetry: an *unreachable* node (chapter 09) keeps its Node object, so it never triggers
-# this bug — its endpoints just go not-ready. Only a *deleted* Node with surviving pods does.
+# > **Presenter note:** Stress the asymmetry: an *unreachable* node (chapter 09) keeps its Node object, so it never triggers
+# > this bug — its endpoints just go not-ready. Only a *deleted* Node with surviving pods does.
 
 # %% slideshow={"slide_type": "-"}
 h.kubectl("delete", "pod", "orphan", "-n", ns.name, "--grace-period=0", "--force", "--ignore-not-found")

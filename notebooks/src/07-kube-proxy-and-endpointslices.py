@@ -8,8 +8,8 @@
 # equivalent, a packet walked through them, and the knobs that make rules differ from node to node.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The chain picture (KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT) is the backbone; everything else in the
-# chapter is a variation on which endpoints end up in KUBE-SVC on *this* node.
+# > **Presenter note:** The chain picture (KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT) is the backbone; everything else in the
+# > chapter is a variation on which endpoints end up in KUBE-SVC on *this* node.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -92,8 +92,8 @@ pd.DataFrame([{"service": s["metadata"]["name"], "clusterIP": s["spec"].get("clu
 # headless Services are DNS-only; a mesh or alternative proxy claims a Service with one label.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The selector is applied by the API server, so a claimed Service and its slices — and a headless Service's
-# slices — cost the node no watch traffic at all.
+# > **Presenter note:** The selector is applied by the API server, so a claimed Service and its slices — and a headless Service's
+# > slices — cost the node no watch traffic at all.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Merging a Service's slices
@@ -126,7 +126,7 @@ pd.DataFrame([{"service port": str(port), "endpoint": f"{ep.ip}:{ep.port}", "rea
 # nothing for traffic as long as the merged set is the same.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Ask: which copy of the duplicate wins, and why would a terminating copy be the worse choice?
+# > **Presenter note:** Ask: which copy of the duplicate wins, and why would a terminating copy be the worse choice?
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The iptables rules for your Service
@@ -161,9 +161,9 @@ h.chain_diagram(worker_rules, f"{ns.name}/web:http")
 # everything left — 25 % each.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Point out the probabilities aloud: 0.25, 0.333…, 0.5, then an unconditional jump. Ask why the last rule
-# has no probability. On a kind node `iptables-save` prints the kernel's rounded read-back with 11 digits
-# (`0.25000000000`, `0.33333333349`, `0.50000000000`), not kube-proxy's 10-digit input.
+# > **Presenter note:** Point out the probabilities aloud: 0.25, 0.333…, 0.5, then an unconditional jump. Ask why the last rule
+# > has no probability. On a kind node `iptables-save` prints the kernel's rounded read-back with 11 digits
+# > (`0.25000000000`, `0.33333333349`, `0.50000000000`), not kube-proxy's 10-digit input.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### A packet through those rules
@@ -209,8 +209,8 @@ print("\n".join(line for line in nft.splitlines() if "web" in line or "numgen" i
 # or nftables for anything new.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# If the audience has a kind cluster: `make cluster KIND_CONFIG=kind/kind-nftables.yaml`, then
-# `h.node_rules(node, "nftables")` reads the live table.
+# > **Presenter note:** If the audience has a kind cluster: `make cluster KIND_CONFIG=kind/kind-nftables.yaml`, then
+# > `h.node_rules(node, "nftables")` reads the live table.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Rules that differ per node: `internalTrafficPolicy: Local`
@@ -239,7 +239,7 @@ pd.DataFrame(rows).T
 # cluster-wide endpoints. (KEP-2086; `pkg/proxy/topology.go` `CategorizeEndpoints`.)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# DROP, not REJECT: endpoints exist, just not here. That distinction is `hasAnyEndpoints` in CategorizeEndpoints.
+# > **Presenter note:** DROP, not REJECT: endpoints exist, just not here. That distinction is `hasAnyEndpoints` in CategorizeEndpoints.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Terminating endpoints as a fallback
@@ -289,7 +289,7 @@ pd.DataFrame({node: {"zone": nodes.loc[node, "zone"],
 # endpoint for a zone, or one endpoint without hints, kube-proxy uses all ready endpoints.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Topology filtering narrows only the *cluster* set; the local set of iTP/eTP=Local is never filtered.
+# > **Presenter note:** Topology filtering narrows only the *cluster* set; the local set of iTP/eTP=Local is never filtered.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Model vs node
@@ -311,7 +311,7 @@ print(diff.summary())
 # has not synced a very recent change yet — or a kube-proxy version whose rule format moved on.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# On kind this is the moment to show that the model is checked against real iptables-save output, not trusted.
+# > **Presenter note:** On kind this is the moment to show that the model is checked against real iptables-save output, not trusted.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: sticky sessions

@@ -7,8 +7,8 @@
 # worker and watches NotReady, unready endpoints, eviction and recovery on one timeline.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Two clocks matter: kube-proxy's (minSyncPeriod 1 s, syncPeriod 30 s) and the node lifecycle controller's
-# (grace period, then 300 s tolerations). Keep them apart when explaining the timeline.
+# > **Presenter note:** Two clocks matter: kube-proxy's (minSyncPeriod 1 s, syncPeriod 30 s) and the node lifecycle controller's
+# > (grace period, then 300 s tolerations). Keep them apart when explaining the timeline.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -106,7 +106,7 @@ h.plot_propagation(frame)
 # (`sig-scalability/slos/network_programming_latency.md`).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Point at the gap between the slice write and the kube-proxy rows: that is minSyncPeriod batching.
+# > **Presenter note:** Point at the gap between the slice write and the kube-proxy rows: that is minSyncPeriod batching.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Sync period, minimum interval, partial syncs
@@ -145,7 +145,7 @@ print("\n".join(syncs[:2] + ["..."] + syncs[-6:]) if syncs else "no sync lines: 
 # `numServices` and `numEndpoints` it logs `numFilterChains`, `numFilterRules`, `numNATChains` and `numNATRules`.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# On kind, raise kube-proxy's verbosity (-v=2) to see these lines; the defaults are the same.
+# > **Presenter note:** On kind, raise kube-proxy's verbosity (-v=2) to see these lines; the defaults are the same.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Rule growth with cluster size
@@ -166,7 +166,7 @@ h.plot_rules_vs_services(growth)
 # (KEP-3453 reports p50 from ~27 s to ~13 s on 5000 nodes).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The render time per sync is not modelled faithfully (Python vs kernel); compare bytes and rule counts.
+# > **Presenter note:** The render time per sync is not modelled faithfully (Python vs kernel); compare bytes and rule counts.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. A node fails
@@ -257,8 +257,8 @@ figure
 # chapter 06.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# On kind the outage cell takes grace + toleration seconds of real time (20 s + 30 s with this project's
-# kind-cluster.yaml; upstream defaults are 50 s + 300 s).
+# > **Presenter note:** On kind the outage cell takes grace + toleration seconds of real time (20 s + 30 s with this project's
+# > kind-cluster.yaml; upstream defaults are 50 s + 300 s).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: scale and follow

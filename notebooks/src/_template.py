@@ -6,7 +6,7 @@
 # fill it in, and build it with `python scripts/build_notebooks.py`. See docs/CHAPTER-TEMPLATE.md.)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: what to stress when presenting this slide. Every section gets at least one notes cell.
+# > **Presenter note:** Speaker notes: what to stress when presenting this slide. Every section gets at least one notes cell.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -59,7 +59,7 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-n
 # **What it shows:** … **Why it matters:** …
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Point at the column that answers the section's question.
+# > **Presenter note:** Point at the column that answers the section's question.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: scale out
