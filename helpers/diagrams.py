@@ -45,7 +45,8 @@ class Message:
     dashed: bool = False
 
     def text(self) -> str:
-        when = f"{self.t:.2f}s" if self.t_end is None else f"{self.t:.2f}–{self.t_end:.2f}s"
+        start, end = f"{self.t:.2f}", f"{self.t_end:.2f}" if self.t_end is not None else None
+        when = f"{start}s" if end in (None, start) else f"{start}–{end}s"
         what = f"{self.label} ×{self.count}" if self.count > 1 else " ".join(p for p in (self.label, self.detail) if p)
         return f"{when} {what}"
 

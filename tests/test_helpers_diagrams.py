@@ -182,3 +182,9 @@ def test_chain_diagram_follows_the_probability_cascade():
 def test_chain_diagram_renders_with_graphviz():
     svg = chain_diagram(CHAIN_RULES, "ch07/web:http")._repr_mimebundle_()["image/svg+xml"]
     assert "<svg" in svg and "KUBE&#45;SEP&#45;AAA" in svg and "DNAT 10.244.1.13:80" in svg
+
+
+def test_merged_arrows_at_one_instant_show_one_time():
+    syncs = [Message("API server", f"kube-proxy (n{i})", "watch → sync rules", 0.991 + i / 1000, dashed=True)
+             for i in range(3)]
+    assert collapse(syncs)[0].text() == "0.99s watch → sync rules ×3"
