@@ -18,7 +18,7 @@ _EXPORTS = {
         "ApiError", "ApiUnreachable", "Backend", "ClusterNotRunning", "DockerNotAvailable", "HelperError",
         "KindMissing", "NoKubeconfig", "NotConnected", "UnsafeContext", "VersionSkew", "connect", "current",
     ),
-    "helpers.diagrams": ("SequenceDiagram", "sequence_diagram"),
+    "helpers.diagrams": ("ChainDiagram", "SequenceDiagram", "chain_diagram", "sequence_diagram"),
     "helpers.kubectl": ("KubectlError", "KubectlResult", "kubectl", "kubectl_command"),
     "helpers.nodes": (
         "NodeActionError", "NotSimulator", "advance", "cluster_time", "node_rules", "patch_status", "proxy_metrics",

@@ -48,6 +48,25 @@ class HelperError(Exception):
         return [f"{type(self).__name__}: {self}"]
 
 
+def _failed_check(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    """IPython's handler for a failed ``assert``: the chapters' verify cells say what is missing in
+    their message, so the reader sees that one line, not a traceback (as for HelperError)."""
+    stb = [f"Not done yet: {value}" if str(value) else "Not done yet: a check of this cell failed"]
+    shell._showtraceback(etype, value, stb)  # what ipykernel sends as the cell's error output
+    return stb
+
+
+def one_line_checks() -> None:
+    """In IPython (a chapter's kernel), show failed assertions as one clean line."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((AssertionError,), _failed_check)
+
+
 class NotConnected(HelperError):
     """A helper needs a cluster but connect() was not called."""
 
@@ -563,4 +582,8 @@ def connect(backend: str | None = None, *, allow_any_context: bool = False, kube
     check_skew(kubectl_version(), chosen.version)
     if not quiet:
         print(banner(chosen.kind, chosen.context, chosen.version, chosen.node_count))
+    from helpers.tables import readable_tables  # pandas loads only for sessions that show tables
+
+    readable_tables()
+    one_line_checks()
     return use(chosen)

@@ -4,7 +4,7 @@
 
 Checks what both backends need (Python, the Jupyter kernel, the pinned kubectl and its skew
 against the pinned node image) and what only the kind backend needs (Docker, kind, inotify
-limits, memory). Graphviz `dot` is optional: diagrams fall back to matplotlib without it.
+limits, memory). Graphviz `dot` is optional: without it ch07's chain diagram shows as text.
 Only a failure of something both backends need makes the exit status non-zero.
 
 Each `check_*` function is pure (facts in, `Check` out); `System` is the only place that runs
@@ -94,11 +94,11 @@ def check_kernel(kernel_specs: dict[str, str]) -> Check:
 
 
 def check_dot(dot_path: str | None, platform: str) -> Check:
-    """Graphviz's `dot` renders sequence diagrams; pip cannot install it, so say how per platform."""
+    """Graphviz's `dot` renders the chain diagram; pip cannot install it, so say how per platform."""
     if dot_path:
         return Check("Graphviz dot", True, dot_path, needed_by_all=False)
     installer = "brew install graphviz" if platform == "darwin" else "sudo apt-get install -y graphviz"
-    fix = f"{installer}  (conda: conda install -c conda-forge graphviz); diagrams fall back to matplotlib"
+    fix = f"{installer}  (conda: conda install -c conda-forge graphviz); the chain diagram shows as text"
     return Check("Graphviz dot", False, "not found on PATH", fix, needed_by_all=False)
 
 

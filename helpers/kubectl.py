@@ -61,7 +61,11 @@ class KubectlResult:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        return f'<pre style="white-space: pre">{html.escape(str(self))}</pre>'
+        """A terminal-like block: monospace and unwrapped so columns line up (nbconvert's page CSS
+        sets ``font-family: inherit`` on output ``pre``, hence the inline font); wide output scrolls
+        inside its own box."""
+        return (f'<pre class="kubectl-output" style="white-space: pre; overflow-x: auto; '
+                f'font-family: var(--jp-code-font-family, monospace), monospace">{html.escape(str(self))}</pre>')
 
 
 def cache_dir(backend: Backend) -> str:

@@ -187,7 +187,7 @@ def _rule_reads(backend: Backend, timeout: float):
     """
     if backend.is_sim:
         for _ in range(max(1, math.ceil(timeout / MIN_SYNC_PERIOD))):
-            advance(MIN_SYNC_PERIOD, backend=backend)
+            advance(MIN_SYNC_PERIOD, backend=backend, quiet=True)  # waiting is not an action to trace
             yield
         return
     deadline = time.monotonic() + timeout
@@ -253,12 +253,14 @@ def _require_sim(backend: Backend, what: str, instead: str) -> None:
         raise NotSimulator(f"{what} only exists on the simulator; this is {backend.context}", instead)
 
 
-def advance(seconds: float, *, backend: Backend | None = None):
-    """Fast-forward the simulator's virtual clock; returns the new virtual time."""
+def advance(seconds: float, *, backend: Backend | None = None, quiet: bool = False):
+    """Fast-forward the simulator's virtual clock; returns the new virtual time. A trace notes it as
+    a user action unless ``quiet`` (a helper's own wait, such as reading a node's rules)."""
     backend = backend or current()
     _require_sim(backend, "fast-forwarding time",
                  "on a real cluster real time must pass: wait for the outcome with h.wait_for(...) instead")
-    trace.note(f"advance clock {seconds:g} s")
+    if not quiet:
+        trace.note(f"advance clock {seconds:g} s")
     answer = backend.request("POST", "/sim/clock/advance", body={"seconds": seconds})
     return answer.get("virtualTime", answer) if isinstance(answer, dict) else answer
 

@@ -15,6 +15,13 @@ from helpers.connect import Backend, current
 from helpers.kube import LABEL_SERVICE_NAME, LABEL_ZONE, get_condition, is_ready
 
 
+def readable_tables() -> None:
+    """Show whole cells: pandas cuts text at 50 characters by default, and the chapters' tables hold
+    explanations (reconciler decisions, summaries, comparisons) that must be read in full. Cells
+    wrap in the HTML view; wide tables scroll inside their output box."""
+    pd.set_option("display.max_colwidth", None)
+
+
 def pod_ready(pod: dict) -> bool:
     """True when the pod's Ready condition is True (what the endpoint controllers look at)."""
     return is_ready(pod)

@@ -22,9 +22,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import nbclient
 import nbformat
 from nbconvert import HTMLExporter
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+from helpers import sim
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -34,11 +38,38 @@ CELL_TIMEOUT = 600  # seconds; chapter 09 on kind waits through real node-failur
 BOOK_TITLE = "What is a Kubernetes Endpoint, Anyway?"
 CHAPTER_LINK = re.compile(r'href="(\d\d-[\w-]+)\.ipynb(#[^"]*)?"')
 BODY_OPEN = re.compile(r"<body[^>]*>")
-NAV_CSS = """<style>
+# Presenter notes and solutions fold into a closed <details> ("Show solution"): readers open them.
+FOLDING_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block any_cell scoped -%}
+{%- if cell.metadata.get('slideshow', {}).get('slide_type') == 'notes' -%}
+<details class="fold presenter-notes"><summary>Presenter notes</summary>
+{{ super() }}
+</details>
+{%- elif 'solution' in cell.metadata.get('tags', []) -%}
+<details class="fold solution"><summary>Show solution</summary>
+{{ super() }}
+</details>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{%- endblock any_cell -%}
+"""
+# The page's own style: navigation; output as in a terminal (nbconvert's lab CSS gives output <pre>
+# `font-family: inherit`); output and markdown boxes that scroll sideways instead of overflowing the
+# column; pictures no wider than the column; the folds.
+BOOK_CSS = """<style>
 .book-nav { font-family: sans-serif; display: flex; justify-content: space-between; gap: 1em;
             padding: 0.6em 1em; background: #f3f5f8; border-bottom: 1px solid #d0d7de; }
 .book-nav.bottom { border-top: 1px solid #d0d7de; border-bottom: none; margin-top: 2em; }
 .book-nav a { text-decoration: none; }
+.jp-OutputArea-output pre, .jp-RenderedText pre { font-family: var(--jp-code-font-family), monospace; }
+.jp-OutputArea-output, .jp-RenderedMarkdown, .jp-RenderedHTMLCommon pre, .jp-InputArea-editor {
+  overflow-x: auto; max-width: 100%; }
+.jp-OutputArea-output table td, .jp-OutputArea-output table th { white-space: normal; }
+.jp-RenderedSVG svg, .jp-RenderedImage img, .jp-OutputArea-output img { max-width: 100%; height: auto; }
+details.fold { margin: 0.3em 0 0.3em var(--jp-cell-prompt-width, 64px); }
+details.fold > summary { cursor: pointer; color: #0b5394; font-family: sans-serif; }
+details.presenter-notes { border-left: 4px solid #c9a227; background: #fffbea; padding: 0.2em 0.6em; }
 </style>"""
 
 
@@ -75,11 +106,12 @@ def nav_bar(chapters: list[Chapter], index: int, where: str = "top") -> str:
 
 
 def link_chapters(page: str, stems: set[str]) -> str:
-    """Point links to other chapters' notebooks at their book pages."""
+    """Point links to other chapters' notebooks at their book pages, and the series' README (the
+    chapter index in JupyterLab) at the book's contents."""
     def swap(match: re.Match) -> str:
         stem, anchor = match[1], match[2] or ""
         return f'href="{stem}.html{anchor}"' if stem in stems else match[0]
-    return CHAPTER_LINK.sub(swap, page)
+    return CHAPTER_LINK.sub(swap, page).replace('href="README.md"', 'href="index.html"')
 
 
 def with_navigation(page: str, top: str, bottom: str) -> str:
@@ -87,20 +119,20 @@ def with_navigation(page: str, top: str, bottom: str) -> str:
     match = BODY_OPEN.search(page)
     if not match or "</body>" not in page:
         raise ValueError("rendered page has no <body> element")
-    page = page[:match.end()] + NAV_CSS + top + page[match.end():]
+    page = page[:match.end()] + BOOK_CSS + top + page[match.end():]
     head, _, tail = page.rpartition("</body>")
     return head + bottom + "</body>" + tail
 
 
 def index_page(chapters: list[Chapter]) -> str:
-    """The book's contents page."""
-    items = "\n".join(f'<li><a href="{c.page}">{html.escape(c.title)}</a><p>{html.escape(c.pitch)}</p></li>'
+    """The book's contents page (titles carry their chapter numbers; pitches are Markdown)."""
+    items = "\n".join(f'<li><a href="{c.page}">{html.escape(c.title)}</a>{markdown2html_mistune(c.pitch)}</li>'
                       for c in chapters)
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{BOOK_TITLE}</title>"
             "<style>body { font-family: sans-serif; max-width: 50em; margin: 2em auto; line-height: 1.4; }"
-            " li { margin-bottom: 1em; } li p { margin: 0.2em 0; color: #444; }</style></head>\n"
+            " ul.chapters { list-style: none; padding: 0; } li { margin-bottom: 1em; } li p { margin: 0.2em 0; color: #444; }</style></head>\n"
             f"<body><h1>{BOOK_TITLE}</h1>\n<p>Chapters executed on {time.strftime('%Y-%m-%d %H:%M %Z')}; "
-            f"each page has the outputs of that run.</p>\n<ol start=\"0\">\n{items}\n</ol></body></html>\n")
+            f"each page has the outputs of that run.</p>\n<ul class=\"chapters\">\n{items}\n</ul></body></html>\n")
 
 
 def render_book(notebooks: list[tuple[str, nbformat.NotebookNode]], out_dir: Path) -> list[Path]:
@@ -108,7 +140,8 @@ def render_book(notebooks: list[tuple[str, nbformat.NotebookNode]], out_dir: Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     chapters = [chapter_info(nb, stem) for stem, nb in notebooks]
     stems = {c.stem for c in chapters}
-    exporter = HTMLExporter(template_name="lab")
+    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"folding_lab.j2": FOLDING_TEMPLATE})],
+                            template_file="folding_lab.j2")
     written = []
     for i, ((_, nb), chapter) in enumerate(zip(notebooks, chapters, strict=True)):
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": chapter.title}})
@@ -153,16 +186,21 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no chapters found", file=sys.stderr)
         return 2
     failures, notebooks = [], []
-    for path in paths:
-        if args.no_execute:
-            nb, error = nbformat.read(path, as_version=4), None
-        else:
-            started = time.monotonic()
-            nb, error = execute(path)
-            print(f"{path.name}: {'FAILED: ' + error if error else 'ok'} ({time.monotonic() - started:.1f} s)")
-        if error:
-            failures.append(path.name)
-        notebooks.append((path.stem, nb))
+    simulator_was_running = sim.running() is not None
+    try:
+        for path in paths:
+            if args.no_execute:
+                nb, error = nbformat.read(path, as_version=4), None
+            else:
+                started = time.monotonic()
+                nb, error = execute(path)
+                print(f"{path.name}: {'FAILED: ' + error if error else 'ok'} ({time.monotonic() - started:.1f} s)")
+            if error:
+                failures.append(path.name)
+            notebooks.append((path.stem, nb))
+    finally:
+        if not simulator_was_running and sim.stop_background():  # the chapters' h.connect() started it
+            print("book: stopped the simulator the chapters started")
     written = render_book(notebooks, args.out)
     print(f"book: {len(written) - 1} chapters in {args.out}/index.html")
     if failures:

@@ -11,7 +11,8 @@ and Mermaid from CDNs by default; the pages here load nothing from the network:
 
 Slides come from the executed chapters in ``build/executed/`` (written by ``scripts/build_book.py``),
 so they show outputs; a chapter without an executed copy is executed first. Speaker notes are the
-chapters' ``notes`` cells (press ``s`` in the browser).
+chapters' ``notes`` cells (press ``s`` in the browser); solutions are ``skip`` cells and left out.
+The canvas is 1920x1080; inputs and outputs taller than a slide scroll inside their own box.
 
 Usage: ``python scripts/build_slides.py [--no-execute] [--out DIR] [notebooks...]``.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import copy
 import hashlib
 import io
 import json
@@ -57,7 +59,21 @@ OFFLINE_TEMPLATE = """{%- extends 'reveal/index.html.j2' -%}
 <script>/* no math in these slides: the stub answers the template's re-render hook */
 window.MathJax = {Hub: {getAllJax: function () { return []; }, Rerender: function () {}}};</script>
 {%- endblock html_head_js_mathjax -%}
+{%- block html_head_css -%}
+<style>/* a 16:9 canvas: long inputs and outputs scroll inside their own box, never past the slide */
+.reveal .jp-OutputArea-output > :not(img) { max-height: 360px; overflow: auto; }
+.reveal .jp-InputArea-editor > * { max-height: 260px; overflow: auto; }
+.reveal .jp-Cell-outputArea { max-height: 660px; overflow: auto; }
+.reveal .jp-OutputArea-output > img { width: auto; }
+.reveal .jp-OutputArea-output pre { white-space: pre; }
+.reveal .jp-RenderedSVG svg, .reveal .jp-RenderedImage img, .reveal .jp-OutputArea-output img {
+  max-width: 100%; height: auto; max-height: 640px; }  /* pictures end their slide: split_long_slides */
+.reveal .jp-RenderedHTMLCommon table { font-size: 16px; }
+:root { --jp-content-font-size1: 18px; --jp-code-font-size: 17px; }  /* 20 and 19 px in nbconvert's template */
+</style>
+{%- endblock html_head_css -%}
 """
+SLIDE_WIDTH, SLIDE_HEIGHT = 1920, 1080  # a 16:9 projector's canvas; reveal.js scales it to the window
 EXTERNAL_ASSET = re.compile(r"""<(?:script|link)\b[^>]*\b(?:src|href)=["'](?:https?:)?//""", re.IGNORECASE)
 
 
@@ -74,13 +90,36 @@ def slides_exporter() -> SlidesExporter:
     exporter.require_js_url = REQUIRE_JS
     exporter.jquery_url = JQUERY
     exporter.reveal_theme = THEME
-    exporter.reveal_scroll = True  # long outputs scroll inside their slide, as RISE's {"scroll": true}
+    exporter.reveal_width, exporter.reveal_height = str(SLIDE_WIDTH), str(SLIDE_HEIGHT)
     return exporter
+
+
+def split_long_slides(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` where a slide that would stack too much below its canvas continues on a
+    subslide (below it, reached with the down arrow): a second code cell with outputs, and the text
+    after a picture (plot or diagram: it gets most of the slide's height), start one."""
+    nb = copy.deepcopy(nb)
+    outputs_on_slide = picture_on_slide = False
+    for cell in nb.cells:
+        slideshow = cell.metadata.setdefault("slideshow", {})
+        kind = slideshow.get("slide_type", "-")
+        if kind in ("slide", "subslide"):
+            outputs_on_slide = picture_on_slide = False
+        if kind in ("skip", "notes"):
+            continue
+        outputs = (cell.get("outputs") or []) if cell.cell_type == "code" else []
+        if (outputs and outputs_on_slide or picture_on_slide) and kind in ("-", "fragment"):
+            slideshow["slide_type"] = "subslide"
+            outputs_on_slide = picture_on_slide = False
+        outputs_on_slide = outputs_on_slide or bool(outputs)
+        picture_on_slide = picture_on_slide or any(
+            mime.startswith("image/") for out in outputs for mime in out.get("data", {}))
+    return nb
 
 
 def render_slides(nb: nbformat.NotebookNode, title: str, exporter: SlidesExporter | None = None) -> str:
     """One chapter as a self-contained reveal.js page (assets from ``vendor/``)."""
-    page, _ = (exporter or slides_exporter()).from_notebook_node(nb, resources={"metadata": {"name": title}})
+    page, _ = (exporter or slides_exporter()).from_notebook_node(split_long_slides(nb), resources={"metadata": {"name": title}})
     leaks = external_assets(page)
     if leaks:
         raise RuntimeError(f"slides for {title!r} still load from the network: {leaks}")

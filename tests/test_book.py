@@ -69,6 +69,12 @@ def test_book_has_an_index_and_linked_chapter_pages(tmp_path, two_chapters):
     assert first.count('class="book-nav') == 2  # top and bottom
 
 
+def test_the_series_readme_link_points_at_the_contents():
+    page = '<a href="README.md">index</a> <a href="01-x.ipynb#s">next</a> <a href="09-y.ipynb">gone</a>'
+    assert build_book.link_chapters(page, {"01-x"}) == \
+        '<a href="index.html">index</a> <a href="01-x.html#s">next</a> <a href="09-y.ipynb">gone</a>'
+
+
 def test_navigation_needs_a_body():
     with pytest.raises(ValueError, match="no <body>"):
         build_book.with_navigation("<html>no body</html>", "<nav/>", "<nav/>")
@@ -126,3 +132,17 @@ def test_vendor_tarballs_are_checked_against_the_registry_integrity():
     build_slides.check_integrity(data, good)
     with pytest.raises(RuntimeError, match="integrity mismatch"):
         build_slides.check_integrity(data + b"!", good)
+
+
+def test_a_failed_check_shows_one_clean_line(tmp_path, monkeypatch):
+    """Verify cells fail with their message only (helpers.connect.one_line_checks), like helper errors."""
+    nb = chapter(0, "Check")
+    nb.cells[2] = nbformat.v4.new_code_cell(
+        "from helpers.connect import one_line_checks\none_line_checks()\nassert 1 + 1 == 3, 'two endpoints missing'",
+        metadata={"slideshow": {"slide_type": "-"}})
+    source = tmp_path / "00-check.ipynb"
+    nbformat.write(nb, source)
+    executed, error = build_book.execute(source, tmp_path / "executed")
+    assert error is not None and "two endpoints missing" in error
+    (output,) = executed.cells[2].outputs
+    assert output["ename"] == "AssertionError" and output["traceback"] == ["Not done yet: two endpoints missing"]

@@ -1,11 +1,21 @@
-"""Sequence diagrams from a synthetic trace frame: inferred messages, collapsing, DOT and Mermaid text."""
+"""Sequence diagrams from a synthetic trace frame: inferred messages, collapsing, SVG, DOT and Mermaid text."""
 
+import re
 import shutil
 
 import pandas as pd
 import pytest
 
-from helpers.diagrams import DOT_HINT, Message, SequenceDiagram, collapse, infer_messages, sequence_diagram
+from helpers.diagrams import (
+    FONT_PX,
+    SVG_WIDTH,
+    Message,
+    SequenceDiagram,
+    chain_diagram,
+    collapse,
+    infer_messages,
+    sequence_diagram,
+)
 from helpers.trace import COLUMNS
 
 ROWS = [
@@ -95,25 +105,37 @@ def test_dot_text_uses_lifeline_clusters_ranks_and_xlabels():
     assert lines[-1] == "}"
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz dot not installed")
-def test_dot_renders_to_svg_inline():
-    bundle = sequence_diagram(frame())._repr_mimebundle_()
-    assert bundle["image/svg+xml"].lstrip().startswith("<?xml") and "<svg" in bundle["image/svg+xml"]
-
-
-def test_without_dot_a_matplotlib_drawing_and_the_hint_are_shown(monkeypatch):
+def test_svg_is_the_same_with_or_without_graphviz(monkeypatch):
+    with_dot = sequence_diagram(frame())._repr_mimebundle_()
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    bundle = sequence_diagram(frame())._repr_mimebundle_()
-    assert "apt-get install graphviz" in bundle["text/html"] and "data:image/png;base64," in bundle["text/html"]
-    assert "apt-get install graphviz" in DOT_HINT
+    assert sequence_diagram(frame())._repr_mimebundle_() == with_dot
+    assert with_dot["image/svg+xml"].startswith("<svg") and with_dot["text/plain"].startswith("sequenceDiagram")
 
 
-def test_figure_draws_one_lifeline_per_participant():
+def test_svg_fits_the_page_with_body_size_text_and_one_kube_proxy_lane():
+    rows = ROWS[:6] + [(0.9 + i / 10, "KubeProxy", "SYNC", None, f"n{i}", None, "rules synced", f"kube-proxy (n{i})")
+                       for i in range(3)]
+    diagram = sequence_diagram(frame(rows))
+    svg = diagram.svg()
+    assert f'width="{SVG_WIDTH}"' in svg and SVG_WIDTH <= 1170 and FONT_PX >= 13
+    assert diagram.lanes()[-1] == "kube-proxy" and diagram._lane_title("kube-proxy") == "kube-proxy (3 nodes)"
+    assert len(diagram.lanes()) == 8  # user, API server, 5 writers, one kube-proxy lane for 3 nodes
+    assert "watch → sync rules ×3" in svg  # the three syncs, one arrow
+    for x in re.findall(r'<text x="([\d.]+)"', svg):
+        assert 0 <= float(x) <= SVG_WIDTH
+
+
+def test_each_write_keeps_its_own_arrow():
+    """A slice written twice (not ready, then ready) is two arrows, as the chapters narrate it."""
+    writes = [Message("EndpointSlice controller", "API server", "update EndpointSlice", 0.1, "web-x: ready 0→0"),
+              Message("EndpointSlice controller", "API server", "update EndpointSlice", 0.2, "web-x: ready 0→1")]
+    assert len(collapse(writes)) == 2
+
+
+def test_lanes_have_one_lifeline_per_component():
     diagram = SequenceDiagram(infer_messages(frame()))
-    fig = diagram.figure()
-    ax = fig.axes[0]
-    assert len(ax.lines) == len(diagram.participants)
-    assert len(diagram.participants) == 9
+    assert len(diagram.participants) == 9 and len(diagram.lanes()) == 9
+    assert diagram.svg().count('stroke-dasharray="4 4"') == 9
 
 
 def test_messages_follow_commit_order_and_user_writes_are_not_doubled():
@@ -128,3 +150,41 @@ def test_messages_follow_commit_order_and_user_writes_are_not_doubled():
         ("Deployment controller", "create ReplicaSet"),
         ("ReplicaSet controller", "create Pod"),
     ]
+
+
+CHAIN_RULES = """\
+-A KUBE-SEP-AAA -s 10.244.1.13/32 -m comment --comment "ch07/web:http" -j KUBE-MARK-MASQ
+-A KUBE-SEP-AAA -p tcp -m comment --comment "ch07/web:http" -m tcp -j DNAT --to-destination 10.244.1.13:80
+-A KUBE-SEP-BBB -p tcp -m comment --comment "ch07/web:http" -m tcp -j DNAT --to-destination 10.244.1.14:80
+-A KUBE-SEP-CCC -p tcp -m comment --comment "ch07/web:http" -m tcp -j DNAT --to-destination 10.244.2.8:80
+-A KUBE-SERVICES -d 10.96.38.158/32 -p tcp -m comment --comment "ch07/web:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-X
+-A KUBE-SVC-X ! -s 10.244.0.0/16 -d 10.96.38.158/32 -p tcp -m comment --comment "ch07/web:http cluster IP" -j KUBE-MARK-MASQ
+-A KUBE-SVC-X -m comment --comment "ch07/web:http -> 10.244.1.13:80" -m statistic --mode random --probability 0.33333333349 -j KUBE-SEP-AAA
+-A KUBE-SVC-X -m comment --comment "ch07/web:http -> 10.244.1.14:80" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-BBB
+-A KUBE-SVC-X -m comment --comment "ch07/web:http -> 10.244.2.8:80" -j KUBE-SEP-CCC
+-A KUBE-SERVICES -d 10.96.0.10/32 -p udp -m comment --comment "kube-system/kube-dns:dns cluster IP" -j KUBE-SVC-DNS
+"""
+
+
+def test_chain_diagram_follows_the_probability_cascade():
+    diagram = chain_diagram(CHAIN_RULES, "ch07/web:http")
+    assert diagram.entries == [("10.96.38.158:80", "KUBE-SVC-X")]  # kube-dns is another Service
+    shares = diagram.shares("KUBE-SVC-X")
+    assert [(sep, round(share, 3)) for sep, _, share in shares] == [
+        ("KUBE-SEP-AAA", 0.333), ("KUBE-SEP-BBB", 0.333), ("KUBE-SEP-CCC", 0.333)]
+    assert diagram.dnat == {"KUBE-SEP-AAA": "10.244.1.13:80", "KUBE-SEP-BBB": "10.244.1.14:80",
+                            "KUBE-SEP-CCC": "10.244.2.8:80"}
+    assert '"KUBE-SVC-X" -> "KUBE-SEP-CCC" [label="last rule: 33%"];' in diagram.dot()
+    assert "last rule → 33%" not in diagram.text() and "p=0.5 → 33%: KUBE-SEP-BBB → DNAT 10.244.1.14:80" in diagram.text()
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz dot not installed")
+def test_chain_diagram_renders_with_graphviz():
+    svg = chain_diagram(CHAIN_RULES, "ch07/web:http")._repr_mimebundle_()["image/svg+xml"]
+    assert "<svg" in svg and "KUBE&#45;SEP&#45;AAA" in svg and "DNAT 10.244.1.13:80" in svg
+
+
+def test_merged_arrows_at_one_instant_show_one_time():
+    syncs = [Message("API server", f"kube-proxy (n{i})", "watch → sync rules", 0.991 + i / 1000, dashed=True)
+             for i in range(3)]
+    assert collapse(syncs)[0].text() == "0.99s watch → sync rules ×3"

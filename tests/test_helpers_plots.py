@@ -16,6 +16,12 @@ def test_bytes_per_update_matches_kep_752_sample_case():
     assert row["rolling_endpoints_bytes"] == 200_000_000_000_000  # ~200 TB
 
 
+def test_bytes_per_update_sizes_endpoints_and_slices_apart():
+    row = h.bytes_per_update(1000, 10, endpoint_bytes=150, overhead_bytes=400, address_bytes=60,
+                             endpoints_overhead=300)
+    assert row["endpoints_object_bytes"] == 300 + 1000 * 60 and row["slice_object_bytes"] == 400 + 100 * 150
+
+
 def test_plots_draw_the_given_data():
     fig = h.plot_slices_vs_replicas(pd.DataFrame({"replicas": [10, 100, 250], "slices": [1, 1, 3],
                                                   "max_per_slice": [10, 100, 100]}))

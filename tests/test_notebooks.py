@@ -34,6 +34,8 @@ CHAPTER_FAILURES = (nbclient.exceptions.CellExecutionError, nbclient.exceptions.
                     nbclient.exceptions.DeadKernelError)
 PARALLEL_RUNS = 3  # concurrent chapter runs (each with its own simulator and kernel)
 SLIDE_TYPES = {"slide", "subslide", "fragment", "-", "skip", "notes"}
+SOLUTION_FIRST_LINE = "# Solution: expand this cell to compare it with yours."
+NOTE_CALLOUT = "> **Presenter note:**"
 # What must be unchanged in `default` after a chapter: kind -> (API class, list method).
 DEFAULT_KINDS = {
     "pods": (client.CoreV1Api, "list_namespaced_pod"),
@@ -123,6 +125,15 @@ def skeleton_problems(nb) -> list[str]:
     solution = sum("solution" in _tags(c) for c in code)
     if not (exercises >= 2 and verify >= exercises and solution >= exercises):
         problems.append(f"{exercises} exercises, {verify} verify and {solution} solution cells (need >= 2 each)")
+    telling = [c.id for c in code if "solution" in _tags(c) and (
+        c.source.splitlines()[:1] != [SOLUTION_FIRST_LINE] or not c.metadata.get("jupyter", {}).get("source_hidden")
+        or c.metadata.get("slideshow", {}).get("slide_type") != "skip")]
+    if telling:  # JupyterLab shows a collapsed cell's first line: it must not be the answer
+        problems.append(f"solution cells not hidden behind {SOLUTION_FIRST_LINE!r} (and skipped in slides): {telling}")
+    plain_notes = [c.id for c in nb.cells if c.metadata.get("slideshow", {}).get("slide_type") == "notes"
+                   and not c.source.startswith(NOTE_CALLOUT)]
+    if plain_notes:  # JupyterLab shows notes cells inline: they must not read as body text
+        problems.append(f"presenter notes not set as a {NOTE_CALLOUT!r} callout: {plain_notes}")
     if not any("cleanup" in _tags(c) and ".cleanup()" in c.source for c in code):
         problems.append("no cleanup cell calling .cleanup()")
     missing = [c.id for c in nb.cells if c.metadata.get("slideshow", {}).get("slide_type") not in SLIDE_TYPES]

@@ -6,8 +6,8 @@
 # This chapter reads those three lists column by column and explains why a cluster keeps both.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Open with the question from the series title: "what is an endpoint, anyway?" — the short answer is
-# "an address (usually a pod's) that a Service forwards to", and this chapter shows where they live.
+# > **Presenter note:** Open with the question from the series title: "what is an endpoint, anyway?" — the short answer is
+# > "an address (usually a pod's) that a Service forwards to", and this chapter shows where they live.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -81,8 +81,8 @@ h.kubectl("get", "services", "-A")
 # address of a real pod, and that something needs a list of those addresses: the endpoints.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Ask the room: which process answers when a pod sends a packet to 10.96.0.10? (Nobody "answers"; the
-# node's kube-proxy rules rewrite the destination — chapter 07.)
+# > **Presenter note:** Ask the room: which process answers when a pod sends a packet to 10.96.0.10? (Nobody "answers"; the
+# > node's kube-proxy rules rewrite the destination — chapter 07.)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Endpoints (the original API)
@@ -175,8 +175,8 @@ h.kubectl("get", "pods", "-n", "kube-system", "-o", "wide")
 # nodes (chapter 02).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Stress the two-controllers point: people often assume slices are derived from Endpoints. They are
-# not (only the *mirroring* controller copies hand-written Endpoints into slices — chapter 05).
+# > **Presenter note:** Stress the two-controllers point: people often assume slices are derived from Endpoints. They are
+# > not (only the *mirroring* controller copies hand-written Endpoints into slices — chapter 05).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: your own Service, three views
@@ -190,6 +190,7 @@ h.kubectl("get", "pods", "-n", "kube-system", "-o", "wide")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.deployment("hello", replicas=2, readiness_gate=False), h.service("hello"), namespace=ns.name)
 h.wait_for_slices(ns.name, "hello", endpoints=2, ready=2)
 h.kubectl("get", "services,endpoints,endpointslices", "-n", ns.name)
@@ -227,6 +228,7 @@ answers.groupby(["pod", "endpoint", "outcome"]).size().rename("requests").reset_
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.service("dns-copy", selector={"k8s-app": "kube-dns"}, ports=((53, 53),)), namespace=ns.name)
 found = h.wait_for("endpointslices", lambda slices: len(slices) == 1, namespace=ns.name,
                    selector=f"{kube.LABEL_SERVICE_NAME}=dns-copy", what="a slice for dns-copy")

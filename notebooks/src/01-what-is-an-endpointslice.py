@@ -5,7 +5,7 @@
 # Endpoints object and the EndpointSlice — and compare them field by field.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The running example for the next chapters starts here: a Deployment `web` and a Service `web`.
+# > **Presenter note:** The running example for the next chapters starts here: a Deployment `web` and a Service `web`.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -102,8 +102,8 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", f"{kube.LABEL_SERVICE_NA
 # | `metadata.generateName` | `web-`: the API server appended the random suffix |
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Point at `conditions`: that one field is why terminating pods can stay in slices while Endpoints has
-# to drop them (chapter 05).
+# > **Presenter note:** Point at `conditions`: that one field is why terminating pods can stay in slices while Endpoints has
+# > to drop them (chapter 05).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Side by side
@@ -154,6 +154,7 @@ pd.Series({**{f"labels[{key}]": value for key, value in meta["labels"].items()},
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.service("web-alt", selector={"app": "web"}, ports=((8080, 80),)), namespace=ns.name)
 slices = h.wait_for_slices(ns.name, "web-alt", endpoints=3, ready=3)
 
@@ -161,7 +162,7 @@ slices = h.wait_for_slices(ns.name, "web-alt", endpoints=3, ready=3)
 alt = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web-alt")
 count = sum(len(s.get("endpoints") or []) for s in alt)
 assert count == 3, (f"web-alt's slices hold {count} endpoints, expected 3. Hint: "
-                    "h.service('web-alt', selector={'app': 'web'}, ports=((8080, 80),)).")
+                    "which pods does its selector match, and on which port do they listen?")
 print("✓ The same pods appear in a second slice, owned by web-alt. Its port is",
       alt[0]["ports"][0]["port"], "— the pod's port, not the Service's 8080.")
 
@@ -175,13 +176,14 @@ print("✓ The same pods appear in a second slice, owned by web-alt. Its port is
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.scale("web", 5, ns.name)
 slices = h.wait_for_slices(ns.name, "web", endpoints=5, ready=5)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 grown = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")
 ready = sum(bool(e["conditions"].get("ready")) for s in grown for e in s.get("endpoints") or [])
-assert ready == 5, f"{ready} ready endpoints, expected 5. Hint: h.scale('web', 5, ns.name)."
+assert ready == 5, f"{ready} ready endpoints, expected 5. Hint: which object owns the replica count?"
 print(f"✓ 5 ready endpoints in {len(grown)} slice(s): below 100 endpoints, the existing slice grows.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

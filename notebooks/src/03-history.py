@@ -6,7 +6,7 @@
 # through those releases and then asks the cluster which of the APIs it serves today.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Keep this short in a workshop: the timeline figure plus the discovery cell are the essentials.
+# > **Presenter note:** Keep this short in a workshop: the timeline figure plus the discovery cell are the essentials.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -100,9 +100,9 @@ fig.tight_layout()
 # cluster wrote slices, but kube-proxy routed by them only with the alpha `EndpointSliceProxying` gate on.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The "why both objects" answer from chapter 00 is historical: Endpoints must keep working for
-# existing tools, so both controllers still run. KEP-4974 proposes dropping the Endpoints controller
-# from conformance so that clusters may turn it off; the type itself will likely never be removed.
+# > **Presenter note:** The "why both objects" answer from chapter 00 is historical: Endpoints must keep working for
+# > existing tools, so both controllers still run. KEP-4974 proposes dropping the Endpoints controller
+# > from conformance so that clusters may turn it off; the type itself will likely never be removed.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. What does this cluster serve?
@@ -151,6 +151,7 @@ h.kubectl("apply", "-n", ns.name, "-f", "-", input=old_manifest, check=False)
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.kubectl("apply", "-n", ns.name, "-f", "-", input={**old_manifest, "apiVersion": "discovery.k8s.io/v1"})
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
@@ -171,6 +172,7 @@ print("✓ by-hand exists; the API server stores it as", mine[0]["apiVersion"])
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.deployment("legacy", replicas=1, readiness_gate=False), h.service("legacy"), namespace=ns.name)
 h.wait_for_slices(ns.name, "legacy", endpoints=1, ready=1)
 found = h.wait_for("endpoints", lambda eps: any(e["metadata"]["name"] == "legacy" and e.get("subsets") for e in eps),

@@ -7,8 +7,8 @@
 # on your own cluster and draws them as a sequence diagram with measured times.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The outline asks for "a sequence diagram" here. The point to land: nobody calls anybody — every arrow
-# is "write to the API server, somebody else's watch fires".
+# > **Presenter note:** The outline asks for "a sequence diagram" here. The point to land: nobody calls anybody — every arrow
+# > is "write to the API server, somebody else's watch fires".
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -108,8 +108,8 @@ diagram
 print(diagram.mermaid())
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# If `dot` is missing the diagram falls back to matplotlib and prints an install hint
-# (`apt-get install graphviz`, `brew install graphviz`, `conda install graphviz`).
+# > **Presenter note:** The diagram is laid out by the helper itself, so it looks the same with or without
+# > Graphviz; `diagram.dot()` and `diagram.mermaid()` give the source for other tools.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Where does the time go?
@@ -217,13 +217,14 @@ pd.Series(rules, name=f"{pod_ip} in the node's kube-proxy rules").to_frame()
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.scale("web", 2, ns.name)
 slices = h.wait_for_slices(ns.name, "web", endpoints=2, ready=2)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 web_slices = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")
 ready = sum(bool(e["conditions"].get("ready")) for s in web_slices for e in s.get("endpoints") or [])
-assert ready == 2, f"{ready} ready endpoints, expected 2. Hint: h.scale('web', 2, ns.name), then wait for the slice."
+assert ready == 2, f"{ready} ready endpoints, expected 2. Hint: change the Deployment, then wait for the slice."
 sources = {kube.get_condition(p, "Ready")["lastTransitionTime"]: f"pod {p['metadata']['name']} became Ready"
            for p in h.list_objects("pods", ns.name, selector="app=web")}
 sources.setdefault(h.get("svc", "web", ns.name)["metadata"]["creationTimestamp"], "the Service was created")
@@ -243,6 +244,7 @@ print("✓ 2 ready endpoints; trigger time:", f"{trigger} = {sources[trigger]}" 
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.deployment("gated", replicas=1, readiness_gate=True), h.service("gated"), namespace=ns.name)
 h.wait_for_slices(ns.name, "gated", endpoints=1)
 h.set_ready(h.list_objects("pods", ns.name, selector="app=gated"), True, ns.name)
@@ -251,8 +253,8 @@ slices = h.wait_for_slices(ns.name, "gated", endpoints=1, ready=1)
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 gated = h.slices_table(ns.name, service="gated")
 assert not gated.empty and gated["ready"].eq(True).sum() == 1, (
-    "No ready endpoint for 'gated'. Hint: the pod's IP appears first as not ready; then "
-    "h.set_ready(h.list_objects('pods', ns.name, selector='app=gated'), True, ns.name).")
+    "No ready endpoint for 'gated'. Hint: the pod's IP appears first as not ready; "
+    "what does its readiness gate wait for?")
 print("✓ The gate flipped the pod's Ready condition, and the controller published it.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

@@ -6,7 +6,7 @@
 # pods; and an endpoint need not be a pod at all. This chapter goes through each case on the cluster.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The conditions truth table in section 1–2 is the part people get wrong most; give it time.
+# > **Presenter note:** The conditions truth table in section 1–2 is the part people get wrong most; give it time.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -336,6 +336,7 @@ pd.DataFrame(runs)
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 web_pods = h.list_objects("pods", ns.name, selector="app=web")
 h.set_ready(web_pods[1:], True, ns.name)
 h.set_ready(web_pods[0], False, ns.name)
@@ -354,7 +355,7 @@ web_view = h.slices_table(ns.name, service="web")
 not_serving = int(web_view["serving"].eq(False).sum())
 not_ready_in_endpoints = int(h.endpoints_table(ns.name, service="web")["ready"].eq(False).sum())
 assert not_serving == 1, (f"{not_serving} endpoints are not serving, expected 1. Hint: "
-                          "h.set_ready(pod, False, ns.name) for one pod, h.set_ready(pod, True, ns.name) for the rest.")
+                          "exactly one pod should fail its readiness gate, the others pass it.")
 assert not_ready_in_endpoints == 1, f"Endpoints lists {not_ready_in_endpoints} not-ready addresses, expected 1."
 print("✓ One endpoint out of rotation: still listed, just not ready — in both APIs.")
 
@@ -369,6 +370,7 @@ print("✓ One endpoint out of rotation: still listed, just not ready — in bot
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 external_slice["endpoints"].append({"addresses": ["192.0.2.11"], "conditions": {"ready": True}})
 applied = h.apply(external_slice, namespace=ns.name)
 

@@ -8,8 +8,8 @@
 # while its pods remain (kubernetes/kubernetes#107927).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The one idea to leave the room with: the controller optimises for *few writes*, not for tidy slices.
-# Every write is broadcast to every node's kube-proxy, so a lopsided set of slices is the cheaper outcome.
+# > **Presenter note:** The one idea to leave the room with: the controller optimises for *few writes*, not for tidy slices.
+# > Every write is broadcast to every node's kube-proxy, so a lopsided set of slices is the cheaper outcome.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -125,9 +125,9 @@ print("\n".join(result.explanations))
 # (`reconcileByPortMapping` in `staging/src/k8s.io/endpointslice/reconciler.go`) is built around this cost.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Walk the steps: (1) keep/replace/remove per existing slice, (2) top up slices already marked for
-# update, fullest first, (3) one unchanged slice that can take *all* the rest, else new slices, (4)
-# recycle creates into deletes, then write creates → updates → deletes.
+# > **Presenter note:** Walk the steps: (1) keep/replace/remove per existing slice, (2) top up slices already marked for
+# > update, fullest first, (3) one unchanged slice that can take *all* the rest, else new slices, (4)
+# > recycle creates into deletes, then write creates → updates → deletes.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # On the simulator the controller records the same explanations for every real sync of `web`:
@@ -218,8 +218,8 @@ pd.DataFrame(rows).set_index("change")
 # `TestReconcileEndpointSlicesSomePreexistingWorseAllocation`. The controller **never rebalances** on its own.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Ask the room to predict the next two rows before running them: one pod flips unready (1 update),
-# then a targetPort change (every slice must be rewritten anyway, so it repacks them: 3 updates, 1 delete).
+# > **Presenter note:** Ask the room to predict the next two rows before running them: one pod flips unready (1 update),
+# > then a targetPort change (every slice must be rewritten anyway, so it repacks them: 3 updates, 1 delete).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # Two more changes: one pod becomes unready, then the Service's `targetPort` changes from 80 to 8080.
@@ -292,8 +292,8 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-L", kube.LABEL_MANAGED_BY)
 # other value — your own, or a service mesh's — is never adopted, rewritten or deleted. Exercise 1 uses that.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Endpoints is deprecated since 1.33 (the API server warns on every access) — the mirroring controller is
-# the bridge that keeps old hand-written Endpoints objects working for consumers that only read slices.
+# > **Presenter note:** Endpoints is deprecated since 1.33 (the API server warns on every access) — the mirroring controller is
+# > the bridge that keeps old hand-written Endpoints objects working for consumers that only read slices.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. A node disappears while its pods remain (kubernetes/kubernetes#107927)
@@ -368,8 +368,8 @@ h.kubectl("get", "events", "-n", ns.name, "--field-selector", "reason=FailedToUp
 # to stall a whole Service for minutes; since v1.25 it costs only the orphaned endpoints.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Stress the asymmetry: an *unreachable* node (chapter 09) keeps its Node object, so it never triggers
-# this bug — its endpoints just go not-ready. Only a *deleted* Node with surviving pods does.
+# > **Presenter note:** Stress the asymmetry: an *unreachable* node (chapter 09) keeps its Node object, so it never triggers
+# > this bug — its endpoints just go not-ready. Only a *deleted* Node with surviving pods does.
 
 # %% slideshow={"slide_type": "-"}
 h.kubectl("delete", "pod", "orphan", "-n", ns.name, "--grace-period=0", "--force", "--ignore-not-found")
@@ -388,6 +388,7 @@ h.kubectl("delete", "pod", "orphan", "-n", ns.name, "--grace-period=0", "--force
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 external = h.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
          "metadata": {"name": "web-external", "labels": {kube.LABEL_SERVICE_NAME: "web",
                                                           kube.LABEL_MANAGED_BY: "staff.example.com"}},
@@ -401,7 +402,7 @@ mine = [s for s in web_slices if managers[s["metadata"]["name"]] not in ("endpoi
 assert mine, ("No slice for `web` with your own managed-by value yet. Hint: apply an EndpointSlice with labels "
               "kubernetes.io/service-name=web and endpointslice.kubernetes.io/managed-by=staff.example.com.")
 assert any("192.0.2.50" in ep["addresses"] for s in mine for ep in s.get("endpoints") or []), (
-    "Your slice does not list 192.0.2.50. Hint: endpoints: [{addresses: ['192.0.2.50'], conditions: {ready: true}}].")
+    "Your slice does not list 192.0.2.50. Hint: look at the endpoints list of your slice.")
 assert "endpointslice-controller.k8s.io" in managers.values(), "The controller's own slice for `web` is gone?"
 print(f"✓ {len(web_slices)} slices for web: {managers}. The controller ignored yours; kube-proxy will merge both.")
 
@@ -416,6 +417,7 @@ print(f"✓ {len(web_slices)} slices for web: {managers}. The controller ignored
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.service("web", ports=((80, 8080),)), namespace=ns.name)
 found = h.wait_for("endpointslices", lambda slices: slices and all(p["port"] == 8080 for s in slices for p in s.get("ports") or []),
                    namespace=ns.name, selector="kubernetes.io/service-name=web,endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io",
@@ -449,7 +451,7 @@ ns.cleanup()
 #   every slice (a port change) repacks them — for free, by recycling creates into updates.
 # - `endpointslice.kubernetes.io/managed-by` separates the EndpointSlice controller, the mirroring
 #   controller and everyone else; nobody touches another's slices.
-# - #107927: before v1.25 one pod on a missing Node froze the whole Service; since v1.25 that pod is
+# - PR #107927: before v1.25 one pod on a missing Node froze the whole Service; since v1.25 that pod is
 #   skipped, the rest is written and the Service retried.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}

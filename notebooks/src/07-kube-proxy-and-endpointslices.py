@@ -8,8 +8,8 @@
 # equivalent, a packet walked through them, and the knobs that make rules differ from node to node.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The chain picture (KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT) is the backbone; everything else in the
-# chapter is a variation on which endpoints end up in KUBE-SVC on *this* node.
+# > **Presenter note:** The chain picture (KUBE-SERVICES → KUBE-SVC → KUBE-SEP → DNAT) is the backbone; everything else in the
+# > chapter is a variation on which endpoints end up in KUBE-SVC on *this* node.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -93,8 +93,8 @@ pd.DataFrame([{"service": s["metadata"]["name"], "clusterIP": s["spec"].get("clu
 # claims a Service with one label.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The selectors are applied by the API server: a headless Service and its slices, and a claimed Service,
-# cost the node no watch traffic; a claimed Service's slices still do.
+# > **Presenter note:** The selectors are applied by the API server: a headless Service and its slices, and a claimed Service,
+# > cost the node no watch traffic; a claimed Service's slices still do.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Merging a Service's slices
@@ -127,7 +127,7 @@ pd.DataFrame([{"service port": str(port), "endpoint": f"{ep.ip}:{ep.port}", "rea
 # nothing for traffic as long as the merged set is the same.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Ask: which copy of the duplicate wins, and why would a terminating copy be the worse choice?
+# > **Presenter note:** Ask: which copy of the duplicate wins, and why would a terminating copy be the worse choice?
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. The iptables rules for your Service
@@ -152,10 +152,19 @@ print("\n".join(web_lines))
 #
 # **Why it matters:** this is what "a Service" *is* on the node: a chain per Service port, a chain per endpoint.
 
+# %% slideshow={"slide_type": "subslide"}
+h.chain_diagram(worker_rules, f"{ns.name}/web:http")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the same rules as a picture: one entry in `KUBE-SERVICES`, one `KUBE-SVC` chain,
+# one `KUBE-SEP` chain per endpoint. Each edge carries the rule's probability and the share of new
+# connections it ends up with: 1/4 of all, then 1/3 of the remaining 3/4, then 1/2 of the rest, then
+# everything left — 25 % each.
+
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Point out the probabilities aloud: 0.25, 0.333…, 0.5, then an unconditional jump. Ask why the last rule
-# has no probability. On a kind node `iptables-save` prints the kernel's rounded read-back with 11 digits
-# (`0.25000000000`, `0.33333333349`, `0.50000000000`), not kube-proxy's 10-digit input.
+# > **Presenter note:** Point out the probabilities aloud: 0.25, 0.333…, 0.5, then an unconditional jump. Ask why the last rule
+# > has no probability. On a kind node `iptables-save` prints the kernel's rounded read-back with 11 digits
+# > (`0.25000000000`, `0.33333333349`, `0.50000000000`), not kube-proxy's 10-digit input.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### A packet through those rules
@@ -225,8 +234,8 @@ print("\n".join(line for line in nft.splitlines() if "web" in line or "numgen" i
 # or nftables for anything new.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# If the audience has a kind cluster: `make cluster KIND_CONFIG=kind/kind-nftables.yaml`, then
-# `h.node_rules(node, "nftables")` reads the live table.
+# > **Presenter note:** If the audience has a kind cluster: `make cluster KIND_CONFIG=kind/kind-nftables.yaml`, then
+# > `h.node_rules(node, "nftables")` reads the live table.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Rules that differ per node: `internalTrafficPolicy: Local`
@@ -255,7 +264,7 @@ pd.DataFrame(rows).T
 # cluster-wide endpoints. (KEP-2086; `pkg/proxy/topology.go` `CategorizeEndpoints`.)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# DROP, not REJECT: endpoints exist, just not here. That distinction is `hasAnyEndpoints` in CategorizeEndpoints.
+# > **Presenter note:** DROP, not REJECT: endpoints exist, just not here. That distinction is `hasAnyEndpoints` in CategorizeEndpoints.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Terminating endpoints as a fallback
@@ -305,7 +314,7 @@ pd.DataFrame({node: {"zone": nodes.loc[node, "zone"],
 # endpoint for a zone, or one endpoint without hints, kube-proxy uses all ready endpoints.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Topology filtering narrows only the *cluster* set; the local set of iTP/eTP=Local is never filtered.
+# > **Presenter note:** Topology filtering narrows only the *cluster* set; the local set of iTP/eTP=Local is never filtered.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Model vs node
@@ -327,7 +336,7 @@ print(diff.summary())
 # has not synced a very recent change yet — or a kube-proxy version whose rule format moved on.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# On kind this is the moment to show that the model is checked against real iptables-save output, not trusted.
+# > **Presenter note:** On kind this is the moment to show that the model is checked against real iptables-save output, not trusted.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: sticky sessions
@@ -339,13 +348,14 @@ print(diff.summary())
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.service("web", sessionAffinity="ClientIP"), namespace=ns.name)
 sticky = h.wait_for_rules("endpoints-worker", "--rcheck")
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 affinity = h.get("svc", "web", ns.name)["spec"].get("sessionAffinity")
 assert affinity == "ClientIP", (f"Service web has sessionAffinity={affinity!r}. Hint: "
-                                "h.apply(h.service('web', sessionAffinity='ClientIP'), namespace=ns.name).")
+                                "which field of the Service spec pins a client to one endpoint?")
 lines = [line for line in h.wait_for_rules("endpoints-worker", "--rcheck").splitlines()
          if f"{ns.name}/web:http" in line and "recent" in line]
 assert lines, "The Service has affinity but the node's rules show no `-m recent` for web yet; re-run this cell."
@@ -361,6 +371,7 @@ print(f"✓ {len(lines)} rules for web use -m recent, e.g.\n  {lines[0]}")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 unclaimed = h.label("svc", "web-other", {kube.LABEL_SERVICE_PROXY_NAME: None}, ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]

@@ -9,8 +9,8 @@
 # chapter rebuilds its idea on your cluster's objects and measures what each node would receive.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Present KPNG as history with a lesson: the numbers in section 3 explain both why it was attractive and
-# why upstream took the cheaper wins (partial syncs, nftables) instead.
+# > **Presenter note:** Present KPNG as history with a lesson: the numbers in section 3 explain both why it was attractive and
+# > why upstream took the cheaper wins (partial syncs, nftables) instead.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -93,8 +93,8 @@ pd.DataFrame(rows).set_index(["node", "service"])
 # done there instead of on the node.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The model's local state uses today's kube-proxy rules (`CategorizeEndpoints`); KPNG itself kept ready
-# endpoints and applied the since-removed `topologyKeys`.
+# > **Presenter note:** The model's local state uses today's kube-proxy rules (`CategorizeEndpoints`); KPNG itself kept ready
+# > endpoints and applied the since-removed `topologyKeys`.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. What travels to a backend: `OpItem`s, full state and diffs
@@ -129,7 +129,7 @@ pd.DataFrame([{"node": node, "op": op.op, "path": op.path, "bytes": op.size}
 # Two ways a backend consumes the stream (`client/localsink`):
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Contrast with kube-proxy: every node would have received the whole updated slice here.
+# > **Presenter note:** Contrast with kube-proxy: every node would have received the whole updated slice here.
 
 # %% slideshow={"slide_type": "-"}
 received = {"full-state sink": [], "diff sink": []}
@@ -193,7 +193,8 @@ figure, axes = plt.subplots(figsize=(7, 3.5), layout="constrained")
 plt.close(figure)  # shown once, by returning it (as the helpers' plots are)
 ax = growth.pivot_table(index=["services", "nodes"], columns="design", values="change bytes, all nodes").plot.bar(
     logy=True, ax=axes, title="Bytes sent for one endpoint change, all nodes together")
-ax.set_ylabel("bytes (log)")
+ax.set_ylabel("bytes (log scale)")
+ax.set_xlabel("(Services, nodes)")
 figure
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
@@ -206,9 +207,9 @@ figure
 # each node's rule-programming time, by cheaper routes (partial restores, nftables mode).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Bytes are JSON on both sides. Real kube-proxy asks the API server for protobuf by default
-# (`clientConnection.contentType: application/vnd.kubernetes.protobuf`), and KPNG's `Set` values were
-# protobuf too, so both sides shrink.
+# > **Presenter note:** Bytes are JSON on both sides. Real kube-proxy asks the API server for protobuf by default
+# > (`clientConnection.contentType: application/vnd.kubernetes.protobuf`), and KPNG's `Set` values were
+# > protobuf too, so both sides shrink.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Retirement, and what lived on
@@ -228,8 +229,8 @@ figure
 # | a written spec of proxy semantics | `kpng/doc/service-proxy.md` (reject vs drop, hairpin SNAT, health checks) |
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# If asked "should I run KPNG?": no — it is archived. The chapter exists because its split explains the
-# design space that nftables mode and the CNI-based proxies of chapter 10 now occupy.
+# > **Presenter note:** If asked "should I run KPNG?": no — it is archived. The chapter exists because its split explains the
+# > design space that nftables mode and the CNI-based proxies of chapter 10 now occupy.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: a Service only some nodes serve
@@ -241,6 +242,7 @@ figure
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.apply(h.deployment("api", replicas=1), h.service("api", internalTrafficPolicy="Local"), namespace=ns.name)
 api_slices = h.wait_for_slices(ns.name, "api", endpoints=1, ready=1)
 
@@ -267,6 +269,7 @@ print(f"✓ api's local model per node: {per_node}")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 claimed = h.label("svc", "api", {kube.LABEL_SERVICE_PROXY_NAME: "kpng"}, ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]

@@ -7,8 +7,8 @@
 # worker and watches NotReady, unready endpoints, eviction and recovery on one timeline.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Two clocks matter: kube-proxy's (minSyncPeriod 1 s, syncPeriod 30 s) and the node lifecycle controller's
-# (grace period, then 300 s tolerations). Keep them apart when explaining the timeline.
+# > **Presenter note:** Two clocks matter: kube-proxy's (minSyncPeriod 1 s, syncPeriod 30 s) and the node lifecycle controller's
+# > (grace period, then 300 s tolerations). Keep them apart when explaining the timeline.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -107,9 +107,9 @@ h.plot_propagation(frame)
 # (`sig-scalability/slos/network_programming_latency.md`).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Compare the kube-proxy rows with the slice write before them. At the same time: that node's last sync
-# ended more than minSyncPeriod (1 s) earlier, so the runner synced at once. Up to 1 s later:
-# minSyncPeriod held the sync back and it picked up everything that arrived meanwhile.
+# > **Presenter note:** Compare the kube-proxy rows with the slice write before them. At the same time: that node's last sync
+# > ended more than minSyncPeriod (1 s) earlier, so the runner synced at once. Up to 1 s later:
+# > minSyncPeriod held the sync back and it picked up everything that arrived meanwhile.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Sync period, minimum interval, partial syncs
@@ -148,7 +148,7 @@ print("\n".join(syncs[:2] + ["..."] + syncs[-6:]) if syncs else "no sync lines: 
 # `numServices` and `numEndpoints` it logs `numFilterChains`, `numFilterRules`, `numNATChains` and `numNATRules`.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# On kind, raise kube-proxy's verbosity (-v=2) to see these lines; the defaults are the same.
+# > **Presenter note:** On kind, raise kube-proxy's verbosity (-v=2) to see these lines; the defaults are the same.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Rule growth with cluster size
@@ -171,7 +171,7 @@ h.plot_rules_vs_services(growth)
 # (KEP-3453 reports p50 from ~27 s to ~13 s on 5000 nodes).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The render time per sync is not modelled faithfully (Python vs kernel); compare bytes and rule counts.
+# > **Presenter note:** The render time per sync is not modelled faithfully (Python vs kernel); compare bytes and rule counts.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. A node fails
@@ -262,8 +262,8 @@ figure
 # chapter 06.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# On kind the outage cell takes grace + toleration seconds of real time (20 s + 30 s with this project's
-# kind-cluster.yaml; upstream defaults are 50 s + 300 s).
+# > **Presenter note:** On kind the outage cell takes grace + toleration seconds of real time (20 s + 30 s with this project's
+# > kind-cluster.yaml; upstream defaults are 50 s + 300 s).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. A stopped node, seen from a client
@@ -304,6 +304,7 @@ seen.groupby(["window", "outcome"]).size().unstack(fill_value=0)
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.scale("web", 6, ns.name)
 h.wait_for_slices(ns.name, "web", endpoints=6)
 h.set_ready(h.list_objects("pods", ns.name, selector="app=web"), True, ns.name)
@@ -311,8 +312,8 @@ six = h.wait_for_slices(ns.name, "web", endpoints=6, ready=6)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 ready_ips = set(h.slices_table(ns.name, service="web").query("ready == True")["address"])
-assert len(ready_ips) == 6, (f"web has {len(ready_ips)} ready endpoints. Hint: h.scale('web', 6, ns.name), "
-                             "then h.set_ready(h.list_objects('pods', ns.name, selector='app=web'), True, ns.name).")
+assert len(ready_ips) == 6, (f"web has {len(ready_ips)} ready endpoints. Hint: more replicas, "
+                             "and every new pod's readiness gate passed.")
 counts = {}
 for node in node_names:
     text = h.wait_for_rules(node, max(ready_ips))
@@ -330,15 +331,16 @@ print(f"✓ every node programs all 6 endpoints: {counts}")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 drained = h.set_ready(h.list_objects("pods", ns.name, selector="app=web")[0], False, ns.name)
-h.wait_for_slices(ns.name, "web", endpoints=6, ready=5)
+slices = h.wait_for_slices(ns.name, "web", endpoints=6, ready=5)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 table = h.slices_table(ns.name, service="web")
 unready = list(table.query("ready == False")["address"])
 assert len(table) == 6 and len(unready) == 1, (
-    f"web has {len(table)} endpoints, {len(unready)} unready. Hint: h.set_ready(<one web pod>, False, ns.name) "
-    "flips its readiness gate.")
+    f"web has {len(table)} endpoints, {len(unready)} unready. Hint: one pod's readiness "
+    "gate should fail.")
 routed = {node: f"--to-destination {unready[0]}:80" in h.wait_for_rules(node, f"{ns.name}/web:http") for node in node_names}
 assert not any(routed.values()), f"Some nodes still route to {unready[0]}: {routed}; re-run in a second."
 print(f"✓ {unready[0]} is out of rotation on every node, yet still listed in the slice (ready=false).")

@@ -8,8 +8,8 @@
 # such as Cilium, Antrea and Calico eBPF take over kube-proxy's job.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The one surprise to land: a NetworkPolicy never mentions a Service, and it judges the packet after the
-# ClusterIP has been rewritten to a pod IP and targetPort.
+# > **Presenter note:** The one surprise to land: a NetworkPolicy never mentions a Service, and it judges the packet after the
+# > ClusterIP has been rewritten to a pod IP and targetPort.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -117,7 +117,7 @@ print("\n".join(cni.kindnet_routes(h.list_objects("nodes"), "endpoints-worker"))
 # CNI-based proxy's, section 3).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Live check on kind: `docker exec endpoints-worker ip route` — compare with the model's lines.
+# > **Presenter note:** Live check on kind: `docker exec endpoints-worker ip route` — compare with the model's lines.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. NetworkPolicy selects pods, after DNAT
@@ -161,7 +161,7 @@ reachability(client)
 # Service's traffic through.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Exercise 2 makes the port point concrete: the allow rule must name 8080, the targetPort.
+# > **Presenter note:** Exercise 2 makes the port point concrete: the allow rule must name 8080, the targetPort.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. CNI-based service proxies
@@ -202,8 +202,8 @@ comparison[["watches", "programs", "honours service-proxy-name"]]
 # install a CNI, so it stops there.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# KPNG (chapter 08) tried to make this split official inside Kubernetes; the CNI projects did it
-# themselves, each reusing kube-proxy's semantics.
+# > **Presenter note:** KPNG (chapter 08) tried to make this split official inside Kubernetes; the CNI projects did it
+# > themselves, each reusing kube-proxy's semantics.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: unblock the backend
@@ -215,6 +215,7 @@ comparison[["watches", "programs", "honours service-proxy-name"]]
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 unblocked = h.label("pod", blocked_pod, {"blocked": None}, ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
@@ -237,6 +238,7 @@ print("✓ all three backends reachable; the policy still exists but selects no 
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 allow = h.apply({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "web-from-client"},
                  "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"],
                           "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],

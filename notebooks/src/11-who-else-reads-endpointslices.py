@@ -9,7 +9,7 @@
 # plane, and how to watch the whole pipeline with the metrics kube-proxy exports.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Open with the question "who else is watching?" and let the room list readers before showing the table.
+# > **Presenter note:** Open with the question "who else is watching?" and let the room list readers before showing the table.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -82,8 +82,8 @@ readers
 # of them, which the next section turns into a security question.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# CoreDNS is the reader most people forget: headless Services are answered from slices, not from the
-# ClusterIP path, so `publishNotReadyAddresses` changes DNS answers, not kube-proxy rules.
+# > **Presenter note:** CoreDNS is the reader most people forget: headless Services are answered from slices, not from the
+# > ClusterIP path, so `publishNotReadyAddresses` changes DNS answers, not kube-proxy rules.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. A slice is trusted: hand-written endpoints
@@ -116,7 +116,7 @@ print("\n".join(line for line in rules.splitlines() if "192.0.2.30" in line))
 # taken out before they were ever released (PR #103703). Grant them only to controllers you trust.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Existing clusters upgraded to 1.22 kept the old aggregated role; the RBAC docs say how to remove it.
+# > **Presenter note:** Existing clusters upgraded to 1.22 kept the old aggregated role; the RBAC docs say how to remove it.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 3. Slices kube-proxy does not read: imported Multi-Cluster Services
@@ -144,8 +144,8 @@ h.slices_table(ns.name)
 # a slice without it is ignored with a log line. Exercise 1 asks you to check the rules.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# MCS implementations that want kube-proxy to route imported endpoints also create a "derived" Service
-# and point `kubernetes.io/service-name` at it; which one they do is implementation-specific.
+# > **Presenter note:** MCS implementations that want kube-proxy to route imported endpoints also create a "derived" Service
+# > and point `kubernetes.io/service-name` at it; which one they do is implementation-specific.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: predict, then check
@@ -158,6 +158,7 @@ prediction = None  # your turn: True or False
 # your turn: worker_rules = ...
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 # kube-proxy files slices by kubernetes.io/service-name; the imported slice has none.
 prediction = False
 if cluster.is_sim:
@@ -207,8 +208,8 @@ print(f"{observed:.0f} observations on {worker}; every one of them within le={fi
 # Service syncs).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# On kind the page has dozens of kubeproxy_ series, for IPv4 and IPv6 (kind's kube-proxy runs a dual-stack
-# proxier); the simulator serves only the two series it records and says so in helpers/sim/proxymetrics.py.
+# > **Presenter note:** On kind the page has dozens of kubeproxy_ series, for IPv4 and IPv6 (kind's kube-proxy runs a dual-stack
+# > proxier); the simulator serves only the two series it records and says so in helpers/sim/proxymetrics.py.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: when did this node last sync?
@@ -220,6 +221,7 @@ print(f"{observed:.0f} observations on {worker}; every one of them within le={fi
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 samples = h.proxy_metrics("endpoints-worker2", prefix="kubeproxy_sync_proxy_rules_last_timestamp_seconds")
 last_sync = samples[samples["labels"].map(lambda labels: labels.get("ip_family")) == "IPv4"]["value"].item()
 
@@ -244,7 +246,7 @@ print(f"✓ endpoints-worker2 last synced {lag:.1f} s ago (cluster clock).")
 # every watcher; the last two change what `h.node_rules` shows on your nodes.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Ask who in the room still has tools that read v1 Endpoints: those block turning the controllers off.
+# > **Presenter note:** Ask who in the room still has tools that read v1 Endpoints: those block turning the controllers off.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup

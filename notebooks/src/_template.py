@@ -6,7 +6,7 @@
 # fill it in, and build it with `python scripts/build_notebooks.py`. See docs/CHAPTER-TEMPLATE.md.)
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Speaker notes: what to stress when presenting this slide. Every section gets at least one notes cell.
+# > **Presenter note:** Speaker notes: what to stress when presenting this slide. Every section gets at least one notes cell.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Learning objectives
@@ -59,7 +59,7 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-n
 # **What it shows:** … **Why it matters:** …
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Point at the column that answers the section's question.
+# > **Presenter note:** Point at the column that answers the section's question.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: scale out
@@ -70,6 +70,7 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", "kubernetes.io/service-n
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.scale("hello", 2, ns.name)
 slices = h.wait_for_slices(ns.name, "hello", endpoints=2, ready=2)
 
@@ -89,6 +90,7 @@ print("✓ The slice lists both pods.")
 # your turn
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
 h.label("svc", "hello", {"tier": "demo"}, ns.name)
 found = h.wait_for("endpointslices", lambda slices: all(s["metadata"]["labels"].get("tier") == "demo" for s in slices),
                    namespace=ns.name, selector="kubernetes.io/service-name=hello", what="slices labelled tier=demo")
