@@ -20,6 +20,7 @@ from helpers.sim.controllers.endpoints import EndpointsController
 from helpers.sim.controllers.endpointslice import EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
+from helpers.sim.controllers.job import JobController
 from helpers.sim.controllers.kubelet import Kubelet
 from helpers.sim.controllers.kubeproxy import KubeProxy
 from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
@@ -28,6 +29,7 @@ from helpers.sim.controllers.nodelifecycle import NodeLifecycleController
 from helpers.sim.controllers.podgc import PodGCController
 from helpers.sim.controllers.recorder import EventRecorder
 from helpers.sim.controllers.scheduler import Scheduler
+from helpers.sim.controllers.serviceaccount import ServiceAccountsController
 from helpers.sim.controllers.workloads import (
     REVISION,
     DaemonSetController,
@@ -41,7 +43,8 @@ from helpers.sim.controllers.workloads import (
 from helpers.sim.store import Store
 
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
-            "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io")
+            "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
+            "serviceaccounts", "jobs.batch")
 
 
 class Cluster:
@@ -73,7 +76,8 @@ class Cluster:
                            ReplicaSetController(self), DeploymentController(self), DaemonSetController(self),
                            GarbageCollector(self), NamespaceController(self), self.endpointslice_controller,
                            EndpointsController(self), EndpointSliceMirroringController(self),
-                           NodeLifecycleController(self), PodGCController(self)]
+                           NodeLifecycleController(self), PodGCController(self), ServiceAccountsController(self),
+                           JobController(self)]
         self.informer.start()
         for component in self.components:
             component.start()

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from .api import auth, discovery, fields, openapi, pagination, printers, protobuf, routing
+from .api import auth, discovery, eviction, fields, openapi, pagination, printers, protobuf, routing, tokens
 from .api.errors import ApiError, bad_request, internal, method_not_allowed, unsupported_media_type
 from .api.routing import Target
 from .store import CompactedError, Store
@@ -543,6 +543,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._log(target, query)
         if sub == "binding" and method == "POST":
             return self._bind(target, body)
+        if sub == "token" and method == "POST":
+            return self._send_json(201, tokens.token_request(store, target.namespace, target.name,
+                                                             self._decode(body), store.clock.now().timestamp()))
+        if sub == "eviction" and method == "POST":
+            return self._send_json(201, eviction.evict(store, target.namespace, target.name, self._decode(body)))
         if sub == "scale" and method == "GET":
             return self._send_json(200, store.get_scale(key, target.name, target.namespace))
         if sub == "status" and method == "GET":

@@ -365,6 +365,8 @@ class Store:
         if self._key(info, meta) in self._objects[info.key]:
             raise already_exists(info.key, meta["name"])
         self._stamp_new(info, obj, field_manager, applied)
+        if info.key == "jobs.batch":
+            defaults.job_selector(obj)
         if not dry_run:
             self._commit("ADDED", info, obj, None)
         return obj  # private: decoded for this call, and the store keeps an interned copy (see _commit)

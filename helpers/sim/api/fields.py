@@ -16,6 +16,9 @@ _TOP_LEVEL = {
               "eventTime", "series", "action", "related", "reportingComponent", "reportingInstance"},
     "NetworkPolicy": {"spec"},
     "Lease": {"spec"},
+    "ConfigMap": {"data", "binaryData", "immutable"},
+    "Secret": {"data", "stringData", "type", "immutable"},
+    "ServiceAccount": {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
 }
 _SPEC = {
     "Service": {"ports", "selector", "clusterIP", "clusterIPs", "type", "externalIPs", "sessionAffinity",
@@ -27,6 +30,10 @@ _SPEC = {
                    "paused", "progressDeadlineSeconds"},
     "ReplicaSet": {"replicas", "minReadySeconds", "selector", "template"},
     "DaemonSet": {"selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"},
+    "Job": {"parallelism", "completions", "activeDeadlineSeconds", "podFailurePolicy", "successPolicy",
+            "backoffLimit", "backoffLimitPerIndex", "maxFailedIndexes", "selector", "manualSelector", "template",
+            "ttlSecondsAfterFinished", "completionMode", "suspend", "podReplacementPolicy", "managedBy"},
+    "PodDisruptionBudget": {"minAvailable", "selector", "maxUnavailable", "unhealthyPodEvictionPolicy"},
 }
 
 

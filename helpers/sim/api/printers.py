@@ -454,6 +454,81 @@ PRINTERS = {
 }
 
 
+# ConfigMap, Secret, ServiceAccount, Job and PodDisruptionBudget, as upstream's printers.go prints them
+CONFIGMAP_COLUMNS = [NAME, _col("Data", "The number of keys in data and binaryData."), AGE]
+SECRET_COLUMNS = [NAME, _col("Type", "Used to facilitate programmatic handling of secret data."),
+                  _col("Data", "The number of keys in data."), AGE]
+SERVICEACCOUNT_COLUMNS = [NAME, AGE]
+JOB_COLUMNS = [
+    NAME, _col("Status", "Status of the job."),
+    _col("Completions", "The number of pods which reached phase Succeeded."),
+    _col("Duration", "Time required to complete the job."), AGE, *_WORKLOAD_WIDE,
+]
+PDB_COLUMNS = [
+    NAME, _col("Min Available", "The minimum number of pods that must be available."),
+    _col("Max Unavailable", "The maximum number of pods that may be unavailable."),
+    _col("Allowed Disruptions", "Calculated number of pods that may be disrupted at this time.", type_="integer"),
+    AGE,
+]
+
+
+def configmap_row(cm: dict, now: dt.datetime) -> list:
+    return [cm["metadata"]["name"], len(cm.get("data") or {}) + len(cm.get("binaryData") or {}), _age(cm, now)]
+
+
+def secret_row(secret: dict, now: dt.datetime) -> list:
+    return [secret["metadata"]["name"], secret.get("type", ""), len(secret.get("data") or {}), _age(secret, now)]
+
+
+def serviceaccount_row(sa: dict, now: dt.datetime) -> list:
+    return [sa["metadata"]["name"], _age(sa, now)]
+
+
+def job_status_word(job: dict) -> str:
+    """The STATUS cell: the first of upstream printJob's checks that holds."""
+    conditions = {c.get("type") for c in (job.get("status") or {}).get("conditions") or []
+                  if c.get("status") == "True"}
+    for kind in ("Complete", "Failed"):
+        if kind in conditions:
+            return kind
+    if job["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    for kind in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if kind in conditions:
+            return kind
+    return "Running"
+
+
+def job_row(job: dict, now: dt.datetime) -> list:
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    succeeded = status.get("succeeded", 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif (spec.get("parallelism") or 0) > 1:
+        completions = f"{succeeded}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    start, end = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
+    took = "" if start is None else human_duration(((end or now) - start).total_seconds())
+    return [job["metadata"]["name"], job_status_word(job), completions, took, _age(job, now),
+            *_containers_and_images((spec.get("template") or {}).get("spec") or {}),
+            _selector(spec.get("selector"))]
+
+
+def pdb_row(pdb: dict, now: dt.datetime) -> list:
+    spec = pdb.get("spec") or {}
+    cell = {f: "N/A" if spec.get(f) is None else str(spec[f]) for f in ("minAvailable", "maxUnavailable")}
+    return [pdb["metadata"]["name"], cell["minAvailable"], cell["maxUnavailable"],
+            (pdb.get("status") or {}).get("disruptionsAllowed", 0), _age(pdb, now)]
+
+
+PRINTERS.update({
+    "configmaps": (CONFIGMAP_COLUMNS, configmap_row), "secrets": (SECRET_COLUMNS, secret_row),
+    "serviceaccounts": (SERVICEACCOUNT_COLUMNS, serviceaccount_row), "jobs.batch": (JOB_COLUMNS, job_row),
+    "poddisruptionbudgets.policy": (PDB_COLUMNS, pdb_row),
+})
+
+
 def _row_object(obj: dict, include: str):
     if include == "Object":
         return obj

@@ -80,6 +80,20 @@ KINDS = {
     "NetworkPolicy": {"spec": {"podSelector": LABEL_SELECTOR, "policyTypes": arr(STR),
                                "ingress": arr(NETPOL_RULE), "egress": arr(NETPOL_RULE)}},
     "Lease": {"spec": {"holderIdentity": STR, "leaseDurationSeconds": INT}},
+    "ConfigMap": {"data": STRINGS, "binaryData": STRINGS, "immutable": BOOL},
+    "Secret": {"data": STRINGS, "stringData": STRINGS, "type": STR, "immutable": BOOL},
+    "ServiceAccount": {"secrets": arr({"name": STR}), "imagePullSecrets": arr({"name": STR}),
+                       "automountServiceAccountToken": BOOL},
+    "Job": {"spec": {"parallelism": INT, "completions": INT, "backoffLimit": INT, "activeDeadlineSeconds": INT,
+                     "selector": LABEL_SELECTOR, "manualSelector": BOOL, "template": TEMPLATE, "suspend": BOOL,
+                     "completionMode": STR, "ttlSecondsAfterFinished": INT},
+            "status": {"conditions": CONDITIONS, "active": INT, "succeeded": INT, "failed": INT,
+                       "startTime": STR, "completionTime": STR}},
+    "PodDisruptionBudget": {"spec": {"minAvailable": INT_OR_STR, "maxUnavailable": INT_OR_STR,
+                                     "selector": LABEL_SELECTOR, "unhealthyPodEvictionPolicy": STR},
+                            "status": {"conditions": CONDITIONS, "disruptionsAllowed": INT, "currentHealthy": INT,
+                                       "desiredHealthy": INT, "expectedPods": INT, "observedGeneration": INT,
+                                       "disruptedPods": STRINGS}},
 }
 
 

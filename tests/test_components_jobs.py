@@ -1,0 +1,100 @@
+"""Jobs, ServiceAccounts and finite commands end to end: the real kubectl against the simulated cluster."""
+
+import json
+
+from conftest import kubectl, wait_until
+
+from helpers.sim.controllers.commands import finite_run
+from helpers.sim.controllers.job import job_plan
+
+
+def job_of(handle, namespace, name):
+    return json.loads(kubectl(handle, "get", "job", name, "-n", namespace, "-o", "json").stdout)
+
+
+def test_kubectl_create_job_runs_to_complete_as_the_tutorial_shows(sim, ns):
+    out = kubectl(sim, "create", "job", "pi", "-n", ns, "--image=perl:5.34", "--",
+                  "perl", "-Mbignum=bpi", "-wle", "print bpi(2000)").stdout
+    assert out.strip() == "job.batch/pi created"
+    waited = kubectl(sim, "wait", "--for=condition=complete", "job/pi", "-n", ns, "--timeout=60s")
+    assert waited.stdout.strip() == "job.batch/pi condition met"
+    job = job_of(sim, ns, "pi")
+    assert job["status"]["succeeded"] == 1 and job["status"]["completionTime"]
+    assert [c["type"] for c in job["status"]["conditions"]] == ["SuccessCriteriaMet", "Complete"]
+    uid = job["metadata"]["uid"]
+    assert job["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    assert job["metadata"]["labels"]["job-name"] == "pi"
+    table = kubectl(sim, "get", "jobs", "-n", ns).stdout.splitlines()
+    assert table[0].split() == ["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+    assert table[1].split()[:3] == ["pi", "Complete", "1/1"]
+    pods = kubectl(sim, "get", "pods", "-n", ns, "-l", "job-name=pi").stdout.splitlines()
+    assert pods[1].split()[1:4] == ["0/1", "Completed", "0"]
+    describe = kubectl(sim, "describe", "job", "pi", "-n", ns).stdout
+    assert "Pods Statuses:    0 Active (0 Ready) / 1 Succeeded / 0 Failed" in describe
+    assert "Job completed" in describe
+
+
+def test_a_job_with_completions_and_an_echo_logs_and_counts(sim, ns):
+    kubectl(sim, "create", "job", "hello", "-n", ns, "--image=busybox:1.36", "--", "echo", "hello world")
+    kubectl(sim, "wait", "--for=condition=complete", "job/hello", "-n", ns, "--timeout=60s")
+    assert kubectl(sim, "logs", "job/hello", "-n", ns).stdout.splitlines()[-1] == "hello world"
+    manifest = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "three"},
+                "spec": {"completions": 3, "parallelism": 2, "template": {"spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "busybox:1.36", "command": ["sh", "-c", "sleep 1"]}]}}}}
+    kubectl(sim, "apply", "-n", ns, "-f", "-", input=json.dumps(manifest))
+    kubectl(sim, "wait", "--for=condition=complete", "job/three", "-n", ns, "--timeout=60s")
+    assert job_of(sim, ns, "three")["status"]["succeeded"] == 3
+    assert "3/3" in kubectl(sim, "get", "job", "three", "-n", ns).stdout
+
+
+def test_a_failing_job_stops_at_its_backoff_limit(sim, ns):
+    manifest = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "bad"},
+                "spec": {"backoffLimit": 1, "template": {"spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "busybox:1.36", "command": ["sh", "-c", "exit 3"]}]}}}}
+    kubectl(sim, "apply", "-n", ns, "-f", "-", input=json.dumps(manifest))
+    kubectl(sim, "wait", "--for=condition=failed", "job/bad", "-n", ns, "--timeout=60s")
+    job = job_of(sim, ns, "bad")
+    assert job["status"]["failed"] == 2 and "succeeded" not in job["status"]
+    failed = next(c for c in job["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+    pods = kubectl(sim, "get", "pods", "-n", ns, "-l", "job-name=bad", "-o", "json").stdout
+    states = [p["status"]["containerStatuses"][0]["state"]["terminated"] for p in json.loads(pods)["items"]]
+    assert [(s["exitCode"], s["reason"]) for s in states] == [(3, "Error"), (3, "Error")]
+
+
+def test_every_namespace_gets_a_default_service_account_and_a_token(sim, ns):
+    def accounts():
+        out = kubectl(sim, "get", "serviceaccounts", "-n", ns, "-o", "name").stdout.split()
+        return out or None
+
+    assert wait_until(sim, accounts, what="the default ServiceAccount") == ["serviceaccount/default"]
+    token = kubectl(sim, "create", "token", "default", "-n", ns).stdout.strip()
+    import base64
+
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["sub"] == f"system:serviceaccount:{ns}:default"
+    assert claims["aud"] == ["https://kubernetes.default.svc.cluster.local"] and claims["exp"] - claims["iat"] == 3600
+    short = kubectl(sim, "create", "token", "default", "-n", ns, "--duration=1m", check=False)
+    assert short.returncode == 1 and "may not specify a duration less than 10 minutes" in short.stderr
+    kubectl(sim, "delete", "serviceaccount", "default", "-n", ns)
+    assert wait_until(sim, accounts, what="the default ServiceAccount back") == ["serviceaccount/default"]
+
+
+def test_which_commands_end():
+    assert finite_run({"command": ["perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"]}).exit_code == 0
+    assert finite_run({"args": ["echo", "hi"]}).output == ["hi"]
+    assert finite_run({"command": ["sh", "-c", "sleep 2; exit 4"]}).seconds == 2.0
+    assert finite_run({"command": ["sh", "-c", "sleep 2; exit 4"]}).exit_code == 4
+    for forever in ({}, {"command": ["sleep", "infinity"]}, {"args": ["netexec", "--http-port=8080"]},
+                    {"command": ["sh", "-c", "while true; do echo hi; sleep 1; done"]}):
+        assert finite_run(forever) is None
+
+
+def test_job_plan_caps_running_pods_at_parallelism_and_remaining_completions():
+    job = {"metadata": {"name": "j"}, "spec": {"completions": 5, "parallelism": 2, "backoffLimit": 6},
+           "status": {}}
+    done = [{"metadata": {"name": f"j-{i}"}, "status": {"phase": "Succeeded"}} for i in range(4)]
+    create, status = job_plan(job, done, "2026-01-01T00:00:00Z")
+    assert (create, status["succeeded"]) == (1, 4) and "conditions" not in status
