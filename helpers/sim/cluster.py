@@ -16,6 +16,7 @@ from helpers.controlplane.endpointslice.reconciler import MISSING_NODE_BEHAVIORS
 from helpers.kube import format_micro_time, format_time
 from helpers.sim import boot
 from helpers.sim.clock import Clock
+from helpers.sim.controllers.disruption import DisruptionController
 from helpers.sim.controllers.endpoints import EndpointsController
 from helpers.sim.controllers.endpointslice import EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
@@ -44,7 +45,7 @@ from helpers.sim.store import Store
 
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
             "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
-            "serviceaccounts", "jobs.batch")
+            "serviceaccounts", "jobs.batch", "poddisruptionbudgets.policy")
 
 
 class Cluster:
@@ -77,7 +78,7 @@ class Cluster:
                            GarbageCollector(self), NamespaceController(self), self.endpointslice_controller,
                            EndpointsController(self), EndpointSliceMirroringController(self),
                            NodeLifecycleController(self), PodGCController(self), ServiceAccountsController(self),
-                           JobController(self)]
+                           JobController(self), DisruptionController(self)]
         self.informer.start()
         for component in self.components:
             component.start()
