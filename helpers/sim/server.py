@@ -114,6 +114,17 @@ def _first(query: dict) -> dict:
     return {k: v[0] for k, v in query.items()}
 
 
+def next_bookmark_time(now: float, deadline: float | None, frequency: float) -> float | None:
+    """When a watch sends its next bookmark, as the watch cache decides (cacheWatcher.nextBookmarkTime in
+    k8s.io/apiserver/pkg/storage/cacher/cache_watcher.go): every ``frequency`` seconds (a minute), but no later
+    than 2 s before the watch's deadline, so a client that re-watches on timeout resumes from a fresh
+    resourceVersion; None once that pre-timeout moment has passed."""
+    due = now + frequency
+    if deadline is not None:
+        due = min(due, deadline - 2.0)
+    return due if due >= now else None
+
+
 def _truthy(value) -> bool:
     return str(value).lower() in ("true", "1")
 
@@ -632,20 +643,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _pump(self, w, resource: str, timeout, bookmarks: bool, as_table: bool) -> None:
         deadline = time.monotonic() + timeout if timeout is not None else None
-        next_bookmark = time.monotonic() + self.server.bookmark_interval
+        next_bookmark = next_bookmark_time(time.monotonic(), deadline, self.server.bookmark_interval)
         first_table = True
         while True:  # a stopped watch (server shutdown) still hands out what it had queued, then None
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return
+            due = bookmarks and next_bookmark is not None
             waits = [_WATCH_POLL_SECONDS] + ([deadline - now] if deadline else []) + \
-                ([max(next_bookmark - now, 0)] if bookmarks else [])
+                ([max(next_bookmark - now, 0)] if due else [])
             event = w.get(min(waits))
             if event is None:
                 if w.stopped or self.server.closing.is_set() or self._client_gone():
                     return
-                if bookmarks and time.monotonic() >= next_bookmark:
-                    next_bookmark = time.monotonic() + self.server.bookmark_interval
+                if due and time.monotonic() >= next_bookmark:
+                    next_bookmark = next_bookmark_time(time.monotonic(), deadline, self.server.bookmark_interval)
                     event = w.bookmark()
                 if event is None:
                     continue

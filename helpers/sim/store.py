@@ -1,8 +1,10 @@
 """The simulator's versioned object store: what etcd plus the registry layer are to a real API server.
 
 One lock guards all state. Every write gets the next value of a single global resourceVersion counter,
-is appended to a bounded event history (older events are "compacted": resuming a watch from before
-them fails with 410 Expired), is pushed to matching watches, and is then announced to subscribers
+is appended to an event history that is compacted as kube-apiserver compacts etcd (every
+``compaction_interval``, 5 minutes by default as ``--etcd-compaction-interval``, up to the revision of the
+previous tick; ``history_size`` is only a memory bound, the watch cache's upper capacity), so resuming a
+watch from a compacted revision fails with 410 Expired; it is pushed to matching watches, and is then announced to subscribers
 outside the lock, in commit order. Stored objects are never mutated after a commit, so watches may
 share them; every public method hands out deep copies.
 
@@ -77,6 +79,10 @@ def format_time(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+COMPACTION_INTERVAL_S = 300.0  # kube-apiserver --etcd-compaction-interval default (5m)
+HISTORY_BOUND = 100 * 1024  # the watch cache's defaultUpperBoundCapacity: a memory bound, not the policy
+
+
 class CompactedError(Exception):
     """A read at a revision the history no longer holds (etcd's ``ErrCompacted``)."""
 
@@ -100,7 +106,7 @@ class Store:
     """
 
     def __init__(self, clock=None, *, service_cidr="10.96.0.0/16", node_port_range=(30000, 32767),
-                 history_size=10000):
+                 history_size=HISTORY_BOUND, compaction_interval=COMPACTION_INTERVAL_S):
         self.clock = clock or _WallClock()
         self.service_cidr = service_cidr
         self.node_port_range = tuple(node_port_range)
@@ -114,6 +120,9 @@ class Store:
         self._history = deque(maxlen=history_size)
         self._commit_times: dict[int, float] = {}  # resourceVersion -> clock time, for those in the history
         self._compacted_rv = 0  # newest resourceVersion no longer in the history
+        self.compaction_interval = compaction_interval  # clock seconds between compactions (0: never)
+        self._compaction_mark = 0  # the revision of the previous compaction tick: compacted at the next
+        self._next_compaction = self.clock.now().timestamp() + compaction_interval
         self._watches = {key: set() for key in BY_KEY}
         self._subscribers = []
         self._pending = deque()
@@ -555,6 +564,16 @@ class Store:
             self._commit("MODIFIED", info, new, old)
         return new
 
+    def _compact(self, rv: int) -> None:
+        """Forget the history up to and including revision ``rv`` (etcd's Compact; lock held).
+
+        The compactor (k8s.io/apiserver/pkg/storage/etcd3/compact.go) compacts, at each tick, to the
+        revision it noted at the previous tick, so events live between one and two intervals; this runs
+        at the first commit after a tick is due."""
+        while self._history and self._history[0][0] <= rv:
+            self._commit_times.pop(self._history.popleft()[0], None)
+        self._compacted_rv = max(self._compacted_rv, rv)
+
     def _commit(self, event_type: str, info: Resource, obj: dict, old: dict | None) -> None:
         """Write ``obj`` at the next resourceVersion (lock held); announce it after the lock is released."""
         self._rv += 1
@@ -568,11 +587,14 @@ class Store:
             self._objects[info.key].pop(key, None)
         else:
             self._objects[info.key][key] = obj
+        now = self.clock.now().timestamp()
+        if self.compaction_interval and now >= self._next_compaction:
+            self._compact(self._compaction_mark)
+            self._compaction_mark, self._next_compaction = self._rv - 1, now + self.compaction_interval
         if len(self._history) == self._history.maxlen:
-            self._compacted_rv = self._history[0][0]
-            self._commit_times.pop(self._compacted_rv, None)
+            self._compact(self._history[0][0])
         self._history.append((self._rv, event_type, info.key, obj, old))
-        self._commit_times[self._rv] = self.clock.now().timestamp()
+        self._commit_times[self._rv] = now
         for w in self._watches[info.key]:
             w._offer(event_type, obj, old)
         if self._subscribers:
