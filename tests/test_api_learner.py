@@ -175,8 +175,8 @@ GAPS = [
     (["exec", "nginx-gap", "--", "ls", "/"],
      "error: unable to upgrade connection: the server could not find the requested resource"),
     (["port-forward", "pod/nginx-gap", "18080:80", "--pod-running-timeout=2s"],
-     "error: error upgrading connection: unable to upgrade connection: the server could not find the requested "
-     "resource"),
+     ("error: error upgrading connection: unable to upgrade connection: the server could not find the "
+      "requested resource")),
     (["create", "cronjob", "tick", "--image=busybox:1.36", "--schedule=*/1 * * * *", "--", "date"],
      "error: failed to create cronjob: the server could not find the requested resource"),
     (["create", "role", "pod-reader", "--verb=get", "--resource=pods"],
