@@ -1,4 +1,5 @@
-"""Jobs, ServiceAccounts and finite commands end to end: the real kubectl against the simulated cluster."""
+"""Jobs, ServiceAccounts, the root-CA ConfigMap and finite commands end to end: the real kubectl against
+the simulated cluster."""
 
 import json
 
@@ -98,3 +99,16 @@ def test_job_plan_caps_running_pods_at_parallelism_and_remaining_completions():
     done = [{"metadata": {"name": f"j-{i}"}, "status": {"phase": "Succeeded"}} for i in range(4)]
     create, status = job_plan(job, done, "2026-01-01T00:00:00Z")
     assert (create, status["succeeded"]) == (1, 4) and "conditions" not in status
+
+
+def test_every_namespace_gets_the_root_ca_configmap_back_after_a_delete(sim, ns):
+    def listed():
+        out = kubectl(sim, "get", "configmaps", "-n", ns).stdout.splitlines()
+        return out if len(out) == 2 else None
+
+    rows = wait_until(sim, listed, what="kube-root-ca.crt")
+    assert rows[0].split() == ["NAME", "DATA", "AGE"] and rows[1].split()[:2] == ["kube-root-ca.crt", "1"]
+    cm = json.loads(kubectl(sim, "get", "configmap", "kube-root-ca.crt", "-n", ns, "-o", "json").stdout)
+    assert cm["metadata"]["annotations"]["kubernetes.io/description"].startswith("Contains a CA bundle")
+    kubectl(sim, "delete", "configmap", "kube-root-ca.crt", "-n", ns)
+    assert wait_until(sim, listed, what="kube-root-ca.crt again")[1].startswith("kube-root-ca.crt")

@@ -29,6 +29,7 @@ from helpers.sim.controllers.namespace import NamespaceController
 from helpers.sim.controllers.nodelifecycle import NodeLifecycleController
 from helpers.sim.controllers.podgc import PodGCController
 from helpers.sim.controllers.recorder import EventRecorder
+from helpers.sim.controllers.rootcacert import RootCACertPublisher
 from helpers.sim.controllers.scheduler import Scheduler
 from helpers.sim.controllers.serviceaccount import ServiceAccountsController
 from helpers.sim.controllers.workloads import (
@@ -45,7 +46,7 @@ from helpers.sim.store import Store
 
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
             "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
-            "serviceaccounts", "jobs.batch", "poddisruptionbudgets.policy")
+            "serviceaccounts", "jobs.batch", "poddisruptionbudgets.policy", "configmaps")
 
 
 class Cluster:
@@ -78,7 +79,7 @@ class Cluster:
                            GarbageCollector(self), NamespaceController(self), self.endpointslice_controller,
                            EndpointsController(self), EndpointSliceMirroringController(self),
                            NodeLifecycleController(self), PodGCController(self), ServiceAccountsController(self),
-                           JobController(self), DisruptionController(self)]
+                           JobController(self), DisruptionController(self), RootCACertPublisher(self)]
         self.informer.start()
         for component in self.components:
             component.start()
