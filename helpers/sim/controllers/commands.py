@@ -49,8 +49,32 @@ def _simple(argv: list[str]) -> Run | None:
     if program in _ONE_SHOT:
         return Run()
     if program in _SCRIPTING and any(flag in argv for flag in _SCRIPTING[program]):
-        return Run()
+        digits = _BPI.search(" ".join(argv)) if program == "perl" else None
+        return Run(output=[pi_digits(int(digits.group(1)))] if digits else [])
     return None
+
+
+_BPI = re.compile(r"print\s+bpi\((\d{1,5})\)")  # the Jobs tutorial's perl -Mbignum=bpi -wle 'print bpi(2000)'
+
+
+def pi_digits(n: int) -> str:
+    """pi to ``n`` significant digits, rounded, as Math::BigFloat's bpi(n) prints it (Machin's formula)."""
+    guard = n + 10
+    scale = 10 ** guard
+
+    def arctan_inv(x: int) -> int:  # arctan(1/x) * scale
+        total, term, k, sign = 0, scale // x, 1, 1
+        while term:
+            total += sign * (term // k)
+            term //= x * x
+            k += 2
+            sign = -sign
+        return total
+
+    pi = 4 * (4 * arctan_inv(5) - arctan_inv(239))  # pi * 10**guard
+    rounded = (pi + 5 * 10 ** (guard - n)) // 10 ** (guard - n + 1)  # n significant digits, one before the point
+    text = str(rounded)
+    return text[0] + ("." + text[1:] if n > 1 else "")
 
 
 def _script(text: str) -> Run | None:
