@@ -114,3 +114,20 @@ def test_every_namespace_gets_the_root_ca_configmap_back_after_a_delete(sim, ns)
     assert cm["metadata"]["annotations"]["kubernetes.io/description"].startswith("Contains a CA bundle")
     kubectl(sim, "delete", "configmap", "kube-root-ca.crt", "-n", ns)
     assert wait_until(sim, listed, what="kube-root-ca.crt again")[1].startswith("kube-root-ca.crt")
+
+
+def test_describe_pod_shows_the_projected_service_account_token_volume(sim, ns):
+    kubectl(sim, "run", "sa-demo", "-n", ns, "--image=nginx:1.27")
+    kubectl(sim, "wait", "--for=condition=Ready", "pod/sa-demo", "-n", ns, "--timeout=60s")
+    described = kubectl(sim, "describe", "pod", "sa-demo", "-n", ns).stdout
+    assert "Service Account:  default" in described
+    assert "/var/run/secrets/kubernetes.io/serviceaccount from kube-api-access-" in described
+    assert "Type:                    Projected (a volume that contains injected data from multiple sources)" \
+        in described
+    assert "TokenExpirationSeconds:  3607" in described and "ConfigMapName:           kube-root-ca.crt" in described
+    opted_out = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "no-token"},
+                 "spec": {"automountServiceAccountToken": False,
+                          "containers": [{"name": "c", "image": "nginx:1.27"}]}}
+    kubectl(sim, "apply", "-n", ns, "-f", "-", input=json.dumps(opted_out))
+    spec = json.loads(kubectl(sim, "get", "pod", "no-token", "-n", ns, "-o", "json").stdout)["spec"]
+    assert "volumes" not in spec and "volumeMounts" not in spec["containers"][0]

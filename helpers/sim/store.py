@@ -12,6 +12,7 @@ API semantics (defaults, validation, patches, field ownership) are pure function
 """
 
 import datetime as dt
+import hashlib
 import logging
 import random
 import sys
@@ -19,7 +20,7 @@ import threading
 import uuid
 from collections import deque
 
-from .api import allocators, defaults, managed, strategy, validation
+from .api import admission_sa, allocators, defaults, managed, strategy, validation
 from .api.errors import (
     ApiError,
     already_exists,
@@ -414,6 +415,13 @@ class Store:
 
     def _prepare_create(self, info: Resource, obj: dict) -> None:
         self._default(info, obj)
+        if info.key == "pods":  # ServiceAccount admission
+            spec, namespace = obj["spec"], obj["metadata"].get("namespace", "")
+            account = self._objects["serviceaccounts"].get((namespace, spec["serviceAccountName"]))
+            # the volume's random suffix, drawn without touching ``rng`` (names and IPs stay as they were)
+            digest = hashlib.sha256(f"{self._rv}/{namespace}/{obj['metadata'].get('name')}".encode()).digest()
+            admission_sa.mount_token(obj, account, "".join(_NAME_ALPHABET[b % len(_NAME_ALPHABET)]
+                                                           for b in digest[:5]))
         status = defaults.initial_status(info.key, obj)
         if status is not None:
             obj["status"] = status
