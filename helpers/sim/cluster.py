@@ -189,6 +189,8 @@ class Cluster:
         stamp = format_time(self.clock.now())
         for name in boot.NAMESPACES:
             store.create("namespaces", boot.namespace(name))
+        for namespace, name in boot.ADDON_SERVICE_ACCOUNTS:
+            store.create("serviceaccounts", {"metadata": {"name": name}}, namespace=namespace)
         cidrs = boot.pod_cidrs(config)
         node_uids = {}
         for spec in config.nodes:
