@@ -239,7 +239,7 @@ def initial_status(resource: str, obj: dict) -> dict | None:
         return pod_status(obj)
     if resource == "namespaces":
         return {"phase": "Active"}
-    if resource == "services":
+    if resource in ("services", "ingresses.networking.k8s.io"):
         return {"loadBalancer": {}}
     if resource == "replicasets.apps":
         return {"replicas": 0}

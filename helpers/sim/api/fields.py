@@ -19,6 +19,10 @@ _TOP_LEVEL = {
     "ConfigMap": {"data", "binaryData", "immutable"},
     "Secret": {"data", "stringData", "type", "immutable"},
     "ServiceAccount": {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
+    "Role": {"rules"},
+    "ClusterRole": {"rules", "aggregationRule"},
+    "RoleBinding": {"subjects", "roleRef"},
+    "ClusterRoleBinding": {"subjects", "roleRef"},
 }
 _SPEC = {
     "Service": {"ports", "selector", "clusterIP", "clusterIPs", "type", "externalIPs", "sessionAffinity",

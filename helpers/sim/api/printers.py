@@ -522,6 +522,60 @@ def pdb_row(pdb: dict, now: dt.datetime) -> list:
             (pdb.get("status") or {}).get("disruptionsAllowed", 0), _age(pdb, now)]
 
 
+INGRESS_COLUMNS = [
+    NAME, _col("Class", "The name of the IngressClass resource that should be used for additional configuration"),
+    _col("Hosts", "Hosts that incoming requests are matched against before the ingress rule"),
+    _col("Address", "Address is a list containing ingress points for the load-balancer"),
+    _col("Ports", "Ports of TLS configurations that open"), AGE,
+]
+
+
+def ingress_row(ing: dict, now: dt.datetime) -> list:
+    spec, status = ing.get("spec") or {}, ing.get("status") or {}
+    rules = spec.get("rules") or []
+    hosts = [r["host"] for r in rules if r.get("host")][:3]  # formatHosts: at most 3, then "+ N more..."
+    hosts_cell = ",".join(hosts) or "*"
+    if len(rules) > 3 and hosts:
+        hosts_cell += f" + {len(rules) - 3} more..."
+    addresses = sorted({i.get("ip") or i.get("hostname") for i in (status.get("loadBalancer") or {}).get("ingress")
+                        or [] if i.get("ip") or i.get("hostname")})
+    return [ing["metadata"]["name"], spec.get("ingressClassName") or "<none>", hosts_cell, ",".join(addresses),
+            "80, 443" if spec.get("tls") else "80", _age(ing, now)]
+
+
+# Roles have no printer upstream: the API server's default table (Name, Created At) prints them
+CREATED_AT = _col("Created At", _AGE_DOC, type_="date")
+ROLE_COLUMNS = [NAME, CREATED_AT]
+
+
+def role_row(role: dict, now: dt.datetime) -> list:
+    return [role["metadata"]["name"], role["metadata"].get("creationTimestamp", "")]
+
+
+BINDING_COLUMNS = [
+    NAME, _col("Role", "RoleRef can only reference the current namespace's Roles or a ClusterRole."), AGE,
+    _col("Users", "Users in the binding", priority=1), _col("Groups", "Groups in the binding", priority=1),
+    _col("ServiceAccounts", "ServiceAccounts in the binding", priority=1),
+]
+
+
+def binding_row(binding: dict, now: dt.datetime) -> list:
+    ref, subjects = binding.get("roleRef") or {}, binding.get("subjects") or []
+
+    def names(kind):
+        return ", ".join(f"{s.get('namespace', '')}/{s['name']}" if kind == "ServiceAccount" else s["name"]
+                         for s in subjects if s.get("kind") == kind)
+    return [binding["metadata"]["name"], f"{ref.get('kind', '')}/{ref.get('name', '')}", _age(binding, now),
+            names("User"), names("Group"), names("ServiceAccount")]
+
+
+PRINTERS.update({
+    "ingresses.networking.k8s.io": (INGRESS_COLUMNS, ingress_row),
+    "roles.rbac.authorization.k8s.io": (ROLE_COLUMNS, role_row),
+    "clusterroles.rbac.authorization.k8s.io": (ROLE_COLUMNS, role_row),
+    "rolebindings.rbac.authorization.k8s.io": (BINDING_COLUMNS, binding_row),
+    "clusterrolebindings.rbac.authorization.k8s.io": (BINDING_COLUMNS, binding_row),
+})
 PRINTERS.update({
     "configmaps": (CONFIGMAP_COLUMNS, configmap_row), "secrets": (SECRET_COLUMNS, secret_row),
     "serviceaccounts": (SERVICEACCOUNT_COLUMNS, serviceaccount_row), "jobs.batch": (JOB_COLUMNS, job_row),

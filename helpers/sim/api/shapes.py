@@ -52,6 +52,10 @@ WORKLOAD_SPEC = {"replicas": INT, "selector": LABEL_SELECTOR, "template": TEMPLA
 NETWORK_PEERS = arr({"podSelector": LABEL_SELECTOR, "namespaceSelector": LABEL_SELECTOR})
 NETPOL_RULE = {"ports": arr({"protocol": STR, "port": INT_OR_STR, "endPort": INT}),
                "from": NETWORK_PEERS, "to": NETWORK_PEERS}
+RBAC_RULE = {"verbs": arr(STR), "apiGroups": arr(STR), "resources": arr(STR), "resourceNames": arr(STR),
+             "nonResourceURLs": arr(STR)}
+RBAC_BINDING = {"subjects": arr({"kind": STR, "apiGroup": STR, "name": STR, "namespace": STR}),
+                "roleRef": {"apiGroup": STR, "kind": STR, "name": STR}}
 
 KINDS = {
     "Pod": {"spec": POD_SPEC, "status": POD_STATUS},
@@ -89,6 +93,11 @@ KINDS = {
                      "completionMode": STR, "ttlSecondsAfterFinished": INT},
             "status": {"conditions": CONDITIONS, "active": INT, "succeeded": INT, "failed": INT,
                        "startTime": STR, "completionTime": STR}},
+    "Ingress": {"spec": {"ingressClassName": STR, "rules": arr({"host": STR}), "tls": arr({"hosts": arr(STR)})}},
+    "Role": {"rules": arr(RBAC_RULE)},
+    "ClusterRole": {"rules": arr(RBAC_RULE)},
+    "RoleBinding": RBAC_BINDING,
+    "ClusterRoleBinding": RBAC_BINDING,
     "PodDisruptionBudget": {"spec": {"minAvailable": INT_OR_STR, "maxUnavailable": INT_OR_STR,
                                      "selector": LABEL_SELECTOR, "unhealthyPodEvictionPolicy": STR},
                             "status": {"conditions": CONDITIONS, "disruptionsAllowed": INT, "currentHealthy": INT,
