@@ -113,7 +113,7 @@ def test_version_and_openapi(h):
     ("POST", "/api/v1/namespaces/default/pods", b"k8s\x00\n\x0f", {
         "Content-Type": "application/vnd.kubernetes.protobuf"}, 400, "BadRequest"),
     ("GET", "/api/v1/widgets", None, {}, 404, "NotFound"),
-    ("GET", "/apis/batch/v1/cronjobs", None, {}, 404, "NotFound"),
+    ("GET", "/apis/batch/v1/widgets", None, {}, 404, "NotFound"),
     ("GET", "/api/v1/pods/x", None, {}, 404, "NotFound"),
     ("PUT", "/api/v1/namespaces/default/pods", b"{}", {}, 405, "MethodNotAllowed"),
     ("GET", "/api/v1/pods?labelSelector=a%20in%20(b", None, {}, 400, "BadRequest"),

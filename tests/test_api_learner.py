@@ -161,6 +161,9 @@ CLUSTER_COMMANDS = [
     (["logs", "job/hello"], 0, "hello"),
     (["get", "jobs"], 0, "Complete"),
     (["get", "serviceaccounts"], 0, "default"),
+    (["create", "cronjob", "tick", "--image=busybox:1.36", "--schedule=*/1 * * * *", "--", "date"], 0,
+     "cronjob.batch/tick created"),
+    (["get", "cronjobs"], 0, "*/1 * * * *"),
     (["create", "pdb", BOOTCAMP, f"--selector=app={BOOTCAMP}", "--max-unavailable=1"], 0,
      f"poddisruptionbudget.policy/{BOOTCAMP} created"),
     (["drain", "endpoints-worker", "--ignore-daemonsets"], 1, "cannot delete Pods that declare no controller"),
@@ -188,8 +191,6 @@ GAPS = [
     (["port-forward", "pod/nginx-gap", "18080:80", "--pod-running-timeout=2s"],
      ("error: error upgrading connection: unable to upgrade connection: the server could not find the "
       "requested resource")),
-    (["create", "cronjob", "tick", "--image=busybox:1.36", "--schedule=*/1 * * * *", "--", "date"],
-     "error: failed to create cronjob: the server could not find the requested resource"),
     (["autoscale", "deployment", "nginx-gap", "--max=5"],
      "error: failed to create autoscaling/v2 HPA and the configuration is incompatible with autoscaling/v1"),
     (["explain", "statefulset"], 'the server doesn\'t have a resource type "statefulset"'),

@@ -1,11 +1,14 @@
 """Jobs, ServiceAccounts, the root-CA ConfigMap and finite commands end to end: the real kubectl against
 the simulated cluster."""
 
+import datetime as dt
 import json
 
+import pytest
 from conftest import kubectl, wait_until
 
 from helpers.sim.controllers.commands import finite_run
+from helpers.sim.controllers.cronjob import ScheduleError, next_schedule
 from helpers.sim.controllers.job import job_plan
 
 
@@ -131,3 +134,40 @@ def test_describe_pod_shows_the_projected_service_account_token_volume(sim, ns):
     kubectl(sim, "apply", "-n", ns, "-f", "-", input=json.dumps(opted_out))
     spec = json.loads(kubectl(sim, "get", "pod", "no-token", "-n", ns, "-o", "json").stdout)["spec"]
     assert "volumes" not in spec and "volumeMounts" not in spec["containers"][0]
+
+
+def test_a_cronjob_creates_its_job_on_schedule_and_keeps_history(private_sim):
+    h = private_sim
+    created = kubectl(h, "create", "cronjob", "tick", "--image=busybox:1.36", "--schedule=*/1 * * * *", "--",
+                      "date")
+    assert created.stdout.strip() == "cronjob.batch/tick created"
+    row = kubectl(h, "get", "cronjob", "tick").stdout.splitlines()
+    assert row[0].split() == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"]
+    assert row[1].split()[:7] == ["tick", "*/1", "*", "*", "*", "*", "<none>"]
+    h.cluster.clock.advance(61)
+
+    def jobs():
+        out = json.loads(kubectl(h, "get", "jobs", "-o", "json").stdout)["items"]
+        return out if out and all(j.get("status", {}).get("succeeded") for j in out) else None
+
+    job = wait_until(h, jobs, what="the first scheduled Job to complete")[0]
+    minutes = int(job["metadata"]["name"].rsplit("-", 1)[1])
+    assert job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"] == \
+        dt.datetime.fromtimestamp(minutes * 60, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+    def succeeded():
+        cronjob = json.loads(kubectl(h, "get", "cronjob", "tick", "-o", "json").stdout)
+        return cronjob if cronjob.get("status", {}).get("lastSuccessfulTime") else None
+
+    cj = wait_until(h, succeeded, what="lastSuccessfulTime")
+    assert cj["status"]["lastScheduleTime"].endswith(":00Z")
+
+
+def test_cron_schedules_parse_as_robfig_cron_does():
+    t = dt.datetime(2026, 1, 1, 10, 7, tzinfo=dt.UTC)
+    assert next_schedule("*/15 * * * *", t) == t.replace(minute=15)
+    assert next_schedule("@hourly", t) == t.replace(hour=11, minute=0)
+    assert next_schedule("0 9 * * MON-FRI", t) == dt.datetime(2026, 1, 2, 9, 0, tzinfo=dt.UTC)  # Thu -> Fri
+    assert next_schedule("0 0 13 * 5", t) == dt.datetime(2026, 1, 2, 0, 0, tzinfo=dt.UTC)  # the 13th OR a Friday
+    with pytest.raises(ScheduleError):
+        next_schedule("61 * * * *", t)

@@ -16,6 +16,7 @@ from helpers.controlplane.endpointslice.reconciler import MISSING_NODE_BEHAVIORS
 from helpers.kube import format_micro_time, format_time
 from helpers.sim import boot
 from helpers.sim.clock import Clock
+from helpers.sim.controllers.cronjob import CronJobController
 from helpers.sim.controllers.disruption import DisruptionController
 from helpers.sim.controllers.endpoints import EndpointsController
 from helpers.sim.controllers.endpointslice import EndpointSliceController
@@ -46,7 +47,8 @@ from helpers.sim.store import Store
 
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
             "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
-            "serviceaccounts", "jobs.batch", "poddisruptionbudgets.policy", "configmaps")
+            "serviceaccounts", "jobs.batch", "poddisruptionbudgets.policy", "configmaps",
+            "cronjobs.batch")
 
 
 class Cluster:
@@ -79,7 +81,8 @@ class Cluster:
                            GarbageCollector(self), NamespaceController(self), self.endpointslice_controller,
                            EndpointsController(self), EndpointSliceMirroringController(self),
                            NodeLifecycleController(self), PodGCController(self), ServiceAccountsController(self),
-                           JobController(self), DisruptionController(self), RootCACertPublisher(self)]
+                           JobController(self), DisruptionController(self), RootCACertPublisher(self),
+                           CronJobController(self)]
         self.informer.start()
         for component in self.components:
             component.start()

@@ -182,6 +182,16 @@ def job(obj: dict) -> None:
     _template(obj)
 
 
+def cronjob(obj: dict) -> None:
+    """``SetDefaults_CronJob`` and the job template's pod template defaults."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    _template(spec.setdefault("jobTemplate", {}))
+
+
 JOB_NAME_LABELS = ("job-name", "batch.kubernetes.io/job-name")
 CONTROLLER_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
 
@@ -208,7 +218,7 @@ BY_RESOURCE = {
     "pods": pod, "services": service, "endpoints": endpoints, "deployments.apps": deployment,
     "replicasets.apps": replicaset, "daemonsets.apps": daemonset,
     "endpointslices.discovery.k8s.io": endpointslice, "networkpolicies.networking.k8s.io": networkpolicy,
-    "namespaces": namespace, "nodes": node, "secrets": secret, "jobs.batch": job,
+    "namespaces": namespace, "nodes": node, "secrets": secret, "jobs.batch": job, "cronjobs.batch": cronjob,
 }
 
 
@@ -246,7 +256,7 @@ def initial_status(resource: str, obj: dict) -> dict | None:
     if resource == "daemonsets.apps":
         return {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                 "numberReady": 0}
-    if resource in ("deployments.apps", "jobs.batch"):
+    if resource in ("deployments.apps", "jobs.batch", "cronjobs.batch"):
         return {}
     if resource == "poddisruptionbudgets.policy":  # the disruption controller fills it in
         return {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}

@@ -37,6 +37,8 @@ _SPEC = {
     "Job": {"parallelism", "completions", "activeDeadlineSeconds", "podFailurePolicy", "successPolicy",
             "backoffLimit", "backoffLimitPerIndex", "maxFailedIndexes", "selector", "manualSelector", "template",
             "ttlSecondsAfterFinished", "completionMode", "suspend", "podReplacementPolicy", "managedBy"},
+    "CronJob": {"schedule", "timeZone", "startingDeadlineSeconds", "concurrencyPolicy", "suspend", "jobTemplate",
+                "successfulJobsHistoryLimit", "failedJobsHistoryLimit"},
     "PodDisruptionBudget": {"minAvailable", "selector", "maxUnavailable", "unhealthyPodEvictionPolicy"},
 }
 

@@ -569,7 +569,27 @@ def binding_row(binding: dict, now: dt.datetime) -> list:
             names("User"), names("Group"), names("ServiceAccount")]
 
 
+CRONJOB_COLUMNS = [
+    NAME, _col("Schedule", "The schedule in Cron format."), _col("Timezone", "The time zone name for the schedule."),
+    _col("Suspend", "Whether the controller suspends subsequent executions.", type_="boolean"),
+    _col("Active", "Pointers to currently running jobs.", type_="integer"),
+    _col("Last Schedule", "When the job was last successfully scheduled."), AGE, *_WORKLOAD_WIDE,
+]
+
+
+def cronjob_row(cj: dict, now: dt.datetime) -> list:
+    spec, status = cj.get("spec") or {}, cj.get("status") or {}
+    job_spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    last = status.get("lastScheduleTime")
+    return [cj["metadata"]["name"], spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+            "True" if spec.get("suspend") else "False", len(status.get("active") or []),
+            since(last, now) if last else "<none>", _age(cj, now),
+            *_containers_and_images((job_spec.get("template") or {}).get("spec") or {}),
+            _selector(job_spec.get("selector"))]
+
+
 PRINTERS.update({
+    "cronjobs.batch": (CRONJOB_COLUMNS, cronjob_row),
     "ingresses.networking.k8s.io": (INGRESS_COLUMNS, ingress_row),
     "roles.rbac.authorization.k8s.io": (ROLE_COLUMNS, role_row),
     "clusterroles.rbac.authorization.k8s.io": (ROLE_COLUMNS, role_row),

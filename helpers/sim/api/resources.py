@@ -72,6 +72,8 @@ RESOURCES = [
              tracks_generation=True, has_status=True),
     Resource("jobs", "Job", "batch", "v1", True, (), ("all",), ("status",), tracks_generation=True,
              has_status=True),
+    Resource("cronjobs", "CronJob", "batch", "v1", True, ("cj",), ("all",), ("status",), tracks_generation=True,
+             has_status=True),
     Resource("poddisruptionbudgets", "PodDisruptionBudget", "policy", "v1", True, ("pdb",), (), ("status",),
              tracks_generation=True, has_status=True),
     Resource("endpointslices", "EndpointSlice", "discovery.k8s.io", "v1", True, (), (),
