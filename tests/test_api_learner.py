@@ -115,7 +115,10 @@ def test_drain_evicts_through_the_eviction_api_and_honours_a_budget(h):
 def cluster(tmp_path_factory):
     from helpers.sim import start_in_process
 
-    handle = start_in_process(speed=10.0, kubeconfig_path=tmp_path_factory.mktemp("learner") / "kubeconfig")
+    workdir = tmp_path_factory.mktemp("learner")
+    handle = start_in_process(speed=10.0, kubeconfig_path=workdir / "kubeconfig")
+    (workdir / "statefulset.yaml").write_text(STATEFULSET)
+    handle.files = {"statefulset": str(workdir / "statefulset.yaml")}
     yield handle
     handle.stop()
 
@@ -130,6 +133,19 @@ def on_cluster(handle, *args, timeout=120):
 
 
 BOOTCAMP = "kubernetes-bootcamp"
+# the StatefulSet Basics tutorial's web StatefulSet, without its volumeClaimTemplates (not modelled yet)
+STATEFULSET = """apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  serviceName: nginx
+  replicas: 2
+  selector: {matchLabels: {app: nginx}}
+  template:
+    metadata: {labels: {app: nginx}}
+    spec:
+      containers: [{name: nginx, image: registry.k8s.io/nginx-slim:0.24, ports: [{containerPort: 80, name: web}]}]
+"""
 # (command, exit code kind gives, what its output says) in the order of kubernetes.io's Basics, Services,
 # Jobs and drain tutorials; each builds on the ones before it
 CLUSTER_COMMANDS = [
@@ -172,13 +188,21 @@ CLUSTER_COMMANDS = [
     (["get", "nodes", "endpoints-worker"], 0, "Ready,SchedulingDisabled"),
     (["uncordon", "endpoints-worker"], 0, "node/endpoints-worker uncordoned"),
     (["delete", "deployment", BOOTCAMP], 0, f'deployment.apps "{BOOTCAMP}" deleted'),
+    (["explain", "statefulset.spec.serviceName"], 0, "FIELD: serviceName <string>"),
+    (["create", "service", "clusterip", "nginx", "--clusterip=None", "--tcp=80:80"], 0, "service/nginx created"),
+    (["apply", "-f", "{statefulset}"], 0, "statefulset.apps/web created"),
+    (["rollout", "status", "statefulset/web", "--timeout=60s"], 0, "partitioned roll out complete"),
+    (["get", "pods", "-l", "app=nginx"], 0, "web-1"),
+    (["get", "statefulsets"], 0, "web    2/2"),
+    (["scale", "sts", "web", "--replicas=3"], 0, "statefulset.apps/web scaled"),
+    (["rollout", "status", "statefulset/web", "--timeout=60s"], 0, "partitioned roll out complete"),
 ]
 
 
 @pytest.mark.parametrize("command,code,expected", CLUSTER_COMMANDS,
                          ids=[f"{i:02d} " + " ".join(c[:3]) for i, (c, _, _) in enumerate(CLUSTER_COMMANDS)])
 def test_a_tutorial_command_on_a_whole_cluster_behaves_as_on_kind(cluster, command, code, expected):
-    result = on_cluster(cluster, *command)
+    result = on_cluster(cluster, *(arg.format(**cluster.files) if arg.startswith("{") else arg for arg in command))
     assert result.returncode == code, result.stderr
     assert expected in (result.stdout if code == 0 else result.stderr)
 
@@ -193,8 +217,6 @@ GAPS = [
       "requested resource")),
     (["autoscale", "deployment", "nginx-gap", "--max=5"],
      "error: failed to create autoscaling/v2 HPA and the configuration is incompatible with autoscaling/v1"),
-    (["explain", "statefulset"], 'the server doesn\'t have a resource type "statefulset"'),
-    (["get", "statefulsets"], 'error: the server doesn\'t have a resource type "statefulsets"'),
     (["get", "pv"], 'error: the server doesn\'t have a resource type "pv"'),
     (["get", "storageclass"], 'error: the server doesn\'t have a resource type "storageclass"'),
 ]

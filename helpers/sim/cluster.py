@@ -33,6 +33,7 @@ from helpers.sim.controllers.recorder import EventRecorder
 from helpers.sim.controllers.rootcacert import RootCACertPublisher
 from helpers.sim.controllers.scheduler import Scheduler
 from helpers.sim.controllers.serviceaccount import ServiceAccountsController
+from helpers.sim.controllers.statefulset import StatefulSetController
 from helpers.sim.controllers.workloads import (
     REVISION,
     DaemonSetController,
@@ -48,7 +49,7 @@ from helpers.sim.store import Store
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
             "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
             "serviceaccounts", "jobs.batch", "poddisruptionbudgets.policy", "configmaps",
-            "cronjobs.batch")
+            "cronjobs.batch", "statefulsets.apps")
 
 
 class Cluster:
@@ -82,7 +83,7 @@ class Cluster:
                            EndpointsController(self), EndpointSliceMirroringController(self),
                            NodeLifecycleController(self), PodGCController(self), ServiceAccountsController(self),
                            JobController(self), DisruptionController(self), RootCACertPublisher(self),
-                           CronJobController(self)]
+                           CronJobController(self), StatefulSetController(self)]
         self.informer.start()
         for component in self.components:
             component.start()

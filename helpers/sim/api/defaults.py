@@ -182,6 +182,20 @@ def job(obj: dict) -> None:
     _template(obj)
 
 
+def statefulset(obj: dict) -> None:
+    """``SetDefaults_StatefulSet`` (pkg/apis/apps/v1/defaults.go) and the pod template's defaults."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    strategy = spec.setdefault("updateStrategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+    _template(obj)
+
+
 def cronjob(obj: dict) -> None:
     """``SetDefaults_CronJob`` and the job template's pod template defaults."""
     spec = obj.setdefault("spec", {})
@@ -218,7 +232,7 @@ BY_RESOURCE = {
     "pods": pod, "services": service, "endpoints": endpoints, "deployments.apps": deployment,
     "replicasets.apps": replicaset, "daemonsets.apps": daemonset,
     "endpointslices.discovery.k8s.io": endpointslice, "networkpolicies.networking.k8s.io": networkpolicy,
-    "namespaces": namespace, "nodes": node, "secrets": secret, "jobs.batch": job, "cronjobs.batch": cronjob,
+    "namespaces": namespace, "nodes": node, "secrets": secret, "jobs.batch": job, "cronjobs.batch": cronjob, "statefulsets.apps": statefulset,
 }
 
 
@@ -258,6 +272,8 @@ def initial_status(resource: str, obj: dict) -> dict | None:
                 "numberReady": 0}
     if resource in ("deployments.apps", "jobs.batch", "cronjobs.batch"):
         return {}
+    if resource == "statefulsets.apps":
+        return {"replicas": 0, "availableReplicas": 0}
     if resource == "poddisruptionbudgets.policy":  # the disruption controller fills it in
         return {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
     return None

@@ -588,7 +588,18 @@ def cronjob_row(cj: dict, now: dt.datetime) -> list:
             _selector(job_spec.get("selector"))]
 
 
+STATEFULSET_COLUMNS = [NAME, _col("Ready", "Number of the pod with ready state"), AGE,
+                       *_WORKLOAD_WIDE[:2]]
+
+
+def statefulset_row(sts: dict, now: dt.datetime) -> list:
+    spec, status = sts.get("spec") or {}, sts.get("status") or {}
+    return [sts["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}", _age(sts, now),
+            *_containers_and_images((spec.get("template") or {}).get("spec") or {})]
+
+
 PRINTERS.update({
+    "statefulsets.apps": (STATEFULSET_COLUMNS, statefulset_row),
     "cronjobs.batch": (CRONJOB_COLUMNS, cronjob_row),
     "ingresses.networking.k8s.io": (INGRESS_COLUMNS, ingress_row),
     "roles.rbac.authorization.k8s.io": (ROLE_COLUMNS, role_row),

@@ -70,6 +70,8 @@ RESOURCES = [
              tracks_generation=True, has_status=True, field_selectors=("status.replicas",)),
     Resource("daemonsets", "DaemonSet", "apps", "v1", True, ("ds",), ("all",), ("status",),
              tracks_generation=True, has_status=True),
+    Resource("statefulsets", "StatefulSet", "apps", "v1", True, ("sts",), ("all",), ("status", "scale"),
+             tracks_generation=True, has_status=True),
     Resource("jobs", "Job", "batch", "v1", True, (), ("all",), ("status",), tracks_generation=True,
              has_status=True),
     Resource("cronjobs", "CronJob", "batch", "v1", True, ("cj",), ("all",), ("status",), tracks_generation=True,

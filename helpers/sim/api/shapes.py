@@ -81,6 +81,8 @@ KINDS = {
     "Deployment": {"spec": WORKLOAD_SPEC, "status": {"conditions": CONDITIONS}},
     "ReplicaSet": {"spec": WORKLOAD_SPEC, "status": {"conditions": CONDITIONS}},
     "DaemonSet": {"spec": WORKLOAD_SPEC, "status": {"conditions": CONDITIONS}},
+    "StatefulSet": {"spec": {**WORKLOAD_SPEC, "serviceName": STR, "podManagementPolicy": STR},
+                    "status": {"conditions": CONDITIONS}},
     "NetworkPolicy": {"spec": {"podSelector": LABEL_SELECTOR, "policyTypes": arr(STR),
                                "ingress": arr(NETPOL_RULE), "egress": arr(NETPOL_RULE)}},
     "Lease": {"spec": {"holderIdentity": STR, "leaseDurationSeconds": INT}},

@@ -3,7 +3,7 @@
 ``pdb_status`` is the pure half of ``trySync``: the pods the budget selects, the expected count
 (``getExpectedPodCount``: an integer ``minAvailable`` counts the pods themselves; ``maxUnavailable`` or
 a percentage count the scale of the pods' controllers, a Deployment's or a bare ReplicaSet's
-``spec.replicas``), the healthy pods (Ready, not terminating, not evicted within the last
+``spec.replicas``, a StatefulSet's), the healthy pods (Ready, not terminating, not evicted within the last
 ``DeletionTimeout``), ``disruptionsAllowed = max(0, currentHealthy - desiredHealthy)`` and the
 ``DisruptionAllowed`` condition (SufficientPods / InsufficientPods). A selected pod whose controller has
 no scale (a Job's, a DaemonSet's) when one is needed fails the sync safe: no disruption allowed, reason
@@ -111,7 +111,7 @@ class DisruptionController(Controller):
     def start(self) -> None:
         self.informer.on(self.resource, lambda _t, pdb, _o: self.enqueue(self._key(pdb)))
         self.informer.on("pods", self._pod_changed)
-        for resource in ("deployments.apps", "replicasets.apps"):
+        for resource in ("deployments.apps", "replicasets.apps", "statefulsets.apps"):
             self.informer.on(resource, lambda _t, obj, _o: self._namespace_changed(obj["metadata"]["namespace"]))
         for pdb in self.informer.items(self.resource):
             self.enqueue(self._key(pdb))
@@ -137,6 +137,9 @@ class DisruptionController(Controller):
                 deploy = self.informer.get("deployments.apps", owner["name"], namespace)
                 return None if deploy is None else deploy["spec"].get("replicas", 1)
             return rs["spec"].get("replicas", 1)
+        if ref.get("kind") == "StatefulSet":
+            sts = self.informer.get("statefulsets.apps", ref["name"], namespace)
+            return None if sts is None else sts["spec"].get("replicas", 1)
         if ref.get("kind") == "Deployment":
             deploy = self.informer.get("deployments.apps", ref["name"], namespace)
             return None if deploy is None else deploy["spec"].get("replicas", 1)
