@@ -211,10 +211,12 @@ def test_a_tutorial_command_on_a_whole_cluster_behaves_as_on_kind(cluster, comma
 # works instead. This test fails when one is fixed: move it to the battery above.
 GAPS = [
     (["exec", "nginx-gap", "--", "ls", "/"],
-     "error: unable to upgrade connection: the server could not find the requested resource"),
+     ("error: unable to upgrade connection: exec is not available: the simulator runs no container processes; "
+     "read a container's output with kubectl logs, or run the command on a kind cluster")),
     (["port-forward", "pod/nginx-gap", "18080:80", "--pod-running-timeout=2s"],
-     ("error: error upgrading connection: unable to upgrade connection: the server could not find the "
-      "requested resource")),
+     ("error: error upgrading connection: unable to upgrade connection: port-forward is not available: the "
+     "simulator opens no pod ports; see where a Service sends traffic with kubectl get endpointslices, or "
+     "port-forward on a kind cluster")),
     (["autoscale", "deployment", "nginx-gap", "--max=5"],
      "error: failed to create autoscaling/v2 HPA and the configuration is incompatible with autoscaling/v1"),
     (["get", "pv"], 'error: the server doesn\'t have a resource type "pv"'),

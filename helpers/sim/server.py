@@ -114,6 +114,18 @@ def _first(query: dict) -> dict:
     return {k: v[0] for k, v in query.items()}
 
 
+# pods/exec, attach and portforward stream into a running container; the simulator runs none, so each
+# answers in one line what it cannot do and what works instead
+STREAMING_SUBRESOURCES = {
+    "exec": "exec is not available: the simulator runs no container processes; read a container's output with "
+            "kubectl logs, or run the command on a kind cluster",
+    "attach": "attach is not available: the simulator runs no container processes; read a container's output "
+              "with kubectl logs, or attach on a kind cluster",
+    "portforward": "port-forward is not available: the simulator opens no pod ports; see where a Service sends "
+                   "traffic with kubectl get endpointslices, or port-forward on a kind cluster",
+}
+
+
 def next_bookmark_time(now: float, deadline: float | None, frequency: float) -> float | None:
     """When a watch sends its next bookmark, as the watch cache decides (cacheWatcher.nextBookmarkTime in
     k8s.io/apiserver/pkg/storage/cacher/cache_watcher.go): every ``frequency`` seconds (a minute), but no later
@@ -554,6 +566,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._log(target, query)
         if sub == "binding" and method == "POST":
             return self._bind(target, body)
+        if sub in STREAMING_SUBRESOURCES:
+            raise ApiError(400, "BadRequest", STREAMING_SUBRESOURCES[sub])
         if sub == "token" and method == "POST":
             return self._send_json(201, tokens.token_request(store, target.namespace, target.name,
                                                              self._decode(body), store.clock.now().timestamp()))

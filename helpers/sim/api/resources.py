@@ -55,7 +55,7 @@ RESOURCES = [
              has_status=True, field_selectors=("status.phase",)),
     Resource("nodes", "Node", "", "v1", False, ("no",), (), ("status",), has_status=True,
              field_selectors=("spec.unschedulable",)),
-    Resource("pods", "Pod", "", "v1", True, ("po",), ("all",), ("status", "log", "binding", "eviction"),
+    Resource("pods", "Pod", "", "v1", True, ("po",), ("all",), ("status", "log", "binding", "eviction", "exec", "attach", "portforward"),
              tracks_generation=True, has_status=True, field_selectors=_POD_FIELDS),
     Resource("services", "Service", "", "v1", True, ("svc",), ("all",), ("status",), has_status=True,
              field_selectors=("spec.clusterIP", "spec.type")),
