@@ -572,6 +572,12 @@ class Store:
             self._commit("MODIFIED", info, new, old)
         return new
 
+    def compact(self, rv: int | None = None) -> None:
+        """Compact the history up to revision ``rv`` (default: the current one), as ``etcdctl compact`` does:
+        a watch or list from an older revision then gets 410 Expired."""
+        with self._lock:
+            self._compact(self._rv if rv is None else min(rv, self._rv))
+
     def _compact(self, rv: int) -> None:
         """Forget the history up to and including revision ``rv`` (etcd's Compact; lock held).
 
