@@ -13,6 +13,8 @@ STAMP := $(VENV)/.setup-stamp
 KERNEL := endpoints
 CLUSTER := endpoints
 KIND_CONFIG ?= kind-cluster.yaml
+# the e2e image the chapters run; keep equal to helpers/config.py AGNHOST_IMAGE
+AGNHOST_IMAGE := registry.k8s.io/e2e-test-images/agnhost:2.63.0
 KIND_WAIT ?= 180s
 # Extra JupyterLab arguments, e.g. make lab LAB_ARGS="--no-browser --port 8899"
 LAB_ARGS ?=
@@ -40,7 +42,7 @@ lab: setup ## set up, then open the chapters in JupyterLab with the project kern
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --MappingKernelManager.default_kernel_name=$(KERNEL) $(ROOT_ARGS) $(LAB_ARGS)
 
 # Directories ruff lints; wildcard drops any a checkout lacks (git does not keep empty ones).
-LINT_DIRS := $(wildcard helpers tests benchmarks scripts)
+LINT_DIRS := $(wildcard helpers tests benchmarks scripts notebooks/src)
 
 test: setup ## set up, lint (ruff) and run the whole test suite
 	$(BIN)/ruff check $(LINT_DIRS)
@@ -57,6 +59,9 @@ doctor: setup ## check the tools both backends need (kind-only checks only warn)
 cluster: ## create the kind cluster (KIND_CONFIG=kind/<variant>.yaml for a variant)
 	@command -v kind >/dev/null || { echo "error: kind not found; run 'make doctor' for install hints, or use the simulator: make sim" >&2; exit 1; }
 	kind create cluster --name $(CLUSTER) --config $(KIND_CONFIG) --wait $(KIND_WAIT)
+	@# The chapters' workloads run agnhost: pull it once, load it into every node (no pulls in a workshop).
+	docker image inspect $(AGNHOST_IMAGE) >/dev/null 2>&1 || docker pull $(AGNHOST_IMAGE)
+	kind load docker-image $(AGNHOST_IMAGE) --name $(CLUSTER)
 
 cluster-down: ## delete the kind cluster
 	@command -v kind >/dev/null || { echo "error: kind not found; nothing to delete" >&2; exit 1; }

@@ -21,12 +21,12 @@ _EXPORTS = {
     "helpers.diagrams": ("SequenceDiagram", "sequence_diagram"),
     "helpers.kubectl": ("KubectlError", "KubectlResult", "kubectl", "kubectl_command"),
     "helpers.nodes": (
-        "NodeActionError", "NotSimulator", "advance", "cluster_time", "node_rules", "patch_status",
+        "NodeActionError", "NotSimulator", "advance", "cluster_time", "node_rules", "patch_status", "proxy_metrics",
         "reconciler_decisions", "restart_simulator", "rules_vs_model", "set_missing_node_behavior", "start_node", "stop_node",
         "wait_for_rules",
     ),
     "helpers.objects": (
-        "READINESS_GATE", "Sandbox", "UnsafeNamespace", "apply", "delete", "deployment", "get", "label",
+        "AGNHOST_IMAGE", "READINESS_GATE", "Sandbox", "UnsafeNamespace", "apply", "delete", "deployment", "get", "label",
         "list_objects", "sandbox", "scale", "service", "set_ready",
     ),
     "helpers.plots": (
@@ -38,6 +38,7 @@ _EXPORTS = {
         "pods_table", "services_frame", "services_table", "slices_frame", "slices_table",
     ),
     "helpers.trace": ("Trace",),
+    "helpers.traffic": ("Connection", "TrafficError", "conntrack", "open_connection", "requests"),
     "helpers.wait": ("WaitTimeout", "wait_for", "wait_for_deleted", "wait_for_ready", "wait_for_slices"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -22,6 +22,10 @@ DEFAULT_CONFIG_PATH = REPO_ROOT / "kind-cluster.yaml"
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
 
 # Upstream defaults, used when kind-cluster.yaml does not set a flag.
+# The upstream e2e image the chapters run (both backends; the Makefile's AGNHOST_IMAGE must match).
+AGNHOST_REPO = "registry.k8s.io/e2e-test-images/agnhost"
+AGNHOST_TAG = "2.63.0"  # test/utils/image/manifest.go at v1.36.1: configs[Agnhost]
+AGNHOST_IMAGE = f"{AGNHOST_REPO}:{AGNHOST_TAG}"
 DEFAULT_MAX_ENDPOINTS_PER_SLICE = 100  # kube-controller-manager --max-endpoints-per-slice
 MAX_ENDPOINTS_PER_SLICE_RANGE = (1, 1000)  # its validation range
 DEFAULT_NODE_MONITOR_GRACE_PERIOD = 50.0  # --node-monitor-grace-period since v1.32 (40s before)

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from helpers.config import ConfigError, load_cluster_config
+from helpers.config import AGNHOST_IMAGE, ConfigError, load_cluster_config
 
 KERNEL_NAME = "endpoints"
+KIND_CLUSTER = "endpoints"  # the Makefile's CLUSTER
 MIN_PYTHON = (3, 11)
 # kind release whose default node image is the one kind-cluster.yaml pins (kindest/node:v1.36.1).
 MIN_KIND = (0, 32, 0)
@@ -58,6 +59,23 @@ class Check:
 
 
 # ---- pure checks -------------------------------------------------------------------------------
+
+
+def check_agnhost(clusters: str | None, images: str | None) -> Check:
+    """Is the chapters' agnhost image loaded into the kind nodes (`make cluster` loads it)?
+
+    `clusters` is `kind get clusters`; `images` is `crictl images` in the control-plane node.
+    """
+    name, fix = "agnhost image", f"make cluster (it runs `kind load docker-image {AGNHOST_IMAGE}`)"
+    if clusters is None or KIND_CLUSTER not in clusters.split():
+        return Check(name, True, f"no kind cluster {KIND_CLUSTER!r} yet; `make cluster` will load it",
+                     needed_by_all=False)
+    repo, tag = AGNHOST_IMAGE.rsplit(":", 1)
+    loaded = any(line.split()[:2] == [repo, tag] for line in (images or "").splitlines() if line.strip())
+    if loaded:
+        return Check(name, True, f"{AGNHOST_IMAGE} loaded in {KIND_CLUSTER}-control-plane", needed_by_all=False)
+    return Check(name, False, f"{AGNHOST_IMAGE} is not in the kind nodes: pods would pull it from the network",
+                 fix, False)
 
 
 def check_python(version: tuple[int, ...]) -> Check:
@@ -226,6 +244,10 @@ def diagnose(system: System, node_image: str | None) -> list[Check]:
     docker_server = system.run([docker, "version", "--format", "{{.Server.Version}}"]) if docker else None
     kind = system.which("kind")
     kind_out = system.run([kind, "version"]) if kind else None
+    clusters = system.run([kind, "get", "clusters"]) if kind else None
+    has_cluster = bool(docker) and clusters is not None and KIND_CLUSTER in clusters.split()
+    node_images = (system.run([docker, "exec", f"{KIND_CLUSTER}-control-plane", "crictl", "images"])
+                   if has_cluster else None)
     on_linux = system.platform.startswith("linux")
     proc = "/proc/sys/fs/inotify/"
     return [
@@ -244,6 +266,7 @@ def diagnose(system: System, node_image: str | None) -> list[Check]:
             _int_or_none(system.read_text(proc + "max_user_instances")) if on_linux else None,
         ),
         check_memory(meminfo_available(system.read_text("/proc/meminfo")) if on_linux else None),
+        check_agnhost(clusters, node_images),
     ]
 
 

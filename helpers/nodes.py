@@ -8,6 +8,7 @@ are read with ``docker exec``. On the simulator the same actions go through its 
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import subprocess
 import time
@@ -21,11 +22,13 @@ from helpers.kube import LABEL_SERVICE_PROXY_NAME
 from helpers.objects import check_writable
 from helpers.wait import Progress, WaitTimeout, cluster_now
 
+METRICS_PORT = 10249  # kube-proxy's metricsBindAddress port (KubeProxyConfiguration default)
 MIN_SYNC_PERIOD = 1.0  # kube-proxy's minSyncPeriod (kind's default): a change reaches the rules within it
 RULE_FORMATS = {"iptables": ["iptables-save"], "nftables": ["nft", "list", "ruleset"]}
 # What kube-proxy writes (its iptables-restore / nft -f input): only the simulator keeps it; a node
 # only has what the kernel was left with, which its tools print in their own form.
 WRITTEN_FORMATS = ("iptables-restore", "nft-input")
+_METRIC_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 _ENGINE_DOWN = ("Cannot connect to the Docker daemon", "error during connect", "Is the docker daemon running")
 
 
@@ -38,11 +41,14 @@ class NotSimulator(HelperError):
 
 
 def docker_command(action: str, node: str, fmt: str = "iptables") -> list[str]:
-    """The docker argv for ``stop``, ``start`` or ``rules`` (read the node's kube-proxy rules)."""
+    """The docker argv for ``stop``, ``start``, ``rules`` (read the node's kube-proxy rules) or
+    ``metrics`` (its kube-proxy's /metrics page: kind's kube-proxy serves it on the node's loopback)."""
     if action in ("stop", "start"):
         return ["docker", action, node]
     if action == "rules":
         return ["docker", "exec", node, *RULE_FORMATS[fmt]]
+    if action == "metrics":
+        return ["docker", "exec", node, "curl", "-sS", "--max-time", "10", f"http://127.0.0.1:{METRICS_PORT}/metrics"]
     raise ValueError(f"unknown node action {action!r}")
 
 
@@ -78,7 +84,7 @@ def _check_kind_node(backend: Backend, node: str) -> None:
 
 
 def _sim_node(backend: Backend, node: str, action: str, **query):
-    method = "GET" if action == "proxy" else "POST"
+    method = "GET" if action.startswith("proxy") else "POST"
     try:
         return backend.request(method, f"/sim/nodes/{node}/{action}", query=query or None)
     except ApiError as err:
@@ -114,6 +120,8 @@ def node_rules(node: str, fmt: str = "iptables", *, backend: Backend | None = No
     ``fmt`` ``"iptables"`` / ``"nftables"``: what ``iptables-save`` / ``nft list ruleset`` print on the
     node (the simulator prints what the node image's iptables 1.8.11 and nft 1.1.3 print).
     ``"iptables-restore"`` / ``"nft-input"`` (simulator only): what kube-proxy wrote for them.
+    The simulator serves what the node's last kube-proxy sync programmed, so only the formats of
+    that kube-proxy's mode (a 409 names them for the others).
     """
     if fmt not in (*RULE_FORMATS, *WRITTEN_FORMATS):
         raise HelperError(f"unknown rule format {fmt!r}", f"use one of {[*RULE_FORMATS, *WRITTEN_FORMATS]}")
@@ -125,6 +133,38 @@ def node_rules(node: str, fmt: str = "iptables", *, backend: Backend | None = No
                           "read them with fmt='iptables' or 'nftables' (the node's own tools print them)")
     _check_kind_node(backend, node)
     return run_docker(docker_command("rules", node, fmt), node)
+
+
+def proxy_metrics(node: str, prefix: str = "kubeproxy_", *, backend: Backend | None = None):
+    """The node's kube-proxy metrics whose names start with ``prefix``, as a DataFrame with one row per
+    sample: ``metric``, ``labels`` (a dict) and ``value`` (chapter 11 introduced it).
+
+    kind: ``curl`` of kube-proxy's /metrics on the node's loopback, inside the node container. Simulator:
+    the same page, with only the series it can fill (see ``helpers.sim.proxymetrics``).
+    """
+    import pandas as pd
+
+    backend = backend or current()
+    if backend.is_sim:
+        text = _sim_node(backend, node, "proxy-metrics")
+    else:
+        _check_kind_node(backend, node)
+        text = run_docker(docker_command("metrics", node), node)
+    rows = [sample for sample in parse_metrics(text) if sample["metric"].startswith(prefix)]
+    return pd.DataFrame(rows, columns=["metric", "labels", "value"])
+
+
+def parse_metrics(text: str) -> list[dict]:
+    """Samples of a Prometheus text page: ``{"metric", "labels", "value"}`` (comments skipped)."""
+    samples = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        name, _, label_text = head.partition("{")
+        labels = dict(_METRIC_LABEL.findall(label_text))
+        samples.append({"metric": name, "labels": labels, "value": float(value)})
+    return samples
 
 
 def backoff_pauses(first: float = 0.2, longest: float = 2.0):

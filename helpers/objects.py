@@ -16,6 +16,7 @@ from typing import Self
 import yaml
 
 from helpers import trace
+from helpers.config import AGNHOST_IMAGE
 from helpers.connect import ApiError, Backend, HelperError, current, resource
 from helpers.guard import PART_OF, RESERVED, UnsafeNamespace, check_writable, is_sandbox, registered
 from helpers.kube import format_time
@@ -24,7 +25,6 @@ from helpers.wait import cluster_now, wait_for_deleted
 CHAPTER_LABEL = "endpoints-notebooks/chapter"
 READINESS_GATE = "endpoints-notebooks/ready"
 FIELD_MANAGER = "endpoints-notebooks"
-PAUSE_IMAGE = "registry.k8s.io/pause:3.10"  # preloaded on kind nodes, so it needs no image pull
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -92,13 +92,23 @@ def sandbox(name: str, *, timeout: float = 60, backend: Backend | None = None) -
     return Sandbox(name, backend or current(), timeout).create()
 
 
-def deployment(name: str, *, replicas: int = 1, image: str = PAUSE_IMAGE, labels: dict | None = None,
-               port: int = 80, readiness_gate: bool = False, node_name: str | None = None) -> dict:
+def deployment(name: str, *, replicas: int = 1, image: str = AGNHOST_IMAGE, labels: dict | None = None,
+               port: int = 80, readiness_gate: bool = False, node_name: str | None = None,
+               args: list[str] | None = None) -> dict:
     """A Deployment whose pods carry ``app=<name>``; with ``readiness_gate`` their readiness is
-    controlled by set_ready()."""
+    controlled by set_ready().
+
+    By default its pods answer: agnhost ``netexec --http-port=<port>`` (``/hostname`` replies with the
+    pod name; it exits at once on SIGTERM). ``args`` replaces that command line, e.g.
+    ``["serve-hostname", "--port=80"]``; another ``image`` runs with its own command unless ``args`` is given.
+    """
     pod_labels = {"app": name, **(labels or {})}
-    pod_spec = {"containers": [{"name": "app", "image": image, "ports": [{"name": "http", "containerPort": port}]}],
-                "terminationGracePeriodSeconds": 5}
+    container = {"name": "app", "image": image, "ports": [{"name": "http", "containerPort": port}]}
+    if args is None and image == AGNHOST_IMAGE:
+        args = ["netexec", f"--http-port={port}"]
+    if args is not None:
+        container["args"] = list(args)
+    pod_spec = {"containers": [container], "terminationGracePeriodSeconds": 5}
     if readiness_gate:
         pod_spec["readinessGates"] = [{"conditionType": READINESS_GATE}]
     if node_name:

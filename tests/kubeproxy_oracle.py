@@ -146,19 +146,11 @@ SCENARIOS = _scenarios()
 
 
 # -- comparing ------------------------------------------------------------------------------------
-# Known ways the model's text fails to load into nft 1.0.6 (Debian 12, like the node image), each in a
-# renderer another change is fixing (issue 13). When the text as rendered is refused, these are applied
-# one by one, so the comparison still shows every other difference; each one applied is itself reported as a difference.
-ADAPTATIONS = {
-    "iptables": [],
-    "nftables": [
-        (("`priority dstnat - 10` on an output hook, refused by nft 1.0.6 (kube-proxy writes -110 there; "
-          "helpers/dataplane/nftables.py)"),
-         re.compile(r"(hook output priority) dstnat - 10;"), r"\1 -110;"),
-        ("`priority dstnat` on an output hook, refused by nft 1.0.6 (-100; helpers/dataplane/nftables.py)",
-         re.compile(r"(hook output priority) dstnat;"), r"\1 -100;"),
-    ],
-}
+# What of the model is loaded into the kernel: for iptables the model's iptables-save text (which is
+# valid iptables-restore input); for nftables what the model says kube-proxy hands `nft -f` (the node's
+# `nft list ruleset` form is nft 1.1.3's, which this machine's nft 1.0.6 cannot always read back:
+# `priority dstnat - 10` on an output hook). Either way both sides come out of one kernel and one nft.
+MODEL_FORMATS = {"iptables": "iptables", "nftables": "nft-input"}
 
 
 # -- canonical order ------------------------------------------------------------------------------
@@ -229,39 +221,29 @@ class Comparison:
     real: str
     model: str  # the model's text read back from a kernel ("" if the kernel refused it)
     load_error: str = ""
-    adapted: tuple[str, ...] = ()  # the ADAPTATIONS the model's text needed before the kernel took it
 
     @property
     def diff(self) -> list[str]:
-        """``-`` lines only the real kube-proxy programmed, ``+`` lines only the model has, ``!`` lines
-        for a model text the kernel refused (as rendered, or even after ADAPTATIONS)."""
-        notes = [f"! model needed: {why}" for why in self.adapted]
+        """``-`` lines only the real kube-proxy programmed, ``+`` lines only the model has, or the
+        kernel's error for a model text it refused."""
         if self.load_error:
-            return [*notes, f"! model refused by the kernel: {self.load_error}"]
+            return [f"! model refused by the kernel: {self.load_error}"]
         lines = difflib.unified_diff(canonical(self.mode, self.real).splitlines(),
                                      canonical(self.mode, self.model).splitlines(), "kube-proxy", "model",
                                      lineterm="", n=0)
-        return notes + [line for line in lines if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+        return [line for line in lines if line[:1] in "+-" and not line.startswith(("+++", "---"))]
 
     @property
     def agrees(self) -> bool:
         return not self.diff
 
 
-def model_readback(mode: str, text: str) -> tuple[str, str, tuple[str, ...]]:
-    """(read-back text, load error, adaptations applied) for the model's rules."""
-    adapted: list[str] = []
-    for why, pattern, replacement in [(None, None, None), *ADAPTATIONS[mode]]:  # first try the text as rendered
-        if why:
-            text, count = pattern.subn(replacement, text)
-            if not count:
-                continue
-            adapted.append(why)
-        try:
-            return netns.kernel_readback(mode, text), "", tuple(adapted)
-        except subprocess.CalledProcessError as err:
-            error = " ".join((err.stderr or "").split())
-    return "", error, tuple(adapted)
+def model_readback(mode: str, text: str) -> tuple[str, str]:
+    """(read-back text, load error) for the model's rules."""
+    try:
+        return netns.kernel_readback(mode, text), ""
+    except subprocess.CalledProcessError as err:
+        return "", " ".join((err.stderr or "").split())
 
 
 class Lab:
@@ -321,7 +303,7 @@ class Lab:
         return lambda text: service_mark in text and any(t in text for t in targets)
 
     def model_rules(self, node: str) -> str:
-        url = f"{self.sim.url}/sim/nodes/{node}/proxy?format={self.mode}"
+        url = f"{self.sim.url}/sim/nodes/{node}/proxy?format={MODEL_FORMATS[self.mode]}"
         with urllib.request.urlopen(url, timeout=10) as response:
             return response.read().decode()
 
@@ -367,11 +349,17 @@ class Lab:
             self._remove(namespace)
 
     def _remove(self, namespace: str) -> None:
+        """Delete the scenario's objects, then fence: the sync that removes its Services has to be
+        over before the next scenario's writes. kube-proxy's nftables proxier only flushes a removed
+        Service's chains in that sync and deletes them in the next one (``staleChains``, at least 1 s
+        later), so a scenario's own sync then deletes the previous one's chains instead of leaving
+        them, flushed, in its comparison."""
         for resource in (SLICES, "services"):
             items, _ = self.store.list(resource, namespace)
             for obj in items:
                 self.store.delete(resource, obj["metadata"]["name"], namespace)
         self.store.delete("namespaces", namespace)
+        self.settle()
 
 
 # -- the report -----------------------------------------------------------------------------------

@@ -191,6 +191,7 @@ EXPECTED_COLUMNS = {
                                  "Node Selector", "Age", "Containers", "Images", "Selector"],
     "/apis/discovery.k8s.io/v1/endpointslices": ["Name", "AddressType", "Ports", "Endpoints", "Age"],
     "/apis/networking.k8s.io/v1/networkpolicies": ["Name", "Pod-Selector", "Age"],
+    "/apis/networking.k8s.io/v1/servicecidrs": ["Name", "CIDRs", "Age"],
     "/apis/coordination.k8s.io/v1/leases": ["Name", "Holder", "Age"],
 }
 

@@ -37,6 +37,16 @@ def test_services_endpoints_and_slices_read_like_kind(fresh):
     assert "v1 Endpoints is deprecated in v1.33+" in result.stderr
 
 
+def test_the_default_service_cidr_is_served_ready(fresh):
+    """A v1.36 API server creates the "kubernetes" ServiceCIDR from --service-cluster-ip-range (kind's
+    serviceSubnet) and marks it Ready (pkg/controlplane/controller/defaultservicecidr); kube-proxy's
+    nftables mode writes its CIDRs into the "Drop traffic to unallocated ClusterIPs" rule."""
+    assert [row[:2] for row in rows(kubectl(fresh, "get", "servicecidrs").stdout)] == [["kubernetes", "10.96.0.0/16"]]
+    cidr = fresh.cluster.store.get("servicecidrs.networking.k8s.io", "kubernetes")
+    assert [(c["type"], c["status"], c["message"]) for c in cidr["status"]["conditions"]] == [
+        ("Ready", "True", "Kubernetes default Service CIDR is ready")]
+
+
 def test_nodes_have_kind_names_roles_ips_zones_and_pod_cidrs(fresh):
     nodes = rows(kubectl(fresh, "get", "nodes", "-o", "wide", "-L", "topology.kubernetes.io/zone").stdout)
     assert [(n[0], n[1], n[2], n[4], n[5]) for n in nodes] == [

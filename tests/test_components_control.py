@@ -136,8 +136,8 @@ def test_proxy_rules_and_slice_decisions_for_a_service(sim, ns):
 
     rules = wait_until(sim, rules_with_cluster_ip, what="rules for the ClusterIP")
     assert "KUBE-SERVICES" in rules
-    status, nft = call(sim, "GET", "/sim/nodes/endpoints-worker/proxy?format=nftables")
-    assert status == 200 and "table ip kube-proxy" in nft
+    status, body = call(sim, "GET", "/sim/nodes/endpoints-worker/proxy?format=nftables")
+    assert status == 409 and "programs iptables rules, not nftables" in body["message"]  # not what it synced
     status, decisions = call(sim, "GET", f"/sim/controllers/endpointslice/decisions?namespace={ns}&service=web")
     assert status == 200 and decisions["service"] == "web" and decisions["decisions"]
 

@@ -253,15 +253,8 @@ def test_iptables_read_back_is_the_models_node_form(shape, tools, netns):
     assert _without_dated_comments(back) == rules.iptables_save(tools.profile)
 
 
-# Known model gaps (issue 13, left): nft lists a multi-range anonymous set and a UDP port's
-# elements differently from the model (cluster_ip_ports, load_balancer, and so everything).
-NFT_GAPS = {"cluster_ip_ports", "load_balancer", "everything"}
-
-
 @pytest.mark.parametrize("tools", TOOL_SETS)
-@pytest.mark.parametrize("shape", [pytest.param(s, marks=pytest.mark.xfail(
-    strict=True, reason="nft lists these elements in another order/form than the model")) if s in NFT_GAPS else s
-    for s in SHAPES])
+@pytest.mark.parametrize("shape", list(SHAPES))
 def test_nft_read_back_is_the_models_node_form(shape, tools, netns):
     ruleset = nftables.render(_state(shape, "nftables"), service_cidrs=SERVICE_CIDRS)
     _in(netns, tools, "nft", "-f", "-", stdin=ruleset.nft_input())

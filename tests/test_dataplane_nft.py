@@ -32,10 +32,13 @@ def test_overall_transaction_byte_identical_hc10():
 
 @pytest.mark.parametrize("line", [
     "add element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80 }",
-    ("add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump "
-    "mark-for-masquerade"),
-    ("add rule ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80 numgen random mod 2 vmap { 0 : goto "
-    "endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80 , 1 : goto endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80 }"),
+    ("add rule ip kube-proxy services ip daddr @cluster-ips ip saddr != 10.0.0.0/8 mark set mark or 0x4000 "
+     "comment \"masquerade clusterIP traffic from outside cluster\""),
+    ("add rule ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80 meta l4proto tcp dnat ip addr . port to numgen random "
+     "mod 2 map { 0 : 10.180.0.4 . 80 , 1 : 10.180.0.5 . 80 }"),
+    ("add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 numgen random mod 1 vmap { 0 : goto "
+     "endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 }"),
+    "add element ip kube-proxy hairpin-connections { 10.180.0.5 . 10.180.0.5 . tcp . 80 }",
     ("add set ip kube-proxy affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 { type ipv4_addr ; flags dynamic,timeout "
     "; timeout 10800s ; }"),
     "add rule ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr != { 203.0.113.0/25 } drop",
@@ -57,13 +60,19 @@ def test_list_ruleset_shape():
     assert text.startswith("table ip kube-proxy {\n") and text.endswith("}\n")
     assert "\t\ttype nat hook prerouting priority dstnat; policy accept;" in text
     assert "\t\ttype filter hook prerouting priority dstnat - 10; policy accept;" in text
-    assert "\t\tmeta mark set meta mark | 0x00004000" in text
+    assert "\t\tmeta mark set meta mark | 0x00004000 comment \"masquerade\"" in text
+    assert ("\t\tmeta mark & 0x00004000 != 0x00000000 meta mark set meta mark ^ 0x00004000 masquerade fully-random"
+            in text)
+    assert ("\t\tmeta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.180.0.4 . 80, 1 : 10.180.0.5 . 80 }"
+            in text)
     assert "\t\tip saddr != 203.0.113.0/25 drop" in text
     assert "\t\ttimeout 3h" in text
 
 
 def test_canonical_nft_is_idempotent():
-    for rule in ("mark and 0x4000 == 0 return", "ip daddr { 10.96.0.0/16 } drop comment \"x\"",
+    for rule in ("mark and 0x4000 != 0 mark set mark xor 0x4000 masquerade fully-random",
+                 "ip daddr { 10.96.0.0/16 } drop comment \"x\"",
+                 "meta l4proto tcp dnat ip addr . port to numgen random mod 2 map { 0 : 10.0.0.1 . 80 , 1 : 10.0.0.2 . 80 }",
                  "numgen random mod 2 vmap { 0 : goto a , 1 : goto b }"):
         once = canonical_nft(rule)
         assert canonical_nft(once) == once
@@ -78,7 +87,11 @@ def test_local_policy_chain_and_no_endpoint_verdicts():
     ext = chains["external-ULMVA6XW-ns1/svc1/tcp/p80"]
     assert ext[-1] == "goto local-ULMVA6XW-ns1/svc1/tcp/p80"
     assert chains["local-ULMVA6XW-ns1/svc1/tcp/p80"] == [
-        "numgen random mod 1 vmap { 0 : goto endpoint-" + rs.ports[0].chains[-2].name.split("-", 1)[1] + " }"]
+        "meta l4proto tcp dnat ip addr . port to numgen random mod 1 map { 0 : 10.180.0.1 . 80 }"]
+    assert not [name for name in chains if name.startswith("endpoint-")]  # only ClientIP affinity has them
+    # The local endpoint reaching itself through the Service is masqueraded (hairpin), the other is not.
+    assert [e.key for e in rs.elements() if e.container == "hairpin-connections"] == [
+        ("10.180.0.1", "10.180.0.1", "tcp", "80")]
     # On a node without the local endpoint, NodePort traffic from outside is dropped.
     other = render(build_proxy_state([svc], [make_slice("ns1", "svc1", "svc1-1", eps[1:])], make_node(),
                                      NFT_CONFIG))

@@ -84,11 +84,14 @@ def overall_rules_inputs() -> tuple[list[dict], list[dict]]:
                      sessionAffinityConfig={"clientIP": {"timeoutSeconds": 10800}}),
         make_service("ns6", "svc6", "172.30.0.46"),
     ]
+    # Each endpoint's nodeName as upstream's slices give it (nftables' hairpin-connections set holds
+    # the local ones; svc2's is on "other-node", so its eTP=Local has no local endpoint).
     slices = [
-        make_slice("ns1", "svc1", "svc1-1", ["10.180.0.1"]),
-        make_slice("ns2", "svc2", "svc2-1", ["10.180.0.2"]),
-        make_slice("ns3", "svc3", "svc3-1", ["10.180.0.3"]),
-        make_slice("ns4", "svc4", "svc4-1", ["10.180.0.4", make_endpoint("10.180.0.5", node=TEST_NODE)]),
-        make_slice("ns5", "svc5", "svc5-1", ["10.180.0.3"]),
+        make_slice("ns1", "svc1", "svc1-1", [make_endpoint("10.180.0.1", node=TEST_NODE)]),
+        make_slice("ns2", "svc2", "svc2-1", [make_endpoint("10.180.0.2", node="other-node")]),
+        make_slice("ns3", "svc3", "svc3-1", [make_endpoint("10.180.0.3", node=TEST_NODE)]),
+        make_slice("ns4", "svc4", "svc4-1", [make_endpoint("10.180.0.4", node="other-node"),
+                                             make_endpoint("10.180.0.5", node=TEST_NODE)]),
+        make_slice("ns5", "svc5", "svc5-1", [make_endpoint("10.180.0.3", node=TEST_NODE)]),
     ]
     return services, slices

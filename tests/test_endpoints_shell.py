@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from test_endpoints_batching import Harness, pod_with_ip
+from builders import ControllerHarness, pod_with_ip
 
 from helpers.sim.controllers.endpoints import EndpointsController
 
 
 @pytest.fixture
 def h():
-    harness = Harness()
+    harness = ControllerHarness()
     harness.store.create(
         "services",
         {
@@ -25,7 +25,7 @@ def h():
     pod["status"] = pod_with_ip("10.0.0.1")["status"]
     harness.store.update("pods", pod, subresource="status")
     yield harness
-    harness.clock.stop()
+    harness.stop()
 
 
 def endpoints_names(h):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from test_endpoints_batching import Harness
+from builders import ControllerHarness
 
 from helpers.kube import ENDPOINT_SLICES
 from helpers.sim.controllers.endpointslice import EndpointSliceController
@@ -19,13 +19,13 @@ def harness():
     made = []
 
     def make(**config):
-        h = Harness(**config)
+        h = ControllerHarness(**config)
         made.append(h)
         return h
 
     yield make
     for h in made:
-        h.clock.stop()
+        h.stop()
 
 
 def add_node(h, name):
@@ -97,8 +97,10 @@ def test_configured_max_endpoints_per_slice_and_one_update_per_flip(harness):
     history = controller.decisions("ns", "svc")
     assert len(history) == syncs + 1  # our own slice writes did not trigger another sync
     assert history[-1]["writes"] == {"create": 0, "update": 1, "delete": 0}
-    assert history[-1]["explanations"][0].endswith("1 endpoint became not ready")
-    assert history[-1]["explanations"][0].startswith("slice svc-")
+    (note,) = history[-1]["notes"]
+    assert note["slice"].startswith("svc-") and note["slice"] in {s["metadata"]["name"] for s in slices(h)}
+    assert note["reasons"] == [{"reason": "endpoints-changed", "count": 1, "change": "became not ready"}]
+    assert history[-1]["explanations"] == [f"slice {note['slice']} updated (5 endpoints): 1 endpoint became not ready"]
 
 
 def test_max_endpoints_per_slice_out_of_range_is_refused(harness):

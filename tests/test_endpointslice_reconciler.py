@@ -204,9 +204,9 @@ def test_s6_some_preexisting_fill_the_fuller_updated_slice():
     assert sizes(apply([slice1, slice2], result)) == Counter({100: 1, 89: 1, 61: 1})
     assert result.updates[0]["metadata"]["name"] == "slice1"
     assert result.added == 127
-    assert any(
-        "slice slice1 updated (89 endpoints): 27 new endpoints added" in e for e in result.explanations
-    )
+    (note,) = [n for n in result.notes if n.get("slice") == "slice1"]
+    assert (note["action"], note["endpoints"]) == ("updated", 89)
+    assert note["reasons"] == [{"reason": "fitted-unchanged-slice", "count": 27}]
 
 
 def test_s7_worse_allocation_prefers_creating():
@@ -226,7 +226,11 @@ def test_explanations_and_placements_say_why():
     slice1 = pod_slice(svc, [pods[i] for i in range(1, 300, 4)][:74], "slice1")
     slice2 = pod_slice(svc, [pods[i] for i in range(3, 300, 4)][:74], "slice2")
     result = run(svc, pods, [slice1, slice2])
-    assert sorted(result.explanations) == [
+    assert sorted((n["slice"], n["action"], n["endpoints"], n["reasons"]) for n in result.notes) == [
+        ("foo-<new 1>", "created", 100, [{"reason": "new-slice", "count": 100, "left": 152, "why": "full"}]),
+        ("foo-<new 2>", "created", 52, [{"reason": "new-slice", "count": 52, "left": 52, "why": "no-room"}]),
+    ]
+    assert sorted(result.explanations) == [  # the same notes as sentences
         (
             "slice foo-<new 1> created (100 endpoints): 100 new endpoints: 152 endpoints were left to place, "
             "at least a full slice"
@@ -293,7 +297,8 @@ def test_s11_update_packing_goes_to_the_fuller_slice():
     assert writes(result) == (0, 2, 0)
     assert sizes(result.updates) == Counter({95: 1, 20: 1})
     assert result.added == 15
-    assert any("8 endpoints became not ready" in e for e in result.explanations)
+    changed = [r for n in result.notes for r in n.get("reasons", ()) if r["reason"] == "endpoints-changed"]
+    assert {"reason": "endpoints-changed", "count": 8, "change": "became not ready"} in changed
 
 
 def test_s12_deprecated_ip_address_type_is_replaced_not_recycled():
@@ -418,7 +423,8 @@ class TestS18MissingNode:
         result = run(svc, pods, existing, nodes=[node("node-0")], missing_node_behavior="pre-1.25")
         assert writes(result) == (0, 0, 0)
         assert result.error == 'node "node-1" not found'
-        assert any("frozen" in e for e in result.explanations)
+        assert result.notes[0] == {"reason": "no-writes-failed", "error": 'node "node-1" not found'}
+        assert {"reason": "missing-node-failed", "addressType": "IPv4", "pod": "pod1", "node": "node-1"} in result.notes
         assert result.explanations[0] == 'no writes: the sync failed (node "node-1" not found)'
         current = run(svc, pods, existing, nodes=[node("node-0")])
         assert writes(current) == (0, 1, 0) and current.error
@@ -571,7 +577,7 @@ def test_terminal_and_ipless_pods_are_left_out():
 def test_selectorless_service_is_not_reconciled():
     result = run(service(selector=None), [pod(0)])
     assert writes(result) == (0, 0, 0)
-    assert "no selector" in result.explanations[0]
+    assert result.notes == [{"reason": "no-selector"}] and "no selector" in result.explanations[0]
 
 
 def test_readiness_flip_is_one_in_place_update_explained():
@@ -581,7 +587,9 @@ def test_readiness_flip_is_one_in_place_update_explained():
     pods[7]["status"]["conditions"][0]["status"] = "False"
     result = run(svc, pods, existing)
     assert writes(result) == (0, 1, 0)
-    assert any("1 endpoint became not ready" in e for e in result.explanations)
+    (note,) = result.notes
+    assert note["action"] == "updated"
+    assert note["reasons"] == [{"reason": "endpoints-changed", "count": 1, "change": "became not ready"}]
     assert result.added == 0 and result.removed == 0
 
 

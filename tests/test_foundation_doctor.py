@@ -62,7 +62,7 @@ def by_name(checks):
 
 def test_healthy_machine_passes_every_check():
     checks = diagnose(FakeSystem(), IMAGE)
-    assert [c.status for c in checks] == ["ok"] * 8
+    assert [c.status for c in checks] == ["ok"] * 9
     text, status = report(checks)
     assert status == 0 and "Ready for both backends." in text
     assert "v1.37.1" in by_name(checks)["kubectl"].detail and "v1.36.1" in by_name(checks)["kubectl"].detail

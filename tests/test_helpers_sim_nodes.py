@@ -5,7 +5,8 @@ from datetime import UTC, datetime
 import pytest
 
 import helpers as h
-from helpers.connect import SIM_CONTEXT, load_backend, use
+from helpers.config import REPO_ROOT
+from helpers.connect import SIM_CONTEXT, ApiError, load_backend, use
 from helpers.sim import start_in_process
 
 
@@ -20,10 +21,9 @@ def test_node_rules_come_from_the_simulated_kube_proxy(backend):
     assert "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000" in rules
     written = h.node_rules("endpoints-worker", "iptables-restore")  # what kube-proxy wrote
     assert written.startswith("*filter\n") and "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000" in written
-    assert "table ip kube-proxy" in h.node_rules("endpoints-worker", "nftables")
-    nft_input = h.node_rules("endpoints-worker", "nft-input")
-    assert nft_input.startswith('add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')
-    assert "add chain ip kube-proxy nat-output { type nat hook output priority -100 ; }" in nft_input
+    for fmt in ("nftables", "nft-input"):  # an iptables-mode kube-proxy programmed no nftables rules
+        with pytest.raises(ApiError, match="programs iptables rules"):
+            h.node_rules("endpoints-worker", fmt)
 
 
 def test_node_stop_start_and_clock(private_sim):
@@ -45,33 +45,48 @@ def test_node_stop_start_and_clock(private_sim):
     assert err.value.code == 400
 
 
-def test_node_rules_match_the_dataplane_model(private_sim):
-    backend = load_backend("sim", SIM_CONTEXT, private_sim.kubeconfig)
+@pytest.fixture
+def nft_sim(tmp_path):
+    """A private simulator whose kube-proxies run in nftables mode (kind/kind-nftables.yaml)."""
+    handle = start_in_process(REPO_ROOT / "kind/kind-nftables.yaml", speed=10.0,
+                              kubeconfig_path=tmp_path / "nft-kubeconfig")
+    yield handle
+    handle.stop()
+
+
+@pytest.mark.parametrize("fmt", ["iptables", "nftables"])
+def test_node_rules_match_the_dataplane_model(fmt, request):
+    handle = request.getfixturevalue("private_sim" if fmt == "iptables" else "nft_sim")
+    backend = load_backend("sim", SIM_CONTEXT, handle.kubeconfig)
     with h.sandbox("hx-model", backend=backend) as box:
         h.apply(h.deployment("web", replicas=3), h.service("web"), namespace=box.name, backend=backend)
         h.wait_for_slices(box.name, "web", endpoints=3, ready=3, backend=backend)
         h.advance(2, backend=backend)  # past kube-proxy's minSyncPeriod: every node has synced
-        for fmt in ("iptables", "nftables"):
-            diff = h.rules_vs_model("endpoints-worker", fmt, backend=backend)
-            assert diff.identical, diff.summary()
-        assert "web" in h.node_rules("endpoints-worker", backend=backend)
+        diff = h.rules_vs_model("endpoints-worker", fmt, backend=backend)
+        assert diff.identical, diff.summary()
+        assert "web" in h.node_rules("endpoints-worker", fmt, backend=backend)
 
 
-def test_wait_for_rules_fast_forwards_kube_proxy_until_the_rules_show_the_change(private_sim):
-    backend = load_backend("sim", SIM_CONTEXT, private_sim.kubeconfig)
+@pytest.mark.parametrize("fmt", ["iptables", "nftables"])
+def test_wait_for_rules_fast_forwards_kube_proxy_until_the_rules_show_the_change(fmt, request):
+    handle = request.getfixturevalue("private_sim" if fmt == "iptables" else "nft_sim")
+    backend = load_backend("sim", SIM_CONTEXT, handle.kubeconfig)
     with h.sandbox("hx-rules", backend=backend) as box:
         h.apply(h.deployment("web", replicas=2), h.service("web"), namespace=box.name, backend=backend)
         slices = h.wait_for_slices(box.name, "web", endpoints=2, ready=2, backend=backend)
         ip = slices[0]["endpoints"][0]["addresses"][0]
-        rules = h.wait_for_rules("endpoints-worker", f"--to-destination {ip}:80", backend=backend)
-        assert f"{box.name}/web:http" in rules
-        nft = h.wait_for_rules("endpoints-worker2", f"dnat to {ip}:80", "nftables", backend=backend)
-        assert f"{box.name}/web" in nft
+        wanted = f"--to-destination {ip}:80" if fmt == "iptables" else f": {ip} . 80"
+        rules = h.wait_for_rules("endpoints-worker", wanted, fmt, backend=backend)
+        assert f"{box.name}/web" in rules
+        written = h.node_rules("endpoints-worker", "iptables-restore" if fmt == "iptables" else "nft-input",
+                               backend=backend)
+        assert written.startswith("*filter\n" if fmt == "iptables"
+                                  else 'add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')
         with pytest.raises(h.WaitTimeout) as err:
-            h.wait_for_rules("endpoints-worker", "192.0.2.99", timeout=3, backend=backend)
+            h.wait_for_rules("endpoints-worker", "192.0.2.99", fmt, timeout=3, backend=backend)
         assert "3 s of virtual time" in str(err.value) and "192.0.2.99" in str(err.value)
         with pytest.raises(h.NodeActionError):
-            h.wait_for_rules("endpoints-worker42", "KUBE", backend=backend)
+            h.wait_for_rules("endpoints-worker42", "KUBE", fmt, backend=backend)
 
 
 def test_missing_node_behavior_patch_status_and_cluster_time(private_sim):

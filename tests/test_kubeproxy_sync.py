@@ -5,8 +5,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from helpers.dataplane.changetracker import trigger_time
+from helpers.nodes import parse_metrics
 from helpers.sim.clock import Clock
-from helpers.sim.controllers.kubeproxy import KubeProxy, klog_line, parse_trigger_time
+from helpers.sim.controllers.kubeproxy import KubeProxy, klog_line
+from helpers.sim.proxymetrics import metrics_text
 from helpers.sim.store import Store
 
 SLICES = "endpointslices.discovery.k8s.io"
@@ -27,9 +30,15 @@ def cluster():
     store.create("nodes", {"apiVersion": "v1", "kind": "Node",
                            "metadata": {"name": "w1", "labels": {"topology.kubernetes.io/zone": "a"}},
                            "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.3"}]}})
+    store.create("servicecidrs.networking.k8s.io", _service_cidr("kubernetes", "10.96.0.0/16"))
     config = SimpleNamespace(kube_proxy_mode="iptables", pod_subnet="10.244.0.0/16", service_subnet="10.96.0.0/16")
     yield FakeCluster(store=store, clock=clock, config=config, stopped=set())
     clock.stop()
+
+
+def _service_cidr(name: str, *cidrs: str) -> dict:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR", "metadata": {"name": name},
+            "spec": {"cidrs": list(cidrs)}}
 
 
 def _stamp(t: float) -> str:
@@ -139,29 +148,81 @@ def test_stopped_node_does_not_sync_then_resyncs_fully(cluster):
     assert len(proxy.syncs) == 2 and proxy.syncs[-1].full and proxy.syncs[-1].services_changed == 1
 
 
-def test_nftables_mode_syncs_periodically(cluster):
+def test_nftables_mode_syncs_periodically_once_an_hour(cluster):
+    """v1.36.1 gives both proxiers' runners maxInterval = proxyutil.FullSyncPeriod (1 h), not syncPeriod."""
     proxy = _start(cluster, mode="nftables")
     _service(cluster)
     cluster.clock.advance(1.0)
     assert cluster.clock.settle()
     count = len(proxy.syncs)
-    cluster.clock.advance(30.0)
+    cluster.clock.advance(proxy.sync_period)
     assert cluster.clock.settle()
-    assert len(proxy.syncs) == count + 1 and proxy.syncs[-1].services_changed == 0
+    assert len(proxy.syncs) == count  # syncPeriod is only the retry interval
+    cluster.clock.advance(3600.0)
+    assert cluster.clock.settle()
+    assert len(proxy.syncs) == count + 1 and proxy.syncs[-1].services_changed == 0 and proxy.syncs[-1].full
     assert proxy.rules().startswith("table ip kube-proxy {")
     assert "ip daddr { 10.96.0.0/16 } drop" not in proxy.rules()  # list form drops one-element braces
     assert "ip daddr 10.96.0.0/16 drop" in proxy.rules()
+    assert proxy.rules("nft-input").startswith('add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')
+    with pytest.raises(ValueError, match="programs nftables rules, not iptables"):
+        proxy.rules("iptables")
+
+
+def test_rules_are_what_the_last_sync_programmed(cluster):
+    proxy = _start(cluster)
+    _service(cluster)
+    cluster.clock.advance(1.0)
+    assert cluster.clock.settle()
+    programmed = proxy.rules("iptables-restore")
+    assert "demo/web:http" in programmed
+    cluster.stopped.add("w1")  # a stopped node keeps what it programmed, whatever changes meanwhile
+    cluster.store.delete("services", "web", "demo")
+    cluster.clock.advance(5.0)
+    assert cluster.clock.settle()
+    assert proxy.rules("iptables-restore") == programmed
+    with pytest.raises(ValueError, match="read them as iptables or iptables-restore"):
+        proxy.rules("nft-input")
+
+
+def test_service_cidrs_reach_the_drop_rule_at_the_next_full_sync(cluster):
+    """kube-proxy watches ServiceCIDRs, but only setupNFTables (a full sync) writes them into the
+    "Drop traffic to unallocated ClusterIPs" rule; OnServiceCIDRsChanged does not sync."""
+    proxy = _start(cluster, mode="nftables")
+    cluster.store.create("servicecidrs.networking.k8s.io", _service_cidr("extra", "10.100.0.0/24"))
+    _service(cluster)
+    cluster.clock.advance(2.0)
+    assert cluster.clock.settle()
+    assert not proxy.syncs[-1].full and "ip daddr 10.96.0.0/16 drop" in proxy.rules()
+    node = cluster.store.get("nodes", "w1")
+    node["metadata"]["labels"]["topology.kubernetes.io/zone"] = "b"  # a topology change forces a full sync
+    cluster.store.update("nodes", node)
+    cluster.clock.advance(2.0)
+    assert cluster.clock.settle()
+    assert proxy.syncs[-1].full
+    assert "ip daddr { 10.96.0.0/16, 10.100.0.0/24 } drop" in proxy.rules()
+    cluster.store.delete("servicecidrs.networking.k8s.io", "extra")
+    cluster.store.delete("servicecidrs.networking.k8s.io", "kubernetes")
+    node = cluster.store.get("nodes", "w1")
+    node["metadata"]["labels"]["topology.kubernetes.io/zone"] = "a"
+    cluster.store.update("nodes", node)
+    cluster.clock.advance(2.0)
+    assert cluster.clock.settle()
+    assert "Drop traffic to unallocated ClusterIPs" not in proxy.rules()
 
 
 def test_bad_format_and_helpers(cluster):
     proxy = _start(cluster)
     with pytest.raises(ValueError, match="format must be"):
         proxy.rules("ipvs")
-    assert parse_trigger_time("2026-11-26T05:54:01.123456789Z") == pytest.approx(
+    def annotated(value):
+        return {"metadata": {"annotations": {"endpoints.kubernetes.io/last-change-trigger-time": value}}}
+
+    assert trigger_time(annotated("2026-11-26T05:54:01.123456789Z")) == pytest.approx(
         datetime(2026, 11, 26, 5, 54, 1, 123456, tzinfo=UTC).timestamp())
-    assert parse_trigger_time("garbage") is None
+    assert trigger_time(annotated("garbage")) is None and trigger_time({"metadata": {}}) is None
     line = klog_line(0.0, "Syncing iptables rules", fullSync=True)
-    assert line == 'I0101 00:00:00.000000       1 proxier.go] "Syncing iptables rules" fullSync=True'
+    assert line == 'I0101 00:00:00.000000       1 proxier.go] "Syncing iptables rules" fullSync=true'
     assert proxy.sync_history()[0]["full"] is True
 
 
@@ -172,9 +233,10 @@ def test_latency_histogram_uses_upstream_buckets(cluster):
     _write_slice(cluster, ["10.244.1.5"], trigger=cluster.clock.time() - 1.5)
     cluster.clock.advance(1.0)
     assert cluster.clock.settle()
-    buckets = dict(proxy.latency_histogram())
+    buckets = {float(s["labels"]["le"]): s["value"] for s in parse_metrics(metrics_text(proxy))
+               if s["metric"] == "kubeproxy_network_programming_duration_seconds_bucket"}
     assert buckets[1.0] == 0 and buckets[2.0] == 1 and buckets[float("inf")] == 1
-    assert list(buckets)[:4] == [0.25, 0.5, 1.0, 2.0] and 300.0 in buckets
+    assert list(buckets)[:5] == [0.0, 0.25, 0.5, 1.0, 2.0] and 300.0 in buckets
 
 
 def test_a_bad_object_fails_the_sync_and_is_retried(cluster):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_endpoints_batching import Harness
+from builders import ControllerHarness
 
 from helpers.kube import ENDPOINT_SLICES
 from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
@@ -11,7 +11,7 @@ from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 
 @pytest.fixture
 def h():
-    harness = Harness()
+    harness = ControllerHarness()
     harness.store.create(
         "services",
         {
@@ -35,7 +35,7 @@ def h():
     EndpointSliceMirroringController(harness).start()
     harness.clock.advance(1)
     yield harness
-    harness.clock.stop()
+    harness.stop()
 
 
 def mirrored(h):

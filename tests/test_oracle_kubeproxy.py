@@ -22,14 +22,6 @@ except netns.Unavailable as exc:
 
 pytestmark = pytest.mark.skipif(bool(UNAVAILABLE), reason=UNAVAILABLE)
 
-# nftables: helpers/dataplane/nftables.py (owned by another change right now) renders an older kube-proxy
-# layout than v1.36's: per-endpoint chains and mark-for-masquerade instead of `dnat ip to numgen ... map`,
-# no hairpin-connections set, `priority dstnat - 10` on output hooks (refused by nft 1.0.6), duplicate
-# cluster-ips elements; and the simulator serves no networking.k8s.io/v1 ServiceCIDR, so the real
-# kube-proxy lacks the "Drop traffic to unallocated ClusterIPs" rule the model has.
-NFT_KNOWN = "model renders a pre-v1.36 nftables layout (see the comment above NFT_KNOWN)"
-
-
 @pytest.fixture(scope="module")
 def host_before():
     return netns.host_state()
@@ -49,8 +41,6 @@ def test_rules_agree_with_the_real_kube_proxy(lab, scenario):
     results = lab.run(scenario)
     oracle.record(results)
     differing = [r for r in results if not r.agrees]
-    if differing and lab.mode == "nftables":
-        pytest.xfail(NFT_KNOWN)
     assert not differing, oracle.report(differing)
 
 

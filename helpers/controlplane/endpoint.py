@@ -1,4 +1,4 @@
-"""The Endpoints (v1) controller: a pure planner plus a thin controller shell.
+"""The Endpoints (v1) controller's pure planner (its shell is helpers/sim/controllers/endpoints.py).
 
 Follows kubernetes/kubernetes `pkg/controller/endpoint/endpoints_controller.go` (v1.33+ line:
 managed-by label, deprecated API) and `pkg/api/v1/endpoints/util.go` (RepackSubsets). One
@@ -124,7 +124,14 @@ def pod_entries(service: dict, pod: dict) -> list[tuple[dict, dict | None, bool]
     if not spec.get("ports"):
         # headless Services may have no ports
         return [(address, None, ready)] if spec.get("clusterIP") == "None" else []
-    return [(address, port, ready) for port in endpoint_ports(service, pod)]
+    return [(address, endpoints_port(port), ready) for port in endpoint_ports(service, pod)]
+
+
+def endpoints_port(slice_port: dict) -> dict:
+    """The core/v1 EndpointPort for a slice port: its `name` is a plain string with omitempty, so an
+    unnamed port has no `name` key (upstream endpoints_controller.go endpointPortFromServicePort; the
+    discovery/v1 port's name is a pointer, always written)."""
+    return {k: v for k, v in slice_port.items() if k != "name" or v}
 
 
 def desired_subsets(service: dict, pods: list[dict], cache: dict | None = None) -> list[dict]:

@@ -108,7 +108,7 @@ def node_ipam(node: dict) -> HostLocalIPAM:
 _PROXIES = [
     {
         "implementation": "kube-proxy (iptables)",
-        "watches": "Services + EndpointSlices (label selector: no service-proxy-name, no headless label); "
+        "watches": "Services (no service-proxy-name label, clusterIP not None) + EndpointSlices (no headless label); "
                    "its own Node",
         "programs": "iptables nat/filter chains KUBE-SERVICES -> KUBE-SVC/SVL/EXT/FW-<hash> -> KUBE-SEP-<hash>, "
                     "written with iptables-restore (partial restores since KEP-3453)",
@@ -122,10 +122,10 @@ _PROXIES = [
     {
         "implementation": "kube-proxy (nftables)",
         "watches": "same informers as iptables mode",
-        "programs": "nftables table `ip kube-proxy`: service-ips verdict map -> service chain -> endpoint chains "
-                    "(KEP-3866, GA 1.33)",
-        "backend selection": "random: numgen random mod n vmap",
-        "session affinity": "ClientIP via per-endpoint timeout sets",
+        "programs": "nftables table `ip kube-proxy`: service-ips verdict map -> service chain -> one DNAT "
+                    "through a numgen map (KEP-3866, GA 1.33)",
+        "backend selection": "random: dnat ip addr . port to numgen random mod n map",
+        "session affinity": "ClientIP via per-endpoint chains and timeout sets",
         "topology and traffic policies": "same CategorizeEndpoints as iptables mode",
         "honours service-proxy-name": "yes (skips labelled Services)",
         "source": "kubernetes/kubernetes pkg/proxy/nftables/proxier.go",
@@ -186,7 +186,7 @@ def backend_selection(state: ProxyState) -> list[dict]:
     For every service port of a kube-proxy `ProxyState` (from `build_proxy_state`), the
     endpoints pod traffic to the ClusterIP may use (the cluster set, or the local set with
     internalTrafficPolicy Local), and where each sits: the iptables `KUBE-SVC` rule with its
-    `--probability` (the last rule has none), the nftables `numgen random mod n` vmap index,
+    `--probability` (the last rule has none), the nftables `numgen random mod n` map index,
     a backend slot of the Cilium frontend, a bucket of the Antrea select group. Every backend
     has the same 1/n chance in all four; Cilium and Antrea order backends their own way, so
     their numbers only count.

@@ -405,11 +405,15 @@ def iptables_backend(entries: list[dict], node: dict, config: dict | None = None
 # --- what every node receives: kube-proxy's watches versus KPNG's local model -----------------
 
 
-def kube_proxy_watches(obj: dict) -> bool:
-    """Whether kube-proxy's informers deliver `obj` (its label selector: neither
-    `service.kubernetes.io/service-proxy-name` nor `service.kubernetes.io/headless`)."""
+def kube_proxy_watches(obj: dict, kind: str | None = None) -> bool:
+    """Whether kube-proxy's informers deliver `obj`. v1.36 (`cmd/kube-proxy/app/server.go`) has two
+    selectors: Services without the `service.kubernetes.io/service-proxy-name` label and with
+    `spec.clusterIP` other than `None`; EndpointSlices without the `service.kubernetes.io/headless` label.
+    `kind` is for list items, which the API serves without one."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    return LABEL_SERVICE_PROXY_NAME not in labels and LABEL_HEADLESS not in labels
+    if (kind or obj.get("kind")) == "EndpointSlice":
+        return LABEL_HEADLESS not in labels
+    return LABEL_SERVICE_PROXY_NAME not in labels and (obj.get("spec") or {}).get("clusterIP") != "None"
 
 
 def _watched(cluster: dict) -> dict:
@@ -417,7 +421,7 @@ def _watched(cluster: dict) -> dict:
     watched = {}
     for kind, key in (("Service", "services"), ("EndpointSlice", "endpoint_slices")):
         for obj in cluster[key]:
-            if kube_proxy_watches(obj):
+            if kube_proxy_watches(obj, kind):
                 meta = obj["metadata"]
                 watched[(kind, f"{meta.get('namespace', '')}/{meta['name']}")] = obj
     return watched

@@ -1,11 +1,16 @@
 """kube-proxy's nftables mode: render a node's ``ProxyState`` as the ``kube-proxy`` table.
 
-Follows ``pkg/proxy/nftables/proxier.go`` of the v1.33-v1.35 line (KEP-3866, GA 1.33): one
-``ip kube-proxy`` table, base chains ``filter-prerouting-pre-dnat``/``filter-output-pre-dnat``
-at priority -110 and ``filter-{input,forward,output}`` at 0, verdict maps (``service-ips``,
-``service-nodeports``, ``no-endpoint-*``, ``firewall-ips``) instead of long rule lists,
-chain names ``<prefix>-<H8>-ns/svc/proto/port`` and ``numgen random mod N vmap`` load
-balancing. In nftables mode kube-proxy defaults ``nodePortAddresses`` to ``primary``.
+Follows ``pkg/proxy/nftables/proxier.go`` at v1.36.1 (KEP-3866, GA 1.33): one ``ip kube-proxy``
+table, base chains ``filter-prerouting-pre-dnat``/``filter-output-pre-dnat`` at priority -110
+and ``filter-{input,forward,output}`` at 0, verdict maps (``service-ips``, ``service-nodeports``,
+``no-endpoint-*``, ``firewall-ips``) instead of long rule lists, and chain names
+``<prefix>-<H8>-ns/svc/proto/port``. A service chain load-balances with one
+``dnat ip addr . port to numgen random mod N map { ... }`` rule; only ClientIP affinity keeps
+per-endpoint chains (``numgen random mod N vmap`` to them, each recording the client in its
+``affinity-*`` set). Masquerading is a mark set in the rule that decides it
+(``mark set mark or 0x4000``: ClusterIP traffic from outside the cluster in ``services``, external
+traffic in ``external-*``) plus the ``hairpin-connections`` set (a local endpoint reaching itself
+through its Service). In nftables mode kube-proxy defaults ``nodePortAddresses`` to ``primary``.
 
 Three text forms come out of one :class:`NFTRuleset`:
 
@@ -37,9 +42,10 @@ from helpers.dataplane.proxy import LocalDetector, ProxyState, ServicePortState,
 
 TABLE = "kube-proxy"
 FAMILY = "ip"
-MARK_MASQ = "mark-for-masquerade"
 _SET_DECLS = {
     # name: (kind, type, comment)
+    "hairpin-connections": ("set", "ipv4_addr . ipv4_addr . inet_proto . inet_service",
+                            "service hairpin connections"),
     "cluster-ips": ("set", "ipv4_addr", "Active ClusterIPs"),
     "nodeport-ips": ("set", "ipv4_addr", "IPs that accept NodePort traffic"),
     "firewall-ips": ("map", "ipv4_addr . inet_proto . inet_service : verdict",
@@ -147,7 +153,15 @@ class NFTRuleset:
         return self.base_chains + [c for p in self.ports for c in p.chains]
 
     def elements(self) -> list[Element]:
-        return self.base_elements + [e for p in self.ports for e in p.elements]
+        """Every set/map element once: kube-proxy's ``nftElementStorage.ensureElem`` adds a key a
+        second service port needs again (a multi-port Service's ClusterIP, an endpoint two Services
+        share in ``hairpin-connections``) only once."""
+        seen, out = set(), []
+        for e in self.base_elements + [e for p in self.ports for e in p.elements]:
+            if (e.container, e.key) not in seen:
+                seen.add((e.container, e.key))
+                out.append(e)
+        return out
 
     def transaction_lines(self, changed: set | None = None) -> list[str]:
         """``add ...`` lines; with ``changed``, only those services' chains and sets, no elements."""
@@ -322,21 +336,33 @@ def _nft_time(seconds: int) -> str:
     return out or "0s"
 
 
+def _anonymous_set(m: re.Match) -> str:
+    """An anonymous address set as nft lists it: an interval set, so its elements come back in
+    ascending order, a /32 as the bare address, and a set of one without braces."""
+    try:
+        nets = sorted(ipaddress.ip_network(item.strip(), strict=False) for item in m[3].split(","))
+    except ValueError:
+        return m[0]
+    items = [str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in nets]
+    return f"{m[1]}{m[2]}{items[0]}" if len(items) == 1 else f"{m[1]}{m[2]}{{ {', '.join(items)} }}"
+
+
 def canonical_nft(text: str) -> str:
     """Rewrite kube-proxy's rule syntax into the form ``nft list`` prints.
 
-    Marks become ``meta mark`` expressions with 8-digit hex, one-element anonymous sets lose
-    their braces and vmap entries are joined with ``", "``. Idempotent, so it can be applied
-    to text read from a node too.
+    Marks become ``meta mark`` expressions with 8-digit hex, ``dnat ip addr . port to`` becomes
+    ``dnat ip to``, one-element anonymous sets lose their braces and map entries are joined with
+    ``", "``. Idempotent, so it can be applied to text read from a node too.
     """
     def hex8(m: re.Match) -> str:
         return f"0x{int(m.group(0), 16):08x}"
 
-    text = re.sub(r"^mark set mark (or|xor) ", lambda m: f"meta mark set meta mark {'|' if m[1] == 'or' else '^'} ",
-                  text)
-    text = re.sub(r"^mark and (\S+) == 0 ", r"meta mark & \1 == 0x0 ", text)
+    text = re.sub(r"(?<!meta )\bmark set mark (or|xor) ",
+                  lambda m: f"meta mark set meta mark {'|' if m[1] == 'or' else '^'} ", text)
+    text = re.sub(r"^mark and (\S+) (==|!=) 0 ", r"meta mark & \1 \2 0x0 ", text)
+    text = text.replace(" dnat ip addr . port to ", " dnat ip to ")
     text = re.sub(r"\b0x[0-9a-fA-F]+\b", hex8, text)
-    text = re.sub(r"(daddr|saddr)( != | )\{ ([^,{}]+) \}", r"\1\2\3", text)
+    text = re.sub(r"(daddr|saddr)( != | )\{ ([^{}]+) \}", _anonymous_set, text)
     text = re.sub(r" , ", ", ", text)
     return text
 
@@ -345,6 +371,7 @@ def canonical_nft(text: str) -> str:
 
 
 def _if_local(det: LocalDetector, negate: bool) -> str:
+    """``IfLocalNFT`` / ``IfNotLocalNFT`` of the local-traffic detector (pkg/proxy/util/localdetector.go)."""
     op = "!= " if negate else ""
     if det.kind == "cidr":
         return f"ip saddr {op}{det.value}"
@@ -352,28 +379,36 @@ def _if_local(det: LocalDetector, negate: bool) -> str:
     return f'iifname {op}"{name}"'
 
 
-def _lb_rules(affinity: bool, endpoints, names: dict) -> list[str]:
-    """writeServiceToEndpointRules: affinity lookups, then one numgen vmap."""
-    rules = [f"ip saddr @affinity-{names[str(ep)]} goto endpoint-{names[str(ep)]}" for ep in endpoints] if affinity else []
+def _dnat_rule(protocol: str, endpoints) -> str:
+    """writeServiceToEndpointDNATs: one ``numgen`` map from index to endpoint address and port."""
+    entries = " , ".join(f"{i} : {ep.ip} . {ep.port}" for i, ep in enumerate(endpoints))
+    return f"meta l4proto {protocol} dnat ip addr . port to numgen random mod {len(endpoints)} map {{ {entries} }}"
+
+
+def _affinity_rules(endpoints, names: dict) -> list[str]:
+    """writeServiceToEndpointJumps: an affinity lookup per endpoint, then a ``numgen`` vmap to the
+    endpoint chains for a client with no affinity yet."""
+    rules = [f"ip saddr @affinity-{names[str(ep)]} goto endpoint-{names[str(ep)]}" for ep in endpoints]
     entries = " , ".join(f"{i} : goto endpoint-{names[str(ep)]}" for i, ep in enumerate(endpoints))
-    rules.append(f"numgen random mod {len(endpoints)} vmap {{ {entries} }}")
-    return rules
+    return rules + [f"numgen random mod {len(endpoints)} vmap {{ {entries} }}"]
 
 
-def _port_rules(st: ServicePortState, detector: LocalDetector | None, masquerade_all: bool,
-                node_ip: str | None) -> NFTPortRules:
+def _port_rules(st: ServicePortState, detector: LocalDetector | None, mark: str, node_ip: str | None) -> NFTPortRules:
     """One iteration of the nftables proxier's per-service-port loop."""
     sp, cat = st.service_port, st.categorized
     n = sp.name
     proto = sp.protocol.lower()
     base = chain_base(n.namespace, n.name, proto, n.port)
     names = {p: f"{p}-{base}" for p in ("service", "local", "external", "firewall")}
+    affinity = sp.session_affinity_timeout is not None
     endpoint_names = {str(ep): endpoint_chain_base(n.namespace, n.name, proto, n.port, ep.ip, ep.port)
-                      for ep in cat.all_reachable}
+                      for ep in cat.all_reachable} if affinity else {}
     uses_fw = bool(sp.load_balancer_vips) and bool(sp.load_balancer_source_ranges)
-    port = NFTPortRules(st, elements=_elements(st, names, uses_fw))
-    port.chains = _service_chains(st, names, endpoint_names, uses_fw, detector, masquerade_all, node_ip)
-    if sp.session_affinity_timeout is not None:
+    hairpin = [Element("hairpin-connections", (ep.ip, ep.ip, proto, str(ep.port)))
+               for ep in cat.all_reachable if ep.is_local]
+    port = NFTPortRules(st, elements=hairpin + _elements(st, names, uses_fw))
+    port.chains = _service_chains(st, names, endpoint_names, uses_fw, detector, mark, node_ip)
+    if affinity:
         port.affinity_sets = [(f"affinity-{endpoint_names[str(ep)]}", sp.session_affinity_timeout)
                               for ep in cat.all_reachable]
     return port
@@ -411,27 +446,24 @@ def _elements(st: ServicePortState, names: dict, uses_fw: bool) -> list[Element]
 
 
 def _service_chains(st: ServicePortState, names: dict, endpoint_names: dict, uses_fw: bool,
-                    detector: LocalDetector | None, masquerade_all: bool, node_ip: str | None) -> list[Chain]:
-    """The per-service chains (service, local, external, firewall, endpoint) and their rules."""
+                    detector: LocalDetector | None, mark: str, node_ip: str | None) -> list[Chain]:
+    """The per-service chains in the order syncProxyRules ensures them (endpoint chains, which only
+    ClientIP affinity uses, then service, local, external, firewall), and their rules."""
     sp, plan, cat = st.service_port, st.plan, st.categorized
     svc, local, ext, fw = names["service"], names["local"], names["external"], names["firewall"]
-    wanted = ((svc, plan.uses_cluster_chain), (local, plan.uses_local_chain), (ext, plan.uses_external_chain),
-              (fw, uses_fw))
+    masquerade = f"mark set mark or {mark}"
+    wanted = [(f"endpoint-{endpoint_names[str(ep)]}", True) for ep in cat.all_reachable if endpoint_names]
+    wanted += [(svc, plan.uses_cluster_chain), (local, plan.uses_local_chain), (ext, plan.uses_external_chain),
+               (fw, uses_fw)]
     chains = {name: Chain(name) for name, used in wanted if used}
-    if plan.has_internal:
-        internal = chains[local if plan.internal_local else svc]
-        if masquerade_all:
-            internal.rules.append(f"ip daddr {sp.cluster_ip} jump {MARK_MASQ}")
-        elif detector is not None:
-            internal.rules.append(f"ip daddr {sp.cluster_ip} {_if_local(detector, True)} jump {MARK_MASQ}")
     if plan.uses_external_chain:
         rules = chains[ext].rules
         if not plan.external_local:
-            rules.append(f"jump {MARK_MASQ}")
+            rules.append(f'{masquerade} comment "masquerade"')
         else:
             if detector is not None:
                 rules.append(f'{_if_local(detector, False)} goto {svc} comment "short-circuit pod traffic"')
-            rules += [f'fib saddr type local jump {MARK_MASQ} comment "masquerade local traffic"',
+            rules += [f'fib saddr type local {masquerade} comment "masquerade local traffic"',
                       f'fib saddr type local goto {svc} comment "short-circuit local traffic"']
         if plan.has_external:
             rules.append(f"goto {local if plan.external_local else svc}")
@@ -440,18 +472,15 @@ def _service_chains(st: ServicePortState, names: dict, endpoint_names: dict, use
         if node_ip and any(ipaddress.ip_address(node_ip) in ipaddress.ip_network(c, strict=False) for c in sources):
             sources += list(sp.load_balancer_vips)
         chains[fw].rules.append(f"ip saddr != {{ {' , '.join(sources)} }} drop")
-    affinity = sp.session_affinity_timeout is not None
-    if plan.uses_cluster_chain:
-        chains[svc].rules += _lb_rules(affinity, cat.cluster, endpoint_names)
-    if plan.uses_local_chain:
-        chains[local].rules += _lb_rules(affinity, cat.local, endpoint_names)
-    for ep in cat.all_reachable:
+    proto = sp.protocol.lower()
+    for chain, used, endpoints in ((svc, plan.uses_cluster_chain, cat.cluster), (local, plan.uses_local_chain, cat.local)):
+        if used:
+            chains[chain].rules += _affinity_rules(endpoints, endpoint_names) if endpoint_names else \
+                [_dnat_rule(proto, endpoints)]
+    for ep in cat.all_reachable if endpoint_names else ():
         name = endpoint_names[str(ep)]
-        ep_chain = Chain(f"endpoint-{name}", [f"ip saddr {ep.ip} jump {MARK_MASQ}"])
-        if affinity:
-            ep_chain.rules.append(f"update @affinity-{name} {{ ip saddr }}")
-        ep_chain.rules.append(f"meta l4proto {sp.protocol.lower()} dnat to {ep}")
-        chains[ep_chain.name] = ep_chain
+        chains[f"endpoint-{name}"].rules += [f"update @affinity-{name} {{ ip saddr }}",
+                                             f"meta l4proto {proto} dnat to {ep}"]
     return list(chains.values())
 
 
@@ -471,36 +500,45 @@ def _nodeport_ips(state: ProxyState) -> list[str] | None:
 
 
 def render(state: ProxyState, *, service_cidrs: tuple[str, ...] | list[str] = ()) -> NFTRuleset:
-    """Render what kube-proxy's nftables proxier programs for ``state``.
+    """Render what kube-proxy's nftables proxier programs for ``state`` (``setupNFTables``, then
+    the per-service-port loop of ``syncProxyRules``).
 
-    ``service_cidrs`` (kube-proxy learns them from ServiceCIDR objects; kind: 10.96.0.0/16)
-    enables the "drop traffic to unallocated ClusterIPs" rule.
+    ``service_cidrs`` (kube-proxy learns them from the ServiceCIDR objects it watches,
+    ``OnServiceCIDRsChanged``; kind's default one is 10.96.0.0/16) enables the "drop traffic to
+    unallocated ClusterIPs" rule.
     """
     nft = state.config["nftables"]
     mark = hex(1 << int(nft["masqueradeBit"]))
+    masquerade = f"mark set mark or {mark}"
     nodeport_ips = _nodeport_ips(state)
     chains = {name: Chain(name, base=(typ, hook, prio)) for name, typ, hook, prio in _BASE_CHAINS}
-    for name in ("cluster-ips-check", "firewall-check", MARK_MASQ, "masquerading", "nodeport-endpoints-check",
+    for name in ("cluster-ips-check", "firewall-check", "masquerading", "nodeport-endpoints-check",
                  "services", "service-endpoints-check"):
         chains[name] = Chain(name)
     chains["reject-chain"] = Chain("reject-chain", ["reject"],
                                    comment="helper for @no-endpoint-services / @no-endpoint-nodeports")
     for src, rule in _JUMPS:
         chains[src].rules.append(rule)
+    chains["masquerading"].rules += [
+        f"mark and {mark} != 0 mark set mark xor {mark} masquerade fully-random",
+        "ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin-connections masquerade fully-random"]
     chains["cluster-ips-check"].rules.append('ip daddr @cluster-ips reject comment "Reject traffic to invalid ports '
                                              'of ClusterIPs"')
     ipv4_cidrs = [c for c in service_cidrs if ipaddress.ip_network(c, strict=False).version == 4]
     if ipv4_cidrs:
-        chains["cluster-ips-check"].rules.append(f'ip daddr {{ {" , ".join(ipv4_cidrs)} }} drop comment '
+        chains["cluster-ips-check"].rules.append(f'ip daddr {{ {",".join(ipv4_cidrs)} }} drop comment '
                                                  '"Drop traffic to unallocated ClusterIPs"')
     chains["firewall-check"].rules.append("ip daddr . meta l4proto . th dport vmap @firewall-ips")
-    chains[MARK_MASQ].rules.append(f"mark set mark or {mark}")
-    chains["masquerading"].rules += [f"mark and {mark} == 0 return", f"mark set mark xor {mark}",
-                                     "masquerade fully-random"]
+    if nft["masqueradeAll"]:
+        chains["services"].rules.append(f'ip daddr @cluster-ips {masquerade} comment "masquerade all clusterIP '
+                                        'traffic"')
+    elif state.detector is not None:
+        chains["services"].rules.append(f"ip daddr @cluster-ips {_if_local(state.detector, True)} {masquerade} "
+                                        'comment "masquerade clusterIP traffic from outside cluster"')
     chains["services"].rules.append("ip daddr . meta l4proto . th dport vmap @service-ips")
     chains["service-endpoints-check"].rules.append("ip daddr . meta l4proto . th dport vmap @no-endpoint-services")
-    sets = ["cluster-ips", "firewall-ips", "no-endpoint-nodeports", "no-endpoint-services", "service-ips",
-            "service-nodeports"]
+    sets = ["hairpin-connections", "cluster-ips", "no-endpoint-services", "no-endpoint-nodeports", "firewall-ips",
+            "service-ips", "service-nodeports"]
     if nodeport_ips is None:
         chains["services"].rules.append("fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap "
                                         "@service-nodeports")
@@ -508,13 +546,12 @@ def render(state: ProxyState, *, service_cidrs: tuple[str, ...] | list[str] = ()
                                                         "@no-endpoint-nodeports")
         base_elements = []
     else:
-        sets.insert(1, "nodeport-ips")
+        sets.insert(2, "nodeport-ips")
         chains["services"].rules.append("ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports")
         chains["nodeport-endpoints-check"].rules.append("ip daddr @nodeport-ips meta l4proto . th dport vmap "
                                                         "@no-endpoint-nodeports")
         base_elements = [Element("nodeport-ips", (ip,)) for ip in nodeport_ips]
-    ports = [_port_rules(st, state.detector, bool(nft["masqueradeAll"]), (state.node.ips or (None,))[0])
-             for st in state.ports]
+    ports = [_port_rules(st, state.detector, mark, (state.node.ips or (None,))[0]) for st in state.ports]
     return NFTRuleset(list(chains.values()), sets, base_elements, ports)
 
 

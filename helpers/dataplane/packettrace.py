@@ -6,7 +6,7 @@ a new connection (no conntrack state, no affinity history) from ``source`` to
 itself), then the filter chains that can DROP/REJECT it. Unlike upstream's tracer, which only
 lists reachable endpoints, every ``--probability`` rule forks the walk, so each outcome
 carries the chance of taking that path (the 1/(n-i) cascade gives each endpoint 1/n), and
-nftables' ``numgen random mod N`` gives each vmap entry 1/N.
+nftables' ``numgen random mod N`` gives each entry of its DNAT map (or, with ClientIP affinity, its vmap) 1/N.
 
 Works on rendered rules and on rules read from a kind node (``iptables-save`` text).
 """
@@ -156,10 +156,9 @@ def _iptables_filter_verdict(walker: _IPTablesWalker, pkt: _Packet):
     return None
 
 
-def _trace_iptables(dump: IPTablesDump, pkt: _Packet, from_node: bool) -> list[Outcome]:
-    walker = _IPTablesWalker(dump)
+def _trace_iptables(walker: _IPTablesWalker, pkt: _Packet, from_node: bool) -> list[Outcome]:
     entry = "OUTPUT" if from_node else "PREROUTING"
-    start = entry if dump.has_chain("nat", entry) else "KUBE-SERVICES"
+    start = entry if ("nat", entry) in walker.rules else "KUBE-SERVICES"
     outcomes = []
     for target, prob, masq, path in walker.walk("nat", start, pkt, 1.0, False, ()):
         if prob <= 0:
@@ -227,7 +226,7 @@ class _NFTWalker:
             if verdicts is None or rule.startswith("update "):
                 continue
             here = path + (f"{chain}: {raw}",)
-            if verdicts == [(f"jump {nftables.MARK_MASQ}", 1.0)]:
+            if verdicts == [("masquerade mark", 1.0)]:
                 masq, path = True, here
                 continue
             for verdict, share in verdicts:
@@ -254,8 +253,14 @@ class _NFTWalker:
         if m := re.match(r"^meta l4proto \. th dport vmap @(\S+)$", rule):
             e = self._lookup(m[1], key2)
             return None if e is None else [(e.value, 1.0)]
+        if re.match(r"^(meta )?mark set (meta )?mark (or|\|) \S+$", rule):
+            return [("masquerade mark", 1.0)]
         if m := re.match(r"^numgen random mod (\d+) vmap \{ (.*) \}$", rule):
             return [(v, 1.0 / int(m[1])) for v in re.findall(r"\d+ : (goto [^\s,]+)", m[2])]
+        if m := re.match(r"^meta l4proto (\w+) dnat ip (?:addr \. port )?to numgen random mod (\d+) map \{ (.*) \}$",
+                         rule):
+            targets = re.findall(r"\d+ : (\S+) \. (\d+)", m[3])
+            return [(f"dnat {ip}:{port}", 1.0 / int(m[2])) for ip, port in targets] if m[1] == pkt.proto else None
         if m := re.match(r"^meta l4proto (\w+) dnat to (\S+)$", rule):
             return [(f"dnat {m[2]}", 1.0)] if m[1] == pkt.proto else None
         return [(rule, 1.0)] if rule else None
@@ -268,9 +273,12 @@ def _parse_element(container: str, text: str) -> nftables.Element:
     return nftables.Element(container, tuple(k.strip() for k in m[1].split(" . ")), value or None, m[2])
 
 
-def _trace_nft(ruleset, pkt: _Packet, from_node: bool) -> list[Outcome]:
+_HAIRPIN_RULE = ("masquerading: ct status dnat ip saddr . ip daddr . meta l4proto . th dport @hairpin-connections "
+                 "masquerade fully-random")
+
+
+def _trace_nft(walker: _NFTWalker, pkt: _Packet, from_node: bool) -> list[Outcome]:
     """Pre-DNAT firewall check, then nat dispatch, then the post-DNAT filter checks."""
-    walker = _NFTWalker.of(ruleset)
     pre_dnat, nat, post_dnat = (("filter-output-pre-dnat", "nat-output", ("filter-output",)) if from_node else
                                 ("filter-prerouting-pre-dnat", "nat-prerouting", ("filter-input", "filter-forward")))
     for target, _, masq, path in walker.walk(pre_dnat, pkt, 1.0, False, ()):
@@ -280,6 +288,9 @@ def _trace_nft(ruleset, pkt: _Packet, from_node: bool) -> list[Outcome]:
     for target, prob, masq, path in walker.walk(nat, pkt, 1.0, False, ()):
         after = _Packet(pkt.src, target.rsplit(":", 1)[0] if target else pkt.dst, pkt.port, pkt.proto,
                         pkt.local_ips, pkt.from_pod)
+        if target and ":" in target and walker._lookup(  # nat-postrouting's hairpin rule (ct status dnat)
+                "hairpin-connections", (pkt.src, after.dst, pkt.proto, target.rsplit(":", 1)[1])) is not None:
+            masq, path = True, (*path, _HAIRPIN_RULE)
         verdict = next(((v, fpath) for chain in post_dnat for v, _, _, fpath in walker.walk(chain, after, 1.0, False, ())
                         if v in ("DROP", "REJECT")), None)
         if verdict:
@@ -289,6 +300,15 @@ def _trace_nft(ruleset, pkt: _Packet, from_node: bool) -> list[Outcome]:
 
 
 # --------------------------------------------------------------------------- entry point
+
+
+def _check_addresses(source: str, destination: str) -> tuple[str, str]:
+    dst, _, port = destination.rpartition(":")
+    if not _is_ip(dst) or not port.isdigit():
+        raise ValueError(f"destination must be 'ip:port', got {destination!r}")
+    if source != "node" and not _is_ip(source):
+        raise ValueError(f"source must be an IP address or 'node', got {source!r}")
+    return dst, port
 
 
 def trace_packet(source: str, destination: str, *, rules=None, services=None, endpoint_slices=None, node=None,
@@ -302,31 +322,44 @@ def trace_packet(source: str, destination: str, *, rules=None, services=None, en
     the config's mode picks iptables or nftables. ``node_ips`` default to the Node's addresses;
     they make ``--dst-type LOCAL`` / ``fib daddr type local`` match NodePort traffic.
     """
-    dst, _, port = destination.rpartition(":")
-    if not _is_ip(dst) or not port.isdigit():
-        raise ValueError(f"destination must be 'ip:port', got {destination!r}")
-    if source != "node" and not _is_ip(source):
-        raise ValueError(f"source must be an IP address or 'node', got {source!r}")
-    info = node_info(node, config)
-    local_ips = frozenset(node_ips if node_ips is not None else info.ips) | {"127.0.0.1"}
-    from_node = source == "node"
-    src = (sorted(local_ips - {"127.0.0.1"}) or ["127.0.0.1"])[0] if from_node else source
+    _check_addresses(source, destination)
+    local_ips = node_ips if node_ips is not None else node_info(node, config).ips
     if rules is None:
         state = build_proxy_state(list(services or ()), list(endpoint_slices or ()), node, config)
         rules = render(state, **({} if state.config["mode"] == "nftables" else {"include_hooks": True}))
-    pkt = _Packet(src, dst, port, protocol.lower(), local_ips, not from_node if from_pod is None else from_pod)
-    trace = Trace(source, destination, protocol.lower())
-    if isinstance(rules, str) and rules.lstrip().startswith("table "):
-        tables = parse_nft_ruleset(rules)
-        if ("ip", nftables.TABLE) not in tables:
-            raise ValueError("the ruleset has no 'ip kube-proxy' table to trace")
-        rules = tables[("ip", nftables.TABLE)]
-    if isinstance(rules, (nftables.NFTRuleset, NFTTable)):
-        trace.outcomes = _trace_nft(rules, pkt, from_node)
+    return Tracer(rules).trace(source, destination, protocol=protocol, local_ips=local_ips, from_pod=from_pod)
+
+
+class Tracer:
+    """One node's rules, parsed once, for many traces (the simulator traces every request it sends).
+
+    ``rules`` as :func:`trace_packet` takes them; ``trace`` needs the node's addresses (``local_ips``).
+    """
+
+    def __init__(self, rules):
+        if isinstance(rules, str) and rules.lstrip().startswith("table "):
+            tables = parse_nft_ruleset(rules)
+            if ("ip", nftables.TABLE) not in tables:
+                raise ValueError("the ruleset has no 'ip kube-proxy' table to trace")
+            rules = tables[("ip", nftables.TABLE)]
+        if isinstance(rules, (nftables.NFTRuleset, NFTTable)):
+            self._nft, self._ipt = _NFTWalker.of(rules), None
+            return
+        if isinstance(rules, iptables.IPTablesRules):
+            rules = rules.dump()
+        elif isinstance(rules, str):
+            rules = parse_iptables_save(rules)
+        self._nft, self._ipt = None, _IPTablesWalker(rules)
+
+    def trace(self, source: str, destination: str, *, protocol: str = "tcp", local_ips,
+              from_pod: bool | None = None) -> Trace:
+        """Trace a new connection (see :func:`trace_packet`); ``local_ips`` are the node's addresses."""
+        dst, port = _check_addresses(source, destination)
+        local_ips = frozenset(local_ips) | {"127.0.0.1"}
+        from_node = source == "node"
+        src = (sorted(local_ips - {"127.0.0.1"}) or ["127.0.0.1"])[0] if from_node else source
+        pkt = _Packet(src, dst, port, protocol.lower(), local_ips, not from_node if from_pod is None else from_pod)
+        trace = Trace(source, destination, protocol.lower())
+        trace.outcomes = (_trace_nft(self._nft, pkt, from_node) if self._nft is not None
+                          else _trace_iptables(self._ipt, pkt, from_node))
         return trace
-    if isinstance(rules, iptables.IPTablesRules):
-        rules = rules.dump()
-    elif isinstance(rules, str):
-        rules = parse_iptables_save(rules)
-    trace.outcomes = _trace_iptables(rules, pkt, from_node)
-    return trace

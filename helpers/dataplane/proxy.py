@@ -5,11 +5,12 @@ the ServiceChangeTracker turns Services into service ports, the EndpointSliceCac
 EndpointSlices into one endpoint list per service port, and ``CategorizeEndpoints``
 (``pkg/proxy/topology.go``) picks the cluster / local endpoint sets for this node.
 
-Behaviour follows the upstream release line v1.33-v1.35 (``kubernetes/kubernetes``
+Behaviour follows v1.36.1, the node image's version (``kubernetes/kubernetes``
 ``pkg/proxy/{servicechangetracker,endpointslicecache,topology}.go``):
 
 * deduplication of an ``ip:port`` seen in several slices prefers a non-terminating copy
-  (the pre-1.31 rule preferred the local copy);
+  (``EndpointSliceCache.addEndpoints``, since PR #135593 in v1.36, fixing #135266: a pod IP reused
+  while the old pod still terminates; until v1.35 the local copy was preferred);
 * node hints (``PreferSameNode``) are honoured when the feature gate
   ``PreferSameTrafficDistribution`` is on (GA in 1.35, so on by default);
 * only the IPv4 family is modelled (kind's default); IPv6 slices and addresses are ignored as

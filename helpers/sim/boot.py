@@ -132,6 +132,15 @@ def kubernetes_service(config) -> dict:
     }
 
 
+def default_service_cidr(config, created: str) -> dict:
+    """The ServiceCIDR the API server creates from --service-cluster-ip-range (kind: the serviceSubnet)
+    and marks Ready (pkg/controlplane/controller/defaultservicecidr, v1.36)."""
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR", "metadata": {"name": "kubernetes"},
+            "spec": {"cidrs": [config.service_subnet]},
+            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "", "lastTransitionTime": created,
+                                       "message": "Kubernetes default Service CIDR is ready"}]}}
+
+
 def kubernetes_endpoints(apiserver_ip: str) -> dict:
     return {"apiVersion": "v1", "kind": "Endpoints",
             "metadata": {"name": "kubernetes", "namespace": "default",

@@ -44,7 +44,9 @@ from helpers.sim.controllers.workloads import (
     pod_from_template,
     template_hash,
 )
+from helpers.sim.proxymetrics import metrics_text
 from helpers.sim.store import Store
+from helpers.sim.traffic import Traffic
 
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
             "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
@@ -73,6 +75,7 @@ class Cluster:
         cidrs = boot.pod_cidrs(config)
         self.kubelets = {name: Kubelet(self, name, cidr) for name, cidr in cidrs.items()}
         self._boot()
+        self.traffic = Traffic(self)
         self.endpointslice_controller = EndpointSliceController(self)
         self.endpointslice_controller.set_missing_node_behavior(missing_node_behavior)
         self.kube_proxies = ({name: KubeProxy(self, name) for name in self.kubelets}
@@ -133,7 +136,26 @@ class Cluster:
             raise ValueError(f"kube-proxy does not run in this cluster (kubeProxyMode: {self.config.kube_proxy_mode})")
         return self.on_reactor(self.kube_proxies[node].rules, fmt)
 
+    def proxy_metrics(self, node: str) -> str:
+        """The node's kube-proxy /metrics page (Prometheus text; helpers.sim.proxymetrics)."""
+        self._kubelet(node)
+        if node not in self.kube_proxies:
+            raise ValueError(f"kube-proxy does not run in this cluster (kubeProxyMode: {self.config.kube_proxy_mode})")
+        return self.on_reactor(metrics_text, self.kube_proxies[node])
+
     # -- nodes ------------------------------------------------------------------------------------
+    def requests(self, namespace: str, service: str, *, count: int, port=None, client: str, interval: float = 0.0,
+                 timeout: float = 1.0, path: str = "/hostname") -> list[dict]:
+        """``count`` requests, each on a new connection, ``interval`` virtual seconds apart (the clock is
+        advanced between them, so everything due in between, rolling updates included, happens)."""
+        rows = []
+        for i in range(count):
+            if i and interval > 0:
+                self.clock.advance(interval)
+            rows.append(self.on_reactor(lambda: self.traffic.request(namespace, service, port=port, client=client,
+                                                                     timeout=timeout, path=path)))
+        return rows
+
     def node_names(self) -> list[str]:
         return list(self.kubelets)
 
@@ -204,6 +226,7 @@ class Cluster:
             store.create("leases.coordination.k8s.io", self.node_lease(spec.name, self.clock.now()))
         cp = boot.control_plane(config)
         cp_ip = self.node_ips[cp]
+        store.create("servicecidrs.networking.k8s.io", boot.default_service_cidr(config, stamp))
         store.create("services", boot.kubernetes_service(config))
         store.create("endpoints", boot.kubernetes_endpoints(cp_ip))
         store.create("endpointslices.discovery.k8s.io", boot.kubernetes_endpointslice(cp_ip))

@@ -19,7 +19,8 @@ from helpers.sim.controllers.kubeproxy import RULE_FORMATS as PROXY_FORMATS
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
-_NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|proxy)$")
+_NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|proxy|proxy-metrics|conntrack)$")
+_SEND_ROUTE = re.compile(r"^/sim/traffic/connections/(\d+)/send$")
 
 
 def info(cluster) -> dict:
@@ -98,10 +99,21 @@ class ControlHandler:
         if path == "/sim/controllers/endpointslice/config":
             self._expect(method, "POST")
             return self._endpointslice_config(_json_body(body))
+        if path == "/sim/traffic/requests":
+            self._expect(method, "POST")
+            return self._requests(_json_body(body))
+        if path == "/sim/traffic/connections":
+            self._expect(method, "POST")
+            args = self._traffic_args(_json_body(body))
+            return self.cluster.on_reactor(lambda: self.cluster.traffic.open(
+                args["namespace"], args["service"], port=args["port"], client=args["client"]))
+        if match := _SEND_ROUTE.match(path):
+            self._expect(method, "POST")
+            return self.cluster.on_reactor(self.cluster.traffic.send, int(match[1]))
         match = _NODE_ROUTE.match(path)
         if match:
             node, action = match.groups()
-            self._expect(method, "GET" if action == "proxy" else "POST")
+            self._expect(method, "GET" if action in ("proxy", "proxy-metrics", "conntrack") else "POST")
             if node not in self.cluster.node_names():
                 raise not_found("nodes", node)
             return self._node(node, action, query)
@@ -137,7 +149,38 @@ class ControlHandler:
         granted = self.cluster.clock.fast_forward(_seconds(body), lease)
         return {**self._clock(), "lease": granted}
 
+    @staticmethod
+    def _traffic_args(body: dict) -> dict:
+        for name in ("namespace", "service", "client"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                raise bad_request(f'"{name}" must be a non-empty string')
+        port = body.get("port")
+        if port is not None and not isinstance(port, (int, str)):
+            raise bad_request('"port" must be a port number or name')
+        return {"namespace": body["namespace"], "service": body["service"], "client": body["client"], "port": port}
+
+    def _requests(self, body: dict) -> dict:
+        args = self._traffic_args(body)
+        count, interval, timeout = body.get("count", 100), body.get("interval", 0.0), body.get("timeout", 1.0)
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100000:
+            raise bad_request('"count" must be an integer from 1 to 100000')
+        for name, value in (("interval", interval), ("timeout", timeout)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise bad_request(f'"{name}" must be a number of seconds >= 0')
+        path = body.get("path", "/hostname")
+        if not isinstance(path, str):
+            raise bad_request('"path" must be a string')
+        return {"requests": self.cluster.requests(**args, count=count, interval=float(interval),
+                                                  timeout=float(timeout), path=path)}
+
     def _node(self, node: str, action: str, query: dict):
+        if action == "proxy-metrics":
+            try:
+                return self.cluster.proxy_metrics(node)
+            except ValueError as err:
+                raise ApiError(409, "Conflict", str(err)) from None
+        if action == "conntrack":
+            return {"node": node, "entries": self.cluster.on_reactor(self.cluster.traffic.table, node)}
         if action == "proxy":
             fmt = _param(query, "format") or "iptables"
             if fmt not in PROXY_FORMATS:

@@ -30,6 +30,7 @@ ENDPOINTS_WARNING = '299 - "v1 Endpoints is deprecated in v1.33+; use discovery.
 _PATCH_TYPES = ("application/merge-patch+json", "application/json-patch+json",
                 "application/strategic-merge-patch+json", "application/apply-patch+yaml")
 _WATCH_POLL_SECONDS = 2.0
+WATCH_DRAIN_S = 5.0  # how long shutdown lets watches send what they had queued
 # Registries that answer a completed DELETE with the object itself; the others answer a Success Status.
 _RETURNS_DELETED_OBJECT = {"pods", "services", "namespaces"}  # how often an idle watch checks whether its client went away
 
@@ -62,6 +63,11 @@ class ApiServer:
         httpd.closing.set()
         for w in list(httpd.watches):
             w.stop()
+        # A stopped watch still sends what it had queued; let those handlers finish before the sockets
+        # are cut, so no watcher misses an event committed before the shutdown (bounded: a client that
+        # does not read must not hold the shutdown up).
+        with httpd.watches_changed:
+            httpd.watches_changed.wait_for(lambda: not httpd.watches, timeout=WATCH_DRAIN_S)
         httpd.shutdown()
         for conn in list(httpd.connections):
             try:
@@ -84,6 +90,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.version_info = version_info
         self.bookmark_interval = bookmark_interval
         self.watches = set()
+        self.watches_changed = threading.Condition()
         self.connections = set()
         self.closing = threading.Event()
 
@@ -288,9 +295,10 @@ class _Handler(BaseHTTPRequestHandler):
         accept = self.headers.get("Accept", "")
         return "as=Table" in accept and "g=meta.k8s.io" in accept
 
-    def _decode(self, body: bytes, *, patch: bool = False):
+    def _decode(self, body: bytes, *, patch: bool = False, kind: str | None = None):
         """The request body as JSON-shaped data, from JSON, YAML or (not for patches) Kubernetes protobuf;
-        415 for other media types (CBOR included: kubectl 1.37 only sends it behind a feature gate)."""
+        415 for other media types (CBOR included: kubectl 1.37 only sends it behind a feature gate).
+        ``kind``: the object a create/update expects, named in the 400 for a body that is not JSON."""
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if content_type == protobuf.CONTENT_TYPE and not patch:
             try:
@@ -310,6 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
             return json.loads(body)
         except ValueError as e:
             if content_type not in ("application/yaml", "text/yaml", "application/apply-patch+yaml"):
+                if kind and isinstance(e, json.JSONDecodeError):
+                    raise unrecognized_object(kind, e, body) from None
                 raise bad_request(f"json parse error: {e}") from None
         try:
             return yaml.safe_load(body)
@@ -475,14 +485,14 @@ class _Handler(BaseHTTPRequestHandler):
         return query.get("fieldManager") or agent.split("/")[0].strip() or "unknown"
 
     def _create(self, target: Target, query: dict, body: bytes) -> None:
-        obj = self._checked(target, self._decode(body), query)
+        obj = self._checked(target, self._decode(body, kind=target.resource.kind), query)
         created = self.server.store.create(target.resource.key, obj, namespace=target.namespace,
                                            dry_run=query.get("dryRun") == "All",
                                            field_manager=self._field_manager(query))
         self._respond_object(201, target, created)
 
     def _update(self, target: Target, query: dict, body: bytes, subresource=None) -> None:
-        obj = self._decode(body)
+        obj = self._decode(body, kind=target.resource.kind)
         if subresource is None:
             obj = self._checked(target, obj, query)
         if not isinstance(obj, dict):
@@ -642,7 +652,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._start_stream(content_type)
             self._write_event({"type": "ERROR", "object": e.status()})
             return self._end_stream()
-        self.server.watches.add(w)
+        with self.server.watches_changed:
+            self.server.watches.add(w)
         if self.server.closing.is_set():  # shutdown began while this watch was being opened
             w.stop()
         try:
@@ -653,7 +664,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             w.stop()
-            self.server.watches.discard(w)
+            with self.server.watches_changed:
+                self.server.watches.discard(w)
+                self.server.watches_changed.notify_all()
 
     def _pump(self, w, resource: str, timeout, bookmarks: bool, as_table: bool) -> None:
         deadline = time.monotonic() + timeout if timeout is not None else None
@@ -707,3 +720,47 @@ class _Handler(BaseHTTPRequestHandler):
     def _end_stream(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+
+# Python's json messages -> Go encoding/json's, for the syntax errors clients make most.
+_GO_JSON_CONTEXT = {"Expecting property name enclosed in double quotes": "looking for beginning of object key string",
+                    "Expecting ':' delimiter": "after object key",
+                    "Expecting value": "looking for beginning of value",
+                    "Extra data": "after top-level value"}
+
+
+def unrecognized_object(kind: str, err: json.JSONDecodeError, body: bytes) -> ApiError:
+    """kube-apiserver's 400 for a create/update body that is not JSON (apiserver endpoints/handlers/rest.go
+    transformDecodeError with summarizeData(body, 30); the text in the middle is Go encoding/json's)."""
+    doc = err.doc
+    literal = next((word for word in ("null", "true", "false") if doc[err.pos:err.pos + 1] == word[0]), None)
+    if err.pos >= len(doc.rstrip()):
+        why = "unexpected end of JSON input"
+    elif literal and err.msg == "Expecting value":  # Go reads the literal up to the first wrong letter
+        at = next((i for i, c in enumerate(literal) if doc[err.pos + i:err.pos + i + 1] != c), len(literal))
+        if err.pos + at >= len(doc.rstrip()):
+            why = "unexpected end of JSON input"
+        else:
+            why = f"invalid character {_go_char(doc[err.pos + at])} in literal {literal} (expecting '{literal[at]}')"
+    elif err.msg == "Expecting ',' delimiter":
+        inside = "object key:value pair" if doc.rstrip()[:1] == "{" else "array element"
+        why = f"invalid character {_go_char(doc[err.pos])} after {inside}"
+    else:
+        why = f"invalid character {_go_char(doc[err.pos])} {_GO_JSON_CONTEXT.get(err.msg, 'looking for beginning of value')}"
+    if not body:
+        summary = "<empty>"
+    elif body[:1] == b"{":
+        summary = body[:30].decode(errors="replace") + (" ..." if len(body) > 30 else "")
+    else:
+        summary = body[:30].hex() + (" ..." if len(body) > 30 else "")
+    return bad_request(f"the object provided is unrecognized (must be of type {kind}): couldn't get version/kind; "
+                       f"json parse error: {why} ({summary})")
+
+
+def _go_char(c: str) -> str:
+    """encoding/json quoteChar."""
+    if c == "'":
+        return "'\\''"
+    if c == '"':
+        return "'\"'"
+    return "'" + c + "'" if c.isprintable() else "'" + json.dumps(c)[1:-1] + "'"

@@ -1,5 +1,3 @@
-# ruff: noqa: B018  (a cell ending in an expression displays it)
-
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 00 · Tour of a fresh cluster
 #
@@ -172,8 +170,9 @@ h.kubectl("get", "pods", "-n", "kube-system", "-o", "wide")
 # **What it shows:** the system pods. Two CoreDNS pods (the `kube-dns` endpoints); a `kube-proxy` and a
 # `kindnet` pod on every node — these use the node's own IP (`hostNetwork`), so their IP column equals
 # the node's address, as do the control-plane pods (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler). **Why it matters:** each `kube-proxy` is a watcher of every EndpointSlice in the
-# cluster; the cost of a slice update is multiplied by the number of nodes (chapter 02).
+# kube-scheduler). **Why it matters:** each `kube-proxy` watches the cluster's EndpointSlices (all but
+# those of headless Services, chapter 07); the cost of a slice update is multiplied by the number of
+# nodes (chapter 02).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # Stress the two-controllers point: people often assume slices are derived from Endpoints. They are
@@ -202,6 +201,20 @@ assert ready == 2, (
     f"{ready} ready endpoints in the slices of 'hello', expected 2. Hint: does the Service exist in "
     "ns.name? Then wait with h.wait_for_slices(ns.name, 'hello', endpoints=2, ready=2).")
 print("✓ 'hello' has an Endpoints object named hello and a slice named", hello["slice"].iloc[0])
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Who answered?
+#
+# The pods run agnhost `netexec`, which replies to `/hostname` with the pod's name. `h.requests`
+# sends 20 requests to the Service `hello` from a client pod in the sandbox (it creates one), each
+# on a new connection: the client's node DNATs the Service IP to one endpoint of the slice, at
+# random. On kind these are real `curl` calls run inside the client pod; on the simulator each one
+# walks that node's kube-proxy rules and the modelled agnhost answers. Both show the same thing:
+# the requests spread over the two endpoints, and `endpoint` is a pod IP from the slice above.
+
+# %% slideshow={"slide_type": "-"}
+answers = h.requests("hello", ns.name, count=20)
+answers.groupby(["pod", "endpoint", "outcome"]).size().rename("requests").reset_index()
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: a selector only sees its own namespace

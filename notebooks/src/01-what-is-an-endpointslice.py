@@ -32,7 +32,7 @@
 #
 # | On kind | On the simulator |
 # |---|---|
-# | pods run `registry.k8s.io/pause`, get IPs from kindnetd | the simulated kubelet assigns IPs from the same podCIDRs |
+# | pods run agnhost `netexec` (loaded by `make cluster`), get IPs from kindnetd | the simulated kubelet assigns IPs from the same podCIDRs |
 # | zones come from the node labels in `kind-cluster.yaml` | the same labels, booted from the same file |
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]

@@ -1,5 +1,3 @@
-# ruff: noqa: B018  (a cell ending in an expression displays it)
-
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 02 · When are slices made, how are they configured, and why?
 #
@@ -29,7 +27,7 @@
 # |---|---|---|
 # | [01 · What is an EndpointSlice?](01-what-is-an-endpointslice.ipynb) | Necessary | the fields of a slice |
 # | Scaling a Deployment | Necessary | `kubectl scale` |
-# | Watches and the API server | Helpful | every kube-proxy watches every slice |
+# | Watches and the API server | Helpful | every kube-proxy watches the slices of every non-headless Service |
 # | [KEP-752](https://github.com/kubernetes/enhancements/tree/master/keps/sig-network/0752-endpointslices) | Helpful | the design document |
 #
 # **Time to complete:** about 25 minutes
@@ -39,7 +37,7 @@
 #
 # | On kind | On the simulator |
 # |---|---|
-# | 250 pause containers take a minute or two on a laptop | 250 simulated pods start in seconds |
+# | 250 agnhost containers take a minute or two on a laptop | 250 simulated pods start in seconds |
 # | a kubelet runs at most 110 pods, so the Deployment also tolerates the control-plane taint | the same scheduling rules |
 # | changing `--max-endpoints-per-slice` means recreating the cluster (shown, not done for you) | section 5 restarts the simulator from another config file |
 
@@ -177,7 +175,8 @@ limit = ax.axhline(100, linestyle=":", color="gray")
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. Why slices? Bytes on the wire
 #
-# Every kube-proxy (one per node) watches every EndpointSlice and used to watch every Endpoints object.
+# Every kube-proxy (one per node) watches every EndpointSlice except those labelled
+# `service.kubernetes.io/headless` (chapter 07), and used to watch every Endpoints object.
 # When one pod of a Service changes, the *whole object* that lists it is sent to every watcher. We
 # measured our objects' JSON sizes above; from them we can recompute the table in KEP-752 for any
 # cluster size.

@@ -53,16 +53,18 @@ print(f"{len(nodes)} nodes, all Ready; sandbox namespace: {ns.name}")
 # | Release (≈ date) | What changed |
 # |---|---|
 # | 2019-01 | kubernetes/kubernetes#73324: a 10k-pod Service's Endpoints object grows past 1 MB; kube-proxy's watch drops it and etcd can reject the write ("request is too large") |
-# | 1.16 (2019-09) | EndpointSlice **alpha** (`discovery.k8s.io/v1alpha1`, feature gate `EndpointSlice` off) — KEP-752 |
+# | 1.16 (2019-09) | EndpointSlice **alpha** (`discovery.k8s.io/v1alpha1`, feature gate `EndpointSlice` off) — KEP-752; the same gate lets kube-proxy read slices (#81430) |
 # | 1.17 (2019-12) | **beta** (`v1beta1`); the `managed-by` label; address type `IP` split into `IPv4`/`IPv6` |
-# | 1.18 (2020-03) | the EndpointSlice **controller on by default**; kube-proxy support alpha |
+# | 1.18 (2020-03) | the EndpointSlice **controller on by default**; kube-proxy's use of slices moves to its own alpha gate, `EndpointSliceProxying` (#86137) |
 # | 1.19 (2020-08) | **kube-proxy on Linux reads slices by default**; the mirroring controller appears |
 # | 1.20 (2020-12) | `nodeName` field; `serving`/`terminating` conditions alpha |
 # | 1.21 (2021-04) | **GA**: `discovery.k8s.io/v1`, `zone` field; Topology Aware Hints alpha |
 # | 1.22 (2021-08) | Endpoints truncated at 1000 addresses (`over-capacity: truncated`) |
 # | 1.25 (2022-08) | `v1beta1` **no longer served**; fixes for #107927 (missing nodes) and placeholder churn |
 # | 1.26 (2022-12) | `serving`/`terminating` conditions **GA** |
-# | 1.27 (2023-04) | "Topology Aware Routing", annotation `service.kubernetes.io/topology-mode` |
+# | 1.23–1.24 | Topology Aware Hints beta (#106433), on by default from 1.24 |
+# | 1.27 (2023-04) | renamed "Topology Aware Routing", annotation `service.kubernetes.io/topology-mode` (KEP-2433) |
+# | 1.33 (2025-04) | Topology Aware Routing **GA** (the `TopologyAwareHints` gate; gone from 1.36's `pkg/features`) |
 # | 1.30–1.33 | `spec.trafficDistribution`: alpha 1.30, beta 1.31, GA 1.33 |
 # | 1.33 (2025-04) | **v1 Endpoints deprecated** (KEP-4974): the API server warns on every use |
 #
@@ -195,7 +197,8 @@ ns.cleanup()
 #
 # - EndpointSlice: alpha 1.16, beta 1.17, controller on 1.18, kube-proxy on slices 1.19, GA (`v1`) 1.21,
 #   `v1beta1` gone 1.25, terminating conditions GA 1.26.
-# - Topology hints (1.21–1.27) and `trafficDistribution` (GA 1.33) were built on slices only.
+# - Topology hints (alpha 1.21, renamed Topology Aware Routing in 1.27, GA 1.33) and `trafficDistribution`
+#   (GA 1.33) were built on slices only.
 # - v1 Endpoints is deprecated since 1.33 (KEP-4974); it still works and warns on every access.
 # - API discovery tells you what a cluster serves: `discovery.k8s.io/v1` only.
 

@@ -1,5 +1,3 @@
-# ruff: noqa: B018  (a cell ending in an expression displays it)
-
 # %% [markdown] slideshow={"slide_type": "slide"}
 # # 04 · What happens when an endpoint is created?
 #

@@ -37,7 +37,7 @@
 #
 # | On kind | On the simulator |
 # |---|---|
-# | `pause` containers exit at once on SIGTERM, so "terminating" lasts well under a second | the simulated kubelet finishes a deletion after about a second |
+# | agnhost `netexec` containers exit at once on SIGTERM, so "terminating" lasts well under a second | the simulated kubelet finishes a deletion after about a second |
 # | readiness is flipped with the same readiness-gate status patch | same |
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
@@ -208,7 +208,10 @@ h.kubectl("get", "endpointslices", "-n", ns.name, "-l", f"{kube.LABEL_SERVICE_NA
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** a slice with no `targetRef`, no `nodeName`, an address outside the pod network.
 # kube-proxy routes to it like any other endpoint. **Why it matters:** this is how you give an external
-# system a stable in-cluster name and ClusterIP. (`192.0.2.0/24` is a documentation range.)
+# system a stable in-cluster name and ClusterIP. (`192.0.2.0/24` is a documentation range.) **A warning:**
+# nothing checks that a hand-written address belongs to you, so write access to slices steers traffic
+# (CVE-2021-25740, kubernetes/kubernetes#103675); new clusters since 1.22 leave it out of the `edit` and
+# `admin` roles. Chapter 11 shows the consequences.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### A mirrored Endpoints object
@@ -279,6 +282,48 @@ pd.DataFrame([{"address": e["addresses"][0], "hostname": e.get("hostname"), "pod
 # `db-0.db.<namespace>.svc.cluster.local`. Without a matching subdomain the endpoint still gets a
 # record, but named after its IP (e.g. `10-244-1-10.db.<namespace>.svc.cluster.local`), which changes
 # whenever the pod is recreated.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 8. Graceful termination, measured
+#
+# The pods run agnhost `netexec`, which exits as soon as it gets SIGTERM. Two Deployments differ only
+# in a 3 s `preStop` sleep, which holds SIGTERM back while the endpoint turns `terminating` and every
+# node's kube-proxy drops it from its rules (within its 1 s `minSyncPeriod`). Send requests at a steady
+# 20 per second while each Deployment rolls out new pods, then while one pod is deleted.
+
+# %% slideshow={"slide_type": "-"}
+lab = {"no preStop": h.deployment("plain", replicas=3, readiness_gate=False),
+       "preStop sleep 3 s": h.deployment("drained", replicas=3, readiness_gate=False)}
+lab["preStop sleep 3 s"]["spec"]["template"]["spec"]["containers"][0]["lifecycle"] = {
+    "preStop": {"sleep": {"seconds": 3}}}
+for dep in lab.values():
+    h.apply(dep, h.service(dep["metadata"]["name"]), namespace=ns.name)
+    h.wait_for_slices(ns.name, dep["metadata"]["name"], endpoints=3, ready=3)
+runs = []
+for label, dep in lab.items():
+    name = dep["metadata"]["name"]
+    dep["spec"]["template"]["metadata"]["annotations"] = {"lab/rollout": "2"}  # a new template: a rollout
+    h.apply(dep, namespace=ns.name)
+    rolling = h.requests(name, ns.name, count=200, interval=0.05)
+    victim = h.list_objects("pods", ns.name, selector=f"app={name}")[0]["metadata"]["name"]
+    h.delete("pod", victim, ns.name)
+    deletion = h.requests(name, ns.name, count=100, interval=0.05)
+    for what, frame in (("rolling update", rolling), ("pod deletion", deletion)):
+        runs.append({"workload": label, "during": what, "requests": len(frame),
+                     "failed": int((frame["outcome"] != "ok").sum()),
+                     "outcomes": frame["outcome"].value_counts().to_dict()})
+pd.DataFrame(runs)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** with the `preStop` sleep no request fails. Without it, a pod that stops before
+# the rules have moved on still gets its share of new connections for that moment: those are `refused`
+# (nothing listens on the pod's IP any more), or time out once the pod's IP is gone. How many depends on
+# the race between the kubelet's SIGTERM and kube-proxy's next sync, so the count varies from run to run
+# and can be 0 for a single deletion; a rollout replaces every pod, so it usually shows a few. On kind the
+# requests are real `curl` calls from a client pod; on the simulator each one walks the client node's
+# rules as they were at that instant. **Why it matters:** the endpoint's `terminating` condition only
+# helps if the pod keeps serving until every node has seen it; a preStop sleep (or agnhost's
+# `--delay-shutdown`) buys that time.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: take one pod out of rotation

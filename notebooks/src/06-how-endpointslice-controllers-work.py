@@ -53,6 +53,7 @@ import itertools
 import json
 
 import pandas as pd
+from IPython.display import display
 
 import helpers as h
 from helpers import kube
@@ -89,9 +90,9 @@ def inputs(service_name):
     svc = h.get("svc", service_name, ns.name)
     selector = ",".join(f"{k}={v}" for k, v in svc["spec"]["selector"].items())
     own = f"kubernetes.io/service-name={service_name},endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io"
-    return dict(service=svc, pods=h.list_objects("pods", ns.name, selector=selector),
-                existing_slices=h.list_objects("endpointslices", ns.name, selector=own),
-                nodes=h.list_objects("nodes"))
+    return {"service": svc, "pods": h.list_objects("pods", ns.name, selector=selector),
+            "existing_slices": h.list_objects("endpointslices", ns.name, selector=own),
+            "nodes": h.list_objects("nodes")}
 
 
 now = inputs("web")
@@ -379,7 +380,9 @@ h.kubectl("delete", "pod", "orphan", "-n", ns.name, "--grace-period=0", "--force
 # Publish an extra endpoint `192.0.2.50` for Service `web` with a hand-written EndpointSlice named
 # `web-external`: label it `kubernetes.io/service-name: web` and give it your own
 # `endpointslice.kubernetes.io/managed-by` value (e.g. `staff.example.com`). Done when the slice exists
-# next to the controller's, and the controller has left it alone.
+# next to the controller's, and the controller has left it alone. (In a shared cluster, writing slices
+# is a privilege for this reason: any address you publish is trusted by every reader, CVE-2021-25740;
+# chapter 11.)
 
 # %% slideshow={"slide_type": "-"}
 # your turn

@@ -49,10 +49,10 @@
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
 import pandas as pd
+from IPython.display import display
 
 import helpers as h
-from helpers import kube
-from helpers import dataplane
+from helpers import dataplane, kube
 from helpers.config import load_cluster_config
 from helpers.dataplane import proxy
 
@@ -82,18 +82,19 @@ pd.DataFrame([{"service": s["metadata"]["name"], "clusterIP": s["spec"].get("clu
               for s in services]).set_index("service")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** only `web` is programmed. kube-proxy's Service and EndpointSlice informers use a
-# label selector that drops objects labelled `service.kubernetes.io/service-proxy-name` or
-# `service.kubernetes.io/headless` (`cmd/kube-proxy/app/server.go`). The EndpointSlice controller copies
-# a Service's labels onto its slices, so `web-other` and its slices never reach the node. The headless
-# label is different: the controller sets it on the *slices* of a Service whose `clusterIP` is `None`, not
-# on the Service itself, so `web-headless`'s slices are filtered out while the Service object still
-# arrives and is skipped by the proxier (`ShouldSkipService` in `pkg/proxy/util`). **Why it matters:**
-# headless Services are DNS-only; a mesh or alternative proxy claims a Service with one label.
+# **What it shows:** only `web` is programmed. In v1.36 kube-proxy filters with two selectors
+# (`cmd/kube-proxy/app/server.go`, `newProxyServer`'s informer set-up): its Service informer asks for
+# Services *without* the `service.kubernetes.io/service-proxy-name` label and with `spec.clusterIP` other
+# than `None`; its EndpointSlice informer asks for slices *without* the `service.kubernetes.io/headless`
+# label, which the EndpointSlice controller puts on the slices of a Service whose `clusterIP` is `None`.
+# So neither `web-headless` nor its slices reach the node. `web-other`'s slices do arrive, but without
+# their Service the proxier has nothing to program for them (and `ShouldSkipService` in `pkg/proxy/util`
+# would skip it anyway). **Why it matters:** headless Services are DNS-only; a mesh or alternative proxy
+# claims a Service with one label.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# The selector is applied by the API server, so a claimed Service and its slices — and a headless Service's
-# slices — cost the node no watch traffic at all.
+# The selectors are applied by the API server: a headless Service and its slices, and a claimed Service,
+# cost the node no watch traffic; a claimed Service's slices still do.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Merging a Service's slices
@@ -176,6 +177,28 @@ pd.concat({"from a pod": pd.DataFrame(from_pod.rows()), "from the node": pd.Data
 # node itself is always masqueraded (it comes from outside the pod CIDR). On kind the same function
 # runs on the rules `docker exec` read, so it checks the real node.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Predicted split, measured split
+#
+# Now send 200 real requests from that node's host network and count where they went, next to the
+# tracer's prediction for the same node.
+
+# %% slideshow={"slide_type": "-"}
+measured = h.requests("web", ns.name, count=200, client="node/endpoints-worker", timeout=0.2)
+measured["went to"] = measured["endpoint"].where(measured["endpoint"] != "", "(no reply)")
+pd.DataFrame({"predicted": pd.Series(from_node.endpoints),
+              "measured": measured.groupby("went to").size() / len(measured),
+              "outcome": measured.groupby("went to")["outcome"].agg(lambda o: ", ".join(sorted(set(o))))}
+             ).fillna({"predicted": 0.0, "measured": 0.0}).round(3)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** each endpoint gets about a quarter of the requests; with 200 requests a 25 % share
+# varies by about 3 points (binomial: √(200 · 0.25 · 0.75) ≈ 6 requests). The three pods answer (`ok`);
+# `192.0.2.50`, the address from the hand-made slice, is a quarter of the draws too, and nothing answers
+# there: `timeout`. kube-proxy does not check that an endpoint exists. On the simulator the row carries
+# the address the request was DNAT'ed to; on kind a client cannot see the DNAT, so requests that got no
+# reply are counted under `(no reply)` instead.
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. nftables mode
 #
@@ -191,9 +214,11 @@ nft = dataplane.nft_ruleset([h.get("svc", "web", ns.name)], web_slices, worker, 
 print("\n".join(line for line in nft.splitlines() if "web" in line or "numgen" in line))
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** one `service-ips` element per ClusterIP port, a `service-…` chain ending in a
-# `numgen random mod 4 vmap` with one entry per endpoint, and one `endpoint-…` chain per endpoint (its
-# `dnat to` rule does not contain "web", so the filter above hides it). **Why it matters:** the lookup cost
+# **What it shows:** one `service-ips` element per ClusterIP port, and a `service-…` chain whose one rule,
+# `dnat ip to numgen random mod 4 map { 0 : ip . port, ... }`, picks the endpoint and rewrites the
+# destination in one step (v1.36; only ClientIP affinity still gets one `endpoint-…` chain per endpoint).
+# Masquerading is a mark set where it is decided, plus a `hairpin-connections` set for a pod that reaches
+# itself through its Service. **Why it matters:** the lookup cost
 # no longer grows with the number of Services, and a sync changes only the map elements and chains of the
 # Services that changed — there is no shared chain like `KUBE-SERVICES` to rewrite on every sync. The
 # third mode, **IPVS**, is deprecated since v1.35 (KEP-5495, kubernetes/kubernetes#134539); use iptables

@@ -42,8 +42,9 @@
 # Timings come from `kind-cluster.yaml`: `node-monitor-grace-period` and the default toleration seconds.
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
-import pandas as pd
 import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
 
 import helpers as h
 from helpers import kube
@@ -106,7 +107,9 @@ h.plot_propagation(frame)
 # (`sig-scalability/slos/network_programming_latency.md`).
 
 # %% [markdown] slideshow={"slide_type": "notes"}
-# Point at the gap between the slice write and the kube-proxy rows: that is minSyncPeriod batching.
+# Compare the kube-proxy rows with the slice write before them. At the same time: that node's last sync
+# ended more than minSyncPeriod (1 s) earlier, so the runner synced at once. Up to 1 s later:
+# minSyncPeriod held the sync back and it picked up everything that arrived meanwhile.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Sync period, minimum interval, partial syncs
@@ -138,7 +141,7 @@ syncs = [line for line in log if "Syncing" in line or "Reloading" in line]
 print("\n".join(syncs[:2] + ["..."] + syncs[-6:]) if syncs else "no sync lines: kube-proxy logs them at -v=2 and above")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** the first sync after start is `fullSync=True`; the later ones are `fullSync=False`.
+# **What it shows:** the first sync after start is `fullSync=true`; the later ones are `fullSync=false`.
 # The `bytes=` field is the simulator's addition: each partial payload is a few kilobytes — the changed
 # Services' chains plus the chains rewritten on every sync (`KUBE-SERVICES`, `KUBE-NODEPORTS`,
 # `KUBE-EXTERNAL-SERVICES`, the filter table). Real kube-proxy's line has no `bytes=`; next to
@@ -158,8 +161,10 @@ display(growth.pivot_table(index="services", columns="mode", values=["rules", "f
 h.plot_rules_vs_services(growth)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** rules grow linearly with Services × endpoints on **every** node — a node with no pods
-# of a Service still carries its rules. A full iptables sync rewrites all of it; a partial sync (one
+# **What it shows:** iptables rules grow linearly with Services × endpoints on **every** node — a node with
+# no pods of a Service still carries its rules. nftables mode has one rule per Service chain (v1.36 puts a
+# Service's endpoints in the `numgen` map of its one DNAT rule), so its rule count grows with Services only,
+# while its bytes still grow with Services × endpoints. A full iptables sync rewrites all of it; a partial sync (one
 # endpoint changed) writes a small, nearly constant payload in nftables mode, and in iptables mode still
 # rewrites the shared `KUBE-SERVICES` chain, which grows with the number of Services. **Why it matters:**
 # this is why partial syncs and nftables mode cut network-programming latency on large clusters
@@ -261,6 +266,36 @@ figure
 # kind-cluster.yaml; upstream defaults are 50 s + 300 s).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. A stopped node, seen from a client
+#
+# The same failure from a client's side. A Service `view` has two pods, one on each worker; send one
+# request per second (cluster clock) to it from the control-plane node's host network while
+# `endpoints-worker2` is stopped for 35 s, shorter than the toleration, so nothing is evicted.
+
+# %% slideshow={"slide_type": "-"}
+h.apply(*(h.deployment(f"view-{i}", replicas=1, labels={"group": "view"}, node_name=node, readiness_gate=False)
+          for i, node in enumerate(["endpoints-worker", "endpoints-worker2"])),
+        h.service("view", selector={"group": "view"}), namespace=ns.name)
+h.wait_for_slices(ns.name, "view", ready=2)
+for node in node_names:
+    h.wait_for_rules(node, f"{ns.name}/view:http")
+h.stop_node("endpoints-worker2")
+seen = h.requests("view", ns.name, count=35, interval=1.0, timeout=0.5, client="node/endpoints-control-plane")
+h.start_node("endpoints-worker2")
+h.wait_for("nodes", healthy, timeout=120, what="endpoints-worker2 Ready and untainted")
+h.wait_for_slices(ns.name, "view", ready=2, timeout=120)
+seen["second"] = (seen["t"] - seen["t"].iloc[0]).round().astype(int)
+seen["window"] = (seen["second"] // 5 * 5).map(lambda s: f"{s:2d}-{s + 4:2d} s")
+seen.groupby(["window", "outcome"]).size().unstack(fill_value=0)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** at first about half the requests time out: the rules still DNAT to the pod on the
+# stopped node, whose packets go nowhere. Once the node lifecycle controller marks that pod not ready
+# (about `grace` seconds after the node's last heartbeat) and kube-proxy syncs, every request is
+# answered by the pod on `endpoints-worker`. **Why it matters:** for clients a dead node is not an
+# error but a timeout, for up to the grace period; readiness of the endpoints is what ends it.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: scale and follow
 #
 # Scale `web` to 6 replicas and make the new pods Ready. Done when every node's rules list 6 endpoints for `web`.
@@ -280,7 +315,7 @@ assert len(ready_ips) == 6, (f"web has {len(ready_ips)} ready endpoints. Hint: h
                              "then h.set_ready(h.list_objects('pods', ns.name, selector='app=web'), True, ns.name).")
 counts = {}
 for node in node_names:
-    text = h.wait_for_rules(node, sorted(ready_ips)[-1])
+    text = h.wait_for_rules(node, max(ready_ips))
     counts[node] = sum(f"--to-destination {ip}:80" in text for ip in ready_ips)
 assert set(counts.values()) == {6}, f"Endpoints of web in each node's rules: {counts}; re-run this cell in a second."
 print(f"✓ every node programs all 6 endpoints: {counts}")
@@ -325,7 +360,8 @@ ns.cleanup()
 #   at most one per `minSyncPeriod` (1 s).
 # - Syncs are partial unless forced (start, failure, hourly); a partial sync rewrites only changed
 #   Services' chains (plus the shared chains in iptables mode).
-# - Rules grow with Services × endpoints on every node; nftables mode keeps per-change work nearly constant.
+# - Rules (iptables) or map entries (nftables) grow with Services × endpoints on every node; nftables mode
+#   keeps per-change work nearly constant.
 # - A failed node: NotReady after the grace period, its endpoints not ready but listed, pods evicted after
 #   the toleration (terminating endpoints), replacements elsewhere, cleanup when it returns.
 

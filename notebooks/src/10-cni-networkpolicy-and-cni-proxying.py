@@ -98,7 +98,8 @@ pd.DataFrame([{"step": f"{verb} {key}", "IP": getattr(allocator, verb)(key), "la
 # `containernetworking/plugins`, `plugins/ipam/host-local`.) **Why it matters:** a replacement pod almost
 # always has a *new* IP, so its endpoint is a new entry in the slice, not an edit of the old one — and a
 # client, cache or conntrack entry still holding the old address does not immediately reach a different
-# pod. Addresses are reused only after the allocator wraps around the /24.
+# pod. Addresses are reused only after the allocator wraps around the /24. That is host-local's rule, not
+# every IPAM's: some (pool-based IPAMs of other CNIs) hand a freed address to the next pod soon after.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ### Reaching pods on other nodes
@@ -149,8 +150,11 @@ reachability(client)
 # succeeds when kube-proxy picks an allowed pod and fails when it picks the blocked one — kube-proxy
 # picks at random, so about 1 in 3 new connections time out. The policy never mentions the Service:
 # policies select pods
-# (`podSelector`/`namespaceSelector`/`ipBlock`), and the policy engine sees the packet **after** DNAT, with
-# the backend's IP and its *targetPort* (8080), never the ClusterIP and port 80.
+# (`podSelector`/`namespaceSelector`/`ipBlock`), and this policy engine (the model of kindnet's and of
+# most implementations) sees the packet **after** DNAT, with the backend's IP and its *targetPort* (8080),
+# never the ClusterIP and port 80. That order is implementation behaviour: the NetworkPolicy
+# documentation leaves it undefined whether an `ipBlock` matches a Service's ClusterIP before or after
+# rewriting, so check your CNI's documentation before relying on it.
 #
 # **Why it matters:** "the Service works sometimes" is a classic symptom of a policy that covers only some
 # backends — and a policy that allows `port: 80` for a Service whose targetPort is 8080 lets none of the
@@ -163,7 +167,7 @@ reachability(client)
 # ## 3. CNI-based service proxies
 #
 # Some CNI plugins also replace kube-proxy. They watch the same Services and EndpointSlices, merge them
-# with the same semantics, and program their own datapath:
+# with largely the same semantics, and program their own datapath:
 
 # %% slideshow={"slide_type": "-"}
 comparison = pd.DataFrame(cni.proxy_comparison()).set_index("implementation")
@@ -173,6 +177,9 @@ comparison[["watches", "programs", "honours service-proxy-name"]]
 # **What it shows:** Cilium (eBPF maps, socket-level load balancing at `connect()`), Antrea Proxy (Open
 # vSwitch flows, built on a vendored copy of kube-proxy's change trackers) and Calico eBPF (which imports
 # kube-proxy's `pkg/proxy` trackers) all start from EndpointSlices — the whole series applies to them.
+# Their *semantics* still differ in the details: which topology hints, `trafficDistribution` values
+# (`PreferSameNode`) and terminating-endpoint fallbacks each honours depends on its version; read each
+# project's Service documentation rather than assuming kube-proxy's.
 # The differences are *where* the rewrite happens (eBPF at the socket or at tc, OVS, iptables/nftables)
 # and therefore what NetworkPolicy and observability tools see.
 #
@@ -258,14 +265,15 @@ ns.cleanup()
 # - On kind, each node owns a /24 podCIDR; kindnetd's `ptp` + host-local IPAM hands out addresses from it
 #   (gateway `.1`, round-robin, no immediate reuse) and routes other nodes' podCIDRs via their IPs.
 # - Plain CNI plugins give reachability and ignore Services and EndpointSlices.
-# - NetworkPolicy selects pods, never Services, and is evaluated after DNAT: backend IP and targetPort.
-#   A policy on some backends makes a Service fail *sometimes*.
-# - Cilium, Antrea Proxy and Calico eBPF replace kube-proxy by consuming the same EndpointSlices with the
-#   same semantics, programming eBPF or OVS instead of iptables/nftables.
+# - NetworkPolicy selects pods, never Services; here (and in most implementations) it is evaluated after
+#   DNAT: backend IP and targetPort. A policy on some backends makes a Service fail *sometimes*.
+# - Cilium, Antrea Proxy and Calico eBPF replace kube-proxy by consuming the same EndpointSlices, with
+#   mostly the same semantics (hints and `PreferSameNode` support vary), programming eBPF or OVS instead of
+#   iptables/nftables.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## What's next
 #
-# This is the last chapter: back to the [chapter index](README.md), or start again at
-# [00 · Tour of a fresh cluster](00-tour-of-a-fresh-cluster.ipynb) with a CNI-based proxy. Upstream
-# reading: the CNI spec, `kubernetes-sigs/kube-network-policies`, Cilium's kube-proxy-free guide.
+# [11 · Who else reads EndpointSlices, and operating them](11-who-else-reads-endpointslices.ipynb): the
+# other consumers of slices, and the metrics that watch the whole path. Upstream reading: the CNI spec,
+# `kubernetes-sigs/kube-network-policies`, Cilium's kube-proxy-free guide.

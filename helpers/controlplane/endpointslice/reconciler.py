@@ -7,7 +7,9 @@ address family and resolved port set, keep/replace/remove in existing slices, fi
 are written anyway (fullest first), then the single unchanged slice closest to full, else new
 slices; the placeholder rule; recycling creates into deletes; creates, then updates, then
 deletes. It takes and returns plain dicts, reads no clock and does no I/O, and explains every
-decision in `Result.explanations`. How one pod becomes one endpoint is in `endpointset`.
+decision in `Result.notes`: structured notes (a reason code, its counts, the slice it concerns),
+rendered to sentences only at the edge (`Result.explanations`, `render_note`). How one pod
+becomes one endpoint is in `endpointset`.
 The controller shell that feeds it is `helpers.sim.controllers.endpointslice`.
 """
 
@@ -52,7 +54,9 @@ class Result:
     `creates`/`updates`/`deletes` are slice dicts exactly as they would be sent to the API, to be
     applied in that order. Creates and updates share no dict or list with the inputs or the
     EndpointCache, so callers may edit them; deletes are existing slices as passed in.
-    `explanations` are readable sentences per decision; `placements` maps each newly placed
+    `notes` say why, one per written slice ({"slice", "action", "endpoints", "reasons": [{"reason":
+    code, ...counts}]}) or per Service-level decision ({"reason": code, ...}); `explanations` are
+    the same rendered as sentences. `placements` maps each newly placed
     endpoint (pod name) to the slice it went to and why. `error` is set when the Service must be
     retried (a pod's Node is missing).
     """
@@ -60,7 +64,7 @@ class Result:
     creates: list = field(default_factory=list)
     updates: list = field(default_factory=list)
     deletes: list = field(default_factory=list)
-    explanations: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
     placements: dict = field(default_factory=dict)
     events: list = field(default_factory=list)
     error: str | None = None
@@ -71,21 +75,84 @@ class Result:
     actual_slices: int = 0
 
     @property
+    def explanations(self) -> list[str]:
+        """`notes` as sentences, in order."""
+        return [render_note(n) for n in self.notes]
+
+    @property
     def writes(self) -> dict:
         """API writes of this sync by verb (upstream metric endpoint_slice_controller_changes)."""
         return {"create": len(self.creates), "update": len(self.updates), "delete": len(self.deletes)}
 
 
+def _new_slice_why(n: dict) -> str:
+    left = n["left"]
+    if n["why"] == "full":
+        return f"{left} endpoints were left to place, at least a full slice"
+    if n["why"] == "no-room":
+        return f"no unchanged slice had room for all {left} remaining endpoints (they are never split)"
+    return f"{left} endpoints were left to place and no existing slice could take them"
+
+
+# Reason code -> its sentence. Slice reasons (first block) are joined into one sentence per slice.
+NOTE_TEXT = {
+    "all-endpoints-removed": lambda n: f"all {n['count']} of its endpoints were removed",
+    "endpoints-removed": lambda n: _count(n["count"], "endpoint removed"),
+    "endpoints-changed": lambda n: _count(n["count"], "endpoint " + n["change"]),
+    "service-labels-changed": lambda n: "Service labels changed",
+    "filled-slice-being-updated": lambda n: (
+        f"{_count(n['count'], 'new endpoint added')} because it was already being updated"),
+    "new-slice": lambda n: f"{_count(n['count'], 'new endpoint')}: {_new_slice_why(n)}",
+    "fitted-unchanged-slice": lambda n: (
+        f"{_count(n['count'], 'new endpoint added')}: the unchanged slice closest to full that fits them all"),
+    "earlier-service-uid": lambda n: "it belongs to an earlier Service with the same name (different UID)",
+    "port-set-gone": lambda n: "no pod offers its port set any more",
+    "placeholder": lambda n: "placeholder: a Service with a selector always has one slice per family",
+    "topology-hints-changed": lambda n: "topology hints changed",
+    "traffic-distribution-hints": lambda n: f"trafficDistribution {n['trafficDistribution']} hints changed",
+    "stale-hints-removed": lambda n: "stale topology hints removed",
+    "recycled": lambda n: (f"rewrites slice {n['replaces']}, which was going to be deleted, "
+                           "instead of a create + delete"),
+    "address-type-not-served": lambda n: f"address type {n['addressType']} is not served by the Service any more",
+    "no-reason": lambda n: "no reason recorded",
+    # Service-level notes
+    "missing-node-failed": lambda n: (
+        f"{n['addressType']}: sync failed: pod {n['pod']} is on node {n['node']!r}, which does not exist; "
+        "before v1.25 one missing Node fails the whole Service sync, so its slices stay frozen"),
+    "missing-nodes-skipped": lambda n: (
+        f"{n['addressType']}: {len(n['pods'])} pod(s) left out because their Node is missing "
+        f"({', '.join(n['pods'])}); the Service will be retried"),
+    "placeholder-kept": lambda n: f"{n['addressType']}: no endpoints; the existing placeholder slice is kept as it is",
+    "topology-auto": lambda n: f"{n['addressType']}: topology-mode Auto: {n['summary']}",
+    "creates-skipped-terminating": lambda n: f"{n['count']} create(s) skipped: the Service is being deleted",
+    "no-selector": lambda n: "skipped: the Service has no selector (or is ExternalName); slices are user-managed",
+    "no-writes-failed": lambda n: f"no writes: the sync failed ({n['error']})",
+    "no-writes": lambda n: "no writes: every slice already matches the desired endpoints",
+}
+
+
+def render_note(note: dict) -> str:
+    """One note of `Result.notes` as the sentence the chapters and /decisions show."""
+    if "slice" in note:
+        detail = f" ({note['endpoints']} endpoints)" if note["action"] != "deleted" else ""
+        reasons = "; ".join(NOTE_TEXT[r["reason"]](r) for r in note["reasons"])
+        return f"slice {note['slice']} {note['action']}{detail}: {reasons}"
+    return NOTE_TEXT[note["reason"]](note)
+
+
 class _Log:
-    """Scratch notes of one sync: per-slice reasons and endpoint placements, rendered at the end."""
+    """Scratch notes of one sync: per-slice reasons and endpoint placements, collected at the end."""
 
     def __init__(self):
-        self.notes: dict[int, list[str]] = {}
+        self.notes: dict[int, list[dict]] = {}
         self.placements: list[tuple[str, dict, str]] = []
-        self.lines: list[str] = []
+        self.lines: list[dict] = []
 
-    def note(self, slice_: dict, text: str) -> None:
-        self.notes.setdefault(id(slice_), []).append(text)
+    def note(self, slice_: dict, reason: str, **counts) -> None:
+        self.notes.setdefault(id(slice_), []).append({"reason": reason, **counts})
+
+    def line(self, reason: str, **counts) -> None:
+        self.lines.append({"reason": reason, **counts})
 
     def place(self, endpoints: list[dict], slice_: dict, reason: str) -> None:
         for ep in endpoints:
@@ -176,22 +243,22 @@ def _reconcile_group(service, existing, desired, ports, address_type, max_eps, l
             removed += gone
             if not kept:
                 to_delete.append(s)
-                log.note(s, f"all {len(old_eps)} of its endpoints were removed")
+                log.note(s, "all-endpoints-removed", count=len(old_eps))
                 continue
             new = _with(s, endpoints=kept)
             new["metadata"]["labels"] = labels
             to_update[name] = new
             if gone:
-                log.note(new, f"{_count(gone, 'endpoint removed')}")
+                log.note(new, "endpoints-removed", count=gone)
             for kind, n in changes.items():
-                log.note(new, f"{_count(n, 'endpoint ' + kind)}")
+                log.note(new, "endpoints-changed", count=n, change=kind)
             if labels_changed:
-                log.note(new, "Service labels changed")
+                log.note(new, "service-labels-changed")
         elif labels_changed:
             new = _with(s)
             new["metadata"]["labels"] = labels
             to_update[name] = new
-            log.note(new, "Service labels changed")
+            log.note(new, "service-labels-changed")
         else:
             unchanged[name] = s
     remaining = deque(desired.values())
@@ -202,7 +269,7 @@ def _reconcile_group(service, existing, desired, ports, address_type, max_eps, l
             take = [remaining.popleft() for _ in range(min(len(remaining), max_eps - len(s["endpoints"])))]
             if take:
                 s["endpoints"] = s["endpoints"] + take
-                log.note(s, f"{_count(len(take), 'new endpoint added')} because it was already being updated")
+                log.note(s, "filled-slice-being-updated", count=len(take))
                 log.place(take, s, "filled into a slice that was already being updated")
     # 3. the one unchanged slice that fits everything, else new slices
     creates = []
@@ -219,23 +286,14 @@ def _reconcile_group(service, existing, desired, ports, address_type, max_eps, l
             new = new_endpoint_slice(service, ports, address_type, CONTROLLER_NAME)
             new["endpoints"] = take
             creates.append(new)
-            if left >= max_eps:
-                why = f"{left} endpoints were left to place, at least a full slice"
-            elif unchanged:
-                why = f"no unchanged slice had room for all {left} remaining endpoints (they are never split)"
-            else:
-                why = f"{left} endpoints were left to place and no existing slice could take them"
-            log.note(new, f"{_count(len(take), 'new endpoint')}: {why}")
+            why = "full" if left >= max_eps else "no-room" if unchanged else "none-fits"
+            log.note(new, "new-slice", count=len(take), left=left, why=why)
             log.place(take, new, "new slice")
         else:
             new = _with(target, endpoints=target["endpoints"] + take)
             del unchanged[target["metadata"]["name"]]
             to_update[target["metadata"]["name"]] = new
-            log.note(
-                new,
-                f"{_count(len(take), 'new endpoint added')}: "
-                "the unchanged slice closest to full that fits them all",
-            )
+            log.note(new, "fitted-unchanged-slice", count=len(take))
             log.place(take, new, "fitted into the unchanged slice closest to full")
     return creates, list(to_update.values()), to_delete, list(unchanged.values()), added, removed
 
@@ -286,17 +344,14 @@ def _reconcile_family(
             owned.setdefault(port_map_key(s.get("ports")), []).append(s)
         else:
             to_delete.append(s)
-            log.note(s, "it belongs to an earlier Service with the same name (different UID)")
+            log.note(s, "earlier-service-uid")
     groups, ports_of, missing, failed = _desired_endpoints(
         service, pods, nodes_by_name, address_type, behavior, cache
     )
     if failed:
         pod_name, node_name = missing[0]
         result.error = f'node "{node_name}" not found'
-        log.lines.append(
-            f"{address_type}: sync failed: pod {pod_name} is on node {node_name!r}, which does not exist; "
-            "before v1.25 one missing Node fails the whole Service sync, so its slices stay frozen"
-        )
+        log.line("missing-node-failed", addressType=address_type, pod=pod_name, node=node_name)
         return [], [], []
     if missing:
         result.error = "; ".join(
@@ -305,10 +360,7 @@ def _reconcile_family(
             f"Node {n} Not Found"
             for p, n in missing
         )
-        log.lines.append(
-            f"{address_type}: {len(missing)} pod(s) left out because their Node is missing "
-            f"({', '.join(p for p, _ in missing)}); the Service will be retried"
-        )
+        log.line("missing-nodes-skipped", addressType=address_type, pods=[p for p, _ in missing])
     creates, updates, unchanged = [], [], []
     desired_slices = 0
     for key, desired in groups.items():
@@ -327,16 +379,16 @@ def _reconcile_family(
     for key, slices in owned.items():
         if key not in groups:
             for s in slices:
-                log.note(s, "no pod offers its port set any more")
+                log.note(s, "port-set-gone")
             to_delete += slices
     if len(existing) == len(to_delete) and not creates:
         placeholder = new_endpoint_slice(service, [], address_type, CONTROLLER_NAME)
         if len(to_delete) == 1 and _is_placeholder_of(to_delete[0], placeholder):
             unchanged.append(to_delete.pop())
-            log.lines.append(f"{address_type}: no endpoints; the existing placeholder slice is kept as it is")
+            log.line("placeholder-kept", addressType=address_type)
         else:
             creates.append(placeholder)
-            log.note(placeholder, "placeholder: a Service with a selector always has one slice per family")
+            log.note(placeholder, "placeholder")
     result.desired_slices += max(desired_slices, 1)
     # Only now, with the few slices to write known, copy their contents: until here endpoints are
     # shared with the EndpointCache and the existing slices (ports, labels with each other), and
@@ -359,22 +411,22 @@ def _apply_hints(service, nodes, existing, address_type, creates, updates, uncha
             creates, updates, unchanged, nodes=nodes, address_type=address_type, hinted_before=hinted_before
         )
         result.events += outcome.events
-        log.lines.append(f"{address_type}: topology-mode Auto: {outcome.summary}")
+        log.line("topology-auto", addressType=address_type, summary=outcome.summary)
         for s in outcome.to_update:
             if id(s) not in before:
-                log.note(s, "topology hints changed")
+                log.note(s, "topology-hints-changed")
         return outcome.to_create, outcome.to_update
     before = {id(s) for s in updates}
     traffic = service["spec"].get("trafficDistribution")
     if traffic in trafficdist.CLOSE_TRAFFIC_DISTRIBUTIONS:
         creates, updates = trafficdist.traffic_distribution_hints(traffic, creates, updates, unchanged)
-        reason = f"trafficDistribution {traffic} hints changed"
+        reason = {"reason": "traffic-distribution-hints", "trafficDistribution": traffic}
     else:
         creates, updates, _ = topologycache.remove_hints(creates, updates, unchanged)
-        reason = "stale topology hints removed"
+        reason = {"reason": "stale-hints-removed"}
     for s in updates:
         if id(s) not in before:
-            log.note(s, reason)
+            log.note(s, **reason)
     return creates, updates
 
 
@@ -390,18 +442,14 @@ def _finalize(service, creates, updates, deletes, trigger_time, log) -> tuple[li
             # Keep the doomed slice's version so the update is a normal optimistic-concurrency write.
             if doomed["metadata"].get("resourceVersion"):
                 new["metadata"]["resourceVersion"] = doomed["metadata"]["resourceVersion"]
-            log.note(
-                new,
-                f"rewrites slice {doomed['metadata']['name']}, which was going to be deleted, "
-                "instead of a create + delete",
-            )
+            log.note(new, "recycled", replaces=doomed["metadata"]["name"])
             log.notes.pop(id(doomed), None)
             deletes.pop(i)
             updates.append(new)
         else:
             i += 1
     if creates and is_terminating(service):
-        log.lines.append(f"{len(creates)} create(s) skipped: the Service is being deleted")
+        log.line("creates-skipped-terminating", count=len(creates))
         creates = []
     stamp = format_rfc3339nano(trigger_time) if trigger_time is not None else None
     for s in creates + updates:
@@ -415,7 +463,7 @@ def _finalize(service, creates, updates, deletes, trigger_time, log) -> tuple[li
 
 
 def _render(result: Result, log: _Log) -> None:
-    """Turn the scratch notes into sentences; new slices are called `<prefix><new N>`."""
+    """Turn the scratch notes into `Result.notes`; new slices are called `<prefix><new N>`."""
 
     def name(s):
         if s["metadata"].get("name"):
@@ -429,11 +477,9 @@ def _render(result: Result, log: _Log) -> None:
         ("deleted", result.deletes),
     ):
         for s in slices:
-            size = len(s.get("endpoints") or ())
-            notes = "; ".join(log.notes.get(id(s), [])) or "no reason recorded"
-            detail = f" ({size} endpoints)" if verb != "deleted" else ""
-            result.explanations.append(f"slice {name(s)} {verb}{detail}: {notes}")
-    result.explanations.extend(log.lines)
+            result.notes.append({"slice": name(s), "action": verb, "endpoints": len(s.get("endpoints") or ()),
+                                 "reasons": log.notes.get(id(s)) or [{"reason": "no-reason"}]})
+    result.notes.extend(log.lines)
     written = {id(s) for s in result.creates + result.updates}
     result.placements = {pod: f"{name(s)}: {why}" for pod, s, why in log.placements if id(s) in written}
 
@@ -466,9 +512,7 @@ def reconcile(
     result, log = Result(), _Log()
     spec = service.get("spec") or {}
     if spec.get("type") == "ExternalName" or spec.get("selector") is None:
-        result.explanations.append(
-            "skipped: the Service has no selector (or is ExternalName); slices are user-managed"
-        )
+        result.notes.append({"reason": "no-selector"})
         return result
     families = address_types_for_service(service)
     nodes_by_name = {
@@ -481,7 +525,7 @@ def reconcile(
             by_family[s["addressType"]].append(s)
         else:
             unsupported.append(s)
-            log.note(s, f"address type {s.get('addressType')} is not served by the Service any more")
+            log.note(s, "address-type-not-served", addressType=s.get("addressType"))
     cache = endpoint_cache if endpoint_cache is not None else EndpointCache()
     cache.start(service)
     creates, updates, deletes = [], [], []
@@ -507,6 +551,6 @@ def reconcile(
     result.creates, result.updates, result.deletes = creates, updates, deletes + unsupported
     _render(result, log)
     if not (creates or updates or result.deletes):
-        result.explanations.insert(0, f"no writes: the sync failed ({result.error})" if result.error
-                                   else "no writes: every slice already matches the desired endpoints")
+        result.notes.insert(0, {"reason": "no-writes-failed", "error": result.error} if result.error
+                            else {"reason": "no-writes"})
     return result

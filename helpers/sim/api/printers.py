@@ -433,6 +433,16 @@ def networkpolicy_row(np: dict, now: dt.datetime) -> list:
     return [np["metadata"]["name"], selector, _age(np, now)]
 
 
+SERVICECIDR_COLUMNS = [NAME, _col("CIDRs", "CIDRs defines the IP blocks in CIDR notation (e.g. \"192.168.0.0/24\" "
+                                   "or \"2001:db8::/64\") from which to assign service cluster IPs. Max of two CIDRs "
+                                   "is allowed, one of each IP family. This field is immutable."), AGE]
+
+
+def servicecidr_row(cidr: dict, now: dt.datetime) -> list:
+    """printServiceCIDR (pkg/printers/internalversion/printers.go): the CIDRs joined with commas."""
+    return [cidr["metadata"]["name"], ",".join((cidr.get("spec") or {}).get("cidrs") or []), _age(cidr, now)]
+
+
 LEASE_COLUMNS = [NAME, _col("Holder", "HolderIdentity contains the identity of the holder of a current "
                             "lease."), AGE]
 
@@ -450,6 +460,7 @@ PRINTERS = {
     "replicasets.apps": (REPLICASET_COLUMNS, replicaset_row),
     "daemonsets.apps": (DAEMONSET_COLUMNS, daemonset_row), "events": (EVENT_COLUMNS, event_row),
     "networkpolicies.networking.k8s.io": (NETWORKPOLICY_COLUMNS, networkpolicy_row),
+    "servicecidrs.networking.k8s.io": (SERVICECIDR_COLUMNS, servicecidr_row),
     "leases.coordination.k8s.io": (LEASE_COLUMNS, lease_row),
 }
 

@@ -82,6 +82,9 @@ RESOURCES = [
              tracks_generation=True),
     Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", True, ("netpol",), (),
              tracks_generation=True),
+    # The API server's default ServiceCIDR (KEP-1880, GA 1.33), which kube-proxy watches.
+    Resource("servicecidrs", "ServiceCIDR", "networking.k8s.io", "v1", False, (), (), ("status",),
+             has_status=True),
     Resource("leases", "Lease", "coordination.k8s.io", "v1", True, (), ()),
     Resource("ingresses", "Ingress", "networking.k8s.io", "v1", True, ("ing",), (), ("status",), tracks_generation=True,
              has_status=True),

@@ -21,6 +21,12 @@ def not_found_path() -> ApiError:
                     {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
 
 
+def not_found_resource() -> ApiError:
+    """A path inside a served group-version that names no resource: kube-apiserver's generic 404 Status
+    (no details), unlike unknown groups, whose mux answers "404 page not found"."""
+    return ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
 def parse(path: str) -> tuple[str, str, Target | None]:
     """Split ``/api/v1/...`` or ``/apis/<g>/<v>/...`` into (group, version, target).
 
@@ -44,9 +50,9 @@ def parse(path: str) -> tuple[str, str, Target | None]:
         namespace, rest = rest[1], rest[2:]
     resource = BY_GROUP_VERSION_PLURAL.get((group, version, rest[0]))
     if resource is None or len(rest) > 3:
-        raise not_found_path()
+        raise not_found_resource()
     name = rest[1] if len(rest) > 1 else None
     subresource = rest[2] if len(rest) > 2 else None
     if subresource is not None and subresource not in resource.subresources:
-        raise not_found_path()
+        raise not_found_resource()
     return group, version, Target(resource, namespace, name, subresource)

@@ -10,65 +10,123 @@ import re
 from .errors import bad_request
 from .resources import Resource
 
-_TOKEN = re.compile(r"\s*(\(|\)|,|==|!=|=|!|>|<|[^\s(),=!<>]+)")
 _KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
                   r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
-def _tokens(text: str) -> list[str]:
-    out, pos = [], 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m:
-            break
-        out.append(m.group(1))
-        pos = m.end()
-    return out
+_SPECIAL = "=!(),><"
+_WORDS = {"in", "notin"}
+_SYMBOLS = {"(", ")", ",", "!", "==", "=", ">", "<", "!="}
+_ID, _END = "identifier", "end"
+
+
+class _Syntax(ValueError):
+    pass
+
+
+def _lex(text: str) -> list[tuple[str, str]]:
+    """apimachinery labels.Lexer: identifiers and keywords end at whitespace or a special symbol; special
+    symbols are read greedily while they still form a token (so "===" is "==", "=")."""
+    items, pos = [], 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= len(text):
+            items.append((_END, ""))
+            return items
+        if text[pos] in _SPECIAL:
+            end, last = pos, None
+            while end < len(text) and text[end] in _SPECIAL:
+                end += 1
+                if text[pos:end] in _SYMBOLS:
+                    last = end
+                elif last is not None:
+                    break
+            if last is None:
+                raise bad_request(f"unable to parse requirement: found '{text[pos:end]}', expected: keyword")
+            items.append((text[pos:last], text[pos:last]))
+            pos = last
+        else:
+            end = pos
+            while end < len(text) and text[end] not in _SPECIAL and text[end] not in " \t\r\n":
+                end += 1
+            word = text[pos:end]
+            items.append((word if word in _WORDS else _ID, word))
+            pos = end
 
 
 def parse_label_selector(text: str | None) -> list[tuple]:
-    """Parse a label selector string into requirements ``(key, op, values)``; 400 on bad syntax."""
+    """Parse a label selector string into requirements ``(key, op, values)``; 400 on bad syntax.
+
+    A port of apimachinery labels.Parser (pkg/labels/selector.go parse, parseRequirement ...), so syntax
+    errors read as upstream's; key and value checks keep this module's messages."""
     if not text or not text.strip():
         return []
-    toks, reqs, i = _tokens(text), [], 0
+    items, reqs = _lex(text), []
+    position = [0]
+
+    def look(values: bool = True) -> tuple[str, str]:
+        tok, lit = items[position[0]]
+        return (_ID if values and tok in _WORDS else tok), lit
+
+    def consume(values: bool = True) -> tuple[str, str]:
+        position[0] += 1
+        tok, lit = items[position[0] - 1]
+        return (_ID if values and tok in _WORDS else tok), lit
 
     def fail(why):
         raise bad_request(f'unable to parse requirement: {why}: "{text}"')
 
-    while i < len(toks):
-        if toks[i] == "!":
-            key, i = _need_key(toks, i + 1, fail), i + 2
-            reqs.append((key, "!", ()))
+    while True:
+        tok, lit = look()
+        if tok in (_ID, "!"):
+            try:
+                reqs.append(_requirement(look, consume, fail))
+            except _Syntax as err:
+                raise bad_request(f"unable to parse requirement: {err}") from None
+            tok, lit = consume()
+            if tok == _END:
+                return reqs
+            if tok != ",":
+                raise bad_request(f"found '{lit}', expected: ',' or 'end of string'")
+            tok2, lit2 = look()
+            if tok2 not in (_ID, "!"):
+                raise bad_request(f"found '{lit2}', expected: identifier after ','")
+        elif tok == _END:
+            return reqs
         else:
-            key = _need_key(toks, i, fail)
-            op = toks[i + 1] if i + 1 < len(toks) else None
-            if op in (None, ","):
-                reqs.append((key, "exists", ()))
-                i += 1
-            elif op in ("=", "==", "!=", ">", "<"):
-                value = toks[i + 2] if i + 2 < len(toks) and toks[i + 2] != "," else ""
-                _check_value(value, op, fail)
-                reqs.append((key, "!=" if op == "!=" else ("=" if op in ("=", "==") else op), (value,)))
-                i += 3 if value else 2
-            elif op in ("in", "notin"):
-                values, i = _value_set(toks, i + 2, fail)
-                reqs.append((key, op, values))
-            else:
-                fail(f"found '{op}', expected: in, notin, =, ==, !=, gt, lt")
-        if i < len(toks):
-            if toks[i] != ",":
-                fail(f"found '{toks[i]}', expected: ','")
-            i += 1
-            if i == len(toks):
-                fail("found '', expected: identifier")
-    return reqs
+            raise bad_request(f"found '{lit}', expected: !, identifier, or 'end of string'")
 
 
-def _need_key(toks, i, fail) -> str:
-    if i >= len(toks) or not _KEY.match(toks[i]) or len(toks[i].rsplit("/", 1)[-1]) > 63:
-        fail(f"invalid label key \"{toks[i] if i < len(toks) else ''}\"")
-    return toks[i]
+def _requirement(look, consume, fail) -> tuple:
+    tok, lit = consume()
+    op = None
+    if tok == "!":
+        op = "!"
+        tok, lit = consume()
+    if tok != _ID:
+        raise _Syntax(f"found '{lit}', expected: identifier")
+    key = _need_key(lit, fail)
+    if op == "!" or look()[0] in (_END, ","):
+        return key, op or "exists", ()
+    tok, lit = consume(values=False)
+    if tok in ("in", "notin"):
+        values = _value_set(look, consume)
+        for value in values:
+            _check_value(value, tok, fail)
+        return key, tok, values
+    if tok not in ("=", "==", "!=", ">", "<"):
+        raise _Syntax(f"found '{lit}', expected: in, notin, =, ==, !=, gt, lt")
+    value = _exact_value(look, consume)
+    _check_value(value, tok, fail)
+    return key, "!=" if tok == "!=" else ("=" if tok in ("=", "==") else tok), (value,)
+
+
+def _need_key(key: str, fail) -> str:
+    if not _KEY.match(key) or len(key.rsplit("/", 1)[-1]) > 63:
+        fail(f'invalid label key "{key}"')
+    return key
 
 
 def _check_value(value, op, fail):
@@ -79,18 +137,50 @@ def _check_value(value, op, fail):
         fail(f'invalid label value: "{value}"')
 
 
-def _value_set(toks, i, fail) -> tuple[tuple, int]:
-    if i >= len(toks) or toks[i] != "(":
-        fail("found '', expected: '('")
-    values, i = [], i + 1
-    while i < len(toks) and toks[i] != ")":
-        if toks[i] != ",":
-            _check_value(toks[i], "in", fail)
-            values.append(toks[i])
-        i += 1
-    if i >= len(toks):
-        fail("found '', expected: ')'")
-    return tuple(values), i + 1
+def _exact_value(look, consume) -> str:
+    if look()[0] in (_END, ","):
+        return ""
+    tok, lit = consume()
+    if tok != _ID:
+        raise _Syntax(f"found '{lit}', expected: identifier")
+    return lit
+
+
+def _value_set(look, consume) -> tuple:
+    """parseValues and parseIdentifiersList: ``(a,b)``; empty entries stand for the empty value."""
+    tok, lit = consume()
+    if tok != "(":
+        raise _Syntax(f"found '{lit}' expected: '('")
+    tok, lit = look()
+    if tok == ")":
+        consume()
+        return ("",)
+    if tok not in (_ID, ","):
+        raise _Syntax(f"found '{lit}', expected: ',', ')' or identifier")
+    values: set[str] = set()
+    while True:
+        tok2, lit2 = consume()
+        if tok2 == _ID:
+            values.add(lit2)
+            nxt, nlit = look()
+            if nxt == ")":
+                break
+            if nxt != ",":
+                raise _Syntax(f"found '{nlit}', expected: ',' or ')'")
+        elif tok2 == ",":
+            if not values:
+                values.add("")
+            nxt = look()[0]
+            if nxt == ")":
+                values.add("")
+                break
+            if nxt == ",":
+                values.add("")
+        else:
+            raise _Syntax(f"found '{lit2}', expected: ',', or identifier")
+    if consume()[0] != ")":
+        raise _Syntax(f"found '{lit}', expected: ')'")
+    return tuple(sorted(values))
 
 
 def label_requirements_from(selector: dict | None) -> list[tuple]:
@@ -152,6 +242,9 @@ def parse_field_selector(text: str | None, resource: Resource) -> list[tuple]:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
         name, op, value = m.groups()
         if name not in allowed:
+            if not resource.field_selectors:  # no conversion func: runtime.DefaultMetaV1FieldSelectorConversion
+                raise bad_request(f'"{name}" is not a known field selector: only "metadata.name", '
+                                  '"metadata.namespace"')
             raise bad_request(f'field label not supported: {name}')
         reqs.append((name, "!=" if op == "!=" else "=", value.replace("\\,", ",")))
     return reqs

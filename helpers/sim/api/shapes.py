@@ -108,6 +108,7 @@ KINDS = {
                             "status": {"conditions": CONDITIONS, "disruptionsAllowed": INT, "currentHealthy": INT,
                                        "desiredHealthy": INT, "expectedPods": INT, "observedGeneration": INT,
                                        "disruptedPods": STRINGS}},
+    "ServiceCIDR": {"spec": {"cidrs": arr(STR)}, "status": {"conditions": CONDITIONS}},
 }
 
 

@@ -7,12 +7,25 @@ import pickle
 
 from . import patch, shapes, validation
 from .errors import ApiError, bad_request, invalid
-from .resources import Resource
+from .resources import RESOURCES, Resource
 
 
 def clone(value):
     """Deep copy of a JSON-shaped value (pickling is ~4x faster than ``copy.deepcopy`` for these)."""
     return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+
+
+def wrong_kind(info: Resource, api_version: str, kind: str) -> ApiError:
+    """The 400 for a body of another kind (apiserver endpoints/handlers/rest.go transformDecodeError):
+    a kind the scheme knows in that version has no conversion to the resource's internal type; any
+    other is not registered (apimachinery runtime/scheme.go)."""
+    version = api_version.rsplit("/", 1)[-1]
+    if any(r.api_version == api_version and r.kind == kind for r in RESOURCES):
+        internal = info.group.split(".")[0] if info.group else "core"
+        why = f"converting ({version}.{kind}) to ({internal}.{info.kind}): unknown conversion"
+    else:
+        why = f'no kind "{kind}" is registered for version "{api_version}" in scheme "pkg/runtime/scheme.go:111"'
+    return bad_request(f'{kind} in version "{version}" cannot be handled as a {info.kind}: {why}')
 
 
 def decoded(info: Resource, obj, namespace) -> dict:
@@ -21,8 +34,7 @@ def decoded(info: Resource, obj, namespace) -> dict:
         raise bad_request(f"the body of a {info.kind} must be a JSON object")
     obj = clone(obj)
     if obj.get("apiVersion", info.api_version) != info.api_version or obj.get("kind", info.kind) != info.kind:
-        raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) and kind ({obj.get('kind')}) "
-                          f"do not match the resource {info.key} ({info.api_version}, {info.kind})")
+        raise wrong_kind(info, str(obj.get("apiVersion", info.api_version)), str(obj.get("kind", info.kind)))
     obj = {"apiVersion": info.api_version, "kind": info.kind, "metadata": obj.get("metadata"),
            **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}}
     meta = obj["metadata"]

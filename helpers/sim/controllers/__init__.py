@@ -1,9 +1,10 @@
 """The simulated cluster's components; `helpers.sim.cluster.Cluster` creates and starts them.
 
-Each is a class `X(cluster)` with `start()` that reads through the shared informer (or the store),
-writes through `cluster.store` and runs its work on `cluster.clock`:
+Each is a `controller.Controller` subclass `X(cluster)` with `start()` that reads through the shared
+informer, writes through `cluster.store` and runs its work on `cluster.clock`:
 
-* `informer`: SharedInformer (caches fed by store commits) and the keyed-queue `Controller` base
+* `informer`: SharedInformer (caches fed by store commits)
+* `workqueue`, `controller`: client-go's rate-limited work queue and the one controller base
 * `workloads`: DeploymentController, ReplicaSetController, DaemonSetController
 * `scheduler`: Scheduler (default-scheduler)
 * `kubelet`: Kubelet, one per node (pod lifecycle, readiness gates, termination, heartbeats)

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from helpers.kube import format_time, parse_time
 from helpers.sim.api.errors import ApiError
-from helpers.sim.controllers.informer import Controller, controller_of
+from helpers.sim.controllers.controller import Controller
+from helpers.sim.controllers.informer import controller_of
 from helpers.sim.controllers.job import finished
 from helpers.sim.controllers.workloads import owner_reference
 
@@ -120,7 +121,7 @@ def job_for(cj: dict, scheduled: dt.datetime) -> dict:
 class CronJobController(Controller):
     """Creates each CronJob's Jobs on schedule; work items are (namespace, name) of CronJobs."""
 
-    name = "cronjob-controller"
+    component = "cronjob-controller"
     resource = "cronjobs.batch"
 
     def start(self) -> None:

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 
 from helpers.kube import format_time, is_ready, parse_time, set_condition
 from helpers.sim.api.selectors import label_requirements_from, labels_match
-from helpers.sim.controllers.informer import Controller, controller_of
+from helpers.sim.controllers.controller import Controller
+from helpers.sim.controllers.informer import controller_of
 
 DELETION_TIMEOUT_S = 120.0  # DeletionTimeout: an evicted pod not deleted by then counts again
 
@@ -105,7 +106,7 @@ def format_time_epoch(now: float) -> str:
 class DisruptionController(Controller):
     """Keeps every PodDisruptionBudget's status; work items are (namespace, name) of budgets."""
 
-    name = "disruption-controller"
+    component = "disruption-controller"
     resource = "poddisruptionbudgets.policy"
 
     def start(self) -> None:

@@ -10,20 +10,19 @@ from helpers.controlplane.endpoint import plan_endpoints
 from helpers.controlplane.endpointslice.controller_utils import pod_event_states, services_to_update
 from helpers.controlplane.endpointslice.trigger_time_tracker import TriggerTimeTracker
 from helpers.kube import ANNOTATION_LEADER
-from helpers.sim.controllers.esqueue import ControllerShell
+from helpers.sim.controllers.controller import Controller
 from helpers.sim.store import ApiError
 
 
-class EndpointsController(ControllerShell):
+class EndpointsController(Controller):
     """Keeps one Endpoints object per selector Service (kube-controller-manager's endpoint controller)."""
 
     component = "endpoint-controller"
     resources = ("services", "pods", "endpoints")
-    max_backoff = 1000.0
+    # DefaultTypedControllerRateLimiter: 5 ms .. 1000 s (the base's defaults)
 
     def __init__(self, cluster):
         super().__init__(cluster)
-        self.queue.base_backoff = 0.005  # the default controller rate limiter starts at 5 ms
         self._trigger_times = TriggerTimeTracker()
         self._entry_caches: dict[tuple, tuple[tuple, dict]] = {}  # Service key -> (its uid + rv, cache)
 

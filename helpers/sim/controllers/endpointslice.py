@@ -18,6 +18,7 @@ from helpers.controlplane.endpointslice.reconciler import (
     MAX_ENDPOINTS_PER_SLICE_LIMIT,
     MISSING_NODE_BEHAVIORS,
     reconcile,
+    render_note,
 )
 from helpers.controlplane.endpointslice.trigger_time_tracker import TriggerTimeTracker
 from helpers.kube import (
@@ -28,7 +29,7 @@ from helpers.kube import (
     obj_key,
     selector_matches,
 )
-from helpers.sim.controllers.esqueue import ControllerShell
+from helpers.sim.controllers.controller import Controller
 from helpers.sim.store import ApiError
 
 # --- the controller shell ---------------------------------------------------------------------
@@ -39,21 +40,21 @@ DECISION_HISTORY = 50  # syncs remembered per Service
 PLACEMENTS_KEPT = 100  # newly placed endpoints remembered per sync
 
 
-class EndpointSliceController(ControllerShell):
+class EndpointSliceController(Controller):
     """Keeps every selector Service's EndpointSlices in line with its pods (kube-controller-manager).
 
     Queue semantics follow upstream: Service events sync immediately, pod events after the batch
     period, foreign changes to our slices after max(1 s, batch period); failures (API errors, a
-    missing Node) retry with exponential backoff 1 s .. 1000 s, at most 15 times.
+    missing Node) retry with exponential backoff 1 s .. 1000 s (and the 10 qps bucket), at most 15 times.
     """
 
     component = "endpointslice-controller"
     resources = ("services", "pods", ENDPOINT_SLICES, "nodes")
-    max_backoff = 1000.0
+    base_backoff, max_backoff = 1.0, 1000.0  # defaultSyncBackOff, maxSyncBackOff
 
     def __init__(self, cluster):
         super().__init__(cluster)
-        self.max_endpoints_per_slice = int(self.config_value("max_endpoints_per_slice", 100))
+        self.max_endpoints_per_slice = int(self.config.max_endpoints_per_slice)
         if not 1 <= self.max_endpoints_per_slice <= MAX_ENDPOINTS_PER_SLICE_LIMIT:
             # kube-controller-manager refuses to start with such a flag value
             raise ValueError(
@@ -172,7 +173,7 @@ class EndpointSliceController(ControllerShell):
             self.delete_ignoring_missing(ENDPOINT_SLICES, s["metadata"]["name"], namespace)
 
     def _record(self, key, result, created, error):
-        """Keep the sync's explanations, write counts and (some) placements, with real slice names."""
+        """Keep the sync's notes (and their sentences), write counts and (some) placements, with real slice names."""
         names = {
             f"{s['metadata']['generateName']}<new {i + 1}>": real
             for i, (s, real) in enumerate(zip(result.creates, created, strict=False))
@@ -182,6 +183,8 @@ class EndpointSliceController(ControllerShell):
             for token, real in names.items():
                 text = text.replace(token, real)
             return text
+
+        notes = [{**n, "slice": names.get(n["slice"], n["slice"])} if "slice" in n else n for n in result.notes]
 
         placements = dict(list(result.placements.items())[:PLACEMENTS_KEPT])
         history = self._decisions.setdefault(key, deque(maxlen=DECISION_HISTORY))
@@ -195,7 +198,8 @@ class EndpointSliceController(ControllerShell):
                 "desiredSlices": result.desired_slices,
                 "actualSlices": result.actual_slices,
                 "error": error,
-                "explanations": [resolve(e) for e in result.explanations],
+                "notes": notes,
+                "explanations": [render_note(n) for n in notes],
                 "placements": {pod: resolve(where) for pod, where in placements.items()},
             }
         )

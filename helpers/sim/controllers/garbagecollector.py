@@ -17,7 +17,7 @@ from __future__ import annotations
 from helpers.kube import obj_key
 from helpers.sim.api.errors import ApiError
 from helpers.sim.api.resources import RESOURCES
-from helpers.sim.controllers.informer import Controller
+from helpers.sim.controllers.controller import Controller
 
 OWNER_KINDS = {(r.api_version, r.kind): r for r in RESOURCES}  # ownerReference -> served resource
 FOREGROUND = "foregroundDeletion"
@@ -37,7 +37,8 @@ def remaining_owners(dependent: dict, dead_uid: str, live_uids: set[str]) -> lis
 class GarbageCollector(Controller):
     """Processes owner deletions; work items are (resource, namespace, name) of owners."""
 
-    name = "garbage-collector-controller"
+    component = "garbage-collector-controller"
+    max_retries = None  # garbagecollector.go re-adds a failed attemptToDelete item for ever
 
     def start(self) -> None:
         for resource in GRAPH_RESOURCES:

@@ -1,23 +1,14 @@
-"""A shared informer and a work-queue base for the simulated components.
+"""The shared informer of the simulated components (client-go tools/cache, minus the goroutines).
 
-Upstream controllers read from informer caches and process keys from rate-limited work queues.
-This is the same shape, minus the goroutines: the `SharedInformer` keeps one in-memory copy of
+Upstream controllers read from informer caches. The `SharedInformer` keeps one in-memory copy of
 the resources the components watch, fed by the store's subscription and updated *on the clock's
-reactor thread*, so every handler sees a consistent cache without locks. A `Controller` queues
-keys, deduplicates them, and syncs each key on the reactor; a sync that hits a conflict is
-retried after a short delay.
+reactor thread*, so every handler sees a consistent cache without locks. The work queue and the
+controller base that consume its events are in `workqueue` and `controller`.
 """
 
 from __future__ import annotations
 
-import logging
-
 from helpers.kube import obj_key
-from helpers.sim.api.errors import ApiError
-
-log = logging.getLogger(__name__)
-
-RETRY_DELAY_S = 0.05  # virtual seconds before retrying a sync that failed (usually a 409)
 
 
 def rv_int(obj: dict | None) -> int:
@@ -108,37 +99,3 @@ class SharedInformer:
             self._store(resource, key, obj)
         for handler in self._handlers[resource]:
             handler(event_type, obj, old)
-
-
-class Controller:
-    """A keyed work queue that runs `sync(key)` on the reactor, at most once per queued batch."""
-
-    name = "controller"
-
-    def __init__(self, cluster):
-        self.cluster = cluster
-        self.store, self.clock, self.informer = cluster.store, cluster.clock, cluster.informer
-        self._queued: set = set()
-
-    def enqueue(self, key, delay: float = 0.0) -> None:
-        """Queue `key` for a sync; a key already waiting is not queued twice."""
-        if key in self._queued:
-            return
-        self._queued.add(key)
-        self.clock.call_later(delay, self._process, key)
-
-    def _process(self, key) -> None:
-        self._queued.discard(key)
-        try:
-            self.sync(key)
-        except ApiError as err:
-            if err.code in (404, 409):  # stale cache or a concurrent writer: try again shortly
-                self.enqueue(key, RETRY_DELAY_S)
-            else:
-                log.warning("%s: sync %s failed: %s", self.name, key, err)
-
-    def sync(self, key) -> None:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
-
-    def event(self, obj: dict, type_: str, reason: str, message: str) -> None:
-        self.cluster.recorder.event(obj, type_, reason, message, self.name)

@@ -83,7 +83,7 @@ def job_plan(job: dict, pods: list[dict], stamp: str) -> tuple[int, dict]:
 class JobController(_PodOwnerController):
     """Runs each Job's pods to completion; work items are (namespace, name) of Jobs."""
 
-    name, resource, kind = "job-controller", "jobs.batch", "Job"
+    component, resource, kind = "job-controller", "jobs.batch", "Job"
 
     def sync(self, key) -> None:
         job = self.informer.get(self.resource, key[1], key[0])

@@ -27,9 +27,10 @@ from helpers.kube import (
     obj_key,
     set_condition,
 )
+from helpers.sim import images
 from helpers.sim.api.errors import ApiError
 from helpers.sim.controllers.commands import finite_run
-from helpers.sim.controllers.informer import Controller
+from helpers.sim.controllers.controller import Controller
 
 LEASE_NAMESPACE = "kube-node-lease"
 SANDBOX_RETRY_S = 10.0  # the pod worker's backoff before it tries a failed sandbox again
@@ -240,17 +241,21 @@ def node_conditions(node: dict, stamp: str, force_heartbeat: bool, network_ready
 class Kubelet(Controller):
     """One node's kubelet. `stop()`/`resume()` model `docker stop/start` of the node container."""
 
+    component = "kubelet"
+    max_retries = None  # pod_workers.go retries a failed pod sync for as long as the pod exists
+
     def __init__(self, cluster, node_name: str, pod_cidr: str):
         super().__init__(cluster)
-        self.name = "kubelet"
         self.node_name = node_name
         self.ipam = HostLocalIPAM(pod_cidr)
         self.rng = random.Random(f"{cluster.seed}-kubelet-{node_name}")
         self.images: set[str] = set()
         self.running = False
         # No CNI config on the node (the simulator cannot install a CNI plugin): pod networks fail.
-        self.network_ready = not getattr(getattr(cluster, "config", None), "disable_default_cni", False)
+        self.network_ready = not cluster.config.disable_default_cni
         self.logs: dict[tuple[str, str], dict[str, list[str]]] = {}
+        # pod key -> container name -> its modelled process (helpers.sim.images), while it runs
+        self.processes: dict[tuple[str, str], dict[str, images.Program | None]] = {}
         self._busy: set = set()  # pod keys with a lifecycle step in flight
         self._terminating: set = set()  # pod keys whose containers are being stopped
         self._generation = 0  # bumped by stop(): steps scheduled before a stop never run
@@ -281,6 +286,7 @@ class Kubelet(Controller):
     def stop(self) -> None:
         """Stop working: no heartbeats, no status updates, no pod changes until `resume()`."""
         self.running = False
+        self.processes.clear()  # `docker stop` of the node kills every container in it
         self._generation += 1  # every step already scheduled becomes a no-op
         self._busy.clear()
         self._terminating.clear()
@@ -331,6 +337,7 @@ class Kubelet(Controller):
         if type_ == "DELETED":
             self.ipam.release(pod["metadata"]["uid"])
             self.logs.pop(obj_key(pod), None)
+            self.processes.pop(obj_key(pod), None)
             self._reported.pop(obj_key(pod), None)
             self._busy.discard(obj_key(pod))
             self._terminating.discard(obj_key(pod))
@@ -378,7 +385,7 @@ class Kubelet(Controller):
         return self.running and key not in self._terminating
 
     def event(self, obj: dict, type_: str, reason: str, message: str) -> None:
-        self.cluster.recorder.event(obj, type_, reason, message, self.name, host=self.node_name)
+        self.recorder.event(obj, type_, reason, message, self.component, host=self.node_name)
 
     def _done(self, key) -> None:
         """A step finished: let the next pod event (or this re-sync) decide what comes next."""
@@ -495,8 +502,39 @@ class Kubelet(Controller):
         self._schedule_exit(key, pod, container)
 
     def _log_start(self, key, container: dict, stamp: str) -> None:
+        """The container's process starts: what it logs first, and its listeners (helpers.sim.images)."""
+        proc = images.program(container)
+        self.processes.setdefault(key, {})[container["name"]] = proc
+        if proc is None:
+            model = images.unmodelled(container)
+        else:
+            ports = ", ".join(f"{lis.port}/{lis.protocol}" for lis in proc.listeners) or "no port"
+            model = f"modelled as agnhost {proc.subcommand}, listening on {ports}"
         self.logs.setdefault(key, {})[container["name"]] = [
-            f"{stamp} simulated container {container['name']} started (image {container.get('image', '')})"]
+            f"{stamp} simulated container {container['name']} started (image {container.get('image', '')})",
+            f"{stamp} {model}"]
+
+    def listener(self, namespace: str, name: str, port: int, protocol: str = "TCP") -> images.Program | None:
+        """The running process of pod namespace/name that listens on port/protocol, if any."""
+        if not self.running:
+            return None
+        for proc in self.processes.get((namespace, name), {}).values():
+            if proc is not None and proc.listens(port, protocol):
+                return proc
+        return None
+
+    def _sigterm(self, key) -> None:
+        """preStop hooks are done: the runtime sends SIGTERM; each process reacts as modelled."""
+        stamp = format_time(self.clock.now())
+        for name, proc in list(self.processes.get(key, {}).items()):
+            if proc is None:
+                continue
+            lines = self.logs.setdefault(key, {}).setdefault(name, [])
+            lines.extend(f"{stamp} {line}" for line in proc.sigterm_log)
+            self._later(proc.sigterm_exit_s, self._process_exit, key, name)
+
+    def _process_exit(self, key, name: str) -> None:
+        self.processes.get(key, {}).pop(name, None)
 
     def create_running(self, pod: dict) -> dict:
         """Create `pod` on this node already Running and Ready (boot, benchmarks): no startup walk.
@@ -566,12 +604,19 @@ class Kubelet(Controller):
             self.event(pod, "Normal", "Killing", f"Stopping container {name}")
         grace = pod["metadata"].get("deletionGracePeriodSeconds")
         grace = 30 if grace is None else grace
-        shutdown = pre_stop_seconds(pod) + self.rng.uniform(0.5, 1.5)
+        # After preStop, SIGTERM; the process lives on for its modelled time (serve-hostname: 60 s),
+        # then the runtime needs ~1 s to stop the container. SIGKILL at the end of the grace period.
+        pre_stop = pre_stop_seconds(pod)
+        linger = max((p.sigterm_exit_s for p in self.processes.get(key, {}).values() if p is not None), default=0.0)
+        shutdown = pre_stop + linger + self.rng.uniform(0.5, 1.5)
         delay = min(float(grace), shutdown) if running else 0.0
+        if running and pre_stop < delay:
+            self._later(pre_stop, self._sigterm, key)
         self._later(delay, self._finish_termination, key)
 
     def _finish_termination(self, key) -> None:
         pod = self._fresh(key)
+        self.processes.pop(key, None)  # SIGKILL: whatever still runs is gone
         if self.running and pod is not None:
             if (pod.get("status") or {}).get("containerStatuses"):
                 self._write_status(key, terminated_status(pod, format_time(self.clock.now())))

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from helpers.controlplane.endpointslicemirroring import CONTROLLER_NAME, reconcile_mirroring, should_mirror
 from helpers.kube import ENDPOINT_SLICES, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, selector_matches
-from helpers.sim.controllers.esqueue import ControllerShell
+from helpers.sim.controllers.controller import Controller
+
+# kube-controller-manager's --mirroring-max-endpoints-per-subset default
+MIRRORING_MAX_ENDPOINTS_PER_SUBSET = 1000
 
 
-class EndpointSliceMirroringController(ControllerShell):
+class EndpointSliceMirroringController(Controller):
     """Mirrors custom Endpoints into EndpointSlices (kube-controller-manager, since v1.19)."""
 
     component = "endpointslicemirroring-controller"
     resources = ("endpoints", "services", ENDPOINT_SLICES)
-    max_backoff = 100.0
+    base_backoff, max_backoff = 1.0, 100.0  # defaultSyncBackOff, maxSyncBackOff
 
     def initial_keys(self):
         return sorted(
@@ -63,7 +66,7 @@ class EndpointSliceMirroringController(ControllerShell):
         result = reconcile_mirroring(
             endpoints=endpoints,
             existing_slices=slices,
-            max_endpoints_per_subset=self.config_value("mirroring_max_endpoints_per_subset", 1000),
+            max_endpoints_per_subset=MIRRORING_MAX_ENDPOINTS_PER_SUBSET,
         )
         for etype, reason, message in result.events:
             self.event(endpoints, etype, reason, message)

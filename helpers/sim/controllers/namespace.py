@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from helpers.sim.api.errors import ApiError
 from helpers.sim.api.resources import RESOURCES
-from helpers.sim.controllers.informer import Controller
+from helpers.sim.controllers.controller import Controller
 
 POLL_S = 0.5  # virtual seconds between checks while content is still being deleted
 FINALIZER = "kubernetes"
@@ -19,7 +19,8 @@ FINALIZER = "kubernetes"
 class NamespaceController(Controller):
     """Deletes the content of terminating namespaces and finalizes them."""
 
-    name = "namespace-controller"
+    component = "namespace-controller"
+    max_backoff, max_retries = 60.0, None  # namespace_controller.go nsControllerRateLimiter: 5 ms .. 60 s
 
     def start(self) -> None:
         self.informer.on("namespaces", lambda _t, ns, _o: self._changed(ns))

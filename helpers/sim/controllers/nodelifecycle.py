@@ -17,12 +17,12 @@ from helpers.controlplane.nodelifecycle import (
     wanted_taints,
 )
 from helpers.kube import format_time, set_condition
-from helpers.sim.controllers.esqueue import ControllerShell
+from helpers.sim.controllers.controller import Controller
 
 LEASES = "leases.coordination.k8s.io"
 LEASE_NAMESPACE = "kube-node-lease"
 
-class NodeLifecycleController(ControllerShell):
+class NodeLifecycleController(Controller):
     """Watches node heartbeats; taints, marks and evicts like kube-controller-manager's node lifecycle."""
 
     component = "node-controller"
@@ -38,7 +38,7 @@ class NodeLifecycleController(ControllerShell):
 
     @property
     def grace(self) -> float:
-        return float(self.config_value("node_monitor_grace_period", 50.0))
+        return float(self.config.node_monitor_grace_period)
 
     def _monitor(self) -> None:
         """monitorNodeHealth: one pass over every node, then again after node_monitor_period."""
@@ -46,7 +46,7 @@ class NodeLifecycleController(ControllerShell):
             for node in self.list("nodes"):
                 self.enqueue(("node", node["metadata"]["name"]))
         finally:
-            self.clock.call_later(float(self.config_value("node_monitor_period", 5.0)), self._monitor)
+            self.clock.call_later(float(self.config.node_monitor_period), self._monitor)
 
     def on_event(self, event_type, resource, obj, old):
         if resource == "nodes":
@@ -123,8 +123,8 @@ class NodeLifecycleController(ControllerShell):
     def _tolerations(self, pod: dict) -> list[dict]:
         return default_tolerations(
             pod,
-            self.config_value("default_not_ready_toleration_seconds", 300),
-            self.config_value("default_unreachable_toleration_seconds", 300),
+            self.config.default_not_ready_toleration_seconds,
+            self.config.default_unreachable_toleration_seconds,
         )
 
     def _evict(self, key) -> None:

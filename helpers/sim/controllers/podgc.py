@@ -15,13 +15,13 @@ from helpers.controlplane.podgc import (
     unscheduled_terminating,
 )
 from helpers.kube import format_time
-from helpers.sim.controllers.esqueue import ControllerShell
+from helpers.sim.controllers.controller import Controller
 from helpers.sim.store import ApiError
 
 GC_CHECK_PERIOD = 20.0
 QUARANTINE = 40.0
 
-class PodGCController(ControllerShell):
+class PodGCController(Controller):
     """kube-controller-manager's pod garbage collector on the virtual clock."""
 
     component = "pod-garbage-collector"

@@ -11,7 +11,7 @@ so its ``ca.crt`` is empty: the ConfigMap is where kind has it, the certificate 
 from __future__ import annotations
 
 from helpers.sim.api.errors import ApiError
-from helpers.sim.controllers.informer import Controller
+from helpers.sim.controllers.controller import Controller
 
 NAME = "kube-root-ca.crt"  # RootCACertConfigMapName
 DESCRIPTION_ANNOTATION = "kubernetes.io/description"
@@ -36,7 +36,7 @@ def wanted(current: dict | None) -> dict | None:
 class RootCACertPublisher(Controller):
     """Keeps ``kube-root-ca.crt`` in every namespace; work items are namespace names."""
 
-    name = "root-ca-certificate-publisher-controller"
+    component = "root-ca-certificate-publisher-controller"
 
     def start(self) -> None:
         self.informer.on("namespaces", lambda _t, ns, _o: self.enqueue(ns["metadata"]["name"]))

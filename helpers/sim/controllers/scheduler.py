@@ -16,7 +16,7 @@ import random
 
 from helpers.controlplane.podutil import tolerates, untolerated_taints
 from helpers.kube import format_time, get_condition, is_active, obj_key
-from helpers.sim.controllers.informer import Controller
+from helpers.sim.controllers.controller import Controller
 
 SCHEDULER_NAME = "default-scheduler"
 RETRY_UNSCHEDULABLE_S = 5.0  # upstream retries unschedulable pods on cluster changes or after a backoff
@@ -115,7 +115,8 @@ def schedule(pod: dict, nodes: list[dict], pod_counts: dict[str, int]) -> tuple[
 class Scheduler(Controller):
     """Watches unbound pods with schedulerName default-scheduler and binds them after a short delay."""
 
-    name = SCHEDULER_NAME
+    component = SCHEDULER_NAME
+    max_retries = None  # the scheduling queue never gives up on a pod
 
     def __init__(self, cluster):
         super().__init__(cluster)

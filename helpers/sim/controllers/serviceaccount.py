@@ -10,7 +10,7 @@ is success, as is a namespace that started terminating in between.
 from __future__ import annotations
 
 from helpers.sim.api.errors import ApiError
-from helpers.sim.controllers.informer import Controller
+from helpers.sim.controllers.controller import Controller
 
 ENSURED = ("default",)  # DefaultServiceAccountsControllerOptions().ServiceAccounts
 
@@ -25,7 +25,7 @@ def missing_accounts(namespace: dict | None, existing: set[str]) -> list[str]:
 class ServiceAccountsController(Controller):
     """Keeps the ``default`` ServiceAccount in every namespace; work items are namespace names."""
 
-    name = "serviceaccount-controller"
+    component = "serviceaccount-controller"
 
     def start(self) -> None:
         self.informer.on("namespaces", lambda _t, ns, _o: self.enqueue(ns["metadata"]["name"]))

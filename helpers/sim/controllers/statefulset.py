@@ -103,7 +103,7 @@ def status_of(sts: dict, pods: dict[int, dict], current: str) -> dict:
 class StatefulSetController(_PodOwnerController):
     """Ordered, stable pods per StatefulSet; work items are (namespace, name)."""
 
-    name, resource, kind = "statefulset-controller", "statefulsets.apps", "StatefulSet"
+    component, resource, kind = "statefulset-controller", "statefulsets.apps", "StatefulSet"
 
     def sync(self, key) -> None:
         sts = self.informer.get(self.resource, key[1], key[0])

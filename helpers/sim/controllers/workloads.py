@@ -15,7 +15,8 @@ import math
 
 from helpers.controlplane.podutil import is_available, untolerated_taints
 from helpers.kube import format_time, is_active, is_ready, obj_key
-from helpers.sim.controllers.informer import Controller, controller_of
+from helpers.sim.controllers.controller import Controller
+from helpers.sim.controllers.informer import controller_of
 
 HASH_LABEL = "pod-template-hash"
 DS_HASH_LABEL = "controller-revision-hash"
@@ -287,6 +288,7 @@ class _PodOwnerController(Controller):
     """Shared pod bookkeeping for ReplicaSet and DaemonSet controllers (with expectations)."""
 
     resource = kind = ""
+    max_retries = None  # replica_set.go and daemon_controller.go re-add a failed key for ever
 
     def __init__(self, cluster):
         super().__init__(cluster)
@@ -338,7 +340,7 @@ class _PodOwnerController(Controller):
 class ReplicaSetController(_PodOwnerController):
     """Keeps spec.replicas active pods per ReplicaSet."""
 
-    name, resource, kind = "replicaset-controller", "replicasets.apps", "ReplicaSet"
+    component, resource, kind = "replicaset-controller", "replicasets.apps", "ReplicaSet"
 
     def sync(self, key) -> None:
         rs = self.informer.get(self.resource, key[1], key[0])
@@ -356,7 +358,7 @@ class ReplicaSetController(_PodOwnerController):
 class DaemonSetController(_PodOwnerController):
     """One pod per eligible node, replaced one at a time when the template changes."""
 
-    name, resource, kind = "daemonset-controller", "daemonsets.apps", "DaemonSet"
+    component, resource, kind = "daemonset-controller", "daemonsets.apps", "DaemonSet"
 
     def start(self) -> None:
         super().start()
@@ -405,7 +407,7 @@ class DaemonSetController(_PodOwnerController):
 class DeploymentController(Controller):
     """Rolls a Deployment out through ReplicaSets named `<deployment>-<pod-template-hash>`."""
 
-    name = "deployment-controller"
+    component = "deployment-controller"
 
     def start(self) -> None:
         self.informer.on("deployments.apps", lambda _t, obj, _o: self.enqueue(obj_key(obj)))
