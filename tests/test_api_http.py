@@ -67,7 +67,8 @@ def test_aggregated_discovery_has_exact_content_type(h):
     assert resp.getheader("Content-Type") == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
     groups = {item["metadata"]["name"]: item for item in body["items"]}
     assert set(groups) == {"apps", "discovery.k8s.io", "networking.k8s.io", "coordination.k8s.io",
-                           "authentication.k8s.io", "authorization.k8s.io"}
+                           "authentication.k8s.io", "authorization.k8s.io", "batch", "policy",
+                           "rbac.authorization.k8s.io"}
     deploy = next(r for r in groups["apps"]["versions"][0]["resources"] if r["resource"] == "deployments")
     scale = next(s for s in deploy["subresources"] if s["subresource"] == "scale")
     assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
@@ -115,7 +116,7 @@ def test_version_and_openapi(h):
     ("POST", "/api/v1/namespaces/default/pods", b"k8s\x00\n\x0f", {
         "Content-Type": "application/vnd.kubernetes.protobuf"}, 400, "BadRequest"),
     ("GET", "/api/v1/widgets", None, {}, 404, "NotFound"),
-    ("GET", "/apis/batch/v1/jobs", None, {}, 404, "NotFound"),
+    ("GET", "/apis/batch/v1/widgets", None, {}, 404, "NotFound"),
     ("GET", "/api/v1/pods/x", None, {}, 404, "NotFound"),
     ("PUT", "/api/v1/namespaces/default/pods", b"{}", {}, 405, "MethodNotAllowed"),
     ("GET", "/api/v1/pods?labelSelector=a%20in%20(b", None, {}, 400, "BadRequest"),

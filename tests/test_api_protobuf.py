@@ -292,14 +292,19 @@ def test_a_protobuf_create_stores_what_the_json_create_stores(k):
         "kubectl-create"
 
 
-def test_drain_deletes_with_protobuf_delete_options(k):
+def test_drain_evicts_and_delete_sends_protobuf_delete_options(k):
     store = k.store
     store.create("nodes", node("drain-me", "172.18.0.9"))
     store.create("namespaces", {"metadata": {"name": "drain"}})
-    store.create("pods", pod("lonely", node_name="drain-me"), namespace="drain")
-    running(store, "lonely", "drain", "10.244.9.2")
+    for name, ip in (("lonely", "10.244.9.2"), ("other", "10.244.9.3")):
+        store.create("pods", pod(name, node_name="drain-me", labels={"app": name}), namespace="drain")
+        running(store, name, "drain", ip)
     k.decoded.clear()
-    result = k.kubectl("drain", "drain-me", "--force", "--grace-period=0")
-    assert "node/drain-me drained" in result.stdout and "pod/lonely deleted" in result.stdout
+    # the server serves pods/eviction, so drain evicts (kubectl posts the Eviction as JSON)
+    result = k.kubectl("drain", "drain-me", "--force", "--grace-period=0", "--pod-selector=app=lonely")
+    assert "node/drain-me drained" in result.stdout and "pod/lonely evicted" in result.stdout
+    # --disable-eviction deletes instead, through the typed client: protobuf DeleteOptions
+    deleted = k.kubectl("drain", "drain-me", "--force", "--grace-period=0", "--disable-eviction")
+    assert "pod/other deleted" in deleted.stdout
     assert {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0} in k.decoded
     assert store.get("nodes", "drain-me")["spec"]["unschedulable"] is True

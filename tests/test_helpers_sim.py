@@ -346,10 +346,11 @@ def test_watch_resumes_with_a_relist_after_410_expired(private_sim):
     store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "hx-410"}})
     events = wait.watch_events(backend, "events", namespace="hx-410", timeout=60)
     assert next(events) == ("SYNC", [])
-    for i in range(10_050):  # more writes than the store's history holds: our resourceVersion is compacted
+    for i in range(50):
         store.create("events", _event(f"e{i}", "hx-410"), namespace="hx-410")
+    store.compact()  # as the API server's compactor does every 5 minutes: our resourceVersion is compacted
     etype, items = next(events)  # the watch from the old resourceVersion answers 410; we relist
-    assert etype == "SYNC" and len(items) == 10_050
+    assert etype == "SYNC" and len(items) == 50
     store.create("events", _event("after", "hx-410"), namespace="hx-410")
     etype, obj = next(events)  # and then watch on from the relist's resourceVersion
     assert (etype, obj["metadata"]["name"], obj["kind"]) == ("ADDED", "after", "Event")
@@ -371,17 +372,18 @@ def test_trace_relists_after_410_and_records_what_it_missed(private_sim):
         store.delete("events", "gone", "hx-410t")
         changed = store.get("events", "changed", "hx-410t")
         store.update("events", {**changed, "message": "changed while the trace was cut off"})
-        for i in range(10_050):
+        for i in range(50):
             store.create("events", _event(f"e{i}", "hx-410t"), namespace="hx-410t")
+        store.compact()  # the history moves past the trace's resourceVersion
     # wait for what the trace must record, not for a quiet spell: under load the client can still be
-    # digesting the 10,050-item relist while nothing new arrives
-    assert tr.wait_for_event(lambda e: e["name"] == "e10049", timeout=60)
+    # digesting the relist while nothing new arrives
+    assert tr.wait_for_event(lambda e: e["name"] == "e49", timeout=60)
     store.create("events", _event("live", "hx-410t"), namespace="hx-410t")
     assert tr.wait_for_event(lambda e: e["name"] == "live", timeout=60)
     tr.stop()
     frame = tr.to_frame()
     assert tr.relists == 1 and tr.errors == []
-    assert (frame["type"] == "ADDED").sum() == 10_051
+    assert (frame["type"] == "ADDED").sum() == 51
     assert frame.iloc[-1]["name"] == "live"
     # the relist also says what was deleted and changed while the watch was cut off
     assert frame[frame["type"] == "DELETED"]["name"].tolist() == ["gone"]
@@ -404,16 +406,18 @@ def test_watch_resumes_from_bookmarks_without_a_relist(monkeypatch, tmp_path):
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(kubeconfig_text(f"http://127.0.0.1:{server.port}"))
         backend = load_backend("sim", SIM_CONTEXT, str(kubeconfig))
-        # The server ends each watch after 3 s and we resume: long enough for the writes below to finish
-        # inside the first window, with bookmarks (every 0.1 s) keeping our resourceVersion fresh.
-        monkeypatch.setattr(wait, "WATCH_WINDOW", 3)
+        # The server ends each watch after 4 s and we resume: long enough for the writes below to finish
+        # inside the first window, with bookmarks (every 0.1 s, the last 2 s before the deadline, as the
+        # watch cache sends them) keeping our resourceVersion fresh.
+        monkeypatch.setattr(wait, "WATCH_WINDOW", 4)
         store = cluster.store
         for name in ("quiet", "busy"):
             store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-        writes_done, reopened = threading.Event(), threading.Event()
+        writes_done, reopened, opened = threading.Event(), threading.Event(), threading.Event()
         received = queue.Queue()
 
         def on_stream(stream):
+            opened.set()
             if writes_done.is_set():
                 reopened.set()
 
@@ -424,8 +428,10 @@ def test_watch_resumes_from_bookmarks_without_a_relist(monkeypatch, tmp_path):
 
         threading.Thread(target=consume, daemon=True).start()
         assert received.get(timeout=10) == ("SYNC", [])
-        for i in range(10_050):  # compacts the list's resourceVersion; bookmarks keep ours fresh
+        assert opened.wait(timeout=10)  # the watch from the list's resourceVersion is open
+        for i in range(50):
             store.create("events", _event(f"e{i}", "busy"), namespace="busy")
+        store.compact()  # the list's resourceVersion is compacted; bookmarks (every 0.1 s) keep ours fresh
         writes_done.set()
         assert reopened.wait(timeout=10)  # the watch was resumed after the writes...
         store.create("events", _event("after", "quiet"), namespace="quiet")

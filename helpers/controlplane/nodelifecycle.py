@@ -30,6 +30,7 @@ from helpers.kube import (
 UNKNOWN_REASON = "NodeStatusUnknown"
 UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
 NODE_CONDITION_TYPES = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
+TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"  # v1.TaintNodeUnschedulable
 
 
 # --- pure decisions -------------------------------------------------------------------------------
@@ -68,7 +69,8 @@ def mark_unknown(node: dict, stamp: str) -> dict | None:
 
 
 def wanted_taints(node: dict, stamp: str) -> list[dict]:
-    """The node's taints with ours matching its Ready status (processTaintBaseEviction + NoSchedule pass).
+    """The node's taints with ours matching its Ready status and cordon (processTaintBaseEviction +
+    doNoScheduleTaintingPass).
 
     Ready Unknown -> unreachable, False -> not-ready (NoSchedule and NoExecute), True -> neither.
     Taints already present keep their timeAdded.
@@ -85,6 +87,14 @@ def wanted_taints(node: dict, stamp: str) -> list[dict]:
             if effect == "NoExecute":
                 taint["timeAdded"] = stamp
             keep.append(taint)
+    # doNoScheduleTaintingPass: a cordoned node (spec.unschedulable) carries the unschedulable taint, added
+    # with its timeAdded as SwapNodeControllerTaint stamps it, and loses it when uncordoned
+    cordoned = bool((node.get("spec") or {}).get("unschedulable"))
+    has = any(t.get("key") == TAINT_UNSCHEDULABLE and t.get("effect") == "NoSchedule" for t in keep)
+    if cordoned and not has:
+        keep.append({"key": TAINT_UNSCHEDULABLE, "effect": "NoSchedule", "timeAdded": stamp})
+    elif not cordoned and has:
+        keep = [t for t in keep if not (t.get("key") == TAINT_UNSCHEDULABLE and t.get("effect") == "NoSchedule")]
     return keep
 
 

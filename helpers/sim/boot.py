@@ -66,6 +66,12 @@ def control_plane(config) -> str:
     return next(n.name for n in config.nodes if n.role == "control-plane")
 
 
+# The ServiceAccounts the add-ons' pods below run as (kubeadm's coredns and kube-proxy, kind's kindnet and
+# local-path-provisioner manifests create them); each namespace's "default" is the serviceaccount controller's.
+ADDON_SERVICE_ACCOUNTS = (("kube-system", "coredns"), ("kube-system", "kube-proxy"), ("kube-system", "kindnet"),
+                          ("local-path-storage", "local-path-provisioner-service-account"))
+
+
 def namespace(name: str) -> dict:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 

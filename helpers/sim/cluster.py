@@ -16,10 +16,13 @@ from helpers.controlplane.endpointslice.reconciler import MISSING_NODE_BEHAVIORS
 from helpers.kube import format_micro_time, format_time
 from helpers.sim import boot
 from helpers.sim.clock import Clock
+from helpers.sim.controllers.cronjob import CronJobController
+from helpers.sim.controllers.disruption import DisruptionController
 from helpers.sim.controllers.endpoints import EndpointsController
 from helpers.sim.controllers.endpointslice import EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
+from helpers.sim.controllers.job import JobController
 from helpers.sim.controllers.kubelet import Kubelet
 from helpers.sim.controllers.kubeproxy import KubeProxy
 from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
@@ -27,7 +30,10 @@ from helpers.sim.controllers.namespace import NamespaceController
 from helpers.sim.controllers.nodelifecycle import NodeLifecycleController
 from helpers.sim.controllers.podgc import PodGCController
 from helpers.sim.controllers.recorder import EventRecorder
+from helpers.sim.controllers.rootcacert import RootCACertPublisher
 from helpers.sim.controllers.scheduler import Scheduler
+from helpers.sim.controllers.serviceaccount import ServiceAccountsController
+from helpers.sim.controllers.statefulset import StatefulSetController
 from helpers.sim.controllers.workloads import (
     REVISION,
     DaemonSetController,
@@ -43,7 +49,9 @@ from helpers.sim.store import Store
 from helpers.sim.traffic import Traffic
 
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
-            "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io")
+            "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
+            "serviceaccounts", "jobs.batch", "poddisruptionbudgets.policy", "configmaps",
+            "cronjobs.batch", "statefulsets.apps")
 
 
 class Cluster:
@@ -76,7 +84,9 @@ class Cluster:
                            ReplicaSetController(self), DeploymentController(self), DaemonSetController(self),
                            GarbageCollector(self), NamespaceController(self), self.endpointslice_controller,
                            EndpointsController(self), EndpointSliceMirroringController(self),
-                           NodeLifecycleController(self), PodGCController(self)]
+                           NodeLifecycleController(self), PodGCController(self), ServiceAccountsController(self),
+                           JobController(self), DisruptionController(self), RootCACertPublisher(self),
+                           CronJobController(self), StatefulSetController(self)]
         self.informer.start()
         for component in self.components:
             component.start()
@@ -205,6 +215,8 @@ class Cluster:
         stamp = format_time(self.clock.now())
         for name in boot.NAMESPACES:
             store.create("namespaces", boot.namespace(name))
+        for namespace, name in boot.ADDON_SERVICE_ACCOUNTS:
+            store.create("serviceaccounts", {"metadata": {"name": name}}, namespace=namespace)
         cidrs = boot.pod_cidrs(config)
         node_uids = {}
         for spec in config.nodes:

@@ -18,7 +18,20 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .api import auth, decoding, discovery, fields, openapi, pagination, printers, protobuf, routing, shapes
+from .api import (
+    auth,
+    decoding,
+    discovery,
+    eviction,
+    fields,
+    openapi,
+    pagination,
+    printers,
+    protobuf,
+    routing,
+    shapes,
+    tokens,
+)
 from .api.errors import (
     ApiError,
     bad_request,
@@ -180,6 +193,29 @@ def serve(store: Store, *, host: str = "127.0.0.1", port: int = 0, control=None,
 
 def _first(query: dict) -> dict:
     return {k: v[0] for k, v in query.items()}
+
+
+# pods/exec, attach and portforward stream into a running container; the simulator runs none, so each
+# answers in one line what it cannot do and what works instead
+STREAMING_SUBRESOURCES = {
+    "exec": "exec is not available: the simulator runs no container processes; read a container's output with "
+            "kubectl logs, or run the command on a kind cluster",
+    "attach": "attach is not available: the simulator runs no container processes; read a container's output "
+              "with kubectl logs, or attach on a kind cluster",
+    "portforward": "port-forward is not available: the simulator opens no pod ports; see where a Service sends "
+                   "traffic with kubectl get endpointslices, or port-forward on a kind cluster",
+}
+
+
+def next_bookmark_time(now: float, deadline: float | None, frequency: float) -> float | None:
+    """When a watch sends its next bookmark, as the watch cache decides (cacheWatcher.nextBookmarkTime in
+    k8s.io/apiserver/pkg/storage/cacher/cache_watcher.go): every ``frequency`` seconds (a minute), but no later
+    than 2 s before the watch's deadline, so a client that re-watches on timeout resumes from a fresh
+    resourceVersion; None once that pre-timeout moment has passed."""
+    due = now + frequency
+    if deadline is not None:
+        due = min(due, deadline - 2.0)
+    return due if due >= now else None
 
 
 def _truthy(value) -> bool:
@@ -759,6 +795,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._log(target, query)
         if sub == "binding" and method == "POST":
             return self._bind(target, body)
+        if sub in STREAMING_SUBRESOURCES:
+            raise ApiError(400, "BadRequest", STREAMING_SUBRESOURCES[sub])
+        if sub == "token" and method == "POST":
+            return self._send_json(201, tokens.token_request(store, target.namespace, target.name,
+                                                             self._decode(body), store.clock.now().timestamp()))
+        if sub == "eviction" and method == "POST":
+            return self._send_json(201, eviction.evict(store, target.namespace, target.name, self._decode(body)))
         if sub == "scale" and method == "GET":
             return self._send_json(200, store.get_scale(key, target.name, target.namespace))
         if sub == "status" and method == "GET":
@@ -846,20 +889,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _pump(self, w, resource: str, timeout, bookmarks: bool, as_table: bool) -> None:
         deadline = time.monotonic() + timeout if timeout is not None else None
-        next_bookmark = time.monotonic() + self.server.bookmark_interval
+        next_bookmark = next_bookmark_time(time.monotonic(), deadline, self.server.bookmark_interval)
         first_table = True
         while True:  # a stopped watch (server shutdown) still hands out what it had queued, then None
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return
+            due = bookmarks and next_bookmark is not None
             waits = [_WATCH_POLL_SECONDS] + ([deadline - now] if deadline else []) + \
-                ([max(next_bookmark - now, 0)] if bookmarks else [])
+                ([max(next_bookmark - now, 0)] if due else [])
             event = w.get(min(waits))
             if event is None:
                 if w.stopped or self.server.closing.is_set() or self._client_gone():
                     return
-                if bookmarks and time.monotonic() >= next_bookmark:
-                    next_bookmark = time.monotonic() + self.server.bookmark_interval
+                if due and time.monotonic() >= next_bookmark:
+                    next_bookmark = next_bookmark_time(time.monotonic(), deadline, self.server.bookmark_interval)
                     event = w.bookmark()
                 if event is None:
                     continue

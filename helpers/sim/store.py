@@ -1,8 +1,10 @@
 """The simulator's versioned object store: what etcd plus the registry layer are to a real API server.
 
 One lock guards all state. Every write gets the next value of a single global resourceVersion counter,
-is appended to a bounded event history (older events are "compacted": resuming a watch from before
-them fails with 410 Expired), is pushed to matching watches, and is then announced to subscribers
+is appended to an event history that is compacted as kube-apiserver compacts etcd (every
+``compaction_interval``, 5 minutes by default as ``--etcd-compaction-interval``, up to the revision of the
+previous tick; ``history_size`` is only a memory bound, the watch cache's upper capacity), so resuming a
+watch from a compacted revision fails with 410 Expired; it is pushed to matching watches, and is then announced to subscribers
 outside the lock, in commit order. Stored objects are never mutated after a commit, so watches may
 share them; every public method hands out deep copies.
 
@@ -10,6 +12,7 @@ API semantics (defaults, validation, patches, field ownership) are pure function
 """
 
 import datetime as dt
+import hashlib
 import logging
 import pickle
 import random
@@ -18,7 +21,7 @@ import threading
 import uuid
 from collections import deque
 
-from .api import allocators, defaults, managed, strategy, validation
+from .api import admission_sa, allocators, defaults, managed, strategy, validation
 from .api.errors import (
     ApiError,
     already_exists,
@@ -80,6 +83,10 @@ def format_time(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+COMPACTION_INTERVAL_S = 300.0  # kube-apiserver --etcd-compaction-interval default (5m)
+HISTORY_BOUND = 100 * 1024  # the watch cache's defaultUpperBoundCapacity: a memory bound, not the policy
+
+
 class CompactedError(Exception):
     """A read at a revision the history no longer holds (etcd's ``ErrCompacted``)."""
 
@@ -103,7 +110,8 @@ class Store:
     """
 
     def __init__(self, clock=None, *, service_cidr="10.96.0.0/16", node_port_range=(30000, 32767),
-                 history_size=10000, history_bytes=64 * 1024 * 1024):
+                 history_size=HISTORY_BOUND, history_bytes=64 * 1024 * 1024,
+                 compaction_interval=COMPACTION_INTERVAL_S):
         self.clock = clock or _WallClock()
         self.service_cidr = service_cidr
         self.node_port_range = tuple(node_port_range)
@@ -122,6 +130,9 @@ class Store:
         self._history_budget = history_bytes
         self._commit_times: dict[int, float] = {}  # resourceVersion -> clock time, for those in the history
         self._compacted_rv = 0  # newest resourceVersion no longer in the history
+        self.compaction_interval = compaction_interval  # clock seconds between compactions (0: never)
+        self._compaction_mark = 0  # the revision of the previous compaction tick: compacted at the next
+        self._next_compaction = self.clock.now().timestamp() + compaction_interval
         self._watches = {key: set() for key in BY_KEY}
         self._subscribers = []
         self._pending = deque()
@@ -373,6 +384,8 @@ class Store:
         if self._key(info, meta) in self._objects[info.key]:
             raise already_exists(info.key, meta["name"])
         self._stamp_new(info, obj, field_manager, applied)
+        if info.key == "jobs.batch":
+            defaults.job_selector(obj)
         if not dry_run:
             self._commit("ADDED", info, obj, None)
         return obj  # private: decoded for this call, and the store keeps an interned copy (see _commit)
@@ -411,6 +424,13 @@ class Store:
 
     def _prepare_create(self, info: Resource, obj: dict) -> None:
         self._default(info, obj)
+        if info.key == "pods":  # ServiceAccount admission
+            spec, namespace = obj["spec"], obj["metadata"].get("namespace", "")
+            account = self._objects["serviceaccounts"].get((namespace, spec["serviceAccountName"]))
+            # the volume's random suffix, drawn without touching ``rng`` (names and IPs stay as they were)
+            digest = hashlib.sha256(f"{self._rv}/{namespace}/{obj['metadata'].get('name')}".encode()).digest()
+            admission_sa.mount_token(obj, account, "".join(_NAME_ALPHABET[b % len(_NAME_ALPHABET)]
+                                                           for b in digest[:5]))
         status = defaults.initial_status(info.key, obj)
         if status is not None:
             obj["status"] = status
@@ -561,6 +581,23 @@ class Store:
             self._commit("MODIFIED", info, new, old)
         return new
 
+    def compact(self, rv: int | None = None) -> None:
+        """Compact the history up to revision ``rv`` (default: the current one), as ``etcdctl compact`` does:
+        a watch or list from an older revision then gets 410 Expired."""
+        with self._lock:
+            self._compact(self._rv if rv is None else min(rv, self._rv))
+
+    def _compact(self, rv: int) -> None:
+        """Forget the history up to and including revision ``rv`` (etcd's Compact; lock held).
+
+        The compactor (k8s.io/apiserver/pkg/storage/etcd3/compact.go) compacts, at each tick, to the
+        revision it noted at the previous tick, so events live between one and two intervals; this runs
+        at the first commit after a tick is due."""
+        while self._history and self._history[0][0] <= rv:
+            self._commit_times.pop(self._history.popleft()[0], None)
+            self._history_bytes -= self._history_sizes.popleft()
+        self._compacted_rv = max(self._compacted_rv, rv)
+
     def _commit(self, event_type: str, info: Resource, obj: dict, old: dict | None) -> None:
         """Write ``obj`` at the next resourceVersion (lock held); announce it after the lock is released."""
         self._rv += 1
@@ -574,16 +611,18 @@ class Store:
             self._objects[info.key].pop(key, None)
         else:
             self._objects[info.key][key] = obj
+        now = self.clock.now().timestamp()
+        if self.compaction_interval and now >= self._next_compaction:
+            self._compact(self._compaction_mark)
+            self._compaction_mark, self._next_compaction = self._rv - 1, now + self.compaction_interval
         size = len(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
         while self._history and (len(self._history) == self._history.maxlen
                                  or self._history_bytes + size > self._history_budget):
-            self._compacted_rv = self._history.popleft()[0]
-            self._history_bytes -= self._history_sizes.popleft()
-            self._commit_times.pop(self._compacted_rv, None)
+            self._compact(self._history[0][0])
         self._history.append((self._rv, event_type, info.key, obj, old))
         self._history_sizes.append(size)
         self._history_bytes += size
-        self._commit_times[self._rv] = self.clock.now().timestamp()
+        self._commit_times[self._rv] = now
         for w in tuple(self._watches[info.key]):  # _offer may drop a watch from the set
             w._offer(event_type, obj, old)
         if self._subscribers:

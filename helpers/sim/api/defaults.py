@@ -164,11 +164,76 @@ def node(obj: dict) -> None:
     obj.setdefault("spec", {})
 
 
+def secret(obj: dict) -> None:
+    obj.setdefault("type", "Opaque")  # SetDefaults_Secret
+
+
+def job(obj: dict) -> None:
+    """``SetDefaults_Job`` (pkg/apis/batch/v1/defaults.go) and the pod template's defaults."""
+    spec = obj.setdefault("spec", {})
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+        spec["parallelism"] = 1
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("backoffLimit", 2147483647 if spec.get("backoffLimitPerIndex") is not None else 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("podReplacementPolicy", "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed")
+    spec.setdefault("manualSelector", False)
+    _template(obj)
+
+
+def statefulset(obj: dict) -> None:
+    """``SetDefaults_StatefulSet`` (pkg/apis/apps/v1/defaults.go) and the pod template's defaults."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    strategy = spec.setdefault("updateStrategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+    _template(obj)
+
+
+def cronjob(obj: dict) -> None:
+    """``SetDefaults_CronJob`` and the job template's pod template defaults."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    _template(spec.setdefault("jobTemplate", {}))
+
+
+JOB_NAME_LABELS = ("job-name", "batch.kubernetes.io/job-name")
+CONTROLLER_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
+
+
+def job_selector(obj: dict) -> None:
+    """The job strategy's ``generateSelector`` (once the uid exists), then ``SetDefaults_Job``'s copy of the
+    template labels to an unlabelled Job, which the defaulting on reading back from etcd applies."""
+    spec = obj["spec"]
+    if spec.get("manualSelector"):
+        return
+    labels = spec["template"]["metadata"].setdefault("labels", {})
+    for key in JOB_NAME_LABELS:
+        labels.setdefault(key, obj["metadata"]["name"])
+    for key in CONTROLLER_UID_LABELS:
+        labels.setdefault(key, obj["metadata"]["uid"])
+    selector = spec.get("selector") or {}
+    spec["selector"] = selector
+    selector.setdefault("matchLabels", {}).setdefault(CONTROLLER_UID_LABELS[1], obj["metadata"]["uid"])
+    if not obj["metadata"].get("labels"):
+        obj["metadata"]["labels"] = dict(labels)
+
+
 BY_RESOURCE = {
     "pods": pod, "services": service, "endpoints": endpoints, "deployments.apps": deployment,
     "replicasets.apps": replicaset, "daemonsets.apps": daemonset,
     "endpointslices.discovery.k8s.io": endpointslice, "networkpolicies.networking.k8s.io": networkpolicy,
-    "namespaces": namespace, "nodes": node,
+    "namespaces": namespace, "nodes": node, "secrets": secret, "jobs.batch": job, "cronjobs.batch": cronjob, "statefulsets.apps": statefulset,
 }
 
 
@@ -199,15 +264,19 @@ def initial_status(resource: str, obj: dict) -> dict | None:
         return pod_status(obj)
     if resource == "namespaces":
         return {"phase": "Active"}
-    if resource == "services":
+    if resource in ("services", "ingresses.networking.k8s.io"):
         return {"loadBalancer": {}}
     if resource == "replicasets.apps":
         return {"replicas": 0}
     if resource == "daemonsets.apps":
         return {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
                 "numberReady": 0}
-    if resource == "deployments.apps":
+    if resource in ("deployments.apps", "jobs.batch", "cronjobs.batch"):
         return {}
+    if resource == "statefulsets.apps":
+        return {"replicas": 0, "availableReplicas": 0}
+    if resource == "poddisruptionbudgets.policy":  # the disruption controller fills it in
+        return {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
     return None
 
 

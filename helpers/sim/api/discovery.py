@@ -10,8 +10,13 @@ from .resources import Resource, group_versions, resources_in
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
 _SUBRESOURCE_VERBS = {"status": ["get", "patch", "update"], "scale": ["get", "patch", "update"],
-                      "finalize": ["update"], "log": ["get"], "binding": ["create"]}
-_SUBRESOURCE_KIND = {"scale": ("autoscaling", "v1", "Scale"), "binding": ("", "v1", "Binding")}
+                      "finalize": ["update"], "log": ["get"], "binding": ["create"], "token": ["create"],
+                      "eviction": ["create"], "exec": ["create", "get"], "attach": ["create", "get"],
+                      "portforward": ["create", "get"]}
+_SUBRESOURCE_KIND = {"scale": ("autoscaling", "v1", "Scale"), "binding": ("", "v1", "Binding"),
+                     "token": ("authentication.k8s.io", "v1", "TokenRequest"), "eviction": ("policy", "v1", "Eviction"),
+                     "exec": ("", "v1", "PodExecOptions"), "attach": ("", "v1", "PodAttachOptions"),
+                     "portforward": ("", "v1", "PodPortForwardOptions")}
 
 
 def wants_aggregated(accept: str) -> bool:

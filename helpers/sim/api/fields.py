@@ -16,6 +16,13 @@ _TOP_LEVEL = {
               "eventTime", "series", "action", "related", "reportingComponent", "reportingInstance"},
     "NetworkPolicy": {"spec"},
     "Lease": {"spec"},
+    "ConfigMap": {"data", "binaryData", "immutable"},
+    "Secret": {"data", "stringData", "type", "immutable"},
+    "ServiceAccount": {"secrets", "imagePullSecrets", "automountServiceAccountToken"},
+    "Role": {"rules"},
+    "ClusterRole": {"rules", "aggregationRule"},
+    "RoleBinding": {"subjects", "roleRef"},
+    "ClusterRoleBinding": {"subjects", "roleRef"},
 }
 _SPEC = {
     "Service": {"ports", "selector", "clusterIP", "clusterIPs", "type", "externalIPs", "sessionAffinity",
@@ -27,6 +34,15 @@ _SPEC = {
                    "paused", "progressDeadlineSeconds"},
     "ReplicaSet": {"replicas", "minReadySeconds", "selector", "template"},
     "DaemonSet": {"selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"},
+    "StatefulSet": {"replicas", "selector", "template", "volumeClaimTemplates", "serviceName", "podManagementPolicy",
+                    "updateStrategy", "revisionHistoryLimit", "minReadySeconds", "persistentVolumeClaimRetentionPolicy",
+                    "ordinals"},
+    "Job": {"parallelism", "completions", "activeDeadlineSeconds", "podFailurePolicy", "successPolicy",
+            "backoffLimit", "backoffLimitPerIndex", "maxFailedIndexes", "selector", "manualSelector", "template",
+            "ttlSecondsAfterFinished", "completionMode", "suspend", "podReplacementPolicy", "managedBy"},
+    "CronJob": {"schedule", "timeZone", "startingDeadlineSeconds", "concurrencyPolicy", "suspend", "jobTemplate",
+                "successfulJobsHistoryLimit", "failedJobsHistoryLimit"},
+    "PodDisruptionBudget": {"minAvailable", "selector", "maxUnavailable", "unhealthyPodEvictionPolicy"},
 }
 
 

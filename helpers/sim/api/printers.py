@@ -465,6 +465,166 @@ PRINTERS = {
 }
 
 
+# ConfigMap, Secret, ServiceAccount, Job and PodDisruptionBudget, as upstream's printers.go prints them
+CONFIGMAP_COLUMNS = [NAME, _col("Data", "The number of keys in data and binaryData."), AGE]
+SECRET_COLUMNS = [NAME, _col("Type", "Used to facilitate programmatic handling of secret data."),
+                  _col("Data", "The number of keys in data."), AGE]
+SERVICEACCOUNT_COLUMNS = [NAME, AGE]
+JOB_COLUMNS = [
+    NAME, _col("Status", "Status of the job."),
+    _col("Completions", "The number of pods which reached phase Succeeded."),
+    _col("Duration", "Time required to complete the job."), AGE, *_WORKLOAD_WIDE,
+]
+PDB_COLUMNS = [
+    NAME, _col("Min Available", "The minimum number of pods that must be available."),
+    _col("Max Unavailable", "The maximum number of pods that may be unavailable."),
+    _col("Allowed Disruptions", "Calculated number of pods that may be disrupted at this time.", type_="integer"),
+    AGE,
+]
+
+
+def configmap_row(cm: dict, now: dt.datetime) -> list:
+    return [cm["metadata"]["name"], len(cm.get("data") or {}) + len(cm.get("binaryData") or {}), _age(cm, now)]
+
+
+def secret_row(secret: dict, now: dt.datetime) -> list:
+    return [secret["metadata"]["name"], secret.get("type", ""), len(secret.get("data") or {}), _age(secret, now)]
+
+
+def serviceaccount_row(sa: dict, now: dt.datetime) -> list:
+    return [sa["metadata"]["name"], _age(sa, now)]
+
+
+def job_status_word(job: dict) -> str:
+    """The STATUS cell: the first of upstream printJob's checks that holds."""
+    conditions = {c.get("type") for c in (job.get("status") or {}).get("conditions") or []
+                  if c.get("status") == "True"}
+    for kind in ("Complete", "Failed"):
+        if kind in conditions:
+            return kind
+    if job["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    for kind in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if kind in conditions:
+            return kind
+    return "Running"
+
+
+def job_row(job: dict, now: dt.datetime) -> list:
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    succeeded = status.get("succeeded", 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif (spec.get("parallelism") or 0) > 1:
+        completions = f"{succeeded}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    start, end = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
+    took = "" if start is None else human_duration(((end or now) - start).total_seconds())
+    return [job["metadata"]["name"], job_status_word(job), completions, took, _age(job, now),
+            *_containers_and_images((spec.get("template") or {}).get("spec") or {}),
+            _selector(spec.get("selector"))]
+
+
+def pdb_row(pdb: dict, now: dt.datetime) -> list:
+    spec = pdb.get("spec") or {}
+    cell = {f: "N/A" if spec.get(f) is None else str(spec[f]) for f in ("minAvailable", "maxUnavailable")}
+    return [pdb["metadata"]["name"], cell["minAvailable"], cell["maxUnavailable"],
+            (pdb.get("status") or {}).get("disruptionsAllowed", 0), _age(pdb, now)]
+
+
+INGRESS_COLUMNS = [
+    NAME, _col("Class", "The name of the IngressClass resource that should be used for additional configuration"),
+    _col("Hosts", "Hosts that incoming requests are matched against before the ingress rule"),
+    _col("Address", "Address is a list containing ingress points for the load-balancer"),
+    _col("Ports", "Ports of TLS configurations that open"), AGE,
+]
+
+
+def ingress_row(ing: dict, now: dt.datetime) -> list:
+    spec, status = ing.get("spec") or {}, ing.get("status") or {}
+    rules = spec.get("rules") or []
+    hosts = [r["host"] for r in rules if r.get("host")][:3]  # formatHosts: at most 3, then "+ N more..."
+    hosts_cell = ",".join(hosts) or "*"
+    if len(rules) > 3 and hosts:
+        hosts_cell += f" + {len(rules) - 3} more..."
+    addresses = sorted({i.get("ip") or i.get("hostname") for i in (status.get("loadBalancer") or {}).get("ingress")
+                        or [] if i.get("ip") or i.get("hostname")})
+    return [ing["metadata"]["name"], spec.get("ingressClassName") or "<none>", hosts_cell, ",".join(addresses),
+            "80, 443" if spec.get("tls") else "80", _age(ing, now)]
+
+
+# Roles have no printer upstream: the API server's default table (Name, Created At) prints them
+CREATED_AT = _col("Created At", _AGE_DOC, type_="date")
+ROLE_COLUMNS = [NAME, CREATED_AT]
+
+
+def role_row(role: dict, now: dt.datetime) -> list:
+    return [role["metadata"]["name"], role["metadata"].get("creationTimestamp", "")]
+
+
+BINDING_COLUMNS = [
+    NAME, _col("Role", "RoleRef can only reference the current namespace's Roles or a ClusterRole."), AGE,
+    _col("Users", "Users in the binding", priority=1), _col("Groups", "Groups in the binding", priority=1),
+    _col("ServiceAccounts", "ServiceAccounts in the binding", priority=1),
+]
+
+
+def binding_row(binding: dict, now: dt.datetime) -> list:
+    ref, subjects = binding.get("roleRef") or {}, binding.get("subjects") or []
+
+    def names(kind):
+        return ", ".join(f"{s.get('namespace', '')}/{s['name']}" if kind == "ServiceAccount" else s["name"]
+                         for s in subjects if s.get("kind") == kind)
+    return [binding["metadata"]["name"], f"{ref.get('kind', '')}/{ref.get('name', '')}", _age(binding, now),
+            names("User"), names("Group"), names("ServiceAccount")]
+
+
+CRONJOB_COLUMNS = [
+    NAME, _col("Schedule", "The schedule in Cron format."), _col("Timezone", "The time zone name for the schedule."),
+    _col("Suspend", "Whether the controller suspends subsequent executions.", type_="boolean"),
+    _col("Active", "Pointers to currently running jobs.", type_="integer"),
+    _col("Last Schedule", "When the job was last successfully scheduled."), AGE, *_WORKLOAD_WIDE,
+]
+
+
+def cronjob_row(cj: dict, now: dt.datetime) -> list:
+    spec, status = cj.get("spec") or {}, cj.get("status") or {}
+    job_spec = (spec.get("jobTemplate") or {}).get("spec") or {}
+    last = status.get("lastScheduleTime")
+    return [cj["metadata"]["name"], spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+            "True" if spec.get("suspend") else "False", len(status.get("active") or []),
+            since(last, now) if last else "<none>", _age(cj, now),
+            *_containers_and_images((job_spec.get("template") or {}).get("spec") or {}),
+            _selector(job_spec.get("selector"))]
+
+
+STATEFULSET_COLUMNS = [NAME, _col("Ready", "Number of the pod with ready state"), AGE,
+                       *_WORKLOAD_WIDE[:2]]
+
+
+def statefulset_row(sts: dict, now: dt.datetime) -> list:
+    spec, status = sts.get("spec") or {}, sts.get("status") or {}
+    return [sts["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}", _age(sts, now),
+            *_containers_and_images((spec.get("template") or {}).get("spec") or {})]
+
+
+PRINTERS.update({
+    "statefulsets.apps": (STATEFULSET_COLUMNS, statefulset_row),
+    "cronjobs.batch": (CRONJOB_COLUMNS, cronjob_row),
+    "ingresses.networking.k8s.io": (INGRESS_COLUMNS, ingress_row),
+    "roles.rbac.authorization.k8s.io": (ROLE_COLUMNS, role_row),
+    "clusterroles.rbac.authorization.k8s.io": (ROLE_COLUMNS, role_row),
+    "rolebindings.rbac.authorization.k8s.io": (BINDING_COLUMNS, binding_row),
+    "clusterrolebindings.rbac.authorization.k8s.io": (BINDING_COLUMNS, binding_row),
+})
+PRINTERS.update({
+    "configmaps": (CONFIGMAP_COLUMNS, configmap_row), "secrets": (SECRET_COLUMNS, secret_row),
+    "serviceaccounts": (SERVICEACCOUNT_COLUMNS, serviceaccount_row), "jobs.batch": (JOB_COLUMNS, job_row),
+    "poddisruptionbudgets.policy": (PDB_COLUMNS, pdb_row),
+})
+
+
 def _row_object(obj: dict, include: str):
     if include == "Object":
         return obj

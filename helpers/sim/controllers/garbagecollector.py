@@ -24,7 +24,8 @@ FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 # Resources whose objects can own or be owned by others in the simulator.
 GRAPH_RESOURCES = ("deployments.apps", "replicasets.apps", "daemonsets.apps", "pods", "services",
-                   "endpoints", "endpointslices.discovery.k8s.io", "nodes", "leases.coordination.k8s.io")
+                   "endpoints", "endpointslices.discovery.k8s.io", "nodes", "leases.coordination.k8s.io",
+                   "jobs.batch", "cronjobs.batch", "statefulsets.apps")
 
 
 def remaining_owners(dependent: dict, dead_uid: str, live_uids: set[str]) -> list[dict]:

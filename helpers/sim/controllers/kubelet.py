@@ -29,6 +29,7 @@ from helpers.kube import (
 )
 from helpers.sim import images
 from helpers.sim.api.errors import ApiError
+from helpers.sim.controllers.commands import finite_run
 from helpers.sim.controllers.controller import Controller
 
 LEASE_NAMESPACE = "kube-node-lease"
@@ -36,6 +37,8 @@ SANDBOX_RETRY_S = 10.0  # the pod worker's backoff before it tries a failed sand
 STATUS_RECONCILE_S = 10.0  # the status manager's periodic check of the API against what it reported
 LEASE_RENEW_S = 10.0  # kubelet renews its lease every 10 s (leaseDurationSeconds 40 / 4)
 LEASE_DURATION_S = 40
+EXIT_RECHECK_S = 0.05  # a container that exits before its pod is Running retries this much later
+CRASH_BACKOFF_S = 10.0  # the kubelet's initial crash back-off (pkg/kubelet/kubelet.go backOffPeriod)
 NODE_STATUS_CHECK_S = 10.0  # nodeStatusUpdateFrequency
 NODE_STATUS_REPORT_S = 300.0  # nodeStatusReportFrequency: heartbeat even when nothing changed
 # Pod conditions in the order the kubelet writes them (pkg/kubelet/kubelet_pods.go generateAPIPodStatus).
@@ -160,6 +163,39 @@ def terminated_status(pod: dict, stamp: str) -> dict:
     status["phase"] = "Succeeded"
     shell = {"status": status, "spec": pod["spec"]}
     update_readiness(shell, stamp)
+    return shell["status"]
+
+
+def exited_status(pod: dict, name: str, exit_code: int, stamp: str) -> dict:
+    """Status after container ``name`` exited: terminated (Completed/Error); once every container has, the
+    phase is Succeeded (all exited 0) or Failed, unless restartPolicy OnFailure restarts a failed one, which
+    waits in CrashLoopBackOff meanwhile. Ready turns False (reason PodCompleted on success, as
+    pkg/kubelet/status/generate.go words it)."""
+    status = dict(pod.get("status") or {})
+    on_failure = pod["spec"].get("restartPolicy") == "OnFailure"
+    statuses = []
+    for cs in status.get("containerStatuses") or []:
+        if cs["name"] == name:
+            terminated = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
+                          "startedAt": (cs.get("state") or {}).get("running", {}).get("startedAt", stamp),
+                          "finishedAt": stamp, "containerID": cs.get("containerID", "")}
+            cs = dict(cs, ready=False, started=False, state={"terminated": terminated})
+            if exit_code and on_failure:
+                cs = dict(cs, lastState={"terminated": terminated}, state={"waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off {CRASH_BACKOFF_S:.0f}s restarting failed container={name} "
+                               f"pod={pod['metadata']['name']}_{pod['metadata'].get('namespace', '')}"
+                               f"({pod['metadata'].get('uid', '')})"}})
+        statuses.append(cs)
+    status["containerStatuses"] = statuses
+    ended = [cs["state"]["terminated"] for cs in statuses if "terminated" in (cs.get("state") or {})]
+    if len(ended) == len(statuses):
+        status["phase"] = "Succeeded" if all(t["exitCode"] == 0 for t in ended) else "Failed"
+    shell = {"status": status, "spec": pod["spec"]}
+    update_readiness(shell, stamp)
+    if status["phase"] == "Succeeded":
+        for type_ in ("ContainersReady", "Ready"):
+            set_condition(shell, {"type": type_, "status": "False", "reason": "PodCompleted"}, stamp)
     return shell["status"]
 
 
@@ -421,7 +457,49 @@ class Kubelet(Controller):
         started = dict(started, **{container["name"]: stamp})
         self.event(pod, "Normal", "Started", f"Started container {container['name']}")
         self._log_start(key, container, stamp)
+        self._schedule_exit(key, pod, container)
         self._start_containers(key, pod, index + 1, started)
+
+    def _schedule_exit(self, key, pod: dict, container: dict) -> None:
+        """A finite command (commands.finite_run) ends on its own under restartPolicy Never/OnFailure.
+
+        restartPolicy Always (Deployments) would restart it with back-off; that is not modelled yet, so
+        such a container keeps running."""
+        run = finite_run(container)
+        if run is None or pod["spec"].get("restartPolicy", "Always") == "Always":
+            return
+        self.logs.setdefault(key, {}).setdefault(container["name"], []).extend(run.output)
+        self._later(run.seconds, self._container_exited, key, container["name"], run)
+
+    def _container_exited(self, key, name: str, run) -> None:
+        pod = self._fresh(key)
+        if not self._active(key) or pod is None or is_terminating(pod):
+            return
+        if pod["status"].get("phase") == "Pending":  # the later containers are still starting
+            self._later(EXIT_RECHECK_S, self._container_exited, key, name, run)
+            return
+        if pod["status"].get("phase") != "Running":
+            return
+        status = exited_status(pod, name, run.exit_code, format_time(self.clock.now()))
+        self._write_status(key, status)
+        if status["phase"] == "Running" and run.exit_code and pod["spec"].get("restartPolicy") == "OnFailure":
+            self._later(CRASH_BACKOFF_S, self._restart_container, key, name)
+
+    def _restart_container(self, key, name: str) -> None:
+        pod = self._fresh(key)
+        if not self._active(key) or pod is None or is_terminating(pod) or pod["status"].get("phase") != "Running":
+            return
+        stamp = format_time(self.clock.now())
+        container = next(c for c in pod["spec"]["containers"] if c["name"] == name)
+        for cs in pod["status"].get("containerStatuses") or []:
+            if cs["name"] == name:
+                cs.update(lastState=cs.get("state") or {}, state={"running": {"startedAt": stamp}},
+                          restartCount=cs.get("restartCount", 0) + 1, started=True,
+                          ready=not container.get("readinessProbe"))
+        update_readiness(pod, stamp)
+        self._report(key, self.store.update("pods", pod, subresource="status"))
+        self.event(pod, "Normal", "Started", f"Started container {name}")
+        self._schedule_exit(key, pod, container)
 
     def _log_start(self, key, container: dict, stamp: str) -> None:
         """The container's process starts: what it logs first, and its listeners (helpers.sim.images)."""
