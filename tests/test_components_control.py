@@ -149,3 +149,20 @@ def test_missing_node_behavior_can_be_switched(private_sim):
                         {"missingNodeBehavior": "pre-1.25"})
     assert status == 200 and body == {"missingNodeBehavior": "pre-1.25"}
     assert call(private_sim, "GET", "/sim/info")[1]["config"]["missingNodeBehavior"] == "pre-1.25"
+
+
+def test_an_update_of_an_object_the_informer_never_held_reaches_handlers_as_an_add():
+    """client-go's HandleDeltas turns it into OnAdd; handlers that read `old` on updates must not see None."""
+    from helpers.sim.clock import Clock
+    from helpers.sim.controllers.informer import SharedInformer
+    from helpers.sim.store import Store
+
+    clock = Clock()
+    store = Store(clock)
+    informer = SharedInformer(store, clock, ("services",))
+    seen = []
+    informer.on("services", lambda event_type, obj, old: seen.append((event_type, old)))
+    obj = {"metadata": {"name": "svc", "namespace": "default", "resourceVersion": "5"}, "spec": {}}
+    informer._apply("MODIFIED", "services", obj)
+    informer._apply("MODIFIED", "services", dict(obj, metadata=dict(obj["metadata"], resourceVersion="6")))
+    assert [(t, o is None) for t, o in seen] == [("ADDED", True), ("MODIFIED", False)]

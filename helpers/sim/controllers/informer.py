@@ -96,6 +96,10 @@ class SharedInformer:
                 return  # a newer object of the same name replaced it
             self._store(resource, key, None)
         else:
+            if old is None:
+                # An update of an object the cache never held is an add for the handlers, as client-go's
+                # sharedIndexInformer.HandleDeltas turns it into OnAdd (tools/cache/shared_informer.go).
+                event_type = "ADDED"
             self._store(resource, key, obj)
         for handler in self._handlers[resource]:
             handler(event_type, obj, old)
