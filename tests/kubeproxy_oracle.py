@@ -33,6 +33,7 @@ from helpers.sim import start_in_process
 
 CONFIGS = {"iptables": None, "nftables": REPO_ROOT / "kind" / "kind-nftables.yaml"}
 SYNC_TIMEOUT_S = 20.0
+MIN_SYNC_PERIOD_S = 1.0  # kube-proxy's minSyncPeriod (kind's default)
 FENCE_NS = "kp-oracle-fence"
 FENCE_IP = "10.244.3.250"  # outside every node's podCIDR, so it never looks local
 SLICES = "endpointslices.discovery.k8s.io"
@@ -308,16 +309,23 @@ class Lab:
             return response.read().decode()
 
     def wait_model(self, node: str, predicate) -> str:
-        """The model's rules for ``node`` once ``predicate`` holds (re-read with a doubling pause: the
-        simulated kube-proxy syncs within its minSyncPeriod of 1 s)."""
+        """The model's rules for ``node`` once ``predicate`` holds. The simulated kube-proxy syncs within
+        its minSyncPeriod of 1 s of *virtual* time, which a busy reactor can hold back (clock.py), so each
+        re-read after a doubling pause first moves the virtual clock on by that period, as
+        h.wait_for_rules does on the simulator."""
         deadline = time.monotonic() + SYNC_TIMEOUT_S
+        clock = self.sim.cluster.clock
         for pause in backoff_pauses(0.05, 0.5):
             text = self.model_rules(node)
             if predicate(text):
                 return text
             if time.monotonic() > deadline:
-                raise AssertionError(f"the simulated kube-proxy of {node} never synced the fence")
+                proxy = self.sim.cluster.kube_proxies[node]
+                last = proxy.syncs[-1].time if proxy.syncs else None
+                raise AssertionError(f"the simulated kube-proxy of {node} never synced the fence: virtual time "
+                                     f"{clock.time():.3f}, its last sync at {last}, {len(proxy.syncs)} syncs")
             time.sleep(pause)  # bounded re-read of the model's rules, see the docstring
+            clock.advance(MIN_SYNC_PERIOD_S)
         raise AssertionError("unreachable")
 
     def settle(self) -> dict[str, tuple[str, str]]:
