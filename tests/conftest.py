@@ -48,6 +48,24 @@ def clock():
     c.stop()
 
 
+@pytest.fixture(scope="module")
+def backend(sim):
+    """The helpers' backend for the shared cluster, made the current one."""
+    from helpers.connect import SIM_CONTEXT, load_backend, use
+
+    return use(load_backend("sim", SIM_CONTEXT, sim.kubeconfig))
+
+
+@pytest.fixture
+def box(backend):
+    """A sandbox namespace for one test (through the helpers), cleaned up afterwards."""
+    import helpers as h
+
+    sandbox = h.sandbox(f"hx{next(_names)}-{int(time.time() * 1000) % 100000}")
+    yield sandbox
+    sandbox.cleanup()
+
+
 @pytest.fixture
 def ns(sim):
     """A fresh namespace in the shared cluster, deleted afterwards."""

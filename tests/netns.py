@@ -97,6 +97,16 @@ def check_machine() -> None:
     probe.delete()
 
 
+def kube_proxy_unavailable() -> str:
+    """Why a real kube-proxy cannot run in a namespace here, or "" when it can (for skipif)."""
+    try:
+        check_machine()
+        kube_proxy_binary()
+    except Unavailable as exc:
+        return str(exc)
+    return ""
+
+
 # -- commands -------------------------------------------------------------------------------------
 def run(argv: list[str], *, input: str | None = None, netns: str | None = None, check: bool = True) -> str:
     """Run a command (inside ``netns`` if given, via ``ip netns exec``); its stdout."""

@@ -22,19 +22,6 @@ REPO = Path(__file__).resolve().parent.parent
 _names = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
-def backend(sim):
-    return use(load_backend("sim", SIM_CONTEXT, sim.kubeconfig))
-
-
-@pytest.fixture
-def box(backend):
-    """A sandbox namespace for one test, cleaned up afterwards."""
-    sandbox = h.sandbox(f"hx{next(_names)}-{int(time.time() * 1000) % 100000}")
-    yield sandbox
-    sandbox.cleanup()
-
-
 def gone(backend, kind, name, namespace=None) -> bool:
     try:
         backend.get(kind, name, namespace)

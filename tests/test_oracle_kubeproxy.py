@@ -13,12 +13,7 @@ import kubeproxy_oracle as oracle
 import netns
 import pytest
 
-try:
-    netns.check_machine()
-    netns.kube_proxy_binary()
-    UNAVAILABLE = ""
-except netns.Unavailable as exc:
-    UNAVAILABLE = str(exc)
+UNAVAILABLE = netns.kube_proxy_unavailable()
 
 pytestmark = pytest.mark.skipif(bool(UNAVAILABLE), reason=UNAVAILABLE)
 

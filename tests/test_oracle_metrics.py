@@ -19,12 +19,7 @@ import pytest
 from helpers.kube import ANNOTATION_TRIGGER_TIME, format_rfc3339nano
 from helpers.nodes import METRICS_PORT, backoff_pauses, parse_metrics
 
-try:
-    netns.check_machine()
-    netns.kube_proxy_binary()
-    UNAVAILABLE = ""
-except netns.Unavailable as exc:
-    UNAVAILABLE = str(exc)
+UNAVAILABLE = netns.kube_proxy_unavailable()
 
 pytestmark = pytest.mark.skipif(bool(UNAVAILABLE), reason=UNAVAILABLE)
 NODE = "endpoints-worker"

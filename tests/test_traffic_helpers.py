@@ -3,29 +3,11 @@ plus the kind path's pure parts (the loop script and its output, conntrack -L te
 
 from __future__ import annotations
 
-import itertools
-import time
-
 import pytest
 
 import helpers as h
 from helpers import traffic
 from helpers.config import AGNHOST_IMAGE, REPO_ROOT
-from helpers.connect import SIM_CONTEXT, load_backend, use
-
-_names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def backend(sim):
-    return use(load_backend("sim", SIM_CONTEXT, sim.kubeconfig))
-
-
-@pytest.fixture
-def box(backend):
-    sandbox = h.sandbox(f"tr{next(_names)}-{int(time.time() * 1000) % 100000}")
-    yield sandbox
-    sandbox.cleanup()
 
 
 def _web(box, replicas=2):
