@@ -14,7 +14,8 @@ import threading
 
 from helpers.controlplane.endpointslice.reconciler import MISSING_NODE_BEHAVIORS
 from helpers.kube import format_micro_time, format_time
-from helpers.sim import boot
+from helpers.sim import boot, shell
+from helpers.sim.api.errors import ApiError
 from helpers.sim.clock import Clock
 from helpers.sim.controllers.cronjob import CronJobController
 from helpers.sim.controllers.disruption import DisruptionController
@@ -66,6 +67,7 @@ class Cluster:
         self.clock = Clock(speed)
         self.store = Store(self.clock, service_cidr=config.service_subnet)
         self.store.log_source = self.pod_log
+        self.store.exec_source = self.exec_process
         self.store.rng = random.Random(f"{seed}-store")  # generated names and ClusterIPs are reproducible
         self.store.default_not_ready_toleration_seconds = config.default_not_ready_toleration_seconds
         self.store.default_unreachable_toleration_seconds = config.default_unreachable_toleration_seconds
@@ -201,6 +203,33 @@ class Cluster:
             return self.on_reactor(self.kube_proxies[node].log_text)
         kubelet = self.kubelets.get(node)
         return self.on_reactor(kubelet.log, namespace, name, container) if kubelet else ""
+
+    def exec_process(self, namespace: str, name: str, container: str):
+        """pods/exec: check what the API server and the kubelet check before a stream opens (400/404 Status),
+        then return ``run(argv, stdin) -> shell.Result`` for that container (raises ``shell.ExecFailed``)."""
+        pod = self.store.get("pods", name, namespace)
+        kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
+        if kubelet is None:  # pkg/registry/core/pod/strategy.go streamLocation
+            raise ApiError(400, "BadRequest", f"pod {name} does not have a host assigned")
+        spec = next(c for c in pod["spec"]["containers"] if c["name"] == container)
+        state = next((cs.get("state") or {} for cs in (pod.get("status") or {}).get("containerStatuses") or []
+                      if cs["name"] == container), {})
+        if "running" not in state or not kubelet.running:  # the kubelet finds no running container
+            raise ApiError(404, "NotFound", f'container not found ("{container}")')
+
+        def run(argv: list[str], stdin: str) -> shell.Result:
+            def dial(ip, port, protocol, path):
+                return self.traffic.dial(namespace, name, ip, port, protocol=protocol, path=path)
+
+            def go():
+                services = [s for s in self.informer.items("services")
+                            if s["metadata"]["namespace"] in (namespace, "default")]
+                ctx = shell.Context(self.store.get("pods", name, namespace), spec, self.store, dial,
+                                    boot.service_ip(self.config, 10))
+                ctx.env = shell.environment(ctx.pod, spec, services)
+                return shell.run(ctx, argv, stdin)
+            return self.on_reactor(go)
+        return run
 
     def shutdown(self) -> None:
         self.informer.stop()

@@ -18,6 +18,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import shell
 from .api import (
     auth,
     decoding,
@@ -31,6 +32,7 @@ from .api import (
     routing,
     shapes,
     tokens,
+    websocket,
 )
 from .api.errors import (
     ApiError,
@@ -195,11 +197,9 @@ def _first(query: dict) -> dict:
     return {k: v[0] for k, v in query.items()}
 
 
-# pods/exec, attach and portforward stream into a running container; the simulator runs none, so each
-# answers in one line what it cannot do and what works instead
+# pods/attach and portforward stream into a running container's main process or its ports; the simulator
+# serves neither yet, so each answers in one line what it cannot do and what works instead
 STREAMING_SUBRESOURCES = {
-    "exec": "exec is not available: the simulator runs no container processes; read a container's output with "
-            "kubectl logs, or run the command on a kind cluster",
     "attach": "attach is not available: the simulator runs no container processes; read a container's output "
               "with kubectl logs, or attach on a kind cluster",
     "portforward": "port-forward is not available: the simulator opens no pod ports; see where a Service sends "
@@ -795,6 +795,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._log(target, query)
         if sub == "binding" and method == "POST":
             return self._bind(target, body)
+        if sub == "exec" and method in ("GET", "POST"):
+            return self._exec(target)
         if sub in STREAMING_SUBRESOURCES:
             raise ApiError(400, "BadRequest", STREAMING_SUBRESOURCES[sub])
         if sub == "token" and method == "POST":
@@ -811,6 +813,77 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "PATCH" and sub in ("status", "scale"):
             return self._patch(target, query, body, subresource=sub)
         raise method_not_allowed()
+
+    def _exec(self, target: Target) -> None:
+        """pods/exec over a WebSocket (``v5.channel.k8s.io``): the checks the API server and kubelet make,
+        the 101, stdin until kubectl half-closes it, then stdout, stderr and the kubelet's Status on the
+        error channel (``ServeExec`` in k8s.io/kubelet/pkg/cri/streaming/remotecommand/exec.go)."""
+        query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+        argv = query.get("command") or []
+        if not argv:  # pkg/registry/core/pod/rest/subresources.go: "you must specify at least 1 command"
+            raise bad_request("you must specify at least 1 command")
+        pod = self.server.store.get("pods", target.name, target.namespace)
+        names = [c["name"] for c in pod["spec"].get("containers") or []]
+        container = (query.get("container") or [""])[0]
+        if not container:
+            if len(names) != 1:
+                raise bad_request(f"a container name must be specified for pod {target.name}, choose one of: "
+                                  f"[{' '.join(names)}]")
+            container = names[0]
+        elif container not in names:
+            raise bad_request(f"container {container} is not valid for pod {target.name}")
+        run = self.server.store.exec_source(target.namespace, target.name, container)
+        if not websocket.is_upgrade(self.headers):
+            if (self.headers.get("Upgrade") or "").lower().startswith("spdy/"):
+                raise bad_request("the simulator serves exec over WebSocket (v5.channel.k8s.io) only, not SPDY")
+            raise bad_request("Upgrade request required")
+        accept_key, protocol = websocket.accept(self.headers)
+        wants = {name: _truthy((query.get(name) or ["false"])[0]) for name in ("stdin", "stdout", "stderr", "tty")}
+        self.close_connection = True
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept_key)
+        self.send_header("Sec-WebSocket-Protocol", protocol)
+        self.end_headers()
+        self.wfile.flush()
+        self._headers_sent = True
+        conn = websocket.Connection(self.connection, self.rfile, self.wfile)
+        try:
+            stdin = self._ws_stdin(conn) if wants["stdin"] else b""
+            try:
+                result = run(argv, stdin.decode(errors="replace"))
+            except shell.ExecFailed as err:
+                conn.send_status({"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {err}",
+                                  "reason": "InternalError", "details": {"causes": [{"message": str(err)}]},
+                                  "code": 500})
+                return
+            out, err_text = result.stdout, result.stderr
+            if wants["tty"]:  # one terminal: stderr goes to it too, lines end in CR LF
+                out, err_text = (out + err_text).replace("\n", "\r\n"), ""
+            if out and wants["stdout"]:
+                conn.send(websocket.STDOUT, out.encode())
+            if err_text and wants["stderr"]:
+                conn.send(websocket.STDERR, err_text.encode())
+            conn.send_status(_exit_status(argv, result.exit_code))
+        except ValueError as err:  # a WebSocket protocol violation by the client: close with 1002
+            log.debug("exec stream of %s/%s: %s", target.namespace, target.name, err)
+            conn.close(1002)
+        finally:
+            conn.close()
+
+    def _ws_stdin(self, conn) -> bytes:
+        """stdin messages until kubectl half-closes the channel (``[255, 0]``) or the connection ends."""
+        data = bytearray()
+        while (message := conn.receive()) is not None:
+            channel, payload = message
+            if channel == websocket.STDIN:
+                data += payload
+                if len(data) > websocket.MAX_MESSAGE:
+                    raise ValueError("stdin larger than the simulator keeps")
+            elif channel == websocket.CLOSE and payload[:1] == bytes([websocket.STDIN]):
+                break
+        return bytes(data)
 
     def _log(self, target: Target, query: dict) -> None:
         pod = self.server.store.get("pods", target.name, target.namespace)
@@ -946,6 +1019,16 @@ _GO_JSON_CONTEXT = {"Expecting property name enclosed in double quotes": "lookin
                     "Expecting ':' delimiter": "after object key",
                     "Expecting value": "looking for beginning of value",
                     "Extra data": "after top-level value"}
+
+
+def _exit_status(argv: list[str], code: int) -> dict:
+    """The Status the kubelet writes on the error channel when the process ends."""
+    if code == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+            "message": f"command terminated with non-zero exit code: error executing command [{' '.join(argv)}], "
+                       f"exit code {code}",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
 
 
 def unrecognized_object(kind: str, err: json.JSONDecodeError, body: bytes) -> ApiError:

@@ -23,6 +23,7 @@ whose DNAT target is no longer a serving endpoint of it, as ``CleanStaleEntries`
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from dataclasses import dataclass
 
@@ -230,6 +231,28 @@ class Traffic:
             self._track(who, sport, protocol, cluster_ip, sp["port"], endpoint, masq, outcome, now)
         return {"t": now, "client": who.name, "pod": pod if outcome == "ok" else "", "endpoint": endpoint,
                 "outcome": outcome, "latency_ms": latency}
+
+    def dial(self, namespace: str, client: str, ip: str, port: int, *, protocol: str = "TCP",
+             path: str = "/hostname") -> tuple[str, str, str]:
+        """A new connection from pod ``client`` to ``ip:port`` (a Service's ClusterIP, a pod's IP, a node's,
+        or loopback): the client node's rules when a Service matches, routed as is otherwise.
+        Returns (outcome, reply, answering pod)."""
+        who = self._client(namespace, client)
+        if ipaddress.ip_address(ip).is_loopback:  # the pod's own network namespace
+            ip = who.ip
+        svc = next((s for s in self.cluster.informer.items("services")
+                    if s["spec"].get("clusterIP") == ip), {"spec": {}})
+        chosen = self._pick(who.node, who, svc, f"{ip}:{port}", protocol.lower())
+        if chosen is not None and chosen.target in ("DROP", "REJECT"):
+            return ("refused" if chosen.target == "REJECT" else "timeout"), "", ""
+        target = chosen.target if chosen is not None and ":" in chosen.target else f"{ip}:{port}"
+        if svc["spec"] and target == f"{ip}:{port}":
+            return "timeout", "", ""  # a ClusterIP no rule DNATs: nothing owns that address
+        outcome, reply, _ = self._deliver(target, protocol, who.ip, path)
+        if outcome != "ok":
+            return outcome, "", ""
+        _, pods = self._host(target.rpartition(":")[0])
+        return outcome, reply, next((p["metadata"]["name"] for p in pods), "")
 
     def _track(self, who: Client, sport: int, protocol: str, dst: str, dport: int, endpoint: str, masq: bool,
                outcome: str, now: float, *, held: bool = False) -> tuple:

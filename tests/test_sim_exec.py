@@ -1,0 +1,199 @@
+"""``kubectl exec`` (the real kubectl 1.37, WebSocket ``v5.channel.k8s.io``) into simulated containers, and
+cluster DNS as CoreDNS's kubernetes plugin answers it."""
+
+import base64
+import json
+import socket
+import subprocess
+
+import pytest
+from test_api_support import KUBECTL
+
+from helpers.config import AGNHOST_IMAGE
+from helpers.sim import dns
+
+WEB_PODS = 2
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    from helpers.sim import start_in_process
+
+    workdir = tmp_path_factory.mktemp("exec")
+    handle = start_in_process(speed=10.0, kubeconfig_path=workdir / "kubeconfig")
+    handle.workdir = workdir
+    k = _kubectl(handle)
+    k("create", "deployment", "web", f"--image={AGNHOST_IMAGE}", f"--replicas={WEB_PODS}", "--",
+      "/agnhost", "serve-hostname")
+    k("expose", "deployment", "web", "--port=80", "--target-port=9376")
+    k("create", "service", "clusterip", "empty", "--tcp=80:80")  # no pods: kube-proxy REJECTs
+    k("apply", "-f", "-", input=HEADLESS)
+    k("run", "client", f"--image={AGNHOST_IMAGE}", "--", "/agnhost", "pause")
+    k("run", "nowhere", f"--image={AGNHOST_IMAGE}", "--overrides",
+      json.dumps({"spec": {"nodeSelector": {"no-such": "node"}}}))
+    for what in ("pod/client", "pod/db-0", "pod/db-1"):
+        k("wait", "--for=condition=Ready", what, "--timeout=60s")
+    k("rollout", "status", "deployment/web", "--timeout=60s")
+    yield handle
+    handle.stop()
+
+
+# a StatefulSet's pods behind a headless Service: per-pod names db-0.db.default.svc.cluster.local
+HEADLESS = f"""apiVersion: v1
+kind: Service
+metadata: {{name: db}}
+spec:
+  clusterIP: None
+  selector: {{app: db}}
+  ports: [{{port: 8080, name: http}}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: db}}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {{matchLabels: {{app: db}}}}
+  template:
+    metadata: {{labels: {{app: db}}}}
+    spec:
+      containers: [{{name: db, image: "{AGNHOST_IMAGE}", args: [netexec]}}]
+"""
+
+
+def _kubectl(handle):
+    def run(*args, input=None, check=True):
+        result = subprocess.run([str(KUBECTL), f"--kubeconfig={handle.workdir / 'kubeconfig'}",
+                                 f"--cache-dir={handle.workdir / 'cache'}", *args], capture_output=True, text=True,
+                                timeout=120, input=input, check=False)
+        if check:
+            assert result.returncode == 0, (args, result.stderr)
+        return result
+    return run
+
+
+def ip_of(k, kind, name, path):
+    return k("get", kind, name, "-o", f"jsonpath={{{path}}}").stdout
+
+
+def test_exec_runs_the_modelled_commands_with_their_output(cluster):
+    k = _kubectl(cluster)
+    assert k("exec", "client", "--", "hostname").stdout == "client\n"
+    assert k("exec", "client", "--", "cat", "/etc/resolv.conf").stdout == (
+        "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n")
+    hosts = k("exec", "client", "--", "cat", "/etc/hosts").stdout
+    assert hosts.startswith("# Kubernetes-managed hosts file.\n") and hosts.endswith(
+        f"{ip_of(k, 'pod', 'client', '.status.podIP')}\tclient\n")
+    env = dict(line.split("=", 1) for line in k("exec", "client", "--", "env").stdout.splitlines())
+    assert env["WEB_SERVICE_HOST"] == ip_of(k, "svc", "web", ".spec.clusterIP") and env["WEB_SERVICE_PORT"] == "80"
+    assert env["KUBERNETES_SERVICE_HOST"] == "10.96.0.1" and env["HOSTNAME"] == "client"
+    # stdin until kubectl half-closes it, run by the shell
+    assert k("exec", "-i", "client", "--", "sh", input="hostname\necho $HOSTNAME\n").stdout == "client\nclient\n"
+
+
+def test_requests_from_inside_a_pod_reach_the_service_s_pods_through_dns(cluster):
+    k = _kubectl(cluster)
+    pods = set(k("get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}").stdout.split())
+    answers = {k("exec", "client", "--", "wget", "-qO-", "web").stdout for _ in range(12)}
+    answers |= {k("exec", "client", "--", "curl", "-s", "http://web.default.svc.cluster.local:80/").stdout}
+    assert answers <= pods and len(answers) == WEB_PODS  # spread over both (12 draws: chance of one < 0.1 %)
+    assert k("exec", "client", "--", "/agnhost", "connect", "web:80", "--timeout=1s").returncode == 0
+    # a pod IP directly, and a named pod of the StatefulSet (agnhost netexec /hostname)
+    db0 = ip_of(k, "pod", "db-0", ".status.podIP")
+    assert k("exec", "client", "--", "wget", "-qO-", f"{db0}:8080/hostname").stdout == "db-0"
+    assert k("exec", "client", "--", "wget", "-qO-", "db-1.db:8080/hostname").stdout == "db-1"
+
+
+def test_failed_requests_give_the_tools_own_errors_and_exit_codes(cluster):
+    k = _kubectl(cluster)
+    refused = k("exec", "client", "--", "curl", "-sS", "empty", check=False)
+    assert refused.returncode == 7 and "curl: (7) Failed to connect to empty port 80" in refused.stderr
+    wget = k("exec", "client", "--", "wget", "-qO-", "empty", check=False)
+    assert wget.returncode == 1 and "wget: can't connect to remote host (" in wget.stderr
+    assert "Connection refused" in wget.stderr
+    assert k("exec", "client", "--", "/agnhost", "connect", "empty:80", check=False).stderr.startswith("REFUSED\n")
+    unknown = k("exec", "client", "--", "curl", "-sS", "nope", check=False)
+    assert unknown.returncode == 6 and "curl: (6) Could not resolve host: nope" in unknown.stderr
+
+
+def test_nslookup_answers_as_coredns_does(cluster):
+    k = _kubectl(cluster)
+    web = k("exec", "client", "--", "nslookup", "web").stdout
+    assert web == ("Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\tweb.default.svc.cluster.local\n"
+                   f"Address: {ip_of(k, 'svc', 'web', '.spec.clusterIP')}\n")
+    headless = k("exec", "client", "--", "nslookup", "db.default.svc.cluster.local").stdout
+    addresses = {line.split(": ")[1] for line in headless.splitlines() if line.startswith("Address: ")}
+    assert addresses == {ip_of(k, "pod", "db-0", ".status.podIP"), ip_of(k, "pod", "db-1", ".status.podIP")}
+    kube_dns = k("exec", "client", "--", "nslookup", "kube-dns.kube-system").stdout
+    assert "Name:\tkube-dns.kube-system.svc.cluster.local\nAddress: 10.96.0.10\n" in kube_dns
+    missing = k("exec", "client", "--", "nslookup", "nope", check=False)
+    assert missing.returncode == 1 and "** server can't find nope: NXDOMAIN" in missing.stdout
+
+
+def test_exit_codes_and_the_runtime_s_errors(cluster):
+    k = _kubectl(cluster)
+    failed = k("exec", "client", "--", "sh", "-c", "echo hi; exit 3", check=False)
+    assert (failed.returncode, failed.stdout, failed.stderr) == (3, "hi\n", "command terminated with exit code 3\n")
+    missing = k("exec", "client", "--", "nosuch", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: Internal error occurred: error executing command in container: failed "
+                                     "to exec in container: failed to start exec \"")
+    assert missing.stderr.endswith('OCI runtime exec failed: exec failed: unable to start container process: exec: '
+                                   '"nosuch": executable file not found in $PATH: unknown\n')
+    in_shell = k("exec", "client", "--", "sh", "-c", "nosuch", check=False)
+    assert in_shell.returncode == 127
+    assert in_shell.stderr == "sh: nosuch: not found\ncommand terminated with exit code 127\n"
+    pending = k("exec", "nowhere", "--", "hostname", check=False)
+    assert pending.returncode == 1 and "pod nowhere does not have a host assigned" in pending.stderr
+    wrong = k("exec", "client", "-c", "other", "--", "hostname", check=False)
+    assert wrong.returncode == 1 and "container other is not valid for pod client" in wrong.stderr
+
+
+def _raw(cluster, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", cluster.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+            if b"\r\n\r\n" in data:
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), None)
+                if length is not None and len(body) >= length:
+                    break
+        return data
+
+
+@pytest.mark.parametrize("headers,message", [
+    ({}, "Upgrade request required"),
+    ({"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+      "Sec-WebSocket-Key": "short", "Sec-WebSocket-Protocol": "v5.channel.k8s.io"}, "16-byte base64"),
+    ({"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+      "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(), "Sec-WebSocket-Protocol": "v9.x"},
+     "requested protocol(s) are not supported"),
+])
+def test_malformed_upgrades_get_a_400_status(cluster, headers, message):
+    lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    reply = _raw(cluster, (f"GET /api/v1/namespaces/default/pods/client/exec?command=hostname&stdout=true "
+                           f"HTTP/1.1\r\nHost: 127.0.0.1\r\n{lines}\r\n").encode())
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 400"), reply
+    status = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert status["kind"] == "Status" and message in status["message"]
+
+
+def test_dns_search_path_and_records():
+    from helpers.sim.store import Store
+
+    store = Store()
+    store.create("namespaces", {"metadata": {"name": "ns"}})
+    store.create("services", {"metadata": {"name": "web"}, "spec": {"clusterIP": "10.96.0.50",
+                                                                      "ports": [{"port": 80}]}}, namespace="ns")
+    store.create("services", {"metadata": {"name": "ext"}, "spec": {"type": "ExternalName",
+                                                                      "externalName": "example.com"}}, namespace="ns")
+    for name in ("web", "web.ns", "web.ns.svc", "web.ns.svc.cluster.local", "web.ns.svc.cluster.local."):
+        assert dns.resolve(store, name, "ns").addresses == ("10.96.0.50",), name
+    assert dns.resolve(store, "web", "other").rcode == dns.NXDOMAIN  # the search path is the pod's namespace
+    assert dns.resolve(store, "ext", "ns").cname == "example.com"
+    assert dns.resolve(store, "10-244-1-5.ns.pod.cluster.local", "ns").addresses == ("10.244.1.5",)
+    assert dns.resolve(store, "kubernetes.io", "ns").rcode == dns.SERVFAIL  # no upstream resolver here
