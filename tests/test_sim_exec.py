@@ -197,3 +197,13 @@ def test_dns_search_path_and_records():
     assert dns.resolve(store, "ext", "ns").cname == "example.com"
     assert dns.resolve(store, "10-244-1-5.ns.pod.cluster.local", "ns").addresses == ("10.244.1.5",)
     assert dns.resolve(store, "kubernetes.io", "ns").rcode == dns.SERVFAIL  # no upstream resolver here
+
+
+def test_run_i_rm_runs_a_client_command_once_and_gives_its_exit_code(cluster):
+    k = _kubectl(cluster)
+    ok = k("run", "-i", "--rm", "--restart=Never", "probe", "--image=busybox:1.36", "--", "nslookup", "web",
+           input="")
+    assert "Name:\tweb.default.svc.cluster.local\n" in ok.stdout and 'pod "probe" deleted' in ok.stdout
+    failed = k("run", "-i", "--rm", "--restart=Never", "dial", f"--image={AGNHOST_IMAGE}", "--", "/agnhost",
+               "connect", "nope:80", input="", check=False)
+    assert failed.returncode == 1 and "DNS: lookup nope on 10.96.0.10:53: no such host" in failed.stdout

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 from helpers.controlplane.endpointslice.reconciler import MISSING_NODE_BEHAVIORS
 from helpers.kube import format_micro_time, format_time
@@ -68,6 +69,7 @@ class Cluster:
         self.store = Store(self.clock, service_cidr=config.service_subnet)
         self.store.log_source = self.pod_log
         self.store.exec_source = self.exec_process
+        self.store.attach_source = self.attach_process
         self.store.rng = random.Random(f"{seed}-store")  # generated names and ClusterIPs are reproducible
         self.store.default_not_ready_toleration_seconds = config.default_not_ready_toleration_seconds
         self.store.default_unreachable_toleration_seconds = config.default_unreachable_toleration_seconds
@@ -204,9 +206,8 @@ class Cluster:
         kubelet = self.kubelets.get(node)
         return self.on_reactor(kubelet.log, namespace, name, container) if kubelet else ""
 
-    def exec_process(self, namespace: str, name: str, container: str):
-        """pods/exec: check what the API server and the kubelet check before a stream opens (400/404 Status),
-        then return ``run(argv, stdin) -> shell.Result`` for that container (raises ``shell.ExecFailed``)."""
+    def _running_container(self, namespace: str, name: str, container: str):
+        """What the API server and the kubelet check before a stream opens (400/404 Status): (kubelet, spec)."""
         pod = self.store.get("pods", name, namespace)
         kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
         if kubelet is None:  # pkg/registry/core/pod/strategy.go streamLocation
@@ -216,20 +217,52 @@ class Cluster:
                       if cs["name"] == container), {})
         if "running" not in state or not kubelet.running:  # the kubelet finds no running container
             raise ApiError(404, "NotFound", f'container not found ("{container}")')
+        return kubelet, spec
+
+    def exec_process(self, namespace: str, name: str, container: str):
+        """pods/exec: after the checks, ``run(argv, stdin) -> shell.Result`` in that container (raises
+        ``shell.ExecFailed`` when the runtime cannot start it)."""
+        _, spec = self._running_container(namespace, name, container)
 
         def run(argv: list[str], stdin: str) -> shell.Result:
-            def dial(ip, port, protocol, path):
-                return self.traffic.dial(namespace, name, ip, port, protocol=protocol, path=path)
-
-            def go():
-                services = [s for s in self.informer.items("services")
-                            if s["metadata"]["namespace"] in (namespace, "default")]
-                ctx = shell.Context(self.store.get("pods", name, namespace), spec, self.store, dial,
-                                    boot.service_ip(self.config, 10))
-                ctx.env = shell.environment(ctx.pod, spec, services)
-                return shell.run(ctx, argv, stdin)
-            return self.on_reactor(go)
+            return self.on_reactor(lambda: shell.run(self.shell_context(namespace, name, spec), argv, stdin))
         return run
+
+    def attach_process(self, namespace: str, name: str, container: str):
+        """pods/attach: after the checks, ``wait(timeout) -> str | None``: the main process's output once it
+        has exited, or None while it still runs when ``timeout`` passes."""
+        kubelet, _ = self._running_container(namespace, name, container)
+
+        def exited(pod: dict) -> bool:
+            return any(cs["name"] == container and "terminated" in (cs.get("state") or {})
+                       for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+
+        def wait(timeout: float) -> str | None:
+            watch = self.store.watch("pods", namespace, field_selector=f"metadata.name={name}")
+            try:
+                deadline = time.monotonic() + timeout  # a bound on the connection, in real seconds
+                done = exited(self.store.get("pods", name, namespace))
+                while not done:
+                    event = watch.get(timeout=max(0.0, deadline - time.monotonic()))
+                    if event is None:
+                        return None
+                    done = event["type"] == "DELETED" or exited(event["object"])
+            finally:
+                watch.stop()
+            return self.on_reactor(kubelet.output, namespace, name, container)
+        return wait
+
+    def shell_context(self, namespace: str, name: str, spec: dict) -> shell.Context:
+        """What a process in container ``spec`` of pod namespace/name sees (on the reactor): its pod, its
+        environment, cluster DNS, and the data path from its node."""
+        def dial(ip, port, protocol, path):
+            return self.traffic.dial(namespace, name, ip, port, protocol=protocol, path=path)
+
+        services = [s for s in self.informer.items("services") if s["metadata"]["namespace"] in (namespace, "default")]
+        pod = self.store.get("pods", name, namespace)
+        ctx = shell.Context(pod, spec, self.store, dial, boot.service_ip(self.config, 10))
+        ctx.env = shell.environment(pod, spec, services)
+        return ctx
 
     def shutdown(self) -> None:
         self.informer.stop()

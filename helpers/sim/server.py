@@ -66,6 +66,7 @@ READ_TIMEOUT_SECONDS = 32.0
 IDLE_TIMEOUT_SECONDS = 90.0
 # one thread and one descriptor per connection: beyond this many, new connections get a 429 at once
 MAX_CONNECTIONS = 1000
+ATTACH_WAIT_S = 30.0  # how long an attach waits for the main process to exit before it just holds the stream
 # Registries that answer a completed DELETE with the object itself; the others answer a Success Status.
 _RETURNS_DELETED_OBJECT = {"pods", "services", "namespaces"}  # how often an idle watch checks whether its client went away
 
@@ -197,11 +198,9 @@ def _first(query: dict) -> dict:
     return {k: v[0] for k, v in query.items()}
 
 
-# pods/attach and portforward stream into a running container's main process or its ports; the simulator
-# serves neither yet, so each answers in one line what it cannot do and what works instead
+# pods/portforward streams into a container's ports; the simulator does not serve it yet, so it answers in
+# one line what it cannot do and what works instead
 STREAMING_SUBRESOURCES = {
-    "attach": "attach is not available: the simulator runs no container processes; read a container's output "
-              "with kubectl logs, or attach on a kind cluster",
     "portforward": "port-forward is not available: the simulator opens no pod ports; see where a Service sends "
                    "traffic with kubectl get endpointslices, or port-forward on a kind cluster",
 }
@@ -797,6 +796,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._bind(target, body)
         if sub == "exec" and method in ("GET", "POST"):
             return self._exec(target)
+        if sub == "attach" and method in ("GET", "POST"):
+            return self._attach(target)
         if sub in STREAMING_SUBRESOURCES:
             raise ApiError(400, "BadRequest", STREAMING_SUBRESOURCES[sub])
         if sub == "token" and method == "POST":
@@ -814,14 +815,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._patch(target, query, body, subresource=sub)
         raise method_not_allowed()
 
-    def _exec(self, target: Target) -> None:
-        """pods/exec over a WebSocket (``v5.channel.k8s.io``): the checks the API server and kubelet make,
-        the 101, stdin until kubectl half-closes it, then stdout, stderr and the kubelet's Status on the
-        error channel (``ServeExec`` in k8s.io/kubelet/pkg/cri/streaming/remotecommand/exec.go)."""
-        query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
-        argv = query.get("command") or []
-        if not argv:  # pkg/registry/core/pod/rest/subresources.go: "you must specify at least 1 command"
-            raise bad_request("you must specify at least 1 command")
+    def _stream_container(self, target: Target, query: dict) -> str:
+        """The container a pods/exec or pods/attach names (pkg/registry/core/pod/strategy.go streamLocation)."""
         pod = self.server.store.get("pods", target.name, target.namespace)
         names = [c["name"] for c in pod["spec"].get("containers") or []]
         container = (query.get("container") or [""])[0]
@@ -829,16 +824,18 @@ class _Handler(BaseHTTPRequestHandler):
             if len(names) != 1:
                 raise bad_request(f"a container name must be specified for pod {target.name}, choose one of: "
                                   f"[{' '.join(names)}]")
-            container = names[0]
-        elif container not in names:
+            return names[0]
+        if container not in names:
             raise bad_request(f"container {container} is not valid for pod {target.name}")
-        run = self.server.store.exec_source(target.namespace, target.name, container)
+        return container
+
+    def _upgrade(self) -> "websocket.Connection":
+        """Answer 101 to a valid WebSocket upgrade (400 Status otherwise); the connection is the stream's now."""
         if not websocket.is_upgrade(self.headers):
             if (self.headers.get("Upgrade") or "").lower().startswith("spdy/"):
-                raise bad_request("the simulator serves exec over WebSocket (v5.channel.k8s.io) only, not SPDY")
+                raise bad_request("the simulator streams over WebSocket (v5.channel.k8s.io) only, not SPDY")
             raise bad_request("Upgrade request required")
         accept_key, protocol = websocket.accept(self.headers)
-        wants = {name: _truthy((query.get(name) or ["false"])[0]) for name in ("stdin", "stdout", "stderr", "tty")}
         self.close_connection = True
         self.send_response(101, "Switching Protocols")
         self.send_header("Upgrade", "websocket")
@@ -848,7 +845,43 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         self._headers_sent = True
-        conn = websocket.Connection(self.connection, self.rfile, self.wfile)
+        return websocket.Connection(self.connection, self.rfile, self.wfile)
+
+    def _attach(self, target: Target) -> None:
+        """pods/attach: the main process's output once it exits (a process that keeps running holds the
+        stream until the client closes it or a read times out), then Success on the error channel."""
+        query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+        container = self._stream_container(target, query)
+        wait = self.server.store.attach_source(target.namespace, target.name, container)
+        tty = _truthy((query.get("tty") or ["false"])[0])
+        conn = self._upgrade()
+        try:
+            output = wait(ATTACH_WAIT_S)
+            if output is None:  # still running: hold until kubectl goes (Ctrl-C) or the read times out
+                while conn.receive() is not None:
+                    pass
+                return
+            if output and _truthy((query.get("stdout") or ["false"])[0]):
+                conn.send(websocket.STDOUT, (output.replace("\n", "\r\n") if tty else output).encode())
+            conn.send_status({"metadata": {}, "status": "Success"})
+        except ValueError as err:
+            log.debug("attach stream of %s/%s: %s", target.namespace, target.name, err)
+            conn.close(1002)
+        finally:
+            conn.close()
+
+    def _exec(self, target: Target) -> None:
+        """pods/exec over a WebSocket (``v5.channel.k8s.io``): the checks the API server and kubelet make,
+        the 101, stdin until kubectl half-closes it, then stdout, stderr and the kubelet's Status on the
+        error channel (``ServeExec`` in k8s.io/kubelet/pkg/cri/streaming/remotecommand/exec.go)."""
+        query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+        argv = query.get("command") or []
+        if not argv:  # pkg/registry/core/pod/rest/subresources.go: "you must specify at least 1 command"
+            raise bad_request("you must specify at least 1 command")
+        container = self._stream_container(target, query)
+        run = self.server.store.exec_source(target.namespace, target.name, container)
+        wants = {name: _truthy((query.get(name) or ["false"])[0]) for name in ("stdin", "stdout", "stderr", "tty")}
+        conn = self._upgrade()
         try:
             stdin = self._ws_stdin(conn) if wants["stdin"] else b""
             try:

@@ -123,6 +123,36 @@ def environment(pod: dict, container: dict, services: list[dict]) -> dict:
     return env
 
 
+NETWORK = ("wget", "curl", "nslookup", "agnhost")
+
+
+def main_argv(container: dict) -> list[str] | None:
+    """The container's own command line when this model runs it as its main process: a client command
+    (``wget``, ``curl``, ``nslookup``, ``agnhost connect``, or a ``sh -c`` script using one) in a modelled
+    image; None otherwise (``commands.finite_run`` and ``images.program`` model the rest)."""
+    kind = image_kind(container.get("image", ""))
+    command, args = container.get("command") or [], container.get("args") or []
+    if kind is None:
+        return None
+    argv = [*command, *args]
+    if kind == AGNHOST_REPO and not command and not (args[:1] and args[0].endswith("agnhost")):
+        argv = ["/agnhost", *args]  # the image's ENTRYPOINT ["/agnhost"] takes the args
+    if not argv:
+        return None
+    program = argv[0].rsplit("/", 1)[-1]
+    if program not in IMAGES[kind]:
+        return None
+    if program == "agnhost":
+        return argv if argv[1:2] == ["connect"] else None
+    if program in NETWORK:
+        return argv
+    if program in ("sh", "bash", "ash") and argv[1:2] == ["-c"] and len(argv) > 2:
+        words = set(argv[2].replace(";", " ").replace("&", " ").replace("|", " ").split())
+        loops = {"while", "until", "for", "sleep"} & words
+        return argv if not loops and any(w.rsplit("/", 1)[-1] in NETWORK for w in words) else None
+    return None
+
+
 def not_found(program: str) -> ExecFailed:
     exec_id = secrets.token_hex(32)
     return ExecFailed(f'error executing command in container: failed to exec in container: failed to start exec '

@@ -101,14 +101,16 @@ class _WallClock:
 
 
 def _no_exec(namespace, pod, container):
-    raise ApiError(400, "BadRequest", "exec needs the simulated cluster's kubelets; this API server runs none")
+    raise ApiError(400, "BadRequest", "exec and attach need the simulated cluster's kubelets; this API server "
+                                      "runs none")
 
 
 class Store:
     """Thread-safe object store with Kubernetes semantics. See docs/DESIGN.md ("Store").
 
     Hooks other parts set: ``log_source(namespace, pod, container) -> str`` serves ``pods/log``;
-    ``exec_source(namespace, pod, container)`` gives what serves ``pods/exec`` (``Cluster.exec_process``);
+    ``exec_source`` / ``attach_source(namespace, pod, container)`` give what serves ``pods/exec`` and
+    ``pods/attach`` (``Cluster.exec_process``, ``Cluster.attach_process``);
     ``default_not_ready_toleration_seconds`` / ``default_unreachable_toleration_seconds`` feed the
     DefaultTolerationSeconds admission defaults; ``rng`` (a ``random.Random``) drives name suffixes
     and IP/port allocation, so seeding it makes a run reproducible.
@@ -122,7 +124,7 @@ class Store:
         self.node_port_range = tuple(node_port_range)
         self.rng = random.Random()
         self.log_source = lambda namespace, pod, container: ""
-        self.exec_source = _no_exec
+        self.exec_source = self.attach_source = _no_exec
         self.default_not_ready_toleration_seconds = 300
         self.default_unreachable_toleration_seconds = 300
         self._lock = threading.RLock()

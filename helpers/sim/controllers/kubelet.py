@@ -27,9 +27,9 @@ from helpers.kube import (
     obj_key,
     set_condition,
 )
-from helpers.sim import images
+from helpers.sim import images, shell
 from helpers.sim.api.errors import ApiError
-from helpers.sim.controllers.commands import finite_run
+from helpers.sim.controllers.commands import QUICK_S, Run, finite_run
 from helpers.sim.controllers.controller import Controller
 
 LEASE_NAMESPACE = "kube-node-lease"
@@ -254,6 +254,7 @@ class Kubelet(Controller):
         # No CNI config on the node (the simulator cannot install a CNI plugin): pod networks fail.
         self.network_ready = not cluster.config.disable_default_cni
         self.logs: dict[tuple[str, str], dict[str, list[str]]] = {}
+        self.outputs: dict[tuple[str, str], dict[str, str]] = {}  # what attach streams (see output)
         # pod key -> container name -> its modelled process (helpers.sim.images), while it runs
         self.processes: dict[tuple[str, str], dict[str, images.Program | None]] = {}
         self._busy: set = set()  # pod keys with a lifecycle step in flight
@@ -337,6 +338,7 @@ class Kubelet(Controller):
         if type_ == "DELETED":
             self.ipam.release(pod["metadata"]["uid"])
             self.logs.pop(obj_key(pod), None)
+            self.outputs.pop(obj_key(pod), None)
             self.processes.pop(obj_key(pod), None)
             self._reported.pop(obj_key(pod), None)
             self._busy.discard(obj_key(pod))
@@ -456,7 +458,7 @@ class Kubelet(Controller):
         stamp = format_time(self.clock.now())
         started = dict(started, **{container["name"]: stamp})
         self.event(pod, "Normal", "Started", f"Started container {container['name']}")
-        self._log_start(key, container, stamp)
+        self._log_start(key, container, stamp, pod["spec"].get("restartPolicy", "Always"))
         self._schedule_exit(key, pod, container)
         self._start_containers(key, pod, index + 1, started)
 
@@ -465,11 +467,30 @@ class Kubelet(Controller):
 
         restartPolicy Always (Deployments) would restart it with back-off; that is not modelled yet, so
         such a container keeps running."""
+        if pod["spec"].get("restartPolicy", "Always") == "Always":
+            return
+        if shell.main_argv(container) is not None:  # a client command: it runs once the pod is running
+            self._later(QUICK_S, self._run_client, key, container)
+            return
         run = finite_run(container)
-        if run is None or pod["spec"].get("restartPolicy", "Always") == "Always":
+        if run is None:
             return
         self.logs.setdefault(key, {}).setdefault(container["name"], []).extend(run.output)
+        self.outputs.setdefault(key, {})[container["name"]] = "".join(line + "\n" for line in run.output)
         self._later(run.seconds, self._container_exited, key, container["name"], run)
+
+    def _run_client(self, key, container: dict) -> None:
+        """Run a client command (helpers.sim.shell) as the container's process: its output goes to the log."""
+        if not self._active(key) or self._fresh(key) is None:
+            return
+        try:
+            result = shell.run(self.cluster.shell_context(*key, container), shell.main_argv(container))
+            output, code = result.stdout + result.stderr, result.exit_code
+        except shell.ExecFailed as err:
+            output, code = f"{err}\n", 128
+        self.logs.setdefault(key, {}).setdefault(container["name"], []).extend(output.splitlines())
+        self.outputs.setdefault(key, {})[container["name"]] = output
+        self._container_exited(key, container["name"], Run(0.0, code))
 
     def _container_exited(self, key, name: str, run) -> None:
         pod = self._fresh(key)
@@ -501,11 +522,14 @@ class Kubelet(Controller):
         self.event(pod, "Normal", "Started", f"Started container {name}")
         self._schedule_exit(key, pod, container)
 
-    def _log_start(self, key, container: dict, stamp: str) -> None:
+    def _log_start(self, key, container: dict, stamp: str, restart_policy: str = "Always") -> None:
         """The container's process starts: what it logs first, and its listeners (helpers.sim.images)."""
         proc = images.program(container)
         self.processes.setdefault(key, {})[container["name"]] = proc
-        if proc is None:
+        client = shell.main_argv(container) if restart_policy != "Always" else None
+        if client is not None:
+            model = f"modelled as the client command {' '.join(client)!r}: it runs once (helpers.sim.shell)"
+        elif proc is None:
             model = images.unmodelled(container)
         else:
             ports = ", ".join(f"{lis.port}/{lis.protocol}" for lis in proc.listeners) or "no port"
@@ -627,6 +651,10 @@ class Kubelet(Controller):
                     raise
         self._busy.discard(key)
         self._terminating.discard(key)
+
+    def output(self, namespace: str, name: str, container: str) -> str:
+        """What the container's process wrote (what attach streams), without the simulator's own log lines."""
+        return self.outputs.get((namespace, name), {}).get(container, "")
 
     def log(self, namespace: str, name: str, container: str | None) -> str:
         """Text for pods/log: the simulated container's output."""
