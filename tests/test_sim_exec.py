@@ -207,3 +207,9 @@ def test_run_i_rm_runs_a_client_command_once_and_gives_its_exit_code(cluster):
     failed = k("run", "-i", "--rm", "--restart=Never", "dial", f"--image={AGNHOST_IMAGE}", "--", "/agnhost",
                "connect", "nope:80", input="", check=False)
     assert failed.returncode == 1 and "DNS: lookup nope on 10.96.0.10:53: no such host" in failed.stdout
+
+
+def test_a_service_s_dns_names_map_to_it():
+    for name in ("web.ns", "web.ns.svc", "web.ns.svc.cluster.local"):
+        assert ("web", "ns") in dns.service_candidates(name, "other"), name
+    assert dns.service_candidates("web", "ns")[0] == ("web", "ns")

@@ -122,3 +122,15 @@ def resolve(store, name: str, namespace: str) -> Answer:
             empty = answer
         last = answer
     return empty or last
+
+
+def service_candidates(name: str, namespace: str) -> list[tuple[str, str]]:
+    """The (service, namespace) pairs a name may mean from ``namespace`` (``web.other``, ``web.other.svc``,
+    ``web.other.svc.cluster.local``), in search-path order; the first that exists answers."""
+    out = []
+    for candidate in ([name.rstrip(".")] if name.endswith(".") else [f"{name}.{d}" for d in search_path(namespace)]
+                      + [name]):
+        labels = candidate.lower().removesuffix("." + ZONE).split(".")
+        if candidate.lower().endswith("." + ZONE) and len(labels) == 3 and labels[2] == "svc":
+            out.append((labels[0], labels[1]))
+    return out

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from helpers.controlplane.podutil import internal_ip
 from helpers.dataplane.packettrace import Tracer
+from helpers.sim import dns
 from helpers.sim.api.errors import ApiError
 
 TCP_TIME_WAIT_S = 120.0  # nf_conntrack_tcp_timeout_time_wait
@@ -92,6 +93,11 @@ class Traffic:
 
     # -- input ------------------------------------------------------------------------------------
     def _service_port(self, namespace: str, service: str, port) -> tuple[dict, dict]:
+        if "." in service:  # a DNS name (web.other, web.other.svc.cluster.local): the client's search path
+            for name, ns in dns.service_candidates(service, namespace):
+                if self.cluster.informer.get("services", name, ns) is not None:
+                    service, namespace = name, ns
+                    break
         try:
             svc = self.cluster.store.get("services", service, namespace)
         except ApiError:
