@@ -215,10 +215,6 @@ def test_a_tutorial_command_on_a_whole_cluster_behaves_as_on_kind(cluster, comma
 GAPS = [
     (["exec", "nginx-gap", "--", "ls", "/"],
      "error: Internal error occurred: the simulator does not model 'ls' in nginx; modelled: hostname, cat, env"),
-    (["port-forward", "pod/nginx-gap", "18080:80", "--pod-running-timeout=2s"],
-     ("error: error upgrading connection: unable to upgrade connection: port-forward is not available: the "
-     "simulator opens no pod ports; see where a Service sends traffic with kubectl get endpointslices, or "
-     "port-forward on a kind cluster")),
     (["autoscale", "deployment", "nginx-gap", "--max=5"],
      "error: failed to create autoscaling/v2 HPA and the configuration is incompatible with autoscaling/v1"),
     (["get", "pv"], 'error: the server doesn\'t have a resource type "pv"'),

@@ -15,7 +15,7 @@ import time
 
 from helpers.controlplane.endpointslice.reconciler import MISSING_NODE_BEHAVIORS
 from helpers.kube import format_micro_time, format_time
-from helpers.sim import boot, shell
+from helpers.sim import boot, netconn, shell
 from helpers.sim.api.errors import ApiError
 from helpers.sim.clock import Clock
 from helpers.sim.controllers.cronjob import CronJobController
@@ -25,7 +25,7 @@ from helpers.sim.controllers.endpointslice import EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
 from helpers.sim.controllers.job import JobController
-from helpers.sim.controllers.kubelet import Kubelet
+from helpers.sim.controllers.kubelet import Kubelet, container_id
 from helpers.sim.controllers.kubeproxy import KubeProxy
 from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 from helpers.sim.controllers.namespace import NamespaceController
@@ -70,6 +70,7 @@ class Cluster:
         self.store.log_source = self.pod_log
         self.store.exec_source = self.exec_process
         self.store.attach_source = self.attach_process
+        self.store.portforward_source = self.port_forwarder
         self.store.rng = random.Random(f"{seed}-store")  # generated names and ClusterIPs are reproducible
         self.store.default_not_ready_toleration_seconds = config.default_not_ready_toleration_seconds
         self.store.default_unreachable_toleration_seconds = config.default_unreachable_toleration_seconds
@@ -251,6 +252,39 @@ class Cluster:
                 watch.stop()
             return self.on_reactor(kubelet.output, namespace, name, container)
         return wait
+
+    def port_forwarder(self, namespace: str, name: str):
+        """pods/portforward: after the API server's and kubelet's checks, (sandbox ID, network namespace path,
+        ``dial(port)``), containerd's view of the pod. ``dial`` gives a :class:`netconn.Conn` to the process
+        listening on the port, None when nothing listens, or containerd's error once the sandbox is gone."""
+        pod = self.store.get("pods", name, namespace)
+        kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
+        if kubelet is None:  # pkg/registry/core/pod/strategy.go PortForwardLocation
+            raise ApiError(400, "BadRequest", f"pod {name} does not have a host assigned")
+        uid = pod["metadata"]["uid"]
+
+        def sandbox_ready() -> bool:
+            current = self.informer.get("pods", name, namespace)
+            return (kubelet.running and current is not None and current["metadata"]["uid"] == uid
+                    and bool((current.get("status") or {}).get("podIP")))
+
+        if not self.on_reactor(sandbox_ready):  # kubelet_pods.go GetPortForward
+            raise ApiError(404, "NotFound", f'pod not found ("{name}_{namespace}")')
+        sandbox = container_id(uid, "sandbox").removeprefix("containerd://")
+        digest = container_id(uid, "netns").removeprefix("containerd://")
+        netns = "host" if pod["spec"].get("hostNetwork") else (
+            f"/var/run/netns/cni-{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}")
+        hostname = pod["spec"].get("hostname") or name
+
+        def dial(port: int):
+            def process():
+                return self.on_reactor(kubelet.listener, namespace, name, port, "TCP")
+            if not self.on_reactor(sandbox_ready):  # containerd: sandboxStore.Get fails
+                return f'failed to find sandbox "{sandbox}" in store: not found'
+            if process() is None:
+                return None
+            return netconn.Conn(process, port, hostname=hostname, peer="127.0.0.1", now=self.clock.now)
+        return sandbox, netns, dial
 
     def shell_context(self, namespace: str, name: str, spec: dict) -> shell.Context:
         """What a process in container ``spec`` of pod namespace/name sees (on the reactor): its pod, its

@@ -27,6 +27,7 @@ from .api import (
     fields,
     openapi,
     pagination,
+    portforward,
     printers,
     protobuf,
     routing,
@@ -56,6 +57,7 @@ _WATCH_POLL_SECONDS = 2.0
 WATCH_DRAIN_S = 5.0  # how long shutdown lets watches send what they had queued
 _WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _ALLOW = "GET, POST, PUT, PATCH, DELETE"
+_LONG_RUNNING = ("attach", "exec", "log", "portforward", "proxy")  # subresources, as BasicLongRunningRequestCheck
 # kube-apiserver's limits (k8s.io/apiserver/pkg/server/config.go: MaxRequestBodyBytes = 3 MiB,
 # MaxRequestsInFlight 400, MaxMutatingRequestsInFlight 200; secure_serving.go: ReadHeaderTimeout 32 s,
 # IdleTimeout 90 s). Watches are long-running requests and do not count as in flight, as upstream.
@@ -198,12 +200,6 @@ def _first(query: dict) -> dict:
     return {k: v[0] for k, v in query.items()}
 
 
-# pods/portforward streams into a container's ports; the simulator does not serve it yet, so it answers in
-# one line what it cannot do and what works instead
-STREAMING_SUBRESOURCES = {
-    "portforward": "port-forward is not available: the simulator opens no pod ports; see where a Service sends "
-                   "traffic with kubectl get endpointslices, or port-forward on a kind cluster",
-}
 
 
 def next_bookmark_time(now: float, deadline: float | None, frequency: float) -> float | None:
@@ -400,7 +396,7 @@ class _Handler(BaseHTTPRequestHandler):
             if method not in _WRITE_METHODS and method != "GET":
                 raise method_not_allowed()
             query = _first(parse_qs(url.query, keep_blank_values=True))
-            slot = self._in_flight_slot(method, query)
+            slot = self._in_flight_slot(method, path, query)
             body = self._read_body()
             self._route(method, path, query, body)
         except ApiError as e:
@@ -427,9 +423,12 @@ class _Handler(BaseHTTPRequestHandler):
         if site in ("cross-site", "same-site") or (origin is not None and not _loopback_origin(origin)):
             raise forbidden_request("cross-origin requests to the simulated API server are refused")
 
-    def _in_flight_slot(self, method: str, query: dict):
-        """A slot of the max-in-flight limit (reads and writes apart), or 429; watches take none."""
-        if method == "GET" and _truthy(query.get("watch", "")):
+    def _in_flight_slot(self, method: str, path: str, query: dict):
+        """A slot of the max-in-flight limit (reads and writes apart), or 429; long-running requests take none:
+        watches and the streaming subresources (pkg/controlplane/apiserver/config.go LongRunningFunc)."""
+        parts = path.split("/")
+        if method == "GET" and _truthy(query.get("watch", "")) or (
+                len(parts) > 3 and parts[-1] in _LONG_RUNNING and parts[-3] in ("pods", "services", "nodes")):
             return None
         slots = self.server.write_slots if method in _WRITE_METHODS else self.server.read_slots
         if not slots.acquire(blocking=False):
@@ -798,8 +797,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._exec(target)
         if sub == "attach" and method in ("GET", "POST"):
             return self._attach(target)
-        if sub in STREAMING_SUBRESOURCES:
-            raise ApiError(400, "BadRequest", STREAMING_SUBRESOURCES[sub])
+        if sub == "portforward" and method in ("GET", "POST"):
+            return self._portforward(target)
         if sub == "token" and method == "POST":
             return self._send_json(201, tokens.token_request(store, target.namespace, target.name,
                                                              self._decode(body), store.clock.now().timestamp()))
@@ -829,13 +828,13 @@ class _Handler(BaseHTTPRequestHandler):
             raise bad_request(f"container {container} is not valid for pod {target.name}")
         return container
 
-    def _upgrade(self) -> "websocket.Connection":
+    def _upgrade(self, protocols: tuple[str, ...] = (websocket.PROTOCOL_V5,)) -> "websocket.Connection":
         """Answer 101 to a valid WebSocket upgrade (400 Status otherwise); the connection is the stream's now."""
         if not websocket.is_upgrade(self.headers):
             if (self.headers.get("Upgrade") or "").lower().startswith("spdy/"):
                 raise bad_request("the simulator streams over WebSocket (v5.channel.k8s.io) only, not SPDY")
             raise bad_request("Upgrade request required")
-        accept_key, protocol = websocket.accept(self.headers)
+        accept_key, protocol = websocket.accept(self.headers, protocols)
         self.close_connection = True
         self.send_response(101, "Switching Protocols")
         self.send_header("Upgrade", "websocket")
@@ -904,6 +903,55 @@ class _Handler(BaseHTTPRequestHandler):
             conn.close(1002)
         finally:
             conn.close()
+
+    def _portforward(self, target: Target) -> None:
+        """pods/portforward: SPDY/3.1 streams tunnelled in a WebSocket (``SPDY/3.1+portforward.k8s.io``, the
+        apiserver's TunnelingHandler, k8s.io/apiserver/pkg/util/proxy/streamtunnel.go), or over a plain
+        ``Upgrade: SPDY/3.1`` (what kubectl falls back to; the kubelet's ``httpstream.Handshake``)."""
+        sandbox, netns, dial = self.server.store.portforward_source(target.namespace, target.name)
+        tunnel = portforward.TUNNEL_PREFIX + portforward.PROTOCOL
+        if websocket.is_upgrade(self.headers):
+            if not any(p.startswith(portforward.TUNNEL_PREFIX) and p.endswith(".k8s.io")
+                       for p in websocket.offered_protocols(self.headers)):
+                raise bad_request("unable to upgrade: no tunneling spdy protocols provided")
+            conn = self._upgrade((tunnel,))
+            read, write, end = conn.read_message, conn.write_message, conn.close
+        elif (self.headers.get("Upgrade") or "").strip().lower() == "spdy/3.1":
+            self._spdy_handshake()
+            read, write, end = (lambda: self.rfile.read1(65536) or None), self._write_flush, lambda: None
+        else:
+            raise bad_request("Upgrade request required")
+        self.connection.settimeout(portforward.IDLE_TIMEOUT_S)
+        try:
+            portforward.pump(portforward.Session(dial, sandbox, netns, time.monotonic()), read, write)
+        except (OSError, ValueError) as err:  # the client went away or broke the WebSocket framing
+            log.debug("port-forward of %s/%s: %s", target.namespace, target.name, err)
+        finally:
+            end()
+
+    def _spdy_handshake(self) -> None:
+        """The 101 of a plain SPDY upgrade, or the kubelet's 400/403 (k8s.io/streaming httpstream.Handshake)."""
+        header = "X-Stream-Protocol-Version"
+        values = self.headers.get_all(header) or []
+        if not values:
+            raise bad_request(f"unable to upgrade: header {header} does not exist in request with "
+                              f"{len(self.headers)} headers")
+        offered = [p.strip() for p in ",".join(values).split(",") if p.strip()]
+        if portforward.PROTOCOL not in offered:
+            raise ApiError(403, "Forbidden", f"unable to upgrade: unable to negotiate protocol: client supports "
+                                             f"[{' '.join(offered)}], server accepts [{portforward.PROTOCOL}]")
+        self.close_connection = True
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Upgrade", "SPDY/3.1")
+        self.send_header(header, portforward.PROTOCOL)
+        self.end_headers()
+        self.wfile.flush()
+        self._headers_sent = True
+
+    def _write_flush(self, data: bytes) -> None:
+        self.wfile.write(data)
+        self.wfile.flush()
 
     def _ws_stdin(self, conn) -> bytes:
         """stdin messages until kubectl half-closes the channel (``[255, 0]``) or the connection ends."""

@@ -100,9 +100,9 @@ class _WallClock:
         return dt.datetime.now(dt.UTC)
 
 
-def _no_exec(namespace, pod, container):
-    raise ApiError(400, "BadRequest", "exec and attach need the simulated cluster's kubelets; this API server "
-                                      "runs none")
+def _no_exec(namespace, pod, container=None):
+    raise ApiError(400, "BadRequest", "exec, attach and port-forward need the simulated cluster's kubelets; "
+                                      "this API server runs none")
 
 
 class Store:
@@ -110,7 +110,8 @@ class Store:
 
     Hooks other parts set: ``log_source(namespace, pod, container) -> str`` serves ``pods/log``;
     ``exec_source`` / ``attach_source(namespace, pod, container)`` give what serves ``pods/exec`` and
-    ``pods/attach`` (``Cluster.exec_process``, ``Cluster.attach_process``);
+    ``pods/attach`` (``Cluster.exec_process``, ``Cluster.attach_process``); ``portforward_source(namespace,
+    pod)`` what serves ``pods/portforward`` (``Cluster.port_forwarder``);
     ``default_not_ready_toleration_seconds`` / ``default_unreachable_toleration_seconds`` feed the
     DefaultTolerationSeconds admission defaults; ``rng`` (a ``random.Random``) drives name suffixes
     and IP/port allocation, so seeding it makes a run reproducible.
@@ -124,7 +125,7 @@ class Store:
         self.node_port_range = tuple(node_port_range)
         self.rng = random.Random()
         self.log_source = lambda namespace, pod, container: ""
-        self.exec_source = self.attach_source = _no_exec
+        self.exec_source = self.attach_source = self.portforward_source = _no_exec
         self.default_not_ready_toleration_seconds = 300
         self.default_unreachable_toleration_seconds = 300
         self._lock = threading.RLock()

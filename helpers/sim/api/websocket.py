@@ -11,6 +11,10 @@ Channel protocol (conn.go, and client-go ``tools/remotecommand/websocket.go``): 
 with a channel byte: 0 stdin, 1 stdout, 2 stderr, 3 error (a JSON ``metav1.Status``), 4 resize (JSON
 ``{"Width":..,"Height":..}``). ``v5`` adds 255, close: ``[255, channel]`` half-closes that channel (kubectl
 sends it for stdin at EOF). Client frames are masked, server frames are not.
+
+``pods/portforward`` uses the same WebSocket as a byte pipe for SPDY/3.1 (subprotocol
+``SPDY/3.1+portforward.k8s.io``; client-go ``tools/portforward/tunneling_connection.go``): each binary
+message is a piece of the SPDY byte stream, with no channel byte (:meth:`Connection.read_message`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import hashlib
 import json
 import socket
 import struct
+import threading
 
 from .errors import ApiError
 
@@ -34,7 +39,11 @@ def is_upgrade(headers) -> bool:
     return (headers.get("Upgrade") or "").strip().lower() == "websocket"
 
 
-def accept(headers) -> tuple[str, str]:
+def offered_protocols(headers) -> list[str]:
+    return [p.strip() for p in ",".join(headers.get_all("Sec-WebSocket-Protocol") or []).split(",") if p.strip()]
+
+
+def accept(headers, supported: tuple[str, ...] = (PROTOCOL_V5,)) -> tuple[str, str]:
     """(Sec-WebSocket-Accept, chosen protocol) for a valid upgrade request, else a 400 ApiError."""
     connection = {t.strip().lower() for t in (headers.get("Connection") or "").split(",")}
     if "upgrade" not in connection:
@@ -48,20 +57,31 @@ def accept(headers) -> tuple[str, str]:
         valid = False
     if not valid:
         raise ApiError(400, "BadRequest", "websocket upgrade needs a 16-byte base64 Sec-WebSocket-Key")
-    offered = [p.strip() for p in ",".join(headers.get_all("Sec-WebSocket-Protocol") or []).split(",") if p.strip()]
-    if PROTOCOL_V5 not in offered:
+    offered = offered_protocols(headers)
+    chosen = next((p for p in offered if p in supported), None)
+    if chosen is None:
         raise ApiError(400, "BadRequest", f"requested protocol(s) are not supported: {offered}; "
-                                          f"supports [{PROTOCOL_V5}]")
+                                          f"supports [{' '.join(supported)}]")
     digest = hashlib.sha1((key + GUID).encode()).digest()
-    return base64.b64encode(digest).decode(), PROTOCOL_V5
+    return base64.b64encode(digest).decode(), chosen
 
 
 class Connection:
-    """An upgraded connection: binary channel messages in and out, the closing handshake."""
+    """An upgraded connection: binary messages in and out (raw, or a channel byte first), the closing
+    handshake. Writes may come from two threads (a reader answering pings, a writer)."""
 
     def __init__(self, sock: socket.socket, rfile, wfile):
         self.sock, self.rfile, self.wfile = sock, rfile, wfile
         self.closed = False
+        self._writing = threading.Lock()
+
+    def _write(self, frame: bytes) -> None:
+        with self._writing:
+            self.wfile.write(frame)
+            self.wfile.flush()
+
+    def write_message(self, payload: bytes) -> None:
+        self._write(self._frame(OP_BINARY, payload))
 
     def _frame(self, opcode: int, payload: bytes) -> bytes:
         n = len(payload)
@@ -75,8 +95,7 @@ class Connection:
         return head + payload
 
     def send(self, channel: int, data: bytes) -> None:
-        self.wfile.write(self._frame(OP_BINARY, bytes([channel]) + data))
-        self.wfile.flush()
+        self.write_message(bytes([channel]) + data)
 
     def send_status(self, status: dict) -> None:
         self.send(ERROR, json.dumps(status, separators=(",", ":")).encode())
@@ -87,8 +106,7 @@ class Connection:
             return
         self.closed = True
         try:
-            self.wfile.write(self._frame(OP_CLOSE, struct.pack("!H", code)))
-            self.wfile.flush()
+            self._write(self._frame(OP_CLOSE, struct.pack("!H", code)))
             self.sock.settimeout(2.0)
             while (message := self._read_frame()) is not None and message[0] != OP_CLOSE:
                 pass
@@ -121,7 +139,14 @@ class Connection:
         return b0 & 0x0F, payload, bool(b0 & 0x80)
 
     def receive(self) -> tuple[int, bytes] | None:
-        """The next data message as (channel, data); pings are answered; None at close or EOF."""
+        """The next data message as (channel, data); None at close or EOF."""
+        message = self.read_message()
+        if message is None:
+            return None
+        return (message[0], message[1:]) if message else (STDIN, b"")
+
+    def read_message(self) -> bytes | None:
+        """The next data message's payload; pings are answered; None at close or EOF."""
         parts: list[bytes] = []
         while True:
             frame = self._read_frame()
@@ -129,8 +154,7 @@ class Connection:
                 return None
             opcode, payload, fin = frame
             if opcode == OP_PING:
-                self.wfile.write(self._frame(OP_PONG, payload))
-                self.wfile.flush()
+                self._write(self._frame(OP_PONG, payload))
                 continue
             if opcode == OP_PONG:
                 continue
@@ -141,5 +165,4 @@ class Connection:
                 raise ValueError("message too large")
             # FIN bit: the last frame of a message (continuations carry opcode 0)
             if fin:
-                message = b"".join(parts)
-                return (message[0], message[1:]) if message else (STDIN, b"")
+                return b"".join(parts)
