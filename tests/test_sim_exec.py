@@ -2,9 +2,17 @@
 cluster DNS as CoreDNS's kubernetes plugin answers it."""
 
 import base64
+import fcntl
 import json
+import os
+import pty
+import select
+import signal
 import socket
+import struct
 import subprocess
+import termios
+import time
 
 import pytest
 from test_api_support import KUBECTL
@@ -213,3 +221,85 @@ def test_a_service_s_dns_names_map_to_it():
     for name in ("web.ns", "web.ns.svc", "web.ns.svc.cluster.local"):
         assert ("web", "ns") in dns.service_candidates(name, "other"), name
     assert dns.service_candidates("web", "ns")[0] == ("web", "ns")
+
+
+# -- kubectl exec -it: a pty on our side, the modelled shell on the other ---------------------------------------
+class Pty:
+    """kubectl run on a pseudo-terminal (so that -t is allowed), read with bounded waits."""
+
+    def __init__(self, cluster, *args, rows=24, cols=80):
+        self.master, slave = pty.openpty()
+        self.resize(rows, cols, fd=slave)
+        self.proc = subprocess.Popen([str(KUBECTL), f"--kubeconfig={cluster.workdir / 'kubeconfig'}",
+                                      f"--cache-dir={cluster.workdir / 'cache'}", *args],
+                                     stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+
+    def resize(self, rows, cols, fd=None):
+        fcntl.ioctl(self.master if fd is None else fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def read_until(self, token: bytes, timeout: float = 15.0) -> bytes:
+        data, deadline = b"", time.monotonic() + timeout
+        while token not in data:
+            left = deadline - time.monotonic()
+            assert left > 0, f"{token!r} did not come within {timeout}s; got {data!r}"
+            if select.select([self.master], [], [], left)[0]:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:  # the other side closed: kubectl exited
+                    chunk = b""
+                assert chunk, f"kubectl exited before {token!r}; got {data!r}"
+                data += chunk
+        return data
+
+    def type(self, text: str, until: bytes = b"/ # ") -> bytes:
+        os.write(self.master, text.encode())
+        return self.read_until(until)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        os.close(self.master)
+
+
+def test_exec_it_runs_an_interactive_shell_on_a_tty(cluster):
+    term = Pty(cluster, "exec", "-it", "client", "--", "sh")
+    try:
+        assert term.read_until(b"/ # ") == b"/ # "  # busybox ash's prompt for root in /
+        assert term.type("hostname\r") == b"hostname\r\nclient\r\n/ # "  # echo, CR LF, output, prompt
+        assert term.type("wget -qO- web\r").splitlines()[1].startswith(b"web-")  # through the Service
+        assert term.type("ech\x7fho typo\r") == b"ech\b \bho typo\r\ntypo\r\n/ # "  # erase
+        assert term.type("stty size\r") == b"stty size\r\n24 80\r\n/ # "  # the size kubectl sent at start
+        term.resize(30, 100)
+        os.kill(term.proc.pid, signal.SIGWINCH)  # kubectl sends the new size on the resize channel
+        for _ in range(20):  # the resize and the next keystrokes travel apart: retry, bounded
+            if b"30 100" in term.type("stty size\r"):
+                break
+        else:
+            pytest.fail("the resize never reached the shell")
+        assert term.type("false\r") == b"false\r\n/ # "
+        os.write(term.master, b"exit 3\r")
+        assert b"command terminated with exit code 3" in term.read_until(b"exit code 3")
+        assert term.proc.wait(timeout=15) == 3
+    finally:
+        term.close()
+
+
+def test_the_line_discipline_and_shell_exit_statuses():
+    from helpers.sim import shell, terminal
+
+    lines = []
+
+    def run(line):
+        lines.append(line)
+        return shell.Result("out\n", exit_code=4 if line == "fail" else 0)
+
+    term = terminal.Terminal(run, terminal.prompt("bash", "nginx", "web-1"), "bash")
+    assert term.start() == b"root@web-1:/# "
+    assert term.feed(b"abc\x15fail\r") == b"abc" + b"\b \b" * 3 + b"fail\r\nout\r\nroot@web-1:/# "  # ^U
+    assert term.feed(b"half\x03") == b"half^C\r\nroot@web-1:/# " and lines == ["fail"]  # ^C drops the line
+    assert term.feed(b"\x04") == b"exit\r\n" and term.exit_code == 4  # ^D: bash exits with the last status
+    assert terminal.is_interactive(["/bin/sh"]) and terminal.is_interactive(["bash", "-i"])
+    assert not terminal.is_interactive(["sh", "-c", "hostname"])
+    assert terminal.prompt("sh", "nginx", "x") == "# " and terminal.prompt("sh", "busybox", "x") == "/ # "

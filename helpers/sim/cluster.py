@@ -15,7 +15,7 @@ import time
 
 from helpers.controlplane.endpointslice.reconciler import MISSING_NODE_BEHAVIORS
 from helpers.kube import format_micro_time, format_time
-from helpers.sim import boot, netconn, shell
+from helpers.sim import boot, netconn, shell, terminal
 from helpers.sim.api.errors import ApiError
 from helpers.sim.clock import Clock
 from helpers.sim.controllers.cronjob import CronJobController
@@ -222,12 +222,21 @@ class Cluster:
 
     def exec_process(self, namespace: str, name: str, container: str):
         """pods/exec: after the checks, ``run(argv, stdin) -> shell.Result`` in that container (raises
-        ``shell.ExecFailed`` when the runtime cannot start it)."""
+        ``shell.ExecFailed`` when the runtime cannot start it), and ``interactive(argv)``: a
+        :class:`terminal.Terminal` for a shell that reads a TTY (raises as ``run`` when it cannot start)."""
         _, spec = self._running_container(namespace, name, container)
 
         def run(argv: list[str], stdin: str) -> shell.Result:
             return self.on_reactor(lambda: shell.run(self.shell_context(namespace, name, spec), argv, stdin))
-        return run
+
+        def interactive(argv: list[str]) -> terminal.Terminal:
+            program = argv[0].rsplit("/", 1)[-1]
+            run([argv[0], "-c", "true"], "")  # the shell must be there to start
+            ctx = self.on_reactor(self.shell_context, namespace, name, spec)
+            return terminal.Terminal(lambda line: run([argv[0], "-c", line], ""),
+                                     terminal.prompt(program, shell.image_kind(spec.get("image", "")), ctx.hostname),
+                                     program)
+        return run, interactive
 
     def attach_process(self, namespace: str, name: str, container: str):
         """pods/attach: after the checks, ``wait(timeout) -> str | None``: the main process's output once it

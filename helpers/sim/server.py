@@ -18,7 +18,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import shell
+from . import shell, terminal
 from .api import (
     auth,
     decoding,
@@ -878,12 +878,14 @@ class _Handler(BaseHTTPRequestHandler):
         if not argv:  # pkg/registry/core/pod/rest/subresources.go: "you must specify at least 1 command"
             raise bad_request("you must specify at least 1 command")
         container = self._stream_container(target, query)
-        run = self.server.store.exec_source(target.namespace, target.name, container)
+        run, interactive = self.server.store.exec_source(target.namespace, target.name, container)
         wants = {name: _truthy((query.get(name) or ["false"])[0]) for name in ("stdin", "stdout", "stderr", "tty")}
         conn = self._upgrade()
         try:
-            stdin = self._ws_stdin(conn) if wants["stdin"] else b""
             try:
+                if wants["stdin"] and wants["tty"] and terminal.is_interactive(argv):
+                    return self._terminal(conn, interactive(argv), argv)
+                stdin = self._ws_stdin(conn) if wants["stdin"] else b""
                 result = run(argv, stdin.decode(errors="replace"))
             except shell.ExecFailed as err:
                 conn.send_status({"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {err}",
@@ -952,6 +954,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _write_flush(self, data: bytes) -> None:
         self.wfile.write(data)
         self.wfile.flush()
+
+    def _terminal(self, conn, term, argv: list[str]) -> None:
+        """An interactive shell on a TTY: keystrokes in, echo and output out, resizes applied, until the shell
+        exits or kubectl closes stdin (end of input); then the exit Status. A user may idle as long as
+        containerd's stream_idle_timeout."""
+        self.connection.settimeout(portforward.IDLE_TIMEOUT_S)
+        conn.send(websocket.STDOUT, term.start())
+        while term.exit_code is None and (message := conn.receive()) is not None:
+            channel, payload = message
+            if channel == websocket.STDIN:
+                out = term.feed(payload)
+                if out:
+                    conn.send(websocket.STDOUT, out)
+            elif channel == websocket.RESIZE:
+                try:
+                    size = json.loads(payload)
+                    term.resize(int(size["Width"]), int(size["Height"]))
+                except (ValueError, KeyError, TypeError):
+                    raise ValueError("a resize message that is not {\"Width\":..,\"Height\":..}") from None
+            elif channel == websocket.CLOSE and payload[:1] == bytes([websocket.STDIN]):
+                break
+        conn.send_status(_exit_status(argv, term.status if term.exit_code is None else term.exit_code))
 
     def _ws_stdin(self, conn) -> bytes:
         """stdin messages until kubectl half-closes the channel (``[255, 0]``) or the connection ends."""
