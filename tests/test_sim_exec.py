@@ -303,3 +303,28 @@ def test_the_line_discipline_and_shell_exit_statuses():
     assert terminal.is_interactive(["/bin/sh"]) and terminal.is_interactive(["bash", "-i"])
     assert not terminal.is_interactive(["sh", "-c", "hostname"])
     assert terminal.prompt("sh", "nginx", "x") == "# " and terminal.prompt("sh", "busybox", "x") == "/ # "
+
+
+def test_streams_the_kubelet_cannot_serve_get_the_upstream_messages(private_sim):
+    """A container with no running instance: the kubelet's "container not found"; a stopped node: the API
+    server cannot dial its kubelet (both kubectl falls back from WebSocket to SPDY for, then reports)."""
+    from conftest import kubectl, wait_until
+
+    kubectl(private_sim, "run", "crash", "--image=busybox:1.36", "--restart=OnFailure", "--", "false")
+    kubectl(private_sim, "run", "idle", f"--image={AGNHOST_IMAGE}", "--overrides",
+            json.dumps({"spec": {"nodeSelector": {"kubernetes.io/hostname": "endpoints-worker"}}}), "--", "pause")
+    kubectl(private_sim, "wait", "--for=condition=Ready", "pod/idle", "--timeout=60s")
+    store = private_sim.cluster.store
+    wait_until(private_sim, lambda: "waiting" in (store.get("pods", "crash", "default")["status"].get(
+        "containerStatuses") or [{}])[0].get("state", {}), what="pod crash in CrashLoopBackOff")
+    crashed = kubectl(private_sim, "exec", "crash", "--", "hostname", check=False)
+    assert (crashed.returncode, crashed.stderr) == (
+        1, 'error: unable to upgrade connection: container not found ("crash")\n')
+    private_sim.cluster.stop_node("endpoints-worker")
+    ip = next(a["address"] for a in store.get("nodes", "endpoints-worker")["status"]["addresses"]
+              if a["type"] == "InternalIP")
+    unreachable = f"error dialing backend: dial tcp {ip}:10250: connect: no route to host"
+    stopped = kubectl(private_sim, "exec", "idle", "--", "hostname", check=False)
+    assert (stopped.returncode, stopped.stderr) == (1, f"error: unable to upgrade connection: {unreachable}\n")
+    forward = kubectl(private_sim, "port-forward", "pod/idle", ":8080", check=False, timeout=30)
+    assert forward.returncode == 1 and unreachable in forward.stderr, forward.stderr

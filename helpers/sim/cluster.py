@@ -14,6 +14,7 @@ import threading
 import time
 
 from helpers.controlplane.endpointslice.reconciler import MISSING_NODE_BEHAVIORS
+from helpers.controlplane.podutil import internal_ip
 from helpers.kube import format_micro_time, format_time
 from helpers.sim import boot, netconn, shell, terminal
 from helpers.sim.api.errors import ApiError
@@ -207,17 +208,33 @@ class Cluster:
         kubelet = self.kubelets.get(node)
         return self.on_reactor(kubelet.log, namespace, name, container) if kubelet else ""
 
-    def _running_container(self, namespace: str, name: str, container: str):
-        """What the API server and the kubelet check before a stream opens (400/404 Status): (kubelet, spec)."""
-        pod = self.store.get("pods", name, namespace)
-        kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
+    def _stream_kubelet(self, pod: dict) -> Kubelet:
+        """The kubelet a stream goes to, once the API server has a host for the pod and can dial it."""
+        node = pod["spec"].get("nodeName") or ""
+        kubelet = self.kubelets.get(node)
         if kubelet is None:  # pkg/registry/core/pod/strategy.go streamLocation
-            raise ApiError(400, "BadRequest", f"pod {name} does not have a host assigned")
+            raise ApiError(400, "BadRequest", f"pod {pod['metadata']['name']} does not have a host assigned")
+        if not kubelet.running:
+            # a stopped kind node's address has no owner on the docker network: the API server's dial to
+            # the kubelet fails (apimachinery pkg/util/proxy/upgradeaware.go dial: "error dialing backend"),
+            # a non-Status error it answers with a 500 Status (responsewriters ErrorToAPIStatus)
+            ip = internal_ip(self.store.get("nodes", node)) or node
+            raise ApiError(500, "", f"error dialing backend: dial tcp {ip}:10250: connect: no route to host")
+        return kubelet
+
+    def _running_container(self, namespace: str, name: str, container: str, subresource: str = "exec"):
+        """What the API server and the kubelet check before an exec or attach opens: (kubelet, spec). The
+        kubelet answers a container with no running instance with a plain 500 (GetExec / GetAttach in
+        pkg/kubelet/kubelet_pods.go, streaming.WriteError), which kubectl shows as "unable to upgrade
+        connection: <text>"."""
+        pod = self.store.get("pods", name, namespace)
+        kubelet = self._stream_kubelet(pod)
         spec = next(c for c in pod["spec"]["containers"] if c["name"] == container)
         state = next((cs.get("state") or {} for cs in (pod.get("status") or {}).get("containerStatuses") or []
                       if cs["name"] == container), {})
-        if "running" not in state or not kubelet.running:  # the kubelet finds no running container
-            raise ApiError(404, "NotFound", f'container not found ("{container}")')
+        if "running" not in state:
+            raise ApiError(500, "", f'container not found ("{container}")' if subresource == "exec"
+                           else f"container {container} not found in pod {name}_{namespace}")
         return kubelet, spec
 
     def exec_process(self, namespace: str, name: str, container: str):
@@ -241,7 +258,7 @@ class Cluster:
     def attach_process(self, namespace: str, name: str, container: str):
         """pods/attach: after the checks, ``wait(timeout) -> str | None``: the main process's output once it
         has exited, or None while it still runs when ``timeout`` passes."""
-        kubelet, _ = self._running_container(namespace, name, container)
+        kubelet, _ = self._running_container(namespace, name, container, "attach")
 
         def exited(pod: dict) -> bool:
             return any(cs["name"] == container and "terminated" in (cs.get("state") or {})
@@ -267,9 +284,7 @@ class Cluster:
         ``dial(port)``), containerd's view of the pod. ``dial`` gives a :class:`netconn.Conn` to the process
         listening on the port, None when nothing listens, or containerd's error once the sandbox is gone."""
         pod = self.store.get("pods", name, namespace)
-        kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
-        if kubelet is None:  # pkg/registry/core/pod/strategy.go PortForwardLocation
-            raise ApiError(400, "BadRequest", f"pod {name} does not have a host assigned")
+        kubelet = self._stream_kubelet(pod)
         uid = pod["metadata"]["uid"]
 
         def sandbox_ready() -> bool:
