@@ -4,7 +4,9 @@
 # An endpoint changes in one place — a slice — and then every node has to catch up. How fast, how often,
 # at what cost as the cluster grows, and what happens when the thing that fails is a node itself? This
 # chapter follows a change from a pod turning Ready to the rules on every node, then pulls the plug on a
-# worker and watches NotReady, unready endpoints, eviction and recovery on one timeline.
+# worker and watches NotReady, unready endpoints, eviction and recovery on one timeline. Last, it shows
+# what the rules do not decide: connections that already exist, which the kernel's conntrack table keeps
+# on their endpoint, and the UDP entries kube-proxy has to delete itself.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # > **Presenter note:** Two clocks matter: kube-proxy's (minSyncPeriod 1 s, syncPeriod 30 s) and the node lifecycle controller's
@@ -18,7 +20,9 @@
 # 2. *explain* `minSyncPeriod`, `syncPeriod`, and full vs partial syncs (KEP-3453);
 # 3. *predict* how a node's rules and sync payload grow with the number of Services, in iptables and nftables mode;
 # 4. *describe* what happens to endpoints when a node fails: NotReady, endpoints not ready, eviction,
-#    terminating endpoints, recovery.
+#    terminating endpoints, recovery;
+# 5. *predict* where an established connection goes when its endpoint leaves the rules, and which UDP
+#    conntrack entries kube-proxy deletes (and which it leaves).
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Prerequisites
@@ -29,7 +33,7 @@
 # | [07 · kube-proxy and EndpointSlices](07-kube-proxy-and-endpointslices.ipynb) | Necessary | the rules a node programs |
 # | Taints and tolerations | Helpful | [Taint based evictions](https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/#taint-based-evictions) |
 #
-# **Time to complete:** about 20 minutes (on kind, plus grace period + toleration seconds of waiting in section 4)
+# **Time to complete:** about 30 minutes (on kind, plus grace period + toleration seconds of waiting in section 4)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Which cluster am I on?
@@ -38,6 +42,7 @@
 # |---|---|
 # | a node failure is `docker stop`; the timeline takes real minutes (grace period, then tolerations) | `POST /sim/nodes/<node>/stop`; the virtual clock is fast-forwarded with `h.advance`, so minutes take seconds |
 # | kube-proxy logs syncs only at `-v=2` | the simulated kube-proxies log every sync |
+# | a held connection is `nc` in a terminal (`kubectl exec -it ... -- nc`) | `h.open_connection` holds one and `.send()` uses it |
 #
 # Timings come from `kind-cluster.yaml`: `node-monitor-grace-period` and the default toleration seconds.
 
@@ -296,6 +301,178 @@ seen.groupby(["window", "outcome"]).size().unstack(fill_value=0)
 # error but a timeout, for up to the grace period; readiness of the endpoints is what ends it.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Connections vs rules
+#
+# kube-proxy's rules pick an endpoint for a connection's **first** packet only. The kernel records that
+# choice, the DNAT, in its connection tracking table (conntrack) on the client's node, and every later
+# packet of the connection follows the entry, not the rules. `talk` has three pods behind a readiness gate,
+# two of them ready. Hold one connection open (`h.open_connection`), then swap which pods are ready, so
+# that the held connection's endpoint leaves the rules while its pod keeps running.
+
+# %% slideshow={"slide_type": "-"}
+h.apply(h.deployment("talk", replicas=3, readiness_gate=True), h.service("talk"), namespace=ns.name)
+h.wait_for_slices(ns.name, "talk", endpoints=3)
+talk_pods = sorted(h.list_objects("pods", ns.name, selector="app=talk"), key=lambda p: p["metadata"]["name"])
+h.set_ready(talk_pods[:2], True, ns.name)
+h.wait_for_slices(ns.name, "talk", endpoints=3, ready=2)
+first = h.requests("talk", ns.name, count=20)  # also starts the helper's client pod
+CLIENT = "traffic-client"  # that pod's name (docs/HELPERS.md, h.requests)
+client_node = h.get("pods", CLIENT, ns.name)["spec"]["nodeName"]
+h.wait_for_rules(client_node, f"{ns.name}/talk:http")
+if cluster.is_sim:
+    conn = h.open_connection("talk", ns.name)
+    held = conn.opened["pod"]
+    spare = talk_pods[2]  # the one not ready so far
+    h.set_ready(held, False, ns.name)  # out of the rules; the process keeps running
+    h.set_ready(spare, True, ns.name)
+    h.wait_for_slices(ns.name, "talk", endpoints=3, ready=2)
+    h.wait_for_rules(client_node, f"--to-destination {spare['status']['podIP']}:80")  # that sync also dropped `held`
+    later = h.requests("talk", ns.name, count=20)
+    on_held = conn.send()
+    ct = h.conntrack(client_node)
+    display(pd.DataFrame({"held connection": [held, on_held["pod"], on_held["outcome"]],
+                          "new connections": [", ".join(sorted(set(first["pod"]))), ", ".join(sorted(set(later["pod"]))),
+                                              ", ".join(sorted(set(later["outcome"])))]},
+                         index=["answered before the swap", "answered after the swap", "outcome after the swap"]))
+    display(ct[(ct["protocol"] == "tcp") & (ct["state"] == "ESTABLISHED")])
+    assert on_held["pod"] == held and on_held["outcome"] == "ok", on_held  # the prose below says so
+    assert held not in set(later["pod"]) and set(later["outcome"]) == {"ok"}, later
+    assert (ct[(ct["state"] == "ESTABLISHED")]["reply_src"] + ":80").eq(conn.opened["endpoint"]).any()
+else:
+    print("Held connections are modelled on the simulator only. On kind, hold one in a terminal with\n"
+          f"  kubectl exec -n {ns.name} -it {CLIENT} -- nc talk 80\n"
+          "type `GET /hostname HTTP/1.1` and two Enters to see which pod answers, swap the ready pods here, "
+          f"and ask again; h.conntrack({client_node!r}) lists the entry as ESTABLISHED.")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** after the swap, no new connection reaches the pod that left the rules, but the held
+# connection is still answered by it: its conntrack entry (`ESTABLISHED`, `reply_src` = that pod's IP,
+# an expiry of 432000 s, the kernel's five-day `nf_conntrack_tcp_timeout_established`) still carries the
+# DNAT. **Why it matters:** removing an endpoint stops *new* connections only. Long-lived connections
+# (HTTP keep-alive, gRPC, database pools) stay where they are until one side closes them, which is why
+# graceful shutdown has to close them, not just wait for the endpoint to leave the rules.
+#
+# What if the pod goes away under the connection? Delete it:
+
+# %% slideshow={"slide_type": "-"}
+if cluster.is_sim:
+    h.delete("pods", held, ns.name, wait=True)
+    gone = conn.send()
+    print(f"held connection after deleting {held}: {gone['outcome']} (endpoint {gone['endpoint']})")
+    assert gone["outcome"] == "reset", gone
+else:
+    print(f"On kind: delete the pod behind your nc (kubectl delete pod -n {ns.name} <pod>); nc ends when the pod's "
+          "process exits and its socket closes.")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** once the process behind it has exited (netexec exits at once on SIGTERM), the next
+# request on the held connection is `reset`: the conntrack entry still points at the old address, but
+# nothing there has the connection any more.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Presenter note:** Say it plainly: rules are for new connections, conntrack is for everything after. Ask how
+# > many of the room's services hold connections for minutes (database pools, gRPC): those never notice an
+# > endpoint leaving until the pod dies.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### UDP: entries without a connection
+#
+# UDP has no connection to close, so conntrack keeps a UDP entry as long as packets keep coming (30 s
+# after the last one, `nf_conntrack_udp_timeout`; 120 s once replies have flowed, `..._timeout_stream`).
+# A client that keeps sending from the same source port keeps its entry, and so keeps its endpoint,
+# forever. kube-proxy therefore deletes UDP entries itself: after a sync in which a UDP Service's endpoints
+# changed, `CleanStaleEntries` (`pkg/proxy/conntrack/cleanup.go`, v1.36.1) removes every entry to the
+# Service's IP and port whose DNAT target is not one of its **serving** endpoints, and it skips a Service
+# that has no serving endpoint at all. `dns` has two netexec pods answering UDP on 8081 behind port 53;
+# one is ready. Send datagrams on one flow while its endpoint becomes not ready, then while the other
+# pod becomes ready.
+
+# %% slideshow={"slide_type": "-"}
+udp_port = {"port": 53, "targetPort": 8081, "protocol": "UDP", "name": "dns"}
+h.apply(h.deployment("dns", replicas=2, readiness_gate=True), h.service("dns", ports=[udp_port]), namespace=ns.name)
+h.wait_for_slices(ns.name, "dns", endpoints=2)
+dns_pods = sorted(h.list_objects("pods", ns.name, selector="app=dns"), key=lambda p: p["metadata"]["name"])
+old_dns, new_dns = dns_pods
+h.set_ready(old_dns, True, ns.name)
+h.wait_for_slices(ns.name, "dns", endpoints=2, ready=1)
+h.wait_for_rules(client_node, f"--to-destination {old_dns['status']['podIP']}:8081")
+
+
+def udp_entries():
+    """The client node's UDP conntrack entries to dns's ClusterIP."""
+    table = h.conntrack(client_node)
+    cluster_ip = h.get("services", "dns", ns.name)["spec"]["clusterIP"]
+    return table[(table["protocol"] == "udp") & (table["dst"] == cluster_ip)] if len(table) else table
+
+
+if cluster.is_sim:
+    flow = h.open_connection("dns", ns.name)
+    steps = [("first datagram", flow.opened, len(udp_entries()))]
+    h.set_ready(old_dns, False, ns.name)  # no serving endpoint left: kube-proxy REJECTs new flows
+    h.wait_for_slices(ns.name, "dns", endpoints=2, ready=0)
+    h.wait_for_rules(client_node, f'"{ns.name}/dns:dns has no endpoints"')
+    steps.append(("no endpoint ready", flow.send(), len(udp_entries())))
+    h.set_ready(new_dns, True, ns.name)  # a serving endpoint again: the clean-up runs for dns
+    h.wait_for_slices(ns.name, "dns", endpoints=2, ready=1)
+    h.wait_for_rules(client_node, f"--to-destination {new_dns['status']['podIP']}:8081")
+    entries_after_cleanup = len(udp_entries())
+    steps.append(("the other pod ready", flow.send(), entries_after_cleanup))
+    udp_story = pd.DataFrame([{"step": step, "answered by": r["pod"], "endpoint": r["endpoint"], "outcome": r["outcome"],
+                               "entries before the next datagram": n} for step, r, n in steps])
+    display(udp_story)
+    assert list(udp_story["answered by"]) == [old_dns["metadata"]["name"]] * 2 + [new_dns["metadata"]["name"]], udp_story
+    assert entries_after_cleanup == 0 and set(udp_story["outcome"]) == {"ok"}, udp_story
+else:
+    print("Held flows are modelled on the simulator only. On kind, keep one open with\n"
+          f"  kubectl exec -n {ns.name} -it {CLIENT} -- nc -u dns 53\n"
+          f"(type `hostname` and Enter per datagram) and watch h.conntrack({client_node!r}) as the pods change.")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** with no endpoint ready, the flow's datagrams are still answered by the pod that
+# just became not ready: its entry carries the DNAT, and kube-proxy leaves a Service without serving
+# endpoints alone. Once the other pod is ready, the sync that adds it also runs the clean-up: the entry
+# is deleted (0 entries left), and the next datagram starts a new flow, which the rules send to the new
+# pod. kube-proxy logs each clean-up (at `-v=4` on kind; the simulated kube-proxy always):
+
+# %% slideshow={"slide_type": "-"}
+proxy_of_client = next(p["metadata"]["name"] for p in h.list_objects("pods", "kube-system", selector="k8s-app=kube-proxy")
+                       if p["spec"].get("nodeName") == client_node)
+cleanups = [line for line in h.kubectl("logs", "-n", "kube-system", proxy_of_client).stdout.splitlines()
+            if "reconciling conntrack" in line]
+print("\n".join(cleanups[-3:]) if cleanups else "no clean-up lines: kube-proxy logs them at -v=4")
+if cluster.is_sim:
+    assert any("entriesDeleted=1" in line for line in cleanups), cleanups
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Why DNS over UDP suffered
+#
+# Every name a pod looks up is such a flow. Ask from the client pod where `dns` is (`kubectl exec`):
+
+# %% slideshow={"slide_type": "-"}
+lookup = h.kubectl("exec", "-n", ns.name, CLIENT, "--", "nslookup", "dns").stdout
+print(lookup)
+kube_dns = h.get("services", "kube-dns", "kube-system")
+dns_ports = sorted(f"{p['port']}/{p['protocol']}" for p in kube_dns["spec"]["ports"])
+print(f"the nameserver is Service kube-system/kube-dns ({kube_dns['spec']['clusterIP']}), ports {', '.join(dns_ports)}")
+assert f"Server:\t\t{kube_dns['spec']['clusterIP']}" in lookup and "53/UDP" in dns_ports
+assert f"Address: {h.get('services', 'dns', ns.name)['spec']['clusterIP']}" in lookup
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the pod's resolver asks `10.96.0.10`, the ClusterIP of the `kube-dns` Service, on
+# port 53 over UDP: a UDP Service like `dns` above, DNAT'ed to a CoreDNS pod by the same rules, with a
+# conntrack entry per query flow on the client's node. **Why it matters:** when a CoreDNS pod went away
+# (a rollout, a failed node), a client that kept reusing its source port kept its entry, and its queries
+# went on to an address with no CoreDNS behind it, time after time, until the entry was deleted. That is
+# the stale entry above, and the reason kube-proxy deletes UDP entries itself. DNS over UDP had a second
+# conntrack problem: two queries sent at once from one socket (A and AAAA) could race in conntrack's
+# insertion and one was dropped, a 5 s resolver timeout (kubernetes/kubernetes#56903).
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Presenter note:** The stale UDP entry is the classic "DNS broke after a CoreDNS rollout" report. Point at the
+# > table: the datagrams kept reaching a pod that was not ready until the clean-up ran, and the clean-up only
+# > runs when the Service has a serving endpoint again.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: scale and follow
 #
 # Scale `web` to 6 replicas and make the new pods Ready. Done when every node's rules list 6 endpoints for `web`.
@@ -346,6 +523,53 @@ assert not any(routed.values()), f"Some nodes still route to {unready[0]}: {rout
 print(f"✓ {unready[0]} is out of rotation on every node, yet still listed in the slice (ready=false).")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 3: predict the clean-up
+#
+# `dns` has one ready pod. Make its other pod ready too, send 20 UDP requests to `dns` from the client
+# pod (each from a new source port, so 20 entries on the client's node), then swap: the pod that was
+# ready first becomes not ready while the other stays ready. **Predict first:** after kube-proxy's next
+# sync, how many of the UDP entries to the pod you made not ready are left on the client's node? Record
+# your answer, then run the solution and the check.
+
+# %% slideshow={"slide_type": "-"}
+predicted_left = None  # your prediction: replace None with the number of entries you expect to survive
+
+# %% slideshow={"slide_type": "-"}
+# your turn
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
+first_dns, second_dns = sorted(h.list_objects("pods", ns.name, selector="app=dns"), key=lambda p: p["metadata"]["name"])
+h.set_ready([first_dns, second_dns], True, ns.name)
+h.wait_for_slices(ns.name, "dns", endpoints=2, ready=2)
+h.wait_for_rules(client_node, f"--to-destination {first_dns['status']['podIP']}:8081")
+h.wait_for_rules(client_node, f"--to-destination {second_dns['status']['podIP']}:8081")
+sent = h.requests("dns", ns.name, count=20, port="dns")
+h.set_ready(first_dns, False, ns.name)  # the other pod stays ready, so the clean-up deletes right away
+h.wait_for_slices(ns.name, "dns", endpoints=2, ready=1)
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+slices = h.slices_table(ns.name, service="dns")
+not_ready = list(slices.query("ready == False")["address"])
+ready_now = list(slices.query("ready == True")["address"])
+assert len(slices) == 2 and len(not_ready) == 1, (
+    f"dns has {len(slices)} endpoints, {len(not_ready)} not ready. Hint: both pods ready, requests, then one pod not ready.")
+h.wait_for_rules(client_node, f"--to-destination {ready_now[0]}:8081")
+entries = udp_entries()
+left = int((entries["reply_src"] == not_ready[0]).sum()) if len(entries) else 0
+kept = int((entries["reply_src"] == ready_now[0]).sum()) if len(entries) else 0
+assert kept > 0, ("No UDP entries to the ready pod on the client's node. Hint: send the requests "
+                  "(h.requests('dns', ns.name, count=20, port='dns')) within 30 s before the swap.")
+assert left == 0, f"{left} entries to {not_ready[0]} are left; re-run this cell after kube-proxy's next sync (1 s)."
+print(f"✓ entries to the not-ready pod {not_ready[0]}: {left}; to the ready pod {ready_now[0]}: {kept}")
+if predicted_left is None:
+    print("(no prediction recorded in predicted_left: next time, commit to a number first)")
+else:
+    print("your prediction matches" if predicted_left == left else
+          f"you predicted {predicted_left}: the clean-up deletes every entry whose DNAT target is not a serving "
+          "endpoint, as soon as the Service has one")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup
 #
 # Delete the sandbox, and make sure the stopped node runs again (harmless if it already does).
@@ -366,10 +590,15 @@ ns.cleanup()
 #   keeps per-change work nearly constant.
 # - A failed node: NotReady after the grace period, its endpoints not ready but listed, pods evicted after
 #   the toleration (terminating endpoints), replacements elsewhere, cleanup when it returns.
+# - Rules choose the endpoint of a connection's first packet; conntrack keeps it for the rest. A removed
+#   endpoint keeps its established connections until they close or its process exits (then `reset`).
+# - UDP entries live as long as packets keep coming; kube-proxy deletes those to non-serving endpoints after
+#   a UDP Service's endpoints change, but not while the Service has no serving endpoint: the stale-entry
+#   problem behind DNS failures after CoreDNS pods went away.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## What's next
 #
 # [10 · CNI providers, NetworkPolicies and CNI-based proxying](10-cni-networkpolicy-and-cni-proxying.ipynb).
-# Upstream reading: KEP-3453 (minimize iptables-restore), `pkg/controller/nodelifecycle`, and the SLO
-# `network_programming_latency.md` in kubernetes/community.
+# Upstream reading: KEP-3453 (minimize iptables-restore), `pkg/controller/nodelifecycle`, the SLO
+# `network_programming_latency.md` in kubernetes/community, and `pkg/proxy/conntrack/cleanup.go`.
