@@ -315,10 +315,12 @@ h.wait_for_slices(ns.name, "talk", endpoints=3)
 talk_pods = sorted(h.list_objects("pods", ns.name, selector="app=talk"), key=lambda p: p["metadata"]["name"])
 h.set_ready(talk_pods[:2], True, ns.name)
 h.wait_for_slices(ns.name, "talk", endpoints=3, ready=2)
+for node in node_names:
+    for pod in talk_pods[:2]:
+        h.wait_for_rules(node, f"--to-destination {pod['status']['podIP']}:80")
 first = h.requests("talk", ns.name, count=20)  # also starts the helper's client pod
 CLIENT = "traffic-client"  # that pod's name (docs/HELPERS.md, h.requests)
 client_node = h.get("pods", CLIENT, ns.name)["spec"]["nodeName"]
-h.wait_for_rules(client_node, f"{ns.name}/talk:http")
 if cluster.is_sim:
     conn = h.open_connection("talk", ns.name)
     held = conn.opened["pod"]
@@ -330,10 +332,9 @@ if cluster.is_sim:
     later = h.requests("talk", ns.name, count=20)
     on_held = conn.send()
     ct = h.conntrack(client_node)
-    display(pd.DataFrame({"held connection": [held, on_held["pod"], on_held["outcome"]],
-                          "new connections": [", ".join(sorted(set(first["pod"]))), ", ".join(sorted(set(later["pod"]))),
-                                              ", ".join(sorted(set(later["outcome"])))]},
-                         index=["answered before the swap", "answered after the swap", "outcome after the swap"]))
+    display(pd.DataFrame({"the held connection": [conn.opened["pod"], on_held["pod"]],
+                          "20 new connections": [", ".join(sorted(set(first["pod"]))), ", ".join(sorted(set(later["pod"])))]},
+                         index=["answered by, before the swap", "answered by, after the swap"]))
     display(ct[(ct["protocol"] == "tcp") & (ct["state"] == "ESTABLISHED")])
     assert on_held["pod"] == held and on_held["outcome"] == "ok", on_held  # the prose below says so
     assert held not in set(later["pod"]) and set(later["outcome"]) == {"ok"}, later
@@ -359,15 +360,14 @@ if cluster.is_sim:
     h.delete("pods", held, ns.name, wait=True)
     gone = conn.send()
     print(f"held connection after deleting {held}: {gone['outcome']} (endpoint {gone['endpoint']})")
-    assert gone["outcome"] == "reset", gone
+    assert gone["outcome"] == "timeout" and gone["endpoint"] == conn.opened["endpoint"], gone
 else:
-    print(f"On kind: delete the pod behind your nc (kubectl delete pod -n {ns.name} <pod>); nc ends when the pod's "
-          "process exits and its socket closes.")
+    print(f"On kind: delete the pod behind your nc (kubectl delete pod -n {ns.name} <pod>) and type another request "
+          "into nc.")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** once the process behind it has exited (netexec exits at once on SIGTERM), the next
-# request on the held connection is `reset`: the conntrack entry still points at the old address, but
-# nothing there has the connection any more.
+# **What it shows:** with the pod gone, the held connection's next request times out: its conntrack
+# entry still sends it to the old address, and nothing has that address any more.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # > **Presenter note:** Say it plainly: rules are for new connections, conntrack is for everything after. Ask how
@@ -406,22 +406,24 @@ def udp_entries():
 
 
 if cluster.is_sim:
+    entries = len(udp_entries())
     flow = h.open_connection("dns", ns.name)
-    steps = [("first datagram", flow.opened, len(udp_entries()))]
+    steps = [("first", entries, flow.opened)]
     h.set_ready(old_dns, False, ns.name)  # no serving endpoint left: kube-proxy REJECTs new flows
     h.wait_for_slices(ns.name, "dns", endpoints=2, ready=0)
     h.wait_for_rules(client_node, f'"{ns.name}/dns:dns has no endpoints"')
-    steps.append(("no endpoint ready", flow.send(), len(udp_entries())))
+    entries = len(udp_entries())
+    steps.append(("no dns pod ready", entries, flow.send()))
     h.set_ready(new_dns, True, ns.name)  # a serving endpoint again: the clean-up runs for dns
     h.wait_for_slices(ns.name, "dns", endpoints=2, ready=1)
     h.wait_for_rules(client_node, f"--to-destination {new_dns['status']['podIP']}:8081")
-    entries_after_cleanup = len(udp_entries())
-    steps.append(("the other pod ready", flow.send(), entries_after_cleanup))
-    udp_story = pd.DataFrame([{"step": step, "answered by": r["pod"], "endpoint": r["endpoint"], "outcome": r["outcome"],
-                               "entries before the next datagram": n} for step, r, n in steps])
+    entries = len(udp_entries())
+    steps.append(("the other dns pod ready", entries, flow.send()))
+    udp_story = pd.DataFrame([{"datagram": step, "UDP entries to dns when sent": n, "answered by": r["pod"],
+                               "endpoint": r["endpoint"], "outcome": r["outcome"]} for step, n, r in steps])
     display(udp_story)
     assert list(udp_story["answered by"]) == [old_dns["metadata"]["name"]] * 2 + [new_dns["metadata"]["name"]], udp_story
-    assert entries_after_cleanup == 0 and set(udp_story["outcome"]) == {"ok"}, udp_story
+    assert list(udp_story["UDP entries to dns when sent"]) == [0, 1, 0] and set(udp_story["outcome"]) == {"ok"}
 else:
     print("Held flows are modelled on the simulator only. On kind, keep one open with\n"
           f"  kubectl exec -n {ns.name} -it {CLIENT} -- nc -u dns 53\n"
@@ -431,8 +433,8 @@ else:
 # **What it shows:** with no endpoint ready, the flow's datagrams are still answered by the pod that
 # just became not ready: its entry carries the DNAT, and kube-proxy leaves a Service without serving
 # endpoints alone. Once the other pod is ready, the sync that adds it also runs the clean-up: the entry
-# is deleted (0 entries left), and the next datagram starts a new flow, which the rules send to the new
-# pod. kube-proxy logs each clean-up (at `-v=4` on kind; the simulated kube-proxy always):
+# is gone (0 entries when the third datagram is sent), so that datagram starts a new flow, which the
+# rules send to the other pod. kube-proxy logs each clean-up (at `-v=4` on kind; the simulated kube-proxy always):
 
 # %% slideshow={"slide_type": "-"}
 proxy_of_client = next(p["metadata"]["name"] for p in h.list_objects("pods", "kube-system", selector="k8s-app=kube-proxy")
@@ -546,7 +548,7 @@ h.wait_for_rules(client_node, f"--to-destination {first_dns['status']['podIP']}:
 h.wait_for_rules(client_node, f"--to-destination {second_dns['status']['podIP']}:8081")
 sent = h.requests("dns", ns.name, count=20, port="dns")
 h.set_ready(first_dns, False, ns.name)  # the other pod stays ready, so the clean-up deletes right away
-h.wait_for_slices(ns.name, "dns", endpoints=2, ready=1)
+swapped = h.wait_for_slices(ns.name, "dns", endpoints=2, ready=1)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 slices = h.slices_table(ns.name, service="dns")
