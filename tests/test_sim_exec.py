@@ -284,6 +284,12 @@ def test_exec_it_runs_an_interactive_shell_on_a_tty(cluster):
         assert term.proc.wait(timeout=15) == 3
     finally:
         term.close()
+    once = Pty(cluster, "exec", "-it", "client", "--", "hostname")  # not a shell: runs without waiting for input
+    try:
+        assert once.read_until(b"client\r\n") == b"client\r\n"
+        assert once.proc.wait(timeout=15) == 0
+    finally:
+        once.close()
 
 
 def test_the_line_discipline_and_shell_exit_statuses():

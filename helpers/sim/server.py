@@ -885,7 +885,8 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 if wants["stdin"] and wants["tty"] and terminal.is_interactive(argv):
                     return self._terminal(conn, interactive(argv), argv)
-                stdin = self._ws_stdin(conn) if wants["stdin"] else b""
+                # on a TTY kubectl never closes stdin (the terminal stays open): a command runs at once
+                stdin = self._ws_stdin(conn) if wants["stdin"] and not wants["tty"] else b""
                 result = run(argv, stdin.decode(errors="replace"))
             except shell.ExecFailed as err:
                 conn.send_status({"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {err}",
