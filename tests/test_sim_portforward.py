@@ -111,7 +111,11 @@ def test_a_port_nobody_listens_on_gives_containerd_s_error_and_kubectl_stops(clu
     with forward(cluster, "pod/raw", 81) as (port, _remote, proc):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert sock.recv(4096) == b""  # closed without an answer
+            try:
+                answer = sock.recv(4096)
+            except ConnectionResetError:
+                answer = b""
+            assert answer == b""  # closed without an answer
         proc.wait(timeout=FORWARD_WAIT_S)
         stderr = _stop(proc)
     assert proc.returncode == 1
