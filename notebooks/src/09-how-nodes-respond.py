@@ -338,7 +338,8 @@ if cluster.is_sim:
     display(ct[(ct["protocol"] == "tcp") & (ct["state"] == "ESTABLISHED")])
     assert on_held["pod"] == held and on_held["outcome"] == "ok", on_held  # the prose below says so
     assert held not in set(later["pod"]) and set(later["outcome"]) == {"ok"}, later
-    assert (ct[(ct["state"] == "ESTABLISHED")]["reply_src"] + ":80").eq(conn.opened["endpoint"]).any()
+    established = ct[(ct["state"] == "ESTABLISHED") & ((ct["reply_src"] + ":80") == conn.opened["endpoint"])]
+    assert len(established) == 1 and established["expires_s"].iloc[0] > 431000, established
 else:
     print("Held connections are modelled on the simulator only. On kind, hold one in a terminal with\n"
           f"  kubectl exec -n {ns.name} -it {CLIENT} -- nc talk 80\n"
