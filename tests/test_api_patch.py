@@ -1,6 +1,7 @@
 """Patch semantics (merge, JSON, strategic merge), selectors, and server-side apply field ownership."""
 
 import pytest
+from conftest import deployment, pods_of, ready, wait_until
 
 from helpers.sim.api import managed, patch, selectors
 from helpers.sim.api.errors import ApiError
@@ -155,3 +156,66 @@ def test_apply_takes_removes_and_conflicts():
     dropped = managed.apply(shared, {**mine, "metadata": {"name": "s"}}, "me", "Service", "t", force=False)
     assert "labels" not in dropped["metadata"]  # I stopped applying my label: it goes
     assert dropped["spec"]["ports"][0]["targetPort"] == 8080  # still owned by both
+
+
+def _whole_walk_update(old, new, manager, kind, time, subresource=None):
+    """What ``managed.record_update`` must equal: every field of both objects compared, entries pruned
+    to the fields the new object has."""
+    new_fields, old_fields = managed.field_paths(new, kind), managed.field_paths(old, kind) if old else {}
+    changed = {p for p, v in new_fields.items() if p not in old_fields or old_fields[p] != v}
+    owner = (manager, "Update", subresource)
+    entries = (old or {}).get("metadata", {}).get("managedFields") or []
+    owned = changed.union(*(managed.from_fields_v1(e["fieldsV1"]) for e in entries
+                            if (e["manager"], e["operation"], e.get("subresource")) == owner))
+    return managed._rewrite(entries, new_fields, changed, owner, owned, new.get("apiVersion"), time)
+
+
+def _ownership(entries):
+    return sorted((e["manager"], e["operation"], e.get("subresource") or "", e["time"],
+                   tuple(sorted(managed.from_fields_v1(e["fieldsV1"])))) for e in entries)
+
+
+def test_record_update_equals_walking_both_objects_whole(private_sim, monkeypatch):
+    """Every write of a busy scenario (kubelets, scheduler, controllers, Events, client updates of
+    labels, containers and ports) gets the managedFields the whole-object definition gives, and every
+    stored entry names only fields its object has (what lets record_update prune by removed paths)."""
+    compared = []
+    fast = managed.record_update
+
+    def both(old, new, manager, kind, time, subresource=None):
+        result = fast(old, new, manager, kind, time, subresource)
+        assert _ownership(result) == _ownership(_whole_walk_update(old, new, manager, kind, time, subresource)), \
+            f"{kind} {new['metadata'].get('name')} written by {manager}"
+        compared.append(kind)
+        return result
+
+    monkeypatch.setattr(managed, "record_update", both)
+    cluster, store = private_sim.cluster, private_sim.cluster.store
+    store.create("namespaces", {"metadata": {"name": "fields"}})
+    store.create("deployments.apps", deployment("web", 3), namespace="fields")
+    store.create("services", {"metadata": {"name": "web", "labels": {}},
+                              "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "name": "http"}]}},
+                 namespace="fields")
+    wait_until(private_sim, lambda: sum(map(ready, pods_of(private_sim, "fields", "web"))) == 3, what="3 Ready")
+    svc = store.get("services", "web", "fields")
+    svc["metadata"]["labels"] = {"tier": "front"}
+    svc["spec"]["ports"].append({"port": 443, "name": "https"})
+    store.update("services", svc, field_manager="kubectl-edit")
+    svc = store.get("services", "web", "fields")
+    svc["spec"]["ports"] = svc["spec"]["ports"][1:]
+    del svc["metadata"]["labels"]
+    store.update("services", svc, field_manager="kubectl-edit")
+    web = store.get("deployments.apps", "web", "fields")
+    web["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.28"
+    web["spec"]["replicas"] = 2
+    store.update("deployments.apps", web, field_manager="kubectl-edit")
+    cluster.clock.advance(60)
+    assert cluster.clock.settle(10)
+    kinds = set(compared)
+    assert {"Pod", "Service", "Deployment", "ReplicaSet", "EndpointSlice", "Event"} <= kinds, kinds
+    for resource in ("pods", "services", "deployments.apps", "replicasets.apps", "endpointslices.discovery.k8s.io"):
+        for obj in store.list(resource, "fields")[0]:
+            fields = set(managed.field_paths(obj, BY_KEY[resource].kind))
+            for entry in obj["metadata"].get("managedFields") or []:
+                stale = managed.from_fields_v1(entry["fieldsV1"]) - fields
+                assert not stale, f"{resource} {obj['metadata']['name']}: {entry['manager']} owns {stale}"

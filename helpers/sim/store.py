@@ -68,13 +68,16 @@ def _interned(value, previous=None):
             return previous
         if type(previous) is not dict:
             previous = {}
-        return {sys.intern(k): _interned(v, previous.get(k)) for k, v in value.items()}
+        # scalars are immutable and shared as they are; only containers need the call
+        return {sys.intern(k): _interned(v, previous.get(k)) if isinstance(v, dict | list) else v
+                for k, v in value.items()}
     if isinstance(value, list):
         if type(previous) is list and value == previous and repr(value) == repr(previous):
             return previous
         if type(previous) is not list:
             previous = []
-        return [_interned(v, previous[i] if i < len(previous) else None) for i, v in enumerate(value)]
+        return [_interned(v, previous[i] if i < len(previous) else None) if isinstance(v, dict | list) else v
+                for i, v in enumerate(value)]
     return value
 
 
@@ -464,6 +467,7 @@ class Store:
         if info.tracks_generation:
             meta["generation"] = 1
         meta.pop("managedFields", None)
+        defaults.storage_form(info.key, obj)  # entries then name only fields the stored object has
         if applied is None:
             meta["managedFields"] = managed.record_update(None, obj, field_manager or "unknown", info.kind,
                                                           meta["creationTimestamp"])
@@ -490,6 +494,7 @@ class Store:
         if strategy.same_content(new, old):
             return clone(old)
         status_write = subresource in ("status", "finalize")
+        defaults.storage_form(info.key, new)  # entries then name only fields the stored object has
         new["metadata"]["managedFields"] = managed.record_update(
             old, new, field_manager or "unknown", info.kind, format_time(self.clock.now()),
             subresource if status_write else None)

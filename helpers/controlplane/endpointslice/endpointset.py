@@ -75,18 +75,43 @@ class EndpointCache:
         if settings != self._settings:
             self._entries, self._settings = {}, settings
 
-    def endpoint(self, pod, node, zone, service, address_type) -> tuple[tuple | None, dict]:
-        """(endpoint_key or None when the pod has no address of the family, the shared endpoint)."""
+    def known(self, pod, zone, address_type) -> tuple[tuple | None, dict] | None:
+        """The entry an earlier sync built for this pod version in this zone, or None.
+
+        Entries are made only for pods that belong in the Service's endpoints, and a pod version's
+        content never changes, so a hit also answers ShouldPodBeInEndpoints for that pod."""
         meta = pod["metadata"]
         version = meta.get("resourceVersion")
+        if not version:
+            return None
         key = (meta.get("uid"), version, zone, address_type)
-        entry = self._entries.get(key) if version else None
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._fresh[key] = entry
+        return entry
+
+    def endpoint(self, pod, node, zone, service, address_type) -> tuple[tuple | None, dict]:
+        """(endpoint_key or None when the pod has no address of the family, the shared endpoint)."""
+        entry = self.known(pod, zone, address_type)
         if entry is None:
             ep = pod_to_endpoint(pod, node, service, address_type)
             entry = (endpoint_key(ep) if ep["addresses"] else None, ep)
-        if version:
-            self._fresh[key] = entry
+            meta = pod["metadata"]
+            if meta.get("resourceVersion"):
+                self._fresh[(meta.get("uid"), meta["resourceVersion"], zone, address_type)] = entry
         return entry
+
+    def slice_keys(self, slice_: dict) -> list[tuple]:
+        """endpoint_key of each endpoint of an existing slice, remembered per slice version: a sync
+        after a one-pod change meets every other slice unchanged."""
+        meta = slice_["metadata"]
+        key = ("slice", meta.get("name"), meta.get("resourceVersion"))
+        keys = self._entries.get(key) if key[2] else None
+        if keys is None:
+            keys = [endpoint_key(ep) for ep in slice_.get("endpoints") or ()]
+        if key[2]:
+            self._fresh[key] = keys
+        return keys
 
     def rotate(self) -> None:
         """End a sync: keep only the entries it used."""

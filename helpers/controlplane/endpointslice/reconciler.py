@@ -25,7 +25,7 @@ from helpers.controlplane.endpointslice.controller_utils import (
     port_map_key,
     should_pod_be_in_endpoints,
 )
-from helpers.controlplane.endpointslice.endpointset import EndpointCache, detached, endpoint_key
+from helpers.controlplane.endpointslice.endpointset import EndpointCache, detached
 from helpers.controlplane.endpointslice.utils import (
     address_types_for_service,
     endpoint_ports,
@@ -212,7 +212,7 @@ def _slice_to_fill(candidates: list[dict], n: int, max_eps: int) -> dict | None:
     return best
 
 
-def _reconcile_group(service, existing, desired, ports, address_type, max_eps, log) -> tuple:
+def _reconcile_group(service, existing, desired, ports, address_type, max_eps, cache, log) -> tuple:
     """Plan one (family, port set) group (upstream reconcileByPortMapping).
 
     Returns (creates, updates, deletes, unchanged, added, removed); `desired` (endpoint key ->
@@ -229,12 +229,12 @@ def _reconcile_group(service, existing, desired, ports, address_type, max_eps, l
         name = s["metadata"]["name"]
         old_eps = s.get("endpoints") or []
         kept, changes = [], {}
-        for ep in old_eps:
-            got = desired.pop(endpoint_key(ep), None)
+        for ep, key in zip(old_eps, cache.slice_keys(s)):
+            got = desired.pop(key, None)
             if got is None:
                 continue
             kept.append(got)
-            if not endpoints_equal_beyond_hash(got, ep):
+            if got != ep and not endpoints_equal_beyond_hash(got, ep):  # `!=` first: most are equal
                 kind = _change_kind(got, ep)
                 changes[kind] = changes.get(kind, 0) + 1
         labels_changed = non_reserved(s["metadata"].get("labels")) != svc_labels
@@ -309,7 +309,10 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
     headless_no_ports = not service["spec"].get("ports") and service["spec"].get("clusterIP") == "None"
     pnra = bool(service["spec"].get("publishNotReadyAddresses"))
     for pod in pods:
-        if not should_pod_be_in_endpoints(pod, True):
+        node_name = (pod.get("spec") or {}).get("nodeName") or ""
+        node, zone = nodes_by_name.get(node_name, (None, None))
+        entry = cache.known(pod, zone, address_type) if node is not None else None
+        if entry is None and not should_pod_be_in_endpoints(pod, True):
             continue
         if headless_no_ports:
             ports, key = [], ()
@@ -320,15 +323,13 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
             key = port_map_key(ports)
         group = groups.setdefault(key, {})
         ports_of.setdefault(key, ports)
-        node_name = (pod.get("spec") or {}).get("nodeName") or ""
-        node, zone = nodes_by_name.get(node_name, (None, None))
         if node is None:
             if missing_node_behavior == "pre-1.25":
                 return groups, ports_of, [(pod["metadata"]["name"], node_name)], True
             if not pnra:
                 missing.append((pod["metadata"]["name"], node_name))
                 continue
-        ep_key, ep = cache.endpoint(pod, node, zone, service, address_type)
+        ep_key, ep = entry or cache.endpoint(pod, node, zone, service, address_type)
         if ep_key is not None:
             group[ep_key] = ep
     return groups, ports_of, missing, False
@@ -368,7 +369,7 @@ def _reconcile_family(
         result.desired_endpoints += n
         desired_slices += math.ceil(n / max_eps)
         c, u, d, keep, added, removed = _reconcile_group(
-            service, owned.get(key, []), desired, ports_of[key], address_type, max_eps, log
+            service, owned.get(key, []), desired, ports_of[key], address_type, max_eps, cache, log
         )
         creates += c
         updates += u

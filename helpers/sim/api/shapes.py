@@ -177,6 +177,8 @@ def _first_error(value, shape):
     else:
         children = ((key, value[key], sub) for key, sub in shape.items() if key in value)
     for key, child, sub in children:
+        if sub is STR and type(child) is str:  # the commonest field, checked without a call
+            continue
         if (found := _first_error(child, sub)) is not None:
             found[0].append(key)
             return found
@@ -206,24 +208,35 @@ def without_nulls(kind: str, api_version: str, obj: dict) -> dict:
     item is refused here outright, as no served list holds pointers, so that no reader or controller
     ever meets a None where the API has an object or a string.
     """
-    version = api_version.rsplit("/", 1)[-1]
-    stack = [(obj, ())]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, dict):
+    found = _strip_nulls(obj)
+    if found is not None:
+        segments, value = found
+        version = api_version.rsplit("/", 1)[-1]
+        if value is None:
+            raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: null is not a valid '
+                              f'item of the list {".".join(reversed(segments[1:]))}[{segments[0]}]')
+        raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: json: cannot '
+                          f'unmarshal number {value} into Go struct field {".".join(reversed(segments))} '
+                          "of type int64")
+    return obj
+
+
+def _strip_nulls(node):
+    """Drop null map values under ``node`` (in place); ``(path segments innermost first, value)`` of the
+    first null list item or out-of-range integer, else None. Paths are built only for a misfit, as in
+    ``_first_error``: this runs on every write."""
+    if isinstance(node, dict):
+        if None in node.values():
             for key in [k for k, v in node.items() if v is None]:
                 del node[key]
-            items = node.items()
-        else:
-            items = enumerate(node)
-        for key, child in items:
-            if child is None:
-                raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: null is '
-                                  f'not a valid item of the list {".".join(path)}[{key}]')
-            if isinstance(child, dict | list):
-                stack.append((child, (*path, str(key))))
-            elif type(child) is int and not _in_range(child, INT64):
-                raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: json: cannot '
-                                  f'unmarshal number {child} into Go struct field {".".join((*path, str(key)))} '
-                                  "of type int64")
-    return obj
+        items = node.items()
+    else:
+        items = enumerate(node)
+    for key, child in items:
+        if isinstance(child, dict | list):
+            if (found := _strip_nulls(child)) is not None:
+                found[0].append(str(key))
+                return found
+        elif child is None or type(child) is int and not _in_range(child, INT64):
+            return [str(key)], child
+    return None
