@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections import deque
 
-from .api import admission_sa, allocators, defaults, managed, strategy, validation
+from .api import admission_sa, allocators, defaults, listoptions, managed, strategy, validation
 from .api.errors import (
     ApiError,
     already_exists,
@@ -128,6 +128,7 @@ class Store:
         self.default_not_ready_toleration_seconds = 300
         self.default_unreachable_toleration_seconds = 300
         self._lock = threading.RLock()
+        self._advanced = threading.Condition(self._lock)  # notified at each commit (wait_for_revision)
         self._objects = {key: {} for key in BY_KEY}
         self._rv = 0
         self._history = deque(maxlen=history_size)
@@ -162,6 +163,13 @@ class Store:
     def resource_version(self) -> str:
         with self._lock:
             return str(self._rv)
+
+    def wait_for_revision(self, rv: int, timeout: float) -> int:
+        """Block until the store has reached revision ``rv`` or ``timeout`` wall seconds pass, as the watch
+        cache's waitUntilFreshAndBlock does; returns the current revision either way."""
+        with self._advanced:
+            self._advanced.wait_for(lambda: self._rv >= rv, timeout)
+            return self._rv
 
     def get(self, resource: str, name: str, namespace: str | None = None) -> dict:
         info = _info(resource)
@@ -333,7 +341,7 @@ class Store:
         match = _matcher(info, namespace, label_selector, field_selector)
         with self._lock:
             w = Watch(self, info, match)
-            start = _parse_rv(resource_version)
+            start = listoptions.parse_resource_version(resource_version, prefix="")
             if start in (None, 0) or send_initial_events:
                 for obj in sorted(self._objects[info.key].values(),
                                   key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])):
@@ -609,6 +617,7 @@ class Store:
     def _commit(self, event_type: str, info: Resource, obj: dict, old: dict | None) -> None:
         """Write ``obj`` at the next resourceVersion (lock held); announce it after the lock is released."""
         self._rv += 1
+        self._advanced.notify_all()
         obj["metadata"]["resourceVersion"] = str(self._rv)
         defaults.storage_form(info.key, obj)
         # Interning builds fresh containers (or reuses the stored ``old``'s), never ``obj``'s: the caller
@@ -752,15 +761,6 @@ def _matcher(info: Resource, namespace, label_selector, field_selector):
                 and labels_match(labels, meta.get("labels"))
                 and fields_match(fields, obj))
     return match
-
-
-def _parse_rv(value) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise bad_request(f'invalid resource version "{value}"') from None
 
 
 def _bookmark(info: Resource, rv: int, *, initial_events_end=False) -> dict:
