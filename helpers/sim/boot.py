@@ -72,6 +72,22 @@ ADDON_SERVICE_ACCOUNTS = (("kube-system", "coredns"), ("kube-system", "kube-prox
                           ("local-path-storage", "local-path-provisioner-service-account"))
 
 
+# Who writes each boot object, as its managedFields manager: the user agent's program name. The API server
+# makes the system namespaces and the `kubernetes` Service (pkg/controlplane/controller); kubeadm the
+# CoreDNS and kube-proxy add-ons; kind applies its CNI with `kubectl create` and its storage with
+# `kubectl apply` (kind v0.33.0 installcni/cni.go, installstorage/storage.go), which record as
+# kubectl-create and kubectl-client-side-apply.
+WRITERS = {"kube-system/coredns": "kubeadm", "kube-system/kube-proxy": "kubeadm",
+           "kube-system/kindnet": "kubectl-create", "local-path-storage": "kubectl-client-side-apply"}
+API_SERVER = "kube-apiserver"
+
+
+def writer(namespace: str, name: str) -> str:
+    """The manager of a boot object: an add-on's Deployment, DaemonSet or ServiceAccount, or a Namespace
+    (namespace "")."""
+    return WRITERS.get(f"{namespace}/{name}") or WRITERS.get(namespace or name, API_SERVER)
+
+
 def namespace(name: str) -> dict:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 

@@ -950,13 +950,7 @@ class _Handler(BaseHTTPRequestHandler):
         node = ((binding or {}).get("target") or {}).get("name") if isinstance(binding, dict) else None
         if not node:
             raise bad_request("binding target name is required")
-        store = self.server.store
-        pod = store.get("pods", target.name, target.namespace)
-        if pod["spec"].get("nodeName"):
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on pods/binding "{target.name}": '
-                           f"pod {target.name} is already assigned to node \"{pod['spec']['nodeName']}\"")
-        pod["spec"]["nodeName"] = node
-        store.update("pods", pod, field_manager=self._field_manager({}))
+        self.server.store.bind(target.name, target.namespace, node)
         self._send_json(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "code": 201})
 

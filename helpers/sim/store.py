@@ -496,10 +496,8 @@ class Store:
         self._raise_if_invalid(info, new, validation.validate_update(info.key, new, old))
         if strategy.same_content(new, old):
             return clone(old)
-        status_write = subresource in ("status", "finalize")
         new["metadata"]["managedFields"] = managed.record_update(
-            old, new, field_manager or "unknown", info.kind, format_time(self.clock.now()),
-            subresource if status_write else None)
+            old, new, field_manager or "unknown", info.kind, format_time(self.clock.now()), subresource)
         return self._write_update(info, new, old, dry_run)
 
     def _write_update(self, info: Resource, new: dict, old: dict, dry_run) -> dict:
@@ -519,6 +517,11 @@ class Store:
             if subresource == "status":
                 new["status"] = obj.get("status") or {}
                 defaults.always_serialized_status(info.key, new["status"])
+                if info.key == "deployments.apps":  # deploymentStatusStrategy resets only spec and labels
+                    annotations = (obj.get("metadata") or {}).get("annotations")
+                    new["metadata"].pop("annotations", None)
+                    if annotations:
+                        new["metadata"]["annotations"] = dict(annotations)
             else:
                 new.setdefault("spec", {})["finalizers"] = list((obj.get("spec") or {}).get("finalizers") or [])
             return new
@@ -596,6 +599,32 @@ class Store:
         elif new != old:
             self._commit("MODIFIED", info, new, old)
         return new
+
+    def bind(self, name: str, namespace: str, node: str) -> dict:
+        """pods/binding as the registry writes it (pkg/registry/core/pod/storage/storage.go
+        setPodNodeAndMetadata, v1.36.1): spec.nodeName and PodScheduled=True in one write straight to
+        storage, so the pod's managedFields do not change (no manager owns a binding)."""
+        info = _info("pods")
+        with self._lock:
+            old = self._existing(info, name, namespace)
+            if old["spec"].get("nodeName"):
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on pods/binding "{name}": pod '
+                               f'{name} is already assigned to node "{old["spec"]["nodeName"]}"')
+            new = clone(old)
+            new["spec"]["nodeName"] = node
+            scheduled = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                         "lastTransitionTime": format_time(self.clock.now())}
+            conditions = new.setdefault("status", {}).setdefault("conditions", [])
+            at = next((i for i, c in enumerate(conditions) if c.get("type") == "PodScheduled"), None)
+            if at is None:
+                conditions.append(scheduled)
+            else:  # podutil.UpdatePodCondition: the transition time stays when the status does
+                if conditions[at].get("status") == "True":
+                    scheduled["lastTransitionTime"] = conditions[at].get("lastTransitionTime")
+                conditions[at] = scheduled
+            result = self._write_update(info, new, old, False)
+        self._dispatch()
+        return clone(result)
 
     def compact(self, rv: int | None = None) -> None:
         """Compact the history up to revision ``rv`` (default: the current one), as ``etcdctl compact`` does:

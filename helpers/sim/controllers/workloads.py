@@ -347,7 +347,7 @@ class _PodOwnerController(Controller):
         return len(self._creating.get(owner["metadata"]["uid"], ()))
 
     def create_pod(self, owner: dict, pod: dict) -> None:
-        created = self.store.create("pods", pod, namespace=owner["metadata"]["namespace"])
+        created = self.create("pods", pod, namespace=owner["metadata"]["namespace"])
         self._creating.setdefault(owner["metadata"]["uid"], set()).add(created["metadata"]["name"])
         self.event(owner, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
 
@@ -359,7 +359,7 @@ class _PodOwnerController(Controller):
 
     def write_status(self, obj: dict, status: dict) -> None:
         if (obj.get("status") or {}) != status:
-            self.store.update(self.resource, dict(obj, status=status), subresource="status")
+            self.update(self.resource, dict(obj, status=status), subresource="status")
 
 
 class ReplicaSetController(_PodOwnerController):
@@ -471,22 +471,24 @@ class DeploymentController(Controller):
         status = deployment_status(deployment, new, owned if new in owned else owned + [new],
                                    format_time(self.clock.now()))
         if (deployment.get("status") or {}) != status:
-            self.store.update("deployments.apps", dict(deployment, status=status), subresource="status")
+            self.update("deployments.apps", dict(deployment, status=status), subresource="status")
 
     def _set_revision(self, deployment: dict, rs: dict, number: int) -> dict:
         annotations = dict(rs["metadata"].get("annotations") or {}, **{REVISION: str(number)})
-        updated = self.store.update("replicasets.apps", dict(rs, metadata=dict(rs["metadata"], annotations=annotations)))
+        updated = self.update("replicasets.apps", dict(rs, metadata=dict(rs["metadata"], annotations=annotations)))
         self._annotate_deployment(deployment, number)
         return updated
 
     def _annotate_deployment(self, deployment: dict, number: int) -> None:
+        """The revision annotation goes through UpdateStatus, as sync.go's getNewReplicaSet writes it."""
         annotations = dict(deployment["metadata"].get("annotations") or {}, **{REVISION: str(number)})
-        self.store.update("deployments.apps", dict(deployment, metadata=dict(deployment["metadata"],
-                                                                             annotations=annotations)))
+        self.update("deployments.apps", dict(deployment, metadata=dict(deployment["metadata"],
+                                                                             annotations=annotations)),
+                    subresource="status")
 
     def _create_rs(self, deployment: dict, number: int) -> dict:
         rs = new_replicaset(deployment, number, replicas=0)
-        created = self.store.create("replicasets.apps", rs)
+        created = self.create("replicasets.apps", rs)
         self._annotate_deployment(deployment, number)
         return created
 
@@ -512,7 +514,7 @@ class DeploymentController(Controller):
         annotations[DESIRED] = str(deployment["spec"].get("replicas", 1))
         updated = dict(rs, metadata=dict(rs["metadata"], annotations=annotations),
                        spec=dict(rs["spec"], replicas=replicas))
-        self.store.update("replicasets.apps", updated)
+        self.update("replicasets.apps", updated)
         verb = "up" if replicas > current else "down"
         self.event(deployment, "Normal", "ScalingReplicaSet",
                    f"Scaled {verb} replica set {rs['metadata']['name']} from {current} to {replicas}")
