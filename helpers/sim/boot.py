@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from helpers.config import KUBERNETES_VERSION
 from helpers.kube import (
     LABEL_ARCH,
     LABEL_HOSTNAME,
@@ -25,7 +26,7 @@ from helpers.kube import (
 )
 from helpers.sim.controllers.kubelet import kubelet_conditions
 
-DEFAULT_VERSION = "v1.36.1"
+DEFAULT_VERSION = KUBERNETES_VERSION  # when a config names no node image
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage")
 NODE_NETWORK = "172.18.0.0/16"  # kind's docker network; nodes get .2, .3, ... in creation order
 APISERVER_PORT = 6443
@@ -41,7 +42,7 @@ CRITICAL_ADDON_TOLERATIONS = [{"key": "CriticalAddonsOnly", "operator": "Exists"
 
 
 def kubernetes_version(config) -> str:
-    """The simulated Kubernetes version: the node image's tag (kindest/node:v1.36.1@sha256:...)."""
+    """The simulated Kubernetes version: the node image's tag (kindest/node:v1.x.y@sha256:...)."""
     match = re.search(r":(v\d+\.\d+\.\d+)", config.node_image or "")
     return match.group(1) if match else DEFAULT_VERSION
 

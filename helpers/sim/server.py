@@ -18,6 +18,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from helpers.config import KUBERNETES_VERSION
+
 from . import shell
 from .api import (
     auth,
@@ -74,7 +76,8 @@ _RETURNS_DELETED_OBJECT = {"pods", "services", "namespaces"}  # how often an idl
 
 def default_version_info() -> dict:
     machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
-    return {"major": "1", "minor": "37", "gitVersion": "v1.37.0-sim",
+    major, minor, _ = KUBERNETES_VERSION.lstrip("v").split(".")
+    return {"major": major, "minor": minor, "gitVersion": f"{KUBERNETES_VERSION}-sim",
             "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
             "buildDate": "2026-09-23T00:00:00Z", "goVersion": "go1.26.8", "compiler": "gc",
             "platform": f"linux/{machine}"}
