@@ -25,8 +25,8 @@ KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
 # (kind's pkg/apis/config/defaults/image.go: tag and digest), whose tag is the Kubernetes version the
 # simulator models and `make upstream` builds. kind-cluster.yaml, kind/*.yaml, the README, `make doctor`
 # and the simulator must agree with them (tests/test_config_versions.py).
-KIND_VERSION = "v0.32.0"
-NODE_IMAGE = "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
+KIND_VERSION = "v0.33.0"
+NODE_IMAGE = "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
 KUBERNETES_VERSION = NODE_IMAGE.split(":")[1].split("@")[0]
 
 # Upstream defaults, used when kind-cluster.yaml does not set a flag.

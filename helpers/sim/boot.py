@@ -1,6 +1,6 @@
 """What a fresh kind cluster contains, as plain objects built from the ClusterConfig (pure).
 
-Names, labels, images and ports are those of a kind v0.32 cluster (node image v1.36.1): the
+Names, labels, images and ports are those of a kind v0.33 cluster (node image v1.37.0): the
 kubeadm static pods on the control plane, CoreDNS and local-path-provisioner Deployments,
 kube-proxy and kindnet DaemonSets, the `default/kubernetes` Service whose Endpoints and
 EndpointSlice the API server itself maintains (labelled like upstream's
@@ -32,10 +32,12 @@ NODE_NETWORK = "172.18.0.0/16"  # kind's docker network; nodes get .2, .3, ... i
 APISERVER_PORT = 6443
 CONTROL_PLANE_TAINT = {"key": LABEL_NODE_ROLE_CONTROL_PLANE, "effect": "NoSchedule"}
 NOT_READY_TAINT = {"key": TAINT_NOT_READY, "effect": "NoSchedule"}
-COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.12.1"
-ETCD_IMAGE = "registry.k8s.io/etcd:3.6.5-0"
-KINDNET_IMAGE = "docker.io/kindest/kindnetd:v20250512-df8de77b"
-LOCAL_PATH_IMAGE = "docker.io/kindest/local-path-provisioner:v20250214-acbabc1a"
+# The node image's add-on images: kubeadm's for its version (cmd/kubeadm/app/constants CoreDNSVersion,
+# DefaultEtcdVersion at v1.37.0) and kind's (pkg/build/nodeimage const_cni.go, const_storage.go at v0.33.0).
+COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.14.6"
+ETCD_IMAGE = "registry.k8s.io/etcd:3.7.0-0"
+KINDNET_IMAGE = "docker.io/kindest/kindnetd:v20260820-69b56db7"
+LOCAL_PATH_IMAGE = "docker.io/kindest/local-path-provisioner:v20260820-69b56db7"
 CRITICAL_ADDON_TOLERATIONS = [{"key": "CriticalAddonsOnly", "operator": "Exists"},
                               {"key": LABEL_NODE_ROLE_CONTROL_PLANE, "operator": "Exists",
                                "effect": "NoSchedule"}]
@@ -151,7 +153,7 @@ def kubernetes_service(config) -> dict:
 
 def default_service_cidr(config, created: str) -> dict:
     """The ServiceCIDR the API server creates from --service-cluster-ip-range (kind: the serviceSubnet)
-    and marks Ready (pkg/controlplane/controller/defaultservicecidr, v1.36)."""
+    and marks Ready (pkg/controlplane/controller/defaultservicecidr, v1.37)."""
     return {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR", "metadata": {"name": "kubernetes"},
             "spec": {"cidrs": [config.service_subnet]},
             "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "", "lastTransitionTime": created,
