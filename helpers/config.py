@@ -21,6 +21,14 @@ DEFAULT_CONFIG_PATH = REPO_ROOT / "kind-cluster.yaml"
 
 KIND_API_VERSION = "kind.x-k8s.io/v1alpha4"
 
+# The versions a reader installs, named once here: the kind release and the node image it defaults to
+# (kind's pkg/apis/config/defaults/image.go: tag and digest), whose tag is the Kubernetes version the
+# simulator models and `make upstream` builds. kind-cluster.yaml, kind/*.yaml, the README, `make doctor`
+# and the simulator must agree with them (tests/test_config_versions.py).
+KIND_VERSION = "v0.33.0"
+NODE_IMAGE = "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
+KUBERNETES_VERSION = NODE_IMAGE.split(":")[1].split("@")[0]
+
 # Upstream defaults, used when kind-cluster.yaml does not set a flag.
 # The upstream e2e image the chapters run (both backends; the Makefile's AGNHOST_IMAGE must match).
 AGNHOST_REPO = "registry.k8s.io/e2e-test-images/agnhost"

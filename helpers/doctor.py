@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from helpers.config import AGNHOST_IMAGE, ConfigError, load_cluster_config
+from helpers.config import AGNHOST_IMAGE, KIND_VERSION, ConfigError, load_cluster_config
 
 KERNEL_NAME = "endpoints"
 KIND_CLUSTER = "endpoints"  # the Makefile's CLUSTER
 MIN_PYTHON = (3, 11)
-# kind release whose default node image is the one kind-cluster.yaml pins (kindest/node:v1.36.1).
-MIN_KIND = (0, 32, 0)
+# kind release whose default node image is the one kind-cluster.yaml pins (helpers.config.NODE_IMAGE).
+MIN_KIND = tuple(int(n) for n in KIND_VERSION.lstrip("v").split("."))
 # kind's Known Issues page: multi-node clusters need these inotify limits.
 MIN_INOTIFY_WATCHES = 524288
 MIN_INOTIFY_INSTANCES = 512

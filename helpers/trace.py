@@ -110,7 +110,6 @@ _EVENT_SOURCES = {"default-scheduler": "scheduler", "kubelet": "kubelet",
                   "deployment-controller": "Deployment controller",
                   "replicaset-controller": "ReplicaSet controller",
                   "endpoint-slice-controller": "EndpointSlice controller",
-                  "endpointslice-controller": "EndpointSlice controller",
                   "endpoint-controller": "Endpoints controller",
                   "endpointslice-mirroring-controller": "EndpointSliceMirroring controller",
                   "node-controller": "node lifecycle controller"}

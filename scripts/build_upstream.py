@@ -53,7 +53,7 @@ def bin_dir(version: str | None = None) -> Path:
 
 def ldflags(version: str) -> str:
     """The version stamps upstream's release build links in (hack/lib/version.sh kube::version::ldflags),
-    so /version and `--version` report v1.36.1 rather than v0.0.0-master."""
+    so /version and `--version` report the release (v1.37.0) rather than v0.0.0-master."""
     major, minor, _ = version.lstrip("v").split(".")
     values = {"gitVersion": version, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean",
               "gitCommit": f"module-{version}", "buildDate": "1970-01-01T00:00:00Z"}

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from test_api_support import Harness, pod
 
+from helpers.config import KUBERNETES_VERSION
 from helpers.sim.server import serve
 from helpers.sim.store import Store
 
@@ -95,7 +96,8 @@ def test_legacy_discovery(h):
 
 def test_version_and_openapi(h):
     _, _, version = request(h.server.url, "GET", "/version")
-    assert version["gitVersion"] == "v1.37.0-sim" and (version["major"], version["minor"]) == ("1", "37")
+    major, minor, _ = KUBERNETES_VERSION.lstrip("v").split(".")
+    assert version["gitVersion"] == f"{KUBERNETES_VERSION}-sim" and (version["major"], version["minor"]) == (major, minor)
     _, _, index = request(h.server.url, "GET", "/openapi/v3")
     url = index["paths"]["apis/discovery.k8s.io/v1"]["serverRelativeURL"]
     _, _, doc = request(h.server.url, "GET", url)

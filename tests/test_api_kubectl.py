@@ -11,6 +11,8 @@ import time
 import pytest
 from test_api_support import Harness, deployment, node, pod, rows, running
 
+from helpers.config import KUBERNETES_VERSION
+
 SERVICE_YAML = """apiVersion: v1
 kind: Service
 metadata: {name: %(name)s}
@@ -42,7 +44,7 @@ def wait_until(predicate, timeout=10.0):
 
 def test_version_and_discovery(h):
     out = h.kubectl("version").stdout
-    assert "Server Version: v1.37.0-sim" in out
+    assert f"Server Version: {KUBERNETES_VERSION}-sim" in out
     table = rows(h.kubectl("api-resources").stdout)
     by_name = {r[0]: r for r in table[1:]}
     assert by_name["endpointslices"][-3:] == ["discovery.k8s.io/v1", "true", "EndpointSlice"]

@@ -96,10 +96,15 @@ def test_drain_evicts_through_the_eviction_api_and_honours_a_budget(h):
     running(store, "solo", "default", "10.244.1.7")
     refused = h.kubectl("drain", "endpoints-worker", check=False)
     assert refused.returncode == 1 and "cannot delete Pods that declare no controller" in refused.stderr
-    # a budget covers it and no disruption controller has computed its status here: the eviction API
-    # answers 429 and drain retries until its timeout, as it does on a real cluster
+    # a budget covers it and allows no disruption (its status written as the disruption controller would:
+    # this harness runs none): the eviction API answers 429 and drain retries until its timeout. An
+    # unprocessed budget's 429 would carry Retry-After: 10, which client-go waits out before drain sees it.
     h.kubectl("delete", "pdb", "web-pdb", "--ignore-not-found")
     h.kubectl("create", "pdb", "solo-pdb", "--selector=app=web", "--max-unavailable=1")
+    budget = store.get("poddisruptionbudgets.policy", "solo-pdb", "default")
+    budget["status"] = {"observedGeneration": 1, "disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
+                        "expectedPods": 1}
+    store.update("poddisruptionbudgets.policy", budget, subresource="status")
     blocked = h.kubectl("drain", "endpoints-worker", "--force", "--grace-period=0", "--timeout=2s", check=False)
     assert blocked.returncode == 1
     assert "Cannot evict pod as it would violate the pod's disruption budget." in blocked.stderr

@@ -2,7 +2,11 @@
 cache's), and compaction by time window (every --etcd-compaction-interval) rather than by a count."""
 
 import datetime as dt
+import json
+import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 from kubernetes import client, watch
@@ -79,5 +83,66 @@ def test_a_compacted_watch_is_410_through_the_python_client():
         with pytest.raises(client.ApiException) as info:
             list(watch.Watch().stream(core.list_namespaced_pod, "default", resource_version=old, timeout_seconds=2))
         assert info.value.status == 410
+    finally:
+        h.stop()
+
+
+# -- resourceVersionMatch: Exact and NotOlderThan (tests/test_oracle_listoptions.py compares the rest) ----
+def test_exact_lists_read_history_and_410_once_compacted():
+    """An Exact list is the state at that revision (etcd serves any it has not compacted); once compaction
+    passed it, etcd's 410 (pkg/storage/etcd3/errors.go interpretListError, v1.36.1)."""
+    h = Harness()
+    try:
+        core = client.CoreV1Api(h.api)
+        first = core.create_namespaced_pod("default", pod("a")).metadata.resource_version
+        core.create_namespaced_pod("default", pod("b"))
+        exact = core.list_namespaced_pod("default", resource_version=first, resource_version_match="Exact")
+        assert [p.metadata.name for p in exact.items] == ["a"] and exact.metadata.resource_version == first
+        newer = core.list_namespaced_pod("default", resource_version=first, resource_version_match="NotOlderThan")
+        assert [p.metadata.name for p in newer.items] == ["a", "b"]
+        assert newer.metadata.resource_version == h.store.resource_version
+        h.store.compact()
+        with pytest.raises(client.ApiException) as info:
+            core.list_namespaced_pod("default", resource_version=first, resource_version_match="Exact")
+        assert info.value.status == 410
+        assert json.loads(info.value.body)["message"] == "The resourceVersion for the provided list is too old."
+    finally:
+        h.stop()
+
+
+def test_a_future_revision_waits_for_the_write_or_is_504_with_retry_after():
+    """waitUntilFreshAndBlock: a list of a revision not reached yet waits (3 s upstream) and is answered as
+    soon as a write reaches it; otherwise 504 Timeout with Retry-After: 1 (apiserver watch_cache.go)."""
+    h = Harness()
+    h.server.block_timeout = 0.5
+    try:
+        url = f"{h.server.url}/api/v1/namespaces/default/pods?resourceVersionMatch=NotOlderThan&resourceVersion="
+        wanted = int(h.store.resource_version) + 1
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(url + str(wanted + 5), timeout=10)
+        assert info.value.code == 504 and info.value.headers["Retry-After"] == "1"
+        body = json.loads(info.value.read())
+        assert body["message"] == f"Timeout: Too large resource version: {wanted + 5}, current: {wanted - 1}"
+        assert body["details"] == {"causes": [{"reason": "ResourceVersionTooLarge",
+                                               "message": "Too large resource version"}], "retryAfterSeconds": 1}
+        h.server.block_timeout = 30.0
+        waiting, wait = threading.Event(), h.store.wait_for_revision
+
+        def noted(rv, timeout):
+            waiting.set()
+            return wait(rv, timeout)
+
+        h.store.wait_for_revision = noted
+        answer = {}
+        reader = threading.Thread(target=lambda: answer.update(json.loads(urllib.request.urlopen(
+            url + str(wanted), timeout=60).read())))
+        began = time.monotonic()
+        reader.start()
+        assert waiting.wait(10), "the list did not wait for the revision"
+        h.store.create("pods", pod("late"), namespace="default")
+        reader.join(timeout=30)
+        assert time.monotonic() - began < 15  # woken by the write, not by the 30 s bound
+        assert [p["metadata"]["name"] for p in answer["items"]] == ["late"]
+        assert answer["metadata"]["resourceVersion"] == str(wanted)
     finally:
         h.stop()

@@ -3,6 +3,7 @@
 import pytest
 from conftest import SPEED, kubectl, wait_until
 
+from helpers.config import KUBERNETES_VERSION
 from helpers.kube import get_condition
 from helpers.sim import start_in_process
 
@@ -50,9 +51,9 @@ def test_the_default_service_cidr_is_served_ready(fresh):
 def test_nodes_have_kind_names_roles_ips_zones_and_pod_cidrs(fresh):
     nodes = rows(kubectl(fresh, "get", "nodes", "-o", "wide", "-L", "topology.kubernetes.io/zone").stdout)
     assert [(n[0], n[1], n[2], n[4], n[5]) for n in nodes] == [
-        ("endpoints-control-plane", "Ready", "control-plane", "v1.36.1", "172.18.0.2"),
-        ("endpoints-worker", "Ready", "<none>", "v1.36.1", "172.18.0.3"),
-        ("endpoints-worker2", "Ready", "<none>", "v1.36.1", "172.18.0.4")]
+        ("endpoints-control-plane", "Ready", "control-plane", KUBERNETES_VERSION, "172.18.0.2"),
+        ("endpoints-worker", "Ready", "<none>", KUBERNETES_VERSION, "172.18.0.3"),
+        ("endpoints-worker2", "Ready", "<none>", KUBERNETES_VERSION, "172.18.0.4")]
     assert [n[-1] for n in nodes] == ["zone-a", "zone-a", "zone-b"]
     cidrs = kubectl(fresh, "get", "nodes", "-o", "jsonpath={range .items[*]}{.spec.podCIDR} {end}").stdout.split()
     assert cidrs == ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]
@@ -84,7 +85,7 @@ def test_system_pods_run_where_kind_puts_them(fresh):
 def test_namespaces_version_and_controller_manager_flags(fresh):
     namespaces = [row[0] for row in rows(kubectl(fresh, "get", "namespaces").stdout)]
     assert namespaces == ["default", "kube-node-lease", "kube-public", "kube-system", "local-path-storage"]
-    assert "Server Version: v1.36.1-sim" in kubectl(fresh, "version").stdout
+    assert f"Server Version: {KUBERNETES_VERSION}-sim" in kubectl(fresh, "version").stdout
     command = kubectl(fresh, "get", "pod", "-n", "kube-system", "kube-controller-manager-endpoints-control-plane",
                       "-o", "jsonpath={.spec.containers[0].command}").stdout
     assert "--max-endpoints-per-slice=100" in command and "--node-monitor-grace-period=20s" in command

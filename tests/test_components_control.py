@@ -7,6 +7,7 @@ from datetime import datetime
 
 from conftest import deployment, kubectl, ready, wait_until
 
+from helpers.config import KUBERNETES_VERSION
 from helpers.kube import get_condition
 
 
@@ -36,7 +37,7 @@ def lease_time(handle, node):
 def test_info_describes_the_simulator_and_its_config(sim):
     status, info = call(sim, "GET", "/sim/info")
     assert status == 200 and info["simulator"] is True
-    assert info["kubernetesVersion"] == "v1.36.1" and info["speed"] == sim.cluster.clock.speed
+    assert info["kubernetesVersion"] == KUBERNETES_VERSION and info["speed"] == sim.cluster.clock.speed
     assert [n["name"] for n in info["config"]["nodes"]] == ["endpoints-control-plane", "endpoints-worker",
                                                              "endpoints-worker2"]
     assert info["config"]["podSubnet"] == "10.244.0.0/16" and info["config"]["maxEndpointsPerSlice"] == 100

@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers.config import load_cluster_config
+from helpers.config import KUBERNETES_VERSION, load_cluster_config
 from helpers.controlplane.podutil import tolerates
 from helpers.kube import get_condition
 from helpers.sim import boot
@@ -163,7 +163,7 @@ def test_kubelet_status_walks_pending_to_ready_and_honours_readiness_gates():
 
 def test_boot_data_follows_the_kind_config():
     config = load_cluster_config()
-    assert boot.kubernetes_version(config) == "v1.36.1"
+    assert boot.kubernetes_version(config) == KUBERNETES_VERSION
     assert boot.pod_cidrs(config) == {"endpoints-control-plane": "10.244.0.0/24",
                                       "endpoints-worker": "10.244.1.0/24", "endpoints-worker2": "10.244.2.0/24"}
     assert boot.service_ip(config, 1) == "10.96.0.1" and boot.service_ip(config, 10) == "10.96.0.10"

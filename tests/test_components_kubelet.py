@@ -1,6 +1,7 @@
 """The simulated kubelet through the API: startup events, readiness gates, graceful deletion, logs."""
 
 import json
+import re
 
 from conftest import api_client, kubectl, ready, wait_until
 
@@ -23,9 +24,15 @@ def test_pod_walks_pending_to_running_with_upstream_events_in_order(sim, ns):
     assert reasons[0] == "Scheduled" and reasons[-2:] == ["Created", "Started"]
     assert "Pulled" in reasons
     assert all(e["involvedObject"]["uid"] == get_pod(sim, ns, "solo")["metadata"]["uid"] for e in events)
-    assert {e["source"]["component"] for e in events} == {"default-scheduler", "kubelet"}
+    assert {e["reportingComponent"] for e in events} == {"default-scheduler", "kubelet"}
+    # the scheduler writes events.k8s.io/v1 (no source, an action); the kubelet core/v1 with its node as host
+    scheduled = events[0]
+    assert scheduled["source"] == {} and scheduled["action"] == "Binding" and scheduled["eventTime"]
+    assert scheduled["reportingInstance"] == "default-scheduler-endpoints-control-plane"
+    assert {e["source"]["component"] for e in events[1:]} == {"kubelet"}
     described = kubectl(sim, "describe", "pod", "solo", "-n", ns).stdout
     assert "Started container solo" in described
+    assert re.search(r"Normal\s+Scheduled\s+\S+\s+default-scheduler\s+Successfully assigned", described), described
     assert "simulated container solo started" in kubectl(sim, "logs", "solo", "-n", ns).stdout
 
 

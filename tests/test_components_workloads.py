@@ -101,3 +101,45 @@ def test_daemonset_runs_one_pod_per_schedulable_node(sim, ns):
     status = wait_until(sim, lambda: (s := sim.cluster.store.get("daemonsets.apps", "agent", ns)["status"])
                         .get("numberReady") == 2 and s, what="DaemonSet status")
     assert status["desiredNumberScheduled"] == status["currentNumberScheduled"] == 2
+
+
+def test_daemonset_rolling_update_deletes_the_old_pod_and_waits_until_it_is_gone(sim, ns):
+    """maxUnavailable 1, maxSurge 0 (pkg/controller/daemon/update.go rollingUpdate, v1.36.1): per node the
+    old pod is deleted, its busybox `sleep` ignores SIGTERM for the grace period, and only once it is gone
+    does the new pod appear there; one node at a time."""
+    ds = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "roll"},
+          "spec": {"selector": {"matchLabels": {"app": "roll"}},
+                   "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+                   "template": {"metadata": {"labels": {"app": "roll"}},
+                                "spec": {"terminationGracePeriodSeconds": 5, "containers": [
+                                    {"name": "sleep", "image": "busybox:1.37", "command": ["sleep", "3600"]}]}}}}
+    apply(sim, ns, ds)
+    old = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in wait_until(sim, lambda: ready_pods(sim, ns, "roll", 2),
+                                                                          what="2 daemon pods")}
+    log = []  # (event, pod, node) in commit order
+
+    def record(event_type, _resource, pod, before):
+        if pod["metadata"].get("namespace") == ns:
+            started = pod["metadata"].get("deletionTimestamp") and not (before or {}).get("metadata", {}).get(
+                "deletionTimestamp")
+            kind = "terminating" if event_type == "MODIFIED" and started else event_type
+            log.append((kind, pod["metadata"]["name"], pod["spec"].get("nodeName") or ""))
+
+    unsubscribe = sim.cluster.store.subscribe(record, resources=("pods",))
+    try:
+        ds["spec"]["template"]["spec"]["containers"][0]["command"] = ["sleep", "7200"]
+        apply(sim, ns, ds)
+        new = wait_until(sim, lambda: (pods := ready_pods(sim, ns, "roll", 2)) and not {
+            p["metadata"]["name"] for p in pods} & set(old) and pods, timeout=60, what="2 updated daemon pods")
+    finally:
+        unsubscribe()
+    for name, node in old.items():
+        marks = [i for i, (kind, pod, _) in enumerate(log) if pod == name and kind in ("terminating", "DELETED")]
+        created = next(i for i, (kind, pod, n) in enumerate(log) if kind == "ADDED" and pod not in old
+                       and (n == node or any(p["metadata"]["name"] == pod and p["spec"]["nodeName"] == node
+                                             for p in new)))
+        assert len(marks) == 2 and marks[0] < marks[1] < created, (node, log)
+    # one node at a time: the second old pod is deleted only after the first node has its new pod
+    first_new = min(i for i, (kind, pod, _) in enumerate(log) if kind == "ADDED")
+    terminations = [i for i, (kind, _, _) in enumerate(log) if kind == "terminating"]
+    assert terminations[0] < first_new < terminations[1], log

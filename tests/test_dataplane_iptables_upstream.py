@@ -1,8 +1,9 @@
 """Upstream's expected outputs for TestOverallIPTablesRules / TestOverallNFTablesRules.
 
 Copied verbatim from kubernetes/kubernetes pkg/proxy/iptables/proxier_test.go and
-pkg/proxy/nftables/proxier_test.go (iptables: v1.33+ line; nftables: v1.36.1's baseRules +
-TestOverallNFTablesRules, with the hairpin-connections set and numgen DNAT maps), so the renderers can be compared byte for byte
+pkg/proxy/nftables/proxier_test.go (iptables: v1.33+ line; nftables: v1.37.0's baseRules +
+TestOverallNFTablesRules, with the hairpin-connections set, numgen DNAT maps and v1.37's single-endpoint
+`dnat to`, without the lines of the alpha KubeProxyNFTablesLocalhostNodePorts gate that test enables), so the renderers can be compared byte for byte
 (node-dataplane.md §10, HC-5 and HC-10). Holds no tests itself.
 """
 
@@ -160,7 +161,7 @@ add rule ip kube-proxy service-endpoints-check ip daddr . meta l4proto . th dpor
 
 # svc1
 add chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
-add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 meta l4proto tcp dnat ip addr . port to numgen random mod 1 map { 0 : 10.180.0.1 . 80 }
+add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 meta l4proto tcp dnat to 10.180.0.1:80
 
 add element ip kube-proxy cluster-ips { 172.30.0.41 }
 add element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80 }
@@ -168,7 +169,7 @@ add element ip kube-proxy hairpin-connections { 10.180.0.1 . 10.180.0.1 . tcp . 
 
 # svc2
 add chain ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80
-add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 meta l4proto tcp dnat ip addr . port to numgen random mod 1 map { 0 : 10.180.0.2 . 80 }
+add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 meta l4proto tcp dnat to 10.180.0.2:80
 add chain ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80
 add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 ip saddr 10.0.0.0/8 goto service-42NFTM6N-ns2/svc2/tcp/p80 comment "short-circuit pod traffic"
 add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 fib saddr type local mark set mark or 0x4000 comment "masquerade local traffic"
@@ -186,7 +187,7 @@ add element ip kube-proxy no-endpoint-services { 192.168.99.22 . tcp . 80 commen
 
 # svc3
 add chain ip kube-proxy service-4AT6LBPK-ns3/svc3/tcp/p80
-add rule ip kube-proxy service-4AT6LBPK-ns3/svc3/tcp/p80 meta l4proto tcp dnat ip addr . port to numgen random mod 1 map { 0 : 10.180.0.3 . 80 }
+add rule ip kube-proxy service-4AT6LBPK-ns3/svc3/tcp/p80 meta l4proto tcp dnat to 10.180.0.3:80
 add chain ip kube-proxy external-4AT6LBPK-ns3/svc3/tcp/p80
 add rule ip kube-proxy external-4AT6LBPK-ns3/svc3/tcp/p80 mark set mark or 0x4000 comment "masquerade"
 add rule ip kube-proxy external-4AT6LBPK-ns3/svc3/tcp/p80 goto service-4AT6LBPK-ns3/svc3/tcp/p80

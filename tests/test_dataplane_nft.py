@@ -87,7 +87,7 @@ def test_local_policy_chain_and_no_endpoint_verdicts():
     ext = chains["external-ULMVA6XW-ns1/svc1/tcp/p80"]
     assert ext[-1] == "goto local-ULMVA6XW-ns1/svc1/tcp/p80"
     assert chains["local-ULMVA6XW-ns1/svc1/tcp/p80"] == [
-        "meta l4proto tcp dnat ip addr . port to numgen random mod 1 map { 0 : 10.180.0.1 . 80 }"]
+        "meta l4proto tcp dnat to 10.180.0.1:80"]
     assert not [name for name in chains if name.startswith("endpoint-")]  # only ClientIP affinity has them
     # The local endpoint reaching itself through the Service is masqueraded (hairpin), the other is not.
     assert [e.key for e in rs.elements() if e.container == "hairpin-connections"] == [

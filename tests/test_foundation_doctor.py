@@ -7,9 +7,10 @@ import sys
 import pytest
 
 from helpers import doctor
+from helpers.config import KIND_VERSION, KUBERNETES_VERSION, NODE_IMAGE
 from helpers.doctor import Check, System, diagnose, report
 
-IMAGE = "kindest/node:v1.36.1@sha256:" + "0" * 64
+IMAGE = NODE_IMAGE
 KUBECTL_JSON = json.dumps({"clientVersion": {"major": "1", "minor": "37", "gitVersion": "v1.37.1"}})
 
 
@@ -25,7 +26,7 @@ class FakeSystem(System):
         self.outputs = {
             "kubectl": KUBECTL_JSON,
             "docker": "29.1.0\n",
-            "kind": "kind v0.32.0 go1.25.5 linux/amd64\n",
+            "kind": f"kind {KIND_VERSION} go1.26.8 linux/amd64\n",
             **(outputs or {}),
         }
         self.files = {
@@ -65,7 +66,7 @@ def test_healthy_machine_passes_every_check():
     assert [c.status for c in checks] == ["ok"] * 9
     text, status = report(checks)
     assert status == 0 and "Ready for both backends." in text
-    assert "v1.37.1" in by_name(checks)["kubectl"].detail and "v1.36.1" in by_name(checks)["kubectl"].detail
+    assert "v1.37.1" in by_name(checks)["kubectl"].detail and KUBERNETES_VERSION in by_name(checks)["kubectl"].detail
 
 
 def test_machine_without_kind_tools_only_warns():
@@ -125,7 +126,7 @@ def test_kubectl_that_does_not_run_fails():
 
 def test_old_kind_is_flagged():
     check = by_name(diagnose(FakeSystem(outputs={"kind": "kind v0.20.0 go1.20 linux/amd64"}), IMAGE))["kind"]
-    assert check.status == "warn" and "v0.32.0+" in check.detail
+    assert check.status == "warn" and f"{KIND_VERSION}+" in check.detail
 
 
 def test_macos_skips_linux_only_probes():

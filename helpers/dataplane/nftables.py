@@ -1,11 +1,11 @@
 """kube-proxy's nftables mode: render a node's ``ProxyState`` as the ``kube-proxy`` table.
 
-Follows ``pkg/proxy/nftables/proxier.go`` at v1.36.1 (KEP-3866, GA 1.33): one ``ip kube-proxy``
+Follows ``pkg/proxy/nftables/proxier.go`` at v1.37.0 (KEP-3866, GA 1.33): one ``ip kube-proxy``
 table, base chains ``filter-prerouting-pre-dnat``/``filter-output-pre-dnat`` at priority -110
 and ``filter-{input,forward,output}`` at 0, verdict maps (``service-ips``, ``service-nodeports``,
 ``no-endpoint-*``, ``firewall-ips``) instead of long rule lists, and chain names
 ``<prefix>-<H8>-ns/svc/proto/port``. A service chain load-balances with one
-``dnat ip addr . port to numgen random mod N map { ... }`` rule; only ClientIP affinity keeps
+``dnat ip addr . port to numgen random mod N map { ... }`` rule (``dnat to`` for one endpoint); only ClientIP affinity keeps
 per-endpoint chains (``numgen random mod N vmap`` to them, each recording the client in its
 ``affinity-*`` set). Masquerading is a mark set in the rule that decides it
 (``mark set mark or 0x4000``: ClusterIP traffic from outside the cluster in ``services``, external
@@ -380,7 +380,11 @@ def _if_local(det: LocalDetector, negate: bool) -> str:
 
 
 def _dnat_rule(protocol: str, endpoints) -> str:
-    """writeServiceToEndpointDNATs: one ``numgen`` map from index to endpoint address and port."""
+    """writeServiceToEndpointDNATs: one ``numgen`` map from index to endpoint address and port; a single
+    endpoint gets a plain ``dnat to`` (v1.37: inserting a map costs O(n) in nftables)."""
+    if len(endpoints) == 1:
+        host = f"[{endpoints[0].ip}]" if ":" in endpoints[0].ip else endpoints[0].ip  # net.JoinHostPort
+        return f"meta l4proto {protocol} dnat to {host}:{endpoints[0].port}"
     entries = " , ".join(f"{i} : {ep.ip} . {ep.port}" for i, ep in enumerate(endpoints))
     return f"meta l4proto {protocol} dnat ip addr . port to numgen random mod {len(endpoints)} map {{ {entries} }}"
 

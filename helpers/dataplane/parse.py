@@ -51,9 +51,9 @@ class NodeTools:
         return self.nft >= (1, 1, 0)
 
 
-# kindest/node v1.36.1 (kind v0.32.0's default image) is built FROM kindest/base:v20260601-995e8fa5,
+# kindest/node v1.37.0 (kind v0.33.0's default image) is built FROM kindest/base:v20260820-69b56db7,
 # whose Dockerfile starts from debian:trixie-slim and installs Debian's iptables and nftables
-# (kubernetes-sigs/kind images/base/Dockerfile at v0.32.0; pkg/build/nodeimage/defaults.go).
+# (kubernetes-sigs/kind images/base/Dockerfile at v0.33.0; pkg/build/nodeimage/defaults.go).
 KIND_NODE_TOOLS = NodeTools("13 (trixie)", "1.8.11", (1, 1, 3))
 DEBIAN12_TOOLS = NodeTools("12 (bookworm)", "1.8.9", (1, 0, 6))  # this project's machines and CI
 

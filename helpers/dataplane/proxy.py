@@ -5,7 +5,7 @@ the ServiceChangeTracker turns Services into service ports, the EndpointSliceCac
 EndpointSlices into one endpoint list per service port, and ``CategorizeEndpoints``
 (``pkg/proxy/topology.go``) picks the cluster / local endpoint sets for this node.
 
-Behaviour follows v1.36.1, the node image's version (``kubernetes/kubernetes``
+Behaviour follows v1.37.0, the node image's version (``kubernetes/kubernetes``
 ``pkg/proxy/{servicechangetracker,endpointslicecache,topology}.go``):
 
 * deduplication of an ``ip:port`` seen in several slices prefers a non-terminating copy

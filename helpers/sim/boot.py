@@ -1,6 +1,6 @@
 """What a fresh kind cluster contains, as plain objects built from the ClusterConfig (pure).
 
-Names, labels, images and ports are those of a kind v0.32 cluster (node image v1.36.1): the
+Names, labels, images and ports are those of a kind v0.33 cluster (node image v1.37.0): the
 kubeadm static pods on the control plane, CoreDNS and local-path-provisioner Deployments,
 kube-proxy and kindnet DaemonSets, the `default/kubernetes` Service whose Endpoints and
 EndpointSlice the API server itself maintains (labelled like upstream's
@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from helpers.config import KUBERNETES_VERSION
 from helpers.kube import (
     LABEL_ARCH,
     LABEL_HOSTNAME,
@@ -25,23 +26,25 @@ from helpers.kube import (
 )
 from helpers.sim.controllers.kubelet import kubelet_conditions
 
-DEFAULT_VERSION = "v1.36.1"
+DEFAULT_VERSION = KUBERNETES_VERSION  # when a config names no node image
 NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage")
 NODE_NETWORK = "172.18.0.0/16"  # kind's docker network; nodes get .2, .3, ... in creation order
 APISERVER_PORT = 6443
 CONTROL_PLANE_TAINT = {"key": LABEL_NODE_ROLE_CONTROL_PLANE, "effect": "NoSchedule"}
 NOT_READY_TAINT = {"key": TAINT_NOT_READY, "effect": "NoSchedule"}
-COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.12.1"
-ETCD_IMAGE = "registry.k8s.io/etcd:3.6.5-0"
-KINDNET_IMAGE = "docker.io/kindest/kindnetd:v20250512-df8de77b"
-LOCAL_PATH_IMAGE = "docker.io/kindest/local-path-provisioner:v20250214-acbabc1a"
+# The node image's add-on images: kubeadm's for its version (cmd/kubeadm/app/constants CoreDNSVersion,
+# DefaultEtcdVersion at v1.37.0) and kind's (pkg/build/nodeimage const_cni.go, const_storage.go at v0.33.0).
+COREDNS_IMAGE = "registry.k8s.io/coredns/coredns:v1.14.6"
+ETCD_IMAGE = "registry.k8s.io/etcd:3.7.0-0"
+KINDNET_IMAGE = "docker.io/kindest/kindnetd:v20260820-69b56db7"
+LOCAL_PATH_IMAGE = "docker.io/kindest/local-path-provisioner:v20260820-69b56db7"
 CRITICAL_ADDON_TOLERATIONS = [{"key": "CriticalAddonsOnly", "operator": "Exists"},
                               {"key": LABEL_NODE_ROLE_CONTROL_PLANE, "operator": "Exists",
                                "effect": "NoSchedule"}]
 
 
 def kubernetes_version(config) -> str:
-    """The simulated Kubernetes version: the node image's tag (kindest/node:v1.36.1@sha256:...)."""
+    """The simulated Kubernetes version: the node image's tag (kindest/node:v1.x.y@sha256:...)."""
     match = re.search(r":(v\d+\.\d+\.\d+)", config.node_image or "")
     return match.group(1) if match else DEFAULT_VERSION
 
@@ -70,6 +73,22 @@ def control_plane(config) -> str:
 # local-path-provisioner manifests create them); each namespace's "default" is the serviceaccount controller's.
 ADDON_SERVICE_ACCOUNTS = (("kube-system", "coredns"), ("kube-system", "kube-proxy"), ("kube-system", "kindnet"),
                           ("local-path-storage", "local-path-provisioner-service-account"))
+
+
+# Who writes each boot object, as its managedFields manager: the user agent's program name. The API server
+# makes the system namespaces and the `kubernetes` Service (pkg/controlplane/controller); kubeadm the
+# CoreDNS and kube-proxy add-ons; kind applies its CNI with `kubectl create` and its storage with
+# `kubectl apply` (kind v0.33.0 installcni/cni.go, installstorage/storage.go), which record as
+# kubectl-create and kubectl-client-side-apply.
+WRITERS = {"kube-system/coredns": "kubeadm", "kube-system/kube-proxy": "kubeadm",
+           "kube-system/kindnet": "kubectl-create", "local-path-storage": "kubectl-client-side-apply"}
+API_SERVER = "kube-apiserver"
+
+
+def writer(namespace: str, name: str) -> str:
+    """The manager of a boot object: an add-on's Deployment, DaemonSet or ServiceAccount, or a Namespace
+    (namespace "")."""
+    return WRITERS.get(f"{namespace}/{name}") or WRITERS.get(namespace or name, API_SERVER)
 
 
 def namespace(name: str) -> dict:
@@ -134,7 +153,7 @@ def kubernetes_service(config) -> dict:
 
 def default_service_cidr(config, created: str) -> dict:
     """The ServiceCIDR the API server creates from --service-cluster-ip-range (kind: the serviceSubnet)
-    and marks Ready (pkg/controlplane/controller/defaultservicecidr, v1.36)."""
+    and marks Ready (pkg/controlplane/controller/defaultservicecidr, v1.37)."""
     return {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR", "metadata": {"name": "kubernetes"},
             "spec": {"cidrs": [config.service_subnet]},
             "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "", "lastTransitionTime": created,

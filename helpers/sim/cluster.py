@@ -334,25 +334,28 @@ class Cluster:
         config, store = self.config, self.store
         stamp = format_time(self.clock.now())
         for name in boot.NAMESPACES:
-            store.create("namespaces", boot.namespace(name))
+            store.create("namespaces", boot.namespace(name), field_manager=boot.writer("", name))
         for namespace, name in boot.ADDON_SERVICE_ACCOUNTS:
-            store.create("serviceaccounts", {"metadata": {"name": name}}, namespace=namespace)
+            store.create("serviceaccounts", {"metadata": {"name": name}}, namespace=namespace,
+                         field_manager=boot.writer(namespace, name))
         cidrs = boot.pod_cidrs(config)
         node_uids = {}
         for spec in config.nodes:
             node = store.create("nodes", boot.node(spec, self.node_ips[spec.name], cidrs[spec.name],
-                                                   self.version, config, stamp))
+                                                   self.version, config, stamp), field_manager="kubelet")
             node_uids[spec.name] = node["metadata"]["uid"]
-            store.create("leases.coordination.k8s.io", self.node_lease(spec.name, self.clock.now()))
+            store.create("leases.coordination.k8s.io", self.node_lease(spec.name, self.clock.now()),
+                         field_manager="kubelet")
         cp = boot.control_plane(config)
         cp_ip = self.node_ips[cp]
-        store.create("servicecidrs.networking.k8s.io", boot.default_service_cidr(config, stamp))
-        store.create("services", boot.kubernetes_service(config))
-        store.create("endpoints", boot.kubernetes_endpoints(cp_ip))
-        store.create("endpointslices.discovery.k8s.io", boot.kubernetes_endpointslice(cp_ip))
-        store.create("services", boot.kube_dns_service(config))
+        apiserver = boot.API_SERVER
+        store.create("servicecidrs.networking.k8s.io", boot.default_service_cidr(config, stamp), field_manager=apiserver)
+        store.create("services", boot.kubernetes_service(config), field_manager=apiserver)
+        store.create("endpoints", boot.kubernetes_endpoints(cp_ip), field_manager=apiserver)
+        store.create("endpointslices.discovery.k8s.io", boot.kubernetes_endpointslice(cp_ip), field_manager=apiserver)
+        store.create("services", boot.kube_dns_service(config), field_manager="kubeadm")
         for pod in boot.static_pods(config, cp, node_uids[cp], cp_ip, self.version):
-            self.create_running_pod(pod, cp)
+            self.create_running_pod(pod, cp, creator="kubelet")
         for deployment in (boot.coredns_deployment(), boot.local_path_deployment()):
             self._boot_deployment(deployment, cp)
         daemonsets = []
@@ -365,26 +368,30 @@ class Cluster:
 
     def _boot_deployment(self, deployment: dict, node: str) -> None:
         deployment["metadata"]["annotations"] = {REVISION: "1"}
-        created = self.store.create("deployments.apps", deployment)
-        rs = self.store.create("replicasets.apps", new_replicaset(created, 1, created["spec"]["replicas"]))
+        created = self.store.create("deployments.apps", deployment,
+                                    field_manager=boot.writer(deployment["metadata"]["namespace"],
+                                                                    deployment["metadata"]["name"]))
+        rs = self.store.create("replicasets.apps", new_replicaset(created, 1, created["spec"]["replicas"]),
+                               field_manager="kube-controller-manager")
         for _ in range(rs["spec"]["replicas"]):
             pod = pod_from_template(rs["spec"]["template"], rs, f"{rs['metadata']['name']}-")
             if self.config.disable_default_cni:  # no pod network yet: left to the scheduler (they stay Pending)
-                self.store.create("pods", pod)
+                self.store.create("pods", pod, field_manager="kube-controller-manager")
             else:
                 self.create_running_pod(pod, node)
 
     def _boot_daemonset(self, ds: dict) -> None:
-        created = self.store.create("daemonsets.apps", ds)
+        created = self.store.create("daemonsets.apps", ds, field_manager=boot.writer(
+            ds["metadata"]["namespace"], ds["metadata"]["name"]))
         revision = template_hash(created["spec"]["template"])
         for name in self.kubelets:
             template = daemon_pod_spec(created, name, revision)
             self.create_running_pod(pod_from_template(template, created, f"{created['metadata']['name']}-"), name)
 
-    def create_running_pod(self, pod: dict, node: str) -> dict:
+    def create_running_pod(self, pod: dict, node: str, creator: str = "kube-controller-manager") -> dict:
         """Create a pod already bound and Running (Ready) on `node`, with its IP from the node's IPAM.
 
         Boot uses it; so can benchmarks and chapters that need a large state without watching every
         pod walk through its startup. Runs on the reactor (the node's IPAM belongs to its kubelet).
         """
-        return self.on_reactor(self._kubelet(node).create_running, pod)
+        return self.on_reactor(self._kubelet(node).create_running, pod, creator)

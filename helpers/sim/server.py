@@ -18,6 +18,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from helpers.config import KUBERNETES_VERSION
+
 from . import shell, terminal
 from .api import (
     auth,
@@ -25,6 +27,7 @@ from .api import (
     discovery,
     eviction,
     fields,
+    listoptions,
     openapi,
     pagination,
     portforward,
@@ -75,7 +78,8 @@ _RETURNS_DELETED_OBJECT = {"pods", "services", "namespaces"}  # how often an idl
 
 def default_version_info() -> dict:
     machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
-    return {"major": "1", "minor": "37", "gitVersion": "v1.37.0-sim",
+    major, minor, _ = KUBERNETES_VERSION.lstrip("v").split(".")
+    return {"major": major, "minor": minor, "gitVersion": f"{KUBERNETES_VERSION}-sim",
             "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
             "buildDate": "2026-09-23T00:00:00Z", "goVersion": "go1.26.8", "compiler": "gc",
             "platform": f"linux/{machine}"}
@@ -127,6 +131,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.control = control
         self.version_info = version_info
         self.bookmark_interval = bookmark_interval
+        self.block_timeout = listoptions.BLOCK_TIMEOUT_S  # how long a list waits for a future revision
         self.watches = set()
         self.watches_changed = threading.Condition()
         self.connections = set()
@@ -482,8 +487,9 @@ class _Handler(BaseHTTPRequestHandler):
         extra = {}
         if error.code == 405:
             extra["Allow"] = _ALLOW
-        if error.code == 429:
-            extra["Retry-After"] = "1"
+        retry = (error.details or {}).get("retryAfterSeconds")
+        if retry:  # responsewriters.ErrorNegotiated: a Status with a retry period sets the header
+            extra["Retry-After"] = str(retry)
         self._send(error.code, _dumps(error.status()), "application/json", extra)
 
     def _send(self, code: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
@@ -647,12 +653,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._respond_object(200, target, self.server.store.get(target.resource.key, target.name, target.namespace))
 
     def _list_or_watch(self, target: Target, query: dict, body: bytes) -> None:
-        if _truthy(query.get("watch", "")):
+        watch = _truthy(query.get("watch", ""))
+        listoptions.validate(query, watch=watch)
+        if watch:
             return self._watch(target, query)
-        if query.get("sendInitialEvents"):
-            raise ApiError(422, "Invalid", "sendInitialEvents is forbidden for list requests",
-                           {"causes": [{"reason": "FieldValueForbidden", "field": "sendInitialEvents",
-                                        "message": "Forbidden: sendInitialEvents is forbidden for list"}]})
         store, info = self.server.store, target.resource
         items, list_meta = self._list_page(target, query)
         if self._wants_table():
@@ -676,16 +680,27 @@ class _Handler(BaseHTTPRequestHandler):
             raise bad_request(f'invalid limit "{query["limit"]}"') from None
         token = query.get("continue")
         after = at = None
+        store = self.server.store
         if token:
             if query.get("resourceVersion"):
                 raise bad_request("specifying resource version is not allowed when using continue")
             after, at = pagination.decode(token, target.namespace, info.namespaced)
+        else:
+            mode, wanted = listoptions.read_plan(query, limit)
+            if wanted and int(store.resource_version) < wanted:
+                current = store.wait_for_revision(wanted, self.server.block_timeout)
+                if current < wanted:
+                    raise listoptions.too_large(wanted, current)
+            if mode == listoptions.EXACT:
+                at = wanted
         across = info.namespaced and target.namespace is None
         try:
-            items, rv, more, remaining = self.server.store.list_chunk(
+            items, rv, more, remaining = store.list_chunk(
                 info.key, target.namespace, query.get("labelSelector"), query.get("fieldSelector"),
                 limit=max(limit, 0), after=after, at=at)
         except CompactedError:
+            if not token:
+                raise listoptions.too_old() from None
             raise pagination.expired(after, across_namespaces=across) from None
         list_meta = {"resourceVersion": rv}
         if more:
@@ -1011,13 +1026,7 @@ class _Handler(BaseHTTPRequestHandler):
         node = ((binding or {}).get("target") or {}).get("name") if isinstance(binding, dict) else None
         if not node:
             raise bad_request("binding target name is required")
-        store = self.server.store
-        pod = store.get("pods", target.name, target.namespace)
-        if pod["spec"].get("nodeName"):
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on pods/binding "{target.name}": '
-                           f"pod {target.name} is already assigned to node \"{pod['spec']['nodeName']}\"")
-        pod["spec"]["nodeName"] = node
-        store.update("pods", pod, field_manager=self._field_manager({}))
+        self.server.store.bind(target.name, target.namespace, node)
         self._send_json(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "code": 201})
 
@@ -1026,9 +1035,6 @@ class _Handler(BaseHTTPRequestHandler):
     def _watch(self, target: Target, query: dict) -> None:
         store, info = self.server.store, target.resource
         send_initial = _truthy(query.get("sendInitialEvents", ""))
-        if send_initial and query.get("resourceVersionMatch") != "NotOlderThan":
-            raise ApiError(422, "Invalid", "resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
-                           "resourceVersionMatch to NotOlderThan")
         bookmarks = _truthy(query.get("allowWatchBookmarks", ""))
         timeout = None
         if query.get("timeoutSeconds"):

@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections import deque
 
-from .api import admission_sa, allocators, defaults, managed, strategy, validation
+from .api import admission_sa, allocators, defaults, listoptions, managed, strategy, validation
 from .api.errors import (
     ApiError,
     already_exists,
@@ -132,6 +132,7 @@ class Store:
         self.default_not_ready_toleration_seconds = 300
         self.default_unreachable_toleration_seconds = 300
         self._lock = threading.RLock()
+        self._advanced = threading.Condition(self._lock)  # notified at each commit (wait_for_revision)
         self._objects = {key: {} for key in BY_KEY}
         self._rv = 0
         self._history = deque(maxlen=history_size)
@@ -166,6 +167,13 @@ class Store:
     def resource_version(self) -> str:
         with self._lock:
             return str(self._rv)
+
+    def wait_for_revision(self, rv: int, timeout: float) -> int:
+        """Block until the store has reached revision ``rv`` or ``timeout`` wall seconds pass, as the watch
+        cache's waitUntilFreshAndBlock does; returns the current revision either way."""
+        with self._advanced:
+            self._advanced.wait_for(lambda: self._rv >= rv, timeout)
+            return self._rv
 
     def get(self, resource: str, name: str, namespace: str | None = None) -> dict:
         info = _info(resource)
@@ -337,7 +345,7 @@ class Store:
         match = _matcher(info, namespace, label_selector, field_selector)
         with self._lock:
             w = Watch(self, info, match)
-            start = _parse_rv(resource_version)
+            start = listoptions.parse_resource_version(resource_version, prefix="")
             if start in (None, 0) or send_initial_events:
                 for obj in sorted(self._objects[info.key].values(),
                                   key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])):
@@ -493,11 +501,9 @@ class Store:
         self._raise_if_invalid(info, new, validation.validate_update(info.key, new, old))
         if strategy.same_content(new, old):
             return clone(old)
-        status_write = subresource in ("status", "finalize")
         defaults.storage_form(info.key, new)  # entries then name only fields the stored object has
         new["metadata"]["managedFields"] = managed.record_update(
-            old, new, field_manager or "unknown", info.kind, format_time(self.clock.now()),
-            subresource if status_write else None)
+            old, new, field_manager or "unknown", info.kind, format_time(self.clock.now()), subresource)
         return self._write_update(info, new, old, dry_run)
 
     def _write_update(self, info: Resource, new: dict, old: dict, dry_run) -> dict:
@@ -517,6 +523,11 @@ class Store:
             if subresource == "status":
                 new["status"] = obj.get("status") or {}
                 defaults.always_serialized_status(info.key, new["status"])
+                if info.key == "deployments.apps":  # deploymentStatusStrategy resets only spec and labels
+                    annotations = (obj.get("metadata") or {}).get("annotations")
+                    new["metadata"].pop("annotations", None)
+                    if annotations:
+                        new["metadata"]["annotations"] = dict(annotations)
             else:
                 new.setdefault("spec", {})["finalizers"] = list((obj.get("spec") or {}).get("finalizers") or [])
             return new
@@ -595,6 +606,32 @@ class Store:
             self._commit("MODIFIED", info, new, old)
         return new
 
+    def bind(self, name: str, namespace: str, node: str) -> dict:
+        """pods/binding as the registry writes it (pkg/registry/core/pod/storage/storage.go
+        setPodNodeAndMetadata, v1.36.1): spec.nodeName and PodScheduled=True in one write straight to
+        storage, so the pod's managedFields do not change (no manager owns a binding)."""
+        info = _info("pods")
+        with self._lock:
+            old = self._existing(info, name, namespace)
+            if old["spec"].get("nodeName"):
+                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on pods/binding "{name}": pod '
+                               f'{name} is already assigned to node "{old["spec"]["nodeName"]}"')
+            new = clone(old)
+            new["spec"]["nodeName"] = node
+            scheduled = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                         "lastTransitionTime": format_time(self.clock.now())}
+            conditions = new.setdefault("status", {}).setdefault("conditions", [])
+            at = next((i for i, c in enumerate(conditions) if c.get("type") == "PodScheduled"), None)
+            if at is None:
+                conditions.append(scheduled)
+            else:  # podutil.UpdatePodCondition: the transition time stays when the status does
+                if conditions[at].get("status") == "True":
+                    scheduled["lastTransitionTime"] = conditions[at].get("lastTransitionTime")
+                conditions[at] = scheduled
+            result = self._write_update(info, new, old, False)
+        self._dispatch()
+        return clone(result)
+
     def compact(self, rv: int | None = None) -> None:
         """Compact the history up to revision ``rv`` (default: the current one), as ``etcdctl compact`` does:
         a watch or list from an older revision then gets 410 Expired."""
@@ -615,6 +652,7 @@ class Store:
     def _commit(self, event_type: str, info: Resource, obj: dict, old: dict | None) -> None:
         """Write ``obj`` at the next resourceVersion (lock held); announce it after the lock is released."""
         self._rv += 1
+        self._advanced.notify_all()
         obj["metadata"]["resourceVersion"] = str(self._rv)
         defaults.storage_form(info.key, obj)
         # Interning builds fresh containers (or reuses the stored ``old``'s), never ``obj``'s: the caller
@@ -758,15 +796,6 @@ def _matcher(info: Resource, namespace, label_selector, field_selector):
                 and labels_match(labels, meta.get("labels"))
                 and fields_match(fields, obj))
     return match
-
-
-def _parse_rv(value) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise bad_request(f'invalid resource version "{value}"') from None
 
 
 def _bookmark(info: Resource, rv: int, *, initial_events_end=False) -> dict:

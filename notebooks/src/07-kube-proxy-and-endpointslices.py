@@ -225,7 +225,7 @@ print("\n".join(line for line in nft.splitlines() if "web" in line or "numgen" i
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** one `service-ips` element per ClusterIP port, and a `service-…` chain whose one rule,
 # `dnat ip to numgen random mod 4 map { 0 : ip . port, ... }`, picks the endpoint and rewrites the
-# destination in one step (v1.36; only ClientIP affinity still gets one `endpoint-…` chain per endpoint).
+# destination in one step (since v1.36; only ClientIP affinity still gets one `endpoint-…` chain per endpoint).
 # Masquerading is a mark set where it is decided, plus a `hairpin-connections` set for a pod that reaches
 # itself through its Service. **Why it matters:** the lookup cost
 # no longer grows with the number of Services, and a sync changes only the map elements and chains of the

@@ -167,8 +167,8 @@ h.plot_rules_vs_services(growth)
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** iptables rules grow linearly with Services × endpoints on **every** node — a node with
-# no pods of a Service still carries its rules. nftables mode has one rule per Service chain (v1.36 puts a
-# Service's endpoints in the `numgen` map of its one DNAT rule), so its rule count grows with Services only,
+# no pods of a Service still carries its rules. nftables mode has one rule per Service chain (since v1.36 a
+# Service's endpoints sit in the `numgen` map of its one DNAT rule), so its rule count grows with Services only,
 # while its bytes still grow with Services × endpoints. A full iptables sync rewrites all of it; a partial sync (one
 # endpoint changed) writes a small, nearly constant payload in nftables mode, and in iptables mode still
 # rewrites the shared `KUBE-SERVICES` chain, which grows with the number of Services. **Why it matters:**

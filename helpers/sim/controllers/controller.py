@@ -21,19 +21,19 @@ from helpers.sim.controllers.workqueue import (
     WorkQueue,
 )
 
-FIELD_MANAGER = "kube-controller-manager"  # the managedFields manager of every controller write
-
 
 class Controller:
     """Event wiring, cached reads, the work queue and Events of one component.
 
-    Subclasses set `component` (the Events' source), `resources` (the informer caches whose
+    Subclasses set `component` (the Events' source), `field_manager` (the managedFields manager of its
+    writes: the user agent's program name, kube-controller-manager for every controller), `resources` (the informer caches whose
     events go to `on_event`, which may only enqueue), optionally the rate limiter's `base_backoff`
     / `max_backoff` and `max_retries`, and implement `sync(key)`, which raises to request a retry.
     Components with their own wiring override `start` instead of setting `resources`.
     """
 
     component = "controller"
+    field_manager = "kube-controller-manager"
     resources: tuple = ()
     base_backoff, max_backoff = DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY
     max_retries: int | None = MAX_RETRIES
@@ -88,10 +88,10 @@ class Controller:
         return [p for p in self.list("pods", namespace) if selector_matches(selector, p["metadata"].get("labels"))]
 
     def create(self, resource: str, obj: dict, namespace: str | None = None) -> dict:
-        return self.store.create(resource, obj, namespace=namespace, field_manager=FIELD_MANAGER)
+        return self.store.create(resource, obj, namespace=namespace, field_manager=self.field_manager)
 
     def update(self, resource: str, obj: dict, subresource: str | None = None) -> dict:
-        return self.store.update(resource, obj, subresource=subresource, field_manager=FIELD_MANAGER)
+        return self.store.update(resource, obj, subresource=subresource, field_manager=self.field_manager)
 
     def delete_ignoring_missing(self, resource, name, namespace=None, **options) -> None:
         try:
@@ -114,5 +114,7 @@ class Controller:
         """kube-controller-manager's --endpoint-updates-batch-period, in seconds."""
         return float(self.config.endpoint_updates_batch_period)
 
-    def event(self, obj: dict, type_: str, reason: str, message: str) -> None:
-        self.recorder.event(obj, type_, reason, message, self.component)
+    def event(self, obj: dict, type_: str, reason: str, message: str, component: str | None = None) -> None:
+        """An Event from this component (or from `component`, another controller of the same program)."""
+        self.recorder.event(obj, type_, reason, message, component or self.component,
+                            field_manager=self.field_manager)

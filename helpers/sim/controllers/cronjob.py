@@ -187,7 +187,7 @@ class CronJobController(Controller):
         else:
             status.pop("active", None)
         if status != (cj.get("status") or {}):
-            self.store.update(self.resource, dict(cj, status=status), subresource="status")
+            self.update(self.resource, dict(cj, status=status), subresource="status")
         if not spec.get("suspend"):
             after = parse_time(status.get("lastScheduleTime")) or last
             self.enqueue(key, max(0.0, (next_schedule(spec["schedule"], after, spec.get("timeZone")) - now)
@@ -196,7 +196,7 @@ class CronJobController(Controller):
     def _create(self, cj: dict, scheduled: dt.datetime, active: list) -> None:
         job = job_for(cj, scheduled)
         try:
-            created = self.store.create("jobs.batch", job, namespace=cj["metadata"]["namespace"])
+            created = self.create("jobs.batch", job, namespace=cj["metadata"]["namespace"])
         except ApiError as err:
             if err.code != 409:  # already created for this time (a resync)
                 raise

@@ -155,7 +155,7 @@ class DisruptionController(Controller):
         status = pdb_status(pdb, pods, self._scale_of, now)
         if status != (pdb.get("status") or {}):
             current = self.store.get(self.resource, key[1], key[0])
-            self.store.update(self.resource, dict(current, status=status), subresource="status")
+            self.update(self.resource, dict(current, status=status), subresource="status")
         if status.get("disruptedPods"):  # recheck when the oldest eviction times out
             oldest = min(parse_time(t).timestamp() for t in status["disruptedPods"].values())
             self.enqueue(key, max(0.0, oldest + DELETION_TIMEOUT_S - now))

@@ -48,7 +48,7 @@ class EndpointSliceController(Controller):
     missing Node) retry with exponential backoff 1 s .. 1000 s (and the 10 qps bucket), at most 15 times.
     """
 
-    component = "endpointslice-controller"
+    component = "endpoint-slice-controller"  # endpointslice_controller.go EventSource
     resources = ("services", "pods", ENDPOINT_SLICES, "nodes")
     base_backoff, max_backoff = 1.0, 1000.0  # defaultSyncBackOff, maxSyncBackOff
 

@@ -151,10 +151,10 @@ class GarbageCollector(Controller):
             current["metadata"]["ownerReferences"] = kept
         else:
             current["metadata"].pop("ownerReferences", None)  # the API omits an empty list
-        self.store.update(resource, current)
+        self.update(resource, current)
 
     def _remove_finalizer(self, resource: str, obj: dict, finalizer: str) -> None:
         current = self.store.get(resource, obj["metadata"]["name"], obj["metadata"].get("namespace"))
         current["metadata"]["finalizers"] = [f for f in current["metadata"].get("finalizers") or []
                                              if f != finalizer]
-        self.store.update(resource, current)
+        self.update(resource, current)

@@ -241,7 +241,7 @@ def node_conditions(node: dict, stamp: str, force_heartbeat: bool, network_ready
 class Kubelet(Controller):
     """One node's kubelet. `stop()`/`resume()` model `docker stop/start` of the node container."""
 
-    component = "kubelet"
+    component = field_manager = "kubelet"
     max_retries = None  # pod_workers.go retries a failed pod sync for as long as the pod exists
 
     def __init__(self, cluster, node_name: str, pod_cidr: str):
@@ -309,11 +309,11 @@ class Kubelet(Controller):
         try:
             lease = self.store.get("leases.coordination.k8s.io", self.node_name, LEASE_NAMESPACE)
             lease["spec"]["renewTime"] = format_micro_time(now)
-            self.store.update("leases.coordination.k8s.io", lease)
+            self.update("leases.coordination.k8s.io", lease)
         except ApiError as err:
             if err.code != 404:
                 raise
-            self.store.create("leases.coordination.k8s.io", self.cluster.node_lease(self.node_name, now))
+            self.create("leases.coordination.k8s.io", self.cluster.node_lease(self.node_name, now))
         finally:
             self._later(LEASE_RENEW_S, self._heartbeat)
         self._check_node_status()
@@ -326,7 +326,7 @@ class Kubelet(Controller):
         due = now - self._last_report >= NODE_STATUS_REPORT_S
         updated = node_conditions(node, format_time(self.clock.now()), due, self.network_ready)
         if updated is not None:
-            written = self.store.update("nodes", updated, subresource="status")
+            written = self.update("nodes", updated, subresource="status")
             self._last_report = now
             if not was_ready and self.network_ready:
                 self.event(written, "Normal", "NodeReady", f"Node {self.node_name} status is now: NodeReady")
@@ -377,7 +377,7 @@ class Kubelet(Controller):
     def _write_status(self, key, status: dict) -> None:
         pod = self._fresh(key)
         if pod is not None:
-            self._report(key, self.store.update("pods", dict(pod, status=status), subresource="status"))
+            self._report(key, self.update("pods", dict(pod, status=status), subresource="status"))
 
     def _report(self, key, written: dict) -> None:
         self._reported[key] = (get_condition(written, "Ready") or {}).get("status")
@@ -387,7 +387,8 @@ class Kubelet(Controller):
         return self.running and key not in self._terminating
 
     def event(self, obj: dict, type_: str, reason: str, message: str) -> None:
-        self.recorder.event(obj, type_, reason, message, self.component, host=self.node_name)
+        self.recorder.event(obj, type_, reason, message, self.component, host=self.node_name,
+                            field_manager=self.field_manager)
 
     def _done(self, key) -> None:
         """A step finished: let the next pod event (or this re-sync) decide what comes next."""
@@ -518,7 +519,7 @@ class Kubelet(Controller):
                           restartCount=cs.get("restartCount", 0) + 1, started=True,
                           ready=not container.get("readinessProbe"))
         update_readiness(pod, stamp)
-        self._report(key, self.store.update("pods", pod, subresource="status"))
+        self._report(key, self.update("pods", pod, subresource="status"))
         self.event(pod, "Normal", "Started", f"Started container {name}")
         self._schedule_exit(key, pod, container)
 
@@ -560,14 +561,15 @@ class Kubelet(Controller):
     def _process_exit(self, key, name: str) -> None:
         self.processes.get(key, {}).pop(name, None)
 
-    def create_running(self, pod: dict) -> dict:
+    def create_running(self, pod: dict, creator: str = "kube-controller-manager") -> dict:
         """Create `pod` on this node already Running and Ready (boot, benchmarks): no startup walk.
 
         It gets its IP from this node's IPAM (or the node's IP with hostNetwork), its images count
-        as pulled, and its readiness probes as passed long ago.
+        as pulled, and its readiness probes as passed long ago. `creator` is the program that wrote it
+        (a workload controller's; the kubelet's own for a static pod's mirror).
         """
         pod["spec"]["nodeName"] = self.node_name
-        created = self.store.create("pods", pod)
+        created = self.store.create("pods", pod, field_manager=creator)
         key, stamp = obj_key(created), format_time(self.clock.now())
         host_ip = internal_ip(self.informer.get("nodes", self.node_name) or self.store.get("nodes", self.node_name))
         pod_ip = host_ip if created["spec"].get("hostNetwork") else self.ipam.allocate(created["metadata"]["uid"])
@@ -580,7 +582,7 @@ class Kubelet(Controller):
         for cs in created["status"]["containerStatuses"]:
             cs["ready"] = True
         update_readiness(created, stamp)
-        return self.store.update("pods", created, subresource="status")
+        return self.update("pods", created, subresource="status")
 
     def _probe_readiness(self, key, pod: dict) -> None:
         """Schedule the first successful readiness probe of each unready container; recompute Ready."""
@@ -618,7 +620,7 @@ class Kubelet(Controller):
             for cs in pod["status"].get("containerStatuses") or []:
                 cs["ready"] = "running" in (cs.get("state") or {})
             update_readiness(pod, format_time(self.clock.now()))
-            self._report(key, self.store.update("pods", pod, subresource="status"))
+            self._report(key, self.update("pods", pod, subresource="status"))
         self._done(key)
 
     def _terminate(self, key, pod: dict) -> None:

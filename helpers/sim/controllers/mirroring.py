@@ -18,7 +18,7 @@ MIRRORING_MAX_ENDPOINTS_PER_SUBSET = 1000
 class EndpointSliceMirroringController(Controller):
     """Mirrors custom Endpoints into EndpointSlices (kube-controller-manager, since v1.19)."""
 
-    component = "endpointslicemirroring-controller"
+    component = "endpoint-slice-mirroring-controller"  # endpointslicemirroring_controller.go
     resources = ("endpoints", "services", ENDPOINT_SLICES)
     base_backoff, max_backoff = 1.0, 100.0  # defaultSyncBackOff, maxSyncBackOff
 

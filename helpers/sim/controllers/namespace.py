@@ -48,7 +48,7 @@ class NamespaceController(Controller):
         if FINALIZER in (ns.get("spec") or {}).get("finalizers") or []:
             current = self.store.get("namespaces", name)
             current["spec"]["finalizers"] = [f for f in current["spec"]["finalizers"] if f != FINALIZER]
-            self.store.update("namespaces", current, subresource="finalize")
+            self.update("namespaces", current, subresource="finalize")
 
     def _delete(self, resource: str, obj: dict) -> None:
         try:

@@ -152,5 +152,6 @@ class NodeLifecycleController(Controller):
             stamp,
         )
         self.update("pods", marked, subresource="status")
-        self.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {namespace}/{name}")
+        self.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {namespace}/{name}",
+                   component="taint-eviction-controller")  # pkg/controller/tainteviction: its own recorder
         self.delete_ignoring_missing("pods", name, namespace)

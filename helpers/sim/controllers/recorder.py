@@ -5,13 +5,18 @@ the object's namespace ("default" for cluster-scoped objects such as Nodes), and
 EventCorrelator turns a repeat of the same (object, type, reason, message, source) into an update
 of the first Event: `count` + 1 and a new `lastTimestamp`. `kubectl describe` finds the Events by
 `involvedObject.uid`, so the reference carries it.
+
+kube-scheduler records through the events.k8s.io/v1 API instead (client-go tools/events, v1.36.1): its
+Events carry `eventTime`, `action` and `reportingInstance` `<controller>-<hostname>`, no `source`, first/last
+timestamps or `count`, and a repeat grows `series` (count, lastObservedTime) instead. `new_event(...,
+action=...)` builds that shape as the core/v1 API shows it.
 """
 
 from __future__ import annotations
 
 import threading
 
-from helpers.kube import format_time
+from helpers.kube import format_micro_time, format_time
 from helpers.sim.api.errors import ApiError
 
 
@@ -25,18 +30,22 @@ def object_reference(obj: dict) -> dict:
     return {k: v for k, v in ref.items() if v is not None}
 
 
-def new_event(obj: dict, type_: str, reason: str, message: str, component: str, timestamp: str,
-              nanos: int, host: str | None = None) -> dict:
-    """A fresh core/v1 Event about `obj` (pure)."""
+def new_event(obj: dict, type_: str, reason: str, message: str, component: str, now, nanos: int,
+              host: str | None = None, action: str | None = None) -> dict:
+    """A fresh core/v1 Event about `obj` at `now` (pure): record's shape, or events/v1's with `action`
+    (then `host` is the reporting instance)."""
     ref = object_reference(obj)
-    source = {"component": component} | ({"host": host} if host else {})
-    return {
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": f"{ref['name']}.{nanos:x}", "namespace": ref.get("namespace", "default")},
-        "involvedObject": ref, "type": type_, "reason": reason, "message": message,
-        "source": source, "reportingComponent": component, "reportingInstance": host or "",
-        "firstTimestamp": timestamp, "lastTimestamp": timestamp, "count": 1, "eventTime": None,
-    }
+    event = {"apiVersion": "v1", "kind": "Event",
+             "metadata": {"name": f"{ref['name']}.{nanos:x}", "namespace": ref.get("namespace", "default")},
+             "involvedObject": ref, "type": type_, "reason": reason, "message": message}
+    if action:  # tools/events makeEvent
+        return event | {"source": {}, "reportingComponent": component, "reportingInstance": host or "",
+                        "action": action, "eventTime": format_micro_time(now), "firstTimestamp": None,
+                        "lastTimestamp": None}
+    stamp = format_time(now)
+    return event | {"source": {"component": component} | ({"host": host} if host else {}),
+                    "reportingComponent": component, "reportingInstance": host or "",
+                    "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1, "eventTime": None}
 
 
 class EventRecorder:
@@ -49,31 +58,37 @@ class EventRecorder:
         self._last_nanos = 0  # names must be unique even for two Events in the same nanosecond
 
     def event(self, obj: dict, type_: str, reason: str, message: str, component: str,
-              host: str | None = None) -> dict | None:
-        """Record an Event about `obj`; returns the stored Event (None if the write failed)."""
+              host: str | None = None, field_manager: str = "kube-controller-manager",
+              action: str | None = None) -> dict | None:
+        """Record an Event about `obj`, written by the program `field_manager` names (events/v1's shape
+        when `action` is given); returns the stored Event (None if the write failed)."""
         now = self.clock.now()
-        stamp = format_time(now)
         uid = obj["metadata"].get("uid")
-        key = (uid, obj["metadata"]["name"], type_, reason, message, component, host)
+        key = (uid, obj["metadata"]["name"], type_, reason, message, component, host, action)
         with self._lock:
             try:
                 if key in self._seen:
-                    repeated = self._repeat(*self._seen[key], stamp)
+                    repeated = self._repeat(*self._seen[key], now, field_manager)
                     if repeated is not None:
                         return repeated
                 nanos = self._last_nanos = max(int(now.timestamp() * 1e9), self._last_nanos + 1)
                 created = self.store.create("events", new_event(obj, type_, reason, message, component,
-                                                                stamp, nanos, host))
+                                                                now, nanos, host, action),
+                                            field_manager=field_manager)
             except ApiError:
                 return None  # e.g. the namespace is being deleted; Events are best effort upstream too
             self._seen[key] = (created["metadata"]["namespace"], created["metadata"]["name"])
             return created
 
-    def _repeat(self, namespace: str, name: str, stamp: str) -> dict | None:
+    def _repeat(self, namespace: str, name: str, now, field_manager: str) -> dict | None:
         try:
             current = self.store.get("events", name, namespace)
         except ApiError:
             return None
-        current["count"] = current.get("count", 1) + 1
-        current["lastTimestamp"] = stamp
-        return self.store.update("events", current)
+        if current.get("action"):  # events/v1: the series counts the repeats
+            series = current.get("series") or {"count": 1}
+            current["series"] = {"count": series["count"] + 1, "lastObservedTime": format_micro_time(now)}
+        else:
+            current["count"] = current.get("count", 1) + 1
+            current["lastTimestamp"] = format_time(now)
+        return self.store.update("events", current, field_manager=field_manager)

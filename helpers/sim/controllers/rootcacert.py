@@ -58,9 +58,9 @@ class RootCACertPublisher(Controller):
             return
         try:
             if current is None:
-                self.store.create("configmaps", obj, namespace=namespace, field_manager="kube-controller-manager")
+                self.create("configmaps", obj, namespace=namespace)
             else:
-                self.store.update("configmaps", obj, field_manager="kube-controller-manager")
+                self.update("configmaps", obj)
         except ApiError as err:
             if err.code not in (403, 409) or current is not None:  # terminating namespace, or created meanwhile
                 raise

@@ -16,6 +16,7 @@ import random
 
 from helpers.controlplane.podutil import tolerates, untolerated_taints
 from helpers.kube import format_time, get_condition, is_active, obj_key
+from helpers.sim.boot import control_plane
 from helpers.sim.controllers.controller import Controller
 
 SCHEDULER_NAME = "default-scheduler"
@@ -116,6 +117,7 @@ class Scheduler(Controller):
     """Watches unbound pods with schedulerName default-scheduler and binds them after a short delay."""
 
     component = SCHEDULER_NAME
+    field_manager = "kube-scheduler"
     max_retries = None  # the scheduling queue never gives up on a pod
 
     def __init__(self, cluster):
@@ -160,8 +162,15 @@ class Scheduler(Controller):
         self._bind(pod, node)
         self._assumed[key] = node  # counted on this node before the cache shows the binding
         self._count(key, node)
-        self.event(pod, "Normal", "Scheduled",
-                   f"Successfully assigned {key[0]}/{key[1]} to {node}")
+        self.event(pod, "Normal", "Scheduled", f"Successfully assigned {key[0]}/{key[1]} to {node}",
+                   action="Binding")
+
+    def event(self, obj: dict, type_: str, reason: str, message: str, action: str) -> None:
+        """Through events.k8s.io/v1 (schedule_one.go: actions Binding, Scheduling); the reporting instance is
+        `default-scheduler-<hostname>`, the control-plane node's container."""
+        instance = f"{SCHEDULER_NAME}-{control_plane(self.config)}"
+        self.recorder.event(obj, type_, reason, message, self.component, host=instance,
+                            field_manager=self.field_manager, action=action)
 
     def _count(self, key, node: str | None) -> None:
         """Keep active-pods-per-node counts incrementally (the scheduler cache's NodeInfo)."""
@@ -173,15 +182,8 @@ class Scheduler(Controller):
             self._counts[node] = self._counts.get(node, 0) + 1
 
     def _bind(self, pod: dict, node: str) -> None:
-        """Bind as the pods/binding subresource does: set spec.nodeName, then PodScheduled=True."""
-        current = self.store.get("pods", pod["metadata"]["name"], pod["metadata"]["namespace"])
-        current["spec"]["nodeName"] = node
-        bound = self.store.update("pods", current)
-        conditions = [c for c in bound["status"].get("conditions") or [] if c["type"] != "PodScheduled"]
-        bound["status"]["conditions"] = conditions + [{
-            "type": "PodScheduled", "status": "True", "lastProbeTime": None,
-            "lastTransitionTime": format_time(self.clock.now())}]
-        self.store.update("pods", bound, subresource="status")
+        """POST pods/binding: spec.nodeName and PodScheduled=True in one write (Store.bind)."""
+        self.store.bind(pod["metadata"]["name"], pod["metadata"]["namespace"], node)
 
     def _unschedulable(self, key, pod: dict, message: str) -> None:
         current = self.store.get("pods", key[1], key[0])
@@ -192,7 +194,7 @@ class Scheduler(Controller):
             cond["lastTransitionTime"] = format_time(self.clock.now())
             cond["lastProbeTime"] = None
             current["status"]["conditions"] = conditions + [cond]
-            self.store.update("pods", current, subresource="status")
-            self.event(pod, "Warning", "FailedScheduling", message)
+            self.update("pods", current, subresource="status")
+            self.event(pod, "Warning", "FailedScheduling", message, action="Scheduling")
         self._waiting.add(key)
         self.enqueue(key, RETRY_UNSCHEDULABLE_S)

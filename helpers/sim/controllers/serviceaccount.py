@@ -41,8 +41,7 @@ class ServiceAccountsController(Controller):
         existing = {sa["metadata"]["name"] for sa in self.informer.items("serviceaccounts", namespace)}
         for name in missing_accounts(self.informer.get("namespaces", namespace), existing):
             try:
-                self.store.create("serviceaccounts", {"metadata": {"name": name}}, namespace=namespace,
-                                  field_manager="kube-controller-manager")
+                self.create("serviceaccounts", {"metadata": {"name": name}}, namespace=namespace)
             except ApiError as err:
                 if err.code not in (409, 403):  # AlreadyExists; NamespaceTerminating is Forbidden
                     raise

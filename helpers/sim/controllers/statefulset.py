@@ -121,7 +121,7 @@ class StatefulSetController(_PodOwnerController):
             create, delete = plan(sts, pods)
             for index in create:
                 pod = new_pod(sts, index)
-                self.store.create("pods", pod, namespace=key[0])
+                self.create("pods", pod, namespace=key[0])
                 self._creating.setdefault(uid, set()).add(pod["metadata"]["name"])
                 self.event(sts, "Normal", "SuccessfulCreate",
                            f"create Pod {pod['metadata']['name']} in StatefulSet {key[1]} successful")

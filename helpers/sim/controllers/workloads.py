@@ -13,6 +13,7 @@ import copy
 import json
 import math
 
+from helpers.controlplane import daemon
 from helpers.controlplane.podutil import is_available, untolerated_taints
 from helpers.kube import format_time, is_active, is_ready, obj_key
 from helpers.sim.api.errors import ApiError
@@ -20,7 +21,6 @@ from helpers.sim.controllers.controller import Controller
 from helpers.sim.controllers.informer import controller_of
 
 HASH_LABEL = "pod-template-hash"
-DS_HASH_LABEL = "controller-revision-hash"
 REVISION = "deployment.kubernetes.io/revision"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
@@ -287,8 +287,8 @@ def daemon_tolerations(pod_spec: dict) -> list[dict]:
 def daemon_pod_spec(ds: dict, node_name: str, revision_hash: str) -> dict:
     """A DaemonSet pod template pinned to `node_name` through required node affinity, as upstream does."""
     template = copy.deepcopy(ds["spec"]["template"])
-    template.setdefault("metadata", {}).setdefault("labels", {})[DS_HASH_LABEL] = revision_hash
-    template["metadata"]["labels"]["pod-template-generation"] = str(ds["metadata"].get("generation", 1))
+    template.setdefault("metadata", {}).setdefault("labels", {})[daemon.HASH_LABEL] = revision_hash
+    template["metadata"]["labels"][daemon.GENERATION_LABEL] = str(ds["metadata"].get("generation", 1))
     spec = template.setdefault("spec", {})
     spec["tolerations"] = daemon_tolerations(spec)
     spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
@@ -332,11 +332,15 @@ class _PodOwnerController(Controller):
             if ref and ref.get("kind") == self.kind:
                 self.enqueue((pod["metadata"]["namespace"], ref["name"]), POD_SYNC_BATCH_S)
 
+    def claimed_pods(self, owner: dict) -> list[dict]:
+        """Every cached pod `owner` controls, terminating and terminal ones included."""
+        uid = owner["metadata"]["uid"]
+        return [p for p in self.informer.dependents("pods", uid) if (controller_of(p) or {}).get("uid") == uid]
+
     def owned_pods(self, owner: dict) -> list[dict]:
         """Active pods controlled by `owner`, and the number of expected creates still in flight."""
         uid = owner["metadata"]["uid"]
-        pods = [p for p in self.informer.dependents("pods", uid)
-                if (controller_of(p) or {}).get("uid") == uid]
+        pods = self.claimed_pods(owner)
         seen = {p["metadata"]["name"] for p in pods}
         self._creating[uid] = self._creating.get(uid, set()) - seen
         self._deleting[uid] = {n for n in self._deleting.get(uid, set())
@@ -346,8 +350,12 @@ class _PodOwnerController(Controller):
     def pending_creates(self, owner: dict) -> int:
         return len(self._creating.get(owner["metadata"]["uid"], ()))
 
+    def pending_deletes(self, owner: dict) -> int:
+        """Deletes this controller made that the cache does not show yet (after `owned_pods`)."""
+        return len(self._deleting.get(owner["metadata"]["uid"], ()))
+
     def create_pod(self, owner: dict, pod: dict) -> None:
-        created = self.store.create("pods", pod, namespace=owner["metadata"]["namespace"])
+        created = self.create("pods", pod, namespace=owner["metadata"]["namespace"])
         self._creating.setdefault(owner["metadata"]["uid"], set()).add(created["metadata"]["name"])
         self.event(owner, "Normal", "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
 
@@ -359,7 +367,7 @@ class _PodOwnerController(Controller):
 
     def write_status(self, obj: dict, status: dict) -> None:
         if (obj.get("status") or {}) != status:
-            self.store.update(self.resource, dict(obj, status=status), subresource="status")
+            self.update(self.resource, dict(obj, status=status), subresource="status")
 
 
 class ReplicaSetController(_PodOwnerController):
@@ -394,26 +402,29 @@ class DaemonSetController(_PodOwnerController):
         self.informer.on("nodes", lambda *_: [self.enqueue(obj_key(ds)) for ds in self.informer.items(self.resource)])
 
     def sync(self, key) -> None:
+        """manage, then rollingUpdate (helpers.controlplane.daemon): a node whose old pod is still terminating
+        gets its new pod only once the old one is gone."""
         ds = self.informer.get(self.resource, key[1], key[0])
         if ds is None or ds["metadata"].get("deletionTimestamp"):
             return
         revision = template_hash(ds["spec"]["template"])
         pods = self.owned_pods(ds)
-        by_node: dict[str, list[dict]] = {}
-        for pod in pods:
-            by_node.setdefault(pod["spec"].get("nodeName") or affinity_node(pod), []).append(pod)
+        by_node = daemon.node_to_daemon_pods(self.claimed_pods(ds),
+                                             lambda p: p["spec"].get("nodeName") or affinity_node(p))
         wanted = {n["metadata"]["name"] for n in daemon_nodes(ds, self.informer.items("nodes"))}
-        if not self.pending_creates(ds):
-            for node in sorted(wanted - by_node.keys()):
-                template = daemon_pod_spec(ds, node, revision)
-                self.create_pod(ds, pod_from_template(template, ds, f"{ds['metadata']['name']}-"))
+        if self.pending_creates(ds) or self.pending_deletes(ds):  # syncDaemonSet: expectations not yet met
+            return self.write_status(ds, self._status(ds, pods, wanted, revision))
+        for node in sorted(wanted - by_node.keys()):
+            template = daemon_pod_spec(ds, node, revision)
+            self.create_pod(ds, pod_from_template(template, ds, f"{ds['metadata']['name']}-"))
+        active = {p["metadata"]["name"] for p in pods}
         for node, node_pods in by_node.items():
-            extra = node_pods[1:] if node in wanted else node_pods
-            for pod in extra:
+            running = [p for p in node_pods if p["metadata"]["name"] in active]
+            for pod in running[1:] if node in wanted else running:
                 self.delete_pod(ds, pod)
-        outdated = [p for p in pods if p["metadata"].get("labels", {}).get(DS_HASH_LABEL) != revision]
-        if outdated and all(is_ready(p) for p in pods):  # RollingUpdate with maxUnavailable 1
-            self.delete_pod(ds, outdated[0])
+        for pod in daemon.rolling_update_deletions(ds, by_node, wanted, revision, self.clock.time()):
+            if pod["metadata"]["name"] in active:
+                self.delete_pod(ds, pod)
         self.write_status(ds, self._status(ds, pods, wanted, revision))
 
     def _status(self, ds: dict, pods: list[dict], wanted: set, revision: str) -> dict:
@@ -428,7 +439,7 @@ class DaemonSetController(_PodOwnerController):
             "numberAvailable": ready,
             "numberUnavailable": max(0, len(wanted) - ready),
             "updatedNumberScheduled": len([p for p in scheduled
-                                           if p["metadata"]["labels"].get(DS_HASH_LABEL) == revision]),
+                                           if p["metadata"]["labels"].get(daemon.HASH_LABEL) == revision]),
             "observedGeneration": ds["metadata"].get("generation", 1),
         }
 
@@ -471,22 +482,24 @@ class DeploymentController(Controller):
         status = deployment_status(deployment, new, owned if new in owned else owned + [new],
                                    format_time(self.clock.now()))
         if (deployment.get("status") or {}) != status:
-            self.store.update("deployments.apps", dict(deployment, status=status), subresource="status")
+            self.update("deployments.apps", dict(deployment, status=status), subresource="status")
 
     def _set_revision(self, deployment: dict, rs: dict, number: int) -> dict:
         annotations = dict(rs["metadata"].get("annotations") or {}, **{REVISION: str(number)})
-        updated = self.store.update("replicasets.apps", dict(rs, metadata=dict(rs["metadata"], annotations=annotations)))
+        updated = self.update("replicasets.apps", dict(rs, metadata=dict(rs["metadata"], annotations=annotations)))
         self._annotate_deployment(deployment, number)
         return updated
 
     def _annotate_deployment(self, deployment: dict, number: int) -> None:
+        """The revision annotation goes through UpdateStatus, as sync.go's getNewReplicaSet writes it."""
         annotations = dict(deployment["metadata"].get("annotations") or {}, **{REVISION: str(number)})
-        self.store.update("deployments.apps", dict(deployment, metadata=dict(deployment["metadata"],
-                                                                             annotations=annotations)))
+        self.update("deployments.apps", dict(deployment, metadata=dict(deployment["metadata"],
+                                                                             annotations=annotations)),
+                    subresource="status")
 
     def _create_rs(self, deployment: dict, number: int) -> dict:
         rs = new_replicaset(deployment, number, replicas=0)
-        created = self.store.create("replicasets.apps", rs)
+        created = self.create("replicasets.apps", rs)
         self._annotate_deployment(deployment, number)
         return created
 
@@ -512,7 +525,7 @@ class DeploymentController(Controller):
         annotations[DESIRED] = str(deployment["spec"].get("replicas", 1))
         updated = dict(rs, metadata=dict(rs["metadata"], annotations=annotations),
                        spec=dict(rs["spec"], replicas=replicas))
-        self.store.update("replicasets.apps", updated)
+        self.update("replicasets.apps", updated)
         verb = "up" if replicas > current else "down"
         self.event(deployment, "Normal", "ScalingReplicaSet",
                    f"Scaled {verb} replica set {rs['metadata']['name']} from {current} to {replicas}")
