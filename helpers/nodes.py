@@ -295,6 +295,23 @@ def set_missing_node_behavior(behavior: str, *, backend: Backend | None = None) 
     return answer["missingNodeBehavior"]
 
 
+def set_slice_informer(lag: float = 0.0, *, stale_check: bool = True, backend: Backend | None = None) -> dict:
+    """Simulator only: make the EndpointSlice controller's slice informer lag by ``lag`` seconds (0-60),
+    and switch its stale-cache check (``stale_check=False``: the behaviour before v1.21's PR #99345).
+
+    A lagging watch is what the controller's ``EndpointSliceTracker`` guards against: a sync that runs
+    before the cache holds the controller's own last writes fails with "EndpointSlice informer cache
+    is out of date" and is retried. Returns ``{"sliceInformerLagSeconds", "staleSliceCheck", ...}`` as
+    now in force; a value out of range is answered with a 400 ``Status`` (``ApiError``).
+    """
+    backend = backend or current()
+    _require_sim(backend, "delaying the EndpointSlice controller's informer",
+                 "a real kube-controller-manager's watch lags only under load; its StaleSlices check is always on")
+    trace.note(f"EndpointSlice controller: slice informer lag {lag:g} s, stale check {'on' if stale_check else 'off'}")
+    return backend.request("POST", "/sim/controllers/endpointslice/config",
+                           body={"sliceInformerLagSeconds": lag, "staleSliceCheck": stale_check})
+
+
 def restart_simulator(config_path=None, *, backend: Backend | None = None) -> Backend:
     """Simulator only: restart the background simulator from another kind config and reconnect.
 

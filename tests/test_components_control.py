@@ -147,8 +147,16 @@ def test_proxy_rules_and_slice_decisions_for_a_service(sim, ns):
 def test_missing_node_behavior_can_be_switched(private_sim):
     status, body = call(private_sim, "POST", "/sim/controllers/endpointslice/config",
                         {"missingNodeBehavior": "pre-1.25"})
-    assert status == 200 and body == {"missingNodeBehavior": "pre-1.25"}
+    assert status == 200 and body == {"missingNodeBehavior": "pre-1.25", "sliceInformerLagSeconds": 0.0,
+                                      "staleSliceCheck": True}
     assert call(private_sim, "GET", "/sim/info")[1]["config"]["missingNodeBehavior"] == "pre-1.25"
+    status, body = call(private_sim, "POST", "/sim/controllers/endpointslice/config",
+                        {"sliceInformerLagSeconds": 2, "staleSliceCheck": False})
+    assert status == 200 and body["sliceInformerLagSeconds"] == 2.0 and body["staleSliceCheck"] is False
+    for bad in ({"sliceInformerLagSeconds": 61}, {"sliceInformerLagSeconds": "1"}, {"staleSliceCheck": "no"},
+                {}, {"lag": 1}):
+        status, body = call(private_sim, "POST", "/sim/controllers/endpointslice/config", bad)
+        assert status == 400 and body["kind"] == "Status", bad
 
 
 def test_an_update_of_an_object_the_informer_never_held_reaches_handlers_as_an_add():

@@ -130,6 +130,14 @@ class Cluster:
         ValueError (from the controller) names the accepted values."""
         self.on_reactor(self.endpointslice_controller.set_missing_node_behavior, value)
 
+    def set_slice_informer(self, lag: float | None = None, stale_check: bool | None = None) -> None:
+        """Lag the EndpointSlice controller's slice informer; switch its StaleSlices check (ValueError if bad)."""
+        self.on_reactor(self.endpointslice_controller.set_slice_informer, lag, stale_check)
+
+    def slice_informer(self) -> dict:
+        controller = self.endpointslice_controller
+        return {"sliceInformerLagSeconds": controller.slice_informer_lag, "staleSliceCheck": controller.stale_slice_check}
+
     def endpointslice_decisions(self, namespace: str, service: str) -> list[dict]:
         return self.on_reactor(self.endpointslice_controller.decisions, namespace, service)
 

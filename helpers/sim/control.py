@@ -205,9 +205,15 @@ class ControlHandler:
                 "decisions": self.cluster.endpointslice_decisions(namespace, service)}
 
     def _endpointslice_config(self, body: dict) -> dict:
-        value = body.get("missingNodeBehavior")
+        """Any of missingNodeBehavior, sliceInformerLagSeconds, staleSliceCheck; at least one."""
+        known = ("missingNodeBehavior", "sliceInformerLagSeconds", "staleSliceCheck")
+        if not any(k in body for k in known) or set(body) - set(known):
+            raise bad_request(f"the body sets one or more of {', '.join(known)}; got {sorted(body)}")
         try:
-            self.cluster.set_missing_node_behavior(value)
+            if "sliceInformerLagSeconds" in body or "staleSliceCheck" in body:
+                self.cluster.set_slice_informer(body.get("sliceInformerLagSeconds"), body.get("staleSliceCheck"))
+            if "missingNodeBehavior" in body:
+                self.cluster.set_missing_node_behavior(body["missingNodeBehavior"])
         except ValueError as err:
             raise bad_request(str(err)) from None
-        return {"missingNodeBehavior": self.cluster.missing_node_behavior}
+        return {"missingNodeBehavior": self.cluster.missing_node_behavior, **self.cluster.slice_informer()}
