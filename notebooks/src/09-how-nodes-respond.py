@@ -18,7 +18,10 @@
 # 2. *explain* `minSyncPeriod`, `syncPeriod`, and full vs partial syncs (KEP-3453);
 # 3. *predict* how a node's rules and sync payload grow with the number of Services, in iptables and nftables mode;
 # 4. *describe* what happens to endpoints when a node fails: NotReady, endpoints not ready, eviction,
-#    terminating endpoints, recovery.
+#    terminating endpoints, recovery;
+# 5. *predict* which endpoints each node uses under `topology-mode: Auto` (CPU-proportional zone hints and
+#    their safeguards) and `trafficDistribution` (`PreferSameZone`, `PreferSameNode`), and how the Local
+#    traffic policies override both.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Prerequisites
@@ -29,7 +32,7 @@
 # | [07 · kube-proxy and EndpointSlices](07-kube-proxy-and-endpointslices.ipynb) | Necessary | the rules a node programs |
 # | Taints and tolerations | Helpful | [Taint based evictions](https://kubernetes.io/docs/concepts/scheduling-eviction/taint-and-toleration/#taint-based-evictions) |
 #
-# **Time to complete:** about 20 minutes (on kind, plus grace period + toleration seconds of waiting in section 4)
+# **Time to complete:** about 30 minutes (on kind, plus grace period + toleration seconds of waiting in section 4)
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Which cluster am I on?
@@ -296,6 +299,153 @@ seen.groupby(["window", "outcome"]).size().unstack(fill_value=0)
 # error but a timeout, for up to the grace period; readiness of the endpoints is what ends it.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Topology: which endpoints each node uses
+#
+# Every node has all of a Service's endpoints, but it does not have to use them all. Two mechanisms
+# put **hints** on endpoints; each node's kube-proxy then keeps only the endpoints hinted for it:
+#
+# - **Topology Aware Routing**: the annotation `service.kubernetes.io/topology-mode: Auto` (since 1.27;
+#   it replaced `service.kubernetes.io/topology-aware-hints`, which still wins if both are set). The
+#   EndpointSlice controller hands out zone hints **in proportion to each zone's allocatable CPU**,
+#   and only if every safeguard passes; otherwise it removes them and says why in an Event.
+# - **`spec.trafficDistribution`**: `PreferSameZone` (`PreferClose` is its older name) hints every ready
+#   endpoint to its own zone, and `PreferSameNode` also to its own node (`hints.forNodes`). There is no
+#   capacity arithmetic. If both are set, the annotation wins.
+#
+# The CPU the controller counts, per zone (Ready nodes without the control-plane role):
+
+# %% slideshow={"slide_type": "-"}
+from helpers import dataplane
+from helpers.controlplane.endpointslice import topologycache
+
+node_objs = h.list_objects("nodes")
+display(pd.DataFrame([{"node": n["metadata"]["name"], "zone": n["metadata"]["labels"].get(kube.LABEL_ZONE),
+                       "allocatable cpu": n["status"]["allocatable"]["cpu"],
+                       "control plane": kube.LABEL_NODE_ROLE_CONTROL_PLANE in n["metadata"]["labels"]} for n in node_objs]))
+ratios = topologycache.cpu_ratios_by_zone(node_objs)
+ratios
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the control-plane node is left out, so each zone has one worker and half the CPU
+# (`cpu_ratios_by_zone` is the port of upstream's `topologycache.go`). Now a Service `topo` with
+# `topology-mode: Auto` over 3 pods on `endpoints-worker` (zone-a) and 1 on `endpoints-worker2` (zone-b):
+
+# %% slideshow={"slide_type": "subslide"}
+for dep, node, replicas in (("topo-a", "endpoints-worker", 3), ("topo-b", "endpoints-worker2", 1)):
+    h.apply(h.deployment(dep, replicas=replicas, labels={"group": "topo"}, node_name=node, readiness_gate=False),
+            namespace=ns.name)
+topo_svc = h.service("topo", selector={"group": "topo"})
+topo_svc["metadata"]["annotations"] = {kube.ANNOTATION_TOPOLOGY_MODE: "Auto"}
+h.apply(topo_svc, namespace=ns.name)
+
+
+def zone_hints(slices):
+    return [z["name"] for s in slices for ep in s.get("endpoints") or [] for z in (ep.get("hints") or {}).get("forZones") or []]
+
+
+h.wait_for("endpointslices", lambda slices: len(zone_hints(slices)) == 4, namespace=ns.name,
+           selector=f"{kube.LABEL_SERVICE_NAME}=topo", what="4 hinted endpoints for topo")
+pod_node = {p["status"]["podIP"]: p["spec"]["nodeName"] for p in h.list_objects("pods", ns.name) if p["status"].get("podIP")}
+
+
+def targets(service):
+    """Per node: the pods its kube-proxy sends new ClusterIP connections to (and their node), or its verdict."""
+    ip = h.get("svc", service, ns.name)["spec"]["clusterIP"]
+    out = {}
+    for node in node_names:
+        rules = h.wait_for_rules(node, f"{ns.name}/{service}:http")
+        chosen = dataplane.trace_packet("node", f"{ip}:80", rules=rules).endpoints
+        out[node] = sorted(f"{e.split(':')[0]} ({pod_node[e.split(':')[0]]})" if ":" in e else e for e in chosen)
+    return out
+
+
+def topology_events(service):
+    """The Service's TopologyAwareHints* Events, by last occurrence (then write order): (reason, message, count)."""
+    events = sorted(h.list_objects("events", ns.name),
+                    key=lambda e: (e.get("lastTimestamp") or "", int(e["metadata"]["resourceVersion"])))
+    return [(e["reason"], e["message"], e.get("count", 1)) for e in events
+            if e["involvedObject"]["name"] == service and e["reason"].startswith("TopologyAwareHints")]
+
+
+topo_table = h.slices_table(ns.name, service="topo")[["address", "node", "zone", "hints"]]
+display(topo_table)
+auto_targets = targets("topo")
+display(pd.DataFrame({"uses": auto_targets}))
+donated = [row for _, row in topo_table.iterrows() if row["zone"] == "zone-a" and "zone-b" in str(row["hints"])]
+assert len(donated) == 1 and len(auto_targets["endpoints-worker2"]) == 2, (topo_table, auto_targets)
+enabled_events = topology_events("topo")
+assert enabled_events[-1][0] == "TopologyAwareHintsEnabled", enabled_events
+enabled_events
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** 4 ready endpoints and two zones with half the CPU each, so each zone should get 2.
+# Zone-a has 3 pods, so the controller hints **one zone-a pod to zone-b**. `endpoints-worker2` then
+# sends to its own pod and that donated one, while both zone-a nodes use the other two zone-a pods. The
+# Service got a `TopologyAwareHintsEnabled` Event. **Why it matters:** hints follow capacity, not
+# placement, so a zone with few pods is not flooded by its own clients.
+#
+# The Events also record the way there: every state the controller passed through while the pods
+# turned Ready, each with its reason (an Event that recurs is counted, not repeated). With fewer ready
+# endpoints than zones it refuses; with 3, each zone's share would be 1.5 and its minimum ⌈1.5 / 1.2⌉ = 2,
+# and 2 + 2 > 3 exceeds the overload threshold (if the pods turned Ready one by one, that Event is there).
+#
+# The safeguards (`topologycache.go`, v1.36.1): fewer ready endpoints than zones; nodes ready in only one
+# zone; a node without a zone label or allocatable CPU; an endpoint without a zone; and a zone whose minimum
+# share (its CPU share, at most 20 % overloaded) cannot be met. Each removes **all** hints of the Service and
+# records a `TopologyAwareHintsDisabled` Event with the reason. Scale zone-a's pods to 0, so 1 endpoint is
+# left for 2 zones:
+
+# %% slideshow={"slide_type": "subslide"}
+h.scale("topo-a", 0, ns.name)
+h.wait_for("endpointslices", lambda slices: sum(len(s.get("endpoints") or []) for s in slices) == 1
+           and not zone_hints(slices), namespace=ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=topo",
+           what="topo down to 1 endpoint, without hints")
+display(h.slices_table(ns.name, service="topo")[["address", "node", "zone", "hints"]])
+disabled = topology_events("topo")
+assert disabled[-1][0] == "TopologyAwareHintsDisabled", disabled
+disabled
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the remaining endpoint has no hints, and the newest Event says why
+# (`TopologyAwareHintsDisabled`, insufficient number of endpoints). Without hints every node uses every
+# ready endpoint again.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### `trafficDistribution: PreferSameNode`, and the traffic policies
+#
+# One pod on each worker again, and two more Services over them: `near` with
+# `trafficDistribution: PreferSameNode`, and `near-local` with `PreferSameZone` **and**
+# `internalTrafficPolicy: Local`.
+
+# %% slideshow={"slide_type": "-"}
+h.scale("topo-a", 1, ns.name)
+h.apply(h.service("near", selector={"group": "topo"}, trafficDistribution="PreferSameNode"),
+        h.service("near-local", selector={"group": "topo"}, trafficDistribution="PreferSameZone",
+                  internalTrafficPolicy="Local"), namespace=ns.name)
+for svc in ("topo", "near", "near-local"):
+    h.wait_for_slices(ns.name, svc, endpoints=2, ready=2)
+pod_node = {p["status"]["podIP"]: p["spec"]["nodeName"] for p in h.list_objects("pods", ns.name) if p["status"].get("podIP")}
+display(h.slices_table(ns.name, service="near")[["address", "node", "zone", "hints"]])
+policy_targets = pd.DataFrame({svc: targets(svc) for svc in ("near", "near-local")})
+assert policy_targets.loc["endpoints-control-plane", "near-local"] == ["DROP"], policy_targets
+assert all(len(policy_targets.loc[n, "near"]) == 1 for n in node_names), policy_targets
+policy_targets
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** with `PreferSameNode` every endpoint is hinted to its own zone **and** node
+# (`forNodes`). Each worker uses only its own pod. The control-plane node has no endpoint hinted to it, so
+# its kube-proxy falls back to the zone hints and uses the zone-a pod. (kube-proxy's `topologyModeFromHints`
+# in `pkg/proxy/topology.go` is all-or-nothing: node hints only if every ready endpoint has one and one
+# names this node, else zone hints by the same rule, else all endpoints.) With `internalTrafficPolicy: Local`
+# the hints do not matter: each node uses only its own endpoints, and the control-plane node has none, so it
+# drops the traffic. kube-proxy applies topology to the cluster-wide set only; the Local sets of
+# `internalTrafficPolicy` and `externalTrafficPolicy` are never filtered by hints.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Presenter note:** Two different promises: `topology-mode: Auto` balances by CPU and gives up loudly (Events) when it cannot;
+# > `trafficDistribution` just prefers what is close and falls back quietly. Neither ever overrides a Local traffic policy.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: scale and follow
 #
 # Scale `web` to 6 replicas and make the new pods Ready. Done when every node's rules list 6 endpoints for `web`.
@@ -346,6 +496,36 @@ assert not any(routed.values()), f"Some nodes still route to {unready[0]}: {rout
 print(f"✓ {unready[0]} is out of rotation on every node, yet still listed in the slice (ready=false).")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 3: every pod in one zone
+#
+# Scale `topo-b` to 0 and `topo-a` to 2, so both endpoints of `topo` (`topology-mode: Auto`) run in
+# zone-a. Predict first: how many of them will carry a **zone-b** hint? Record a number in `prediction`.
+# Done when `topo` has 2 ready endpoints, both in zone-a.
+
+# %% slideshow={"slide_type": "-"}
+prediction = None  # your turn: 0, 1 or 2
+# ... then scale
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
+prediction = 1  # 2 endpoints, 2 zones with half the CPU each: one each; minimum ⌈1 / 1.2⌉ = 1 fits
+h.scale("topo-b", 0, ns.name)
+h.scale("topo-a", 2, ns.name)
+hinted = h.wait_for("endpointslices", lambda slices: len(zone_hints(slices)) == 2
+                    and sum(len(s.get("endpoints") or []) for s in slices) == 2, namespace=ns.name,
+                    selector=f"{kube.LABEL_SERVICE_NAME}=topo", what="topo's 2 endpoints, hinted")
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+assert isinstance(prediction, int), "Set `prediction` to a number first."
+topo_now = h.slices_table(ns.name, service="topo").dropna(subset=["address"])
+assert len(topo_now) == 2 and set(topo_now["zone"]) == {"zone-a"} and topo_now["ready"].all(), (
+    f"topo has {len(topo_now)} endpoints in zones {sorted(set(topo_now['zone']))}. Hint: scale topo-b to 0 and "
+    "topo-a to 2, then wait for the pods to be Ready.")
+to_b = sum("zone-b" in str(hints) for hints in topo_now["hints"])
+print(f"✓ both endpoints in zone-a; {to_b} hinted to zone-b (you predicted {prediction}). The hints follow "
+      "the zones' CPU, not where the pods run: zone-b's clients cross to zone-a, but only to their share.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup
 #
 # Delete the sandbox, and make sure the stopped node runs again (harmless if it already does).
@@ -366,6 +546,9 @@ ns.cleanup()
 #   keeps per-change work nearly constant.
 # - A failed node: NotReady after the grace period, its endpoints not ready but listed, pods evicted after
 #   the toleration (terminating endpoints), replacements elsewhere, cleanup when it returns.
+# - Hints narrow what each node uses: `topology-mode: Auto` shares endpoints out by zone CPU and removes
+#   all hints (with an Event) when a safeguard fails; `trafficDistribution` hints each endpoint to its own
+#   zone (and node); Local traffic policies ignore hints.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## What's next
