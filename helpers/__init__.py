@@ -23,7 +23,7 @@ _EXPORTS = {
     "helpers.nodes": (
         "NodeActionError", "NotSimulator", "advance", "cluster_time", "node_rules", "patch_status", "proxy_metrics",
         "reconciler_decisions", "restart_simulator", "rules_vs_model", "set_missing_node_behavior", "set_slice_informer",
-        "start_node", "stop_node", "wait_for_rules",
+        "shutdown_node", "start_node", "stop_node", "wait_for_rules",
     ),
     "helpers.objects": (
         "AGNHOST_IMAGE", "READINESS_GATE", "Sandbox", "UnsafeNamespace", "apply", "delete", "deployment", "get", "label",

@@ -114,6 +114,27 @@ def start_node(node: str, *, backend: Backend | None = None) -> None:
     _node_action("start", node, backend)
 
 
+def shutdown_node(node: str, grace_period: float = 30, critical_pods_grace_period: float = 10, *,
+                  backend: Backend | None = None) -> dict:
+    """Simulator only: shut a node down gracefully, as ``systemctl poweroff`` does on a node whose kubelet
+    sets ``shutdownGracePeriod`` / ``shutdownGracePeriodCriticalPods`` (KEP-2000, ``pkg/kubelet/nodeshutdown``).
+
+    The kubelet reports Ready=False ("node is shutting down"), stops every pod within
+    ``grace_period - critical_pods_grace_period`` (or its own shorter grace period), leaves them in phase
+    Failed and rejects new pods; then the node powers off (``start_node`` boots it again). kind's
+    kubelets run with ``shutdownGracePeriod: 0``, so the feature is off there and ``stop_node`` is all a
+    kind node can do.
+    """
+    backend = backend or current()
+    _require_sim(backend, "a graceful node shutdown",
+                 "kind's kubelets have shutdownGracePeriod 0 (graceful node shutdown off); h.stop_node is a "
+                 "non-graceful shutdown")
+    trace.note(f"systemctl poweroff on {node} (shutdownGracePeriod {grace_period:g} s)")
+    return backend.request("POST", f"/sim/nodes/{node}/shutdown",
+                           body={"shutdownGracePeriod": grace_period,
+                                 "shutdownGracePeriodCriticalPods": critical_pods_grace_period})
+
+
 def node_rules(node: str, fmt: str = "iptables", *, backend: Backend | None = None) -> str:
     """The node's kube-proxy rules as text.
 

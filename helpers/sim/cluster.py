@@ -180,6 +180,15 @@ class Cluster:
         kube-proxy process starts with a full sync."""
         self.on_reactor(self._start_node, self._kubelet(name))
 
+    def shutdown_node(self, name: str, grace_period: float, critical_grace_period: float = 0.0) -> None:
+        """A graceful shutdown (`systemctl poweroff` with the kubelet's shutdownGracePeriod set): the
+        kubelet stops its pods, then the node powers off (see `Kubelet.shutdown`)."""
+        self.on_reactor(self._kubelet(name).shutdown, grace_period, critical_grace_period)
+
+    def power_off(self, name: str) -> None:
+        """The end of a graceful shutdown: as `stop_node`, on the reactor."""
+        self._stop_node(self._kubelet(name))
+
     def _stop_node(self, kubelet: Kubelet) -> None:
         if kubelet.running:
             kubelet.stop()

@@ -19,7 +19,7 @@ from helpers.sim.controllers.kubeproxy import RULE_FORMATS as PROXY_FORMATS
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
-_NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|proxy|proxy-metrics|conntrack)$")
+_NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|shutdown|proxy|proxy-metrics|conntrack)$")
 _SEND_ROUTE = re.compile(r"^/sim/traffic/connections/(\d+)/send$")
 
 
@@ -121,6 +121,8 @@ class ControlHandler:
             self._expect(method, "GET" if action in ("proxy", "proxy-metrics", "conntrack") else "POST")
             if node not in self.cluster.node_names():
                 raise not_found("nodes", node)
+            if action == "shutdown":
+                return self._shutdown(node, _json_body(body))
             return self._node(node, action, query)
         raise not_found("sim", path)
 
@@ -196,6 +198,22 @@ class ControlHandler:
                 raise ApiError(409, "Conflict", str(err)) from None
         (self.cluster.stop_node if action == "stop" else self.cluster.start_node)(node)
         return {"node": node, "running": self.cluster.node_running(node)}
+
+    def _shutdown(self, node: str, body: dict) -> dict:
+        """A graceful node shutdown with the kubelet's shutdownGracePeriod / ...CriticalPods (seconds)."""
+        periods = {}
+        for name, default in (("shutdownGracePeriod", None), ("shutdownGracePeriodCriticalPods", 0)):
+            value = body.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_SECONDS:
+                raise bad_request(f'"{name}" must be a number of seconds from 0 to {MAX_SECONDS}, got {value!r}')
+            periods[name] = float(value)
+        if periods["shutdownGracePeriod"] <= 0 or periods["shutdownGracePeriodCriticalPods"] > periods["shutdownGracePeriod"]:
+            raise bad_request("shutdownGracePeriod must be > 0 and at least shutdownGracePeriodCriticalPods "
+                              "(with 0 the kubelet's shutdown manager is off: use /stop)")
+        if not self.cluster.node_running(node):
+            raise ApiError(409, "Conflict", f"node {node} is not running")
+        self.cluster.shutdown_node(node, periods["shutdownGracePeriod"], periods["shutdownGracePeriodCriticalPods"])
+        return {"node": node, **periods}
 
     def _decisions(self, query: dict) -> dict:
         namespace, service = _param(query, "namespace"), _param(query, "service")
