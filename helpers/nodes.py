@@ -135,6 +135,29 @@ def shutdown_node(node: str, grace_period: float = 30, critical_pods_grace_perio
                                  "shutdownGracePeriodCriticalPods": critical_pods_grace_period})
 
 
+def set_out_of_service(node: str, on: bool = True, *, backend: Backend | None = None) -> list[dict]:
+    """Add (or remove) the taint ``node.kubernetes.io/out-of-service=nodeshutdown:NoExecute`` on one of the
+    project's nodes: the operator's statement that a shut-down node is not coming back (non-graceful node
+    shutdown, KEP-2268). PodGC then force-deletes the node's terminating pods while it is not Ready
+    (``gcTerminating``). A read-modify-write of ``spec.taints`` (409 Conflict if the node changed meanwhile);
+    returns the node's taints afterwards.
+    """
+    from helpers.kube import TAINT_OUT_OF_SERVICE
+
+    backend = backend or current()
+    if not backend.is_sim:
+        _check_kind_node(backend, node)
+    trace.note(f"kubectl taint node {node} {TAINT_OUT_OF_SERVICE}{'=nodeshutdown:NoExecute' if on else '-'}")
+    current_node = backend.get("nodes", node)
+    taints = [t for t in current_node["spec"].get("taints") or [] if t.get("key") != TAINT_OUT_OF_SERVICE]
+    if on:
+        taints.append({"key": TAINT_OUT_OF_SERVICE, "value": "nodeshutdown", "effect": "NoExecute"})
+    patched = backend.request("PATCH", f"/api/v1/nodes/{node}", content_type="application/merge-patch+json",
+                              body={"metadata": {"resourceVersion": current_node["metadata"]["resourceVersion"]},
+                                    "spec": {"taints": taints}})
+    return patched["spec"].get("taints") or []
+
+
 def node_rules(node: str, fmt: str = "iptables", *, backend: Backend | None = None) -> str:
     """The node's kube-proxy rules as text.
 

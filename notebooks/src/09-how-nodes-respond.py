@@ -19,7 +19,8 @@
 # 3. *predict* how a node's rules and sync payload grow with the number of Services, in iptables and nftables mode;
 # 4. *describe* what happens to endpoints when a node fails: NotReady, endpoints not ready, eviction,
 #    terminating endpoints, recovery;
-# 5. *predict* which endpoints each node uses under `topology-mode: Auto` (CPU-proportional zone hints and
+# 5. *compare* graceful node shutdown, a pulled plug and the out-of-service taint by what they do to endpoints;
+# 6. *predict* which endpoints each node uses under `topology-mode: Auto` (CPU-proportional zone hints and
 #    their safeguards) and `trafficDistribution` (`PreferSameZone`, `PreferSameNode`), and how the Local
 #    traffic policies override both.
 
@@ -446,6 +447,122 @@ policy_targets
 # > `trafficDistribution` just prefers what is close and falls back quietly. Neither ever overrides a Local traffic policy.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 7. Node failure variants: graceful and non-graceful shutdown
+#
+# Section 4 pulled the plug: the control plane noticed only after the grace period, and the pods stayed
+# `Terminating` until the node came back. Two other ways a node goes away change that story.
+#
+# **Graceful node shutdown** (KEP-2000, beta and on by default since 1.21; `pkg/kubelet/nodeshutdown`): with
+# `shutdownGracePeriod` set in its KubeletConfiguration, the kubelet holds a systemd inhibitor lock.
+# When the node is told to power off, it reports `Ready=False` ("node is shutting down") and stops every
+# pod itself, the regular pods within `shutdownGracePeriod - shutdownGracePeriodCriticalPods`, before
+# letting the node go. kind's kubelets run with `shutdownGracePeriod: 0` (the feature is off), so this
+# part runs on the simulator only. First the Deployments pinned to `endpoints-worker2` by `nodeName` go
+# (a pinned replacement would go straight to the shutting-down kubelet and be rejected, again and again);
+# then two `calm` pods, sent to that node by a node selector, which goes through the scheduler:
+
+# %% slideshow={"slide_type": "-"}
+for pinned in ("view-1", "topo-b"):
+    h.scale(pinned, 0, ns.name)
+    h.wait_for("pods", lambda pods: not pods, namespace=ns.name, selector=f"app={pinned}", timeout=60,
+               what=f"{pinned}'s pods gone")
+calm = h.deployment("calm", replicas=2, readiness_gate=False)
+calm["spec"]["template"]["spec"]["nodeSelector"] = {kube.LABEL_HOSTNAME: "endpoints-worker2"}
+h.apply(calm, h.service("calm"), namespace=ns.name)
+h.wait_for_slices(ns.name, "calm", endpoints=2, ready=2)
+on_worker2 = {p["metadata"]["name"] for p in h.list_objects("pods", ns.name, selector="app=calm")
+              if p["spec"]["nodeName"] == "endpoints-worker2"}
+print(f"calm pods on endpoints-worker2: {sorted(on_worker2)}")
+if cluster.is_sim:
+    shutdown_at = h.cluster_time()
+    print(h.shutdown_node("endpoints-worker2", grace_period=20, critical_pods_grace_period=10))
+    h.wait_for("endpointslices", lambda slices: len([ep for s in slices for ep in s.get("endpoints") or []
+                                                      if ep["conditions"].get("ready")]) == 0
+               and not web_endpoints_on("endpoints-worker2")(slices), namespace=ns.name,
+               selector=f"{kube.LABEL_SERVICE_NAME}=calm", timeout=60, what="calm's endpoints on worker2 gone")
+    stopped_pods = pd.DataFrame([{"pod": p["metadata"]["name"], "phase": p["status"].get("phase"),
+                                  "reason": p["status"].get("reason"), "deleting": bool(p["metadata"].get("deletionTimestamp")),
+                                  "DisruptionTarget": (kube.get_condition(p, "DisruptionTarget") or {}).get("reason")}
+                                 for p in h.list_objects("pods", ns.name, selector="app=calm") if p["metadata"]["name"] in on_worker2])
+    display(stopped_pods)
+    display(h.slices_table(ns.name, service="calm")[["address", "ready", "terminating", "node"]])
+    shut_events = [(round((pd.Timestamp(e.get("lastTimestamp") or e.get("eventTime")) - shutdown_at).total_seconds()),
+                    e["involvedObject"]["name"], e["reason"], e.get("message", ""))
+                   for e in h.list_objects("events", "default") + h.list_objects("events", ns.name)
+                   if e["reason"] in ("NodeShutdown", "NodeNotReady") and e["involvedObject"]["name"] == "endpoints-worker2"]
+    display(sorted(e for e in shut_events if e[0] >= -1))
+    assert len(on_worker2) == 2 and (stopped_pods["phase"] == "Failed").all() and (stopped_pods["reason"] == "Terminated").all()
+    assert not stopped_pods["deleting"].any()
+    pending = [p["metadata"]["name"] for p in h.list_objects("pods", ns.name, selector="app=calm")
+               if p["status"].get("phase") == "Pending"]
+    print(f"replacements waiting for a node: {pending}")
+    h.wait_for("pods", lambda pods: all(p["status"].get("phase") in ("Failed", "Succeeded") for p in pods
+                                        if p["spec"].get("nodeName") == "endpoints-worker2"),
+               namespace=ns.name, timeout=60, what="every ch09 pod on endpoints-worker2 stopped (then it powers off)")
+    let_time_pass(1)
+    h.start_node("endpoints-worker2")
+    h.wait_for("nodes", healthy, timeout=120, what="endpoints-worker2 Ready and untainted")
+    h.wait_for_slices(ns.name, "calm", endpoints=2, ready=2, timeout=120)
+else:
+    print("kind: graceful node shutdown needs the kubelet's shutdownGracePeriod, which kind leaves at 0.")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows (simulator):** the pods that ran on `endpoints-worker2` are **not deleted**: they are
+# in phase `Failed` with reason `Terminated` and a `DisruptionTarget` condition (`TerminationByKubelet`).
+# A pod in a terminal phase is no endpoint, so the EndpointSlice controller removed them within seconds.
+# The ReplicaSet created replacements at once, but they wait `Pending`: their node selector names only
+# `endpoints-worker2`, which is tainted `node.kubernetes.io/not-ready:NoSchedule` since it reported
+# `Ready=False` (a pod that reached the node meanwhile would be rejected, reason `NodeShutdown`). The node
+# recorded `NodeShutdown`, then powered off as soon as its pods had stopped; when it booted again the
+# replacements ran there. **Why it matters:** compare section 4, where traffic went
+# to a dead node for the whole grace period: a graceful shutdown drains the endpoints *before* the node
+# goes. Workloads see an ordinary SIGTERM with their own grace period, capped by the kubelet's.
+#
+# **Non-graceful shutdown** (KEP-2268, GA in 1.28): a node that died without that chance (section 4)
+# leaves pods `Terminating` for as long as it is down. If you know it is gone for good, taint it
+# `node.kubernetes.io/out-of-service=nodeshutdown:NoExecute`. PodGC (`gcTerminating` in
+# `pkg/controller/podgc/gc_controller.go`, every 20 s) then force-deletes the terminating pods of a
+# not-ready node with that taint, and the attach-detach controller detaches their volumes (not
+# modelled here). A pod pinned to `endpoints-worker2`, scaled to 0 while the node is down:
+
+# %% slideshow={"slide_type": "subslide"}
+h.apply(h.deployment("stuck", replicas=1, node_name="endpoints-worker2", readiness_gate=False),
+        h.service("stuck"), namespace=ns.name)
+h.wait_for_slices(ns.name, "stuck", endpoints=1, ready=1)
+h.stop_node("endpoints-worker2")
+let_time_pass(grace + 2 * timing.node_monitor_period)
+h.wait_for("nodes", lambda ns_: any(n["metadata"]["name"] == "endpoints-worker2" and not kube.condition_true(n, "Ready")
+                                    for n in ns_), timeout=grace + 60, what="endpoints-worker2 NotReady")
+h.scale("stuck", 0, ns.name)
+let_time_pass(30)
+stuck_before = h.wait_for("endpointslices", web_endpoints_on("endpoints-worker2", terminating=True), namespace=ns.name,
+                          selector=f"{kube.LABEL_SERVICE_NAME}=stuck", timeout=60, what="stuck's endpoint terminating")
+display(h.slices_table(ns.name, service="stuck")[["address", "ready", "serving", "terminating", "node"]])
+print("taints:", h.set_out_of_service("endpoints-worker2"))
+let_time_pass(25)  # one PodGC period (20 s)
+h.wait_for("pods", lambda pods: not pods, namespace=ns.name, selector="app=stuck", timeout=90,
+           what="stuck's pod force-deleted by PodGC")
+gone = h.wait_for_slices(ns.name, "stuck", endpoints=0)
+print(f"after the out-of-service taint: {sum(len(s.get('endpoints') or []) for s in gone)} endpoints for stuck")
+h.set_out_of_service("endpoints-worker2", on=False)
+h.start_node("endpoints-worker2")
+recovered = h.wait_for("nodes", healthy, timeout=120, what="endpoints-worker2 Ready and untainted")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** with the node down, the scaled-away pod cannot finish: its endpoint stays listed as
+# `terminating` (and not serving, since the node lifecycle controller marked it not ready), 30 s after
+# the scale-down. Once the node carries the out-of-service taint, PodGC force-deletes the pod at its next
+# pass and the endpoint leaves the slice, without the node ever coming back. **Why it matters:** a
+# StatefulSet pod on a dead node blocks its replacement (same name) until it is gone; the out-of-service
+# taint is the operator's way of saying "this node is not coming back", and it is the only thing
+# besides the node's return that ends `Terminating` there.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Presenter note:** Three ways to lose a node, three endpoint stories: pulled plug (endpoints serve nothing for the grace
+# > period, then stay listed as terminating), graceful shutdown (endpoints drained first, pods left Failed), out-of-service
+# > taint (the operator ends the terminating state by force).
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: scale and follow
 #
 # Scale `web` to 6 replicas and make the new pods Ready. Done when every node's rules list 6 endpoints for `web`.
@@ -526,6 +643,35 @@ print(f"✓ both endpoints in zone-a; {to_b} hinted to zone-b (you predicted {pr
       "the zones' CPU, not where the pods run: zone-b's clients cross to zone-a, but only to their share.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 4: what is left of a gracefully stopped pod?
+#
+# Section 7's graceful shutdown left two `calm` pods in phase `Failed` on `endpoints-worker2`; later the
+# node carried the out-of-service taint (`NoExecute`) for a PodGC pass. Predict first: do those two
+# Failed pods still exist? Record `True` or `False` in `prediction`, then list `calm`'s pods in
+# `calm_pods` (e.g. with `h.pods_table`) to check. (On kind, the graceful part did not run.)
+
+# %% slideshow={"slide_type": "-"}
+prediction = None  # your turn: True or False
+calm_pods = None  # your turn
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
+prediction = False  # nothing deletes a Failed pod by itself, but a NoExecute taint evicts every pod that does not tolerate it
+calm_pods = h.pods_table(ns.name, selector="app=calm")
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+assert prediction in (True, False), "Set `prediction` to True or False first."
+assert calm_pods is not None, "List calm's pods into `calm_pods` first, e.g. h.pods_table(ns.name, selector='app=calm')."
+names = {p["metadata"]["name"] for p in h.list_objects("pods", ns.name, selector="app=calm")}
+if cluster.is_sim:
+    assert on_worker2 and not names & on_worker2, f"calm's pods {sorted(names)} still include {sorted(names & on_worker2)}"
+    print(f"✓ gone: {sorted(on_worker2)} (you predicted {'they exist' if prediction else 'gone'}). A Failed pod stays "
+          "until something deletes it; here the out-of-service taint's NoExecute effect evicted it, and PodGC "
+          "force-deleted what could not finish on the stopped node.")
+else:
+    print("kind: no graceful shutdown ran, so there is nothing to find.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup
 #
 # Delete the sandbox, and make sure the stopped node runs again (harmless if it already does).
@@ -549,6 +695,8 @@ ns.cleanup()
 # - Hints narrow what each node uses: `topology-mode: Auto` shares endpoints out by zone CPU and removes
 #   all hints (with an Event) when a safeguard fails; `trafficDistribution` hints each endpoint to its own
 #   zone (and node); Local traffic policies ignore hints.
+# - A graceful node shutdown drains endpoints before the node goes (pods left Failed); after a non-graceful
+#   one, the `node.kubernetes.io/out-of-service` taint lets PodGC end the pods' Terminating state.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## What's next

@@ -404,7 +404,8 @@ class Kubelet(Controller):
             return
         status = pod.get("status") or {}
         if self.shutting_down and status.get("phase", "Pending") == "Pending" and not status.get("podIP"):
-            self._write_status(key, rejected_status(pod, format_time(self.clock.now())))
+            self._busy.add(key)  # admission runs in the pod worker, a moment after the pod arrives
+            self._later(self.rng.uniform(0.05, 0.15), self._reject, key)
             return
         if status.get("phase") in ("Succeeded", "Failed"):
             return
@@ -416,6 +417,12 @@ class Kubelet(Controller):
             self._start_containers(key, pod, 0, {})
         elif status.get("phase") == "Running":
             self._probe_readiness(key, pod)
+
+    def _reject(self, key) -> None:
+        pod = self._fresh(key)
+        if pod is not None and not is_terminating(pod):
+            self._write_status(key, rejected_status(pod, format_time(self.clock.now())))
+        self._busy.discard(key)
 
     def _fresh(self, key) -> dict | None:
         try:
