@@ -212,17 +212,23 @@ def endpoint_copies(h) -> Counter:
     return Counter(ep["targetRef"]["name"] for s in slices(h) for ep in s.get("endpoints") or [])
 
 
-def test_a_lagging_slice_informer_makes_duplicates_without_the_stale_check(harness):
-    """kubernetes/kubernetes#100033: a sync before the cache holds the slice just created creates another."""
-    h = harness()
+def lagging_controller(h, stale_check):
+    """A controller whose slice informer lags 3 s: it syncs once (a slice with p0), then pod p1 appears."""
     add_node(h, "n1")
     add_pod(h, 0)
     add_service(h)
     controller = EndpointSliceController(h)
     controller.start()
-    controller.set_slice_informer(lag=3, stale_check=False)
-    h.clock.advance(0.1)  # first sync: creates a slice with p0
+    controller.set_slice_informer(lag=3, stale_check=stale_check)
+    h.clock.advance(0.1)
     add_pod(h, 1)
+    return controller
+
+
+def test_a_lagging_slice_informer_makes_duplicates_without_the_stale_check(harness):
+    """kubernetes/kubernetes#100033: a sync before the cache holds the slice just created creates another."""
+    h = harness()
+    controller = lagging_controller(h, stale_check=False)  # first sync: creates a slice with p0; then p1 appears
     h.clock.advance(0.5)  # second sync: its cache holds no slice yet, so it creates one with p0 and p1
     assert len(slices(h)) == 2 and endpoint_copies(h) == Counter({"p0": 2, "p1": 1})
     h.clock.advance(5)  # the cache catches up, but our own writes trigger no sync: the duplicate stays
@@ -232,14 +238,7 @@ def test_a_lagging_slice_informer_makes_duplicates_without_the_stale_check(harne
 
 def test_the_stale_check_retries_until_the_cache_holds_our_writes(harness):
     h = harness()
-    add_node(h, "n1")
-    add_pod(h, 0)
-    add_service(h)
-    controller = EndpointSliceController(h)
-    controller.start()
-    controller.set_slice_informer(lag=3)
-    h.clock.advance(0.1)
-    add_pod(h, 1)
+    controller = lagging_controller(h, stale_check=True)
     for _ in range(40):  # never a duplicate, whatever the moment
         h.clock.advance(0.25)
         assert max(endpoint_copies(h).values()) == 1
