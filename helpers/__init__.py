@@ -22,8 +22,8 @@ _EXPORTS = {
     "helpers.kubectl": ("KubectlError", "KubectlResult", "kubectl", "kubectl_command"),
     "helpers.nodes": (
         "NodeActionError", "NotSimulator", "advance", "cluster_time", "node_rules", "patch_status", "proxy_metrics",
-        "reconciler_decisions", "restart_simulator", "rules_vs_model", "set_missing_node_behavior", "start_node", "stop_node",
-        "wait_for_rules",
+        "reconciler_decisions", "restart_simulator", "rules_vs_model", "set_missing_node_behavior", "set_out_of_service",
+        "set_slice_informer", "shutdown_node", "start_node", "stop_node", "wait_for_rules",
     ),
     "helpers.objects": (
         "AGNHOST_IMAGE", "READINESS_GATE", "Sandbox", "UnsafeNamespace", "apply", "delete", "deployment", "get", "label",

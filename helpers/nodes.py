@@ -114,6 +114,50 @@ def start_node(node: str, *, backend: Backend | None = None) -> None:
     _node_action("start", node, backend)
 
 
+def shutdown_node(node: str, grace_period: float = 30, critical_pods_grace_period: float = 10, *,
+                  backend: Backend | None = None) -> dict:
+    """Simulator only: shut a node down gracefully, as ``systemctl poweroff`` does on a node whose kubelet
+    sets ``shutdownGracePeriod`` / ``shutdownGracePeriodCriticalPods`` (KEP-2000, ``pkg/kubelet/nodeshutdown``).
+
+    The kubelet reports Ready=False ("node is shutting down"), stops every pod within
+    ``grace_period - critical_pods_grace_period`` (or its own shorter grace period), leaves them in phase
+    Failed and rejects new pods; then the node powers off (``start_node`` boots it again). kind's
+    kubelets run with ``shutdownGracePeriod: 0``, so the feature is off there and ``stop_node`` is all a
+    kind node can do.
+    """
+    backend = backend or current()
+    _require_sim(backend, "a graceful node shutdown",
+                 "kind's kubelets have shutdownGracePeriod 0 (graceful node shutdown off); h.stop_node is a "
+                 "non-graceful shutdown")
+    trace.note(f"systemctl poweroff on {node} (shutdownGracePeriod {grace_period:g} s)")
+    return backend.request("POST", f"/sim/nodes/{node}/shutdown",
+                           body={"shutdownGracePeriod": grace_period,
+                                 "shutdownGracePeriodCriticalPods": critical_pods_grace_period})
+
+
+def set_out_of_service(node: str, on: bool = True, *, backend: Backend | None = None) -> list[dict]:
+    """Add (or remove) the taint ``node.kubernetes.io/out-of-service=nodeshutdown:NoExecute`` on one of the
+    project's nodes: the operator's statement that a shut-down node is not coming back (non-graceful node
+    shutdown, KEP-2268). PodGC then force-deletes the node's terminating pods while it is not Ready
+    (``gcTerminating``). A read-modify-write of ``spec.taints`` (409 Conflict if the node changed meanwhile);
+    returns the node's taints afterwards.
+    """
+    from helpers.kube import TAINT_OUT_OF_SERVICE
+
+    backend = backend or current()
+    if not backend.is_sim:
+        _check_kind_node(backend, node)
+    trace.note(f"kubectl taint node {node} {TAINT_OUT_OF_SERVICE}{'=nodeshutdown:NoExecute' if on else '-'}")
+    current_node = backend.get("nodes", node)
+    taints = [t for t in current_node["spec"].get("taints") or [] if t.get("key") != TAINT_OUT_OF_SERVICE]
+    if on:
+        taints.append({"key": TAINT_OUT_OF_SERVICE, "value": "nodeshutdown", "effect": "NoExecute"})
+    patched = backend.request("PATCH", f"/api/v1/nodes/{node}", content_type="application/merge-patch+json",
+                              body={"metadata": {"resourceVersion": current_node["metadata"]["resourceVersion"]},
+                                    "spec": {"taints": taints}})
+    return patched["spec"].get("taints") or []
+
+
 def node_rules(node: str, fmt: str = "iptables", *, backend: Backend | None = None) -> str:
     """The node's kube-proxy rules as text.
 
@@ -293,6 +337,23 @@ def set_missing_node_behavior(behavior: str, *, backend: Backend | None = None) 
     answer = backend.request("POST", "/sim/controllers/endpointslice/config",
                              body={"missingNodeBehavior": behavior})
     return answer["missingNodeBehavior"]
+
+
+def set_slice_informer(lag: float = 0.0, *, stale_check: bool = True, backend: Backend | None = None) -> dict:
+    """Simulator only: make the EndpointSlice controller's slice informer lag by ``lag`` seconds (0-60),
+    and switch its stale-cache check (``stale_check=False``: the behaviour before v1.21's PR #99345).
+
+    A lagging watch is what the controller's ``EndpointSliceTracker`` guards against: a sync that runs
+    before the cache holds the controller's own last writes fails with "EndpointSlice informer cache
+    is out of date" and is retried. Returns ``{"sliceInformerLagSeconds", "staleSliceCheck", ...}`` as
+    now in force; a value out of range is answered with a 400 ``Status`` (``ApiError``).
+    """
+    backend = backend or current()
+    _require_sim(backend, "delaying the EndpointSlice controller's informer",
+                 "a real kube-controller-manager's watch lags only under load; its StaleSlices check is always on")
+    trace.note(f"EndpointSlice controller: slice informer lag {lag:g} s, stale check {'on' if stale_check else 'off'}")
+    return backend.request("POST", "/sim/controllers/endpointslice/config",
+                           body={"sliceInformerLagSeconds": lag, "staleSliceCheck": stale_check})
 
 
 def restart_simulator(config_path=None, *, backend: Backend | None = None) -> Backend:

@@ -148,8 +148,16 @@ def test_proxy_rules_and_slice_decisions_for_a_service(sim, ns):
 def test_missing_node_behavior_can_be_switched(private_sim):
     status, body = call(private_sim, "POST", "/sim/controllers/endpointslice/config",
                         {"missingNodeBehavior": "pre-1.25"})
-    assert status == 200 and body == {"missingNodeBehavior": "pre-1.25"}
+    assert status == 200 and body == {"missingNodeBehavior": "pre-1.25", "sliceInformerLagSeconds": 0.0,
+                                      "staleSliceCheck": True}
     assert call(private_sim, "GET", "/sim/info")[1]["config"]["missingNodeBehavior"] == "pre-1.25"
+    status, body = call(private_sim, "POST", "/sim/controllers/endpointslice/config",
+                        {"sliceInformerLagSeconds": 2, "staleSliceCheck": False})
+    assert status == 200 and body["sliceInformerLagSeconds"] == 2.0 and body["staleSliceCheck"] is False
+    for bad in ({"sliceInformerLagSeconds": 61}, {"sliceInformerLagSeconds": "1"}, {"staleSliceCheck": "no"},
+                {}, {"lag": 1}):
+        status, body = call(private_sim, "POST", "/sim/controllers/endpointslice/config", bad)
+        assert status == 400 and body["kind"] == "Status", bad
 
 
 def test_an_update_of_an_object_the_informer_never_held_reaches_handlers_as_an_add():
@@ -167,3 +175,48 @@ def test_an_update_of_an_object_the_informer_never_held_reaches_handlers_as_an_a
     informer._apply("MODIFIED", "services", obj)
     informer._apply("MODIFIED", "services", dict(obj, metadata=dict(obj["metadata"], resourceVersion="6")))
     assert [(t, o is None) for t, o in seen] == [("ADDED", True), ("MODIFIED", False)]
+
+
+def test_graceful_shutdown_stops_pods_failed_rejects_new_ones_then_powers_off(private_sim):
+    """pkg/kubelet/nodeshutdown (v1.36.1): Ready=False "node is shutting down", pods Failed/Terminated with a
+    DisruptionTarget condition (not deleted), new pods rejected, then the node is off until started."""
+    handle, worker = private_sim, "endpoints-worker2"
+    store = handle.cluster.store
+    for name, grace in (("quick", 2), ("slow", 60)):
+        store.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                              "spec": {"nodeName": worker, "terminationGracePeriodSeconds": grace, "containers": [
+                                  {"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}},
+                     namespace="default")
+    for name in ("quick", "slow"):
+        wait_until(handle, lambda n=name: ready(store.get("pods", n, "default")), what=f"{name} Ready")
+    for bad in ({}, {"shutdownGracePeriod": 0}, {"shutdownGracePeriod": 5, "shutdownGracePeriodCriticalPods": 9},
+                {"shutdownGracePeriod": "30"}):
+        assert call(handle, "POST", f"/sim/nodes/{worker}/shutdown", bad)[0] == 400, bad
+    status, body = call(handle, "POST", f"/sim/nodes/{worker}/shutdown",
+                        {"shutdownGracePeriod": 20, "shutdownGracePeriodCriticalPods": 10})
+    assert status == 200 and body["shutdownGracePeriod"] == 20.0
+    ready_condition = node_condition(handle, worker)
+    assert (ready_condition["status"], ready_condition["reason"], ready_condition["message"]) == (
+        "False", "KubeletNotReady", "node is shutting down")
+    store.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "late"},
+                          "spec": {"nodeName": worker, "containers": [{"name": "c", "image": "busybox"}]}},
+                 namespace="default")
+    wait_until(handle, lambda: store.get("pods", "late", "default")["status"].get("phase") == "Failed",
+               what="the late pod rejected")
+    assert store.get("pods", "late", "default")["status"]["reason"] == "NodeShutdown"
+    call(handle, "POST", "/sim/clock/advance", {"seconds": 3})
+    quick = store.get("pods", "quick", "default")  # its own 2 s grace period is shorter than 20 - 10 s
+    assert quick["status"]["phase"] == "Failed" and quick["status"]["reason"] == "Terminated"
+    assert quick["status"]["message"] == "Pod was terminated in response to imminent node shutdown."
+    assert get_condition(quick, "DisruptionTarget")["reason"] == "TerminationByKubelet"
+    assert not quick["metadata"].get("deletionTimestamp")
+    call(handle, "POST", "/sim/clock/advance", {"seconds": 10})  # slow: stopped within 20 - 10 = 10 s
+    assert store.get("pods", "slow", "default")["status"]["phase"] == "Failed"
+    assert not handle.cluster.node_running(worker)  # every pod stopped: the inhibitor lock is released, power off
+    reasons = [e["reason"] for e in store.list("events", "default")[0] if e["involvedObject"]["name"] == worker]
+    assert "NodeShutdown" in reasons
+    call(handle, "POST", f"/sim/nodes/{worker}/start")
+    wait_until(handle, lambda: node_condition(handle, worker)["status"] == "True", what="Ready after boot")
+    assert store.get("pods", "slow", "default")["status"]["phase"] == "Failed"  # a terminal pod stays terminal
+    for name in ("quick", "slow", "late"):
+        store.delete("pods", name, "default", grace_period_seconds=0)

@@ -168,3 +168,82 @@ def test_a_deleted_services_decisions_go_with_it(harness):
     h.clock.advance(1)
     (first,) = controller.decisions("ns", "svc")
     assert first["desiredEndpoints"] == 1 and first["error"] is None
+
+
+def tracked(uid, generation, service="svc", namespace="ns"):
+    return {"metadata": {"uid": uid, "generation": generation, "namespace": namespace,
+                         "labels": {"kubernetes.io/service-name": service}}}
+
+
+def test_tracker_stale_slices_as_upstream():
+    """The cases of upstream TestEndpointSliceTrackerStaleSlices (endpointslice_tracker_test.go, v1.36.1)."""
+    from helpers.controlplane.endpointslice.endpointslice_tracker import EndpointSliceTracker
+
+    svc = {"metadata": {"name": "svc", "namespace": "ns"}}
+    cases = [  # (tracker writes, expected deletions, slices in the cache, stale?)
+        ([], [], [tracked("a", 1)], False),  # nothing tracked for the Service
+        ([tracked("a", 1)], [], [tracked("a", 1)], False),  # cache holds what we wrote
+        ([tracked("a", 1)], [], [tracked("a", 2)], False),  # cache is newer (someone else's write)
+        ([tracked("a", 2)], [], [tracked("a", 1)], True),  # cache older than our write
+        ([tracked("a", 1)], [], [], True),  # we created it, the cache does not hold it yet
+        ([], [tracked("a", 1)], [tracked("a", 1)], True),  # we deleted it, the cache still holds it
+        ([], [tracked("a", 1)], [], False),  # deletion expected and gone from the cache
+    ]
+    for writes, deletions, cache, stale in cases:
+        tracker = EndpointSliceTracker()
+        for s in writes:
+            tracker.update(s)
+        for s in deletions:
+            tracker.expect_deletion(s)
+        assert tracker.stale_slices(svc, cache) is stale, (writes, deletions, cache)
+    tracker = EndpointSliceTracker()
+    tracker.update(tracked("a", 3))
+    assert not tracker.should_sync(tracked("a", 3)) and tracker.should_sync(tracked("a", 4))
+    assert tracker.should_sync(tracked("b", 1)) and tracker.should_sync(tracked("a", 1, service="other"))
+    assert tracker.handle_deletion(tracked("a", 3)) is False  # not a deletion we asked for: resync
+    tracker.expect_deletion(tracked("b", 1))
+    assert tracker.handle_deletion(tracked("b", 1)) is True
+    tracker.update(tracked("c", 1))
+    tracker.delete_service("ns", "svc")
+    assert not tracker.stale_slices(svc, []) and not tracker.has(tracked("c", 1))
+
+
+def endpoint_copies(h) -> Counter:
+    return Counter(ep["targetRef"]["name"] for s in slices(h) for ep in s.get("endpoints") or [])
+
+
+def lagging_controller(h, stale_check):
+    """A controller whose slice informer lags 3 s: it syncs once (a slice with p0), then pod p1 appears."""
+    add_node(h, "n1")
+    add_pod(h, 0)
+    add_service(h)
+    controller = EndpointSliceController(h)
+    controller.start()
+    controller.set_slice_informer(lag=3, stale_check=stale_check)
+    h.clock.advance(0.1)
+    add_pod(h, 1)
+    return controller
+
+
+def test_a_lagging_slice_informer_makes_duplicates_without_the_stale_check(harness):
+    """kubernetes/kubernetes#100033: a sync before the cache holds the slice just created creates another."""
+    h = harness()
+    controller = lagging_controller(h, stale_check=False)  # first sync: creates a slice with p0; then p1 appears
+    h.clock.advance(0.5)  # second sync: its cache holds no slice yet, so it creates one with p0 and p1
+    assert len(slices(h)) == 2 and endpoint_copies(h) == Counter({"p0": 2, "p1": 1})
+    h.clock.advance(5)  # the cache catches up, but our own writes trigger no sync: the duplicate stays
+    assert endpoint_copies(h)["p0"] == 2
+    assert all(d["error"] is None for d in controller.decisions("ns", "svc"))
+
+
+def test_the_stale_check_retries_until_the_cache_holds_our_writes(harness):
+    h = harness()
+    controller = lagging_controller(h, stale_check=True)
+    for _ in range(40):  # never a duplicate, whatever the moment
+        h.clock.advance(0.25)
+        assert max(endpoint_copies(h).values()) == 1
+    assert endpoint_copies(h) == Counter({"p0": 1, "p1": 1}) and len(slices(h)) == 1
+    errors = [d["error"] for d in controller.decisions("ns", "svc")]
+    assert "EndpointSlice informer cache is out of date" in errors and errors[-1] is None
+    with pytest.raises(ValueError, match="0 to 60"):
+        controller.set_slice_informer(lag=61)

@@ -132,6 +132,14 @@ class Cluster:
         ValueError (from the controller) names the accepted values."""
         self.on_reactor(self.endpointslice_controller.set_missing_node_behavior, value)
 
+    def set_slice_informer(self, lag: float | None = None, stale_check: bool | None = None) -> None:
+        """Lag the EndpointSlice controller's slice informer; switch its StaleSlices check (ValueError if bad)."""
+        self.on_reactor(self.endpointslice_controller.set_slice_informer, lag, stale_check)
+
+    def slice_informer(self) -> dict:
+        controller = self.endpointslice_controller
+        return {"sliceInformerLagSeconds": controller.slice_informer_lag, "staleSliceCheck": controller.stale_slice_check}
+
     def endpointslice_decisions(self, namespace: str, service: str) -> list[dict]:
         return self.on_reactor(self.endpointslice_controller.decisions, namespace, service)
 
@@ -173,6 +181,15 @@ class Cluster:
         """Like `docker start <node>`: the kubelet resumes, renews its lease and reports Ready; a new
         kube-proxy process starts with a full sync."""
         self.on_reactor(self._start_node, self._kubelet(name))
+
+    def shutdown_node(self, name: str, grace_period: float, critical_grace_period: float = 0.0) -> None:
+        """A graceful shutdown (`systemctl poweroff` with the kubelet's shutdownGracePeriod set): the
+        kubelet stops its pods, then the node powers off (see `Kubelet.shutdown`)."""
+        self.on_reactor(self._kubelet(name).shutdown, grace_period, critical_grace_period)
+
+    def power_off(self, name: str) -> None:
+        """The end of a graceful shutdown: as `stop_node`, on the reactor."""
+        self._stop_node(self._kubelet(name))
 
     def _stop_node(self, kubelet: Kubelet) -> None:
         if kubelet.running:

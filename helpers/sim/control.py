@@ -19,7 +19,7 @@ from helpers.sim.controllers.kubeproxy import RULE_FORMATS as PROXY_FORMATS
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
-_NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|proxy|proxy-metrics|conntrack)$")
+_NODE_ROUTE = re.compile(r"^/sim/nodes/([^/]+)/(stop|start|shutdown|proxy|proxy-metrics|conntrack)$")
 _SEND_ROUTE = re.compile(r"^/sim/traffic/connections/(\d+)/send$")
 
 
@@ -121,6 +121,8 @@ class ControlHandler:
             self._expect(method, "GET" if action in ("proxy", "proxy-metrics", "conntrack") else "POST")
             if node not in self.cluster.node_names():
                 raise not_found("nodes", node)
+            if action == "shutdown":
+                return self._shutdown(node, _json_body(body))
             return self._node(node, action, query)
         raise not_found("sim", path)
 
@@ -197,6 +199,22 @@ class ControlHandler:
         (self.cluster.stop_node if action == "stop" else self.cluster.start_node)(node)
         return {"node": node, "running": self.cluster.node_running(node)}
 
+    def _shutdown(self, node: str, body: dict) -> dict:
+        """A graceful node shutdown with the kubelet's shutdownGracePeriod / ...CriticalPods (seconds)."""
+        periods = {}
+        for name, default in (("shutdownGracePeriod", None), ("shutdownGracePeriodCriticalPods", 0)):
+            value = body.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_SECONDS:
+                raise bad_request(f'"{name}" must be a number of seconds from 0 to {MAX_SECONDS}, got {value!r}')
+            periods[name] = float(value)
+        if periods["shutdownGracePeriod"] <= 0 or periods["shutdownGracePeriodCriticalPods"] > periods["shutdownGracePeriod"]:
+            raise bad_request("shutdownGracePeriod must be > 0 and at least shutdownGracePeriodCriticalPods "
+                              "(with 0 the kubelet's shutdown manager is off: use /stop)")
+        if not self.cluster.node_running(node):
+            raise ApiError(409, "Conflict", f"node {node} is not running")
+        self.cluster.shutdown_node(node, periods["shutdownGracePeriod"], periods["shutdownGracePeriodCriticalPods"])
+        return {"node": node, **periods}
+
     def _decisions(self, query: dict) -> dict:
         namespace, service = _param(query, "namespace"), _param(query, "service")
         if not namespace or not service:
@@ -205,9 +223,15 @@ class ControlHandler:
                 "decisions": self.cluster.endpointslice_decisions(namespace, service)}
 
     def _endpointslice_config(self, body: dict) -> dict:
-        value = body.get("missingNodeBehavior")
+        """Any of missingNodeBehavior, sliceInformerLagSeconds, staleSliceCheck; at least one."""
+        known = ("missingNodeBehavior", "sliceInformerLagSeconds", "staleSliceCheck")
+        if not any(k in body for k in known) or set(body) - set(known):
+            raise bad_request(f"the body sets one or more of {', '.join(known)}; got {sorted(body)}")
         try:
-            self.cluster.set_missing_node_behavior(value)
+            if "sliceInformerLagSeconds" in body or "staleSliceCheck" in body:
+                self.cluster.set_slice_informer(body.get("sliceInformerLagSeconds"), body.get("staleSliceCheck"))
+            if "missingNodeBehavior" in body:
+                self.cluster.set_missing_node_behavior(body["missingNodeBehavior"])
         except ValueError as err:
             raise bad_request(str(err)) from None
-        return {"missingNodeBehavior": self.cluster.missing_node_behavior}
+        return {"missingNodeBehavior": self.cluster.missing_node_behavior, **self.cluster.slice_informer()}

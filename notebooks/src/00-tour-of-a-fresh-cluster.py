@@ -222,13 +222,15 @@ answers.groupby(["pod", "endpoint", "outcome"]).size().rename("requests").reset_
 #
 # Create a Service `dns-copy` in your sandbox with the **same selector as kube-dns**
 # (`{"k8s-app": "kube-dns"}`, port 53). Predict first: how many endpoints will it get? Done when
-# `dns-copy` has exactly one slice.
+# `dns-copy` has exactly one slice. Record your prediction in `prediction` first.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction = None  # your turn: how many endpoints will dns-copy get?
+# ... then create the Service
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction = 0  # a selector matches pods in the Service's own namespace only
 h.apply(h.service("dns-copy", selector={"k8s-app": "kube-dns"}, ports=((53, 53),)), namespace=ns.name)
 found = h.wait_for("endpointslices", lambda slices: len(slices) == 1, namespace=ns.name,
                    selector=f"{kube.LABEL_SERVICE_NAME}=dns-copy", what="a slice for dns-copy")
@@ -237,6 +239,8 @@ found = h.wait_for("endpointslices", lambda slices: len(slices) == 1, namespace=
 copies = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=dns-copy")
 assert len(copies) == 1, "dns-copy should have exactly one slice. Hint: create the Service in ns.name."
 assert not copies[0].get("endpoints"), "dns-copy should have no endpoints — did you create pods?"
+assert isinstance(prediction, int), "Record your prediction (a number) in `prediction` first."
+print(f"You predicted {prediction} endpoint(s); dns-copy has {len(copies[0].get('endpoints') or [])}.")
 print("✓ Zero endpoints: the selector matched nothing, because CoreDNS runs in kube-system.")
 print("  The one slice is an empty 'placeholder' — chapter 02 explains why it exists.")
 

@@ -169,14 +169,16 @@ print("✓ The same pods appear in a second slice, owned by web-alt. Its port is
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: grow the slice
 #
-# Scale `web` to 5 replicas. Predict: a new slice, or a bigger one? Done when the slices of `web`
-# list 5 ready endpoints.
+# Scale `web` to 5 replicas. Predict: a new slice, or a bigger one? Record `"new"` or `"bigger"` in
+# `prediction`. Done when the slices of `web` list 5 ready endpoints.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction = None  # your turn: "new" or "bigger"
+# ... then scale
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction = "bigger"  # far below 100 endpoints per slice
 h.scale("web", 5, ns.name)
 slices = h.wait_for_slices(ns.name, "web", endpoints=5, ready=5)
 
@@ -184,7 +186,10 @@ slices = h.wait_for_slices(ns.name, "web", endpoints=5, ready=5)
 grown = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")
 ready = sum(bool(e["conditions"].get("ready")) for s in grown for e in s.get("endpoints") or [])
 assert ready == 5, f"{ready} ready endpoints, expected 5. Hint: which object owns the replica count?"
-print(f"✓ 5 ready endpoints in {len(grown)} slice(s): below 100 endpoints, the existing slice grows.")
+assert prediction in ("new", "bigger"), 'Record "new" or "bigger" in `prediction` first.'
+outcome = "bigger" if len(grown) == 1 else "new"
+print(f"✓ 5 ready endpoints in {len(grown)} slice(s): below 100 endpoints, the existing slice grows. "
+      f"You predicted {prediction!r}: {'right' if prediction == outcome else 'not this time'}.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup

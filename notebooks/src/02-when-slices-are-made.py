@@ -327,13 +327,15 @@ pd.DataFrame({"slices": {config: len(fill) for config, fill in comparison.items(
 # ## Exercise 2: scale down and count
 #
 # Predict how many slices `small` keeps when you scale it from 23 to 12 replicas (remember: no
-# rebalancing). Then scale it. Done when its slices hold 12 endpoints.
+# rebalancing), and record the number in `prediction`. Then scale it. Done when its slices hold 12 endpoints.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction = None  # your turn: how many slices will small keep?
+# ... then scale
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction = 5  # usually still 5: the 11 pods that go come from several slices, and none is refilled
 h.scale("small", 12, small_ns.name)
 slices = h.wait_for_slices(small_ns.name, "small", endpoints=12, ready=12)
 
@@ -341,7 +343,9 @@ slices = h.wait_for_slices(small_ns.name, "small", endpoints=12, ready=12)
 left = h.list_objects("endpointslices", small_ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=small")
 fill = sorted((len(s.get("endpoints") or []) for s in left), reverse=True)
 assert sum(fill) == 12, f"The slices hold {sum(fill)} endpoints, expected 12. Hint: the slices follow the Deployment's replicas."
-print(f"✓ 12 endpoints in {len(left)} slices, filled {fill}. Was that your prediction?")
+assert isinstance(prediction, int), "Record your prediction (a number of slices) in `prediction` first."
+print(f"✓ 12 endpoints in {len(left)} slices, filled {fill}; you predicted {prediction} slices. A slice goes "
+      "only when its last endpoint does, so which pods the ReplicaSet removes decides the count.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup

@@ -148,17 +148,20 @@ old_manifest = {
 h.kubectl("apply", "-n", ns.name, "-f", "-", input=old_manifest, check=False)
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction = None  # your turn: the apiVersion the API server will report for your fixed slice
+# ... then fix the manifest and apply it
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction = "discovery.k8s.io/v1"  # the only served version since 1.25
 h.kubectl("apply", "-n", ns.name, "-f", "-", input={**old_manifest, "apiVersion": "discovery.k8s.io/v1"})
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 mine = [s for s in h.list_objects("endpointslices", ns.name) if s["metadata"]["name"] == "by-hand"]
 assert mine, ("No slice 'by-hand' in your sandbox. Hint: the only served version is discovery.k8s.io/v1; "
               "apply the manifest with that apiVersion and -n ns.name.")
-print("✓ by-hand exists; the API server stores it as", mine[0]["apiVersion"])
+assert prediction, "Record the apiVersion you expect in `prediction` first."
+print("✓ by-hand exists; the API server stores it as", mine[0]["apiVersion"], f"(you predicted {prediction})")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: who manages what (1.33 labels)

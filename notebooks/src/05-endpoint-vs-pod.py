@@ -18,7 +18,9 @@
 # 3. *use* `publishNotReadyAddresses`, and recognise host-network endpoints;
 # 4. *publish* endpoints that are not pods: a hand-written slice, and a mirrored custom Endpoints object;
 # 5. *predict* when named ports split a Service's endpoints into several slices, and when an endpoint
-#    gets a `hostname`.
+#    gets a `hostname`;
+# 6. *time* a pod's exit end to end (slice update, kube-proxy syncs, SIGTERM) and explain how a `preStop`
+#    sleep, `terminationGracePeriodSeconds` and the `externalTrafficPolicy: Local` health check drain it.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Prerequisites
@@ -30,7 +32,7 @@
 # | Pod termination | Helpful | [Termination of Pods](https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination) |
 # | Headless Services and DNS | Helpful | [DNS for Services and Pods](https://kubernetes.io/docs/concepts/services-networking/dns-pod-service/) |
 #
-# **Time to complete:** about 25 minutes
+# **Time to complete:** about 35 minutes
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Which cluster am I on?
@@ -326,6 +328,140 @@ pd.DataFrame(runs)
 # `--delay-shutdown`) buys that time.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 9. Graceful termination, end to end
+#
+# Section 8 counted failures; this section times each step of one pod's exit. Two Deployments run one
+# pod each, pinned to the two workers, behind a `LoadBalancer` Service `lb` with
+# `externalTrafficPolicy: Local`. Each pod has a 5 s `preStop` sleep and
+# `terminationGracePeriodSeconds: 30`. Scaling `lb-1` to 0 removes the pod on `endpoints-worker2`
+# without a replacement, while a client sends 10 requests a second for 10 s.
+
+# %% slideshow={"slide_type": "-"}
+from helpers.dataplane import build_proxy_state, health_check_response
+
+PRESTOP_S = 5
+workers = ["endpoints-worker", "endpoints-worker2"]
+for i, node in enumerate(workers):
+    dep = h.deployment(f"lb-{i}", replicas=1, labels={"group": "lb"}, node_name=node, readiness_gate=False)
+    pod_spec = dep["spec"]["template"]["spec"]
+    pod_spec["terminationGracePeriodSeconds"] = 30
+    pod_spec["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": PRESTOP_S}}}
+    h.apply(dep, namespace=ns.name)
+h.apply(h.service("lb", selector={"group": "lb"}, type="LoadBalancer", externalTrafficPolicy="Local"),
+        namespace=ns.name)
+lb_ips = [ep["addresses"][0] for s in h.wait_for_slices(ns.name, "lb", endpoints=2, ready=2) for ep in s["endpoints"]]
+for node in nodes["name"]:  # every kube-proxy has both endpoints before the clock starts
+    for ip in lb_ips:
+        h.wait_for_rules(node, f"--to-destination {ip}:80")
+warm_up = h.requests("lb", ns.name, count=5)  # starts the client pod, too
+assert set(warm_up["outcome"]) == {"ok"}, warm_up
+leaving = h.list_objects("pods", ns.name, selector="app=lb-1")[0]["metadata"]["name"]
+with h.Trace(kinds=["pods", "endpointslices", "events"], namespace=ns.name, duration=120) as exit_trace:
+    h.scale("lb-1", 0, ns.name)
+    exit_requests = h.requests("lb", ns.name, count=100, interval=0.1)
+    h.wait_for_deleted("pod", leaving, ns.name, timeout=60)
+    exit_trace.wait_idle(quiet=1.0, timeout=20)
+
+
+def leaving_endpoint(slice_):
+    return next((ep for ep in slice_.get("endpoints") or [] if (ep.get("targetRef") or {}).get("name") == leaving), None)
+
+
+lb_svc, node_objs = h.get("svc", "lb", ns.name), {n["metadata"]["name"]: n for n in h.list_objects("nodes")}
+steps = []
+for e in sorted(exit_trace.events, key=lambda e: e["t"]):
+    obj = e["object"] or {}
+    if e["kind"] == "EndpointSlice" and obj:
+        ep = leaving_endpoint(obj)
+        what = ("endpoint " + ", ".join(f"{k}={v}" for k, v in ep["conditions"].items())) if ep else "endpoint removed"
+        health = {n: health_check_response(build_proxy_state([lb_svc], [obj], node_objs[n]), ns.name, "lb")
+                  for n in workers}
+        steps.append({"t": e["t"], "component": "EndpointSlice controller", "step": what,
+                      **{f"health check {n}": f"{code} ({body['localEndpoints']} local)" for n, (code, body) in health.items()}})
+    elif e["kind"] == "Event" and obj.get("reason") == "Killing" and obj["involvedObject"]["name"] == leaving:
+        steps.append({"t": e["t"], "component": "kubelet", "step": f"Killing: preStop sleep {PRESTOP_S} s starts"})
+        steps.append({"t": e["t"] + PRESTOP_S, "component": "kubelet", "step": "SIGTERM (preStop done; Killing + 5 s)"})
+    elif e["kind"] == "Pod" and e["name"] == leaving and e["summary"]:
+        steps.append({"t": e["t"], "component": "API server", "step": f"pod {e['summary']}"})
+terminating_at = min(s["t"] for s in steps if "terminating=True" in s["step"])
+syncs = exit_trace.to_frame().query("kind == 'KubeProxy' and t >= @terminating_at").groupby("actor")["t"].min()
+steps += [{"t": t, "component": actor, "step": "sync: the terminating endpoint leaves the rules"} for actor, t in syncs.items()]
+answered = exit_requests[exit_requests["pod"] == leaving]
+last_answer = answered["t"].max() - exit_trace.server_start if len(answered) else 0.0
+steps.append({"t": last_answer if len(answered) else None, "component": "client",
+              "step": f"{len(answered)} of {len(exit_requests)} requests after the scale-down reached {leaving}"
+              + (", the last one here" if len(answered) else "")})
+timeline = pd.DataFrame(steps).sort_values("t", kind="stable", na_position="last").round({"t": 2}).fillna("").reset_index(drop=True)
+sigterm_at = min(s["t"] for s in steps if s["step"].startswith("SIGTERM"))
+outcomes = exit_requests["outcome"].value_counts().to_dict()
+assert outcomes == {"ok": len(exit_requests)}, f"with a preStop sleep every request should be answered: {outcomes}"
+assert last_answer < sigterm_at, "the leaving pod answered after its SIGTERM?"
+if len(syncs):  # kind logs syncs only at -v=2
+    assert last_answer <= syncs.max() < sigterm_at, (last_answer, syncs.to_dict(), sigterm_at)
+    assert (syncs - terminating_at).max() <= 1.0, f"a node synced more than minSyncPeriod late: {syncs.to_dict()}"
+print(f"{len(exit_requests)} requests, outcomes {outcomes}; every node synced {sigterm_at - syncs.max():.1f} s "
+      "before SIGTERM" if len(syncs) else "kube-proxy syncs not logged (kind below -v=2)")
+timeline
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows**, in order (`t` in seconds since the scale-down, cluster clock):
+#
+# 1. The ReplicaSet controller deletes the pod; the API server sets its `deletionTimestamp`. In the
+#    same instant the EndpointSlice controller rewrites the endpoint as `ready=False, serving=True,
+#    terminating=True`, and the kubelet starts the `preStop` sleep (`Killing`).
+# 2. Each node's kube-proxy syncs within `minSyncPeriod` (1 s) and drops the endpoint from the ClusterIP
+#    rules, because a ready endpoint remains: at once if its last sync was more than a second ago, else
+#    when that second is up. Requests sent before the client's node synced may still reach the leaving
+#    pod (the `client` row counts them, 0 when the sync came at once); none is sent to it afterwards.
+# 3. SIGTERM arrives only when the preStop sleep ends, seconds after every node synced. agnhost exits at
+#    once, the kubelet reports phase `Succeeded`, and the endpoint leaves the slice.
+#
+# Every request was answered. Without the sleep (section 8), SIGTERM comes at step 1 and races the syncs
+# of step 2. The `preStop` sleep is counted inside `terminationGracePeriodSeconds`; if the grace period
+# runs out first, the kubelet kills the container (Exercise 3).
+#
+# The two health-check columns show what each node's kube-proxy answers on the Service's
+# `healthCheckNodePort` for that slice, computed with the `helpers.dataplane` model of
+# `pkg/proxy/healthcheck`. A node answers 200 while it has a local endpoint that is **ready**, else 503.
+# On kind you can ask the node itself:
+# `docker exec endpoints-worker2 curl -s localhost:<healthCheckNodePort>`.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Why load balancers need the terminating endpoint (KEP-1669)
+#
+# `endpoints-worker2` answers 503 from the moment its only endpoint turns terminating, so a cloud load
+# balancer stops choosing it. A load balancer only notices after a few failed checks, several seconds
+# apart, and traffic it sends in the meantime still arrives at `endpoints-worker2`'s node port. Under
+# `externalTrafficPolicy: Local` that node may only use its own endpoints. Here is which endpoints it
+# uses while the pod terminates:
+
+# %% slideshow={"slide_type": "-"}
+terminating_slice = next(e["object"] for e in sorted(exit_trace.events, key=lambda e: e["t"])
+                         if e["kind"] == "EndpointSlice" and e["object"] and (leaving_endpoint(e["object"]) or {})
+                         .get("conditions", {}).get("terminating"))
+worker2_view = pd.DataFrame(build_proxy_state([lb_svc], [terminating_slice], node_objs["endpoints-worker2"]).rows())
+worker2_view = worker2_view[["endpoint", "nodeName", "ready", "serving", "terminating", "cluster", "localPolicy"]]
+fallback = worker2_view.query("nodeName == 'endpoints-worker2'")
+assert fallback["localPolicy"].all() and not fallback["ready"].any(), worker2_view
+worker2_view
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** for ClusterIP traffic (`cluster`) the node uses only the ready endpoint on
+# `endpoints-worker`. For external traffic (`localPolicy`) it still uses its own terminating endpoint,
+# because that endpoint is serving and the node has no ready local one. kube-proxy's `CategorizeEndpoints`
+# (`pkg/proxy/topology.go`) falls back to serving, terminating endpoints when no ready one exists.
+# **Why it matters:** before this fallback (KEP-1669, GA in 1.28), such a node dropped the traffic still
+# arriving during the load balancer's detection delay, although its pod was still serving. Now the
+# health check tells the load balancer to drain the node, and what still arrives is answered until
+# the preStop sleep ends.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Presenter note:** Read the timeline top to bottom as a race: the controller's slice write and every node's
+# > sync must land before SIGTERM. The preStop sleep is what makes the race safe. The health check
+# > turns 503 on the terminating write, not on removal; that early signal is what drains the load
+# > balancer.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: take one pod out of rotation
 #
 # Make sure that exactly **one** of `web`'s pods is not ready (use `h.set_ready`; the others ready).
@@ -383,6 +519,46 @@ assert {"192.0.2.10", "192.0.2.11"} <= addresses, (
 print("✓ Both addresses are published; no controller touched your slice.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 3: a grace period shorter than the preStop sleep
+#
+# Set `terminationGracePeriodSeconds: 3` on Deployment `lb-0` and keep its 5 s `preStop` sleep. Its
+# pods are then replaced: wait until the new pod is Ready. Predict first: when one of its pods is
+# deleted, how many seconds will it take to disappear? Record the number in `predicted_seconds`. The
+# verify cell deletes the pod and measures.
+
+# %% slideshow={"slide_type": "-"}
+predicted_seconds = None  # your turn: a number of seconds
+# ... and your change to lb-0
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
+predicted_seconds = 3  # the grace period cuts the 5 s preStop sleep short
+short = h.deployment("lb-0", replicas=1, labels={"group": "lb"}, node_name=workers[0], readiness_gate=False)
+short["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 3
+short["spec"]["template"]["spec"]["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": PRESTOP_S}}}
+h.apply(short, namespace=ns.name)
+replaced = h.wait_for("pods", lambda pods: len(pods) == 1 and pods[0]["spec"].get("terminationGracePeriodSeconds") == 3
+                      and kube.condition_true(pods[0], "Ready"), namespace=ns.name, selector="app=lb-0", timeout=120,
+                      what="lb-0's new pod (grace period 3 s) Ready")
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+assert isinstance(predicted_seconds, int | float), "Set `predicted_seconds` to a number before you verify."
+lb0 = h.get("deploy", "lb-0", ns.name)["spec"]["template"]["spec"]
+assert lb0.get("terminationGracePeriodSeconds") == 3, (
+    f"lb-0's pods have terminationGracePeriodSeconds {lb0.get('terminationGracePeriodSeconds')}. Hint: set it to 3 "
+    "in the Deployment's pod template and apply it.")
+pod = h.wait_for("pods", lambda pods: len(pods) == 1 and kube.condition_true(pods[0], "Ready")
+                 and not pods[0]["metadata"].get("deletionTimestamp"), namespace=ns.name, selector="app=lb-0",
+                 timeout=120, what="one Ready lb-0 pod")[0]
+assert pod["spec"].get("terminationGracePeriodSeconds") == 3, "lb-0's pod still has the old grace period: wait for the rollout."
+begun = h.cluster_time()
+h.delete("pod", pod["metadata"]["name"], ns.name, wait=True)
+measured = (h.cluster_time() - begun).total_seconds()
+assert measured < PRESTOP_S, f"the pod took {measured:.1f} s, no shorter than the {PRESTOP_S} s preStop sleep."
+print(f"✓ gone after {measured:.1f} s (you predicted {predicted_seconds} s): the grace period, not the preStop "
+      f"sleep, bounds the shutdown; the kubelet kills what still runs.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup
 
 # %% slideshow={"slide_type": "-"} tags=["cleanup"]
@@ -399,6 +575,9 @@ ns.cleanup()
 #   objects mirrored into slices by the EndpointSliceMirroring controller.
 # - Named target ports that resolve to different numbers split endpoints into one slice per port set;
 #   `hostname` is published only when the pod's `subdomain` names the Service.
+# - A pod's exit is a race: the slice turns it terminating and every kube-proxy drops it within about a
+#   second; a `preStop` sleep (inside `terminationGracePeriodSeconds`) holds SIGTERM back until then, and
+#   the eTP=Local health check answers 503 from the terminating write on, so load balancers drain the node.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## What's next

@@ -433,6 +433,138 @@ print(f"✓ {len(own)} slice(s) now on port 8080: {', '.join(s['metadata']['name
       "name in section 1: the create was recycled into an update of the old slice, so the name stays.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 5. Keeping a stale cache from writing: the consistency machinery
+#
+# The controller computes its writes from **informer caches**, which trail the API server by however
+# long the watch takes. A sync that runs before the cache holds the controller's own last write works
+# from an old picture, and then creates a slice that already exists or updates an old version. Upstream
+# guards against that and related races in several places (v1.36.1):
+#
+# | Guard | What it does | Where, since |
+# |---|---|---|
+# | `EndpointSliceTracker.ShouldSync` / `HandleDeletion` | remembers the generation of every slice the controller wrote and the deletions it asked for; watch events of its own writes queue no sync, anyone else's change does (after 1 s) | `staging/src/k8s.io/endpointslice/util/endpointslice_tracker.go` |
+# | `StaleSlices` | before reconciling, checks the cache against the tracker: a slice older than written, a slice it deleted, or a slice it wrote that is missing means the cache is out of date. The sync fails with `EndpointSlice informer cache is out of date` and is retried | `syncService` in `pkg/controller/endpointslice/endpointslice_controller.go`, PR #99345 (v1.21), fixing #92928 / #100033 |
+# | `dropEndpointSlicesPendingDeletion` | slices with a `deletionTimestamp` (held by a finalizer) are left out, so they can no longer wedge the Service's syncs | same file, PR #109624 (kubernetes/kubernetes#108779) |
+# | owner check | a listed slice owned by an older Service of the same name (rapid delete and recreate) is deleted and replaced, not adopted | `reconcileByAddressType` in `staging/src/k8s.io/endpointslice/reconciler.go`, PR #94730 (a 1.19 regression) |
+# | work queue | a failed sync is retried after 1 s, 2 s, 4 s … at most 1000 s apart; after 15 retries the key is dropped until the next event | `handleErr`, `maxRetries = 15` |
+#
+# After v1.36 a further fix forgets the tracked generations when the Service's UID changes (PR #141593).
+#
+# On the simulator we can slow the controller's EndpointSlice informer down (`h.set_slice_informer`) and
+# switch `StaleSlices` off, reproducing the duplicate-slice bug of kubernetes/kubernetes#100033. Two pods
+# first, ready, with no Service yet:
+
+# %% slideshow={"slide_type": "-"}
+h.apply(h.deployment("dup", replicas=2, readiness_gate=True), namespace=ns.name)
+h.wait_for("pods", lambda pods: len(pods) == 2 and all(p["status"].get("podIP") for p in pods),
+           namespace=ns.name, selector="app=dup", what="dup's two pods with IPs")
+dup_pods = h.list_objects("pods", ns.name, selector="app=dup")
+h.set_ready(dup_pods, True, ns.name)
+h.wait_for_ready(ns.name, "app=dup", count=2)
+
+
+def copies(service):
+    """How many of the Service's slices list each pod (1 everywhere when there are no duplicates)."""
+    table = h.slices_table(ns.name, service=service).dropna(subset=["address"])
+    return table.groupby("targetRef").agg(slices=("slice", "nunique"), ready=("ready", lambda r: sorted(set(r))))
+
+
+LAG_S = 10
+if cluster.is_sim:
+    print(h.set_slice_informer(LAG_S, stale_check=False))
+    h.apply(h.service("dup"), namespace=ns.name)  # sync 1 creates a slice; its cache sees it 10 s later
+    h.set_ready(dup_pods[0], False, ns.name)  # sync 2 runs at once, on a cache without that slice
+    h.wait_for("endpointslices", lambda slices: len(slices) == 2, namespace=ns.name,
+               selector=f"{kube.LABEL_SERVICE_NAME}=dup", what="a second slice for dup")
+    h.advance(2 * LAG_S)  # long after the cache caught up
+    duplicated = copies("dup")
+    assert (duplicated["slices"] == 2).all(), duplicated
+    display(duplicated)
+    display(h.reconciler_decisions(ns.name, "dup")[["time", "writes", "error"]])
+else:
+    print("kind: a real controller's StaleSlices check is always on; the simulator shows what it prevents.")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows (simulator):** `dup` has **two** slices, and each pod is listed in both, once ready and
+# once not ready for the first pod. Both syncs succeeded and each created a slice: the second sync's
+# cache held no slice yet, so it created the "missing" one. The duplicate **stays** after the cache
+# caught up, because the tracker recognises both slices as the controller's own writes and queues no
+# sync for them. Consumers see an endpoint twice with conflicting conditions until the next pod or
+# Service event. (Consumers must merge all of a Service's slices and tolerate duplicates anyway: the
+# docs' "Duplicate endpoints" section.) Now switch the check back on and repeat with a second Service
+# over the same pods:
+
+# %% slideshow={"slide_type": "subslide"}
+if cluster.is_sim:
+    h.set_slice_informer(LAG_S, stale_check=True)
+    h.apply(h.service("guarded", selector={"app": "dup"}), namespace=ns.name)
+    h.set_ready(dup_pods[0], True, ns.name)
+    h.wait_for_slices(ns.name, "guarded", endpoints=2, ready=2, timeout=120)
+    h.advance(2 * LAG_S)
+    guarded = h.reconciler_decisions(ns.name, "guarded")
+    guarded["after_s"] = pd.to_datetime(guarded["time"]).diff().dt.total_seconds().round(1)
+    display(guarded[["time", "after_s", "writes", "error"]])
+    assert (copies("guarded")["slices"] == 1).all() and sum(w["create"] for w in guarded["writes"]) == 1
+    stale_retries = guarded["after_s"][guarded["error"].shift() == "EndpointSlice informer cache is out of date"]
+    delays = list(stale_retries)
+    assert delays and all(later >= 1.5 * earlier for earlier, later in itertools.pairwise(delays)), delays
+    print("retry delays after a stale sync:", delays)
+    h.set_slice_informer(0)  # back to a prompt informer; dup is repaired by its next sync
+    h.set_ready(dup_pods[0], True, ns.name)
+    h.wait_for("endpointslices", lambda slices: len(slices) == 1, namespace=ns.name,
+               selector=f"{kube.LABEL_SERVICE_NAME}=dup", what="dup back to one slice")
+    display(copies("dup"))
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows (simulator):** `guarded` has one slice. The sync after its creation found the tracker
+# expecting a slice the cache did not hold yet, so it wrote nothing and failed with `EndpointSlice
+# informer cache is out of date` (upstream counts these as `endpoint_slice_controller_syncs{result="stale"}`,
+# and records no Event). The work queue retried it after growing delays (`after_s`, roughly doubling),
+# until a retry found the cache caught up and made the one update. The last cell also gave `dup` another
+# sync: its reconciler kept each endpoint in the first slice that listed it and deleted the emptied
+# second slice. **Why it matters:** a slow watch costs only a delay now. Before v1.21 it cost duplicate
+# slices, and failed updates of old versions (409 Conflict, `FailedToUpdateEndpointSlices`).
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Presenter note:** The tracker has two jobs that pull in opposite directions: ignore the echoes of its own writes (or every
+# > write would cause a second sync), yet refuse to act until those echoes have arrived. The duplicate in `dup` survives
+# > precisely because of the first job.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 3: delete and recreate a Service at once
+#
+# Delete Service `dup` and create it again straight away (same name, same selector). Predict first:
+# will the new Service's slices keep the old slice names? Record `True` or `False` in `prediction`.
+# Done when `dup` has slices again, and they are owned by the new Service.
+
+# %% slideshow={"slide_type": "-"}
+old_dup = {"uid": h.get("svc", "dup", ns.name)["metadata"]["uid"],
+           "slices": {s["metadata"]["name"] for s in h.list_objects("endpointslices", ns.name,
+                                                                   selector=f"{kube.LABEL_SERVICE_NAME}=dup")}}
+prediction = None  # your turn: True (same names) or False
+# ... then delete and recreate the Service
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
+prediction = False  # the old slices are owned by the old UID: garbage-collected, and new ones created
+h.delete("svc", "dup", ns.name)
+recreated = h.apply(h.service("dup"), namespace=ns.name)
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+assert prediction in (True, False), "Set `prediction` to True or False first."
+svc_now = h.get("svc", "dup", ns.name)
+assert svc_now["metadata"]["uid"] != old_dup["uid"], "Service dup is still the old one. Hint: h.delete it, then apply it again."
+new_slices = h.wait_for("endpointslices", lambda slices: bool(slices) and all(
+    ref["uid"] == svc_now["metadata"]["uid"] for s in slices for ref in s["metadata"].get("ownerReferences") or []),
+    namespace=ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=dup", timeout=60,
+    what="dup's slices, all owned by the new Service")
+names = {s["metadata"]["name"] for s in new_slices}
+kept = bool(names & old_dup["slices"])
+assert not kept, f"the new Service kept an old slice: {names & old_dup['slices']}"
+print(f"✓ new slices {sorted(names)} (old: {sorted(old_dup['slices'])}); you predicted "
+      f"{'the same' if prediction else 'new'} names. A slice owned by the old UID is never adopted.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup
 #
 # Delete the sandbox; on the simulator also make sure the controller runs the current behaviour.

@@ -236,13 +236,16 @@ figure
 # ## Exercise 1: a Service only some nodes serve
 #
 # Create Deployment `api` (1 replica) and Service `api` with `internalTrafficPolicy: Local`. Done when the
-# brain's local model gives `api` an endpoint on exactly one node, and none on the others.
+# brain's local model gives `api` an endpoint on exactly one node, and none on the others. Predict
+# first: on how many nodes will the brain's local state list an endpoint for `api`? Record it in `prediction`.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction = None  # your turn: a number of nodes
+# ... then create the Deployment and the Service
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction = 1  # internalTrafficPolicy: Local keeps each node's own endpoints only
 h.apply(h.deployment("api", replicas=1), h.service("api", internalTrafficPolicy="Local"), namespace=ns.name)
 api_slices = h.wait_for_slices(ns.name, "api", endpoints=1, ready=1)
 
@@ -256,6 +259,8 @@ per_node = {node: sum(len(e["Endpoints"]) for e in kpng.service_endpoints(check_
             for node in node_names}
 assert sorted(per_node.values()) == [0] * (len(node_names) - 1) + [1], (
     f"Endpoints of api per node: {per_node}. Hint: one Ready api pod is needed: h.wait_for_slices(ns.name, 'api', endpoints=1, ready=1).")
+assert isinstance(prediction, int), "Record your prediction (a number of nodes) in `prediction` first."
+print(f"You predicted {prediction} node(s); the brain gives api an endpoint on {sum(v > 0 for v in per_node.values())}.")
 print(f"✓ api's local model per node: {per_node}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

@@ -23,6 +23,10 @@
 #    terminating endpoints, recovery;
 # 5. *predict* where an established connection goes when its endpoint leaves the rules, and which UDP
 #    conntrack entries kube-proxy deletes (and which it leaves).
+# 6. *compare* graceful node shutdown, a pulled plug and the out-of-service taint by what they do to endpoints;
+# 7. *predict* which endpoints each node uses under `topology-mode: Auto` (CPU-proportional zone hints and
+#    their safeguards) and `trafficDistribution` (`PreferSameZone`, `PreferSameNode`), and how the Local
+#    traffic policies override both.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Prerequisites
@@ -474,6 +478,267 @@ assert f"Address: {h.get('services', 'dns', ns.name)['spec']['clusterIP']}" in l
 # > **Presenter note:** The stale UDP entry is the classic "DNS broke after a CoreDNS rollout" report. Point at the
 # > table: the datagrams kept reaching a pod that was not ready until the clean-up ran, and the clean-up only
 # > runs when the Service has a serving endpoint again.
+# ## 7. Topology: which endpoints each node uses
+#
+# Every node has all of a Service's endpoints, but it does not have to use them all. Two mechanisms
+# put **hints** on endpoints; each node's kube-proxy then keeps only the endpoints hinted for it:
+#
+# - **Topology Aware Routing**: the annotation `service.kubernetes.io/topology-mode: Auto` (since 1.27;
+#   it replaced `service.kubernetes.io/topology-aware-hints`, which still wins if both are set). The
+#   EndpointSlice controller hands out zone hints **in proportion to each zone's allocatable CPU**,
+#   and only if every safeguard passes; otherwise it removes them and says why in an Event.
+# - **`spec.trafficDistribution`**: `PreferSameZone` (`PreferClose` is its older name) hints every ready
+#   endpoint to its own zone, and `PreferSameNode` also to its own node (`hints.forNodes`). There is no
+#   capacity arithmetic. If both are set, the annotation wins.
+#
+# The CPU the controller counts, per zone (Ready nodes without the control-plane role):
+
+# %% slideshow={"slide_type": "-"}
+from helpers import dataplane
+from helpers.controlplane.endpointslice import topologycache
+
+node_objs = h.list_objects("nodes")
+display(pd.DataFrame([{"node": n["metadata"]["name"], "zone": n["metadata"]["labels"].get(kube.LABEL_ZONE),
+                       "allocatable cpu": n["status"]["allocatable"]["cpu"],
+                       "control plane": kube.LABEL_NODE_ROLE_CONTROL_PLANE in n["metadata"]["labels"]} for n in node_objs]))
+ratios = topologycache.cpu_ratios_by_zone(node_objs)
+ratios
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the control-plane node is left out, so each zone has one worker and half the CPU
+# (`cpu_ratios_by_zone` is the port of upstream's `topologycache.go`). Now a Service `topo` with
+# `topology-mode: Auto` over 3 pods on `endpoints-worker` (zone-a) and 1 on `endpoints-worker2` (zone-b):
+
+# %% slideshow={"slide_type": "subslide"}
+for dep, node, replicas in (("topo-a", "endpoints-worker", 3), ("topo-b", "endpoints-worker2", 1)):
+    h.apply(h.deployment(dep, replicas=replicas, labels={"group": "topo"}, node_name=node, readiness_gate=False),
+            namespace=ns.name)
+topo_svc = h.service("topo", selector={"group": "topo"})
+topo_svc["metadata"]["annotations"] = {kube.ANNOTATION_TOPOLOGY_MODE: "Auto"}
+h.apply(topo_svc, namespace=ns.name)
+
+
+def zone_hints(slices):
+    return [z["name"] for s in slices for ep in s.get("endpoints") or [] for z in (ep.get("hints") or {}).get("forZones") or []]
+
+
+h.wait_for("endpointslices", lambda slices: len(zone_hints(slices)) == 4, namespace=ns.name,
+           selector=f"{kube.LABEL_SERVICE_NAME}=topo", what="4 hinted endpoints for topo")
+pod_node = {p["status"]["podIP"]: p["spec"]["nodeName"] for p in h.list_objects("pods", ns.name) if p["status"].get("podIP")}
+
+
+def targets(service):
+    """Per node: the pods its kube-proxy sends new ClusterIP connections to (and their node), or its verdict."""
+    ip = h.get("svc", service, ns.name)["spec"]["clusterIP"]
+    out = {}
+    for node in node_names:
+        rules = h.wait_for_rules(node, f"{ns.name}/{service}:http")
+        chosen = dataplane.trace_packet("node", f"{ip}:80", rules=rules).endpoints
+        out[node] = sorted(f"{e.split(':')[0]} ({pod_node[e.split(':')[0]]})" if ":" in e else e for e in chosen)
+    return out
+
+
+def topology_events(service):
+    """The Service's TopologyAwareHints* Events, by last occurrence (then write order): (reason, message, count)."""
+    events = sorted(h.list_objects("events", ns.name),
+                    key=lambda e: (e.get("lastTimestamp") or "", int(e["metadata"]["resourceVersion"])))
+    return [(e["reason"], e["message"], e.get("count", 1)) for e in events
+            if e["involvedObject"]["name"] == service and e["reason"].startswith("TopologyAwareHints")]
+
+
+topo_table = h.slices_table(ns.name, service="topo")[["address", "node", "zone", "hints"]]
+display(topo_table)
+auto_targets = targets("topo")
+display(pd.DataFrame({"uses": auto_targets}))
+donated = [row for _, row in topo_table.iterrows() if row["zone"] == "zone-a" and "zone-b" in str(row["hints"])]
+assert len(donated) == 1 and len(auto_targets["endpoints-worker2"]) == 2, (topo_table, auto_targets)
+enabled_events = topology_events("topo")
+assert enabled_events[-1][0] == "TopologyAwareHintsEnabled", enabled_events
+enabled_events
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** 4 ready endpoints and two zones with half the CPU each, so each zone should get 2.
+# Zone-a has 3 pods, so the controller hints **one zone-a pod to zone-b**. `endpoints-worker2` then
+# sends to its own pod and that donated one, while both zone-a nodes use the other two zone-a pods. The
+# Service got a `TopologyAwareHintsEnabled` Event. **Why it matters:** hints follow capacity, not
+# placement, so a zone with few pods is not flooded by its own clients.
+#
+# The Events also record the way there: every state the controller passed through while the pods
+# turned Ready, each with its reason (an Event that recurs is counted, not repeated). With fewer ready
+# endpoints than zones it refuses; with 3, each zone's share would be 1.5 and its minimum ⌈1.5 / 1.2⌉ = 2,
+# and 2 + 2 > 3 exceeds the overload threshold (if the pods turned Ready one by one, that Event is there).
+#
+# The safeguards (`topologycache.go`, v1.36.1): fewer ready endpoints than zones; nodes ready in only one
+# zone; a node without a zone label or allocatable CPU; an endpoint without a zone; and a zone whose minimum
+# share (its CPU share, at most 20 % overloaded) cannot be met. Each removes **all** hints of the Service and
+# records a `TopologyAwareHintsDisabled` Event with the reason. Scale zone-a's pods to 0, so 1 endpoint is
+# left for 2 zones:
+
+# %% slideshow={"slide_type": "subslide"}
+h.scale("topo-a", 0, ns.name)
+h.wait_for("endpointslices", lambda slices: sum(len(s.get("endpoints") or []) for s in slices) == 1
+           and not zone_hints(slices), namespace=ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=topo",
+           what="topo down to 1 endpoint, without hints")
+display(h.slices_table(ns.name, service="topo")[["address", "node", "zone", "hints"]])
+disabled = topology_events("topo")
+assert disabled[-1][0] == "TopologyAwareHintsDisabled", disabled
+disabled
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the remaining endpoint has no hints, and the newest Event says why
+# (`TopologyAwareHintsDisabled`, insufficient number of endpoints). Without hints every node uses every
+# ready endpoint again.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### `trafficDistribution: PreferSameNode`, and the traffic policies
+#
+# One pod on each worker again, and two more Services over them: `near` with
+# `trafficDistribution: PreferSameNode`, and `near-local` with `PreferSameZone` **and**
+# `internalTrafficPolicy: Local`.
+
+# %% slideshow={"slide_type": "-"}
+h.scale("topo-a", 1, ns.name)
+h.apply(h.service("near", selector={"group": "topo"}, trafficDistribution="PreferSameNode"),
+        h.service("near-local", selector={"group": "topo"}, trafficDistribution="PreferSameZone",
+                  internalTrafficPolicy="Local"), namespace=ns.name)
+for svc in ("topo", "near", "near-local"):
+    h.wait_for_slices(ns.name, svc, endpoints=2, ready=2)
+pod_node = {p["status"]["podIP"]: p["spec"]["nodeName"] for p in h.list_objects("pods", ns.name) if p["status"].get("podIP")}
+display(h.slices_table(ns.name, service="near")[["address", "node", "zone", "hints"]])
+policy_targets = pd.DataFrame({svc: targets(svc) for svc in ("near", "near-local")})
+assert policy_targets.loc["endpoints-control-plane", "near-local"] == ["DROP"], policy_targets
+assert all(len(policy_targets.loc[n, "near"]) == 1 for n in node_names), policy_targets
+policy_targets
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** with `PreferSameNode` every endpoint is hinted to its own zone **and** node
+# (`forNodes`). Each worker uses only its own pod. The control-plane node has no endpoint hinted to it, so
+# its kube-proxy falls back to the zone hints and uses the zone-a pod. (kube-proxy's `topologyModeFromHints`
+# in `pkg/proxy/topology.go` is all-or-nothing: node hints only if every ready endpoint has one and one
+# names this node, else zone hints by the same rule, else all endpoints.) With `internalTrafficPolicy: Local`
+# the hints do not matter: each node uses only its own endpoints, and the control-plane node has none, so it
+# drops the traffic. kube-proxy applies topology to the cluster-wide set only; the Local sets of
+# `internalTrafficPolicy` and `externalTrafficPolicy` are never filtered by hints.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Presenter note:** Two different promises: `topology-mode: Auto` balances by CPU and gives up loudly (Events) when it cannot;
+# > `trafficDistribution` just prefers what is close and falls back quietly. Neither ever overrides a Local traffic policy.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## 8. Node failure variants: graceful and non-graceful shutdown
+#
+# Section 4 pulled the plug: the control plane noticed only after the grace period, and the pods stayed
+# `Terminating` until the node came back. Two other ways a node goes away change that story.
+#
+# **Graceful node shutdown** (KEP-2000, beta and on by default since 1.21; `pkg/kubelet/nodeshutdown`): with
+# `shutdownGracePeriod` set in its KubeletConfiguration, the kubelet holds a systemd inhibitor lock.
+# When the node is told to power off, it reports `Ready=False` ("node is shutting down") and stops every
+# pod itself, the regular pods within `shutdownGracePeriod - shutdownGracePeriodCriticalPods`, before
+# letting the node go. kind's kubelets run with `shutdownGracePeriod: 0` (the feature is off), so this
+# part runs on the simulator only. First the Deployments pinned to `endpoints-worker2` by `nodeName` go
+# (a pinned replacement would go straight to the shutting-down kubelet and be rejected, again and again);
+# then two `calm` pods, sent to that node by a node selector, which goes through the scheduler:
+
+# %% slideshow={"slide_type": "-"}
+for pinned in ("view-1", "topo-b"):
+    h.scale(pinned, 0, ns.name)
+    h.wait_for("pods", lambda pods: not pods, namespace=ns.name, selector=f"app={pinned}", timeout=60,
+               what=f"{pinned}'s pods gone")
+calm = h.deployment("calm", replicas=2, readiness_gate=False)
+calm["spec"]["template"]["spec"]["nodeSelector"] = {kube.LABEL_HOSTNAME: "endpoints-worker2"}
+h.apply(calm, h.service("calm"), namespace=ns.name)
+h.wait_for_slices(ns.name, "calm", endpoints=2, ready=2)
+on_worker2 = {p["metadata"]["name"] for p in h.list_objects("pods", ns.name, selector="app=calm")
+              if p["spec"]["nodeName"] == "endpoints-worker2"}
+print(f"calm pods on endpoints-worker2: {sorted(on_worker2)}")
+if cluster.is_sim:
+    shutdown_at = h.cluster_time()
+    print(h.shutdown_node("endpoints-worker2", grace_period=20, critical_pods_grace_period=10))
+    h.wait_for("endpointslices", lambda slices: len([ep for s in slices for ep in s.get("endpoints") or []
+                                                      if ep["conditions"].get("ready")]) == 0
+               and not web_endpoints_on("endpoints-worker2")(slices), namespace=ns.name,
+               selector=f"{kube.LABEL_SERVICE_NAME}=calm", timeout=60, what="calm's endpoints on worker2 gone")
+    stopped_pods = pd.DataFrame([{"pod": p["metadata"]["name"], "phase": p["status"].get("phase"),
+                                  "reason": p["status"].get("reason"), "deleting": bool(p["metadata"].get("deletionTimestamp")),
+                                  "DisruptionTarget": (kube.get_condition(p, "DisruptionTarget") or {}).get("reason")}
+                                 for p in h.list_objects("pods", ns.name, selector="app=calm") if p["metadata"]["name"] in on_worker2])
+    display(stopped_pods)
+    display(h.slices_table(ns.name, service="calm")[["address", "ready", "terminating", "node"]])
+    shut_events = [(round((pd.Timestamp(e.get("lastTimestamp") or e.get("eventTime")) - shutdown_at).total_seconds()),
+                    e["involvedObject"]["name"], e["reason"], e.get("message", ""))
+                   for e in h.list_objects("events", "default") + h.list_objects("events", ns.name)
+                   if e["reason"] in ("NodeShutdown", "NodeNotReady") and e["involvedObject"]["name"] == "endpoints-worker2"]
+    display(sorted(e for e in shut_events if e[0] >= -1))
+    assert len(on_worker2) == 2 and (stopped_pods["phase"] == "Failed").all() and (stopped_pods["reason"] == "Terminated").all()
+    assert not stopped_pods["deleting"].any()
+    pending = [p["metadata"]["name"] for p in h.list_objects("pods", ns.name, selector="app=calm")
+               if p["status"].get("phase") == "Pending"]
+    print(f"replacements waiting for a node: {pending}")
+    h.wait_for("pods", lambda pods: all(p["status"].get("phase") in ("Failed", "Succeeded") for p in pods
+                                        if p["spec"].get("nodeName") == "endpoints-worker2"),
+               namespace=ns.name, timeout=60, what="every ch09 pod on endpoints-worker2 stopped (then it powers off)")
+    let_time_pass(1)
+    h.start_node("endpoints-worker2")
+    h.wait_for("nodes", healthy, timeout=120, what="endpoints-worker2 Ready and untainted")
+    h.wait_for_slices(ns.name, "calm", endpoints=2, ready=2, timeout=120)
+else:
+    print("kind: graceful node shutdown needs the kubelet's shutdownGracePeriod, which kind leaves at 0.")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows (simulator):** the pods that ran on `endpoints-worker2` are **not deleted**: they are
+# in phase `Failed` with reason `Terminated` and a `DisruptionTarget` condition (`TerminationByKubelet`).
+# A pod in a terminal phase is no endpoint, so the EndpointSlice controller removed them within seconds.
+# The ReplicaSet created replacements at once, but they wait `Pending`: their node selector names only
+# `endpoints-worker2`, which is tainted `node.kubernetes.io/not-ready:NoSchedule` since it reported
+# `Ready=False` (a pod that reached the node meanwhile would be rejected, reason `NodeShutdown`). The node
+# recorded `NodeShutdown`, then powered off as soon as its pods had stopped; when it booted again the
+# replacements ran there. **Why it matters:** compare section 4, where traffic went
+# to a dead node for the whole grace period: a graceful shutdown drains the endpoints *before* the node
+# goes. Workloads see an ordinary SIGTERM with their own grace period, capped by the kubelet's.
+#
+# **Non-graceful shutdown** (KEP-2268, GA in 1.28): a node that died without that chance (section 4)
+# leaves pods `Terminating` for as long as it is down. If you know it is gone for good, taint it
+# `node.kubernetes.io/out-of-service=nodeshutdown:NoExecute`. PodGC (`gcTerminating` in
+# `pkg/controller/podgc/gc_controller.go`, every 20 s) then force-deletes the terminating pods of a
+# not-ready node with that taint, and the attach-detach controller detaches their volumes (not
+# modelled here). A pod pinned to `endpoints-worker2`, scaled to 0 while the node is down:
+
+# %% slideshow={"slide_type": "subslide"}
+h.apply(h.deployment("stuck", replicas=1, node_name="endpoints-worker2", readiness_gate=False),
+        h.service("stuck"), namespace=ns.name)
+h.wait_for_slices(ns.name, "stuck", endpoints=1, ready=1)
+h.stop_node("endpoints-worker2")
+let_time_pass(grace + 2 * timing.node_monitor_period)
+h.wait_for("nodes", lambda ns_: any(n["metadata"]["name"] == "endpoints-worker2" and not kube.condition_true(n, "Ready")
+                                    for n in ns_), timeout=grace + 60, what="endpoints-worker2 NotReady")
+h.scale("stuck", 0, ns.name)
+let_time_pass(30)
+stuck_before = h.wait_for("endpointslices", web_endpoints_on("endpoints-worker2", terminating=True), namespace=ns.name,
+                          selector=f"{kube.LABEL_SERVICE_NAME}=stuck", timeout=60, what="stuck's endpoint terminating")
+display(h.slices_table(ns.name, service="stuck")[["address", "ready", "serving", "terminating", "node"]])
+print("taints:", h.set_out_of_service("endpoints-worker2"))
+let_time_pass(25)  # one PodGC period (20 s)
+h.wait_for("pods", lambda pods: not pods, namespace=ns.name, selector="app=stuck", timeout=90,
+           what="stuck's pod force-deleted by PodGC")
+gone = h.wait_for_slices(ns.name, "stuck", endpoints=0)
+print(f"after the out-of-service taint: {sum(len(s.get('endpoints') or []) for s in gone)} endpoints for stuck")
+h.set_out_of_service("endpoints-worker2", on=False)
+h.start_node("endpoints-worker2")
+recovered = h.wait_for("nodes", healthy, timeout=120, what="endpoints-worker2 Ready and untainted")
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** with the node down, the scaled-away pod cannot finish: its endpoint stays listed as
+# `terminating` (and not serving, since the node lifecycle controller marked it not ready), 30 s after
+# the scale-down. Once the node carries the out-of-service taint, PodGC force-deletes the pod at its next
+# pass and the endpoint leaves the slice, without the node ever coming back. **Why it matters:** a
+# StatefulSet pod on a dead node blocks its replacement (same name) until it is gone; the out-of-service
+# taint is the operator's way of saying "this node is not coming back", and it is the only thing
+# besides the node's return that ends `Terminating` there.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Presenter note:** Three ways to lose a node, three endpoint stories: pulled plug (endpoints serve nothing for the grace
+# > period, then stay listed as terminating), graceful shutdown (endpoints drained first, pods left Failed), out-of-service
+# > taint (the operator ends the terminating state by force).
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: scale and follow
@@ -571,6 +836,63 @@ else:
     print("your prediction matches" if predicted_left == left else
           f"you predicted {predicted_left}: the clean-up deletes every entry whose DNAT target is not a serving "
           "endpoint, as soon as the Service has one")
+# ## Exercise 4: every pod in one zone
+#
+# Scale `topo-b` to 0 and `topo-a` to 2, so both endpoints of `topo` (`topology-mode: Auto`) run in
+# zone-a. Predict first: how many of them will carry a **zone-b** hint? Record a number in `prediction`.
+# Done when `topo` has 2 ready endpoints, both in zone-a.
+
+# %% slideshow={"slide_type": "-"}
+prediction = None  # your turn: 0, 1 or 2
+# ... then scale
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
+prediction = 1  # 2 endpoints, 2 zones with half the CPU each: one each; minimum ⌈1 / 1.2⌉ = 1 fits
+h.scale("topo-b", 0, ns.name)
+h.scale("topo-a", 2, ns.name)
+hinted = h.wait_for("endpointslices", lambda slices: len(zone_hints(slices)) == 2
+                    and sum(len(s.get("endpoints") or []) for s in slices) == 2, namespace=ns.name,
+                    selector=f"{kube.LABEL_SERVICE_NAME}=topo", what="topo's 2 endpoints, hinted")
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+assert isinstance(prediction, int), "Set `prediction` to a number first."
+topo_now = h.slices_table(ns.name, service="topo").dropna(subset=["address"])
+assert len(topo_now) == 2 and set(topo_now["zone"]) == {"zone-a"} and topo_now["ready"].all(), (
+    f"topo has {len(topo_now)} endpoints in zones {sorted(set(topo_now['zone']))}. Hint: scale topo-b to 0 and "
+    "topo-a to 2, then wait for the pods to be Ready.")
+to_b = sum("zone-b" in str(hints) for hints in topo_now["hints"])
+print(f"✓ both endpoints in zone-a; {to_b} hinted to zone-b (you predicted {prediction}). The hints follow "
+      "the zones' CPU, not where the pods run: zone-b's clients cross to zone-a, but only to their share.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 5: what is left of a gracefully stopped pod?
+#
+# Section 7's graceful shutdown left two `calm` pods in phase `Failed` on `endpoints-worker2`; later the
+# node carried the out-of-service taint (`NoExecute`) for a PodGC pass. Predict first: do those two
+# Failed pods still exist? Record `True` or `False` in `prediction`, then list `calm`'s pods in
+# `calm_pods` (e.g. with `h.pods_table`) to check. (On kind, the graceful part did not run.)
+
+# %% slideshow={"slide_type": "-"}
+prediction = None  # your turn: True or False
+calm_pods = None  # your turn
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
+prediction = False  # nothing deletes a Failed pod by itself, but a NoExecute taint evicts every pod that does not tolerate it
+calm_pods = h.pods_table(ns.name, selector="app=calm")
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+assert prediction in (True, False), "Set `prediction` to True or False first."
+assert calm_pods is not None, "List calm's pods into `calm_pods` first, e.g. h.pods_table(ns.name, selector='app=calm')."
+names = {p["metadata"]["name"] for p in h.list_objects("pods", ns.name, selector="app=calm")}
+if cluster.is_sim:
+    assert on_worker2 and not names & on_worker2, f"calm's pods {sorted(names)} still include {sorted(names & on_worker2)}"
+    print(f"✓ gone: {sorted(on_worker2)} (you predicted {'they exist' if prediction else 'gone'}). A Failed pod stays "
+          "until something deletes it; here the out-of-service taint's NoExecute effect evicted it, and PodGC "
+          "force-deleted what could not finish on the stopped node.")
+else:
+    print("kind: no graceful shutdown ran, so there is nothing to find.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup
@@ -598,6 +920,11 @@ ns.cleanup()
 # - UDP entries live as long as packets keep coming; kube-proxy deletes those to non-serving endpoints after
 #   a UDP Service's endpoints change, but not while the Service has no serving endpoint: the stale-entry
 #   problem behind DNS failures after CoreDNS pods went away.
+# - Hints narrow what each node uses: `topology-mode: Auto` shares endpoints out by zone CPU and removes
+#   all hints (with an Event) when a safeguard fails; `trafficDistribution` hints each endpoint to its own
+#   zone (and node); Local traffic policies ignore hints.
+# - A graceful node shutdown drains endpoints before the node goes (pods left Failed); after a non-graceful
+#   one, the `node.kubernetes.io/out-of-service` taint lets PodGC end the pods' Terminating state.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## What's next

@@ -209,13 +209,15 @@ comparison[["watches", "programs", "honours service-proxy-name"]]
 # ## Exercise 1: unblock the backend
 #
 # Make all three `web` backends reachable from `client` again **without deleting** the `deny-blocked`
-# policy. Done when every backend is allowed.
+# policy. Predict first: afterwards, will `deny-blocked` still select any pod? Record `True` or `False` in
+# `prediction`. Done when every backend is allowed.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction = None  # your turn: True or False
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction = False  # without the label the policy's podSelector matches no pod; it stays, doing nothing
 unblocked = h.label("pod", blocked_pod, {"blocked": None}, ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
@@ -225,7 +227,8 @@ verdicts = reachability(h.list_objects("pods", ns.name, selector="app=client")[0
 assert len(verdicts) == 3 and verdicts["allowed"].all(), (
     f"{(~verdicts['allowed']).sum()} backend(s) still blocked. Hint: the policy selects pods by label; "
     "which label makes a web pod match it?")
-print("✓ all three backends reachable; the policy still exists but selects no pod.")
+assert prediction in (True, False), "Record True or False in `prediction` first."
+print(f"✓ all three backends reachable; the policy still exists but selects no pod (you predicted {prediction}).")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: allow only the client, on the right port

@@ -10,6 +10,14 @@ as the real kubelet does. It renews its Lease in kube-node-lease every 10 s and 
 
 What the kubelet decides next is read from the pod's status (pure functions below), so a kubelet
 that was stopped (`docker stop`) picks every pod up where it left off when it starts again.
+
+Graceful node shutdown (`shutdown`) follows v1.36.1 `pkg/kubelet/nodeshutdown` (KEP-2000): the node
+reports Ready=False "node is shutting down", every pod is stopped with its grace period capped at
+shutdownGracePeriod - shutdownGracePeriodCriticalPods and left in phase Failed (reason `Terminated`,
+condition `DisruptionTarget`/`TerminationByKubelet`), new pods are rejected at admission, and the node
+powers off when shutdownGracePeriod ends. Not modelled: the system-critical group (kube-proxy, the
+CNI pods) is killed last upstream and recreated by its DaemonSets after boot; here those pods keep
+running until the power-off, as the simulator's kube-proxy and CNI are not restartable pods.
 """
 
 from __future__ import annotations
@@ -50,15 +58,24 @@ PRESSURE_CONDITIONS = (
 )
 # What containerd tells the kubelet while /etc/cni/net.d is empty (kind with disableDefaultCNI).
 CNI_NOT_INITIALIZED = "cni plugin not initialized"
+# pkg/kubelet/nodeshutdown/nodeshutdown_manager.go
+NODE_SHUTTING_DOWN = "node is shutting down"  # ShutdownStatus(), the Ready condition's message
+NODE_SHUTDOWN_REASON = "Terminated"
+NODE_SHUTDOWN_MESSAGE = "Pod was terminated in response to imminent node shutdown."
+NODE_SHUTDOWN_NOT_ADMITTED_REASON = "NodeShutdown"
+NODE_SHUTDOWN_NOT_ADMITTED_MESSAGE = "Pod was rejected as the node is shutting down."
+CRITICAL_PRIORITY_CLASSES = ("system-node-critical", "system-cluster-critical")
 NETWORK_NOT_READY = ("container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady "
                      f"message:Network plugin returns error: {CNI_NOT_INITIALIZED}")
 
 
-def kubelet_conditions(network_ready: bool = True) -> tuple:
-    """The node conditions the kubelet reports, as (type, status, reason, message). Ready stays False
-    while the container runtime has no CNI network (kind's `disableDefaultCNI` before a CNI is installed)."""
-    ready = (("Ready", "True", "KubeletReady", "kubelet is posting ready status") if network_ready
-             else ("Ready", "False", "KubeletNotReady", NETWORK_NOT_READY))
+def kubelet_conditions(network_ready: bool = True, shutting_down: bool = False) -> tuple:
+    """The node conditions the kubelet reports, as (type, status, reason, message). Ready is False
+    while the container runtime has no CNI network (kind's `disableDefaultCNI` before a CNI is installed)
+    or the node is shutting down (nodestatus ReadyCondition joins those errors into the message)."""
+    errors = [m for m, bad in ((NETWORK_NOT_READY, not network_ready), (NODE_SHUTTING_DOWN, shutting_down)) if bad]
+    ready = (("Ready", "False", "KubeletNotReady", ",".join(errors)) if errors
+             else ("Ready", "True", "KubeletReady", "kubelet is posting ready status"))
     return (*PRESSURE_CONDITIONS, ready)
 
 
@@ -166,6 +183,30 @@ def terminated_status(pod: dict, stamp: str) -> dict:
     return shell["status"]
 
 
+def shutdown_status(pod: dict, stamp: str) -> dict:
+    """Status of a pod the shutdown manager stopped: containers terminated, phase Failed (unless it had
+    Succeeded), reason/message and a DisruptionTarget condition (nodeshutdown killPods' status func)."""
+    status = terminated_status(pod, stamp) if (pod.get("status") or {}).get("containerStatuses") else dict(pod["status"])
+    if (pod.get("status") or {}).get("phase") != "Succeeded":
+        status["phase"] = "Failed"
+    status.update(reason=NODE_SHUTDOWN_REASON, message=NODE_SHUTDOWN_MESSAGE)
+    shell = {"status": status}
+    set_condition(shell, {"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
+                          "message": NODE_SHUTDOWN_MESSAGE}, stamp)
+    return shell["status"]
+
+
+def rejected_status(pod: dict, stamp: str) -> dict:
+    """A pod the shutting-down node does not admit (nodeshutdown Admit): phase Failed, reason NodeShutdown."""
+    return {**(pod.get("status") or {}), "phase": "Failed", "reason": NODE_SHUTDOWN_NOT_ADMITTED_REASON,
+            "message": NODE_SHUTDOWN_NOT_ADMITTED_MESSAGE}
+
+
+def is_critical(pod: dict) -> bool:
+    spec = pod.get("spec") or {}
+    return spec.get("priorityClassName") in CRITICAL_PRIORITY_CLASSES or (spec.get("priority") or 0) >= 2000000000
+
+
 def exited_status(pod: dict, name: str, exit_code: int, stamp: str) -> dict:
     """Status after container ``name`` exited: terminated (Completed/Error); once every container has, the
     phase is Succeeded (all exited 0) or Failed, unless restartPolicy OnFailure restarts a failed one, which
@@ -218,13 +259,14 @@ def pre_stop_seconds(pod: dict) -> float:
     return longest
 
 
-def node_conditions(node: dict, stamp: str, force_heartbeat: bool, network_ready: bool = True) -> dict | None:
+def node_conditions(node: dict, stamp: str, force_heartbeat: bool, network_ready: bool = True,
+                    shutting_down: bool = False) -> dict | None:
     """The node with the kubelet's conditions, or None when nothing needs reporting."""
     status = node.setdefault("status", {})
     current = {c["type"]: c for c in status.get("conditions") or []}
     wanted = []
     changed = force_heartbeat
-    for type_, value, reason, message in kubelet_conditions(network_ready):
+    for type_, value, reason, message in kubelet_conditions(network_ready, shutting_down):
         old = current.get(type_, {})
         changed = changed or old.get("status") != value
         wanted.append({"type": type_, "status": value, "reason": reason, "message": message,
@@ -263,6 +305,8 @@ class Kubelet(Controller):
         self._reported: dict = {}  # pod key -> the Ready status this kubelet last wrote (its status cache)
         self._reconciling: set = set()  # pod keys whose status is put back at the next reconcile
         self._last_report = 0.0
+        self.shutting_down = False
+        self._shutdown_pending: set = set()  # pods the shutdown manager is still stopping
 
     # lifecycle of the kubelet itself
     def start(self) -> None:
@@ -274,6 +318,7 @@ class Kubelet(Controller):
         if self.running:
             return
         self.running = True
+        self.shutting_down = False  # a fresh boot
         self._reported.clear()  # a fresh status manager writes every pod's status at once
         if self._last_report:  # a restart, not the first start at boot
             node = self.informer.get("nodes", self.node_name)
@@ -324,7 +369,7 @@ class Kubelet(Controller):
         node = self.store.get("nodes", self.node_name)
         was_ready = (get_condition(node, "Ready") or {}).get("status") == "True"
         due = now - self._last_report >= NODE_STATUS_REPORT_S
-        updated = node_conditions(node, format_time(self.clock.now()), due, self.network_ready)
+        updated = node_conditions(node, format_time(self.clock.now()), due, self.network_ready, self.shutting_down)
         if updated is not None:
             written = self.update("nodes", updated, subresource="status")
             self._last_report = now
@@ -358,6 +403,12 @@ class Kubelet(Controller):
         if key in self._busy:
             return
         status = pod.get("status") or {}
+        if self.shutting_down and status.get("phase", "Pending") == "Pending" and not status.get("podIP"):
+            self._busy.add(key)  # admission runs in the pod worker, a moment after the pod arrives
+            self._later(self.rng.uniform(0.05, 0.15), self._reject, key)
+            return
+        if status.get("phase") in ("Succeeded", "Failed"):
+            return
         if not status.get("podIP"):
             self._busy.add(key)
             self._later(self.rng.uniform(0.05, 0.15), self._sandbox, key)
@@ -366,6 +417,12 @@ class Kubelet(Controller):
             self._start_containers(key, pod, 0, {})
         elif status.get("phase") == "Running":
             self._probe_readiness(key, pod)
+
+    def _reject(self, key) -> None:
+        pod = self._fresh(key)
+        if pod is not None and not is_terminating(pod):
+            self._write_status(key, rejected_status(pod, format_time(self.clock.now())))
+        self._busy.discard(key)
 
     def _fresh(self, key) -> dict | None:
         try:
@@ -623,13 +680,40 @@ class Kubelet(Controller):
             self._report(key, self.update("pods", pod, subresource="status"))
         self._done(key)
 
-    def _terminate(self, key, pod: dict) -> None:
+    def shutdown(self, grace_period: float, critical_grace_period: float = 0.0) -> None:
+        """systemd announces a shutdown (PrepareForShutdown): stop the pods, then power off after `grace_period`."""
+        if not self.running or self.shutting_down:
+            return
+        self.shutting_down = True
+        node = self.informer.get("nodes", self.node_name)
+        if node is not None:
+            self.event(node, "Normal", "NodeShutdown", "Shutdown manager detected shutdown event")
+        self._check_node_status()
+        cap = max(0.0, grace_period - critical_grace_period)
+        self._shutdown_pending = set()
+        for pod in self.informer.items("pods"):
+            key = obj_key(pod)
+            if (pod["spec"].get("nodeName") != self.node_name or is_critical(pod) or key in self._terminating
+                    or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")):
+                continue
+            own = pod["spec"].get("terminationGracePeriodSeconds")
+            self._terminating.add(key)
+            self._shutdown_pending.add(key)
+            self._terminate(key, pod, grace=cap if own is None or own > cap else own, deleting=False)
+        # killPods returns once every pod stopped (or its group's period ran out); then the inhibitor
+        # lock is released and systemd powers the node off.
+        if not self._shutdown_pending:
+            self._later(0.0, self.cluster.power_off, self.node_name)
+        self._later(grace_period, self.cluster.power_off, self.node_name)
+
+    def _terminate(self, key, pod: dict, grace: float | None = None, deleting: bool = True) -> None:
         running = [cs["name"] for cs in (pod.get("status") or {}).get("containerStatuses") or []
                    if "running" in (cs.get("state") or {})]
         for name in running:
             self.event(pod, "Normal", "Killing", f"Stopping container {name}")
-        grace = pod["metadata"].get("deletionGracePeriodSeconds")
-        grace = 30 if grace is None else grace
+        if grace is None:
+            grace = pod["metadata"].get("deletionGracePeriodSeconds")
+            grace = 30 if grace is None else grace
         # After preStop, SIGTERM; the process lives on for its modelled time (serve-hostname: 60 s),
         # then the runtime needs ~1 s to stop the container. SIGKILL at the end of the grace period.
         pre_stop = pre_stop_seconds(pod)
@@ -638,12 +722,18 @@ class Kubelet(Controller):
         delay = min(float(grace), shutdown) if running else 0.0
         if running and pre_stop < delay:
             self._later(pre_stop, self._sigterm, key)
-        self._later(delay, self._finish_termination, key)
+        self._later(delay, self._finish_termination, key, deleting)
 
-    def _finish_termination(self, key) -> None:
+    def _finish_termination(self, key, deleting: bool = True) -> None:
         pod = self._fresh(key)
         self.processes.pop(key, None)  # SIGKILL: whatever still runs is gone
-        if self.running and pod is not None:
+        if self.running and not deleting:  # node shutdown: the pod object stays, Failed
+            if pod is not None:
+                self._write_status(key, shutdown_status(pod, format_time(self.clock.now())))
+            self._shutdown_pending.discard(key)
+            if not self._shutdown_pending:
+                self._later(0.0, self.cluster.power_off, self.node_name)
+        elif self.running and pod is not None:
             if (pod.get("status") or {}).get("containerStatuses"):
                 self._write_status(key, terminated_status(pod, format_time(self.clock.now())))
             try:
