@@ -281,7 +281,7 @@ def test_a_malformed_service_does_not_stop_kube_proxy(cluster):
 def test_a_bug_on_one_object_is_retried_as_a_failed_full_sync(cluster, monkeypatch):
     """A non-ObjectError (the model's own bug on some object) is one failed sync: logged once, retried
     fully after syncPeriod, and later syncs go on (it must not end the runner's schedule)."""
-    import helpers.sim.controllers.kubeproxy as kubeproxy
+    from helpers.sim.controllers import kubeproxy
 
     proxy = _start(cluster)
     count, build = len(proxy.syncs), kubeproxy.build_proxy_state
