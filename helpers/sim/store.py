@@ -95,6 +95,9 @@ class CompactedError(Exception):
         self.rv = rv
 
 
+EVENT_TTL_S = 3600.0  # kube-apiserver --event-ttl (default 1h)
+
+
 class _WallClock:
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
@@ -139,6 +142,7 @@ class Store:
         self._commit_times: dict[int, float] = {}  # resourceVersion -> clock time, for those in the history
         self._compacted_rv = 0  # newest resourceVersion no longer in the history
         self.compaction_interval = compaction_interval  # clock seconds between compactions (0: never)
+        self.event_ttl = EVENT_TTL_S  # an Event is deleted this long after its last write (0: never)
         self._compaction_mark = 0  # the revision of the previous compaction tick: compacted at the next
         self._next_compaction = self.clock.now().timestamp() + compaction_interval
         self._watches = {key: set() for key in BY_KEY}
@@ -606,6 +610,16 @@ class Store:
             self._history_bytes -= self._history_sizes.popleft()
         self._compacted_rv = max(self._compacted_rv, rv)
 
+    def _expire_event(self, key: tuple, resource_version: str) -> None:
+        """The Event's etcd lease ran out: every write of an Event gives it a new lease of ``event_ttl``
+        (v1.36.1 pkg/registry/core/event/storage/storage.go TTLFunc), so only an Event not written since
+        expires; its watchers see it DELETED, as etcd's lease expiry deletes the key."""
+        namespace, name = key
+        try:
+            self.delete("events", name, namespace or None, preconditions={"resourceVersion": resource_version})
+        except ApiError:
+            pass  # written again since (its newer lease decides) or already deleted
+
     def _commit(self, event_type: str, info: Resource, obj: dict, old: dict | None) -> None:
         """Write ``obj`` at the next resourceVersion (lock held); announce it after the lock is released."""
         self._rv += 1
@@ -619,6 +633,8 @@ class Store:
             self._objects[info.key].pop(key, None)
         else:
             self._objects[info.key][key] = obj
+            if info.key == "events" and self.event_ttl and hasattr(self.clock, "call_later"):
+                self.clock.call_later(self.event_ttl, self._expire_event, key, str(self._rv))
         now = self.clock.now().timestamp()
         if self.compaction_interval and now >= self._next_compaction:
             self._compact(self._compaction_mark)
