@@ -95,7 +95,20 @@ class CompactedError(Exception):
         self.rv = rv
 
 
+# etcd's --max-request-bytes (1.5 MiB, etcd 3.5/3.6) and kube-apiserver's etcd client send limit (2 MiB,
+# k8s.io/apiserver/pkg/storage/storagebackend/factory/etcd3.go maxSendMsgSize): a bigger write fails in
+# storage, and kube-apiserver answers the raw error as a reasonless 500 (handlers/responsewriters/status.go
+# ErrorToAPIStatus); observed with the v1.36.1 oracle (tests/test_oracle_controlplane.py).
+ETCD_MAX_REQUEST_BYTES = 1536 * 1024
+ETCD_CLIENT_MAX_SEND_BYTES = 2 * 1024 * 1024
 EVENT_TTL_S = 3600.0  # kube-apiserver --event-ttl (default 1h)
+
+
+def _too_large_for_etcd(size: int) -> ApiError:
+    if size > ETCD_CLIENT_MAX_SEND_BYTES:  # refused by the gRPC client before etcd sees it
+        return ApiError(500, "", "rpc error: code = ResourceExhausted desc = trying to send message larger than "
+                                 f"max ({size} vs. {ETCD_CLIENT_MAX_SEND_BYTES})")
+    return ApiError(500, "", "etcdserver: request is too large")
 
 
 class _WallClock:
@@ -622,6 +635,10 @@ class Store:
 
     def _commit(self, event_type: str, info: Resource, obj: dict, old: dict | None) -> None:
         """Write ``obj`` at the next resourceVersion (lock held); announce it after the lock is released."""
+        # The object's stored size (its pickle, close to its protobuf for the large objects this is about)
+        size = len(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+        if event_type != "DELETED" and size > ETCD_MAX_REQUEST_BYTES:
+            raise _too_large_for_etcd(size)
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
         defaults.storage_form(info.key, obj)
@@ -639,7 +656,6 @@ class Store:
         if self.compaction_interval and now >= self._next_compaction:
             self._compact(self._compaction_mark)
             self._compaction_mark, self._next_compaction = self._rv - 1, now + self.compaction_interval
-        size = len(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
         while self._history and (len(self._history) == self._history.maxlen
                                  or self._history_bytes + size > self._history_budget):
             self._compact(self._history[0][0])
