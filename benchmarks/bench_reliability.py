@@ -105,6 +105,53 @@ def main() -> None:
         print(f"valid {cls}s under load: p50 {pct(values, 50):.1f} ms, p99 {pct(values, 99):.1f} ms")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; still serving: {serving};"
           f" sentinels unchanged: {unchanged}")
+    writes_with_time_moving()
+
+
+def writes_with_time_moving(clients: int = 20, seconds: float = 5.0, period: float = 0.1) -> None:
+    """Lease writes over HTTP from ``clients`` threads against a whole simulated cluster (its reactor
+    running every component) for ``seconds``, while a probe timer due every ``period`` virtual seconds
+    measures how late the reactor runs it: time "moves" while that lateness stays small."""
+    import tempfile
+
+    from helpers.sim import start_in_process
+
+    scratch = tempfile.TemporaryDirectory(prefix="bench-reliability-")
+    sim = start_in_process(kubeconfig_path=Path(scratch.name) / "kubeconfig")
+    port, clock, lateness = int(sim.url.rsplit(":", 1)[1]), sim.cluster.clock, []
+    stop, counts = threading.Event(), Counter()
+
+    def probe(due_wall):
+        lateness.append(time.monotonic() - due_wall)
+        if not stop.is_set():
+            clock.call_later(period, probe, time.monotonic() + period / clock.speed)
+
+    def writer(index):
+        i = 0
+        while not stop.is_set():
+            body = json.dumps({"metadata": {"name": f"w{index}-{i}"}, "spec": {"holderIdentity": "bench"}}).encode()
+            status, _, _ = send(port, http("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", body))
+            counts[status] += 1
+            i += 1
+
+    try:
+        clock.call_soon(probe, time.monotonic())
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(clients)]
+        virtual0, wall0 = clock.time(), time.monotonic()
+        for t in threads:
+            t.start()
+        time.sleep(seconds)  # the measurement window itself
+        stop.set()
+        for t in threads:
+            t.join()
+        wall, virtual = time.monotonic() - wall0, clock.time() - virtual0
+    finally:
+        sim.stop()
+        scratch.cleanup()
+    late = sorted(lateness)
+    print(f"whole cluster, {clients} writers: {counts[201] / wall:.0f} writes/s (status codes {dict(counts)}); "
+          f"virtual time moved {virtual:.2f} s in {wall:.2f} s; probe timer lateness p50 "
+          f"{late[len(late) // 2] * 1000:.1f} ms, max {late[-1] * 1000:.1f} ms ({len(late)} probes)")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.config import REPO_ROOT, load_cluster_config
+from helpers.kube import LABEL_ZONE
 from helpers.sim import kubeconfig_text
 from helpers.sim.boot import kubernetes_version
 
@@ -390,12 +391,17 @@ class KubeProxy:
     log_path: Path
     syncs: list[Sync] = field(default_factory=list)
     lines: list[dict] = field(default_factory=list)
+    # The node topology labels the IPv4 proxier last took (None before): it learns them from a
+    # NodeTopologyConfig event after its informers start, so an early sync may not know its zone yet
+    # (v1.36.1 cmd/kube-proxy/app/server.go NewNodeTopologyConfig; pkg/proxy/iptables/proxier.go and
+    # pkg/proxy/nftables/proxier.go OnTopologyChange log "Updated proxier node topology labels" at V(4)).
+    topology_labels: dict | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     @classmethod
     def start(cls, ns: Namespace, mode: str, config_path: Path, log_path: Path) -> KubeProxy:
         argv = ["ip", "netns", "exec", ns.name, str(kube_proxy_binary()), f"--config={config_path}",
-                "--v=2", "--logging-format=json"]
+                "--v=4", "--logging-format=json"]  # 4: OnTopologyChange's line (see topology_labels)
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True,
                                    preexec_fn=_die_with_parent)  # noqa: PLW1509 - only prctl(2), async-signal-safe
@@ -428,6 +434,8 @@ class KubeProxy:
             self.syncs[-1].ended = when
         elif msg == "Sync failed" and self.syncs:
             self.syncs[-1].failed = True
+        elif msg == "Updated proxier node topology labels":
+            self.topology_labels = line.get("labels") or {}
 
     def completed_syncs(self) -> int:
         with self.changed:
@@ -454,12 +462,27 @@ class KubeProxy:
                 raise AssertionError(f"kube-proxy in {self.ns.name} did not program the expected rules "
                                      f"within {timeout:g}s; its last log lines:\n{self.tail()}")
 
+    def wait_for_topology(self, labels: dict, timeout: float) -> None:
+        """Until the proxier has taken ``labels`` as its node's topology labels."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while self.topology_labels != labels:
+                remaining = deadline - time.monotonic()
+                if self.process.poll() is not None or remaining <= 0:
+                    raise AssertionError(f"kube-proxy in {self.ns.name} did not take the topology labels {labels} "
+                                         f"within {timeout:g}s (it has {self.topology_labels}); its last log "
+                                         f"lines:\n{self._tail_locked()}")
+                self.changed.wait(remaining)
+
     def completed_syncs_locked(self) -> int:
         return sum(s.ended is not None for s in self.syncs)
 
     def tail(self, lines: int = 15) -> str:
         with self.changed:
-            return "\n".join(json.dumps(line) for line in self.lines[-lines:])
+            return self._tail_locked(lines)
+
+    def _tail_locked(self, lines: int = 15) -> str:
+        return "\n".join(json.dumps(line) for line in self.lines[-lines:])
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -498,6 +521,7 @@ class KernelNodes:
         self.mode = mode
         self.nodes: dict[str, KernelNode] = {}
         self.tmp = Path(tempfile.mkdtemp(prefix="ep-kp-"))
+        self._sim = sim
         self._namespaces: list[Namespace] = []
         self._relays: list[Relay] = []
         self._proxies: list[KubeProxy] = []
@@ -535,9 +559,12 @@ class KernelNodes:
         self.nodes[name] = KernelNode(name, ip, ns, relay, proxy)
 
     def wait_started(self, timeout: float = START_TIMEOUT_S) -> None:
-        """Until every kube-proxy has finished its first sync."""
-        for node in self.nodes.values():
+        """Until every kube-proxy has finished its first sync and taken its node's zone label (which may
+        come after that sync: then the next, full, sync uses it)."""
+        for name, node in self.nodes.items():
             node.proxy.wait_for_rules(lambda _rules, p=node.proxy: p.completed_syncs() > 0, timeout)
+            labels = self._sim.cluster.store.get("nodes", name)["metadata"].get("labels") or {}
+            node.proxy.wait_for_topology({k: v for k, v in labels.items() if k == LABEL_ZONE}, timeout)
 
     def stop(self) -> None:
         for proxy in self._proxies:

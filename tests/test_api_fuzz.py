@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import socket
 from collections import Counter
@@ -24,7 +25,7 @@ from test_api_support import Harness
 from helpers.sim.api import shapes
 from helpers.sim.api.resources import RESOURCES
 
-SEED = 20
+SEED = int(os.environ.get("FUZZ_SEED", "20"))  # another seed: FUZZ_SEED=N pytest tests/test_api_fuzz.py
 STORED = [r for r in RESOURCES if r.verbs != ("create",)]
 NAN = "__nan__"
 SENTINEL_NS = "sentinel"

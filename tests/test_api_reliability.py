@@ -235,3 +235,26 @@ def test_idle_and_slow_clients_are_disconnected(monkeypatch):
         assert request(harness.server.url, "GET", "/version")[0] == 200
     finally:
         harness.stop()
+
+
+def test_event_names_are_path_segments_and_every_stored_one_can_be_read_and_deleted(h):
+    """core/v1 Events skip the DNS-subdomain name rule (v1.36.1 pkg/apis/core/validation/events.go: only
+    events.k8s.io/v1 validates names); the registry still requires a path segment name
+    (apimachinery path.IsValidPathSegmentName: not "." or "..", no "/" or "%")."""
+    events = "/api/v1/namespaces/default/events"
+
+    def event(name):
+        return {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name}, "reason": "R", "type": "Normal",
+                "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"}}
+
+    for bad in ("..", "a/b", "a%b"):
+        status, _, payload = request(h.server.url, "POST", events, event(bad))
+        assert_status(status, payload, 422, "Invalid")
+    odd = "Odd Name:1"
+    status, _, payload = request(h.server.url, "POST", events, event(odd))
+    assert status == 201, payload
+    encoded = f"{events}/Odd%20Name%3A1"
+    status, _, payload = request(h.server.url, "GET", encoded)
+    assert status == 200 and payload["metadata"]["name"] == odd
+    assert request(h.server.url, "DELETE", encoded)[0] == 200
+    assert request(h.server.url, "GET", encoded)[0] == 404

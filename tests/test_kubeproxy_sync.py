@@ -276,3 +276,29 @@ def test_a_malformed_service_does_not_stop_kube_proxy(cluster):
     cluster.clock.advance(proxy.sync_period)
     assert cluster.clock.settle()
     assert "demo/web:http has no endpoints" in proxy.rules() and "odd" not in proxy.rules()
+
+
+def test_a_bug_on_one_object_is_retried_as_a_failed_full_sync(cluster, monkeypatch):
+    """A non-ObjectError (the model's own bug on some object) is one failed sync: logged once, retried
+    fully after syncPeriod, and later syncs go on (it must not end the runner's schedule)."""
+    from helpers.sim.controllers import kubeproxy
+
+    proxy = _start(cluster)
+    count, build = len(proxy.syncs), kubeproxy.build_proxy_state
+    calls = []
+
+    def poisoned(*args):
+        calls.append(cluster.clock.time())
+        if len(calls) == 1:
+            raise TypeError("unhashable type: 'dict'")
+        return build(*args)
+
+    monkeypatch.setattr(kubeproxy, "build_proxy_state", poisoned)
+    _service(cluster)
+    cluster.clock.advance(1.0)
+    assert cluster.clock.settle()
+    failed = [line for line in proxy.log_text().splitlines() if '"Sync failed"' in line]
+    assert len(proxy.syncs) == count and len(failed) == 1 and "TypeError: unhashable type" in failed[0]
+    cluster.clock.advance(proxy.sync_period)
+    assert cluster.clock.settle()
+    assert len(proxy.syncs) == count + 1 and proxy.syncs[-1].full and calls[1] - calls[0] == proxy.sync_period

@@ -33,14 +33,7 @@ def lab(request, host_before):
 
 @pytest.mark.parametrize("scenario", oracle.SCENARIOS, ids=str)
 def test_rules_agree_with_the_real_kube_proxy(lab, scenario):
-    try:
-        results = lab.run(scenario)
-    except oracle.ModelStalled as stalled:
-        # Open bug, seen in 2 of 2 whole-suite clean-clone runs and never when this file runs alone: the
-        # simulated kube-proxy of a node stops syncing right after the lab starts (it had made 3 syncs,
-        # virtual time moved on 60 s, no component error was logged). Rules that *are* synced are still
-        # compared strictly; this only records the stall instead of failing the run.
-        pytest.xfail(f"simulated kube-proxy stalled (open bug): {stalled}")
+    results = lab.run(scenario)
     oracle.record(results)
     differing = [r for r in results if not r.agrees]
     assert not differing, oracle.report(differing)

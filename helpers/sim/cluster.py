@@ -55,6 +55,7 @@ INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments
             "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
             "serviceaccounts", "jobs.batch", "poddisruptionbudgets.policy", "configmaps",
             "cronjobs.batch", "statefulsets.apps")
+START_TIMEOUT_S = 60.0  # a bound on starting every component (milliseconds when the machine is idle)
 
 
 class Cluster:
@@ -93,6 +94,11 @@ class Cluster:
                            NodeLifecycleController(self), PodGCController(self), ServiceAccountsController(self),
                            JobController(self), DisruptionController(self), RootCACertPublisher(self),
                            CronJobController(self), StatefulSetController(self)]
+        # On the reactor, like all component work: a component subscribes, then lists; an event it is
+        # sent meanwhile must wait until it has started, not run beside its start() on the reactor.
+        self.on_reactor(self._start_components, timeout=START_TIMEOUT_S)
+
+    def _start_components(self) -> None:
         self.informer.start()
         for component in self.components:
             component.start()

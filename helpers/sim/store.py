@@ -98,6 +98,22 @@ class CompactedError(Exception):
         self.rv = rv
 
 
+# etcd's --max-request-bytes (1.5 MiB, etcd 3.5/3.6) and kube-apiserver's etcd client send limit (2 MiB,
+# k8s.io/apiserver/pkg/storage/storagebackend/factory/etcd3.go maxSendMsgSize): a bigger write fails in
+# storage, and kube-apiserver answers the raw error as a reasonless 500 (handlers/responsewriters/status.go
+# ErrorToAPIStatus); observed with the v1.36.1 oracle (tests/test_oracle_controlplane.py).
+ETCD_MAX_REQUEST_BYTES = 1536 * 1024
+ETCD_CLIENT_MAX_SEND_BYTES = 2 * 1024 * 1024
+EVENT_TTL_S = 3600.0  # kube-apiserver --event-ttl (default 1h)
+
+
+def _too_large_for_etcd(size: int) -> ApiError:
+    if size > ETCD_CLIENT_MAX_SEND_BYTES:  # refused by the gRPC client before etcd sees it
+        return ApiError(500, "", "rpc error: code = ResourceExhausted desc = trying to send message larger than "
+                                 f"max ({size} vs. {ETCD_CLIENT_MAX_SEND_BYTES})")
+    return ApiError(500, "", "etcdserver: request is too large")
+
+
 class _WallClock:
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
@@ -144,6 +160,7 @@ class Store:
         self._commit_times: dict[int, float] = {}  # resourceVersion -> clock time, for those in the history
         self._compacted_rv = 0  # newest resourceVersion no longer in the history
         self.compaction_interval = compaction_interval  # clock seconds between compactions (0: never)
+        self.event_ttl = EVENT_TTL_S  # an Event is deleted this long after its last write (0: never)
         self._compaction_mark = 0  # the revision of the previous compaction tick: compacted at the next
         self._next_compaction = self.clock.now().timestamp() + compaction_interval
         self._watches = {key: set() for key in BY_KEY}
@@ -649,8 +666,22 @@ class Store:
             self._history_bytes -= self._history_sizes.popleft()
         self._compacted_rv = max(self._compacted_rv, rv)
 
+    def _expire_event(self, key: tuple, resource_version: str) -> None:
+        """The Event's etcd lease ran out: every write of an Event gives it a new lease of ``event_ttl``
+        (v1.36.1 pkg/registry/core/event/storage/storage.go TTLFunc), so only an Event not written since
+        expires; its watchers see it DELETED, as etcd's lease expiry deletes the key."""
+        namespace, name = key
+        try:
+            self.delete("events", name, namespace or None, preconditions={"resourceVersion": resource_version})
+        except ApiError:
+            pass  # written again since (its newer lease decides) or already deleted
+
     def _commit(self, event_type: str, info: Resource, obj: dict, old: dict | None) -> None:
         """Write ``obj`` at the next resourceVersion (lock held); announce it after the lock is released."""
+        # The object's stored size (its pickle, close to its protobuf for the large objects this is about)
+        size = len(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
+        if event_type != "DELETED" and size > ETCD_MAX_REQUEST_BYTES:
+            raise _too_large_for_etcd(size)
         self._rv += 1
         self._advanced.notify_all()
         obj["metadata"]["resourceVersion"] = str(self._rv)
@@ -663,11 +694,12 @@ class Store:
             self._objects[info.key].pop(key, None)
         else:
             self._objects[info.key][key] = obj
+            if info.key == "events" and self.event_ttl and hasattr(self.clock, "call_later"):
+                self.clock.call_later(self.event_ttl, self._expire_event, key, str(self._rv))
         now = self.clock.now().timestamp()
         if self.compaction_interval and now >= self._next_compaction:
             self._compact(self._compaction_mark)
             self._compaction_mark, self._next_compaction = self._rv - 1, now + self.compaction_interval
-        size = len(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL))
         while self._history and (len(self._history) == self._history.maxlen
                                  or self._history_bytes + size > self._history_budget):
             self._compact(self._history[0][0])

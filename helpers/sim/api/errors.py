@@ -16,6 +16,8 @@ class ApiError(Exception):
         """The ``Status`` dict the server sends (and watches embed in ERROR events)."""
         body = {"kind": "Status", "apiVersion": "v1", "metadata": dict(self.list_meta), "status": "Failure",
                 "message": self.message, "reason": self.reason, "code": self.code}
+        if not self.reason:  # metav1.Status reason is omitempty (a storage error passed through has none)
+            del body["reason"]
         if self.details is not None:
             body["details"] = self.details
         return body

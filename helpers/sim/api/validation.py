@@ -99,13 +99,22 @@ def dns_1035_error(name: str) -> str | None:
 _NAME_RULES = {"services": dns_1035_error, "namespaces": dns_label_error}
 
 
+def _path_segment_errors(name: str) -> list[str]:
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+
+
 def _metadata(resource: str, meta: dict) -> list[dict]:
     causes = []
     name = meta.get("name")
     if not name:
         return [required("metadata.name", "name or generateName is required")]
-    error = _NAME_RULES.get(resource, dns_subdomain_error)(name)
-    if error and resource != "events":  # event names are only checked to be path segments
+    if resource == "events":
+        # core/v1 Events have no name rule of their own (v1.36.1 pkg/apis/core/validation/events.go), only
+        # the registry's: rest.BeforeCreate's content.IsPathSegmentName (apimachinery api/validate/content)
+        causes += [invalid_value("metadata.name", name, msg) for msg in _path_segment_errors(name)]
+    elif error := _NAME_RULES.get(resource, dns_subdomain_error)(name):
         causes.append(invalid_value("metadata.name", name, error))
     for key, value in (meta.get("labels") or {}).items():
         causes += _label_key("metadata.labels", key)

@@ -205,7 +205,20 @@ class KubeProxy:
 
     # -- the sync --------------------------------------------------------------------------------
     def _sync(self) -> str | None:
-        """syncProxyRules: check the trackers out, build and render the rules; an error asks for a retry."""
+        """One sync; an error (a failed sync, or a bug of the model on some object) asks for a retry.
+
+        Upstream a panic in syncProxyRules restarts the kube-proxy container, whose first sync is full;
+        here the retry after syncPeriod is full, so no later change is lost and none stops the syncs."""
+        try:
+            return self._sync_rules()
+        except Exception as err:  # noqa: BLE001 - logged once per retry (in the kube-proxy's log), then retried
+            self._need_full_sync = True
+            self._say("Sync failed", severity="E", retryingTime=f"{self.sync_period:g}s",
+                      err=f"{type(err).__name__}: {err}")
+            return f"{type(err).__name__}: {err}"
+
+    def _sync_rules(self) -> str | None:
+        """syncProxyRules: check the trackers out, build and render the rules."""
         now = self.cluster.clock.time()
         if not self.cluster.node_running(self.node_name):
             self._need_full_sync = True  # like a restarted kube-proxy: the next sync is a full one

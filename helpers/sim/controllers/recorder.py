@@ -15,9 +15,14 @@ action=...)` builds that shape as the core/v1 API shows it.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 from helpers.kube import format_micro_time, format_time
 from helpers.sim.api.errors import ApiError
+
+# client-go tools/record/events_cache.go (v0.36.1): the eventLogger's LRU of correlation keys holds
+# maxLruCacheEntries; a key it has evicted starts a new Event instead of counting the old one up.
+MAX_LRU_CACHE_ENTRIES = 4096
 
 
 def object_reference(obj: dict) -> dict:
@@ -54,7 +59,7 @@ class EventRecorder:
     def __init__(self, store, clock):
         self.store, self.clock = store, clock
         self._lock = threading.Lock()
-        self._seen: dict[tuple, tuple[str, str]] = {}  # correlation key -> (namespace, event name)
+        self._seen: OrderedDict[tuple, tuple[str, str]] = OrderedDict()  # key -> (namespace, event name), LRU
         self._last_nanos = 0  # names must be unique even for two Events in the same nanosecond
 
     def event(self, obj: dict, type_: str, reason: str, message: str, component: str,
@@ -68,6 +73,7 @@ class EventRecorder:
         with self._lock:
             try:
                 if key in self._seen:
+                    self._seen.move_to_end(key)
                     repeated = self._repeat(*self._seen[key], now, field_manager)
                     if repeated is not None:
                         return repeated
@@ -78,6 +84,8 @@ class EventRecorder:
             except ApiError:
                 return None  # e.g. the namespace is being deleted; Events are best effort upstream too
             self._seen[key] = (created["metadata"]["namespace"], created["metadata"]["name"])
+            if len(self._seen) > MAX_LRU_CACHE_ENTRIES:
+                self._seen.popitem(last=False)
             return created
 
     def _repeat(self, namespace: str, name: str, now, field_manager: str) -> dict | None:
