@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 
 from controlplane_oracle import Api, ControlPlane, hang_up, wait_for
 
+from helpers.config import load_cluster_config
 from helpers.kube import ANNOTATION_TRIGGER_TIME, format_micro_time, format_time
 from helpers.sim import start_in_process
 
@@ -176,7 +177,7 @@ class Step:
     count_writes: bool = True
     timeout: float = STEP_TIMEOUT_S
     # bulk steps: which slice ends up holding which endpoint depends on how the lab's writes fell into the
-    # controller's syncs, so they compare the endpoints of all slices together and the slice sizes
+    # controller's syncs, so they compare the endpoints of all slices together and the number of slices
     packing: bool = True
 
 
@@ -416,8 +417,14 @@ def snapshot_key(snap: dict) -> dict:
 
 def unpacked(snap: dict) -> dict:
     """The snapshot without what depends on how a bulk step's writes fell into syncs: which slice holds
-    which endpoint (compared: their union and the slice sizes), and the trigger-time annotation (absent
-    when the last sync saw no Ready transition it had not seen before, trigger_time_tracker.go)."""
+    which endpoint and how full each slice is (compared: their union, the number of slices and that none
+    holds more than maxEndpointsPerSlice; seen on the real one: [51, 99] or [50, 100] for the same 150
+    pods, as the reconciler fills existing slices with what one sync adds), and the trigger-time
+    annotation (absent when the last sync saw no Ready transition it had not seen before,
+    trigger_time_tracker.go)."""
+    sizes = snap["slice_sizes"]
+    limit = load_cluster_config().max_endpoints_per_slice
+    snap = {**snap, "slice_sizes": {"slices": len(sizes), f"none over {limit}": all(n <= limit for n in sizes)}}
     slices = [json.loads(s) for s in snap["slices"]]
     union = _sorted(e for s in slices for e in s.pop("endpoints"))
     endpoints = [json.loads(e) for e in snap["endpoints"]]
