@@ -22,7 +22,7 @@ LAB_ARGS ?=
 ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: help setup lab test strip doctor cluster cluster-down sim sim-stop sim-status bench upstream clean
+.PHONY: help setup lab test strip doctor cluster cluster-down sim sim-stop sim-status bench upstream fidelity clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -84,6 +84,15 @@ bench: setup ## run every benchmarks/bench_*.py and print its figures
 # Go module proxy; cached under .state/upstream/<version>/ (see README, "The upstream oracle").
 upstream: setup ## build etcd, kube-apiserver, kube-controller-manager, kube-proxy (node image version)
 	$(BIN)/python scripts/build_upstream.py
+
+# One pytest run per oracle area (each ends with its own "N passed, M xfailed" and lists failures), then the benchmark's
+# per-area agreement counts and disagreements. Exits non-zero if any area disagrees.
+fidelity: setup ## run the upstream-oracle tests and benchmarks/bench_fidelity.py, per-area agreement
+	@status=0; for area in $(sort $(wildcard tests/test_oracle_*.py)); do \
+	  echo "== $$area"; $(BIN)/python -m pytest $$area -q -rfE -p no:cacheprovider $(PYTEST_ARGS) \
+	    || status=1; done; \
+	echo "== benchmarks/bench_fidelity.py"; $(BIN)/python benchmarks/bench_fidelity.py || status=1; \
+	exit $$status
 
 clean: ## remove caches and build leftovers (keeps .venv and .state)
 	rm -rf build .pytest_cache .ruff_cache .benchmarks *.egg-info
