@@ -336,7 +336,7 @@ pd.DataFrame(runs)
 # `terminationGracePeriodSeconds: 30`. Scaling `lb-1` to 0 removes the pod on `endpoints-worker2`
 # without a replacement, while a client sends 10 requests a second for 10 s.
 
-# %% slideshow={"slide_type": "-"}
+# %% slideshow={"slide_type": "subslide"}
 from helpers.dataplane import build_proxy_state, health_check_response
 
 PRESTOP_S = 5

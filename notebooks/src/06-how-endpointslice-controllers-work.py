@@ -454,7 +454,7 @@ print(f"✓ {len(own)} slice(s) now on port 8080: {', '.join(s['metadata']['name
 # switch `StaleSlices` off, reproducing the duplicate-slice bug of kubernetes/kubernetes#100033. Two pods
 # first, ready, with no Service yet:
 
-# %% slideshow={"slide_type": "-"}
+# %% slideshow={"slide_type": "subslide"}
 h.apply(h.deployment("dup", replicas=2, readiness_gate=True), namespace=ns.name)
 h.wait_for("pods", lambda pods: len(pods) == 2 and all(p["status"].get("podIP") for p in pods),
            namespace=ns.name, selector="app=dup", what="dup's two pods with IPs")

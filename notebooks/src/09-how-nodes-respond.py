@@ -478,6 +478,8 @@ assert f"Address: {h.get('services', 'dns', ns.name)['spec']['clusterIP']}" in l
 # > **Presenter note:** The stale UDP entry is the classic "DNS broke after a CoreDNS rollout" report. Point at the
 # > table: the datagrams kept reaching a pod that was not ready until the clean-up ran, and the clean-up only
 # > runs when the Service has a serving endpoint again.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## 7. Topology: which endpoints each node uses
 #
 # Every node has all of a Service's endpoints, but it does not have to use them all. Two mechanisms
@@ -546,6 +548,7 @@ def topology_events(service):
             if e["involvedObject"]["name"] == service and e["reason"].startswith("TopologyAwareHints")]
 
 
+# %% slideshow={"slide_type": "subslide"}
 topo_table = h.slices_table(ns.name, service="topo")[["address", "node", "zone", "hints"]]
 display(topo_table)
 auto_targets = targets("topo")
@@ -639,7 +642,7 @@ policy_targets
 # (a pinned replacement would go straight to the shutting-down kubelet and be rejected, again and again);
 # then two `calm` pods, sent to that node by a node selector, which goes through the scheduler:
 
-# %% slideshow={"slide_type": "-"}
+# %% slideshow={"slide_type": "subslide"}
 for pinned in ("view-1", "topo-b"):
     h.scale(pinned, 0, ns.name)
     h.wait_for("pods", lambda pods: not pods, namespace=ns.name, selector=f"app={pinned}", timeout=60,
@@ -836,6 +839,8 @@ else:
     print("your prediction matches" if predicted_left == left else
           f"you predicted {predicted_left}: the clean-up deletes every entry whose DNAT target is not a serving "
           "endpoint, as soon as the Service has one")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 4: every pod in one zone
 #
 # Scale `topo-b` to 0 and `topo-a` to 2, so both endpoints of `topo` (`topology-mode: Auto`) run in
