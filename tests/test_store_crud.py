@@ -191,7 +191,15 @@ def test_service_allocation(store):
     assert h["spec"]["clusterIPs"] == ["None"]
     n = store.create("services", svc("n", type="NodePort"), namespace="default")
     assert 30000 <= n["spec"]["ports"][0]["nodePort"] <= 32767
-    assert n["spec"]["externalTrafficPolicy"] == "Cluster"
+    assert n["spec"]["externalTrafficPolicy"] == "Cluster" and "healthCheckNodePort" not in n["spec"]
+    lb = store.create("services", svc("lb", type="LoadBalancer", externalTrafficPolicy="Local"), namespace="default")
+    hc = lb["spec"]["healthCheckNodePort"]  # upstream alloc.go: LoadBalancer + eTP Local needs a health check
+    assert 30000 <= hc <= 32767 and hc != lb["spec"]["ports"][0]["nodePort"]
+    e = expect_error(422, "Invalid", store.create, "services",
+                     svc("lb2", type="NodePort", ports=[{"port": 80, "nodePort": hc}]), namespace="default")
+    assert "provided port is already allocated" in e.message
+    lb["spec"]["externalTrafficPolicy"] = "Cluster"
+    assert "healthCheckNodePort" not in store.update("services", lb)["spec"]
     ips = {store.create("services", svc(f"s{i}"), namespace="default")["spec"]["clusterIP"] for i in range(50)}
     assert len(ips) == 50 and "10.96.0.10" not in ips
     n["spec"]["clusterIP"] = ""

@@ -290,6 +290,62 @@ pd.DataFrame({case: {"endpoints used": [e.ip for e in proxy.categorize_endpoints
 # traffic, and never endpoints that stopped serving. **Why it matters:** during a rolling update of the
 # last pods, connections keep flowing instead of being rejected.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### `externalTrafficPolicy: Local`: `KUBE-EXT`, the health-check node port, the client's address
+#
+# A LoadBalancer Service with `externalTrafficPolicy: Local` gets one more port from the API server,
+# `spec.healthCheckNodePort`. Send a packet from an outside client (`203.0.113.7`) to each node's node
+# port, and ask each node's health-check port what a load balancer would hear:
+
+# %% slideshow={"slide_type": "-"}
+h.apply(h.service("web-lb", selector={"app": "web"}, type="LoadBalancer", externalTrafficPolicy="Local"),
+        namespace=ns.name)
+h.wait_for_slices(ns.name, "web-lb", endpoints=3, ready=3)
+lb = h.get("svc", "web-lb", ns.name)["spec"]
+node_port, health_port = lb["ports"][0]["nodePort"], lb["healthCheckNodePort"]
+nodes = h.nodes_table().set_index("name")
+lb_rows = {}
+for node in nodes.index:
+    node_ip = nodes.loc[node, "internalIP"]
+    node_text = h.wait_for_rules(node, f"{ns.name}/web-lb:http health check node port")
+    outside = dataplane.trace_packet("203.0.113.7", f"{node_ip}:{node_port}", rules=node_text, node_ips=[node_ip]).rows()
+    state = dataplane.build_proxy_state(h.list_objects("svc", ns.name), h.list_objects("endpointslices", ns.name),
+                                        node, {"clusterCIDR": load_cluster_config().pod_subnet})
+    status, body = dataplane.health_check_response(state, ns.name, "web-lb")
+    lb_rows[node] = {"web pods here": pods_per_node.get(node, 0),
+                     "203.0.113.7 -> node port": ", ".join(f"{o['target']} ({o['probability']:.0%})" for o in outside),
+                     "masqueraded": any(o["masquerade"] for o in outside),
+                     "health check": status, "localEndpoints": body["localEndpoints"]}
+lb_table = pd.DataFrame(lb_rows).T
+# what the prose below says, checked on this run
+assert all((lb_table["health check"] == 200) == (lb_table["web pods here"] > 0)), lb_table
+assert not lb_table["masqueraded"].any(), lb_table
+assert all(lb_table.loc[lb_table["web pods here"] == 0, "203.0.113.7 -> node port"] == "DROP (100%)"), lb_table
+print(f"nodePort {node_port}, healthCheckNodePort {health_port}")
+lb_table
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** a node with `web` pods sends the outside packet only to its own pods and answers the
+# health check with 200 and its count of local endpoints; a node without any drops the packet and answers
+# 503, so a load balancer that probes `healthCheckNodePort` stops sending there. No outcome is
+# masqueraded: the pod sees the client's own address. The rules that do it, on the last node above:
+
+# %% slideshow={"slide_type": "-"}
+print("\n".join(line for line in node_text.splitlines()
+                if "health check node port" in line or line.startswith(("-A KUBE-EXT-", ":KUBE-EXT-"))))
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the filter table `ACCEPT`s the health-check port; the node port jumps to `KUBE-EXT-…`,
+# which sends pod traffic and the node's own traffic (masqueraded) to the cluster-wide `KUBE-SVC-…` and
+# everything else — outside clients — to `KUBE-SVL-…`, the local endpoints only, without a masquerade mark
+# (`pkg/proxy/iptables/proxier.go`, v1.36.1: `externalTrafficChain`; the health-check server is
+# `pkg/proxy/healthcheck/service_health.go`; the port is allocated in
+# `pkg/registry/core/service/storage/alloc.go`). With `Cluster` the outside packet could go to any node's
+# pod, masqueraded so the reply comes back through this node, and the pod would see the node's address.
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Presenter note:** Ask what a cloud load balancer without health checks would do here: it would keep sending a third of the traffic to a node that drops it.
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 6. Topology: `trafficDistribution`
 #
@@ -381,6 +437,38 @@ assert kube.LABEL_SERVICE_PROXY_NAME not in labels, (
     "h.label('svc', 'web-other', {'service.kubernetes.io/service-proxy-name': None}, ns.name).")
 programmed = h.wait_for_rules("endpoints-worker", f"{ns.name}/web-other:http")
 print(f"✓ endpoints-worker now programs web-other ({programmed.count(f'{ns.name}/web-other:http')} rule lines).")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 3: which nodes does the load balancer use?
+#
+# Scale `web` to one replica. Before you look: which nodes will answer `web-lb`'s health check with 200,
+# and where will `endpoints-control-plane` send an outside client's packet to the node port? Record your
+# prediction, then make the change and verify.
+
+# %% slideshow={"slide_type": "-"}
+# your turn: the nodes you expect to answer 200, e.g. {"endpoints-worker"}
+predicted_healthy = set()
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
+h.apply(h.deployment("web", replicas=1), namespace=ns.name)
+h.wait_for_slices(ns.name, "web-lb", endpoints=1, ready=1)
+predicted_healthy = set(h.pods_table(ns.name, selector="app=web")["node"])
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+h.wait_for_slices(ns.name, "web-lb", endpoints=1, ready=1)
+state_by_node = {node: dataplane.build_proxy_state(h.list_objects("svc", ns.name), h.list_objects("endpointslices", ns.name),
+                                                   node, {"clusterCIDR": load_cluster_config().pod_subnet})
+                 for node in nodes.index}
+healthy = {node for node, state in state_by_node.items() if dataplane.health_check_response(state, ns.name, "web-lb")[0] == 200}
+assert len(healthy) == 1, (f"{len(healthy)} nodes answer 200: {sorted(healthy)}. Hint: scale the Deployment `web` "
+                           "to 1 replica and wait for web-lb's slice to list one endpoint.")
+cp_ip = nodes.loc["endpoints-control-plane", "internalIP"]
+cp_rules = h.wait_for_rules("endpoints-control-plane", f"{ns.name}/web-lb:http")
+cp_outcome = dataplane.trace_packet("203.0.113.7", f"{cp_ip}:{node_port}", rules=cp_rules, node_ips=[cp_ip]).rows()
+print(f"✓ only {sorted(healthy)} answers 200 (you predicted {sorted(predicted_healthy)}: "
+      f"{'right' if predicted_healthy == healthy else 'compare'}); endpoints-control-plane: "
+      f"{', '.join(o['target'] for o in cp_outcome)}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup

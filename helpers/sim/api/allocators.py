@@ -102,7 +102,9 @@ def allocate_service(svc: dict, old: dict | None, others: list[dict], cidr: str,
         _assign_cluster_ip(spec, old_spec, {s["spec"].get("clusterIP") for s in others}, cidr, rng)
     if spec["type"] in ("NodePort", "LoadBalancer"):
         used = {p["nodePort"] for s in others for p in s["spec"].get("ports") or [] if p.get("nodePort")}
+        used |= {s["spec"]["healthCheckNodePort"] for s in others if s["spec"].get("healthCheckNodePort")}
         _assign_node_ports(spec, old_spec, used, port_range, rng)
+        _assign_health_check_node_port(spec, old_spec, used, port_range, rng)
     elif old_spec.get("type") in ("NodePort", "LoadBalancer"):
         _drop_node_ports(spec, old_spec)
 
@@ -137,6 +139,24 @@ def _assign_node_ports(spec: dict, old_spec: dict, used: set, port_range, rng) -
         used.add(port["nodePort"])
 
 
+def _assign_health_check_node_port(spec: dict, old_spec: dict, used: set, port_range, rng) -> None:
+    """A LoadBalancer with ``externalTrafficPolicy: Local`` gets a node port for load balancers' health
+    checks, from the node-port range (v1.36.1 ``pkg/registry/core/service/storage/alloc.go``
+    ``txnAllocateHealthCheckNodePort``, ``apiservice.NeedsHealthCheck``); one no longer needed is released
+    unless the user changed it (``dropTypeDependentFields``)."""
+    if spec["type"] != "LoadBalancer" or spec.get("externalTrafficPolicy") != "Local":
+        if spec.get("healthCheckNodePort") and spec["healthCheckNodePort"] == old_spec.get("healthCheckNodePort"):
+            del spec["healthCheckNodePort"]
+        return
+    wanted = spec.get("healthCheckNodePort") or old_spec.get("healthCheckNodePort")
+    if wanted and wanted != old_spec.get("healthCheckNodePort"):
+        error = node_port_error(wanted, port_range, used)
+        if error:
+            raise _refuse("spec.healthCheckNodePort", wanted, error)
+    spec["healthCheckNodePort"] = wanted or allocate_node_port(port_range, used, rng)
+    used.add(spec["healthCheckNodePort"])
+
+
 def _drop_node_ports(spec: dict, old_spec: dict) -> None:
     """Changing the type away from NodePort releases the node ports the user did not change
     (upstream ``dropTypeDependentFields``)."""
@@ -144,6 +164,6 @@ def _drop_node_ports(spec: dict, old_spec: dict) -> None:
     for port in spec.get("ports") or []:
         if port.get("nodePort") in old_ports:
             del port["nodePort"]
-    for field in ("externalTrafficPolicy", "allocateLoadBalancerNodePorts"):
+    for field in ("externalTrafficPolicy", "allocateLoadBalancerNodePorts", "healthCheckNodePort"):
         if spec.get(field) == old_spec.get(field):
             spec.pop(field, None)
