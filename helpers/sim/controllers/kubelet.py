@@ -1,12 +1,25 @@
 """The kubelet of one simulated node: pod lifecycle, readiness, graceful termination, heartbeats.
 
-A pod bound to this node walks the real kubelet's path with modelled latencies (seeded RNG, so a
-run is reproducible): sandbox + IP from the node's podCIDR (host-local IPAM, as kindnet configures
-it) -> image pull (about a second the first time an image is used on the node, then cached) ->
-container create/start (300-800 ms) -> readiness probe (initialDelaySeconds) -> Ready, which also
-requires every `spec.readinessGates` condition to be True. On deletion it stops the containers
-after min(grace period, preStop sleep + a modelled ~1 s shutdown) and removes the pod with grace 0,
-as the real kubelet does. It renews its Lease in kube-node-lease every 10 s and re-reports node status.
+A pod bound to this node walks the real kubelet's path (v1.36.1) with modelled latencies (seeded RNG, so
+a run is reproducible). Its status is written as upstream's pod worker and status manager write it:
+
+1. the first ``SyncPod`` (pkg/kubelet/kubelet.go) calls ``generateAPIPodStatus`` and
+   ``statusManager.SetPodStatus`` *before* the runtime does anything: Pending, hostIP, startTime,
+   containers waiting in ContainerCreating, PodReadyToStartContainers False, and no podIP (there is no
+   sandbox yet; a hostNetwork pod gets the node's IP here);
+2. the runtime's ``SyncPod`` (pkg/kubelet/kuberuntime/kuberuntime_manager.go) creates the sandbox (its IP
+   from the node's podCIDR, host-local IPAM as kindnet configures it), then per container pulls the image
+   (about a second the first time an image is used on the node, then cached), creates and starts it
+   (300-800 ms); the IP it got stays in the runtime until the next status;
+3. the pod worker's next sync waits for the pod cache to be newer than the end of that sync
+   (pod_workers.go ``GetNewerThan(lastSyncTime)``), i.e. for the next PLEG relist (every 1 s,
+   ``genericPlegRelistPeriod``), and writes podIP, phase Running and the containers' readiness in ONE
+   status: a container with no readiness probe is ready at once (prober_manager.go ``UpdatePodStatus``).
+
+So a pod without probes or readiness gates reaches the API with its IP and Ready together; Ready also
+requires every `spec.readinessGates` condition to be True. On deletion it stops the containers after
+min(grace period, preStop sleep + a modelled ~1 s shutdown) and removes the pod with grace 0, as the real
+kubelet does. It renews its Lease in kube-node-lease every 10 s and re-reports node status.
 
 What the kubelet decides next is read from the pod's status (pure functions below), so a kubelet
 that was stopped (`docker stop`) picks every pod up where it left off when it starts again.
@@ -14,6 +27,7 @@ that was stopped (`docker stop`) picks every pod up where it left off when it st
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 
@@ -37,6 +51,7 @@ SANDBOX_RETRY_S = 10.0  # the pod worker's backoff before it tries a failed sand
 STATUS_RECONCILE_S = 10.0  # the status manager's periodic check of the API against what it reported
 LEASE_RENEW_S = 10.0  # kubelet renews its lease every 10 s (leaseDurationSeconds 40 / 4)
 LEASE_DURATION_S = 40
+PLEG_RELIST_S = 1.0  # genericPlegRelistPeriod (pkg/kubelet/kubelet.go): the pod cache refreshes this often
 EXIT_RECHECK_S = 0.05  # a container that exits before its pod is Running retries this much later
 CRASH_BACKOFF_S = 10.0  # the kubelet's initial crash back-off (pkg/kubelet/kubelet.go backOffPeriod)
 NODE_STATUS_CHECK_S = 10.0  # nodeStatusUpdateFrequency
@@ -72,35 +87,42 @@ def image_id(image: str) -> str:
     return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
 
 
-def sandbox_status(pod: dict, pod_ip: str, host_ip: str, stamp: str) -> dict:
-    """Status once the sandbox has its IP: Pending, containers waiting in ContainerCreating."""
-    status = dict(pod.get("status") or {})
+def pending_status(pod: dict, host_ip: str, stamp: str) -> dict:
+    """The first SyncPod's status, written before the runtime creates the sandbox: Pending, containers
+    waiting in ContainerCreating, PodReadyToStartContainers False, no podIP (a hostNetwork pod has the
+    node's: generateAPIPodStatus in pkg/kubelet/kubelet_pods.go)."""
+    status = copy.deepcopy(pod.get("status") or {})
     status.update({
         "phase": "Pending", "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
-        "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": status.get("startTime", stamp),
+        "startTime": status.get("startTime", stamp),
         "containerStatuses": [{
             "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
             "restartCount": 0, "started": False, "state": {"waiting": {"reason": "ContainerCreating"}},
         } for c in pod["spec"].get("containers") or []],
     })
+    if pod["spec"].get("hostNetwork"):
+        status.update(podIP=host_ip, podIPs=[{"ip": host_ip}])
     shell = {"status": status}
-    for type_ in ("PodReadyToStartContainers", "Initialized", "PodScheduled"):
+    set_condition(shell, {"type": "PodReadyToStartContainers", "status": "False"}, stamp)
+    for type_ in ("Initialized", "PodScheduled"):
         set_condition(shell, {"type": type_, "status": "True"}, stamp)
     update_readiness(shell | {"spec": pod["spec"]}, stamp)
     return shell["status"]
 
 
-def running_status(pod: dict, started: dict[str, str], stamp: str) -> dict:
-    """Status once every container runs; containers without a readiness probe are ready at once."""
+def running_status(pod: dict, pod_ip: str, started: dict[str, str], stamp: str) -> dict:
+    """The status after the runtime's sync, at the next PLEG relist: the sandbox's IP, phase Running, every
+    container running; one without a readiness probe is ready at once."""
     status = dict(pod.get("status") or {})
     probes = {c["name"]: bool(c.get("readinessProbe")) for c in pod["spec"].get("containers") or []}
-    status["phase"] = "Running"
+    status.update(phase="Running", podIP=pod_ip, podIPs=[{"ip": pod_ip}])
     status["containerStatuses"] = [{
         "name": c["name"], "image": c.get("image", ""), "imageID": image_id(c.get("image", "")),
         "containerID": container_id(pod["metadata"]["uid"], c["name"]), "ready": not probes[c["name"]],
         "restartCount": 0, "started": True, "state": {"running": {"startedAt": started[c["name"]]}},
     } for c in pod["spec"].get("containers") or []]
     shell = {"status": status, "spec": pod["spec"]}
+    set_condition(shell, {"type": "PodReadyToStartContainers", "status": "True"}, stamp)
     update_readiness(shell, stamp)
     return shell["status"]
 
@@ -263,6 +285,7 @@ class Kubelet(Controller):
         self._reported: dict = {}  # pod key -> the Ready status this kubelet last wrote (its status cache)
         self._reconciling: set = set()  # pod keys whose status is put back at the next reconcile
         self._last_report = 0.0
+        self._relist_phase = self.rng.uniform(0.0, PLEG_RELIST_S)
 
     # lifecycle of the kubelet itself
     def start(self) -> None:
@@ -357,14 +380,10 @@ class Kubelet(Controller):
             return
         if key in self._busy:
             return
-        status = pod.get("status") or {}
-        if not status.get("podIP"):
+        if (pod.get("status") or {}).get("phase", "Pending") == "Pending":
             self._busy.add(key)
-            self._later(self.rng.uniform(0.05, 0.15), self._sandbox, key)
-        elif status.get("phase") == "Pending":
-            self._busy.add(key)
-            self._start_containers(key, pod, 0, {})
-        elif status.get("phase") == "Running":
+            self._later(self.rng.uniform(0.005, 0.02), self._sync_pod, key)
+        elif pod["status"]["phase"] == "Running":
             self._probe_readiness(key, pod)
 
     def _fresh(self, key) -> dict | None:
@@ -394,12 +413,17 @@ class Kubelet(Controller):
         self._busy.discard(key)
         self.enqueue(key)
 
-    def _sandbox(self, key) -> None:
+    def _sync_pod(self, key) -> None:
+        """The first SyncPod: write the Pending status (kubelet.go, before the runtime's SyncPod), then
+        have the runtime create the sandbox. A status equal to the API's is not written again."""
         pod = self._fresh(key)
         if not self._active(key) or pod is None or is_terminating(pod):
             self._done(key)
             return
         host_ip = internal_ip(self.informer.get("nodes", self.node_name) or {}) or ""
+        pending = pending_status(pod, host_ip, format_time(self.clock.now()))
+        if pending != pod.get("status"):
+            self._write_status(key, pending)
         if not pod["spec"].get("hostNetwork") and not self.network_ready:
             sandbox = container_id(pod["metadata"]["uid"], "sandbox").removeprefix("containerd://")
             self.event(pod, "Warning", "FailedCreatePodSandBox",
@@ -408,25 +432,35 @@ class Kubelet(Controller):
             self._busy.discard(key)
             self.enqueue(key, SANDBOX_RETRY_S)
             return
+        self._later(self.rng.uniform(0.1, 0.3), self._sandbox_created, key, host_ip)
+
+    def _sandbox_created(self, key, host_ip: str) -> None:
+        """RunPodSandbox returned: CNI ADD gave the sandbox its IP, which the runtime keeps until the next
+        status; the containers start next (kuberuntime SyncPod: sandbox -> IP -> pull -> create -> start)."""
+        pod = self._fresh(key)
+        if not self._active(key) or pod is None or is_terminating(pod):
+            self._done(key)
+            return
         try:
             pod_ip = host_ip if pod["spec"].get("hostNetwork") else self.ipam.allocate(pod["metadata"]["uid"])
         except IPAMExhausted as err:
             self.event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {err}")
             self._busy.discard(key)
             return
-        self._write_status(key, sandbox_status(pod, pod_ip, host_ip, format_time(self.clock.now())))
-        self._done(key)
+        self._start_containers(key, pod, 0, {}, pod_ip)
 
-    def _start_containers(self, key, pod: dict, index: int, started: dict) -> None:
-        """Pull, create and start container `index`, then the next one (sequential, like the kubelet)."""
+    def _next_relist(self) -> float:
+        """Seconds to this node's next PLEG relist (a 1 s tick with a per-node phase)."""
+        return PLEG_RELIST_S - (self.clock.time() - self._relist_phase) % PLEG_RELIST_S
+
+    def _start_containers(self, key, pod: dict, index: int, started: dict, pod_ip: str) -> None:
+        """Pull, create and start container `index`, then the next one (sequential, like the kubelet);
+        after the last one, the next PLEG relist brings the status with the IP."""
         containers = pod["spec"].get("containers") or []
         if not self._active(key):
             return
         if index == len(containers):
-            fresh = self._fresh(key)
-            if fresh is not None and not is_terminating(fresh):
-                self._write_status(key, running_status(fresh, started, format_time(self.clock.now())))
-            self._done(key)
+            self._later(self._next_relist(), self._relisted, key, started, pod_ip)
             return
         container = containers[index]
         image = container.get("image", "")
@@ -436,9 +470,15 @@ class Kubelet(Controller):
         else:
             pull = self.rng.uniform(0.1, 0.3) if image in self.images else self.rng.uniform(0.7, 1.5)
             self.event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
-        self._later(pull, self._create_container, key, pod, index, started, pull)
+        self._later(pull, self._create_container, key, pod, index, started, pull, pod_ip)
 
-    def _create_container(self, key, pod, index, started, pull) -> None:
+    def _relisted(self, key, started: dict, pod_ip: str) -> None:
+        fresh = self._fresh(key)
+        if self._active(key) and fresh is not None and not is_terminating(fresh):
+            self._write_status(key, running_status(fresh, pod_ip, started, format_time(self.clock.now())))
+        self._done(key)
+
+    def _create_container(self, key, pod, index, started, pull, pod_ip) -> None:
         if not self._active(key):
             return
         container = pod["spec"]["containers"][index]
@@ -449,9 +489,9 @@ class Kubelet(Controller):
             self.event(pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {pull * 1000:.0f}ms '
                        f"({pull * 1000:.0f}ms including waiting). Image size: {size} bytes.")
         self.event(pod, "Normal", "Created", f"Created container: {name}")
-        self._later(self.rng.uniform(0.3, 0.8), self._container_started, key, pod, index, started)
+        self._later(self.rng.uniform(0.3, 0.8), self._container_started, key, pod, index, started, pod_ip)
 
-    def _container_started(self, key, pod, index, started) -> None:
+    def _container_started(self, key, pod, index, started, pod_ip) -> None:
         if not self._active(key):
             return
         container = pod["spec"]["containers"][index]
@@ -460,7 +500,7 @@ class Kubelet(Controller):
         self.event(pod, "Normal", "Started", f"Started container {container['name']}")
         self._log_start(key, container, stamp, pod["spec"].get("restartPolicy", "Always"))
         self._schedule_exit(key, pod, container)
-        self._start_containers(key, pod, index + 1, started)
+        self._start_containers(key, pod, index + 1, started, pod_ip)
 
     def _schedule_exit(self, key, pod: dict, container: dict) -> None:
         """A finite command (commands.finite_run) ends on its own under restartPolicy Never/OnFailure.
@@ -574,8 +614,8 @@ class Kubelet(Controller):
         for container in created["spec"]["containers"]:
             self.images.add(container.get("image", ""))
             self._log_start(key, container, stamp)
-        created["status"] = sandbox_status(created, pod_ip, host_ip, stamp)
-        created["status"] = running_status(created, {c["name"]: stamp for c in created["spec"]["containers"]},
+        created["status"] = pending_status(created, host_ip, stamp)
+        created["status"] = running_status(created, pod_ip, {c["name"]: stamp for c in created["spec"]["containers"]},
                                            stamp)
         for cs in created["status"]["containerStatuses"]:
             cs["ready"] = True
