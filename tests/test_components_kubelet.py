@@ -52,6 +52,7 @@ def test_readiness_gate_holds_ready_until_its_condition_is_true(sim, ns):
 def test_readiness_probe_initial_delay_is_honoured(private_sim):
     handle, store = private_sim, private_sim.cluster.store
     probed = pod_manifest("probed", nodeName="endpoints-worker")
+    probed["spec"]["containers"][0]["image"] = "nginx:1.27"  # listens on :80 (helpers.sim.images)
     probed["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/", "port": 80},
                                                          "initialDelaySeconds": 120}
     store.create("pods", probed, namespace="default")
