@@ -3,6 +3,7 @@ pkg/kubelet/kuberuntime, client-go flowcontrol backoff), checked through the API
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -99,8 +100,8 @@ def test_worker_thresholds_and_gates_follow_worker_go():
                                                                          "--delay-unhealthy-sec=5"]}),
      "failure", 'service unhealthy (responded with "NOT_SERVING")'),
     ({"grpc": {"port": 80}}, images.program({"image": "nginx"}), "failure",
-     "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): unknown service "
-     "grpc.health.v1.Health"),
+     ("error: this server does not implement the grpc health protocol (grpc.health.v1.Health): unknown service "
+     "grpc.health.v1.Health")),
     ({"grpc": {"port": 2379}}, None, "failure",
      'timeout: failed to connect service "10.244.1.7:2379" within 1s: context deadline exceeded'),
 ])
@@ -131,7 +132,7 @@ def test_http_liveness_tutorial_restarts_the_container_with_upstream_events(priv
     assert [m for _, m in unhealthy] == ["Liveness probe failed: HTTP probe failed with statuscode: 500"] * 3
     start = rec.reasons("Started")[0][0]
     assert all(t - start > 10 for t, _ in unhealthy)  # healthy for its first 10 s
-    assert [b - a for (a, _), (b, _) in zip(unhealthy, unhealthy[1:])] == pytest.approx([3, 3], abs=0.01)
+    assert [b - a for (a, _), (b, _) in itertools.pairwise(unhealthy)] == pytest.approx([3, 3], abs=0.01)
     killing = rec.reasons("Killing")
     assert [m for _, m in killing] == ["Container liveness-http failed liveness probe, will be restarted"]
     assert killing[0][0] == pytest.approx(unhealthy[-1][0], abs=0.01)
@@ -165,8 +166,8 @@ def test_failing_readiness_keeps_the_endpoint_not_ready_until_the_port_answers(p
     ip = p["status"]["podIP"]
     events = kubectl(handle, "get", "events", "--field-selector", "reason=Unhealthy", "-o", "json").stdout
     messages = {e["message"] for e in json.loads(events)["items"] if e["involvedObject"]["name"] == "probed"}
-    assert messages == {f'Readiness probe failed: Get "http://{ip}:9999/readyz": dial tcp {ip}:9999: connect: '
-                        "connection refused"}
+    assert messages == {(f'Readiness probe failed: Get "http://{ip}:9999/readyz": dial tcp {ip}:9999: connect: '
+                        "connection refused")}
     assert container_status(handle, "probed")["restartCount"] == 0  # readiness never restarts
 
     good = {"httpGet": {"path": "/readyz", "port": 8080}, "initialDelaySeconds": 4, "periodSeconds": 2}
@@ -233,7 +234,7 @@ def test_exiting_container_crash_loops_with_doubling_back_off(private_sim):
     wait_until(handle, lambda: container_status(handle, "crash")["restartCount"] >= 4, what="4 restarts")
     rec.unsubscribe()
     starts = [t for t, _ in rec.reasons("Started")]
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     # each wait is the back-off (0, 10, 20, 40 s) plus a relist and a container start (< 2.5 s)
     assert all(0 <= gap - wait < 2.5 for gap, wait in zip(gaps, [0, 10, 20, 40], strict=False)), gaps
     backoffs = {m for _, m in rec.reasons("BackOff")}
