@@ -857,7 +857,7 @@ class Kubelet(Controller):
         stops = {name: self._stop(key, specs[name], grace) for name in running if name in specs}
         # the containers are gone; the next PLEG relist brings the terminal status, then the status manager
         # deletes the pod (status_manager.go canBeDeleted)
-        delay = max((d for d, _ in stops.values()), default=0.0)
+        delay = max((d for d, _ in stops.values()), default=0.0) + self.rng.uniform(0.1, 0.3)  # task teardown
         delay += self._next_relist(delay)
         self._later(delay, self._finish_termination, key, {name: code for name, (_, code) in stops.items()})
 
