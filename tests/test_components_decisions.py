@@ -6,7 +6,7 @@ from helpers.config import KUBERNETES_VERSION, load_cluster_config
 from helpers.controlplane.podutil import tolerates
 from helpers.kube import get_condition
 from helpers.sim import boot
-from helpers.sim.controllers.kubelet import gate_problems, running_status, sandbox_status, update_readiness
+from helpers.sim.controllers.kubelet import gate_problems, pending_status, running_status, update_readiness
 from helpers.sim.controllers.scheduler import schedule
 from helpers.sim.controllers.workloads import (
     REVISION,
@@ -141,14 +141,17 @@ def test_tolerations_match_like_upstream():
 def test_kubelet_status_walks_pending_to_ready_and_honours_readiness_gates():
     p = pod("p", readinessGates=[{"conditionType": "example.com/gate"}])
     p["status"] = {}
-    pending = sandbox_status(p, "10.244.1.5", "172.18.0.3", STAMP)
-    assert pending["phase"] == "Pending" and pending["podIP"] == "10.244.1.5"
+    pending = pending_status(p, "172.18.0.3", STAMP)
+    assert pending["phase"] == "Pending" and "podIP" not in pending  # no sandbox yet: no IP in the first write
     assert pending["containerStatuses"][0]["state"] == {"waiting": {"reason": "ContainerCreating"}}
+    assert get_condition({"status": pending}, "PodReadyToStartContainers")["status"] == "False"
+    assert pending_status(dict(p, spec=dict(p["spec"], hostNetwork=True)), "172.18.0.3", STAMP)["podIP"] == "172.18.0.3"
     p["status"] = pending
-    running = running_status(p, {"c": STAMP}, STAMP)
+    running = running_status(p, "10.244.1.5", {"c": STAMP}, STAMP)
     p["status"] = running
     conditions = {c["type"]: c for c in running["conditions"]}
-    assert running["phase"] == "Running"
+    assert running["phase"] == "Running" and running["podIPs"] == [{"ip": "10.244.1.5"}]
+    assert conditions["PodReadyToStartContainers"]["status"] == "True"
     assert conditions["ContainersReady"]["status"] == "True"
     assert conditions["Ready"]["status"] == "False"
     assert conditions["Ready"]["reason"] == "ReadinessGatesNotReady"

@@ -59,6 +59,7 @@ def test_readiness_gate_holds_ready_until_its_condition_is_true(sim, ns):
 def test_readiness_probe_initial_delay_is_honoured(private_sim):
     handle, store = private_sim, private_sim.cluster.store
     probed = pod_manifest("probed", nodeName="endpoints-worker")
+    probed["spec"]["containers"][0]["image"] = "nginx:1.27"  # listens on :80 (helpers.sim.images)
     probed["spec"]["containers"][0]["readinessProbe"] = {"httpGet": {"path": "/", "port": 80},
                                                          "initialDelaySeconds": 120}
     store.create("pods", probed, namespace="default")
@@ -97,3 +98,37 @@ def test_second_pod_on_a_node_finds_the_image_cached(private_sim):
                 if e["reason"] == "Pulled"}
     assert messages["first"].startswith('Successfully pulled image "registry.k8s.io/pause:3.10" in ')
     assert messages["second"] == 'Container image "registry.k8s.io/pause:3.10" already present on machine'
+
+
+def test_ip_and_ready_arrive_in_one_status_write_after_the_containers_start(sim, ns):
+    """Upstream (v1.36.1) writes the Pending status before the runtime creates the sandbox, then podIP, Running
+    and Ready together at the PLEG relist (1 s period) after the containers started; so the slice gets one
+    ready endpoint and never a not-ready one first."""
+    writes, slices, started = [], [], []
+
+    def record(_type, resource, obj, _old):
+        if obj["metadata"].get("namespace") != ns:
+            return
+        now = sim.cluster.clock.time()
+        if resource == "pods" and obj["metadata"]["name"] == "pair":
+            if obj["status"].get("containerStatuses"):  # the kubelet's writes
+                writes.append((now, obj["status"].get("podIP") is not None, ready(obj), obj["status"]["phase"]))
+        elif resource == "endpointslices.discovery.k8s.io":
+            slices.append([e["conditions"].get("ready") for e in obj.get("endpoints") or []])
+        elif resource == "events" and obj["reason"] == "Started":
+            started.append(now)
+
+    unsubscribe = sim.cluster.store.subscribe(record)
+    try:
+        service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "pair"},
+                   "spec": {"selector": {"app": "pair"}, "ports": [{"port": 80}]}}
+        kubectl(sim, "apply", "-n", ns, "-f", "-", input=json.dumps(service))
+        wait_until(sim, lambda: slices, what="the placeholder slice")
+        kubectl(sim, "apply", "-n", ns, "-f", "-", input=json.dumps(pod_manifest("pair")))
+        wait_until(sim, lambda: slices[-1] == [True], what="a ready endpoint")
+    finally:
+        unsubscribe()
+    kubelet = [w[1:] for w in writes]
+    assert kubelet == [(False, False, "Pending"), (True, True, "Running")], kubelet
+    assert [s for s in slices if s] == [[True]], slices
+    assert 0 < writes[-1][0] - started[-1] <= 1.0 + 0.05, (writes[-1][0], started)

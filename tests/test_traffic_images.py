@@ -47,11 +47,26 @@ def test_answers():
     assert images.program(_c("serve-hostname")).answer(9376, "TCP", request="/anything", **kw) == "web-1"
 
 
-@pytest.mark.parametrize("container", [_c(image="nginx:1.27"), _c("liveness"), _c()])
+@pytest.mark.parametrize("container", [_c(image="redis:7"), _c("porter"), _c(), _c(image="nginx:1.27",
+                                                                                   command=["nginx-debug"])])
 def test_unmodelled_is_none_with_a_message_naming_the_model(container):
     assert images.program(container) is None
     message = images.unmodelled(container)
-    assert images.AGNHOST_IMAGE in message and "serve-hostname | netexec | connect | pause" in message
+    assert images.AGNHOST_IMAGE in message and "serve-hostname | netexec | liveness" in message
+    assert "nginx with its own entrypoint" in message
+
+
+def test_probe_targets_answer_as_upstream_servers():
+    """liveness/server.go's /healthz turns 500 after 10 s; netexec's /readyz 503 after SIGTERM; nginx 404s."""
+    liveness, netexec = images.program(_c("liveness")), images.program(_c("netexec"))
+    assert liveness.listens(8080) and liveness.http_status("/healthz", 9.9) == 200
+    assert liveness.http_status("/healthz", 10.1) == 500 and liveness.http_status("/started", 60) == 200
+    assert netexec.http_status("/readyz", 5) == 200 and netexec.http_status("/readyz", 5, signalled=True) == 503
+    assert netexec.http_status("/anything", 5) == 200  # "/" is netexec's catch-all rootHandler
+    nginx = images.program(_c(image="nginx:1.27"))
+    assert nginx.listens(80) and nginx.http_status("/", 0) == 200 and nginx.http_status("/healthz", 0) == 404
+    grpc = images.program(_c("grpc-health-checking", "--delay-unhealthy-sec=5"))
+    assert grpc.grpc_port == 5000 and grpc.grpc_serving(4) and not grpc.grpc_serving(6)
 
 
 def test_pinned_tag_is_upstreams():

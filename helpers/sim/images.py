@@ -12,8 +12,18 @@ listen, what a request gets back, and how the process reacts to SIGTERM:
   ``/clientip``, ``/echo?msg=``, ``/shutdown``; UDP on ``--udp-port`` (8081, ``-1`` disables it)
   answering ``hostname``, ``echo <msg>``, ``clientip``. On SIGTERM it exits at once, or after
   ``--delay-shutdown`` seconds.
+  Every path answers 200 (``/`` is the catch-all ``rootHandler``); ``/readyz`` answers 503 once SIGTERM
+  arrived (``readyzHandler``), ``/healthz`` 200.
+* ``liveness`` (``liveness/server.go``, the probes tutorial's image): HTTP on 8080; ``/healthz`` answers 200
+  for the first 10 s after the process started, then 500; every other path 200.
+* ``grpc-health-checking`` (``grpc-health-checking/grpc-health-checking.go``): the gRPC health service on
+  ``--port`` (5000), SERVING until ``--delay-unhealthy-sec`` (-1: never) then NOT_SERVING; HTTP on
+  ``--http-port`` (8080).
 * ``connect`` (``connect/connect.go``) and ``pause`` (``pause/pause.go``): no listeners; pause exits on
   SIGTERM. The ``registry.k8s.io/pause`` image is modelled like ``agnhost pause``.
+* nginx (``nginx``, ``docker.io/library/nginx``, ``registry.k8s.io/nginx-slim``) with its own entrypoint:
+  HTTP on 80, ``/`` and ``/index.html`` 200 (the welcome page), other paths 404; its STOPSIGNAL is SIGQUIT,
+  a graceful stop that ends at once when no request is in flight.
 
 Any other image or subcommand runs as a container that listens on nothing; :func:`unmodelled`
 gives the message saying so and naming what is modelled.
@@ -26,7 +36,34 @@ from dataclasses import dataclass
 from helpers.config import AGNHOST_IMAGE, AGNHOST_REPO
 
 PAUSE_REPO = "registry.k8s.io/pause"
-SUBCOMMANDS = ("serve-hostname", "netexec", "connect", "pause")
+NGINX_REPOS = ("nginx", "docker.io/library/nginx", "registry.k8s.io/nginx-slim")
+SUBCOMMANDS = ("serve-hostname", "netexec", "liveness", "grpc-health-checking", "connect", "pause")
+# nginx's /usr/share/nginx/html/index.html (615 bytes)
+NGINX_WELCOME = """<!DOCTYPE html>
+<html>
+<head>
+<title>Welcome to nginx!</title>
+<style>
+html { color-scheme: light dark; }
+body { width: 35em; margin: 0 auto;
+font-family: Tahoma, Verdana, Arial, sans-serif; }
+</style>
+</head>
+<body>
+<h1>Welcome to nginx!</h1>
+<p>If you see this page, the nginx web server is successfully installed and
+working. Further configuration is required.</p>
+
+<p>For online documentation and support please refer to
+<a href="http://nginx.org/">nginx.org</a>.<br/>
+Commercial support is available at
+<a href="http://nginx.com/">nginx.com</a>.</p>
+
+<p><em>Thank you for using nginx.</em></p>
+</body>
+</html>
+"""
+LIVENESS_HEALTHY_S = 10.0  # liveness/server.go: /healthz fails once time.Since(started) > 10 s
 SERVE_HOSTNAME_LINGER_S = 60.0  # serve_hostname.go: time.Sleep(60 * time.Second) after SIGTERM
 
 
@@ -45,6 +82,26 @@ class Program:
     listeners: tuple[Listener, ...] = ()
     sigterm_exit_s: float = 0.0
     sigterm_log: tuple[str, ...] = ()
+    sigterm_exit_code: int = 0  # 143 for a Go program with no SIGTERM handler (killed by the signal)
+    grpc_port: int | None = None
+    unhealthy_after_s: float | None = None  # grpc-health-checking's --delay-unhealthy-sec
+
+    def http_status(self, path: str, age_s: float, signalled: bool = False) -> int:
+        """The HTTP status a GET of ``path`` gets, ``age_s`` seconds after the process started."""
+        route = path.split("?", 1)[0] or "/"
+        if self.subcommand == "nginx":
+            return 200 if route in ("/", "/index.html") else 404
+        if self.subcommand == "liveness" and route == "/healthz":
+            return 500 if age_s > LIVENESS_HEALTHY_S else 200
+        if self.subcommand == "netexec" and route == "/readyz" and signalled:
+            return 503
+        return 200
+
+    def grpc_serving(self, age_s: float) -> bool | None:
+        """The gRPC health answer (True SERVING, False NOT_SERVING), None when nothing serves gRPC."""
+        if self.grpc_port is None:
+            return None
+        return self.unhealthy_after_s is None or age_s < self.unhealthy_after_s
 
     def listens(self, port: int, protocol: str = "TCP") -> bool:
         return any(listener.port == port and listener.protocol == protocol for listener in self.listeners)
@@ -53,6 +110,8 @@ class Program:
         """The reply body to one request on ``port`` (HTTP path or UDP payload in ``request``)."""
         if self.subcommand == "serve-hostname":
             return hostname
+        if self.subcommand == "nginx":
+            return NGINX_WELCOME if self.http_status(request, 0.0) == 200 else "404 page not found"
         command, _, arg = request.lstrip("/").partition("?" if protocol == "TCP" else " ")
         if command in ("", "hostname", "hostName"):
             return hostname
@@ -103,6 +162,8 @@ def program(container: dict) -> Program | None:
     argv = [*(container.get("command") or []), *(container.get("args") or [])]
     if repo == PAUSE_REPO:
         return Program("pause")
+    if repo in NGINX_REPOS and not argv:
+        return Program("nginx", (Listener(80, "TCP", True),))
     if repo != AGNHOST_REPO:
         return None
     words = [a for a in argv if not a.endswith("agnhost")]
@@ -122,7 +183,25 @@ def program(container: dict) -> Program | None:
         delay = float(_int(flags, "delay-shutdown", 0))
         log = (f"Sleeping {int(delay)} seconds before terminating...",) if delay > 0 else ()
         return Program(sub, listeners, delay, log)
-    return Program(sub)
+    if sub == "liveness":
+        return Program(sub, (Listener(8080, "TCP", True),), sigterm_exit_code=143)
+    if sub == "grpc-health-checking":
+        port, http = _int(flags, "port", 5000), _int(flags, "http-port", 8080)
+        delay = _int(flags, "delay-unhealthy-sec", -1)
+        return Program(sub, (Listener(port, "TCP", False), Listener(http, "TCP", True)), sigterm_exit_code=143,
+                       grpc_port=port,
+                       unhealthy_after_s=float(delay) if delay >= 0 else None)
+    return Program(sub, sigterm_exit_code=143 if sub == "connect" else 0)
+
+
+def sigterm_reaction(proc: Program | None, shell_image: bool) -> tuple[float, int] | None:
+    """(seconds from SIGTERM to exit, exit code), or None when the process ignores SIGTERM: a shell image's
+    own command (busybox ``sleep``, ``sh -c``) runs as PID 1 with no handler, so the kernel drops the signal
+    and only the grace period's SIGKILL ends it. Another image the simulator does not model is taken to
+    exit at once."""
+    if proc is None:
+        return None if shell_image else (0.0, 0)
+    return proc.sigterm_exit_s, proc.sigterm_exit_code
 
 
 def unmodelled(container: dict) -> str:
@@ -130,4 +209,4 @@ def unmodelled(container: dict) -> str:
     argv = " ".join([*(container.get("command") or []), *(container.get("args") or [])]) or "(image default)"
     return (f"the simulator does not model image {container.get('image', '')!r} with command {argv!r}: "
             f"its container runs but listens on no port and answers nothing. Modelled: {AGNHOST_IMAGE} "
-            f"with args {' | '.join(SUBCOMMANDS)}, and {PAUSE_REPO}")
+            f"with args {' | '.join(SUBCOMMANDS)}, {PAUSE_REPO}, and nginx with its own entrypoint")

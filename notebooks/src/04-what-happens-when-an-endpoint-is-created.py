@@ -92,17 +92,53 @@ diagram
 # 2. **Deployment controller**: creates a ReplicaSet for the pod template;
 # 3. **ReplicaSet controller**: creates the Pod (no node yet);
 # 4. **scheduler**: sets `spec.nodeName` (a *binding*);
-# 5. **kubelet** on that node: reports `podIP` as soon as the pod's sandbox has its network (still not
-#    ready), then pulls the image, starts the container and reports `Ready`;
-# 6. **EndpointSlice controller** (and, separately, the Endpoints controller): adds the address — first
-#    as not ready when the IP appears, then ready;
-# 7. **kube-proxy on every node**: receives each slice change through its watch and rewrites its
-#    rules — here typically twice: once for the not-ready endpoint (no rule forwards to it yet), once
-#    when it turns ready.
+# 5. **kubelet** on that node: writes the pod's status twice. First `Pending` with no `podIP` (its first
+#    sync reports status *before* the container runtime creates the pod's sandbox, so there is no IP
+#    yet); then it creates the sandbox (which gets the IP), pulls the image, starts the container, and
+#    at its next pod-cache refresh (the PLEG relist, every second) writes `podIP`, `Running` and
+#    `Ready` **in one status update** — this pod has no readiness probe, so a running container is ready;
+# 6. **EndpointSlice controller** (and, separately, the Endpoints controller): adds the address,
+#    already ready — a pod without an IP is not an endpoint, and this one had none until it was ready;
+# 7. **kube-proxy on every node**: receives the slice change through its watch and rewrites its rules.
 #
+# The cell below checks these claims against the trace.
 # **Why it matters:** the endpoint is the *last* write on the path to traffic, and it is the one every
 # node receives (the ReplicaSet and Deployment `readyReplicas` updates at the bottom are status
 # bookkeeping that no packet waits for). The same diagram as Mermaid text, for docs and slides:
+
+# %% slideshow={"slide_type": "subslide"}
+pod_rows = events.loc[(events["kind"] == "Pod") & (events["actor"] == "kubelet") & (events["summary"] != "")]
+ip_rows = pod_rows[pod_rows["summary"].str.contains("podIP=")]
+slice_rows = events.loc[(events["kind"] == "EndpointSlice") & events["summary"].str.contains("endpoints 0→1")]
+together = len(ip_rows) == 1 and "ready False→True" in ip_rows["summary"].iloc[0]
+first_endpoint_ready = len(slice_rows) == 1 and "ready 0→1" in slice_rows["summary"].iloc[0]
+proxy_rows = events.loc[events["actor"].str.startswith("kube-proxy")]
+after_slice = proxy_rows[proxy_rows["t"] >= slice_rows["t"].min() - 0.01] if len(slice_rows) else proxy_rows
+syncs_per_node = after_slice["actor"].value_counts()
+print(f"kubelet status writes: {len(pod_rows)}; podIP and Ready in the same write: {together}")
+print(f"the endpoint's first appearance in the slice was already ready: {first_endpoint_ready}")
+print("kube-proxy syncs per node from that slice update on:",
+      syncs_per_node.to_dict() or "(not observed: kind logs syncs at -v=2)")
+print(f"kube-proxy syncs before it (the Service and its empty slice, made before the trace): {len(proxy_rows) - len(after_slice)}")
+# Both backends run upstream's kubelet logic: only a container that fails to start (an image pull error)
+# makes it report the sandbox's IP before the pod is ready.
+assert together and first_endpoint_ready, pod_rows[["t", "summary"]]
+if cluster.is_sim:  # kind logs no syncs at its default verbosity
+    assert len(pod_rows) == 2 and syncs_per_node.eq(1).all(), (pod_rows[["t", "summary"]], syncs_per_node)
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** the kubelet's two writes, the IP arriving together with `Ready`, and one slice update
+# that adds a ready endpoint, which each node's kube-proxy applies in **one** sync. On the simulator the
+# trace also shows syncs *before* the pod had an IP: they apply the Service and its empty slice, created
+# just before the trace started (`minSyncPeriod` held the second of those changes back), and route
+# nothing to the pod.
+#
+# **When does a not-ready endpoint appear first?** Whenever the pod is running with an IP but not yet
+# `Ready`: a **readiness probe** that has not passed yet (`initialDelaySeconds`, `periodSeconds` and
+# `successThreshold` decide when it can), a **readiness gate** whose condition is not `True` yet
+# (Exercise 2 below), or a container that is slow to become ready for any reason (a second container
+# that is still starting, an init container that runs first). Then the endpoint is published with
+# `ready: false` and kube-proxy routes nothing to it until a second slice update turns it ready.
 
 # %% slideshow={"slide_type": "subslide"}
 print(diagram.mermaid())
@@ -138,6 +174,9 @@ if "slice: endpoint ready" in breakdown.index:
         breakdown.loc["kube-proxy routes to it (first node)"] = routed.min()
 breakdown = breakdown.sort_values("t")
 breakdown["since previous step (s)"] = breakdown["t"].diff().round(3)
+on_node = breakdown.loc["Pod Ready", "t"] - breakdown.loc["Pod scheduled", "t"]
+print(f"on the node (scheduled → Ready): {on_node:.2f} s of {breakdown['t'].max() - breakdown['t'].min():.2f} s")
+assert breakdown.loc["Pod has an IP", "t"] == breakdown.loc["Pod Ready", "t"], "IP and Ready: one write"
 breakdown
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
@@ -147,12 +186,12 @@ breakdown
 # within the same millisecond in either order, so there read differences below ~0.01 s as "at the same
 # time" (a kube-proxy row, stamped from its log, can even come before the write that caused it).
 #
-# **What it shows:** most of the time is spent on the node — pulling the image and starting the
-# container — and in waiting for readiness. The control-plane hops (controllers, scheduler,
+# **What it shows:** most of the time is spent on the node — creating the sandbox, pulling the image,
+# starting the container, and waiting for the kubelet's next relist to report it. `Pod has an IP` and
+# `Pod Ready` have the same `t`: they are one status write. The control-plane hops (controllers, scheduler,
 # EndpointSlice controller) each take milliseconds. The last row is the first kube-proxy sync from
 # `slice: endpoint ready` on (allowing ~0.01 s for kind's receive times): the one that sends traffic to the
-# pod. It comes at once, or up to a second later when `minSyncPeriod` holds it back (see below); an
-# earlier sync, for the *not-ready* endpoint, is in the trace above but routes nothing to the pod.
+# pod. It comes at once, or up to a second later when `minSyncPeriod` holds it back (see below).
 #
 # **Why it matters:** when an endpoint is "slow to appear", look at the pod first; the slice follows
 # within a moment of `Ready`. Two delays in the path are deliberate. The controllers can batch pod
@@ -269,7 +308,9 @@ ns.cleanup()
 # - apply → Deployment controller → ReplicaSet controller → scheduler → kubelet → EndpointSlice
 #   controller → kube-proxy on every node; each hop is a watch that fires on the previous write
 #   (kube-proxy writes only its node's rules, not to the API server).
-# - An endpoint appears as soon as the pod has an IP (not ready), and turns ready when the pod does.
+# - The kubelet reports the pod's IP with the status after its containers started, so a pod without
+#   probes or readiness gates appears in the slice already ready; a readiness probe or gate that has not
+#   passed yet makes it appear as not ready first.
 # - Most of the latency is on the node (image, start, readiness); the control-plane hops are fast, and
 #   kube-proxy's `minSyncPeriod` can add up to a second.
 # - `endpoints.kubernetes.io/last-change-trigger-time` carries the time of the change to every node,

@@ -136,15 +136,25 @@ print("\n".join(result.explanations))
 if cluster.is_sim:
     decisions = h.reconciler_decisions(ns.name, "web")
     display(decisions.assign(explanations=decisions["explanations"].str.join(" / "))[["time", "writes", "explanations"]])
+    writes = decisions["writes"].tolist()
+    updates = sum(w["update"] for w in writes)
+    turned_ready = decisions["explanations"].str.join(" ").str.contains("became ready").sum()
+    print(f"{writes[0]['create']} create (the placeholder), then {updates} update(s) for 3 pods; "
+          f"syncs that turned an existing endpoint ready: {turned_ready}")
+    assert writes[0]["create"] == 1 and 1 <= updates <= 3 and turned_ready == 0, decisions
 else:
     print("kind: the real controller keeps no decision log; h.Trace shows its writes, section 1's "
           "reconcile(...) shows its reasoning.")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** the first sync created the slice as a placeholder (no pod had an IP yet); later syncs
-# updated it as pods got IPs (3 updates) and turned Ready (3 more) — one update per sync. With the default
-# `--endpointslice-updates-batch-period` of 0 each pod change here got a sync of its own; a longer batch
-# period folds the pod changes that arrive within it into one sync and one write.
+# **What it shows:** the first sync created the slice as a placeholder (no pod had an IP yet); each later
+# sync added endpoints that were **already ready**, and none turned an endpoint ready: the kubelet reports
+# a pod's IP in the same status write as `Ready` (chapter 04), so the controller never saw these pods
+# with an IP but not ready. There is at most one update per pod, fewer when pods became ready close
+# enough together to share a sync. With the default `--endpointslice-updates-batch-period` of 0 each
+# sync publishes what the pods looked like when it ran; a longer batch period folds the pod changes that
+# arrive within it into one sync and one write. Pods with a readiness probe or gate would add a second
+# round of updates: first the endpoint as not ready, then ready.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 2. Churn minimisation: 300 pods in 4 slices

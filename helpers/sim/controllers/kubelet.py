@@ -1,12 +1,25 @@
 """The kubelet of one simulated node: pod lifecycle, readiness, graceful termination, heartbeats.
 
-A pod bound to this node walks the real kubelet's path with modelled latencies (seeded RNG, so a
-run is reproducible): sandbox + IP from the node's podCIDR (host-local IPAM, as kindnet configures
-it) -> image pull (about a second the first time an image is used on the node, then cached) ->
-container create/start (300-800 ms) -> readiness probe (initialDelaySeconds) -> Ready, which also
-requires every `spec.readinessGates` condition to be True. On deletion it stops the containers
-after min(grace period, preStop sleep + a modelled ~1 s shutdown) and removes the pod with grace 0,
-as the real kubelet does. It renews its Lease in kube-node-lease every 10 s and re-reports node status.
+A pod bound to this node walks the real kubelet's path (v1.36.1) with modelled latencies (seeded RNG, so
+a run is reproducible). Its status is written as upstream's pod worker and status manager write it:
+
+1. the first ``SyncPod`` (pkg/kubelet/kubelet.go) calls ``generateAPIPodStatus`` and
+   ``statusManager.SetPodStatus`` *before* the runtime does anything: Pending, hostIP, startTime,
+   containers waiting in ContainerCreating, PodReadyToStartContainers False, and no podIP (there is no
+   sandbox yet; a hostNetwork pod gets the node's IP here);
+2. the runtime's ``SyncPod`` (pkg/kubelet/kuberuntime/kuberuntime_manager.go) creates the sandbox (its IP
+   from the node's podCIDR, host-local IPAM as kindnet configures it), then per container pulls the image
+   (about a second the first time an image is used on the node, then cached), creates and starts it
+   (300-800 ms); the IP it got stays in the runtime until the next status;
+3. the pod worker's next sync waits for the pod cache to be newer than the end of that sync
+   (pod_workers.go ``GetNewerThan(lastSyncTime)``), i.e. for the next PLEG relist (every 1 s,
+   ``genericPlegRelistPeriod``), and writes podIP, phase Running and the containers' readiness in ONE
+   status: a container with no readiness probe is ready at once (prober_manager.go ``UpdatePodStatus``).
+
+So a pod without probes or readiness gates reaches the API with its IP and Ready together; Ready also
+requires every `spec.readinessGates` condition to be True. On deletion it stops the containers after
+min(grace period, preStop sleep + a modelled ~1 s shutdown) and removes the pod with grace 0, as the real
+kubelet does. It renews its Lease in kube-node-lease every 10 s and re-reports node status.
 
 What the kubelet decides next is read from the pod's status (pure functions below), so a kubelet
 that was stopped (`docker stop`) picks every pod up where it left off when it starts again.
@@ -22,6 +35,7 @@ running until the power-off, as the simulator's kube-proxy and CNI are not resta
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 
@@ -37,16 +51,18 @@ from helpers.kube import (
 )
 from helpers.sim import images, shell
 from helpers.sim.api.errors import ApiError
-from helpers.sim.controllers.commands import QUICK_S, Run, finite_run
+from helpers.sim.controllers import prober
+from helpers.sim.controllers.commands import QUICK_S, finite_run
 from helpers.sim.controllers.controller import Controller
+from helpers.sim.controllers.flowcontrol import Backoff, go_duration
 
 LEASE_NAMESPACE = "kube-node-lease"
 SANDBOX_RETRY_S = 10.0  # the pod worker's backoff before it tries a failed sandbox again
 STATUS_RECONCILE_S = 10.0  # the status manager's periodic check of the API against what it reported
 LEASE_RENEW_S = 10.0  # kubelet renews its lease every 10 s (leaseDurationSeconds 40 / 4)
 LEASE_DURATION_S = 40
+PLEG_RELIST_S = 1.0  # genericPlegRelistPeriod (pkg/kubelet/kubelet.go): the pod cache refreshes this often
 EXIT_RECHECK_S = 0.05  # a container that exits before its pod is Running retries this much later
-CRASH_BACKOFF_S = 10.0  # the kubelet's initial crash back-off (pkg/kubelet/kubelet.go backOffPeriod)
 NODE_STATUS_CHECK_S = 10.0  # nodeStatusUpdateFrequency
 NODE_STATUS_REPORT_S = 300.0  # nodeStatusReportFrequency: heartbeat even when nothing changed
 # Pod conditions in the order the kubelet writes them (pkg/kubelet/kubelet_pods.go generateAPIPodStatus).
@@ -89,37 +105,50 @@ def image_id(image: str) -> str:
     return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
 
 
-def sandbox_status(pod: dict, pod_ip: str, host_ip: str, stamp: str) -> dict:
-    """Status once the sandbox has its IP: Pending, containers waiting in ContainerCreating."""
-    status = dict(pod.get("status") or {})
+def pending_status(pod: dict, host_ip: str, stamp: str) -> dict:
+    """The first SyncPod's status, written before the runtime creates the sandbox: Pending, containers
+    waiting in ContainerCreating, PodReadyToStartContainers False, no podIP (a hostNetwork pod has the
+    node's: generateAPIPodStatus in pkg/kubelet/kubelet_pods.go)."""
+    status = copy.deepcopy(pod.get("status") or {})
     status.update({
         "phase": "Pending", "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
-        "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "startTime": status.get("startTime", stamp),
+        "startTime": status.get("startTime", stamp),
         "containerStatuses": [{
             "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False,
             "restartCount": 0, "started": False, "state": {"waiting": {"reason": "ContainerCreating"}},
         } for c in pod["spec"].get("containers") or []],
     })
+    if pod["spec"].get("hostNetwork"):
+        status.update(podIP=host_ip, podIPs=[{"ip": host_ip}])
     shell = {"status": status}
-    for type_ in ("PodReadyToStartContainers", "Initialized", "PodScheduled"):
+    set_condition(shell, {"type": "PodReadyToStartContainers", "status": "False"}, stamp)
+    for type_ in ("Initialized", "PodScheduled"):
         set_condition(shell, {"type": type_, "status": "True"}, stamp)
     update_readiness(shell | {"spec": pod["spec"]}, stamp)
     return shell["status"]
 
 
-def running_status(pod: dict, started: dict[str, str], stamp: str) -> dict:
-    """Status once every container runs; containers without a readiness probe are ready at once."""
+def running_status(pod: dict, pod_ip: str, started: dict[str, str], stamp: str) -> dict:
+    """The status after the runtime's sync, at the next PLEG relist: the sandbox's IP, phase Running, every
+    container running; one without a readiness probe is ready at once."""
     status = dict(pod.get("status") or {})
-    probes = {c["name"]: bool(c.get("readinessProbe")) for c in pod["spec"].get("containers") or []}
-    status["phase"] = "Running"
+    status.update(phase="Running", podIP=pod_ip, podIPs=[{"ip": pod_ip}])
     status["containerStatuses"] = [{
         "name": c["name"], "image": c.get("image", ""), "imageID": image_id(c.get("image", "")),
-        "containerID": container_id(pod["metadata"]["uid"], c["name"]), "ready": not probes[c["name"]],
-        "restartCount": 0, "started": True, "state": {"running": {"startedAt": started[c["name"]]}},
+        "containerID": container_id(pod["metadata"]["uid"], c["name"]), "restartCount": 0,
+        **at_start(c), "state": {"running": {"startedAt": started[c["name"]]}},
     } for c in pod["spec"].get("containers") or []]
     shell = {"status": status, "spec": pod["spec"]}
+    set_condition(shell, {"type": "PodReadyToStartContainers", "status": "True"}, stamp)
     update_readiness(shell, stamp)
     return shell["status"]
+
+
+def at_start(container: dict) -> dict:
+    """A new container's started/ready (prober_manager.go UpdatePodStatus): started at once without a startup
+    probe; ready once started when it has no readiness probe (a readiness worker starts at Failure)."""
+    started = not container.get("startupProbe")
+    return {"ready": started and not container.get("readinessProbe"), "started": started}
 
 
 def update_readiness(pod: dict, stamp: str) -> bool:
@@ -170,23 +199,30 @@ def gate_problems(pod: dict) -> list[str]:
     return problems
 
 
-def terminated_status(pod: dict, stamp: str) -> dict:
-    """Status after the containers stopped on deletion (exit 0, not ready, phase Succeeded)."""
+def terminated_status(pod: dict, exit_codes: dict, stamp: str) -> dict:
+    """Status after the containers stopped on deletion: each with its exit code (0 Completed; 137 after
+    SIGKILL, 143 killed by SIGTERM: Error), not ready; phase Succeeded when all exited 0, else Failed."""
     status = dict(pod.get("status") or {})
-    status["containerStatuses"] = [dict(cs, ready=False, started=False, state={"terminated": {
-        "exitCode": 0, "reason": "Completed", "startedAt": (cs.get("state") or {}).get("running", {})
-        .get("startedAt", stamp), "finishedAt": stamp, "containerID": cs.get("containerID", "")}})
-        for cs in status.get("containerStatuses") or []]
-    status["phase"] = "Succeeded"
+    statuses = []
+    for cs in status.get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        if "terminated" not in state:
+            code = exit_codes.get(cs["name"], 0)
+            state = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                    "startedAt": state.get("running", {}).get("startedAt", stamp),
+                                    "finishedAt": stamp, "containerID": cs.get("containerID", "")}}
+        statuses.append(dict(cs, ready=False, started=False, state=state))
+    status["containerStatuses"] = statuses
+    status["phase"] = "Succeeded" if all(cs["state"]["terminated"]["exitCode"] == 0 for cs in statuses) else "Failed"
     shell = {"status": status, "spec": pod["spec"]}
     update_readiness(shell, stamp)
     return shell["status"]
 
 
-def shutdown_status(pod: dict, stamp: str) -> dict:
+def shutdown_status(pod: dict, exit_codes: dict, stamp: str) -> dict:
     """Status of a pod the shutdown manager stopped: containers terminated, phase Failed (unless it had
     Succeeded), reason/message and a DisruptionTarget condition (nodeshutdown killPods' status func)."""
-    status = terminated_status(pod, stamp) if (pod.get("status") or {}).get("containerStatuses") else dict(pod["status"])
+    status = terminated_status(pod, exit_codes, stamp) if (pod.get("status") or {}).get("containerStatuses") else dict(pod["status"])
     if (pod.get("status") or {}).get("phase") != "Succeeded":
         status["phase"] = "Failed"
     status.update(reason=NODE_SHUTDOWN_REASON, message=NODE_SHUTDOWN_MESSAGE)
@@ -207,36 +243,67 @@ def is_critical(pod: dict) -> bool:
     return spec.get("priorityClassName") in CRITICAL_PRIORITY_CLASSES or (spec.get("priority") or 0) >= 2000000000
 
 
-def exited_status(pod: dict, name: str, exit_code: int, stamp: str) -> dict:
-    """Status after container ``name`` exited: terminated (Completed/Error); once every container has, the
-    phase is Succeeded (all exited 0) or Failed, unless restartPolicy OnFailure restarts a failed one, which
-    waits in CrashLoopBackOff meanwhile. Ready turns False (reason PodCompleted on success, as
-    pkg/kubelet/status/generate.go words it)."""
+def restarts(restart_policy: str, exit_code: int) -> bool:
+    """Whether the kubelet starts an exited container again (pkg/api/v1/pod ContainerShouldRestart)."""
+    return restart_policy == "Always" or (restart_policy == "OnFailure" and exit_code != 0)
+
+
+def exited_status(pod: dict, name: str, exit_code: int, stamp: str, reason: str | None = None) -> dict:
+    """Status after container ``name`` exited: terminated (Completed, or Error for a non-zero code); once
+    every container has and none will be restarted, the phase is Succeeded (all exited 0) or Failed. Ready
+    turns False (reason PodCompleted on success, as pkg/kubelet/status/generate.go words it)."""
     status = dict(pod.get("status") or {})
-    on_failure = pod["spec"].get("restartPolicy") == "OnFailure"
+    policy = pod["spec"].get("restartPolicy", "Always")
     statuses = []
     for cs in status.get("containerStatuses") or []:
         if cs["name"] == name:
-            terminated = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
+            terminated = {"exitCode": exit_code, "reason": reason or ("Completed" if exit_code == 0 else "Error"),
                           "startedAt": (cs.get("state") or {}).get("running", {}).get("startedAt", stamp),
                           "finishedAt": stamp, "containerID": cs.get("containerID", "")}
             cs = dict(cs, ready=False, started=False, state={"terminated": terminated})
-            if exit_code and on_failure:
-                cs = dict(cs, lastState={"terminated": terminated}, state={"waiting": {
-                    "reason": "CrashLoopBackOff",
-                    "message": f"back-off {CRASH_BACKOFF_S:.0f}s restarting failed container={name} "
-                               f"pod={pod['metadata']['name']}_{pod['metadata'].get('namespace', '')}"
-                               f"({pod['metadata'].get('uid', '')})"}})
         statuses.append(cs)
     status["containerStatuses"] = statuses
     ended = [cs["state"]["terminated"] for cs in statuses if "terminated" in (cs.get("state") or {})]
-    if len(ended) == len(statuses):
+    if len(ended) == len(statuses) and not any(restarts(policy, t["exitCode"]) for t in ended):
         status["phase"] = "Succeeded" if all(t["exitCode"] == 0 for t in ended) else "Failed"
     shell = {"status": status, "spec": pod["spec"]}
     update_readiness(shell, stamp)
     if status["phase"] == "Succeeded":
         for type_ in ("ContainersReady", "Ready"):
             set_condition(shell, {"type": type_, "status": "False", "reason": "PodCompleted"}, stamp)
+    return shell["status"]
+
+
+def _last_terminated(cs: dict) -> dict:
+    state = cs.get("state") or {}
+    return {"terminated": state["terminated"]} if "terminated" in state else cs.get("lastState") or {}
+
+
+def back_off_status(pod: dict, name: str, message: str, stamp: str) -> dict:
+    """Container ``name`` waits in CrashLoopBackOff; its last run moves to lastState."""
+    status = dict(pod.get("status") or {})
+    status["containerStatuses"] = [dict(cs, lastState=_last_terminated(cs), ready=False, started=False,
+                                        state={"waiting": {"reason": "CrashLoopBackOff", "message": message}})
+                                   if cs["name"] == name else cs for cs in status.get("containerStatuses") or []]
+    shell = {"status": status, "spec": pod["spec"]}
+    update_readiness(shell, stamp)
+    return shell["status"]
+
+
+def restarted_status(pod: dict, container: dict, started_at: str, stamp: str) -> dict:
+    """Container ``name`` runs again: a new container ID, restartCount + 1, the previous run in lastState."""
+    status = dict(pod.get("status") or {})
+    statuses = []
+    for cs in status.get("containerStatuses") or []:
+        if cs["name"] == container["name"]:
+            count = cs.get("restartCount", 0) + 1
+            cs = dict(cs, lastState=_last_terminated(cs), restartCount=count, **at_start(container),
+                      containerID=container_id(pod["metadata"]["uid"], f"{container['name']}/{count}"),
+                      state={"running": {"startedAt": started_at}})
+        statuses.append(cs)
+    status["containerStatuses"] = statuses
+    shell = {"status": status, "spec": pod["spec"]}
+    update_readiness(shell, stamp)
     return shell["status"]
 
 
@@ -307,6 +374,13 @@ class Kubelet(Controller):
         self._last_report = 0.0
         self.shutting_down = False
         self._shutdown_pending: set = set()  # pods the shutdown manager is still stopping
+        self._relist_phase = self.rng.uniform(0.0, PLEG_RELIST_S)
+        self.crash_backoff = Backoff()  # kubelet.go: initialCrashLoopBackOff 10 s, MaxContainerBackOff 300 s
+        self._instances: dict = {}  # (pod key, container) -> how many times it started (its run number)
+        self._started_at: dict = {}  # pod key -> container -> virtual time its current run started
+        self._signalled: set = set()  # (pod key, container) that got SIGTERM
+        self._unreported: set = set()  # (pod key, container) restarted, its new run not yet in the status
+        self._probers: dict = {}  # pod key -> (container, probe kind) -> prober.Worker
 
     # lifecycle of the kubelet itself
     def start(self) -> None:
@@ -337,6 +411,9 @@ class Kubelet(Controller):
         self._busy.clear()
         self._terminating.clear()
         self._reconciling.clear()
+        self._probers.clear()  # the probe workers die with the kubelet; resume() starts new ones
+        self._unreported.clear()
+        self._started_at.clear()
 
     def _later(self, delay: float, fn, *args) -> None:
         """Schedule a lifecycle step; it is dropped if the node stops before it is due."""
@@ -386,6 +463,8 @@ class Kubelet(Controller):
             self.outputs.pop(obj_key(pod), None)
             self.processes.pop(obj_key(pod), None)
             self._reported.pop(obj_key(pod), None)
+            self._probers.pop(obj_key(pod), None)
+            self._started_at.pop(obj_key(pod), None)
             self._busy.discard(obj_key(pod))
             self._terminating.discard(obj_key(pod))
         elif self.running:
@@ -407,16 +486,11 @@ class Kubelet(Controller):
             self._busy.add(key)  # admission runs in the pod worker, a moment after the pod arrives
             self._later(self.rng.uniform(0.05, 0.15), self._reject, key)
             return
-        if status.get("phase") in ("Succeeded", "Failed"):
-            return
-        if not status.get("podIP"):
+        if status.get("phase", "Pending") == "Pending":
             self._busy.add(key)
-            self._later(self.rng.uniform(0.05, 0.15), self._sandbox, key)
-        elif status.get("phase") == "Pending":
-            self._busy.add(key)
-            self._start_containers(key, pod, 0, {})
-        elif status.get("phase") == "Running":
-            self._probe_readiness(key, pod)
+            self._later(self.rng.uniform(0.005, 0.02), self._sync_pod, key)
+        elif pod["status"]["phase"] == "Running":
+            self._sync_running(key, pod)
 
     def _reject(self, key) -> None:
         pod = self._fresh(key)
@@ -452,12 +526,18 @@ class Kubelet(Controller):
         self._busy.discard(key)
         self.enqueue(key)
 
-    def _sandbox(self, key) -> None:
+    def _sync_pod(self, key) -> None:
+        """The first SyncPod: write the Pending status (kubelet.go, before the runtime's SyncPod), then
+        have the runtime create the sandbox. A status equal to the API's is not written again."""
         pod = self._fresh(key)
         if not self._active(key) or pod is None or is_terminating(pod):
             self._done(key)
             return
         host_ip = internal_ip(self.informer.get("nodes", self.node_name) or {}) or ""
+        pending = pending_status(pod, host_ip, format_time(self.clock.now()))
+        if pending != pod.get("status"):
+            self._write_status(key, pending)
+        self._add_probers(key, pod, spread=False)
         if not pod["spec"].get("hostNetwork") and not self.network_ready:
             sandbox = container_id(pod["metadata"]["uid"], "sandbox").removeprefix("containerd://")
             self.event(pod, "Warning", "FailedCreatePodSandBox",
@@ -466,25 +546,35 @@ class Kubelet(Controller):
             self._busy.discard(key)
             self.enqueue(key, SANDBOX_RETRY_S)
             return
+        self._later(self.rng.uniform(0.1, 0.3), self._sandbox_created, key, host_ip)
+
+    def _sandbox_created(self, key, host_ip: str) -> None:
+        """RunPodSandbox returned: CNI ADD gave the sandbox its IP, which the runtime keeps until the next
+        status; the containers start next (kuberuntime SyncPod: sandbox -> IP -> pull -> create -> start)."""
+        pod = self._fresh(key)
+        if not self._active(key) or pod is None or is_terminating(pod):
+            self._done(key)
+            return
         try:
             pod_ip = host_ip if pod["spec"].get("hostNetwork") else self.ipam.allocate(pod["metadata"]["uid"])
         except IPAMExhausted as err:
             self.event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {err}")
             self._busy.discard(key)
             return
-        self._write_status(key, sandbox_status(pod, pod_ip, host_ip, format_time(self.clock.now())))
-        self._done(key)
+        self._start_containers(key, pod, 0, {}, pod_ip)
 
-    def _start_containers(self, key, pod: dict, index: int, started: dict) -> None:
-        """Pull, create and start container `index`, then the next one (sequential, like the kubelet)."""
+    def _next_relist(self, after: float = 0.0) -> float:
+        """Seconds from ``after`` seconds from now to this node's next PLEG relist (a 1 s tick, per-node phase)."""
+        return PLEG_RELIST_S - (self.clock.time() + after - self._relist_phase) % PLEG_RELIST_S
+
+    def _start_containers(self, key, pod: dict, index: int, started: dict, pod_ip: str) -> None:
+        """Pull, create and start container `index`, then the next one (sequential, like the kubelet);
+        after the last one, the next PLEG relist brings the status with the IP."""
         containers = pod["spec"].get("containers") or []
         if not self._active(key):
             return
         if index == len(containers):
-            fresh = self._fresh(key)
-            if fresh is not None and not is_terminating(fresh):
-                self._write_status(key, running_status(fresh, started, format_time(self.clock.now())))
-            self._done(key)
+            self._later(self._next_relist(), self._relisted, key, started, pod_ip)
             return
         container = containers[index]
         image = container.get("image", "")
@@ -494,9 +584,15 @@ class Kubelet(Controller):
         else:
             pull = self.rng.uniform(0.1, 0.3) if image in self.images else self.rng.uniform(0.7, 1.5)
             self.event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
-        self._later(pull, self._create_container, key, pod, index, started, pull)
+        self._later(pull, self._create_container, key, pod, index, started, pull, pod_ip)
 
-    def _create_container(self, key, pod, index, started, pull) -> None:
+    def _relisted(self, key, started: dict, pod_ip: str) -> None:
+        fresh = self._fresh(key)
+        if self._active(key) and fresh is not None and not is_terminating(fresh):
+            self._write_status(key, running_status(fresh, pod_ip, started, format_time(self.clock.now())))
+        self._done(key)
+
+    def _create_container(self, key, pod, index, started, pull, pod_ip) -> None:
         if not self._active(key):
             return
         container = pod["spec"]["containers"][index]
@@ -507,37 +603,42 @@ class Kubelet(Controller):
             self.event(pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {pull * 1000:.0f}ms '
                        f"({pull * 1000:.0f}ms including waiting). Image size: {size} bytes.")
         self.event(pod, "Normal", "Created", f"Created container: {name}")
-        self._later(self.rng.uniform(0.3, 0.8), self._container_started, key, pod, index, started)
+        self._later(self.rng.uniform(0.3, 0.8), self._container_started, key, pod, index, started, pod_ip)
 
-    def _container_started(self, key, pod, index, started) -> None:
+    def _container_started(self, key, pod, index, started, pod_ip) -> None:
         if not self._active(key):
             return
         container = pod["spec"]["containers"][index]
         stamp = format_time(self.clock.now())
         started = dict(started, **{container["name"]: stamp})
-        self.event(pod, "Normal", "Started", f"Started container {container['name']}")
+        self._run(key, pod, container, stamp)
+        self._start_containers(key, pod, index + 1, started, pod_ip)
+
+    def _run(self, key, pod: dict, container: dict, stamp: str) -> None:
+        """A new instance of the container runs: Started, its process and log, and how it ends on its own."""
+        name = container["name"]
+        self._instances[(key, name)] = self._instances.get((key, name), 0) + 1
+        self._started_at.setdefault(key, {})[name] = self.clock.time()
+        self._signalled.discard((key, name))
+        self.event(pod, "Normal", "Started", f"Started container {name}")
         self._log_start(key, container, stamp, pod["spec"].get("restartPolicy", "Always"))
         self._schedule_exit(key, pod, container)
-        self._start_containers(key, pod, index + 1, started)
 
     def _schedule_exit(self, key, pod: dict, container: dict) -> None:
-        """A finite command (commands.finite_run) ends on its own under restartPolicy Never/OnFailure.
-
-        restartPolicy Always (Deployments) would restart it with back-off; that is not modelled yet, so
-        such a container keeps running."""
-        if pod["spec"].get("restartPolicy", "Always") == "Always":
-            return
-        if shell.main_argv(container) is not None:  # a client command: it runs once the pod is running
-            self._later(QUICK_S, self._run_client, key, container)
+        """A finite command (commands.finite_run) ends on its own, under every restartPolicy; a client
+        command (helpers.sim.shell) runs as the main process under Never/OnFailure."""
+        instance = self._instances.get((key, container["name"]))
+        if pod["spec"].get("restartPolicy", "Always") != "Always" and shell.main_argv(container) is not None:
+            self._later(QUICK_S, self._run_client, key, container, instance)
             return
         run = finite_run(container)
         if run is None:
             return
         self.logs.setdefault(key, {}).setdefault(container["name"], []).extend(run.output)
         self.outputs.setdefault(key, {})[container["name"]] = "".join(line + "\n" for line in run.output)
-        self._later(run.seconds, self._container_exited, key, container["name"], run)
+        self._later(run.seconds, self._container_exited, key, container["name"], run.exit_code, instance)
 
-    def _run_client(self, key, container: dict) -> None:
+    def _run_client(self, key, container: dict, instance: int) -> None:
         """Run a client command (helpers.sim.shell) as the container's process: its output goes to the log."""
         if not self._active(key) or self._fresh(key) is None:
             return
@@ -548,37 +649,179 @@ class Kubelet(Controller):
             output, code = f"{err}\n", 128
         self.logs.setdefault(key, {}).setdefault(container["name"], []).extend(output.splitlines())
         self.outputs.setdefault(key, {})[container["name"]] = output
-        self._container_exited(key, container["name"], Run(0.0, code))
+        self._container_exited(key, container["name"], code, instance)
 
-    def _container_exited(self, key, name: str, run) -> None:
+    def _container_exited(self, key, name: str, exit_code: int, instance: int) -> None:
+        """Container ``name`` (its run number ``instance``) ended: the status says how; if the restartPolicy
+        restarts it, the next PLEG relist's sync tries to, through the crash-loop back-off."""
         pod = self._fresh(key)
-        if not self._active(key) or pod is None or is_terminating(pod):
+        if not self._active(key) or pod is None or is_terminating(pod) or self._instances.get((key, name)) != instance:
             return
-        if pod["status"].get("phase") == "Pending":  # the later containers are still starting
-            self._later(EXIT_RECHECK_S, self._container_exited, key, name, run)
+        if pod["status"].get("phase") == "Pending" or (key, name) in self._unreported:
+            # the later containers are still starting, or this run's start is not in the status yet
+            self._later(EXIT_RECHECK_S, self._container_exited, key, name, exit_code, instance)
             return
         if pod["status"].get("phase") != "Running":
             return
-        status = exited_status(pod, name, run.exit_code, format_time(self.clock.now()))
+        self.processes.get(key, {}).pop(name, None)
+        status = exited_status(pod, name, exit_code, format_time(self.clock.now()))
         self._write_status(key, status)
-        if status["phase"] == "Running" and run.exit_code and pod["spec"].get("restartPolicy") == "OnFailure":
-            self._later(CRASH_BACKOFF_S, self._restart_container, key, name)
+        if status["phase"] == "Running" and restarts(pod["spec"].get("restartPolicy", "Always"), exit_code):
+            self._later(self._next_relist(), self._restart_container, key, name, self.clock.time())
 
-    def _restart_container(self, key, name: str) -> None:
+    def _restart_container(self, key, name: str, finished: float) -> None:
+        """SyncPod for an exited container (kuberuntime_manager.go doBackOff): within the back-off since it
+        finished, it waits in CrashLoopBackOff (a BackOff Event) and the pod worker retries when the back-off
+        ends; otherwise the back-off doubles (10 s .. 300 s) and the container starts again."""
         pod = self._fresh(key)
         if not self._active(key) or pod is None or is_terminating(pod) or pod["status"].get("phase") != "Running":
             return
-        stamp = format_time(self.clock.now())
+        cs = next((c for c in pod["status"].get("containerStatuses") or [] if c["name"] == name), None)
+        if cs is None or "running" in (cs.get("state") or {}):
+            return
+        backoff_key, now = (key, name, pod["metadata"]["uid"]), self.clock.time()
+        if self.crash_backoff.in_backoff_since(backoff_key, finished, now):
+            wait = self.crash_backoff.get(backoff_key)
+            ref = f"{key[1]}_{key[0]}({pod['metadata']['uid']})"
+            self.event(pod, "Warning", "BackOff", f"Back-off restarting failed container {name} in pod {ref}")
+            message = f"back-off {go_duration(wait)} restarting failed container={name} pod={ref}"
+            if (cs.get("state") or {}).get("waiting", {}).get("message") != message:
+                self._write_status(key, back_off_status(pod, name, message, format_time(self.clock.now())))
+            self._later(finished + wait - now, self._restart_container, key, name, finished)
+            return
+        self.crash_backoff.next(backoff_key, finished, now)
         container = next(c for c in pod["spec"]["containers"] if c["name"] == name)
-        for cs in pod["status"].get("containerStatuses") or []:
-            if cs["name"] == name:
-                cs.update(lastState=cs.get("state") or {}, state={"running": {"startedAt": stamp}},
-                          restartCount=cs.get("restartCount", 0) + 1, started=True,
-                          ready=not container.get("readinessProbe"))
-        update_readiness(pod, stamp)
-        self._report(key, self.update("pods", pod, subresource="status"))
-        self.event(pod, "Normal", "Started", f"Started container {name}")
-        self._schedule_exit(key, pod, container)
+        self.event(pod, "Normal", "Pulled", f'Container image "{container.get("image", "")}" already present on machine')
+        self.event(pod, "Normal", "Created", f"Created container: {name}")
+        self._later(self.rng.uniform(0.3, 0.8), self._restarted, key, container)
+
+    def _restarted(self, key, container: dict) -> None:
+        pod = self._fresh(key)
+        if not self._active(key) or pod is None or is_terminating(pod):
+            return
+        stamp = format_time(self.clock.now())
+        self._run(key, pod, container, stamp)
+        self._unreported.add((key, container["name"]))
+        self._later(self._next_relist(), self._write_restarted, key, container, stamp,
+                    self._instances[(key, container["name"])])
+
+    def _write_restarted(self, key, container: dict, started_at: str, instance: int) -> None:
+        pod = self._fresh(key)
+        self._unreported.discard((key, container["name"]))
+        if self._active(key) and pod is not None and self._instances.get((key, container["name"])) == instance:
+            self._write_status(key, restarted_status(pod, container, started_at, format_time(self.clock.now())))
+
+    # probes (pkg/kubelet/prober): one worker per container and probe, ticking every periodSeconds
+    def _add_probers(self, key, pod: dict, spread: bool) -> None:
+        """prober_manager.go AddPod. After a kubelet restart each worker first waits a random part of its
+        period (worker.go run), so restarted probes do not all fire at once."""
+        if key in self._probers:
+            return
+        self._probers[key] = {}
+        for container in pod["spec"].get("containers") or []:
+            for kind in prober.KINDS:
+                spec = container.get(prober.FIELD[kind])
+                if spec:
+                    self._probers[key][(container["name"], kind)] = prober.Worker(kind, spec)
+                    period = prober.setting(spec, "periodSeconds")
+                    self._later(self.rng.uniform(0, period) if spread else 0.0, self._probe_tick, key,
+                                container["name"], kind)
+
+    def _probe_tick(self, key, name: str, kind: str) -> None:
+        worker = self._probers.get(key, {}).get((name, kind))
+        pod = self._fresh(key)
+        if worker is None or pod is None or (is_terminating(pod) and kind != "readiness"):
+            return  # liveness and startup workers stop once the pod is being deleted (worker.go)
+        cs = next((c for c in (pod.get("status") or {}).get("containerStatuses") or [] if c["name"] == name), {})
+        state = cs.get("state") or {}
+        started_at = self._started_at.get(key, {}).get(name)
+        if "running" in state and started_at is not None:
+            worker.new_container(cs.get("containerID", ""))
+            if worker.due(self.clock.time() - started_at, bool(cs.get("started"))):
+                container = next(c for c in pod["spec"]["containers"] if c["name"] == name)
+                outcome = self._probe(key, pod, container, worker.spec)
+                label = kind.capitalize()
+                if outcome.result == "failure":
+                    self.event(pod, "Warning", "Unhealthy", f"{label} probe failed: {outcome.output}")
+                elif outcome.result == "error":
+                    self.event(pod, "Warning", "Unhealthy",
+                               f"{label} probe errored and resulted in unknown state: {outcome.output}")
+                verdict = worker.observe(outcome)
+                if verdict is not None:
+                    self._probe_verdict(key, pod, container, kind, verdict)
+        elif "terminated" in state and not restarts(pod["spec"].get("restartPolicy", "Always"),
+                                                    state["terminated"].get("exitCode", 0)):
+            return  # the container will not run again
+        self._later(prober.setting(worker.spec, "periodSeconds"), self._probe_tick, key, name, kind)
+
+    def _probe(self, key, pod: dict, container: dict, spec: dict) -> prober.Outcome:
+        """One probe against the pod's modelled processes; a container whose image the simulator does not
+        model (neither helpers.sim.images nor helpers.sim.shell) is taken to pass."""
+        if images.program(container) is None and shell.image_kind(container.get("image", "")) is None:
+            return prober.Outcome("success")
+        now = self.clock.time()
+
+        def listening(port: int):
+            for cname, proc in self.processes.get(key, {}).items():
+                if proc is not None and proc.listens(port, "TCP"):
+                    return proc, now - self._started_at[key][cname], (key, cname) in self._signalled
+            return None
+
+        def run_exec(argv):
+            try:
+                result = shell.run(self.cluster.shell_context(*key, container), argv)
+            except shell.ExecFailed as err:
+                return None, str(err)
+            return result.exit_code, result.stdout + result.stderr
+
+        return prober.run_probe(spec, container, pod["status"].get("podIP", ""), listening, run_exec)
+
+    def _probe_verdict(self, key, pod: dict, container: dict, kind: str, verdict: str) -> None:
+        """A worker's result changed (results_manager.go Set): readiness and startup go into the status at once
+        (status_manager.go SetContainerReadiness / SetContainerStartup); a failed liveness or startup probe
+        kills the container, which restarts unless restartPolicy is Never (computePodActions)."""
+        name, stamp = container["name"], format_time(self.clock.now())
+        cs = next(c for c in pod["status"]["containerStatuses"] if c["name"] == name)
+        if kind == "readiness":
+            ready = verdict == "success" and bool(cs.get("started"))
+            if cs.get("ready") != ready:
+                cs["ready"] = ready
+                update_readiness(pod, stamp)
+                self._report(key, self.store.update("pods", pod, subresource="status"))
+        elif kind == "startup" and verdict == "success":
+            readiness = self._probers[key].get((name, "readiness"))
+            cs.update(started=True, ready=readiness is None or readiness.result == "success")
+            update_readiness(pod, stamp)
+            self._report(key, self.store.update("pods", pod, subresource="status"))
+        elif verdict == "failure":
+            message = f"Container {name} failed {kind} probe"
+            if pod["spec"].get("restartPolicy", "Always") != "Never":
+                message += ", will be restarted"
+            self.event(pod, "Normal", "Killing", message)
+            grace = (container.get(prober.FIELD[kind]) or {}).get("terminationGracePeriodSeconds")
+            grace = pod["spec"].get("terminationGracePeriodSeconds", 30) if grace is None else grace
+            delay, code = self._stop(key, container, float(grace))
+            self._later(delay, self._container_exited, key, name, code, self._instances.get((key, name)))
+
+    def _stop(self, key, container: dict, grace: float) -> tuple[float, int]:
+        """StopContainer (kuberuntime_container.go killContainer): the preStop hook, then SIGTERM, to which the
+        process reacts as modelled (helpers.sim.images.sigterm_reaction); SIGKILL (exit 137) when the grace
+        period ends first. Returns (seconds until it is gone, exit code)."""
+        name = container["name"]
+        pre_stop = pre_stop_seconds({"spec": {"containers": [container]}})
+        proc = self.processes.get(key, {}).get(name)
+        reaction = images.sigterm_reaction(proc, shell.image_kind(container.get("image", "")) is not None)
+        if pre_stop < grace:
+            self._later(pre_stop, self._sigterm, key, name)
+        if reaction is not None and pre_stop + reaction[0] < grace:
+            delay, code = pre_stop + reaction[0] + self.rng.uniform(0.05, 0.2), reaction[1]
+        else:
+            delay, code = grace, 137
+        self._later(delay, self._process_exit, key, name)
+        return delay, code
+
+    def _process_exit(self, key, name: str) -> None:
+        self.processes.get(key, {}).pop(name, None)
 
     def _log_start(self, key, container: dict, stamp: str, restart_policy: str = "Always") -> None:
         """The container's process starts: what it logs first, and its listeners (helpers.sim.images)."""
@@ -605,18 +848,13 @@ class Kubelet(Controller):
                 return proc
         return None
 
-    def _sigterm(self, key) -> None:
-        """preStop hooks are done: the runtime sends SIGTERM; each process reacts as modelled."""
-        stamp = format_time(self.clock.now())
-        for name, proc in list(self.processes.get(key, {}).items()):
-            if proc is None:
-                continue
-            lines = self.logs.setdefault(key, {}).setdefault(name, [])
-            lines.extend(f"{stamp} {line}" for line in proc.sigterm_log)
-            self._later(proc.sigterm_exit_s, self._process_exit, key, name)
-
-    def _process_exit(self, key, name: str) -> None:
-        self.processes.get(key, {}).pop(name, None)
+    def _sigterm(self, key, name: str) -> None:
+        """The preStop hook is done: the runtime sends SIGTERM; the process logs what it does (images)."""
+        proc = self.processes.get(key, {}).get(name)
+        self._signalled.add((key, name))
+        if proc is not None:
+            stamp = format_time(self.clock.now())
+            self.logs.setdefault(key, {}).setdefault(name, []).extend(f"{stamp} {line}" for line in proc.sigterm_log)
 
     def create_running(self, pod: dict, creator: str = "kube-controller-manager") -> dict:
         """Create `pod` on this node already Running and Ready (boot, benchmarks): no startup walk.
@@ -633,24 +871,17 @@ class Kubelet(Controller):
         for container in created["spec"]["containers"]:
             self.images.add(container.get("image", ""))
             self._log_start(key, container, stamp)
-        created["status"] = sandbox_status(created, pod_ip, host_ip, stamp)
-        created["status"] = running_status(created, {c["name"]: stamp for c in created["spec"]["containers"]},
+        created["status"] = pending_status(created, host_ip, stamp)
+        created["status"] = running_status(created, pod_ip, {c["name"]: stamp for c in created["spec"]["containers"]},
                                            stamp)
         for cs in created["status"]["containerStatuses"]:
             cs["ready"] = True
         update_readiness(created, stamp)
         return self.update("pods", created, subresource="status")
 
-    def _probe_readiness(self, key, pod: dict) -> None:
-        """Schedule the first successful readiness probe of each unready container; recompute Ready."""
-        probes = {c["name"]: c.get("readinessProbe") for c in pod["spec"].get("containers") or []}
-        waiting = [cs for cs in pod["status"].get("containerStatuses") or []
-                   if not cs.get("ready") and probes.get(cs["name"]) and "running" in (cs.get("state") or {})]
-        if waiting:
-            delay = max(float(probes[cs["name"]].get("initialDelaySeconds", 0)) for cs in waiting)
-            self._busy.add(key)
-            self._later(delay + self.rng.uniform(0.0, 0.1), self._probe_succeeded, key)
-            return
+    def _sync_running(self, key, pod: dict) -> None:
+        """A Running pod's sync: its probe workers exist; Ready follows the readiness gates' conditions."""
+        self._add_probers(key, pod, spread=True)
         shell = {"spec": pod["spec"], "status": dict(pod["status"])}
         shell["status"]["conditions"] = [dict(c) for c in pod["status"].get("conditions") or []]
         if not update_readiness(shell, format_time(self.clock.now())):
@@ -669,16 +900,8 @@ class Kubelet(Controller):
         self._reported.pop(key, None)
         pod = self._fresh(key)
         if self._active(key) and pod is not None and pod["status"].get("phase") == "Running":
-            self._probe_readiness(key, pod)
+            self._sync_running(key, pod)
 
-    def _probe_succeeded(self, key) -> None:
-        pod = self._fresh(key)
-        if self._active(key) and pod is not None and pod["status"].get("phase") == "Running":
-            for cs in pod["status"].get("containerStatuses") or []:
-                cs["ready"] = "running" in (cs.get("state") or {})
-            update_readiness(pod, format_time(self.clock.now()))
-            self._report(key, self.update("pods", pod, subresource="status"))
-        self._done(key)
 
     def shutdown(self, grace_period: float, critical_grace_period: float = 0.0) -> None:
         """systemd announces a shutdown (PrepareForShutdown): stop the pods, then power off after `grace_period`."""
@@ -707,35 +930,37 @@ class Kubelet(Controller):
         self._later(grace_period, self.cluster.power_off, self.node_name)
 
     def _terminate(self, key, pod: dict, grace: float | None = None, deleting: bool = True) -> None:
+        """Graceful deletion (or a node shutdown's kill, ``deleting=False``: the pod object stays, Failed):
+        every running container is stopped as ``_stop`` models it (preStop, SIGTERM, SIGKILL at the end of
+        the grace period); then the final status and, on deletion, the removal with grace 0."""
         running = [cs["name"] for cs in (pod.get("status") or {}).get("containerStatuses") or []
                    if "running" in (cs.get("state") or {})]
         for name in running:
             self.event(pod, "Normal", "Killing", f"Stopping container {name}")
         if grace is None:
             grace = pod["metadata"].get("deletionGracePeriodSeconds")
-            grace = 30 if grace is None else grace
-        # After preStop, SIGTERM; the process lives on for its modelled time (serve-hostname: 60 s),
-        # then the runtime needs ~1 s to stop the container. SIGKILL at the end of the grace period.
-        pre_stop = pre_stop_seconds(pod)
-        linger = max((p.sigterm_exit_s for p in self.processes.get(key, {}).values() if p is not None), default=0.0)
-        shutdown = pre_stop + linger + self.rng.uniform(0.5, 1.5)
-        delay = min(float(grace), shutdown) if running else 0.0
-        if running and pre_stop < delay:
-            self._later(pre_stop, self._sigterm, key)
-        self._later(delay, self._finish_termination, key, deleting)
+        grace = 30.0 if grace is None else float(grace)
+        specs = {c["name"]: c for c in pod["spec"].get("containers") or []}
+        stops = {name: self._stop(key, specs[name], grace) for name in running if name in specs}
+        # the containers are gone; the next PLEG relist brings the terminal status, then the status manager
+        # deletes the pod (status_manager.go canBeDeleted)
+        delay = max((d for d, _ in stops.values()), default=0.0) + self.rng.uniform(0.1, 0.3)  # task teardown
+        delay += self._next_relist(delay)
+        self._later(delay, self._finish_termination, key,
+                    {name: code for name, (_, code) in stops.items()}, deleting)
 
-    def _finish_termination(self, key, deleting: bool = True) -> None:
+    def _finish_termination(self, key, exit_codes: dict, deleting: bool = True) -> None:
         pod = self._fresh(key)
         self.processes.pop(key, None)  # SIGKILL: whatever still runs is gone
         if self.running and not deleting:  # node shutdown: the pod object stays, Failed
             if pod is not None:
-                self._write_status(key, shutdown_status(pod, format_time(self.clock.now())))
+                self._write_status(key, shutdown_status(pod, exit_codes, format_time(self.clock.now())))
             self._shutdown_pending.discard(key)
             if not self._shutdown_pending:
                 self._later(0.0, self.cluster.power_off, self.node_name)
         elif self.running and pod is not None:
             if (pod.get("status") or {}).get("containerStatuses"):
-                self._write_status(key, terminated_status(pod, format_time(self.clock.now())))
+                self._write_status(key, terminated_status(pod, exit_codes, format_time(self.clock.now())))
             try:
                 self.store.delete("pods", key[1], key[0], grace_period_seconds=0)
             except ApiError as err:
