@@ -90,3 +90,4 @@ def test_unnamed_ports_have_no_srv_and_an_empty_headless_service_is_nxdomain():
     store = _store(service("db", {"app": "a"}, clusterIP="None"), [_pod("10.244.1.5", "p", ready=False)], HTTP)
     assert dns.lookup(store, f"db.{SUFFIX}").rcode == dns.NXDOMAIN
     assert dns.lookup(store, "ns.svc.cluster.local") == dns.Answer("ns.svc.cluster.local")  # NODATA
+    assert dns.lookup(store, "nope.svc.cluster.local").rcode == dns.NXDOMAIN  # no such namespace

@@ -19,7 +19,7 @@ with ``pods insecure``):
   answers the same addresses. An SRV query for ``<service>.<ns>.svc`` answers every port (no SRV for a
   headless Service without ports).
 * ``<a-b-c-d>.<ns>.pod.cluster.local``: the address written in the name (``pods insecure``).
-* ``svc``, ``<ns>.svc`` exist without records (NOERROR, no data); any other name in the zone is NXDOMAIN.
+* ``svc`` and ``<ns>.svc`` of an existing namespace exist without records (NOERROR, no data); any other name in the zone is NXDOMAIN.
   (CoreDNS v1.14.6, ``plugin/kubernetes/parse.go`` ``parseRequest``.) Names outside it go to CoreDNS's ``forward . /etc/resolv.conf``;
   the simulator has no upstream resolver, so those answer SERVFAIL (a single label, no top-level domain,
   NXDOMAIN as the root servers answer).
@@ -144,8 +144,11 @@ def lookup(store, fqdn: str, qtype: str = "A") -> Answer:
         except ValueError:
             return Answer(name, rcode=NXDOMAIN)
         return Answer(name, (address,) if qtype == "A" else ())
-    if labels in ([], ["svc"], ["pod"]) or len(labels) == 2 and labels[1] in ("svc", "pod"):
-        return Answer(name)  # the apex, svc, pod and <ns>.svc exist without records (parseRequest: NODATA)
+    if labels in ([], ["svc"], ["pod"]):
+        return Answer(name)  # the apex, svc and pod exist without records (parseRequest: NODATA)
+    if len(labels) == 2 and labels[1] in ("svc", "pod"):  # so does an existing namespace (namespaceExposed)
+        return Answer(name) if store.list("namespaces", field_selector=f"metadata.name={labels[0]}")[0] else Answer(
+            name, rcode=NXDOMAIN)
     if len(labels) not in (3, 4, 5) or labels[-1] != "svc":
         return Answer(name, rcode=NXDOMAIN)
     found, rcode = _find_services(store, labels)
