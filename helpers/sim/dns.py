@@ -61,8 +61,12 @@ def resolv_conf(namespace: str, nameserver: str) -> str:
 
 
 def _endpoint_hostname(endpoint: dict, address: str) -> str:
-    """CoreDNS ``endpointHostname``: the endpoint's hostname, else its address with dashes for the dots."""
-    return endpoint.get("hostname") or address.replace(".", "-").replace(":", "-")
+    """CoreDNS ``endpointHostname`` (v1.14.6): the endpoint's hostname, else its address with dashes for the
+    dots (or colons, an IPv6 address ending in one gets a final 0)."""
+    if endpoint.get("hostname") or "." in address:
+        return endpoint.get("hostname") or address.replace(".", "-")
+    dashed = address.replace(":", "-")
+    return dashed + "0" if dashed.endswith("-") else dashed
 
 
 def _endpoint_records(store, namespace: str, service: str, endpoint: str, port: str, proto: str) -> list[tuple]:
