@@ -91,3 +91,10 @@ def test_unnamed_ports_have_no_srv_and_an_empty_headless_service_is_nxdomain():
     assert dns.lookup(store, f"db.{SUFFIX}").rcode == dns.NXDOMAIN
     assert dns.lookup(store, "ns.svc.cluster.local") == dns.Answer("ns.svc.cluster.local")  # NODATA
     assert dns.lookup(store, "nope.svc.cluster.local").rcode == dns.NXDOMAIN  # no such namespace
+
+
+def test_an_external_name_service_is_a_cname_and_an_srv_to_its_external_name():
+    store = _store(service("ext", type="ExternalName", externalName="example.com", ports=()), [], [])
+    assert dns.resolve(store, "ext", "ns").cname == "example.com"
+    assert dns.resolve(store, "ext", "ns", "SRV").srv == ((0, 100, 0, "example.com."),)  # Port 0: not skipped
+    assert dns.lookup(store, f"_http._tcp.ext.{SUFFIX}", "SRV").rcode == dns.NXDOMAIN  # no pseudo-subdomains

@@ -101,7 +101,7 @@ def _match(asked: str, value: str) -> bool:
 def _find_services(store, labels: list[str]) -> tuple[list[tuple], str]:
     """CoreDNS ``findServices`` (``plugin/kubernetes/kubernetes.go``, v1.14.6) for the labels of
     ``[_port._proto.|endpoint.]<service>.<ns>.svc``: ([(host, port, target)], rcode). A host is an address or,
-    for an ExternalName, the CNAME target; no match is NXDOMAIN (``errNoItems``)."""
+    for an ExternalName, the CNAME target (with no SRV target of its own); no match is NXDOMAIN (``errNoItems``)."""
     *rest, service_name, namespace, _ = labels
     endpoint = rest[0] if len(rest) == 1 else ""
     port, proto = (rest[0].removeprefix("_"), rest[1].removeprefix("_")) if len(rest) == 2 else ("", "")
@@ -111,7 +111,7 @@ def _find_services(store, labels: list[str]) -> tuple[list[tuple], str]:
         return [], NXDOMAIN
     spec = service["spec"]
     if spec.get("type") == "ExternalName":
-        found = [] if rest else [(spec.get("externalName", ""), -1, "")]
+        found = [] if rest else [(spec.get("externalName", ""), 0, "")]  # no port: 0, not the sentinel -1
     elif spec.get("clusterIP") in (None, "", "None") or endpoint:
         found = _endpoint_records(store, namespace, service_name, endpoint, port, proto)
     else:
@@ -128,9 +128,10 @@ def _srv(found: list[tuple]) -> tuple[tuple[int, int, int, str], ...]:
     and duplicate (target, port) pairs are dropped."""
     weight = max(1, 100 // len(found)) if found else 0
     out: list[tuple[int, int, int, str]] = []
-    for _, port, target in found:
-        if port != -1 and (0, weight, port, target) not in out:
-            out.append((0, weight, port, target))
+    for host, port, target in found:  # an ExternalName's SRV targets its externalName
+        record = (0, weight, port, target or f"{host}.")
+        if port != -1 and record not in out:
+            out.append(record)
     return tuple(out)
 
 
@@ -158,11 +159,12 @@ def lookup(store, fqdn: str, qtype: str = "A") -> Answer:
     found, rcode = _find_services(store, labels)
     if rcode:
         return Answer(name, rcode=rcode)
-    if found[0][1] == -1 and found[0][2] == "":  # ExternalName: a CNAME whatever the type asked
-        return Answer(name, cname=found[0][0])
     if qtype == "SRV":
         return Answer(name, srv=_srv(found))
-    return Answer(name, tuple(dict.fromkeys(host for host, _, _ in found)))
+    if found[0][2] == "":  # an ExternalName: a CNAME
+        return Answer(name, cname=found[0][0])
+    # an A answer holds the IPv4 ones (an IPv6 address is an AAAA record, not modelled)
+    return Answer(name, tuple(dict.fromkeys(host for host, _, _ in found if ipaddress.ip_address(host).version == 4)))
 
 
 def resolve(store, name: str, namespace: str, qtype: str = "A") -> Answer:
