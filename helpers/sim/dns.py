@@ -1,27 +1,27 @@
 """Cluster DNS as CoreDNS's ``kubernetes`` plugin answers it, and a pod's resolver that asks it.
 
 The records follow the Kubernetes DNS-based service discovery specification (kubernetes/dns,
-``docs/specification.md``, schema 1.1.0) as CoreDNS implements it (coredns/coredns
-``plugin/kubernetes/kubernetes.go`` ``Records``/``findServices``; kind's Corefile serves ``cluster.local``
-with ``pods insecure``):
+``docs/specification.md``, schema 1.1.0) as CoreDNS v1.14.6 implements it (coredns/coredns
+``plugin/kubernetes/parse.go`` ``parseRequest``, ``kubernetes.go`` ``Records``/``findServices``,
+``plugin/backend_lookup.go`` ``SRV``; kind's Corefile serves ``cluster.local`` with ``pods insecure``):
 
 * ``<service>.<ns>.svc.cluster.local``: a ClusterIP Service's A record is its ClusterIP; a headless
   Service's A records are the addresses of its EndpointSlices' ready endpoints (the EndpointSlice
   controller marks all of them ready with ``publishNotReadyAddresses``, spec 2.4.1), NXDOMAIN when it has
-  none; an ExternalName Service is a CNAME to its externalName.
+  none (kubernetes/dns#245 made the spec say so); an ExternalName Service is a CNAME to its externalName.
 * ``<endpoint>.<service>.<ns>.svc.cluster.local``: a ready endpoint of the Service, named by its hostname (a
   StatefulSet pod, or a pod with ``spec.hostname`` and ``spec.subdomain`` naming the Service), else by its
   address with dashes (``endpointHostname``: ``10-244-1-5.db.ns.svc.cluster.local``).
 * ``_<port>._<proto>.<service>.<ns>.svc.cluster.local`` (spec 2.3.2, 2.4.2): SRV ``0 100 <port>
-  <service>.<ns>.svc.cluster.local.`` for a ClusterIP Service's port of that name and protocol; for a headless
-  Service one SRV per ready endpoint, ``0 floor(100/N) <endpoint port> <endpoint>.<service>.<ns>.svc.cluster.local.``
-  (``plugin/backend_lookup.go`` ``SRV``). A port name no port has is NXDOMAIN; the A query for the name
-  answers the same addresses. An SRV query for ``<service>.<ns>.svc`` answers every port (no SRV for a
-  headless Service without ports).
+  <service>.<ns>.svc.cluster.local.`` for a ClusterIP Service's port of that name and protocol; for a
+  headless Service one SRV per ready endpoint, ``0 floor(100/N) <endpoint port>
+  <endpoint>.<service>.<ns>.svc.cluster.local.``. A port name or protocol no port has is NXDOMAIN; the A
+  query for the name answers the same addresses. An SRV query for ``<service>.<ns>.svc`` answers every port
+  (none for a headless Service without ports), an ExternalName's ``0 100 0 <externalName>.``.
 * ``<a-b-c-d>.<ns>.pod.cluster.local``: the address written in the name (``pods insecure``).
-* ``svc`` and ``<ns>.svc`` of an existing namespace exist without records (NOERROR, no data); any other name in the zone is NXDOMAIN.
-  (CoreDNS v1.14.6, ``plugin/kubernetes/parse.go`` ``parseRequest``.) Names outside it go to CoreDNS's ``forward . /etc/resolv.conf``;
-  the simulator has no upstream resolver, so those answer SERVFAIL (a single label, no top-level domain,
+* ``svc`` and ``<ns>.svc`` of an existing namespace exist without records (NOERROR, no data); any other
+  name in the zone is NXDOMAIN. Names outside it go to CoreDNS's ``forward . /etc/resolv.conf``; the
+  simulator has no upstream resolver, so those answer SERVFAIL (a single label, no top-level domain,
   NXDOMAIN as the root servers answer).
 
 The resolver (:func:`resolve`) walks the search path the kubelet writes into a ClusterFirst pod's
@@ -42,7 +42,7 @@ NXDOMAIN, SERVFAIL = "NXDOMAIN", "SERVFAIL"
 
 @dataclass
 class Answer:
-    """The result of one lookup: the name that answered, its addresses (or a CNAME), or an rcode."""
+    """The result of one lookup: the name that answered, its addresses, SRV records or CNAME, or an rcode."""
 
     name: str
     addresses: tuple[str, ...] = ()
@@ -99,7 +99,7 @@ def _match(asked: str, value: str) -> bool:
 
 
 def _find_services(store, labels: list[str]) -> tuple[list[tuple], str]:
-    """CoreDNS ``findServices`` (``plugin/kubernetes/kubernetes.go``, v1.14.6) for the labels of
+    """CoreDNS ``findServices`` for the labels of
     ``[_port._proto.|endpoint.]<service>.<ns>.svc``: ([(host, port, target)], rcode). A host is an address or,
     for an ExternalName, the CNAME target (with no SRV target of its own); no match is NXDOMAIN (``errNoItems``)."""
     *rest, service_name, namespace, _ = labels
@@ -123,7 +123,7 @@ def _find_services(store, labels: list[str]) -> tuple[list[tuple], str]:
 
 
 def _srv(found: list[tuple]) -> tuple[tuple[int, int, int, str], ...]:
-    """(priority, weight, port, target) as ``plugin/backend_lookup.go`` ``SRV`` (v1.14.6) writes them: every
+    """(priority, weight, port, target) as ``SRV`` writes them: every
     record has priority 0 and weight floor(100 / records) (at least 1), counted before records with port -1
     and duplicate (target, port) pairs are dropped."""
     weight = max(1, 100 // len(found)) if found else 0
