@@ -138,6 +138,30 @@ def test_nslookup_answers_as_coredns_does(cluster):
     assert missing.returncode == 1 and "** server can't find nope: NXDOMAIN" in missing.stdout
 
 
+def test_nslookup_type_srv_prints_as_bind_and_busybox_do(cluster):
+    k = _kubectl(cluster)
+    head = "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\n"
+    # kubectl expose names no port: no SRV (CoreDNS findServices: NXDOMAIN; the short name would end its
+    # search walk upstream, which the simulator does not have)
+    name = "_http._tcp.web.default.svc.cluster.local."
+    web = k("exec", "client", "--", "nslookup", "-type=srv", name, check=False)
+    assert web.returncode == 1 and web.stdout == head + f"** server can't find {name}: NXDOMAIN\n\n"
+    # the StatefulSet's headless Service: one SRV per pod, weight floor(100/2), BIND keeps the target's dot
+    owner = "_http._tcp.db.default.svc.cluster.local"
+    db = k("exec", "client", "--", "nslookup", "-q=srv", "_http._tcp.db").stdout
+    assert db == head + "".join(f"{owner}\tservice = 0 50 8080 db-{i}.db.default.svc.cluster.local.\n"
+                                for i in (0, 1))
+    assert k("exec", "client", "--", "nslookup", "-query=SRV", "_http._tcp.db").stdout == db
+    # busybox's nslookup: no final dots, ":53", a blank line after the answers (then kubectl run's own line)
+    probe = k("run", "-i", "--rm", "--restart=Never", "srvprobe", "--image=busybox:1.37", "--", "nslookup",
+              "-type=srv", "_http._tcp.db", input="").stdout
+    assert "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\n" + "".join(
+        f"{owner}\tservice = 0 50 8080 db-{i}.db.default.svc.cluster.local\n" for i in (0, 1)) + "\npod " in probe
+    # the plain A lookup is unchanged by the option parsing
+    assert k("exec", "client", "--", "nslookup", "-type=a", "web").stdout == k("exec", "client", "--", "nslookup",
+                                                                                "web").stdout
+
+
 def test_exit_codes_and_the_runtime_s_errors(cluster):
     k = _kubectl(cluster)
     failed = k("exec", "client", "--", "sh", "-c", "echo hi; exit 3", check=False)

@@ -10,7 +10,7 @@ The simulator runs no processes, so each image's executables are modelled from w
 
 Modelled: ``hostname``, ``cat`` of ``/etc/resolv.conf`` / ``/etc/hosts`` / ``/etc/hostname``, ``env``,
 ``printenv``, ``echo``, ``true``, ``false``, ``exit N``, ``wget [-q] [-O -] [-T s] URL``,
-``curl [-s] [-S] [-m s] URL``, ``nslookup NAME``, ``agnhost connect HOST:PORT [--timeout=] [--protocol=]``,
+``curl [-s] [-S] [-m s] URL``, ``nslookup [-type=srv] NAME``, ``agnhost connect HOST:PORT [--timeout=] [--protocol=]``,
 and ``sh -c``/``bash -c`` scripts of those joined by ``;``, ``&&``, ``||``. Requests go through the
 simulated data path (:meth:`helpers.sim.traffic.Traffic.dial`): the client node's kube-proxy rules, then
 the process listening at the endpoint; names resolve through :mod:`helpers.sim.dns`.
@@ -40,6 +40,7 @@ _BUSYBOX = {"sh", "ash", "hostname", "cat", "env", "printenv", "echo", "true", "
             "ps", "sleep", "date", "id", "whoami", "uname", "ip", "ifconfig", "netstat", "nc", "top", "df", "mount",
             "grep", "sed", "awk", "head", "tail", "touch", "mkdir", "rm", "cp", "mv", "kill", "ping", "traceroute",
             "telnet", "vi", "free", "du", "which", "xargs", "wc", "sort", "uniq", "cut", "tr", "tee", "pwd"}
+# agnhost's bind-tools also give it ``dig`` and ``host``: on the PATH, not modelled (an exec says so)
 IMAGES = {
     AGNHOST_REPO: (_BUSYBOX - {"nslookup"}) | {"agnhost", "bash", "curl", "nslookup", "dig", "host", "ss", "iperf"},
     "busybox": _BUSYBOX,
@@ -351,16 +352,38 @@ class _Shell:
         return Result(body, err, codes[outcome])
 
     def _nslookup(self, args, stdin) -> Result:
+        """``nslookup [-type=A|SRV] NAME``: busybox's (``networking/nslookup.c``, 1.37: ``-type=``,
+        ``-querytype=`` and their unique prefixes, ``index_in_substrings``; SRV printed
+        ``"%s\tservice = %u %u %u %s"``, both names without the final dot) or BIND 9.18's (``bin/dig/nslookup.c`` v9.18.50: ``setoption`` takes
+        ``type= ty= querytype= query= qu= q=``; ``printsection``: SRV is
+        ``<owner>\tservice = `` then ``dns_rdata_totext``, whose target keeps the final dot)."""
         names = [a for a in args if not a.startswith("-")]
         if not names:
             return Result(stderr="the simulator's nslookup has no interactive mode: give a name\n", exit_code=1)
+        qtype = "A"
+        for a in args:
+            option, _, value = a[1:].lower().partition("=")
+            if a.startswith("-") and value and (option in ("type", "ty", "querytype", "query", "qu", "q")
+                                                 if self.kind != "busybox" else  # a unique prefix
+                                                 option and "querytype".startswith(option)
+                                                 or len(option) > 1 and "type".startswith(option)):
+                qtype = value.upper()
+        if qtype not in ("A", "SRV"):
+            return Result(stderr=f"the simulator's nslookup answers -type=A and -type=SRV, not {qtype}\n",
+                          exit_code=1)
         name, server = names[0], self.ctx.nameserver
         sep = "#" if self.kind != "busybox" else ":"
         head = f"Server:\t\t{server}\nAddress:\t{server}{sep}53\n\n"
-        answer = self._resolve(name)
+        answer = self._resolve(name) if qtype == "A" else dns.resolve(self.ctx.store, name, self.ctx.namespace, "SRV")
+        tail = "\n" if self.kind == "busybox" else ""
         if answer.addresses:
             lines = "".join(f"Name:\t{answer.name}\nAddress: {a}\n" for a in answer.addresses)
-            return Result(head + lines + ("\n" if self.kind == "busybox" else ""))
+            return Result(head + lines + tail)
+        if answer.srv:
+            dot = "" if self.kind == "busybox" else "."
+            lines = "".join(f"{answer.name}\tservice = {prio} {weight} {port} {target.rstrip('.')}{dot}\n"
+                            for prio, weight, port, target in answer.srv)
+            return Result(head + lines + tail)
         if answer.rcode == "":
             return Result(head + f"*** Can't find {name}: No answer\n\n", exit_code=1)
         return Result(head + f"** server can't find {name}: {answer.rcode}\n\n", exit_code=1)
