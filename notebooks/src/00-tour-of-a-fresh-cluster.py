@@ -184,13 +184,16 @@ h.kubectl("get", "pods", "-n", "kube-system", "-o", "wide")
 # In your sandbox `ns.name`, create a Deployment `hello` with 2 replicas and a Service `hello` that
 # selects it (`h.apply(h.deployment(...), h.service(...), namespace=ns.name)`; pass
 # `readiness_gate=False` so the pods become ready on their own). Then list the Service, its Endpoints
-# and its slices. Done when the slices of `hello` list 2 ready endpoints.
+# and its slices. Predict first: how many EndpointSlices will `hello` get? Record the number in
+# `prediction_slices`. Done when the slices of `hello` list 2 ready endpoints.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_slices = None  # your turn: how many slices will hello get?
+# ... then create the Deployment and the Service
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_slices = 1  # 2 endpoints are far below the default of 100 per slice
 h.apply(h.deployment("hello", replicas=2, readiness_gate=False), h.service("hello"), namespace=ns.name)
 h.wait_for_slices(ns.name, "hello", endpoints=2, ready=2)
 h.kubectl("get", "services,endpoints,endpointslices", "-n", ns.name)
@@ -201,6 +204,10 @@ ready = hello["ready"].eq(True).sum() if not hello.empty else 0
 assert ready == 2, (
     f"{ready} ready endpoints in the slices of 'hello', expected 2. Hint: does the Service exist in "
     "ns.name? Then wait with h.wait_for_slices(ns.name, 'hello', endpoints=2, ready=2).")
+assert isinstance(prediction_slices, int), "Record your prediction (a number of slices) in `prediction_slices` first."
+slice_count = hello["slice"].nunique()
+print(f"You predicted {prediction_slices} slice(s); hello has {slice_count}"
+      f"{' — right.' if prediction_slices == slice_count else ' — compare with the limit of 100 per slice.'}")
 print("✓ 'hello' has an Endpoints object named hello and a slice named", hello["slice"].iloc[0])
 
 # %% [markdown] slideshow={"slide_type": "slide"}

@@ -148,13 +148,16 @@ pd.Series({**{f"labels[{key}]": value for key, value in meta["labels"].items()},
 # ## Exercise 1: one pod, two Services
 #
 # Create a second Service `web-alt` that selects the same pods (`selector={"app": "web"}`) on port
-# 8080, forwarding to the pods' port 80. Done when `web-alt` has its own slice with the 3 pods in it.
+# 8080, forwarding to the pods' port 80. Predict first: which port number will `web-alt`'s slice list,
+# 8080 or 80? Record it in `prediction_port`. Done when `web-alt` has its own slice with the 3 pods in it.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_port = None  # your turn: 8080 or 80
+# ... then create the Service
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_port = 80  # a slice's ports[].port is the number on the pod (the targetPort)
 h.apply(h.service("web-alt", selector={"app": "web"}, ports=((8080, 80),)), namespace=ns.name)
 slices = h.wait_for_slices(ns.name, "web-alt", endpoints=3, ready=3)
 
@@ -163,8 +166,12 @@ alt = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_N
 count = sum(len(s.get("endpoints") or []) for s in alt)
 assert count == 3, (f"web-alt's slices hold {count} endpoints, expected 3. Hint: "
                     "which pods does its selector match, and on which port do they listen?")
+assert prediction_port in (8080, 80), "Record 8080 or 80 in `prediction_port` first."
+slice_port = alt[0]["ports"][0]["port"]
+print(f"You predicted {prediction_port}; web-alt's slice lists {slice_port}"
+      f"{' — right.' if prediction_port == slice_port else ' — see the ports[] row of the table in section 2.'}")
 print("✓ The same pods appear in a second slice, owned by web-alt. Its port is",
-      alt[0]["ports"][0]["port"], "— the pod's port, not the Service's 8080.")
+      slice_port, "— the pod's port, not the Service's 8080.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: grow the slice

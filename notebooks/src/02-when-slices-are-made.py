@@ -233,14 +233,17 @@ h.plot_bytes_per_update(kep)
 # ## Exercise 1: give `manual` a selector
 #
 # The selectorless Service `manual` has no slices. Give it the selector `app=big` (re-apply it with
-# `h.service("manual", selector={"app": "big"})`) and scale `big` to 3. Done when `manual` has a
-# controller-made slice with 3 endpoints.
+# `h.service("manual", selector={"app": "big"})`) and scale `big` to 3. Predict first: which
+# `endpointslice.kubernetes.io/managed-by` value will `manual`'s slice carry? Record it in
+# `prediction_manager`. Done when `manual` has a controller-made slice with 3 endpoints.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_manager = None  # your turn: the managed-by value, a string
+# ... then give manual its selector and scale big
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_manager = "endpointslice-controller.k8s.io"  # a selector hands the Service to the controller
 h.apply(h.service("manual", selector={"app": "big"}), namespace=ns.name)
 h.scale("big", 3, ns.name)
 slices = h.wait_for_slices(ns.name, "manual", endpoints=3, ready=3)
@@ -250,7 +253,10 @@ got = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_N
 count = sum(len(s.get("endpoints") or []) for s in got)
 assert got and count == 3, (f"manual has {len(got)} slice(s) with {count} endpoints, expected 3 endpoints. "
                             "Hint: the selector and the replica count both matter.")
+assert isinstance(prediction_manager, str), "Record the managed-by value you expect in `prediction_manager` first."
 managers = {s["metadata"]["labels"][kube.LABEL_MANAGED_BY] for s in got}
+print(f"You predicted {prediction_manager!r}; manual's slices are managed by {sorted(managers)}"
+      f"{' — right.' if managers == {prediction_manager} else ' — which controller watches Services with a selector?'}")
 print("✓ Setting a selector handed the Service to", managers.pop())
 
 # %% slideshow={"slide_type": "-"}

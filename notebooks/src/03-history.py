@@ -168,14 +168,17 @@ print("✓ by-hand exists; the API server stores it as", mine[0]["apiVersion"], 
 #
 # Since 1.33 the Endpoints controller labels its objects `endpoints.kubernetes.io/managed-by:
 # endpoint-controller`, next to the slices' `endpointslice.kubernetes.io/managed-by`. Create a
-# Deployment and Service `legacy` (1 replica, `readiness_gate=False`). Done when its Endpoints object
-# and its slice both carry their managed-by label.
+# Deployment and Service `legacy` (1 replica, `readiness_gate=False`). Predict first: will the two
+# labels carry the same value? Record `True` or `False` in `prediction_same_manager`. Done when its
+# Endpoints object and its slice both carry their managed-by label.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_same_manager = None  # your turn: True or False
+# ... then create the Deployment and the Service
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_same_manager = False  # two controllers, each naming itself
 h.apply(h.deployment("legacy", replicas=1, readiness_gate=False), h.service("legacy"), namespace=ns.name)
 h.wait_for_slices(ns.name, "legacy", endpoints=1, ready=1)
 found = h.wait_for("endpoints", lambda eps: any(e["metadata"]["name"] == "legacy" and e.get("subsets") for e in eps),
@@ -189,6 +192,11 @@ print("Endpoints managed by:", eps[0]["metadata"].get("labels", {}).get(kube.LAB
 print("slice managed by:    ", legacy_slices[0]["metadata"]["labels"][kube.LABEL_MANAGED_BY])
 assert eps[0]["metadata"].get("labels", {}).get(kube.LABEL_ENDPOINTS_MANAGED_BY) == "endpoint-controller", (
     "The Endpoints object lacks endpoints.kubernetes.io/managed-by — is this cluster older than 1.33?")
+assert prediction_same_manager in (True, False), "Record True or False in `prediction_same_manager` first."
+same = (eps[0]["metadata"]["labels"][kube.LABEL_ENDPOINTS_MANAGED_BY]
+        == legacy_slices[0]["metadata"]["labels"][kube.LABEL_MANAGED_BY])
+print(f"You predicted {'the same' if prediction_same_manager else 'different'} values; they are "
+      f"{'the same' if same else 'different'}{' — right.' if prediction_same_manager == same else '.'}")
 print("✓ Two controllers, two labels, one Service.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

@@ -268,13 +268,16 @@ print(f"✓ api's local model per node: {per_node}")
 #
 # A KPNG-based proxy (or any alternative) takes over a Service through the label
 # `service.kubernetes.io/service-proxy-name`. Label Service `api` with `service.kubernetes.io/service-proxy-name=kpng`.
-# Done when kube-proxy's watch would no longer deliver `api` or its slices.
+# Predict first: will `api` still have EndpointSlices afterwards? Record `True` or `False` in
+# `prediction_slices`. Done when kube-proxy's watch would no longer deliver `api` or its slices.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_slices = None  # your turn: True or False
+# ... then label the Service
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_slices = True  # the label filters kube-proxy's informers; the EndpointSlice controller ignores it
 claimed = h.label("svc", "api", {kube.LABEL_SERVICE_PROXY_NAME: "kpng"}, ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
@@ -282,6 +285,10 @@ api = h.get("svc", "api", ns.name)
 assert not kpng.kube_proxy_watches(api), (
     "kube-proxy still watches Service api. Hint: h.label('svc', 'api', "
     "{'service.kubernetes.io/service-proxy-name': 'kpng'}, ns.name).")
+assert prediction_slices in (True, False), "Record True or False in `prediction_slices` first."
+has_slices = bool(h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=api"))
+print(f"You predicted {prediction_slices}; api {'still has' if has_slices else 'has no'} EndpointSlices"
+      f"{' — right.' if prediction_slices == has_slices else ' — which component reads the label?'}")
 print("✓ kube-proxy's informer selector now filters api out; a proxy named 'kpng' would program it instead.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

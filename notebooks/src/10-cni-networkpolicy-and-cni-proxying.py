@@ -46,6 +46,7 @@ import json
 import pandas as pd
 
 import helpers as h
+from helpers import kube
 from helpers.dataplane import cni, ipam, netpol
 
 cluster = h.connect()
@@ -235,13 +236,16 @@ print(f"✓ all three backends reachable; the policy still exists but selects no
 #
 # Apply a NetworkPolicy `web-from-client` that selects all `web` pods and allows ingress **only** from pods
 # labelled `app=client`, on the port the policy engine actually sees. Done when `client` reaches every
-# backend and an outside address (`192.0.2.1`) reaches none.
+# backend and an outside address (`192.0.2.1`) reaches none. Predict first: which port number must the
+# rule allow, the Service's 80 or the pods' 8080? Record it in `prediction_port`.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_port = None  # your turn: 80 or 8080
+# ... then apply the policy
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_port = 8080  # the policy engine sees the packet after DNAT, on the targetPort
 allow = h.apply({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "web-from-client"},
                  "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"],
                           "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}],
@@ -256,6 +260,10 @@ assert from_client["allowed"].all(), (
     f"client is denied on {(~from_client['allowed']).sum()} backend(s). Hint: after DNAT the destination port is "
     "the targetPort (8080), not the Service port (80) — and is any web pod still labelled blocked=true?")
 assert not from_outside["allowed"].any(), "192.0.2.1 is still allowed somewhere. Hint: the rule needs a `from` peer."
+assert prediction_port in (80, 8080), "Record 80 or 8080 in `prediction_port` first."
+seen_port = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")[0]["ports"][0]["port"]
+print(f"You predicted {prediction_port}; after DNAT the packets reach port {seen_port} (web's slice port)"
+      f"{' — right.' if prediction_port == seen_port else ' — DNAT rewrote the port before the policy saw it.'}")
 print("✓ client reaches every backend on 8080; everything else is denied.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

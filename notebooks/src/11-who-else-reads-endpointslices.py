@@ -215,13 +215,17 @@ print(f"{observed:.0f} observations on {worker}; every one of them within le={fi
 # ## Exercise 2: when did this node last sync?
 #
 # Read `kubeproxy_sync_proxy_rules_last_timestamp_seconds` (IPv4) of `endpoints-worker2` into
-# `last_sync` (seconds since the epoch, a float). Done when it is no later than the cluster's clock.
+# `last_sync` (seconds since the epoch, a float). Predict first: has that node synced since `web`'s slice
+# last changed in section 4 (its `endpoints.kubernetes.io/last-change-trigger-time`)? Record `True` or
+# `False` in `prediction_synced`. Done when `last_sync` is no later than the cluster's clock.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_synced = None  # your turn: True or False
+# your turn: last_sync = ...
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_synced = True  # every node's kube-proxy syncs after each slice change, past minSyncPeriod
 samples = h.proxy_metrics("endpoints-worker2", prefix="kubeproxy_sync_proxy_rules_last_timestamp_seconds")
 last_sync = samples[samples["labels"].map(lambda labels: labels.get("ip_family")) == "IPv4"]["value"].item()
 
@@ -230,6 +234,12 @@ assert "last_sync" in dir() and isinstance(last_sync, float), (
     "`last_sync` should be a float read from h.proxy_metrics('endpoints-worker2', prefix=...).")
 lag = h.cluster_time().timestamp() - last_sync
 assert lag >= 0, "That timestamp is in the future: is it the IPv4 sample of endpoints-worker2?"
+assert prediction_synced in (True, False), "Record True or False in `prediction_synced` first."
+web_slices = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")
+changed = max(kube.epoch(s["metadata"]["annotations"][kube.ANNOTATION_TRIGGER_TIME]) for s in web_slices)
+synced = last_sync >= changed
+print(f"You predicted {prediction_synced}; endpoints-worker2 {'has' if synced else 'has not'} synced since web's "
+      f"slice changed{' — right.' if prediction_synced == synced else ' — every node watches every slice.'}")
 print(f"✓ endpoints-worker2 last synced {lag:.1f} s ago (cluster clock).")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
