@@ -179,7 +179,7 @@ print(f"on the node (scheduled → Ready): {on_node:.2f} s of {breakdown['t'].ma
 assert breakdown.loc["Pod has an IP", "t"] == breakdown.loc["Pod Ready", "t"], "IP and Ready: one write"
 breakdown
 
-# %% [markdown] slideshow={"slide_type": "fragment"}
+# %% [markdown] slideshow={"slide_type": "subslide"}
 # On the simulator each row's `t` is when the write was committed (it remembers; `Trace.stop()` asks),
 # and kube-proxy rows come from its log, so the order is exact. On kind, `t` is when *our* watches
 # received each event: a few milliseconds late, and separate watch streams can deliver writes made

@@ -362,7 +362,7 @@ with h.Trace(kinds=["pods", "endpointslices", "events"], namespace=ns.name, dura
     h.wait_for_deleted("pod", leaving, ns.name, timeout=60)
     exit_trace.wait_idle(quiet=1.0, timeout=20)
 
-
+# %% slideshow={"slide_type": "subslide"}
 def leaving_endpoint(slice_):
     return next((ep for ep in slice_.get("endpoints") or [] if (ep.get("targetRef") or {}).get("name") == leaving), None)
 
@@ -383,6 +383,8 @@ for e in sorted(exit_trace.events, key=lambda e: e["t"]):
         steps.append({"t": e["t"] + PRESTOP_S, "component": "kubelet", "step": "SIGTERM (preStop done; Killing + 5 s)"})
     elif e["kind"] == "Pod" and e["name"] == leaving and e["summary"]:
         steps.append({"t": e["t"], "component": "API server", "step": f"pod {e['summary']}"})
+
+# %% slideshow={"slide_type": "subslide"}
 terminating_at = min(s["t"] for s in steps if "terminating=True" in s["step"])
 syncs = exit_trace.to_frame().query("kind == 'KubeProxy' and t >= @terminating_at").groupby("actor")["t"].min()
 steps += [{"t": t, "component": actor, "step": "sync: the terminating endpoint leaves the rules"} for actor, t in syncs.items()]
