@@ -403,6 +403,8 @@ if len(syncs):  # kind logs syncs only at -v=2
     assert (syncs - terminating_at).max() <= 1.0, f"a node synced more than minSyncPeriod late: {syncs.to_dict()}"
 print(f"{len(exit_requests)} requests, outcomes {outcomes}; every node synced {sigterm_at - syncs.max():.1f} s "
       "before SIGTERM" if len(syncs) else "kube-proxy syncs not logged (kind below -v=2)")
+
+# %% slideshow={"slide_type": "subslide"}
 timeline
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
