@@ -7,8 +7,10 @@ then 10,000 pods across the 3 nodes: list latency (raw HTTP, Table,
 Python client) and the server's memory (RSS growth); those 9,000 extra pods are created directly
 in their Running state (`Cluster.create_running_pod`), as walking each through its startup is what
 the 1,000-pod figure measures. The nodes first report room for 1,000 pods each (kind's kubelets
-accept 110). bench_api.py measures the bare store and
-server; its helpers are reused here.
+accept 110). Last, issue 16's read and memory targets, each as "figure / target / met?": kubectl against
+`kubectl version --client` measured in the same run, a Table page of 500 with 10,000 pods against the
+same page with 1,000 (a page costs its items, not the collection), total RSS. bench_api.py measures the
+bare store and server; its helpers are reused here.
 Run: .venv/bin/python benchmarks/bench_simulator.py
 """
 
@@ -100,6 +102,10 @@ def main() -> None:
         subprocess.run(kubectl, capture_output=True, check=True)  # fills the discovery cache
         warm = timed(lambda: subprocess.run(kubectl, capture_output=True, check=True), 5)
         print(f"warm `kubectl get pods -A`, ~1,000 pods: {warm:.0f} ms (median of 5)")
+        client_only = timed(lambda: subprocess.run([kubectl[0], "version", "--client"], capture_output=True,
+                                                   check=True), 5)
+        print(f"`kubectl version --client` (no server; kubectl's own start): {client_only:.0f} ms (median of 5)")
+        page_1k = timed(lambda: raw_get(handle.url, "/api/v1/pods?limit=500", TABLE_ACCEPT), 5)
 
         before = rss_mb()
         start = time.perf_counter()
@@ -109,19 +115,27 @@ def main() -> None:
         handle.cluster.clock.settle(120)
         print(f"9,000 more running pods created directly (10,000 across 3 nodes): "
               f"{time.perf_counter() - start:.1f} s")
+        total_rss = rss_mb()
         print(f"server RSS growth for those 9,000 pods (objects, history, informer caches): "
-              f"{rss_mb() - before:.0f} MiB (total RSS {rss_mb():.0f} MiB)")
+              f"{total_rss - before:.0f} MiB (total RSS {total_rss:.0f} MiB)")
         configuration = client.Configuration()
         configuration.host = handle.url
         core = client.CoreV1Api(client.ApiClient(configuration))
         print("list latency with 10,000 pods:")
         print(f"  raw HTTP GET /api/v1/pods (JSON):        {timed(lambda: raw_get(handle.url, '/api/v1/pods'), 3):6.0f} ms")
-        print(f"  raw HTTP GET, Table (limit=500):         "
-              f"{timed(lambda: raw_get(handle.url, '/api/v1/pods?limit=500', TABLE_ACCEPT), 3):6.0f} ms")
+        page_10k = timed(lambda: raw_get(handle.url, '/api/v1/pods?limit=500', TABLE_ACCEPT), 5)
+        print(f"  raw HTTP GET, Table (limit=500):         {page_10k:6.0f} ms (median of 5)")
         print(f"  Python client list_pod_for_all_namespaces: {timed(core.list_pod_for_all_namespaces, 3):6.0f} ms")
-        print(f"  warm `kubectl get pods -A`:              "
-              f"{timed(lambda: subprocess.run(kubectl, capture_output=True, check=True), 3):6.0f} ms")
+        warm_10k = timed(lambda: subprocess.run(kubectl, capture_output=True, check=True), 3)
+        print(f"  warm `kubectl get pods -A`:              {warm_10k:6.0f} ms")
         handle.stop()
+    print("issue 16 targets (figure / target / met?):")
+    for name, figure, target, unit in (
+            ("warm `kubectl get pods -A`, 1,000 pods", warm, 2 * client_only + 100, "ms"),
+            ("warm `kubectl get pods -A`, 10,000 pods", warm_10k, 2000, "ms"),
+            ("Table page of 500, 10,000 pods / same page with 1,000", page_10k / page_1k, 1.5, "x"),
+            ("total RSS with 10,000 pods", total_rss, 350, "MiB")):
+        print(f"  {name}: {figure:.2f} {unit} / <= {target:.2f} {unit} / {'met' if figure <= target else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -227,13 +227,19 @@ class Store:
                 raise CompactedError(at)
             rv = self._rv if at is None else min(at, self._rv)
             objects = self._objects[info.key] if rv == self._rv else self._state_at(info, rv)
-            keys = sorted(k for k in objects if after is None or k > after)
+            # the namespace and the continue key narrow the storage keys (namespace, name) before sorting;
+            # without a selector a page and its remainingItemCount need no object read, so a page costs
+            # its own items rather than the whole collection
+            own = namespace if info.namespaced else None
+            keys = sorted(k for k in objects if (after is None or k > after) and (not own or k[0] == own))
+            if not (label_selector or field_selector):
+                page = keys[:limit] if limit else keys
+                rest = len(keys) - len(page)
+                return [objects[k] for k in page], str(rv), rest > 0, rest
             items = []
             for i, key in enumerate(keys):
                 if limit and len(items) == limit:
-                    rest = sum(1 for k in keys[i:] if match(objects[k]))
-                    filtered = bool(label_selector or field_selector)
-                    return items, str(rv), rest > 0, None if filtered else rest
+                    return items, str(rv), any(match(objects[k]) for k in keys[i:]), None
                 if match(objects[key]):
                     items.append(objects[key])
         return items, str(rv), False, 0
