@@ -30,7 +30,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from controlplane_oracle import Api, ControlPlane, hang_up, wait_for
@@ -704,20 +704,31 @@ def random_scenario(seed: int, changes: int = 7) -> Scenario:
         index = next(indexes)
         return f"r-{index}", _ModelPod(index, rng.choice("ab"), rng.choice((8080, 8081)))
 
-    def create(k: Kubelet, made: list[tuple[str, _ModelPod]]) -> None:
-        for name, pod in made:
-            k.pod(name, {"app": pod.app}, pod.index, ports=[{"name": "web", "containerPort": pod.web}])
+    def creating(made: list[tuple[str, _ModelPod]]):
+        # the pods as they are now: later steps change the model's pods
+        fixed = [(name, replace(pod)) for name, pod in made]
+
+        def create(k: Kubelet) -> None:
+            for name, pod in fixed:
+                k.pod(name, {"app": pod.app}, pod.index, ports=[{"name": "web", "containerPort": pod.web}],
+                      ready=pod.ready)
+        return create
 
     first = [new_pod() for _ in range(3)]
-    first[0][1].app = "a"  # the Service selects at least one pod from the start
+    # the Service selects a ready and a not-ready pod from the start, so publishNotReadyAddresses matters
+    first[0][1].app = first[1][1].app = "a"
+    first[1][1].ready = False
     model.pods.update(first)
 
-    def start(k: Kubelet, made=tuple(first), ports=model.ports) -> None:
+    create_first = creating(first)
+
+    def start(k: Kubelet, ports=model.ports) -> None:
         k.service("rnd", RANDOM_PORTS[ports], {"app": "a"})
-        create(k, made)
+        create_first(k)
 
     steps = [Step(f"create service app=a {model.ports} + pods "
-                  + ", ".join(f"{n}(app={p.app}, web={p.web})" for n, p in first), start, _reaches(model),
+                  + ", ".join(f"{n}(app={p.app}, web={p.web}{'' if p.ready else ', not ready'})" for n, p in first),
+                  start, _reaches(model),
                   count_writes=False)]
     kinds = ("create-pod", "create-pods", "delete-pod", "graceful-delete", "flip-ready", "selector", "ports",
              "publish")
@@ -730,7 +741,7 @@ def random_scenario(seed: int, changes: int = 7) -> Scenario:
             made = [new_pod() for _ in range(1 if kind == "create-pod" else 2)]
             model.pods.update(made)
             name = "create " + ", ".join(f"{n}(app={p.app}, web={p.web})" for n, p in made)
-            action, bulk = (lambda k, m=tuple(made): create(k, m)), len(made) > 1
+            action, bulk = creating(made), len(made) > 1
         elif kind == "delete-pod" and model.pods:
             victim = rng.choice(sorted(model.pods))
             # kube-apiserver first writes deletionTimestamp (MODIFIED), then deletes (DELETED), unless the
