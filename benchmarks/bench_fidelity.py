@@ -26,7 +26,7 @@ AREAS = ("controllers", "api", "kubectl")
 
 def controllers(lab) -> list[tuple[str, str | None]]:
     results = []
-    for scenario in diff.SCENARIOS:
+    for scenario in [*diff.SCENARIOS, *map(diff.random_scenario, diff.RANDOM_SEEDS)]:
         outcome = lab.run(scenario)
         results.append((scenario.name, "\n".join(outcome.differences) or None))
         print(f"  {scenario.name}: writes (step, real (slices, endpoints), sim) {outcome.writes}", flush=True)

@@ -25,11 +25,12 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
+import random
 import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from controlplane_oracle import Api, ControlPlane, hang_up, wait_for
@@ -621,6 +622,164 @@ def _scenarios() -> list[Scenario]:
 
 
 SCENARIOS = _scenarios()
+
+
+# -- randomised scenarios -------------------------------------------------------------------------------
+# A seeded sequence of single changes after a setup step. The generator keeps a model of the pods and the
+# Service, and each step waits until the real controllers show what the model says follows (the exact
+# endpoints, their conditions and ports, in the slices and in the Endpoints), so a step never compares a
+# state the real controllers are still writing. The model is upstream's rules (v1.37.0):
+# staging/src/k8s.io/endpointslice/utils.go podToEndpoint (serving = Ready, terminating = deleted,
+# ready = publishNotReadyAddresses or serving and not terminating; terminating pods kept) and
+# pkg/controller/endpoint/endpoints_controller.go (terminating pods left out unless
+# publishNotReadyAddresses; not-ready ones under notReadyAddresses unless it is set).
+RANDOM_SEEDS = (7, 19, 2026)
+RANDOM_PORTS = {"numeric": [port("http", 80, 8080)], "named": [port("http", 80, "web")],
+                "named+numeric": [port("http", 80, "web"), port("metrics", 9090, 9090)]}
+
+
+@dataclass
+class _ModelPod:
+    index: int
+    app: str
+    web: int  # the number the pod's container port `web` names
+    ready: bool = True
+    terminating: bool = False
+
+
+@dataclass
+class _Model:
+    app: str = "a"
+    ports: str = "numeric"
+    publish: bool = False
+    pods: dict[str, _ModelPod] = field(default_factory=dict)
+
+    def resolved(self, pod: _ModelPod) -> tuple:
+        return tuple(sorted((p["name"], pod.web if p["targetPort"] == "web" else p["targetPort"])
+                            for p in RANDOM_PORTS[self.ports]))
+
+    def expected(self) -> dict:
+        slices, endpoints = [], []
+        for name, pod in self.pods.items():
+            if pod.app != self.app:
+                continue
+            ports = self.resolved(pod)
+            slices.append((name, self.publish or (pod.ready and not pod.terminating), pod.ready, pod.terminating,
+                           ports))
+            if self.publish or not pod.terminating:
+                endpoints.append((name, "addresses" if self.publish or pod.ready else "notReadyAddresses", ports))
+        return {"slices": sorted(slices), "endpoints": sorted(endpoints)}
+
+
+def _ports_of(entries) -> tuple:
+    return tuple(sorted((p.get("name", ""), p["port"]) for p in entries or []))
+
+
+def random_summary(snap: dict) -> dict | None:
+    """What a random scenario's model predicts, read from a snapshot (None before both objects exist)."""
+    if not snap["slices"] or len(snap["endpoints"]) != 1:
+        return None
+    slices = [(e["targetRef"]["name"], e["conditions"]["ready"], e["conditions"]["serving"],
+               e["conditions"]["terminating"], _ports_of(s["ports"]))
+              for s in map(json.loads, snap["slices"]) for e in s["endpoints"]]
+    endpoints = [(a["targetRef"]["name"], key, _ports_of(subset["ports"]))
+                 for subset in json.loads(snap["endpoints"][0])["subsets"]
+                 for key in ("addresses", "notReadyAddresses") for a in subset.get(key, [])]
+    return {"slices": sorted(slices), "endpoints": sorted(endpoints)}
+
+
+def _reaches(model: _Model):
+    expected = model.expected()
+    return lambda snap: random_summary(snap) == expected
+
+
+def random_scenario(seed: int, changes: int = 7) -> Scenario:
+    """A setup step (the Service and three pods) and ``changes`` random changes, each kind at most once
+    before any repeats. A single change compares the number of writes too; two pods at once, or a grace-0
+    deletion of a pod not yet terminating, compare neither the writes nor the packing (module docstring)."""
+    rng = random.Random(seed)
+    model, indexes = _Model(), iter(range(1000))
+
+    def new_pod() -> tuple[str, _ModelPod]:
+        index = next(indexes)
+        return f"r-{index}", _ModelPod(index, rng.choice("ab"), rng.choice((8080, 8081)))
+
+    def creating(made: list[tuple[str, _ModelPod]]):
+        # the pods as they are now: later steps change the model's pods
+        fixed = [(name, replace(pod)) for name, pod in made]
+
+        def create(k: Kubelet) -> None:
+            for name, pod in fixed:
+                k.pod(name, {"app": pod.app}, pod.index, ports=[{"name": "web", "containerPort": pod.web}],
+                      ready=pod.ready)
+        return create
+
+    first = [new_pod() for _ in range(3)]
+    # the Service selects a ready and a not-ready pod from the start, so publishNotReadyAddresses matters
+    first[0][1].app = first[1][1].app = "a"
+    first[1][1].ready = False
+    model.pods.update(first)
+
+    create_first = creating(first)
+
+    def start(k: Kubelet, ports=model.ports) -> None:
+        k.service("rnd", RANDOM_PORTS[ports], {"app": "a"})
+        create_first(k)
+
+    steps = [Step(f"create service app=a {model.ports} + pods "
+                  + ", ".join(f"{n}(app={p.app}, web={p.web}{'' if p.ready else ', not ready'})" for n, p in first),
+                  start, _reaches(model),
+                  count_writes=False)]
+    kinds = ("create-pod", "create-pods", "delete-pod", "graceful-delete", "flip-ready", "selector", "ports",
+             "publish")
+    order = rng.sample(kinds, len(kinds))  # each kind once, in a random order, before any repeats
+    while len(steps) < changes + 1:
+        kind = order.pop() if order else rng.choice(kinds)
+        live = sorted(n for n, p in model.pods.items() if not p.terminating)
+        bulk = False
+        if kind in ("create-pod", "create-pods"):
+            made = [new_pod() for _ in range(1 if kind == "create-pod" else 2)]
+            model.pods.update(made)
+            name = "create " + ", ".join(f"{n}(app={p.app}, web={p.web})" for n, p in made)
+            action, bulk = creating(made), len(made) > 1
+        elif kind == "delete-pod" and model.pods:
+            victim = rng.choice(sorted(model.pods))
+            # kube-apiserver first writes deletionTimestamp (MODIFIED), then deletes (DELETED), unless the
+            # pod already has one (registry/rest/delete.go BeforeDelete, store.go updateForGraceful-
+            # DeletionAndFinalizers): whether one sync covers both pod events is timing (seen: real 1 or 2
+            # slice writes), so only an already terminating pod's deletion is a single change
+            bulk = not model.pods.pop(victim).terminating
+            name, action = f"delete {victim} (grace 0)", lambda k, v=victim: k.delete_pod(v, 0)
+        elif kind == "graceful-delete" and live:
+            victim = rng.choice(live)
+            model.pods[victim].terminating = True
+            name, action = f"delete {victim} (graceful)", lambda k, v=victim: k.delete_pod(v)
+        elif kind == "flip-ready":
+            # a terminating pod's containers only stop: it can become not ready, never ready again
+            flippable = sorted(n for n, p in model.pods.items() if not p.terminating or p.ready)
+            if not flippable:
+                continue
+            target = model.pods[rng.choice(flippable)]
+            target.ready = not target.ready
+            name = f"{'ready' if target.ready else 'not-ready'} r-{target.index}"
+            action = lambda k, n=f"r-{target.index}", r=target.ready: k.set_ready(n, r)
+        elif kind == "selector":
+            model.app = "b" if model.app == "a" else "a"
+            name = f"selector app={model.app}"
+            action = lambda k, a=model.app: k.patch_service("rnd", {"spec": {"selector": {"app": a}}})
+        elif kind == "ports":
+            model.ports = rng.choice(sorted(set(RANDOM_PORTS) - {model.ports}))
+            name = f"ports {model.ports}"
+            action = lambda k, p=model.ports: k.patch_service("rnd", {"spec": {"ports": RANDOM_PORTS[p]}})
+        elif kind == "publish":
+            model.publish = not model.publish
+            name = f"publishNotReadyAddresses={str(model.publish).lower()}"
+            action = lambda k, v=model.publish: k.patch_service(
+                "rnd", {"spec": {"publishNotReadyAddresses": v}})
+        else:
+            continue
+        steps.append(Step(name, action, _reaches(model), count_writes=not bulk, packing=not bulk))
+    return Scenario(f"random-{seed}", steps)
 
 
 # -- the API: the same malformed requests, the same answers ---------------------------------------------

@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from controlplane_diff import (
     API_XFAIL,
+    RANDOM_SEEDS,
     REQUESTS,
     SCENARIOS,
     WIDE,
     Lab,
     api_answers,
     api_namespace_for,
+    random_scenario,
     wide_headers,
     wide_namespace_for,
 )
@@ -67,6 +69,15 @@ def test_controllers_agree(lab, scenario, request):
     outcome = lab.run(scenario)
     print(f"\nwrites per step (step, real, sim): {outcome.writes}")
     assert not outcome.differences, "\n\n".join(outcome.differences)
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_random_scenarios_agree(lab, seed):
+    scenario = random_scenario(seed)
+    outcome = lab.run(scenario)
+    print(f"\nseed {seed}, writes per step (step, real, sim): {outcome.writes}")
+    steps = "\n".join(f"  {step.name}" for step in scenario.steps)
+    assert not outcome.differences, f"seed {seed}, steps:\n{steps}\n\n" + "\n\n".join(outcome.differences)
 
 
 # -- the API: the same malformed requests, the same answers --------------------------------------------
