@@ -329,13 +329,11 @@ def set_missing_node_behavior(behavior: str, *, backend: Backend | None = None) 
     Service's sync (kubernetes/kubernetes#107927). Returns the behaviour now in force; the simulator
     answers any other value with a 400 ``Status`` naming the valid ones (``ApiError``).
     """
-    backend = backend or current()
-    _require_sim(backend, "switching the EndpointSlice controller's missing-node behaviour",
-                 "a real kube-controller-manager runs the code of its version (v1.25+: 'current'); "
-                 "the pre-1.25 behaviour can only be shown on the simulator")
-    trace.note(f"EndpointSlice controller: missing-node behaviour {behavior}")
-    answer = backend.request("POST", "/sim/controllers/endpointslice/config",
-                             body={"missingNodeBehavior": behavior})
+    answer = _configure_endpointslice_controller(
+        backend, "switching the EndpointSlice controller's missing-node behaviour",
+        "a real kube-controller-manager runs the code of its version (v1.25+: 'current'); "
+        "the pre-1.25 behaviour can only be shown on the simulator",
+        f"missing-node behaviour {behavior}", {"missingNodeBehavior": behavior})
     return answer["missingNodeBehavior"]
 
 
@@ -348,12 +346,19 @@ def set_slice_informer(lag: float = 0.0, *, stale_check: bool = True, backend: B
     is out of date" and is retried. Returns ``{"sliceInformerLagSeconds", "staleSliceCheck", ...}`` as
     now in force; a value out of range is answered with a 400 ``Status`` (``ApiError``).
     """
+    return _configure_endpointslice_controller(
+        backend, "delaying the EndpointSlice controller's informer",
+        "a real kube-controller-manager's watch lags only under load; its StaleSlices check is always on",
+        f"slice informer lag {lag:g} s, stale check {'on' if stale_check else 'off'}",
+        {"sliceInformerLagSeconds": lag, "staleSliceCheck": stale_check})
+
+
+def _configure_endpointslice_controller(backend, what: str, instead: str, note: str, body: dict) -> dict:
+    """The one writer of the simulated EndpointSlice controller's settings (``/sim/`` config route)."""
     backend = backend or current()
-    _require_sim(backend, "delaying the EndpointSlice controller's informer",
-                 "a real kube-controller-manager's watch lags only under load; its StaleSlices check is always on")
-    trace.note(f"EndpointSlice controller: slice informer lag {lag:g} s, stale check {'on' if stale_check else 'off'}")
-    return backend.request("POST", "/sim/controllers/endpointslice/config",
-                           body={"sliceInformerLagSeconds": lag, "staleSliceCheck": stale_check})
+    _require_sim(backend, what, instead)
+    trace.note(f"EndpointSlice controller: {note}")
+    return backend.request("POST", "/sim/controllers/endpointslice/config", body=body)
 
 
 def restart_simulator(config_path=None, *, backend: Backend | None = None) -> Backend:
