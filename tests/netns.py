@@ -51,6 +51,9 @@ PR_SET_PDEATHSIG = 1
 NETNS_DIR = Path("/run/netns")
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+# How long a started kube-proxy may take to report its node's labels before it is given a relabel
+# (KernelNodes.wait_started); they normally come within milliseconds of its first sync.
+TOPOLOGY_GRACE_S = 5.0
 # Host values a kube-proxy could write if it were not confined to its namespace: the conntrack
 # table size (global, so kind sets maxPerCore: 0) and the per-namespace ones kube-proxy sets.
 HOST_SYSCTLS = ("net/netfilter/nf_conntrack_max", "net/netfilter/nf_conntrack_tcp_timeout_established",
@@ -396,6 +399,7 @@ class KubeProxy:
     # (v1.36.1 cmd/kube-proxy/app/server.go NewNodeTopologyConfig; pkg/proxy/iptables/proxier.go and
     # pkg/proxy/nftables/proxier.go OnTopologyChange log "Updated proxier node topology labels" at V(4)).
     topology_labels: dict | None = None
+    topology_updates: int = 0
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     @classmethod
@@ -436,6 +440,7 @@ class KubeProxy:
             self.syncs[-1].failed = True
         elif msg == "Updated proxier node topology labels":
             self.topology_labels = line.get("labels") or {}
+            self.topology_updates += 1
 
     def completed_syncs(self) -> int:
         with self.changed:
@@ -462,17 +467,28 @@ class KubeProxy:
                 raise AssertionError(f"kube-proxy in {self.ns.name} did not program the expected rules "
                                      f"within {timeout:g}s; its last log lines:\n{self.tail()}")
 
-    def wait_for_topology(self, labels: dict, timeout: float) -> None:
-        """Until the proxier has taken ``labels`` as its node's topology labels."""
+    def until(self, predicate, timeout: float) -> bool:
+        """Whether ``predicate()`` holds, on this proxy's log as read so far, within ``timeout``."""
         deadline = time.monotonic() + timeout
         with self.changed:
-            while self.topology_labels != labels:
+            while not predicate():
                 remaining = deadline - time.monotonic()
                 if self.process.poll() is not None or remaining <= 0:
-                    raise AssertionError(f"kube-proxy in {self.ns.name} did not take the topology labels {labels} "
-                                         f"within {timeout:g}s (it has {self.topology_labels}); its last log "
-                                         f"lines:\n{self._tail_locked()}")
+                    return False
                 self.changed.wait(remaining)
+        return True
+
+    def took_topology(self, labels: dict, timeout: float) -> bool:
+        """Whether the proxier takes ``labels`` as its node's topology labels within ``timeout``."""
+        return self.until(lambda: self.topology_labels == labels, timeout)
+
+    def wait_for_topology(self, labels: dict, timeout: float) -> None:
+        """Until the proxier has taken ``labels`` as its node's topology labels."""
+        if not self.took_topology(labels, timeout):
+            with self.changed:
+                raise AssertionError(f"kube-proxy in {self.ns.name} did not take the topology labels {labels} "
+                                     f"within {timeout:g}s (it has {self.topology_labels}); its last log "
+                                     f"lines:\n{self._tail_locked()}")
 
     def completed_syncs_locked(self) -> int:
         return sum(s.ended is not None for s in self.syncs)
@@ -560,11 +576,29 @@ class KernelNodes:
 
     def wait_started(self, timeout: float = START_TIMEOUT_S) -> None:
         """Until every kube-proxy has finished its first sync and taken its node's zone label (which may
-        come after that sync: then the next, full, sync uses it)."""
+        come after that sync: then the next, full, sync uses it).
+
+        kube-proxy can miss its node's labels for good: v1.37.0 cmd/kube-proxy/app/server.go adds
+        NodeTopologyConfig's handler to the node informer, already synced, one statement before it
+        registers the proxier with it, and the informer replays the node from another goroutine. When
+        the replay wins (seen under CPU load), pkg/proxy/config NodeTopologyConfig.handleNodeEvent
+        records the labels with no handler to call, and later events with the same labels are skipped.
+        A proxier still without labels after a short wait gets a relabel of its node (zone off, then
+        back), which reaches it as two changes; the final labels are the node's own."""
         for name, node in self.nodes.items():
             node.proxy.wait_for_rules(lambda _rules, p=node.proxy: p.completed_syncs() > 0, timeout)
             labels = self._sim.cluster.store.get("nodes", name)["metadata"].get("labels") or {}
-            node.proxy.wait_for_topology({k: v for k, v in labels.items() if k == LABEL_ZONE}, timeout)
+            zone = {k: v for k, v in labels.items() if k == LABEL_ZONE}
+            if not node.proxy.took_topology(zone, TOPOLOGY_GRACE_S):
+                self._relabel(name, zone)
+                node.proxy.wait_for_topology(zone, timeout)
+
+    def _relabel(self, name: str, zone: dict) -> None:
+        store = self._sim.cluster.store
+        away = {LABEL_ZONE: None} if zone else {LABEL_ZONE: "ep-kp-relabel"}
+        for labels in (away, zone or {LABEL_ZONE: None}):
+            store.patch("nodes", name, patch_type="application/merge-patch+json",
+                        body={"metadata": {"labels": labels}})
 
     def stop(self) -> None:
         for proxy in self._proxies:
