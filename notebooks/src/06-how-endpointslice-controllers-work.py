@@ -392,13 +392,16 @@ h.kubectl("delete", "pod", "orphan", "-n", ns.name, "--grace-period=0", "--force
 # `endpointslice.kubernetes.io/managed-by` value (e.g. `staff.example.com`). Done when the slice exists
 # next to the controller's, and the controller has left it alone. (In a shared cluster, writing slices
 # is a privilege for this reason: any address you publish is trusted by every reader, CVE-2021-25740;
-# chapter 11.)
+# chapter 11.) Predict first: will kube-proxy on `endpoints-worker` send `web`'s traffic to `192.0.2.50`
+# too? Record `True` or `False` in `prediction_routed`.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_routed = None  # your turn: True or False
+# ... then apply your slice
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_routed = True  # kube-proxy merges every slice labelled with the Service's name, whoever manages it
 external = h.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
          "metadata": {"name": "web-external", "labels": {kube.LABEL_SERVICE_NAME: "web",
                                                           kube.LABEL_MANAGED_BY: "staff.example.com"}},
@@ -414,20 +417,30 @@ assert mine, ("No slice for `web` with your own managed-by value yet. Hint: appl
 assert any("192.0.2.50" in ep["addresses"] for s in mine for ep in s.get("endpoints") or []), (
     "Your slice does not list 192.0.2.50. Hint: look at the endpoints list of your slice.")
 assert "endpointslice-controller.k8s.io" in managers.values(), "The controller's own slice for `web` is gone?"
-print(f"✓ {len(web_slices)} slices for web: {managers}. The controller ignored yours; kube-proxy will merge both.")
+assert prediction_routed in (True, False), "Record True or False in `prediction_routed` first."
+routed = "--to-destination 192.0.2.50:80" in h.wait_for_rules("endpoints-worker", "192.0.2.50")
+print(f"You predicted {prediction_routed}; endpoints-worker {'routes' if routed else 'does not route'} web's traffic "
+      f"to 192.0.2.50{' — right.' if prediction_routed == routed else ' — kube-proxy reads slices by Service name only.'}")
+print(f"✓ {len(web_slices)} slices for web: {managers}. The controller ignored yours; kube-proxy merged both.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: a port change, in place
 #
 # Change Service `web` so that its port 80 targets container port **8080**. Predict first: how many
-# controller-managed slices will `web` have afterwards, and will their names change? Done when the
+# controller-managed slices will `web` have afterwards, and will their names change? Record a number in
+# `prediction_count` and `True` (same names) or `False` in `prediction_same_names`. Done when the
 # controller's slices for `web` carry port 8080.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+OWN_WEB = f"{kube.LABEL_SERVICE_NAME}=web,{kube.LABEL_MANAGED_BY}=endpointslice-controller.k8s.io"
+names_before = {s["metadata"]["name"] for s in h.list_objects("endpointslices", ns.name, selector=OWN_WEB)}
+prediction_count = None  # your turn: a number of slices
+prediction_same_names = None  # your turn: True or False
+# ... then change the port
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_count, prediction_same_names = 1, True  # a port change recycles the create into an update
 h.apply(h.service("web", ports=((80, 8080),)), namespace=ns.name)
 found = h.wait_for("endpointslices", lambda slices: slices and all(p["port"] == 8080 for s in slices for p in s.get("ports") or []),
                    namespace=ns.name, selector="kubernetes.io/service-name=web,endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io",
@@ -439,8 +452,15 @@ own = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-
 ports = {p["port"] for s in own for p in s.get("ports") or []}
 assert ports == {8080}, (f"web's controller-managed slices carry ports {ports}. Hint: apply "
                          "h.service('web', ports=((80, 8080),)) in the sandbox; the controller rewrites the slice.")
-print(f"✓ {len(own)} slice(s) now on port 8080: {', '.join(s['metadata']['name'] for s in own)}. Compare with the "
-      "name in section 1: the create was recycled into an update of the old slice, so the name stays.")
+assert isinstance(prediction_count, int) and prediction_same_names in (True, False), (
+    "Record a number in `prediction_count` and True or False in `prediction_same_names` first.")
+names_after = {s["metadata"]["name"] for s in own}
+same_names = names_after == names_before
+print(f"You predicted {prediction_count} slice(s) with {'the same' if prediction_same_names else 'new'} names; "
+      f"web has {len(own)} with {'the same' if same_names else 'new'} names"
+      f"{' — right.' if (prediction_count, prediction_same_names) == (len(own), same_names) else '.'}")
+print(f"✓ {len(own)} slice(s) now on port 8080: {', '.join(sorted(names_after))} (before: {', '.join(sorted(names_before))})."
+      + (" The create was recycled into an update of the old slice, so the name stays." if same_names else ""))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Keeping a stale cache from writing: the consistency machinery
