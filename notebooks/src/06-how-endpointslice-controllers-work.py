@@ -5,7 +5,7 @@
 # EndpointSlice controller's **reconciler**, which turns "these pods match this Service" into a handful of
 # API writes, and tries hard to keep that handful small. We watch it decide, replay its packing rules on
 # 300 pods, meet its sibling the **mirroring** controller, and reproduce a real bug: a node that vanishes
-# while its pods remain (kubernetes/kubernetes#107927).
+# while its pods remain (kubernetes/kubernetes#107927), then see how it splits a dual-stack Service by family.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # > **Presenter note:** The one idea to leave the room with: the controller optimises for *few writes*, not for tidy slices.
@@ -21,7 +21,9 @@
 #    repacks them for free;
 # 3. *tell* the controllers apart by the `endpointslice.kubernetes.io/managed-by` label, and hand-write a
 #    slice that no controller touches;
-# 4. *reproduce* kubernetes/kubernetes#107927 and describe what changed in v1.25.
+# 4. *reproduce* kubernetes/kubernetes#107927 and describe what changed in v1.25;
+# 5. *explain* the guards against a stale cache (section 5), and why a dual-stack Service has one set of
+#    slices and one placeholder per family while its Endpoints object carries only the primary family.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Prerequisites
@@ -42,6 +44,7 @@
 # |---|---|
 # | kube-controller-manager runs the real controller; its reasoning is only in its code | the simulated controller records an explanation for every sync (`h.reconciler_decisions`) |
 # | the controller is v1.25+, so only the fixed #107927 behaviour exists | the pre-1.25 behaviour can be switched on for one section, then back |
+# | single-stack IPv4 (kind's default): `RequireDualStack` is refused | single-stack IPv4 too; section 6 prints whether its API server refuses `RequireDualStack` |
 #
 # The reconciler itself is also available as a pure function (`reconcile(...)` in
 # `helpers/controlplane/endpointslice/reconciler.py`, a port of upstream's
@@ -595,6 +598,137 @@ print(f"✓ new slices {sorted(names)} (old: {sorted(old_dup['slices'])}); you p
       f"{'the same' if prediction else 'new'} names. A slice owned by the old UID is never adopted.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Two address families: dual-stack
+#
+# A Service lists its IP families in `spec.ipFamilies`, primary first, and says how many it wants in
+# `spec.ipFamilyPolicy`: `SingleStack`, `PreferDualStack` (both if the cluster has both) or
+# `RequireDualStack` (both, or refuse). That is KEP-563, dual-stack, GA in 1.23. The EndpointSlice
+# controller reconciles each family on its own: `getAddressTypesForService` maps `ipFamilies` to slice
+# address types, and `reconcileByAddressType` runs the whole sync once per type
+# (`staging/src/k8s.io/endpointslice/utils.go` and `reconciler.go` at v1.37.0, which
+# `pkg/controller/endpointslice` calls). An EndpointSlice's `addressType` cannot change, so a slice
+# never holds two families. First, what this cluster does with both policies:
+
+# %% slideshow={"slide_type": "subslide"}
+h.apply(h.service("web-prefer", selector={"app": "web"}, ipFamilyPolicy="PreferDualStack"), namespace=ns.name)
+prefer = h.get("svc", "web-prefer", ns.name)["spec"]
+prefer_slices = h.wait_for("endpointslices", lambda slices: {s["addressType"] for s in slices} == set(prefer["ipFamilies"]),
+                           namespace=ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web-prefer",
+                           what="one slice per family of web-prefer")
+single_stack = len(prefer["ipFamilies"]) == 1
+print("web-prefer:", {k: prefer[k] for k in ("ipFamilyPolicy", "ipFamilies", "clusterIPs")})
+print("its slices' addressTypes:", sorted(s["addressType"] for s in prefer_slices))
+print("so this cluster is", "single-stack" if single_stack else "dual-stack")
+assert len(prefer["clusterIPs"]) == len(prefer["ipFamilies"]), prefer
+
+# %% slideshow={"slide_type": "subslide"}
+try:
+    h.apply(h.service("web-require", selector={"app": "web"}, ipFamilyPolicy="RequireDualStack"), namespace=ns.name)
+    require, refusal = h.get("svc", "web-require", ns.name)["spec"], None
+    print("web-require: accepted, with ipFamilies", require["ipFamilies"], "and clusterIPs", require["clusterIPs"])
+except h.ApiError as err:
+    require, refusal = None, err
+    print(f"web-require: refused ({refusal.code} {refusal.reason}):", refusal.status["message"])
+if refusal is not None:
+    assert single_stack and "this cluster is not configured for dual-stack services" in refusal.status["message"], refusal
+else:  # kube-apiserver refuses RequireDualStack on a single-stack cluster; the simulator may not check it yet
+    assert cluster.is_sim or not single_stack, require
+    assert not single_stack or require["ipFamilies"] == prefer["ipFamilies"], require
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** this cluster is single-stack (kind's default; kind builds a dual-stack one with
+# `networking.ipFamily: dual`). `PreferDualStack` settles for what the cluster has: one family in
+# `ipFamilies`, one cluster IP, and slices of that one `addressType`. On kind, `RequireDualStack` is
+# refused, and the cell prints kube-apiserver's message: `Service "web-require" is invalid:
+# spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack
+# services` (`initIPFamilyFields` in `pkg/registry/core/service/storage/alloc.go`, v1.37.0). If the
+# simulator prints `accepted`, its API server lacks that check: it keeps the Service with the one
+# family, like `PreferDualStack`.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# A single-stack cluster cannot show two families, so feed the pure reconciler (section 2) a Service and
+# pods as a dual-stack cluster serves them: `ipFamilies: [IPv4, IPv6]`, two cluster IPs, and an IP of
+# each family per pod. First with no pods, then with three:
+
+# %% slideshow={"slide_type": "-"}
+ds_svc = h.service("ds", selector={"app": "demo"}, ipFamilyPolicy="RequireDualStack", ipFamilies=["IPv4", "IPv6"],
+                   clusterIP="10.96.200.2", clusterIPs=["10.96.200.2", "fd00:10:96::2"])
+ds_svc["metadata"].update(namespace="demo", uid="uid-ds")
+ds_pods = fake_pods(range(3))
+for n, ds_pod in enumerate(ds_pods):
+    ds_pod["status"]["podIPs"] = [{"ip": ds_pod["status"]["podIP"]}, {"ip": f"fd00:10:244::{n + 1:x}"}]
+empty = reconcile(service=ds_svc, pods=[], nodes=demo_nodes, existing_slices=[])
+for placeholder in empty.creates:
+    placeholder["metadata"]["name"] = f"ds-{placeholder['addressType'].lower()}"
+filled = reconcile(service=ds_svc, pods=ds_pods, nodes=demo_nodes, existing_slices=empty.creates)
+ds_endpoints = plan_endpoints(ds_svc, ds_pods, None).endpoints
+pd.DataFrame([{"step": step, "write": write, "slice": s["metadata"]["name"], "addressType": s["addressType"],
+               "addresses": [a for ep in s["endpoints"] for a in ep["addresses"]]}
+              for step, result in (("no pods", empty), ("3 pods", filled))
+              for write, written in (("create", result.creates), ("update", result.updates)) for s in written]
+             + [{"step": "3 pods", "write": "Endpoints", "slice": "(Endpoints ds)", "addressType": "-",
+                 "addresses": [a["ip"] for subset in ds_endpoints["subsets"] for a in subset["addresses"]]}])
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** with no pods the controller creates **two placeholders**, one per `addressType`
+# (the placeholder rule holds per family). With three pods it updates both: the IPv4 slice lists each
+# pod's IPv4 address, the IPv6 slice its IPv6 address, so every pod is an endpoint twice, once per
+# family. The Endpoints object lists only the **primary** family, `ipFamilies[0]`: the Endpoints
+# controller takes one IP per pod, of that family (`podToEndpointAddressForService` in
+# `pkg/controller/endpoint/endpoints_controller.go`). **Why it matters:** a client that reads Endpoints
+# never sees a dual-stack Service's second family; only the slices carry it.
+
+# %% slideshow={"slide_type": "-"}
+assert sorted(s["addressType"] for s in empty.creates) == ["IPv4", "IPv6"], empty.creates
+assert all(not s["endpoints"] for s in empty.creates), "the two creates of an empty Service are placeholders"
+assert sorted(s["addressType"] for s in filled.updates) == ["IPv4", "IPv6"] and not filled.creates, filled.writes
+assert all(len(s["endpoints"]) == 3 for s in filled.updates), filled.updates
+assert all(":" not in a["ip"] for subset in ds_endpoints["subsets"] for a in subset["addresses"]), ds_endpoints
+print("✓ one slice set and one placeholder per family; Endpoints carries IPv4, the primary family, only")
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Presenter note:** Ask where an IPv6-only client of the old Endpoints API would find this Service's IPv6 addresses
+# > (nowhere): the family order in `ipFamilies` decides what Endpoints carries, and it cannot be changed after creation.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 4: IPv6 first
+#
+# Build `v6_first`: a copy of `ds_svc` whose `ipFamilies` and `clusterIPs` list IPv6 first, as on a
+# dual-stack cluster whose primary family is IPv6. Predict first: for the three pods in `ds_pods`, how
+# many slices will the controller create, and which family will the Endpoints object carry? Record a
+# number in `prediction_slices` and `"IPv4"` or `"IPv6"` in `prediction_family`. The verify cell runs
+# the reconciler and the Endpoints planner on your Service.
+
+# %% slideshow={"slide_type": "-"}
+prediction_slices = None  # your turn: a number of slices
+prediction_family = None  # your turn: "IPv4" or "IPv6"
+# ... then build v6_first
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
+prediction_slices, prediction_family = 2, "IPv6"  # one slice per family; Endpoints takes ipFamilies[0]
+v6_first = json.loads(json.dumps(ds_svc))
+v6_first["spec"].update(ipFamilies=["IPv6", "IPv4"], clusterIPs=["fd00:10:96::2", "10.96.200.2"],
+                        clusterIP="fd00:10:96::2")
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+assert "v6_first" in dir() and v6_first["spec"].get("ipFamilies", [None])[0] == "IPv6", (
+    "`v6_first` should be a copy of ds_svc with ipFamilies ['IPv6', 'IPv4'] (and clusterIPs in the same order).")
+assert isinstance(prediction_slices, int) and prediction_family in ("IPv4", "IPv6"), (
+    'Record a number in `prediction_slices` and "IPv4" or "IPv6" in `prediction_family` first.')
+v6_result = reconcile(service=v6_first, pods=ds_pods, nodes=demo_nodes, existing_slices=[])
+v6_addresses = [a["ip"] for subset in plan_endpoints(v6_first, ds_pods, None).endpoints["subsets"]
+                for a in subset["addresses"]]
+endpoints_families = {"IPv6" if ":" in ip else "IPv4" for ip in v6_addresses}
+assert sorted(s["addressType"] for s in v6_result.creates) == ["IPv4", "IPv6"], v6_result.writes
+assert len(v6_addresses) == 3 and len(endpoints_families) == 1, v6_addresses
+endpoints_family = endpoints_families.pop()
+print(f"You predicted {prediction_slices} slice(s) and Endpoints in {prediction_family}; the controller creates "
+      f"{len(v6_result.creates)} ({', '.join(s['addressType'] for s in v6_result.creates)}) and Endpoints lists "
+      f"{endpoints_family}{' — right.' if (prediction_slices, prediction_family) == (len(v6_result.creates), endpoints_family) else '.'}")
+print(f"✓ Endpoints ds lists {v6_addresses}: the primary family follows the order of ipFamilies.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup
 #
 # Delete the sandbox; on the simulator also make sure the controller runs the current behaviour.
@@ -615,10 +749,13 @@ ns.cleanup()
 #   controller and everyone else; nobody touches another's slices.
 # - PR #107927: before v1.25 one pod on a missing Node froze the whole Service; since v1.25 that pod is
 #   skipped, the rest is written and the Service retried.
+# - Dual-stack: each family in `ipFamilies` gets its own slices (and its own placeholder); the Endpoints
+#   object carries only `ipFamilies[0]`. A single-stack cluster gives `PreferDualStack` one family and
+#   refuses `RequireDualStack`.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## What's next
 #
 # [07 · kube-proxy and EndpointSlices](07-kube-proxy-and-endpointslices.ipynb): what every node does
 # with these slices. Upstream reading: `staging/src/k8s.io/endpointslice/reconciler.go`, KEP-752
-# (EndpointSlice API), and the discussion in kubernetes/kubernetes#107927 and PR #110639.
+# (EndpointSlice API), KEP-563 (dual-stack), and the discussion in kubernetes/kubernetes#107927 and PR #110639.
