@@ -688,7 +688,7 @@ print("✓ one slice set and one placeholder per family; Endpoints carries IPv4,
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # > **Presenter note:** Ask where an IPv6-only client of the old Endpoints API would find this Service's IPv6 addresses
-# > (nowhere): the family order in `ipFamilies` decides what Endpoints carries, and it cannot be changed after creation.
+# > (nowhere): the primary family, `ipFamilies[0]`, decides what Endpoints carries, and the API server refuses to change it.
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 4: IPv6 first
