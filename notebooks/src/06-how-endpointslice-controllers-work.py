@@ -35,7 +35,7 @@
 # | Controllers and reconciliation | Helpful | [Controllers](https://kubernetes.io/docs/concepts/architecture/controller/) |
 # | EndpointSlice docs | Helpful | [Distribution of EndpointSlices](https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/#distribution-of-endpointslices) |
 #
-# **Time to complete:** about 25 minutes
+# **Time to complete:** about 30 minutes
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Which cluster am I on?
