@@ -249,14 +249,18 @@ pd.Series(rules, name=f"{pod_ip} in the node's kube-proxy rules").to_frame()
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: a second pod, and where its trigger time comes from
 #
-# Scale `web` to 2. Done when the slice lists 2 ready endpoints; the verify cell then tells you which
-# change the slice's trigger time points at.
+# Scale `web` to 2. Predict first: which change will the slice's trigger time point at: `"new pod"`
+# (the second pod becoming Ready), `"first pod"` or `"Service"` (its creation)? Record it in
+# `prediction_trigger`. Done when the slice lists 2 ready endpoints; the verify cell compares the
+# trigger time with each of those changes.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_trigger = None  # your turn: "new pod", "first pod" or "Service"
+# ... then scale web
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_trigger = "new pod"  # after the first sync, the earliest pod change the write publishes
 h.scale("web", 2, ns.name)
 slices = h.wait_for_slices(ns.name, "web", endpoints=2, ready=2)
 
@@ -264,28 +268,38 @@ slices = h.wait_for_slices(ns.name, "web", endpoints=2, ready=2)
 web_slices = h.list_objects("endpointslices", ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web")
 ready = sum(bool(e["conditions"].get("ready")) for s in web_slices for e in s.get("endpoints") or [])
 assert ready == 2, f"{ready} ready endpoints, expected 2. Hint: change the Deployment, then wait for the slice."
-sources = {kube.get_condition(p, "Ready")["lastTransitionTime"]: f"pod {p['metadata']['name']} became Ready"
-           for p in h.list_objects("pods", ns.name, selector="app=web")}
-sources.setdefault(h.get("svc", "web", ns.name)["metadata"]["creationTimestamp"], "the Service was created")
+assert prediction_trigger in ("new pod", "first pod", "Service"), (
+    'Record "new pod", "first pod" or "Service" in `prediction_trigger` first.')
+changes = {"first pod" if p["metadata"]["name"] == pod["metadata"]["name"] else "new pod":
+           kube.get_condition(p, "Ready")["lastTransitionTime"] for p in h.list_objects("pods", ns.name, selector="app=web")}
+changes["Service"] = h.get("svc", "web", ns.name)["metadata"]["creationTimestamp"]
 trigger = (web_slices[0]["metadata"].get("annotations") or {}).get(TRIGGER)
-assert trigger is None or trigger in sources, f"trigger time {trigger} matches no pod or Service change: {sources}"
-print("✓ 2 ready endpoints; trigger time:", f"{trigger} = {sources[trigger]}" if trigger else
-      "absent (the second pod became Ready within a second of its previous change)")
+matching = [change for change, at in changes.items() if at == trigger]
+assert trigger is None or matching, f"trigger time {trigger} matches no pod or Service change: {changes}"
+print(f"You predicted {prediction_trigger!r}; the trigger time {trigger or '(absent)'} matches {matching or 'no change'}"
+      f"{' — right.' if prediction_trigger in matching else ' — the controller stamps the earliest change it publishes.'}")
+print("✓ 2 ready endpoints;", f"trigger time {trigger}" if trigger else
+      "trigger time absent (the second pod became Ready within a second of its previous change)")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: readiness you control
 #
 # Create a Deployment `gated` with 1 replica and `readiness_gate=True`, and a Service `gated`. Its pod
-# runs but stays not ready until its readiness gate is set: call `h.set_ready(<pod>)`. Done when the
-# slice of `gated` lists 1 ready endpoint.
+# runs but stays not ready until its readiness gate is set: call `h.set_ready(<pod>)`. Predict first:
+# before you set the gate, is the pod's endpoint in the slice already, and if so with `ready` true or
+# false? Record `True`, `False` or `None` (not listed yet) in `prediction_ready_before`, and keep the
+# slices you saw before setting the gate in `before_gate` (what `h.wait_for_slices` returns). Done when
+# the slice of `gated` lists 1 ready endpoint.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_ready_before = None  # your turn: True, False or None
+# ... then create gated, keep before_gate = h.wait_for_slices(...), and set the gate
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_ready_before = False  # the kubelet reports the IP once the container runs; the gate holds Ready back
 h.apply(h.deployment("gated", replicas=1, readiness_gate=True), h.service("gated"), namespace=ns.name)
-h.wait_for_slices(ns.name, "gated", endpoints=1)
+before_gate = h.wait_for_slices(ns.name, "gated", endpoints=1)
 h.set_ready(h.list_objects("pods", ns.name, selector="app=gated"), True, ns.name)
 slices = h.wait_for_slices(ns.name, "gated", endpoints=1, ready=1)
 
@@ -294,6 +308,13 @@ gated = h.slices_table(ns.name, service="gated")
 assert not gated.empty and gated["ready"].eq(True).sum() == 1, (
     "No ready endpoint for 'gated'. Hint: the pod's IP appears first as not ready; "
     "what does its readiness gate wait for?")
+assert prediction_ready_before in (True, False, None), "Record True, False or None in `prediction_ready_before`."
+assert "before_gate" in dir(), "Keep what h.wait_for_slices returned before you set the gate in `before_gate`."
+listed = [e["conditions"].get("ready") for s in before_gate for e in s.get("endpoints") or []]
+ready_before = listed[0] if listed else None
+print(f"You predicted {prediction_ready_before}; before the gate the endpoint was "
+      f"{'not listed' if ready_before is None else f'listed with ready={ready_before}'}"
+      f"{' — right.' if prediction_ready_before == ready_before else ' — the IP comes with the running container.'}")
 print("✓ The gate flipped the pod's Ready condition, and the controller published it.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}

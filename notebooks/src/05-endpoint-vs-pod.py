@@ -469,14 +469,17 @@ worker2_view
 # ## Exercise 1: take one pod out of rotation
 #
 # Make sure that exactly **one** of `web`'s pods is not ready (use `h.set_ready`; the others ready).
-# Done when `web`'s slices show exactly one endpoint with `serving: false`, and the Endpoints object
-# lists exactly one not-ready address.
+# Predict first: what will that endpoint's `serving` condition say, `True` or `False`? Record it in
+# `prediction_serving`. Done when `web`'s slices show exactly one endpoint with `ready: false`, and the
+# Endpoints object lists exactly one not-ready address.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_serving = None  # your turn: True or False
+# ... then take one pod out of rotation
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_serving = False  # serving follows the pod's readiness; only terminating sets it apart from ready
 web_pods = h.list_objects("pods", ns.name, selector="app=web")
 h.set_ready(web_pods[1:], True, ns.name)
 h.set_ready(web_pods[0], False, ns.name)
@@ -492,25 +495,32 @@ found = h.wait_for("endpoints", one_not_ready, namespace=ns.name, what="Endpoint
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 web_view = h.slices_table(ns.name, service="web")
-not_serving = int(web_view["serving"].eq(False).sum())
+not_ready = web_view[web_view["ready"].eq(False)]
 not_ready_in_endpoints = int(h.endpoints_table(ns.name, service="web")["ready"].eq(False).sum())
-assert not_serving == 1, (f"{not_serving} endpoints are not serving, expected 1. Hint: "
-                          "exactly one pod should fail its readiness gate, the others pass it.")
+assert len(not_ready) == 1, (f"{len(not_ready)} endpoints are not ready, expected 1. Hint: "
+                             "exactly one pod should fail its readiness gate, the others pass it.")
 assert not_ready_in_endpoints == 1, f"Endpoints lists {not_ready_in_endpoints} not-ready addresses, expected 1."
+assert prediction_serving in (True, False), "Record True or False in `prediction_serving` first."
+serving = bool(not_ready["serving"].iloc[0])
+print(f"You predicted serving={prediction_serving}; the not-ready endpoint has serving={serving}"
+      f"{' — right.' if prediction_serving == serving else ' — serving differs from ready only while a pod terminates.'}")
 print("✓ One endpoint out of rotation: still listed, just not ready — in both APIs.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: a second external address
 #
 # Add the address `192.0.2.11` to the Service `external` by updating your hand-written slice
-# `external-1` (or by adding a second slice with the same labels). Done when `external`'s slices hold
-# both `192.0.2.10` and `192.0.2.11`.
+# `external-1` (or by adding a second slice with the same labels). Predict first: will an Endpoints
+# object `external` appear and list the addresses too? Record `True` or `False` in
+# `prediction_endpoints`. Done when `external`'s slices hold both `192.0.2.10` and `192.0.2.11`.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_endpoints = None  # your turn: True or False
+# ... then add the address
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_endpoints = False  # mirroring goes from Endpoints to slices only, and no controller selects for external
 external_slice["endpoints"].append({"addresses": ["192.0.2.11"], "conditions": {"ready": True}})
 applied = h.apply(external_slice, namespace=ns.name)
 
@@ -520,6 +530,10 @@ addresses = {a for s in h.list_objects("endpointslices", ns.name, selector=f"{ku
 assert {"192.0.2.10", "192.0.2.11"} <= addresses, (
     f"external's slices hold {sorted(addresses)}. Hint: append "
     "{'addresses': ['192.0.2.11'], 'conditions': {'ready': True}} to external_slice['endpoints'] and apply it.")
+assert prediction_endpoints in (True, False), "Record True or False in `prediction_endpoints` first."
+has_endpoints = any(e["metadata"]["name"] == "external" for e in h.list_objects("endpoints", ns.name))
+print(f"You predicted {prediction_endpoints}; Endpoints external {'exists' if has_endpoints else 'does not exist'}"
+      f"{' — right.' if prediction_endpoints == has_endpoints else ' — which controller would write it?'}")
 print("✓ Both addresses are published; no controller touched your slice.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -559,8 +573,10 @@ begun = h.cluster_time()
 h.delete("pod", pod["metadata"]["name"], ns.name, wait=True)
 measured = (h.cluster_time() - begun).total_seconds()
 assert measured < PRESTOP_S, f"the pod took {measured:.1f} s, no shorter than the {PRESTOP_S} s preStop sleep."
-print(f"✓ gone after {measured:.1f} s (you predicted {predicted_seconds} s): the grace period, not the preStop "
-      f"sleep, bounds the shutdown; the kubelet kills what still runs.")
+print(f"You predicted {predicted_seconds} s; the pod took {measured:.1f} s"
+      f"{' — right.' if abs(measured - predicted_seconds) < 1 else ' — which of the two limits ends first?'}")
+print(f"✓ gone after {measured:.1f} s: the grace period, not the preStop sleep, bounds the shutdown; the kubelet "
+      "kills what still runs.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup

@@ -5,7 +5,7 @@
 # EndpointSlice controller's **reconciler**, which turns "these pods match this Service" into a handful of
 # API writes, and tries hard to keep that handful small. We watch it decide, replay its packing rules on
 # 300 pods, meet its sibling the **mirroring** controller, and reproduce a real bug: a node that vanishes
-# while its pods remain (kubernetes/kubernetes#107927).
+# while its pods remain (kubernetes/kubernetes#107927), then see how it splits a dual-stack Service by family.
 
 # %% [markdown] slideshow={"slide_type": "notes"}
 # > **Presenter note:** The one idea to leave the room with: the controller optimises for *few writes*, not for tidy slices.
@@ -21,7 +21,9 @@
 #    repacks them for free;
 # 3. *tell* the controllers apart by the `endpointslice.kubernetes.io/managed-by` label, and hand-write a
 #    slice that no controller touches;
-# 4. *reproduce* kubernetes/kubernetes#107927 and describe what changed in v1.25.
+# 4. *reproduce* kubernetes/kubernetes#107927 and describe what changed in v1.25;
+# 5. *explain* the guards against a stale cache (section 5), and why a dual-stack Service has one set of
+#    slices and one placeholder per family while its Endpoints object carries only the primary family.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## Prerequisites
@@ -33,7 +35,7 @@
 # | Controllers and reconciliation | Helpful | [Controllers](https://kubernetes.io/docs/concepts/architecture/controller/) |
 # | EndpointSlice docs | Helpful | [Distribution of EndpointSlices](https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/#distribution-of-endpointslices) |
 #
-# **Time to complete:** about 25 minutes
+# **Time to complete:** about 30 minutes
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Which cluster am I on?
@@ -42,6 +44,7 @@
 # |---|---|
 # | kube-controller-manager runs the real controller; its reasoning is only in its code | the simulated controller records an explanation for every sync (`h.reconciler_decisions`) |
 # | the controller is v1.25+, so only the fixed #107927 behaviour exists | the pre-1.25 behaviour can be switched on for one section, then back |
+# | single-stack IPv4 (kind's default): `RequireDualStack` is refused | single-stack IPv4 too; section 6 prints whether its API server refuses `RequireDualStack` |
 #
 # The reconciler itself is also available as a pure function (`reconcile(...)` in
 # `helpers/controlplane/endpointslice/reconciler.py`, a port of upstream's
@@ -392,13 +395,16 @@ h.kubectl("delete", "pod", "orphan", "-n", ns.name, "--grace-period=0", "--force
 # `endpointslice.kubernetes.io/managed-by` value (e.g. `staff.example.com`). Done when the slice exists
 # next to the controller's, and the controller has left it alone. (In a shared cluster, writing slices
 # is a privilege for this reason: any address you publish is trusted by every reader, CVE-2021-25740;
-# chapter 11.)
+# chapter 11.) Predict first: will kube-proxy on `endpoints-worker` send `web`'s traffic to `192.0.2.50`
+# too? Record `True` or `False` in `prediction_routed`.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_routed = None  # your turn: True or False
+# ... then apply your slice
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_routed = True  # kube-proxy merges every slice labelled with the Service's name, whoever manages it
 external = h.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
          "metadata": {"name": "web-external", "labels": {kube.LABEL_SERVICE_NAME: "web",
                                                           kube.LABEL_MANAGED_BY: "staff.example.com"}},
@@ -414,20 +420,30 @@ assert mine, ("No slice for `web` with your own managed-by value yet. Hint: appl
 assert any("192.0.2.50" in ep["addresses"] for s in mine for ep in s.get("endpoints") or []), (
     "Your slice does not list 192.0.2.50. Hint: look at the endpoints list of your slice.")
 assert "endpointslice-controller.k8s.io" in managers.values(), "The controller's own slice for `web` is gone?"
-print(f"✓ {len(web_slices)} slices for web: {managers}. The controller ignored yours; kube-proxy will merge both.")
+assert prediction_routed in (True, False), "Record True or False in `prediction_routed` first."
+routed = "--to-destination 192.0.2.50:80" in h.wait_for_rules("endpoints-worker", "192.0.2.50")
+print(f"You predicted {prediction_routed}; endpoints-worker {'routes' if routed else 'does not route'} web's traffic "
+      f"to 192.0.2.50{' — right.' if prediction_routed == routed else ' — kube-proxy reads slices by Service name only.'}")
+print(f"✓ {len(web_slices)} slices for web: {managers}. The controller ignored yours; kube-proxy merged both.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: a port change, in place
 #
 # Change Service `web` so that its port 80 targets container port **8080**. Predict first: how many
-# controller-managed slices will `web` have afterwards, and will their names change? Done when the
+# controller-managed slices will `web` have afterwards, and will their names change? Record a number in
+# `prediction_count` and `True` (same names) or `False` in `prediction_same_names`. Done when the
 # controller's slices for `web` carry port 8080.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+OWN_WEB = f"{kube.LABEL_SERVICE_NAME}=web,{kube.LABEL_MANAGED_BY}=endpointslice-controller.k8s.io"
+names_before = {s["metadata"]["name"] for s in h.list_objects("endpointslices", ns.name, selector=OWN_WEB)}
+prediction_count = None  # your turn: a number of slices
+prediction_same_names = None  # your turn: True or False
+# ... then change the port
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_count, prediction_same_names = 1, True  # a port change recycles the create into an update
 h.apply(h.service("web", ports=((80, 8080),)), namespace=ns.name)
 found = h.wait_for("endpointslices", lambda slices: slices and all(p["port"] == 8080 for s in slices for p in s.get("ports") or []),
                    namespace=ns.name, selector="kubernetes.io/service-name=web,endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io",
@@ -439,8 +455,15 @@ own = h.list_objects("endpointslices", ns.name, selector="kubernetes.io/service-
 ports = {p["port"] for s in own for p in s.get("ports") or []}
 assert ports == {8080}, (f"web's controller-managed slices carry ports {ports}. Hint: apply "
                          "h.service('web', ports=((80, 8080),)) in the sandbox; the controller rewrites the slice.")
-print(f"✓ {len(own)} slice(s) now on port 8080: {', '.join(s['metadata']['name'] for s in own)}. Compare with the "
-      "name in section 1: the create was recycled into an update of the old slice, so the name stays.")
+assert isinstance(prediction_count, int) and prediction_same_names in (True, False), (
+    "Record a number in `prediction_count` and True or False in `prediction_same_names` first.")
+names_after = {s["metadata"]["name"] for s in own}
+same_names = names_after == names_before
+print(f"You predicted {prediction_count} slice(s) with {'the same' if prediction_same_names else 'new'} names; "
+      f"web has {len(own)} with {'the same' if same_names else 'new'} names"
+      f"{' — right.' if (prediction_count, prediction_same_names) == (len(own), same_names) else '.'}")
+print(f"✓ {len(own)} slice(s) now on port 8080: {', '.join(sorted(names_after))} (before: {', '.join(sorted(names_before))})."
+      + (" The create was recycled into an update of the old slice, so the name stays." if same_names else ""))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 5. Keeping a stale cache from writing: the consistency machinery
@@ -575,6 +598,137 @@ print(f"✓ new slices {sorted(names)} (old: {sorted(old_dup['slices'])}); you p
       f"{'the same' if prediction else 'new'} names. A slice owned by the old UID is never adopted.")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
+# ## 6. Two address families: dual-stack
+#
+# A Service lists its IP families in `spec.ipFamilies`, primary first, and says how many it wants in
+# `spec.ipFamilyPolicy`: `SingleStack`, `PreferDualStack` (both if the cluster has both) or
+# `RequireDualStack` (both, or refuse). That is KEP-563, dual-stack, GA in 1.23. The EndpointSlice
+# controller reconciles each family on its own: `getAddressTypesForService` maps `ipFamilies` to slice
+# address types, and `reconcileByAddressType` runs the whole sync once per type
+# (`staging/src/k8s.io/endpointslice/utils.go` and `reconciler.go` at v1.37.0, which
+# `pkg/controller/endpointslice` calls). An EndpointSlice's `addressType` cannot change, so a slice
+# never holds two families. First, what this cluster does with both policies:
+
+# %% slideshow={"slide_type": "subslide"}
+h.apply(h.service("web-prefer", selector={"app": "web"}, ipFamilyPolicy="PreferDualStack"), namespace=ns.name)
+prefer = h.get("svc", "web-prefer", ns.name)["spec"]
+prefer_slices = h.wait_for("endpointslices", lambda slices: {s["addressType"] for s in slices} == set(prefer["ipFamilies"]),
+                           namespace=ns.name, selector=f"{kube.LABEL_SERVICE_NAME}=web-prefer",
+                           what="one slice per family of web-prefer")
+single_stack = len(prefer["ipFamilies"]) == 1
+print("web-prefer:", {k: prefer[k] for k in ("ipFamilyPolicy", "ipFamilies", "clusterIPs")})
+print("its slices' addressTypes:", sorted(s["addressType"] for s in prefer_slices))
+print("so this cluster is", "single-stack" if single_stack else "dual-stack")
+assert len(prefer["clusterIPs"]) == len(prefer["ipFamilies"]), prefer
+
+# %% slideshow={"slide_type": "subslide"}
+try:
+    h.apply(h.service("web-require", selector={"app": "web"}, ipFamilyPolicy="RequireDualStack"), namespace=ns.name)
+    require, refusal = h.get("svc", "web-require", ns.name)["spec"], None
+    print("web-require: accepted, with ipFamilies", require["ipFamilies"], "and clusterIPs", require["clusterIPs"])
+except h.ApiError as err:
+    require, refusal = None, err
+    print(f"web-require: refused ({refusal.code} {refusal.reason}):", refusal.status["message"])
+if refusal is not None:
+    assert single_stack and "this cluster is not configured for dual-stack services" in refusal.status["message"], refusal
+else:  # kube-apiserver refuses RequireDualStack on a single-stack cluster; the simulator may not check it yet
+    assert cluster.is_sim or not single_stack, require
+    assert not single_stack or require["ipFamilies"] == prefer["ipFamilies"], require
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** this cluster is single-stack (kind's default; kind builds a dual-stack one with
+# `networking.ipFamily: dual`). `PreferDualStack` settles for what the cluster has: one family in
+# `ipFamilies`, one cluster IP, and slices of that one `addressType`. On kind, `RequireDualStack` is
+# refused, and the cell prints kube-apiserver's message: `Service "web-require" is invalid:
+# spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack
+# services` (`initIPFamilyFields` in `pkg/registry/core/service/storage/alloc.go`, v1.37.0). If the
+# simulator prints `accepted`, its API server lacks that check: it keeps the Service with the one
+# family, like `PreferDualStack`.
+
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# A single-stack cluster cannot show two families, so feed the pure reconciler (section 2) a Service and
+# pods as a dual-stack cluster serves them: `ipFamilies: [IPv4, IPv6]`, two cluster IPs, and an IP of
+# each family per pod. First with no pods, then with three:
+
+# %% slideshow={"slide_type": "-"}
+ds_svc = h.service("ds", selector={"app": "demo"}, ipFamilyPolicy="RequireDualStack", ipFamilies=["IPv4", "IPv6"],
+                   clusterIP="10.96.200.2", clusterIPs=["10.96.200.2", "fd00:10:96::2"])
+ds_svc["metadata"].update(namespace="demo", uid="uid-ds")
+ds_pods = fake_pods(range(3))
+for n, ds_pod in enumerate(ds_pods):
+    ds_pod["status"]["podIPs"] = [{"ip": ds_pod["status"]["podIP"]}, {"ip": f"fd00:10:244::{n + 1:x}"}]
+empty = reconcile(service=ds_svc, pods=[], nodes=demo_nodes, existing_slices=[])
+for placeholder in empty.creates:
+    placeholder["metadata"]["name"] = f"ds-{placeholder['addressType'].lower()}"
+filled = reconcile(service=ds_svc, pods=ds_pods, nodes=demo_nodes, existing_slices=empty.creates)
+ds_endpoints = plan_endpoints(ds_svc, ds_pods, None).endpoints
+pd.DataFrame([{"step": step, "write": write, "slice": s["metadata"]["name"], "addressType": s["addressType"],
+               "addresses": [a for ep in s["endpoints"] for a in ep["addresses"]]}
+              for step, result in (("no pods", empty), ("3 pods", filled))
+              for write, written in (("create", result.creates), ("update", result.updates)) for s in written]
+             + [{"step": "3 pods", "write": "Endpoints", "slice": "(Endpoints ds)", "addressType": "-",
+                 "addresses": [a["ip"] for subset in ds_endpoints["subsets"] for a in subset["addresses"]]}])
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** with no pods the controller creates **two placeholders**, one per `addressType`
+# (the placeholder rule holds per family). With three pods it updates both: the IPv4 slice lists each
+# pod's IPv4 address, the IPv6 slice its IPv6 address, so every pod is an endpoint twice, once per
+# family. The Endpoints object lists only the **primary** family, `ipFamilies[0]`: the Endpoints
+# controller takes one IP per pod, of that family (`podToEndpointAddressForService` in
+# `pkg/controller/endpoint/endpoints_controller.go`). **Why it matters:** a client that reads Endpoints
+# never sees a dual-stack Service's second family; only the slices carry it.
+
+# %% slideshow={"slide_type": "-"}
+assert sorted(s["addressType"] for s in empty.creates) == ["IPv4", "IPv6"], empty.creates
+assert all(not s["endpoints"] for s in empty.creates), "the two creates of an empty Service are placeholders"
+assert sorted(s["addressType"] for s in filled.updates) == ["IPv4", "IPv6"] and not filled.creates, filled.writes
+assert all(len(s["endpoints"]) == 3 for s in filled.updates), filled.updates
+assert all(":" not in a["ip"] for subset in ds_endpoints["subsets"] for a in subset["addresses"]), ds_endpoints
+print("✓ one slice set and one placeholder per family; Endpoints carries IPv4, the primary family, only")
+
+# %% [markdown] slideshow={"slide_type": "notes"}
+# > **Presenter note:** Ask where an IPv6-only client of the old Endpoints API would find this Service's IPv6 addresses
+# > (nowhere): the primary family, `ipFamilies[0]`, decides what Endpoints carries, and the API server refuses to change it.
+
+# %% [markdown] slideshow={"slide_type": "slide"}
+# ## Exercise 4: IPv6 first
+#
+# Build `v6_first`: a copy of `ds_svc` whose `ipFamilies` and `clusterIPs` list IPv6 first, as on a
+# dual-stack cluster whose primary family is IPv6. Predict first: for the three pods in `ds_pods`, how
+# many slices will the controller create, and which family will the Endpoints object carry? Record a
+# number in `prediction_slices` and `"IPv4"` or `"IPv6"` in `prediction_family`. The verify cell runs
+# the reconciler and the Endpoints planner on your Service.
+
+# %% slideshow={"slide_type": "-"}
+prediction_slices = None  # your turn: a number of slices
+prediction_family = None  # your turn: "IPv4" or "IPv6"
+# ... then build v6_first
+
+# %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
+# Solution: expand this cell to compare it with yours.
+prediction_slices, prediction_family = 2, "IPv6"  # one slice per family; Endpoints takes ipFamilies[0]
+v6_first = json.loads(json.dumps(ds_svc))
+v6_first["spec"].update(ipFamilies=["IPv6", "IPv4"], clusterIPs=["fd00:10:96::2", "10.96.200.2"],
+                        clusterIP="fd00:10:96::2")
+
+# %% slideshow={"slide_type": "-"} tags=["verify"]
+assert "v6_first" in dir() and v6_first["spec"].get("ipFamilies", [None])[0] == "IPv6", (
+    "`v6_first` should be a copy of ds_svc with ipFamilies ['IPv6', 'IPv4'] (and clusterIPs in the same order).")
+assert isinstance(prediction_slices, int) and prediction_family in ("IPv4", "IPv6"), (
+    'Record a number in `prediction_slices` and "IPv4" or "IPv6" in `prediction_family` first.')
+v6_result = reconcile(service=v6_first, pods=ds_pods, nodes=demo_nodes, existing_slices=[])
+v6_addresses = [a["ip"] for subset in plan_endpoints(v6_first, ds_pods, None).endpoints["subsets"]
+                for a in subset["addresses"]]
+endpoints_families = {"IPv6" if ":" in ip else "IPv4" for ip in v6_addresses}
+assert sorted(s["addressType"] for s in v6_result.creates) == ["IPv4", "IPv6"], v6_result.writes
+assert len(v6_addresses) == 3 and len(endpoints_families) == 1, v6_addresses
+endpoints_family = endpoints_families.pop()
+print(f"You predicted {prediction_slices} slice(s) and Endpoints in {prediction_family}; the controller creates "
+      f"{len(v6_result.creates)} ({', '.join(s['addressType'] for s in v6_result.creates)}) and Endpoints lists "
+      f"{endpoints_family}{' — right.' if (prediction_slices, prediction_family) == (len(v6_result.creates), endpoints_family) else '.'}")
+print(f"✓ Endpoints ds lists {v6_addresses}: the primary family follows the order of ipFamilies.")
+
+# %% [markdown] slideshow={"slide_type": "slide"}
 # ## Cleanup
 #
 # Delete the sandbox; on the simulator also make sure the controller runs the current behaviour.
@@ -595,10 +749,13 @@ ns.cleanup()
 #   controller and everyone else; nobody touches another's slices.
 # - PR #107927: before v1.25 one pod on a missing Node froze the whole Service; since v1.25 that pod is
 #   skipped, the rest is written and the Service retried.
+# - Dual-stack: each family in `ipFamilies` gets its own slices (and its own placeholder); the Endpoints
+#   object carries only `ipFamilies[0]`. A single-stack cluster gives `PreferDualStack` one family and
+#   refuses `RequireDualStack`.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # ## What's next
 #
 # [07 · kube-proxy and EndpointSlices](07-kube-proxy-and-endpointslices.ipynb): what every node does
 # with these slices. Upstream reading: `staging/src/k8s.io/endpointslice/reconciler.go`, KEP-752
-# (EndpointSlice API), and the discussion in kubernetes/kubernetes#107927 and PR #110639.
+# (EndpointSlice API), KEP-563 (dual-stack), and the discussion in kubernetes/kubernetes#107927 and PR #110639.

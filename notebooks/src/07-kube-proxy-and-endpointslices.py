@@ -48,6 +48,8 @@
 # short back-off, on the simulator it fast-forwards the virtual clock by one `minSyncPeriod` per read.
 
 # %% slideshow={"slide_type": "-"} tags=["cluster-check"]
+import re
+
 import pandas as pd
 from IPython.display import display
 
@@ -398,13 +400,17 @@ print(diff.summary())
 # ## Exercise 1: sticky sessions
 #
 # Give Service `web` `sessionAffinity: ClientIP`. Done when `endpoints-worker`'s rules for `web` use the
-# `recent` match (kube-proxy remembers each client's endpoint for `timeoutSeconds`, default 10800).
+# `recent` match: kube-proxy remembers each client's endpoint for `sessionAffinityConfig.clientIP.timeoutSeconds`.
+# Predict first: you set no timeout, so how many seconds will the rules remember a client (their
+# `--seconds`)? Record a number in `prediction_seconds`.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_seconds = None  # your turn: a number of seconds
+# ... then give web its affinity
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_seconds = 10800  # the API server defaults timeoutSeconds to 3 hours
 h.apply(h.service("web", sessionAffinity="ClientIP"), namespace=ns.name)
 sticky = h.wait_for_rules("endpoints-worker", "--rcheck")
 
@@ -415,19 +421,27 @@ assert affinity == "ClientIP", (f"Service web has sessionAffinity={affinity!r}. 
 lines = [line for line in h.wait_for_rules("endpoints-worker", "--rcheck").splitlines()
          if f"{ns.name}/web:http" in line and "recent" in line]
 assert lines, "The Service has affinity but the node's rules show no `-m recent` for web yet; re-run this cell."
+assert isinstance(prediction_seconds, int), "Record a number of seconds in `prediction_seconds` first."
+remembered = {int(s) for line in lines for s in re.findall(r"--seconds (\d+)", line)}
+print(f"You predicted {prediction_seconds} s; the rules remember a client for {sorted(remembered)} s"
+      f"{' — right.' if remembered == {prediction_seconds} else ' — read the Service back: which default did it get?'}")
 print(f"✓ {len(lines)} rules for web use -m recent, e.g.\n  {lines[0]}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: hand a Service back to kube-proxy
 #
 # `web-other` is ignored because of its `service.kubernetes.io/service-proxy-name` label. Make kube-proxy
-# program it. Done when `endpoints-worker`'s rules contain `web-other`.
+# program it. Predict first: in the first sync that programs `web-other`, how many endpoints will its
+# rules have (DNAT targets), given that `web` has 3 pods? Record a number in `prediction_endpoints`. Done
+# when `endpoints-worker`'s rules contain `web-other`.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_endpoints = None  # your turn: a number of endpoints
+# ... then hand web-other back to kube-proxy
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_endpoints = 3  # its slices reached the node all along; only the Service was filtered out
 unclaimed = h.label("svc", "web-other", {kube.LABEL_SERVICE_PROXY_NAME: None}, ns.name)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
@@ -436,6 +450,11 @@ assert kube.LABEL_SERVICE_PROXY_NAME not in labels, (
     "web-other still carries service.kubernetes.io/service-proxy-name. Hint: "
     "h.label('svc', 'web-other', {'service.kubernetes.io/service-proxy-name': None}, ns.name).")
 programmed = h.wait_for_rules("endpoints-worker", f"{ns.name}/web-other:http")
+assert isinstance(prediction_endpoints, int), "Record a number of endpoints in `prediction_endpoints` first."
+targets = {line.split("--to-destination ")[1] for line in programmed.splitlines()
+           if f"{ns.name}/web-other:http" in line and "--to-destination" in line}
+print(f"You predicted {prediction_endpoints}; web-other's rules DNAT to {len(targets)} endpoint(s)"
+      f"{' — right.' if prediction_endpoints == len(targets) else ' — which objects did the node filter out?'}")
 print(f"✓ endpoints-worker now programs web-other ({programmed.count(f'{ns.name}/web-other:http')} rule lines).")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
@@ -446,8 +465,8 @@ print(f"✓ endpoints-worker now programs web-other ({programmed.count(f'{ns.nam
 # prediction, then make the change and verify.
 
 # %% slideshow={"slide_type": "-"}
-# your turn: the nodes you expect to answer 200, e.g. {"endpoints-worker"}
-predicted_healthy = set()
+predicted_healthy = None  # your turn: the set of nodes you expect to answer 200, e.g. {"endpoints-worker"}
+# ... then scale web
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
@@ -456,6 +475,7 @@ h.wait_for_slices(ns.name, "web-lb", endpoints=1, ready=1)
 predicted_healthy = set(h.pods_table(ns.name, selector="app=web")["node"])
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
+assert isinstance(predicted_healthy, set), "Record the set of node names you expect in `predicted_healthy` first."
 h.wait_for_slices(ns.name, "web-lb", endpoints=1, ready=1)
 state_by_node = {node: dataplane.build_proxy_state(h.list_objects("svc", ns.name), h.list_objects("endpointslices", ns.name),
                                                    node, {"clusterCIDR": load_cluster_config().pod_subnet})

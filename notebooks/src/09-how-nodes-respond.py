@@ -746,13 +746,17 @@ recovered = h.wait_for("nodes", healthy, timeout=120, what="endpoints-worker2 Re
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 1: scale and follow
 #
-# Scale `web` to 6 replicas and make the new pods Ready. Done when every node's rules list 6 endpoints for `web`.
+# Scale `web` to 6 replicas and make the new pods Ready. Predict first: on how many of the cluster's
+# nodes will the rules list all 6 endpoints, counting nodes that run none of `web`'s pods? Record a number
+# in `prediction_nodes`. Done when `web`'s slices list 6 ready endpoints.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_nodes = None  # your turn: a number of nodes
+# ... then scale web and make its pods Ready
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_nodes = len(node_names)  # with the default traffic policies every node programs every endpoint
 h.scale("web", 6, ns.name)
 h.wait_for_slices(ns.name, "web", endpoints=6)
 h.set_ready(h.list_objects("pods", ns.name, selector="app=web"), True, ns.name)
@@ -767,31 +771,45 @@ for node in node_names:
     text = h.wait_for_rules(node, max(ready_ips))
     counts[node] = sum(f"--to-destination {ip}:80" in text for ip in ready_ips)
 assert set(counts.values()) == {6}, f"Endpoints of web in each node's rules: {counts}; re-run this cell in a second."
+assert isinstance(prediction_nodes, int), "Record a number of nodes in `prediction_nodes` first."
+with_six = sum(count == 6 for count in counts.values())
+print(f"You predicted {prediction_nodes} node(s); {with_six} of {len(counts)} list all 6"
+      f"{' — right.' if prediction_nodes == with_six else ' — every kube-proxy watches every Service it serves.'}")
 print(f"✓ every node programs all 6 endpoints: {counts}")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 2: take one endpoint out of rotation, everywhere
 #
 # Without deleting anything, make exactly one `web` pod receive no new connections from any node.
-# Done when 5 of 6 endpoints are ready and no node's rules route to the unready one.
+# Predict first: will its endpoint still be listed in `web`'s slices? Record `True` or `False` in
+# `prediction_listed`. Done when no node's rules route to that pod and the other 5 stay ready.
 
 # %% slideshow={"slide_type": "-"}
-# your turn
+prediction_listed = None  # your turn: True or False
+# ... then take the pod out of rotation
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+prediction_listed = True  # a not-ready pod stays in the slice, with ready=false
 drained = h.set_ready(h.list_objects("pods", ns.name, selector="app=web")[0], False, ns.name)
 slices = h.wait_for_slices(ns.name, "web", endpoints=6, ready=5)
 
 # %% slideshow={"slide_type": "-"} tags=["verify"]
 table = h.slices_table(ns.name, service="web")
-unready = list(table.query("ready == False")["address"])
-assert len(table) == 6 and len(unready) == 1, (
-    f"web has {len(table)} endpoints, {len(unready)} unready. Hint: one pod's readiness "
+ready_ips = set(table.query("ready == True")["address"])
+out_of_rotation = [p["status"].get("podIP") for p in h.list_objects("pods", ns.name, selector="app=web")
+                   if p["status"].get("podIP") not in ready_ips]
+assert len(ready_ips) == 5 and len(out_of_rotation) == 1, (
+    f"web has {len(ready_ips)} ready endpoints and {len(out_of_rotation)} pods outside them. Hint: one pod's readiness "
     "gate should fail.")
-routed = {node: f"--to-destination {unready[0]}:80" in h.wait_for_rules(node, f"{ns.name}/web:http") for node in node_names}
-assert not any(routed.values()), f"Some nodes still route to {unready[0]}: {routed}; re-run in a second."
-print(f"✓ {unready[0]} is out of rotation on every node, yet still listed in the slice (ready=false).")
+drained_ip = out_of_rotation[0]
+routed = {node: f"--to-destination {drained_ip}:80" in h.wait_for_rules(node, f"{ns.name}/web:http") for node in node_names}
+assert not any(routed.values()), f"Some nodes still route to {drained_ip}: {routed}; re-run in a second."
+assert prediction_listed in (True, False), "Record True or False in `prediction_listed` first."
+listed = drained_ip in set(table["address"])
+print(f"You predicted {prediction_listed}; {drained_ip} is {'still' if listed else 'no longer'} listed in web's slices"
+      f"{' — right.' if prediction_listed == listed else ' — readiness changes a condition, not the membership.'}")
+print(f"✓ {drained_ip} is out of rotation on every node" + (", yet still listed in the slice (ready=false)." if listed else "."))
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 3: predict the clean-up
@@ -800,16 +818,15 @@ print(f"✓ {unready[0]} is out of rotation on every node, yet still listed in t
 # pod (each from a new source port, so 20 entries on the client's node), then swap: the pod that was
 # ready first becomes not ready while the other stays ready. **Predict first:** after kube-proxy's next
 # sync, how many of the UDP entries to the pod you made not ready are left on the client's node? Record
-# your answer, then run the solution and the check.
+# your answer in `predicted_left`, then run the solution and the check.
 
 # %% slideshow={"slide_type": "-"}
-predicted_left = None  # your prediction: replace None with the number of entries you expect to survive
-
-# %% slideshow={"slide_type": "-"}
-# your turn
+predicted_left = None  # your turn: the number of entries you expect to survive
+# ... then make both pods ready, send the requests and swap
 
 # %% slideshow={"slide_type": "skip"} tags=["solution"] jupyter={"source_hidden": true}
 # Solution: expand this cell to compare it with yours.
+predicted_left = 0  # the Service still has a serving endpoint, so kube-proxy deletes the stale entries at once
 first_dns, second_dns = sorted(h.list_objects("pods", ns.name, selector="app=dns"), key=lambda p: p["metadata"]["name"])
 h.set_ready([first_dns, second_dns], True, ns.name)
 h.wait_for_slices(ns.name, "dns", endpoints=2, ready=2)
@@ -832,13 +849,10 @@ kept = int((entries["reply_src"] == ready_now[0]).sum()) if len(entries) else 0
 assert kept > 0, ("No UDP entries to the ready pod on the client's node. Hint: send the requests "
                   "(h.requests('dns', ns.name, count=20, port='dns')) within 30 s before the swap.")
 assert left == 0, f"{left} entries to {not_ready[0]} are left; re-run this cell after kube-proxy's next sync (1 s)."
+assert isinstance(predicted_left, int), "Record a number of entries in `predicted_left` first."
+print(f"You predicted {predicted_left}; {left} entries to {not_ready[0]} are left"
+      f"{' — right.' if predicted_left == left else ' — the clean-up deletes every entry whose DNAT target is not a serving endpoint, as soon as the Service has one.'}")
 print(f"✓ entries to the not-ready pod {not_ready[0]}: {left}; to the ready pod {ready_now[0]}: {kept}")
-if predicted_left is None:
-    print("(no prediction recorded in predicted_left: next time, commit to a number first)")
-else:
-    print("your prediction matches" if predicted_left == left else
-          f"you predicted {predicted_left}: the clean-up deletes every entry whose DNAT target is not a serving "
-          "endpoint, as soon as the Service has one")
 
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## Exercise 4: every pod in one zone
