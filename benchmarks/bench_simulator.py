@@ -52,9 +52,10 @@ def bare_pod(name: str) -> dict:
 
 
 def wait_ready(store, name: str, replicas: int, timeout: float) -> float:
-    """Seconds until the Deployment reports `replicas` ready (woken by store commits, no fixed sleeps)."""
+    """Seconds until the Deployment reports `replicas` ready (woken by its commits, no fixed sleeps)."""
     changed = threading.Event()
-    unsubscribe = store.subscribe(lambda *_: changed.set())
+    # woken only by the Deployment's own writes, and reading nothing: no copies
+    unsubscribe = store.subscribe(lambda *_: changed.set(), resources=("deployments.apps",), copies=False)
     start = time.perf_counter()
     try:
         while store.get("deployments.apps", name, "bench").get("status", {}).get("readyReplicas") != replicas:
