@@ -92,7 +92,7 @@ def bench(n):
         flipped["metadata"]["resourceVersion"] = str(int(flipped["metadata"]["resourceVersion"]) + 1)
         return reconcile(service=svc, pods=ps, nodes=ns, existing_slices=existing, endpoint_cache=cache)
 
-    flip_s, flip = timed(flip_once, 5)
+    flip_s, flip = timed(flip_once, 15)  # best of 15: the machine may be shared
     cold_s, _ = timed(lambda: reconcile(service=svc, pods=ps, nodes=ns, existing_slices=existing), 3)
     print(
         f"{n:>7} pods: initial sync {initial_s * 1000:8.1f} ms CPU ({len(result.creates)} creates) | "
