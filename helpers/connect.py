@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -56,15 +57,43 @@ def _failed_check(shell, etype, value, tb, tb_offset=None) -> list[str]:
     return stb
 
 
-def one_line_checks() -> None:
-    """In IPython (a chapter's kernel), show failed assertions as one clean line."""
+def _ipython_shell():
     try:
         from IPython import get_ipython
     except ImportError:
-        return
-    shell = get_ipython()
+        return None
+    return get_ipython()
+
+
+def one_line_checks() -> None:
+    """In IPython (a chapter's kernel), show failed assertions as one clean line."""
+    shell = _ipython_shell()
     if shell is not None:
         shell.set_custom_exc((AssertionError,), _failed_check)
+
+
+def readable_tables_with_pandas() -> None:
+    """``helpers.tables.readable_tables`` once pandas is loaded: now if it is, else (in IPython) before
+    the first cell that runs with it loaded. connect() then does not load pandas itself (0.75 s, most of
+    what `import helpers; h.connect()` cost a kernel); chapters import it anyway, most before connecting,
+    and helpers.tables applies the setting whenever it loads."""
+    def apply(*_) -> bool:
+        if "pandas" not in sys.modules:
+            return False
+        from helpers.tables import readable_tables
+
+        readable_tables()
+        return True
+
+    shell = _ipython_shell()
+    if apply() or shell is None:
+        return
+
+    def before_cell(*_):
+        if apply():
+            shell.events.unregister("pre_run_cell", before_cell)
+
+    shell.events.register("pre_run_cell", before_cell)
 
 
 class NotConnected(HelperError):
@@ -582,8 +611,6 @@ def connect(backend: str | None = None, *, allow_any_context: bool = False, kube
     check_skew(kubectl_version(), chosen.version)
     if not quiet:
         print(banner(chosen.kind, chosen.context, chosen.version, chosen.node_count))
-    from helpers.tables import readable_tables  # pandas loads only for sessions that show tables
-
-    readable_tables()
+    readable_tables_with_pandas()
     one_line_checks()
     return use(chosen)

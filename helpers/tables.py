@@ -22,6 +22,9 @@ def readable_tables() -> None:
     pd.set_option("display.max_colwidth", None)
 
 
+readable_tables()  # whoever shows these tables sees whole cells, connected or not
+
+
 def pod_ready(pod: dict) -> bool:
     """True when the pod's Ready condition is True (what the endpoint controllers look at)."""
     return is_ready(pod)

@@ -42,3 +42,22 @@ def test_every_public_name_resolves_and_is_documented():
     assert set(h.__all__) <= set(dir(h))
     with pytest.raises(AttributeError, match="no_such_helper"):
         h.no_such_helper  # noqa: B018 - the attribute access is what is tested
+
+
+READABLE_CHECK = """
+import sys
+from IPython.testing.globalipapp import start_ipython
+shell = start_ipython()
+from helpers.connect import readable_tables_with_pandas
+readable_tables_with_pandas()  # what connect() does
+assert "pandas" not in sys.modules, "connecting should not load pandas"
+shell.run_cell("import pandas as pd")
+shell.run_cell("width = pd.get_option('display.max_colwidth')")  # the next cell sees whole cells
+assert shell.user_ns["width"] is None, shell.user_ns["width"]
+"""
+
+
+def test_tables_show_whole_cells_once_pandas_loads_after_connecting():
+    proc = subprocess.run([sys.executable, "-c", READABLE_CHECK], check=False, capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr

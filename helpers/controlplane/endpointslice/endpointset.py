@@ -101,17 +101,21 @@ class EndpointCache:
                 self._fresh[(meta.get("uid"), meta["resourceVersion"], zone, address_type)] = entry
         return entry
 
-    def slice_keys(self, slice_: dict) -> list[tuple]:
-        """endpoint_key of each endpoint of an existing slice, remembered per slice version: a sync
-        after a one-pod change meets every other slice unchanged."""
+    def slice_keys(self, slice_: dict) -> tuple[list[tuple], list]:
+        """endpoint_key of each endpoint of an existing slice, and per position the desired endpoint last
+        found equal to it (None if none yet), both remembered per slice version: a sync after a one-pod
+        change meets every other slice unchanged, and its endpoints are the same shared cache entries as
+        last time, so an identity check (``is``) stands in for comparing them again (entries and stored
+        slice versions are never edited, so once equal, always equal)."""
         meta = slice_["metadata"]
         key = ("slice", meta.get("name"), meta.get("resourceVersion"))
-        keys = self._entries.get(key) if key[2] else None
-        if keys is None:
-            keys = [endpoint_key(ep) for ep in slice_.get("endpoints") or ()]
+        entry = self._entries.get(key) if key[2] else None
+        if entry is None:
+            endpoints = slice_.get("endpoints") or ()
+            entry = ([endpoint_key(ep) for ep in endpoints], [None] * len(endpoints))
         if key[2]:
-            self._fresh[key] = keys
-        return keys
+            self._fresh[key] = entry
+        return entry
 
     def rotate(self) -> None:
         """End a sync: keep only the entries it used."""

@@ -229,12 +229,18 @@ def _reconcile_group(service, existing, desired, ports, address_type, max_eps, c
         name = s["metadata"]["name"]
         old_eps = s.get("endpoints") or []
         kept, changes = [], {}
-        for ep, key in zip(old_eps, cache.slice_keys(s)):
+        keys, equal = cache.slice_keys(s)
+        for i, key in enumerate(keys):
             got = desired.pop(key, None)
             if got is None:
                 continue
             kept.append(got)
-            if got != ep and not endpoints_equal_beyond_hash(got, ep):  # `!=` first: most are equal
+            if got is equal[i]:
+                continue
+            ep = old_eps[i]
+            if got == ep or endpoints_equal_beyond_hash(got, ep):  # `==` first: most are equal
+                equal[i] = got
+            else:
                 kind = _change_kind(got, ep)
                 changes[kind] = changes.get(kind, 0) + 1
         labels_changed = non_reserved(s["metadata"].get("labels")) != svc_labels
@@ -308,10 +314,11 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
     shared_key = port_map_key(shared_ports)
     headless_no_ports = not service["spec"].get("ports") and service["spec"].get("clusterIP") == "None"
     pnra = bool(service["spec"].get("publishNotReadyAddresses"))
+    known, absent = cache.known, (None, None)
     for pod in pods:
         node_name = (pod.get("spec") or {}).get("nodeName") or ""
-        node, zone = nodes_by_name.get(node_name, (None, None))
-        entry = cache.known(pod, zone, address_type) if node is not None else None
+        node, zone = nodes_by_name.get(node_name, absent)
+        entry = known(pod, zone, address_type) if node is not None else None
         if entry is None and not should_pod_be_in_endpoints(pod, True):
             continue
         if headless_no_ports:
@@ -321,8 +328,10 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
         else:
             ports = endpoint_ports(service, pod)
             key = port_map_key(ports)
-        group = groups.setdefault(key, {})
-        ports_of.setdefault(key, ports)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {}
+            ports_of[key] = ports
         if node is None:
             if missing_node_behavior == "pre-1.25":
                 return groups, ports_of, [(pod["metadata"]["name"], node_name)], True

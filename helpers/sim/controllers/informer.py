@@ -49,9 +49,11 @@ class SharedInformer:
 
     def start(self) -> None:
         """Subscribe first, then list, so no change can fall between the two."""
-        self._unsubscribe = self.store.subscribe(self._on_commit, resources=self.resources, wants_old=False)
+        # the stored objects themselves: handlers treat cached objects as read-only (as client-go's do)
+        self._unsubscribe = self.store.subscribe(self._on_commit, resources=self.resources, wants_old=False,
+                                                 copies=False)
         for resource in self.resources:
-            items, _ = self.store.list(resource)
+            items, _ = self.store.list_shared(resource)
             for obj in items:
                 self._store(resource, obj_key(obj), obj)
 
@@ -82,7 +84,7 @@ class SharedInformer:
                 self._by_owner[resource].setdefault(uid, set()).add(key)
 
     def _on_commit(self, event_type, resource, obj, old) -> None:
-        # Called on the writer's thread with a private copy: apply it later, on the reactor.
+        # Called on the writer's thread with the stored object: apply it later, on the reactor.
         if resource in self.cache:
             self.clock.call_soon(self._apply, event_type, resource, obj)
 

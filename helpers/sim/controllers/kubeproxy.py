@@ -148,7 +148,7 @@ class KubeProxy:
         self.started_at = clock.time()
         self.endpoints_changes = EndpointsChangeTracker(self.started_at)
         self._unsubscribe = self.cluster.store.subscribe(self._on_commit, resources=(SERVICES, SLICES, NODES, SERVICE_CIDRS),
-                                                           wants_old=False)
+                                                           wants_old=False, copies=False)  # read-only
         if self.config["mode"] != self.mode:
             self._say(f"{self.config['mode']} mode is not modelled by the simulator; programming {self.mode} rules",
                       source="server_linux.go", severity="W")
