@@ -361,7 +361,7 @@ class Cluster:
         for namespace, name in boot.ADDON_SERVICE_ACCOUNTS:
             store.create("serviceaccounts", {"metadata": {"name": name}}, namespace=namespace,
                          field_manager=boot.writer(namespace, name))
-        cidrs = boot.pod_cidrs(config)
+        cidrs = boot.pod_cidrs_by_family(config)
         node_uids = {}
         for spec in config.nodes:
             node = store.create("nodes", boot.node(spec, self.node_ips[spec.name], cidrs[spec.name],
