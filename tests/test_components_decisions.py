@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers.config import KUBERNETES_VERSION, load_cluster_config
+from helpers.config import KUBERNETES_VERSION, REPO_ROOT, load_cluster_config
 from helpers.controlplane.podutil import tolerates
 from helpers.kube import get_condition
 from helpers.sim import boot
@@ -170,6 +170,9 @@ def test_boot_data_follows_the_kind_config():
     assert boot.pod_cidrs(config) == {"endpoints-control-plane": "10.244.0.0/24",
                                       "endpoints-worker": "10.244.1.0/24", "endpoints-worker2": "10.244.2.0/24"}
     assert boot.service_ip(config, 1) == "10.96.0.1" and boot.service_ip(config, 10) == "10.96.0.10"
+    dual = load_cluster_config(REPO_ROOT / "kind" / "dual-stack.yaml")
+    assert boot.pod_cidrs_by_family(dual)["endpoints-worker2"] == ["10.244.2.0/24", "fd00:10:244:2::/64"]
+    assert boot.default_service_cidr(dual, "t")["spec"]["cidrs"] == ["10.96.0.0/16", "fd00:10:96::/112"]
     cm = next(p for p in boot.static_pods(config, "cp", "uid", "172.18.0.2", "v1.36.1")
               if p["metadata"]["name"] == "kube-controller-manager-cp")
     assert "--max-endpoints-per-slice=100" in cm["spec"]["containers"][0]["command"]
