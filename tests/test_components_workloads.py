@@ -143,3 +143,19 @@ def test_daemonset_rolling_update_deletes_the_old_pod_and_waits_until_it_is_gone
     first_new = min(i for i, (kind, pod, _) in enumerate(log) if kind == "ADDED")
     terminations = [i for i, (kind, _, _) in enumerate(log) if kind == "terminating"]
     assert terminations[0] < first_new < terminations[1], log
+
+
+def test_a_new_paused_deployment_gets_no_replicaset_and_its_template_no_pod_defaults(sim, ns):
+    """deployment_controller.go syncDeployment: paused -> sync(), which creates no new ReplicaSet; pod-only
+    defaults (enableServiceLinks, SetDefaults_Pod) stay off templates (tests/test_oracle_api.py saw both)."""
+    paused = deployment("held", 1)
+    paused["spec"]["paused"] = True
+    apply(sim, ns, paused)
+    status = wait_until(sim, lambda: (json.loads(kubectl(sim, "get", "deployment", "held", "-n", ns, "-o", "json")
+                                                 .stdout).get("status") or {}).get("observedGeneration"),
+                        what="the controller's status write")
+    assert status == 1
+    held = json.loads(kubectl(sim, "get", "deployment", "held", "-n", ns, "-o", "json").stdout)
+    assert "deployment.kubernetes.io/revision" not in held["metadata"].get("annotations", {})
+    assert "enableServiceLinks" not in held["spec"]["template"]["spec"]
+    assert kubectl(sim, "get", "replicasets", "-n", ns, "-o", "name").stdout.strip() == ""

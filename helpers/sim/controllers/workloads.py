@@ -471,15 +471,16 @@ class DeploymentController(Controller):
         new = next((rs for rs in owned if strip_hash(rs["spec"]["template"]) == template), None)
         olds = [rs for rs in owned if rs is not new]
         latest = max([revision(rs) for rs in olds] or [0])
-        if new is None:
+        paused = deployment["spec"].get("paused")
+        if new is None and not paused:  # paused: no new ReplicaSet (sync.go sync, createIfNotExisted false)
             new = self._create_rs(deployment, latest + 1)
-        elif revision(new) <= latest:  # `rollout undo`: an old template is the current one again
+        elif new is not None and revision(new) <= latest:  # `rollout undo`: an old template is current again
             new = self._set_revision(deployment, new, latest + 1)
-        if not deployment["spec"].get("paused"):
+        if not paused:
             self._rollout(deployment, new, olds)
             for rs in history_to_clean(olds, deployment["spec"].get("revisionHistoryLimit", 10)):
                 self.store.delete("replicasets.apps", rs["metadata"]["name"], rs["metadata"]["namespace"])
-        status = deployment_status(deployment, new, owned if new in owned else owned + [new],
+        status = deployment_status(deployment, new, owned if new is None or new in owned else owned + [new],
                                    format_time(self.clock.now()))
         if (deployment.get("status") or {}) != status:
             self.update("deployments.apps", dict(deployment, status=status), subresource="status")
