@@ -403,7 +403,7 @@ class SyncTiming:
             abs(r - m) <= OFFSET_TOLERANCE_S for r, m in zip(self.real, self.model, strict=True))
 
     def __str__(self) -> str:
-        show = lambda offsets: "[" + ", ".join(f"{o:.2f}" for o in offsets) + "]"  # noqa: E731
+        show = lambda offsets: "[" + ", ".join(f"{o:.2f}" for o in offsets) + "]"
         return (f"{self.mode} {self.burst} on {self.node}: real {len(self.real)} syncs at {show(self.real)} s, "
                 f"model {len(self.model)} at {show(self.model)} s")
 
