@@ -1,4 +1,4 @@
-"""Scenarios and the comparison behind tests/test_oracle_kubeproxy.py and benchmarks/bench_fidelity_kubeproxy.py.
+"""Scenarios and comparisons behind tests/test_oracle_kubeproxy.py and `bench_fidelity.py --area kube-proxy`.
 
 ``Lab(mode)`` boots a simulator (kind-cluster.yaml for iptables, kind/kind-nftables.yaml for nftables, so
 the simulated kube-proxy runs in the same mode) and a real kube-proxy per node (``netns.KernelNodes``).
