@@ -147,7 +147,7 @@ def test_kubelet_status_walks_pending_to_ready_and_honours_readiness_gates():
     assert get_condition({"status": pending}, "PodReadyToStartContainers")["status"] == "False"
     assert pending_status(dict(p, spec=dict(p["spec"], hostNetwork=True)), "172.18.0.3", STAMP)["podIP"] == "172.18.0.3"
     p["status"] = pending
-    running = running_status(p, "10.244.1.5", {"c": STAMP}, STAMP)
+    running = running_status(p, ["10.244.1.5"], {"c": STAMP}, STAMP)
     p["status"] = running
     conditions = {c["type"]: c for c in running["conditions"]}
     assert running["phase"] == "Running" and running["podIPs"] == [{"ip": "10.244.1.5"}]
@@ -167,8 +167,9 @@ def test_kubelet_status_walks_pending_to_ready_and_honours_readiness_gates():
 def test_boot_data_follows_the_kind_config():
     config = load_cluster_config()
     assert boot.kubernetes_version(config) == KUBERNETES_VERSION
-    assert boot.pod_cidrs(config) == {"endpoints-control-plane": "10.244.0.0/24",
-                                      "endpoints-worker": "10.244.1.0/24", "endpoints-worker2": "10.244.2.0/24"}
+    assert boot.pod_cidrs_by_family(config) == {"endpoints-control-plane": ["10.244.0.0/24"],
+                                                "endpoints-worker": ["10.244.1.0/24"],
+                                                "endpoints-worker2": ["10.244.2.0/24"]}
     assert boot.service_ip(config, 1) == "10.96.0.1" and boot.service_ip(config, 10) == "10.96.0.10"
     dual = load_cluster_config(REPO_ROOT / "kind" / "dual-stack.yaml")
     assert boot.pod_cidrs_by_family(dual)["endpoints-worker2"] == ["10.244.2.0/24", "fd00:10:244:2::/64"]

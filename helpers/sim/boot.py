@@ -55,11 +55,6 @@ def node_ips(config) -> dict[str, str]:
     return {node.name: str(network.network_address + 2 + i) for i, node in enumerate(config.nodes)}
 
 
-def pod_cidrs(config) -> dict[str, str]:
-    """Each node's primary podCIDR (spec.podCIDR), in node order (the node IPAM's order)."""
-    return {name: cidrs[0] for name, cidrs in pod_cidrs_by_family(config).items()}
-
-
 def pod_cidrs_by_family(config) -> dict[str, list[str]]:
     """Each node's spec.podCIDRs: one /node-cidr-mask-size-ipv4 (/-ipv6) of each cluster CIDR, in node order
     (pkg/controller/nodeipam/ipam/range_allocator.go allocates one per --cluster-cidr, primary first)."""

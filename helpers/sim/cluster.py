@@ -79,8 +79,7 @@ class Cluster:
         self.recorder = EventRecorder(self.store, self.clock)
         self.informer = SharedInformer(self.store, self.clock, INFORMED)
         self.node_ips = boot.node_ips(config)
-        cidrs = boot.pod_cidrs(config)
-        self.kubelets = {name: Kubelet(self, name, cidr) for name, cidr in cidrs.items()}
+        self.kubelets = {name: Kubelet(self, name, cidrs) for name, cidrs in boot.pod_cidrs_by_family(config).items()}
         self._boot()
         self.traffic = Traffic(self)
         self.endpointslice_controller = EndpointSliceController(self)
