@@ -75,7 +75,7 @@ def normal(value):
         return value
     out = {}
     for key, item in value.items():
-        if key in _DROP_META or key in ("time", "lastTransitionTime", "renewTime", "startTime"):
+        if key in _DROP_META or key in ("time", "lastTransitionTime", "lastUpdateTime", "renewTime", "startTime"):
             continue
         if key == "metadata" and isinstance(item, dict):
             item = {k: v for k, v in item.items() if k not in _DROP_META}
@@ -169,6 +169,26 @@ def apply_dry_run_server(side: Side):
     out = side.ok("apply", "--dry-run=server", "-f", "-", "-o", "json", stdin=_configmap("dry", {"a": "1"}))
     gone = side.kubectl("get", "configmap", "dry")
     return {"answer": _object(out), "stored": _failure(gone, side)}
+
+
+def deployment_status(side: Side):
+    """The controllers' status of a paused Deployment and of one scaled to 0 (and its ReplicaSet's), with the
+    pod-template-hash suffix of ReplicaSet names as its shape (the hash of Go's printing of the template)."""
+    for name, paused in (("held", True), ("zero", False)):
+        spec = json.loads(_deployment([{"name": "a", "image": "registry.k8s.io/pause:3.10"}]))
+        spec["metadata"]["name"] = name
+        spec["spec"].update(paused=paused, selector={"matchLabels": {"app": name}})
+        spec["spec"]["template"]["metadata"]["labels"] = {"app": name}
+        side.ok("create", "-f", "-", stdin=json.dumps(spec))
+    deployments = wait_for(side.api, side.path("/apis/apps/v1/namespaces/{ns}/deployments"), lambda items: all(
+        len((i.get("status") or {}).get("conditions") or []) == 2 for i in items), STEP_TIMEOUT_S, "both statuses")
+    replica_sets = wait_for(side.api, side.path("/apis/apps/v1/namespaces/{ns}/replicasets"), lambda items: all(
+        (i.get("status") or {}).get("observedGeneration") for i in items) and items, STEP_TIMEOUT_S,
+        "the ReplicaSet's status")
+    hashed = lambda text: re.sub(r"-[a-z0-9]{8,10}\b", "-<hash>", text)
+    return {"deployments": sorted((d["metadata"]["name"], hashed(json.dumps(normal(d["status"]), sort_keys=True)))
+                                  for d in deployments),
+            "replicasets": sorted((hashed(r["metadata"]["name"]), normal(r["status"])) for r in replica_sets)}
 
 
 # -- server-side apply ---------------------------------------------------------------------------------
@@ -454,6 +474,7 @@ CASES = {
     "apply-three-way": apply_three_way,
     "apply-strategic-containers": apply_strategic_containers,
     "apply-dry-run-server": apply_dry_run_server,
+    "deployment-status": deployment_status,
     "ssa-conflict": ssa_conflict,
     "ssa-shared-ownership": ssa_shared_ownership,
     "ssa-http-errors": ssa_http_errors,
