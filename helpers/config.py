@@ -39,10 +39,14 @@ MAX_ENDPOINTS_PER_SLICE_RANGE = (1, 1000)  # its validation range
 DEFAULT_NODE_MONITOR_GRACE_PERIOD = 50.0  # --node-monitor-grace-period since v1.32 (40s before)
 DEFAULT_NODE_MONITOR_PERIOD = 5.0  # --node-monitor-period
 DEFAULT_TOLERATION_SECONDS = 300  # kube-apiserver --default-{not-ready,unreachable}-toleration-seconds
-DEFAULT_NODE_CIDR_MASK_SIZE = 24  # --node-cidr-mask-size for IPv4
-# kind's networking defaults (pkg/apis/config/v1alpha4/default.go).
+DEFAULT_NODE_CIDR_MASK_SIZE = 24  # --node-cidr-mask-size(-ipv4)
+DEFAULT_NODE_CIDR_MASK_SIZE_IPV6 = 64  # --node-cidr-mask-size-ipv6
+# kind's networking defaults per ipFamily (pkg/internal/apis/config/default.go SetDefaultsCluster).
 DEFAULT_POD_SUBNET = "10.244.0.0/16"
 DEFAULT_SERVICE_SUBNET = "10.96.0.0/16"
+KIND_SUBNETS = {"ipv4": (DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET),
+                "ipv6": ("fd00:10:244::/56", "fd00:10:96::/112"),
+                "dual": ("10.244.0.0/16,fd00:10:244::/56", "10.96.0.0/16,fd00:10:96::/112")}
 DEFAULT_KUBE_PROXY_MODE = "iptables"
 KUBE_PROXY_MODES = ("iptables", "nftables", "ipvs", "none")
 ROLES = ("control-plane", "worker")
@@ -72,9 +76,10 @@ class ClusterConfig:
     name: str
     nodes: list[NodeSpec]
     node_image: str | None
-    pod_subnet: str
+    pod_subnet: str  # as kind's field: one CIDR, or "<ipv4>,<ipv6>" for ipFamily dual
     service_subnet: str
-    node_cidr_mask_size: int
+    node_cidr_mask_size: int  # IPv4
+    node_cidr_mask_size_ipv6: int
     kube_proxy_mode: str
     disable_default_cni: bool
     controller_manager_args: dict[str, str]
@@ -85,7 +90,18 @@ class ClusterConfig:
     node_monitor_period: float
     default_not_ready_toleration_seconds: int
     default_unreachable_toleration_seconds: int
+    ip_family: str = "ipv4"  # networking.ipFamily: ipv4, ipv6 or dual
     source: str | None = None
+
+    @property
+    def pod_cidrs(self) -> tuple[str, ...]:
+        """The pod subnet per family, primary first (kube-controller-manager's --cluster-cidr list)."""
+        return tuple(self.pod_subnet.split(","))
+
+    @property
+    def service_cidrs(self) -> tuple[str, ...]:
+        """The service subnet per family, primary first (kube-apiserver's --service-cluster-ip-range list)."""
+        return tuple(self.service_subnet.split(","))
 
     @property
     def context(self) -> str:
@@ -139,6 +155,10 @@ def parse_cluster_config(document: object, *, source: str | None = None) -> Clus
         for patch in _patch_list(doc.get("kubeadmConfigPatches"), where)
     ]
     cm_args, api_args = kubeadm_component_args(patches, where)
+    ip_family = networking.get("ipFamily", "ipv4")
+    if ip_family not in KIND_SUBNETS:
+        raise ConfigError(f"{where}: ipFamily {ip_family!r} is not one of {', '.join(KIND_SUBNETS)}")
+    pod_subnet, service_subnet = KIND_SUBNETS[ip_family]
     proxy_mode = networking.get("kubeProxyMode", DEFAULT_KUBE_PROXY_MODE)
     if proxy_mode not in KUBE_PROXY_MODES:
         raise ConfigError(f"{where}: kubeProxyMode {proxy_mode!r} is not one of {', '.join(KUBE_PROXY_MODES)}")
@@ -146,9 +166,13 @@ def parse_cluster_config(document: object, *, source: str | None = None) -> Clus
         name=name,
         nodes=nodes,
         node_image=_node_image(node_docs, where),
-        pod_subnet=networking.get("podSubnet", DEFAULT_POD_SUBNET),
-        service_subnet=networking.get("serviceSubnet", DEFAULT_SERVICE_SUBNET),
-        node_cidr_mask_size=_int_flag(cm_args, "node-cidr-mask-size", DEFAULT_NODE_CIDR_MASK_SIZE, where),
+        pod_subnet=networking.get("podSubnet", pod_subnet),
+        service_subnet=networking.get("serviceSubnet", service_subnet),
+        # a dual-stack kube-controller-manager refuses --node-cidr-mask-size (core.go setNodeCIDRMaskSizes)
+        node_cidr_mask_size=_int_flag(cm_args, "node-cidr-mask-size-ipv4", _int_flag(
+            cm_args, "node-cidr-mask-size", DEFAULT_NODE_CIDR_MASK_SIZE, where), where),
+        node_cidr_mask_size_ipv6=_int_flag(cm_args, "node-cidr-mask-size-ipv6", DEFAULT_NODE_CIDR_MASK_SIZE_IPV6,
+                                           where),
         kube_proxy_mode=proxy_mode,
         disable_default_cni=bool(networking.get("disableDefaultCNI", False)),
         controller_manager_args=cm_args,
@@ -165,6 +189,7 @@ def parse_cluster_config(document: object, *, source: str | None = None) -> Clus
         default_unreachable_toleration_seconds=_int_flag(
             api_args, "default-unreachable-toleration-seconds", DEFAULT_TOLERATION_SECONDS, where
         ),
+        ip_family=ip_family,
         source=source,
     )
 

@@ -289,7 +289,7 @@ def rules_vs_model(node: str, fmt: str = "iptables", *, backend: Backend | None 
     return diff_node_rules(text, services=backend.list("services")[0],
                            endpoint_slices=backend.list("endpointslices")[0], node=backend.get("nodes", node),
                            config={"mode": cfg.kube_proxy_mode, "clusterCIDR": cfg.pod_subnet}, fmt=fmt,
-                           service_cidrs=[cfg.service_subnet] if fmt == "nftables" else ())
+                           service_cidrs=list(cfg.service_cidrs) if fmt == "nftables" else ())
 
 
 def _require_sim(backend: Backend, what: str, instead: str) -> None:

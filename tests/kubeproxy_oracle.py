@@ -1,4 +1,4 @@
-"""Scenarios and the comparison behind tests/test_oracle_kubeproxy.py and benchmarks/bench_fidelity_kubeproxy.py.
+"""Scenarios and comparisons behind tests/test_oracle_kubeproxy.py and `bench_fidelity.py --area kube-proxy`.
 
 ``Lab(mode)`` boots a simulator (kind-cluster.yaml for iptables, kind/kind-nftables.yaml for nftables, so
 the simulated kube-proxy runs in the same mode) and a real kube-proxy per node (``netns.KernelNodes``).
@@ -374,6 +374,89 @@ class Lab:
                 self.store.delete(resource, obj["metadata"]["name"], namespace)
         self.store.delete("namespaces", namespace)
         self.settle()
+
+
+# -- sync timing ------------------------------------------------------------------------------------
+# A burst of EndpointSlice changes (one endpoint added per change, ``spacing`` seconds apart) after a quiet
+# spell, and the syncs it causes on each node: the real kube-proxy's (from its log, wall time) and the model's
+# (its sync records, the simulator's clock, which runs at wall speed here). Both follow
+# pkg/proxy/runner/bounded_frequency_runner.go (v1.37.0): the first change syncs at once, later ones wait until
+# minSyncPeriod after the last sync and coalesce into one sync. The offsets are from the burst's first write.
+BURSTS = {"10-in-0.9s": (10, 0.1), "10-in-2.7s": (10, 0.3), "4-in-3s": (4, 1.0)}
+SYNC_COUNT_TOLERANCE = 1  # the real one runs on wall time on a shared machine: one sync more or fewer
+OFFSET_TOLERANCE_S = 0.35  # a sync's start, real vs model, once the counts agree
+
+
+@dataclass
+class SyncTiming:
+    mode: str
+    burst: str
+    node: str
+    real: list[float]  # seconds from the burst's first write to each sync's start
+    model: list[float]
+
+    @property
+    def agrees(self) -> bool:
+        if abs(len(self.real) - len(self.model)) > SYNC_COUNT_TOLERANCE:
+            return False
+        return len(self.real) != len(self.model) or all(
+            abs(r - m) <= OFFSET_TOLERANCE_S for r, m in zip(self.real, self.model, strict=True))
+
+    def __str__(self) -> str:
+        show = lambda offsets: "[" + ", ".join(f"{o:.2f}" for o in offsets) + "]"
+        return (f"{self.mode} {self.burst} on {self.node}: real {len(self.real)} syncs at {show(self.real)} s, "
+                f"model {len(self.model)} at {show(self.model)} s")
+
+
+def _burst_ip(index: int) -> str:
+    return f"10.244.1.{100 + index}"
+
+
+def sync_timing(lab: Lab, burst: str) -> list[SyncTiming]:
+    """Run ``burst`` (``BURSTS``) on ``lab``; the syncs it caused on every node, real and model."""
+    changes, spacing = BURSTS[burst]
+    namespace = f"kp-burst-{next(lab._sequence)}"
+    lab._create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    try:
+        lab._create("services", service("burst", ONE), namespace)
+        lab._create(SLICES, endpoint_slice("burst", ONE_SLICE, []), namespace)
+        lab.settle()
+        # the quiet spell: minSyncPeriod past every node's last sync (real: its end; model: it takes no
+        # virtual time), so the burst's first change syncs at once on all of them
+        ends = [node.proxy.syncs[-1].ended or time.time() for node in lab.kernel.nodes.values()]
+        time.sleep(max(0.0, max(ends) + MIN_SYNC_PERIOD_S + 0.2 - time.time()))  # the input's timing
+        clock = lab.sim.cluster.clock
+        wall0, virtual0 = time.time(), clock.time()
+        for index in range(changes):
+            eps = lab.store.get(SLICES, "burst-a", namespace)
+            eps["endpoints"] = [*(eps.get("endpoints") or []), {"addresses": [_burst_ip(index)], "conditions": {"ready": True}}]
+            lab.store.update(SLICES, eps)
+            if index < changes - 1:
+                time.sleep(spacing)  # the burst's own spacing: it is the input being measured
+        last = _burst_ip(changes - 1)
+        results = []
+        for name, node in lab.kernel.nodes.items():
+            node.proxy.wait_for_rules(lambda text: last in text, SYNC_TIMEOUT_S)
+            _wait_model_unforced(lab, name, last)
+            with node.proxy.changed:
+                real = [s.started - wall0 for s in node.proxy.syncs if s.started >= wall0 - 0.05]
+            model = [r.time - virtual0 for r in lab.sim.cluster.kube_proxies[name].syncs if r.time >= virtual0]
+            results.append(SyncTiming(lab.mode, burst, name, real, model))
+        return results
+    finally:
+        lab._remove(namespace)
+
+
+def _wait_model_unforced(lab: Lab, node: str, needle: str) -> None:
+    """Until the model's rules for ``node`` hold ``needle``, without moving the virtual clock on (``wait_model``
+    does, which would change the timing measured here); bounded re-reads."""
+    deadline = time.monotonic() + SYNC_TIMEOUT_S
+    for pause in backoff_pauses(0.05, 0.5):
+        if needle in lab.model_rules(node):
+            return
+        if time.monotonic() > deadline:
+            raise ModelStalled(f"the simulated kube-proxy of {node} never programmed {needle}")
+        time.sleep(pause)  # bounded re-read of the model's rules
 
 
 # -- the report -----------------------------------------------------------------------------------

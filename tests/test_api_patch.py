@@ -219,3 +219,48 @@ def test_record_update_equals_walking_both_objects_whole(private_sim, monkeypatc
             for entry in obj["metadata"].get("managedFields") or []:
                 stale = managed.from_fields_v1(entry["fieldsV1"]) - fields
                 assert not stale, f"{resource} {obj['metadata']['name']}: {entry['manager']} owns {stale}"
+
+
+def test_patch_answers_as_kube_apiserver_words_them():
+    """The texts tests/test_oracle_api.py found kube-apiserver v1.37.0 to answer (apiserver endpoints/handlers/
+    patch.go, apimachinery ValidatePatchOptions, runtime/converter.go, managedfields conflict.go)."""
+    from helpers.sim.api import patch_options, strategy
+
+    with pytest.raises(ApiError) as info:
+        patch_options.validate({}, "application/apply-patch+yaml")
+    assert (info.value.code, info.value.message) == (
+        422, 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch')
+    with pytest.raises(ApiError) as info:
+        patch_options.validate({"force": "true"}, "application/merge-patch+json")
+    assert info.value.message.endswith("force: Forbidden: may not be specified for non-apply patch")
+    with pytest.raises(ApiError) as info:
+        patch.json_patch(POD, {"op": "add"})
+    assert info.value.message == ("error decoding patch: json: cannot unmarshal object into Go value of type "
+                                  "[]handlers.jsonPatchOp")
+    with pytest.raises(ApiError) as info:  # the reason stays a note: the answer is generic
+        patch.json_patch(POD, [{"op": "remove", "path": "/spec/nothing"}])
+    assert info.value.message == "the server rejected our request due to an error in our request"
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}
+    with pytest.raises(ApiError) as info:
+        strategy.patched(configmap, "application/strategic-merge-patch+json", {"data": ["a"]}, "ConfigMap")
+    assert (info.value.code, info.value.message) == (
+        422, ' "" is invalid: patch: Invalid value: "map[data:[a]]": cannot restore map from slice')
+
+
+def test_conflicts_name_apply_managers_alone_and_update_managers_with_version_and_time():
+    live = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "managedFields": [
+        {"manager": "alice", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:data": {"f:a": {}}}},
+        {"manager": "edit", "operation": "Update", "apiVersion": "v1", "time": "2026-01-01T00:00:00Z",
+         "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:b": {}}}}]}, "data": {"a": "1", "b": "1"}}
+    applied = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "2", "b": "2"}}
+    with pytest.raises(ApiError) as info:
+        managed.apply(live, applied, "bob", "ConfigMap", "2026-01-01T00:00:01Z", force=False)
+    assert [c["message"] for c in info.value.details["causes"]] == [
+        'conflict with "alice"', 'conflict with "edit" using v1 at 2026-01-01T00:00:00Z']
+
+
+def test_atomic_selectors_are_one_field():
+    paths = managed.field_paths({"spec": {"selector": {"matchLabels": {"app": "a"}},
+                                          "template": {"spec": {"nodeSelector": {"x": "y"}}}}}, "Deployment")
+    assert set(paths) == {("f:spec", "f:selector"), ("f:spec", "f:template", "f:spec", "f:nodeSelector")}

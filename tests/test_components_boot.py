@@ -121,3 +121,32 @@ def test_without_a_cni_nodes_stay_not_ready_and_pods_pending_as_on_kind(tmp_path
         assert not store.get("pods", "tolerant", "default")["status"].get("podIP")
     finally:
         handle.stop()
+
+
+def test_a_dual_stack_cluster_gives_pods_and_services_an_address_per_family(tmp_path):
+    """kind/dual-stack.yaml: each node a podCIDR per family, each pod an IP per family (kindnet's host-local
+    ranges), and a PreferDualStack Service a cluster IP and a slice per family (tests/test_oracle_dualstack.py
+    compares the Services and slices with kube-apiserver and kube-controller-manager)."""
+    handle = start_in_process("kind/dual-stack.yaml", speed=SPEED, kubeconfig_path=tmp_path / "kubeconfig")
+    try:
+        store = handle.cluster.store
+        dns = [p for p in store.list("pods", "kube-system")[0] if p["metadata"]["name"].startswith("coredns-")]
+        assert [len(p["status"]["podIPs"]) for p in dns] == [2, 2]
+        assert all(p["status"]["podIPs"][1]["ip"].startswith("fd00:10:244:") for p in dns)
+        svc = store.create("services", {"metadata": {"name": "dns-dual", "namespace": "kube-system"},
+                                        "spec": {"selector": {"k8s-app": "kube-dns"}, "ipFamilyPolicy": "PreferDualStack",
+                                                 "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]}},
+                           namespace="kube-system")
+        assert svc["spec"]["ipFamilies"] == ["IPv4", "IPv6"] and svc["spec"]["clusterIPs"][1].startswith("fd00:10:96::")
+        def served():
+            found = [s for s in store.list("endpointslices.discovery.k8s.io", "kube-system")[0]
+                     if s["metadata"]["labels"].get("kubernetes.io/service-name") == "dns-dual" and s.get("endpoints")]
+            return found if len(found) == 2 else None
+
+        slices = wait_until(handle, served, what="a slice per family with the DNS pods")
+        assert sorted(s["addressType"] for s in slices) == ["IPv4", "IPv6"]
+        v6 = next(s for s in slices if s["addressType"] == "IPv6")
+        assert sorted(a for e in v6["endpoints"] for a in e["addresses"]) == sorted(
+            p["status"]["podIPs"][1]["ip"] for p in dns)
+    finally:
+        handle.stop()

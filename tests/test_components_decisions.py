@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers.config import KUBERNETES_VERSION, load_cluster_config
+from helpers.config import KUBERNETES_VERSION, REPO_ROOT, load_cluster_config
 from helpers.controlplane.podutil import tolerates
 from helpers.kube import get_condition
 from helpers.sim import boot
@@ -147,7 +147,7 @@ def test_kubelet_status_walks_pending_to_ready_and_honours_readiness_gates():
     assert get_condition({"status": pending}, "PodReadyToStartContainers")["status"] == "False"
     assert pending_status(dict(p, spec=dict(p["spec"], hostNetwork=True)), "172.18.0.3", STAMP)["podIP"] == "172.18.0.3"
     p["status"] = pending
-    running = running_status(p, "10.244.1.5", {"c": STAMP}, STAMP)
+    running = running_status(p, ["10.244.1.5"], {"c": STAMP}, STAMP)
     p["status"] = running
     conditions = {c["type"]: c for c in running["conditions"]}
     assert running["phase"] == "Running" and running["podIPs"] == [{"ip": "10.244.1.5"}]
@@ -167,9 +167,13 @@ def test_kubelet_status_walks_pending_to_ready_and_honours_readiness_gates():
 def test_boot_data_follows_the_kind_config():
     config = load_cluster_config()
     assert boot.kubernetes_version(config) == KUBERNETES_VERSION
-    assert boot.pod_cidrs(config) == {"endpoints-control-plane": "10.244.0.0/24",
-                                      "endpoints-worker": "10.244.1.0/24", "endpoints-worker2": "10.244.2.0/24"}
+    assert boot.pod_cidrs_by_family(config) == {"endpoints-control-plane": ["10.244.0.0/24"],
+                                                "endpoints-worker": ["10.244.1.0/24"],
+                                                "endpoints-worker2": ["10.244.2.0/24"]}
     assert boot.service_ip(config, 1) == "10.96.0.1" and boot.service_ip(config, 10) == "10.96.0.10"
+    dual = load_cluster_config(REPO_ROOT / "kind" / "dual-stack.yaml")
+    assert boot.pod_cidrs_by_family(dual)["endpoints-worker2"] == ["10.244.2.0/24", "fd00:10:244:2::/64"]
+    assert boot.default_service_cidr(dual, "t")["spec"]["cidrs"] == ["10.96.0.0/16", "fd00:10:96::/112"]
     cm = next(p for p in boot.static_pods(config, "cp", "uid", "172.18.0.2", "v1.36.1")
               if p["metadata"]["name"] == "kube-controller-manager-cp")
     assert "--max-endpoints-per-slice=100" in cm["spec"]["containers"][0]["command"]

@@ -5,6 +5,7 @@ import json
 
 from conftest import api_client, deployment, kubectl, pods_of, ready, wait_until
 
+from helpers.config import AGNHOST_IMAGE
 from helpers.sim.controllers.workloads import HASH_LABEL, REVISION
 
 
@@ -143,3 +144,35 @@ def test_daemonset_rolling_update_deletes_the_old_pod_and_waits_until_it_is_gone
     first_new = min(i for i, (kind, pod, _) in enumerate(log) if kind == "ADDED")
     terminations = [i for i, (kind, _, _) in enumerate(log) if kind == "terminating"]
     assert terminations[0] < first_new < terminations[1], log
+
+
+def test_a_new_paused_deployment_gets_no_replicaset_and_its_template_no_pod_defaults(sim, ns):
+    """deployment_controller.go syncDeployment: paused -> sync(), which creates no new ReplicaSet; pod-only
+    defaults (enableServiceLinks, SetDefaults_Pod) stay off templates (tests/test_oracle_api.py saw both)."""
+    paused = deployment("held", 1)
+    paused["spec"]["paused"] = True
+    apply(sim, ns, paused)
+    status = wait_until(sim, lambda: (json.loads(kubectl(sim, "get", "deployment", "held", "-n", ns, "-o", "json")
+                                                 .stdout).get("status") or {}).get("observedGeneration"),
+                        what="the controller's status write")
+    assert status == 1
+    held = json.loads(kubectl(sim, "get", "deployment", "held", "-n", ns, "-o", "json").stdout)
+    assert "deployment.kubernetes.io/revision" not in held["metadata"].get("annotations", {})
+    assert "enableServiceLinks" not in held["spec"]["template"]["spec"]
+    assert kubectl(sim, "get", "replicasets", "-n", ns, "-o", "name").stdout.strip() == ""
+
+
+def test_replicasets_and_deployments_report_terminating_replicas(sim, ns):
+    """DeploymentReplicaSetTerminatingReplicas (beta, on since 1.35): a pod being deleted counts in the
+    ReplicaSet's and the Deployment's status.terminatingReplicas until it is gone."""
+    slow = deployment("term", 2, AGNHOST_IMAGE)  # serve-hostname lingers after SIGTERM: the pod stays terminating
+    slow["spec"]["template"]["spec"]["containers"][0]["args"] = ["serve-hostname"]
+    apply(sim, ns, slow)
+    pods = wait_until(sim, lambda: ready_pods(sim, ns, "term", 2), what="2 ready pods")
+    get = lambda kind: json.loads(kubectl(sim, "get", kind, "-n", ns, "-o", "json").stdout)["items"]
+    assert [d["status"]["terminatingReplicas"] for d in get("deployments")] == [0]
+    kubectl(sim, "scale", "deployment/term", "-n", ns, "--replicas=1")
+    counts = wait_until(sim, lambda: [r["status"].get("terminatingReplicas") for r in get("replicasets")] == [1]
+                        and [d["status"].get("terminatingReplicas") for d in get("deployments")] == [1],
+                        what="one terminating replica in both statuses")
+    assert counts and pods

@@ -8,6 +8,7 @@ import yaml
 
 from helpers.config import (
     DEFAULT_CONFIG_PATH,
+    REPO_ROOT,
     ConfigError,
     extra_args,
     load_cluster_config,
@@ -40,6 +41,21 @@ def test_repo_config_network_and_proxy():
     assert config.node_cidr_mask_size == 24
     assert config.kube_proxy_mode == "iptables"
     assert config.disable_default_cni is False
+
+
+def test_dual_stack_variant_and_kinds_per_family_defaults():
+    config = load_cluster_config(REPO_ROOT / "kind" / "dual-stack.yaml")
+    assert config.ip_family == "dual"
+    assert config.pod_cidrs == ("10.244.0.0/16", "fd00:10:244::/56")
+    assert config.service_cidrs == ("10.96.0.0/16", "fd00:10:96::/112")
+    assert (config.node_cidr_mask_size, config.node_cidr_mask_size_ipv6) == (24, 64)
+    # kind fills in the subnets of the family when they are unset (SetDefaultsCluster)
+    bare = parse_cluster_config({"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
+                                 "networking": {"ipFamily": "ipv6"}})
+    assert (bare.pod_subnet, bare.service_subnet) == ("fd00:10:244::/56", "fd00:10:96::/112")
+    with pytest.raises(ConfigError, match="ipFamily 'both'"):
+        parse_cluster_config({"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
+                              "networking": {"ipFamily": "both"}})
 
 
 def test_repo_config_node_image_is_pinned_by_digest_within_kubectl_skew():

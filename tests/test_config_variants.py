@@ -22,6 +22,15 @@ VARIANTS = {
             **load_cluster_config().controller_manager_args, "max-endpoints-per-slice": "5",
         },
     },
+    "kind/dual-stack.yaml": {
+        "ip_family": "dual",
+        "pod_subnet": "10.244.0.0/16,fd00:10:244::/56",
+        "service_subnet": "10.96.0.0/16,fd00:10:96::/112",
+        "controller_manager_args": {
+            **{k: v for k, v in load_cluster_config().controller_manager_args.items() if k != "node-cidr-mask-size"},
+            "node-cidr-mask-size-ipv4": "24", "node-cidr-mask-size-ipv6": "64",
+        },
+    },
 }
 
 

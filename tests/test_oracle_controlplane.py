@@ -18,13 +18,17 @@ from controlplane_diff import (
     RANDOM_SEEDS,
     REQUESTS,
     SCENARIOS,
+    SERVICE_FAMILY_CASES,
     WIDE,
     Lab,
     api_answers,
     api_namespace_for,
+    families_namespace_for,
     random_scenario,
+    service_family_answers,
     wide_headers,
     wide_namespace_for,
+    with_known,
 )
 from controlplane_oracle import ControlPlane, missing_binaries
 
@@ -86,11 +90,21 @@ def api_namespace(lab):
     return api_namespace_for(lab)
 
 
-@pytest.mark.parametrize("case", sorted(REQUESTS))
-def test_malformed_requests_get_the_same_status(lab, api_namespace, case, request):
-    if case in API_XFAIL:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=API_XFAIL[case]))
+@pytest.mark.parametrize("case", with_known(REQUESTS, API_XFAIL))
+def test_malformed_requests_get_the_same_status(lab, api_namespace, case):
     answers = api_answers(lab, api_namespace, case)
+    assert answers["sim"] == answers["real"]
+
+
+# -- Services' IP families on a single-stack cluster (tests/test_oracle_dualstack.py: on a dual-stack one) --
+@pytest.fixture(scope="module")
+def families_namespace(lab):
+    return families_namespace_for(lab)
+
+
+@pytest.mark.parametrize("case", sorted(SERVICE_FAMILY_CASES))
+def test_service_ip_families_match(lab, families_namespace, case):
+    answers = service_family_answers(lab, families_namespace, case)
     assert answers["sim"] == answers["real"]
 
 

@@ -214,6 +214,45 @@ def test_service_allocation(store):
     assert "may not change once set" in e.message
 
 
+@pytest.mark.parametrize(("policy", "families", "ips"), [
+    (None, None, ["10.96."]), ("SingleStack", None, ["10.96."]), ("PreferDualStack", None, ["10.96.", "fd00:10:96::"]),
+    ("RequireDualStack", None, ["10.96.", "fd00:10:96::"]), (None, ["IPv6"], ["fd00:10:96::"]),
+    ("PreferDualStack", ["IPv6"], ["fd00:10:96::", "10.96."])])
+def test_service_ip_families_on_a_dual_stack_cluster(policy, families, ips):
+    """kube-apiserver with two --service-cluster-ip-range CIDRs (alloc.go initIPFamilyFields, allocClusterIPs)."""
+    store = Store(FakeClock(), service_cidr="10.96.0.0/16,fd00:10:96::/112")
+    store.create("namespaces", {"metadata": {"name": "default"}})
+    spec = {"ports": [{"port": 80}], **({"ipFamilyPolicy": policy} if policy else {}),
+            **({"ipFamilies": families} if families else {})}
+    created = store.create("services", {"metadata": {"name": "s"}, "spec": spec}, namespace="default")["spec"]
+    assert created["ipFamilyPolicy"] == (policy or "SingleStack")
+    assert [ip.startswith(prefix) for ip, prefix in zip(created["clusterIPs"], ips, strict=True)] == [True] * len(ips)
+    assert created["ipFamilies"] == ["IPv6" if ":" in ip else "IPv4" for ip in created["clusterIPs"]]
+    assert created["clusterIP"] == created["clusterIPs"][0]
+    if len(ips) == 2:  # downgrade: SingleStack releases the secondary IP and family
+        updated = store.update("services", {**store.get("services", "s", "default"),
+                                            "spec": {**created, "ipFamilyPolicy": "SingleStack"}})["spec"]
+        assert updated["clusterIPs"] == created["clusterIPs"][:1] and updated["ipFamilies"] == created["ipFamilies"][:1]
+
+
+def test_service_ip_family_policy_refusals(store):
+    def svc(name, **spec):
+        return {"metadata": {"name": name}, "spec": {"ports": [{"port": 80}], **spec}}
+
+    e = expect_error(422, "Invalid", store.create, "services", svc("r", ipFamilyPolicy="RequireDualStack"),
+                     namespace="default")
+    assert e.message == ('Service "r" is invalid: spec.ipFamilyPolicy: Invalid value: "RequireDualStack": '
+                         "this cluster is not configured for dual-stack services")
+    e = expect_error(422, "Invalid", store.create, "services", svc("v6", ipFamilies=["IPv6"]), namespace="default")
+    assert 'spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster' in e.message
+    e = expect_error(422, "Invalid", store.create, "services", svc("x", ipFamilyPolicy="Both"), namespace="default")
+    assert 'supported values: "PreferDualStack", "RequireDualStack", "SingleStack"' in e.message
+    prefer = store.create("services", svc("p", ipFamilyPolicy="PreferDualStack"), namespace="default")["spec"]
+    assert prefer["ipFamilies"] == ["IPv4"] and len(prefer["clusterIPs"]) == 1
+    headless = store.create("services", svc("h", clusterIP="None"), namespace="default")["spec"]
+    assert (headless["ipFamilyPolicy"], headless["ipFamilies"]) == ("RequireDualStack", ["IPv4", "IPv6"])
+
+
 def test_endpointslice_validation(store):
     def eps(**fields):
         return {"metadata": {"name": "s"}, "addressType": "IPv4", "endpoints": [], "ports": [], **fields}

@@ -24,6 +24,7 @@ from helpers.kube import (
     LABEL_SKIP_MIRROR,
     TAINT_NOT_READY,
 )
+from helpers.sim.api.allocators import family_of
 from helpers.sim.controllers.kubelet import kubelet_conditions
 
 DEFAULT_VERSION = KUBERNETES_VERSION  # when a config names no node image
@@ -54,15 +55,20 @@ def node_ips(config) -> dict[str, str]:
     return {node.name: str(network.network_address + 2 + i) for i, node in enumerate(config.nodes)}
 
 
-def pod_cidrs(config) -> dict[str, str]:
-    """One /node_cidr_mask_size of the pod subnet per node, in node order (the node IPAM's order)."""
-    subnets = ipaddress.ip_network(config.pod_subnet).subnets(new_prefix=config.node_cidr_mask_size)
-    return {node.name: str(next(subnets)) for node in config.nodes}
+def pod_cidrs_by_family(config) -> dict[str, list[str]]:
+    """Each node's spec.podCIDRs: one /node-cidr-mask-size-ipv4 (/-ipv6) of each cluster CIDR, in node order
+    (pkg/controller/nodeipam/ipam/range_allocator.go allocates one per --cluster-cidr, primary first)."""
+    per_family = []
+    for cidr in config.pod_cidrs:
+        network = ipaddress.ip_network(cidr)
+        mask = config.node_cidr_mask_size if network.version == 4 else config.node_cidr_mask_size_ipv6
+        per_family.append(network.subnets(new_prefix=mask))
+    return {node.name: [str(next(subnets)) for subnets in per_family] for node in config.nodes}
 
 
 def service_ip(config, index: int) -> str:
     """The `index`-th address of the service subnet (1: kubernetes, 10: kube-dns)."""
-    return str(ipaddress.ip_network(config.service_subnet).network_address + index)
+    return str(ipaddress.ip_network(config.service_cidrs[0]).network_address + index)
 
 
 def control_plane(config) -> str:
@@ -95,7 +101,7 @@ def namespace(name: str) -> dict:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
-def node(spec, ip: str, pod_cidr: str, version: str, config, stamp: str) -> dict:
+def node(spec, ip: str, pod_cidrs: list[str], version: str, config, stamp: str) -> dict:
     """A registered kind node: Ready, or NotReady until a CNI is installed when the config disables kindnet."""
     labels = {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
               LABEL_ARCH: "amd64", LABEL_HOSTNAME: spec.name, LABEL_OS: "linux"}
@@ -115,7 +121,7 @@ def node(spec, ip: str, pod_cidr: str, version: str, config, stamp: str) -> dict
         "metadata": {"name": spec.name, "labels": labels, "annotations": {
             "node.alpha.kubernetes.io/ttl": "0",
             "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
-        "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr],
+        "spec": {"podCIDR": pod_cidrs[0], "podCIDRs": list(pod_cidrs),
                  "providerID": f"kind://docker/{config.name}/{spec.name}",
                  **({"taints": taints} if taints else {})},
         "status": {
@@ -145,7 +151,7 @@ def kubernetes_service(config) -> dict:
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kubernetes", "namespace": "default",
                      "labels": {"component": "apiserver", "provider": "kubernetes"}},
-        "spec": {"clusterIP": ip, "clusterIPs": [ip], "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+        "spec": {"clusterIP": ip, "clusterIPs": [ip], "ipFamilies": [family_of(ip)], "ipFamilyPolicy": "SingleStack",
                  "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": APISERVER_PORT}],
                  "type": "ClusterIP", "sessionAffinity": "None"},
     }
@@ -155,7 +161,7 @@ def default_service_cidr(config, created: str) -> dict:
     """The ServiceCIDR the API server creates from --service-cluster-ip-range (kind: the serviceSubnet)
     and marks Ready (pkg/controlplane/controller/defaultservicecidr, v1.37)."""
     return {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR", "metadata": {"name": "kubernetes"},
-            "spec": {"cidrs": [config.service_subnet]},
+            "spec": {"cidrs": list(config.service_cidrs)},
             "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "", "lastTransitionTime": created,
                                        "message": "Kubernetes default Service CIDR is ready"}]}}
 
@@ -185,7 +191,7 @@ def kube_dns_service(config) -> dict:
                      "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true",
                                 "kubernetes.io/name": "CoreDNS"},
                      "annotations": {"prometheus.io/port": "9153", "prometheus.io/scrape": "true"}},
-        "spec": {"clusterIP": ip, "clusterIPs": [ip], "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+        "spec": {"clusterIP": ip, "clusterIPs": [ip], "ipFamilies": [family_of(ip)], "ipFamilyPolicy": "SingleStack",
                  "selector": {"k8s-app": "kube-dns"}, "type": "ClusterIP", "sessionAffinity": "None",
                  "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
                            {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},

@@ -79,8 +79,7 @@ class Cluster:
         self.recorder = EventRecorder(self.store, self.clock)
         self.informer = SharedInformer(self.store, self.clock, INFORMED)
         self.node_ips = boot.node_ips(config)
-        cidrs = boot.pod_cidrs(config)
-        self.kubelets = {name: Kubelet(self, name, cidr) for name, cidr in cidrs.items()}
+        self.kubelets = {name: Kubelet(self, name, cidrs) for name, cidrs in boot.pod_cidrs_by_family(config).items()}
         self._boot()
         self.traffic = Traffic(self)
         self.endpointslice_controller = EndpointSliceController(self)
@@ -361,7 +360,7 @@ class Cluster:
         for namespace, name in boot.ADDON_SERVICE_ACCOUNTS:
             store.create("serviceaccounts", {"metadata": {"name": name}}, namespace=namespace,
                          field_manager=boot.writer(namespace, name))
-        cidrs = boot.pod_cidrs(config)
+        cidrs = boot.pod_cidrs_by_family(config)
         node_uids = {}
         for spec in config.nodes:
             node = store.create("nodes", boot.node(spec, self.node_ips[spec.name], cidrs[spec.name],

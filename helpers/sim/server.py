@@ -30,6 +30,7 @@ from .api import (
     listoptions,
     openapi,
     pagination,
+    patch_options,
     portforward,
     printers,
     protobuf,
@@ -541,6 +542,8 @@ class _Handler(BaseHTTPRequestHandler):
             return decoding.from_json(body)
         except ValueError as e:
             if content_type not in ("application/yaml", "text/yaml", "application/apply-patch+yaml"):
+                if patch:  # apiserver v0.37.0 endpoints/handlers/patch.go validateAndTranscodePatch
+                    raise bad_request("invalid JSON patch") from None
                 if kind and isinstance(e, json.JSONDecodeError):
                     raise unrecognized_object(kind, e, body) from None
                 raise bad_request(f"json parse error: {e}") from None
@@ -674,10 +677,7 @@ class _Handler(BaseHTTPRequestHandler):
         revision), so a chunked list is consistent; a token whose revision was compacted gets upstream's
         410 Expired, with a token that reads the rest from the current state."""
         info = target.resource
-        try:
-            limit = int(query.get("limit") or 0)
-        except ValueError:
-            raise bad_request(f'invalid limit "{query["limit"]}"') from None
+        limit = listoptions.parse_int64(query.get("limit") or "0")
         token = query.get("continue")
         after = at = None
         store = self.server.store
@@ -747,6 +747,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _patch(self, target: Target, query: dict, body: bytes, subresource=None) -> None:
         patch_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        patch_options.validate(query, patch_type)
         data = self._decode(body, patch=True)
         if subresource is None and patch_type != "application/json-patch+json":
             data = self._checked(target, data, query)
@@ -1126,13 +1127,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-# Python's json messages -> Go encoding/json's, for the syntax errors clients make most.
-_GO_JSON_CONTEXT = {"Expecting property name enclosed in double quotes": "looking for beginning of object key string",
-                    "Expecting ':' delimiter": "after object key",
-                    "Expecting value": "looking for beginning of value",
-                    "Extra data": "after top-level value"}
-
-
 def _exit_status(argv: list[str], code: int) -> dict:
     """The Status the kubelet writes on the error channel when the process ends."""
     if code == 0:
@@ -1146,21 +1140,7 @@ def _exit_status(argv: list[str], code: int) -> dict:
 def unrecognized_object(kind: str, err: json.JSONDecodeError, body: bytes) -> ApiError:
     """kube-apiserver's 400 for a create/update body that is not JSON (apiserver endpoints/handlers/rest.go
     transformDecodeError with summarizeData(body, 30); the text in the middle is Go encoding/json's)."""
-    doc = err.doc
-    literal = next((word for word in ("null", "true", "false") if doc[err.pos:err.pos + 1] == word[0]), None)
-    if err.pos >= len(doc.rstrip()):
-        why = "unexpected end of JSON input"
-    elif literal and err.msg == "Expecting value":  # Go reads the literal up to the first wrong letter
-        at = next((i for i, c in enumerate(literal) if doc[err.pos + i:err.pos + i + 1] != c), len(literal))
-        if err.pos + at >= len(doc.rstrip()):
-            why = "unexpected end of JSON input"
-        else:
-            why = f"invalid character {_go_char(doc[err.pos + at])} in literal {literal} (expecting '{literal[at]}')"
-    elif err.msg == "Expecting ',' delimiter":
-        inside = "object key:value pair" if doc.rstrip()[:1] == "{" else "array element"
-        why = f"invalid character {_go_char(doc[err.pos])} after {inside}"
-    else:
-        why = f"invalid character {_go_char(doc[err.pos])} {_GO_JSON_CONTEXT.get(err.msg, 'looking for beginning of value')}"
+    why = decoding.go_syntax_error(err)
     if not body:
         summary = "<empty>"
     elif body[:1] == b"{":
@@ -1171,10 +1151,3 @@ def unrecognized_object(kind: str, err: json.JSONDecodeError, body: bytes) -> Ap
                        f"json parse error: {why} ({summary})")
 
 
-def _go_char(c: str) -> str:
-    """encoding/json quoteChar."""
-    if c == "'":
-        return "'\\''"
-    if c == '"':
-        return "'\"'"
-    return "'" + c + "'" if c.isprintable() else "'" + json.dumps(c)[1:-1] + "'"

@@ -19,6 +19,50 @@ from .errors import bad_request
 MAX_DEPTH = 100
 
 
+# Python's json messages -> Go encoding/json's, for the syntax errors clients make most.
+_GO_JSON_CONTEXT = {"Expecting property name enclosed in double quotes": "looking for beginning of object key string",
+                    "Expecting ':' delimiter": "after object key",
+                    "Expecting value": "looking for beginning of value",
+                    "Extra data": "after top-level value"}
+
+
+def go_syntax_error(err: json.JSONDecodeError) -> str:
+    """What Go's encoding/json says of the same syntax error (its SyntaxError text)."""
+    doc = err.doc
+    literal = next((word for word in ("null", "true", "false") if doc[err.pos:err.pos + 1] == word[0]), None)
+    if err.pos >= len(doc.rstrip()):
+        return "unexpected end of JSON input"
+    if literal and err.msg == "Expecting value":  # Go reads the literal up to the first wrong letter
+        at = next((i for i, c in enumerate(literal) if doc[err.pos + i:err.pos + i + 1] != c), len(literal))
+        if err.pos + at >= len(doc.rstrip()):
+            return "unexpected end of JSON input"
+        return f"invalid character {_go_char(doc[err.pos + at])} in literal {literal} (expecting '{literal[at]}')"
+    if err.msg == "Expecting ',' delimiter":
+        inside = "object key:value pair" if doc.rstrip()[:1] == "{" else "array element"
+        return f"invalid character {_go_char(doc[err.pos])} after {inside}"
+    return f"invalid character {_go_char(doc[err.pos])} {_GO_JSON_CONTEXT.get(err.msg, 'looking for beginning of value')}"
+
+
+def go_value(value) -> str:
+    """A decoded JSON value as Go's fmt %v prints it (map keys sorted): ``map[data:[a] n:<nil>]``."""
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_value(v)}" for k, v in sorted(value.items())) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(go_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "<nil>" if value is None else str(value)
+
+
+def _go_char(c: str) -> str:
+    """encoding/json quoteChar."""
+    if c == "'":
+        return "'\\''"
+    if c == '"':
+        return "'\"'"
+    return "'" + c + "'" if c.isprintable() else "'" + json.dumps(c)[1:-1] + "'"
+
+
 def _no_constant(name: str):
     raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
 

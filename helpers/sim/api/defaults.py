@@ -36,7 +36,6 @@ def pod_spec(spec: dict) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("enableServiceLinks", True)
     for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
         _container(c)
 
@@ -66,6 +65,7 @@ def pod(obj: dict, *, not_ready_seconds: int = 300, unreachable_seconds: int = 3
     tolerations that the node lifecycle controller's taint-based eviction relies on."""
     spec = obj.setdefault("spec", {})
     pod_spec(spec)
+    spec.setdefault("enableServiceLinks", True)  # SetDefaults_Pod, not _PodSpec: templates keep it unset
     spec.setdefault("serviceAccountName", "default")
     spec.setdefault("serviceAccount", spec["serviceAccountName"])
     spec.setdefault("priority", 0)

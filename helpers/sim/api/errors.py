@@ -80,8 +80,9 @@ def invalid(kind: str, name: str, group: str, causes: list[dict]) -> ApiError:
     parts = [f'{c["field"]}: {c["message"]}' if c.get("field") else c["message"] for c in causes]
     summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
     details = {"name": name, "group": group, "kind": kind, "causes": causes}
-    if not name:  # StatusDetails.name is omitempty
-        del details["name"]
+    for key in ("name", "group", "kind"):  # omitempty in StatusDetails (the core group is "")
+        if not details[key]:
+            del details[key]
     qualified = f"{kind}.{group}" if group else kind  # apimachinery errors.NewInvalid: GroupKind.String()
     return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {summary}', details)
 

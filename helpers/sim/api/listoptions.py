@@ -16,6 +16,8 @@ compacted revision is etcd's 410 ``The resourceVersion for the provided list is 
 
 from __future__ import annotations
 
+import re
+
 from .errors import ApiError, expired, invalid
 from .validation import forbidden, unsupported
 
@@ -61,6 +63,22 @@ def validate(query: dict, *, watch: bool) -> None:
             causes.append(forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"))
     if causes:
         raise invalid("ListOptions", "", "meta.k8s.io", causes)
+
+
+_INT64 = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_int64(value: str) -> int:
+    """A query parameter the parameter codec reads as an int64 (``limit``): Go's strconv.ParseInt error as the
+    400 text otherwise (runtime.Convert_Slice_string_To_int64)."""
+    why = None
+    if not (value.isascii() and _INT64.fullmatch(value)):
+        why = "invalid syntax"
+    elif not -(2 ** 63) <= int(value) < 2 ** 63:
+        why = "value out of range"
+    if why:
+        raise ApiError(400, "BadRequest", f'strconv.ParseInt: parsing "{value}": {why}')
+    return int(value)
 
 
 def parse_resource_version(value: str | None, *, prefix: str = "invalid resource version: ") -> int | None:

@@ -35,8 +35,18 @@ def field_paths(obj: dict, kind: str) -> dict:
     return out
 
 
+# Fields whose Go type is atomic (+structType=atomic / +mapType=atomic, k8s.io/api v0.37.0 and apimachinery
+# meta/v1): one leaf however many keys they hold. metav1.LabelSelector (workloads' and PDBs' spec.selector,
+# pod (anti)affinity and topology spread labelSelector, NetworkPolicy selectors), a Service's spec.selector and
+# a pod's nodeSelector (atomic maps), ObjectReference (targetRef, involvedObject) and the env source selectors.
+_ATOMIC = {"selector", "nodeSelector", "labelSelector", "podSelector", "namespaceSelector", "targetRef",
+           "involvedObject", "fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef"}
+
+
 def _walk(value, kind, names: tuple, path: tuple, out: dict) -> None:
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict) and value and names[-1] in _ATOMIC:
+        out[path] = value
+    elif isinstance(value, dict) and value:
         for key, child in value.items():
             _walk(child, kind, names + (key,), path + ("f:" + key,), out)
     elif isinstance(value, list) and names[-1] in _PRIMITIVE_SETS:
@@ -239,7 +249,7 @@ def apply(live: dict, applied: dict, manager: str, kind: str, time: str, *, forc
             continue
         for path in sorted(from_fields_v1(entry.get("fieldsV1")) & set(applied_fields)):
             if path in live_fields and live_fields[path] != applied_fields[path] and path[-1] != ".":
-                conflicts.append((entry["manager"], entry.get("apiVersion", ""), path))
+                conflicts.append((_print_manager(entry), entry.get("apiVersion", ""), path))
     if conflicts and not force:
         raise _conflict_error(conflicts)
     previous = _owned_by(entries, owner)
@@ -291,9 +301,20 @@ def _remove_path(obj: dict, path: tuple) -> None:
             del parent[key]
 
 
+def _print_manager(entry: dict) -> str:
+    """A conflicting manager as apimachinery v0.37.0 managedfields/internal/conflict.go printManager names it:
+    an Update manager with the API version and time it wrote at, an Apply manager by name only."""
+    text = json.dumps(entry["manager"])
+    if entry.get("subresource"):
+        text += f' with subresource {json.dumps(entry["subresource"])}'
+    if entry.get("operation") == "Update":
+        text += f' using {entry.get("apiVersion", "")}' + (f' at {entry["time"]}' if entry.get("time") else "")
+    return text
+
+
 def _conflict_error(conflicts) -> ApiError:
-    causes = [{"reason": "FieldManagerConflict", "message": f'conflict with "{m}" using {v}',
-               "field": describe(p)} for m, v, p in conflicts]
+    causes = [{"reason": "FieldManagerConflict", "message": f"conflict with {m}",
+               "field": describe(p)} for m, _, p in conflicts]
     noun = "conflict" if len(conflicts) == 1 else "conflicts"
     lines = "\n".join(f'- {c["message"]}: {c["field"]}' for c in causes) if len(causes) > 1 else \
         f'{causes[0]["message"]}: {causes[0]["field"]}'

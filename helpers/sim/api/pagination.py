@@ -8,9 +8,10 @@ prefix (``<namespace>/<name>`` across namespaces, ``<name>`` within one or for c
 """
 
 import base64
-import binascii
 import json
+import re
 
+from . import decoding
 from .errors import ApiError, bad_request
 
 _VERSION = "meta.k8s.io/v1"
@@ -30,12 +31,26 @@ def encode(key: tuple, rv: int, *, across_namespaces: bool) -> str:
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
+_NOT_RAW_URL_B64 = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _raw_url_b64decode(token: str) -> bytes:
+    """Go's base64.RawURLEncoding.DecodeString: no padding; 400 naming the first byte it cannot use."""
+    bad = _NOT_RAW_URL_B64.search(token)
+    at = bad.start() if bad else len(token) - 1 if len(token) % 4 == 1 else None
+    if at is not None:
+        raise bad_request(f"invalid continue token: continue key is not valid: illegal base64 data at input byte {at}")
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+
+
 def decode(token: str, namespace: str | None, namespaced: bool) -> tuple[tuple, int | None]:
     """``(key to resume after, revision)`` of a token (revision None: the current state); 400 when invalid."""
+    invalid = "invalid continue token: continue key is not valid: "
+    raw = _raw_url_b64decode(token)
     try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError) as e:
-        raise bad_request(f"invalid continue token: continue key is not valid: {e}") from None
+        data = json.loads(raw.decode("latin-1"))  # a byte per character, as Go's scanner reports them
+    except json.JSONDecodeError as e:
+        raise bad_request(invalid + decoding.go_syntax_error(e)) from None
     if not isinstance(data, dict) or data.get("v") != _VERSION:
         raise bad_request("invalid continue token: continue key is not valid: server does not recognize this "
                           "encoded version")

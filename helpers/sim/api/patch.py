@@ -11,6 +11,7 @@ endpoints, Endpoints subsets). Supported directives: ``$patch: delete|replace|me
 import copy
 import re
 
+from . import decoding
 from .errors import ApiError, bad_request
 
 _BY_NAME = {"containers", "initContainers", "ephemeralContainers", "env", "volumes", "imagePullSecrets",
@@ -19,8 +20,12 @@ _PRIMITIVE_SETS = {"finalizers", "podCIDRs"}
 
 
 def invalid_patch(message: str) -> ApiError:
-    return ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: "
-                    f"{message}")
+    """A patch that cannot be applied: kube-apiserver answers NewGenericServerResponse(422, ...), whose text
+    is generic and which carries no cause (apiserver v0.37.0 endpoints/handlers/patch.go applyJSPatch,
+    interpretStrategicMergePatchError); ``message``, what went wrong, stays on the exception as a note."""
+    error = ApiError(422, "Invalid", "the server rejected our request due to an error in our request")
+    error.add_note(message)
+    return error
 
 
 def merge_key(kind: str, path: tuple) -> str | None:
@@ -134,8 +139,13 @@ def _add(doc, parts, value, op="add"):
 
 def json_patch(doc, operations):
     """RFC 6902 operations over a copy of ``doc``."""
+    if operations is None:
+        operations = []  # Go decodes null into an empty list of operations
     if not isinstance(operations, list):
-        raise ApiError(400, "BadRequest", "json patch must be a list of operations")
+        # kube-apiserver's strict decoding of the operations (applyJSPatch; fieldValidation Warn, the default)
+        kind = {bool: "bool", int: "number", float: "number", str: "string"}.get(type(operations), "object")
+        raise ApiError(400, "BadRequest", f"error decoding patch: json: cannot unmarshal {kind} into Go value of "
+                       "type []handlers.jsonPatchOp")
     doc = copy.deepcopy(doc)
     for operation in operations:
         if not isinstance(operation, dict) or "op" not in operation or "path" not in operation:
@@ -176,7 +186,7 @@ def _directives_checked(patch: dict) -> None:
     """400 for directives of the wrong type, with upstream's errors (apimachinery mergepatch/errors.go)."""
     directive = patch.get("$patch", "merge")
     if directive not in ("replace", "delete", "merge"):
-        raise bad_request(f"unknown patch type: {directive} in map: {patch}")
+        raise bad_request(f"unknown patch type: {directive} in map: {decoding.go_value(patch)}")
     retain = patch.get("$retainKeys")
     if retain is not None and not (isinstance(retain, list) and all(isinstance(k, str) for k in retain)):
         raise bad_request("invalid patch format of retainKeys")

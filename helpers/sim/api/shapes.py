@@ -164,7 +164,7 @@ def _first_error(value, shape):
     """
     wrong = _mismatch(value, shape)
     if wrong:
-        return [], value, wrong
+        return [], value, wrong, shape
     if value is None or type(shape) is str:
         return None
     if isinstance(shape, tuple):
@@ -190,7 +190,7 @@ def check(kind: str, api_version: str, obj: dict) -> None:
     shape = {"metadata": OBJECT_META, **KINDS.get(kind, {})}
     found = _first_error(obj, shape)
     if found:
-        segments, value, expected = found
+        segments, value, expected, _ = found
         path = ".".join(reversed(segments))
         version = api_version.rsplit("/", 1)[-1]
         found = _type_of(value)
@@ -198,6 +198,28 @@ def check(kind: str, api_version: str, obj: dict) -> None:
             found = f"number {value}"  # Go names the literal that overflows the field's width
         raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: json: cannot unmarshal '
                           f"{found} into Go struct field {path} of type {expected}")
+
+
+_GO_KINDS = {bool: "bool", int: "int64", float: "float64", str: "string", list: "slice", dict: "map"}
+_GO_TYPES = {STR: "string", INT: "int32", INT64: "int64", BOOL: "bool"}
+
+
+def converter_error(kind: str, obj: dict) -> str | None:
+    """What runtime.DefaultUnstructuredConverter.FromUnstructured says of the first field of the wrong type
+    (apimachinery v0.37.0 pkg/runtime/converter.go: "cannot restore map from slice", "cannot restore struct
+    from: string", "cannot convert int64 to string"), or None when every field fits. A strategic merge patch's
+    result is converted this way, not decoded from JSON."""
+    found = _first_error(obj, {"metadata": OBJECT_META, **KINDS.get(kind, {})})
+    if not found:
+        return None
+    _, value, _, shape = found
+    source = _GO_KINDS[type(value)]
+    if isinstance(shape, tuple):
+        return f"cannot restore {'slice' if shape[0] == 'array' else 'map'} from {source}"
+    if isinstance(shape, dict):
+        return f"cannot restore struct from: {source}"
+    named = {"map": "map[string]interface {}", "slice": "[]interface {}"}.get(source, source)
+    return f"cannot convert {named} to {_GO_TYPES.get(shape, 'string')}"
 
 
 def without_nulls(kind: str, api_version: str, obj: dict) -> dict:

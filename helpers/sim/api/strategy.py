@@ -6,7 +6,7 @@ what counts as a spec change (generation), and whether an update changes anythin
 import marshal
 import pickle
 
-from . import patch, shapes, validation
+from . import decoding, patch, shapes, validation
 from .errors import ApiError, bad_request, invalid
 from .resources import RESOURCES, Resource
 
@@ -70,7 +70,13 @@ def patched(current: dict, patch_type: str, body, kind: str) -> dict:
     if patch_type == "application/json-patch+json":
         return patch.json_patch(current, body)
     if patch_type == "application/strategic-merge-patch+json":
-        return patch.strategic_merge_patch(current, body, kind)
+        merged = patch.strategic_merge_patch(current, body, kind)
+        # apiserver v0.37.0 endpoints/handlers/patch.go applyPatchToObject: the merged map is converted to
+        # the Go object, not decoded, and a misfit is a 422 naming the patch
+        why = shapes.converter_error(kind, merged)
+        if why:
+            raise invalid("", "", "", [validation.invalid_value("patch", decoding.go_value(body), why)])
+        return merged
     raise ApiError(415, "UnsupportedMediaType", f'the server does not support patch type "{patch_type}"')
 
 

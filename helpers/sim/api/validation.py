@@ -40,7 +40,8 @@ MAX_ENDPOINT_ADDRESSES = 100
 
 
 def _fmt(value) -> str:
-    return json.dumps(value) if not isinstance(value, str) else f'"{value}"'
+    """A bad value as field.Error.ErrorBody prints it: strings quoted, the rest as Go's compact json.Marshal."""
+    return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else f'"{value}"'
 
 
 def required(field: str, detail: str = "") -> dict:

@@ -128,11 +128,12 @@ def pending_status(pod: dict, host_ip: str, stamp: str) -> dict:
     return shell["status"]
 
 
-def running_status(pod: dict, pod_ip: str, started: dict[str, str], stamp: str) -> dict:
-    """The status after the runtime's sync, at the next PLEG relist: the sandbox's IP, phase Running, every
-    container running; one without a readiness probe is ready at once."""
+def running_status(pod: dict, pod_ips: list[str], started: dict[str, str], stamp: str) -> dict:
+    """The status after the runtime's sync, at the next PLEG relist: the sandbox's IPs (one per family of the
+    node's podCIDRs, the primary first, as podIP), phase Running, every container running; one without a
+    readiness probe is ready at once."""
     status = dict(pod.get("status") or {})
-    status.update(phase="Running", podIP=pod_ip, podIPs=[{"ip": pod_ip}])
+    status.update(phase="Running", podIP=pod_ips[0], podIPs=[{"ip": ip} for ip in pod_ips])
     status["containerStatuses"] = [{
         "name": c["name"], "image": c.get("image", ""), "imageID": image_id(c.get("image", "")),
         "containerID": container_id(pod["metadata"]["uid"], c["name"]), "restartCount": 0,
@@ -353,10 +354,11 @@ class Kubelet(Controller):
     component = field_manager = "kubelet"
     max_retries = None  # pod_workers.go retries a failed pod sync for as long as the pod exists
 
-    def __init__(self, cluster, node_name: str, pod_cidr: str):
+    def __init__(self, cluster, node_name: str, pod_cidrs: list[str]):
         super().__init__(cluster)
         self.node_name = node_name
-        self.ipam = HostLocalIPAM(pod_cidr)
+        # kindnet's host-local config has a range per podCIDR (dual-stack: one per family)
+        self.ipams = [HostLocalIPAM(cidr) for cidr in pod_cidrs]
         self.rng = random.Random(f"{cluster.seed}-kubelet-{node_name}")
         self.images: set[str] = set()
         self.running = False
@@ -458,7 +460,8 @@ class Kubelet(Controller):
         if pod["spec"].get("nodeName") != self.node_name:
             return
         if type_ == "DELETED":
-            self.ipam.release(pod["metadata"]["uid"])
+            for ipam in self.ipams:
+                ipam.release(pod["metadata"]["uid"])
             self.logs.pop(obj_key(pod), None)
             self.outputs.pop(obj_key(pod), None)
             self.processes.pop(obj_key(pod), None)
@@ -556,25 +559,37 @@ class Kubelet(Controller):
             self._done(key)
             return
         try:
-            pod_ip = host_ip if pod["spec"].get("hostNetwork") else self.ipam.allocate(pod["metadata"]["uid"])
+            pod_ips = [host_ip] if pod["spec"].get("hostNetwork") else self._allocate(pod["metadata"]["uid"])
         except IPAMExhausted as err:
             self.event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {err}")
             self._busy.discard(key)
             return
-        self._start_containers(key, pod, 0, {}, pod_ip)
+        self._start_containers(key, pod, 0, {}, pod_ips)
+
+    def _allocate(self, uid: str) -> list[str]:
+        """CNI ADD's IPs, one from each range, or none: host-local releases what it took when a range is full."""
+        ips = []
+        try:
+            for ipam in self.ipams:
+                ips.append(ipam.allocate(uid))
+        except IPAMExhausted:
+            for ipam in self.ipams:
+                ipam.release(uid)
+            raise
+        return ips
 
     def _next_relist(self, after: float = 0.0) -> float:
         """Seconds from ``after`` seconds from now to this node's next PLEG relist (a 1 s tick, per-node phase)."""
         return PLEG_RELIST_S - (self.clock.time() + after - self._relist_phase) % PLEG_RELIST_S
 
-    def _start_containers(self, key, pod: dict, index: int, started: dict, pod_ip: str) -> None:
+    def _start_containers(self, key, pod: dict, index: int, started: dict, pod_ips: list[str]) -> None:
         """Pull, create and start container `index`, then the next one (sequential, like the kubelet);
         after the last one, the next PLEG relist brings the status with the IP."""
         containers = pod["spec"].get("containers") or []
         if not self._active(key):
             return
         if index == len(containers):
-            self._later(self._next_relist(), self._relisted, key, started, pod_ip)
+            self._later(self._next_relist(), self._relisted, key, started, pod_ips)
             return
         container = containers[index]
         image = container.get("image", "")
@@ -584,15 +599,15 @@ class Kubelet(Controller):
         else:
             pull = self.rng.uniform(0.1, 0.3) if image in self.images else self.rng.uniform(0.7, 1.5)
             self.event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
-        self._later(pull, self._create_container, key, pod, index, started, pull, pod_ip)
+        self._later(pull, self._create_container, key, pod, index, started, pull, pod_ips)
 
-    def _relisted(self, key, started: dict, pod_ip: str) -> None:
+    def _relisted(self, key, started: dict, pod_ips: list[str]) -> None:
         fresh = self._fresh(key)
         if self._active(key) and fresh is not None and not is_terminating(fresh):
-            self._write_status(key, running_status(fresh, pod_ip, started, format_time(self.clock.now())))
+            self._write_status(key, running_status(fresh, pod_ips, started, format_time(self.clock.now())))
         self._done(key)
 
-    def _create_container(self, key, pod, index, started, pull, pod_ip) -> None:
+    def _create_container(self, key, pod, index, started, pull, pod_ips) -> None:
         if not self._active(key):
             return
         container = pod["spec"]["containers"][index]
@@ -603,16 +618,16 @@ class Kubelet(Controller):
             self.event(pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {pull * 1000:.0f}ms '
                        f"({pull * 1000:.0f}ms including waiting). Image size: {size} bytes.")
         self.event(pod, "Normal", "Created", f"Created container: {name}")
-        self._later(self.rng.uniform(0.3, 0.8), self._container_started, key, pod, index, started, pod_ip)
+        self._later(self.rng.uniform(0.3, 0.8), self._container_started, key, pod, index, started, pod_ips)
 
-    def _container_started(self, key, pod, index, started, pod_ip) -> None:
+    def _container_started(self, key, pod, index, started, pod_ips) -> None:
         if not self._active(key):
             return
         container = pod["spec"]["containers"][index]
         stamp = format_time(self.clock.now())
         started = dict(started, **{container["name"]: stamp})
         self._run(key, pod, container, stamp)
-        self._start_containers(key, pod, index + 1, started, pod_ip)
+        self._start_containers(key, pod, index + 1, started, pod_ips)
 
     def _run(self, key, pod: dict, container: dict, stamp: str) -> None:
         """A new instance of the container runs: Started, its process and log, and how it ends on its own."""
@@ -867,12 +882,12 @@ class Kubelet(Controller):
         created = self.store.create("pods", pod, field_manager=creator)
         key, stamp = obj_key(created), format_time(self.clock.now())
         host_ip = internal_ip(self.informer.get("nodes", self.node_name) or self.store.get("nodes", self.node_name))
-        pod_ip = host_ip if created["spec"].get("hostNetwork") else self.ipam.allocate(created["metadata"]["uid"])
+        pod_ips = [host_ip] if created["spec"].get("hostNetwork") else self._allocate(created["metadata"]["uid"])
         for container in created["spec"]["containers"]:
             self.images.add(container.get("image", ""))
             self._log_start(key, container, stamp)
         created["status"] = pending_status(created, host_ip, stamp)
-        created["status"] = running_status(created, pod_ip, {c["name"]: stamp for c in created["spec"]["containers"]},
+        created["status"] = running_status(created, pod_ips, {c["name"]: stamp for c in created["spec"]["containers"]},
                                            stamp)
         for cs in created["status"]["containerStatuses"]:
             cs["ready"] = True

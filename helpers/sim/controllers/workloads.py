@@ -15,7 +15,7 @@ import math
 
 from helpers.controlplane import daemon
 from helpers.controlplane.podutil import is_available, untolerated_taints
-from helpers.kube import format_time, is_active, is_ready, obj_key
+from helpers.kube import format_time, is_active, is_ready, is_terminal, is_terminating, obj_key
 from helpers.sim.api.errors import ApiError
 from helpers.sim.controllers.controller import Controller
 from helpers.sim.controllers.informer import controller_of
@@ -206,8 +206,9 @@ def owner_reference(owner: dict) -> dict:
             "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
 
 
-def replicaset_status(rs: dict, pods: list[dict], now: float) -> dict:
-    """ReplicaSet status from its active pods (upstream calculateStatus)."""
+def replicaset_status(rs: dict, pods: list[dict], now: float, terminating: int = 0) -> dict:
+    """ReplicaSet status from its active pods and the number of its terminating ones (upstream
+    calculateStatus; terminatingReplicas with DeploymentReplicaSetTerminatingReplicas, beta and on since 1.35)."""
     min_ready = rs["spec"].get("minReadySeconds", 0)
     status = {
         "replicas": len(pods),
@@ -215,8 +216,22 @@ def replicaset_status(rs: dict, pods: list[dict], now: float) -> dict:
         "readyReplicas": sum(is_ready(p) for p in pods),
         "availableReplicas": sum(is_available(p, min_ready, now) for p in pods),
         "observedGeneration": rs["metadata"].get("generation", 1),
+        "terminatingReplicas": terminating,
     }
-    return {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration")}
+    return {k: v for k, v in status.items() if v or k in ("replicas", "observedGeneration", "terminatingReplicas")}
+
+
+def terminating_replicas(replica_sets: list[dict]) -> int | None:
+    """deployment_util.go GetTerminatingReplicaCountForReplicaSets: the sum, skipping ReplicaSets the controller
+    never synced; None (left out) when a synced one does not report it."""
+    count = 0
+    for rs in replica_sets:
+        status = rs.get("status") or {}
+        if "terminatingReplicas" in status:
+            count += status["terminatingReplicas"]
+        elif status.get("observedGeneration"):
+            return None
+    return count
 
 
 def deployment_status(deployment: dict, new: dict | None, all_rs: list[dict], stamp: str) -> dict:
@@ -237,22 +252,29 @@ def deployment_status(deployment: dict, new: dict | None, all_rs: list[dict], st
         "unavailableReplicas": max(0, replicas - available),
     }
     status = {k: v for k, v in status.items() if v or k == "observedGeneration"}
+    terminating = terminating_replicas(all_rs)
+    if terminating is not None:
+        status["terminatingReplicas"] = terminating
     old_conditions = {c["type"]: c for c in (deployment.get("status") or {}).get("conditions") or []}
     has_min = available >= replicas - unavailable
-    conditions = [
-        ("Available", has_min, "MinimumReplicasAvailable" if has_min else "MinimumReplicasUnavailable",
-         "Deployment has minimum availability." if has_min else "Deployment does not have minimum availability."),
-    ]
-    if new is not None:
+    conditions = {"Available": ("True" if has_min else "False",
+                                "MinimumReplicasAvailable" if has_min else "MinimumReplicasUnavailable",
+                                "Deployment has minimum availability." if has_min
+                                else "Deployment does not have minimum availability.")}
+    if deployment["spec"].get("paused"):  # sync.go checkPausedConditions, before calculateStatus
+        conditions = {"Progressing": ("Unknown", "DeploymentPaused", "Deployment is paused"), **conditions}
+    elif new is not None:
         name = new["metadata"]["name"]
         done = updated == replicas and status.get("replicas", 0) == replicas and available >= replicas
-        conditions.append(("Progressing", True, "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
-                           f'ReplicaSet "{name}" has successfully progressed.' if done
-                           else f'ReplicaSet "{name}" is progressing.'))
+        conditions["Progressing"] = ("True", "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+                                     f'ReplicaSet "{name}" has successfully progressed.' if done
+                                     else f'ReplicaSet "{name}" is progressing.')
+    # SetDeploymentCondition: a condition keeps its place, a new one comes last
+    order = [t for t in old_conditions if t in conditions] + [t for t in conditions if t not in old_conditions]
     status["conditions"] = []
-    for type_, ok, reason, message in conditions:
+    for type_ in order:
+        value, reason, message = conditions[type_]
         old = old_conditions.get(type_, {})
-        value = "True" if ok else "False"
         same = old.get("status") == value and old.get("reason") == reason and old.get("message") == message
         status["conditions"].append({
             "type": type_, "status": value, "reason": reason, "message": message,
@@ -387,7 +409,8 @@ class ReplicaSetController(_PodOwnerController):
                                                rs["spec"]["template"], rs, f"{rs['metadata']['name']}-")))
         for pod in pods_to_delete(pods, min(-diff, BURST_REPLICAS)):
             self.delete_pod(rs, pod)
-        self.write_status(rs, replicaset_status(rs, pods, self.clock.time()))
+        terminating = sum(is_terminating(p) and not is_terminal(p) for p in self.claimed_pods(rs))
+        self.write_status(rs, replicaset_status(rs, pods, self.clock.time(), terminating))
         if error is not None:
             raise error
 
@@ -471,15 +494,16 @@ class DeploymentController(Controller):
         new = next((rs for rs in owned if strip_hash(rs["spec"]["template"]) == template), None)
         olds = [rs for rs in owned if rs is not new]
         latest = max([revision(rs) for rs in olds] or [0])
-        if new is None:
+        paused = deployment["spec"].get("paused")
+        if new is None and not paused:  # paused: no new ReplicaSet (sync.go sync, createIfNotExisted false)
             new = self._create_rs(deployment, latest + 1)
-        elif revision(new) <= latest:  # `rollout undo`: an old template is the current one again
+        elif new is not None and revision(new) <= latest:  # `rollout undo`: an old template is current again
             new = self._set_revision(deployment, new, latest + 1)
-        if not deployment["spec"].get("paused"):
+        if not paused:
             self._rollout(deployment, new, olds)
             for rs in history_to_clean(olds, deployment["spec"].get("revisionHistoryLimit", 10)):
                 self.store.delete("replicasets.apps", rs["metadata"]["name"], rs["metadata"]["namespace"])
-        status = deployment_status(deployment, new, owned if new in owned else owned + [new],
+        status = deployment_status(deployment, new, owned if new is None or new in owned else owned + [new],
                                    format_time(self.clock.now()))
         if (deployment.get("status") or {}) != status:
             self.update("deployments.apps", dict(deployment, status=status), subresource="status")
