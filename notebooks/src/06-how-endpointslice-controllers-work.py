@@ -629,21 +629,20 @@ try:
 except h.ApiError as err:
     require, refusal = None, err
     print(f"web-require: refused ({refusal.code} {refusal.reason}):", refusal.status["message"])
-if refusal is not None:
-    assert single_stack and "this cluster is not configured for dual-stack services" in refusal.status["message"], refusal
-else:  # kube-apiserver refuses RequireDualStack on a single-stack cluster; the simulator may not check it yet
-    assert cluster.is_sim or not single_stack, require
-    assert not single_stack or require["ipFamilies"] == prefer["ipFamilies"], require
+# A single-stack cluster refuses RequireDualStack; a dual-stack one gives it both families.
+if single_stack:
+    assert refusal and "this cluster is not configured for dual-stack services" in refusal.status["message"], require
+else:
+    assert refusal is None and len(require["ipFamilies"]) == 2, refusal
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
 # **What it shows:** this cluster is single-stack (kind's default; kind builds a dual-stack one with
 # `networking.ipFamily: dual`). `PreferDualStack` settles for what the cluster has: one family in
-# `ipFamilies`, one cluster IP, and slices of that one `addressType`. On kind, `RequireDualStack` is
+# `ipFamilies`, one cluster IP, and slices of that one `addressType`. `RequireDualStack` is
 # refused, and the cell prints kube-apiserver's message: `Service "web-require" is invalid:
 # spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack
-# services` (`initIPFamilyFields` in `pkg/registry/core/service/storage/alloc.go`, v1.37.0). If the
-# simulator prints `accepted`, its API server lacks that check: it keeps the Service with the one
-# family, like `PreferDualStack`.
+# services` (`initIPFamilyFields` in `pkg/registry/core/service/storage/alloc.go`, v1.37.0); the
+# simulator's API server makes the same check.
 
 # %% [markdown] slideshow={"slide_type": "subslide"}
 # A single-stack cluster cannot show two families, so feed the pure reconciler (section 2) a Service and
