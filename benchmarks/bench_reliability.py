@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from apiharness import Harness
 from test_api_fuzz import cases, http, problems, seed_objects, send, sentinels
-from test_api_support import Harness
 
 CLIENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 PER_CLASS = int(sys.argv[2]) if len(sys.argv) > 2 else 150

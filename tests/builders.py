@@ -42,12 +42,22 @@ class ControllerHarness:
         self.clock.stop()
 
 
-def service(name: str = "svc", selector: dict | None = None, ports=({"port": 80},), **spec) -> dict:
-    """A Service in "ns"; `selector=None` makes it selectorless."""
+def service(name: str = "svc", selector: dict | None = None, ports=({"port": 80},), *, namespace: str | None = "ns",
+            **spec) -> dict:
+    """A Service in `namespace` (None: none, for `kubectl apply -n`); `selector=None` makes it selectorless."""
     body = {"ports": [dict(p) for p in ports], **spec}
     if selector is not None:
         body["selector"] = selector
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "ns"}, "spec": body}
+    meta = {"name": name} if namespace is None else {"name": name, "namespace": namespace}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": body}
+
+
+HTTP_PORT = {"name": "http", "port": 80, "targetPort": 80, "protocol": "TCP"}
+
+
+def applied_service(name: str, selector: dict | None = None, **spec) -> dict:
+    """A Service to `kubectl apply -n <ns>`: no namespace of its own, one TCP port named http (80 -> 80)."""
+    return service(name, selector, (HTTP_PORT,), namespace=None, **spec)
 
 
 def pod_with_ip(ip: str, name: str = "p", node: str = "ghost", labels=None, ready: bool = True) -> dict:

@@ -20,7 +20,7 @@ import socket
 from collections import Counter
 
 import pytest
-from test_api_support import Harness
+from apiharness import Harness
 
 from helpers.sim.api import shapes
 from helpers.sim.api.resources import RESOURCES

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from test_api_support import Harness, deployment, node, pod, rows, running
+from apiharness import Harness, deployment, node, pod, rows, running
 
 from helpers.config import KUBERNETES_VERSION
 

@@ -2,7 +2,7 @@
 1.37 against a bare simulated API server, asserting outputs and exit codes as kind gives them."""
 
 import pytest
-from test_api_support import Harness, node, pod, rows, running
+from apiharness import Harness, node, pod, rows, running
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def cluster(tmp_path_factory):
 def on_cluster(handle, *args, timeout=120):
     import subprocess
 
-    from test_api_support import KUBECTL
+    from apiharness import KUBECTL
 
     return subprocess.run([str(KUBECTL), f"--kubeconfig={handle.kubeconfig}", f"--cache-dir={handle.kubeconfig}.c",
                            *args], capture_output=True, text=True, timeout=timeout, check=False)

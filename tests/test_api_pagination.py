@@ -5,10 +5,9 @@ import base64
 import json
 
 import pytest
+from apiharness import Harness, pod, request, rows
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from test_api_http import request
-from test_api_support import Harness, pod, rows
 
 from helpers.sim.api import pagination
 

@@ -9,8 +9,7 @@ import json
 import random
 
 import pytest
-from test_api_http import request
-from test_api_support import Harness, node, pod, running
+from apiharness import Harness, node, pod, request, running
 
 from helpers.sim import server
 from helpers.sim.api import protobuf

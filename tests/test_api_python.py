@@ -1,9 +1,9 @@
 """Conformance: the official kubernetes Python client 37 against a bare simulated API server."""
 
 import pytest
+from apiharness import Harness, deployment, node, pod
 from kubernetes import client, dynamic, watch
 from kubernetes.client.rest import ApiException
-from test_api_support import Harness, deployment, node, pod
 
 
 @pytest.fixture(scope="module")

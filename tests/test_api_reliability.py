@@ -6,8 +6,7 @@ import socket
 import threading
 
 import pytest
-from test_api_http import request, stream
-from test_api_support import Harness, deployment
+from apiharness import Harness, deployment, request, stream
 
 from helpers.sim import server as server_module
 

@@ -3,8 +3,7 @@
 import json
 
 import pytest
-from test_api_http import request
-from test_api_support import Harness, deployment
+from apiharness import Harness, deployment, request
 
 from helpers.sim.api.resources import RESOURCES
 

@@ -7,7 +7,7 @@ flows those tests check.
 """
 
 import pytest
-from test_dataplane_proxy_fixtures import (
+from proxyfixtures import (
     TEST_NODE,
     UPSTREAM_CONFIG,
     make_endpoint,

