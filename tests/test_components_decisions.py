@@ -40,7 +40,10 @@ def node(name, labels=None, taints=None, unschedulable=False):
 def test_template_hash_is_stable_and_upstream_shaped():
     template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "a"}]}}
     changed = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "b"}]}}
-    assert template_hash(template) == template_hash(dict(template))
+    reordered = {"spec": {"containers": [{"image": "a", "name": "web"}]}, "metadata": {"labels": {"app": "web"}}}
+    assert list(reordered) != list(template) and template_hash(template) == template_hash(reordered)
+    # a collision bumps status.collisionCount, which must give the ReplicaSet another name (ComputeHash)
+    assert template_hash(template, collision_count=1) != template_hash(template)
     assert template_hash(template) != template_hash(changed)
     assert set(template_hash(template)) <= set("bcdfghjklmnpqrstvwxz2456789")
 

@@ -1,5 +1,7 @@
 """KPNG model: node-local states, the OpItem stream (full state and diffs), sinks, backends, costs."""
 
+import re
+
 import pytest
 
 from helpers.dataplane import iptables_save, kpng
@@ -62,8 +64,18 @@ def test_local_state_has_the_service_and_its_endpoints_with_local_flags():
     assert eps["10.244.1.5"] == {"IPs": {"V4": ["10.244.1.5"]}, "Local": True,
                                  "PortOverrides": {"http": 8080}, "Scopes": {"Internal": True}}
     assert "Local" not in eps["10.244.2.5"]
-    paths = [p for (s, p) in state if s == ENDPOINTS_SET]
-    assert all(p.startswith("demo/web/") and int(p.rsplit("/", 1)[1], 16) >= 0 for p in paths)
+    paths = {v["IPs"]["V4"][0]: p for (s, p), v in state.items() if s == ENDPOINTS_SET}
+    # KPNG keys an endpoint by its service and a 64-bit hash of its value: one distinct key each,
+    # the same in another node's view of the same endpoint, another key once the endpoint changes
+    assert len(set(paths.values())) == 3
+    assert all(re.fullmatch(r"demo/web/[0-9a-f]{1,16}", p) for p in paths.values()), paths
+    other = Brain([service()], [eps_slice(THREE)], NODES).local_state("kind-worker2")
+    assert {v["IPs"]["V4"][0]: p for (s, p), v in other.items() if s == ENDPOINTS_SET}["10.244.0.5"] == \
+        paths["10.244.0.5"]
+    changed = [*THREE[:2], endpoint("10.244.2.5", "kind-worker", "zone-a")]  # now local to kind-worker
+    after = Brain([service()], [eps_slice(changed)], NODES).local_state("kind-worker")
+    assert {v["IPs"]["V4"][0]: p for (s, p), v in after.items() if s == ENDPOINTS_SET}["10.244.2.5"] != \
+        paths["10.244.2.5"]
 
 
 def test_internal_traffic_policy_local_sends_only_local_endpoints():
