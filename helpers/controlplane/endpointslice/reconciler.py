@@ -131,13 +131,15 @@ NOTE_TEXT = {
 }
 
 
-def render_note(note: dict) -> str:
-    """One note of `Result.notes` as the sentence the chapters and /decisions show."""
+def render_note(note: dict, text: dict | None = None) -> str:
+    """One note of `Result.notes` as the sentence the chapters and /decisions show; `text` is the
+    table of reason codes (`NOTE_TEXT`; the mirroring reconciler passes its own)."""
+    text = NOTE_TEXT if text is None else text
     if "slice" in note:
         detail = f" ({note['endpoints']} endpoints)" if note["action"] != "deleted" else ""
-        reasons = "; ".join(NOTE_TEXT[r["reason"]](r) for r in note["reasons"])
+        reasons = "; ".join(text[r["reason"]](r) for r in note["reasons"])
         return f"slice {note['slice']} {note['action']}{detail}: {reasons}"
-    return NOTE_TEXT[note["reason"]](note)
+    return text[note["reason"]](note)
 
 
 class _Log:
