@@ -1,4 +1,6 @@
-"""Upstream EndpointSliceMirroring scenarios M1-M8 (shared doc §3) through `reconcile_mirroring`."""
+"""Upstream EndpointSliceMirroring reconciler cases (kubernetes/kubernetes v1.37.0
+`pkg/controller/endpointslicemirroring/reconciler_test.go` TestReconcile), numbered M1-M8 here, through
+`reconcile_mirroring`, and the structured notes it explains them with."""
 
 from __future__ import annotations
 
