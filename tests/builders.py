@@ -7,6 +7,7 @@ reads through a real informer cache and writes real Events.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 
 from helpers.config import load_cluster_config
@@ -60,6 +61,49 @@ def applied_service(name: str, selector: dict | None = None, **spec) -> dict:
     return service(name, selector, (HTTP_PORT,), namespace=None, **spec)
 
 
+def node(name, ip, *, ready=True, roles=(), unschedulable=False):
+    """A Node as a kubelet registers it: hostname and role labels, InternalIP, Ready or not, nodeInfo."""
+    labels = {"kubernetes.io/hostname": name, **{f"node-role.kubernetes.io/{r}": "" for r in roles}}
+    return {"metadata": {"name": name, "labels": labels}, "spec": {"unschedulable": unschedulable},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+                       "nodeInfo": {"kubeletVersion": "v1.37.0", "osImage": "Debian GNU/Linux 12 (bookworm)",
+                                    "kernelVersion": "6.8.0", "containerRuntimeVersion": "containerd://2.1.0"}}}
+
+
+def pod(name: str | None = None, *, labels: dict | None = None, node: str | None = None, image: str = "nginx:1.27",
+        gates=(), **spec) -> dict:
+    """A pod to create (no status): one container `web` on port 80, labelled app=web unless `labels`
+    says otherwise; `name=None` gives it generateName "web-"; `gates` are readiness-gate conditions."""
+    spec = {"containers": [{"name": "web", "image": image, "ports": [{"containerPort": 80}]}], **spec}
+    if node:
+        spec["nodeName"] = node
+    if gates:
+        spec["readinessGates"] = [{"conditionType": g} for g in gates]
+    meta = {"name": name} if name else {"generateName": "web-"}
+    return {"metadata": {**meta, "labels": {"app": "web"} if labels is None else labels}, "spec": spec}
+
+
+def deployment(name, replicas=2, image="nginx:1.27"):
+    """An apps/v1 Deployment of `replicas` pods (container `web`) selecting app=<name>."""
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "web", "image": image}]}}}}
+
+
+def running(store, name, namespace, ip, *, ready=True, conditions=()):
+    """Mark a pod Running with the given IP, as a kubelet would (through the status subresource)."""
+    p = store.get("pods", name, namespace)
+    p["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}, *conditions],
+                   "containerStatuses": [{"name": c["name"], "ready": ready, "restartCount": 0,
+                                          "image": c["image"], "state": {"running": {}}}
+                                         for c in p["spec"]["containers"]]}
+    return store.update("pods", p, subresource="status")
+
+
 def pod_with_ip(ip: str, name: str = "p", node: str = "ghost", labels=None, ready: bool = True) -> dict:
     """A Running pod with one IP and the given Ready condition, as the kubelet would have reported it."""
     return {
@@ -81,3 +125,43 @@ def create_running_pod(store, pod: dict) -> dict:
     created = store.create("pods", pod, namespace=pod["metadata"]["namespace"])
     created["status"] = pod["status"]
     return store.update("pods", created, subresource="status")
+
+
+# The fixture of upstream's controller tests (staging/src/k8s.io/endpointslice/utils_test.go newPod,
+# newServiceAndEndpointMeta): Service `foo` in namespace `test` selecting foo=bar, pods `pod<n>`.
+
+
+def selector_service(*, labels: dict | None = None, **spec) -> dict:
+    """Service `foo` in "test" selecting foo=bar: one TCP port `foo` 80 -> 80, IPv4, no ClusterIP
+    (headless, as upstream's fixture); `spec` keys replace the defaults."""
+    body = {"selector": {"foo": "bar"}, "ports": [{"name": "foo", "port": 80, "targetPort": 80, "protocol": "TCP"}],
+            "ipFamilies": ["IPv4"], **spec}
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "foo", "namespace": "test", "uid": "svc-uid", "labels": dict(labels or {})},
+            "spec": body}
+
+
+def numbered_pod(n: int, ready: bool = True, *, node: str = "node-1", ips=None, phase: str = "Running",
+                 deleting: bool = False, first_ip: str = "1.2.3.4", **spec) -> dict:
+    """Pod `pod<n>` in "test" (uid `uid-<n>`, label foo=bar) on `node`, with IP `first_ip` + n (upstream:
+    1.2.3.(4+n)) unless `ips` says otherwise; Ready or not; `deleting` sets a deletionTimestamp."""
+    ips = ips or [str(ipaddress.ip_address(first_ip) + n)]
+    meta = {"name": f"pod{n}", "namespace": "test", "uid": f"uid-{n}", "labels": {"foo": "bar"}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": {"nodeName": node, "containers": [{"name": "c"}], **spec},
+            "status": {"phase": phase, "podIP": ips[0], "podIPs": [{"ip": ip} for ip in ips],
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def scheduled_pod(name: str = "p", node: str | None = "n1", *, ready: bool = True, phase: str = "Running",
+                  created: str = "2026-01-01T00:00:00Z", deleting: bool = False, **spec) -> dict:
+    """A pod in "ns" as the node and pod controllers see it: uid = name, bound to `node` (None or "":
+    unscheduled), created at `created`, Ready or not since then; `deleting` sets a deletionTimestamp."""
+    meta = {"name": name, "namespace": "ns", "uid": name, "creationTimestamp": created}
+    if deleting:
+        meta["deletionTimestamp"] = created
+    return {"metadata": meta, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "img"}], **spec},
+            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                                                       "lastTransitionTime": created}]}}

@@ -6,7 +6,8 @@ import threading
 import time
 
 import pytest
-from apiharness import Harness, pod, request, stream
+from apiharness import Harness, request, stream
+from builders import pod
 
 from helpers.config import KUBERNETES_VERSION
 from helpers.sim.server import serve

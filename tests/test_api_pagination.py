@@ -5,7 +5,8 @@ import base64
 import json
 
 import pytest
-from apiharness import Harness, pod, request, rows
+from apiharness import Harness, request, rows
+from builders import pod
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 

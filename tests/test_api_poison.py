@@ -4,7 +4,8 @@ import json
 import time
 
 import pytest
-from apiharness import Harness, deployment, node, request
+from apiharness import Harness, request
+from builders import deployment, node
 
 from helpers.sim import store as store_module
 from helpers.sim.store import Store

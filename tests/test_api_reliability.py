@@ -6,7 +6,8 @@ import socket
 import threading
 
 import pytest
-from apiharness import Harness, deployment, request, stream
+from apiharness import Harness, request, stream
+from builders import deployment
 
 from helpers.sim import server as server_module
 

@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from apiharness import Harness, deployment, request
+from apiharness import Harness, request
+from builders import deployment
 
 from helpers.sim.api.resources import RESOURCES
 

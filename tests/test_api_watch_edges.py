@@ -9,7 +9,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from apiharness import Harness, pod
+from apiharness import Harness
+from builders import pod
 from kubernetes import client, watch
 
 from helpers.sim.server import next_bookmark_time

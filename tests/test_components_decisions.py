@@ -1,6 +1,7 @@
 """Pure decisions of the simulated components: rollout steps, pod deletion order, scheduling, kubelet status."""
 
 import pytest
+from builders import scheduled_pod as pod
 
 from helpers.config import KUBERNETES_VERSION, load_cluster_config
 from helpers.controlplane.podutil import tolerates
@@ -24,12 +25,6 @@ STAMP = "2026-01-01T00:00:00Z"
 def rs(name, replicas, available, created="2026-01-01T00:00:00Z"):
     return {"metadata": {"name": name, "creationTimestamp": created}, "spec": {"replicas": replicas},
             "status": {"availableReplicas": available}}
-
-
-def pod(name, *, node="n1", ready=True, created="2026-01-01T00:00:00Z", **spec):
-    return {"metadata": {"name": name, "creationTimestamp": created, "uid": name},
-            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "img"}], **spec},
-            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
 def node(name, labels=None, taints=None, unschedulable=False):
@@ -90,7 +85,7 @@ def test_replicaset_deletes_unscheduled_then_unready_then_newest():
     pods = [pod("old-ready", created="2026-01-01T00:00:01Z"),
             pod("new-ready", created="2026-01-01T00:00:09Z"),
             pod("unready", ready=False),
-            pod("pending", node=None, ready=False)]
+            pod("pending", node=None, ready=False, phase="Pending")]
     order = [p["metadata"]["name"] for p in pods_to_delete(pods, 4)]
     assert order == ["pending", "unready", "new-ready", "old-ready"]
     assert pods_to_delete(pods, 0) == []

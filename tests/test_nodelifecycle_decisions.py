@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from builders import scheduled_pod as pod
+
 from helpers.controlplane import podgc
 from helpers.controlplane.nodelifecycle import (
     default_tolerations,
@@ -32,22 +34,6 @@ def node(name="n1", ready="True", taints=None, heartbeat=T0):
                     "lastTransitionTime": T0,
                 },
             ]
-        },
-    }
-
-
-def pod(name="p", node_name="n1", ready=True, deleting=False, phase="Running", tolerations=None, created=T0):
-    meta = {"name": name, "namespace": "ns", "uid": name, "creationTimestamp": created}
-    if deleting:
-        meta["deletionTimestamp"] = T0
-    return {
-        "metadata": meta,
-        "spec": {"nodeName": node_name, "tolerations": tolerations or []},
-        "status": {
-            "phase": phase,
-            "conditions": [
-                {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": T0}
-            ],
         },
     }
 
