@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import replace
 
 from helpers.config import load_cluster_config
+from helpers.kube import LABEL_HOSTNAME, LABEL_ZONE
 from helpers.sim.clock import Clock
 from helpers.sim.cluster import INFORMED
 from helpers.sim.controllers.informer import SharedInformer
@@ -61,14 +62,33 @@ def applied_service(name: str, selector: dict | None = None, **spec) -> dict:
     return service(name, selector, (HTTP_PORT,), namespace=None, **spec)
 
 
-def node(name, ip, *, ready=True, roles=(), unschedulable=False):
-    """A Node as a kubelet registers it: hostname and role labels, InternalIP, Ready or not, nodeInfo."""
-    labels = {"kubernetes.io/hostname": name, **{f"node-role.kubernetes.io/{r}": "" for r in roles}}
-    return {"metadata": {"name": name, "labels": labels}, "spec": {"unschedulable": unschedulable},
-            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-                       "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
-                       "nodeInfo": {"kubeletVersion": "v1.37.0", "osImage": "Debian GNU/Linux 12 (bookworm)",
-                                    "kernelVersion": "6.8.0", "containerRuntimeVersion": "containerd://2.1.0"}}}
+def node(name: str = "node-1", ip: str | None = None, *, ready: bool | str = True, roles=(), zone: str | None = None,
+         labels: dict | None = None, taints=(), unschedulable: bool = False, pod_cidr: str | None = None,
+         cpu: str | None = None, heartbeat: str | None = None) -> dict:
+    """A Node as its kubelet registers it: hostname, role and zone labels, InternalIP and Hostname
+    addresses when `ip` is given, `pod_cidr` as spec.podCIDR(s), allocatable `cpu`, nodeInfo, and
+    Ready ("True"/"False", or "Unknown" as a string); `heartbeat` adds the kubelet's heartbeat and
+    transition times (and its MemoryPressure condition), as the node lifecycle controller reads them."""
+    meta_labels = {LABEL_HOSTNAME: name, **{f"node-role.kubernetes.io/{r}": "" for r in roles}}
+    if zone:
+        meta_labels[LABEL_ZONE] = zone
+    spec = {"unschedulable": unschedulable, "taints": list(taints)}
+    if pod_cidr:
+        spec |= {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]}
+    ready_condition = {"type": "Ready", "status": ready if isinstance(ready, str) else ("True" if ready else "False")}
+    conditions = [ready_condition]
+    if heartbeat:
+        ready_condition |= {"reason": "KubeletReady", "lastHeartbeatTime": heartbeat, "lastTransitionTime": heartbeat}
+        conditions.insert(0, {"type": "MemoryPressure", "status": "False", "lastHeartbeatTime": heartbeat})
+    status = {"conditions": conditions,
+              "nodeInfo": {"kubeletVersion": "v1.37.0", "osImage": "Debian GNU/Linux 12 (bookworm)",
+                           "kernelVersion": "6.8.0", "containerRuntimeVersion": "containerd://2.1.0"}}
+    if ip:
+        status["addresses"] = [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}]
+    if cpu:
+        status["allocatable"] = {"cpu": cpu}
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {**meta_labels, **(labels or {})}},
+            "spec": spec, "status": status}
 
 
 def pod(name: str | None = None, *, labels: dict | None = None, node: str | None = None, image: str = "nginx:1.27",

@@ -1,6 +1,7 @@
 """Pure decisions of the simulated components: rollout steps, pod deletion order, scheduling, kubelet status."""
 
 import pytest
+from builders import node
 from builders import scheduled_pod as pod
 
 from helpers.config import KUBERNETES_VERSION, load_cluster_config
@@ -25,11 +26,6 @@ STAMP = "2026-01-01T00:00:00Z"
 def rs(name, replicas, available, created="2026-01-01T00:00:00Z"):
     return {"metadata": {"name": name, "creationTimestamp": created}, "spec": {"replicas": replicas},
             "status": {"availableReplicas": available}}
-
-
-def node(name, labels=None, taints=None, unschedulable=False):
-    return {"metadata": {"name": name, "labels": labels or {}},
-            "spec": {"taints": taints or [], "unschedulable": unschedulable}}
 
 
 def test_template_hash_is_stable_and_upstream_shaped():
@@ -93,7 +89,7 @@ def test_replicaset_deletes_unscheduled_then_unready_then_newest():
 
 def test_scheduler_spreads_by_fewest_pods_and_honours_selectors_and_taints():
     cp_taint = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
-    nodes = [node("cp", {"zone": "a"}, [cp_taint]), node("w1", {"zone": "a"}), node("w2", {"zone": "b"})]
+    nodes = [node("cp", labels={"zone": "a"}, taints=[cp_taint]), node("w1", labels={"zone": "a"}), node("w2", labels={"zone": "b"})]
     assert schedule(pod("p", node=None), nodes, {"w1": 2, "w2": 1}) == ("w2", "")
     assert schedule(pod("p", node=None, nodeSelector={"zone": "a"}), nodes, {"w1": 5})[0] == "w1"
     tolerant = pod("p", node=None, tolerations=[{"key": cp_taint["key"], "operator": "Exists"}])

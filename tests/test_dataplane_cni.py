@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from builders import node
 
 from helpers.dataplane.cni import (
     backend_selection,
@@ -12,20 +13,10 @@ from helpers.dataplane.cni import (
 )
 from helpers.dataplane.proxy import build_proxy_state
 
-
-def node(name, ip, pod_cidr=None, ipv6=None):
-    addresses = [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}]
-    if ipv6:
-        addresses.insert(1, {"type": "InternalIP", "address": ipv6})
-    spec = {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]} if pod_cidr else {}
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": spec,
-            "status": {"addresses": addresses}}
-
-
 NODES = [
-    node("endpoints-control-plane", "172.18.0.4", "10.244.0.0/24"),
-    node("endpoints-worker", "172.18.0.2", "10.244.2.0/24"),
-    node("endpoints-worker2", "172.18.0.3", "10.244.1.0/24"),
+    node("endpoints-control-plane", "172.18.0.4", pod_cidr="10.244.0.0/24"),
+    node("endpoints-worker", "172.18.0.2", pod_cidr="10.244.2.0/24"),
+    node("endpoints-worker2", "172.18.0.3", pod_cidr="10.244.1.0/24"),
 ]
 
 

@@ -3,18 +3,13 @@
 import re
 
 import pytest
+from builders import node
 
 from helpers.dataplane import iptables_save, kpng
 from helpers.dataplane.kpng import ENDPOINTS_SET, SERVICES_SET, Brain, Op
 
-
-def node(name, zone):
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}},
-            "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.9"}]}}
-
-
-NODES = [node("kind-control-plane", "zone-a"), node("kind-worker", "zone-a"), node("kind-worker2", "zone-b")]
+NODES = [node(name, "172.18.0.9", zone=zone)
+         for name, zone in (("kind-control-plane", "zone-a"), ("kind-worker", "zone-a"), ("kind-worker2", "zone-b"))]
 
 
 def service(name="web", *, itp=None, labels=None, cluster_ip="10.96.0.20", target_port="http", affinity=False):

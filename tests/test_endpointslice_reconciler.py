@@ -12,8 +12,10 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
+from builders import node as any_node
 from builders import numbered_pod as pod
 from builders import selector_service as service
 
@@ -22,21 +24,7 @@ from helpers.controlplane.endpointslice.reconciler import reconcile
 from helpers.kube import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, LABEL_MANAGED_BY
 
 _names = itertools.count()
-
-
-def node(name="node-1", zone=None, cpu="100m", ready=True, control_plane=False):
-    labels = {}
-    if zone:
-        labels["topology.kubernetes.io/zone"] = zone
-    if control_plane:
-        labels["node-role.kubernetes.io/control-plane"] = ""
-    return {
-        "metadata": {"name": name, "labels": labels},
-        "status": {
-            "allocatable": {"cpu": cpu},
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-        },
-    }
+node = partial(any_node, cpu="100m")  # allocatable CPU weighs zones for topology hints
 
 
 def run(svc, pods, existing=(), nodes=None, **kw):
