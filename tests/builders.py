@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import replace
 
 from helpers.config import load_cluster_config
-from helpers.kube import LABEL_HOSTNAME, LABEL_ZONE
+from helpers.kube import ANNOTATION_TRIGGER_TIME, LABEL_HOSTNAME, LABEL_SERVICE_NAME, LABEL_ZONE
 from helpers.sim.clock import Clock
 from helpers.sim.cluster import INFORMED
 from helpers.sim.controllers.informer import SharedInformer
@@ -185,3 +185,44 @@ def scheduled_pod(name: str = "p", node: str | None = "n1", *, ready: bool = Tru
     return {"metadata": meta, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "img"}], **spec},
             "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False",
                                                        "lastTransitionTime": created}]}}
+
+
+# What a kube-proxy reads: Service demo/web with a ClusterIP and its EndpointSlices.
+
+
+def proxied_service(name: str = "web", *, port: int = 80, target_port: int | str = 8080, cluster_ip: str = "10.96.0.20",
+                    itp: str | None = None, affinity: bool = False, labels: dict | None = None) -> dict:
+    """ClusterIP Service `name` in "demo" with one TCP port `http`; `itp` sets internalTrafficPolicy,
+    `affinity` sessionAffinity ClientIP."""
+    spec = {"clusterIP": cluster_ip, "clusterIPs": [cluster_ip], "type": "ClusterIP",
+            "ports": [{"name": "http", "port": port, "protocol": "TCP", "targetPort": target_port}]}
+    if itp:
+        spec["internalTrafficPolicy"] = itp
+    if affinity:
+        spec["sessionAffinity"] = "ClientIP"
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"namespace": "demo", "name": name, "labels": dict(labels or {})}, "spec": spec}
+
+
+def endpoint(ip: str, node: str | None = None, zone: str | None = None, *, ready: bool = True,
+             terminating: bool = False, hint: str | None = None) -> dict:
+    """One EndpointSlice endpoint; serving is ready or terminating (as the controller writes it)."""
+    ep = {"addresses": [ip], "conditions": {"ready": ready, "serving": ready or terminating, "terminating": terminating}}
+    if node:
+        ep["nodeName"] = node
+    if zone:
+        ep["zone"] = zone
+    if hint:
+        ep["hints"] = {"forZones": [{"name": hint}]}
+    return ep
+
+
+def endpoint_slice(endpoints, service: str = "web", *, name: str | None = None, namespace: str = "demo",
+                   ports=(("http", 8080),), labels: dict | None = None, trigger_time: str | None = None) -> dict:
+    """An IPv4 EndpointSlice of `service` (named `<service>-abc` unless `name`), TCP `ports` as (name, port)."""
+    meta = {"namespace": namespace, "name": name or f"{service}-abc",
+            "labels": {LABEL_SERVICE_NAME: service, **(labels or {})},
+            "annotations": {ANNOTATION_TRIGGER_TIME: trigger_time} if trigger_time else {}}
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4", "metadata": meta,
+            "ports": [{"name": n, "port": p, "protocol": "TCP"} for n, p in ports] if ports is not None else None,
+            "endpoints": list(endpoints)}

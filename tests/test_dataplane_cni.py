@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from builders import node
+from builders import endpoint, endpoint_slice, node, proxied_service
 
 from helpers.dataplane.cni import (
     backend_selection,
@@ -70,24 +70,12 @@ def test_proxy_comparison_renders_as_a_table():
     assert proxy_comparison()[0]["watches"] != "changed"  # callers get copies
 
 
-def _service(itp=None):
-    spec = {"clusterIP": "10.96.0.20", "clusterIPs": ["10.96.0.20"], "type": "ClusterIP",
-            "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}
-    if itp:
-        spec["internalTrafficPolicy"] = itp
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "demo", "name": "web"}, "spec": spec}
-
-
-SLICE = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-         "metadata": {"namespace": "demo", "name": "web-abc", "labels": {"kubernetes.io/service-name": "web"}},
-         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-         "endpoints": [{"addresses": [ip], "nodeName": n, "conditions": {"ready": True}}
-                       for ip, n in (("10.244.0.5", "endpoints-control-plane"), ("10.244.2.5", "endpoints-worker"),
-                                     ("10.244.1.5", "endpoints-worker2"))]}
+SLICE = endpoint_slice([endpoint(ip, n) for ip, n in (
+    ("10.244.0.5", "endpoints-control-plane"), ("10.244.2.5", "endpoints-worker"), ("10.244.1.5", "endpoints-worker2"))])
 
 
 def test_backend_selection_shows_one_nodes_endpoints_in_each_datapath():
-    state = build_proxy_state([_service()], [SLICE], NODES[1])
+    state = build_proxy_state([proxied_service()], [SLICE], NODES[1])
     rows = backend_selection(state)
     assert [(r["backend"], r["iptables"], r["nftables"]) for r in rows] == [
         ("10.244.0.5:8080", "--probability 0.3333333333", "numgen random mod 3 -> 0"),
@@ -100,6 +88,6 @@ def test_backend_selection_shows_one_nodes_endpoints_in_each_datapath():
 
 
 def test_backend_selection_with_internal_traffic_policy_local_keeps_the_local_endpoint():
-    rows = backend_selection(build_proxy_state([_service(itp="Local")], [SLICE], NODES[1]))
+    rows = backend_selection(build_proxy_state([proxied_service(itp="Local")], [SLICE], NODES[1]))
     assert [(r["backend"], r["iptables"], r["chance"]) for r in rows] == [
         ("10.244.2.5:8080", "last rule (no match)", 1.0)]

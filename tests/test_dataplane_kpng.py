@@ -1,41 +1,18 @@
 """KPNG model: node-local states, the OpItem stream (full state and diffs), sinks, backends, costs."""
 
 import re
+from functools import partial
 
 import pytest
-from builders import node
+from builders import endpoint, node, proxied_service
+from builders import endpoint_slice as eps_slice
 
 from helpers.dataplane import iptables_save, kpng
 from helpers.dataplane.kpng import ENDPOINTS_SET, SERVICES_SET, Brain, Op
 
+service = partial(proxied_service, target_port="http")  # the slice port is named, as upstream resolves it
 NODES = [node(name, "172.18.0.9", zone=zone)
          for name, zone in (("kind-control-plane", "zone-a"), ("kind-worker", "zone-a"), ("kind-worker2", "zone-b"))]
-
-
-def service(name="web", *, itp=None, labels=None, cluster_ip="10.96.0.20", target_port="http", affinity=False):
-    spec = {"clusterIP": cluster_ip, "clusterIPs": [cluster_ip], "type": "ClusterIP",
-            "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": target_port}]}
-    if itp:
-        spec["internalTrafficPolicy"] = itp
-    if affinity:
-        spec["sessionAffinity"] = "ClientIP"
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"namespace": "demo", "name": name, "labels": labels or {}}, "spec": spec}
-
-
-def endpoint(ip, node_name, zone, *, ready=True, terminating=False, hint=None):
-    ep = {"addresses": [ip], "nodeName": node_name, "zone": zone,
-          "conditions": {"ready": ready, "serving": ready or terminating, "terminating": terminating}}
-    if hint:
-        ep["hints"] = {"forZones": [{"name": hint}]}
-    return ep
-
-
-def eps_slice(endpoints, name="web", port=8080, labels=None):
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-            "metadata": {"namespace": "demo", "name": f"{name}-abc",
-                         "labels": {"kubernetes.io/service-name": name, **(labels or {})}},
-            "ports": [{"name": "http", "port": port, "protocol": "TCP"}], "endpoints": endpoints}
 
 
 THREE = [endpoint("10.244.0.5", "kind-control-plane", "zone-a"),
@@ -146,7 +123,7 @@ def test_diff_with_local_policy_reaches_only_the_hosting_node():
 
 def test_diff_of_a_target_port_change_sets_service_and_replaces_endpoints():
     before = Brain([service()], [eps_slice(THREE)], NODES).local_state("kind-worker")
-    after = Brain([service(target_port=9090)], [eps_slice(THREE, port=9090)], NODES).local_state("kind-worker")
+    after = Brain([service(target_port=9090)], [eps_slice(THREE, ports=(("http", 9090),))], NODES).local_state("kind-worker")
     ops = kpng.diff_ops(before, after)
     assert [(op.op, op.set) for op in ops] == [
         ("Set", SERVICES_SET), *[("Set", ENDPOINTS_SET)] * 3, *[("Delete", ENDPOINTS_SET)] * 3, ("Sync", "")]
