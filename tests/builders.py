@@ -124,13 +124,16 @@ def running(store, name, namespace, ip, *, ready=True, conditions=()):
     return store.update("pods", p, subresource="status")
 
 
-def pod_with_ip(ip: str, name: str = "p", node: str = "ghost", labels=None, ready: bool = True) -> dict:
-    """A Running pod with one IP and the given Ready condition, as the kubelet would have reported it."""
+def pod_with_ip(ip: str, name: str = "p", node: str = "ghost", labels=None, ready: bool = True, *,
+                namespace: str = "ns", ports=(), **spec) -> dict:
+    """A Running pod with one IP and the given Ready condition, as the kubelet would have reported it;
+    `ports` are its container's ports, `spec` more pod spec fields (hostname, subdomain...)."""
+    container = {"name": "c", "image": "img", **({"ports": [dict(p) for p in ports]} if ports else {})}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": "ns", "labels": dict(labels or {"app": "a"})},
-        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "img"}]},
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {"app": "a"})},
+        "spec": {"nodeName": node, "containers": [container], **spec},
         "status": {
             "phase": "Running",
             "podIP": ip,
@@ -176,15 +179,18 @@ def numbered_pod(n: int, ready: bool = True, *, node: str = "node-1", ips=None, 
 
 
 def scheduled_pod(name: str = "p", node: str | None = "n1", *, ready: bool = True, phase: str = "Running",
-                  created: str = "2026-01-01T00:00:00Z", deleting: bool = False, **spec) -> dict:
+                  created: str = "2026-01-01T00:00:00Z", deleting: bool = False, ip: str | None = None,
+                  **spec) -> dict:
     """A pod in "ns" as the node and pod controllers see it: uid = name, bound to `node` (None or "":
-    unscheduled), created at `created`, Ready or not since then; `deleting` sets a deletionTimestamp."""
+    unscheduled), created at `created`, Ready or not since then, with `ip` as its podIP if given;
+    `deleting` sets a deletionTimestamp."""
     meta = {"name": name, "namespace": "ns", "uid": name, "creationTimestamp": created}
     if deleting:
         meta["deletionTimestamp"] = created
     return {"metadata": meta, "spec": {"nodeName": node, "containers": [{"name": "c", "image": "img"}], **spec},
-            "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False",
-                                                       "lastTransitionTime": created}]}}
+            "status": {"phase": phase, **({"podIP": ip, "podIPs": [{"ip": ip}]} if ip else {}),
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False",
+                                       "lastTransitionTime": created}]}}
 
 
 # What a kube-proxy reads: Service demo/web with a ClusterIP and its EndpointSlices.
