@@ -21,6 +21,8 @@ import threading
 import uuid
 from collections import deque
 
+from helpers.kube import format_time
+
 from .api import admission_sa, allocators, defaults, listoptions, managed, strategy, validation
 from .api.errors import (
     ApiError,
@@ -79,11 +81,6 @@ def _interned(value, previous=None):
         return [_interned(v, previous[i] if i < len(previous) else None) if isinstance(v, dict | list) else v
                 for i, v in enumerate(value)]
     return value
-
-
-def format_time(moment: dt.datetime) -> str:
-    """RFC 3339 with second precision, as ``metav1.Time`` serialises."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 COMPACTION_INTERVAL_S = 300.0  # kube-apiserver --etcd-compaction-interval default (5m)

@@ -8,6 +8,8 @@ pod STATUS ``Terminating``, AGE as ``HumanDuration``.
 
 import datetime as dt
 
+from helpers.kube import parse_time
+
 from .selectors import format_requirements, label_requirements_from
 
 TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -33,12 +35,6 @@ _WORKLOAD_WIDE = [_col("Containers", "Names of each container in the template.",
 
 
 # ------------------------------------------------------------------ shared cell formats
-
-def parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value)
-
 
 def human_duration(seconds: float) -> str:
     """apimachinery ``duration.HumanDuration``: 5s, 2m30s, 9h, 3d2h, 2y100d."""
