@@ -101,3 +101,12 @@ def test_only_the_control_client_names_the_simulators_control_routes():
     found = {str(p.relative_to(ROOT)): routes for p in toolkit if (routes := sim_routes(p))}
     assert found == {}, f"build these requests with helpers.simapi instead: {found}"
     assert sim_routes(HELPERS / "sim" / "control.py"), "the check finds the routes the server side names"
+
+
+def test_no_test_module_is_imported_by_another_module():
+    # shared code lives in support modules (builders.py, apiharness.py, proxyfixtures.py, ...), not in tests
+    importers = sorted((ROOT / "tests").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
+    bad = {str(p.relative_to(ROOT)): found for p in importers
+           if (found := sorted(n for n in imported(p) if n.split(".")[-1].startswith("test_")
+                               or n.startswith(("test_", "tests.test_"))))}
+    assert bad == {}, f"move what these share into a support module: {bad}"
