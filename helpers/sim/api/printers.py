@@ -8,7 +8,7 @@ pod STATUS ``Terminating``, AGE as ``HumanDuration``.
 
 import datetime as dt
 
-from helpers.kube import parse_time
+from helpers.kube import get_condition, parse_time
 
 from .selectors import format_requirements, label_requirements_from
 
@@ -310,8 +310,8 @@ def _node_roles(labels: dict) -> str:
 
 def node_row(node: dict, now: dt.datetime) -> list:
     status, info = node.get("status") or {}, (node.get("status") or {}).get("nodeInfo") or {}
-    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
-    states = ["Ready" if ready[0].get("status") == "True" else "NotReady"] if ready else ["Unknown"]
+    ready = get_condition(node, "Ready")
+    states = ["Ready" if ready.get("status") == "True" else "NotReady"] if ready else ["Unknown"]
     if (node.get("spec") or {}).get("unschedulable"):
         states.append("SchedulingDisabled")
 
