@@ -64,22 +64,23 @@ class MirrorResult:
         return [render_note(n, NOTE_TEXT) for n in self.notes]
 
 
-# Reason code -> its sentence (slice reasons first, then Endpoints-level notes and should_mirror's answers).
+# Reason code -> its sentence, a format string over the note (slice reasons first, then Endpoints-level
+# notes and should_mirror's answers).
 NOTE_TEXT = {
-    "new-subset": lambda n: "a subset (port set and address family) that no slice mirrors yet",
-    "endpoints-changed": lambda n: f"{n['added']} endpoint(s) added, {n['removed']} removed",
-    "metadata-changed": lambda n: "the Endpoints object's labels or annotations changed",
-    "recycled": lambda n: "reused for a new subset instead of a create + delete",
-    "subset-gone": lambda n: "its subset is gone",
-    "duplicate-for-subset": lambda n: "another slice already mirrors its subset",
-    "invalid-ips-skipped": lambda n: f"{n['count']} invalid IP address(es) skipped",
-    "too-many-addresses": lambda n: f"{n['count']} address(es) skipped: at most {n['max']} per subset are mirrored",
-    "creates-skipped-terminating": lambda n: f"{n['count']} create(s) skipped: the Endpoints object is being deleted",
-    "no-writes": lambda n: "no writes: every slice already mirrors its subset",
-    "skip-mirror-label": lambda n: f"not mirrored: label {LABEL_SKIP_MIRROR}=true",
-    "leader-election-record": lambda n: "not mirrored: it is a leader-election record",
-    "service-missing": lambda n: "not mirrored: its Service does not exist",
-    "service-has-selector": lambda n: "not mirrored: its Service has a selector (the EndpointSlice controller owns its slices)",
+    "new-subset": "a subset (port set and address family) that no slice mirrors yet",
+    "endpoints-changed": "{added} endpoint(s) added, {removed} removed",
+    "metadata-changed": "the Endpoints object's labels or annotations changed",
+    "recycled": "reused for a new subset instead of a create + delete",
+    "subset-gone": "its subset is gone",
+    "duplicate-for-subset": "another slice already mirrors its subset",
+    "invalid-ips-skipped": "{count} invalid IP address(es) skipped",
+    "too-many-addresses": "{count} address(es) skipped: at most {max} per subset are mirrored",
+    "creates-skipped-terminating": "{count} create(s) skipped: the Endpoints object is being deleted",
+    "no-writes": "no writes: every slice already mirrors its subset",
+    "skip-mirror-label": f"not mirrored: label {LABEL_SKIP_MIRROR}=true",
+    "leader-election-record": "not mirrored: it is a leader-election record",
+    "service-missing": "not mirrored: its Service does not exist",
+    "service-has-selector": "not mirrored: its Service has a selector (the EndpointSlice controller owns its slices)",
 }
 
 
