@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from helpers import simapi
 from helpers.connect import ApiError, Backend, HelperError, current, resource
-from helpers.kube import epoch, obj_key
+from helpers.kube import LABEL_SERVICE_NAME, epoch, obj_key
 from helpers.tables import pod_ready
 
 WATCH_WINDOW = 30  # seconds per watch request; the stream is then resumed from the last resourceVersion
@@ -250,7 +250,7 @@ def wait_for_slices(namespace: str, service: str, *, endpoints: int | None = Non
     want = " and ".join(f"{n} {w}" for n, w in ((endpoints, "endpoints"), (ready, "ready endpoints"))
                         if n is not None) or "a slice"
     return wait_for("endpointslices", done, namespace=namespace,
-                    selector=f"kubernetes.io/service-name={service}", timeout=timeout, progress=progress,
+                    selector=f"{LABEL_SERVICE_NAME}={service}", timeout=timeout, progress=progress,
                     what=f"EndpointSlices of Service {service} to hold {want}",
                     hint=f"compare h.pods_table('{namespace}') with h.slices_table('{namespace}', "
                          f"service='{service}'): does the Service selector match the pods?",
