@@ -1,6 +1,6 @@
 """Benchmark the simulated API server under bad input and concurrent clients (issue 20).
 
-Runs the seeded fuzz cases of tests/test_api_fuzz.py (every class of bad input) interleaved with valid
+Runs the seeded fuzz cases of tests/fuzzcases.py (every class of bad input) interleaved with valid
 reads and writes from CLIENTS concurrent clients against a bare Store + HTTP server on loopback, and
 prints: requests by class and status code, 5xx count, tracebacks logged, requests/s, p50/p99 latency of
 valid reads and writes under that load, peak RSS, and whether the sentinel objects stayed unchanged.
@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from test_api_fuzz import cases, http, problems, seed_objects, send, sentinels
-from test_api_support import Harness
+from apiharness import Harness
+from fuzzcases import cases, http, problems, seed_objects, send, sentinels
 
 CLIENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 PER_CLASS = int(sys.argv[2]) if len(sys.argv) > 2 else 150

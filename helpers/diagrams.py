@@ -183,7 +183,8 @@ class SequenceDiagram:
 
     def dot(self) -> str:
         """Graphviz DOT: one invisible cluster per lifeline, one rank per message (layout from
-        kube-api-wire.md §11: xlabels, splines=false, constraint=false message edges)."""
+        Graphviz's attributes, https://graphviz.org/doc/info/attrs.html: xlabels, splines=false,
+        constraint=false message edges)."""
         ids = {p: f"p{i}" for i, p in enumerate(self.participants)}
         steps = range(len(self.messages))
         out = ["digraph sequence {",

@@ -70,7 +70,8 @@ class KubectlResult:
 
 def cache_dir(backend: Backend) -> str:
     """A kubectl discovery cache per context and API server address, so a simulator restarted with a
-    different resource set never meets a stale cache (kube-api-wire.md §3)."""
+    different resource set never meets a stale cache: kubectl keys its discovery cache by host and port
+    only (kubernetes/cli-runtime `pkg/genericclioptions/config_flags.go` `computeDiscoverCacheDir`)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{backend.context}@{urlsplit(backend.url).netloc}")
     path = state_dir() / "kubectl-cache" / safe
     path.mkdir(parents=True, exist_ok=True)

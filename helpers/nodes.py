@@ -2,7 +2,7 @@
 
 On kind a node is a Docker container, so stopping a node is ``docker stop`` and its kube-proxy rules
 are read with ``docker exec``. On the simulator the same actions go through its control interface
-(``/sim/...``). The docker commands are built by pure functions so tests can check them exactly.
+(``helpers/simapi.py``). The docker commands are built by pure functions so tests can check them exactly.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import subprocess
 import time
 from datetime import UTC, datetime
 
-from helpers import trace
+from helpers import simapi, trace
 from helpers.config import REPO_ROOT, load_cluster_config
 from helpers.connect import KIND_CLUSTER, ApiError, Backend, DockerNotAvailable, HelperError, connect, current
 from helpers.connect import resource as api_resource
 from helpers.kube import LABEL_SERVICE_PROXY_NAME
 from helpers.objects import check_writable
+from helpers.simapi import NotSimulator
 from helpers.wait import Progress, WaitTimeout, cluster_now
 
 METRICS_PORT = 10249  # kube-proxy's metricsBindAddress port (KubeProxyConfiguration default)
@@ -34,10 +35,6 @@ _ENGINE_DOWN = ("Cannot connect to the Docker daemon", "error during connect", "
 
 class NodeActionError(HelperError):
     """A node action failed (unknown node, docker error, unsupported backend)."""
-
-
-class NotSimulator(HelperError):
-    """A simulator-only helper was used on a real cluster."""
 
 
 def docker_command(action: str, node: str, fmt: str = "iptables") -> list[str]:
@@ -84,9 +81,8 @@ def _check_kind_node(backend: Backend, node: str) -> None:
 
 
 def _sim_node(backend: Backend, node: str, action: str, **query):
-    method = "GET" if action.startswith("proxy") else "POST"
     try:
-        return backend.request(method, f"/sim/nodes/{node}/{action}", query=query or None)
+        return simapi.node(backend, node, action, **query)
     except ApiError as err:
         if err.code == 404:
             raise NodeActionError(f"the simulator has no node {node}", "list the nodes with h.nodes_table()") \
@@ -105,12 +101,12 @@ def _node_action(action: str, node: str, backend: Backend | None) -> None:
 
 
 def stop_node(node: str, *, backend: Backend | None = None) -> None:
-    """Stop a node like pulling its plug (kind: ``docker stop``; simulator: /sim/nodes/<node>/stop)."""
+    """Stop a node like pulling its plug (kind: ``docker stop``; simulator: its node stop route)."""
     _node_action("stop", node, backend)
 
 
 def start_node(node: str, *, backend: Backend | None = None) -> None:
-    """Start a stopped node again (kind: ``docker start``; simulator: /sim/nodes/<node>/start)."""
+    """Start a stopped node again (kind: ``docker start``; simulator: its node start route)."""
     _node_action("start", node, backend)
 
 
@@ -130,9 +126,7 @@ def shutdown_node(node: str, grace_period: float = 30, critical_pods_grace_perio
                  "kind's kubelets have shutdownGracePeriod 0 (graceful node shutdown off); h.stop_node is a "
                  "non-graceful shutdown")
     trace.note(f"systemctl poweroff on {node} (shutdownGracePeriod {grace_period:g} s)")
-    return backend.request("POST", f"/sim/nodes/{node}/shutdown",
-                           body={"shutdownGracePeriod": grace_period,
-                                 "shutdownGracePeriodCriticalPods": critical_pods_grace_period})
+    return simapi.shutdown(backend, node, grace_period, critical_pods_grace_period)
 
 
 def set_out_of_service(node: str, on: bool = True, *, backend: Backend | None = None) -> list[dict]:
@@ -305,8 +299,7 @@ def advance(seconds: float, *, backend: Backend | None = None, quiet: bool = Fal
                  "on a real cluster real time must pass: wait for the outcome with h.wait_for(...) instead")
     if not quiet:
         trace.note(f"advance clock {seconds:g} s")
-    answer = backend.request("POST", "/sim/clock/advance", body={"seconds": seconds})
-    return answer.get("virtualTime", answer) if isinstance(answer, dict) else answer
+    return simapi.advance(backend, seconds)["virtualTime"]
 
 
 def reconciler_decisions(namespace: str, service: str, *, backend: Backend | None = None):
@@ -317,9 +310,7 @@ def reconciler_decisions(namespace: str, service: str, *, backend: Backend | Non
     backend = backend or current()
     _require_sim(backend, "the reconciler's decision log",
                  "on kind, read the controller's work from h.Trace and the EndpointSlices themselves")
-    answer = backend.request("GET", "/sim/controllers/endpointslice/decisions",
-                             query={"namespace": namespace, "service": service})
-    return pd.DataFrame(answer["decisions"])
+    return pd.DataFrame(simapi.endpointslice_decisions(backend, namespace, service))
 
 
 def set_missing_node_behavior(behavior: str, *, backend: Backend | None = None) -> str:
@@ -354,11 +345,11 @@ def set_slice_informer(lag: float = 0.0, *, stale_check: bool = True, backend: B
 
 
 def _configure_endpointslice_controller(backend, what: str, instead: str, note: str, body: dict) -> dict:
-    """The one writer of the simulated EndpointSlice controller's settings (``/sim/`` config route)."""
+    """The one writer of the simulated EndpointSlice controller's settings (its config route)."""
     backend = backend or current()
     _require_sim(backend, what, instead)
     trace.note(f"EndpointSlice controller: {note}")
-    return backend.request("POST", "/sim/controllers/endpointslice/config", body=body)
+    return simapi.configure_endpointslice(backend, body)
 
 
 def restart_simulator(config_path=None, *, backend: Backend | None = None) -> Backend:
@@ -376,11 +367,11 @@ def restart_simulator(config_path=None, *, backend: Backend | None = None) -> Ba
                  "on kind: `make cluster-down` then `make cluster KIND_CONFIG=<file>` (it deletes everything)")
     path = None if config_path is None else REPO_ROOT / config_path
     load_cluster_config(path)  # a broken config fails here, before the running simulator is stopped
-    speed = backend.request("GET", "/sim/info").get("speed", 1.0)
+    speed = simapi.info(backend).get("speed", 1.0)
     sim.stop_background()
     sim.start_background(path, speed=speed)
     fresh = connect("sim")
-    limit = fresh.request("GET", "/sim/info")["config"]["maxEndpointsPerSlice"]
+    limit = simapi.info(fresh)["config"]["maxEndpointsPerSlice"]
     print(f"max-endpoints-per-slice on this simulator: {limit}")
     return fresh
 

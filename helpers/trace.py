@@ -17,6 +17,7 @@ from typing import Self
 import pandas as pd
 import urllib3
 
+from helpers import simapi
 from helpers.connect import Backend, HelperError, current, resource
 from helpers.kube import LABEL_MANAGED_BY, epoch, get_condition, obj_key
 from helpers.wait import cluster_now, fast_forward, watch_events
@@ -363,8 +364,7 @@ class Trace:
         if not self.backend.is_sim or not rvs:
             return
         try:
-            times = self.backend.request("POST", "/sim/store/commit-times",
-                                         body={"resourceVersions": rvs})["commitTimes"]
+            times = simapi.commit_times(self.backend, rvs)
         except HelperError as err:
             self.errors.append(f"commit times: {err.message}")
             return

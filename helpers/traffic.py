@@ -2,7 +2,7 @@
 
 One call, two backends:
 
-* simulator: ``POST /sim/traffic/requests``; each request walks the client node's kube-proxy rules
+* simulator: its traffic route (``helpers/simapi.py``); each request walks the client node's kube-proxy rules
   through the packet tracer and is answered by the modelled agnhost process (``helpers/sim/traffic.py``);
 * kind: real requests from inside the client pod (``kubectl exec`` of a bash loop around ``curl``,
   which the agnhost image ships; ``nc -u`` for UDP), or from a node's host network (``docker exec``).
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shlex
 
-from helpers import trace
+from helpers import simapi, trace
 from helpers.config import AGNHOST_IMAGE
 from helpers.connect import ApiError, Backend, HelperError, current
 from helpers.kubectl import kubectl
@@ -78,7 +78,7 @@ def requests(service: str, namespace: str, *, count: int = 100, port=None, clien
         body = {"namespace": namespace, "service": service, "client": client, "count": count, "port": port,
                 "interval": interval, "timeout": timeout, "path": path}
         try:
-            rows = backend.request("POST", "/sim/traffic/requests", body=body)["requests"]
+            rows = simapi.traffic_requests(backend, body)
         except ApiError as err:
             raise _sim_error(err) from None
     else:
@@ -95,7 +95,7 @@ class Connection:
     def send(self) -> dict:
         """One more request on this connection: ``{"t", "outcome", "endpoint", "pod"}``."""
         try:
-            return self.backend.request("POST", f"/sim/traffic/connections/{self.id}/send", body={})
+            return simapi.send(self.backend, self.id)
         except ApiError as err:
             raise _sim_error(err) from None
 
@@ -115,7 +115,7 @@ def open_connection(service: str, namespace: str, *, port=None, client: str | No
     client = client or _client_pod(namespace, backend)
     body = {"namespace": namespace, "service": service, "client": client, "port": port}
     try:
-        opened = backend.request("POST", "/sim/traffic/connections", body=body)
+        opened = simapi.open_connection(backend, body)
     except ApiError as err:
         raise _sim_error(err) from None
     if opened["id"] is None:
@@ -131,7 +131,7 @@ def conntrack(node: str, *, backend: Backend | None = None):
     backend = backend or current()
     if backend.is_sim:
         try:
-            entries = backend.request("GET", f"/sim/nodes/{node}/conntrack")["entries"]
+            entries = simapi.node(backend, node, "conntrack")["entries"]
         except ApiError as err:
             if err.code == 404:
                 raise TrafficError(f"there is no node {node!r}", "list the nodes with h.nodes_table()") from None

@@ -13,8 +13,9 @@ import threading
 import time
 from contextlib import contextmanager
 
+from helpers import simapi
 from helpers.connect import ApiError, Backend, HelperError, current, resource
-from helpers.kube import epoch, obj_key
+from helpers.kube import LABEL_SERVICE_NAME, epoch, obj_key
 from helpers.tables import pod_ready
 
 WATCH_WINDOW = 30  # seconds per watch request; the stream is then resumed from the last resourceVersion
@@ -49,21 +50,21 @@ def fast_forward(backend: Backend, seconds: float):
         outer = entry[1] == 1
     try:
         if outer:  # bounded like the wait itself, so a crashed kernel cannot leave it on
-            entry[0] = backend.request("POST", "/sim/clock/fast-forward", body={"seconds": seconds + 5})["lease"]
+            entry[0] = simapi.fast_forward(backend, seconds + 5)["lease"]
         yield
     finally:
         with _fast_lock:
             entry[1] -= 1
             lease = entry[0] if entry[1] == 0 else None
         if lease is not None:
-            backend.request("POST", "/sim/clock/fast-forward", body={"seconds": 0, "lease": lease})
+            simapi.fast_forward(backend, 0, lease)
 
 
 def cluster_now(backend: Backend) -> float:
     """Epoch seconds on the cluster's clock: the simulator's virtual time, or the wall clock on kind."""
     if not backend.is_sim:
         return time.time()
-    return epoch(backend.request("GET", "/sim/clock")["virtualTime"])
+    return epoch(simapi.clock(backend)["virtualTime"])
 
 
 def watch_events(backend: Backend, kind: str, *, namespace=None, selector=None, field_selector=None,
@@ -249,7 +250,7 @@ def wait_for_slices(namespace: str, service: str, *, endpoints: int | None = Non
     want = " and ".join(f"{n} {w}" for n, w in ((endpoints, "endpoints"), (ready, "ready endpoints"))
                         if n is not None) or "a slice"
     return wait_for("endpointslices", done, namespace=namespace,
-                    selector=f"kubernetes.io/service-name={service}", timeout=timeout, progress=progress,
+                    selector=f"{LABEL_SERVICE_NAME}={service}", timeout=timeout, progress=progress,
                     what=f"EndpointSlices of Service {service} to hold {want}",
                     hint=f"compare h.pods_table('{namespace}') with h.slices_table('{namespace}', "
                          f"service='{service}'): does the Service selector match the pods?",

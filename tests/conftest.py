@@ -8,6 +8,7 @@ private cluster (node stops, clock jumps) start their own with `private_sim`.
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import threading
 import time
@@ -83,6 +84,25 @@ def kubectl(handle, *args, input: str | None = None, check: bool = True, timeout
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
     return result
+
+
+def apply(handle, ns, *objs):
+    """`kubectl apply -n ns` each object."""
+    for obj in objs:
+        kubectl(handle, "apply", "-n", ns, "-f", "-", input=json.dumps(obj))
+
+
+def store_slices(handle, ns, svc):
+    """The EndpointSlices of Service `svc`, read from the store (no informer lag)."""
+    items, _ = handle.cluster.store.list(
+        "endpointslices.discovery.k8s.io", ns, label_selector=f"kubernetes.io/service-name={svc}"
+    )
+    return items
+
+
+def endpoints_of(items):
+    """Every endpoint of the given EndpointSlices, in order."""
+    return [ep for s in items for ep in s.get("endpoints") or []]
 
 
 def api_client(handle):

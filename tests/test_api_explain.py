@@ -4,8 +4,7 @@ generates out of upstream's field table (types, required fields and enums; no de
 import json
 
 import pytest
-from test_api_http import request
-from test_api_support import Harness
+from apiharness import Harness, request
 
 from helpers.sim.api.resources import RESOURCES
 

@@ -1,14 +1,13 @@
 """The simulated API server on the wire: discovery, OpenAPI, content negotiation, errors and watches,
 checked with raw HTTP so the exact status codes, headers and framing are visible."""
 
-import http.client
 import json
 import threading
 import time
-from urllib.parse import urlsplit
 
 import pytest
-from test_api_support import Harness, pod
+from apiharness import Harness, request, stream
+from builders import pod
 
 from helpers.config import KUBERNETES_VERSION
 from helpers.sim.server import serve
@@ -23,29 +22,6 @@ def h():
     harness = Harness()
     yield harness
     harness.stop()
-
-
-def request(url, method, path, body=None, headers=None, timeout=10):
-    """One HTTP request; returns (status, headers, decoded body)."""
-    conn = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=timeout)
-    data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
-    headers = dict(headers or {})
-    if data is not None and not any(k.lower() == "content-type" for k in headers):
-        headers["Content-Type"] = "application/json"  # as kubectl and client-go always send
-    conn.request(method, path, body=data, headers=headers)
-    resp = conn.getresponse()
-    raw = resp.read()
-    conn.close()
-    content_type = resp.getheader("Content-Type", "")
-    payload = json.loads(raw) if content_type.startswith("application/json") else raw.decode()
-    return resp.status, resp, payload
-
-
-def stream(url, path, headers=None, timeout=10):
-    """Open a watch; returns (connection, response) for reading events line by line."""
-    conn = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=timeout)
-    conn.request("GET", path, headers=headers or {})
-    return conn, conn.getresponse()
 
 
 def events(resp, count=None):

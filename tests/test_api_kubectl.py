@@ -9,7 +9,8 @@ import threading
 import time
 
 import pytest
-from test_api_support import Harness, deployment, node, pod, rows, running
+from apiharness import Harness, rows
+from builders import deployment, node, pod, running
 
 from helpers.config import KUBERNETES_VERSION
 
@@ -67,11 +68,11 @@ def test_get_pods_wide_shows_status_ip_node_and_gates(h):
     store = h.store
     store.create("namespaces", {"metadata": {"name": "pods-wide"}})
     store.create("pods", pod("pending"), namespace="pods-wide")
-    store.create("pods", pod("ready", node_name="endpoints-worker", gates=("example.com/lb", "example.com/x")),
+    store.create("pods", pod("ready", node="endpoints-worker", gates=("example.com/lb", "example.com/x")),
                  namespace="pods-wide")
     running(store, "ready", "pods-wide", "10.244.1.5",
             conditions=[{"type": "example.com/lb", "status": "True"}])
-    store.create("pods", pod("leaving", node_name="endpoints-worker"), namespace="pods-wide")
+    store.create("pods", pod("leaving", node="endpoints-worker"), namespace="pods-wide")
     running(store, "leaving", "pods-wide", "10.244.1.6")
     store.delete("pods", "leaving", "pods-wide")
     table = rows(h.kubectl("get", "pods", "-n", "pods-wide", "-o", "wide").stdout)
@@ -207,7 +208,7 @@ def test_delete_waits_for_graceful_pod_removal(h):
     store.create("namespaces", {"metadata": {"name": "del"}})
     store.create("pods", pod("unbound"), namespace="del")
     assert h.kubectl("delete", "-n", "del", "pod", "unbound").returncode == 0
-    store.create("pods", pod("bound", node_name="endpoints-worker"), namespace="del")
+    store.create("pods", pod("bound", node="endpoints-worker"), namespace="del")
     with store.watch("pods", "del", field_selector="metadata.name=bound",
                      resource_version=store.resource_version) as w:
         def kubelet():  # finish the graceful deletion once it starts, as the kubelet would
@@ -226,7 +227,7 @@ def test_delete_waits_for_graceful_pod_removal(h):
 def test_wait_for_condition_uses_streaming_list(h):
     store = h.store
     store.create("namespaces", {"metadata": {"name": "wait"}})
-    store.create("pods", pod("p", node_name="endpoints-worker"), namespace="wait")
+    store.create("pods", pod("p", node="endpoints-worker"), namespace="wait")
     before = h.server.watches
     proc = subprocess.Popen([*h.kubectl_command(), "wait", "-n", "wait", "--for=condition=Ready", "pod/p",
                              "--timeout=20s"], env=h.kubectl_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,

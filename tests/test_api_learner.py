@@ -2,7 +2,8 @@
 1.37 against a bare simulated API server, asserting outputs and exit codes as kind gives them."""
 
 import pytest
-from test_api_support import Harness, node, pod, rows, running
+from apiharness import Harness, rows
+from builders import node, pod, running
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_what_the_commands_left_behind(h):
 
 def test_drain_evicts_through_the_eviction_api_and_honours_a_budget(h):
     store = h.store
-    store.create("pods", pod("solo", node_name="endpoints-worker"), namespace="default")
+    store.create("pods", pod("solo", node="endpoints-worker"), namespace="default")
     running(store, "solo", "default", "10.244.1.7")
     refused = h.kubectl("drain", "endpoints-worker", check=False)
     assert refused.returncode == 1 and "cannot delete Pods that declare no controller" in refused.stderr
@@ -131,7 +132,7 @@ def cluster(tmp_path_factory):
 def on_cluster(handle, *args, timeout=120):
     import subprocess
 
-    from test_api_support import KUBECTL
+    from apiharness import KUBECTL
 
     return subprocess.run([str(KUBECTL), f"--kubeconfig={handle.kubeconfig}", f"--cache-dir={handle.kubeconfig}.c",
                            *args], capture_output=True, text=True, timeout=timeout, check=False)

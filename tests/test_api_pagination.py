@@ -5,10 +5,10 @@ import base64
 import json
 
 import pytest
+from apiharness import Harness, request, rows
+from builders import pod
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from test_api_http import request
-from test_api_support import Harness, pod, rows
 
 from helpers.sim.api import pagination
 

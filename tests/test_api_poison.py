@@ -4,8 +4,8 @@ import json
 import time
 
 import pytest
-from test_api_http import request
-from test_api_support import Harness, deployment, node
+from apiharness import Harness, request
+from builders import deployment, node
 
 from helpers.sim import store as store_module
 from helpers.sim.store import Store

@@ -9,8 +9,8 @@ import json
 import random
 
 import pytest
-from test_api_http import request
-from test_api_support import Harness, node, pod, running
+from apiharness import Harness, request
+from builders import node, pod, running
 
 from helpers.sim import server
 from helpers.sim.api import protobuf
@@ -297,7 +297,7 @@ def test_drain_evicts_and_delete_sends_protobuf_delete_options(k):
     store.create("nodes", node("drain-me", "172.18.0.9"))
     store.create("namespaces", {"metadata": {"name": "drain"}})
     for name, ip in (("lonely", "10.244.9.2"), ("other", "10.244.9.3")):
-        store.create("pods", pod(name, node_name="drain-me", labels={"app": name}), namespace="drain")
+        store.create("pods", pod(name, node="drain-me", labels={"app": name}), namespace="drain")
         running(store, name, "drain", ip)
     k.decoded.clear()
     # the server serves pods/eviction, so drain evicts (kubectl posts the Eviction as JSON)

@@ -1,9 +1,10 @@
 """Conformance: the official kubernetes Python client 37 against a bare simulated API server."""
 
 import pytest
+from apiharness import Harness
+from builders import deployment, node, pod
 from kubernetes import client, dynamic, watch
 from kubernetes.client.rest import ApiException
-from test_api_support import Harness, deployment, node, pod
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def ns(h, request):
 
 def test_create_read_list_with_selectors(h, ns):
     core = client.CoreV1Api(h.api)
-    created = core.create_namespaced_pod(ns, pod("a", labels={"app": "web"}, node_name="endpoints-worker"))
+    created = core.create_namespaced_pod(ns, pod("a", labels={"app": "web"}, node="endpoints-worker"))
     core.create_namespaced_pod(ns, pod("b", labels={"app": "db"}))
     assert created.metadata.uid and created.status.phase == "Pending"
     assert created.spec.termination_grace_period_seconds == 30

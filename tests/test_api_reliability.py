@@ -6,8 +6,8 @@ import socket
 import threading
 
 import pytest
-from test_api_http import request, stream
-from test_api_support import Harness, deployment
+from apiharness import Harness, request, stream
+from builders import deployment
 
 from helpers.sim import server as server_module
 

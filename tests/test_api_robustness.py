@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from test_api_http import request
-from test_api_support import Harness, deployment
+from apiharness import Harness, request
+from builders import deployment
 
 from helpers.sim.api.resources import RESOURCES
 

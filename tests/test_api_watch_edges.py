@@ -9,8 +9,9 @@ import urllib.error
 import urllib.request
 
 import pytest
+from apiharness import Harness
+from builders import pod
 from kubernetes import client, watch
-from test_api_support import Harness, pod
 
 from helpers.sim.server import next_bookmark_time
 from helpers.sim.store import COMPACTION_INTERVAL_S, Store

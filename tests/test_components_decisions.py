@@ -1,6 +1,8 @@
 """Pure decisions of the simulated components: rollout steps, pod deletion order, scheduling, kubelet status."""
 
 import pytest
+from builders import node
+from builders import scheduled_pod as pod
 
 from helpers.config import KUBERNETES_VERSION, REPO_ROOT, load_cluster_config
 from helpers.controlplane.podutil import tolerates
@@ -26,21 +28,13 @@ def rs(name, replicas, available, created="2026-01-01T00:00:00Z"):
             "status": {"availableReplicas": available}}
 
 
-def pod(name, *, node="n1", ready=True, created="2026-01-01T00:00:00Z", **spec):
-    return {"metadata": {"name": name, "creationTimestamp": created, "uid": name},
-            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "img"}], **spec},
-            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
-
-
-def node(name, labels=None, taints=None, unschedulable=False):
-    return {"metadata": {"name": name, "labels": labels or {}},
-            "spec": {"taints": taints or [], "unschedulable": unschedulable}}
-
-
 def test_template_hash_is_stable_and_upstream_shaped():
     template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "a"}]}}
     changed = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "b"}]}}
-    assert template_hash(template) == template_hash(dict(template))
+    reordered = {"spec": {"containers": [{"image": "a", "name": "web"}]}, "metadata": {"labels": {"app": "web"}}}
+    assert list(reordered) != list(template) and template_hash(template) == template_hash(reordered)
+    # a collision bumps status.collisionCount, which must give the ReplicaSet another name (ComputeHash)
+    assert template_hash(template, collision_count=1) != template_hash(template)
     assert template_hash(template) != template_hash(changed)
     assert set(template_hash(template)) <= set("bcdfghjklmnpqrstvwxz2456789")
 
@@ -87,7 +81,7 @@ def test_replicaset_deletes_unscheduled_then_unready_then_newest():
     pods = [pod("old-ready", created="2026-01-01T00:00:01Z"),
             pod("new-ready", created="2026-01-01T00:00:09Z"),
             pod("unready", ready=False),
-            pod("pending", node=None, ready=False)]
+            pod("pending", node=None, ready=False, phase="Pending")]
     order = [p["metadata"]["name"] for p in pods_to_delete(pods, 4)]
     assert order == ["pending", "unready", "new-ready", "old-ready"]
     assert pods_to_delete(pods, 0) == []
@@ -95,7 +89,7 @@ def test_replicaset_deletes_unscheduled_then_unready_then_newest():
 
 def test_scheduler_spreads_by_fewest_pods_and_honours_selectors_and_taints():
     cp_taint = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
-    nodes = [node("cp", {"zone": "a"}, [cp_taint]), node("w1", {"zone": "a"}), node("w2", {"zone": "b"})]
+    nodes = [node("cp", labels={"zone": "a"}, taints=[cp_taint]), node("w1", labels={"zone": "a"}), node("w2", labels={"zone": "b"})]
     assert schedule(pod("p", node=None), nodes, {"w1": 2, "w2": 1}) == ("w2", "")
     assert schedule(pod("p", node=None, nodeSelector={"zone": "a"}), nodes, {"w1": 5})[0] == "w1"
     tolerant = pod("p", node=None, tolerations=[{"key": cp_taint["key"], "operator": "Exists"}])

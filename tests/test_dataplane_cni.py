@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+from builders import endpoint, endpoint_slice, node, proxied_service
 
 from helpers.dataplane.cni import (
     backend_selection,
@@ -12,20 +13,10 @@ from helpers.dataplane.cni import (
 )
 from helpers.dataplane.proxy import build_proxy_state
 
-
-def node(name, ip, pod_cidr=None, ipv6=None):
-    addresses = [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}]
-    if ipv6:
-        addresses.insert(1, {"type": "InternalIP", "address": ipv6})
-    spec = {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]} if pod_cidr else {}
-    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}, "spec": spec,
-            "status": {"addresses": addresses}}
-
-
 NODES = [
-    node("endpoints-control-plane", "172.18.0.4", "10.244.0.0/24"),
-    node("endpoints-worker", "172.18.0.2", "10.244.2.0/24"),
-    node("endpoints-worker2", "172.18.0.3", "10.244.1.0/24"),
+    node("endpoints-control-plane", "172.18.0.4", pod_cidr="10.244.0.0/24"),
+    node("endpoints-worker", "172.18.0.2", pod_cidr="10.244.2.0/24"),
+    node("endpoints-worker2", "172.18.0.3", pod_cidr="10.244.1.0/24"),
 ]
 
 
@@ -79,24 +70,12 @@ def test_proxy_comparison_renders_as_a_table():
     assert proxy_comparison()[0]["watches"] != "changed"  # callers get copies
 
 
-def _service(itp=None):
-    spec = {"clusterIP": "10.96.0.20", "clusterIPs": ["10.96.0.20"], "type": "ClusterIP",
-            "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}
-    if itp:
-        spec["internalTrafficPolicy"] = itp
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "demo", "name": "web"}, "spec": spec}
-
-
-SLICE = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-         "metadata": {"namespace": "demo", "name": "web-abc", "labels": {"kubernetes.io/service-name": "web"}},
-         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-         "endpoints": [{"addresses": [ip], "nodeName": n, "conditions": {"ready": True}}
-                       for ip, n in (("10.244.0.5", "endpoints-control-plane"), ("10.244.2.5", "endpoints-worker"),
-                                     ("10.244.1.5", "endpoints-worker2"))]}
+SLICE = endpoint_slice([endpoint(ip, n) for ip, n in (
+    ("10.244.0.5", "endpoints-control-plane"), ("10.244.2.5", "endpoints-worker"), ("10.244.1.5", "endpoints-worker2"))])
 
 
 def test_backend_selection_shows_one_nodes_endpoints_in_each_datapath():
-    state = build_proxy_state([_service()], [SLICE], NODES[1])
+    state = build_proxy_state([proxied_service()], [SLICE], NODES[1])
     rows = backend_selection(state)
     assert [(r["backend"], r["iptables"], r["nftables"]) for r in rows] == [
         ("10.244.0.5:8080", "--probability 0.3333333333", "numgen random mod 3 -> 0"),
@@ -109,6 +88,6 @@ def test_backend_selection_shows_one_nodes_endpoints_in_each_datapath():
 
 
 def test_backend_selection_with_internal_traffic_policy_local_keeps_the_local_endpoint():
-    rows = backend_selection(build_proxy_state([_service(itp="Local")], [SLICE], NODES[1]))
+    rows = backend_selection(build_proxy_state([proxied_service(itp="Local")], [SLICE], NODES[1]))
     assert [(r["backend"], r["iptables"], r["chance"]) for r in rows] == [
         ("10.244.2.5:8080", "last rule (no match)", 1.0)]

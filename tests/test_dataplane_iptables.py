@@ -3,8 +3,7 @@
 import re
 
 import pytest
-from test_dataplane_iptables_upstream import OVERALL_IPTABLES
-from test_dataplane_proxy_fixtures import (
+from proxyfixtures import (
     TEST_NODE,
     UPSTREAM_CONFIG,
     make_endpoint,
@@ -13,6 +12,7 @@ from test_dataplane_proxy_fixtures import (
     make_slice,
     overall_rules_inputs,
 )
+from upstream_rules import OVERALL_IPTABLES
 
 from helpers.dataplane import iptables_save
 from helpers.dataplane.iptables import endpoint_chain, port_proto_hash, probability, render

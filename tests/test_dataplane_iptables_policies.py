@@ -7,7 +7,7 @@ flows those tests check.
 """
 
 import pytest
-from test_dataplane_proxy_fixtures import (
+from proxyfixtures import (
     TEST_NODE,
     UPSTREAM_CONFIG,
     make_endpoint,
@@ -15,18 +15,11 @@ from test_dataplane_proxy_fixtures import (
     make_service,
     make_slice,
 )
+from upstream_rules import OVERALL_IPTABLES
 
 from helpers.dataplane import iptables_save, trace_packet
 
-FILTER_HEAD = """\
-*filter
-:KUBE-NODEPORTS - [0:0]
-:KUBE-SERVICES - [0:0]
-:KUBE-EXTERNAL-SERVICES - [0:0]
-:KUBE-FIREWALL - [0:0]
-:KUBE-FORWARD - [0:0]
-:KUBE-PROXY-FIREWALL - [0:0]
-"""
+FILTER_HEAD = OVERALL_IPTABLES[:OVERALL_IPTABLES.index("-A ")]  # the filter chains, declared as upstream does
 HEALTH_CHECK = ('-A KUBE-NODEPORTS -m comment --comment "ns1/svc1 health check node port" -m tcp -p tcp --dport 30000 '
                 "-j ACCEPT\n")
 FILTER_TAIL = """\

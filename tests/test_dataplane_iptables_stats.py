@@ -1,8 +1,7 @@
 """Rule statistics and full vs partial sync payloads (node-dataplane.md §1.5, KEP-3453)."""
 
 import pytest
-from test_dataplane_iptables_upstream import OVERALL_IPTABLES, OVERALL_NFTABLES
-from test_dataplane_proxy_fixtures import (
+from proxyfixtures import (
     UPSTREAM_CONFIG,
     make_endpoint,
     make_node,
@@ -10,6 +9,7 @@ from test_dataplane_proxy_fixtures import (
     make_slice,
     overall_rules_inputs,
 )
+from upstream_rules import OVERALL_IPTABLES, OVERALL_NFTABLES
 
 from helpers.dataplane import ConfigError, rule_stats, scaling_rows, sync_payload
 from helpers.dataplane.parse import parse_iptables_save

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
-from test_dataplane_proxy_fixtures import make_endpoint, make_node, make_service, make_slice
+from proxyfixtures import make_endpoint, make_node, make_service, make_slice
 
 from helpers.dataplane import iptables, nftables
 from helpers.dataplane.parse import KIND_NODE_TOOLS, NodeTools

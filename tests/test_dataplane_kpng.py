@@ -1,44 +1,18 @@
 """KPNG model: node-local states, the OpItem stream (full state and diffs), sinks, backends, costs."""
 
+import re
+from functools import partial
+
 import pytest
+from builders import endpoint, node, proxied_service
+from builders import endpoint_slice as eps_slice
 
 from helpers.dataplane import iptables_save, kpng
 from helpers.dataplane.kpng import ENDPOINTS_SET, SERVICES_SET, Brain, Op
 
-
-def node(name, zone):
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": {"topology.kubernetes.io/zone": zone}},
-            "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.9"}]}}
-
-
-NODES = [node("kind-control-plane", "zone-a"), node("kind-worker", "zone-a"), node("kind-worker2", "zone-b")]
-
-
-def service(name="web", *, itp=None, labels=None, cluster_ip="10.96.0.20", target_port="http", affinity=False):
-    spec = {"clusterIP": cluster_ip, "clusterIPs": [cluster_ip], "type": "ClusterIP",
-            "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": target_port}]}
-    if itp:
-        spec["internalTrafficPolicy"] = itp
-    if affinity:
-        spec["sessionAffinity"] = "ClientIP"
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"namespace": "demo", "name": name, "labels": labels or {}}, "spec": spec}
-
-
-def endpoint(ip, node_name, zone, *, ready=True, terminating=False, hint=None):
-    ep = {"addresses": [ip], "nodeName": node_name, "zone": zone,
-          "conditions": {"ready": ready, "serving": ready or terminating, "terminating": terminating}}
-    if hint:
-        ep["hints"] = {"forZones": [{"name": hint}]}
-    return ep
-
-
-def eps_slice(endpoints, name="web", port=8080, labels=None):
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-            "metadata": {"namespace": "demo", "name": f"{name}-abc",
-                         "labels": {"kubernetes.io/service-name": name, **(labels or {})}},
-            "ports": [{"name": "http", "port": port, "protocol": "TCP"}], "endpoints": endpoints}
+service = partial(proxied_service, target_port="http")  # the slice port is named, as upstream resolves it
+NODES = [node(name, "172.18.0.9", zone=zone)
+         for name, zone in (("kind-control-plane", "zone-a"), ("kind-worker", "zone-a"), ("kind-worker2", "zone-b"))]
 
 
 THREE = [endpoint("10.244.0.5", "kind-control-plane", "zone-a"),
@@ -62,8 +36,18 @@ def test_local_state_has_the_service_and_its_endpoints_with_local_flags():
     assert eps["10.244.1.5"] == {"IPs": {"V4": ["10.244.1.5"]}, "Local": True,
                                  "PortOverrides": {"http": 8080}, "Scopes": {"Internal": True}}
     assert "Local" not in eps["10.244.2.5"]
-    paths = [p for (s, p) in state if s == ENDPOINTS_SET]
-    assert all(p.startswith("demo/web/") and int(p.rsplit("/", 1)[1], 16) >= 0 for p in paths)
+    paths = {v["IPs"]["V4"][0]: p for (s, p), v in state.items() if s == ENDPOINTS_SET}
+    # KPNG keys an endpoint by its service and a 64-bit hash of its value: one distinct key each,
+    # the same in another node's view of the same endpoint, another key once the endpoint changes
+    assert len(set(paths.values())) == 3
+    assert all(re.fullmatch(r"demo/web/[0-9a-f]{1,16}", p) for p in paths.values()), paths
+    other = Brain([service()], [eps_slice(THREE)], NODES).local_state("kind-worker2")
+    assert {v["IPs"]["V4"][0]: p for (s, p), v in other.items() if s == ENDPOINTS_SET}["10.244.0.5"] == \
+        paths["10.244.0.5"]
+    changed = [*THREE[:2], endpoint("10.244.2.5", "kind-worker", "zone-a")]  # now local to kind-worker
+    after = Brain([service()], [eps_slice(changed)], NODES).local_state("kind-worker")
+    assert {v["IPs"]["V4"][0]: p for (s, p), v in after.items() if s == ENDPOINTS_SET}["10.244.2.5"] != \
+        paths["10.244.2.5"]
 
 
 def test_internal_traffic_policy_local_sends_only_local_endpoints():
@@ -139,7 +123,7 @@ def test_diff_with_local_policy_reaches_only_the_hosting_node():
 
 def test_diff_of_a_target_port_change_sets_service_and_replaces_endpoints():
     before = Brain([service()], [eps_slice(THREE)], NODES).local_state("kind-worker")
-    after = Brain([service(target_port=9090)], [eps_slice(THREE, port=9090)], NODES).local_state("kind-worker")
+    after = Brain([service(target_port=9090)], [eps_slice(THREE, ports=(("http", 9090),))], NODES).local_state("kind-worker")
     ops = kpng.diff_ops(before, after)
     assert [(op.op, op.set) for op in ops] == [
         ("Set", SERVICES_SET), *[("Set", ENDPOINTS_SET)] * 3, *[("Delete", ENDPOINTS_SET)] * 3, ("Sync", "")]

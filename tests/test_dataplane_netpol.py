@@ -1,7 +1,10 @@
 """NetworkPolicy evaluation: isolation, peers, ports, egress, and policy after kube-proxy's DNAT."""
 
+from functools import partial
+
 import pandas as pd
 import pytest
+from builders import pod_with_ip
 
 from helpers.dataplane.netpol import (
     allowed,
@@ -11,13 +14,8 @@ from helpers.dataplane.netpol import (
     service_backends_allowed,
 )
 
-
-def pod(ns, name, ip, labels=None, ports=(), node="kind-worker"):
-    containers = [{"name": "c", "ports": [dict(p) for p in ports]}]
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"namespace": ns, "name": name, "labels": labels or {}},
-            "spec": {"nodeName": node, "containers": containers},
-            "status": {"podIP": ip, "podIPs": [{"ip": ip}]}}
+# The pods of these tests run on kind-worker unless they say otherwise.
+pod = partial(pod_with_ip, node="kind-worker")
 
 
 def namespace(name, labels=None):
@@ -32,10 +30,10 @@ def policy(ns, name, pod_selector=None, **spec):
 
 NAMESPACES = [namespace("shop", {"team": "shop"}), namespace("monitoring", {"team": "ops"}),
               namespace("other")]
-WEB = pod("shop", "web-1", "10.244.1.5", {"app": "web"}, [{"name": "http", "containerPort": 8080}])
-CLIENT = pod("shop", "client", "10.244.2.7", {"app": "client"})
-PROM = pod("monitoring", "prom", "10.244.2.9", {"app": "prom"})
-STRANGER = pod("other", "x", "10.244.1.9", {"app": "client"})
+WEB = pod("10.244.1.5", "web-1", labels={"app": "web"}, namespace="shop", ports=[{"name": "http", "containerPort": 8080}])
+CLIENT = pod("10.244.2.7", "client", labels={"app": "client"}, namespace="shop")
+PROM = pod("10.244.2.9", "prom", labels={"app": "prom"}, namespace="monitoring")
+STRANGER = pod("10.244.1.9", "x", labels={"app": "client"}, namespace="other")
 DENY_ALL = policy("shop", "default-deny")
 
 
@@ -175,8 +173,8 @@ def test_bad_input_is_a_clear_error():
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "shop", "name": "web"},
            "spec": {"clusterIP": "10.96.12.34",
                     "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": "http"}]}}
-WEB2 = pod("shop", "web-2", "10.244.2.5", {"app": "web", "canary": "true"},
-           [{"name": "http", "containerPort": 8080}], node="kind-worker2")
+WEB2 = pod("10.244.2.5", "web-2", node="kind-worker2", labels={"app": "web", "canary": "true"}, namespace="shop",
+           ports=[{"name": "http", "containerPort": 8080}])
 
 
 def endpoint(p, ready=True):

@@ -1,8 +1,7 @@
 """nftables rendering against upstream's TestOverallNFTablesRules (node-dataplane.md §3.1, HC-10)."""
 
 import pytest
-from test_dataplane_iptables_upstream import OVERALL_NFTABLES
-from test_dataplane_proxy_fixtures import (
+from proxyfixtures import (
     TEST_NODE,
     UPSTREAM_CONFIG,
     make_endpoint,
@@ -11,6 +10,7 @@ from test_dataplane_proxy_fixtures import (
     make_slice,
     overall_rules_inputs,
 )
+from upstream_rules import OVERALL_NFTABLES
 
 from helpers.dataplane import nft_ruleset
 from helpers.dataplane.nftables import canonical_nft, chain_base, render, sort_nft_transaction

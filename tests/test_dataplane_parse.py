@@ -1,8 +1,8 @@
 """Parsers: render -> text -> parse gives the same structures; model-vs-node diffs (issue #6 live view)."""
 
 import pytest
-from test_dataplane_iptables_upstream import OVERALL_IPTABLES
-from test_dataplane_proxy_fixtures import UPSTREAM_CONFIG, make_node, overall_rules_inputs
+from proxyfixtures import UPSTREAM_CONFIG, make_node, overall_rules_inputs
+from upstream_rules import OVERALL_IPTABLES
 
 from helpers.dataplane.iptables import render as render_iptables
 from helpers.dataplane.nftables import canonical_nft

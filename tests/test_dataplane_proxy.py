@@ -1,7 +1,7 @@
 """The per-node kube-proxy model: EndpointSliceCache merge, policies, topology (node-dataplane.md §1, §4)."""
 
 import pytest
-from test_dataplane_proxy_fixtures import (
+from proxyfixtures import (
     TEST_NODE,
     UPSTREAM_CONFIG,
     make_endpoint,

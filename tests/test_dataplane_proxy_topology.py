@@ -7,7 +7,7 @@ has none".
 """
 
 import pytest
-from test_dataplane_proxy_fixtures import make_service
+from proxyfixtures import make_service
 
 from helpers.dataplane.proxy import Endpoint, categorize_endpoints, service_ports
 

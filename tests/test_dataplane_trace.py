@@ -1,14 +1,14 @@
 """Packet tracer over rendered and read-back rules (cases as in upstream's packet-flow tests)."""
 
 import pytest
-from test_dataplane_iptables_upstream import OVERALL_IPTABLES
-from test_dataplane_proxy_fixtures import (
+from proxyfixtures import (
     UPSTREAM_CONFIG,
     make_node,
     make_service,
     make_slice,
     overall_rules_inputs,
 )
+from upstream_rules import OVERALL_IPTABLES
 
 from helpers.dataplane import trace_packet
 from helpers.dataplane.nftables import render as render_nft

@@ -1,42 +1,20 @@
-"""Upstream Endpoints (v1) controller scenarios E1-E8 (shared doc §3) through the pure planner."""
+"""Upstream Endpoints (v1) controller scenarios (`pkg/controller/endpoint/endpoints_controller_test.go`,
+v1.37.0), numbered E1-E8 here, through the pure planner."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
+from builders import numbered_pod, selector_service
 
 from helpers.controlplane.endpoint import desired_subsets, plan_endpoints, repack_subsets, truncate_subsets
 from helpers.kube import ANNOTATION_OVER_CAPACITY, LABEL_ENDPOINTS_MANAGED_BY
 
-
-def service(**spec):
-    base = {
-        "selector": {"foo": "bar"},
-        "clusterIP": "10.0.0.1",
-        "ipFamilies": ["IPv4"],
-        "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
-    }
-    base.update(spec)
-    return {
-        "metadata": {"name": "foo", "namespace": "test", "uid": "svc", "labels": {"app": "foo"}},
-        "spec": base,
-    }
-
-
-def pod(n, ready=True, phase="Running", deleting=False):
-    ip = f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}"
-    meta = {"name": f"pod{n}", "namespace": "test", "uid": f"uid-{n}", "labels": {"foo": "bar"}}
-    if deleting:
-        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    return {
-        "metadata": meta,
-        "spec": {"nodeName": "node-1"},
-        "status": {
-            "phase": phase,
-            "podIP": ip,
-            "podIPs": [{"ip": ip}],
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-        },
-    }
+# Pod n has IP 10.0.0.0 + n (room for the 1001-pod cases); the Service has a ClusterIP, labels and port 80 -> 8080.
+pod = partial(numbered_pod, first_ip="10.0.0.0")
+service = partial(selector_service, labels={"app": "foo"}, clusterIP="10.0.0.1",
+                  ports=[{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}])
 
 
 def subsets_with(ready_counts, not_ready_counts):

@@ -10,26 +10,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from conftest import api_client, deployment, kubectl, wait_until
+from builders import applied_service as service
+from conftest import api_client, apply, deployment, endpoints_of, kubectl, store_slices, wait_until
 
 GATE = "example.com/ready"
-
-
-def service(name, selector=None, **spec):
-    body = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name},
-        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 80, "protocol": "TCP"}], **spec},
-    }
-    if selector is not None:
-        body["spec"]["selector"] = selector
-    return body
-
-
-def apply(handle, ns, *objs):
-    for obj in objs:
-        kubectl(handle, "apply", "-n", ns, "-f", "-", input=json.dumps(obj))
 
 
 def slices(handle, ns, svc):
@@ -38,17 +22,6 @@ def slices(handle, ns, svc):
         handle, "get", "endpointslices", "-n", ns, "-l", f"kubernetes.io/service-name={svc}", "-o", "json"
     )
     return json.loads(out.stdout)["items"]
-
-
-def store_slices(handle, ns, svc):
-    items, _ = handle.cluster.store.list(
-        "endpointslices.discovery.k8s.io", ns, label_selector=f"kubernetes.io/service-name={svc}"
-    )
-    return items
-
-
-def endpoints_of(items):
-    return [ep for s in items for ep in s.get("endpoints") or []]
 
 
 def all_ready(handle, ns, svc, n):

@@ -1,9 +1,10 @@
-"""Upstream reconciler scenarios S1-S21 (shared doc §3) through the pure `reconcile` function.
+"""Upstream reconciler scenarios (`staging/src/k8s.io/endpointslice/reconciler_test.go`, v1.37.0),
+numbered S1-S21 here, through the pure `reconcile` function.
 
-Fixture as upstream (`staging/src/k8s.io/endpointslice/utils_test.go` newPod /
-newServiceAndEndpointMeta): Service `foo` in `test`, selector foo=bar, one TCP port named `foo`
-with targetPort 80, IPv4, no ClusterIP (so slices are headless); pod n = `pod<n>` on node-1 with
-IP 1.2.3.(4+n). Slice sizes are compared as multisets.
+Fixture as upstream (`utils_test.go` newPod / newServiceAndEndpointMeta; tests/builders.py
+`selector_service`, `numbered_pod`): Service `foo` in `test`, selector foo=bar, one TCP port named
+`foo` with targetPort 80, IPv4, no ClusterIP (so slices are headless); pod n = `pod<n>` on node-1
+with IP 1.2.3.(4+n). Slice sizes are compared as multisets.
 """
 
 from __future__ import annotations
@@ -11,63 +12,19 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
+from builders import node as any_node
+from builders import numbered_pod as pod
+from builders import selector_service as service
 
 from helpers.controlplane.endpointslice.endpointset import EndpointCache
 from helpers.controlplane.endpointslice.reconciler import reconcile
 from helpers.kube import ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, LABEL_MANAGED_BY
 
 _names = itertools.count()
-
-
-def service(**spec):
-    base = {
-        "selector": {"foo": "bar"},
-        "ports": [{"name": "foo", "port": 80, "targetPort": 80, "protocol": "TCP"}],
-        "ipFamilies": ["IPv4"],
-    }
-    base.update(spec)
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "foo", "namespace": "test", "uid": "svc-uid", "labels": {}},
-        "spec": base,
-    }
-
-
-def pod(n, ready=True, node="node-1", ips=None, deleting=False, **spec):
-    ips = ips or [f"1.2.3.{4 + n}"]
-    meta = {"name": f"pod{n}", "namespace": "test", "uid": f"uid-{n}", "labels": {"foo": "bar"}}
-    if deleting:
-        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": meta,
-        "spec": {"nodeName": node, "containers": [{"name": "c"}], **spec},
-        "status": {
-            "phase": "Running",
-            "podIP": ips[0],
-            "podIPs": [{"ip": ip} for ip in ips],
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-        },
-    }
-
-
-def node(name="node-1", zone=None, cpu="100m", ready=True, control_plane=False):
-    labels = {}
-    if zone:
-        labels["topology.kubernetes.io/zone"] = zone
-    if control_plane:
-        labels["node-role.kubernetes.io/control-plane"] = ""
-    return {
-        "metadata": {"name": name, "labels": labels},
-        "status": {
-            "allocatable": {"cpu": cpu},
-            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-        },
-    }
+node = partial(any_node, cpu="100m")  # allocatable CPU weighs zones for topology hints
 
 
 def run(svc, pods, existing=(), nodes=None, **kw):

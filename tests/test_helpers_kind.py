@@ -7,6 +7,7 @@ import pytest
 from kubernetes import client
 
 import helpers as h
+from helpers import simapi
 from helpers.connect import Backend, banner, check_context_allowed, check_skew, diagnose_kind, resolve_choice
 from helpers.nodes import docker_command
 
@@ -222,6 +223,17 @@ def test_simulator_only_helpers_refuse_kind():
     with pytest.raises(h.NotSimulator) as err:
         h.advance(30, backend=kind_backend())
     assert "real time must pass" in err.value.hint
+
+
+@pytest.mark.parametrize("call", [
+    lambda b: simapi.info(b), lambda b: simapi.clock(b), lambda b: simapi.fast_forward(b, 5),
+    lambda b: simapi.commit_times(b, ["1"]), lambda b: simapi.node(b, "endpoints-worker", "conntrack"),
+    lambda b: simapi.traffic_requests(b, {}), lambda b: simapi.shutdown(b, "endpoints-worker", 30, 10),
+], ids=["info", "clock", "fast-forward", "commit-times", "node", "traffic", "shutdown"])
+def test_the_control_client_refuses_kind_before_sending(call):
+    # kind_backend's API server is never contacted: a request sent would fail as ApiUnreachable
+    with pytest.raises(h.NotSimulator, match="only exists on the simulator; this is kind-endpoints"):
+        call(kind_backend())
 
 
 def test_kubectl_command_pins_binary_context_kubeconfig_and_cache(tmp_path, monkeypatch):

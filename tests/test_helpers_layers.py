@@ -10,6 +10,7 @@ Every import counts, including those inside functions.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,30 @@ def test_the_dataplane_modules_import_each_other_without_a_cycle():
     for module in sorted(graph):
         visit(module, [])
     assert "helpers.dataplane.parse" in graph and graph["helpers.dataplane.parse"] == set()
+
+
+_SIM_ROUTE = re.compile(r"(?<![\w./-])/sim/")  # a route, not a path such as helpers/sim/control.py
+
+
+def sim_routes(path: Path) -> list[str]:
+    """The string literals of ``path`` (docstrings and f-string parts included) that name a /sim/ route."""
+    return [node.value for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SIM_ROUTE.search(node.value)]
+
+
+def test_only_the_control_client_names_the_simulators_control_routes():
+    toolkit = [p for p in sorted(HELPERS.rglob("*.py"))
+               if not within(module_name(p), "helpers.sim") and p.name != "simapi.py"]
+    assert HELPERS / "nodes.py" in toolkit and HELPERS / "dataplane" / "iptables.py" in toolkit
+    found = {str(p.relative_to(ROOT)): routes for p in toolkit if (routes := sim_routes(p))}
+    assert found == {}, f"build these requests with helpers.simapi instead: {found}"
+    assert sim_routes(HELPERS / "sim" / "control.py"), "the check finds the routes the server side names"
+
+
+def test_no_test_module_is_imported_by_another_module():
+    # shared code lives in support modules (builders.py, apiharness.py, proxyfixtures.py, ...), not in tests
+    importers = sorted((ROOT / "tests").glob("*.py")) + sorted((ROOT / "benchmarks").glob("*.py"))
+    bad = {str(p.relative_to(ROOT)): found for p in importers
+           if (found := sorted(n for n in imported(p) if n.split(".")[-1].startswith("test_")
+                               or n.startswith(("test_", "tests.test_"))))}
+    assert bad == {}, f"move what these share into a support module: {bad}"

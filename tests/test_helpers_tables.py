@@ -1,5 +1,10 @@
 """Tables from plain API-shaped dicts (pure functions; no cluster needed)."""
 
+from functools import partial
+
+from builders import endpoint_slice
+from builders import scheduled_pod as pod
+
 from helpers.tables import (
     diff_slices,
     endpoints_frame,
@@ -10,12 +15,8 @@ from helpers.tables import (
     slices_frame,
 )
 
-
-def _slice(name, endpoints, service="web", ports=((None, 80),)):
-    return {"kind": "EndpointSlice", "metadata": {"name": name, "namespace": "ch01",
-                                                  "labels": {"kubernetes.io/service-name": service}},
-            "addressType": "IPv4", "ports": [{"name": n, "port": p, "protocol": "TCP"} for n, p in ports] if ports else None,
-            "endpoints": endpoints}
+# Slices of ch01's Service web, one unnamed port 80 unless a test says otherwise.
+ch01_slice = partial(endpoint_slice, namespace="ch01", ports=((None, 80),))
 
 
 def _ep(ip, ready=True, node="endpoints-worker", zone="zone-a", pod=None, terminating=False):
@@ -23,18 +24,9 @@ def _ep(ip, ready=True, node="endpoints-worker", zone="zone-a", pod=None, termin
             "nodeName": node, "zone": zone, "targetRef": {"kind": "Pod", "name": pod or f"web-{ip.split('.')[-1]}"}}
 
 
-def _pod(name, ready, node=None, ip=None, deleting=False):
-    meta = {"name": name, "namespace": "ch01"}
-    if deleting:
-        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    return {"metadata": meta, "spec": {"nodeName": node},
-            "status": {"phase": "Running", "podIP": ip,
-                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
-
-
 def test_slices_frame_has_one_row_per_endpoint_and_one_for_an_empty_slice():
-    frame = slices_frame([_slice("web-b", [_ep("10.244.1.5"), _ep("10.244.2.7", ready=False, node="endpoints-worker2")]),
-                          _slice("web-a", [], ports=None)])
+    frame = slices_frame([ch01_slice(name="web-b", endpoints=[_ep("10.244.1.5"), _ep("10.244.2.7", ready=False, node="endpoints-worker2")]),
+                          ch01_slice(name="web-a", endpoints=[], ports=None)])
     assert list(frame["slice"]) == ["web-a", "web-b", "web-b"]
     empty = frame.iloc[0]
     assert empty["address"] is None and empty["ports"] is None
@@ -49,7 +41,7 @@ def test_slices_frame_has_one_row_per_endpoint_and_one_for_an_empty_slice():
 def test_slices_frame_formats_named_ports_and_hints():
     ep = _ep("10.244.1.5")
     ep["hints"] = {"forZones": [{"name": "zone-a"}], "forNodes": [{"name": "endpoints-worker"}]}
-    frame = slices_frame([_slice("s", [ep], ports=(("http", 80), ("metrics", 9090)))])
+    frame = slices_frame([ch01_slice(name="s", endpoints=[ep], ports=(("http", 80), ("metrics", 9090)))])
     assert frame.iloc[0]["ports"] == "http:80/TCP,metrics:9090/TCP"
     assert frame.iloc[0]["hints"] == "Nodes: endpoints-worker; Zones: zone-a"
 
@@ -68,12 +60,12 @@ def test_endpoints_frame_splits_ready_and_not_ready_addresses_sorted_by_ip():
 
 
 def test_pods_frame_reports_readiness_and_graceful_deletion():
-    frame = pods_frame([_pod("b", False, deleting=True), _pod("a", True, "n1", "10.0.0.1")])
+    frame = pods_frame([pod("b", None, ready=False, deleting=True), pod("a", "n1", ip="10.0.0.1")])
     assert list(frame["name"]) == ["a", "b"]
     assert list(frame["ready"]) == [True, False]
     assert list(frame["deleting"]) == [False, True]
     assert frame.iloc[0]["node"] == "n1"
-    assert pod_ready(_pod("x", True)) and not pod_ready({"status": {}})
+    assert pod_ready(pod("x")) and not pod_ready({"status": {}})
 
 
 def test_services_and_nodes_frames():
@@ -93,9 +85,9 @@ def test_services_and_nodes_frames():
 
 
 def test_diff_slices_names_added_removed_changed_and_moved_endpoints():
-    before = [_slice("web-a", [_ep("10.244.1.5"), _ep("10.244.1.6"), _ep("10.244.1.7")])]
-    after = [_slice("web-a", [_ep("10.244.1.5", ready=False), _ep("10.244.1.8")]),
-             _slice("web-b", [_ep("10.244.1.7")])]
+    before = [ch01_slice(name="web-a", endpoints=[_ep("10.244.1.5"), _ep("10.244.1.6"), _ep("10.244.1.7")])]
+    after = [ch01_slice(name="web-a", endpoints=[_ep("10.244.1.5", ready=False), _ep("10.244.1.8")]),
+             ch01_slice(name="web-b", endpoints=[_ep("10.244.1.7")])]
     diff = diff_slices(before, slices_frame(after))
     rows = {r["address"]: r for r in diff.to_dict("records")}
     assert rows["10.244.1.5"]["change"] == "changed"

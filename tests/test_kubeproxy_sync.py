@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+from builders import endpoint, endpoint_slice, service
 
 from helpers.dataplane.changetracker import trigger_time
 from helpers.nodes import parse_metrics
@@ -45,13 +46,9 @@ def _stamp(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
-def _slice(cluster, ips, trigger=None, name="web-abc"):
-    annotations = {"endpoints.kubernetes.io/last-change-trigger-time": _stamp(trigger)} if trigger else {}
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-            "metadata": {"name": name, "namespace": "demo", "annotations": annotations,
-                         "labels": {"kubernetes.io/service-name": "web"}},
-            "endpoints": [{"addresses": [ip], "conditions": {"ready": True}, "nodeName": "w1"} for ip in ips],
-            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}
+def _slice(ips, trigger=None):
+    """Slice web-abc of demo/web: `ips` ready on w1, stamped with `trigger` (epoch seconds) if given."""
+    return endpoint_slice([endpoint(ip, "w1") for ip in ips], trigger_time=_stamp(trigger) if trigger else None)
 
 
 def _write_slice(cluster, ips, trigger=None):
@@ -59,8 +56,8 @@ def _write_slice(cluster, ips, trigger=None):
     try:
         current = store.get(SLICES, "web-abc", "demo")
     except Exception:  # noqa: BLE001 - first write
-        return store.create(SLICES, _slice(cluster, ips, trigger), namespace="demo")
-    body = _slice(cluster, ips, trigger)
+        return store.create(SLICES, _slice(ips, trigger), namespace="demo")
+    body = _slice(ips, trigger)
     body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
     return store.update(SLICES, body)
 
@@ -73,9 +70,9 @@ def _start(cluster, **config):
 
 
 def _service(cluster):
-    return cluster.store.create("services", {
-        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "demo"},
-        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+    """Create demo/web selecting app=web, port http 80 -> 8080 (the store allocates its ClusterIP)."""
+    return cluster.store.create("services", service("web", {"app": "web"}, namespace="demo",
+                                                    ports=({"name": "http", "port": 80, "targetPort": 8080},)))
 
 
 def test_first_sync_is_full_then_changes_sync_partially_with_latency(cluster):
@@ -242,7 +239,7 @@ def test_latency_histogram_uses_upstream_buckets(cluster):
 def test_a_bad_object_fails_the_sync_and_is_retried(cluster):
     proxy = _start(cluster)
     count = len(proxy.syncs)
-    bad = _slice(cluster, ["10.244.1.5"])
+    bad = _slice(["10.244.1.5"])
     bad["ports"][0]["port"] = 70000  # the store accepts it here; kube-proxy must not crash on it
     cluster.clock.call_soon(proxy._on_event, "ADDED", SLICES, bad)
     cluster.clock.advance(1.0)

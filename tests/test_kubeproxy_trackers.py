@@ -8,36 +8,25 @@ times, runs are at least minInterval apart and retried after retryInterval.
 from __future__ import annotations
 
 import copy
+from functools import partial
 
 import pytest
+from builders import endpoint, endpoint_slice
+from builders import proxied_service as service
 
 from helpers.dataplane.changetracker import EndpointsChangeTracker, ServiceChangeTracker, ServiceMap
 from helpers.dataplane.runner import BoundedFrequencyRunner
 
 TRIGGER = "endpoints.kubernetes.io/last-change-trigger-time"
-
-
-def service(port=80, **labels):
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "web", "namespace": "demo", "labels": labels},
-            "spec": {"clusterIP": "10.96.0.20", "ports": [{"name": "http", "port": port, "protocol": "TCP"}]}}
-
-
-def endpoint_slice(ip="10.244.1.5", stamp=None):
-    notes = {TRIGGER: stamp} if stamp else {}
-    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
-            "metadata": {"name": "web-abc", "namespace": "demo", "annotations": notes,
-                         "labels": {"kubernetes.io/service-name": "web"}},
-            "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
-            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}
+web_slice = partial(endpoint_slice, [endpoint("10.244.1.5")])
 
 
 def test_an_undone_service_change_drops_out():
     tracker, services = ServiceChangeTracker(), ServiceMap()
     assert tracker.update(None, service())
     assert services.update(tracker) == {("demo", "web")} and len(services.services()) == 1
-    assert tracker.update(service(), service(81))
-    assert not tracker.update(service(81), service())  # back to what was synced: nothing pending
+    assert tracker.update(service(), service(port=81))
+    assert not tracker.update(service(port=81), service())  # back to what was synced: nothing pending
     assert services.update(tracker) == set()
 
 
@@ -45,22 +34,22 @@ def test_label_only_updates_and_skipped_services():
     tracker, services = ServiceChangeTracker(), ServiceMap()
     tracker.update(None, service())
     services.update(tracker)
-    assert not tracker.update(service(), service(team="a"))  # the ports did not change
-    assert tracker.update(service(), service(**{"service.kubernetes.io/service-proxy-name": "other"}))
+    assert not tracker.update(service(), service(labels={"team": "a"}))  # the ports did not change
+    assert tracker.update(service(), service(labels={"service.kubernetes.io/service-proxy-name": "other"}))
     assert services.update(tracker) == {("demo", "web")} and services.services() == []
 
 
 def test_deleting_a_slice_forgets_its_trigger_times():
     tracker = EndpointsChangeTracker(start_time=0.0)
-    assert tracker.endpoint_slice_update(endpoint_slice(stamp="2026-01-01T00:00:01Z"), remove=False)
-    assert tracker.endpoint_slice_update(endpoint_slice(), remove=True)
+    assert tracker.endpoint_slice_update(web_slice(trigger_time="2026-01-01T00:00:01Z"), remove=False)
+    assert tracker.endpoint_slice_update(web_slice(), remove=True)
     changed, times, count = tracker.checkout()
     assert changed == {("demo", "web")} and times == {} and count == 2
 
 
 def test_identical_slice_updates_and_old_trigger_times_do_not_count():
     late = EndpointsChangeTracker(start_time=1e12)  # started after every trigger time
-    first = endpoint_slice(stamp="2026-01-01T00:00:01Z")
+    first = web_slice(trigger_time="2026-01-01T00:00:01Z")
     assert late.endpoint_slice_update(first, remove=False)
     assert not late.endpoint_slice_update(copy.deepcopy(first), remove=False)
     assert late.checkout() == ({("demo", "web")}, {}, 1)

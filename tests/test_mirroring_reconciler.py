@@ -1,4 +1,6 @@
-"""Upstream EndpointSliceMirroring scenarios M1-M8 (shared doc §3) through `reconcile_mirroring`."""
+"""Upstream EndpointSliceMirroring reconciler cases (kubernetes/kubernetes v1.37.0
+`pkg/controller/endpointslicemirroring/reconciler_test.go` TestReconcile), numbered M1-M8 here, through
+`reconcile_mirroring`, and the structured notes it explains them with."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from helpers.controlplane.endpointslicemirroring import reconcile_mirroring, should_mirror
+from helpers.controlplane.endpointslice.reconciler import render_note
+from helpers.controlplane.endpointslicemirroring import NOTE_TEXT, reconcile_mirroring, should_mirror
 
 
 def endpoints(subsets, **meta):
@@ -147,15 +150,65 @@ def test_removed_subset_slice_is_recycled_for_a_new_one():
 
 
 @pytest.mark.parametrize(
-    ("labels", "annotations", "service", "mirrored"),
+    ("labels", "annotations", "service", "answer"),
     [
-        ({}, {}, {"spec": {}}, True),
-        ({"endpointslice.kubernetes.io/skip-mirror": "true"}, {}, {"spec": {}}, False),
-        ({}, {"control-plane.alpha.kubernetes.io/leader": "{}"}, {"spec": {}}, False),
-        ({}, {}, None, False),
-        ({}, {}, {"spec": {"selector": {"app": "x"}}}, False),
+        ({}, {}, {"spec": {}}, (True, "")),
+        ({"endpointslice.kubernetes.io/skip-mirror": "true"}, {}, {"spec": {}}, (False, "skip-mirror-label")),
+        ({}, {"control-plane.alpha.kubernetes.io/leader": "{}"}, {"spec": {}}, (False, "leader-election-record")),
+        ({}, {}, None, (False, "service-missing")),
+        ({}, {}, {"spec": {"selector": {"app": "x"}}}, (False, "service-has-selector")),
     ],
+    ids=["mirrored", "skip-mirror", "leader", "no-service", "selector"],
 )
-def test_should_mirror(labels, annotations, service, mirrored):
+def test_should_mirror(labels, annotations, service, answer):
     eps = endpoints([], labels=labels, annotations=annotations)
-    assert should_mirror(eps, service)[0] is mirrored
+    assert should_mirror(eps, service) == answer
+    if not answer[0]:
+        assert render_note({"reason": answer[1]}, NOTE_TEXT).startswith("not mirrored: ")
+
+
+def slice_reasons(result):
+    """(slice, action, endpoints, addressType, [reason codes]) of each slice note."""
+    return [(n["slice"], n["action"], n["endpoints"], n["addressType"], [r["reason"] for r in n["reasons"]])
+            for n in result.notes if "slice" in n]
+
+
+def test_notes_name_each_new_slice_and_its_subset():
+    result = run(endpoints([SUBSET1, dict(SUBSET2, addresses=addresses("10.0.1.1", "2001:db8::2"))]))
+    assert slice_reasons(result) == [  # in the order of the repacked subsets (RepackSubsets sorts them)
+        ("svc-<new 1>", "created", 1, "IPv4", ["new-subset"]),
+        ("svc-<new 2>", "created", 1, "IPv6", ["new-subset"]),
+        ("svc-<new 3>", "created", 2, "IPv4", ["new-subset"]),
+    ]
+    assert result.explanations[2] == (
+        "slice svc-<new 3> created (2 endpoints): a subset (port set and address family) that no slice mirrors yet")
+
+
+def test_notes_count_the_endpoints_an_update_adds_and_removes():
+    existing = run(endpoints([SUBSET2])).creates[0]
+    existing["metadata"] |= {"name": "svc-abc", "resourceVersion": "3"}
+    changed = dict(SUBSET2, addresses=addresses("10.0.1.1", "10.0.1.4", "10.0.1.5", "10.0.1.6"))
+    result = run(endpoints([changed]), [existing])
+    assert result.notes == [{"slice": "svc-abc", "action": "updated", "endpoints": 4, "addressType": "IPv4",
+                             "reasons": [{"reason": "endpoints-changed", "added": 3, "removed": 2}]}]
+    relabelled = run(endpoints([SUBSET2], labels={"team": "b"}), [existing])
+    assert slice_reasons(relabelled) == [("svc-abc", "updated", 3, "IPv4", ["metadata-changed"])]
+    assert run(endpoints([SUBSET2]), [existing]).notes == [{"reason": "no-writes"}]
+
+
+def test_notes_of_deletes_recycling_and_skipped_addresses():
+    old = run(endpoints([SUBSET1])).creates[0]
+    old["metadata"] |= {"name": "svc-old", "resourceVersion": "2"}
+    twin = {**old, "metadata": {**old["metadata"], "name": "svc-twin"}}
+    assert slice_reasons(run(endpoints([SUBSET2]), [old])) == [("svc-old", "updated", 3, "IPv4",
+                                                                ["new-subset", "recycled"])]
+    assert slice_reasons(run(endpoints([SUBSET1]), [old, twin])) == [("svc-twin", "deleted", 2, "IPv4",
+                                                                       ["duplicate-for-subset"])]
+    assert slice_reasons(run(endpoints([]), [old])) == [("svc-old", "deleted", 2, "IPv4", ["subset-gone"])]
+    bad = dict(SUBSET2, addresses=addresses("1.2.3", "10.0.1.1", "10.0.1.2"))  # the invalid one sorts first
+    capped = run(endpoints([SUBSET1, bad]), max_endpoints_per_subset=1)
+    assert [n for n in capped.notes if "slice" not in n] == [
+        {"reason": "invalid-ips-skipped", "count": 1}, {"reason": "too-many-addresses", "count": 2, "max": 1}]
+    deleting = run(endpoints([SUBSET1, SUBSET2], deletionTimestamp="2026-01-01T00:00:00Z"))
+    assert deleting.notes == [{"reason": "creates-skipped-terminating", "count": 2}]
+    assert deleting.explanations == ["2 create(s) skipped: the Endpoints object is being deleted"]

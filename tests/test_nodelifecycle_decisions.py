@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+from builders import node as any_node
+from builders import scheduled_pod as pod
+
 from helpers.controlplane import podgc
 from helpers.controlplane.nodelifecycle import (
     default_tolerations,
@@ -15,41 +20,7 @@ from helpers.kube import TAINT_NOT_READY, TAINT_UNREACHABLE
 
 T0 = "2026-01-01T00:00:00Z"
 T0_EPOCH = 1767225600.0
-
-
-def node(name="n1", ready="True", taints=None, heartbeat=T0):
-    return {
-        "metadata": {"name": name},
-        "spec": {"taints": taints or []},
-        "status": {
-            "conditions": [
-                {"type": "MemoryPressure", "status": "False", "lastHeartbeatTime": heartbeat},
-                {
-                    "type": "Ready",
-                    "status": ready,
-                    "reason": "KubeletReady",
-                    "lastHeartbeatTime": heartbeat,
-                    "lastTransitionTime": T0,
-                },
-            ]
-        },
-    }
-
-
-def pod(name="p", node_name="n1", ready=True, deleting=False, phase="Running", tolerations=None, created=T0):
-    meta = {"name": name, "namespace": "ns", "uid": name, "creationTimestamp": created}
-    if deleting:
-        meta["deletionTimestamp"] = T0
-    return {
-        "metadata": meta,
-        "spec": {"nodeName": node_name, "tolerations": tolerations or []},
-        "status": {
-            "phase": phase,
-            "conditions": [
-                {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": T0}
-            ],
-        },
-    }
+node = partial(any_node, name="n1", heartbeat=T0)  # its kubelet last heartbeated at T0
 
 
 def test_last_heartbeat_is_the_newer_of_lease_and_status():
@@ -121,10 +92,10 @@ def test_podgc_selections():
     assert [p["metadata"]["name"] for p in podgc.orphaned_pods(pods, {"gone"})] == ["a"]
     assert [p["metadata"]["name"] for p in podgc.unscheduled_terminating(pods)] == ["c"]
     oos = node(
-        "n2", ready="False", taints=[{"key": "node.kubernetes.io/out-of-service", "effect": "NoExecute"}]
+        name="n2", ready="False", taints=[{"key": "node.kubernetes.io/out-of-service", "effect": "NoExecute"}]
     )
-    assert [p["metadata"]["name"] for p in podgc.out_of_service_terminating(pods, [node("n1"), oos])] == ["d"]
-    assert podgc.out_of_service_terminating(pods, [node("n2", taints=oos["spec"]["taints"])]) == []
+    assert [p["metadata"]["name"] for p in podgc.out_of_service_terminating(pods, [node(), oos])] == ["d"]
+    assert podgc.out_of_service_terminating(pods, [node(name="n2", taints=oos["spec"]["taints"])]) == []
 
 
 def test_podgc_marks_failed_with_condition_and_trims_terminated_pods():

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from conftest import deployment, kubectl, wait_until
-from test_endpointslice_e2e import apply, endpoints_of, service, store_slices
+from builders import applied_service as service
+from conftest import apply, deployment, endpoints_of, kubectl, store_slices, wait_until
 
 from helpers.kube import get_condition, is_ready
 

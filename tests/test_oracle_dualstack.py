@@ -10,11 +10,15 @@ Skipped, with the reason, where `make upstream` has not built the binaries.
 from __future__ import annotations
 
 import pytest
-from controlplane_diff import DUAL_STACK_CONFIG, DUAL_STACK_SCENARIOS, Lab
+from controlplane_diff import (
+    DUAL_STACK_CONFIG,
+    DUAL_STACK_SCENARIOS,
+    SERVICE_FAMILY_CASES,
+    Lab,
+    families_namespace_for,
+    service_family_answers,
+)
 from controlplane_oracle import missing_binaries
-
-# the same Service family cases as on the single-stack cluster, here run against this module's `lab`
-from test_oracle_controlplane import families_namespace, test_service_ip_families_match  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +29,18 @@ def lab(tmp_path_factory):
     print(f"\ndual-stack control plane started in {lab.real.timings}")
     yield lab
     lab.close()
+
+
+@pytest.fixture(scope="module")
+def families_namespace(lab):
+    return families_namespace_for(lab)
+
+
+# the same Service family cases as on the single-stack cluster (test_oracle_controlplane.py), on this lab
+@pytest.mark.parametrize("case", sorted(SERVICE_FAMILY_CASES))
+def test_service_ip_families_match(lab, families_namespace, case):
+    answers = service_family_answers(lab, families_namespace, case)
+    assert answers["sim"] == answers["real"]
 
 
 @pytest.mark.parametrize("scenario", DUAL_STACK_SCENARIOS, ids=str)

@@ -8,8 +8,8 @@ client gets a 500 Status without a reason. The real control plane (tests/control
 import re
 
 import pytest
+from apiharness import Harness
 from controlplane_oracle import Api, ControlPlane, missing_binaries
-from test_api_support import Harness
 
 SIZES = (1_400_000, 1_600_000, 2_900_000)  # fits; over etcd's limit; over the client's send limit
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/default/leases"

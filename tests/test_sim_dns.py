@@ -13,12 +13,6 @@ from helpers.sim.store import Store
 SUFFIX = "ns.svc.cluster.local"
 
 
-def _pod(ip: str, name: str, ready: bool = True, hostname: str = "", subdomain: str = "") -> dict:
-    pod = pod_with_ip(ip, name, ready=ready)
-    pod["spec"].update({"hostname": hostname, "subdomain": subdomain} if hostname else {})
-    return pod
-
-
 def _store(svc: dict, pods: list[dict], ports: list[dict]) -> Store:
     """A store with ``svc`` and one EndpointSlice of ``pods`` built by the EndpointSlice controller's
     ``pod_to_endpoint`` (so readiness and hostnames are as the controller writes them)."""
@@ -39,7 +33,7 @@ HTTP = [{"name": "http", "port": 8080, "protocol": "TCP"}]
 def test_a_clusterip_service_has_one_srv_per_named_port():
     svc = service("web", {"app": "a"}, ports=({"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
                                               {"name": "dns", "port": 53, "protocol": "UDP"}), clusterIP="10.96.0.50")
-    store = _store(svc, [_pod("10.244.1.5", "p1")], HTTP)
+    store = _store(svc, [pod_with_ip("10.244.1.5", "p1")], HTTP)
     answer = dns.resolve(store, "_http._tcp.web", "ns", "SRV")
     assert answer.name == f"_http._tcp.web.{SUFFIX}"
     assert answer.srv == ((0, 100, 80, f"web.{SUFFIX}."),)  # the Service's port, not the endpoint's
@@ -52,9 +46,9 @@ def test_a_clusterip_service_has_one_srv_per_named_port():
 
 def test_a_headless_service_has_one_srv_per_ready_endpoint_named_by_hostname_or_dashed_ip():
     svc = service("db", {"app": "a"}, ports=({"name": "http", "port": 80},), clusterIP="None")
-    pods = [_pod("10.244.1.5", "db-0", hostname="db-0", subdomain="db"),
-            _pod("10.244.2.6", "db-1", hostname="db-1", subdomain="db"),
-            _pod("10.244.3.7", "loose")]  # no hostname: named by its address
+    pods = [pod_with_ip("10.244.1.5", "db-0", hostname="db-0", subdomain="db"),
+            pod_with_ip("10.244.2.6", "db-1", hostname="db-1", subdomain="db"),
+            pod_with_ip("10.244.3.7", "loose")]  # no hostname: named by its address
     store = _store(svc, pods, HTTP)
     srv = dns.resolve(store, "_http._tcp.db", "ns", "SRV").srv
     assert srv == ((0, 33, 8080, f"db-0.db.{SUFFIX}."), (0, 33, 8080, f"db-1.db.{SUFFIX}."),
@@ -69,8 +63,8 @@ def test_a_headless_service_has_one_srv_per_ready_endpoint_named_by_hostname_or_
 def test_not_ready_endpoints_answer_only_with_publish_not_ready_addresses(publish):
     svc = service("db", {"app": "a"}, ports=({"name": "http", "port": 80},), clusterIP="None",
                   publishNotReadyAddresses=publish)
-    store = _store(svc, [_pod("10.244.1.5", "db-0", hostname="db-0", subdomain="db"),
-                         _pod("10.244.2.6", "db-1", ready=False, hostname="db-1", subdomain="db")], HTTP)
+    store = _store(svc, [pod_with_ip("10.244.1.5", "db-0", hostname="db-0", subdomain="db"),
+                         pod_with_ip("10.244.2.6", "db-1", ready=False, hostname="db-1", subdomain="db")], HTTP)
     targets = [target for _, _, _, target in dns.resolve(store, "_http._tcp.db", "ns", "SRV").srv]
     assert targets == [f"db-0.db.{SUFFIX}.", f"db-1.db.{SUFFIX}."][: 2 if publish else 1]
     weights = {weight for _, weight, _, _ in dns.resolve(store, "_http._tcp.db", "ns", "SRV").srv}
@@ -84,10 +78,10 @@ def test_unnamed_ports_have_no_srv_and_an_empty_headless_service_is_nxdomain():
     assert dns.lookup(store, f"_http._tcp.web.{SUFFIX}", "SRV").rcode == dns.NXDOMAIN  # findServices: errNoItems
     assert dns.resolve(store, "web", "ns", "SRV").srv == ((0, 100, 80, f"web.{SUFFIX}."),)
     headless = service("db", {"app": "a"}, ports=(), clusterIP="None")
-    store = _store(headless, [_pod("10.244.1.5", "p1")], [])
+    store = _store(headless, [pod_with_ip("10.244.1.5", "p1")], [])
     assert dns.resolve(store, "db", "ns").addresses == ("10.244.1.5",)  # the port -1 sentinel still has an A
     assert dns.lookup(store, f"db.{SUFFIX}", "SRV") == dns.Answer(f"db.{SUFFIX}")  # NOERROR, no SRV
-    store = _store(service("db", {"app": "a"}, clusterIP="None"), [_pod("10.244.1.5", "p", ready=False)], HTTP)
+    store = _store(service("db", {"app": "a"}, clusterIP="None"), [pod_with_ip("10.244.1.5", "p", ready=False)], HTTP)
     assert dns.lookup(store, f"db.{SUFFIX}").rcode == dns.NXDOMAIN
     assert dns.lookup(store, "ns.svc.cluster.local") == dns.Answer("ns.svc.cluster.local")  # NODATA
     assert dns.lookup(store, "nope.svc.cluster.local").rcode == dns.NXDOMAIN  # no such namespace

@@ -15,7 +15,7 @@ import termios
 import time
 
 import pytest
-from test_api_support import KUBECTL
+from apiharness import KUBECTL
 
 from helpers.config import AGNHOST_IMAGE
 from helpers.sim import dns

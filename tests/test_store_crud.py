@@ -3,6 +3,7 @@
 import datetime as dt
 
 import pytest
+from builders import pod
 
 from helpers.sim.store import ApiError, Store
 
@@ -15,16 +16,6 @@ class FakeClock:
 
     def now(self):
         return self.t
-
-
-def pod(name=None, labels=None, node=None, **spec):
-    meta = {"name": name} if name else {"generateName": "web-"}
-    if labels:
-        meta["labels"] = labels
-    body = {"metadata": meta, "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}], **spec}}
-    if node:
-        body["spec"]["nodeName"] = node
-    return body
 
 
 @pytest.fixture

@@ -3,15 +3,9 @@
 import threading
 
 import pytest
+from builders import pod
 
 from helpers.sim.store import ApiError, Store
-
-
-def pod(name, labels=None, node=None):
-    spec = {"containers": [{"name": "c", "image": "nginx:1.27"}]}
-    if node:
-        spec["nodeName"] = node
-    return {"metadata": {"name": name, "labels": labels or {}}, "spec": spec}
 
 
 @pytest.fixture
@@ -62,7 +56,7 @@ def test_compacted_resource_version_is_410(store):
 
 
 def test_label_selector_turns_relabels_into_added_and_deleted(store):
-    store.create("pods", pod("a", {"app": "web"}), namespace="default")
+    store.create("pods", pod("a", labels={"app": "web"}), namespace="default")
     with store.watch("pods", "default", label_selector="app=web") as w:
         p = store.get("pods", "a", "default")
         p["metadata"]["labels"] = {"app": "db"}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from helpers.controlplane.endpoint import repack_subsets
 from helpers.controlplane.endpointslice.controller_utils import port_map_key
+from helpers.controlplane.endpointslice.reconciler import render_note
 from helpers.controlplane.endpointslice.utils import (
     address_type_of,
     canonical_ip,
@@ -39,30 +40,62 @@ NOT_COPIED_ANNOTATIONS = (
 
 @dataclass
 class MirrorResult:
-    """Planned slice writes for one Endpoints object, with Events for it and explanations."""
+    """Planned slice writes for one Endpoints object, with Events for it and why.
+
+    `notes` are structured like the EndpointSlice reconciler's `Result.notes`: one per written slice
+    ({"slice", "action", "endpoints", "addressType", "reasons": [{"reason": code, ...counts}]}; a new
+    slice is called `<generateName><new N>`) or per Endpoints-level decision ({"reason": code, ...});
+    `explanations` renders them as sentences.
+    """
 
     creates: list = field(default_factory=list)
     updates: list = field(default_factory=list)
     deletes: list = field(default_factory=list)
     events: list = field(default_factory=list)
-    explanations: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
     @property
     def writes(self) -> dict:
         return {"create": len(self.creates), "update": len(self.updates), "delete": len(self.deletes)}
 
+    @property
+    def explanations(self) -> list[str]:
+        """`notes` as sentences, in order."""
+        return [render_note(n, NOTE_TEXT) for n in self.notes]
+
+
+# Reason code -> its sentence, a format string over the note (slice reasons first, then Endpoints-level
+# notes and should_mirror's answers).
+NOTE_TEXT = {
+    "new-subset": "a subset (port set and address family) that no slice mirrors yet",
+    "endpoints-changed": "{added} endpoint(s) added, {removed} removed",
+    "metadata-changed": "the Endpoints object's labels or annotations changed",
+    "recycled": "reused for a new subset instead of a create + delete",
+    "subset-gone": "its subset is gone",
+    "duplicate-for-subset": "another slice already mirrors its subset",
+    "invalid-ips-skipped": "{count} invalid IP address(es) skipped",
+    "too-many-addresses": "{count} address(es) skipped: at most {max} per subset are mirrored",
+    "creates-skipped-terminating": "{count} create(s) skipped: the Endpoints object is being deleted",
+    "no-writes": "no writes: every slice already mirrors its subset",
+    "skip-mirror-label": f"not mirrored: label {LABEL_SKIP_MIRROR}=true",
+    "leader-election-record": "not mirrored: it is a leader-election record",
+    "service-missing": "not mirrored: its Service does not exist",
+    "service-has-selector": "not mirrored: its Service has a selector (the EndpointSlice controller owns its slices)",
+}
+
 
 def should_mirror(endpoints: dict, service: dict | None) -> tuple[bool, str]:
-    """Whether an Endpoints object is mirrored, and why not (upstream shouldMirror + syncEndpoints)."""
+    """Whether an Endpoints object is mirrored, and if not the reason code (a key of `NOTE_TEXT`)
+    (upstream shouldMirror + syncEndpoints)."""
     meta = endpoints["metadata"]
     if (meta.get("labels") or {}).get(LABEL_SKIP_MIRROR) == "true":
-        return False, f"label {LABEL_SKIP_MIRROR}=true"
+        return False, "skip-mirror-label"
     if ANNOTATION_LEADER in (meta.get("annotations") or {}):
-        return False, "it is a leader-election record"
+        return False, "leader-election-record"
     if service is None:
-        return False, "its Service does not exist"
+        return False, "service-missing"
     if service["spec"].get("selector") is not None:
-        return False, "its Service has a selector (the EndpointSlice controller owns its slices)"
+        return False, "service-has-selector"
     return True, ""
 
 
@@ -146,16 +179,13 @@ def reconcile_mirroring(
     *, endpoints: dict, existing_slices: list[dict], max_endpoints_per_subset: int = 1000
 ) -> MirrorResult:
     """Plan the mirrored slices of one Endpoints object (upstream reconciler.reconcile)."""
-    result = MirrorResult()
+    result, reasons = MirrorResult(), {}
     desired, ports_of, invalid, skipped = _desired(endpoints, max_endpoints_per_subset)
     if invalid:
         result.events.append(
-            (
-                "Warning",
-                "InvalidIPAddress",
-                f"Skipped {invalid} invalid IP addresses when mirroring to EndpointSlices",
-            )
+            ("Warning", "InvalidIPAddress", f"Skipped {invalid} invalid IP addresses when mirroring to EndpointSlices")
         )
+        result.notes.append({"reason": "invalid-ips-skipped", "count": invalid})
     if skipped > invalid:
         result.events.append(
             (
@@ -167,58 +197,56 @@ def reconcile_mirroring(
                 ),
             )
         )
+        result.notes.append({"reason": "too-many-addresses", "count": skipped - invalid,
+                             "max": max_endpoints_per_subset})
     existing: dict[tuple, list] = {}
     for s in existing_slices:
         existing.setdefault((port_map_key(s.get("ports")), s.get("addressType")), []).append(s)
     for key, eps in desired.items():
-        _reconcile_group(endpoints, existing.get(key, []), eps, ports_of[key[0]], key[1], result)
+        _reconcile_group(endpoints, existing.get(key, []), eps, ports_of[key[0]], key[1], result, reasons)
     for key, slices in existing.items():
         if key not in desired:
             result.deletes += slices
-            result.explanations += [
-                f"slice {s['metadata']['name']} deleted: its subset is gone" for s in slices
-            ]
-    _recycle(result)
+            reasons.update({id(s): [{"reason": "subset-gone"}] for s in slices})
+    _recycle(result, reasons)
     if is_terminating(endpoints) and result.creates:
-        result.explanations.append(
-            f"{len(result.creates)} create(s) skipped: the Endpoints object is being deleted"
-        )
+        result.notes.append({"reason": "creates-skipped-terminating", "count": len(result.creates)})
         result.creates = []
+    _slice_notes(result, reasons)
     return result
 
 
-def _reconcile_group(endpoints, existing, eps, ports, address_type, result) -> None:
+def _reconcile_group(endpoints, existing, eps, ports, address_type, result, reasons) -> None:
     """Keep the first existing slice of a group (rewritten if anything differs), delete the rest."""
     result.deletes += existing[1:]
-    result.explanations += [
-        f"slice {s['metadata']['name']} deleted: duplicate for one subset" for s in existing[1:]
-    ]
+    reasons.update({id(s): [{"reason": "duplicate-for-subset"}] for s in existing[1:]})
     first = existing[0] if existing else None
     new = _new_slice(endpoints, ports, address_type, first["metadata"]["name"] if first else None)
     new["endpoints"] = eps
     if first is None:
         result.creates.append(new)
-        result.explanations.append(f"new slice for a subset: {len(eps)} endpoints ({address_type})")
+        reasons[id(new)] = [{"reason": "new-subset"}]
         return
-    same = (
-        _endpoint_set(first.get("endpoints")) == _endpoint_set(eps)
-        and (first["metadata"].get("labels") or {}) == new["metadata"]["labels"]
-        and (first["metadata"].get("annotations") or {}) == new["metadata"]["annotations"]
-    )
-    if same:
+    old, wanted = _endpoint_set(first.get("endpoints")), _endpoint_set(eps)
+    why = []
+    if old != wanted:
+        why.append({"reason": "endpoints-changed", "added": len(set(wanted) - set(old)),
+                    "removed": len(set(old) - set(wanted))})
+    if ((first["metadata"].get("labels") or {}) != new["metadata"]["labels"]
+            or (first["metadata"].get("annotations") or {}) != new["metadata"]["annotations"]):
+        why.append({"reason": "metadata-changed"})
+    if not why:
         return
     new["metadata"]["resourceVersion"] = first["metadata"].get("resourceVersion")
     result.updates.append(new)
-    result.explanations.append(
-        f"slice {first['metadata']['name']} updated: {len(eps)} endpoints ({address_type})"
-    )
+    reasons[id(new)] = why
 
 
 def _endpoint_set(eps) -> list:
     return sorted(repr(sorted(ep.items())) for ep in eps or ())
 
 
-def _recycle(result: MirrorResult) -> None:
+def _recycle(result: MirrorResult, reasons: dict) -> None:
     """Turn creates into updates of same-family slices that would be deleted (upstream recycleSlices)."""
     kept = []
     for doomed in result.deletes:
@@ -231,7 +259,17 @@ def _recycle(result: MirrorResult) -> None:
         new["metadata"]["name"] = doomed["metadata"]["name"]
         new["metadata"]["resourceVersion"] = doomed["metadata"].get("resourceVersion")
         result.updates.append(new)
-        result.explanations.append(
-            f"slice {doomed['metadata']['name']} reused for a new subset instead of create + delete"
-        )
+        reasons[id(new)].append({"reason": "recycled"})
     result.deletes = kept
+
+
+def _slice_notes(result: MirrorResult, reasons: dict) -> None:
+    """One note per written slice, after the Endpoints-level ones (creates, updates, deletes)."""
+    for verb, slices in (("created", result.creates), ("updated", result.updates), ("deleted", result.deletes)):
+        for i, s in enumerate(slices, 1):
+            meta = s["metadata"]
+            result.notes.append({"slice": meta.get("name") or f"{meta['generateName']}<new {i}>", "action": verb,
+                                 "endpoints": len(s.get("endpoints") or ()), "addressType": s["addressType"],
+                                 "reasons": reasons[id(s)]})
+    if not result.notes:
+        result.notes.append({"reason": "no-writes"})

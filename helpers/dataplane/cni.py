@@ -1,6 +1,7 @@
 """What the CNI layer does for Services, and what kube-proxy replacements do instead.
 
-Two halves (reference: node-dataplane.md §6):
+Two halves (sources: kubernetes-sigs/kind `images/kindnetd` for kindnet; for the replacements, the
+upstream files in the `source` column of `proxy_comparison()`):
 
 * **kindnet**, kind's default CNI, gives pods addresses and reachability and nothing more: it
   writes `/etc/cni/net.d/10-kindnet.conflist` (ptp + host-local IPAM on the node's podCIDR +
@@ -103,8 +104,7 @@ def node_ipam(node: dict) -> HostLocalIPAM:
     return HostLocalIPAM(cidrs[0])
 
 
-# What each service proxy watches and programs. Facts from node-dataplane.md §1-§3 and §6.2,
-# which cites the upstream files named in the `source` column.
+# What each service proxy watches and programs, from the upstream files named in the `source` column.
 _PROXIES = [
     {
         "implementation": "kube-proxy (iptables)",

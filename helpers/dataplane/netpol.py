@@ -1,6 +1,7 @@
 """NetworkPolicy (networking.k8s.io/v1) evaluation over plain dicts.
 
-Semantics follow the API reference and upstream's `network-policies.md`:
+Semantics follow the API reference and the upstream NetworkPolicy page (kubernetes/website
+`content/en/docs/concepts/services-networking/network-policies.md`):
 
 * A policy selects pods in **its own namespace** with `spec.podSelector` (`{}` selects all).
 * `policyTypes` defaults as the API server's `SetDefaults_NetworkPolicy` does: always `Ingress`,

@@ -160,7 +160,9 @@ def node_differences(services, endpoint_slices, nodes, config=None) -> dict[str,
 
     Every node programs the same Service table except where ``isLocal`` (SVL chains, "no
     local endpoints" DROPs) or topology hints (zone/node-narrowed SVC chains) differ, so this
-    is exactly the per-node part of the data plane (node-dataplane.md §8).
+    is exactly the per-node part of the data plane (kubernetes/kubernetes v1.37.0: the node enters
+    `pkg/proxy/iptables/proxier.go` `syncProxyRules` only through each endpoint's IsLocal, set in
+    `pkg/proxy/endpointslicecache.go`, and `pkg/proxy/topology.go` `CategorizeEndpoints`).
     """
     per_node = {}
     for node in nodes:

@@ -35,6 +35,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from helpers.kube import LABEL_SERVICE_NAME
+
 ZONE = "cluster.local"
 NDOTS = 5
 NXDOMAIN, SERVFAIL = "NXDOMAIN", "SERVFAIL"
@@ -76,7 +78,7 @@ def _endpoint_records(store, namespace: str, service: str, endpoint: str, port: 
     ready for every endpoint of a ``publishNotReadyAddresses`` Service, spec 2.4.1); a slice with no ports
     gets the sentinel port -1 (an A record, no SRV)."""
     slices, _ = store.list("endpointslices.discovery.k8s.io", namespace,
-                           label_selector=f"kubernetes.io/service-name={service}")
+                           label_selector=f"{LABEL_SERVICE_NAME}={service}")
     out = []
     for eps in slices:
         ports = [(p.get("name") or "", p.get("port", -1), p.get("protocol") or "") for p in eps.get("ports") or []]

@@ -22,6 +22,8 @@ import threading
 import uuid
 from collections import deque
 
+from helpers.kube import format_time
+
 from .api import admission_sa, allocators, defaults, listoptions, managed, strategy, validation
 from .api.errors import (
     ApiError,
@@ -86,11 +88,6 @@ def _interned(value, previous=None):
 
 def _exactly(a, b) -> bool:
     return marshal.dumps(a, 2) == marshal.dumps(b, 2)
-
-
-def format_time(moment: dt.datetime) -> str:
-    """RFC 3339 with second precision, as ``metav1.Time`` serialises."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 COMPACTION_INTERVAL_S = 300.0  # kube-apiserver --etcd-compaction-interval default (5m)

@@ -131,13 +131,20 @@ NOTE_TEXT = {
 }
 
 
-def render_note(note: dict) -> str:
-    """One note of `Result.notes` as the sentence the chapters and /decisions show."""
+def render_note(note: dict, text: dict | None = None) -> str:
+    """One note of `Result.notes` as the sentence the chapters and /decisions show; `text` is the
+    table of reason codes (`NOTE_TEXT`; the mirroring reconciler passes its own, of format strings)."""
+    text = NOTE_TEXT if text is None else text
+
+    def sentence(n: dict) -> str:
+        template = text[n["reason"]]
+        return template(n) if callable(template) else template.format(**n)
+
     if "slice" in note:
         detail = f" ({note['endpoints']} endpoints)" if note["action"] != "deleted" else ""
-        reasons = "; ".join(NOTE_TEXT[r["reason"]](r) for r in note["reasons"])
+        reasons = "; ".join(sentence(r) for r in note["reasons"])
         return f"slice {note['slice']} {note['action']}{detail}: {reasons}"
-    return NOTE_TEXT[note["reason"]](note)
+    return sentence(note)
 
 
 class _Log:

@@ -8,6 +8,8 @@ pod STATUS ``Terminating``, AGE as ``HumanDuration``.
 
 import datetime as dt
 
+from helpers.kube import get_condition, parse_time
+
 from .selectors import format_requirements, label_requirements_from
 
 TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -33,12 +35,6 @@ _WORKLOAD_WIDE = [_col("Containers", "Names of each container in the template.",
 
 
 # ------------------------------------------------------------------ shared cell formats
-
-def parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value)
-
 
 def human_duration(seconds: float) -> str:
     """apimachinery ``duration.HumanDuration``: 5s, 2m30s, 9h, 3d2h, 2y100d."""
@@ -314,8 +310,8 @@ def _node_roles(labels: dict) -> str:
 
 def node_row(node: dict, now: dt.datetime) -> list:
     status, info = node.get("status") or {}, (node.get("status") or {}).get("nodeInfo") or {}
-    ready = [c for c in status.get("conditions") or [] if c.get("type") == "Ready"]
-    states = ["Ready" if ready[0].get("status") == "True" else "NotReady"] if ready else ["Unknown"]
+    ready = get_condition(node, "Ready")
+    states = ["Ready" if ready.get("status") == "True" else "NotReady"] if ready else ["Unknown"]
     if (node.get("spec") or {}).get("unschedulable"):
         states.append("SchedulingDisabled")
 

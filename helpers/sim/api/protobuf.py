@@ -23,6 +23,8 @@ import base64
 import datetime as dt
 import json
 
+from helpers.kube import format_micro_time, format_time
+
 from .protoschema import LISTS, MESSAGES
 
 MAGIC = b"k8s\x00"
@@ -193,8 +195,8 @@ def _time(buf: memoryview, micro: bool):
         raise ProtobufError(f"proto: Timestamp: seconds {seconds} out of range") from None
     if micro:
         moment += dt.timedelta(microseconds=max(nanos, 0) // 1000)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return format_micro_time(moment)
+    return format_time(moment)
 
 
 def go_duration(nanoseconds: int) -> str:

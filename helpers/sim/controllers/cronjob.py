@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from helpers.kube import format_time, parse_time
+from helpers.kube import format_time, obj_key, parse_time
 from helpers.sim.api.errors import ApiError
 from helpers.sim.controllers.controller import Controller
 from helpers.sim.controllers.informer import controller_of
@@ -125,14 +125,10 @@ class CronJobController(Controller):
     resource = "cronjobs.batch"
 
     def start(self) -> None:
-        self.informer.on(self.resource, lambda _t, cj, _o: self.enqueue(self._key(cj)))
+        self.informer.on(self.resource, lambda _t, cj, _o: self.enqueue(obj_key(cj)))
         self.informer.on("jobs.batch", self._job_changed)
         for cj in self.informer.items(self.resource):
-            self.enqueue(self._key(cj))
-
-    @staticmethod
-    def _key(obj: dict) -> tuple[str, str]:
-        return obj["metadata"]["namespace"], obj["metadata"]["name"]
+            self.enqueue(obj_key(cj))
 
     def _job_changed(self, _type, job, _old) -> None:
         ref = controller_of(job)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
-from helpers.kube import format_time, is_ready, parse_time, set_condition
+from helpers.kube import format_time, is_ready, obj_key, parse_time, set_condition
 from helpers.sim.api.selectors import label_requirements_from, labels_match
 from helpers.sim.controllers.controller import Controller
 from helpers.sim.controllers.informer import controller_of
@@ -110,23 +110,19 @@ class DisruptionController(Controller):
     resource = "poddisruptionbudgets.policy"
 
     def start(self) -> None:
-        self.informer.on(self.resource, lambda _t, pdb, _o: self.enqueue(self._key(pdb)))
+        self.informer.on(self.resource, lambda _t, pdb, _o: self.enqueue(obj_key(pdb)))
         self.informer.on("pods", self._pod_changed)
         for resource in ("deployments.apps", "replicasets.apps", "statefulsets.apps"):
             self.informer.on(resource, lambda _t, obj, _o: self._namespace_changed(obj["metadata"]["namespace"]))
         for pdb in self.informer.items(self.resource):
-            self.enqueue(self._key(pdb))
-
-    @staticmethod
-    def _key(obj: dict) -> tuple[str, str]:
-        return obj["metadata"]["namespace"], obj["metadata"]["name"]
+            self.enqueue(obj_key(pdb))
 
     def _pod_changed(self, _type, pod, _old) -> None:
         self._namespace_changed(pod["metadata"]["namespace"])
 
     def _namespace_changed(self, namespace: str) -> None:
         for pdb in self.informer.items(self.resource, namespace):
-            self.enqueue(self._key(pdb))
+            self.enqueue(obj_key(pdb))
 
     def _scale_of(self, namespace: str, ref: dict) -> int | None:
         if ref.get("kind") == "ReplicaSet":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from helpers.controlplane.endpoint import plan_endpoints
 from helpers.controlplane.endpointslice.controller_utils import pod_event_states, services_to_update
 from helpers.controlplane.endpointslice.trigger_time_tracker import TriggerTimeTracker
-from helpers.kube import ANNOTATION_LEADER
+from helpers.kube import ANNOTATION_LEADER, obj_key
 from helpers.sim.controllers.controller import Controller
 from helpers.sim.store import ApiError
 
@@ -29,10 +29,10 @@ class EndpointsController(Controller):
     def initial_keys(self):
         # Every Service, plus every Endpoints object once so that orphans get deleted
         # (upstream checkLeftoverEndpoints).
-        keys = {(s["metadata"].get("namespace"), s["metadata"]["name"]) for s in self.list("services")}
+        keys = {obj_key(s) for s in self.list("services")}
         for ep in self.list("endpoints"):
             if ANNOTATION_LEADER not in (ep["metadata"].get("annotations") or {}):
-                keys.add((ep["metadata"].get("namespace"), ep["metadata"]["name"]))
+                keys.add(obj_key(ep))
         return sorted(keys)
 
     def on_event(self, event_type, resource, obj, old):

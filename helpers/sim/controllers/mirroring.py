@@ -8,7 +8,7 @@ It watches Endpoints, Services and EndpointSlices, queues Endpoints, and writes 
 from __future__ import annotations
 
 from helpers.controlplane.endpointslicemirroring import CONTROLLER_NAME, reconcile_mirroring, should_mirror
-from helpers.kube import ENDPOINT_SLICES, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, selector_matches
+from helpers.kube import ENDPOINT_SLICES, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, obj_key, selector_matches
 from helpers.sim.controllers.controller import Controller
 
 # kube-controller-manager's --mirroring-max-endpoints-per-subset default
@@ -24,7 +24,7 @@ class EndpointSliceMirroringController(Controller):
 
     def initial_keys(self):
         return sorted(
-            {(e["metadata"].get("namespace"), e["metadata"]["name"]) for e in self.list("endpoints")}
+            {obj_key(e) for e in self.list("endpoints")}
         )
 
     def on_event(self, event_type, resource, obj, old):

@@ -1,8 +1,8 @@
 """Builders for Services, EndpointSlices and Nodes shaped like the API serves them.
 
 They follow the conventions of upstream's pkg/proxy/{iptables,nftables}/proxier_test.go
-(node "test-node" at 192.168.0.2, pod CIDR 10.0.0.0/8, slices "<svc>-<n>"), so the worked
-examples of node-dataplane.md §10 can be rebuilt from the same inputs. Imported by the
+(node "test-node" at 192.168.0.2, pod CIDR 10.0.0.0/8, slices "<svc>-<n>"), so upstream's
+expected outputs (upstream_rules.py) can be rebuilt from the same inputs. Imported by the
 dataplane and kube-proxy tests; holds no tests itself.
 """
 
@@ -70,7 +70,7 @@ def make_slice(ns: str, svc: str, name: str, endpoints, ports=(("p80", 80),), ad
 
 
 def overall_rules_inputs() -> tuple[list[dict], list[dict]]:
-    """The six services of upstream TestOverallIPTablesRules / TestOverallNFTablesRules (§2.8)."""
+    """The six services of upstream TestOverallIPTablesRules / TestOverallNFTablesRules (v1.37.0 proxier_test.go)."""
     services = [
         make_service("ns1", "svc1", "172.30.0.41"),
         make_service("ns2", "svc2", "172.30.0.42", ports=(("p80", 80, 3001),), svc_type="LoadBalancer",

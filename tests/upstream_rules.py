@@ -3,8 +3,8 @@
 Copied verbatim from kubernetes/kubernetes pkg/proxy/iptables/proxier_test.go and
 pkg/proxy/nftables/proxier_test.go (iptables: v1.33+ line; nftables: v1.37.0's baseRules +
 TestOverallNFTablesRules, with the hairpin-connections set, numgen DNAT maps and v1.37's single-endpoint
-`dnat to`, without the lines of the alpha KubeProxyNFTablesLocalhostNodePorts gate that test enables), so the renderers can be compared byte for byte
-(node-dataplane.md §10, HC-5 and HC-10). Holds no tests itself.
+`dnat to`, without the lines of the alpha KubeProxyNFTablesLocalhostNodePorts gate that test enables), so the renderers can be compared byte for byte.
+Holds no tests itself.
 """
 
 OVERALL_IPTABLES = """\
