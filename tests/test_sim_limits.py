@@ -32,7 +32,7 @@ class _Recording(ReplicaSetController):
         self.clock = SimpleNamespace(time=lambda: 0.0)
         self._creating, self._deleting = {}, {}
 
-    def owned_pods(self, owner):
+    def claimed_pods(self, owner):
         return []
 
     def create_pod(self, owner, pod):
