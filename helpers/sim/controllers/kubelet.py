@@ -128,15 +128,22 @@ def pending_status(pod: dict, host_ip: str, stamp: str) -> dict:
     return shell["status"]
 
 
-def running_status(pod: dict, pod_ip: str, started: dict[str, str], stamp: str) -> dict:
-    """The status after the runtime's sync, at the next PLEG relist: the sandbox's IP, phase Running, every
-    container running; one without a readiness probe is ready at once."""
+def running_status(pod: dict, pod_ip: str, started: dict[str, str], stamp: str,
+                   waiting: dict[str, tuple[str, str]] | None = None) -> dict:
+    """The status after the runtime's sync, at the next PLEG relist: the sandbox's IP, every container in
+    ``started`` running (one without a readiness probe is ready at once), the others waiting with the reason
+    and message of their failed start (``waiting``: the kubelet's reasonCache). Phase Running, or Pending while
+    a container waits (kubelet_pods.go getPhase)."""
+    waiting = waiting or {}
     status = dict(pod.get("status") or {})
-    status.update(phase="Running", podIP=pod_ip, podIPs=[{"ip": pod_ip}])
+    status.update(phase="Pending" if waiting else "Running", podIP=pod_ip, podIPs=[{"ip": pod_ip}])
     status["containerStatuses"] = [{
         "name": c["name"], "image": c.get("image", ""), "imageID": image_id(c.get("image", "")),
         "containerID": container_id(pod["metadata"]["uid"], c["name"]), "restartCount": 0,
         **at_start(c), "state": {"running": {"startedAt": started[c["name"]]}},
+    } if c["name"] in started else {
+        "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0,
+        "started": False, "state": {"waiting": dict(zip(("reason", "message"), waiting[c["name"]], strict=True))},
     } for c in pod["spec"].get("containers") or []]
     shell = {"status": status, "spec": pod["spec"]}
     set_condition(shell, {"type": "PodReadyToStartContainers", "status": "True"}, stamp)
@@ -376,6 +383,9 @@ class Kubelet(Controller):
         self._shutdown_pending: set = set()  # pods the shutdown manager is still stopping
         self._relist_phase = self.rng.uniform(0.0, PLEG_RELIST_S)
         self.crash_backoff = Backoff()  # kubelet.go: initialCrashLoopBackOff 10 s, MaxContainerBackOff 300 s
+        self.image_backoff = Backoff()  # kubelet.go: imageBackOffPeriod 10 s, MaxImageBackOff 300 s
+        self._pull_errors: dict = {}  # image back-off key -> the last pull's error (image_manager prevPullErrMsg)
+        self._start_failures: dict = {}  # pod key -> container -> (reason, message): the reasonCache
         self._instances: dict = {}  # (pod key, container) -> how many times it started (its run number)
         self._started_at: dict = {}  # pod key -> container -> virtual time its current run started
         self._signalled: set = set()  # (pod key, container) that got SIGTERM
@@ -414,6 +424,7 @@ class Kubelet(Controller):
         self._probers.clear()  # the probe workers die with the kubelet; resume() starts new ones
         self._unreported.clear()
         self._started_at.clear()
+        self._start_failures.clear()
 
     def _later(self, delay: float, fn, *args) -> None:
         """Schedule a lifecycle step; it is dropped if the node stops before it is due."""
@@ -465,6 +476,7 @@ class Kubelet(Controller):
             self._reported.pop(obj_key(pod), None)
             self._probers.pop(obj_key(pod), None)
             self._started_at.pop(obj_key(pod), None)
+            self._start_failures.pop(obj_key(pod), None)
             self._busy.discard(obj_key(pod))
             self._terminating.discard(obj_key(pod))
         elif self.running:
@@ -561,41 +573,106 @@ class Kubelet(Controller):
             self.event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {err}")
             self._busy.discard(key)
             return
-        self._start_containers(key, pod, 0, {}, pod_ip)
+        self._start_containers(key, pod, list(range(len(pod["spec"].get("containers") or []))), {}, pod_ip)
 
     def _next_relist(self, after: float = 0.0) -> float:
         """Seconds from ``after`` seconds from now to this node's next PLEG relist (a 1 s tick, per-node phase)."""
         return PLEG_RELIST_S - (self.clock.time() + after - self._relist_phase) % PLEG_RELIST_S
 
-    def _start_containers(self, key, pod: dict, index: int, started: dict, pod_ip: str) -> None:
-        """Pull, create and start container `index`, then the next one (sequential, like the kubelet);
-        after the last one, the next PLEG relist brings the status with the IP."""
-        containers = pod["spec"].get("containers") or []
+    def _start_containers(self, key, pod: dict, todo: list[int], started: dict, pod_ip: str) -> None:
+        """Pull, create and start the containers at the indexes ``todo``, one after the other (like the
+        kubelet); after the last one, the next PLEG relist brings the status with the IP. A container whose
+        image the simulated registry lacks fails its pull (``_pull_missing``) and the next one starts."""
         if not self._active(key):
             return
-        if index == len(containers):
+        if not todo:
             self._later(self._next_relist(), self._relisted, key, started, pod_ip)
             return
-        container = containers[index]
+        index, rest = todo[0], todo[1:]
+        container = pod["spec"]["containers"][index]
         image = container.get("image", "")
+        if images.pull_error(image) is not None:
+            self._later(self._pull_missing(key, pod, container), self._start_containers, key, pod, rest, started,
+                        pod_ip)
+            return
+        self._start_failures.get(key, {}).pop(container["name"], None)
         pull = 0.0
         if image in self.images and container.get("imagePullPolicy") != "Always":
             self.event(pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
         else:
             pull = self.rng.uniform(0.1, 0.3) if image in self.images else self.rng.uniform(0.7, 1.5)
             self.event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
-        self._later(pull, self._create_container, key, pod, index, started, pull, pod_ip)
+        self._later(pull, self._create_container, key, pod, todo, started, pull, pod_ip)
 
     def _relisted(self, key, started: dict, pod_ip: str) -> None:
+        """The sync after the runtime's: the status it brings, then the runtime's part of this sync for every
+        container whose start failed (an image pull in back-off: kuberuntime SyncPod -> EnsureImageExists)."""
         fresh = self._fresh(key)
+        failed = self._start_failures.get(key) or {}
         if self._active(key) and fresh is not None and not is_terminating(fresh):
-            self._write_status(key, running_status(fresh, pod_ip, started, format_time(self.clock.now())))
+            self._write_status(key, running_status(fresh, pod_ip, started, format_time(self.clock.now()),
+                                                   failed))
+            if failed:
+                self._retry_start(key, fresh, started, pod_ip)
+                return
         self._done(key)
 
-    def _create_container(self, key, pod, index, started, pull, pod_ip) -> None:
+    def _retry_start(self, key, pod: dict, started: dict, pod_ip: str) -> None:
+        """The runtime's part of a sync for the containers that failed to start, then the pod worker's retry
+        after its sync error: backOffPeriod 10 s with jitter 0.5 (pod_workers.go completeWork), where the
+        status shows the reasons this sync left. The pod stays busy (Pending) while this goes on."""
+        failed = [i for i, c in enumerate(pod["spec"]["containers"]) if c["name"] not in started]
+        missing = [i for i in failed if images.pull_error(pod["spec"]["containers"][i].get("image", ""))]
+        if len(missing) < len(failed):  # an image was changed to one the registry has: start it
+            self._start_containers(key, pod, failed, started, pod_ip)
+            return
+        delay = max(self._pull_missing(key, pod, pod["spec"]["containers"][i]) for i in missing)
+        self._later(delay + self.rng.uniform(10.0, 15.0), self._retry_sync, key, started, pod_ip)
+
+    def _retry_sync(self, key, started: dict, pod_ip: str) -> None:
+        fresh = self._fresh(key)
+        if self._active(key) and fresh is not None and not is_terminating(fresh):
+            self._write_status(key, running_status(fresh, pod_ip, started, format_time(self.clock.now()),
+                                                   self._start_failures.get(key) or {}))
+            self._retry_start(key, fresh, started, pod_ip)
+            return
+        self._done(key)
+
+    def _pull_missing(self, key, pod: dict, container: dict) -> float:
+        """EnsureImageExists for an image the simulated registry lacks (pkg/kubelet/images/image_manager.go
+        pullImage, v1.37.0): within the image back-off (10 s doubling to 300 s, keyed by pod UID and image) a
+        BackOff Event and ImagePullBackOff, its message wrapping the last pull's error; otherwise Pulling, and
+        once the registry answered, Failed, the back-off's next step and ErrImagePull. Each failure also gets
+        kuberuntime startContainer's "Error: <reason>" Event. The result goes into the reasonCache, which the
+        next status shows. Returns the seconds until the result is known."""
+        name, image = container["name"], container.get("image", "")
+        backoff_key, now = f"{pod['metadata']['uid']}_{image}", self.clock.time()
+        failures = self._start_failures.setdefault(key, {})
+        if self.image_backoff.in_backoff_since_update(backoff_key, now):
+            message = f'Back-off pulling image "{image}"'
+            self.event(pod, "Normal", "BackOff", message)
+            self.event(pod, "Warning", "Failed", "Error: ImagePullBackOff")
+            previous = self._pull_errors.get(backoff_key)
+            failures[name] = ("ImagePullBackOff", f"{message}: {previous}" if previous else message)
+            return 0.0
+        self._pull_errors.pop(backoff_key, None)
+        self.event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
+        answer = self.rng.uniform(0.3, 1.0)  # the registry's round trips until it refuses
+
+        def failed() -> None:
+            error = images.pull_error(image)
+            self.event(pod, "Warning", "Failed", f'Failed to pull image "{image}": {error}')
+            self.image_backoff.next(backoff_key, self.clock.time(), self.clock.time())
+            self._pull_errors[backoff_key] = f"ErrImagePull: {error}"
+            self.event(pod, "Warning", "Failed", "Error: ErrImagePull")
+            failures[name] = ("ErrImagePull", error)
+        self._later(answer, failed)
+        return answer
+
+    def _create_container(self, key, pod, todo, started, pull, pod_ip) -> None:
         if not self._active(key):
             return
-        container = pod["spec"]["containers"][index]
+        container = pod["spec"]["containers"][todo[0]]
         image, name = container.get("image", ""), container["name"]
         if pull:
             self.images.add(image)
@@ -603,16 +680,16 @@ class Kubelet(Controller):
             self.event(pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {pull * 1000:.0f}ms '
                        f"({pull * 1000:.0f}ms including waiting). Image size: {size} bytes.")
         self.event(pod, "Normal", "Created", f"Created container: {name}")
-        self._later(self.rng.uniform(0.3, 0.8), self._container_started, key, pod, index, started, pod_ip)
+        self._later(self.rng.uniform(0.3, 0.8), self._container_started, key, pod, todo, started, pod_ip)
 
-    def _container_started(self, key, pod, index, started, pod_ip) -> None:
+    def _container_started(self, key, pod, todo, started, pod_ip) -> None:
         if not self._active(key):
             return
-        container = pod["spec"]["containers"][index]
+        container = pod["spec"]["containers"][todo[0]]
         stamp = format_time(self.clock.now())
         started = dict(started, **{container["name"]: stamp})
         self._run(key, pod, container, stamp)
-        self._start_containers(key, pod, index + 1, started, pod_ip)
+        self._start_containers(key, pod, todo[1:], started, pod_ip)
 
     def _run(self, key, pod: dict, container: dict, stamp: str) -> None:
         """A new instance of the container runs: Started, its process and log, and how it ends on its own."""
@@ -657,6 +734,8 @@ class Kubelet(Controller):
         pod = self._fresh(key)
         if not self._active(key) or pod is None or is_terminating(pod) or self._instances.get((key, name)) != instance:
             return
+        if self._start_failures.get(key):
+            return  # not modelled: an exit beside a container whose image pull fails (the pod stays Pending)
         if pod["status"].get("phase") == "Pending" or (key, name) in self._unreported:
             # the later containers are still starting, or this run's start is not in the status yet
             self._later(EXIT_RECHECK_S, self._container_exited, key, name, exit_code, instance)
