@@ -26,7 +26,7 @@ from helpers.sim.controllers.endpointslice import EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
 from helpers.sim.controllers.job import JobController
-from helpers.sim.controllers.kubelet import Kubelet, container_id
+from helpers.sim.controllers.kubelet import Kubelet, container_id, log_container_id
 from helpers.sim.controllers.kubeproxy import KubeProxy
 from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 from helpers.sim.controllers.namespace import NamespaceController
@@ -222,14 +222,16 @@ class Cluster:
         node = self.store.get("nodes", name)
         return boot.node_lease(name, node["metadata"]["uid"], format_micro_time(when))
 
-    def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
-        """pods/log content: what the pod's kubelet recorded for the container."""
+    def pod_log(self, namespace: str, name: str, container: str, previous: bool = False) -> str:
+        """pods/log content: what the pod's kubelet recorded for the container (its last run with
+        ``previous``)."""
         pod = self.store.get("pods", name, namespace)
         node = pod["spec"].get("nodeName") or ""
         if pod["metadata"].get("labels", {}).get("k8s-app") == "kube-proxy" and node in self.kube_proxies:
+            log_container_id(pod.get("status") or {}, container, name, previous)  # it never restarts
             return self.on_reactor(self.kube_proxies[node].log_text)
         kubelet = self.kubelets.get(node)
-        return self.on_reactor(kubelet.log, namespace, name, container) if kubelet else ""
+        return self.on_reactor(kubelet.log, namespace, name, container, previous) if kubelet else ""
 
     def _stream_kubelet(self, pod: dict) -> Kubelet:
         """The kubelet a stream goes to, once the API server has a host for the pod and can dial it."""

@@ -127,7 +127,7 @@ def _no_exec(namespace, pod, container=None):
 class Store:
     """Thread-safe object store with Kubernetes semantics. See docs/DESIGN.md ("Store").
 
-    Hooks other parts set: ``log_source(namespace, pod, container) -> str`` serves ``pods/log``;
+    Hooks other parts set: ``log_source(namespace, pod, container, previous) -> str`` serves ``pods/log``;
     ``exec_source`` / ``attach_source(namespace, pod, container)`` give what serves ``pods/exec`` and
     ``pods/attach`` (``Cluster.exec_process``, ``Cluster.attach_process``); ``portforward_source(namespace,
     pod)`` what serves ``pods/portforward`` (``Cluster.port_forwarder``);
@@ -143,7 +143,7 @@ class Store:
         self.service_cidr = service_cidr
         self.node_port_range = tuple(node_port_range)
         self.rng = random.Random()
-        self.log_source = lambda namespace, pod, container: ""
+        self.log_source = lambda namespace, pod, container, previous=False: ""
         self.exec_source = self.attach_source = self.portforward_source = _no_exec
         self.default_not_ready_toleration_seconds = 300
         self.default_unreachable_toleration_seconds = 300

@@ -50,7 +50,7 @@ from helpers.kube import (
     set_condition,
 )
 from helpers.sim import images, shell
-from helpers.sim.api.errors import ApiError
+from helpers.sim.api.errors import ApiError, bad_request
 from helpers.sim.controllers import prober
 from helpers.sim.controllers.commands import QUICK_S, finite_run
 from helpers.sim.controllers.controller import Controller
@@ -100,6 +100,39 @@ def container_id(pod_uid: str, name: str) -> str:
     return "containerd://" + hashlib.sha256(f"{pod_uid}/{name}".encode()).hexdigest()
 
 
+def run_container_id(pod_uid: str, name: str, restarts: int) -> str:
+    """The container ID of the run after ``restarts`` restarts of container ``name``."""
+    return container_id(pod_uid, name if restarts == 0 else f"{name}/{restarts}")
+
+
+def log_container_id(status: dict, name: str, pod_name: str, previous: bool) -> str:
+    """Which container's log pods/log reads (kubelet_pods.go validateContainerLogStatus, v1.37.0): the running
+    one, else the last terminated one; with ``previous`` the last terminated one. Otherwise the kubelet's error
+    text, which kube-apiserver passes on as a 400 BadRequest (GenericHttpResponseChecker)."""
+    cs = next((c for c in status.get("containerStatuses") or [] if c["name"] == name), None)
+    if cs is None:
+        raise bad_request(f'container "{name}" in pod "{pod_name}" is not available')
+    state, last = cs.get("state") or {}, (cs.get("lastState") or {}).get("terminated")
+    if previous:
+        if not last or not last.get("containerID"):
+            raise bad_request(f'previous terminated container "{name}" in pod "{pod_name}" not found')
+        return last["containerID"]
+    if "running" in state:
+        return cs.get("containerID", "")
+    if "terminated" in state and state["terminated"].get("containerID"):
+        return state["terminated"]["containerID"]
+    if "terminated" in state or last is not None:
+        if last and last.get("containerID"):
+            return last["containerID"]
+        raise bad_request(f'container "{name}" in pod "{pod_name}" is terminated')
+    if "waiting" in state:
+        reason = state["waiting"].get("reason", "")
+        why = {"ErrImagePull": "image can't be pulled",
+               "ImagePullBackOff": "trying and failing to pull image"}.get(reason, reason)
+        raise bad_request(f'container "{name}" in pod "{pod_name}" is waiting to start: {why}')
+    raise bad_request(f'container "{name}" in pod "{pod_name}" is waiting to start - no logs yet')
+
+
 def image_id(image: str) -> str:
     repo = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image.split("@")[0]
     return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
@@ -139,7 +172,7 @@ def running_status(pod: dict, pod_ip: str, started: dict[str, str], stamp: str,
     status.update(phase="Pending" if waiting else "Running", podIP=pod_ip, podIPs=[{"ip": pod_ip}])
     status["containerStatuses"] = [{
         "name": c["name"], "image": c.get("image", ""), "imageID": image_id(c.get("image", "")),
-        "containerID": container_id(pod["metadata"]["uid"], c["name"]), "restartCount": 0,
+        "containerID": run_container_id(pod["metadata"]["uid"], c["name"], 0), "restartCount": 0,
         **at_start(c), "state": {"running": {"startedAt": started[c["name"]]}},
     } if c["name"] in started else {
         "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0,
@@ -305,7 +338,7 @@ def restarted_status(pod: dict, container: dict, started_at: str, stamp: str) ->
         if cs["name"] == container["name"]:
             count = cs.get("restartCount", 0) + 1
             cs = dict(cs, lastState=_last_terminated(cs), restartCount=count, **at_start(container),
-                      containerID=container_id(pod["metadata"]["uid"], f"{container['name']}/{count}"),
+                      containerID=run_container_id(pod["metadata"]["uid"], container["name"], count),
                       state={"running": {"startedAt": started_at}})
         statuses.append(cs)
     status["containerStatuses"] = statuses
@@ -369,7 +402,9 @@ class Kubelet(Controller):
         self.running = False
         # No CNI config on the node (the simulator cannot install a CNI plugin): pod networks fail.
         self.network_ready = not cluster.config.disable_default_cni
-        self.logs: dict[tuple[str, str], dict[str, list[str]]] = {}
+        self.logs: dict[tuple[str, str], dict[str, list[str]]] = {}  # the current run's lines
+        self._log_ids: dict = {}  # pod key -> container -> the container ID those lines belong to
+        self._previous_logs: dict = {}  # pod key -> container -> (container ID, lines) of the run before
         self.outputs: dict[tuple[str, str], dict[str, str]] = {}  # what attach streams (see output)
         # pod key -> container name -> its modelled process (helpers.sim.images), while it runs
         self.processes: dict[tuple[str, str], dict[str, images.Program | None]] = {}
@@ -471,6 +506,8 @@ class Kubelet(Controller):
         if type_ == "DELETED":
             self.ipam.release(pod["metadata"]["uid"])
             self.logs.pop(obj_key(pod), None)
+            self._log_ids.pop(obj_key(pod), None)
+            self._previous_logs.pop(obj_key(pod), None)
             self.outputs.pop(obj_key(pod), None)
             self.processes.pop(obj_key(pod), None)
             self._reported.pop(obj_key(pod), None)
@@ -691,14 +728,16 @@ class Kubelet(Controller):
         self._run(key, pod, container, stamp)
         self._start_containers(key, pod, todo[1:], started, pod_ip)
 
-    def _run(self, key, pod: dict, container: dict, stamp: str) -> None:
-        """A new instance of the container runs: Started, its process and log, and how it ends on its own."""
+    def _run(self, key, pod: dict, container: dict, stamp: str, restarts: int = 0) -> None:
+        """A new instance of the container runs (after ``restarts`` restarts): Started, its process and log, and
+        how it ends on its own."""
         name = container["name"]
         self._instances[(key, name)] = self._instances.get((key, name), 0) + 1
         self._started_at.setdefault(key, {})[name] = self.clock.time()
         self._signalled.discard((key, name))
         self.event(pod, "Normal", "Started", f"Started container {name}")
-        self._log_start(key, container, stamp, pod["spec"].get("restartPolicy", "Always"))
+        self._log_start(key, container, stamp, run_container_id(pod["metadata"]["uid"], name, restarts),
+                        pod["spec"].get("restartPolicy", "Always"))
         self._schedule_exit(key, pod, container)
 
     def _schedule_exit(self, key, pod: dict, container: dict) -> None:
@@ -779,7 +818,9 @@ class Kubelet(Controller):
         if not self._active(key) or pod is None or is_terminating(pod):
             return
         stamp = format_time(self.clock.now())
-        self._run(key, pod, container, stamp)
+        restarts = next(cs["restartCount"] for cs in pod["status"]["containerStatuses"]
+                        if cs["name"] == container["name"]) + 1
+        self._run(key, pod, container, stamp, restarts)
         self._unreported.add((key, container["name"]))
         self._later(self._next_relist(), self._write_restarted, key, container, stamp,
                     self._instances[(key, container["name"])])
@@ -902,8 +943,13 @@ class Kubelet(Controller):
     def _process_exit(self, key, name: str) -> None:
         self.processes.get(key, {}).pop(name, None)
 
-    def _log_start(self, key, container: dict, stamp: str, restart_policy: str = "Always") -> None:
-        """The container's process starts: what it logs first, and its listeners (helpers.sim.images)."""
+    def _log_start(self, key, container: dict, stamp: str, run_id: str, restart_policy: str = "Always") -> None:
+        """The container's process starts: what it logs first, and its listeners (helpers.sim.images). The
+        last run's log is kept for ``kubectl logs --previous`` (containerd keeps one terminated container)."""
+        name = container["name"]
+        if name in self.logs.get(key, {}):
+            self._previous_logs.setdefault(key, {})[name] = (self._log_ids[key][name], self.logs[key][name])
+        self._log_ids.setdefault(key, {})[name] = run_id
         proc = images.program(container)
         self.processes.setdefault(key, {})[container["name"]] = proc
         client = shell.main_argv(container) if restart_policy != "Always" else None
@@ -949,7 +995,7 @@ class Kubelet(Controller):
         pod_ip = host_ip if created["spec"].get("hostNetwork") else self.ipam.allocate(created["metadata"]["uid"])
         for container in created["spec"]["containers"]:
             self.images.add(container.get("image", ""))
-            self._log_start(key, container, stamp)
+            self._log_start(key, container, stamp, run_container_id(created["metadata"]["uid"], container["name"], 0))
         created["status"] = pending_status(created, host_ip, stamp)
         created["status"] = running_status(created, pod_ip, {c["name"]: stamp for c in created["spec"]["containers"]},
                                            stamp)
@@ -1052,8 +1098,17 @@ class Kubelet(Controller):
         """What the container's process wrote (what attach streams), without the simulator's own log lines."""
         return self.outputs.get((namespace, name), {}).get(container, "")
 
-    def log(self, namespace: str, name: str, container: str | None) -> str:
-        """Text for pods/log: the simulated container's output."""
-        per_container = self.logs.get((namespace, name), {})
-        lines = per_container.get(container) if container else next(iter(per_container.values()), [])
-        return "".join(line + "\n" for line in lines or [])
+    def log(self, namespace: str, name: str, container: str, previous: bool = False) -> str:
+        """Text for pods/log: the output of the container run ``log_container_id`` picks (a 400 ApiError with
+        the kubelet's text when there is none)."""
+        key = (namespace, name)
+        pod = self._fresh(key)
+        if pod is None:
+            return ""
+        run_id = log_container_id(pod.get("status") or {}, container, name, previous)
+        if self._log_ids.get(key, {}).get(container) == run_id:
+            lines = self.logs[key][container]
+        else:
+            old_id, lines = self._previous_logs.get(key, {}).get(container, ("", []))
+            lines = lines if old_id == run_id else []
+        return "".join(line + "\n" for line in lines)
