@@ -341,3 +341,67 @@ def test_fixing_the_image_of_a_pod_in_image_pull_back_off_starts_it(private_sim)
     kubectl(handle, "set", "image", "pod/fixed", "fixed=nginx:1.27")
     handle.cluster.clock.advance(20)
     wait_until(handle, lambda: ready(get(handle, "fixed")), what="running after the image was fixed")
+
+
+# -- exec probes and commands against the container's files (helpers.sim.rootfs) ----------------------------------
+LIVENESS_EXEC = """apiVersion: v1
+kind: Pod
+metadata:
+  labels: {test: liveness}
+  name: liveness-exec
+spec:
+  nodeName: endpoints-worker
+  containers:
+  - name: liveness
+    image: registry.k8s.io/busybox:1.27.2
+    args: [/bin/sh, -c, touch /tmp/healthy; sleep 30; rm -f /tmp/healthy; sleep 600]
+    livenessProbe:
+      exec: {command: [cat, /tmp/healthy]}
+      initialDelaySeconds: 5
+      periodSeconds: 5
+"""
+
+
+def test_exec_liveness_tutorial_restarts_the_container_once_the_file_is_gone(private_sim):
+    """kubernetes.io's "Define a liveness command": the probe passes while /tmp/healthy exists (30 s), then
+    fails three times 5 s apart, the kubelet kills the container and starts a new one, whose script creates
+    the file again in its fresh file system."""
+    handle = private_sim
+    rec = Recorder(handle, "liveness-exec")
+    kubectl(handle, "apply", "-f", "-", input=LIVENESS_EXEC)
+    started(handle, "liveness-exec")
+    assert kubectl(handle, "exec", "liveness-exec", "--", "cat", "/tmp/healthy").returncode == 0
+    handle.cluster.clock.advance(75)
+    wait_until(handle, lambda: container_status(handle, "liveness-exec")["restartCount"] == 1, what="one restart")
+    rec.unsubscribe()
+    unhealthy = rec.reasons("Unhealthy")
+    assert [m for _, m in unhealthy][:3] == [
+        "Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory\n"] * 3
+    start = rec.reasons("Started")[0][0]
+    assert 30 < unhealthy[0][0] - start <= 36  # the first probe after the rm at 30 s
+    assert [b - a for (a, _), (b, _) in itertools.pairwise(unhealthy[:3])] == pytest.approx([5, 5], abs=0.01)
+    assert [m for _, m in rec.reasons("Killing")] == ["Container liveness failed liveness probe, will be restarted"]
+    described = kubectl(handle, "describe", "pod", "liveness-exec").stdout
+    assert "Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory" in described
+    cs = container_status(handle, "liveness-exec")
+    assert cs["lastState"]["terminated"]["exitCode"] == 137  # sh ignores SIGTERM: killed after the grace period
+    wait_until(handle, lambda: "running" in container_status(handle, "liveness-exec")["state"], what="running again")
+    assert kubectl(handle, "exec", "liveness-exec", "--", "ls", "/tmp").stdout == "healthy\n"
+
+
+def test_exec_sees_the_nginx_images_pages_and_what_earlier_execs_wrote(private_sim):
+    handle = private_sim
+    kubectl(handle, "run", "web", "--image=nginx:1.27", "--overrides", json.dumps({"spec": {"nodeName": NODE}}))
+    started(handle, "web")
+    listing = kubectl(handle, "exec", "web", "--", "ls", "/usr/share/nginx/html")
+    assert listing.stdout == "50x.html\nindex.html\n"
+    assert "<title>Welcome to nginx!</title>" in kubectl(handle, "exec", "web", "--", "cat",
+                                                         "/usr/share/nginx/html/index.html").stdout
+    kubectl(handle, "exec", "web", "--", "sh", "-c", "echo hello > /usr/share/nginx/html/hi.txt; touch /tmp/x")
+    assert kubectl(handle, "exec", "web", "--", "cat", "/usr/share/nginx/html/hi.txt").stdout == "hello\n"
+    assert kubectl(handle, "exec", "web", "--", "ls", "/tmp").stdout == "x\n"
+    gone = kubectl(handle, "exec", "web", "--", "ls", "/tmp/nope", check=False)
+    assert gone.returncode == 2 and "ls: cannot access '/tmp/nope': No such file or directory" in gone.stderr
+    unknown = kubectl(handle, "exec", "web", "--", "ls", "/etc/nginx", check=False)
+    assert unknown.returncode == 2 and "the simulator does not model what /etc/nginx holds in nginx:1.27" in (
+        unknown.stderr)

@@ -343,7 +343,9 @@ class Cluster:
 
         services = [s for s in self.informer.items("services") if s["metadata"]["namespace"] in (namespace, "default")]
         pod = self.store.get("pods", name, namespace)
-        ctx = shell.Context(pod, spec, self.store, dial, boot.service_ip(self.config, 10))
+        kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
+        ctx = shell.Context(pod, spec, self.store, dial, boot.service_ip(self.config, 10),
+                            fs=kubelet.filesystem((namespace, name), spec) if kubelet else None)
         ctx.env = shell.environment(pod, spec, services)
         return ctx
 

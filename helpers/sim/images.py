@@ -48,7 +48,7 @@ PRELOADED = ("registry.k8s.io/kube-apiserver", "registry.k8s.io/kube-controller-
              "registry.k8s.io/coredns/coredns", PAUSE_REPO, "docker.io/kindest/kindnetd",
              "docker.io/kindest/local-path-provisioner", "docker.io/kindest/local-path-helper")
 MODELLED = (AGNHOST_REPO, "docker.io/library/nginx", "registry.k8s.io/nginx-slim", "docker.io/library/busybox",
-            "registry.k8s.io/e2e-test-images/busybox")
+            "registry.k8s.io/busybox", "registry.k8s.io/e2e-test-images/busybox")
 TUTORIAL = ("docker.io/library/perl", "docker.io/library/python", "docker.io/library/redis",
             "docker.io/library/httpd", "docker.io/library/alpine", "docker.io/library/ubuntu",
             "docker.io/library/debian", "docker.io/curlimages/curl", "gcr.io/google-samples/kubernetes-bootcamp",

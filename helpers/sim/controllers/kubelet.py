@@ -55,6 +55,7 @@ from helpers.sim.controllers import prober
 from helpers.sim.controllers.commands import QUICK_S, finite_run
 from helpers.sim.controllers.controller import Controller
 from helpers.sim.controllers.flowcontrol import Backoff, go_duration
+from helpers.sim.rootfs import FileSystem
 
 LEASE_NAMESPACE = "kube-node-lease"
 SANDBOX_RETRY_S = 10.0  # the pod worker's backoff before it tries a failed sandbox again
@@ -406,6 +407,8 @@ class Kubelet(Controller):
         self._log_ids: dict = {}  # pod key -> container -> the container ID those lines belong to
         self._previous_logs: dict = {}  # pod key -> container -> (container ID, lines) of the run before
         self.outputs: dict[tuple[str, str], dict[str, str]] = {}  # what attach streams (see output)
+        # pod key -> container name -> the files of its current run (helpers.sim.rootfs)
+        self.filesystems: dict[tuple[str, str], dict[str, FileSystem]] = {}
         # pod key -> container name -> its modelled process (helpers.sim.images), while it runs
         self.processes: dict[tuple[str, str], dict[str, images.Program | None]] = {}
         self._busy: set = set()  # pod keys with a lifecycle step in flight
@@ -510,6 +513,7 @@ class Kubelet(Controller):
             self._previous_logs.pop(obj_key(pod), None)
             self.outputs.pop(obj_key(pod), None)
             self.processes.pop(obj_key(pod), None)
+            self.filesystems.pop(obj_key(pod), None)
             self._reported.pop(obj_key(pod), None)
             self._probers.pop(obj_key(pod), None)
             self._started_at.pop(obj_key(pod), None)
@@ -750,9 +754,23 @@ class Kubelet(Controller):
         run = finite_run(container)
         if run is None:
             return
+        for offset, text in run.steps:
+            self._later(offset, self._script_step, key, container, instance, text)
         self.logs.setdefault(key, {}).setdefault(container["name"], []).extend(run.output)
         self.outputs.setdefault(key, {})[container["name"]] = "".join(line + "\n" for line in run.output)
         self._later(run.seconds, self._container_exited, key, container["name"], run.exit_code, instance)
+
+    def _script_step(self, key, container: dict, instance: int, text: str) -> None:
+        """A step of the container's script that changes its files (``touch``, ``rm``, ``> file``) runs now."""
+        if self._active(key) and self._instances.get((key, container["name"])) == instance and self._fresh(key):
+            try:
+                shell.run(self.cluster.shell_context(*key, container), ["sh", "-c", text])
+            except shell.ExecFailed:
+                pass  # an image whose shell the simulator does not model: its files are not modelled either
+
+    def filesystem(self, key, container: dict) -> FileSystem:
+        """The files of the container's current run (a new run starts from its image's: ``_log_start``)."""
+        return self.filesystems.setdefault(key, {}).setdefault(container["name"], FileSystem(container.get("image", "")))
 
     def _run_client(self, key, container: dict, instance: int) -> None:
         """Run a client command (helpers.sim.shell) as the container's process: its output goes to the log."""
@@ -944,12 +962,14 @@ class Kubelet(Controller):
         self.processes.get(key, {}).pop(name, None)
 
     def _log_start(self, key, container: dict, stamp: str, run_id: str, restart_policy: str = "Always") -> None:
-        """The container's process starts: what it logs first, and its listeners (helpers.sim.images). The
+        """The container's process starts: what it logs first, its listeners (helpers.sim.images) and a fresh
+        copy of its image's files (helpers.sim.rootfs). The
         last run's log is kept for ``kubectl logs --previous`` (containerd keeps one terminated container)."""
         name = container["name"]
         if name in self.logs.get(key, {}):
             self._previous_logs.setdefault(key, {})[name] = (self._log_ids[key][name], self.logs[key][name])
         self._log_ids.setdefault(key, {})[name] = run_id
+        self.filesystems.setdefault(key, {})[name] = FileSystem(container.get("image", ""))
         proc = images.program(container)
         self.processes.setdefault(key, {})[container["name"]] = proc
         client = shell.main_argv(container) if restart_policy != "Always" else None
