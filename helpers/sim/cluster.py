@@ -385,6 +385,8 @@ class Cluster:
             self.create_running_pod(pod, cp, creator="kubelet")
         for deployment in (boot.coredns_deployment(), boot.local_path_deployment()):
             self._boot_deployment(deployment, cp)
+        store.create("storageclasses.storage.k8s.io", boot.standard_storage_class(),
+                     field_manager=boot.writer("local-path-storage", ""))
         daemonsets = []
         if config.kube_proxy_mode != "none":
             daemonsets.append(boot.kube_proxy_daemonset(self.version, config.kube_proxy_mode))

@@ -661,7 +661,7 @@ class _Handler(BaseHTTPRequestHandler):
         items, list_meta = self._list_page(target, query)
         if self._wants_table():
             table = printers.table(info.key, items, store.clock.now(), resource_version=list_meta["resourceVersion"],
-                                   include_object=query.get("includeObject", "Metadata"))
+                                   include_object=query.get("includeObject", "Metadata"), listed=True)
             table["metadata"] = list_meta
             return self._send_json(200, table, printers.TABLE_CONTENT_TYPE)
         self._send_json(200, {"kind": f"{info.kind}List", "apiVersion": info.api_version,

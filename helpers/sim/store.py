@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections import deque
 
-from .api import admission_sa, allocators, defaults, listoptions, managed, strategy, validation
+from .api import admission_sa, admission_storageclass, allocators, defaults, listoptions, managed, strategy, validation
 from .api.errors import (
     ApiError,
     already_exists,
@@ -474,6 +474,8 @@ class Store:
             digest = hashlib.sha256(f"{self._rv}/{namespace}/{obj['metadata'].get('name')}".encode()).digest()
             admission_sa.mount_token(obj, account, "".join(_NAME_ALPHABET[b % len(_NAME_ALPHABET)]
                                                            for b in digest[:5]))
+        if info.key == "persistentvolumeclaims":
+            admission_storageclass.admit(obj, list(self._objects["storageclasses.storage.k8s.io"].values()))
         status = defaults.initial_status(info.key, obj)
         if status is not None:
             obj["status"] = status
