@@ -170,8 +170,8 @@ CLUSTER_COMMANDS = [
     (["wait", "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=ErrImagePull", "pod/typo",
       "--timeout=60s"], 0, "pod/typo condition met"),
     (["get", "pod", "typo"], 0, "ErrImagePull"),
-    (["describe", "pod", "typo"], 0, 'Failed to pull image "ngnix": failed to pull and unpack image '
-                                     '"docker.io/library/ngnix:latest"'),
+    (["describe", "pod", "typo"], 0, ('Failed to pull image "ngnix": failed to pull and unpack image '
+                                     '"docker.io/library/ngnix:latest"')),
     (["logs", "typo"], 1, 'container "typo" in pod "typo" is waiting to start: image can\'t be pulled'),
     (["delete", "pod", "typo"], 0, 'pod "typo" deleted'),
     (["create", "deployment", BOOTCAMP, "--image=gcr.io/google-samples/kubernetes-bootcamp:v1"], 0,

@@ -21,7 +21,16 @@ import threading
 import uuid
 from collections import deque
 
-from .api import admission_sa, admission_storageclass, allocators, defaults, listoptions, managed, strategy, validation
+from .api import (
+    admission_sa,
+    admission_storageclass,
+    allocators,
+    defaults,
+    listoptions,
+    managed,
+    strategy,
+    validation,
+)
 from .api.errors import (
     ApiError,
     already_exists,
