@@ -123,7 +123,10 @@ def cluster(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("learner")
     handle = start_in_process(speed=10.0, kubeconfig_path=workdir / "kubeconfig")
     (workdir / "statefulset.yaml").write_text(STATEFULSET)
-    handle.files = {"statefulset": str(workdir / "statefulset.yaml")}
+    (workdir / "pvc.yaml").write_text(PVC)
+    (workdir / "pvc-pod.yaml").write_text(PVC_POD)
+    handle.files = {"statefulset": str(workdir / "statefulset.yaml"), "pvc": str(workdir / "pvc.yaml"),
+                    "pvc_pod": str(workdir / "pvc-pod.yaml")}
     yield handle
     handle.stop()
 
@@ -150,6 +153,19 @@ spec:
     metadata: {labels: {app: nginx}}
     spec:
       containers: [{name: nginx, image: registry.k8s.io/nginx-slim:0.24, ports: [{containerPort: 80, name: web}]}]
+"""
+# a claim of kind's default class and the pod that makes local-path provision it on the pod's node
+PVC = """apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"""
+PVC_POD = """apiVersion: v1
+kind: Pod
+metadata: {name: data-user}
+spec:
+  volumes: [{name: d, persistentVolumeClaim: {claimName: data}}]
+  containers: [{name: c, image: nginx, volumeMounts: [{name: d, mountPath: /data}]}]
 """
 # (command, exit code kind gives, what its output says) in the order of kubernetes.io's Basics, Services,
 # Jobs and drain tutorials; each builds on the ones before it
@@ -194,6 +210,12 @@ CLUSTER_COMMANDS = [
      f"horizontalpodautoscaler.autoscaling/{BOOTCAMP} autoscaled"),
     (["get", "hpa"], 0, f"Deployment/{BOOTCAMP}   cpu: <unknown>/50%   1         5"),
     (["get", "storageclass"], 0, "standard (default)   rancher.io/local-path   Delete          WaitForFirstConsumer"),
+    (["apply", "-f", "{pvc}"], 0, "persistentvolumeclaim/data created"),
+    (["get", "pvc", "data"], 0, "Pending                                      standard"),
+    (["apply", "-f", "{pvc_pod}"], 0, "pod/data-user created"),
+    (["wait", "--for=jsonpath={.status.phase}=Bound", "pvc/data", "--timeout=60s"], 0, "condition met"),
+    (["get", "pv"], 0, "1Gi        RWO            Delete           Bound    default/data   standard"),
+    (["delete", "pod", "data-user"], 0, 'pod "data-user" deleted'),
     (["get", "events", "--sort-by=.metadata.creationTimestamp"], 0, "Scheduled"),
     (["create", "job", "hello", "--image=busybox:1.36", "--", "echo", "hello"], 0, "job.batch/hello created"),
     (["wait", "--for=condition=complete", "job/hello", "--timeout=60s"], 0, "job.batch/hello condition met"),

@@ -27,6 +27,7 @@ from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
 from helpers.sim.controllers.job import JobController
 from helpers.sim.controllers.kubelet import Kubelet, container_id, log_container_id
+from helpers.sim.controllers.persistentvolume import LocalPathProvisioner, PersistentVolumeController
 from helpers.sim.controllers.kubeproxy import KubeProxy
 from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 from helpers.sim.controllers.namespace import NamespaceController
@@ -54,7 +55,8 @@ from helpers.sim.traffic import Traffic
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
             "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
             "serviceaccounts", "jobs.batch", "poddisruptionbudgets.policy", "configmaps",
-            "cronjobs.batch", "statefulsets.apps")
+            "cronjobs.batch", "statefulsets.apps", "persistentvolumes", "persistentvolumeclaims",
+            "storageclasses.storage.k8s.io")
 START_TIMEOUT_S = 60.0  # a bound on starting every component (milliseconds when the machine is idle)
 
 
@@ -93,7 +95,8 @@ class Cluster:
                            EndpointsController(self), EndpointSliceMirroringController(self),
                            NodeLifecycleController(self), PodGCController(self), ServiceAccountsController(self),
                            JobController(self), DisruptionController(self), RootCACertPublisher(self),
-                           CronJobController(self), StatefulSetController(self)]
+                           CronJobController(self), StatefulSetController(self), PersistentVolumeController(self),
+                           LocalPathProvisioner(self)]
         # On the reactor, like all component work: a component subscribes, then lists; an event it is
         # sent meanwhile must wait until it has started, not run beside its start() on the reactor.
         self.on_reactor(self._start_components, timeout=START_TIMEOUT_S)
