@@ -41,7 +41,7 @@ def test_quantities_and_the_best_match_are_the_smallest_volume_that_fits():
     assert quantity("1Gi") == 2**30 and quantity("500M") == 5e8 and quantity("x") == 0
     pvc = {"metadata": {"uid": "u"}, "spec": {"storageClassName": "manual", "accessModes": ["ReadWriteOnce"],
                                               "resources": {"requests": {"storage": "3Gi"}}}}
-    pv = lambda name, size, cls="manual": {"metadata": {"name": name}, "spec": {  # noqa: E731
+    pv = lambda name, size, cls="manual": {"metadata": {"name": name}, "spec": {
         "storageClassName": cls, "accessModes": ["ReadWriteOnce"], "capacity": {"storage": size}}}
     assert best_match(pvc, [pv("big", "10Gi"), pv("small", "2Gi"), pv("fit", "5Gi"), pv("other", "3Gi", "x")])[
         "metadata"]["name"] == "fit"

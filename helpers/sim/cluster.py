@@ -27,11 +27,11 @@ from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
 from helpers.sim.controllers.job import JobController
 from helpers.sim.controllers.kubelet import Kubelet, container_id, log_container_id
-from helpers.sim.controllers.persistentvolume import LocalPathProvisioner, PersistentVolumeController
 from helpers.sim.controllers.kubeproxy import KubeProxy
 from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 from helpers.sim.controllers.namespace import NamespaceController
 from helpers.sim.controllers.nodelifecycle import NodeLifecycleController
+from helpers.sim.controllers.persistentvolume import LocalPathProvisioner, PersistentVolumeController
 from helpers.sim.controllers.podgc import PodGCController
 from helpers.sim.controllers.recorder import EventRecorder
 from helpers.sim.controllers.rootcacert import RootCACertPublisher
