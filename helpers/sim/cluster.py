@@ -32,6 +32,7 @@ from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 from helpers.sim.controllers.namespace import NamespaceController
 from helpers.sim.controllers.nodelifecycle import NodeLifecycleController
 from helpers.sim.controllers.persistentvolume import LocalPathProvisioner, PersistentVolumeController
+from helpers.sim.controllers.podautoscaler import HorizontalPodAutoscalerController
 from helpers.sim.controllers.podgc import PodGCController
 from helpers.sim.controllers.recorder import EventRecorder
 from helpers.sim.controllers.rootcacert import RootCACertPublisher
@@ -56,7 +57,7 @@ INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments
             "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
             "serviceaccounts", "jobs.batch", "poddisruptionbudgets.policy", "configmaps",
             "cronjobs.batch", "statefulsets.apps", "persistentvolumes", "persistentvolumeclaims",
-            "storageclasses.storage.k8s.io")
+            "storageclasses.storage.k8s.io", "horizontalpodautoscalers.autoscaling")
 START_TIMEOUT_S = 60.0  # a bound on starting every component (milliseconds when the machine is idle)
 
 
@@ -96,7 +97,7 @@ class Cluster:
                            NodeLifecycleController(self), PodGCController(self), ServiceAccountsController(self),
                            JobController(self), DisruptionController(self), RootCACertPublisher(self),
                            CronJobController(self), StatefulSetController(self), PersistentVolumeController(self),
-                           LocalPathProvisioner(self)]
+                           LocalPathProvisioner(self), HorizontalPodAutoscalerController(self)]
         # On the reactor, like all component work: a component subscribes, then lists; an event it is
         # sent meanwhile must wait until it has started, not run beside its start() on the reactor.
         self.on_reactor(self._start_components, timeout=START_TIMEOUT_S)

@@ -95,7 +95,7 @@ RESOURCES = [
              has_status=True),
     Resource("storageclasses", "StorageClass", "storage.k8s.io", "v1", False, ("sc",), ()),
     Resource("horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling", "v2", True, ("hpa",), ("all",),
-             ("status",), has_status=True),
+             ("status",), has_status=True, tracks_generation=True),  # HPAGeneration, beta and on in 1.37
     Resource("roles", "Role", "rbac.authorization.k8s.io", "v1", True, (), ()),
     Resource("rolebindings", "RoleBinding", "rbac.authorization.k8s.io", "v1", True, (), ()),
     Resource("clusterroles", "ClusterRole", "rbac.authorization.k8s.io", "v1", False, (), ()),
