@@ -226,10 +226,11 @@ class Cluster:
         node = self.store.get("nodes", name)
         return boot.node_lease(name, node["metadata"]["uid"], format_micro_time(when))
 
-    def pod_log(self, namespace: str, name: str, container: str, previous: bool = False) -> str:
-        """pods/log content: what the pod's kubelet recorded for the container (its last run with
-        ``previous``)."""
+    def pod_log(self, namespace: str, name: str, container: str | None = None, previous: bool = False) -> str:
+        """pods/log content: what the pod's kubelet recorded for the container (default: the first one; its last
+        run with ``previous``)."""
         pod = self.store.get("pods", name, namespace)
+        container = container or pod["spec"]["containers"][0]["name"]
         node = pod["spec"].get("nodeName") or ""
         if pod["metadata"].get("labels", {}).get("k8s-app") == "kube-proxy" and node in self.kube_proxies:
             log_container_id(pod.get("status") or {}, container, name, previous)  # it never restarts
