@@ -8,9 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from controlplane_oracle import Api, ControlPlane, missing_binaries, wait_for
-
-from helpers.sim import start_in_process
+from controlplane_oracle import Api, missing_binaries, real_and_simulated, wait_for
 
 NS = "binding"
 
@@ -19,20 +17,8 @@ NS = "binding"
 def sides(tmp_path_factory):
     if missing_binaries():
         pytest.skip(missing_binaries())
-    tmp = tmp_path_factory.mktemp("binding")
-    real = ControlPlane().start()
-    try:
-        sim = start_in_process(speed=1.0, kubeconfig_path=f"{tmp}/sim-kubeconfig")
-    except BaseException:
-        real.stop()
-        raise
-    try:
+    with real_and_simulated(tmp_path_factory.mktemp("binding")) as (real, sim):
         yield {"real": real.api, "sim": Api(sim.url)}
-    finally:
-        try:
-            sim.stop()
-        finally:
-            real.stop()
 
 
 def writes_of_a_binding(api: Api) -> list[dict]:

@@ -60,19 +60,19 @@ KNOWN_DOC = ("the simulator pulls only the images README.md lists under \"The si
              "(kind's preloaded ones, agnhost, pause, nginx, busybox and a few tutorial images)")
 NGINX_REPOS = ("nginx", "docker.io/library/nginx", "registry.k8s.io/nginx-slim")
 SUBCOMMANDS = ("serve-hostname", "netexec", "liveness", "grpc-health-checking", "connect", "pause")
+
+
+def nginx_page(title: str, body: str) -> str:
+    """The layout both pages of nginx's html directory share."""
+    return ("<!DOCTYPE html>\n<html>\n<head>\n"
+            f"<title>{title}</title>\n"
+            "<style>\nhtml { color-scheme: light dark; }\nbody { width: 35em; margin: 0 auto;\n"
+            "font-family: Tahoma, Verdana, Arial, sans-serif; }\n</style>\n</head>\n<body>\n"
+            f"{body}</body>\n</html>\n")
+
+
 # nginx's /usr/share/nginx/html/index.html (615 bytes)
-NGINX_WELCOME = """<!DOCTYPE html>
-<html>
-<head>
-<title>Welcome to nginx!</title>
-<style>
-html { color-scheme: light dark; }
-body { width: 35em; margin: 0 auto;
-font-family: Tahoma, Verdana, Arial, sans-serif; }
-</style>
-</head>
-<body>
-<h1>Welcome to nginx!</h1>
+NGINX_WELCOME = nginx_page("Welcome to nginx!", """<h1>Welcome to nginx!</h1>
 <p>If you see this page, the nginx web server is successfully installed and
 working. Further configuration is required.</p>
 
@@ -82,9 +82,7 @@ Commercial support is available at
 <a href="http://nginx.com/">nginx.com</a>.</p>
 
 <p><em>Thank you for using nginx.</em></p>
-</body>
-</html>
-"""
+""")
 LIVENESS_HEALTHY_S = 10.0  # liveness/server.go: /healthz fails once time.Since(started) > 10 s
 SERVE_HOSTNAME_LINGER_S = 60.0  # serve_hostname.go: time.Sleep(60 * time.Second) after SIGTERM
 

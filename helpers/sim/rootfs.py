@@ -17,30 +17,17 @@ from __future__ import annotations
 
 import posixpath
 
-from helpers.sim.images import NGINX_WELCOME, reference
+from helpers.sim.images import NGINX_WELCOME, nginx_page, reference
 
 NGINX_HTML = "/usr/share/nginx/html"
 # nginx's html/50x.html, as the image ships it
-NGINX_50X = """<!DOCTYPE html>
-<html>
-<head>
-<title>Error</title>
-<style>
-html { color-scheme: light dark; }
-body { width: 35em; margin: 0 auto;
-font-family: Tahoma, Verdana, Arial, sans-serif; }
-</style>
-</head>
-<body>
-<h1>An error occurred.</h1>
+NGINX_50X = nginx_page("Error", """<h1>An error occurred.</h1>
 <p>Sorry, the page you are looking for is currently unavailable.<br/>
 Please try again later.</p>
 <p>If you are the system administrator of this resource then you should check
 the error log for details.</p>
 <p><em>Faithfully yours, nginx.</em></p>
-</body>
-</html>
-"""
+""")
 
 
 class NotModelled(Exception):
