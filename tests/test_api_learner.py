@@ -220,6 +220,7 @@ CLUSTER_COMMANDS = [
     (["create", "job", "hello", "--image=busybox:1.36", "--", "echo", "hello"], 0, "job.batch/hello created"),
     (["wait", "--for=condition=complete", "job/hello", "--timeout=60s"], 0, "job.batch/hello condition met"),
     (["logs", "job/hello"], 0, "hello"),
+    (["logs", "-f", "job/hello"], 0, "hello"),  # the container has ended: the stream ends with it
     (["get", "jobs"], 0, "Complete"),
     (["get", "serviceaccounts"], 0, "default"),
     (["create", "cronjob", "tick", "--image=busybox:1.36", "--schedule=*/1 * * * *", "--", "date"], 0,
