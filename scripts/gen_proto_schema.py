@@ -16,9 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-API_PACKAGES = ["core/v1", "apps/v1", "batch/v1", "autoscaling/v1", "discovery/v1", "networking/v1",
+API_PACKAGES = ["core/v1", "apps/v1", "batch/v1", "autoscaling/v1", "autoscaling/v2", "discovery/v1", "networking/v1",
                 "coordination/v1", "policy/v1", "authentication/v1", "authorization/v1", "events/v1",
-                "rbac/v1"]
+                "rbac/v1", "storage/v1", "scheduling/v1alpha3"]  # batch/v1 refers to scheduling/v1alpha3
 MACHINERY_PACKAGES = ["pkg/apis/meta/v1", "pkg/runtime", "pkg/util/intstr", "pkg/api/resource"]
 OUT = Path(__file__).resolve().parent.parent / "helpers" / "sim" / "api" / "protoschema.py"
 

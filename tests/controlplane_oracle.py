@@ -43,6 +43,7 @@ from pathlib import Path
 
 from helpers.config import REPO_ROOT, load_cluster_config
 from helpers.nodes import backoff_pauses
+from helpers.sim import start_in_process
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 START_TIMEOUT_S = 90.0  # two shared cores: a cold kube-apiserver takes 10-30 s to turn ready
@@ -363,3 +364,21 @@ def wait_for(api: Api, list_path: str, predicate, timeout: float, what: str):
     if "items" not in found:
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
     return found["items"]
+
+
+@contextlib.contextmanager
+def real_and_simulated(workdir):
+    """The real control plane and an in-process simulator (kubeconfig in ``workdir``), both stopped afterwards."""
+    real = ControlPlane().start()
+    try:
+        sim = start_in_process(speed=1.0, kubeconfig_path=f"{workdir}/sim-kubeconfig")
+    except BaseException:
+        real.stop()
+        raise
+    try:
+        yield real, sim
+    finally:
+        try:
+            sim.stop()
+        finally:
+            real.stop()

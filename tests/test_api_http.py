@@ -45,7 +45,7 @@ def test_aggregated_discovery_has_exact_content_type(h):
     groups = {item["metadata"]["name"]: item for item in body["items"]}
     assert set(groups) == {"apps", "discovery.k8s.io", "networking.k8s.io", "coordination.k8s.io",
                            "authentication.k8s.io", "authorization.k8s.io", "batch", "policy",
-                           "rbac.authorization.k8s.io"}
+                           "rbac.authorization.k8s.io", "storage.k8s.io", "autoscaling"}
     deploy = next(r for r in groups["apps"]["versions"][0]["resources"] if r["resource"] == "deployments")
     scale = next(s for s in deploy["subresources"] if s["subresource"] == "scale")
     assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}

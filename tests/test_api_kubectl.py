@@ -197,9 +197,9 @@ def test_expose_run_and_logs(h):
     svc = h.store.get("services", "web", "run")
     assert svc["spec"]["selector"] == {"app": "web"} and svc["spec"]["ports"][0]["targetPort"] == 8080
     assert h.kubectl("run", "-n", "run", "solo", "--image=busybox").stdout.strip() == "pod/solo created"
-    h.store.log_source = lambda namespace, name, container: f"hello from {namespace}/{name}/{container}\n"
+    h.store.log_source = lambda namespace, name, container, previous=False: f"hello from {namespace}/{name}/{container}\n"
     assert h.kubectl("logs", "-n", "run", "solo").stdout == "hello from run/solo/solo\n"
-    h.store.log_source = lambda namespace, name, container: "".join(f"line {i}\n" for i in range(10))
+    h.store.log_source = lambda namespace, name, container, previous=False: "".join(f"line {i}\n" for i in range(10))
     assert h.kubectl("logs", "-n", "run", "solo", "--tail=2").stdout == "line 8\nline 9\n"
 
 

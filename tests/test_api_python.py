@@ -156,7 +156,7 @@ def test_dynamic_client_discovers_resources(h, ns):
 def test_pod_log_and_status_subresource(h, ns):
     core = client.CoreV1Api(h.api)
     core.create_namespaced_pod(ns, pod("logger"))
-    h.store.log_source = lambda namespace, name, container: f"{name}:{container}\n"
+    h.store.log_source = lambda namespace, name, container, previous=False: f"{name}:{container}\n"
     assert core.read_namespaced_pod_log("logger", ns) == "logger:web\n"
     status = core.patch_namespaced_pod_status("logger", ns, {"status": {"phase": "Running", "podIP": "10.1.1.1"},
                                                              "spec": {"nodeName": "ignored"}})

@@ -132,3 +132,80 @@ def test_ip_and_ready_arrive_in_one_status_write_after_the_containers_start(sim,
     assert kubelet == [(False, False, "Pending"), (True, True, "Running")], kubelet
     assert [s for s in slices if s] == [[True]], slices
     assert 0 < writes[-1][0] - started[-1] <= 1.0 + 0.05, (writes[-1][0], started)
+
+
+# -- kubectl logs --previous and -f (kubelet_pods.go validateContainerLogStatus, kuberuntime ReadLogs) ---------
+def _stamp(log: str) -> str:
+    return log.split(" ", 1)[0]
+
+
+def test_logs_previous_reads_the_last_terminated_run_and_says_when_there_is_none(private_sim):
+    handle = private_sim
+    crash = pod_manifest("crash", nodeName="endpoints-worker")
+    # 30 s: no run may end before the first check, however slow kubectl is on a loaded machine
+    crash["spec"]["containers"][0].update(image="busybox:1.36", command=["sh", "-c", "echo run; sleep 30; exit 1"])
+    handle.cluster.store.create("pods", crash, namespace="default")
+    wait_until(handle, lambda: ready(get_pod(handle, "default", "crash")), what="crash running")
+    none = kubectl(handle, "logs", "crash", "--previous", check=False)
+    assert none.returncode == 1
+    assert none.stderr == 'Error from server (BadRequest): previous terminated container "crash" in pod "crash" not found\n'
+    handle.cluster.clock.advance(31)
+    wait_until(handle, lambda: "running" not in get_pod(handle, "default", "crash")["status"]["containerStatuses"][0][
+        "state"], what="the first run ended")
+    handle.cluster.clock.advance(12)  # past the first crash-loop back-off, 10 s
+    pod = wait_until(handle, lambda: (p := get_pod(handle, "default", "crash"))["status"]["containerStatuses"][0][
+        "restartCount"] >= 1 and p, what="one restart")
+    cs = pod["status"]["containerStatuses"][0]
+    previous = kubectl(handle, "logs", "crash", "-p").stdout
+    assert "run\n" in previous and _stamp(previous) == cs["lastState"]["terminated"]["startedAt"]
+    current = kubectl(handle, "logs", "crash").stdout
+    if "running" in cs["state"]:
+        assert _stamp(current) == cs["state"]["running"]["startedAt"] != _stamp(previous)
+    typo = pod_manifest("typo", nodeName="endpoints-worker")
+    typo["spec"]["containers"][0]["image"] = "nginxx"
+    handle.cluster.store.create("pods", typo, namespace="default")
+    wait_until(handle, lambda: "waiting" in ((get_pod(handle, "default", "typo")["status"].get("containerStatuses")
+                                              or [{}])[0].get("state") or {"running": 1}), what="typo waiting")
+    handle.cluster.clock.advance(3)
+    waiting = kubectl(handle, "logs", "typo", check=False)
+    assert waiting.returncode == 1 and waiting.stderr.startswith(
+        'Error from server (BadRequest): container "typo" in pod "typo" is waiting to start: '), waiting.stderr
+
+
+def test_logs_follow_streams_until_the_container_ends_or_the_client_stops(private_sim):
+    import subprocess
+
+    from conftest import KUBECTL
+
+    handle = private_sim
+    once = pod_manifest("once", nodeName="endpoints-worker", restartPolicy="Never")
+    once["spec"]["containers"][0].update(image="busybox:1.36", command=["sh", "-c", "echo begin; sleep 30"])
+    handle.cluster.store.create("pods", once, namespace="default")
+    wait_until(handle, lambda: ready(get_pod(handle, "default", "once")), what="once running")
+    args = [KUBECTL, f"--kubeconfig={handle.kubeconfig}", "logs", "-f", "once"]
+    follower = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = follower.stdout.readline()  # streamed while the container runs
+        assert "simulated container once started" in first
+        assert follower.poll() is None
+        handle.cluster.clock.advance(31)  # the container exits: the stream ends, kubectl exits 0
+        follower.wait(timeout=20)
+        out, err = follower.stdout.read(), follower.stderr.read()
+    finally:
+        follower.kill()
+    assert follower.returncode == 0, err
+    assert "begin\n" in first + out
+    # a client that stops following: the server's watch of the pod ends with it
+    server = kubectl(handle, "run", "web", "--image=nginx:1.27")
+    assert server.returncode == 0
+    wait_until(handle, lambda: ready(get_pod(handle, "default", "web")), what="web running")
+    watches = sum(len(w) for w in handle.cluster.store._watches.values())
+    follower = subprocess.Popen(args[:-1] + ["web"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "simulated container web started" in follower.stdout.readline()
+        assert sum(len(w) for w in handle.cluster.store._watches.values()) == watches + 1
+    finally:
+        follower.kill()
+        follower.wait(timeout=10)
+    wait_until(handle, lambda: sum(len(w) for w in handle.cluster.store._watches.values()) == watches,
+               timeout=10, what="the follow's watch to end after the client went")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 from conftest import kubectl, ready, wait_until
@@ -273,3 +274,134 @@ def test_on_failure_restarts_a_failing_container(private_sim):
     handle.cluster.clock.advance(15)
     wait_until(handle, lambda: container_status(handle, "retry")["restartCount"] >= 2, what="2 restarts")
     assert get(handle, "retry")["status"]["phase"] == "Running"
+
+
+# -- images the simulated registry lacks (pkg/kubelet/images/image_manager.go, v1.37.0) -----------------------
+def test_pull_errors_are_containerds_and_name_the_known_images():
+    assert images.pull_error("nginx:1.27") is None and images.pull_error(AGNHOST) is None
+    assert images.reference("nginxx") == ("docker.io/library/nginxx", "docker.io/library/nginxx:latest")
+    assert images.pull_error("nginxx").startswith(
+        'failed to pull and unpack image "docker.io/library/nginxx:latest": failed to resolve reference '
+        '"docker.io/library/nginxx:latest": pull access denied, repository does not exist or may require '
+        "authorization: server message: insufficient_scope: authorization failed (the simulator pulls only")
+    assert images.pull_error("registry.k8s.io/nope:1").startswith(
+        'rpc error: code = NotFound desc = failed to pull and unpack image "registry.k8s.io/nope:1": failed to '
+        'resolve reference "registry.k8s.io/nope:1": registry.k8s.io/nope:1: not found (')
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith("Images it knows"))
+    missing = {r for r in images.KNOWN if r.rsplit("/", 1)[-1] not in line}
+    assert not missing, f"README's image line does not name {missing}"
+
+
+def test_a_missing_image_goes_err_image_pull_then_image_pull_back_off_on_upstreams_back_off(private_sim):
+    """kubectl run with an image no registry has: the pull fails (Failed Events with containerd's text),
+    the status shows ErrImagePull, the next sync in the back-off ImagePullBackOff wrapping that error; pulls
+    are retried when the pod worker's 10-15 s retry finds the image back-off (10 s doubling to 300 s) over."""
+    handle = private_sim
+    rec = Recorder(handle, "typo")
+    kubectl(handle, "run", "typo", "--image=nginxx", "--overrides",
+            json.dumps({"spec": {"nodeName": NODE}}))
+    wait_until(handle, lambda: container_status(handle, "typo")["state"].get("waiting", {}).get("reason")
+               == "ErrImagePull", what="ErrImagePull")
+    row = kubectl(handle, "get", "pod", "typo", "--no-headers").stdout.split()
+    assert row[1:4] == ["0/1", "ErrImagePull", "0"], row
+    handle.cluster.clock.advance(20)
+    wait_until(handle, lambda: container_status(handle, "typo")["state"].get("waiting", {}).get("reason")
+               == "ImagePullBackOff", what="ImagePullBackOff")
+    assert kubectl(handle, "get", "pod", "typo", "--no-headers").stdout.split()[2] == "ImagePullBackOff"
+    handle.cluster.clock.advance(1200)
+    rec.unsubscribe()
+    error = images.pull_error("nginxx")
+    reasons = [(r, m) for _, r, m in rec.events if r != "Scheduled"]
+    assert reasons[:5] == [("Pulling", 'Pulling image "nginxx"'),
+                           ("Failed", f'Failed to pull image "nginxx": {error}'), ("Failed", "Error: ErrImagePull"),
+                           ("BackOff", 'Back-off pulling image "nginxx"'), ("Failed", "Error: ImagePullBackOff")]
+    pulls = [t for t, _ in rec.reasons("Pulling")]
+    gaps = [b - a for a, b in itertools.pairwise(pulls)]
+    # a pull comes at the first retry (every 10-15 s, plus the ~1 s registry answer) after its back-off ended
+    backoffs = [10, 20, 40, 80, 160, 300, 300]
+    assert len(gaps) >= 6 and all(b <= gap <= b + 16.5 for gap, b in zip(gaps, backoffs, strict=False)), gaps
+    waiting = [s["containerStatuses"][0]["state"]["waiting"] for _, s in rec.statuses
+               if "waiting" in s["containerStatuses"][0]["state"]]
+    assert {"reason": "ErrImagePull", "message": error} in waiting
+    assert {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "nginxx": ErrImagePull: {error}'} in waiting
+    pod_ = get(handle, "typo")
+    assert pod_["status"]["phase"] == "Pending" and pod_["status"]["podIP"]  # the sandbox has its IP
+    described = kubectl(handle, "describe", "pod", "typo").stdout
+    assert "Failed to pull image \"nginxx\": failed to pull and unpack image" in described
+    assert "Back-off pulling image \"nginxx\"" in described
+
+
+def test_fixing_the_image_of_a_pod_in_image_pull_back_off_starts_it(private_sim):
+    handle = private_sim
+    handle.cluster.store.create("pods", pod("fixed", image="ngnix:1.27"),
+                                namespace="default")
+    wait_until(handle, lambda: get(handle, "fixed")["status"].get("podIP"), what="ErrImagePull")
+    assert container_status(handle, "fixed")["state"]["waiting"]["reason"] == "ErrImagePull"
+    kubectl(handle, "set", "image", "pod/fixed", "fixed=nginx:1.27")
+    handle.cluster.clock.advance(20)
+    wait_until(handle, lambda: ready(get(handle, "fixed")), what="running after the image was fixed")
+
+
+# -- exec probes and commands against the container's files (helpers.sim.rootfs) ----------------------------------
+LIVENESS_EXEC = """apiVersion: v1
+kind: Pod
+metadata:
+  labels: {test: liveness}
+  name: liveness-exec
+spec:
+  nodeName: endpoints-worker
+  containers:
+  - name: liveness
+    image: registry.k8s.io/busybox:1.27.2
+    args: [/bin/sh, -c, touch /tmp/healthy; sleep 30; rm -f /tmp/healthy; sleep 600]
+    livenessProbe:
+      exec: {command: [cat, /tmp/healthy]}
+      initialDelaySeconds: 5
+      periodSeconds: 5
+"""
+
+
+def test_exec_liveness_tutorial_restarts_the_container_once_the_file_is_gone(private_sim):
+    """kubernetes.io's "Define a liveness command": the probe passes while /tmp/healthy exists (30 s), then
+    fails three times 5 s apart, the kubelet kills the container and starts a new one, whose script creates
+    the file again in its fresh file system."""
+    handle = private_sim
+    rec = Recorder(handle, "liveness-exec")
+    kubectl(handle, "apply", "-f", "-", input=LIVENESS_EXEC)
+    started(handle, "liveness-exec")
+    assert kubectl(handle, "exec", "liveness-exec", "--", "cat", "/tmp/healthy").returncode == 0
+    handle.cluster.clock.advance(75)
+    wait_until(handle, lambda: container_status(handle, "liveness-exec")["restartCount"] == 1, what="one restart")
+    rec.unsubscribe()
+    unhealthy = rec.reasons("Unhealthy")
+    assert [m for _, m in unhealthy][:3] == [
+        "Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory\n"] * 3
+    start = rec.reasons("Started")[0][0]
+    assert 30 < unhealthy[0][0] - start <= 36  # the first probe after the rm at 30 s
+    assert [b - a for (a, _), (b, _) in itertools.pairwise(unhealthy[:3])] == pytest.approx([5, 5], abs=0.01)
+    assert [m for _, m in rec.reasons("Killing")] == ["Container liveness failed liveness probe, will be restarted"]
+    described = kubectl(handle, "describe", "pod", "liveness-exec").stdout
+    assert "Liveness probe failed: cat: can't open '/tmp/healthy': No such file or directory" in described
+    cs = container_status(handle, "liveness-exec")
+    assert cs["lastState"]["terminated"]["exitCode"] == 137  # sh ignores SIGTERM: killed after the grace period
+    wait_until(handle, lambda: "running" in container_status(handle, "liveness-exec")["state"], what="running again")
+    assert kubectl(handle, "exec", "liveness-exec", "--", "ls", "/tmp").stdout == "healthy\n"
+
+
+def test_exec_sees_the_nginx_images_pages_and_what_earlier_execs_wrote(private_sim):
+    handle = private_sim
+    kubectl(handle, "run", "web", "--image=nginx:1.27", "--overrides", json.dumps({"spec": {"nodeName": NODE}}))
+    started(handle, "web")
+    listing = kubectl(handle, "exec", "web", "--", "ls", "/usr/share/nginx/html")
+    assert listing.stdout == "50x.html\nindex.html\n"
+    assert "<title>Welcome to nginx!</title>" in kubectl(handle, "exec", "web", "--", "cat",
+                                                         "/usr/share/nginx/html/index.html").stdout
+    kubectl(handle, "exec", "web", "--", "sh", "-c", "echo hello > /usr/share/nginx/html/hi.txt; touch /tmp/x")
+    assert kubectl(handle, "exec", "web", "--", "cat", "/usr/share/nginx/html/hi.txt").stdout == "hello\n"
+    assert kubectl(handle, "exec", "web", "--", "ls", "/tmp").stdout == "x\n"
+    gone = kubectl(handle, "exec", "web", "--", "ls", "/tmp/nope", check=False)
+    assert gone.returncode == 2 and "ls: cannot access '/tmp/nope': No such file or directory" in gone.stderr
+    unknown = kubectl(handle, "exec", "web", "--", "ls", "/etc/nginx", check=False)
+    assert unknown.returncode == 2 and "the simulator does not model what /etc/nginx holds in nginx:1.27" in (
+        unknown.stderr)

@@ -67,3 +67,20 @@ def test_explicit_node_name_bypasses_the_scheduler(private_sim):
     assert pods[0]["spec"]["nodeName"] == "endpoints-control-plane"  # taints do not apply to nodeName
     assert not [e for e in private_sim.cluster.store.list("events", "default")[0]
                 if e["involvedObject"]["name"] == "pinned-0" and e["reason"] == "Scheduled"]
+
+
+def test_the_scheduler_binds_in_one_write(private_sim):
+    """default-scheduler's bind is the pods/binding write alone: nodeName and PodScheduled arrive together,
+    with no status write before it (tests/test_oracle_binding.py checks that write against kube-apiserver)."""
+    store, writes = private_sim.cluster.store, []
+    unsubscribe = store.subscribe(lambda type_, resource, obj, old: resource == "pods" and obj["metadata"][
+        "name"] == "once" and writes.append((type_, obj["spec"].get("nodeName"), get_condition(obj, "PodScheduled"))))
+    try:
+        store.create("pods", {"metadata": {"name": "once"}, "spec": {"containers": [
+            {"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}, namespace="default")
+        wait_until(private_sim, lambda: any(node for _, node, _ in writes), what="the binding")
+    finally:
+        unsubscribe()
+    first_bound = next(i for i, (_, node, _) in enumerate(writes) if node)
+    assert [t for t, _, _ in writes[:first_bound]] == ["ADDED"]
+    assert writes[first_bound][2]["status"] == "True"

@@ -148,8 +148,8 @@ def test_waits_fast_forward_modelled_latencies_unless_told_not_to(tmp_path, monk
             return h.cluster_time(backend=backend).timestamp() - datetime.now(UTC).timestamp()
 
         def deploy_and_wait(name: str) -> float:
-            before = lead()  # a fresh image per run: each pod start includes an image pull (~1 s)
-            h.apply(h.deployment(name, replicas=2, image=f"registry.k8s.io/{name}:1.0"), namespace=box.name,
+            before = lead()  # a fresh tag per run: each pod start includes an image pull (~1 s)
+            h.apply(h.deployment(name, replicas=2, image=f"registry.k8s.io/pause:{name}"), namespace=box.name,
                     backend=backend)
             h.wait_for_ready(box.name, f"app={name}", 2, timeout=30, backend=backend)
             assert backend.request("GET", "/sim/clock")["fastForwarding"] is False  # switched off after the wait

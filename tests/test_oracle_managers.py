@@ -15,10 +15,9 @@ import subprocess
 
 import pytest
 from conftest import KUBECTL
-from controlplane_oracle import Api, ControlPlane, missing_binaries, wait_for
+from controlplane_oracle import Api, missing_binaries, real_and_simulated, wait_for
 
 from helpers.config import AGNHOST_IMAGE
-from helpers.sim import start_in_process
 
 NS = "managers"
 TIMEOUT_S = 60
@@ -29,22 +28,11 @@ def sides(tmp_path_factory):
     if missing_binaries():
         pytest.skip(missing_binaries())
     tmp = tmp_path_factory.mktemp("managers")
-    real = ControlPlane().start()
-    try:
-        sim = start_in_process(speed=1.0, kubeconfig_path=f"{tmp}/sim-kubeconfig")
-    except BaseException:
-        real.stop()
-        raise
-    sides = {"real": (real.api, real.kubeconfig), "sim": (Api(sim.url), sim.kubeconfig)}
-    try:
+    with real_and_simulated(tmp) as (real, sim):
+        sides = {"real": (real.api, real.kubeconfig), "sim": (Api(sim.url), sim.kubeconfig)}
         for label, (api, kubeconfig) in sides.items():
             run_verbs(api, kubeconfig, tmp / label)
         yield sides
-    finally:
-        try:
-            sim.stop()
-        finally:
-            real.stop()
 
 
 def kubectl(kubeconfig: str, home, *args, stdin: str | None = None, editor: str | None = None) -> str:

@@ -234,6 +234,17 @@ def local_path_deployment() -> dict:
     return _deployment("local-path-provisioner", "local-path-storage", {"app": "local-path-provisioner"}, 1, spec)
 
 
+LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
+
+
+def standard_storage_class() -> dict:
+    """kind's default StorageClass (its node image's /kind/manifests/default-storage.yaml, applied by
+    installstorage): local-path-provisioner's, binding when the first pod uses the claim."""
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": LOCAL_PATH_PROVISIONER, "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer"}
+
+
 def _daemonset(name: str, labels: dict, selector: dict, pod_spec: dict) -> dict:
     return {"apiVersion": "apps/v1", "kind": "DaemonSet",
             "metadata": {"name": name, "namespace": "kube-system", "labels": dict(labels)},

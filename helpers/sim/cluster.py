@@ -26,11 +26,13 @@ from helpers.sim.controllers.endpointslice import EndpointSliceController
 from helpers.sim.controllers.garbagecollector import GarbageCollector
 from helpers.sim.controllers.informer import SharedInformer
 from helpers.sim.controllers.job import JobController
-from helpers.sim.controllers.kubelet import Kubelet, container_id
+from helpers.sim.controllers.kubelet import Kubelet, container_id, log_container_id
 from helpers.sim.controllers.kubeproxy import KubeProxy
 from helpers.sim.controllers.mirroring import EndpointSliceMirroringController
 from helpers.sim.controllers.namespace import NamespaceController
 from helpers.sim.controllers.nodelifecycle import NodeLifecycleController
+from helpers.sim.controllers.persistentvolume import LocalPathProvisioner, PersistentVolumeController
+from helpers.sim.controllers.podautoscaler import HorizontalPodAutoscalerController
 from helpers.sim.controllers.podgc import PodGCController
 from helpers.sim.controllers.recorder import EventRecorder
 from helpers.sim.controllers.rootcacert import RootCACertPublisher
@@ -54,7 +56,8 @@ from helpers.sim.traffic import Traffic
 INFORMED = ("namespaces", "nodes", "pods", "services", "endpoints", "deployments.apps", "replicasets.apps",
             "daemonsets.apps", "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
             "serviceaccounts", "jobs.batch", "poddisruptionbudgets.policy", "configmaps",
-            "cronjobs.batch", "statefulsets.apps")
+            "cronjobs.batch", "statefulsets.apps", "persistentvolumes", "persistentvolumeclaims",
+            "storageclasses.storage.k8s.io", "horizontalpodautoscalers.autoscaling")
 START_TIMEOUT_S = 60.0  # a bound on starting every component (milliseconds when the machine is idle)
 
 
@@ -92,7 +95,8 @@ class Cluster:
                            EndpointsController(self), EndpointSliceMirroringController(self),
                            NodeLifecycleController(self), PodGCController(self), ServiceAccountsController(self),
                            JobController(self), DisruptionController(self), RootCACertPublisher(self),
-                           CronJobController(self), StatefulSetController(self)]
+                           CronJobController(self), StatefulSetController(self), PersistentVolumeController(self),
+                           LocalPathProvisioner(self), HorizontalPodAutoscalerController(self)]
         # On the reactor, like all component work: a component subscribes, then lists; an event it is
         # sent meanwhile must wait until it has started, not run beside its start() on the reactor.
         self.on_reactor(self._start_components, timeout=START_TIMEOUT_S)
@@ -221,14 +225,17 @@ class Cluster:
         node = self.store.get("nodes", name)
         return boot.node_lease(name, node["metadata"]["uid"], format_micro_time(when))
 
-    def pod_log(self, namespace: str, name: str, container: str | None = None) -> str:
-        """pods/log content: what the pod's kubelet recorded for the container."""
+    def pod_log(self, namespace: str, name: str, container: str | None = None, previous: bool = False) -> str:
+        """pods/log content: what the pod's kubelet recorded for the container (default: the first one; its last
+        run with ``previous``)."""
         pod = self.store.get("pods", name, namespace)
+        container = container or pod["spec"]["containers"][0]["name"]
         node = pod["spec"].get("nodeName") or ""
         if pod["metadata"].get("labels", {}).get("k8s-app") == "kube-proxy" and node in self.kube_proxies:
+            log_container_id(pod.get("status") or {}, container, name, previous)  # it never restarts
             return self.on_reactor(self.kube_proxies[node].log_text)
         kubelet = self.kubelets.get(node)
-        return self.on_reactor(kubelet.log, namespace, name, container) if kubelet else ""
+        return self.on_reactor(kubelet.log, namespace, name, container, previous) if kubelet else ""
 
     def _stream_kubelet(self, pod: dict) -> Kubelet:
         """The kubelet a stream goes to, once the API server has a host for the pod and can dial it."""
@@ -340,7 +347,9 @@ class Cluster:
 
         services = [s for s in self.informer.items("services") if s["metadata"]["namespace"] in (namespace, "default")]
         pod = self.store.get("pods", name, namespace)
-        ctx = shell.Context(pod, spec, self.store, dial, boot.service_ip(self.config, 10))
+        kubelet = self.kubelets.get(pod["spec"].get("nodeName") or "")
+        ctx = shell.Context(pod, spec, self.store, dial, boot.service_ip(self.config, 10),
+                            fs=kubelet.filesystem((namespace, name), spec) if kubelet else None)
         ctx.env = shell.environment(pod, spec, services)
         return ctx
 
@@ -380,6 +389,8 @@ class Cluster:
             self.create_running_pod(pod, cp, creator="kubelet")
         for deployment in (boot.coredns_deployment(), boot.local_path_deployment()):
             self._boot_deployment(deployment, cp)
+        store.create("storageclasses.storage.k8s.io", boot.standard_storage_class(),
+                     field_manager=boot.writer("local-path-storage", ""))
         daemonsets = []
         if config.kube_proxy_mode != "none":
             daemonsets.append(boot.kube_proxy_daemonset(self.version, config.kube_proxy_mode))

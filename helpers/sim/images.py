@@ -27,6 +27,11 @@ listen, what a request gets back, and how the process reacts to SIGTERM:
 
 Any other image or subcommand runs as a container that listens on nothing; :func:`unmodelled`
 gives the message saying so and naming what is modelled.
+
+Which images exist (:func:`pull_error`): the simulated registry has the images a kind node preloads, the
+ones modelled here and in helpers.sim.shell, and a few tutorial images that run as unmodelled containers
+(``KNOWN``); every tag of those is taken to exist. Pulling any other repository fails as containerd 2 reports
+a missing repository, and the kubelet goes through ErrImagePull and ImagePullBackOff.
 """
 
 from __future__ import annotations
@@ -36,21 +41,38 @@ from dataclasses import dataclass
 from helpers.config import AGNHOST_IMAGE, AGNHOST_REPO
 
 PAUSE_REPO = "registry.k8s.io/pause"
+# The repositories the simulated registry has (any tag): what kindest/node preloads, what is modelled, and the
+# tutorial images of kubernetes.io that run here as containers listening on nothing.
+PRELOADED = ("registry.k8s.io/kube-apiserver", "registry.k8s.io/kube-controller-manager",
+             "registry.k8s.io/kube-scheduler", "registry.k8s.io/kube-proxy", "registry.k8s.io/etcd",
+             "registry.k8s.io/coredns/coredns", PAUSE_REPO, "docker.io/kindest/kindnetd",
+             "docker.io/kindest/local-path-provisioner", "docker.io/kindest/local-path-helper")
+MODELLED = (AGNHOST_REPO, "docker.io/library/nginx", "registry.k8s.io/nginx-slim", "docker.io/library/busybox",
+            "registry.k8s.io/busybox", "registry.k8s.io/e2e-test-images/busybox")
+TUTORIAL = ("docker.io/library/perl", "docker.io/library/python", "docker.io/library/redis",
+            "docker.io/library/httpd", "docker.io/library/alpine", "docker.io/library/ubuntu",
+            "docker.io/library/debian", "docker.io/curlimages/curl", "gcr.io/google-samples/kubernetes-bootcamp",
+            "docker.io/jocatalin/kubernetes-bootcamp", "gcr.io/google-samples/hello-app",
+            "registry.k8s.io/echoserver")
+KNOWN = PRELOADED + MODELLED + TUTORIAL
+# where the pull error points a reader (one line, after containerd's own text)
+KNOWN_DOC = ("the simulator pulls only the images README.md lists under \"The simulated cluster\" "
+             "(kind's preloaded ones, agnhost, pause, nginx, busybox and a few tutorial images)")
 NGINX_REPOS = ("nginx", "docker.io/library/nginx", "registry.k8s.io/nginx-slim")
 SUBCOMMANDS = ("serve-hostname", "netexec", "liveness", "grpc-health-checking", "connect", "pause")
+
+
+def nginx_page(title: str, body: str) -> str:
+    """The layout both pages of nginx's html directory share."""
+    return ("<!DOCTYPE html>\n<html>\n<head>\n"
+            f"<title>{title}</title>\n"
+            "<style>\nhtml { color-scheme: light dark; }\nbody { width: 35em; margin: 0 auto;\n"
+            "font-family: Tahoma, Verdana, Arial, sans-serif; }\n</style>\n</head>\n<body>\n"
+            f"{body}</body>\n</html>\n")
+
+
 # nginx's /usr/share/nginx/html/index.html (615 bytes)
-NGINX_WELCOME = """<!DOCTYPE html>
-<html>
-<head>
-<title>Welcome to nginx!</title>
-<style>
-html { color-scheme: light dark; }
-body { width: 35em; margin: 0 auto;
-font-family: Tahoma, Verdana, Arial, sans-serif; }
-</style>
-</head>
-<body>
-<h1>Welcome to nginx!</h1>
+NGINX_WELCOME = nginx_page("Welcome to nginx!", """<h1>Welcome to nginx!</h1>
 <p>If you see this page, the nginx web server is successfully installed and
 working. Further configuration is required.</p>
 
@@ -60,9 +82,7 @@ Commercial support is available at
 <a href="http://nginx.com/">nginx.com</a>.</p>
 
 <p><em>Thank you for using nginx.</em></p>
-</body>
-</html>
-"""
+""")
 LIVENESS_HEALTHY_S = 10.0  # liveness/server.go: /healthz fails once time.Since(started) > 10 s
 SERVE_HOSTNAME_LINGER_S = 60.0  # serve_hostname.go: time.Sleep(60 * time.Second) after SIGTERM
 
@@ -122,6 +142,35 @@ class Program:
         if command == "shutdown":
             return ""
         return f"404 page not found: {command}" if protocol == "TCP" else ""
+
+
+def reference(image: str) -> tuple[str, str]:
+    """(repository, full reference) as containerd normalises a name (reference/docker ParseDockerRef):
+    ``nginx`` -> ``docker.io/library/nginx``, ``docker.io/library/nginx:latest``."""
+    name, at, digest = image.partition("@")
+    path, colon, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
+    first = path.split("/", 1)[0]
+    if "/" not in path or not ("." in first or ":" in first or first == "localhost"):
+        path = "docker.io/" + ("library/" + path if "/" not in path else path)
+    full = path + (f":{tag}" if colon else "" if at else ":latest") + (f"@{digest}" if at else "")
+    return path, full
+
+
+def pull_error(image: str) -> str | None:
+    """containerd's PullImage error for an image the simulated registry does not have (None when it has it):
+    Docker Hub answers a missing repository with 401 insufficient_scope (an Unknown gRPC code, which
+    cri-client strips), another registry with 404 (NotFound, kept: cri-client remote_image.go pullImageV1).
+    Its tail, in parentheses, is the simulator's own: where the images it has are listed."""
+    repo, full = reference(image)
+    if repo in KNOWN:
+        return None
+    prefix = f'failed to pull and unpack image "{full}": failed to resolve reference "{full}": '
+    if repo.startswith("docker.io/"):
+        text = (prefix + "pull access denied, repository does not exist or may require authorization: server "
+                "message: insufficient_scope: authorization failed")
+    else:
+        text = f"rpc error: code = NotFound desc = {prefix}{full}: not found"
+    return f"{text} ({KNOWN_DOC})"
 
 
 def _repo(image: str) -> str:

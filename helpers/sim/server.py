@@ -664,7 +664,7 @@ class _Handler(BaseHTTPRequestHandler):
         items, list_meta = self._list_page(target, query)
         if self._wants_table():
             table = printers.table(info.key, items, store.clock.now(), resource_version=list_meta["resourceVersion"],
-                                   include_object=query.get("includeObject", "Metadata"))
+                                   include_object=query.get("includeObject", "Metadata"), listed=True)
             table["metadata"] = list_meta
             return self._send_json(200, table, printers.TABLE_CONTENT_TYPE)
         self._send_json(200, {"kind": f"{info.kind}List", "apiVersion": info.api_version,
@@ -1018,8 +1018,45 @@ class _Handler(BaseHTTPRequestHandler):
             container = names[0]
         elif container not in names:
             raise bad_request(f"container {container} is not valid for pod {target.name}")
-        text = self.server.store.log_source(target.namespace, target.name, container) or ""
+        previous = _truthy(query.get("previous", ""))
+        text = self.server.store.log_source(target.namespace, target.name, container, previous) or ""
+        if _truthy(query.get("follow", "")) and not previous:
+            self._follow_log(target, container, _tail(text, query), text)
+            return
         self._send(200, _tail(text, query).encode(), "text/plain")
+
+    def _follow_log(self, target: Target, container: str, first: str, text: str) -> None:
+        """``follow=true``: the kubelet streams the container's log until that container stops (kuberuntime
+        ReadLogs with Follow watches the file while the container runs) or the client goes. The simulator
+        re-reads the log at every change of the pod and at least once a (wall) second."""
+        store = self.server.store
+
+        def run_id(pod: dict) -> str | None:  # the running container's ID, None once it stopped
+            cs = next((c for c in (pod.get("status") or {}).get("containerStatuses") or []
+                       if c["name"] == container), {})
+            return cs.get("containerID") if "running" in (cs.get("state") or {}) else None
+
+        watch = store.watch("pods", target.namespace, field_selector=f"metadata.name={target.name}")
+        try:
+            followed = run_id(store.get("pods", target.name, target.namespace))
+            self._start_stream("text/plain")
+            self._write_chunk(first.encode())
+            while followed is not None and not self._client_gone():
+                event = watch.get(timeout=1.0)
+                if event is not None and event["type"] == "DELETED":
+                    break
+                pod = event["object"] if event is not None else store.get("pods", target.name, target.namespace)
+                current = store.log_source(target.namespace, target.name, container) or ""
+                if run_id(pod) == followed and current.startswith(text) and len(current) > len(text):
+                    self._write_chunk(current[len(text):].encode())
+                    text = current
+                if run_id(pod) != followed:
+                    break
+            self._end_stream()
+        except (ApiError, OSError):  # the pod went, or the client did
+            self.close_connection = True
+        finally:
+            watch.stop()
 
     def _bind(self, target: Target, body: bytes) -> None:
         """pods/binding: assign a node (what a scheduler does); 409 when the pod is already bound."""
@@ -1118,9 +1155,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._headers_sent = True
 
     def _write_event(self, event: dict) -> None:
-        data = _dumps(event) + b"\n"  # the Python client splits events on newlines
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
+        self._write_chunk(_dumps(event) + b"\n")  # the Python client splits events on newlines
+
+    def _write_chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
 
     def _end_stream(self) -> None:
         self.wfile.write(b"0\r\n\r\n")

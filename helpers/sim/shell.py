@@ -8,8 +8,9 @@ The simulator runs no processes, so each image's executables are modelled from w
 * busybox: busybox's applets (``wget``, ``nslookup``, ``hostname``, ...).
 * nginx (debian): bash, coreutils, curl; no ``ps``, ``wget`` or ``nslookup``.
 
-Modelled: ``hostname``, ``cat`` of ``/etc/resolv.conf`` / ``/etc/hosts`` / ``/etc/hostname``, ``env``,
-``printenv``, ``echo``, ``true``, ``false``, ``exit N``, ``wget [-q] [-O -] [-T s] URL``,
+Modelled: ``hostname``, ``cat`` of ``/etc/resolv.conf`` / ``/etc/hosts`` / ``/etc/hostname`` and of the
+container's files (helpers.sim.rootfs: ``/tmp``, nginx's html directory), ``ls``, ``touch``, ``rm`` and
+``echo ... > file`` / ``>> file`` there, ``env``, ``printenv``, ``echo``, ``true``, ``false``, ``exit N``, ``wget [-q] [-O -] [-T s] URL``,
 ``curl [-s] [-S] [-m s] URL``, ``nslookup [-type=srv] NAME``, ``agnhost connect HOST:PORT [--timeout=] [--protocol=]``,
 and ``sh -c``/``bash -c`` scripts of those joined by ``;``, ``&&``, ``||``. Requests go through the
 simulated data path (:meth:`helpers.sim.traffic.Traffic.dial`): the client node's kube-proxy rules, then
@@ -30,10 +31,11 @@ from urllib.parse import urlsplit
 from helpers.config import AGNHOST_REPO
 from helpers.sim import dns
 from helpers.sim.images import _repo
+from helpers.sim.rootfs import FileSystem, NotModelled
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-MODELLED = ("hostname", "cat", "env", "printenv", "echo", "true", "false", "exit", "wget", "curl", "nslookup",
-            "sh", "bash", "ash", "agnhost")
+MODELLED = ("hostname", "cat", "ls", "touch", "rm", "env", "printenv", "echo", "true", "false", "exit", "wget",
+            "curl", "nslookup", "sh", "bash", "ash", "agnhost")
 # what each image has on its PATH, beyond what is modelled above (so that an unmodelled one is not reported
 # as missing); everything else is "executable file not found"
 _BUSYBOX = {"sh", "ash", "hostname", "cat", "env", "printenv", "echo", "true", "false", "wget", "nslookup", "ls",
@@ -45,10 +47,15 @@ IMAGES = {
     AGNHOST_REPO: (_BUSYBOX - {"nslookup"}) | {"agnhost", "bash", "curl", "nslookup", "dig", "host", "ss", "iperf"},
     "busybox": _BUSYBOX,
     "nginx": {"sh", "bash", "hostname", "cat", "env", "printenv", "echo", "true", "false", "curl", "ls", "sleep",
-              "date", "id", "whoami", "uname", "grep", "sed", "head", "tail", "nginx", "pwd"},
+              "date", "id", "whoami", "uname", "grep", "sed", "head", "tail", "nginx", "pwd", "touch", "rm", "mkdir"},
 }
 _IMAGE_ALIASES = {"docker.io/library/busybox": "busybox", "registry.k8s.io/e2e-test-images/busybox": "busybox",
+                  "registry.k8s.io/busybox": "busybox",
                   "docker.io/library/nginx": "nginx", "registry.k8s.io/nginx-slim": "nginx"}
+
+
+_MISSING = {"gnu": {"cat": "{}", "ls": "cannot access '{}'", "rm": "cannot remove '{}'"},
+            "busybox": {"cat": "can't open '{}'", "ls": "{}", "rm": "can't remove '{}'"}}
 
 
 @dataclass
@@ -72,6 +79,11 @@ class Context:
     dial: object  # (ip, port, protocol, path) -> (outcome, reply, pod)
     nameserver: str
     env: dict = field(default_factory=dict)
+    fs: FileSystem | None = None  # the container run's files (the kubelet keeps them; a fresh image's if None)
+
+    def __post_init__(self):
+        if self.fs is None:
+            self.fs = FileSystem(self.container.get("image", ""))
 
     @property
     def namespace(self) -> str:
@@ -225,12 +237,32 @@ class _Shell:
                     if words[0] == "exit":
                         out.exit_code = int(words[1]) if len(words) > 1 and words[1].isdigit() else out.exit_code
                         return out
-                    result = self.command(words)
+                    result = self.redirected(words)
                     out.stdout, out.stderr, out.exit_code = (out.stdout + result.stdout, out.stderr + result.stderr,
                                                              result.exit_code)
                 words = []
             op = token
         return out
+
+    def redirected(self, words: list[str]) -> Result:
+        """A simple command with ``> file`` or ``>> file``: its stdout goes to the file (a shell's own error
+        when it cannot open it)."""
+        at = next((i for i, w in enumerate(words) if w.startswith(">")), None)
+        if at is None:
+            return self.command(words)
+        op = ">>" if words[at].startswith(">>") else ">"
+        target = words[at][len(op):] or (words[at + 1] if at + 1 < len(words) else "")
+        rest = words[:at] + words[at + (1 if words[at][len(op):] else 2):]
+        if not target:
+            return Result(stderr="sh: syntax error: unexpected newline\n", exit_code=2)
+        result = self.command(rest) if rest else Result()
+        try:
+            if self.ctx.fs.is_dir(target):
+                return Result(stderr=f"sh: can't create {target}: Is a directory\n", exit_code=2)
+            self.ctx.fs.write(target, result.stdout, append=op == ">>")
+        except NotModelled as err:
+            return Result(stderr=f"sh: {err}\n", exit_code=2)
+        return Result(stderr=result.stderr, exit_code=result.exit_code)
 
     def _expand(self, word: str) -> str:
         env = self.ctx.env
@@ -281,12 +313,72 @@ class _Shell:
             return Result(stdin)
         out, files = Result(), self.files()
         for path in args:
-            if path in files:
-                out.stdout += files[path]
-            else:
-                out.stderr += (f"cat: {path}: No such file or directory\n" if self.kind == "nginx"
-                               else f"cat: can't open '{path}': No such file or directory\n")
+            try:
+                text = files[path] if path in files else self.ctx.fs.read(path)
+            except NotModelled as err:
+                out.stderr, out.exit_code = out.stderr + f"cat: {err}\n", 1
+                continue
+            if text is None:
+                out.stderr += self._no_such("cat", path)
                 out.exit_code = 1
+            else:
+                out.stdout += text
+        return out
+
+    def _no_such(self, program: str, path: str) -> str:
+        """coreutils' (nginx, debian) or busybox's words for a missing file."""
+        words = _MISSING["gnu" if self.kind == "nginx" else "busybox"][program].format(path)
+        return f"{program}: {words}: No such file or directory\n"
+
+    def _ls(self, args, stdin) -> Result:
+        """``ls [-1aA] [PATH...]`` without a terminal: one name a line (what ``kubectl exec`` without -t gets)."""
+        flags = "".join(a[1:] for a in args if a.startswith("-") and a != "-")
+        if set(flags) - set("1aA"):
+            return Result(stderr=f"the simulator models ls with -1, -a and -A only, not -{flags}\n", exit_code=2)
+        paths = [a for a in args if not a.startswith("-") or a == "-"] or ["."]
+        out = Result()
+        listings = []
+        for path in paths:
+            try:
+                if not self.ctx.fs.is_dir(path):
+                    if self.ctx.fs.read(path) is None:
+                        out.stderr += self._no_such("ls", path)
+                        out.exit_code = 1 if self.kind != "nginx" else 2
+                    else:
+                        out.stdout += path + "\n"
+                    continue
+                names = ([".", ".."] if "a" in flags else []) + self.ctx.fs.entries(path)
+            except NotModelled as err:
+                out.stderr, out.exit_code = out.stderr + f"ls: {err}\n", 2
+                continue
+            listings.append((path, names))
+        for i, (path, names) in enumerate(listings):
+            header = f"{path}:\n" if len(paths) > 1 else ""
+            out.stdout += ("\n" if i or out.stdout else "") * bool(header) + header + "".join(n + "\n" for n in names)
+        return out
+
+    def _touch(self, args, stdin) -> Result:
+        out = Result()
+        for path in (a for a in args if not a.startswith("-")):
+            try:
+                if not self.ctx.fs.is_dir(path) and self.ctx.fs.read(path) is None:
+                    self.ctx.fs.write(path, "")
+            except NotModelled as err:
+                out.stderr, out.exit_code = out.stderr + f"touch: {err}\n", 1
+        return out
+
+    def _rm(self, args, stdin) -> Result:
+        """``rm [-f] FILE...``: files only (removing a directory is not modelled)."""
+        force = any(a.startswith("-") and "f" in a for a in args)
+        out = Result()
+        for path in (a for a in args if not a.startswith("-")):
+            try:
+                if self.ctx.fs.is_dir(path):
+                    out.stderr, out.exit_code = out.stderr + f"rm: the simulator does not remove directories ({path})\n", 1
+                elif not self.ctx.fs.remove(path) and not force:
+                    out.stderr, out.exit_code = out.stderr + self._no_such("rm", path), 1
+            except NotModelled as err:
+                out.stderr, out.exit_code = out.stderr + f"rm: {err}\n", 1
         return out
 
     # -- the network --------------------------------------------------------------------------------

@@ -24,7 +24,16 @@ from collections import deque
 
 from helpers.kube import format_time
 
-from .api import admission_sa, allocators, defaults, listoptions, managed, strategy, validation
+from .api import (
+    admission_sa,
+    admission_storageclass,
+    allocators,
+    defaults,
+    listoptions,
+    managed,
+    strategy,
+    validation,
+)
 from .api.errors import (
     ApiError,
     already_exists,
@@ -131,7 +140,7 @@ def _no_exec(namespace, pod, container=None):
 class Store:
     """Thread-safe object store with Kubernetes semantics. See docs/DESIGN.md ("Store").
 
-    Hooks other parts set: ``log_source(namespace, pod, container) -> str`` serves ``pods/log``;
+    Hooks other parts set: ``log_source(namespace, pod, container, previous) -> str`` serves ``pods/log``;
     ``exec_source`` / ``attach_source(namespace, pod, container)`` give what serves ``pods/exec`` and
     ``pods/attach`` (``Cluster.exec_process``, ``Cluster.attach_process``); ``portforward_source(namespace,
     pod)`` what serves ``pods/portforward`` (``Cluster.port_forwarder``);
@@ -147,7 +156,7 @@ class Store:
         self.service_cidr = service_cidr
         self.node_port_range = tuple(node_port_range)
         self.rng = random.Random()
-        self.log_source = lambda namespace, pod, container: ""
+        self.log_source = lambda namespace, pod, container, previous=False: ""
         self.exec_source = self.attach_source = self.portforward_source = _no_exec
         self.default_not_ready_toleration_seconds = 300
         self.default_unreachable_toleration_seconds = 300
@@ -481,6 +490,8 @@ class Store:
             digest = hashlib.sha256(f"{self._rv}/{namespace}/{obj['metadata'].get('name')}".encode()).digest()
             admission_sa.mount_token(obj, account, "".join(_NAME_ALPHABET[b % len(_NAME_ALPHABET)]
                                                            for b in digest[:5]))
+        if info.key == "persistentvolumeclaims":
+            admission_storageclass.admit(obj, list(self._objects["storageclasses.storage.k8s.io"].values()))
         status = defaults.initial_status(info.key, obj)
         if status is not None:
             obj["status"] = status

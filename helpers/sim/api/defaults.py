@@ -229,11 +229,47 @@ def job_selector(obj: dict) -> None:
         obj["metadata"]["labels"] = dict(labels)
 
 
+def persistentvolume(obj: dict) -> None:
+    """SetDefaults_PersistentVolume (pkg/apis/core/v1/defaults.go): Retain, Filesystem, phase Pending."""
+    obj.setdefault("spec", {}).setdefault("persistentVolumeReclaimPolicy", "Retain")
+    obj["spec"].setdefault("volumeMode", "Filesystem")
+    obj.setdefault("status", {}).setdefault("phase", "Pending")
+
+
+def persistentvolumeclaim(obj: dict) -> None:
+    """SetDefaults_PersistentVolumeClaim(Spec): Filesystem, phase Pending."""
+    obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+    obj.setdefault("status", {}).setdefault("phase", "Pending")
+
+
+def storageclass(obj: dict) -> None:
+    """SetDefaults_StorageClass (pkg/apis/storage/v1/defaults.go): Delete, Immediate."""
+    obj.setdefault("reclaimPolicy", "Delete")
+    obj.setdefault("volumeBindingMode", "Immediate")
+
+
+DEFAULT_CPU_UTILIZATION = 80  # pkg/apis/autoscaling/annotations.go DefaultCPUUtilization
+
+
+def horizontalpodautoscaler(obj: dict) -> None:
+    """SetDefaults_HorizontalPodAutoscaler (pkg/apis/autoscaling/v2/defaults.go, v1.37.0): minReplicas 1, and
+    with no metrics the CPU utilization target of 80%. (Behavior defaults apply only to a behavior that is set;
+    not modelled.)"""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("minReplicas", 1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": DEFAULT_CPU_UTILIZATION}}}]
+
+
 BY_RESOURCE = {
     "pods": pod, "services": service, "endpoints": endpoints, "deployments.apps": deployment,
     "replicasets.apps": replicaset, "daemonsets.apps": daemonset,
     "endpointslices.discovery.k8s.io": endpointslice, "networkpolicies.networking.k8s.io": networkpolicy,
     "namespaces": namespace, "nodes": node, "secrets": secret, "jobs.batch": job, "cronjobs.batch": cronjob, "statefulsets.apps": statefulset,
+    "persistentvolumes": persistentvolume, "persistentvolumeclaims": persistentvolumeclaim,
+    "storageclasses.storage.k8s.io": storageclass,
+    "horizontalpodautoscalers.autoscaling": horizontalpodautoscaler,
 }
 
 
@@ -275,6 +311,10 @@ def initial_status(resource: str, obj: dict) -> dict | None:
         return {}
     if resource == "statefulsets.apps":
         return {"replicas": 0, "availableReplicas": 0}
+    if resource in ("persistentvolumes", "persistentvolumeclaims"):  # PrepareForCreate, then the defaults
+        return {"phase": "Pending"}
+    if resource == "horizontalpodautoscalers.autoscaling":  # the HPA controller fills it in
+        return {"desiredReplicas": 0}
     if resource == "poddisruptionbudgets.policy":  # the disruption controller fills it in
         return {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}
     return None

@@ -10,6 +10,7 @@ import datetime as dt
 
 from helpers.kube import get_condition, parse_time
 
+from .admission_storageclass import default_class
 from .selectors import format_requirements, label_requirements_from
 
 TABLE_CONTENT_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
@@ -621,6 +622,142 @@ PRINTERS.update({
 })
 
 
+# -- storage and autoscaling (printPersistentVolume, printPersistentVolumeClaim, printStorageClass,
+# printHorizontalPodAutoscaler in pkg/printers/internalversion/printers.go, v1.37.0) ------------------------
+PV_COLUMNS = [
+    NAME, _col("Capacity", "capacity is the description of the persistent volume's resources and capacity."),
+    _col("Access Modes", "accessModes contains all ways the volume can be mounted."),
+    _col("Reclaim Policy", "persistentVolumeReclaimPolicy defines what happens to a persistent volume when "
+                           "released from its claim."),
+    _col("Status", "phase indicates if a volume is available, bound to a claim, or released by a claim."),
+    _col("Claim", "claimRef is part of a bi-directional binding between PersistentVolume and "
+                  "PersistentVolumeClaim."),
+    _col("StorageClass", "StorageClass of the pv"), _col("VolumeAttributesClass", "VolumeAttributesClass of the pv"),
+    _col("Reason", "reason is a brief CamelCase string that describes any failure."), AGE,
+    _col("VolumeMode", "volumeMode defines if a volume is intended to be used with a formatted filesystem or to "
+                       "remain in raw block state.", priority=1),
+]
+PVC_COLUMNS = [
+    NAME, _col("Status", "phase represents the current phase of PersistentVolumeClaim."),
+    _col("Volume", "volumeName is the binding reference to the PersistentVolume backing this claim."),
+    _col("Capacity", "capacity represents the actual resources of the underlying volume."),
+    _col("Access Modes", "accessModes contains the actual access modes the volume backing the PVC has."),
+    _col("StorageClass", "StorageClass of the pvc"), _col("VolumeAttributesClass", "VolumeAttributesClass of the pvc"),
+    AGE, _col("VolumeMode", "volumeMode defines what type of volume is required by the claim.", priority=1),
+]
+STORAGECLASS_COLUMNS = [
+    NAME, _col("Provisioner", "provisioner indicates the type of the provisioner."),
+    _col("ReclaimPolicy", "reclaimPolicy controls the reclaimPolicy for dynamically provisioned "
+                          "PersistentVolumes of this storage class."),
+    _col("VolumeBindingMode", "volumeBindingMode indicates how PersistentVolumeClaims should be provisioned and "
+                              "bound."),
+    _col("AllowVolumeExpansion", "allowVolumeExpansion shows whether the storage class allow volume expand."), AGE,
+]
+HPA_COLUMNS = [
+    NAME, _col("Reference", "scaleTargetRef points to the target resource to scale."),
+    _col("Targets", "metrics contains the specifications for which to use to calculate the desired replica "
+                    "count."),
+    _col("MinPods", "minReplicas is the lower limit for the number of replicas to which the autoscaler can "
+                    "scale down."),
+    _col("MaxPods", "maxReplicas is the upper limit for the number of replicas to which the autoscaler can "
+                    "scale up."),
+    _col("Replicas", "currentReplicas is current number of replicas of pods managed by this autoscaler, as last "
+                     "seen by the autoscaler."), AGE,
+]
+_ACCESS_MODES = (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"),
+                 ("ReadWriteOncePod", "RWOP"))
+
+
+def _access_modes(modes) -> str:
+    """helper.GetAccessModesAsString: the short forms in a fixed order."""
+    return ",".join(short for mode, short in _ACCESS_MODES if mode in (modes or []))
+
+
+def _terminating(obj: dict, phase: str) -> str:
+    return "Terminating" if obj["metadata"].get("deletionTimestamp") else phase
+
+
+def pv_row(pv: dict, now: dt.datetime) -> list:
+    spec, status = pv.get("spec") or {}, pv.get("status") or {}
+    claim = spec.get("claimRef")
+    return [pv["metadata"]["name"], str((spec.get("capacity") or {}).get("storage", "0")),
+            _access_modes(spec.get("accessModes")), spec.get("persistentVolumeReclaimPolicy", ""),
+            _terminating(pv, status.get("phase", "")),
+            f"{claim.get('namespace', '')}/{claim.get('name', '')}" if claim else "",
+            spec.get("storageClassName", ""), spec.get("volumeAttributesClassName") or "<unset>",
+            status.get("reason", ""), _age(pv, now), spec.get("volumeMode") or "<unset>"]
+
+
+def pvc_row(pvc: dict, now: dt.datetime) -> list:
+    spec, status = pvc.get("spec") or {}, pvc.get("status") or {}
+    bound = bool(spec.get("volumeName"))
+    return [pvc["metadata"]["name"], _terminating(pvc, status.get("phase", "")), spec.get("volumeName", ""),
+            str((status.get("capacity") or {}).get("storage", "0")) if bound else "",
+            _access_modes(status.get("accessModes")) if bound else "", spec.get("storageClassName", ""),
+            spec.get("volumeAttributesClassName") or "<unset>", _age(pvc, now), spec.get("volumeMode") or "<unset>"]
+
+
+def storageclass_row(sc: dict, now: dt.datetime, default: str = "") -> list:
+    """A single StorageClass is printed without the "(default)" mark; a list marks its effective default
+    (printStorageClassList getEffectiveDefaultStorageClass: the newest default, then the first by name)."""
+    name = sc["metadata"]["name"]
+    return [f"{name} (default)" if default and name == default else name, sc.get("provisioner", ""),
+            sc.get("reclaimPolicy") or "Delete", sc.get("volumeBindingMode") or "Immediate",
+            bool(sc.get("allowVolumeExpansion")), _age(sc, now)]
+
+
+def _metric_cell(spec: dict, status: dict | None) -> str:
+    """One metric of formatHPAMetrics: ``cpu: <unknown>/80%`` until the HPA controller has a reading."""
+    kind = spec.get("type")
+    source = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
+              "Object": "object", "External": "external"}.get(kind)
+    if source is None:
+        return "<unknown type>"
+    target = (spec.get(source) or {}).get("target") or {}
+    current = ((status or {}).get(source) or {}).get("current") or {}
+    if kind in ("Resource", "ContainerResource"):
+        name = (spec.get(source) or {}).get("name", "")
+        if target.get("averageValue") is not None:
+            return f"{name}: {current.get('averageValue', '<unknown>')}/{target['averageValue']}"
+        now = current.get("averageUtilization")
+        goal = target.get("averageUtilization")
+        return (f"{name}: {'<unknown>' if now is None else f'{now}%'}/"
+                f"{'<auto>' if goal is None else f'{goal}%'}")
+    if kind == "Pods":
+        return f"{current.get('averageValue', '<unknown>')}/{target.get('averageValue', '')}"
+    if target.get("averageValue") is not None:
+        return f"{current.get('averageValue', '<unknown>')}/{target['averageValue']} (avg)"
+    return f"{current.get('value', '<unknown>')}/{target.get('value', '')}"
+
+
+def hpa_row(hpa: dict, now: dt.datetime) -> list:
+    spec, status = hpa.get("spec") or {}, hpa.get("status") or {}
+    metrics, current = spec.get("metrics") or [], status.get("currentMetrics") or []
+    cells = [_metric_cell(m, current[i] if i < len(current) else None) for i, m in enumerate(metrics)]
+    targets = ", ".join(cells[:2]) + (f" + {len(cells) - 2} more..." if len(cells) > 2 else "") if cells else "<none>"
+    ref = spec.get("scaleTargetRef") or {}
+    minimum = spec.get("minReplicas")
+    return [hpa["metadata"]["name"], f"{ref.get('kind', '')}/{ref.get('name', '')}", targets,
+            "<unset>" if minimum is None else str(minimum), spec.get("maxReplicas", 0),
+            status.get("currentReplicas", 0), _age(hpa, now)]
+
+
+PRINTERS.update({
+    "persistentvolumes": (PV_COLUMNS, pv_row), "persistentvolumeclaims": (PVC_COLUMNS, pvc_row),
+    "storageclasses.storage.k8s.io": (STORAGECLASS_COLUMNS, storageclass_row),
+    "horizontalpodautoscalers.autoscaling": (HPA_COLUMNS, hpa_row),
+})
+
+
+def _effective_default_storage_class(classes: list[dict]):
+    default = default_class(classes) or ""
+    return lambda sc, now: storageclass_row(sc, now, default)
+
+
+# printers whose rows depend on the whole list (upstream's print...List handlers)
+LIST_ROWS = {"storageclasses.storage.k8s.io": _effective_default_storage_class}
+
+
 def _row_object(obj: dict, include: str):
     if include == "Object":
         return obj
@@ -630,9 +767,12 @@ def _row_object(obj: dict, include: str):
 
 
 def table(resource: str, objects: list[dict], now: dt.datetime, *, resource_version: str = "",
-          include_object: str = "Metadata", with_columns: bool = True) -> dict:
-    """A ``meta.k8s.io/v1`` Table for ``objects`` of ``resource`` (the printer's columns and rows)."""
+          include_object: str = "Metadata", with_columns: bool = True, listed: bool = False) -> dict:
+    """A ``meta.k8s.io/v1`` Table for ``objects`` of ``resource`` (the printer's columns and rows); ``listed``:
+    they are a list's (some printers mark rows by the list they are in)."""
     columns, row = PRINTERS.get(resource, ([NAME, AGE], lambda o, n: [o["metadata"]["name"], _age(o, n)]))
+    if listed and resource in LIST_ROWS:
+        row = LIST_ROWS[resource](objects)
     rows = []
     for obj in objects:
         entry = {"cells": row(obj, now)}

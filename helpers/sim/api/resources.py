@@ -88,6 +88,14 @@ RESOURCES = [
     Resource("leases", "Lease", "coordination.k8s.io", "v1", True, (), ()),
     Resource("ingresses", "Ingress", "networking.k8s.io", "v1", True, ("ing",), (), ("status",), tracks_generation=True,
              has_status=True),
+    # Storage as kind ships it (the `standard` StorageClass of local-path-provisioner) and the HPA, which
+    # kind serves without metrics-server
+    Resource("persistentvolumes", "PersistentVolume", "", "v1", False, ("pv",), (), ("status",), has_status=True),
+    Resource("persistentvolumeclaims", "PersistentVolumeClaim", "", "v1", True, ("pvc",), (), ("status",),
+             has_status=True),
+    Resource("storageclasses", "StorageClass", "storage.k8s.io", "v1", False, ("sc",), ()),
+    Resource("horizontalpodautoscalers", "HorizontalPodAutoscaler", "autoscaling", "v2", True, ("hpa",), ("all",),
+             ("status",), has_status=True, tracks_generation=True),  # HPAGeneration, beta and on in 1.37
     Resource("roles", "Role", "rbac.authorization.k8s.io", "v1", True, (), ()),
     Resource("rolebindings", "RoleBinding", "rbac.authorization.k8s.io", "v1", True, (), ()),
     Resource("clusterroles", "ClusterRole", "rbac.authorization.k8s.io", "v1", False, (), ()),

@@ -39,7 +39,7 @@ POD_SPEC = {"containers": arr(CONTAINER), "initContainers": arr(CONTAINER), "nod
             "tolerations": arr({"key": STR, "operator": STR, "value": STR, "effect": STR,
                                 "tolerationSeconds": INT64}),
             "readinessGates": arr({"conditionType": STR}), "hostNetwork": BOOL, "schedulerName": STR,
-            "serviceAccountName": STR}
+            "serviceAccountName": STR, "volumes": arr({"name": STR, "persistentVolumeClaim": {"claimName": STR}})}
 POD_STATUS = {"phase": STR, "podIP": STR, "hostIP": STR, "reason": STR, "conditions": CONDITIONS,
               "podIPs": arr({"ip": STR}),
               "containerStatuses": arr({"name": STR, "ready": BOOL, "restartCount": INT, "image": STR,
@@ -60,6 +60,10 @@ RBAC_RULE = {"verbs": arr(STR), "apiGroups": arr(STR), "resources": arr(STR), "r
 RBAC_BINDING = {"subjects": arr({"kind": STR, "apiGroup": STR, "name": STR, "namespace": STR}),
                 "roleRef": {"apiGroup": STR, "kind": STR, "name": STR}}
 
+QUANTITIES = mapping(INT_OR_STR)  # resource.Quantity: a string, or a number
+REFERENCE = {"kind": STR, "namespace": STR, "name": STR, "uid": STR, "apiVersion": STR, "resourceVersion": STR}
+METRIC_TARGET = {"type": STR, "averageUtilization": INT, "averageValue": INT_OR_STR, "value": INT_OR_STR}
+METRIC_SOURCE = {"name": STR, "container": STR, "target": METRIC_TARGET}
 KINDS = {
     "Pod": {"spec": POD_SPEC, "status": POD_STATUS},
     "Service": {"spec": {"ports": arr(PORT_FIELDS), "selector": STRINGS, "clusterIP": STR, "clusterIPs": arr(STR),
@@ -112,6 +116,27 @@ KINDS = {
                                        "desiredHealthy": INT, "expectedPods": INT, "observedGeneration": INT,
                                        "disruptedPods": STRINGS}},
     "ServiceCIDR": {"spec": {"cidrs": arr(STR)}, "status": {"conditions": CONDITIONS}},
+    "PersistentVolume": {"spec": {"capacity": QUANTITIES, "accessModes": arr(STR), "persistentVolumeReclaimPolicy": STR,
+                                  "storageClassName": STR, "volumeMode": STR, "volumeAttributesClassName": STR,
+                                  "claimRef": REFERENCE, "hostPath": {"path": STR, "type": STR},
+                                  "nodeAffinity": {"required": {"nodeSelectorTerms": arr({"matchExpressions": arr(
+                                      {"key": STR, "operator": STR, "values": arr(STR)})})}}},
+                         "status": {"phase": STR, "reason": STR, "message": STR}},
+    "PersistentVolumeClaim": {"spec": {"accessModes": arr(STR), "resources": {"requests": QUANTITIES,
+                                                                               "limits": QUANTITIES},
+                                       "storageClassName": STR, "volumeName": STR, "volumeMode": STR,
+                                       "volumeAttributesClassName": STR},
+                              "status": {"phase": STR, "accessModes": arr(STR), "capacity": QUANTITIES,
+                                         "conditions": CONDITIONS}},
+    "StorageClass": {"provisioner": STR, "reclaimPolicy": STR, "volumeBindingMode": STR, "allowVolumeExpansion": BOOL,
+                     "parameters": STRINGS, "mountOptions": arr(STR)},
+    "HorizontalPodAutoscaler": {"spec": {"scaleTargetRef": REFERENCE, "minReplicas": INT, "maxReplicas": INT,
+                                         "metrics": arr({"type": STR, "resource": METRIC_SOURCE,
+                                                         "containerResource": METRIC_SOURCE,
+                                                         "pods": METRIC_SOURCE, "object": METRIC_SOURCE,
+                                                         "external": METRIC_SOURCE})},
+                                "status": {"currentReplicas": INT, "desiredReplicas": INT, "conditions": CONDITIONS,
+                                           "currentMetrics": arr({"type": STR}), "observedGeneration": INT64}},
     "DeleteOptions": {"gracePeriodSeconds": INT64, "propagationPolicy": STR, "orphanDependents": BOOL,
                       "dryRun": arr(STR), "preconditions": {"uid": STR, "resourceVersion": STR}},
 }

@@ -5,7 +5,10 @@ The simulator runs no processes, so this reads the command line instead. A conta
 runs its image's entrypoint, which the simulator takes to be a server (nginx, agnhost's servers): it runs
 until stopped. So does any command this model does not recognise, and any shell script with a loop,
 ``sleep infinity`` or ``tail -f``. Recognised finite commands take ``sleep``'s seconds (else ~0.1 s) and
-exit 0, ``false`` 1, ``exit N`` N; ``echo`` writes its arguments to the log. Arguments without a command
+exit 0, ``false`` 1, ``exit N`` N; ``echo`` writes its arguments to the log. A script's steps that change
+files (``touch``, ``rm``, ``echo ... > file``) are kept with the second they run at, for the kubelet to run them
+against the container's files then (helpers.sim.rootfs), as the liveness tutorial's
+``touch /tmp/healthy; sleep 30; rm -f /tmp/healthy; sleep 600`` needs. Arguments without a command
 are read as the command line, as they are for images with no ENTRYPOINT (busybox, perl, python); an
 image with one (agnhost) sees unrecognised arguments and keeps running.
 """
@@ -18,7 +21,8 @@ import shlex
 
 QUICK_S = 0.1  # how long a one-shot command (echo, date, perl -e) runs
 _ONE_SHOT = {"echo", "date", "true", "printenv", "env", "hostname", "ls", "cat", "expr", "uname", "whoami", "id",
-             "nslookup", "wget", "curl", "printf", "pwd"}
+             "nslookup", "wget", "curl", "printf", "pwd", "touch", "rm"}
+_FILE_STEPS = {"touch", "rm"}  # besides any command whose output is redirected to a file
 _SCRIPTING = {"perl": ("-e", "-le", "-wle", "-we", "-E"), "python": ("-c",), "python3": ("-c",)}
 _FOREVER = re.compile(r"\bwhile\b|\buntil\b|\bfor\s*\(\(|sleep\s+inf|tail\s+-f|\bnc\s+-l|httpd|serve")
 
@@ -28,6 +32,7 @@ class Run:
 
     def __init__(self, seconds: float = QUICK_S, exit_code: int = 0, output: list[str] | None = None):
         self.seconds, self.exit_code, self.output = seconds, exit_code, output or []
+        self.steps: list[tuple[float, str]] = []  # (second it runs at, shell text) of the steps that change files
 
 
 def _simple(argv: list[str]) -> Run | None:
@@ -88,7 +93,10 @@ def _script(text: str) -> Run | None:
             return None
         if not argv:
             continue
-        step = _simple(argv)
+        redirected = any(word.startswith(">") for word in argv)
+        if redirected or argv[0] in _FILE_STEPS:
+            total.steps.append((total.seconds, part.strip()))
+        step = Run() if redirected else _simple(argv)
         if step is None:
             return None
         total.seconds += step.seconds

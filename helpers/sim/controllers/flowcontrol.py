@@ -39,6 +39,11 @@ class Backoff:
             return False
         return now - event_time < entry[0]
 
+    def in_backoff_since_update(self, id_, now: float) -> bool:
+        """IsInBackOffSinceUpdate (the image puller's check): less than the back-off since the last ``next``."""
+        entry = self.entries.get(id_)
+        return entry is not None and not self._expired(now, entry[1]) and now - entry[1] < entry[0]
+
     def forget(self, id_) -> None:
         self.entries.pop(id_, None)
 

@@ -50,11 +50,12 @@ from helpers.kube import (
     set_condition,
 )
 from helpers.sim import images, shell
-from helpers.sim.api.errors import ApiError
+from helpers.sim.api.errors import ApiError, bad_request
 from helpers.sim.controllers import prober
 from helpers.sim.controllers.commands import QUICK_S, finite_run
 from helpers.sim.controllers.controller import Controller
 from helpers.sim.controllers.flowcontrol import Backoff, go_duration
+from helpers.sim.rootfs import FileSystem
 
 LEASE_NAMESPACE = "kube-node-lease"
 SANDBOX_RETRY_S = 10.0  # the pod worker's backoff before it tries a failed sandbox again
@@ -100,6 +101,39 @@ def container_id(pod_uid: str, name: str) -> str:
     return "containerd://" + hashlib.sha256(f"{pod_uid}/{name}".encode()).hexdigest()
 
 
+def run_container_id(pod_uid: str, name: str, restarts: int) -> str:
+    """The container ID of the run after ``restarts`` restarts of container ``name``."""
+    return container_id(pod_uid, name if restarts == 0 else f"{name}/{restarts}")
+
+
+def log_container_id(status: dict, name: str, pod_name: str, previous: bool) -> str:
+    """Which container's log pods/log reads (kubelet_pods.go validateContainerLogStatus, v1.37.0): the running
+    one, else the last terminated one; with ``previous`` the last terminated one. Otherwise the kubelet's error
+    text, which kube-apiserver passes on as a 400 BadRequest (GenericHttpResponseChecker)."""
+    cs = next((c for c in status.get("containerStatuses") or [] if c["name"] == name), None)
+    if cs is None:
+        raise bad_request(f'container "{name}" in pod "{pod_name}" is not available')
+    state, last = cs.get("state") or {}, (cs.get("lastState") or {}).get("terminated")
+    if previous:
+        if not last or not last.get("containerID"):
+            raise bad_request(f'previous terminated container "{name}" in pod "{pod_name}" not found')
+        return last["containerID"]
+    if "running" in state:
+        return cs.get("containerID", "")
+    if "terminated" in state and state["terminated"].get("containerID"):
+        return state["terminated"]["containerID"]
+    if "terminated" in state or last is not None:
+        if last and last.get("containerID"):
+            return last["containerID"]
+        raise bad_request(f'container "{name}" in pod "{pod_name}" is terminated')
+    if "waiting" in state:
+        reason = state["waiting"].get("reason", "")
+        why = {"ErrImagePull": "image can't be pulled",
+               "ImagePullBackOff": "trying and failing to pull image"}.get(reason, reason)
+        raise bad_request(f'container "{name}" in pod "{pod_name}" is waiting to start: {why}')
+    raise bad_request(f'container "{name}" in pod "{pod_name}" is waiting to start - no logs yet')
+
+
 def image_id(image: str) -> str:
     repo = image.split("@")[0].rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image.split("@")[0]
     return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
@@ -128,16 +162,23 @@ def pending_status(pod: dict, host_ip: str, stamp: str) -> dict:
     return shell["status"]
 
 
-def running_status(pod: dict, pod_ips: list[str], started: dict[str, str], stamp: str) -> dict:
+def running_status(pod: dict, pod_ips: list[str], started: dict[str, str], stamp: str,
+                   waiting: dict[str, tuple[str, str]] | None = None) -> dict:
     """The status after the runtime's sync, at the next PLEG relist: the sandbox's IPs (one per family of the
-    node's podCIDRs, the primary first, as podIP), phase Running, every container running; one without a
-    readiness probe is ready at once."""
+    node's podCIDRs, the primary first, as podIP), every container in ``started`` running (one without a
+    readiness probe is ready at once), the others waiting with the reason and message of their failed start
+    (``waiting``: the kubelet's reasonCache). Phase Running, or Pending while a container waits
+    (kubelet_pods.go getPhase)."""
+    waiting = waiting or {}
     status = dict(pod.get("status") or {})
-    status.update(phase="Running", podIP=pod_ips[0], podIPs=[{"ip": ip} for ip in pod_ips])
+    status.update(phase="Pending" if waiting else "Running", podIP=pod_ips[0], podIPs=[{"ip": ip} for ip in pod_ips])
     status["containerStatuses"] = [{
         "name": c["name"], "image": c.get("image", ""), "imageID": image_id(c.get("image", "")),
-        "containerID": container_id(pod["metadata"]["uid"], c["name"]), "restartCount": 0,
+        "containerID": run_container_id(pod["metadata"]["uid"], c["name"], 0), "restartCount": 0,
         **at_start(c), "state": {"running": {"startedAt": started[c["name"]]}},
+    } if c["name"] in started else {
+        "name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0,
+        "started": False, "state": {"waiting": dict(zip(("reason", "message"), waiting[c["name"]], strict=True))},
     } for c in pod["spec"].get("containers") or []]
     shell = {"status": status, "spec": pod["spec"]}
     set_condition(shell, {"type": "PodReadyToStartContainers", "status": "True"}, stamp)
@@ -299,7 +340,7 @@ def restarted_status(pod: dict, container: dict, started_at: str, stamp: str) ->
         if cs["name"] == container["name"]:
             count = cs.get("restartCount", 0) + 1
             cs = dict(cs, lastState=_last_terminated(cs), restartCount=count, **at_start(container),
-                      containerID=container_id(pod["metadata"]["uid"], f"{container['name']}/{count}"),
+                      containerID=run_container_id(pod["metadata"]["uid"], container["name"], count),
                       state={"running": {"startedAt": started_at}})
         statuses.append(cs)
     status["containerStatuses"] = statuses
@@ -364,8 +405,12 @@ class Kubelet(Controller):
         self.running = False
         # No CNI config on the node (the simulator cannot install a CNI plugin): pod networks fail.
         self.network_ready = not cluster.config.disable_default_cni
-        self.logs: dict[tuple[str, str], dict[str, list[str]]] = {}
+        self.logs: dict[tuple[str, str], dict[str, list[str]]] = {}  # the current run's lines
+        self._log_ids: dict = {}  # pod key -> container -> the container ID those lines belong to
+        self._previous_logs: dict = {}  # pod key -> container -> (container ID, lines) of the run before
         self.outputs: dict[tuple[str, str], dict[str, str]] = {}  # what attach streams (see output)
+        # pod key -> container name -> the files of its current run (helpers.sim.rootfs)
+        self.filesystems: dict[tuple[str, str], dict[str, FileSystem]] = {}
         # pod key -> container name -> its modelled process (helpers.sim.images), while it runs
         self.processes: dict[tuple[str, str], dict[str, images.Program | None]] = {}
         self._busy: set = set()  # pod keys with a lifecycle step in flight
@@ -378,6 +423,9 @@ class Kubelet(Controller):
         self._shutdown_pending: set = set()  # pods the shutdown manager is still stopping
         self._relist_phase = self.rng.uniform(0.0, PLEG_RELIST_S)
         self.crash_backoff = Backoff()  # kubelet.go: initialCrashLoopBackOff 10 s, MaxContainerBackOff 300 s
+        self.image_backoff = Backoff()  # kubelet.go: imageBackOffPeriod 10 s, MaxImageBackOff 300 s
+        self._pull_errors: dict = {}  # image back-off key -> the last pull's error (image_manager prevPullErrMsg)
+        self._start_failures: dict = {}  # pod key -> container -> (reason, message): the reasonCache
         self._instances: dict = {}  # (pod key, container) -> how many times it started (its run number)
         self._started_at: dict = {}  # pod key -> container -> virtual time its current run started
         self._signalled: set = set()  # (pod key, container) that got SIGTERM
@@ -416,6 +464,7 @@ class Kubelet(Controller):
         self._probers.clear()  # the probe workers die with the kubelet; resume() starts new ones
         self._unreported.clear()
         self._started_at.clear()
+        self._start_failures.clear()
 
     def _later(self, delay: float, fn, *args) -> None:
         """Schedule a lifecycle step; it is dropped if the node stops before it is due."""
@@ -463,11 +512,15 @@ class Kubelet(Controller):
             for ipam in self.ipams:
                 ipam.release(pod["metadata"]["uid"])
             self.logs.pop(obj_key(pod), None)
+            self._log_ids.pop(obj_key(pod), None)
+            self._previous_logs.pop(obj_key(pod), None)
             self.outputs.pop(obj_key(pod), None)
             self.processes.pop(obj_key(pod), None)
+            self.filesystems.pop(obj_key(pod), None)
             self._reported.pop(obj_key(pod), None)
             self._probers.pop(obj_key(pod), None)
             self._started_at.pop(obj_key(pod), None)
+            self._start_failures.pop(obj_key(pod), None)
             self._busy.discard(obj_key(pod))
             self._terminating.discard(obj_key(pod))
         elif self.running:
@@ -564,7 +617,7 @@ class Kubelet(Controller):
             self.event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {err}")
             self._busy.discard(key)
             return
-        self._start_containers(key, pod, 0, {}, pod_ips)
+        self._start_containers(key, pod, list(range(len(pod["spec"].get("containers") or []))), {}, pod_ips)
 
     def _allocate(self, uid: str) -> list[str]:
         """CNI ADD's IPs, one from each range, or none: host-local releases what it took when a range is full."""
@@ -582,35 +635,100 @@ class Kubelet(Controller):
         """Seconds from ``after`` seconds from now to this node's next PLEG relist (a 1 s tick, per-node phase)."""
         return PLEG_RELIST_S - (self.clock.time() + after - self._relist_phase) % PLEG_RELIST_S
 
-    def _start_containers(self, key, pod: dict, index: int, started: dict, pod_ips: list[str]) -> None:
-        """Pull, create and start container `index`, then the next one (sequential, like the kubelet);
-        after the last one, the next PLEG relist brings the status with the IP."""
-        containers = pod["spec"].get("containers") or []
+    def _start_containers(self, key, pod: dict, todo: list[int], started: dict, pod_ips: list[str]) -> None:
+        """Pull, create and start the containers at the indexes ``todo``, one after the other (like the
+        kubelet); after the last one, the next PLEG relist brings the status with the IP. A container whose
+        image the simulated registry lacks fails its pull (``_pull_missing``) and the next one starts."""
         if not self._active(key):
             return
-        if index == len(containers):
+        if not todo:
             self._later(self._next_relist(), self._relisted, key, started, pod_ips)
             return
-        container = containers[index]
+        index, rest = todo[0], todo[1:]
+        container = pod["spec"]["containers"][index]
         image = container.get("image", "")
+        if images.pull_error(image) is not None:
+            self._later(self._pull_missing(key, pod, container), self._start_containers, key, pod, rest, started,
+                        pod_ips)
+            return
+        self._start_failures.get(key, {}).pop(container["name"], None)
         pull = 0.0
         if image in self.images and container.get("imagePullPolicy") != "Always":
             self.event(pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
         else:
             pull = self.rng.uniform(0.1, 0.3) if image in self.images else self.rng.uniform(0.7, 1.5)
             self.event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
-        self._later(pull, self._create_container, key, pod, index, started, pull, pod_ips)
+        self._later(pull, self._create_container, key, pod, todo, started, pull, pod_ips)
 
     def _relisted(self, key, started: dict, pod_ips: list[str]) -> None:
+        """The sync after the runtime's: the status it brings, then the runtime's part of this sync for every
+        container whose start failed (an image pull in back-off: kuberuntime SyncPod -> EnsureImageExists)."""
         fresh = self._fresh(key)
+        failed = self._start_failures.get(key) or {}
         if self._active(key) and fresh is not None and not is_terminating(fresh):
-            self._write_status(key, running_status(fresh, pod_ips, started, format_time(self.clock.now())))
+            self._write_status(key, running_status(fresh, pod_ips, started, format_time(self.clock.now()),
+                                                   failed))
+            if failed:
+                self._retry_start(key, fresh, started, pod_ips)
+                return
         self._done(key)
 
-    def _create_container(self, key, pod, index, started, pull, pod_ips) -> None:
+    def _retry_start(self, key, pod: dict, started: dict, pod_ips: list[str]) -> None:
+        """The runtime's part of a sync for the containers that failed to start, then the pod worker's retry
+        after its sync error: backOffPeriod 10 s with jitter 0.5 (pod_workers.go completeWork), where the
+        status shows the reasons this sync left. The pod stays busy (Pending) while this goes on."""
+        failed = [i for i, c in enumerate(pod["spec"]["containers"]) if c["name"] not in started]
+        missing = [i for i in failed if images.pull_error(pod["spec"]["containers"][i].get("image", ""))]
+        if len(missing) < len(failed):  # an image was changed to one the registry has: start it
+            self._start_containers(key, pod, failed, started, pod_ips)
+            return
+        delay = max(self._pull_missing(key, pod, pod["spec"]["containers"][i]) for i in missing)
+        self._later(delay + self.rng.uniform(10.0, 15.0), self._retry_sync, key, started, pod_ips)
+
+    def _retry_sync(self, key, started: dict, pod_ips: list[str]) -> None:
+        fresh = self._fresh(key)
+        if self._active(key) and fresh is not None and not is_terminating(fresh):
+            self._write_status(key, running_status(fresh, pod_ips, started, format_time(self.clock.now()),
+                                                   self._start_failures.get(key) or {}))
+            self._retry_start(key, fresh, started, pod_ips)
+            return
+        self._done(key)
+
+    def _pull_missing(self, key, pod: dict, container: dict) -> float:
+        """EnsureImageExists for an image the simulated registry lacks (pkg/kubelet/images/image_manager.go
+        pullImage, v1.37.0): within the image back-off (10 s doubling to 300 s, keyed by pod UID and image) a
+        BackOff Event and ImagePullBackOff, its message wrapping the last pull's error; otherwise Pulling, and
+        once the registry answered, Failed, the back-off's next step and ErrImagePull. Each failure also gets
+        kuberuntime startContainer's "Error: <reason>" Event. The result goes into the reasonCache, which the
+        next status shows. Returns the seconds until the result is known."""
+        name, image = container["name"], container.get("image", "")
+        backoff_key, now = f"{pod['metadata']['uid']}_{image}", self.clock.time()
+        failures = self._start_failures.setdefault(key, {})
+        if self.image_backoff.in_backoff_since_update(backoff_key, now):
+            message = f'Back-off pulling image "{image}"'
+            self.event(pod, "Normal", "BackOff", message)
+            self.event(pod, "Warning", "Failed", "Error: ImagePullBackOff")
+            previous = self._pull_errors.get(backoff_key)
+            failures[name] = ("ImagePullBackOff", f"{message}: {previous}" if previous else message)
+            return 0.0
+        self._pull_errors.pop(backoff_key, None)
+        self.event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
+        answer = self.rng.uniform(0.3, 1.0)  # the registry's round trips until it refuses
+
+        def failed() -> None:
+            error = images.pull_error(image)
+            self.event(pod, "Warning", "Failed", f'Failed to pull image "{image}": {error}')
+            self.image_backoff.next(backoff_key, self.clock.time(), self.clock.time())
+            self._pull_errors[backoff_key] = f"ErrImagePull: {error}"
+            self.event(pod, "Warning", "Failed", "Error: ErrImagePull")
+            failures[name] = ("ErrImagePull", error)
+        self._later(answer, failed)
+        return answer
+
+    def _create_container(self, key, pod, todo, started, pull, pod_ips) -> None:
         if not self._active(key):
             return
-        container = pod["spec"]["containers"][index]
+        container = pod["spec"]["containers"][todo[0]]
         image, name = container.get("image", ""), container["name"]
         if pull:
             self.images.add(image)
@@ -618,25 +736,27 @@ class Kubelet(Controller):
             self.event(pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {pull * 1000:.0f}ms '
                        f"({pull * 1000:.0f}ms including waiting). Image size: {size} bytes.")
         self.event(pod, "Normal", "Created", f"Created container: {name}")
-        self._later(self.rng.uniform(0.3, 0.8), self._container_started, key, pod, index, started, pod_ips)
+        self._later(self.rng.uniform(0.3, 0.8), self._container_started, key, pod, todo, started, pod_ips)
 
-    def _container_started(self, key, pod, index, started, pod_ips) -> None:
+    def _container_started(self, key, pod, todo, started, pod_ips) -> None:
         if not self._active(key):
             return
-        container = pod["spec"]["containers"][index]
+        container = pod["spec"]["containers"][todo[0]]
         stamp = format_time(self.clock.now())
         started = dict(started, **{container["name"]: stamp})
         self._run(key, pod, container, stamp)
-        self._start_containers(key, pod, index + 1, started, pod_ips)
+        self._start_containers(key, pod, todo[1:], started, pod_ips)
 
-    def _run(self, key, pod: dict, container: dict, stamp: str) -> None:
-        """A new instance of the container runs: Started, its process and log, and how it ends on its own."""
+    def _run(self, key, pod: dict, container: dict, stamp: str, restarts: int = 0) -> None:
+        """A new instance of the container runs (after ``restarts`` restarts): Started, its process and log, and
+        how it ends on its own."""
         name = container["name"]
         self._instances[(key, name)] = self._instances.get((key, name), 0) + 1
         self._started_at.setdefault(key, {})[name] = self.clock.time()
         self._signalled.discard((key, name))
         self.event(pod, "Normal", "Started", f"Started container {name}")
-        self._log_start(key, container, stamp, pod["spec"].get("restartPolicy", "Always"))
+        self._log_start(key, container, stamp, run_container_id(pod["metadata"]["uid"], name, restarts),
+                        pod["spec"].get("restartPolicy", "Always"))
         self._schedule_exit(key, pod, container)
 
     def _schedule_exit(self, key, pod: dict, container: dict) -> None:
@@ -649,9 +769,23 @@ class Kubelet(Controller):
         run = finite_run(container)
         if run is None:
             return
+        for offset, text in run.steps:
+            self._later(offset, self._script_step, key, container, instance, text)
         self.logs.setdefault(key, {}).setdefault(container["name"], []).extend(run.output)
         self.outputs.setdefault(key, {})[container["name"]] = "".join(line + "\n" for line in run.output)
         self._later(run.seconds, self._container_exited, key, container["name"], run.exit_code, instance)
+
+    def _script_step(self, key, container: dict, instance: int, text: str) -> None:
+        """A step of the container's script that changes its files (``touch``, ``rm``, ``> file``) runs now."""
+        if self._active(key) and self._instances.get((key, container["name"])) == instance and self._fresh(key):
+            try:
+                shell.run(self.cluster.shell_context(*key, container), ["sh", "-c", text])
+            except shell.ExecFailed:
+                pass  # an image whose shell the simulator does not model: its files are not modelled either
+
+    def filesystem(self, key, container: dict) -> FileSystem:
+        """The files of the container's current run (a new run starts from its image's: ``_log_start``)."""
+        return self.filesystems.setdefault(key, {}).setdefault(container["name"], FileSystem(container.get("image", "")))
 
     def _run_client(self, key, container: dict, instance: int) -> None:
         """Run a client command (helpers.sim.shell) as the container's process: its output goes to the log."""
@@ -672,6 +806,8 @@ class Kubelet(Controller):
         pod = self._fresh(key)
         if not self._active(key) or pod is None or is_terminating(pod) or self._instances.get((key, name)) != instance:
             return
+        if self._start_failures.get(key):
+            return  # not modelled: an exit beside a container whose image pull fails (the pod stays Pending)
         if pod["status"].get("phase") == "Pending" or (key, name) in self._unreported:
             # the later containers are still starting, or this run's start is not in the status yet
             self._later(EXIT_RECHECK_S, self._container_exited, key, name, exit_code, instance)
@@ -715,7 +851,9 @@ class Kubelet(Controller):
         if not self._active(key) or pod is None or is_terminating(pod):
             return
         stamp = format_time(self.clock.now())
-        self._run(key, pod, container, stamp)
+        restarts = next(cs["restartCount"] for cs in pod["status"]["containerStatuses"]
+                        if cs["name"] == container["name"]) + 1
+        self._run(key, pod, container, stamp, restarts)
         self._unreported.add((key, container["name"]))
         self._later(self._next_relist(), self._write_restarted, key, container, stamp,
                     self._instances[(key, container["name"])])
@@ -838,8 +976,15 @@ class Kubelet(Controller):
     def _process_exit(self, key, name: str) -> None:
         self.processes.get(key, {}).pop(name, None)
 
-    def _log_start(self, key, container: dict, stamp: str, restart_policy: str = "Always") -> None:
-        """The container's process starts: what it logs first, and its listeners (helpers.sim.images)."""
+    def _log_start(self, key, container: dict, stamp: str, run_id: str, restart_policy: str = "Always") -> None:
+        """The container's process starts: what it logs first, its listeners (helpers.sim.images) and a fresh
+        copy of its image's files (helpers.sim.rootfs). The
+        last run's log is kept for ``kubectl logs --previous`` (containerd keeps one terminated container)."""
+        name = container["name"]
+        if name in self.logs.get(key, {}):
+            self._previous_logs.setdefault(key, {})[name] = (self._log_ids[key][name], self.logs[key][name])
+        self._log_ids.setdefault(key, {})[name] = run_id
+        self.filesystems.setdefault(key, {})[name] = FileSystem(container.get("image", ""))
         proc = images.program(container)
         self.processes.setdefault(key, {})[container["name"]] = proc
         client = shell.main_argv(container) if restart_policy != "Always" else None
@@ -885,7 +1030,7 @@ class Kubelet(Controller):
         pod_ips = [host_ip] if created["spec"].get("hostNetwork") else self._allocate(created["metadata"]["uid"])
         for container in created["spec"]["containers"]:
             self.images.add(container.get("image", ""))
-            self._log_start(key, container, stamp)
+            self._log_start(key, container, stamp, run_container_id(created["metadata"]["uid"], container["name"], 0))
         created["status"] = pending_status(created, host_ip, stamp)
         created["status"] = running_status(created, pod_ips, {c["name"]: stamp for c in created["spec"]["containers"]},
                                            stamp)
@@ -988,8 +1133,17 @@ class Kubelet(Controller):
         """What the container's process wrote (what attach streams), without the simulator's own log lines."""
         return self.outputs.get((namespace, name), {}).get(container, "")
 
-    def log(self, namespace: str, name: str, container: str | None) -> str:
-        """Text for pods/log: the simulated container's output."""
-        per_container = self.logs.get((namespace, name), {})
-        lines = per_container.get(container) if container else next(iter(per_container.values()), [])
-        return "".join(line + "\n" for line in lines or [])
+    def log(self, namespace: str, name: str, container: str, previous: bool = False) -> str:
+        """Text for pods/log: the output of the container run ``log_container_id`` picks (a 400 ApiError with
+        the kubelet's text when there is none)."""
+        key = (namespace, name)
+        pod = self._fresh(key)
+        if pod is None:
+            return ""
+        run_id = log_container_id(pod.get("status") or {}, container, name, previous)
+        if self._log_ids.get(key, {}).get(container) == run_id:
+            lines = self.logs[key][container]
+        else:
+            old_id, lines = self._previous_logs.get(key, {}).get(container, ("", []))
+            lines = lines if old_id == run_id else []
+        return "".join(line + "\n" for line in lines)

@@ -18,6 +18,7 @@ from helpers.controlplane.podutil import tolerates, untolerated_taints
 from helpers.kube import format_time, get_condition, is_active, obj_key
 from helpers.sim.boot import control_plane
 from helpers.sim.controllers.controller import Controller
+from helpers.sim.controllers.persistentvolume import SELECTED_NODE, class_of
 
 SCHEDULER_NAME = "default-scheduler"
 RETRY_UNSCHEDULABLE_S = 5.0  # upstream retries unschedulable pods on cluster changes or after a backoff
@@ -127,10 +128,12 @@ class Scheduler(Controller):
         self._assumed: dict = {}  # pod key -> node, bound but not yet seen bound in the cache (upstream "assume")
         self._node_of: dict = {}  # pod key -> node it counts on
         self._counts: dict[str, int] = {}  # node -> active pods
+        self._volume_waits: dict = {}  # pod key -> node, bound once its claims are (VolumeBinding PreBind)
 
     def start(self) -> None:
         self.informer.on("pods", self._pod_changed)
         self.informer.on("nodes", lambda *_: [self.enqueue(k) for k in list(self._waiting)])
+        self.informer.on("persistentvolumeclaims", lambda *_: [self.enqueue(k) for k in list(self._volume_waits)])
         for pod in self.informer.items("pods"):
             self._pod_changed("ADDED", pod, None)
 
@@ -153,17 +156,69 @@ class Scheduler(Controller):
         pod = self.informer.get("pods", key[1], key[0])
         self._waiting.discard(key)
         if pod is None or not self._wants(pod):
+            self._volume_waits.pop(key, None)
             return
-        nodes = sorted(self.informer.items("nodes"), key=lambda n: n["metadata"]["name"])
-        node, message = schedule(pod, nodes, self._counts)
+        claims, missing = self._claims(pod)
+        if missing:
+            self._unschedulable(key, pod, f'persistentvolumeclaim "{missing}" not found')
+            return
+        node = self._volume_waits.get(key)
         if node is None:
-            self._unschedulable(key, pod, message)
+            nodes = sorted((n for n in self.informer.items("nodes") if self._volumes_fit(claims, n)),
+                           key=lambda n: n["metadata"]["name"])
+            node, message = schedule(pod, nodes, self._counts)
+            if node is None:
+                self._unschedulable(key, pod, message)
+                return
+        if self._claims_pending(key, claims, node):
             return
+        self._volume_waits.pop(key, None)
         self._bind(pod, node)
         self._assumed[key] = node  # counted on this node before the cache shows the binding
         self._count(key, node)
         self.event(pod, "Normal", "Scheduled", f"Successfully assigned {key[0]}/{key[1]} to {node}",
                    action="Binding")
+
+    # -- volumes (pkg/scheduler/framework/plugins/volumebinding, v1.37.0) -----------------------------
+    def _claims(self, pod: dict) -> tuple[list[dict], str]:
+        """The pod's claims, and the name of the first that does not exist ("" when all do)."""
+        claims = []
+        for volume in pod["spec"].get("volumes") or []:
+            name = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if name:
+                claim = self.informer.get("persistentvolumeclaims", name, pod["metadata"]["namespace"])
+                if claim is None:
+                    return [], name
+                claims.append(claim)
+        return claims, ""
+
+    def _volumes_fit(self, claims: list[dict], node: dict) -> bool:
+        """Filter: a bound claim's volume may pin the pod to nodes (its nodeAffinity on kubernetes.io/hostname)."""
+        for claim in claims:
+            volume = self.informer.get("persistentvolumes", claim["spec"].get("volumeName") or "")
+            terms = ((((volume or {}).get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}).get(
+                "nodeSelectorTerms") or []
+            hosts = {v for t in terms for e in t.get("matchExpressions") or []
+                     if e.get("key") == "kubernetes.io/hostname" and e.get("operator") == "In" for v in e.get("values") or []}
+            if hosts and node["metadata"]["name"] not in hosts:
+                return False
+        return True
+
+    def _claims_pending(self, key, claims: list[dict], node: str) -> bool:
+        """PreBind: an unbound claim of a WaitForFirstConsumer class gets the chosen node
+        (volume.kubernetes.io/selected-node) for its provisioning; the pod is bound once every claim is.
+        (Upstream refuses a pod with unbound Immediate claims at PreFilter; here it waits for the binder.)"""
+        unbound = [c for c in claims if not c["spec"].get("volumeName")]
+        for claim in unbound:
+            annotations = claim["metadata"].get("annotations") or {}
+            storage_class = self.informer.get("storageclasses.storage.k8s.io", class_of(claim)) or {}
+            delayed = storage_class.get("volumeBindingMode") == "WaitForFirstConsumer"
+            if delayed and annotations.get(SELECTED_NODE) != node:
+                self.update("persistentvolumeclaims", dict(claim, metadata=dict(
+                    claim["metadata"], annotations={**annotations, SELECTED_NODE: node})))
+        if unbound:
+            self._volume_waits[key] = node
+        return bool(unbound)
 
     def event(self, obj: dict, type_: str, reason: str, message: str, action: str) -> None:
         """Through events.k8s.io/v1 (schedule_one.go: actions Binding, Scheduling); the reporting instance is
