@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from controlplane_diff import (
     API_XFAIL,
+    DELETIONS,
     RANDOM_SEEDS,
     REQUESTS,
     SCENARIOS,
@@ -22,6 +23,8 @@ from controlplane_diff import (
     Lab,
     api_answers,
     api_namespace_for,
+    deletion_events,
+    deletions_namespace_for,
     random_scenario,
     wide_headers,
     wide_namespace_for,
@@ -92,6 +95,20 @@ def test_malformed_requests_get_the_same_status(lab, api_namespace, case, reques
         request.applymarker(pytest.mark.xfail(strict=True, reason=API_XFAIL[case]))
     answers = api_answers(lab, api_namespace, case)
     assert answers["sim"] == answers["real"]
+
+
+# -- pod deletions as a watch sees them -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def deletions_namespace(lab):
+    return deletions_namespace_for(lab)
+
+
+@pytest.mark.parametrize("case", sorted(DELETIONS))
+def test_pod_deletions_send_the_same_watch_events(lab, deletions_namespace, case):
+    """Every pod deletion writes deletionTimestamp first (a MODIFIED, even at grace 0), then DELETED."""
+    events = {label: deletion_events(api, deletions_namespace, case) for label, api in lab.apis.items()}
+    assert events["sim"] == events["real"]
+    assert events["real"][-1][0] == "DELETED"
 
 
 # -- kubectl -o wide columns ----------------------------------------------------------------------------
