@@ -62,6 +62,8 @@ def test_netexec_catch_all_and_udp_commands_answer_as_netexec_go():
     assert images.go_time(at.replace(microsecond=0), 0.0) == "2026-12-03 12:42:01 +0000 UTC m=+0.000000000"
     assert netexec.answer(8081, "UDP", request="HOSTNAME\n", **kw) == "web-1"
     assert netexec.answer(8081, "UDP", request="Echo Hi", **kw) == "hi"
+    assert netexec.answer(8081, "UDP", request="serverport", **kw) == "8081"
+    assert netexec.answer(8080, "TCP", request="/serverport", **kw) == "8080"
     assert netexec.answer(8081, "UDP", request="", **kw) == netexec.answer(8081, "UDP", request="nosuch", **kw) == ""
 
 

@@ -9,9 +9,9 @@ listen, what a request gets back, and how the process reacts to SIGTERM:
   "Shutting down after receiving signal: terminated." and "Awaiting pod deletion.", then sleeps 60 s
   and keeps serving, so the grace period's SIGKILL usually ends it.
 * ``netexec`` (``netexec/netexec.go``): HTTP on ``--http-port`` (8080) with ``/hostname``,
-  ``/clientip``, ``/echo?msg=``, ``/shutdown``; UDP on ``--udp-port`` (8081, ``-1`` disables it)
-  answering ``hostname``, ``echo <msg>``, ``clientip`` (the payload lower-cased first; anything else gets
-  no reply). On SIGTERM it exits at once, or after ``--delay-shutdown`` seconds.
+  ``/clientip``, ``/echo?msg=``, ``/serverport``, ``/shutdown``; UDP on ``--udp-port`` (8081, ``-1`` disables
+  it) answering ``hostname``, ``echo <msg>``, ``clientip``, ``serverport`` (the payload lower-cased
+  first; anything else gets no reply). On SIGTERM it exits at once, or after ``--delay-shutdown`` seconds.
   Every other path answers 200 ``NOW: <Go time.Now()>`` (``/`` is the catch-all ``rootHandler``);
   ``/readyz`` answers 503 once SIGTERM arrived (``readyzHandler``), ``/healthz`` 200. Not modelled:
   ``/envvar`` (new in 2.66.1; it falls to the catch-all here).
@@ -118,12 +118,14 @@ class Program:
             return NGINX_WELCOME if self.http_status(request, 0.0) == 200 else "404 page not found"
         if protocol == "UDP":  # netexec.go startUDPServer: strings.ToLower(strings.TrimSpace(payload))
             command, _, arg = request.strip().lower().partition(" ")
-            return {"hostname": hostname, "clientip": client_ip, "echo": arg}.get(command, "")
+            return {"hostname": hostname, "clientip": client_ip, "echo": arg, "serverport": str(port)}.get(command, "")
         command, _, arg = request.lstrip("/").partition("?")
         if command in ("hostname", "hostName"):
             return hostname
         if command == "clientip":
             return f"{client_ip}:0"
+        if command == "serverport":
+            return str(port)
         if command == "echo":
             return arg.removeprefix("msg=")
         if command == "shutdown":
