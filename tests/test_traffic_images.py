@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from helpers.sim import images
+from helpers.sim import images, shell
 
 
 def _c(*args, image=images.AGNHOST_IMAGE, command=None):
@@ -91,3 +91,5 @@ def test_probe_targets_answer_as_upstream_servers():
 
 def test_pinned_tag_is_upstreams():
     assert images.AGNHOST_IMAGE == "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
+    # test/images/agnhost/Dockerfile at v1.37.0 adds socat: on the image's PATH (exec says it is not modelled)
+    assert {"socat", "iperf", "dig"} <= shell.IMAGES[images.AGNHOST_REPO]
