@@ -14,7 +14,7 @@ KERNEL := endpoints
 CLUSTER := endpoints
 KIND_CONFIG ?= kind-cluster.yaml
 # the e2e image the chapters run; keep equal to helpers/config.py AGNHOST_IMAGE
-AGNHOST_IMAGE := registry.k8s.io/e2e-test-images/agnhost:2.63.0
+AGNHOST_IMAGE := registry.k8s.io/e2e-test-images/agnhost:2.66.1
 KIND_WAIT ?= 180s
 # Extra JupyterLab arguments, e.g. make lab LAB_ARGS="--no-browser --port 8899"
 LAB_ARGS ?=

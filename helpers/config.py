@@ -32,7 +32,7 @@ KUBERNETES_VERSION = NODE_IMAGE.split(":")[1].split("@")[0]
 # Upstream defaults, used when kind-cluster.yaml does not set a flag.
 # The upstream e2e image the chapters run (both backends; the Makefile's AGNHOST_IMAGE must match).
 AGNHOST_REPO = "registry.k8s.io/e2e-test-images/agnhost"
-AGNHOST_TAG = "2.63.0"  # test/utils/image/manifest.go at v1.36.1: configs[Agnhost]
+AGNHOST_TAG = "2.66.1"  # test/utils/image/manifest.go at v1.37.0: configs[Agnhost]
 AGNHOST_IMAGE = f"{AGNHOST_REPO}:{AGNHOST_TAG}"
 DEFAULT_MAX_ENDPOINTS_PER_SLICE = 100  # kube-controller-manager --max-endpoints-per-slice
 MAX_ENDPOINTS_PER_SLICE_RANGE = (1, 1000)  # its validation range

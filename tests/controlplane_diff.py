@@ -1047,3 +1047,45 @@ def wide_headers(lab: Lab, namespace: str, resource: str) -> dict:
         assert result.returncode == 0, result.stderr
         headers[label] = result.stdout.splitlines()[0].split()
     return headers
+
+
+# -- deletions as a pod watch sees them ---------------------------------------------------------------------
+DELETIONS = {"default grace, then the kubelet's grace 0": ("oracle-a", [None, 0]),
+             "grace 0": ("oracle-a", [0]), "unbound": (None, [None])}
+
+
+def deletions_namespace_for(lab: Lab) -> str:
+    """A namespace on both servers whose `default` ServiceAccount exists (pods are admitted)."""
+    return lab._namespace("deletions")
+
+
+class _Deleted(Exception):
+    """Ends a watch replay at its DELETED event."""
+
+
+def deletion_events(api: Api, namespace: str, case: str) -> list[tuple]:
+    """Create a pod, delete it as ``DELETIONS[case]`` says, then replay its watch from the creation:
+    (type, deletionTimestamp set, deletionGracePeriodSeconds, generation) per event, up to the DELETED."""
+    node, graces = DELETIONS[case]
+    name = "del-" + "".join(c for c in case if c.isalnum())[:20].lower()
+    spec = {"containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}],
+            "automountServiceAccountToken": False,
+            **({"nodeName": node} if node else {"schedulerName": "oracle-none"})}  # stays unbound on both
+    created = api.ok("POST", f"/api/v1/namespaces/{namespace}/pods",
+                     {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
+    for grace in graces:
+        api.ok("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}"
+                         + ("" if grace is None else f"?gracePeriodSeconds={grace}"))
+    events = []
+
+    def on_event(event):
+        meta = event["object"]["metadata"]
+        events.append((event["type"], "deletionTimestamp" in meta, meta.get("deletionGracePeriodSeconds"),
+                       meta.get("generation")))
+        if event["type"] == "DELETED":
+            raise _Deleted
+
+    with contextlib.suppress(_Deleted):
+        api.watch(f"/api/v1/namespaces/{namespace}/pods?fieldSelector=metadata.name={name}",
+                  created["metadata"]["resourceVersion"], threading.Event(), on_event, timeout_s=int(STEP_TIMEOUT_S))
+    return events

@@ -294,7 +294,8 @@ def test_get_watch_streams_table_rows(h):
     assert proc.returncode == 0, err
     table = rows(out)
     assert table[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-    assert [r[0] for r in table[1:]] == ["first", "second", "second"]
+    # ADDED, then the unbound pod's grace-0 delete: MODIFIED (deletionTimestamp) and DELETED, as kube-apiserver
+    assert [r[0] for r in table[1:]] == ["first", "second", "second", "second"]
 
 
 def test_errors_kubectl_reports(h):

@@ -4,6 +4,7 @@ that states them agrees: kind-cluster.yaml and kind/*.yaml, the README, `make do
 
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +63,22 @@ def test_the_oracle_builds_that_version():
     assert build_upstream.kubernetes_version() == KUBERNETES_VERSION
     gomod = (REPO_ROOT / "upstream" / "go.mod").read_text()
     assert build_upstream.required_version(gomod, "k8s.io/kubernetes") == KUBERNETES_VERSION
+
+
+def test_the_agnhost_tag_is_the_one_the_modelled_release_pins():
+    """configs[Agnhost] in test/utils/image/manifest.go of k8s.io/kubernetes at KUBERNETES_VERSION, read from
+    the Go module cache `make upstream` fills."""
+    sys.path.insert(0, str(REPO_ROOT / "scripts"))
+    import build_upstream
+
+    from helpers.config import AGNHOST_TAG
+
+    try:
+        cache = build_upstream.go("env", "GOMODCACHE", capture=True).strip()
+    except build_upstream.Unavailable as e:
+        pytest.skip(str(e))
+    manifest = Path(cache) / f"k8s.io/kubernetes@{KUBERNETES_VERSION}/test/utils/image/manifest.go"
+    if not manifest.exists():
+        pytest.skip(f"{manifest} is not in the module cache: run `make upstream`")
+    pinned = re.search(r'configs\[Agnhost\] = Config\{[^,]+, "agnhost", "([^"]+)"\}', manifest.read_text())
+    assert pinned and pinned.group(1) == AGNHOST_TAG

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from controlplane_diff import (
     API_XFAIL,
+    DELETIONS,
     RANDOM_SEEDS,
     REQUESTS,
     SCENARIOS,
@@ -23,6 +24,8 @@ from controlplane_diff import (
     Lab,
     api_answers,
     api_namespace_for,
+    deletion_events,
+    deletions_namespace_for,
     families_namespace_for,
     random_scenario,
     service_family_answers,
@@ -106,6 +109,20 @@ def families_namespace(lab):
 def test_service_ip_families_match(lab, families_namespace, case):
     answers = service_family_answers(lab, families_namespace, case)
     assert answers["sim"] == answers["real"]
+
+
+# -- pod deletions as a watch sees them -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def deletions_namespace(lab):
+    return deletions_namespace_for(lab)
+
+
+@pytest.mark.parametrize("case", sorted(DELETIONS))
+def test_pod_deletions_send_the_same_watch_events(lab, deletions_namespace, case):
+    """Every pod deletion writes deletionTimestamp first (a MODIFIED, even at grace 0), then DELETED."""
+    events = {label: deletion_events(api, deletions_namespace, case) for label, api in lab.apis.items()}
+    assert events["sim"] == events["real"]
+    assert events["real"][-1][0] == "DELETED"
 
 
 # -- kubectl -o wide columns ----------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import socket
 import subprocess
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import pytest
 from conftest import KUBECTL, kubectl
@@ -84,6 +86,10 @@ def test_port_forward_to_a_pod_reaches_netexec(cluster):
         assert (status, body) == (200, pod)
         assert headers["Content-Type"] == "text/plain; charset=utf-8" and headers["Content-Length"] == str(len(pod))
         assert _get(port, "/echo?msg=through-the-tunnel", conn)[1] == "through-the-tunnel"  # same connection
+        status, body, headers = _get(port, "/no/such/path", conn)  # netexec's catch-all "/": the cluster's time
+        stamped = datetime.strptime(body[:24], "NOW: %Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        assert status == 200 and re.fullmatch(r"NOW: [-\d]{10} [:\d]{8}(\.\d+)? \+0000 UTC m=\+\d+\.\d{9}", body), body
+        assert abs((stamped - parsedate_to_datetime(headers["Date"])).total_seconds()) <= 1
         conn.close()
         assert _get(port, "/hostname")[1] == pod  # a second forwarded connection
         assert proc.poll() is None

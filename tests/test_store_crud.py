@@ -277,7 +277,7 @@ def test_subscribers_see_commits_in_order(store):
     unsubscribe()
     store.create("pods", pod("b"), namespace="default")
     assert [(t, r, n) for t, r, n, _ in seen] == [("ADDED", "pods", "a"), ("MODIFIED", "pods", "a"),
-                                                  ("DELETED", "pods", "a")]
+                                                  ("MODIFIED", "pods", "a"), ("DELETED", "pods", "a")]
     assert seen[0][3] is None and seen[1][3]["metadata"].get("deletionTimestamp") is None
 
 

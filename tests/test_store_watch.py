@@ -37,7 +37,38 @@ def test_resume_from_resource_version_replays_history(store):
     store.create("pods", pod("b"), namespace="default")
     store.delete("pods", "a", "default")
     with store.watch("pods", "default", resource_version=a["metadata"]["resourceVersion"]) as w:
-        assert drain(w) == [("ADDED", "b"), ("DELETED", "a")]
+        assert drain(w) == [("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "a")]  # unbound: grace 0
+
+
+def _deletion(w):
+    """(type, deletionTimestamp set, deletionGracePeriodSeconds, generation) per event."""
+    out = []
+    while (e := w.get(0)) is not None:
+        meta = e["object"]["metadata"]
+        out.append((e["type"], "deletionTimestamp" in meta, meta.get("deletionGracePeriodSeconds"), meta.get("generation")))
+    return out
+
+
+def test_deletes_write_then_delete_as_kube_apiserver_does(store):
+    """What a real kube-apiserver v1.37.0 sends a pod watch (tests/test_oracle_controlplane.py checks the
+    same against it): every pod deletion first writes deletionTimestamp (and bumps generation once), even
+    at grace 0; the kubelet's final grace-0 delete writes grace 0 before the DELETED. Objects without
+    graceful deletion or finalizers go as stored."""
+    runs = {"bound": (pod("bound", node="w1"), [None, 0]), "grace0": (pod("grace0", node="w1"), [0]),
+            "unbound": (pod("unbound"), [None])}
+    for name, (body, graces) in runs.items():
+        created = store.create("pods", body, namespace="default")
+        with store.watch("pods", "default", resource_version=created["metadata"]["resourceVersion"]) as w:
+            for grace in graces:
+                store.delete("pods", name, "default", grace_period_seconds=grace)
+            runs[name] = _deletion(w)
+    assert runs == {"bound": [("MODIFIED", True, 30, 2), ("MODIFIED", True, 0, 2), ("DELETED", True, 0, 2)],
+                    "grace0": [("MODIFIED", True, 0, 2), ("DELETED", True, 0, 2)],
+                    "unbound": [("MODIFIED", True, 0, 2), ("DELETED", True, 0, 2)]}
+    cm = store.create("configmaps", {"metadata": {"name": "cm"}}, namespace="default")
+    with store.watch("configmaps", "default", resource_version=cm["metadata"]["resourceVersion"]) as w:
+        store.delete("configmaps", "cm", "default")
+        assert _deletion(w) == [("DELETED", False, None, None)]
 
 
 def test_compacted_resource_version_is_410(store):

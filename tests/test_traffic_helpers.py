@@ -103,10 +103,10 @@ def test_doctor_says_whether_agnhost_is_loaded():
 
     assert check_agnhost(None, None).ok and "make cluster" in check_agnhost("", None).detail
     crictl = ("IMAGE                                       TAG       IMAGE ID        SIZE\n"
-              "registry.k8s.io/e2e-test-images/agnhost     2.63.0    0123456789ab    52.1MB\n"
+              "registry.k8s.io/e2e-test-images/agnhost     2.66.1    0123456789ab    52.1MB\n"
               "registry.k8s.io/pause                       3.10      873ed7510279    320kB\n")
     assert check_agnhost("endpoints\n", crictl).ok
-    missing = check_agnhost("endpoints\n", crictl.replace("2.63.0", "2.55"))
+    missing = check_agnhost("endpoints\n", crictl.replace("2.66.1", "2.55"))
     assert missing.status == "warn" and "kind load docker-image" in missing.fix
 
 

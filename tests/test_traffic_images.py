@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from helpers.sim import images
+from helpers.sim import images, shell
 
 
 def _c(*args, image=images.AGNHOST_IMAGE, command=None):
@@ -47,6 +49,24 @@ def test_answers():
     assert images.program(_c("serve-hostname")).answer(9376, "TCP", request="/anything", **kw) == "web-1"
 
 
+def test_netexec_catch_all_and_udp_commands_answer_as_netexec_go():
+    """netexec.go (v1.37.0): "/" and every unrouted path hit rootHandler, `NOW: %v` of time.Now(); the UDP
+    server lower-cases the payload and ignores what it does not know."""
+    netexec = images.program(_c("netexec"))
+    kw = {"hostname": "web-1", "client_ip": "10.244.1.9"}
+    at = datetime(2026, 12, 3, 12, 42, 1, 250000, tzinfo=UTC)
+    for path in ("/", "/no/such/path", "/index.html?x=1"):
+        assert netexec.answer(8080, "TCP", request=path, now=at, age_s=12.5, **kw) == (
+            "NOW: 2026-12-03 12:42:01.25 +0000 UTC m=+12.500000000")
+    assert netexec.http_status("/no/such/path", 5) == 200
+    assert images.go_time(at.replace(microsecond=0), 0.0) == "2026-12-03 12:42:01 +0000 UTC m=+0.000000000"
+    assert netexec.answer(8081, "UDP", request="HOSTNAME\n", **kw) == "web-1"
+    assert netexec.answer(8081, "UDP", request="Echo Hi", **kw) == "hi"
+    assert netexec.answer(8081, "UDP", request="serverport", **kw) == "8081"
+    assert netexec.answer(8080, "TCP", request="/serverport", **kw) == "8080"
+    assert netexec.answer(8081, "UDP", request="", **kw) == netexec.answer(8081, "UDP", request="nosuch", **kw) == ""
+
+
 @pytest.mark.parametrize("container", [_c(image="redis:7"), _c("porter"), _c(), _c(image="nginx:1.27",
                                                                                    command=["nginx-debug"])])
 def test_unmodelled_is_none_with_a_message_naming_the_model(container):
@@ -70,4 +90,6 @@ def test_probe_targets_answer_as_upstream_servers():
 
 
 def test_pinned_tag_is_upstreams():
-    assert images.AGNHOST_IMAGE == "registry.k8s.io/e2e-test-images/agnhost:2.63.0"
+    assert images.AGNHOST_IMAGE == "registry.k8s.io/e2e-test-images/agnhost:2.66.1"
+    # test/images/agnhost/Dockerfile at v1.37.0 adds socat: on the image's PATH (exec says it is not modelled)
+    assert {"socat", "iperf", "dig"} <= shell.IMAGES[images.AGNHOST_REPO]

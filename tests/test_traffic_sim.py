@@ -268,6 +268,60 @@ def test_kube_proxy_deletes_stale_udp_entries(world):
     assert again["outcome"] == "ok" and again["pod"] != flow["pod"]
 
 
+def _udp_flow(world, **spec):
+    """A UDP Service on port 53 in front of web0 and a held flow through it, DNAT'ed to web0."""
+    world.run(_pod("web0", gate=True), world.workers[0])
+    world.set_gate("web0", "True")
+    world.store.create("services", _service(port=53, target=8081, protocol="UDP", **spec), namespace=NS)
+    world.sync()
+    flow = world.cluster.on_reactor(lambda: world.cluster.traffic.open(NS, "web", client="client0"))
+    assert flow["outcome"] == "ok" and flow["pod"] == "web0"
+    return flow
+
+
+def test_a_new_udp_service_on_an_old_clusterip_cleans_the_old_flows(world):
+    """endpointschangetracker.go (v1.37.0): ConntrackCleanupRequired when a changed Service has UDP endpoints
+    before *or after* the change; so a Service recreated on the same ClusterIP, whose first sync already has
+    its endpoints, deletes the flows still DNAT'ed to the old Service's pod."""
+    world.run(_pod("web0"), world.workers[0])
+    ip = world.store.get("pods", "web0", NS)["status"]["podIP"]
+    old = _service(port=53, target=8081, protocol="UDP", clusterIP="10.96.100.53")
+    del old["spec"]["selector"]  # a hand-written EndpointSlice, so that it outlives the Service
+    world.store.create("services", old, namespace=NS)
+    world.store.create("endpointslices.discovery.k8s.io", {
+        "metadata": {"name": "web-manual", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4", "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
+        "ports": [{"name": "", "port": 8081, "protocol": "UDP"}]}, namespace=NS)
+    world.sync()
+    flow = world.cluster.on_reactor(lambda: world.cluster.traffic.open(NS, "web", client="client0"))
+    assert flow["outcome"] == "ok" and flow["pod"] == "web0"
+    for resource, name in (("services", "web"), ("endpointslices.discovery.k8s.io", "web-manual")):
+        world.store.delete(resource, name, NS)
+        world.sync()  # the Service is gone from the proxier's maps: no clean-up matches its flows
+    world.run(_pod("new0", labels={"app": "new"}), world.workers[0])
+    # another Service's change syncs kube-proxy now, so minSyncPeriod holds the next sync until the new
+    # Service and its EndpointSlice are both there: the proxier never sees it without endpoints
+    world.store.create("services", _service("other", selector={"app": "none"}), namespace=NS)
+    world.store.create("services", _service(port=53, target=8081, protocol="UDP", clusterIP="10.96.100.53",
+                                            selector={"app": "new"}), namespace=NS)
+    world.sync()
+    again = world.cluster.on_reactor(world.cluster.traffic.send, flow["id"])
+    assert again["outcome"] == "ok" and again["pod"] == "new0", again
+
+
+def test_a_udp_service_with_no_serving_endpoint_left_loses_its_flows(world):
+    """cleanup.go (v1.37.0) cleans a Service without serving endpoints too: its flows stop reaching the pod
+    that left (the REJECT rule then answers a new flow)."""
+    flow = _udp_flow(world)
+    world.set_gate("web0", "False")  # the pod keeps running and listening, but is no endpoint
+    world.sync()
+    udp = [e for e in world.cluster.on_reactor(world.cluster.traffic.table, world.workers[0])
+           if e["protocol"] == "udp"]
+    assert udp == []
+    again = world.cluster.on_reactor(world.cluster.traffic.send, flow["id"])
+    assert again["outcome"] != "ok" and again["pod"] == "", again
+
+
 @pytest.mark.parametrize(("kwargs", "code", "words"), [
     ({"service": "nope"}, 404, "h.services_table"),
     ({"port": 81}, 400, "has no port 81"),

@@ -448,7 +448,9 @@ def canonical_iptables_rule(rule: str) -> str:
     out = head + [w for opt in _GENERIC for w in generic.get(opt, [])] + rest
     text = " ".join(f'"{w}"' if " " in w or not w or (k and out[k - 1] == "--comment") else w
                     for k, w in enumerate(out))
-    return text.replace(" --nfacct-name ", " --nfacct-name  ")  # libxt_nfacct prints two spaces
+    # libxt_nfacct.c nfacct_print_name: printf(" %snfacct-name ", ...) then xtables_save_string, which prints
+    # its own leading space (read back from Debian iptables 1.8.9 in tests/test_dataplane_kernel.py)
+    return text.replace(" --nfacct-name ", " --nfacct-name  ")
 
 
 def _canonical_recent(words: list[str]) -> list[str]:

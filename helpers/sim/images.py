@@ -1,7 +1,7 @@
 """What the simulator's containers do: a model of the agnhost subcommands the chapters run.
 
-agnhost is the upstream e2e test image (``test/images/agnhost`` in kubernetes/kubernetes, v1.36.1;
-tag pinned from ``test/utils/image/manifest.go``). Each modelled subcommand says which ports
+agnhost is the upstream e2e test image (``test/images/agnhost`` in kubernetes/kubernetes, v1.37.0, agnhost
+2.66.1; tag pinned from ``test/utils/image/manifest.go``). Each modelled subcommand says which ports
 listen, what a request gets back, and how the process reacts to SIGTERM:
 
 * ``serve-hostname`` (``serve-hostname/serve_hostname.go``): HTTP on ``--port`` (9376) by default,
@@ -9,11 +9,12 @@ listen, what a request gets back, and how the process reacts to SIGTERM:
   "Shutting down after receiving signal: terminated." and "Awaiting pod deletion.", then sleeps 60 s
   and keeps serving, so the grace period's SIGKILL usually ends it.
 * ``netexec`` (``netexec/netexec.go``): HTTP on ``--http-port`` (8080) with ``/hostname``,
-  ``/clientip``, ``/echo?msg=``, ``/shutdown``; UDP on ``--udp-port`` (8081, ``-1`` disables it)
-  answering ``hostname``, ``echo <msg>``, ``clientip``. On SIGTERM it exits at once, or after
-  ``--delay-shutdown`` seconds.
-  Every path answers 200 (``/`` is the catch-all ``rootHandler``); ``/readyz`` answers 503 once SIGTERM
-  arrived (``readyzHandler``), ``/healthz`` 200.
+  ``/clientip``, ``/echo?msg=``, ``/serverport``, ``/shutdown``; UDP on ``--udp-port`` (8081, ``-1`` disables
+  it) answering ``hostname``, ``echo <msg>``, ``clientip``, ``serverport`` (the payload lower-cased
+  first; anything else gets no reply). On SIGTERM it exits at once, or after ``--delay-shutdown`` seconds.
+  Every other path answers 200 ``NOW: <Go time.Now()>`` (``/`` is the catch-all ``rootHandler``);
+  ``/readyz`` answers 503 once SIGTERM arrived (``readyzHandler``), ``/healthz`` 200. Not modelled:
+  ``/envvar`` (new in 2.66.1; it falls to the catch-all here).
 * ``liveness`` (``liveness/server.go``, the probes tutorial's image): HTTP on 8080; ``/healthz`` answers 200
   for the first 10 s after the process started, then 500; every other path 200.
 * ``grpc-health-checking`` (``grpc-health-checking/grpc-health-checking.go``): the gRPC health service on
@@ -37,6 +38,7 @@ a missing repository, and the kubelet goes through ErrImagePull and ImagePullBac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from helpers.config import AGNHOST_IMAGE, AGNHOST_REPO
 
@@ -126,22 +128,36 @@ class Program:
     def listens(self, port: int, protocol: str = "TCP") -> bool:
         return any(listener.port == port and listener.protocol == protocol for listener in self.listeners)
 
-    def answer(self, port: int, protocol: str, *, hostname: str, client_ip: str, request: str = "") -> str:
-        """The reply body to one request on ``port`` (HTTP path or UDP payload in ``request``)."""
+    def answer(self, port: int, protocol: str, *, hostname: str, client_ip: str, request: str = "",
+               now: datetime | None = None, age_s: float = 0.0) -> str:
+        """The reply body to one request on ``port`` (HTTP path or UDP payload in ``request``); ``now`` and
+        ``age_s`` (seconds since the process started) date netexec's catch-all reply."""
         if self.subcommand == "serve-hostname":
             return hostname
         if self.subcommand == "nginx":
             return NGINX_WELCOME if self.http_status(request, 0.0) == 200 else "404 page not found"
-        command, _, arg = request.lstrip("/").partition("?" if protocol == "TCP" else " ")
-        if command in ("", "hostname", "hostName"):
+        if protocol == "UDP":  # netexec.go startUDPServer: strings.ToLower(strings.TrimSpace(payload))
+            command, _, arg = request.strip().lower().partition(" ")
+            return {"hostname": hostname, "clientip": client_ip, "echo": arg, "serverport": str(port)}.get(command, "")
+        command, _, arg = request.lstrip("/").partition("?")
+        if command in ("hostname", "hostName"):
             return hostname
         if command == "clientip":
-            return f"{client_ip}:0" if protocol == "TCP" else client_ip
+            return f"{client_ip}:0"
+        if command == "serverport":
+            return str(port)
         if command == "echo":
             return arg.removeprefix("msg=")
         if command == "shutdown":
             return ""
-        return f"404 page not found: {command}" if protocol == "TCP" else ""
+        return f"NOW: {go_time(now or datetime.now(UTC), age_s)}"  # rootHandler: fmt.Fprintf(w, "NOW: %v", ...)
+
+
+def go_time(at: datetime, age_s: float) -> str:
+    """Go's ``time.Now().String()`` in a UTC container: nanoseconds, zone, and the monotonic reading
+    (``m=+<seconds since the process started>``)."""
+    fraction = f"{at.microsecond:06d}".rstrip("0")  # layout .999999999 drops trailing zeros
+    return f"{at:%Y-%m-%d %H:%M:%S}{'.' + fraction if fraction else ''} +0000 UTC m=+{age_s:.9f}"
 
 
 def reference(image: str) -> tuple[str, str]:

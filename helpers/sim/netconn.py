@@ -78,7 +78,8 @@ class Conn:
         self._buffer = self._buffer[end + 4 + int(length):]
         connection = headers.get("connection", "").lower()
         close = connection == "close" or (parts[2] == "HTTP/1.0" and connection != "keep-alive")
-        body = self.process().answer(self.port, "TCP", hostname=self.hostname, client_ip=self.peer, request=parts[1])
+        body = self.process().answer(self.port, "TCP", hostname=self.hostname, client_ip=self.peer, request=parts[1],
+                                     now=self.now())
         return self._response(200, body, close, keep_alive=parts[2] == "HTTP/1.0" and not close)
 
     def _fail(self, code: int) -> bytes:

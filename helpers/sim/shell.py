@@ -2,8 +2,8 @@
 
 The simulator runs no processes, so each image's executables are modelled from what the image contains:
 
-* agnhost (``test/images/agnhost/Dockerfile``, v1.36.1): alpine 3.21 with busybox, ``apk add bind-tools
-  curl netcat-openbsd iproute2 iperf bash``, and ``/agnhost``. So ``wget`` is busybox's, ``nslookup`` is
+* agnhost (``test/images/agnhost/Dockerfile``, v1.37.0): alpine 3.21 with busybox, ``apk add bind-tools
+  curl netcat-openbsd iproute2 iperf bash util-linux-misc socat``, and ``/agnhost``. So ``wget`` is busybox's, ``nslookup`` is
   BIND's, ``curl`` is curl's.
 * busybox: busybox's applets (``wget``, ``nslookup``, ``hostname``, ...).
 * nginx (debian): bash, coreutils, curl; no ``ps``, ``wget`` or ``nslookup``.
@@ -44,7 +44,7 @@ _BUSYBOX = {"sh", "ash", "hostname", "cat", "env", "printenv", "echo", "true", "
             "telnet", "vi", "free", "du", "which", "xargs", "wc", "sort", "uniq", "cut", "tr", "tee", "pwd"}
 # agnhost's bind-tools also give it ``dig`` and ``host``: on the PATH, not modelled (an exec says so)
 IMAGES = {
-    AGNHOST_REPO: (_BUSYBOX - {"nslookup"}) | {"agnhost", "bash", "curl", "nslookup", "dig", "host", "ss", "iperf"},
+    AGNHOST_REPO: (_BUSYBOX - {"nslookup"}) | {"agnhost", "bash", "curl", "nslookup", "dig", "host", "ss", "iperf", "socat"},
     "busybox": _BUSYBOX,
     "nginx": {"sh", "bash", "hostname", "cat", "env", "printenv", "echo", "true", "false", "curl", "ls", "sleep",
               "date", "id", "whoami", "uname", "grep", "sed", "head", "tail", "nginx", "pwd", "touch", "rm", "mkdir"},

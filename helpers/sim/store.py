@@ -22,7 +22,7 @@ import threading
 import uuid
 from collections import deque
 
-from helpers.kube import format_time
+from helpers.kube import format_time, parse_time
 
 from .api import (
     admission_sa,
@@ -333,12 +333,16 @@ class Store:
                propagation_policy=None, dry_run=False, preconditions=None) -> dict:
         """Delete as upstream does: graceful pods, finalizers, terminating namespaces.
 
-        Scheduled, non-terminal pods get ``deletionTimestamp`` (now + grace) and stay until the kubelet
-        deletes them with grace 0. Objects with finalizers (including the ``foregroundDeletion`` /
-        ``orphan`` finalizers a propagation policy adds, for the garbage collector) stay with a
-        deletionTimestamp until their finalizers are emptied. Namespaces turn ``Terminating`` and stay
-        until the namespace controller empties ``spec.finalizers`` (``update(..., subresource="finalize")``).
-        Returns the object as it is now (or as it was when removed).
+        Pods are deleted gracefully (staging apiserver pkg/registry/rest/delete.go BeforeDelete and
+        generic/registry/store.go updateForGracefulDeletionAndFinalizers, v1.37.0): a first delete writes
+        ``deletionTimestamp`` (now + grace; grace 0 when unscheduled or terminal) and bumps ``generation``,
+        a later one may only shorten the grace. That write is a MODIFIED event even at grace 0, where the
+        DELETED event follows at once; above 0 the pod stays until the kubelet deletes it with grace 0.
+        Other objects with finalizers (including the ``foregroundDeletion`` / ``orphan`` finalizers a
+        propagation policy adds, for the garbage collector) stay with a deletionTimestamp until their
+        finalizers are emptied (markAsDeleting); without finalizers they go as stored. Namespaces turn
+        ``Terminating`` and stay until the namespace controller empties ``spec.finalizers``
+        (``update(..., subresource="finalize")``). Returns the object as it is now (or as it was when removed).
         """
         info = _info(resource)
         if info.key == "namespaces" and name in IMMORTAL_NAMESPACES:
@@ -349,26 +353,55 @@ class Store:
             new = clone(old)
             meta = new["metadata"]
             strategy.add_propagation_finalizer(meta, propagation_policy)
-            grace = self._grace_seconds(info, new, grace_period_seconds)
             now = self.clock.now()
             if info.key == "namespaces":
                 remove = bool(meta.get("deletionTimestamp")) and strategy.namespace_finalized(new)
                 meta.setdefault("deletionTimestamp", format_time(now))
                 meta["deletionGracePeriodSeconds"] = 0
                 new.setdefault("status", {})["phase"] = "Terminating"
-            elif grace > 0:
-                current = meta.get("deletionGracePeriodSeconds")
-                if not meta.get("deletionTimestamp") or current is None or grace < current:
-                    meta["deletionTimestamp"] = format_time(now + dt.timedelta(seconds=grace))
-                    meta["deletionGracePeriodSeconds"] = grace
+            elif info.key == "pods":
+                remove = self._graceful_delete(new, grace_period_seconds, now) and not meta.get("finalizers")
+                if remove and new != old and not dry_run:  # the zero-grace write, then the delete
+                    self._commit("MODIFIED", info, new, old)
+                    new, old = clone(new), self._existing(info, name, namespace)
+            elif meta.get("finalizers"):  # markAsDeleting
                 remove = False
-            else:
+                if not meta.get("deletionTimestamp") and meta.get("generation", 0) > 0:
+                    meta["generation"] += 1
                 meta.setdefault("deletionTimestamp", format_time(now))
                 meta["deletionGracePeriodSeconds"] = 0
-                remove = not meta.get("finalizers")
+            else:
+                remove = True
             result = self._finish_delete(info, new, old, dry_run, remove=remove)
         self._dispatch()
         return result
+
+    def _graceful_delete(self, pod: dict, requested, now: dt.datetime) -> bool:
+        """rest.BeforeDelete for a pod, in place: set or shorten its deletion; True when it goes now."""
+        meta = pod["metadata"]
+        if requested is not None:
+            requested = 1 if int(requested) < 0 else int(requested)  # negative is 1 s on the delete path
+        current = meta.get("deletionGracePeriodSeconds")
+        if not meta.get("deletionTimestamp"):  # pod strategy.go CheckGracefulDelete
+            grace = requested if requested is not None else pod["spec"].get("terminationGracePeriodSeconds", 30)
+            if not pod["spec"].get("nodeName") or pod.get("status", {}).get("phase") in _TERMINAL_PHASES:
+                grace = 0
+            grace = 1 if grace < 0 else grace
+            meta["deletionTimestamp"] = format_time(now + dt.timedelta(seconds=grace))
+            meta["deletionGracePeriodSeconds"] = grace
+            if meta.get("generation", 0) > 0:
+                meta["generation"] += 1
+            return grace == 0
+        if not current:
+            return True
+        if requested is None or requested >= current:
+            return False  # a deletion is pending: nothing changes
+        # move the deletion back by the old grace and forward by the new one, never into the past
+        at = parse_time(meta["deletionTimestamp"]) - dt.timedelta(seconds=current - requested)
+        if at < now:  # a graceful request whose whole grace has passed still gets 1 s
+            at, requested = now, (1 if requested else 0)
+        meta["deletionTimestamp"], meta["deletionGracePeriodSeconds"] = format_time(at), requested
+        return requested == 0
 
     # ----------------------------------------------------------------- watches and subscribers
 
@@ -629,14 +662,6 @@ class Store:
         if strategy.same_content(new, old) and fields == old["metadata"].get("managedFields"):
             return clone(old)
         return self._write_update(info, new, old, dry_run)
-
-    def _grace_seconds(self, info: Resource, obj: dict, requested) -> int:
-        if info.key != "pods":
-            return 0
-        if not obj["spec"].get("nodeName") or obj.get("status", {}).get("phase") in _TERMINAL_PHASES:
-            return 0
-        grace = requested if requested is not None else obj["spec"].get("terminationGracePeriodSeconds", 30)
-        return max(int(grace), 0)
 
     def _finish_delete(self, info, new, old, dry_run, *, remove: bool) -> dict:
         if dry_run:

@@ -18,7 +18,8 @@ first packet was DNAT'ed to, whatever the rules say later; a process that stops 
 ``reset`` (TCP) or ``refused`` (UDP: ICMP port unreachable). After a sync that changed a UDP Service's
 endpoints (``ConntrackCleanupRequired``), kube-proxy deletes UDP entries to a Service
 whose DNAT target is no longer a serving endpoint of it, as ``CleanStaleEntries`` does
-(``pkg/proxy/conntrack/cleanup.go``, v1.36.1): only for Services that still have serving endpoints.
+(``pkg/proxy/conntrack/cleanup.go``, v1.37.0): all of them on its IPs when it has no serving endpoint
+left, NodePort entries only while it has some.
 """
 
 from __future__ import annotations
@@ -340,8 +341,9 @@ class Traffic:
     # -- kube-proxy's conntrack reconciler ------------------------------------------------------------
     def clean_stale_udp(self, node: str, state) -> int:
         """``CleanStaleEntries`` after a sync of ``node``'s kube-proxy: delete UDP entries to a Service
-        IP:port (or NodePort) whose reply source is not one of its serving endpoints. Services without
-        serving endpoints are left alone, as upstream does."""
+        IP:port (or NodePort) whose reply source is not one of its serving endpoints. A Service without
+        serving endpoints loses every entry to its IPs, and keeps its NodePort ones (v1.37.0 matches a
+        NodePort on the port alone, so it leaves them to flows it may not own)."""
         by_frontend: dict[tuple[str, int], set[str]] = {}
         by_node_port: dict[int, set[str]] = {}
         for port_state in state.ports:
@@ -349,11 +351,9 @@ class Traffic:
             if sp.protocol != "UDP":
                 continue
             serving = {f"{e.ip}:{e.port}" for e in port_state.endpoints if e.serving}
-            if not serving:
-                continue
             for ip in (sp.cluster_ip, *sp.load_balancer_vips, *sp.external_ips):
                 by_frontend[(ip, sp.port)] = serving
-            if sp.node_port:
+            if sp.node_port and serving:
                 by_node_port[sp.node_port] = serving
         table, deleted = self.conntrack.get(node, {}), 0
         for key, entry in list(table.items()):

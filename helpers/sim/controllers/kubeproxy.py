@@ -246,7 +246,7 @@ class KubeProxy:
         record = SyncRecord(now, full, len(changed), slice_changes, len(payload),
                             counts.rules, counts.chains, latencies)
         self.syncs.append(record)
-        udp_changed = self._udp_endpoints_changed(self._state, changed)
+        udp_changed = self._udp_endpoints_changed((self._state, state), changed_endpoints)
         self._state, self._ruleset = state, ruleset
         traffic = getattr(self.cluster, "traffic", None)
         if traffic is not None and udp_changed:
@@ -264,12 +264,12 @@ class KubeProxy:
         return None
 
     @staticmethod
-    def _udp_endpoints_changed(previous, changed) -> bool:
-        """``ConntrackCleanupRequired`` (pkg/proxy/endpointschangetracker.go): a changed Service had a
-        UDP port before the change."""
-        return previous is not None and any(
-            p.service_port.protocol == "UDP" and (p.service_port.name.namespace, p.service_port.name.name) in changed
-            for p in previous.ports)
+    def _udp_endpoints_changed(states, changed_endpoints) -> bool:
+        """``ConntrackCleanupRequired`` (pkg/proxy/endpointschangetracker.go, v1.37.0): a Service whose
+        endpoints changed has a UDP port in the endpoints map before or after the change (the map holds only
+        ports with endpoints), so a new UDP Service's first endpoints clean up too."""
+        return any(p.service_port.protocol == "UDP" and p.endpoints and p.service in changed_endpoints
+                   for state in states if state is not None for p in state.ports)
 
     def _say(self, message: str, source: str = "proxier.go", severity: str = "I", **kv) -> None:
         self._log.append(klog_line(self.cluster.clock.time(), message, source, severity, **kv))
