@@ -1,0 +1,108 @@
+"""The modelled images' listeners (:mod:`helpers.sim.images`) as real sockets in their pod's namespace.
+
+Each listening socket is made by a thread that has joined the pod's network namespace (so it stays
+there) and is served from threads of this process: TCP connections byte for byte as
+:class:`helpers.sim.netconn.Conn` answers (Go's net/http framing, ``serve-hostname --tcp``), UDP
+datagrams with :meth:`Program.answer`. Closing a listener closes the connections it accepted, as the
+kernel does when a process exits: a held connection then finds its peer gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+
+from helpers.sim.netconn import Conn
+
+BACKLOG = 128
+
+
+def _bind(protocol: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if protocol == "TCP" else socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("0.0.0.0", port))
+    if protocol == "TCP":
+        sock.listen(BACKLOG)
+    return sock
+
+
+class Listener:
+    """``program`` listening on ``port``/``protocol`` in namespace ``ns`` as ``hostname`` (its pod's name)."""
+
+    def __init__(self, ns, port: int, protocol: str, program, hostname: str, now):
+        self.port, self.protocol, self.program, self.hostname, self.now = port, protocol, program, hostname, now
+        self.sock = ns.run_inside(lambda: _bind(protocol, port))
+        self._open = True
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        target = self._accept if protocol == "TCP" else self._datagrams
+        self._thread = threading.Thread(target=target, name=f"listen-{hostname}-{port}/{protocol}", daemon=True)
+        self._thread.start()
+
+    def _process(self):
+        return self.program if self._open else None
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, peer = self.sock.accept()
+            except OSError:
+                return  # closed
+            with self._lock:
+                if not self._open:
+                    conn.close()
+                    return
+                self._conns.add(conn)
+            threading.Thread(target=self._serve, args=(conn, peer[0]), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, peer: str) -> None:
+        model = Conn(self._process, self.port, hostname=self.hostname, peer=peer, now=self.now)
+        try:
+            out = model.open()
+            while True:
+                if out:
+                    conn.sendall(out)
+                if model.closed:
+                    break
+                data = conn.recv(65536)
+                if not data:
+                    break
+                out = model.receive(data)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def _datagrams(self) -> None:
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(65536)
+            except OSError:
+                return
+            if not self._open:
+                return
+            reply = self.program.answer(self.port, "UDP", hostname=self.hostname, client_ip=peer[0],
+                                        request=data.decode(errors="replace").strip())
+            if reply:
+                with contextlib.suppress(OSError):
+                    self.sock.sendto(reply.encode(), peer)
+
+    def close(self) -> None:
+        """The process is gone: its sockets close (accepted connections are reset: SO_LINGER 0)."""
+        with self._lock:
+            self._open = False
+            conns, self._conns = list(self._conns), set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5.0)
