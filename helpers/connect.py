@@ -395,11 +395,11 @@ def check_skew(client_version: str, server_version: str) -> None:
             "or use ENDPOINTS_BACKEND=sim")
 
 
-def banner(kind: str, context: str, version: str, node_count: int) -> str:
-    """The one line connect() prints."""
+def banner(kind: str, context: str, version: str, node_count: int, dataplane: str = "") -> str:
+    """The one line connect() prints (for the simulator, with what its data plane note says, if anything)."""
     nodes = f"{node_count} node" + ("" if node_count == 1 else "s")
     if kind == "sim":
-        return f"{SIM_BANNER} — {version}, {nodes}"
+        return f"{SIM_BANNER} — {version}, {nodes}" + (f" — {dataplane}" if dataplane else "")
     if kind == "kind":
         return f'kind cluster "{KIND_CLUSTER}" (context {context}) — {version}, {nodes}'
     return f"Context {context} (not a project cluster; opted in) — {version}, {nodes}"
@@ -581,7 +581,8 @@ def connect(backend: str | None = None, *, allow_any_context: bool = False, kube
         chosen = _other_backend(choice, allow_any_context, env)
     check_skew(kubectl_version(), chosen.version)
     if not quiet:
-        print(banner(chosen.kind, chosen.context, chosen.version, chosen.node_count))
+        note = (chosen.request("GET", "/sim/info").get("dataplane") or {}).get("note", "") if chosen.is_sim else ""
+        print(banner(chosen.kind, chosen.context, chosen.version, chosen.node_count, note))
     from helpers.tables import readable_tables  # pandas loads only for sessions that show tables
 
     readable_tables()

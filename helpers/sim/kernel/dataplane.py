@@ -170,19 +170,20 @@ class KernelDataplane:
                 if pod is None:
                     continue
                 ns = topology.nodes[name] if pod["spec"].get("hostNetwork") else (topology.pods.get(key) or (None,))[0]
-                if ns is None:
+                address = (pod.get("status") or {}).get("podIP")
+                if ns is None or not address:
                     continue
                 for program in processes.values():
                     for listener in program.listeners if program is not None else ():
-                        wanted.setdefault((ns.name, listener.port, listener.protocol), (ns, program, key[1]))
+                        wanted.setdefault((ns.name, listener.port, listener.protocol), (ns, program, key[1], address))
         for key, listener in list(self.listeners.items()):
             if key not in wanted or wanted[key][1] is not listener.program:
                 listener.close()
                 del self.listeners[key]
-        for key, (ns, program, hostname) in wanted.items():
+        for key, (ns, program, hostname, address) in wanted.items():
             if key not in self.listeners:
                 try:
-                    self.listeners[key] = Listener(ns, key[1], key[2], program, hostname, cluster.clock.now)
+                    self.listeners[key] = Listener(ns, key[1], key[2], program, hostname, cluster.clock.now, address)
                 except OSError:
                     pass  # two hostNetwork processes on one node port: the second cannot bind, as on a node
 
@@ -232,7 +233,11 @@ class KernelDataplane:
         return pod[0]
 
     def _endpoint(self, node: str, protocol: str, src: str, sport: int, dst: str, dport: int) -> str:
-        """Where the node's conntrack says this flow went (its reply source), "" when nothing DNAT'ed it."""
+        """Where this flow went: the listener that accepted it from (src, sport) when its source was not
+        rewritten, else the reply source in the node's conntrack table; "" when nothing DNAT'ed it."""
+        for listener in list(self.listeners.values()):
+            if listener.protocol == protocol and (reached := listener.reached(src, sport)) is not None:
+                return reached
         listed = self.topology.nodes[node].spawn(["conntrack", "-L", "-p", protocol.lower(), "-s", src, "-d", dst,
                                                   "--sport", str(sport), "--dport", str(dport)])
         for row in conntrack.parse(listed.stdout):
@@ -256,7 +261,8 @@ class KernelDataplane:
             outcome = failed.outcome
         finally:
             sock.close()
-        latency = round((time.monotonic() - started) * 1000.0, 3)
+        # a timeout is the client's whole timeout (what curl --max-time waits), as the model reports it
+        latency = timeout * 1000.0 if outcome == "timeout" else round((time.monotonic() - started) * 1000.0, 3)
         endpoint = self._endpoint(node, protocol, src, sport, dst, dport) if sport else ""
         return outcome, endpoint, latency
 

@@ -13,10 +13,12 @@ import contextlib
 import socket
 import struct
 import threading
+from collections import OrderedDict
 
 from helpers.sim.netconn import Conn
 
 BACKLOG = 128
+PEERS_KEPT = 4096  # accepted peers remembered per listener (which address each one reached)
 
 
 def _bind(protocol: str, port: int) -> socket.socket:
@@ -31,12 +33,16 @@ def _bind(protocol: str, port: int) -> socket.socket:
 class Listener:
     """``program`` listening on ``port``/``protocol`` in namespace ``ns`` as ``hostname`` (its pod's name)."""
 
-    def __init__(self, ns, port: int, protocol: str, program, hostname: str, now):
+    def __init__(self, ns, port: int, protocol: str, program, hostname: str, now, address: str):
         self.port, self.protocol, self.program, self.hostname, self.now = port, protocol, program, hostname, now
+        self.address = address  # the pod's IP (a hostNetwork pod's: its node's)
         self.sock = ns.run_inside(lambda: _bind(protocol, port))
         self._open = True
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
+        # (peer IP, peer port) -> the "ip:port" it reached here: the DNAT target of an unmasqueraded flow,
+        # known without asking conntrack
+        self.peers: OrderedDict[tuple[str, int], str] = OrderedDict()
         target = self._accept if protocol == "TCP" else self._datagrams
         self._thread = threading.Thread(target=target, name=f"listen-{hostname}-{port}/{protocol}", daemon=True)
         self._thread.start()
@@ -55,6 +61,7 @@ class Listener:
                     conn.close()
                     return
                 self._conns.add(conn)
+                self._remember(peer, conn.getsockname())
             threading.Thread(target=self._serve, args=(conn, peer[0]), daemon=True).start()
 
     def _serve(self, conn: socket.socket, peer: str) -> None:
@@ -87,11 +94,27 @@ class Listener:
                 return
             if not self._open:
                 return
+            with self._lock:
+                self._remember(peer, (self._local_ip(peer), self.port))
             reply = self.program.answer(self.port, "UDP", hostname=self.hostname, client_ip=peer[0],
                                         request=data.decode(errors="replace").strip())
             if reply:
                 with contextlib.suppress(OSError):
                     self.sock.sendto(reply.encode(), peer)
+
+    def _remember(self, peer, local) -> None:
+        self.peers[(peer[0], peer[1])] = f"{local[0]}:{local[1]}"
+        if len(self.peers) > PEERS_KEPT:
+            self.peers.popitem(last=False)
+
+    def _local_ip(self, peer) -> str:
+        """The address a datagram from ``peer`` reached (an unconnected UDP socket bound to 0.0.0.0 does not
+        say): the pod's own, which the namespace has on eth0."""
+        return self.address
+
+    def reached(self, peer_ip: str, peer_port: int) -> str | None:
+        with self._lock:
+            return self.peers.get((peer_ip, peer_port))
 
     def close(self) -> None:
         """The process is gone: its sockets close (accepted connections are reset: SO_LINGER 0)."""

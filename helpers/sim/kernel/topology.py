@@ -22,12 +22,15 @@ import hashlib
 import ipaddress
 import secrets
 import subprocess
+import time
 from dataclasses import dataclass
 
-from helpers.sim.kernel.netns import Namespace
+from helpers.sim.kernel.netns import Namespace, run
 
 PREFIX = "ep-sim-"
 BRIDGE = "br0"
+LINK_UP_TIMEOUT_S = 5.0
+LINK_POLL_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,18 @@ def pod_commands(node: NodeNet, pod_ip: str) -> list[str]:
             f"route add default via {node.pod_gateway} dev eth0"]
 
 
+def wait_link_up(links: list[tuple[Namespace, str]]) -> None:
+    """Until each (namespace, link) is operationally up. A veth sends nothing until the kernel's linkwatch
+    work has seen its carrier (and activated its queue), up to a second after ``link set up``: a first
+    SYN sent before that is dropped, and the request would time out."""
+    deadline = time.monotonic() + LINK_UP_TIMEOUT_S
+    for ns, link in links:
+        while "state UP" not in run(["ip", "-n", ns.name, "-o", "link", "show", "dev", link]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{link} in {ns.name} did not come up within {LINK_UP_TIMEOUT_S:g}s")
+            time.sleep(LINK_POLL_S)  # linkwatch runs within a second; there is no event to wait on here
+
+
 class Topology:
     """The namespaces of one simulator's network: ``.bridge``, ``.nodes[name]``, ``.pods[key]``.
 
@@ -120,6 +135,7 @@ class Topology:
             ns.ip_batch(node_commands(spec, specs, self.bridge.name))
             ns.exec(["sysctl", "-qw", "net.ipv4.ip_forward=1"])  # a kind node forwards (its pods' traffic)
             self.bridge.ip_batch(port_commands(spec))
+        wait_link_up([(ns, "eth0") for ns in self.nodes.values()])
 
     def set_node_up(self, node: str, up: bool) -> None:
         """A stopped node's address has no owner on the network any more (``docker stop``)."""
@@ -132,6 +148,7 @@ class Topology:
         self.pods[key] = (ns, pod_ip, uid)
         self.nodes[node].ip_batch(pod_node_commands(spec, pod_ip, host_veth(uid), ns.name))
         ns.ip_batch(pod_commands(spec, pod_ip))
+        wait_link_up([(ns, "eth0"), (self.nodes[node], host_veth(uid))])
         return ns
 
     def remove_pod(self, key: tuple[str, str]) -> None:
