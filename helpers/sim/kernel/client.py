@@ -38,13 +38,19 @@ def new_socket(ns, protocol: str, timeout: float) -> socket.socket:
     return sock
 
 
-def connect(sock: socket.socket, ip: str, port: int) -> int:
-    """Connect (TCP: the handshake; UDP: the default destination); the local port."""
+def local_port(sock: socket.socket) -> int:
+    """Bind to an ephemeral port first, so the flow's source port is known even when the connect fails
+    (conntrack then still says where a refused SYN was sent)."""
+    sock.bind(("0.0.0.0", 0))
+    return sock.getsockname()[1]
+
+
+def connect(sock: socket.socket, ip: str, port: int) -> None:
+    """Connect (TCP: the handshake; UDP: the default destination)."""
     try:
         sock.connect((ip, port))
     except OSError as err:
         raise Failed(outcome_of(err)) from None
-    return sock.getsockname()[1]
 
 
 def http_get(sock: socket.socket, host: str, path: str, *, keep_alive: bool) -> str:

@@ -67,7 +67,7 @@ class KernelDataplane:
         self.nfacct = False
         self._set_up: set[str] = set()  # nodes whose namespace has kube-proxy's setup calls
         self._up = {name: True for name in cluster.kubelets}
-        self._held: dict[int, tuple] = {}  # id -> (socket, protocol, endpoint)
+        self._held: dict[int, tuple] = {}  # id -> (socket, node, protocol, flow: src, sport, dst, dport)
         self._pending = False
         self._stopped = False
         self._lock = threading.Lock()
@@ -97,8 +97,8 @@ class KernelDataplane:
             self._stopped = True
         if self._unsubscribe:
             self._unsubscribe()
-        for sock, _, _ in self._held.values():
-            sock.close()
+        for held in self._held.values():
+            held[0].close()
         self._held.clear()
         for listener in self.listeners.values():
             listener.close()
@@ -235,9 +235,10 @@ class KernelDataplane:
     def _endpoint(self, node: str, protocol: str, src: str, sport: int, dst: str, dport: int) -> str:
         """Where this flow went: the listener that accepted it from (src, sport) when its source was not
         rewritten, else the reply source in the node's conntrack table; "" when nothing DNAT'ed it."""
-        for listener in list(self.listeners.values()):
-            if listener.protocol == protocol and (reached := listener.reached(src, sport)) is not None:
-                return reached
+        arrivals = [reached for listener in list(self.listeners.values())
+                    if listener.protocol == protocol and (reached := listener.reached(src, sport)) is not None]
+        if arrivals:
+            return max(arrivals)[1]
         listed = self.topology.nodes[node].spawn(["conntrack", "-L", "-p", protocol.lower(), "-s", src, "-d", dst,
                                                   "--sport", str(sport), "--dport", str(dport)])
         for row in conntrack.parse(listed.stdout):
@@ -250,9 +251,9 @@ class KernelDataplane:
         """One request on a new connection from ``ns``: (outcome, endpoint, latency in ms)."""
         self.reconcile()
         sock = client.new_socket(ns, protocol, timeout)
-        started, sport, outcome = time.monotonic(), 0, "ok"
+        started, sport, outcome = time.monotonic(), client.local_port(sock), "ok"
         try:
-            sport = client.connect(sock, dst, dport)
+            client.connect(sock, dst, dport)
             if protocol == "TCP":
                 client.http_get(sock, dst, path, keep_alive=False)
             else:
@@ -263,31 +264,31 @@ class KernelDataplane:
             sock.close()
         # a timeout is the client's whole timeout (what curl --max-time waits), as the model reports it
         latency = timeout * 1000.0 if outcome == "timeout" else round((time.monotonic() - started) * 1000.0, 3)
-        endpoint = self._endpoint(node, protocol, src, sport, dst, dport) if sport else ""
-        return outcome, endpoint, latency
+        return outcome, self._endpoint(node, protocol, src, sport, dst, dport), latency
 
     def open(self, conn: int, ns, node: str, src: str, dst: str, dport: int, protocol: str, *,
              timeout: float) -> tuple[str, str]:
         """A connection held open as ``conn``, with a first request on it: (outcome, endpoint)."""
         self.reconcile()
         sock = client.new_socket(ns, protocol, timeout)
+        sport = client.local_port(sock)
         try:
-            sport = client.connect(sock, dst, dport)
+            client.connect(sock, dst, dport)
         except client.Failed as failed:
             sock.close()
             return failed.outcome, ""
         outcome = self._exchange(sock, protocol, dst)
-        endpoint = self._endpoint(node, protocol, src, sport, dst, dport)
-        self._held[conn] = (sock, protocol, endpoint)
-        return outcome, endpoint
+        self._held[conn] = (sock, node, protocol, (src, sport, dst, dport))
+        return outcome, self._endpoint(node, protocol, src, sport, dst, dport)
 
     def send(self, conn: int) -> tuple[str, str, str] | None:
         """One more request on held connection ``conn``: (outcome, endpoint, protocol); None if not ours."""
         if conn not in self._held:
             return None
         self.reconcile()
-        sock, protocol, endpoint = self._held[conn]
-        return self._exchange(sock, protocol, endpoint.rpartition(":")[0]), endpoint, protocol
+        sock, node, protocol, flow = self._held[conn]
+        outcome = self._exchange(sock, protocol, flow[2])
+        return outcome, self._endpoint(node, protocol, *flow), protocol
 
     @staticmethod
     def _exchange(sock, protocol: str, host: str) -> str:

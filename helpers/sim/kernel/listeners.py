@@ -10,6 +10,7 @@ kernel does when a process exits: a held connection then finds its peer gone.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import socket
 import struct
 import threading
@@ -19,6 +20,7 @@ from helpers.sim.netconn import Conn
 
 BACKLOG = 128
 PEERS_KEPT = 4096  # accepted peers remembered per listener (which address each one reached)
+_arrivals = itertools.count()  # orders arrivals across listeners: a flow's latest one is where it went
 
 
 def _bind(protocol: str, port: int) -> socket.socket:
@@ -40,9 +42,9 @@ class Listener:
         self._open = True
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
-        # (peer IP, peer port) -> the "ip:port" it reached here: the DNAT target of an unmasqueraded flow,
-        # known without asking conntrack
-        self.peers: OrderedDict[tuple[str, int], str] = OrderedDict()
+        # (peer IP, peer port) -> (arrival number, the "ip:port" it reached here): the DNAT target of an
+        # unmasqueraded flow, known without asking conntrack
+        self.peers: OrderedDict[tuple[str, int], tuple[int, str]] = OrderedDict()
         target = self._accept if protocol == "TCP" else self._datagrams
         self._thread = threading.Thread(target=target, name=f"listen-{hostname}-{port}/{protocol}", daemon=True)
         self._thread.start()
@@ -103,7 +105,8 @@ class Listener:
                     self.sock.sendto(reply.encode(), peer)
 
     def _remember(self, peer, local) -> None:
-        self.peers[(peer[0], peer[1])] = f"{local[0]}:{local[1]}"
+        self.peers.pop((peer[0], peer[1]), None)
+        self.peers[(peer[0], peer[1])] = (next(_arrivals), f"{local[0]}:{local[1]}")
         if len(self.peers) > PEERS_KEPT:
             self.peers.popitem(last=False)
 
@@ -112,7 +115,8 @@ class Listener:
         say): the pod's own, which the namespace has on eth0."""
         return self.address
 
-    def reached(self, peer_ip: str, peer_port: int) -> str | None:
+    def reached(self, peer_ip: str, peer_port: int) -> tuple[int, str] | None:
+        """(arrival number, address) of the last packet or connection from that peer, if any."""
         with self._lock:
             return self.peers.get((peer_ip, peer_port))
 
