@@ -44,6 +44,7 @@ from helpers.sim import kubeconfig_text
 from helpers.sim.boot import kubernetes_version
 from helpers.sim.kernel import netns as kernel_netns
 from helpers.sim.kernel.host import host_state, without_comments, zero_counters
+from helpers.sim.kernel.listeners import shut
 from helpers.sim.kernel.netns import Unavailable, pid_alive
 
 __all__ = ["host_state", "pid_alive"]
@@ -209,13 +210,7 @@ class Relay:
         with self._lock:
             self._stopped = True
             sockets, self._sockets = list(self._sockets), set()
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+        shut(self._listener, sockets)
         self._thread.join(STOP_TIMEOUT_S)
 
 

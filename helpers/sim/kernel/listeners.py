@@ -97,7 +97,7 @@ class Listener:
             if not self._open:
                 return
             with self._lock:
-                self._remember(peer, (self._local_ip(peer), self.port))
+                self._remember(peer, (self.address, self.port))  # unconnected UDP: the pod's own address
             reply = self.program.answer(self.port, "UDP", hostname=self.hostname, client_ip=peer[0],
                                         request=data.decode(errors="replace").strip())
             if reply:
@@ -110,26 +110,30 @@ class Listener:
         if len(self.peers) > PEERS_KEPT:
             self.peers.popitem(last=False)
 
-    def _local_ip(self, peer) -> str:
-        """The address a datagram from ``peer`` reached (an unconnected UDP socket bound to 0.0.0.0 does not
-        say): the pod's own, which the namespace has on eth0."""
-        return self.address
-
     def reached(self, peer_ip: str, peer_port: int) -> tuple[int, str] | None:
         """(arrival number, address) of the last packet or connection from that peer, if any."""
         with self._lock:
             return self.peers.get((peer_ip, peer_port))
 
     def close(self) -> None:
-        """The process is gone: its sockets close (accepted connections are reset: SO_LINGER 0)."""
+        """The process is gone: its sockets close (accepted connections are reset, as at an exit)."""
         with self._lock:
             self._open = False
             conns, self._conns = list(self._conns), set()
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                conn.shutdown(socket.SHUT_RDWR)
+        shut(self.sock, conns, reset=True)
         self._thread.join(5.0)
+
+
+def shut(listening: socket.socket, accepted, *, reset: bool = False) -> None:
+    """Close a listening socket and wake its threads; shut the connections it accepted down (``reset``:
+    with an RST, SO_LINGER 0, as the kernel does for a process that exits with data unread)."""
+    with contextlib.suppress(OSError):
+        listening.shutdown(socket.SHUT_RDWR)
+    listening.close()
+    for conn in accepted:
+        with contextlib.suppress(OSError):
+            if reset:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.shutdown(socket.SHUT_RDWR)
+        if not reset:
+            conn.close()

@@ -25,6 +25,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.sim.process import pid_alive
+
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
 COMMAND_TIMEOUT_S = 60.0
@@ -44,16 +46,6 @@ def run(argv: list[str], *, input: str | None = None, netns: str | None = None, 
     if check and proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, full, proc.stdout, proc.stderr)
     return proc.stdout
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def unavailable_reason(tools: tuple[str, ...]) -> str:
