@@ -32,8 +32,9 @@ import threading
 import time
 
 from helpers.controlplane.podutil import internal_ip
+from helpers.dataplane import conntrack
 from helpers.sim.boot import NODE_NETWORK
-from helpers.sim.kernel import client, conntrack
+from helpers.sim.kernel import client
 from helpers.sim.kernel.listeners import Listener
 from helpers.sim.kernel.netns import remove_stale, unavailable_reason
 from helpers.sim.kernel.topology import PREFIX, NodeNet, Topology

@@ -1,4 +1,5 @@
-"""``conntrack -L`` lines as the rows ``h.conntrack`` shows (the model's :meth:`Entry.row` shape).
+"""``conntrack -L`` lines as the rows ``h.conntrack`` shows (the simulator's model prints the same shape),
+for a kind node (``docker exec``) and for the simulator's kernel data plane alike.
 
 A line (conntrack-tools 1.4, ``conntrack.c`` / libnetfilter_conntrack's default output)::
 
