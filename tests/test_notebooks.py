@@ -203,10 +203,12 @@ def cluster_snapshot(env: dict) -> dict:
         api.close()
 
 
-def run_chapter(path: Path, env: dict) -> None:
+def run_chapter(path: Path, env: dict) -> nbformat.NotebookNode:
+    """Execute the chapter on the simulator ``env`` names; the notebook with its outputs."""
     nb = nbformat.read(path, as_version=4)
     nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="endpoints",
                             resources={"metadata": {"path": str(NOTEBOOKS)}}).execute(env=env)
+    return nb
 
 
 def run_on_one_simulator(paths: list[Path], state_dir: Path) -> str | None:
