@@ -25,10 +25,16 @@ WEB_PODS = 2
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
+    handle = exec_cluster(tmp_path_factory.mktemp("exec"))
+    yield handle
+    handle.stop()
+
+
+def exec_cluster(workdir, **overrides):
+    """A simulator with the pods and Services these tests exec into (``overrides`` go to the Cluster)."""
     from helpers.sim import start_in_process
 
-    workdir = tmp_path_factory.mktemp("exec")
-    handle = start_in_process(speed=10.0, kubeconfig_path=workdir / "kubeconfig")
+    handle = start_in_process(speed=10.0, kubeconfig_path=workdir / "kubeconfig", **overrides)
     handle.workdir = workdir
     k = _kubectl(handle)
     k("create", "deployment", "web", f"--image={AGNHOST_IMAGE}", f"--replicas={WEB_PODS}", "--",
@@ -42,8 +48,7 @@ def cluster(tmp_path_factory):
     for what in ("pod/client", "pod/db-0", "pod/db-1"):
         k("wait", "--for=condition=Ready", what, "--timeout=60s")
     k("rollout", "status", "deployment/web", "--timeout=60s")
-    yield handle
-    handle.stop()
+    return handle
 
 
 # a StatefulSet's pods behind a headless Service: per-pod names db-0.db.default.svc.cluster.local

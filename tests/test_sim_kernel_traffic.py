@@ -188,3 +188,26 @@ def test_the_tracers_probabilities_are_what_the_kernel_did(mode, tmp_path):
             assert low <= seen[endpoint] <= high, (endpoint, p, seen)
     finally:
         world.cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def exec_cluster(tmp_path_factory):
+    import test_sim_exec
+
+    handle = test_sim_exec.exec_cluster(tmp_path_factory.mktemp("exec"), dataplane="kernel")
+    assert handle.cluster.kernel is not None, handle.cluster.dataplane
+    yield handle
+    handle.stop()
+
+
+@pytest.mark.parametrize("name", ["test_requests_from_inside_a_pod_reach_the_service_s_pods_through_dns",
+                                  "test_failed_requests_give_the_tools_own_errors_and_exit_codes"])
+def test_kubectl_exec_clients_send_real_packets(exec_cluster, name):
+    """curl, wget and agnhost connect run in a pod (``kubectl exec``) connect from its namespace."""
+    import test_sim_exec
+
+    getattr(test_sim_exec, name)(exec_cluster)
+    cluster = exec_cluster.cluster
+    client = cluster.store.get("pods", "client", "default")
+    flows = cluster.on_reactor(cluster.traffic.table, client["spec"]["nodeName"])
+    assert any(f["src"] == client["status"]["podIP"] and f["dport"] == 80 for f in flows), flows  # the kernel's

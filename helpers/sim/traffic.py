@@ -37,6 +37,7 @@ TCP_ESTABLISHED_S = 432000.0  # nf_conntrack_tcp_timeout_established (5 days)
 UDP_S, UDP_STREAM_S = 30.0, 120.0  # nf_conntrack_udp_timeout, nf_conntrack_udp_timeout_stream
 AFFINITY_DEFAULT_S = 10800  # the Service API's default sessionAffinityConfig.clientIP.timeoutSeconds
 EPHEMERAL = (32768, 60999)  # net.ipv4.ip_local_port_range
+DIAL_TIMEOUT_S = 1.0  # how long a client command in a pod (curl, nc) waits on the kernel data plane
 PURGE_AT = 65536  # entries per node before expired ones are dropped on insert (not only when listed)
 
 
@@ -244,7 +245,7 @@ class Traffic:
         now = self.cluster.clock.time()
         kernel = self.cluster.kernel
         if kernel is not None:  # real packets from the client's namespace (helpers/sim/kernel)
-            outcome, endpoint, latency = kernel.request(self._namespace(who), who.node, who.ip, cluster_ip, sp["port"],
+            outcome, endpoint, latency, _ = kernel.request(self._namespace(who), who.node, who.ip, cluster_ip, sp["port"],
                                                         protocol, timeout=timeout, path=path)
             return {"t": now, "client": who.name, "pod": self._pod_at(endpoint, protocol) if outcome == "ok" else "",
                     "endpoint": endpoint, "outcome": outcome, "latency_ms": latency}
@@ -268,6 +269,14 @@ class Traffic:
         or loopback): the client node's rules when a Service matches, routed as is otherwise.
         Returns (outcome, reply, answering pod)."""
         who = self._client(namespace, client)
+        if self.cluster.kernel is not None:  # a real connection from the pod's namespace (loopback is its own)
+            loopback = ipaddress.ip_address(ip).is_loopback
+            outcome, endpoint, _, reply = self.cluster.kernel.request(
+                self._namespace(who), who.node, "127.0.0.1" if loopback else who.ip, ip, port, protocol,
+                timeout=DIAL_TIMEOUT_S, path=path)
+            if outcome != "ok":
+                return outcome, "", ""
+            return outcome, reply, who.name if loopback else self._pod_at(endpoint or f"{ip}:{port}", protocol)
         if ipaddress.ip_address(ip).is_loopback:  # the pod's own network namespace
             ip = who.ip
         svc = next((s for s in self.cluster.informer.items("services")

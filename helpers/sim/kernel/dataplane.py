@@ -248,24 +248,24 @@ class KernelDataplane:
         return ""
 
     def request(self, ns, node: str, src: str, dst: str, dport: int, protocol: str, *, timeout: float,
-                path: str) -> tuple[str, str, float]:
-        """One request on a new connection from ``ns``: (outcome, endpoint, latency in ms)."""
+                path: str) -> tuple[str, str, float, str]:
+        """One request on a new connection from ``ns``: (outcome, endpoint, latency in ms, reply body)."""
         self.reconcile()
         sock = client.new_socket(ns, protocol, timeout)
-        started, sport, outcome = time.monotonic(), client.local_port(sock), "ok"
+        started, sport, outcome, reply = time.monotonic(), client.local_port(sock), "ok", ""
         try:
             client.connect(sock, dst, dport)
             if protocol == "TCP":
-                client.http_get(sock, dst, path, keep_alive=False)
+                reply = client.http_get(sock, dst, path, keep_alive=False)
             else:
-                client.udp_exchange(sock, path.lstrip("/") or "hostname")
+                reply = client.udp_exchange(sock, path.lstrip("/") or "hostname")
         except client.Failed as failed:
             outcome = failed.outcome
         finally:
             sock.close()
         # a timeout is the client's whole timeout (what curl --max-time waits), as the model reports it
         latency = timeout * 1000.0 if outcome == "timeout" else round((time.monotonic() - started) * 1000.0, 3)
-        return outcome, self._endpoint(node, protocol, src, sport, dst, dport), latency
+        return outcome, self._endpoint(node, protocol, src, sport, dst, dport), latency, reply
 
     def open(self, conn: int, ns, node: str, src: str, dst: str, dport: int, protocol: str, *,
              timeout: float) -> tuple[str, str]:
