@@ -135,7 +135,8 @@ def _bounds(n: int, p: float, sigmas: float = 5.0) -> tuple[float, float]:
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
 def test_split_refusal_and_affinity_agree_with_the_model(mode, tmp_path):
-    worlds = {dp: scenarios.World(_start(mode, tmp_path, dp).cluster) for dp in ("model", "kernel")}
+    handles = {dp: _start(mode, tmp_path, dp) for dp in ("model", "kernel")}
+    worlds = {dp: scenarios.World(handle.cluster) for dp, handle in handles.items()}
     try:
         outcomes = {}
         for dp, world in worlds.items():
@@ -157,15 +158,16 @@ def test_split_refusal_and_affinity_agree_with_the_model(mode, tmp_path):
                             {r["outcome"] for r in empty})
         assert outcomes["model"] == outcomes["kernel"] == ({"ok"}, 1, {"refused"})
     finally:
-        for world in worlds.values():
-            world.cluster.shutdown()
+        for handle in handles.values():
+            handle.stop()
 
 
 @pytest.mark.parametrize("mode", list(CONFIGS))
 def test_the_tracers_probabilities_are_what_the_kernel_did(mode, tmp_path):
     """Four endpoints, one of them on another node: the tracer walks the node's rules (as the kernel
     prints them) and predicts each endpoint's share; 400 real connections land within binomial bounds."""
-    world = scenarios.World(_start(mode, tmp_path, "kernel").cluster)
+    handle = _start(mode, tmp_path, "kernel")
+    world = scenarios.World(handle.cluster)
     try:
         for i in range(4):
             world.run(scenarios._pod(f"web{i}"), world.workers[0 if i < 3 else 1])
@@ -187,7 +189,7 @@ def test_the_tracers_probabilities_are_what_the_kernel_did(mode, tmp_path):
             low, high = _bounds(400, p)
             assert low <= seen[endpoint] <= high, (endpoint, p, seen)
     finally:
-        world.cluster.shutdown()
+        handle.stop()
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +213,24 @@ def test_kubectl_exec_clients_send_real_packets(exec_cluster, name):
     client = cluster.store.get("pods", "client", "default")
     flows = cluster.on_reactor(cluster.traffic.table, client["spec"]["nodeName"])
     assert any(f["src"] == client["status"]["podIP"] and f["dport"] == 80 for f in flows), flows  # the kernel's
+
+
+@pytest.mark.parametrize("mode", list(CONFIGS))
+def test_a_stopped_node_takes_its_pods_off_the_network_on_both(mode, tmp_path):
+    """``docker stop`` of a node: its address and its pods' go away. Until the EndpointSlice changes,
+    requests DNAT'ed to them time out, on the model and on the kernel alike."""
+    seen = {}
+    for dp in ("model", "kernel"):
+        handle = _start(mode, tmp_path, dp)
+        world = scenarios.World(handle.cluster)
+        try:
+            world.run(scenarios._pod("web0"), world.workers[1])
+            world.store.create("services", scenarios._service(), namespace=scenarios.NS)
+            world.sync()
+            before = {r["outcome"] for r in world.requests(count=3, timeout=0.3)}
+            world.cluster.stop_node(world.workers[1])
+            after = [r for r in world.requests(count=3, timeout=0.3)]
+            seen[dp] = (before, {r["outcome"] for r in after}, {r["endpoint"] != "" for r in after})
+        finally:
+            handle.stop()
+    assert seen["model"] == seen["kernel"] == ({"ok"}, {"timeout"}, {True}), seen
