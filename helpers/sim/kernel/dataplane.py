@@ -35,6 +35,7 @@ from helpers.controlplane.podutil import internal_ip
 from helpers.dataplane import conntrack
 from helpers.sim.boot import NODE_NETWORK
 from helpers.sim.kernel import client
+from helpers.sim.kernel.ctevents import FlowLog
 from helpers.sim.kernel.listeners import Listener
 from helpers.sim.kernel.netns import remove_stale, unavailable_reason
 from helpers.sim.kernel.topology import PREFIX, NodeNet, Topology
@@ -65,6 +66,7 @@ class KernelDataplane:
             nodes.append(NodeNet(name, index, internal_ip(node), NODE_NETWORK, node["spec"]["podCIDR"]))
         self.topology = Topology(nodes)
         self.listeners: dict[tuple[str, int, str], Listener] = {}
+        self.flow_logs: dict[str, FlowLog] = {}
         self.nfacct = False
         self._set_up: set[str] = set()  # nodes whose namespace has kube-proxy's setup calls
         self._up = {name: True for name in cluster.kubelets}
@@ -82,6 +84,7 @@ class KernelDataplane:
         atexit.register(self.stop)
         try:
             self.topology.build()
+            self.flow_logs = {name: FlowLog(ns) for name, ns in self.topology.nodes.items()}
             self.nfacct = self._nfacct_supported()
             self.reconcile()
         except BaseException:
@@ -104,6 +107,8 @@ class KernelDataplane:
         for listener in self.listeners.values():
             listener.close()
         self.listeners.clear()
+        for log in self.flow_logs.values():
+            log.close()
         self.topology.remove()
         atexit.unregister(self.stop)
 
@@ -235,17 +240,16 @@ class KernelDataplane:
 
     def _endpoint(self, node: str, protocol: str, src: str, sport: int, dst: str, dport: int) -> str:
         """Where this flow went: the listener that accepted it from (src, sport) when its source was not
-        rewritten, else the reply source in the node's conntrack table; "" when nothing DNAT'ed it."""
+        rewritten, else the reply source of its conntrack entry as the node's kernel announced it
+        (:mod:`helpers.sim.kernel.ctevents`); "" when nothing DNAT'ed it."""
         arrivals = [reached for listener in list(self.listeners.values())
                     if listener.protocol == protocol and (reached := listener.reached(src, sport)) is not None]
         if arrivals:
             return max(arrivals)[1]
-        listed = self.topology.nodes[node].spawn(["conntrack", "-L", "-p", protocol.lower(), "-s", src, "-d", dst,
-                                                  "--sport", str(sport), "--dport", str(dport)])
-        for row in conntrack.parse(listed.stdout):
-            if (row["reply_src"], row["reply_sport"]) != (dst, dport):
-                return f"{row['reply_src']}:{row['reply_sport']}"
-        return ""
+        reply = self.flow_logs[node].reply(protocol, src, dst, sport, dport)
+        if reply is None or (reply[1], reply[3]) == (dst, dport):
+            return ""
+        return f"{reply[1]}:{reply[3]}"
 
     def request(self, ns, node: str, src: str, dst: str, dport: int, protocol: str, *, timeout: float,
                 path: str) -> tuple[str, str, float, str]:
