@@ -49,3 +49,12 @@ def host_state() -> dict[str, str]:
         if path.exists():
             state[key] = path.read_text()
     return state
+
+
+def changes(before: dict[str, str], after: dict[str, str]) -> dict[str, tuple[str | None, str | None]]:
+    """What differs between two ``host_state()`` readings, as {key: (before, after)}. A sysctl that only
+    appeared is left out: a netfilter module the kernel loaded on first use (nf_conntrack, as on any kind
+    node) adds its entries with their defaults, which is no setting of ours."""
+    appeared = {k for k in after.keys() - before.keys() if k in SYSCTLS}
+    return {k: (before.get(k), after.get(k)) for k in before.keys() | after.keys()
+            if k not in appeared and before.get(k) != after.get(k)}
