@@ -188,8 +188,10 @@ class Cluster:
         for i in range(count):
             if i and interval > 0:
                 self.clock.advance(interval)
+            # the kernel data plane waits up to `timeout` wall seconds for an answer, on the reactor
             rows.append(self.on_reactor(lambda: self.traffic.request(namespace, service, port=port, client=client,
-                                                                     timeout=timeout, path=path)))
+                                                                     timeout=timeout, path=path),
+                                        timeout=timeout + 10.0))
         return rows
 
     def node_names(self) -> list[str]:
