@@ -21,8 +21,8 @@ _EXPORTS = {
     "helpers.diagrams": ("ChainDiagram", "SequenceDiagram", "chain_diagram", "sequence_diagram"),
     "helpers.kubectl": ("KubectlError", "KubectlResult", "kubectl", "kubectl_command"),
     "helpers.nodes": (
-        "NodeActionError", "NotSimulator", "advance", "cluster_time", "node_rules", "patch_status", "proxy_metrics",
-        "reconciler_decisions", "restart_simulator", "rules_vs_model", "set_missing_node_behavior", "set_out_of_service",
+        "NodeActionError", "NotSimulator", "advance", "cluster_time", "data_plane", "node_rules", "patch_status",
+        "proxy_metrics", "reconciler_decisions", "restart_simulator", "rules_vs_model", "set_missing_node_behavior", "set_out_of_service",
         "set_slice_informer", "shutdown_node", "start_node", "stop_node", "wait_for_rules",
     ),
     "helpers.objects": (

@@ -8,6 +8,7 @@ cluster whichever backend runs it. Parsing is pure (`parse_cluster_config` over 
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ KIND_SUBNETS = {"ipv4": (DEFAULT_POD_SUBNET, DEFAULT_SERVICE_SUBNET),
 DEFAULT_KUBE_PROXY_MODE = "iptables"
 KUBE_PROXY_MODES = ("iptables", "nftables", "ipvs", "none")
 ROLES = ("control-plane", "worker")
+SIM_DATAPLANES = ("model", "kernel")  # the simulator's data plane: the packet model, or the real kernel
 
 
 class ConfigError(ValueError):
@@ -118,6 +120,15 @@ class ClusterConfig:
             if node.name == name:
                 return node
         raise KeyError(f"no node {name!r} in cluster {self.name!r}; nodes: {', '.join(self.node_names)}")
+
+
+def sim_dataplane(env: dict | None = None) -> str:
+    """The simulator's data plane from ``$ENDPOINTS_SIM_DATAPLANE``: ``model`` (default) or ``kernel``
+    (network namespaces with real netfilter, where the machine allows it: helpers/sim/kernel)."""
+    value = ((os.environ if env is None else env).get("ENDPOINTS_SIM_DATAPLANE") or "model").strip().lower()
+    if value not in SIM_DATAPLANES:
+        raise ValueError(f"ENDPOINTS_SIM_DATAPLANE must be one of {', '.join(SIM_DATAPLANES)}, not {value!r}")
+    return value
 
 
 def load_cluster_config(path: str | Path | None = None) -> ClusterConfig:

@@ -424,11 +424,11 @@ def check_skew(client_version: str, server_version: str) -> None:
             "or use ENDPOINTS_BACKEND=sim")
 
 
-def banner(kind: str, context: str, version: str, node_count: int) -> str:
-    """The one line connect() prints."""
+def banner(kind: str, context: str, version: str, node_count: int, dataplane: str = "") -> str:
+    """The one line connect() prints (for the simulator, with what its data plane note says, if anything)."""
     nodes = f"{node_count} node" + ("" if node_count == 1 else "s")
     if kind == "sim":
-        return f"{SIM_BANNER} — {version}, {nodes}"
+        return f"{SIM_BANNER} — {version}, {nodes}" + (f" — {dataplane}" if dataplane else "")
     if kind == "kind":
         return f'kind cluster "{KIND_CLUSTER}" (context {context}) — {version}, {nodes}'
     return f"Context {context} (not a project cluster; opted in) — {version}, {nodes}"
@@ -589,6 +589,13 @@ def _other_backend(context: str, allow_any: bool, env: dict) -> Backend:
     return load_backend("other", context, path)
 
 
+def _data_plane_note(backend: Backend) -> str:
+    """The one line a simulator adds to the banner about its data plane (why kernel mode is off, if asked)."""
+    from helpers import simapi  # simapi builds on this module
+
+    return (simapi.info(backend).get("dataplane") or {}).get("note", "") if backend.is_sim else ""
+
+
 def connect(backend: str | None = None, *, allow_any_context: bool = False, kubeconfig: str | None = None,
             quiet: bool = False) -> Backend:
     """Connect to the chosen cluster, print one banner line, and make it the current backend.
@@ -610,7 +617,7 @@ def connect(backend: str | None = None, *, allow_any_context: bool = False, kube
         chosen = _other_backend(choice, allow_any_context, env)
     check_skew(kubectl_version(), chosen.version)
     if not quiet:
-        print(banner(chosen.kind, chosen.context, chosen.version, chosen.node_count))
+        print(banner(chosen.kind, chosen.context, chosen.version, chosen.node_count, _data_plane_note(chosen)))
     readable_tables_with_pandas()
     one_line_checks()
     return use(chosen)

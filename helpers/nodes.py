@@ -173,6 +173,18 @@ def node_rules(node: str, fmt: str = "iptables", *, backend: Backend | None = No
     return run_docker(docker_command("rules", node, fmt), node)
 
 
+def data_plane(*, backend: Backend | None = None) -> dict:
+    """What carries the packets: ``{"mode", "note"}``. kind: ``"kind"`` (real nodes, real kernels).
+    Simulator (its info route): ``"model"`` (requests walk the rule model) or ``"kernel"``
+    (``ENDPOINTS_SIM_DATAPLANE=kernel``: network namespaces with real netfilter, sockets and conntrack);
+    ``note`` is the one line its banner adds (why the kernel mode is off when it was asked for)."""
+    backend = backend or current()
+    if not backend.is_sim:
+        return {"mode": "kind", "note": ""}
+    plane = simapi.info(backend).get("dataplane") or {}
+    return {"mode": plane.get("mode", "model"), "note": plane.get("note", "")}
+
+
 def proxy_metrics(node: str, prefix: str = "kubeproxy_", *, backend: Backend | None = None):
     """The node's kube-proxy metrics whose names start with ``prefix``, as a DataFrame with one row per
     sample: ``metric``, ``labels`` (a dict) and ``value`` (chapter 11 introduced it).

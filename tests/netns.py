@@ -28,7 +28,6 @@ import ctypes
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -43,28 +42,23 @@ from helpers.config import REPO_ROOT, load_cluster_config
 from helpers.kube import LABEL_ZONE
 from helpers.sim import kubeconfig_text
 from helpers.sim.boot import kubernetes_version
+from helpers.sim.kernel import netns as kernel_netns
+from helpers.sim.kernel.host import host_state, without_comments, zero_counters
+from helpers.sim.kernel.listeners import shut
+from helpers.sim.kernel.netns import Unavailable, pid_alive
+
+__all__ = ["host_state", "pid_alive"]
 
 PREFIX = "ep-kp-"
 TOOLS = ("ip", "iptables", "iptables-save", "iptables-restore", "ip6tables-save", "nft", "nfacct", "conntrack")
-CLONE_NEWNET = 0x40000000
 PR_SET_PDEATHSIG = 1
-NETNS_DIR = Path("/run/netns")
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 # How long a started kube-proxy may take to report its node's labels before it is given a relabel
 # (KernelNodes.wait_started); they normally come within milliseconds of its first sync.
 TOPOLOGY_GRACE_S = 5.0
-# Host values a kube-proxy could write if it were not confined to its namespace: the conntrack
-# table size (global, so kind sets maxPerCore: 0) and the per-namespace ones kube-proxy sets.
-HOST_SYSCTLS = ("net/netfilter/nf_conntrack_max", "net/netfilter/nf_conntrack_tcp_timeout_established",
-                "net/netfilter/nf_conntrack_tcp_timeout_close_wait", "net/netfilter/nf_conntrack_tcp_be_liberal",
-                "net/ipv4/conf/all/route_localnet", "net/ipv4/ip_forward")
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-class Unavailable(RuntimeError):
-    """The machine cannot run the real kube-proxy in namespaces (the reason is the message)."""
 
 
 # -- the binary ---------------------------------------------------------------------------------------
@@ -90,15 +84,9 @@ def kube_proxy_binary() -> Path:
 
 def check_machine() -> None:
     """``Unavailable`` unless this is Linux, as root, with the netfilter tools and network namespaces."""
-    if not Path("/proc/self/ns/net").exists():
-        raise Unavailable("network namespaces need Linux")
-    if os.geteuid() != 0:
-        raise Unavailable("creating network namespaces and running kube-proxy need root")
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
-        raise Unavailable(f"missing {', '.join(missing)}: apt-get install iptables nftables nfacct conntrack iproute2")
-    probe = Namespace.create("probe")
-    probe.delete()
+    reason = kernel_netns.unavailable_reason(TOOLS)
+    if reason:
+        raise Unavailable(reason)
 
 
 def kube_proxy_unavailable() -> str:
@@ -111,134 +99,23 @@ def kube_proxy_unavailable() -> str:
     return ""
 
 
-# -- commands -------------------------------------------------------------------------------------
-def run(argv: list[str], *, input: str | None = None, netns: str | None = None, check: bool = True) -> str:
-    """Run a command (inside ``netns`` if given, via ``ip netns exec``); its stdout."""
-    full = ["ip", "netns", "exec", netns, *argv] if netns else argv
-    proc = subprocess.run(full, input=input, capture_output=True, text=True, timeout=60, check=False)
-    if check and proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, full, proc.stdout, proc.stderr)
-    return proc.stdout
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
+# -- namespaces (helpers/sim/kernel/netns.py) ---------------------------------------------------------
 def our_namespaces() -> list[str]:
     """Names of namespaces this harness made (any run) that still exist."""
-    return sorted(p.name for p in NETNS_DIR.glob(f"{PREFIX}*")) if NETNS_DIR.is_dir() else []
+    return kernel_netns.our_namespaces(PREFIX)
 
 
 def remove_stale() -> list[str]:
     """Delete namespaces left by a run whose process is gone, and the processes still inside them."""
-    removed = []
-    for name in our_namespaces():
-        match = re.match(rf"{re.escape(PREFIX)}(\d+)-", name)
-        if match and not _pid_alive(int(match.group(1))):
-            Namespace(name).delete()
-            removed.append(name)
-    return removed
+    return kernel_netns.remove_stale(PREFIX)
 
 
-@dataclass
-class Namespace:
-    """One network namespace of ours, ``ip netns`` style (a bind mount under /run/netns)."""
-
-    name: str
+class Namespace(kernel_netns.Namespace):
+    """One ``ep-kp-`` namespace of this harness."""
 
     @classmethod
     def create(cls, label: str) -> Namespace:
-        ns = cls(f"{PREFIX}{os.getpid()}-{secrets.token_hex(3)}-{label}")
-        run(["ip", "netns", "add", ns.name])
-        try:
-            run(["ip", "-n", ns.name, "link", "set", "lo", "up"])
-        except subprocess.CalledProcessError:
-            ns.delete()
-            raise
-        return ns
-
-    @property
-    def path(self) -> Path:
-        return NETNS_DIR / self.name
-
-    def exec(self, argv: list[str], *, input: str | None = None, check: bool = True) -> str:
-        return run(argv, input=input, netns=self.name, check=check)
-
-    def pids(self) -> list[int]:
-        out = run(["ip", "netns", "pids", self.name], check=False)
-        return [int(p) for p in out.split()]
-
-    def delete(self) -> None:
-        """Kill what still runs inside (processes this harness started there), then delete it."""
-        for pid in self.pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        run(["ip", "netns", "delete", self.name], check=False)
-
-    def in_namespace(self, fn):
-        """``fn()`` called on a thread that has joined this namespace; what it returns (e.g. a socket,
-        which stays in this namespace after the thread has left it)."""
-        result: dict = {}
-
-        def body():
-            own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-            target = os.open(self.path, os.O_RDONLY)
-            try:
-                if _libc.setns(target, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns({self.name})")
-                try:
-                    result["value"] = fn()
-                finally:
-                    if _libc.setns(own, CLONE_NEWNET) != 0:  # never leave a thread behind in the namespace
-                        raise OSError(ctypes.get_errno(), "setns(back to the host namespace)")
-            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-                result["error"] = exc
-            finally:
-                os.close(own)
-                os.close(target)
-
-        thread = threading.Thread(target=body, name=f"setns-{self.name}")
-        thread.start()
-        thread.join()
-        if "error" in result:
-            raise result["error"]
-        return result["value"]
-
-
-# -- the host must not change ---------------------------------------------------------------------
-_COUNTERS = re.compile(r"\[\d+:\d+\]")
-_NFT_COUNTERS = re.compile(r"counter packets \d+ bytes \d+")
-_LIFETIMES = re.compile(r"\s*valid_lft \S+ preferred_lft \S+")
-
-
-def host_state() -> dict[str, str]:
-    """The host namespace's rules, addresses, routes and the sysctls kube-proxy writes, with packet
-    counters and address lifetimes (which move by themselves) taken out."""
-    state = {
-        "iptables-save": _COUNTERS.sub("[0:0]", _without_comments(run(["iptables-save"]))),
-        "ip6tables-save": _COUNTERS.sub("[0:0]", _without_comments(run(["ip6tables-save"]))),
-        "nft list ruleset": _NFT_COUNTERS.sub("counter", run(["nft", "list", "ruleset"])),
-        "ip addr": _LIFETIMES.sub("", run(["ip", "addr"])),
-        "ip route": run(["ip", "route", "show", "table", "all"]),
-        "ip -6 route": run(["ip", "-6", "route", "show", "table", "all"]),
-        "ip rule": run(["ip", "rule"]),
-    }
-    for key in HOST_SYSCTLS:
-        path = Path("/proc/sys") / key
-        if path.exists():
-            state[key] = path.read_text()
-    return state
-
-
-def _without_comments(text: str) -> str:
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+        return super().create(PREFIX, label)
 
 
 # -- rules as the kernel prints them --------------------------------------------------------------
@@ -246,9 +123,8 @@ def read_rules(ns: Namespace, mode: str) -> str:
     """What ``iptables-save`` (IPv4) or ``nft list table ip kube-proxy`` prints in ``ns``, without
     iptables-save's dated header lines and with packet counters zeroed."""
     if mode == "iptables":
-        return _COUNTERS.sub("[0:0]", _without_comments(ns.exec(["iptables-save"])))
-    text = ns.exec(["nft", "list", "table", "ip", "kube-proxy"], check=False)
-    return _NFT_COUNTERS.sub("counter", text)
+        return zero_counters(without_comments(ns.exec(["iptables-save"])))
+    return zero_counters(ns.exec(["nft", "list", "table", "ip", "kube-proxy"], check=False))
 
 
 def load_rules(ns: Namespace, mode: str, text: str) -> None:
@@ -280,7 +156,7 @@ class Relay:
 
     def __init__(self, ns: Namespace, target: tuple[str, int]):
         self.target = target
-        self._listener = ns.in_namespace(self._listen)
+        self._listener = ns.run_inside(self._listen)
         self.port = self._listener.getsockname()[1]
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -337,13 +213,7 @@ class Relay:
         with self._lock:
             self._stopped = True
             sockets, self._sockets = list(self._sockets), set()
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+        shut(self._listener, sockets)
         self._thread.join(STOP_TIMEOUT_S)
 
 

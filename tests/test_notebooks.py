@@ -9,9 +9,7 @@ did before (no extra namespaces, nothing left in ``default``).
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -20,16 +18,14 @@ from pathlib import Path
 import nbclient
 import nbformat
 import pytest
+from chapters import NOTEBOOKS, ROOT, run_chapter, start_simulator, stop_simulator
 from kubernetes import client, config
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
 sys.path.insert(0, str(ROOT / "scripts"))
 import build_notebooks
 
 CHAPTERS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
 TEMPLATE = NOTEBOOKS / "_template.ipynb"
-CELL_TIMEOUT = 180  # seconds; every wait in a chapter is bounded well below this
 CHAPTER_FAILURES = (nbclient.exceptions.CellExecutionError, nbclient.exceptions.CellTimeoutError,
                     nbclient.exceptions.DeadKernelError)
 PARALLEL_RUNS = 3  # concurrent chapter runs (each with its own simulator and kernel)
@@ -173,19 +169,6 @@ def test_skeleton_check_reports_what_is_missing():
 # Execution against the simulator
 
 
-def start_simulator(state_dir: Path) -> dict:
-    """Start a background simulator with its own state directory; returns the env a kernel needs."""
-    env = dict(os.environ, ENDPOINTS_BACKEND="sim", ENDPOINTS_STATE_DIR=str(state_dir))
-    subprocess.run([sys.executable, "-m", "helpers.sim", "start"], env=env, cwd=ROOT, check=True,
-                   capture_output=True, timeout=60)
-    return env
-
-
-def stop_simulator(env: dict) -> None:
-    subprocess.run([sys.executable, "-m", "helpers.sim", "stop"], env=env, cwd=ROOT, check=True,
-                   capture_output=True, timeout=60)
-
-
 def cluster_snapshot(env: dict) -> dict:
     """Namespaces, and the names of objects in `default`, on the simulator of this state directory.
 
@@ -201,12 +184,6 @@ def cluster_snapshot(env: dict) -> dict:
         return snapshot
     finally:
         api.close()
-
-
-def run_chapter(path: Path, env: dict) -> None:
-    nb = nbformat.read(path, as_version=4)
-    nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="endpoints",
-                            resources={"metadata": {"path": str(NOTEBOOKS)}}).execute(env=env)
 
 
 def run_on_one_simulator(paths: list[Path], state_dir: Path) -> str | None:

@@ -67,7 +67,7 @@ def test_teardown_leaves_nothing(host_before, tmp_path):
     finally:
         sim.stop()
     assert not set(names) & set(netns.our_namespaces())
-    assert all(not netns._pid_alive(p) for p in pids)  # Popen.wait() reaped each one
+    assert all(not netns.pid_alive(p) for p in pids)  # Popen.wait() reaped each one
     assert not kernel.tmp.exists()
     assert netns.host_state() == host_before
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from helpers.config import REPO_ROOT, load_cluster_config
 from helpers.sim import process
+from helpers.sim.process import pid_alive as _pid_alive
 
 CONTEXT = "sim-endpoints"
 HOST = "127.0.0.1"
@@ -107,32 +108,6 @@ def start_in_process(config_path=None, *, speed: float = 1.0, port: int = 0, kub
 # -- the background simulator ------------------------------------------------------------------------
 def _state_file() -> Path:
     return state_dir() / "sim.json"
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:  # reap it first if it is our own exited child (a zombie still answers kill(pid, 0))
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    """An exited process whose parent (not us) has not reaped it yet; Linux only, elsewhere False."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
 def running() -> dict | None:

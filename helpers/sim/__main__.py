@@ -3,7 +3,8 @@
 start   start the simulator detached (or report the one already running) and print how to use it
 status  say whether it runs (exit code 0) or not (exit code 1)
 stop    stop it and remove its state files
-serve   run it in the foreground until SIGTERM/SIGINT (what `start` launches; logs go to stdout)
+serve   run it in the foreground until SIGTERM/SIGINT (what `start` launches; logs go to stdout);
+        --dataplane kernel runs its network in Linux namespaces (helpers/sim/kernel)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import threading
 
 from helpers import sim
+from helpers.config import SIM_DATAPLANES
 from helpers.sim import process
 
 
@@ -63,7 +65,7 @@ def cmd_serve(args) -> int:
                            "stop it first: python -m helpers.sim stop") from None
     with lock:
         handle = sim.start_in_process(args.config, speed=args.speed, port=args.port,
-                                      kubeconfig_path=directory / "sim-kubeconfig")
+                                      kubeconfig_path=directory / "sim-kubeconfig", dataplane=args.dataplane)
         try:
             sim.write_state(handle.url, os.getpid())
         except OSError:
@@ -103,6 +105,9 @@ def main(argv=None) -> int:
             sub.add_argument("--speed", type=float, default=1.0, help="virtual seconds per wall second")
         if name == "serve":
             sub.add_argument("--port", type=port_number, default=0, help="port on 127.0.0.1 (default: a free one)")
+            sub.add_argument("--dataplane", choices=SIM_DATAPLANES, default=None,
+                             help="model (packets through the rule model) or kernel (network namespaces, real "
+                                  "netfilter; root on Linux); default: $ENDPOINTS_SIM_DATAPLANE, else model")
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

@@ -13,6 +13,7 @@ import random
 import threading
 import time
 
+from helpers.config import sim_dataplane
 from helpers.controlplane.endpointslice.reconciler import MISSING_NODE_BEHAVIORS
 from helpers.controlplane.podutil import internal_ip
 from helpers.kube import format_micro_time, format_time
@@ -49,6 +50,7 @@ from helpers.sim.controllers.workloads import (
     pod_from_template,
     template_hash,
 )
+from helpers.sim.kernel.dataplane import open_dataplane
 from helpers.sim.proxymetrics import metrics_text
 from helpers.sim.store import Store
 from helpers.sim.traffic import Traffic
@@ -64,7 +66,8 @@ START_TIMEOUT_S = 60.0  # a bound on starting every component (milliseconds when
 class Cluster:
     """A running simulated cluster shaped by a `ClusterConfig` (from kind-cluster.yaml)."""
 
-    def __init__(self, config, *, speed: float = 1.0, missing_node_behavior: str = "current", seed: int = 0):
+    def __init__(self, config, *, speed: float = 1.0, missing_node_behavior: str = "current", seed: int = 0,
+                 dataplane: str | None = None):
         if missing_node_behavior not in MISSING_NODE_BEHAVIORS:
             raise ValueError(f"missing_node_behavior must be one of {MISSING_NODE_BEHAVIORS}, "
                              f"got {missing_node_behavior!r}")
@@ -85,9 +88,12 @@ class Cluster:
         self.kubelets = {name: Kubelet(self, name, cidrs) for name, cidrs in boot.pod_cidrs_by_family(config).items()}
         self._boot()
         self.traffic = Traffic(self)
+        # The data plane: the packet model, or the real kernel in namespaces (helpers/sim/kernel), which
+        # must be up before the first kube-proxy sync is loaded into it.
+        self.kernel, self.dataplane = open_dataplane(self, dataplane or sim_dataplane())
         self.endpointslice_controller = EndpointSliceController(self)
         self.endpointslice_controller.set_missing_node_behavior(missing_node_behavior)
-        self.kube_proxies = ({name: KubeProxy(self, name) for name in self.kubelets}
+        self.kube_proxies = ({name: self._kube_proxy(name) for name in self.kubelets}
                              if config.kube_proxy_mode != "none" else {})
         self.components = [*self.kubelets.values(), *self.kube_proxies.values(), Scheduler(self),
                            ReplicaSetController(self), DeploymentController(self), DaemonSetController(self),
@@ -100,6 +106,13 @@ class Cluster:
         # On the reactor, like all component work: a component subscribes, then lists; an event it is
         # sent meanwhile must wait until it has started, not run beside its start() on the reactor.
         self.on_reactor(self._start_components, timeout=START_TIMEOUT_S)
+        if self.kernel is not None:  # the boot pods' namespaces and listeners, from the informer's view
+            self.on_reactor(self.kernel.reconcile, timeout=START_TIMEOUT_S)
+
+    def _kube_proxy(self, node: str) -> KubeProxy:
+        """A node's kube-proxy; with the kernel data plane it writes -m nfacct rules only where that
+        kernel has nfacct, as kube-proxy's probe decides (pkg/proxy/iptables/proxier.go, nfacct.Ensure)."""
+        return KubeProxy(self, node, nfacct=self.kernel.nfacct if self.kernel is not None else True)
 
     def _start_components(self) -> None:
         self.informer.start()
@@ -157,7 +170,10 @@ class Cluster:
         self._kubelet(node)
         if node not in self.kube_proxies:
             raise ValueError(f"kube-proxy does not run in this cluster (kubeProxyMode: {self.config.kube_proxy_mode})")
-        return self.on_reactor(self.kube_proxies[node].rules, fmt)
+        text = self.on_reactor(self.kube_proxies[node].rules, fmt)  # refuses the other mode's formats
+        if self.kernel is not None and fmt in ("iptables", "nftables"):
+            return self.on_reactor(self.kernel.rules, node, fmt)
+        return text
 
     def proxy_metrics(self, node: str) -> str:
         """The node's kube-proxy /metrics page (Prometheus text; helpers.sim.proxymetrics)."""
@@ -175,8 +191,10 @@ class Cluster:
         for i in range(count):
             if i and interval > 0:
                 self.clock.advance(interval)
+            # the kernel data plane waits up to `timeout` wall seconds for an answer, on the reactor
             rows.append(self.on_reactor(lambda: self.traffic.request(namespace, service, port=port, client=client,
-                                                                     timeout=timeout, path=path)))
+                                                                     timeout=timeout, path=path),
+                                        timeout=timeout + 10.0))
         return rows
 
     def node_names(self) -> list[str]:
@@ -203,14 +221,18 @@ class Cluster:
     def _stop_node(self, kubelet: Kubelet) -> None:
         if kubelet.running:
             kubelet.stop()
+            if self.kernel is not None:
+                self.kernel.reconcile()
             if kubelet.node_name in self.kube_proxies:
                 self.kube_proxies[kubelet.node_name].stop()
 
     def _start_node(self, kubelet: Kubelet) -> None:
         if not kubelet.running:
             kubelet.resume()
+            if self.kernel is not None:
+                self.kernel.reconcile()
             if kubelet.node_name in self.kube_proxies:
-                self.kube_proxies[kubelet.node_name] = KubeProxy(self, kubelet.node_name)
+                self.kube_proxies[kubelet.node_name] = self._kube_proxy(kubelet.node_name)
                 self.kube_proxies[kubelet.node_name].start()
 
     def node_running(self, name: str) -> bool:
@@ -358,6 +380,8 @@ class Cluster:
         for proxy in self.kube_proxies.values():
             proxy.stop()
         self.clock.stop()
+        if self.kernel is not None:
+            self.kernel.stop()
 
     # -- boot ---------------------------------------------------------------------------------------
     def _boot(self) -> None:

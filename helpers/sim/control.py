@@ -30,6 +30,7 @@ def info(cluster) -> dict:
         "simulator": True, "pid": os.getpid(), "name": config.name, "kubernetesVersion": cluster.version,
         "virtualTime": format_micro_time(cluster.clock.now()), "speed": cluster.clock.speed,
         "nodes": {name: {"running": cluster.node_running(name)} for name in cluster.node_names()},
+        "dataplane": cluster.dataplane,
         "config": {
             "nodes": [{"name": n.name, "role": n.role, "labels": dict(n.labels)} for n in config.nodes],
             "podSubnet": config.pod_subnet, "serviceSubnet": config.service_subnet,

@@ -139,3 +139,30 @@ def is_our_simulator(pid: int, url: str, directory: Path) -> bool:
         return False
     answering = info_pid(url)
     return answering is None or answering == pid  # None: alive but wedged; the lock and argv vouch for it
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (an exited child of ours is reaped first; a zombie does not run)."""
+    if pid <= 0:
+        return False
+    try:  # reap it first if it is our own exited child (a zombie still answers kill(pid, 0))
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """An exited process whose parent (not us) has not reaped it yet; Linux only, elsewhere False."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"

@@ -38,6 +38,7 @@ TCP_ESTABLISHED_S = 432000.0  # nf_conntrack_tcp_timeout_established (5 days)
 UDP_S, UDP_STREAM_S = 30.0, 120.0  # nf_conntrack_udp_timeout, nf_conntrack_udp_timeout_stream
 AFFINITY_DEFAULT_S = 10800  # the Service API's default sessionAffinityConfig.clientIP.timeoutSeconds
 EPHEMERAL = (32768, 60999)  # net.ipv4.ip_local_port_range
+DIAL_TIMEOUT_S = 1.0  # how long a client command in a pod (curl, nc) waits on the kernel data plane
 PURGE_AT = 65536  # entries per node before expired ones are dropped on insert (not only when listed)
 
 
@@ -77,6 +78,7 @@ class Client:
     name: str
     ip: str
     node: str
+    namespace: str = ""
 
 
 class Traffic:
@@ -123,7 +125,7 @@ class Traffic:
             if not self.cluster.kubelets[node].running:
                 raise TrafficError(409, f"node {node} is stopped; start it with h.start_node({node!r})")
             ip = internal_ip(self.cluster.store.get("nodes", node)) or ""
-            return Client(client, ip, node)
+            return Client(client, ip, node, namespace)
         try:
             pod = self.cluster.store.get("pods", client, namespace)
         except ApiError:
@@ -134,7 +136,7 @@ class Traffic:
         if status.get("phase") != "Running" or not status.get("podIP") or kubelet is None or not kubelet.running:
             raise TrafficError(409, f"client pod {namespace}/{client} is not running (phase "
                                     f"{status.get('phase', 'Pending')}); wait with h.wait_for_ready")
-        return Client(client, status["podIP"], node)
+        return Client(client, status["podIP"], node, namespace)
 
     # -- the data path ----------------------------------------------------------------------------
     def _trace(self, node: str, source: str, dst: str, protocol: str):
@@ -205,6 +207,23 @@ class Traffic:
                 return "ok", reply, node
         return "refused", "", node
 
+    def _namespace(self, who: Client):
+        """The kernel namespace a client sends from: its pod's, or its node's."""
+        try:
+            return self.cluster.kernel.client_namespace(who.namespace, who.name, who.node)
+        except RuntimeError as err:
+            raise TrafficError(409, f"{err}; wait with h.wait_for_ready and try again") from None
+
+    def _pod_at(self, endpoint: str, protocol: str) -> str:
+        """The pod that answered at ``endpoint`` (ip:port): the one listening there."""
+        ip, _, port = endpoint.rpartition(":")
+        node, pods = self._host(ip)
+        for pod in pods:
+            meta = pod["metadata"]
+            if node and self.cluster.kubelets[node].listener(meta["namespace"], meta["name"], int(port), protocol):
+                return meta["name"]
+        return pods[0]["metadata"]["name"] if pods else ""
+
     def _sport(self) -> int:
         return self.rng.randint(*EPHEMERAL)
 
@@ -225,6 +244,12 @@ class Traffic:
         cluster_ip = self._cluster_ip(svc)
         dst = f"{cluster_ip}:{sp['port']}"
         now = self.cluster.clock.time()
+        kernel = self.cluster.kernel
+        if kernel is not None:  # real packets from the client's namespace (helpers/sim/kernel)
+            outcome, endpoint, latency, _ = kernel.request(self._namespace(who), who.node, who.ip, cluster_ip, sp["port"],
+                                                        protocol, timeout=timeout, path=path)
+            return {"t": now, "client": who.name, "pod": self._pod_at(endpoint, protocol) if outcome == "ok" else "",
+                    "endpoint": endpoint, "outcome": outcome, "latency_ms": latency}
         chosen = self._pick(who.node, who, svc, dst, protocol.lower())
         sport = self._sport()
         endpoint, pod, masq, node = "", "", False, who.node
@@ -245,6 +270,14 @@ class Traffic:
         or loopback): the client node's rules when a Service matches, routed as is otherwise.
         Returns (outcome, reply, answering pod)."""
         who = self._client(namespace, client)
+        if self.cluster.kernel is not None:  # a real connection from the pod's namespace (loopback is its own)
+            loopback = ipaddress.ip_address(ip).is_loopback
+            outcome, endpoint, _, reply = self.cluster.kernel.request(
+                self._namespace(who), who.node, "127.0.0.1" if loopback else who.ip, ip, port, protocol,
+                timeout=DIAL_TIMEOUT_S, path=path)
+            if outcome != "ok":
+                return outcome, "", ""
+            return outcome, reply, who.name if loopback else self._pod_at(endpoint or f"{ip}:{port}", protocol)
         if ipaddress.ip_address(ip).is_loopback:  # the pod's own network namespace
             ip = who.ip
         svc = next((s for s in self.cluster.informer.items("services")
@@ -297,6 +330,17 @@ class Traffic:
         protocol = sp.get("protocol", "TCP")
         cluster_ip = self._cluster_ip(svc)
         now = self.cluster.clock.time()
+        kernel = self.cluster.kernel
+        if kernel is not None:
+            conn = self._next_id
+            outcome, endpoint = kernel.open(conn, self._namespace(who), who.node, who.ip, cluster_ip, sp["port"],
+                                            protocol, timeout=timeout)
+            if not endpoint:
+                return {"id": None, "t": now, "outcome": outcome, "endpoint": "", "pod": ""}
+            self._next_id += 1
+            self.held[conn] = (who.node, None, namespace, service, sp["port"], client)
+            return {"id": conn, "t": now, "outcome": outcome, "endpoint": endpoint,
+                    "pod": self._pod_at(endpoint, protocol) if outcome == "ok" else ""}
         chosen = self._pick(who.node, who, svc, f"{cluster_ip}:{sp['port']}", protocol.lower())
         if chosen is None or ":" not in chosen.target:
             outcome = "refused" if chosen is not None and chosen.target == "REJECT" else "timeout"
@@ -316,6 +360,11 @@ class Traffic:
             raise TrafficError(404, f"there is no open connection {conn}; open one first")
         node, key, namespace, service, port, client = self.held[conn]
         now = self.cluster.clock.time()
+        sent = self.cluster.kernel.send(conn) if self.cluster.kernel is not None else None
+        if sent is not None:
+            outcome, endpoint, protocol = sent
+            return {"id": conn, "t": now, "outcome": outcome, "endpoint": endpoint,
+                    "pod": self._pod_at(endpoint, protocol) if outcome == "ok" else ""}
         entry = self.conntrack[node].get(key)
         if entry is None or entry.expires < now:  # deleted (stale UDP clean-up) or expired: a new flow
             protocol, src, sport = key[0], key[1], key[2]
@@ -355,22 +404,28 @@ class Traffic:
                 by_frontend[(ip, sp.port)] = serving
             if sp.node_port and serving:
                 by_node_port[sp.node_port] = serving
-        table, deleted = self.conntrack.get(node, {}), 0
-        for key, entry in list(table.items()):
-            if entry.protocol != "UDP":
-                continue
-            backend = f"{entry.reply_src}:{entry.reply_sport}"
-            for wanted in (by_frontend.get((entry.dst, entry.dport)), by_node_port.get(entry.dport)):
-                if wanted is not None and backend not in wanted:
-                    del table[key]
-                    deleted += 1
-                    break
-        return deleted
+        def stale(protocol: str, dst: str, dport: int, backend: str) -> bool:
+            return protocol.upper() == "UDP" and any(
+                wanted is not None and backend not in wanted
+                for wanted in (by_frontend.get((dst, dport)), by_node_port.get(dport)))
+
+        if self.cluster.kernel is not None:  # `conntrack -D` of those flows in the node's namespace
+            rows = [r for r in self.cluster.kernel.table(node)
+                    if stale(r["protocol"], r["dst"], r["dport"], f"{r['reply_src']}:{r['reply_sport']}")]
+            self.cluster.kernel.delete_entries(node, rows)
+            return len(rows)
+        table = self.conntrack.get(node, {})
+        keys = [key for key, e in table.items() if stale(e.protocol, e.dst, e.dport, f"{e.reply_src}:{e.reply_sport}")]
+        for key in keys:
+            del table[key]
+        return len(keys)
 
     def table(self, node: str) -> list[dict]:
         """The node's conntrack entries (expired ones dropped first), like ``conntrack -L``."""
         if node not in self.conntrack:
             raise TrafficError(404, f"there is no node {node!r}; list them with h.nodes_table()")
+        if self.cluster.kernel is not None:
+            return self.cluster.kernel.table(node)
         now = self.cluster.clock.time()
         self._purge(node, now)
         return [e.row(now) for e in self.conntrack[node].values()]

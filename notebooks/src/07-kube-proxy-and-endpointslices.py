@@ -210,6 +210,39 @@ pd.DataFrame({"predicted": pd.Series(from_node.endpoints),
 # the address the request was DNAT'ed to; on kind a client cannot see the DNAT, so requests that got no
 # reply are counted under `(no reply)` instead.
 
+# %% [markdown] slideshow={"slide_type": "subslide"}
+# ### Which data plane carried those requests?
+#
+# On kind, real nodes did. The simulator has two data planes: the **model** (the default: each request
+# walks the node's rules through the packet tracer) and, opt-in, the **kernel** (`ENDPOINTS_SIM_DATAPLANE=kernel`
+# before the simulator starts, root on Linux): every node and pod is a Linux network namespace, each kube-proxy
+# sync is loaded with the real `iptables-restore` or `nft -f`, and the pods' listeners are real sockets.
+
+# %% slideshow={"slide_type": "-"}
+plane = h.data_plane()
+print(f"data plane: {plane['mode']}" + (f" — {plane['note']}" if plane["note"] else ""))
+if plane["mode"] == "kernel":
+    flows = h.conntrack("endpoints-worker")
+    web_flows = flows[(flows["dst"] == web_ip) & (flows["dport"] == 80)]
+    print(h.node_rules("endpoints-worker").splitlines()[0])  # the node's own iptables-save
+    display(web_flows[["state", "src", "dst", "reply_src", "reply_sport", "flags"]].drop_duplicates(
+        ["state", "reply_src", "flags"]))
+    answered = set(measured.loc[measured["outcome"] == "ok", "endpoint"])
+    done = web_flows[(web_flows["state"] == "TIME_WAIT") & (web_flows["flags"] == "[ASSURED]")]
+    assert {f"{ip}:{port}" for ip, port in zip(done["reply_src"], done["reply_sport"], strict=True)} >= answered
+    assert ((web_flows["reply_src"] == "192.0.2.50") & (web_flows["state"] == "SYN_SENT")
+            & (web_flows["flags"] == "[UNREPLIED]")).any(), "no unanswered flow to 192.0.2.50"
+else:
+    assert plane["mode"] in ("model", "kind"), plane
+
+# %% [markdown] slideshow={"slide_type": "fragment"}
+# **What it shows:** which data plane this run used. With the kernel data plane it also shows the first line of
+# the node's `iptables-save` (the machine's own iptables printed it) and one conntrack entry per endpoint and
+# state from the node's kernel: the original direction goes from the node's address to the ClusterIP, the
+# reply comes from the endpoint the request was DNAT'ed to — every endpoint that answered above has one
+# (`TIME_WAIT`, `[ASSURED]`); `192.0.2.50` has `SYN_SENT` `[UNREPLIED]` entries, since nothing owns that
+# address. With the model only the first line prints.
+
 # %% [markdown] slideshow={"slide_type": "slide"}
 # ## 4. nftables mode
 #

@@ -240,6 +240,14 @@ class KubeProxy:
             self.service_cidrs = sorted({c for cidrs in self._cidr_objects.values() for c in cidrs})
         ruleset = render(state, self.mode, **self._render_options(self.mode))
         payload = sync_payload(None if full else self._ruleset, ruleset, None if full else changed)
+        kernel = getattr(self.cluster, "kernel", None)
+        if kernel is not None:  # the kernel data plane: this text goes to the node's iptables-restore / nft
+            try:
+                kernel.program(self.node_name, self.mode, ruleset, payload)
+            except Exception as err:  # noqa: BLE001 - upstream: the restore failed; retried fully after syncPeriod
+                self._say("Sync failed", severity="E", retryingTime=f"{self.sync_period:g}s", err=str(err))
+                self._need_full_sync = True
+                return str(err)
         counts = stats_of(ruleset)
         latencies = tuple(sorted((f"{ns}/{name}", now - t) for (ns, name), times in trigger_times.items()
                                  for t in times))
