@@ -33,14 +33,7 @@ def lab(request, host_before):
 
 @pytest.mark.parametrize("scenario", oracle.SCENARIOS, ids=str)
 def test_rules_agree_with_the_real_kube_proxy(lab, scenario):
-    try:
-        results = lab.run(scenario)
-    except oracle.ModelStalled as stalled:
-        # Open bug (issue 20): the simulated kube-proxy of a node stops syncing after its first 3 syncs,
-        # though its node runs and virtual time moves on. Starting components on the reactor made it rarer
-        # (0 of 4 idle whole-suite runs on 2026-12-03) but it came back with 2 CPU hogs (1 of 1 runs).
-        # Rules that *are* synced are still compared strictly; this records the stall with its diagnostics.
-        pytest.xfail(f"simulated kube-proxy stalled (open bug): {stalled}")
+    results = lab.run(scenario)
     oracle.record(results)
     differing = [r for r in results if not r.agrees]
     assert not differing, oracle.report(differing)
