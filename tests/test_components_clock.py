@@ -4,8 +4,8 @@ import threading
 import time
 
 import pytest
+from builders import HandWall
 
-from helpers.sim import clock as clock_module
 from helpers.sim.clock import Clock
 
 
@@ -164,26 +164,12 @@ def test_fast_forward_leases_are_independent(clock):
     assert not clock.fast_forwarding
 
 
-class _HandWall:
-    """A wall clock the test moves by hand (stands in for the `time` module inside helpers.sim.clock)."""
-
-    def __init__(self):
-        self.seconds = 0.0
-
-    def monotonic(self) -> float:
-        return self.seconds
-
-    def time(self) -> float:
-        return 1_800_000_000.0
-
-
 def test_virtual_time_never_goes_back_and_work_keeps_its_submission_order(monkeypatch):
     """A reactor that is late (a CPU hog, a burst of work) must not let a thread see time go back: before
     the fix a thread read the running time, then the late timer's pinned due time, so of two events it
     submitted in order the second got the earlier slot and ran first (issue 20: the kube-proxy oracle's
     fence then no longer proved that earlier writes had reached the simulated kube-proxy)."""
-    wall = _HandWall()
-    monkeypatch.setattr(clock_module, "_time", wall)
+    wall = HandWall.install(monkeypatch)
     clock = Clock(speed=1.0)
     try:
         running, release, order, seen = threading.Event(), threading.Event(), [], []
