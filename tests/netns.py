@@ -469,9 +469,11 @@ class KubeProxy:
             while self.topology_labels != labels:
                 remaining = deadline - time.monotonic()
                 if self.process.poll() is not None or remaining <= 0:
+                    nodes = "\n".join(json.dumps(line) for line in self.lines
+                                       if "Node" in json.dumps(line) or "opology" in json.dumps(line))
                     raise AssertionError(f"kube-proxy in {self.ns.name} did not take the topology labels {labels} "
-                                         f"within {timeout:g}s (it has {self.topology_labels}); its last log "
-                                         f"lines:\n{self._tail_locked()}")
+                                         f"within {timeout:g}s (it has {self.topology_labels}); its Node and "
+                                         f"topology log lines:\n{nodes}\nits last log lines:\n{self._tail_locked()}")
                 self.changed.wait(remaining)
 
     def completed_syncs_locked(self) -> int:
