@@ -206,14 +206,19 @@ def test_startup_probe_holds_liveness_and_readiness_until_it_passes(still_sim):
     """On a still clock: at SPEED the 2 s startup period passes during a loaded machine's pause, before the
     test reads the status it holds back."""
     handle, store = still_sim, still_sim.cluster.store
+    rec = Recorder(handle, "slow")
     startup = {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 2}
     store.create("pods", pod("slow", image="nginx:1.27", startupProbe=startup,
                              livenessProbe={"httpGet": {"path": "/", "port": 80}}), namespace="default")
     advance_until(handle, lambda: get(handle, "slow")["status"].get("phase") == "Running", what="slow running")
-    cs = container_status(handle, "slow")
-    assert cs["started"] is False and cs["ready"] is False
     advance_until(handle, lambda: container_status(handle, "slow")["started"] and ready(get(handle, "slow")),
                   limit=3, what="started, then ready")
+    rec.unsubscribe()
+    # every status write it made: running before the startup probe passed, and never ready before it
+    written = [(s.get("phase"), c.get("started"), c.get("ready")) for _, s in rec.statuses
+               for c in s.get("containerStatuses") or []]
+    assert ("Running", False, False) in written, written
+    assert not [w for w in written if w[2] and not w[1]], written
     # a startup probe that never passes kills the container after failureThreshold x periodSeconds
     never = {"tcpSocket": {"port": 81}, "periodSeconds": 2, "failureThreshold": 3}
     store.create("pods", pod("never", image="nginx:1.27", startupProbe=never), namespace="default")
