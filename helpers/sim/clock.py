@@ -3,7 +3,8 @@
 Every simulated component runs its work on the clock's one reactor thread, so components need
 no locks among themselves. Virtual time runs at `speed` times wall time plus an offset that
 `advance()` grows: "advance 5 minutes" runs every timer due in those 5 minutes, in order, in a
-fraction of a second of wall time.
+fraction of a second of wall time. Virtual time never passes a timer the reactor has not run, so
+every thread sees it go forward only and work submitted in order runs in that order.
 
 While someone waits for the cluster (a helper's `wait_for`), `fast_forward()` lets the reactor
 skip idle gaps: once nothing has happened for IDLE_GRACE of wall time, virtual time jumps to the
