@@ -12,11 +12,33 @@ from dataclasses import replace
 
 from helpers.config import load_cluster_config
 from helpers.kube import ANNOTATION_TRIGGER_TIME, LABEL_HOSTNAME, LABEL_SERVICE_NAME, LABEL_ZONE
+from helpers.sim import clock as clock_module
 from helpers.sim.clock import Clock
 from helpers.sim.cluster import INFORMED
 from helpers.sim.controllers.informer import SharedInformer
 from helpers.sim.controllers.recorder import EventRecorder
 from helpers.sim.store import Store
+
+
+class HandWall:
+    """A wall clock the test moves by hand, in place of the `time` module inside helpers.sim.clock
+    (`HandWall.install(monkeypatch)`): a reactor then only wakes when work is submitted, and a test can
+    make it late by a chosen amount (`wall.seconds += 2`), as a CPU hog would."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    @classmethod
+    def install(cls, monkeypatch) -> HandWall:
+        wall = cls()
+        monkeypatch.setattr(clock_module, "_time", wall)
+        return wall
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    def time(self) -> float:
+        return 1_800_000_000.0
 
 
 class ControllerHarness:

@@ -45,6 +45,15 @@ def private_sim(tmp_path):
 
 
 @pytest.fixture
+def still_sim(tmp_path):
+    """A cluster of the test's own whose clock moves only when the test advances it (speed 1e-6), for tests
+    that measure virtual windows shorter than a loaded machine's pauses (at SPEED, 0.1 s of wall is 1 s)."""
+    handle = start_in_process(speed=1e-6, kubeconfig_path=tmp_path / "kubeconfig")
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
 def clock():
     """A virtual clock that hardly moves on its own (speed 1e-6): the test moves it with `advance`."""
     c = Clock(speed=1e-6)
@@ -132,6 +141,19 @@ def wait_until(handle, predicate, timeout: float = 15.0, what: str = "condition"
             changed.wait(min(remaining, 0.5))
     finally:
         unsubscribe()
+
+
+def advance_until(handle, predicate, step: float = 0.25, limit: float = 60.0, what: str = "condition"):
+    """On a still clock (``still_sim``): advance ``step`` virtual seconds at a time until ``predicate()`` is
+    truthy, so the test sees the first step at which it holds; fail after ``limit`` virtual seconds."""
+    clock, moved = handle.cluster.clock, 0.0
+    while not (value := predicate()):
+        if moved >= limit:
+            raise AssertionError(f"{what} did not happen within {limit:g} virtual seconds")
+        clock.advance(step)
+        assert clock.settle(), "the simulation did not settle"
+        moved += step
+    return value
 
 
 def deployment(name: str, replicas: int, image: str = "nginx:1.27", **pod_spec) -> dict:

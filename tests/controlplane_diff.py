@@ -949,7 +949,12 @@ def _lease(name: str, **extra) -> dict:
             "spec": {"holderIdentity": "oracle"}, **extra}
 
 
+def _config_map(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"a": "b"}}
+
+
 CM = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
+CORE = "/api/v1/namespaces/{ns}/configmaps"
 REQUESTS = {
     "bad-json": ("POST", CM, b'{"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {'),
     "bad-json-value": ("POST", CM, b'{"metadata": x}'),
@@ -974,6 +979,12 @@ REQUESTS = {
     "unknown-resource": ("GET", "/api/v1/namespaces/{ns}/widgets", None),
     "unknown-group": ("GET", "/apis/widgets.example.com/v1/widgets", None),
     "unknown-subresource": ("GET", CM + "/existing/scale", None),
+    # a core resource: its StatusDetails have no group (omitempty), unlike a Lease's
+    "core-not-found": ("GET", CORE + "/nope", None),
+    "core-already-exists": ("POST", CORE, _config_map("existing")),
+    "core-conflict": ("PUT", CORE + "/existing", {**_config_map("existing"),
+                                                   "metadata": {"name": "existing", "resourceVersion": "1"}}),
+    "core-delete": ("DELETE", CORE + "/doomed", None),
 }
 
 
@@ -1007,11 +1018,13 @@ def status_shape(status: int, body) -> dict:
 
 
 def api_namespace_for(lab: Lab) -> str:
-    """A namespace with the Lease `existing` on both servers."""
+    """A namespace with the Lease `existing` and the ConfigMaps `existing` and `doomed` on both servers."""
     name = "cp-api"
     for api in lab.apis.values():
         api.ok("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
         api.ok("POST", CM.format(ns=name), _lease("existing"))
+        for config_map in ("existing", "doomed"):
+            api.ok("POST", CORE.format(ns=name), _config_map(config_map))
     return name
 
 

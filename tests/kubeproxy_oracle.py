@@ -41,10 +41,6 @@ ZONES = {"endpoints-control-plane": "zone-a", "endpoints-worker": "zone-a", "end
 POD_CIDR_INDEX = {"endpoints-control-plane": 0, "endpoints-worker": 1, "endpoints-worker2": 2}
 
 
-class ModelStalled(AssertionError):
-    """The simulated kube-proxy stopped syncing (an open simulator bug, see test_oracle_kubeproxy.py)."""
-
-
 # -- objects --------------------------------------------------------------------------------------
 def service(name: str, ports: list[dict], **spec) -> dict:
     """A selectorless Service (its EndpointSlices are written by the scenario, so they are exact)."""
@@ -327,7 +323,7 @@ class Lab:
                 proxy = self.sim.cluster.kube_proxies[node]
                 last = proxy.syncs[-1].time if proxy.syncs else None
                 tail = "".join(f"\n  {line}" for line in proxy.log_text().splitlines()[-8:])
-                raise ModelStalled(f"the simulated kube-proxy of {node} never synced the fence: virtual time "
+                raise AssertionError(f"the simulated kube-proxy of {node} never synced the fence: virtual time "
                                      f"{clock.time():.3f}, its last sync at {last}, {len(proxy.syncs)} syncs, node "
                                      f"running: {self.sim.cluster.node_running(node)}; its log ends:{tail}")
             time.sleep(pause)  # bounded re-read of the model's rules, see the docstring
@@ -455,7 +451,7 @@ def _wait_model_unforced(lab: Lab, node: str, needle: str) -> None:
         if needle in lab.model_rules(node):
             return
         if time.monotonic() > deadline:
-            raise ModelStalled(f"the simulated kube-proxy of {node} never programmed {needle}")
+            raise AssertionError(f"the simulated kube-proxy of {node} never programmed {needle}")
         time.sleep(pause)  # bounded re-read of the model's rules
 
 

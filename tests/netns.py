@@ -54,9 +54,6 @@ TOOLS = ("ip", "iptables", "iptables-save", "iptables-restore", "ip6tables-save"
 PR_SET_PDEATHSIG = 1
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
-# How long a started kube-proxy may take to report its node's labels before it is given a relabel
-# (KernelNodes.wait_started); they normally come within milliseconds of its first sync.
-TOPOLOGY_GRACE_S = 5.0
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -269,7 +266,10 @@ class KubeProxy:
     # (v1.36.1 cmd/kube-proxy/app/server.go NewNodeTopologyConfig; pkg/proxy/iptables/proxier.go and
     # pkg/proxy/nftables/proxier.go OnTopologyChange log "Updated proxier node topology labels" at V(4)).
     topology_labels: dict | None = None
-    topology_updates: int = 0
+    topology_updates: list[dict] = field(default_factory=list)  # every label set it took, in order
+    # Whether its NodeTopologyConfig has its handler: cmd/kube-proxy/app/server.go (v1.37.0) registers it
+    # right before `go nodeConfig.Run`, whose first line is "Starting node config controller".
+    topology_handler_registered: bool = False
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     @classmethod
@@ -310,7 +310,9 @@ class KubeProxy:
             self.syncs[-1].failed = True
         elif msg == "Updated proxier node topology labels":
             self.topology_labels = line.get("labels") or {}
-            self.topology_updates += 1
+            self.topology_updates.append(self.topology_labels)
+        elif msg == "Starting node config controller":
+            self.topology_handler_registered = True
 
     def completed_syncs(self) -> int:
         with self.changed:
@@ -337,28 +339,41 @@ class KubeProxy:
                 raise AssertionError(f"kube-proxy in {self.ns.name} did not program the expected rules "
                                      f"within {timeout:g}s; its last log lines:\n{self.tail()}")
 
-    def until(self, predicate, timeout: float) -> bool:
-        """Whether ``predicate()`` holds, on this proxy's log as read so far, within ``timeout``."""
+    def wait_for_topology(self, labels: dict, timeout: float, relabel) -> None:
+        """Until the proxier has taken ``labels`` as its node's topology labels.
+
+        kube-proxy v1.37.0 can lose them at start: NewNodeTopologyConfig adds its handler to the already
+        running Node informer, whose replay of the Node may run before RegisterEventHandler(proxier)
+        (cmd/kube-proxy/app/server.go; pkg/proxy/config/config.go handleNodeEvent then records the labels
+        with no handler to call, and skips every later event with the same labels). It happens under CPU
+        load. So once the handler is registered without the labels having arrived, ``relabel()`` takes
+        the zone label off the Node and puts it back, and this waits for the proxier to take none, then
+        ``labels`` (a replay still in flight may come first; the last word is the restored label)."""
         deadline = time.monotonic() + timeout
         with self.changed:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if self.process.poll() is not None or remaining <= 0:
-                    return False
-                self.changed.wait(remaining)
-        return True
+            while self.topology_labels != labels and not self.topology_handler_registered:
+                self._wait_topology_locked(labels, timeout, deadline)
+            if self.topology_labels == labels or not labels:  # no zone: it keeps the labels it started with
+                return
+            mark = len(self.topology_updates)
+        relabel()
+        with self.changed:
+            while not self._relabelled_locked(mark, labels):
+                self._wait_topology_locked(labels, timeout, deadline)
 
-    def took_topology(self, labels: dict, timeout: float) -> bool:
-        """Whether the proxier takes ``labels`` as its node's topology labels within ``timeout``."""
-        return self.until(lambda: self.topology_labels == labels, timeout)
+    def _relabelled_locked(self, mark: int, labels: dict) -> bool:
+        updates = self.topology_updates[mark:]
+        return {} in updates and updates[-1] == labels and updates.index({}) < len(updates) - 1
 
-    def wait_for_topology(self, labels: dict, timeout: float) -> None:
-        """Until the proxier has taken ``labels`` as its node's topology labels."""
-        if not self.took_topology(labels, timeout):
-            with self.changed:
-                raise AssertionError(f"kube-proxy in {self.ns.name} did not take the topology labels {labels} "
-                                     f"within {timeout:g}s (it has {self.topology_labels}); its last log "
-                                     f"lines:\n{self._tail_locked()}")
+    def _wait_topology_locked(self, labels: dict, timeout: float, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if self.process.poll() is not None or remaining <= 0:
+            nodes = "\n".join(json.dumps(line) for line in self.lines
+                               if "Node" in json.dumps(line) or "opology" in json.dumps(line))
+            raise AssertionError(f"kube-proxy in {self.ns.name} did not take the topology labels {labels} "
+                                 f"within {timeout:g}s (it has {self.topology_labels}); its Node and "
+                                 f"topology log lines:\n{nodes}\nits last log lines:\n{self._tail_locked()}")
+        self.changed.wait(remaining)
 
     def completed_syncs_locked(self) -> int:
         return sum(s.ended is not None for s in self.syncs)
@@ -458,17 +473,17 @@ class KernelNodes:
         for name, node in self.nodes.items():
             node.proxy.wait_for_rules(lambda _rules, p=node.proxy: p.completed_syncs() > 0, timeout)
             labels = self._sim.cluster.store.get("nodes", name)["metadata"].get("labels") or {}
-            zone = {k: v for k, v in labels.items() if k == LABEL_ZONE}
-            if not node.proxy.took_topology(zone, TOPOLOGY_GRACE_S):
-                self._relabel(name, zone)
-                node.proxy.wait_for_topology(zone, timeout)
+            node.proxy.wait_for_topology({k: v for k, v in labels.items() if k == LABEL_ZONE}, timeout,
+                                         lambda name=name: self._relabel_zone(name))
 
-    def _relabel(self, name: str, zone: dict) -> None:
+    def _relabel_zone(self, name: str) -> None:
+        """Take the Node's zone label off and put it back (see KubeProxy.wait_for_topology)."""
         store = self._sim.cluster.store
-        away = {LABEL_ZONE: None} if zone else {LABEL_ZONE: "ep-kp-relabel"}
-        for labels in (away, zone or {LABEL_ZONE: None}):
-            store.patch("nodes", name, patch_type="application/merge-patch+json",
-                        body={"metadata": {"labels": labels}})
+        node = store.get("nodes", name)
+        zone = node["metadata"]["labels"].pop(LABEL_ZONE)
+        node = store.update("nodes", node)
+        node["metadata"]["labels"][LABEL_ZONE] = zone
+        store.update("nodes", node)
 
     def stop(self) -> None:
         for proxy in self._proxies:

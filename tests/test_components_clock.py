@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+from builders import HandWall
 
 from helpers.sim.clock import Clock
 
@@ -161,3 +162,33 @@ def test_fast_forward_leases_are_independent(clock):
     clock.fast_forward(30)
     clock.fast_forward(0)  # no lease named: every lease ends
     assert not clock.fast_forwarding
+
+
+def test_virtual_time_never_goes_back_and_work_keeps_its_submission_order(monkeypatch):
+    """A reactor that is late (a CPU hog, a burst of work) must not let a thread see time go back: before
+    the fix a thread read the running time, then the late timer's pinned due time, so of two events it
+    submitted in order the second got the earlier slot and ran first (issue 20: the kube-proxy oracle's
+    fence then no longer proved that earlier writes had reached the simulated kube-proxy)."""
+    wall = HandWall.install(monkeypatch)
+    clock = Clock(speed=1.0)
+    try:
+        running, release, order, seen = threading.Event(), threading.Event(), [], []
+
+        def late():
+            running.set()
+            assert release.wait(5)
+
+        clock.call_later(1000, late)  # the reactor sleeps until notified (1000 s of real waiting otherwise)
+        wall.seconds = 2000.0  # the machine stalls past its due time before the reactor runs it
+        seen.append(clock.time())
+        clock.call_soon(order.append, "first")  # wakes the reactor, which now runs the late timer
+        assert running.wait(5)
+        seen.append(clock.time())
+        clock.call_soon(order.append, "second")
+        release.set()
+        assert clock.settle(5)
+        seen.append(clock.time())
+        assert seen == sorted(seen), f"virtual time went back: {seen}"
+        assert order == ["first", "second"]
+    finally:
+        clock.stop()

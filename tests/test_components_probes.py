@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import kubectl, ready, wait_until
+from conftest import advance_until, kubectl, ready, wait_until
 
 from helpers.sim import images
 from helpers.sim.controllers import prober
@@ -117,17 +117,19 @@ def test_probe_outputs_are_upstreams(spec, program, result, output):
 
 
 # -- probes in a cluster ---------------------------------------------------------------------------
-def test_http_liveness_tutorial_restarts_the_container_with_upstream_events(private_sim):
+def test_http_liveness_tutorial_restarts_the_container_with_upstream_events(still_sim):
     """The probes tutorial's http-liveness pod (agnhost liveness: /healthz 500 after 10 s), initialDelay 3,
-    period 3, failureThreshold 3: three failures, then Killing and a restart."""
-    handle = private_sim
+    period 3, failureThreshold 3: three failures, then Killing and a restart. On a still clock: 25 s
+    take it past the restart (about 19 s) and not to the restarted container's own failures (from
+    about 29 s), which a loaded machine's pauses would reach at SPEED."""
+    handle = still_sim
     probe = {"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 3, "periodSeconds": 3}
     rec = Recorder(handle, "liveness-http")
     handle.cluster.store.create("pods", pod("liveness-http", args=["liveness"], livenessProbe=probe),
                                 namespace="default")
-    started(handle, "liveness-http")
     handle.cluster.clock.advance(25)
-    wait_until(handle, lambda: container_status(handle, "liveness-http")["restartCount"] == 1, what="one restart")
+    assert handle.cluster.clock.settle()
+    assert container_status(handle, "liveness-http")["restartCount"] == 1
     rec.unsubscribe()
     unhealthy = rec.reasons("Unhealthy")
     assert [m for _, m in unhealthy] == ["Liveness probe failed: HTTP probe failed with statuscode: 500"] * 3
@@ -201,23 +203,28 @@ def test_tcp_exec_and_grpc_probes_read_what_the_process_does(private_sim):
     assert messages == ['Liveness probe failed: service unhealthy (responded with "NOT_SERVING")']
 
 
-def test_startup_probe_holds_liveness_and_readiness_until_it_passes(private_sim):
-    handle, store = private_sim, private_sim.cluster.store
+def test_startup_probe_holds_liveness_and_readiness_until_it_passes(still_sim):
+    """On a still clock: at SPEED the 2 s startup period passes during a loaded machine's pause, before the
+    test reads the status it holds back."""
+    handle, store = still_sim, still_sim.cluster.store
+    rec = Recorder(handle, "slow")
     startup = {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 2}
     store.create("pods", pod("slow", image="nginx:1.27", startupProbe=startup,
                              livenessProbe={"httpGet": {"path": "/", "port": 80}}), namespace="default")
-    started(handle, "slow")
-    cs = container_status(handle, "slow")
-    assert cs["started"] is False and cs["ready"] is False
-    handle.cluster.clock.advance(3)
-    wait_until(handle, lambda: container_status(handle, "slow")["started"] and ready(get(handle, "slow")),
-               what="started, then ready")
+    advance_until(handle, lambda: get(handle, "slow")["status"].get("phase") == "Running", what="slow running")
+    advance_until(handle, lambda: container_status(handle, "slow")["started"] and ready(get(handle, "slow")),
+                  limit=3, what="started, then ready")
+    rec.unsubscribe()
+    # every status write it made: running before the startup probe passed, and never ready before it
+    written = [(s.get("phase"), c.get("started"), c.get("ready")) for _, s in rec.statuses
+               for c in s.get("containerStatuses") or []]
+    assert ("Running", False, False) in written, written
+    assert not [w for w in written if w[2] and not w[1]], written
     # a startup probe that never passes kills the container after failureThreshold x periodSeconds
     never = {"tcpSocket": {"port": 81}, "periodSeconds": 2, "failureThreshold": 3}
     store.create("pods", pod("never", image="nginx:1.27", startupProbe=never), namespace="default")
-    started(handle, "never")
-    handle.cluster.clock.advance(8)
-    wait_until(handle, lambda: container_status(handle, "never")["restartCount"] == 1, what="restart")
+    advance_until(handle, lambda: get(handle, "never")["status"].get("phase") == "Running", what="never running")
+    advance_until(handle, lambda: container_status(handle, "never")["restartCount"] == 1, limit=8, what="restart")
     kills = [e["message"] for e in store.list("events", "default")[0] if e["reason"] == "Killing"
              and e["involvedObject"]["name"] == "never"]
     assert kills == ["Container never failed startup probe, will be restarted"]

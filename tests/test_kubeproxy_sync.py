@@ -1,10 +1,11 @@
 """The simulated kube-proxy on a real Store and Clock (the cluster object is a thin stand-in)."""
 
+import threading
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
-from builders import endpoint, endpoint_slice, service
+from builders import HandWall, endpoint, endpoint_slice, service
 
 from helpers.dataplane.changetracker import trigger_time
 from helpers.nodes import parse_metrics
@@ -299,3 +300,38 @@ def test_a_bug_on_one_object_is_retried_as_a_failed_full_sync(cluster, monkeypat
     cluster.clock.advance(proxy.sync_period)
     assert cluster.clock.settle()
     assert len(proxy.syncs) == count + 1 and proxy.syncs[-1].full and calls[1] - calls[0] == proxy.sync_period
+
+
+def test_a_late_reactor_delivers_a_services_events_in_order(monkeypatch):
+    """Issue 20 bug 1: under CPU load the simulated kube-proxy handled a Service's ADDED after its
+    MODIFIED (the clock gave the later event an earlier slot), so it kept the old port, saw no pending
+    change and never synced again: the kube-proxy oracle's fence never showed up. Here the reactor is
+    made late by hand between the two writes."""
+    wall = HandWall.install(monkeypatch)
+    clock = Clock(speed=1.0)
+    try:
+        store = Store(clock, service_cidr="10.96.0.0/16")
+        store.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}})
+        config = SimpleNamespace(kube_proxy_mode="iptables", pod_subnet="10.244.0.0/16", service_subnet="10.96.0.0/16")
+        cluster = FakeCluster(store=store, clock=clock, config=config, stopped=set())
+        proxy = _start(cluster)
+        running, release = threading.Event(), threading.Event()
+
+        def late_work():
+            running.set()
+            assert release.wait(5)
+
+        clock.call_later(1000, late_work)  # the reactor sleeps until work is submitted
+        wall.seconds += 2000  # and is late by then
+        svc = _service(cluster)  # ADDED, submitted while the reactor is not running anything
+        assert running.wait(5)
+        svc["spec"]["ports"][0]["port"] = 81
+        store.update("services", svc)  # MODIFIED, submitted while the late work runs
+        release.set()
+        assert clock.settle(5)
+        clock.advance(2.0)  # past minSyncPeriod
+        assert clock.settle(5)
+        assert proxy._service_cache[("demo", "web")]["spec"]["ports"][0]["port"] == 81
+        assert f"-d {svc['spec']['clusterIP']}/32 -p tcp" in proxy.rules() and "--dport 81 " in proxy.rules()
+    finally:
+        clock.stop()

@@ -33,14 +33,7 @@ def lab(request, host_before):
 
 @pytest.mark.parametrize("scenario", oracle.SCENARIOS, ids=str)
 def test_rules_agree_with_the_real_kube_proxy(lab, scenario):
-    try:
-        results = lab.run(scenario)
-    except oracle.ModelStalled as stalled:
-        # Open bug (issue 20): the simulated kube-proxy of a node stops syncing after its first 3 syncs,
-        # though its node runs and virtual time moves on. Starting components on the reactor made it rarer
-        # (0 of 4 idle whole-suite runs on 2026-12-03) but it came back with 2 CPU hogs (1 of 1 runs).
-        # Rules that *are* synced are still compared strictly; this records the stall with its diagnostics.
-        pytest.xfail(f"simulated kube-proxy stalled (open bug): {stalled}")
+    results = lab.run(scenario)
     oracle.record(results)
     differing = [r for r in results if not r.agrees]
     assert not differing, oracle.report(differing)
@@ -56,13 +49,13 @@ def test_teardown_leaves_nothing(host_before, tmp_path):
         pids = [n.proxy.process.pid for n in kernel.nodes.values()]
         kernel.wait_started()
         # The relabel that wait_started gives a kube-proxy which missed its node's labels (tests/netns.py)
-        # reaches the real one as two topology changes and leaves it with the node's zone.
-        name, node = next(iter(kernel.nodes.items()))
-        zone, before = node.proxy.topology_labels, node.proxy.topology_updates
-        kernel._relabel(name, zone)
-        proxy = node.proxy
-        assert proxy.until(lambda: proxy.topology_updates >= before + 2, netns.START_TIMEOUT_S), proxy.tail()
-        assert proxy.took_topology(zone, netns.START_TIMEOUT_S), proxy.tail()
+        # reaches the real one as the zone's removal, then its return.
+        name, proxy = next((n, k.proxy) for n, k in kernel.nodes.items() if k.proxy.topology_labels)
+        zone, mark = proxy.topology_labels, len(proxy.topology_updates)
+        kernel._relabel_zone(name)
+        with proxy.changed:
+            assert proxy.changed.wait_for(lambda: proxy._relabelled_locked(mark, zone), netns.START_TIMEOUT_S), \
+                proxy._tail_locked()
         kernel.stop()
     finally:
         sim.stop()
@@ -81,10 +74,7 @@ def test_report_lists_agreement():
 @pytest.mark.parametrize("burst", oracle.BURSTS)
 def test_sync_timing_follows_the_real_kube_proxy(lab, burst):
     """N EndpointSlice changes under minSyncPeriod 1 s: as many syncs (within one) at the same offsets."""
-    try:
-        timings = oracle.sync_timing(lab, burst)
-    except oracle.ModelStalled as stalled:
-        pytest.xfail(f"simulated kube-proxy stalled (open bug): {stalled}")
+    timings = oracle.sync_timing(lab, burst)
     print("\n" + "\n".join(map(str, timings)))
     differing = [t for t in timings if not t.agrees]
     assert not differing, "\n".join(map(str, differing))

@@ -6,6 +6,12 @@ pkg/util/async runner allowed 2). After each run the next one is due after `max_
 after `retry_interval` when the run failed. Time is the given clock's (`time()`, and
 `call_later(delay, fn)` returning a timer with `due`, `cancelled` and `cancel()`), so on the
 simulator's clock every interval is virtual time.
+
+Like upstream's, whose `Loop` goroutine alone owns the timers while `Run()` only signals its
+one-slot channel (v1.37.0 pkg/proxy/runner/bounded_frequency_runner.go), the runner's state has one
+owner: it is used on the clock's reactor only (event handlers reach it through `call_soon`), so it
+needs no lock. Its requests coalesce correctly only if the handlers run in the order of their events,
+which the clock guarantees (helpers/sim/clock.py `time()`).
 """
 
 from __future__ import annotations

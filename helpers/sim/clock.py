@@ -3,7 +3,8 @@
 Every simulated component runs its work on the clock's one reactor thread, so components need
 no locks among themselves. Virtual time runs at `speed` times wall time plus an offset that
 `advance()` grows: "advance 5 minutes" runs every timer due in those 5 minutes, in order, in a
-fraction of a second of wall time.
+fraction of a second of wall time. Virtual time never passes a timer the reactor has not run, so
+every thread sees it go forward only and work submitted in order runs in that order.
 
 While someone waits for the cluster (a helper's `wait_for`), `fast_forward()` lets the reactor
 skip idle gaps: once nothing has happened for IDLE_GRACE of wall time, virtual time jumps to the
@@ -60,10 +61,20 @@ class Clock:
 
     # -- time ---------------------------------------------------------------------------------
     def time(self) -> float:
-        """Virtual epoch seconds (held still while `advance` runs a timer, so runs are exact)."""
-        pinned = self._pinned
-        if pinned is not None:
-            return pinned
+        """Virtual epoch seconds, the same on every thread and never going back.
+
+        Held at a timer's due time while it runs (so runs are exact), and never past a timer that
+        has not run: when the reactor is behind, virtual time waits for it. Otherwise a thread that
+        read the running time (ahead of a late timer) and then the late timer's pinned time would see
+        time go back, and work it submits later would get an earlier slot than work it submitted
+        first (events delivered out of order)."""
+        with self._cond:
+            if self._pinned is not None:
+                return self._pinned
+            running = self._running_time()
+            return min(running, self._heap[0][0]) if self._heap else running
+
+    def _running_time(self) -> float:
         return self._virtual0 + (_time.monotonic() - self._wall0) * self.speed + self._offset
 
     def now(self) -> datetime:
@@ -77,8 +88,8 @@ class Clock:
 
     def call_later(self, delay_s: float, fn, *args) -> Timer:
         """Run `fn(*args)` on the reactor thread once `delay_s` virtual seconds have passed."""
-        timer = Timer(self.time() + max(0.0, float(delay_s)), fn, args)
-        with self._cond:
+        with self._cond:  # read the time under the lock: submissions in order get dues in order
+            timer = Timer(self.time() + max(0.0, float(delay_s)), fn, args)
             heapq.heappush(self._heap, (timer.due, next(self._seq), timer))
             self._cond.notify_all()
         return timer
@@ -141,7 +152,7 @@ class Clock:
         """
         deadline = _time.monotonic() + timeout
         with self._cond:
-            while self._busy or (self._heap and self._heap[0][0] <= self.time()):
+            while self._busy or (self._heap and self._heap[0][0] <= self._running_time()):
                 remaining = deadline - _time.monotonic()
                 if remaining <= 0:
                     return False
@@ -152,6 +163,7 @@ class Clock:
         """Stop the reactor thread; pending timers are dropped."""
         with self._cond:
             self._stopped = True
+            self._heap.clear()  # and no longer hold virtual time back
             self._cond.notify_all()
         if not self.in_reactor():
             self._thread.join(timeout=5)
@@ -169,16 +181,25 @@ class Clock:
             while (timer := self._pop_due(target)) is not None:
                 self._execute(timer, keep_pinned=True)
         finally:
-            self._pinned = None
-            self._offset += max(0.0, target - self.time())
+            with self._cond:  # catch up, then unpin: no thread sees a time between the two
+                self._offset += max(0.0, target - self._running_time())
+                self._pinned = None
 
     def _pop_due(self, limit: float) -> Timer | None:
         with self._cond:
             while self._heap and self._heap[0][0] <= limit:
-                _, _, timer = heapq.heappop(self._heap)
+                timer = self._take()
                 if not timer.cancelled:
                     return timer
         return None
+
+    def _take(self) -> Timer:
+        """(Lock held.) Pop the next timer and pin virtual time to its due time in one step, so no
+        thread reads a time past it before it runs."""
+        _, _, timer = heapq.heappop(self._heap)
+        if not timer.cancelled:
+            self._pinned = self._last_due = max(timer.due, self._last_due)
+        return timer
 
     def _run(self) -> None:
         while True:
@@ -189,7 +210,7 @@ class Clock:
                     if self._heap and self._heap[0][2].cancelled:
                         heapq.heappop(self._heap)
                         continue
-                    wait = (self._heap[0][0] - self.time()) / self.speed if self._heap else None
+                    wait = (self._heap[0][0] - self._running_time()) / self.speed if self._heap else None
                     if wait is not None and wait <= 0:
                         break
                     if wait is not None and wait > IDLE_GRACE and self.fast_forwarding:
@@ -198,7 +219,7 @@ class Clock:
                     self._cond.wait(wait)
                 if self._stopped:
                     return
-                _, _, timer = heapq.heappop(self._heap)
+                timer = self._take()
                 self._busy = True
             self._execute(timer)
 
@@ -211,7 +232,7 @@ class Clock:
         if self._cond.wait(IDLE_GRACE):
             return
         if self._heap and self._heap[0] is head and self.fast_forwarding and not self._stopped:
-            self._offset += max(0.0, head[0] - self.time())
+            self._offset += max(0.0, head[0] - self._running_time())
 
     def _execute(self, timer: Timer, keep_pinned: bool = False) -> None:
         """Run one timer with the clock held at its due time.
@@ -221,9 +242,7 @@ class Clock:
         virtual time waits for it instead of running ahead: a lease renewal that runs late still
         carries the time it was due, so a busy simulator never looks like a dead node.
         """
-        timer.cancelled = True  # a Timer runs at most once
-        self._pinned = max(timer.due, self._last_due)
-        self._last_due = self._pinned
+        timer.cancelled = True  # a Timer runs at most once (pinned by _take)
         try:
             timer.fn(*timer.args)
         except Exception:  # one component's bug must not stop the whole simulation

@@ -45,6 +45,7 @@ from .api.errors import (
     forbidden_request,
     internal,
     method_not_allowed,
+    status_details,
     too_large,
     too_many_requests,
     unsupported_media_type,
@@ -238,8 +239,7 @@ def _still_there(store: Store, info, obj: dict) -> bool:
 
 def _success(info, obj: dict) -> dict:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": {"name": obj["metadata"]["name"], "group": info.group, "kind": info.plural,
-                        "uid": obj["metadata"]["uid"]}}
+            "details": status_details(obj["metadata"]["name"], info.group, info.plural, uid=obj["metadata"]["uid"])}
 
 
 def _tail(text: str, query: dict) -> str:

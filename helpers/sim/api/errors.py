@@ -14,13 +14,22 @@ class ApiError(Exception):
 
     def status(self) -> dict:
         """The ``Status`` dict the server sends (and watches embed in ERROR events)."""
+        # metav1.Status's field order, as kube-apiserver writes it: details before code
         body = {"kind": "Status", "apiVersion": "v1", "metadata": dict(self.list_meta), "status": "Failure",
-                "message": self.message, "reason": self.reason, "code": self.code}
+                "message": self.message, "reason": self.reason, "details": self.details, "code": self.code}
         if not self.reason:  # metav1.Status reason is omitempty (a storage error passed through has none)
             del body["reason"]
-        if self.details is not None:
-            body["details"] = self.details
+        if self.details is None:
+            del body["details"]
         return body
+
+
+def status_details(name: str, group: str, kind: str, **more) -> dict:
+    """A ``StatusDetails`` as kube-apiserver sends it: ``name``, ``group`` and ``kind`` are omitempty
+    (metav1 types.go), so a core resource's details have no group (checked against the real v1.37.0
+    one: NotFound, AlreadyExists, Conflict, Success of a delete, Invalid)."""
+    details = {"name": name, "group": group, "kind": kind, **more}
+    return {key: value for key, value in details.items() if value or key not in ("name", "group", "kind")}
 
 
 def _details(resource: str, name: str) -> dict:
@@ -29,7 +38,7 @@ def _details(resource: str, name: str) -> dict:
     Resource keys (``deployments.apps``, ``pods``) are also how upstream names a resource in messages.
     """
     plural, _, group = resource.partition(".")
-    return {"name": name, "group": group, "kind": plural}
+    return status_details(name, group, plural)
 
 
 def not_found(resource: str, name: str) -> ApiError:
@@ -79,10 +88,7 @@ def invalid(kind: str, name: str, group: str, causes: list[dict]) -> ApiError:
     """422 Invalid. ``causes`` are ``{"reason", "message", "field"}`` as built by ``validation``."""
     parts = [f'{c["field"]}: {c["message"]}' if c.get("field") else c["message"] for c in causes]
     summary = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
-    details = {"name": name, "group": group, "kind": kind, "causes": causes}
-    for key in ("name", "group", "kind"):  # omitempty in StatusDetails (the core group is "")
-        if not details[key]:
-            del details[key]
+    details = status_details(name, group, kind, causes=causes)
     qualified = f"{kind}.{group}" if group else kind  # apimachinery errors.NewInvalid: GroupKind.String()
     return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {summary}', details)
 
