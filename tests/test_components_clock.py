@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from helpers.sim.clock import Clock
+from helpers.sim.clock import IDLE_GRACE, Clock
 
 
 @pytest.fixture
@@ -161,3 +161,36 @@ def test_fast_forward_leases_are_independent(clock):
     clock.fast_forward(30)
     clock.fast_forward(0)  # no lease named: every lease ends
     assert not clock.fast_forwarding
+
+
+def _fast_forward_run(clock, delays) -> tuple[list, float]:
+    """Schedule a timer at each virtual delay, fast-forward, and return (virtual times run, wall seconds)."""
+    seen, start = [], clock.time()
+    for delay in delays:
+        clock.call_later(delay, lambda: seen.append(round(clock.time() - start, 3)))
+    wall = time.monotonic()
+    clock.fast_forward(60)
+    assert _wait_until(lambda: len(seen) == len(delays), timeout=30)
+    return seen, time.monotonic() - wall
+
+
+def test_fast_forward_jumps_gaps_shorter_than_the_grace_at_once(clock):
+    delays = [round(0.015 * (i + 1), 3) for i in range(100)]  # 100 kubelet steps 15 ms apart: 1.5 s
+    seen, wall = _fast_forward_run(clock, delays)
+    assert seen == delays  # each at its own virtual time, in order
+    assert wall < 0.75  # not waited out one by one
+
+
+def test_fast_forward_keeps_a_quiet_spell_only_after_a_watcher_got_an_event(clock):
+    delivered = [0]
+    clock.watch_deliveries = lambda: delivered[0]
+    seen, wall = _fast_forward_run(clock, [float(i + 1) for i in range(25)])  # no watcher sees anything
+    assert len(seen) == 25 and wall < 0.4  # 25 quiet spells of IDLE_GRACE would take 0.5 s
+    clock.fast_forward(0)
+    seen = []
+    for i in range(25):  # each step is seen by a watcher: a client may react before the next jump
+        clock.call_later(i + 1.0, lambda: (delivered.__setitem__(0, delivered[0] + 1), seen.append(1)))
+    wall = time.monotonic()
+    clock.fast_forward(60)
+    assert _wait_until(lambda: len(seen) == 25, timeout=30)
+    assert time.monotonic() - wall >= 24 * IDLE_GRACE
