@@ -6,7 +6,7 @@ import time
 import pytest
 from builders import HandWall
 
-from helpers.sim.clock import Clock
+from helpers.sim.clock import IDLE_GRACE, Clock
 
 
 @pytest.fixture
@@ -192,3 +192,36 @@ def test_virtual_time_never_goes_back_and_work_keeps_its_submission_order(monkey
         assert order == ["first", "second"]
     finally:
         clock.stop()
+
+
+def _fast_forward_run(clock, delays) -> tuple[list, float]:
+    """Schedule a timer at each virtual delay, fast-forward, and return (virtual times run, wall seconds)."""
+    seen, start = [], clock.time()
+    for delay in delays:
+        clock.call_later(delay, lambda: seen.append(round(clock.time() - start, 3)))
+    wall = time.monotonic()
+    clock.fast_forward(60)
+    assert _wait_until(lambda: len(seen) == len(delays), timeout=30)
+    return seen, time.monotonic() - wall
+
+
+def test_fast_forward_jumps_gaps_shorter_than_the_grace_at_once(clock):
+    delays = [round(0.015 * (i + 1), 3) for i in range(200)]  # 200 kubelet steps 15 ms apart: 3 s
+    seen, wall = _fast_forward_run(clock, delays)
+    assert seen == pytest.approx(delays, abs=0.0015)  # each at its own virtual time, in order
+    assert wall < 1.0  # not waited out one by one (a third of it: room for a loaded machine)
+
+
+def test_fast_forward_keeps_a_quiet_spell_only_after_a_watcher_got_an_event(clock):
+    delivered = [0]
+    clock.watch_deliveries = lambda: delivered[0]
+    seen, wall = _fast_forward_run(clock, [float(i + 1) for i in range(100)])  # no watcher sees anything
+    assert len(seen) == 100 and wall < 1.0  # 100 quiet spells of IDLE_GRACE would take 2 s
+    clock.fast_forward(0)
+    seen = []
+    for i in range(25):  # each step is seen by a watcher: a client may react before the next jump
+        clock.call_later(i + 1.0, lambda: (delivered.__setitem__(0, delivered[0] + 1), seen.append(1)))
+    wall = time.monotonic()
+    clock.fast_forward(60)
+    assert _wait_until(lambda: len(seen) == 25, timeout=30)
+    assert time.monotonic() - wall >= 24 * IDLE_GRACE
