@@ -172,3 +172,12 @@ def pods_of(handle, namespace: str, app: str) -> list[dict]:
 
 def ready(pod: dict) -> bool:
     return is_ready(pod)
+
+
+@pytest.fixture(scope="module")
+def families_namespace(lab):
+    """The namespace of the Service IP family cases on the requesting module's oracle ``lab``
+    (tests/controlplane_diff.py; test_oracle_controlplane.py and test_oracle_dualstack.py run them)."""
+    from controlplane_diff import families_namespace_for
+
+    return families_namespace_for(lab)

@@ -26,7 +26,6 @@ from controlplane_diff import (
     api_namespace_for,
     deletion_events,
     deletions_namespace_for,
-    families_namespace_for,
     random_scenario,
     service_family_answers,
     wide_headers,
@@ -100,11 +99,6 @@ def test_malformed_requests_get_the_same_status(lab, api_namespace, case):
 
 
 # -- Services' IP families on a single-stack cluster (tests/test_oracle_dualstack.py: on a dual-stack one) --
-@pytest.fixture(scope="module")
-def families_namespace(lab):
-    return families_namespace_for(lab)
-
-
 @pytest.mark.parametrize("case", sorted(SERVICE_FAMILY_CASES))
 def test_service_ip_families_match(lab, families_namespace, case):
     answers = service_family_answers(lab, families_namespace, case)

@@ -15,7 +15,6 @@ from controlplane_diff import (
     DUAL_STACK_SCENARIOS,
     SERVICE_FAMILY_CASES,
     Lab,
-    families_namespace_for,
     service_family_answers,
 )
 from controlplane_oracle import missing_binaries
@@ -29,11 +28,6 @@ def lab(tmp_path_factory):
     print(f"\ndual-stack control plane started in {lab.real.timings}")
     yield lab
     lab.close()
-
-
-@pytest.fixture(scope="module")
-def families_namespace(lab):
-    return families_namespace_for(lab)
 
 
 # the same Service family cases as on the single-stack cluster (test_oracle_controlplane.py), on this lab

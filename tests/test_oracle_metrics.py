@@ -47,7 +47,7 @@ def pages():
         node = lab.kernel.nodes[NODE]
         deadline = time.monotonic() + WAIT_S
         for pause in backoff_pauses(0.05, 0.5):
-            real = node.ns.in_namespace(lambda: _read(f"http://127.0.0.1:{METRICS_PORT}/metrics"))
+            real = node.ns.run_inside(lambda: _read(f"http://127.0.0.1:{METRICS_PORT}/metrics"))
             model = _read(f"{lab.sim.url}/sim/nodes/{NODE}/proxy-metrics")
             if LATENCY_COUNT in real and LATENCY_COUNT in model:
                 break

@@ -371,8 +371,9 @@ class Traffic:
             who = Client(client, src, node)
             svc, _ = self._service_port(namespace, service, port)
             chosen = self._pick(node, who, svc, f"{key[3]}:{key[4]}", protocol.lower())
-            if chosen is None or ":" not in chosen.target:
-                return {"id": conn, "t": now, "outcome": "timeout", "endpoint": "", "pod": ""}
+            if chosen is None or ":" not in chosen.target:  # REJECT answers (port unreachable); DROP does not
+                outcome = "refused" if chosen is not None and chosen.target == "REJECT" else "timeout"
+                return {"id": conn, "t": now, "outcome": outcome, "endpoint": "", "pod": ""}
             outcome, pod, _ = self._deliver(chosen.target, protocol, src, "hostname")
             self._track(who, sport, protocol, key[3], key[4], chosen.target, chosen.masquerade, outcome, now,
                         held=True)

@@ -386,9 +386,10 @@ else:
 # after the last one, `nf_conntrack_udp_timeout`; 120 s once replies have flowed, `..._timeout_stream`).
 # A client that keeps sending from the same source port keeps its entry, and so keeps its endpoint,
 # forever. kube-proxy therefore deletes UDP entries itself: after a sync in which a UDP Service's endpoints
-# changed, `CleanStaleEntries` (`pkg/proxy/conntrack/cleanup.go`, v1.36.1) removes every entry to the
-# Service's IP and port whose DNAT target is not one of its **serving** endpoints, and it skips a Service
-# that has no serving endpoint at all. `dns` has two netexec pods answering UDP on 8081 behind port 53;
+# changed, `CleanStaleEntries` (`pkg/proxy/conntrack/cleanup.go`, v1.37.0) removes every entry to the
+# Service's IP and port whose DNAT target is not one of its **serving** endpoints; a Service with no
+# serving endpoint loses all of them (v1.36 skipped such a Service, which left one-way flows on a deleted
+# endpoint for good). `dns` has two netexec pods answering UDP on 8081 behind port 53;
 # one is ready. Send datagrams on one flow while its endpoint becomes not ready, then while the other
 # pod becomes ready.
 
@@ -427,19 +428,22 @@ if cluster.is_sim:
     udp_story = pd.DataFrame([{"datagram": step, "UDP entries to dns when sent": n, "answered by": r["pod"],
                                "endpoint": r["endpoint"], "outcome": r["outcome"]} for step, n, r in steps])
     display(udp_story)
-    assert list(udp_story["answered by"]) == [old_dns["metadata"]["name"]] * 2 + [new_dns["metadata"]["name"]], udp_story
-    assert list(udp_story["UDP entries to dns when sent"]) == [0, 1, 0] and set(udp_story["outcome"]) == {"ok"}
+    assert list(udp_story["answered by"]) == [old_dns["metadata"]["name"], "", new_dns["metadata"]["name"]], udp_story
+    assert list(udp_story["UDP entries to dns when sent"]) == [0, 0, 0], udp_story
+    assert list(udp_story["outcome"]) == ["ok", "refused", "ok"], udp_story
 else:
     print("Held flows are modelled on the simulator only. On kind, keep one open with\n"
           f"  kubectl exec -n {ns.name} -it {CLIENT} -- nc -u dns 53\n"
           f"(type `hostname` and Enter per datagram) and watch h.conntrack({client_node!r}) as the pods change.")
 
 # %% [markdown] slideshow={"slide_type": "fragment"}
-# **What it shows:** with no endpoint ready, the flow's datagrams are still answered by the pod that
-# just became not ready: its entry carries the DNAT, and kube-proxy leaves a Service without serving
-# endpoints alone. Once the other pod is ready, the sync that adds it also runs the clean-up: the entry
-# is gone (0 entries when the third datagram is sent), so that datagram starts a new flow, which the
-# rules send to the other pod. kube-proxy logs each clean-up (at `-v=4` on kind; the simulated kube-proxy always):
+# **What it shows:** the first datagram made the flow's entry. When the last ready pod became not ready,
+# the sync that took it out of the rules also ran the clean-up: the entry was gone (0 entries when the
+# second datagram is sent), so that datagram started a new flow, which met the Service's REJECT rule
+# (`has no endpoints`) and was refused (ICMP port unreachable). Once the other pod is ready, the third
+# datagram starts a new flow again, which the rules send to that pod. Without the clean-up, the held
+# entry would have kept carrying datagrams to the not-ready pod. kube-proxy logs each clean-up (at `-v=4`
+# on kind; the simulated kube-proxy always):
 
 # %% slideshow={"slide_type": "-"}
 proxy_of_client = next(p["metadata"]["name"] for p in h.list_objects("pods", "kube-system", selector="k8s-app=kube-proxy")
