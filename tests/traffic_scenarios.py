@@ -31,6 +31,8 @@ def _pod(name: str, *, args=("netexec",), labels=None, gate=False, pre_stop: flo
 HTTP = {"port": 80, "targetPort": 8080, "protocol": "TCP"}
 DNS = {"port": 53, "targetPort": 8081, "protocol": "UDP"}
 WEB = {"app": "web"}
+# Service web selecting app=web, 80 -> 8080 (the store copies what it is given).
+WEB_SERVICE = service("web", WEB, (HTTP,), namespace=None)
 
 
 class World:
@@ -80,7 +82,7 @@ def _within_binomial(observed: int, n: int, p: float, sigmas: float = 5.0) -> bo
 def test_requests_spread_over_ready_pods_and_replies_name_the_pod(world):
     for i in range(3):
         world.run(_pod(f"web{i}"), world.workers[i % len(world.workers)])
-    world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     rows = world.requests(count=900)
     assert {r["outcome"] for r in rows} == {"ok"}
@@ -99,7 +101,7 @@ def test_the_same_seed_gives_the_same_answers(private_sim, tmp_path):
         w = World(cluster)
         for i in range(2):
             w.run(_pod(f"web{i}"), w.workers[0])
-        w.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+        w.store.create("services", WEB_SERVICE, namespace=NS)
         w.sync()
         return [r["pod"] for r in w.requests(count=50)]
 
@@ -111,7 +113,7 @@ def test_the_same_seed_gives_the_same_answers(private_sim, tmp_path):
 
 
 def test_a_service_without_endpoints_rejects(world):
-    world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     rows = world.requests(count=20)
     assert {r["outcome"] for r in rows} == {"refused"} and not any(r["pod"] for r in rows)
@@ -119,7 +121,7 @@ def test_a_service_without_endpoints_rejects(world):
 
 def test_a_pod_that_does_not_listen_on_the_target_port_refuses(world):
     world.run(_pod("web0", args=("serve-hostname",)), world.workers[0])  # listens on 9376, not 8080
-    world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     rows = world.requests(count=5)
     assert {r["outcome"] for r in rows} == {"refused"}
@@ -162,7 +164,7 @@ def test_not_ready_pods_get_no_new_requests(world):
     for i in range(2):
         world.run(_pod(f"web{i}", gate=True), world.workers[0])
         world.set_gate(f"web{i}", "True")
-    world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     assert {r["pod"] for r in world.requests(count=60)} == {"web0", "web1"}
     world.set_gate("web1", "False")
@@ -174,7 +176,7 @@ def test_terminating_pods_serve_when_no_pod_is_ready(world):
     """kube-proxy falls back to serving terminating endpoints when none is ready (KEP-1669)."""
     for i in range(2):
         world.run(_pod(f"web{i}", pre_stop=20), world.workers[0])
-    world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     for i in range(2):
         world.store.delete("pods", f"web{i}", NS)
@@ -195,7 +197,7 @@ def test_deleting_a_pod_with_and_without_pre_stop(still_world, pre_stop):
     world = still_world
     for i in range(2):
         world.run(_pod(f"web{i}", pre_stop=pre_stop), world.workers[0])
-    world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     gone = world.store.get("pods", "web1", NS)["status"]["podIP"]
     world.store.create("services",
@@ -235,7 +237,7 @@ def test_an_established_connection_keeps_its_endpoint_after_it_leaves_the_rules(
     for i in range(2):
         world.run(_pod(f"web{i}", gate=True), world.workers[0])
         world.set_gate(f"web{i}", "True")
-    world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     conn = world.cluster.on_reactor(lambda: traffic.open(NS, "web", client="client0"))
     assert conn["outcome"] == "ok"
@@ -253,7 +255,7 @@ def test_an_established_connection_keeps_its_endpoint_after_it_leaves_the_rules(
 def test_a_stopped_process_resets_an_established_connection(world):
     traffic = world.cluster.traffic
     world.run(_pod("web0"), world.workers[0])
-    world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     conn = world.cluster.on_reactor(lambda: traffic.open(NS, "web", client="client0"))
     world.store.delete("pods", "web0", NS)  # netexec exits at SIGTERM
@@ -343,7 +345,7 @@ def test_a_udp_service_with_no_serving_endpoint_left_loses_its_flows(world):
     ({"client": "node/nowhere"}, 404, "h.nodes_table"),
 ])
 def test_bad_input_names_the_next_step(world, kwargs, code, words):
-    world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     args = {"service": "web", "client": "client0", **kwargs}
     with pytest.raises(ApiError) as err:
         world.cluster.requests(NS, args.pop("service"), count=1, **args)
@@ -377,7 +379,7 @@ def test_requests_through_nftables_rules(tmp_path):
         assert handle.cluster.kube_proxies[world.workers[0]].mode == "nftables"
         for i in range(2):
             world.run(_pod(f"web{i}"), world.workers[i % len(world.workers)])
-        world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+        world.store.create("services", WEB_SERVICE, namespace=NS)
         world.sync()
         rows = world.requests(count=400)
         counts = Counter(r["pod"] for r in rows)
@@ -391,7 +393,7 @@ def test_a_host_network_address_with_nothing_listening_refuses(world):
     """The `kubernetes` Service's endpoint is the control plane's address; no modelled process listens on
     6443 there, so the simulator answers `refused` (not `timeout`: the address is up)."""
     world.store.create("services",
-                       dict(service("web", WEB, (HTTP,), namespace=None), spec={"ports": [{"port": 443, "targetPort": 6443}]}),
+                       dict(WEB_SERVICE, spec={"ports": [{"port": 443, "targetPort": 6443}]}),
                        namespace=NS)
     slice_ = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
               "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
@@ -418,7 +420,7 @@ def test_udp_requests_are_answered_by_netexec(world):
 def test_netexec_delay_shutdown_keeps_serving_through_the_rule_update(world):
     for i in range(2):
         world.run(_pod(f"web{i}", args=("netexec", "--delay-shutdown=5")), world.workers[0])
-    world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     world.store.create("services",
                        dict(service("other", WEB, (HTTP,), namespace=None), spec={"ports": [{"port": 81}]}), namespace=NS)
@@ -440,7 +442,7 @@ def test_requests_through_a_rolling_update(world, pre_stop):
     if pre_stop:
         spec["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": pre_stop}}}
     world.store.create("deployments.apps", dep, namespace=NS)
-    world.store.create("services", service("web", WEB, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync(8)
     old = {p["metadata"]["name"] for p in world.store.list("pods", NS, label_selector="app=web")[0]}
     assert {r["pod"] for r in world.requests(count=60)} == old
