@@ -15,6 +15,8 @@ from helpers.sim.proxymetrics import metrics_text
 from helpers.sim.store import Store
 
 SLICES = "endpointslices.discovery.k8s.io"
+# demo/web selecting app=web, port http 80 -> 8080 (the store allocates its ClusterIP).
+WEB = service("web", {"app": "web"}, ({"name": "http", "port": 80, "targetPort": 8080},), namespace="demo")
 
 
 class FakeCluster(SimpleNamespace):
@@ -47,18 +49,15 @@ def _stamp(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
-def _slice(ips, trigger=None):
-    """Slice web-abc of demo/web: `ips` ready on w1, stamped with `trigger` (epoch seconds) if given."""
-    return endpoint_slice([endpoint(ip, "w1") for ip in ips], trigger_time=_stamp(trigger) if trigger else None)
-
-
 def _write_slice(cluster, ips, trigger=None):
+    """Create or replace slice web-abc of demo/web: `ips` ready on w1, stamped with `trigger` (epoch
+    seconds) if given."""
     store = cluster.store
+    body = endpoint_slice([endpoint(ip, "w1") for ip in ips], trigger_time=_stamp(trigger) if trigger else None)
     try:
         current = store.get(SLICES, "web-abc", "demo")
     except Exception:  # noqa: BLE001 - first write
-        return store.create(SLICES, _slice(ips, trigger), namespace="demo")
-    body = _slice(ips, trigger)
+        return store.create(SLICES, body, namespace="demo")
     body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
     return store.update(SLICES, body)
 
@@ -70,16 +69,10 @@ def _start(cluster, **config):
     return proxy
 
 
-def _service(cluster):
-    """Create demo/web selecting app=web, port http 80 -> 8080 (the store allocates its ClusterIP)."""
-    return cluster.store.create("services", service("web", {"app": "web"}, namespace="demo",
-                                                    ports=({"name": "http", "port": 80, "targetPort": 8080},)))
-
-
 def test_first_sync_is_full_then_changes_sync_partially_with_latency(cluster):
     proxy = _start(cluster)
     assert [s.full for s in proxy.syncs] == [True]
-    svc = _service(cluster)
+    svc = cluster.store.create("services", WEB)
     cluster.clock.advance(1.0)
     trigger = cluster.clock.time() - 0.25  # after kube-proxy started, so it counts
     _write_slice(cluster, ["10.244.1.5", "10.244.1.6"], trigger)
@@ -102,7 +95,7 @@ def test_first_sync_is_full_then_changes_sync_partially_with_latency(cluster):
 
 def test_min_sync_period_batches_bursts(cluster):
     proxy = _start(cluster)  # the start-up sync
-    _service(cluster)
+    cluster.store.create("services", WEB)
     assert cluster.clock.settle()
     for n in range(2, 6):
         _write_slice(cluster, [f"10.244.1.{i}" for i in range(n)])
@@ -122,7 +115,7 @@ def test_min_sync_period_batches_bursts(cluster):
 
 def test_identical_update_is_a_no_op(cluster):
     proxy = _start(cluster)
-    _service(cluster)
+    cluster.store.create("services", WEB)
     _write_slice(cluster, ["10.244.1.5"])
     cluster.clock.advance(2.0)
     assert cluster.clock.settle()
@@ -136,7 +129,7 @@ def test_identical_update_is_a_no_op(cluster):
 def test_stopped_node_does_not_sync_then_resyncs_fully(cluster):
     proxy = _start(cluster)
     cluster.stopped.add("w1")
-    _service(cluster)
+    cluster.store.create("services", WEB)
     cluster.clock.advance(5.0)
     assert cluster.clock.settle()
     assert len(proxy.syncs) == 1
@@ -149,7 +142,7 @@ def test_stopped_node_does_not_sync_then_resyncs_fully(cluster):
 def test_nftables_mode_syncs_periodically_once_an_hour(cluster):
     """v1.36.1 gives both proxiers' runners maxInterval = proxyutil.FullSyncPeriod (1 h), not syncPeriod."""
     proxy = _start(cluster, mode="nftables")
-    _service(cluster)
+    cluster.store.create("services", WEB)
     cluster.clock.advance(1.0)
     assert cluster.clock.settle()
     count = len(proxy.syncs)
@@ -169,7 +162,7 @@ def test_nftables_mode_syncs_periodically_once_an_hour(cluster):
 
 def test_rules_are_what_the_last_sync_programmed(cluster):
     proxy = _start(cluster)
-    _service(cluster)
+    cluster.store.create("services", WEB)
     cluster.clock.advance(1.0)
     assert cluster.clock.settle()
     programmed = proxy.rules("iptables-restore")
@@ -188,7 +181,7 @@ def test_service_cidrs_reach_the_drop_rule_at_the_next_full_sync(cluster):
     "Drop traffic to unallocated ClusterIPs" rule; OnServiceCIDRsChanged does not sync."""
     proxy = _start(cluster, mode="nftables")
     cluster.store.create("servicecidrs.networking.k8s.io", _service_cidr("extra", "10.100.0.0/24"))
-    _service(cluster)
+    cluster.store.create("services", WEB)
     cluster.clock.advance(2.0)
     assert cluster.clock.settle()
     assert not proxy.syncs[-1].full and "ip daddr 10.96.0.0/16 drop" in proxy.rules()
@@ -226,7 +219,7 @@ def test_bad_format_and_helpers(cluster):
 
 def test_latency_histogram_uses_upstream_buckets(cluster):
     proxy = _start(cluster)
-    _service(cluster)
+    cluster.store.create("services", WEB)
     cluster.clock.advance(3.0)
     _write_slice(cluster, ["10.244.1.5"], trigger=cluster.clock.time() - 1.5)
     cluster.clock.advance(1.0)
@@ -240,7 +233,7 @@ def test_latency_histogram_uses_upstream_buckets(cluster):
 def test_a_bad_object_fails_the_sync_and_is_retried(cluster):
     proxy = _start(cluster)
     count = len(proxy.syncs)
-    bad = _slice(["10.244.1.5"])
+    bad = endpoint_slice([endpoint("10.244.1.5", "w1")])
     bad["ports"][0]["port"] = 70000  # the store accepts it here; kube-proxy must not crash on it
     cluster.clock.call_soon(proxy._on_event, "ADDED", SLICES, bad)
     cluster.clock.advance(1.0)
@@ -270,7 +263,7 @@ def test_a_malformed_service_does_not_stop_kube_proxy(cluster):
     assert cluster.clock.settle()
     assert "spec.ports[0].port" in proxy.log_text().splitlines()[-1]
     cluster.clock.call_soon(proxy._on_event, "DELETED", "services", bad)
-    _service(cluster)
+    cluster.store.create("services", WEB)
     cluster.clock.advance(proxy.sync_period)
     assert cluster.clock.settle()
     assert "demo/web:http has no endpoints" in proxy.rules() and "odd" not in proxy.rules()
@@ -292,7 +285,7 @@ def test_a_bug_on_one_object_is_retried_as_a_failed_full_sync(cluster, monkeypat
         return build(*args)
 
     monkeypatch.setattr(kubeproxy, "build_proxy_state", poisoned)
-    _service(cluster)
+    cluster.store.create("services", WEB)
     cluster.clock.advance(1.0)
     assert cluster.clock.settle()
     failed = [line for line in proxy.log_text().splitlines() if '"Sync failed"' in line]
@@ -323,7 +316,7 @@ def test_a_late_reactor_delivers_a_services_events_in_order(monkeypatch):
 
         clock.call_later(1000, late_work)  # the reactor sleeps until work is submitted
         wall.seconds += 2000  # and is late by then
-        svc = _service(cluster)  # ADDED, submitted while the reactor is not running anything
+        svc = cluster.store.create("services", WEB)  # ADDED, submitted while the reactor is not running anything
         assert running.wait(5)
         svc["spec"]["ports"][0]["port"] = 81
         store.update("services", svc)  # MODIFIED, submitted while the late work runs

@@ -50,7 +50,7 @@ def test_the_host_is_unchanged_and_stop_removes_everything(config, tmp_path):
         world = scenarios.World(handle.cluster)
         for i in range(2):
             world.run(scenarios._pod(f"web{i}"), world.workers[i])
-        world.store.create("services", scenarios._service(), namespace=scenarios.NS)
+        world.store.create("services", scenarios.WEB_SERVICE, namespace=scenarios.NS)
         world.sync()
         assert {r["outcome"] for r in world.requests(count=20)} == {"ok"}
         made = kernel.namespaces()

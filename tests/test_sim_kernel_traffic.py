@@ -16,6 +16,7 @@ from collections import Counter
 
 import pytest
 import traffic_scenarios as scenarios
+from builders import service
 from conftest import SPEED
 
 from helpers.config import REPO_ROOT
@@ -91,7 +92,7 @@ def test_deleting_a_pod_on_the_kernel(kernel_world, pre_stop):
 
 def test_a_service_without_endpoints_rejects_as_fast_as_icmp_allows(kernel_world):
     world = kernel_world
-    world.store.create("services", scenarios._service(), namespace=scenarios.NS)
+    world.store.create("services", scenarios.WEB_SERVICE, namespace=scenarios.NS)
     world.sync()
     rows = world.requests(count=12)
     outcomes = [r["outcome"] for r in rows]
@@ -103,7 +104,7 @@ def test_a_service_without_endpoints_rejects_as_fast_as_icmp_allows(kernel_world
 def test_a_connection_refused_by_an_rst_leaves_no_entry(kernel_world):
     world = kernel_world
     world.run(scenarios._pod("web0", args=("serve-hostname",)), world.workers[0])  # 9376, not 8080
-    world.store.create("services", scenarios._service(), namespace=scenarios.NS)
+    world.store.create("services", scenarios.WEB_SERVICE, namespace=scenarios.NS)
     world.sync()
     pod_ip = world.store.get("pods", "web0", scenarios.NS)["status"]["podIP"]
     rows = world.requests(count=5)
@@ -126,10 +127,10 @@ def test_split_refusal_and_affinity_agree_with_the_model(mode, tmp_path):
         for dp, world in worlds.items():
             for i in range(3):
                 world.run(scenarios._pod(f"web{i}"), world.workers[i % 2])
-            world.store.create("services", scenarios._service(), namespace=scenarios.NS)
-            world.store.create("services", scenarios._service("sticky", sessionAffinity="ClientIP"),
+            world.store.create("services", scenarios.WEB_SERVICE, namespace=scenarios.NS)
+            world.store.create("services", service("sticky", scenarios.WEB, (scenarios.HTTP,), namespace=None, sessionAffinity="ClientIP"),
                                namespace=scenarios.NS)
-            world.store.create("services", dict(scenarios._service("empty"), spec={"selector": {"app": "none"},
+            world.store.create("services", dict(service("empty", scenarios.WEB, (scenarios.HTTP,), namespace=None), spec={"selector": {"app": "none"},
                                "ports": [{"port": 80, "targetPort": 8080}]}), namespace=scenarios.NS)
             world.sync()
             split = Counter(r["pod"] for r in world.requests(count=300))
@@ -155,7 +156,7 @@ def test_the_tracers_probabilities_are_what_the_kernel_did(mode, tmp_path):
     try:
         for i in range(4):
             world.run(scenarios._pod(f"web{i}"), world.workers[0 if i < 3 else 1])
-        world.store.create("services", scenarios._service(), namespace=scenarios.NS)
+        world.store.create("services", scenarios.WEB_SERVICE, namespace=scenarios.NS)
         world.sync()
         cluster, node = world.cluster, world.workers[0]
         client_ip = cluster.store.get("pods", "client0", scenarios.NS)["status"]["podIP"]
@@ -209,7 +210,7 @@ def test_a_stopped_node_takes_its_pods_off_the_network_on_both(mode, tmp_path):
         world = scenarios.World(handle.cluster)
         try:
             world.run(scenarios._pod("web0"), world.workers[1])
-            world.store.create("services", scenarios._service(), namespace=scenarios.NS)
+            world.store.create("services", scenarios.WEB_SERVICE, namespace=scenarios.NS)
             world.sync()
             before = {r["outcome"] for r in world.requests(count=3, timeout=0.3)}
             world.cluster.stop_node(world.workers[1])

@@ -6,6 +6,7 @@ import math
 from collections import Counter
 
 import pytest
+from builders import service
 
 from helpers.kube import format_time
 from helpers.objects import READINESS_GATE
@@ -26,10 +27,12 @@ def _pod(name: str, *, args=("netexec",), labels=None, gate=False, pre_stop: flo
             "spec": spec}
 
 
-def _service(name="web", *, port=80, target=8080, protocol="TCP", **spec):
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
-            "spec": {"selector": {"app": "web"}, "ports": [{"port": port, "targetPort": target,
-                                                             "protocol": protocol}], **spec}}
+# The Service's ports: HTTP to agnhost netexec's 8080, DNS to its UDP 8081.
+HTTP = {"port": 80, "targetPort": 8080, "protocol": "TCP"}
+DNS = {"port": 53, "targetPort": 8081, "protocol": "UDP"}
+WEB = {"app": "web"}
+# Service web selecting app=web, 80 -> 8080 (the store copies what it is given).
+WEB_SERVICE = service("web", WEB, (HTTP,), namespace=None)
 
 
 class World:
@@ -79,7 +82,7 @@ def _within_binomial(observed: int, n: int, p: float, sigmas: float = 5.0) -> bo
 def test_requests_spread_over_ready_pods_and_replies_name_the_pod(world):
     for i in range(3):
         world.run(_pod(f"web{i}"), world.workers[i % len(world.workers)])
-    world.store.create("services", _service(), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     rows = world.requests(count=900)
     assert {r["outcome"] for r in rows} == {"ok"}
@@ -98,7 +101,7 @@ def test_the_same_seed_gives_the_same_answers(private_sim, tmp_path):
         w = World(cluster)
         for i in range(2):
             w.run(_pod(f"web{i}"), w.workers[0])
-        w.store.create("services", _service(), namespace=NS)
+        w.store.create("services", WEB_SERVICE, namespace=NS)
         w.sync()
         return [r["pod"] for r in w.requests(count=50)]
 
@@ -110,7 +113,7 @@ def test_the_same_seed_gives_the_same_answers(private_sim, tmp_path):
 
 
 def test_a_service_without_endpoints_rejects(world):
-    world.store.create("services", _service(), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     rows = world.requests(count=20)
     assert {r["outcome"] for r in rows} == {"refused"} and not any(r["pod"] for r in rows)
@@ -118,7 +121,7 @@ def test_a_service_without_endpoints_rejects(world):
 
 def test_a_pod_that_does_not_listen_on_the_target_port_refuses(world):
     world.run(_pod("web0", args=("serve-hostname",)), world.workers[0])  # listens on 9376, not 8080
-    world.store.create("services", _service(), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     rows = world.requests(count=5)
     assert {r["outcome"] for r in rows} == {"refused"}
@@ -127,14 +130,16 @@ def test_a_pod_that_does_not_listen_on_the_target_port_refuses(world):
 
 def test_serve_hostname_answers_on_9376(world):
     world.run(_pod("web0", args=("serve-hostname",)), world.workers[0])
-    world.store.create("services", _service(target=9376), namespace=NS)
+    world.store.create("services",
+                       service("web", WEB, ({**HTTP, "targetPort": 9376},), namespace=None), namespace=NS)
     world.sync()
     assert {r["pod"] for r in world.requests(count=5)} == {"web0"}
 
 
 def test_internal_traffic_policy_local(world):
     world.run(_pod("web0"), world.workers[0])
-    world.store.create("services", _service(internalTrafficPolicy="Local"), namespace=NS)
+    world.store.create("services",
+                       service("web", WEB, (HTTP,), namespace=None, internalTrafficPolicy="Local"), namespace=NS)
     world.sync()
     local = world.requests(count=20, client="client0")
     assert {r["outcome"] for r in local} == {"ok"} and {r["pod"] for r in local} == {"web0"}
@@ -146,7 +151,8 @@ def test_internal_traffic_policy_local(world):
 def test_client_ip_session_affinity_sticks_to_one_pod(world):
     for i in range(3):
         world.run(_pod(f"web{i}"), world.workers[0])
-    world.store.create("services", _service(sessionAffinity="ClientIP"), namespace=NS)
+    world.store.create("services",
+                       service("web", WEB, (HTTP,), namespace=None, sessionAffinity="ClientIP"), namespace=NS)
     world.sync()
     first = world.requests(count=50, client="client0")
     assert len({r["pod"] for r in first}) == 1
@@ -158,7 +164,7 @@ def test_not_ready_pods_get_no_new_requests(world):
     for i in range(2):
         world.run(_pod(f"web{i}", gate=True), world.workers[0])
         world.set_gate(f"web{i}", "True")
-    world.store.create("services", _service(), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     assert {r["pod"] for r in world.requests(count=60)} == {"web0", "web1"}
     world.set_gate("web1", "False")
@@ -170,7 +176,7 @@ def test_terminating_pods_serve_when_no_pod_is_ready(world):
     """kube-proxy falls back to serving terminating endpoints when none is ready (KEP-1669)."""
     for i in range(2):
         world.run(_pod(f"web{i}", pre_stop=20), world.workers[0])
-    world.store.create("services", _service(), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     for i in range(2):
         world.store.delete("pods", f"web{i}", NS)
@@ -191,10 +197,11 @@ def test_deleting_a_pod_with_and_without_pre_stop(still_world, pre_stop):
     world = still_world
     for i in range(2):
         world.run(_pod(f"web{i}", pre_stop=pre_stop), world.workers[0])
-    world.store.create("services", _service(), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     gone = world.store.get("pods", "web1", NS)["status"]["podIP"]
-    world.store.create("services", dict(_service("other"), spec={"ports": [{"port": 81}]}), namespace=NS)
+    world.store.create("services",
+                       dict(service("other", WEB, (HTTP,), namespace=None), spec={"ports": [{"port": 81}]}), namespace=NS)
     assert world.clock.settle()  # that change's sync has run
     world.store.delete("pods", "web1", NS)
     rows = world.requests(count=80, interval=0.05)  # 4 s across the deletion
@@ -212,7 +219,8 @@ def test_deleting_a_pod_with_and_without_pre_stop(still_world, pre_stop):
 
 def test_serve_hostname_logs_awaiting_pod_deletion_and_keeps_serving(world):
     world.run(_pod("web0", args=("serve-hostname",)), world.workers[0])
-    world.store.create("services", _service(target=9376), namespace=NS)
+    world.store.create("services",
+                       service("web", WEB, ({**HTTP, "targetPort": 9376},), namespace=None), namespace=NS)
     world.sync()
     world.store.delete("pods", "web0", NS)
     world.sync()
@@ -229,7 +237,7 @@ def test_an_established_connection_keeps_its_endpoint_after_it_leaves_the_rules(
     for i in range(2):
         world.run(_pod(f"web{i}", gate=True), world.workers[0])
         world.set_gate(f"web{i}", "True")
-    world.store.create("services", _service(), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     conn = world.cluster.on_reactor(lambda: traffic.open(NS, "web", client="client0"))
     assert conn["outcome"] == "ok"
@@ -247,7 +255,7 @@ def test_an_established_connection_keeps_its_endpoint_after_it_leaves_the_rules(
 def test_a_stopped_process_resets_an_established_connection(world):
     traffic = world.cluster.traffic
     world.run(_pod("web0"), world.workers[0])
-    world.store.create("services", _service(), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
     conn = world.cluster.on_reactor(lambda: traffic.open(NS, "web", client="client0"))
     world.store.delete("pods", "web0", NS)  # netexec exits at SIGTERM
@@ -261,7 +269,7 @@ def test_kube_proxy_deletes_stale_udp_entries(world):
     for i in range(2):
         world.run(_pod(f"web{i}", gate=True), world.workers[0])
         world.set_gate(f"web{i}", "True")
-    world.store.create("services", _service(port=53, target=8081, protocol="UDP"), namespace=NS)
+    world.store.create("services", service("web", WEB, (DNS,), namespace=None), namespace=NS)
     world.sync()
     flow = world.cluster.on_reactor(lambda: traffic.open(NS, "web", client="client0"))
     assert flow["outcome"] == "ok"
@@ -280,7 +288,7 @@ def _udp_flow(world, **spec):
     """A UDP Service on port 53 in front of web0 and a held flow through it, DNAT'ed to web0."""
     world.run(_pod("web0", gate=True), world.workers[0])
     world.set_gate("web0", "True")
-    world.store.create("services", _service(port=53, target=8081, protocol="UDP", **spec), namespace=NS)
+    world.store.create("services", service("web", WEB, (DNS,), namespace=None, **spec), namespace=NS)
     world.sync()
     flow = world.cluster.on_reactor(lambda: world.cluster.traffic.open(NS, "web", client="client0"))
     assert flow["outcome"] == "ok" and flow["pod"] == "web0"
@@ -293,7 +301,7 @@ def test_a_new_udp_service_on_an_old_clusterip_cleans_the_old_flows(world):
     its endpoints, deletes the flows still DNAT'ed to the old Service's pod."""
     world.run(_pod("web0"), world.workers[0])
     ip = world.store.get("pods", "web0", NS)["status"]["podIP"]
-    old = _service(port=53, target=8081, protocol="UDP", clusterIP="10.96.100.53")
+    old = service("web", WEB, (DNS,), namespace=None, clusterIP="10.96.100.53")
     del old["spec"]["selector"]  # a hand-written EndpointSlice, so that it outlives the Service
     world.store.create("services", old, namespace=NS)
     world.store.create("endpointslices.discovery.k8s.io", {
@@ -309,9 +317,9 @@ def test_a_new_udp_service_on_an_old_clusterip_cleans_the_old_flows(world):
     world.run(_pod("new0", labels={"app": "new"}), world.workers[0])
     # another Service's change syncs kube-proxy now, so minSyncPeriod holds the next sync until the new
     # Service and its EndpointSlice are both there: the proxier never sees it without endpoints
-    world.store.create("services", _service("other", selector={"app": "none"}), namespace=NS)
-    world.store.create("services", _service(port=53, target=8081, protocol="UDP", clusterIP="10.96.100.53",
-                                            selector={"app": "new"}), namespace=NS)
+    world.store.create("services", service("other", {"app": "none"}, (HTTP,), namespace=None), namespace=NS)
+    world.store.create("services", service("web", {"app": "new"}, (DNS,), namespace=None,
+                                            clusterIP="10.96.100.53"), namespace=NS)
     world.sync()
     again = world.cluster.on_reactor(world.cluster.traffic.send, flow["id"])
     assert again["outcome"] == "ok" and again["pod"] == "new0", again
@@ -337,7 +345,7 @@ def test_a_udp_service_with_no_serving_endpoint_left_loses_its_flows(world):
     ({"client": "node/nowhere"}, 404, "h.nodes_table"),
 ])
 def test_bad_input_names_the_next_step(world, kwargs, code, words):
-    world.store.create("services", _service(), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     args = {"service": "web", "client": "client0", **kwargs}
     with pytest.raises(ApiError) as err:
         world.cluster.requests(NS, args.pop("service"), count=1, **args)
@@ -345,7 +353,8 @@ def test_bad_input_names_the_next_step(world, kwargs, code, words):
 
 
 def test_a_headless_service_has_no_rules_to_send_through(world):
-    world.store.create("services", _service(clusterIP="None"), namespace=NS)
+    world.store.create("services",
+                       service("web", WEB, (HTTP,), namespace=None, clusterIP="None"), namespace=NS)
     for call in (lambda: world.requests(count=1),
                  lambda: world.cluster.on_reactor(lambda: world.cluster.traffic.open(NS, "web", client="client0"))):
         with pytest.raises(ApiError) as err:
@@ -370,7 +379,7 @@ def test_requests_through_nftables_rules(tmp_path):
         assert handle.cluster.kube_proxies[world.workers[0]].mode == "nftables"
         for i in range(2):
             world.run(_pod(f"web{i}"), world.workers[i % len(world.workers)])
-        world.store.create("services", _service(), namespace=NS)
+        world.store.create("services", WEB_SERVICE, namespace=NS)
         world.sync()
         rows = world.requests(count=400)
         counts = Counter(r["pod"] for r in rows)
@@ -383,7 +392,8 @@ def test_requests_through_nftables_rules(tmp_path):
 def test_a_host_network_address_with_nothing_listening_refuses(world):
     """The `kubernetes` Service's endpoint is the control plane's address; no modelled process listens on
     6443 there, so the simulator answers `refused` (not `timeout`: the address is up)."""
-    world.store.create("services", dict(_service(), spec={"ports": [{"port": 443, "targetPort": 6443}]}),
+    world.store.create("services",
+                       dict(WEB_SERVICE, spec={"ports": [{"port": 443, "targetPort": 6443}]}),
                        namespace=NS)
     slice_ = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
               "metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
@@ -398,7 +408,7 @@ def test_a_host_network_address_with_nothing_listening_refuses(world):
 def test_udp_requests_are_answered_by_netexec(world):
     for i in range(2):
         world.run(_pod(f"web{i}"), world.workers[0])
-    world.store.create("services", _service(port=53, target=8081, protocol="UDP"), namespace=NS)
+    world.store.create("services", service("web", WEB, (DNS,), namespace=None), namespace=NS)
     world.sync()
     rows = world.requests(count=40)
     assert {r["outcome"] for r in rows} == {"ok"} and {r["pod"] for r in rows} == {"web0", "web1"}
@@ -410,9 +420,10 @@ def test_udp_requests_are_answered_by_netexec(world):
 def test_netexec_delay_shutdown_keeps_serving_through_the_rule_update(world):
     for i in range(2):
         world.run(_pod(f"web{i}", args=("netexec", "--delay-shutdown=5")), world.workers[0])
-    world.store.create("services", _service(), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync()
-    world.store.create("services", dict(_service("other"), spec={"ports": [{"port": 81}]}), namespace=NS)
+    world.store.create("services",
+                       dict(service("other", WEB, (HTTP,), namespace=None), spec={"ports": [{"port": 81}]}), namespace=NS)
     assert world.clock.settle()
     world.store.delete("pods", "web1", NS)
     rows = world.requests(count=60, interval=0.05)
@@ -431,7 +442,7 @@ def test_requests_through_a_rolling_update(world, pre_stop):
     if pre_stop:
         spec["containers"][0]["lifecycle"] = {"preStop": {"sleep": {"seconds": pre_stop}}}
     world.store.create("deployments.apps", dep, namespace=NS)
-    world.store.create("services", _service(), namespace=NS)
+    world.store.create("services", WEB_SERVICE, namespace=NS)
     world.sync(8)
     old = {p["metadata"]["name"] for p in world.store.list("pods", NS, label_selector="app=web")[0]}
     assert {r["pod"] for r in world.requests(count=60)} == old
