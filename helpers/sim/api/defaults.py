@@ -5,6 +5,8 @@ server would, so ``kubectl get -o yaml`` reads like a real cluster. Allocation o
 ports needs the store's state and lives in ``allocators``.
 """
 
+from helpers.kube import TAINT_NOT_READY, TAINT_UNREACHABLE
+
 _PROBE_FIELDS = ("livenessProbe", "readinessProbe", "startupProbe")
 
 
@@ -71,8 +73,8 @@ def pod(obj: dict, *, not_ready_seconds: int = 300, unreachable_seconds: int = 3
     spec.setdefault("priority", 0)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     tolerations = spec.setdefault("tolerations", [])
-    for key, seconds in (("node.kubernetes.io/not-ready", not_ready_seconds),
-                         ("node.kubernetes.io/unreachable", unreachable_seconds)):
+    for key, seconds in ((TAINT_NOT_READY, not_ready_seconds),
+                         (TAINT_UNREACHABLE, unreachable_seconds)):
         if not any(t.get("key") == key and t.get("effect") in (None, "", "NoExecute") for t in tolerations):
             tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute",
                                 "tolerationSeconds": seconds})

@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import re
 
+from helpers.kube import LABEL_HOSTNAME
 from helpers.sim.controllers.controller import Controller
 
 RESYNC_S = 15.0  # --pvclaimbinder-sync-period
@@ -181,7 +182,7 @@ class LocalPathProvisioner(Controller):
                      "claimRef": claim_ref(claim),
                      "hostPath": {"path": f"{LOCAL_PATH_DIR}/{name}_{key[0]}_{key[1]}", "type": "DirectoryOrCreate"},
                      "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
-                         {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}},
+                         {"key": LABEL_HOSTNAME, "operator": "In", "values": [node]}]}]}},
                      "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy", "Delete"),
                      "storageClassName": class_of(claim), "volumeMode": "Filesystem"}})
         self.event(claim, "Normal", "ProvisioningSucceeded", f"Successfully provisioned volume {name}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 
 from helpers.controlplane.podutil import tolerates, untolerated_taints
-from helpers.kube import format_time, get_condition, is_active, obj_key
+from helpers.kube import LABEL_HOSTNAME, format_time, get_condition, is_active, obj_key
 from helpers.sim.boot import control_plane
 from helpers.sim.controllers.controller import Controller
 from helpers.sim.controllers.persistentvolume import SELECTED_NODE, class_of
@@ -199,7 +199,7 @@ class Scheduler(Controller):
             terms = ((((volume or {}).get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}).get(
                 "nodeSelectorTerms") or []
             hosts = {v for t in terms for e in t.get("matchExpressions") or []
-                     if e.get("key") == "kubernetes.io/hostname" and e.get("operator") == "In" for v in e.get("values") or []}
+                     if e.get("key") == LABEL_HOSTNAME and e.get("operator") == "In" for v in e.get("values") or []}
             if hosts and node["metadata"]["name"] not in hosts:
                 return False
         return True
