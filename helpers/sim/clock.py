@@ -58,10 +58,6 @@ class Clock:
         self._stopped = False
         self._leases: dict[int, float] = {}  # fast-forward lease -> its wall monotonic deadline
         self._lease_ids = itertools.count(1)
-        # A counter of events sent to watchers (the store's), set by the cluster: a jump after which no
-        # watcher got anything needs no quiet spell before the next one, as no client has a change to react to.
-        self.watch_deliveries = None
-        self._deliveries_at_jump = None
         self._thread = threading.Thread(target=self._run, name="sim-clock", daemon=True)
         self._thread.start()
 
@@ -237,15 +233,14 @@ class Clock:
 
         Any notification (new work scheduled, even for later) restarts the quiet spell: whoever
         scheduled it is still active, and a client may be reading the change it caused.
-        No watcher was sent an event since the last jump: no client has a change to react to, so no
-        quiet spell (a kubelet step that only schedules the next one is jumped at once).
+        Every jump keeps the spell, even one after which no watcher got anything: a waiting client
+        may be late to end its fast-forward (a loaded machine), and jumps without a spell would carry
+        the clock to the end of its lease in that time (timers such as UDP conntrack expiry then fire).
         """
-        delivered = self.watch_deliveries() if self.watch_deliveries else None
-        if (delivered is None or delivered != self._deliveries_at_jump) and self._cond.wait(IDLE_GRACE):
+        if self._cond.wait(IDLE_GRACE):
             return
         if self._heap and self._heap[0] is head and self.fast_forwarding and not self._stopped:
             self._offset += max(0.0, head[0] - self._running_time())
-            self._deliveries_at_jump = self.watch_deliveries() if self.watch_deliveries else None
 
     def _execute(self, timer: Timer, keep_pinned: bool = False) -> None:
         """Run one timer with the clock held at its due time.

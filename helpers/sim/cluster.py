@@ -75,7 +75,6 @@ class Cluster:
         self.version = boot.kubernetes_version(config)
         self.clock = Clock(speed)
         self.store = Store(self.clock, service_cidr=config.service_subnet)
-        self.clock.watch_deliveries = lambda: self.store.watch_deliveries
         self.store.log_source = self.pod_log
         self.store.exec_source = self.exec_process
         self.store.attach_source = self.attach_process

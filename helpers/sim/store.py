@@ -153,7 +153,6 @@ class Store:
                  history_size=HISTORY_BOUND, history_bytes=64 * 1024 * 1024,
                  compaction_interval=COMPACTION_INTERVAL_S):
         self.clock = clock or _WallClock()
-        self.watch_deliveries = 0  # events queued for watchers so far: the clock's cue that a client may react
         self.service_cidr = service_cidr
         self.node_port_range = tuple(node_port_range)
         self.rng = random.Random()
@@ -822,7 +821,6 @@ class Watch:
             self._cond.notify_all()
             return
         self._queue.append((event_type, obj))
-        self._store.watch_deliveries += 1
         self._cond.notify_all()
 
     def get(self, timeout: float | None = None) -> dict | None:
