@@ -414,7 +414,11 @@ def test_udp_requests_are_answered_by_netexec(world):
     assert {r["outcome"] for r in rows} == {"ok"} and {r["pod"] for r in rows} == {"web0", "web1"}
     udp = [e for e in world.cluster.on_reactor(world.cluster.traffic.table, world.workers[0])
            if e["protocol"] == "udp"]
-    assert len(udp) == 40 and all(e["expires_s"] <= 30 for e in udp)  # nf_conntrack_udp_timeout
+    assert all(e["expires_s"] <= 30 for e in udp)  # nf_conntrack_udp_timeout
+    if world.cluster.kernel is None:
+        assert len(udp) == 40  # the model gives each request a source port of its own
+    else:  # the kernel's ephemeral ports may repeat (~3 % for 40 of ~28,000): a repeat reuses the live entry
+        assert 35 <= len(udp) <= 40, len(udp)
 
 
 def test_netexec_delay_shutdown_keeps_serving_through_the_rule_update(world):
