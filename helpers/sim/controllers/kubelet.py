@@ -683,16 +683,8 @@ class Kubelet(Controller):
             self._start_containers(key, pod, failed, started, pod_ips)
             return
         delay = max(self._pull_missing(key, pod, pod["spec"]["containers"][i]) for i in missing)
-        self._later(delay + self.rng.uniform(10.0, 15.0), self._retry_sync, key, started, pod_ips)
-
-    def _retry_sync(self, key, started: dict, pod_ips: list[str]) -> None:
-        fresh = self._fresh(key)
-        if self._active(key) and fresh is not None and not is_terminating(fresh):
-            self._write_status(key, running_status(fresh, pod_ips, started, format_time(self.clock.now()),
-                                                   self._start_failures.get(key) or {}))
-            self._retry_start(key, fresh, started, pod_ips)
-            return
-        self._done(key)
+        # the retried sync is the same as the first: its status, then the runtime's part again
+        self._later(delay + self.rng.uniform(10.0, 15.0), self._relisted, key, started, pod_ips)
 
     def _pull_missing(self, key, pod: dict, container: dict) -> float:
         """EnsureImageExists for an image the simulated registry lacks (pkg/kubelet/images/image_manager.go
