@@ -579,6 +579,28 @@ def test_endpoint_cache_only_saves_time():
     assert all(ep["conditions"]["ready"] for s in cached.updates for ep in s["endpoints"])
 
 
+def test_endpoint_cache_stays_within_twice_the_service_and_sweeps_correctly():
+    svc, pods = service(), [pod(i) for i in range(150)]
+    for p in pods:
+        p["metadata"]["resourceVersion"] = "1"
+    cache, existing, sizes = EndpointCache(), [], []
+    for change in range(400):  # one pod changes per sync; stale entries pile up until a sweep
+        p = pods[change % len(pods)]
+        p["metadata"]["resourceVersion"] = str(int(p["metadata"]["resourceVersion"]) + 1)
+        p["status"]["conditions"][0]["status"] = "False" if change % 2 else "True"
+        cached = run(svc, pods, existing, endpoint_cache=cache)
+        if change % 25 == 0:
+            fresh = run(svc, pods, existing)
+            assert cached.creates == fresh.creates and cached.updates == fresh.updates
+        existing = apply(existing, cached)
+        sizes.append(len(cache))
+    # one entry per pod version and per stored slice version in use
+    live = len(pods) + sum(bool(s["metadata"].get("resourceVersion")) for s in existing)
+    assert max(sizes) <= 2 * live + 64 + 2
+    assert min(sizes[10:]) >= live  # and the live ones are never swept
+    assert any(b < a for a, b in itertools.pairwise(sizes))  # a sweep happened
+
+
 def _edit_everything(slices):
     """Change every nested part of returned slices, as a careless caller might."""
     for s in slices:

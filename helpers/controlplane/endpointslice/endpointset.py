@@ -56,24 +56,45 @@ class EndpointCache:
     keeps one cache per Service and a readiness flip rebuilds one endpoint instead of all of them.
     Endpoints are handed out shared, not copied: copying all of them made a one-pod change cost as
     much as rebuilding them. They are read-only to callers; the reconciler copies only the few it
-    writes (`detached`) before anything edits them. Each reconcile keeps only the entries it used
-    (`rotate`), so the cache never outgrows the Service.
+    writes (`detached`) before anything edits them. Stale entries are swept (`start`, `rotate`), so
+    the cache stays within about twice the Service's endpoints.
     """
 
     def __init__(self):
-        self._entries: dict[tuple, dict] = {}
-        self._fresh: dict[tuple, dict] = {}
+        self._entries: dict[tuple, tuple] = {}
+        # Set for the one sync that sweeps: it copies each entry it uses here, then keeps only those.
+        self._fresh: dict[tuple, tuple] | None = None
+        self._live = 0  # entries kept by the last sweep
         self._settings = None
 
     def start(self, service: dict) -> None:
-        """Begin a sync; Service settings that shape endpoints invalidate everything when they change."""
+        """Begin a sync; Service settings that shape endpoints invalidate everything when they change.
+
+        Most syncs only read the cache (a one-pod change adds one entry). Once stale entries could
+        outnumber the live ones, the next sync sweeps: an O(1) cost per change, amortized, instead of
+        copying every entry on every sync."""
         settings = (
             service["metadata"].get("namespace"),
             service["metadata"]["name"],
             bool(service["spec"].get("publishNotReadyAddresses")),
         )
         if settings != self._settings:
-            self._entries, self._settings = {}, settings
+            self._entries, self._settings, self._live = {}, settings, 0
+        self._fresh = {} if len(self._entries) > 2 * self._live + 64 else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _get(self, key):
+        entry = self._entries.get(key)
+        if entry is not None and self._fresh is not None:
+            self._fresh[key] = entry
+        return entry
+
+    def _put(self, key, entry) -> None:
+        self._entries[key] = entry
+        if self._fresh is not None:
+            self._fresh[key] = entry
 
     def known(self, pod, zone, address_type) -> tuple[tuple | None, dict] | None:
         """The entry an earlier sync built for this pod version in this zone, or None.
@@ -85,8 +106,8 @@ class EndpointCache:
         if not version:
             return None
         key = (meta.get("uid"), version, zone, address_type)
-        entry = self._entries.get(key)
-        if entry is not None:
+        entry = self._entries.get(key)  # _get inlined: this runs once per pod per sync
+        if entry is not None and self._fresh is not None:
             self._fresh[key] = entry
         return entry
 
@@ -98,28 +119,39 @@ class EndpointCache:
             entry = (endpoint_key(ep) if ep["addresses"] else None, ep)
             meta = pod["metadata"]
             if meta.get("resourceVersion"):
-                self._fresh[(meta.get("uid"), meta["resourceVersion"], zone, address_type)] = entry
+                self._put((meta.get("uid"), meta["resourceVersion"], zone, address_type), entry)
         return entry
 
-    def slice_keys(self, slice_: dict) -> tuple[list[tuple], list]:
-        """endpoint_key of each endpoint of an existing slice, and per position the desired endpoint last
-        found equal to it (None if none yet), both remembered per slice version: a sync after a one-pod
-        change meets every other slice unchanged, and its endpoints are the same shared cache entries as
-        last time, so an identity check (``is``) stands in for comparing them again (entries and stored
-        slice versions are never edited, so once equal, always equal)."""
+    def slice_keys(self, slice_: dict) -> tuple[list[tuple], list, bool]:
+        """endpoint_key of each endpoint of an existing slice, per position the desired endpoint last
+        found equal to it (None if none yet), and whether any endpoint has hints, all remembered per
+        slice version: a sync after a one-pod change meets every other slice unchanged, and its
+        endpoints are the same shared cache entries as last time, so an identity check (``is``) stands
+        in for comparing them again (entries and stored slice versions are never edited, so once
+        equal, always equal)."""
         meta = slice_["metadata"]
         key = ("slice", meta.get("name"), meta.get("resourceVersion"))
-        entry = self._entries.get(key) if key[2] else None
+        entry = self._get(key) if key[2] else None
         if entry is None:
             endpoints = slice_.get("endpoints") or ()
-            entry = ([endpoint_key(ep) for ep in endpoints], [None] * len(endpoints))
-        if key[2]:
-            self._fresh[key] = entry
+            entry = (
+                [endpoint_key(ep) for ep in endpoints],
+                [None] * len(endpoints),
+                any("hints" in ep for ep in endpoints),
+            )
+            if key[2]:
+                self._put(key, entry)
         return entry
 
+    def hinted(self, slice_: dict) -> bool:
+        """Whether any endpoint of the slice carries hints (remembered per slice version)."""
+        return self.slice_keys(slice_)[2]
+
     def rotate(self) -> None:
-        """End a sync: keep only the entries it used."""
-        self._entries, self._fresh = self._fresh, {}
+        """End a sync; a sweeping sync keeps only the entries it used."""
+        if self._fresh is not None:
+            self._entries, self._fresh = self._fresh, None
+            self._live = len(self._entries)
 
 
 _NESTED = (dict, list)

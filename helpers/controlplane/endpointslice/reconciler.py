@@ -236,7 +236,7 @@ def _reconcile_group(service, existing, desired, ports, address_type, max_eps, c
         name = s["metadata"]["name"]
         old_eps = s.get("endpoints") or []
         kept, changes = [], {}
-        keys, equal = cache.slice_keys(s)
+        keys, equal, _ = cache.slice_keys(s)
         for i, key in enumerate(keys):
             got = desired.pop(key, None)
             if got is None:
@@ -322,6 +322,7 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
     headless_no_ports = not service["spec"].get("ports") and service["spec"].get("clusterIP") == "None"
     pnra = bool(service["spec"].get("publishNotReadyAddresses"))
     known, absent = cache.known, (None, None)
+    last_key = group = None  # with shared ports every pod joins the same group: skip its lookup
     for pod in pods:
         node_name = (pod.get("spec") or {}).get("nodeName") or ""
         node, zone = nodes_by_name.get(node_name, absent)
@@ -335,10 +336,12 @@ def _desired_endpoints(service, pods, nodes_by_name, address_type, missing_node_
         else:
             ports = endpoint_ports(service, pod)
             key = port_map_key(ports)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = {}
-            ports_of[key] = ports
+        if key is not last_key:
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = {}
+                ports_of[key] = ports
+            last_key = key
         if node is None:
             if missing_node_behavior == "pre-1.25":
                 return groups, ports_of, [(pod["metadata"]["name"], node_name)], True
@@ -413,16 +416,16 @@ def _reconcile_family(
     for s in creates + updates:
         s.update(detached(s))
     creates, updates = _apply_hints(
-        service, nodes, existing, address_type, creates, updates, unchanged, result, log
+        service, nodes, existing, address_type, creates, updates, unchanged, cache, result, log
     )
     result.actual_slices += len(existing) + len(creates) - len(to_delete)
     return creates, updates, to_delete
 
 
-def _apply_hints(service, nodes, existing, address_type, creates, updates, unchanged, result, log):
+def _apply_hints(service, nodes, existing, address_type, creates, updates, unchanged, cache, result, log):
     """Topology annotation beats trafficDistribution; without either, hints are stripped."""
     if topologycache.hints_annotation_enabled(service):
-        hinted_before = any("hints" in ep for s in existing for ep in s.get("endpoints") or ())
+        hinted_before = any(cache.hinted(s) for s in existing)
         before = {id(s) for s in updates}
         outcome = topologycache.add_hints(
             creates, updates, unchanged, nodes=nodes, address_type=address_type, hinted_before=hinted_before
@@ -439,7 +442,7 @@ def _apply_hints(service, nodes, existing, address_type, creates, updates, uncha
         creates, updates = trafficdist.traffic_distribution_hints(traffic, creates, updates, unchanged)
         reason = {"reason": "traffic-distribution-hints", "trafficDistribution": traffic}
     else:
-        creates, updates, _ = topologycache.remove_hints(creates, updates, unchanged)
+        creates, updates, _ = topologycache.remove_hints(creates, updates, unchanged, hinted=cache.hinted)
         reason = {"reason": "stale-hints-removed"}
     for s in updates:
         if id(s) not in before:

@@ -97,14 +97,19 @@ def cpu_ratios_by_zone(nodes: list[dict]) -> dict[str, float] | None:
 
 
 
-def remove_hints(to_create, to_update, unchanged) -> tuple[list, list, list]:
-    """Strip hints everywhere; unchanged slices that carried hints become updates."""
+def _any_hints(slice_: dict) -> bool:
+    return any("hints" in ep for ep in slice_.get("endpoints") or ())
+
+
+def remove_hints(to_create, to_update, unchanged, hinted=_any_hints) -> tuple[list, list, list]:
+    """Strip hints everywhere; unchanged slices that carried hints become updates (`hinted` may
+    answer from a memo per slice version)."""
     for slice_ in to_create + to_update:
         for ep in slice_.get("endpoints") or ():
             ep.pop("hints", None)
     still = []
     for slice_ in unchanged:
-        if any("hints" in ep for ep in slice_.get("endpoints") or ()):
+        if hinted(slice_):
             copy = copy_slice(slice_)
             for ep in copy["endpoints"]:
                 ep.pop("hints", None)
