@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from apiharness import Harness
 from fuzzcases import cases, http, problems, seed_objects, send, sentinels
+from targets import report
 
 CLIENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 PER_CLASS = int(sys.argv[2]) if len(sys.argv) > 2 else 150
@@ -108,50 +109,77 @@ def main() -> None:
     writes_with_time_moving()
 
 
+def _write_leases(port: int, clients: int, seconds: float, queue) -> None:
+    """The load: ``clients`` threads, each on one keep-alive connection (as kubectl and client-go keep
+    theirs), creating Leases for ``seconds``; puts the status-code counts on ``queue``. It runs in a
+    process of its own so that the clients' CPU is not the simulator's: the figure is the server's."""
+    import http.client
+
+    stop, counts, lock = threading.Event(), Counter(), threading.Lock()
+
+    def writer(index):
+        conn, i, mine = http.client.HTTPConnection("127.0.0.1", port, timeout=20), 0, Counter()
+        while not stop.is_set():
+            body = json.dumps({"metadata": {"name": f"w{index}-{i}"}, "spec": {"holderIdentity": "bench"}})
+            conn.request("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", body,
+                         {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            response.read()
+            mine[response.status] += 1
+            i += 1
+        with lock:
+            counts.update(mine)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    stop.wait(seconds)  # the measurement window itself
+    stop.set()
+    for t in threads:
+        t.join()
+    queue.put(dict(counts))
+
+
 def writes_with_time_moving(clients: int = 20, seconds: float = 5.0, period: float = 0.1) -> None:
-    """Lease writes over HTTP from ``clients`` threads against a whole simulated cluster (its reactor
-    running every component) for ``seconds``, while a probe timer due every ``period`` virtual seconds
-    measures how late the reactor runs it: time "moves" while that lateness stays small."""
+    """Lease writes over HTTP from ``clients`` connections of another process against a whole simulated
+    cluster (its reactor running every component) for ``seconds``, while a probe timer due every
+    ``period`` virtual seconds measures how late the reactor runs it: time "moves" while that lateness
+    stays small."""
+    import multiprocessing
     import tempfile
 
     from helpers.sim import start_in_process
 
     scratch = tempfile.TemporaryDirectory(prefix="bench-reliability-")
     sim = start_in_process(kubeconfig_path=Path(scratch.name) / "kubeconfig")
-    port, clock, lateness = int(sim.url.rsplit(":", 1)[1]), sim.cluster.clock, []
-    stop, counts = threading.Event(), Counter()
+    port, clock, lateness, done = int(sim.url.rsplit(":", 1)[1]), sim.cluster.clock, [], threading.Event()
 
     def probe(due_wall):
         lateness.append(time.monotonic() - due_wall)
-        if not stop.is_set():
+        if not done.is_set():
             clock.call_later(period, probe, time.monotonic() + period / clock.speed)
 
-    def writer(index):
-        i = 0
-        while not stop.is_set():
-            body = json.dumps({"metadata": {"name": f"w{index}-{i}"}, "spec": {"holderIdentity": "bench"}}).encode()
-            status, _, _ = send(port, http("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", body))
-            counts[status] += 1
-            i += 1
-
+    spawn = multiprocessing.get_context("spawn")
+    queue = spawn.Queue()
+    load = spawn.Process(target=_write_leases, args=(port, clients, seconds, queue))
     try:
         clock.call_soon(probe, time.monotonic())
-        threads = [threading.Thread(target=writer, args=(n,)) for n in range(clients)]
         virtual0, wall0 = clock.time(), time.monotonic()
-        for t in threads:
-            t.start()
-        time.sleep(seconds)  # the measurement window itself
-        stop.set()
-        for t in threads:
-            t.join()
+        load.start()
+        counts = Counter(queue.get(timeout=seconds + 60))
         wall, virtual = time.monotonic() - wall0, clock.time() - virtual0
+        done.set()
+        load.join(10)
     finally:
+        if load.is_alive():
+            load.kill()
         sim.stop()
         scratch.cleanup()
     late = sorted(lateness)
-    print(f"whole cluster, {clients} writers: {counts[201] / wall:.0f} writes/s (status codes {dict(counts)}); "
-          f"virtual time moved {virtual:.2f} s in {wall:.2f} s; probe timer lateness p50 "
-          f"{late[len(late) // 2] * 1000:.1f} ms, max {late[-1] * 1000:.1f} ms ({len(late)} probes)")
+    print(f"whole cluster, {clients} keep-alive writers in another process: {counts[201] / wall:.0f} writes/s "
+          f"(status codes {dict(counts)}); virtual time moved {virtual:.2f} s in {wall:.2f} s; probe timer "
+          f"lateness p50 {late[len(late) // 2] * 1000:.1f} ms, max {late[-1] * 1000:.1f} ms ({len(late)} probes)")
+    report("issue 20: writes/s with virtual time moving", counts[201] / wall, 1000, "/s", at_least=True)
 
 
 if __name__ == "__main__":
