@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from controlplane_oracle import Api, ControlPlane, hang_up, wait_for
@@ -358,6 +358,7 @@ class Lab:
             self.close()
             raise
         self._count = 0
+        self._last_stamp: datetime | None = None
 
     def close(self):
         """Stop the heartbeats, the simulator and the control plane, the last whatever happens before."""
@@ -382,6 +383,16 @@ class Lab:
                         api.ok("PATCH", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}",
                                {"spec": {"renewTime": micro_now()}}, content_type=MERGE)
 
+    def _step_stamp(self) -> str:
+        """The Ready transition time a step's kubelet writes: now, but always a later second than the last
+        step's. Two steps within one second would write the same time, and whether the trigger-time
+        annotation then survives depends on whether a controller synced between the steps (upstream
+        TriggerTimeTracker counts only a strictly later time as a change): a race, not a disagreement."""
+        now = datetime.now(UTC).replace(microsecond=0)
+        last = self._last_stamp
+        self._last_stamp = now if last is None or now > last else last + timedelta(seconds=1)
+        return format_time(self._last_stamp)
+
     def _namespace(self, scenario: str) -> str:
         self._count += 1
         return make_namespace(self, f"cp-{self._count}-{scenario}"[:63])
@@ -394,7 +405,7 @@ class Lab:
         try:
             for step in scenario.steps:
                 before = {label: dict(rec.events) for label, rec in recorders.items()}
-                stamp = now_stamp()
+                stamp = self._step_stamp()
                 for kubelet in kubelets.values():
                     kubelet.stamp = stamp
                     step.action(kubelet)
