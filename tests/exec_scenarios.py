@@ -186,6 +186,25 @@ def test_exit_codes_and_the_runtime_s_errors(cluster):
     assert wrong.returncode == 1 and "container other is not valid for pod client" in wrong.stderr
 
 
+def test_a_data_path_failing_after_the_upgrade_is_an_error_not_a_silent_success(cluster):
+    """A dial that fails inside the simulator once the WebSocket is up (here an OSError) reaches kubectl as the
+    kubelet's internal error: exit 1 with the reason, not a close without a Status (which kubectl takes for
+    exit code 0 with no output)."""
+    k, traffic = _kubectl(cluster), cluster.cluster.traffic
+
+    def broken(*args, **kwargs):
+        raise OSError("the pod's network namespace is gone")
+
+    traffic.dial = broken
+    try:
+        out = k("exec", "client", "--", "wget", "-qO-", "web", check=False)
+    finally:
+        del traffic.dial
+    assert out.returncode == 1 and out.stdout == ""
+    assert "error executing command in container: the pod's network namespace is gone" in out.stderr
+    assert k("exec", "client", "--", "hostname").stdout == "client\n"  # the next exec is unaffected
+
+
 def _raw(cluster, request: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", cluster.port), timeout=10) as sock:
         sock.sendall(request)

@@ -220,6 +220,12 @@ def next_bookmark_time(now: float, deadline: float | None, frequency: float) -> 
     return due if due >= now else None
 
 
+def _internal_error_status(message: str) -> dict:
+    """The Status the kubelet writes on the exec error channel when the runtime fails (apierrors.NewInternalError)."""
+    return {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {message}",
+            "reason": "InternalError", "details": {"causes": [{"message": message}]}, "code": 500}
+
+
 def _truthy(value) -> bool:
     return str(value).lower() in ("true", "1")
 
@@ -905,9 +911,13 @@ class _Handler(BaseHTTPRequestHandler):
                 stdin = self._ws_stdin(conn) if wants["stdin"] and not wants["tty"] else b""
                 result = run(argv, stdin.decode(errors="replace"))
             except shell.ExecFailed as err:
-                conn.send_status({"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {err}",
-                                  "reason": "InternalError", "details": {"causes": [{"message": str(err)}]},
-                                  "code": 500})
+                conn.send_status(_internal_error_status(str(err)))
+                return
+            except (ApiError, OSError) as err:
+                # the command's data path failed after the 101: the kubelet's internal error on the error
+                # channel, never a close without a Status (kubectl takes that for exit code 0)
+                log.warning("exec of %s in %s/%s failed: %s", argv, target.namespace, target.name, err)
+                conn.send_status(_internal_error_status(f"error executing command in container: {err}"))
                 return
             out, err_text = result.stdout, result.stderr
             if wants["tty"]:  # one terminal: stderr goes to it too, lines end in CR LF
