@@ -210,8 +210,14 @@ def test_deleting_a_pod_with_and_without_pre_stop(still_world, pre_stop):
         assert failed == []
     else:
         # refused while its IP is up with nothing listening; timeout once the pod (and its IP) is gone
-        assert failed and {r["outcome"] for r in failed} <= {"refused", "timeout"}
-        assert failed[0]["outcome"] == "refused"
+        outcomes = [r["outcome"] for r in failed]
+        assert failed and set(outcomes) <= {"refused", "timeout"}
+        assert outcomes == sorted(outcomes, key=("refused", "timeout").index)  # never refused after a timeout
+        if world.cluster.kernel is None:
+            # The model's endpoint choice is seeded. The kernel draws its own (iptables `statistic --mode
+            # random`, nftables `numgen random`), so every request of the short window between the exit and
+            # the IP's removal may go to web0 (one hogged clean-clone run of five): then the first is a timeout.
+            assert outcomes[0] == "refused"
         assert {r["endpoint"].rsplit(":", 1)[0] for r in failed} == {gone}
         assert max(r["t"] for r in failed) - rows[0]["t"] <= 2.0  # about one minSyncPeriod
     assert {r["pod"] for r in rows[-40:]} == {"web0"}
