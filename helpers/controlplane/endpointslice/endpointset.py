@@ -112,14 +112,13 @@ class EndpointCache:
         return entry
 
     def endpoint(self, pod, node, zone, service, address_type) -> tuple[tuple | None, dict]:
-        """(endpoint_key or None when the pod has no address of the family, the shared endpoint)."""
-        entry = self.known(pod, zone, address_type)
-        if entry is None:
-            ep = pod_to_endpoint(pod, node, service, address_type)
-            entry = (endpoint_key(ep) if ep["addresses"] else None, ep)
-            meta = pod["metadata"]
-            if meta.get("resourceVersion"):
-                self._put((meta.get("uid"), meta["resourceVersion"], zone, address_type), entry)
+        """Build and remember the entry `known` did not have: (endpoint_key or None when the pod has no
+        address of the family, the shared endpoint)."""
+        ep = pod_to_endpoint(pod, node, service, address_type)
+        entry = (endpoint_key(ep) if ep["addresses"] else None, ep)
+        meta = pod["metadata"]
+        if meta.get("resourceVersion"):
+            self._put((meta.get("uid"), meta["resourceVersion"], zone, address_type), entry)
         return entry
 
     def slice_keys(self, slice_: dict) -> tuple[list[tuple], list, bool]:
